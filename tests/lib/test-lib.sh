@@ -1,0 +1,178 @@
+# shellcheck shell=bash
+# test-lib.sh: what every integration test sources.
+#
+# Gives a private work dir, the fake Hub on free ports, a real hubfs mount,
+# request-log queries and assertions. An EXIT trap always unmounts, stops the
+# daemon and the fake Hub by PID, and keeps every log when the test failed.
+#
+# Environment (set by ctest, see tests/CMakeLists.txt):
+#   HUBFS_BIN FAKEHUB FAKEHUB_DATA PYTHON HUBFS_TEST_TMP
+
+set -u
+set -o pipefail
+
+: "${PYTHON:=python3}"
+: "${HUBFS_TEST_TMP:=${TMPDIR:-/tmp}}"
+TEST_NAME=$(basename "$0" .sh)
+TEST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HUBLOG="$PYTHON $TEST_LIB_DIR/hublog.py"
+
+mkdir -p "$HUBFS_TEST_TMP"
+T=$(mktemp -d "$HUBFS_TEST_TMP/$TEST_NAME.XXXXXX")
+MNT="$T/mnt"
+CACHE_DIR="$T/cache"
+mkdir -p "$MNT" "$CACHE_DIR"
+
+FAKEHUB_PID=
+HUBFS_PID=
+HUB_URL=
+CDN_URL=
+HUB_LOG="$T/hub-requests.jsonl"
+HUBFS_LOG="$T/hubfs.log"
+_failures=0
+
+say() { printf '# %s\n' "$*"; }
+
+# Stop the test now: a harness failure, not a failed check.
+die() {
+	printf 'FATAL: %s\n' "$*" >&2
+	exit 1
+}
+
+# Skip the whole test (ctest counts exit 77 as skipped).
+skip_all() {
+	printf 'SKIP: %s\n' "$*"
+	exit 77
+}
+
+ok() { printf 'ok - %s\n' "$*"; }
+
+not_ok() {
+	printf 'not ok - %s\n' "$*"
+	_failures=$((_failures + 1))
+}
+
+# check DESCRIPTION COMMAND...: the command must succeed.
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# expect_eq EXPECTED ACTUAL DESCRIPTION
+expect_eq() {
+	if [ "$1" = "$2" ]; then
+		ok "$3"
+	else
+		not_ok "$3: expected '$1', got '$2'"
+	fi
+}
+
+require_fuse() {
+	[ -c /dev/fuse ] || skip_all "no /dev/fuse on this machine"
+	command -v fusermount3 >/dev/null || skip_all "fusermount3 is not installed"
+	[ -r /dev/fuse ] && [ -w /dev/fuse ] || skip_all "/dev/fuse is not usable by $(id -un)"
+}
+
+# wait_for SECONDS COMMAND...: poll until the command succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+# start_fakehub [fakehub.py options...]: HUB_URL, CDN_URL, FAKEHUB_PID.
+start_fakehub() {
+	[ -f "$FAKEHUB_DATA/manifest.json" ] ||
+		die "no fake Hub data in '$FAKEHUB_DATA' (run tests/fakehub/genrepos.py)"
+	"$PYTHON" "$FAKEHUB" --data "$FAKEHUB_DATA" --state-file "$T/fakehub.state" \
+		--log "$HUB_LOG" "$@" >"$T/fakehub.stderr" 2>&1 &
+	FAKEHUB_PID=$!
+	wait_for 30 test -s "$T/fakehub.state" ||
+		die "the fake Hub did not start (see $T/fakehub.stderr)"
+	HUB_URL=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$T/fakehub.state")
+	CDN_URL=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["cdn"])' "$T/fakehub.state")
+	export HF_ENDPOINT=$HUB_URL
+}
+
+# fakehub_ctl METHOD PATH [JSON]: talk to the control endpoint.
+fakehub_ctl() {
+	curl -sS --fail-with-body --max-time 10 -X "$1" \
+		-H 'Content-Type: application/json' ${3:+--data "$3"} \
+		"$HUB_URL/_fake/$2"
+}
+
+# hub_count [FILTER...]: requests in the fake Hub's log that match, e.g.
+#   hub_count host=cdn method=GET 'path~/repos/*' auth=true
+hub_count() { $HUBLOG "$HUB_LOG" count "$@"; }
+# hub_sum FIELD [FILTER...]: sum of a numeric field, e.g. hub_sum bytes host=cdn
+hub_sum() { $HUBLOG "$HUB_LOG" sum "$@"; }
+
+is_mounted() { grep -q " $MNT fuse" /proc/mounts; }
+
+# mount_hubfs [hubfs mount options...]: mounts $MNT in the foreground
+# process HUBFS_PID, logging to $HUBFS_LOG.
+mount_hubfs() {
+	"$HUBFS_BIN" mount -f "$MNT" "$@" >>"$HUBFS_LOG" 2>&1 &
+	HUBFS_PID=$!
+	if ! wait_for 20 is_mounted; then
+		kill "$HUBFS_PID" 2>/dev/null
+		die "hubfs did not mount (see $HUBFS_LOG)"
+	fi
+}
+
+# unmount_hubfs: unmount and require the daemon to exit with status 0.
+unmount_hubfs() {
+	local rc=0
+	fusermount3 -u "$MNT" || return 1
+	wait "$HUBFS_PID" || rc=$?
+	HUBFS_PID=
+	return "$rc"
+}
+
+# scan_logs FILE: no sanitizer report may appear in a daemon's log.
+scan_logs() {
+	! grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$1"
+}
+
+_cleanup() {
+	local rc=$?
+	if is_mounted; then
+		fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null
+	fi
+	if [ -n "$HUBFS_PID" ]; then
+		kill "$HUBFS_PID" 2>/dev/null
+		wait "$HUBFS_PID" 2>/dev/null
+	fi
+	if [ -n "$FAKEHUB_PID" ]; then
+		kill "$FAKEHUB_PID" 2>/dev/null
+		wait "$FAKEHUB_PID" 2>/dev/null
+	fi
+	if [ "$rc" -eq 0 ] && [ "$_failures" -ne 0 ]; then
+		rc=1
+	fi
+	if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; then
+		rm -rf "$T"
+	else
+		printf '# %s failed (exit %d); logs kept in %s\n' "$TEST_NAME" "$rc" "$T"
+		for f in "$HUBFS_LOG" "$T/fakehub.stderr"; do
+			[ -s "$f" ] && { printf '# --- tail of %s\n' "$f"; tail -n 30 "$f"; }
+		done
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+# test_done: summary line and exit status.
+test_done() {
+	if [ "$_failures" -eq 0 ]; then
+		say "all checks passed"
+		exit 0
+	fi
+	say "$_failures check(s) failed"
+	exit 1
+}
