@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# run-fidelity.sh: run the official JS client (@huggingface/hub) against the fake Hub and
+# compare what it reports with the generator's manifest (fidelity.mjs). ctest runs it.
+#
+#   run-fidelity.sh [--fakehub PATH] [--data DIR] [--workdir DIR] [--python PY]
+#                   [--break KIND] [--keep]
+#
+#   --fakehub PATH  the fake Hub server        (env FAKEHUB; default ../fakehub/fakehub.py)
+#   --data DIR      the generator's output     (env FAKEHUB_DATA; default WORK/data);
+#                   generated with genrepos.py (beside fakehub.py) if DIR/manifest.json is missing
+#   --workdir DIR   where a fresh temp dir for this run goes
+#                   (env HUBFS_TEST_TMP, else TMPDIR, else /tmp)
+#   --python PY     interpreter for the fake Hub (env PYTHON; default python3)
+#   --break KIND    "broken fake" mode: inject a fault through POST /_fake/faults before the
+#                   client runs; then the run must FAIL, with a failed check naming the broken
+#                   value. Exit 0 only then. KINDs:
+#                     corrupt_cdn        one byte flipped in every CDN answer: the LFS download's
+#                                        sha256 (what the JS client itself downloads) is wrong
+#                     wrong_linked_size  X-Linked-Size off by one on the resolve redirects: the
+#                                        JS client never reads it (it follows the redirect and
+#                                        takes Content-Range), so only the raw redirect check
+#                                        of fidelity.mjs can catch it
+#                     ignore_range_cdn   the CDN answers 200 with the whole body to a Range
+#                                        request: the client's bytes=0-0 probe gets no
+#                                        Content-Range and fileDownloadInfo fails
+#   --keep          keep the work dir even when the test passes
+#
+# Exit: 0 pass, 1 fail, 77 skipped (no node/npm, or the npm install failed: no registry).
+#
+# Auth to the CDN: the JS client sends the user's token straight to the CDN when the CDN's
+# answer carries "X-Cache: … cloudfront" (see fidelity.mjs), so the fake runs with
+# --cdn-auth record here. After the run this script checks the request log: every CDN request
+# that carried Authorization must be one the client itself sent there with a token (a blob
+# read after fileDownloadInfo kept the CDN URL, listed in fidelity.mjs's report); redirected
+# requests must not carry it (node's fetch drops it on a cross-origin redirect).
+
+# shellcheck disable=SC2016,SC2317  # JS/sh snippets in single quotes; cleanup runs from a trap
+
+set -u
+set -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
+DATA=${FAKEHUB_DATA:-}
+WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
+PYTHON=${PYTHON:-python3}
+BREAK=
+KEEP=0
+
+die() { printf 'run-fidelity: FATAL: %s\n' "$*" >&2; exit 1; }
+skip() { printf 'run-fidelity: SKIP: %s\n' "$*"; exit 77; }
+say() { printf 'run-fidelity: %s\n' "$*"; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--fakehub) FAKEHUB=${2:?}; shift 2 ;;
+	--data) DATA=${2:?}; shift 2 ;;
+	--workdir) WORKROOT=${2:?}; shift 2 ;;
+	--python) PYTHON=${2:?}; shift 2 ;;
+	--break) BREAK=${2:?}; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) die "unknown argument: $1 (see --help)" ;;
+	esac
+done
+
+# ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
+FAULT=
+EXPECT=
+case $BREAK in
+'') ;;
+corrupt_cdn)
+	FAULT='{"kind": "corrupt", "host": "cdn", "glob": "*", "count": -1}'
+	EXPECT='^FAIL downloadFile hubfs-test/tiny-model [^ ]+: bytes sha256: expected "[0-9a-f]{64}", got "[0-9a-f]{64}"' ;;
+wrong_linked_size)
+	FAULT='{"kind": "wrong_linked_size", "host": "hub", "glob": "*", "count": -1, "delta": 1}'
+	EXPECT='^FAIL resolve redirect hubfs-test/tiny-model [^ ]+: X-Linked-Size: expected "[0-9]+", got "[0-9]+"' ;;
+ignore_range_cdn)
+	FAULT='{"kind": "ignore_range", "host": "cdn", "glob": "*", "count": -1}'
+	EXPECT='^FAIL (fileDownloadInfo|downloadFile) hubfs-test/tiny-model [^ ]+(: (size|blob size|bytes|range)|: expected success)' ;;
+*) die "unknown --break kind: $BREAK (corrupt_cdn, wrong_linked_size, ignore_range_cdn)" ;;
+esac
+
+# ---- node, npm and the client
+command -v node >/dev/null 2>&1 || skip "node is not installed"
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || skip "node does not run"
+[ "${NODE_MAJOR:-0}" -ge 20 ] || skip "node >= 20 needed (found $(node --version))"
+[ -f "$FAKEHUB" ] || die "no fake Hub at $FAKEHUB"
+command -v "$PYTHON" >/dev/null 2>&1 || die "no python: $PYTHON"
+
+# exec_bounded SECONDS CMD...: replace this (sub)shell by CMD, under timeout(1) when there is one
+# (bounds npm and the client; ctest has its own timeout too).
+exec_bounded() {
+	local s=$1
+	shift
+	if command -v timeout >/dev/null 2>&1; then exec timeout "$s" "$@"; else exec "$@"; fi
+}
+mkdir -p "$WORKROOT" || die "cannot create $WORKROOT"
+W=$(mktemp -d "$WORKROOT/fidelity${BREAK:+-$BREAK}.XXXXXX") || die "mktemp failed"
+[ -n "$DATA" ] || DATA=$W/data
+
+SERVER_PID=
+STATE_PID=
+WATCHDOG_PID=
+CLIENT_PID=
+cleanup() {
+	local rc=$?
+	if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
+		kill "$CLIENT_PID" 2>/dev/null
+		wait "$CLIENT_PID" 2>/dev/null
+		[ -f "$W/fidelity.out" ] && cat "$W/fidelity.out"
+	fi
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$SERVER_PID" 2>/dev/null
+		wait "$SERVER_PID" 2>/dev/null
+	fi
+	# The state file names the server's own pid; end it too if it is another process.
+	if [ -n "$STATE_PID" ] && [ "$STATE_PID" != "$SERVER_PID" ] && kill -0 "$STATE_PID" 2>/dev/null; then
+		kill "$STATE_PID" 2>/dev/null
+	fi
+	if [ -n "$WATCHDOG_PID" ]; then
+		kill "$WATCHDOG_PID" 2>/dev/null
+		wait "$WATCHDOG_PID" 2>/dev/null
+	fi
+	if { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; } && [ "$KEEP" -eq 0 ]; then
+		rm -rf "$W"
+	else
+		say "kept the work dir: $W (server output $W/fakehub.stderr, request log $W/requests.jsonl, client output $W/fidelity.out)"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Where the client lives: tests/fidelity/node_modules, installed by `npm ci` when it is missing
+# or holds another version than package.json pins. If the source dir cannot be written, the
+# install goes into the work dir, with a copy of the files. Concurrent runs (ctest -j) take turns
+# through a lock on package.json.
+installed() {
+	[ -f "$1/node_modules/.package-lock.json" ] &&
+		node -e '
+			const fs = require("fs"), d = process.argv[1];
+			const want = JSON.parse(fs.readFileSync(d + "/package.json", "utf8")).dependencies["@huggingface/hub"];
+			const got = JSON.parse(fs.readFileSync(d + "/node_modules/@huggingface/hub/package.json", "utf8")).version;
+			process.exit(want === got ? 0 : 1);' "$1" 2>/dev/null
+}
+JSDIR=$HERE
+if ! installed "$JSDIR"; then
+	command -v npm >/dev/null 2>&1 || skip "npm is not installed and $HERE/node_modules is missing"
+	if ! [ -w "$HERE" ]; then
+		JSDIR=$W/js
+		mkdir -p "$JSDIR" || die "cannot create $JSDIR"
+		cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/fidelity.mjs" "$JSDIR/" || die "cannot copy the client files"
+	fi
+	exec 9<"$JSDIR/package.json"
+	command -v flock >/dev/null 2>&1 && flock 9
+	if ! installed "$JSDIR"; then
+		say "installing the client: npm ci in $JSDIR"
+		(cd "$JSDIR" && exec_bounded 180 npm ci --no-audit --no-fund --prefer-offline \
+			--fetch-retries=1 --fetch-timeout=30000 >"$W/npm-ci.log" 2>&1)
+		rc=$?
+		if [ "$rc" -ne 0 ]; then
+			tail -n 20 "$W/npm-ci.log" | sed 's/^/npm: /'
+			if [ "$rc" -eq 124 ] || grep -qiE 'ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|network|offline|ENOTCACHED|request to .* failed' "$W/npm-ci.log"; then
+				skip "npm ci failed: no package registry reachable (see above)"
+			fi
+			die "npm ci failed in $JSDIR (log: $W/npm-ci.log)"
+		fi
+	fi
+	exec 9<&-
+fi
+
+# ---- the data
+if [ ! -f "$DATA/manifest.json" ]; then
+	GEN=$(dirname "$FAKEHUB")/genrepos.py
+	[ -f "$GEN" ] || die "no $DATA/manifest.json and no generator at $GEN"
+	mkdir -p "$(dirname "$DATA")"
+	say "generating $DATA"
+	if command -v flock >/dev/null 2>&1; then
+		flock "$DATA.lock" sh -c '[ -f "$2/manifest.json" ] || "$0" "$1" "$2"' "$PYTHON" "$GEN" "$DATA" ||
+			die "genrepos.py failed"
+	else
+		"$PYTHON" "$GEN" "$DATA" || die "genrepos.py failed"
+	fi
+	[ -f "$DATA/manifest.json" ] || die "genrepos.py wrote no $DATA/manifest.json"
+fi
+
+# ---- the fake Hub, on free ports
+STATE=$W/state.json
+LOG=$W/requests.jsonl
+"$PYTHON" "$FAKEHUB" --data "$DATA" --state-file "$STATE" --log "$LOG" \
+	--cdn-auth record >"$W/fakehub.stderr" 2>&1 &
+SERVER_PID=$!
+# A watchdog ends the server should this script be killed without running its trap (SIGKILL).
+(
+	trap - EXIT INT TERM
+	exec 0</dev/null >/dev/null 2>&1
+	while kill -0 $$ 2>/dev/null; do sleep 1; done
+	kill "$SERVER_PID" 2>/dev/null
+) &
+WATCHDOG_PID=$!
+for _ in $(seq 200); do
+	[ -s "$STATE" ] && break
+	kill -0 "$SERVER_PID" 2>/dev/null || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub exited before it was ready"; }
+	sleep 0.1
+done
+[ -s "$STATE" ] || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub wrote no state file in 20 s"; }
+read -r HUB_URL STATE_PID < <(node -e '
+	const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	console.log(s.hub, s.pid ?? "");' "$STATE") || die "unreadable state file $STATE"
+[ -n "$HUB_URL" ] || die "no hub URL in $STATE"
+say "fake Hub at $HUB_URL (pid $SERVER_PID), data $DATA"
+
+# ---- the fault of --break
+if [ -n "$FAULT" ]; then
+	node --input-type=module -e '
+		const [hub, body] = process.argv.slice(1);
+		const r = await fetch(hub + "/_fake/faults", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+		const t = await r.text();
+		if (!r.ok) { console.error(`POST /_fake/faults: ${r.status} ${t}`); process.exit(1); }
+		console.log(`run-fidelity: injected fault ${body} -> ${t}`);' "$HUB_URL" "$FAULT" ||
+		die "could not inject the fault"
+fi
+
+# ---- the client
+REPORT=$W/report.json
+EXPECT_ARG=()
+[ -z "$BREAK" ] || EXPECT_ARG=("--expect-fail=$EXPECT")
+# In the background, so that a TERM from ctest runs the trap at once (bash delays traps until a
+# foreground command ends); the output is shown when it is done.
+(cd "$JSDIR" && exec_bounded 300 node fidelity.mjs --hub "$HUB_URL" --data "$DATA" --report "$REPORT" "${EXPECT_ARG[@]}") \
+	>"$W/fidelity.out" 2>&1 &
+CLIENT_PID=$!
+wait "$CLIENT_PID"
+RC=$?
+CLIENT_PID=
+cat "$W/fidelity.out"
+
+if [ -n "$BREAK" ]; then
+	if [ "$RC" -eq 0 ]; then
+		say "broken fake ($BREAK) caught: $(grep -E "$EXPECT" "$W/fidelity.out" | head -n 1)"
+		exit 0
+	fi
+	say "FAIL: with the fault $BREAK the client run should have failed a check matching /$EXPECT/"
+	exit 1
+fi
+[ "$RC" -eq 0 ] || { say "FAIL: fidelity.mjs exited $RC"; exit 1; }
+
+# ---- who carried Authorization to the CDN (the fake ran with --cdn-auth record)
+"$PYTHON" - "$REPORT" "$LOG" <<'EOF' || exit 1
+import json, sys
+from urllib.parse import urlsplit
+
+report = json.load(open(sys.argv[1]))
+hub = urlsplit(report["hub"]).netloc
+allowed = {}
+for q in report["authToOtherHosts"]:
+    u = urlsplit(q["url"])
+    allowed[(q["method"], u.path, u.query, q["range"] or "")] = 0
+bad = []
+authed_cdn = 0
+for line in open(sys.argv[2]):
+    e = json.loads(line)
+    if e.get("host") != "cdn" or not e.get("auth"):
+        continue
+    authed_cdn += 1
+    key = (e.get("method"), e.get("path"), e.get("query") or "", e.get("range") or "")
+    if key in allowed:
+        allowed[key] += 1
+    else:
+        bad.append(key)
+fails = 0
+if bad:
+    fails += 1
+    print("FAIL cdn auth: requests that reached the CDN with Authorization although the client "
+          "never sent them there itself (a redirect kept the token, or an unknown request):")
+    for k in bad[:10]:
+        print("     ", k)
+else:
+    print(f"ok   cdn auth: the {authed_cdn} CDN request(s) with Authorization are all blob reads "
+          "the client sent straight to a CDN URL with a token")
+unseen = [k for k, n in allowed.items() if n == 0]
+if unseen:
+    fails += 1
+    print("FAIL cdn auth: the client sent these to the CDN with a token, but the fake's log "
+          "does not show them with auth: true:")
+    for k in unseen[:10]:
+        print("     ", k)
+else:
+    print(f"ok   cdn auth: every one of the client's {len(allowed)} token-carrying CDN request(s) "
+          "is logged with auth: true")
+sys.exit(1 if fails else 0)
+EOF
+exit 0
