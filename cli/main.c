@@ -14,15 +14,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "fs/fs.h"
+#include "hub/hub.h"
 #include "util/log.h"
 
-/* Exit codes, documented in the man page. */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,  /* the operation failed */
-	EXIT_USAGE = 2, /* bad command line */
-};
+#define EXIT_OK CLI_EXIT_OK
+#define EXIT_FAIL CLI_EXIT_FAIL
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 static void print_usage(FILE *out)
 {
@@ -32,6 +31,8 @@ static void print_usage(FILE *out)
 		"The Hugging Face Hub as a read-only, verified filesystem.\n"
 		"\n"
 		"Commands:\n"
+		"  ls REPO[@REV] [PATH] [-R] [-l]  list a repo's files\n"
+		"  info REPO[@REV] [--json]    id, commit, tags, access, files, size\n"
 		"  mount MOUNTPOINT [options]  mount the Hub at MOUNTPOINT\n"
 		"  umount MOUNTPOINT           unmount (same as 'fusermount3 -u')\n"
 		"\n"
@@ -137,9 +138,21 @@ int main(int argc, char **argv)
 		printf("hubfs %s\n", HUBFS_VERSION);
 		return EXIT_OK;
 	}
-	log_init("hubfs", LOG_LVL_INFO, false);
+	log_init("hubfs", LOG_LVL_WARN, false);
 	if (strcmp(argv[1], "mount") == 0)
 		return cmd_mount(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "info") == 0) {
+		int rc;
+
+		if (hub_global_init() < 0) {
+			fprintf(stderr, "hubfs: cannot initialise libcurl\n");
+			return EXIT_FAIL;
+		}
+		rc = strcmp(argv[1], "ls") == 0 ? cmd_ls(argc - 1, argv + 1) :
+						  cmd_info(argc - 1, argv + 1);
+		hub_global_cleanup();
+		return rc;
+	}
 	if (strcmp(argv[1], "umount") == 0 || strcmp(argv[1], "unmount") == 0)
 		return cmd_umount(argc - 1, argv + 1);
 	fprintf(stderr, "hubfs: unknown command '%s' (see 'hubfs --help')\n",

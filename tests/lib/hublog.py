@@ -4,6 +4,7 @@
     hublog.py LOG count [FILTER...]
     hublog.py LOG sum FIELD [FILTER...]
     hublog.py LOG list [FILTER...]          one compact JSON line per match
+    hublog.py LOG fields F1,F2 [FILTER...]  "v1:v2 v1:v2 ..." on one line
 
 A FILTER is KEY=VALUE (exact; true/false/null/integers compare as JSON) or
 KEY~GLOB (fnmatch on the field's text). Example:
@@ -52,9 +53,9 @@ def main(argv):
     if len(argv) < 3:
         raise SystemExit(__doc__)
     log, cmd, rest = argv[1], argv[2], argv[3:]
-    if cmd == "sum":
+    if cmd in ("sum", "fields"):
         if not rest:
-            raise SystemExit("hublog: sum needs a FIELD")
+            raise SystemExit(f"hublog: {cmd} needs a FIELD")
         field, rest = rest[0], rest[1:]
     filters = [parse_filter(f) for f in rest]
     hits = [e for e in entries(log) if matches(e, filters)]
@@ -62,6 +63,9 @@ def main(argv):
         print(len(hits))
     elif cmd == "sum":
         print(sum(int(e.get(field) or 0) for e in hits))
+    elif cmd == "fields":
+        names = field.split(",")
+        print(" ".join(":".join(str(e.get(n)) for n in names) for e in hits))
     elif cmd == "list":
         for e in hits:
             print(json.dumps(e, ensure_ascii=False, sort_keys=True))

@@ -110,6 +110,8 @@ fakehub_ctl() {
 hub_count() { $HUBLOG "$HUB_LOG" count "$@"; }
 # hub_sum FIELD [FILTER...]: sum of a numeric field, e.g. hub_sum bytes host=cdn
 hub_sum() { $HUBLOG "$HUB_LOG" sum "$@"; }
+# hub_fields F1,F2 [FILTER...]: e.g. hub_fields status,range host=cdn -> "206:bytes=0-9 ..."
+hub_fields() { $HUBLOG "$HUB_LOG" fields "$@"; }
 
 is_mounted() { grep -q " $MNT fuse" /proc/mounts; }
 
@@ -176,3 +178,15 @@ test_done() {
 	say "$_failures check(s) failed"
 	exit 1
 }
+
+# manifest CMD ARGS...: see tests/lib/manifest.py
+manifest() { "$PYTHON" "$TEST_LIB_DIR/manifest.py" "$FAKEHUB_DATA" "$@"; }
+
+# Tokens the generator gives its users (tests/fakehub/README.md).
+ALICE_TOKEN=hf_alice_0123456789abcdefghijklmnopqrstuvw
+BOB_TOKEN=hf_bob_0123456789abcdefghijklmnopqrstuvwxy
+
+# Retry fast in tests; each test may override these.
+export HUBFS_RETRY_BASE_MS=${HUBFS_RETRY_BASE_MS:-50}
+unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE
+export HF_HOME="$T/hf-home"

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the commands share: the options that reach the Hub, turning a
+ * negative errno into an exit code, and the one-line error report. The
+ * terminal belongs to cli/: only these files print for people.
+ */
+#ifndef HUBFS_CLI_CLI_H
+#define HUBFS_CLI_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "hub/hub.h"
+
+/* Exit codes, documented in hubfs(1). */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,      /* failed for another reason */
+	CLI_EXIT_USAGE = 2,     /* bad command line or malformed name */
+	CLI_EXIT_NOT_FOUND = 3, /* repo, revision or file does not exist */
+	CLI_EXIT_ACCESS = 4,    /* private or gated: no access */
+	CLI_EXIT_NETWORK = 5,   /* the Hub could not be reached or failed */
+};
+
+/* Options every Hub-facing command takes. */
+struct cli_hub_opts {
+	struct hub_config_overrides ovr;
+	enum hub_repo_type type;
+	bool type_given;
+};
+
+/* getopt_long values of the shared options; commands use others. */
+enum {
+	CLI_OPT_ENDPOINT = 0x1000,
+	CLI_OPT_TOKEN_FILE,
+	CLI_OPT_TYPE,
+	CLI_OPT_OFFLINE,
+	CLI_OPT_JSON,
+	CLI_OPT_LOG_LEVEL,
+};
+
+#define CLI_HUB_LONGOPTS                                                 \
+	{ "endpoint", required_argument, NULL, CLI_OPT_ENDPOINT },       \
+	{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE },   \
+	{ "type", required_argument, NULL, CLI_OPT_TYPE },               \
+	{ "offline", no_argument, NULL, CLI_OPT_OFFLINE },               \
+	{ "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL }
+
+/*
+ * Handle one of the shared options. Returns 1 when @c was one (and was
+ * fine), 0 when it is not a shared option, or -1 after printing an error.
+ */
+int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg);
+
+/* Load the configuration and make a client; prints the error itself. */
+int cli_hub_connect(const struct cli_hub_opts *o, struct hub_config *cfg,
+		    struct hub_client **client);
+
+/* Parse a REPO[@REV] argument with the shared --type; prints errors. */
+int cli_parse_repo(const struct cli_hub_opts *o, const char *spec,
+		   struct hub_repo *repo);
+
+/* "hubfs: <message>" on stderr and the exit code for @rc. */
+int cli_report(int rc, const struct hub_error *err);
+enum cli_exit cli_exit_code(int rc);
+
+/* Write @s as a JSON string literal (quoted, escaped). */
+void cli_json_string(FILE *out, const char *s);
+
+int cmd_ls(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif /* HUBFS_CLI_CLI_H */

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hubfs ls` and `hubfs info`: a repo's files and facts on a terminal,
+ * straight from the Hub API (the Python toolkit's list_hf_repo_files and
+ * get_model_info).
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/size.h"
+
+struct ls_ctx {
+	bool long_format;
+	bool human;
+	size_t count;
+};
+
+static int print_entry(void *ctx_, const struct hub_entry *e)
+{
+	struct ls_ctx *ctx = ctx_;
+	char size[32];
+
+	ctx->count++;
+	if (!ctx->long_format) {
+		printf("%s%s\n", e->path, e->type == HUB_ENTRY_DIR ? "/" : "");
+		return 0;
+	}
+	if (ctx->human)
+		size_format(e->size, size, sizeof(size));
+	else
+		snprintf(size, sizeof(size), "%" PRIu64, e->size);
+	if (e->type == HUB_ENTRY_DIR)
+		printf("%12s  %-3s  %-64s  %s/\n", "-", "dir", "-", e->path);
+	else
+		printf("%12s  %-3s  %-64s  %s\n", size, e->is_lfs ? "lfs" : "git",
+		       e->is_lfs ? e->lfs_sha256 : e->oid, e->path);
+	return 0;
+}
+
+static void ls_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hubfs ls REPO[@REV] [PATH] [-R] [-l] [-h]\n"
+		"  REPO is ORG/NAME, datasets/ORG/NAME or spaces/ORG/NAME\n"
+		"  -R, --recursive   list everything below PATH\n"
+		"  -l, --long        size, lfs or git, hash (sha256 or git sha1)\n"
+		"  -h, --human       sizes as 1.5 MiB (with -l)\n"
+		"  --type TYPE       model, dataset or space\n"
+		"  --endpoint URL, --token-file FILE, --offline, --log-level L\n");
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "recursive", no_argument, NULL, 'R' },
+		{ "long", no_argument, NULL, 'l' },
+		{ "human", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'H' },
+		CLI_HUB_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_hub_opts o = { 0 };
+	struct ls_ctx ctx = { 0 };
+	struct hub_error err = { 0 };
+	struct hub_client *client = NULL;
+	struct hub_config cfg;
+	struct hub_repo repo;
+	bool recursive = false;
+	const char *path = "";
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "Rlh", longopts, NULL)) != -1) {
+		rc = cli_hub_opt(&o, c, optarg);
+		if (rc < 0)
+			return CLI_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (c) {
+		case 'R':
+			recursive = true;
+			break;
+		case 'l':
+			ctx.long_format = true;
+			break;
+		case 'h':
+			ctx.human = true;
+			break;
+		case 'H':
+			ls_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			ls_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		ls_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_parse_repo(&o, argv[optind], &repo);
+	if (rc)
+		return rc;
+	if (argc - optind == 2) {
+		path = argv[optind + 1];
+		while (*path == '/')
+			path++;
+	}
+	rc = cli_hub_connect(&o, &cfg, &client);
+	if (rc)
+		return rc;
+	rc = hub_list_tree(client, &repo, path, recursive, print_entry, &ctx, &err);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = -EIO;
+	hub_client_free(client);
+	hub_config_release(&cfg);
+	return rc < 0 ? cli_report(rc, &err) : CLI_EXIT_OK;
+}
+
+struct totals {
+	uint64_t files, lfs_files, bytes;
+};
+
+static int add_entry(void *t_, const struct hub_entry *e)
+{
+	struct totals *t = t_;
+
+	if (e->type != HUB_ENTRY_FILE)
+		return 0;
+	t->files++;
+	t->lfs_files += e->is_lfs;
+	t->bytes += e->size;
+	return 0;
+}
+
+static void info_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hubfs info REPO[@REV] [--json]\n"
+		"  id, commit, last modified, tags, private/gated, number of files\n"
+		"  and total size (what a full download fetches)\n"
+		"  --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+}
+
+static void print_info_text(const struct hub_repo *repo,
+			    const struct hub_repo_info *info,
+			    const struct totals *t, const char *endpoint)
+{
+	char size[32];
+
+	size_format(t->bytes, size, sizeof(size));
+	printf("repo:          %s (%s)\n", info->id, hub_repo_type_name(repo->type));
+	printf("revision:      %s\n", hub_repo_revision(repo));
+	printf("commit:        %s\n", info->sha);
+	printf("last modified: %s\n", info->last_modified[0] ? info->last_modified : "-");
+	printf("private:       %s\n", info->is_private ? "yes" : "no");
+	if (info->gated[0])
+		printf("gated:         %s (accept the terms at %s/%s%s)\n", info->gated,
+		       endpoint, hub_repo_url_prefix(repo->type), info->id);
+	else
+		printf("gated:         no\n");
+	printf("tags:          ");
+	for (size_t i = 0; i < info->n_tags; i++)
+		printf("%s%s", i ? ", " : "", info->tags[i]);
+	printf("%s\n", info->n_tags ? "" : "-");
+	printf("files:         %" PRIu64 " (%" PRIu64 " in LFS)\n", t->files,
+	       t->lfs_files);
+	printf("total size:    %s (%" PRIu64 " bytes)\n", size, t->bytes);
+}
+
+static void print_info_json(const struct hub_repo *repo,
+			    const struct hub_repo_info *info,
+			    const struct totals *t)
+{
+	printf("{\"id\": ");
+	cli_json_string(stdout, info->id);
+	printf(", \"type\": \"%s\", \"revision\": ", hub_repo_type_name(repo->type));
+	cli_json_string(stdout, hub_repo_revision(repo));
+	printf(", \"sha\": \"%s\", \"last_modified\": ", info->sha);
+	cli_json_string(stdout, info->last_modified);
+	printf(", \"private\": %s, \"gated\": ", info->is_private ? "true" : "false");
+	if (info->gated[0])
+		cli_json_string(stdout, info->gated);
+	else
+		printf("false");
+	printf(", \"tags\": [");
+	for (size_t i = 0; i < info->n_tags; i++) {
+		printf("%s", i ? ", " : "");
+		cli_json_string(stdout, info->tags[i]);
+	}
+	printf("], \"files\": %" PRIu64 ", \"lfs_files\": %" PRIu64
+	       ", \"total_size\": %" PRIu64 "}\n",
+	       t->files, t->lfs_files, t->bytes);
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ "help", no_argument, NULL, 'H' },
+		CLI_HUB_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_hub_opts o = { 0 };
+	struct hub_error err = { 0 };
+	struct hub_client *client = NULL;
+	struct hub_repo_info info = { 0 };
+	struct totals t = { 0 };
+	struct hub_config cfg;
+	struct hub_repo repo, pinned;
+	bool json = false;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		rc = cli_hub_opt(&o, c, optarg);
+		if (rc < 0)
+			return CLI_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		if (c == CLI_OPT_JSON) {
+			json = true;
+		} else if (c == 'H') {
+			info_usage(stdout);
+			return CLI_EXIT_OK;
+		} else {
+			info_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		info_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_parse_repo(&o, argv[optind], &repo);
+	if (rc)
+		return rc;
+	rc = cli_hub_connect(&o, &cfg, &client);
+	if (rc)
+		return rc;
+	rc = hub_repo_info(client, &repo, &info, &err);
+	if (rc == 0) {
+		/* Count the files of exactly the commit the info describes. */
+		pinned = repo;
+		snprintf(pinned.revision, sizeof(pinned.revision), "%s", info.sha);
+		rc = hub_list_tree(client, &pinned, "", true, add_entry, &t, &err);
+	}
+	if (rc == 0) {
+		if (json)
+			print_info_json(&repo, &info, &t);
+		else
+			print_info_text(&repo, &info, &t, cfg.endpoint);
+	}
+	hub_repo_info_release(&info);
+	hub_client_free(client);
+	hub_config_release(&cfg);
+	return rc < 0 ? cli_report(rc, &err) : CLI_EXIT_OK;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/log.h"
+
+int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
+{
+	enum log_level level;
+
+	switch (c) {
+	case CLI_OPT_ENDPOINT:
+		o->ovr.endpoint = arg;
+		return 1;
+	case CLI_OPT_TOKEN_FILE:
+		o->ovr.token_file = arg;
+		return 1;
+	case CLI_OPT_OFFLINE:
+		o->ovr.offline = true;
+		return 1;
+	case CLI_OPT_TYPE:
+		if (hub_repo_type_parse(arg, &o->type) < 0) {
+			fprintf(stderr, "hubfs: --type must be model, dataset or space\n");
+			return -1;
+		}
+		o->type_given = true;
+		return 1;
+	case CLI_OPT_LOG_LEVEL:
+		if (log_level_parse(arg, &level) < 0) {
+			fprintf(stderr, "hubfs: unknown log level '%s'\n", arg);
+			return -1;
+		}
+		log_init("hubfs", level, false);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+enum cli_exit cli_exit_code(int rc)
+{
+	switch (-rc) {
+	case 0:
+		return CLI_EXIT_OK;
+	case EINVAL:
+		return CLI_EXIT_USAGE;
+	case ENOENT:
+		return CLI_EXIT_NOT_FOUND;
+	case EACCES:
+	case EPERM:
+		return CLI_EXIT_ACCESS;
+	case EHOSTUNREACH:
+	case ETIMEDOUT:
+	case EAGAIN:
+	case ENETDOWN:
+	case EIO:
+	case EPROTO:
+	case ECONNRESET:
+		return CLI_EXIT_NETWORK;
+	default:
+		return CLI_EXIT_FAIL;
+	}
+}
+
+int cli_report(int rc, const struct hub_error *err)
+{
+	if (err && err->message[0])
+		fprintf(stderr, "hubfs: %s\n", err->message);
+	else
+		fprintf(stderr, "hubfs: %s\n", strerror(-rc));
+	return cli_exit_code(rc);
+}
+
+int cli_hub_connect(const struct cli_hub_opts *o, struct hub_config *cfg,
+		    struct hub_client **client)
+{
+	struct hub_error err = { 0 };
+	int rc;
+
+	rc = hub_config_load(cfg, &o->ovr, &err);
+	if (rc < 0)
+		return cli_report(rc, &err);
+	rc = hub_client_new(cfg, client);
+	if (rc < 0) {
+		hub_config_release(cfg);
+		return cli_report(rc, NULL);
+	}
+	return 0;
+}
+
+int cli_parse_repo(const struct cli_hub_opts *o, const char *spec,
+		   struct hub_repo *repo)
+{
+	struct hub_error err = { 0 };
+	int rc = hub_repo_parse(spec, o->type, o->type_given, repo, &err);
+
+	return rc < 0 ? cli_report(rc, &err) : 0;
+}
+
+void cli_json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		case '\t':
+			fputs("\\t", out);
+			break;
+		default:
+			if (*p < 0x20)
+				fprintf(out, "\\u%04x", *p);
+			else
+				fputc(*p, out);
+		}
+	}
+	fputc('"', out);
+}

@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Hub's endpoints as typed operations: repo info, revisions, tree
+ * listings with Link pagination, paths-info, HEAD on resolve, and ranged
+ * reads that resume where a broken body stopped.
+ */
+#include "hub/http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/digest.h"
+#include "util/log.h"
+#include "util/path.h"
+
+#define MAX_TREE_PAGES 100000
+#define PATHS_PER_REQUEST 1000
+#define MAX_PROGRESS_RESUMES 64
+
+/* A same-origin API request, retried and redirected per the rules. */
+struct api_call {
+	const char *method;
+	const char *url;
+	const char *content_type; /* POST */
+	const char *body;
+	size_t body_len;
+	struct buf *out;          /* the 2xx body */
+	const struct hub_repo *repo;
+	const char *path;         /* for messages */
+	bool stop_at_offhost;     /* HEAD: report a CDN redirect, do not follow */
+	/* picked up from any answer along the redirects */
+	char repo_commit[64];
+	char linked_etag[96];
+	char linked_size[32];
+};
+
+static int offline_error(struct hub_error *err)
+{
+	return hub_fail(err, -ENETDOWN, 0,
+			"offline mode (HF_HUB_OFFLINE or --offline): this needs "
+			"the network");
+}
+
+static int transport_error(struct hub_client *c, int rc,
+			   const struct http_exchange *x, unsigned retries,
+			   struct hub_error *err)
+{
+	char shown[256];
+
+	http_redact_url(x->url, shown, sizeof(shown));
+	switch (rc) {
+	case -EHOSTUNREACH:
+		return hub_fail(err, rc, 0, "cannot connect to %s after %u retries: %s",
+				c->cfg.endpoint, retries, x->transport_error);
+	case -ETIMEDOUT:
+		return hub_fail(err, rc, 0, "timed out talking to %s after %u retries: %s",
+				shown, retries, x->transport_error);
+	case -EPROTO:
+		return hub_fail(err, rc, x->status, "invalid answer from %s: %s",
+				shown, x->transport_error);
+	default:
+		return hub_fail(err, rc < 0 ? rc : -EIO, x->status,
+				"transfer from %s failed after %u retries: %s", shown,
+				retries, x->transport_error);
+	}
+}
+
+static void pick_up_meta(struct api_call *call, const struct http_exchange *x)
+{
+	if (!call->repo_commit[0] && x->repo_commit[0])
+		snprintf(call->repo_commit, sizeof(call->repo_commit), "%s", x->repo_commit);
+	if (!call->linked_etag[0] && x->linked_etag[0])
+		snprintf(call->linked_etag, sizeof(call->linked_etag), "%s", x->linked_etag);
+	if (!call->linked_size[0] && x->linked_size[0])
+		snprintf(call->linked_size, sizeof(call->linked_size), "%s", x->linked_size);
+}
+
+static int http_failure(struct hub_client *c, const struct api_call *call,
+			const struct http_exchange *x, unsigned retries,
+			long reset_secs, struct hub_error *err)
+{
+	char body_msg[HUB_MESSAGE_MAX];
+	struct hub_http_failure f = {
+		.status = x->status,
+		.hub_code = x->error_code,
+		.hub_message = x->error_message,
+		.had_token = c->auth_header != NULL,
+		.endpoint = c->cfg.endpoint,
+		.repo = call->repo,
+		.path = call->path,
+		.retries = retries,
+		.reset_secs = reset_secs,
+	};
+
+	if (!x->error_message[0]) {
+		hub_json_error_message(buf_cstr(&x->error_body), x->error_body.len,
+				       body_msg, sizeof(body_msg));
+		f.hub_message = body_msg;
+	}
+	return hub_error_from_http(err, &f);
+}
+
+/*
+ * Run @call to completion. On success @x holds the last answer (a 2xx, or
+ * the off-host redirect when stop_at_offhost). Returns 0 or -errno.
+ */
+static int api_call(struct hub_client *c, struct api_call *call,
+		    struct http_exchange *x, struct hub_error *err)
+{
+	char url[HUB_MAX_URL];
+	long reset_secs = -1;
+	unsigned attempt;
+	int rc = 0;
+
+	for (attempt = 0;; attempt++) {
+		bool auth = true, retry = false;
+		const char *method = call->method;
+
+		snprintf(url, sizeof(url), "%s", call->url);
+		for (unsigned hops = 0;; hops++) {
+			bool same;
+
+			if (http_exchange_init(x, method, url) < 0)
+				return hub_fail(err, -EPROTO, 0, "URL too long");
+			x->send_auth = auth;
+			x->collect = call->out;
+			if (strcmp(method, "POST") == 0) {
+				x->content_type = call->content_type;
+				x->body = call->body;
+				x->body_len = call->body_len;
+			}
+			if (call->out)
+				buf_reset(call->out);
+			rc = http_perform(c, x);
+			if (rc < 0) {
+				retry = http_transport_is_retryable(rc);
+				break;
+			}
+			pick_up_meta(call, x);
+			if (x->status < 300 || x->status >= 400 || !x->location[0])
+				break;
+			if (hops >= HUB_MAX_REDIRECTS)
+				return hub_fail(err, -EPROTO, x->status,
+						"too many redirects");
+			if (http_resolve_location(c, x->url, x->location, url,
+						  sizeof(url), &same) < 0)
+				return hub_fail(err, -EPROTO, x->status,
+						"the Hub redirected to an invalid location");
+			if (!same) {
+				if (call->stop_at_offhost)
+					return 0;
+				auth = false; /* the token never leaves the endpoint */
+			}
+			/* 301/302/303 turn a POST into a GET; 307/308 keep it. */
+			if (x->status != 307 && x->status != 308)
+				method = strcmp(method, "HEAD") == 0 ? "HEAD" : "GET";
+			http_exchange_release(x);
+		}
+		if (rc == 0 && x->status >= 200 && x->status < 300)
+			return 0;
+		if (rc == 0)
+			retry = http_status_is_retryable(x->status);
+		if (!retry || attempt >= c->cfg.max_retries)
+			break;
+		if (http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
+			break; /* the Hub asks us to wait longer than we accept */
+		atomic_fetch_add(&c->n_retries, 1);
+		http_exchange_release(x);
+	}
+	if (rc < 0)
+		return transport_error(c, rc, x, attempt, err);
+	if (x->status == 429 && reset_secs < 0)
+		reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
+	return http_failure(c, call, x, attempt, reset_secs, err);
+}
+
+/* "{endpoint}/api/{models|datasets|spaces}/{id}" into @b. */
+static int api_base(struct hub_client *c, const struct hub_repo *repo,
+		    struct buf *b)
+{
+	return buf_printf(b, "%s/api/%s/%s", c->cfg.endpoint,
+			  hub_repo_api_segment(repo->type), repo->id);
+}
+
+static struct http_exchange *exchange_new(struct hub_error *err)
+{
+	struct http_exchange *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		hub_fail(err, -ENOMEM, 0, "out of memory");
+	buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
+	return x;
+}
+
+static void exchange_free(struct http_exchange *x)
+{
+	if (x) {
+		http_exchange_release(x);
+		free(x);
+	}
+}
+
+/* GET a JSON document from @url into @out. */
+static int get_json(struct hub_client *c, const struct hub_repo *repo,
+		    const char *path, const char *url, struct buf *out,
+		    struct http_exchange *x, struct hub_error *err)
+{
+	struct api_call call = {
+		.method = "GET", .url = url, .out = out, .repo = repo, .path = path,
+	};
+
+	return api_call(c, &call, x, err);
+}
+
+int hub_repo_info(struct hub_client *c, const struct hub_repo *repo,
+		  struct hub_repo_info *out, struct hub_error *err)
+{
+	struct http_exchange *x;
+	struct buf url, body;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (c->cfg.offline)
+		return offline_error(err);
+	x = exchange_new(err);
+	if (!x)
+		return -ENOMEM;
+	buf_init(&url, HUB_MAX_URL - 1);
+	buf_init(&body, HUB_MAX_JSON_BYTES);
+	rc = api_base(c, repo, &url);
+	if (rc == 0 && repo->revision[0]) {
+		rc = buf_append_str(&url, "/revision/");
+		if (rc == 0)
+			rc = hub_url_escape(&url, repo->revision, false);
+	}
+	if (rc < 0) {
+		rc = hub_fail(err, rc, 0, "URL too long");
+		goto out;
+	}
+	rc = get_json(c, repo, NULL, buf_cstr(&url), &body, x, err);
+	if (rc == 0)
+		rc = hub_json_parse_repo_info(buf_cstr(&body), body.len, out, err);
+out:
+	buf_release(&url);
+	buf_release(&body);
+	exchange_free(x);
+	return rc;
+}
+
+int hub_resolve_revision(struct hub_client *c, const struct hub_repo *repo,
+			 char sha[HUB_OID_HEX + 1], struct hub_error *err)
+{
+	struct hub_repo_info info;
+	int rc;
+
+	if (digest_is_hex(repo->revision, HUB_OID_HEX)) {
+		memcpy(sha, repo->revision, HUB_OID_HEX + 1);
+		return 0;
+	}
+	rc = hub_repo_info(c, repo, &info, err);
+	if (rc < 0)
+		return rc;
+	memcpy(sha, info.sha, HUB_OID_HEX + 1);
+	hub_repo_info_release(&info);
+	return 0;
+}
+
+int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+		  struct hub_error *err)
+{
+	struct http_exchange *x;
+	struct buf url, body;
+	char next[HUB_MAX_URL];
+	size_t rejected;
+	int rc;
+
+	if (c->cfg.offline)
+		return offline_error(err);
+	if (path && *path && path_validate_repo_path(path) < 0)
+		return hub_fail(err, -EINVAL, 0, "'%s' is not a valid repo path", path);
+	x = exchange_new(err);
+	if (!x)
+		return -ENOMEM;
+	buf_init(&url, HUB_MAX_URL - 1);
+	buf_init(&body, HUB_MAX_JSON_BYTES);
+	rc = api_base(c, repo, &url);
+	if (rc == 0)
+		rc = buf_append_str(&url, "/tree/");
+	if (rc == 0)
+		rc = hub_url_escape(&url, hub_repo_revision(repo), false);
+	if (rc == 0 && path && *path) {
+		rc = buf_append_str(&url, "/");
+		if (rc == 0)
+			rc = hub_url_escape(&url, path, true);
+	}
+	if (rc == 0)
+		rc = buf_printf(&url, "?recursive=%s&expand=false",
+				recursive ? "true" : "false");
+	if (rc < 0) {
+		rc = hub_fail(err, rc, 0, "URL too long");
+		goto out;
+	}
+	snprintf(next, sizeof(next), "%s", buf_cstr(&url));
+	for (unsigned page = 0;; page++) {
+		/* One page in memory at a time: parsed, handed out, freed. */
+		rc = get_json(c, repo, path, next, &body, x, err);
+		if (rc < 0)
+			break;
+		rc = hub_json_parse_entries(buf_cstr(&body), body.len, fn, ctx,
+					    &rejected, err);
+		if (rc < 0)
+			break;
+		buf_release(&body);
+		if (!x->link[0] || !hub_parse_link_next(x->link, next, sizeof(next)))
+			break;
+		/* The next page gets our token: it must be the Hub's own URL. */
+		if (!http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
+		    page + 1 >= MAX_TREE_PAGES) {
+			rc = hub_fail(err, -EPROTO, 0,
+				      "the Hub sent an invalid next-page link");
+			break;
+		}
+		http_exchange_release(x);
+	}
+out:
+	buf_release(&url);
+	buf_release(&body);
+	exchange_free(x);
+	return rc;
+}
+
+int hub_paths_info(struct hub_client *c, const struct hub_repo *repo,
+		   const char *const *paths, size_t n, hub_entry_fn fn,
+		   void *ctx, struct hub_error *err)
+{
+	struct http_exchange *x;
+	struct buf url, form, body;
+	int rc = 0;
+
+	if (c->cfg.offline)
+		return offline_error(err);
+	x = exchange_new(err);
+	if (!x)
+		return -ENOMEM;
+	buf_init(&url, HUB_MAX_URL - 1);
+	buf_init(&form, HUB_MAX_JSON_BYTES);
+	buf_init(&body, HUB_MAX_JSON_BYTES);
+	rc = api_base(c, repo, &url);
+	if (rc == 0)
+		rc = buf_append_str(&url, "/paths-info/");
+	if (rc == 0)
+		rc = hub_url_escape(&url, hub_repo_revision(repo), false);
+	for (size_t i = 0; rc == 0 && i < n; i += PATHS_PER_REQUEST) {
+		size_t end = i + PATHS_PER_REQUEST < n ? i + PATHS_PER_REQUEST : n;
+		struct api_call call = {
+			.method = "POST", .url = buf_cstr(&url),
+			.content_type = "application/x-www-form-urlencoded",
+			.out = &body, .repo = repo,
+		};
+
+		buf_reset(&form);
+		for (size_t k = i; rc == 0 && k < end; k++) {
+			if (path_validate_repo_path(paths[k]) < 0) {
+				rc = hub_fail(err, -EINVAL, 0,
+					      "'%s' is not a valid repo path", paths[k]);
+				break;
+			}
+			rc = buf_append_str(&form, "paths=");
+			if (rc == 0)
+				rc = hub_url_escape(&form, paths[k], false);
+			if (rc == 0)
+				rc = buf_append_str(&form, "&");
+		}
+		if (rc == 0)
+			rc = buf_append_str(&form, "expand=false");
+		if (rc < 0)
+			break;
+		call.body = form.data;
+		call.body_len = form.len;
+		rc = api_call(c, &call, x, err);
+		if (rc == 0)
+			rc = hub_json_parse_entries(buf_cstr(&body), body.len, fn,
+						    ctx, NULL, err);
+		http_exchange_release(x);
+	}
+	buf_release(&url);
+	buf_release(&form);
+	buf_release(&body);
+	exchange_free(x);
+	return rc;
+}
+
+/* "{endpoint}/{prefix}{id}/resolve/{rev}/{path}" into @b. */
+static int resolve_url(struct hub_client *c, const struct hub_repo *repo,
+		       const char *path, struct buf *b)
+{
+	int rc = buf_printf(b, "%s/%s%s/resolve/", c->cfg.endpoint,
+			    hub_repo_url_prefix(repo->type), repo->id);
+
+	if (rc == 0)
+		rc = hub_url_escape(b, hub_repo_revision(repo), false);
+	if (rc == 0)
+		rc = buf_append_str(b, "/");
+	if (rc == 0)
+		rc = hub_url_escape(b, path, true);
+	return rc;
+}
+
+int hub_head_file(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, struct hub_file_meta *out,
+		  struct hub_error *err)
+{
+	struct api_call call = {
+		.method = "HEAD", .repo = repo, .path = path,
+		.stop_at_offhost = true,
+	};
+	struct http_exchange *x;
+	struct buf url;
+	const char *etag;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (c->cfg.offline)
+		return offline_error(err);
+	if (path_validate_repo_path(path) < 0)
+		return hub_fail(err, -EINVAL, 0, "'%s' is not a valid repo path", path);
+	x = exchange_new(err);
+	if (!x)
+		return -ENOMEM;
+	buf_init(&url, HUB_MAX_URL - 1);
+	rc = resolve_url(c, repo, path, &url);
+	if (rc < 0) {
+		rc = hub_fail(err, rc, 0, "URL too long");
+		goto out;
+	}
+	call.url = buf_cstr(&url);
+	rc = api_call(c, &call, x, err);
+	if (rc < 0)
+		goto out;
+	rc = -EPROTO;
+	if (!digest_is_hex(call.repo_commit, HUB_OID_HEX)) {
+		hub_fail(err, rc, x->status, "the Hub sent no valid X-Repo-Commit for '%s'", path);
+		goto out;
+	}
+	memcpy(out->commit, call.repo_commit, HUB_OID_HEX + 1);
+	etag = call.linked_etag[0] ? call.linked_etag : x->etag;
+	if (hub_normalize_etag(etag, out->etag, sizeof(out->etag)) < 0) {
+		hub_fail(err, rc, x->status, "the Hub sent no valid ETag for '%s'", path);
+		goto out;
+	}
+	if (call.linked_size[0]) {
+		if (hub_parse_u64(call.linked_size, HUB_MAX_FILE_SIZE, &out->size) < 0) {
+			hub_fail(err, rc, x->status, "invalid X-Linked-Size for '%s'", path);
+			goto out;
+		}
+	} else if (x->status >= 200 && x->status < 300 && x->has_content_length &&
+		   x->content_length <= HUB_MAX_FILE_SIZE) {
+		/* A redirect's Content-Length is its own body's, never the file's. */
+		out->size = x->content_length;
+	} else {
+		hub_fail(err, rc, x->status, "the Hub sent no size for '%s'", path);
+		goto out;
+	}
+	out->is_lfs = x->status >= 300 && strlen(out->etag) == HUB_SHA256_HEX;
+	http_redact_url(x->status >= 300 ? x->location : x->url, out->location,
+			sizeof(out->location));
+	rc = 0;
+out:
+	buf_release(&url);
+	exchange_free(x);
+	return rc;
+}
+
+/* ---- ranged reads ---- */
+
+struct range_read {
+	uint64_t want_first;   /* absolute offset of the next byte we need */
+	uint64_t want_last;    /* absolute offset of the last byte we need */
+	uint64_t file_size;    /* UINT64_MAX when unknown */
+	uint64_t skip;         /* bytes of a 200 body to drop before want_first */
+	bool checked;          /* the answer's headers were validated */
+	struct http_exchange *x;
+	hub_write_fn fn;
+	void *ctx;
+	const char *why;       /* what was wrong with the answer */
+};
+
+/* Validate a 200/206 answer against what we asked, before any byte is used. */
+static int check_range_answer(struct range_read *r, long status)
+{
+	struct http_exchange *x = r->x;
+	struct hub_content_range cr;
+
+	if (status == 206) {
+		if (hub_parse_content_range(x->content_range, &cr) < 0 || cr.unsatisfied) {
+			r->why = "a 206 without a valid Content-Range";
+			return -EPROTO;
+		}
+		if (cr.first != r->want_first || cr.last > r->want_last) {
+			r->why = "a Content-Range other than the range asked";
+			return -EPROTO;
+		}
+		if (r->file_size != UINT64_MAX && cr.total != r->file_size) {
+			r->why = "a file size that differs from the listing";
+			return -EPROTO;
+		}
+		if (x->has_content_length && x->content_length != cr.last - cr.first + 1) {
+			r->why = "a Content-Length that contradicts Content-Range";
+			return -EPROTO;
+		}
+		r->skip = 0;
+	} else {
+		/* 200 to a Range request: the whole file; cut out our part. */
+		if (x->has_content_length && r->file_size != UINT64_MAX &&
+		    x->content_length != r->file_size) {
+			r->why = "a file size that differs from the listing";
+			return -EPROTO;
+		}
+		r->skip = r->want_first;
+	}
+	r->checked = true;
+	return 0;
+}
+
+static int range_sink(void *r_, long status, const char *data, size_t len)
+{
+	struct range_read *r = r_;
+	int rc;
+
+	if (!r->checked) {
+		rc = check_range_answer(r, status);
+		if (rc < 0)
+			return rc;
+	}
+	if (r->skip) {
+		size_t n = r->skip < len ? (size_t)r->skip : len;
+
+		r->skip -= n;
+		data += n;
+		len -= n;
+	}
+	if (len == 0)
+		return 0;
+	if (len > r->want_last - r->want_first + 1) {
+		if (status == 206) {
+			r->why = "more bytes than the range asked";
+			return -EPROTO;
+		}
+		len = (size_t)(r->want_last - r->want_first + 1);
+	}
+	rc = r->fn(r->ctx, data, len);
+	if (rc < 0)
+		return rc;
+	r->want_first += len;
+	return r->want_first > r->want_last ? 1 : 0;
+}
+
+int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
+		   const char *path, uint64_t offset, uint64_t len,
+		   uint64_t file_size, hub_write_fn fn, void *ctx,
+		   struct hub_error *err)
+{
+	struct api_call meta = { .repo = repo, .path = path };
+	struct range_read r = { .file_size = file_size, .fn = fn, .ctx = ctx };
+	struct http_exchange *x = NULL;
+	unsigned attempt = 0, progress_resumes = 0;
+	char target[HUB_MAX_URL];
+	long reset_secs = -1;
+	struct buf key;
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	if (c->cfg.offline)
+		return offline_error(err);
+	if (path_validate_repo_path(path) < 0)
+		return hub_fail(err, -EINVAL, 0, "'%s' is not a valid repo path", path);
+	if (offset > UINT64_MAX - len ||
+	    (file_size != UINT64_MAX && offset + len > file_size))
+		return hub_fail(err, -EINVAL, 0, "range past the end of '%s'", path);
+	r.want_first = offset;
+	r.want_last = offset + len - 1;
+	buf_init(&key, HUB_MAX_URL - 1);
+	if (resolve_url(c, repo, path, &key) < 0) {
+		rc = hub_fail(err, -EINVAL, 0, "URL too long");
+		goto out;
+	}
+	x = exchange_new(err);
+	if (!x) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	meta.url = buf_cstr(&key);
+
+	while (r.want_first <= r.want_last) {
+		uint64_t before = r.want_first;
+		bool from_cache, retry = false, auth = true;
+
+		from_cache = http_location_get(c, meta.url, target, sizeof(target));
+		if (!from_cache)
+			snprintf(target, sizeof(target), "%s", meta.url);
+		auth = !from_cache;
+		for (unsigned hops = 0;; hops++) {
+			bool same;
+
+			http_exchange_release(x);
+			if (http_exchange_init(x, "GET", target) < 0) {
+				rc = hub_fail(err, -EPROTO, 0, "URL too long");
+				goto out;
+			}
+			x->send_auth = auth;
+			x->has_range = true;
+			x->range_first = r.want_first;
+			x->range_last = r.want_last;
+			x->sink = range_sink;
+			x->sink_ctx = &r;
+			r.x = x;
+			r.checked = false;
+			r.why = NULL;
+			rc = http_perform(c, x);
+			if (rc < 0 || x->status < 300 || x->status >= 400 || !x->location[0])
+				break;
+			pick_up_meta(&meta, x);
+			if (x->linked_size[0] && file_size != UINT64_MAX) {
+				uint64_t linked;
+
+				if (hub_parse_u64(x->linked_size, HUB_MAX_FILE_SIZE, &linked) < 0 ||
+				    linked != file_size) {
+					rc = hub_fail(err, -EPROTO, x->status,
+						      "the Hub says '%s' has %s bytes, its listing "
+						      "said %llu", path, x->linked_size,
+						      (unsigned long long)file_size);
+					goto out;
+				}
+			}
+			if (hops >= HUB_MAX_REDIRECTS ||
+			    http_resolve_location(c, x->url, x->location, target,
+						  sizeof(target), &same) < 0) {
+				rc = hub_fail(err, -EPROTO, x->status,
+					      "bad or too many redirects for '%s'", path);
+				goto out;
+			}
+			if (!same) {
+				auth = false; /* never the token to the CDN */
+				http_location_put(c, meta.url, target);
+			}
+		}
+		if (r.want_first > r.want_last)
+			break; /* everything arrived, whatever came after */
+		if (rc == 0 && x->status >= 200 && x->status < 300) {
+			/* The body ended early but cleanly: a short answer. */
+			rc = -EPROTO;
+			snprintf(x->transport_error, sizeof(x->transport_error),
+				 "%s", r.why ? r.why : "a body shorter than the range asked");
+		} else if (rc == -EPROTO && r.why) {
+			snprintf(x->transport_error, sizeof(x->transport_error), "%s", r.why);
+		}
+		if (rc < 0) {
+			retry = http_transport_is_retryable(rc);
+		} else if (from_cache && (x->status == 403 || x->status == 404 ||
+					  x->status == 410)) {
+			/* A signed URL that expired or was revoked: resolve again. */
+			http_location_drop(c, meta.url);
+			retry = true;
+		} else {
+			retry = http_status_is_retryable(x->status);
+		}
+		if (from_cache && !retry)
+			http_location_drop(c, meta.url);
+		if (r.want_first > before) {
+			/* Data arrived: resume from there, the retry count starts over. */
+			atomic_fetch_add(&c->n_resumes, 1);
+			if (++progress_resumes <= MAX_PROGRESS_RESUMES && retry) {
+				attempt = 0;
+				continue;
+			}
+		}
+		if (!retry || attempt >= c->cfg.max_retries)
+			break;
+		if (http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
+			break;
+		attempt++;
+		atomic_fetch_add(&c->n_retries, 1);
+	}
+	if (r.want_first > r.want_last) {
+		rc = 0;
+	} else if (rc < 0 && http_transport_is_retryable(rc)) {
+		rc = transport_error(c, rc, x, attempt, err);
+	} else if (rc < 0) {
+		/* The reader's own error: pass it through. */
+		hub_fail(err, rc, 0, "reading '%s' stopped: %s", path, strerror(-rc));
+	} else {
+		if (x->status == 429 && reset_secs < 0)
+			reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
+		rc = http_failure(c, &meta, x, attempt, reset_secs, err);
+	}
+out:
+	buf_release(&key);
+	exchange_free(x);
+	return rc;
+}

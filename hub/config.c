@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration from the command line and the environment, with the
+ * conventions of huggingface_hub (hub-api.md 6.1-6.2). The token is read
+ * here and nowhere else; it is validated so it cannot inject a header,
+ * and never logged.
+ */
+#include "hub/hub_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_ENDPOINT "https://huggingface.co"
+#define TOKEN_FILE_MAX 4096
+
+static bool env_is_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (strcasecmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+		     strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+}
+
+/* A positive number of seconds from @name, as milliseconds, or @dflt. */
+static long env_secs_ms(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	char *end;
+	double secs;
+
+	if (!v || !*v)
+		return dflt;
+	secs = strtod(v, &end);
+	if (*end || secs <= 0 || secs > 86400)
+		return dflt;
+	return (long)(secs * 1000);
+}
+
+static long env_long(const char *name, long dflt, long max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (*end || n < 0 || n > max)
+		return dflt;
+	return n;
+}
+
+/*
+ * Clean a token as huggingface_hub does (strip CR, LF, surrounding
+ * blanks) and check that every byte may stand in an HTTP header.
+ * Returns a new string, NULL for "no token", or sets *bad.
+ */
+static char *clean_token(const char *raw, bool *bad)
+{
+	size_t start = 0, end = strlen(raw);
+	char *tok;
+
+	*bad = false;
+	while (start < end && strchr(" \t\r\n", raw[start]))
+		start++;
+	while (end > start && strchr(" \t\r\n", raw[end - 1]))
+		end--;
+	if (start == end)
+		return NULL;
+	for (size_t i = start; i < end; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c <= 0x20 || c >= 0x7f) {
+			*bad = true;
+			return NULL;
+		}
+	}
+	tok = strndup(raw + start, end - start);
+	if (!tok)
+		*bad = true;
+	return tok;
+}
+
+/* Read a small token file. 0 with *out (maybe NULL), or -errno. */
+static int read_token_file(const char *path, bool must_exist, char **out,
+			   struct hub_error *err)
+{
+	char buf[TOKEN_FILE_MAX + 1];
+	ssize_t n;
+	bool bad;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ELOOP)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		return hub_fail(err, -EINVAL, 0, "cannot read the token file '%s': %s",
+				path, strerror(errno));
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || n > TOKEN_FILE_MAX)
+		return hub_fail(err, -EINVAL, 0,
+				"the token file '%s' is unreadable or too large", path);
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n))
+		return hub_fail(err, -EINVAL, 0,
+				"the token file '%s' holds binary data", path);
+	*out = clean_token(buf, &bad);
+	if (bad)
+		return hub_fail(err, -EINVAL, 0,
+				"the token in '%s' has characters a token cannot have",
+				path);
+	return 0;
+}
+
+static int set_endpoint(struct hub_config *cfg, const char *value,
+			const char *source, struct hub_error *err)
+{
+	size_t len = strlen(value);
+
+	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+		return hub_fail(err, -EINVAL, 0,
+				"%s '%s' is not an http:// or https:// URL", source,
+				value);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#')
+			return hub_fail(err, -EINVAL, 0,
+					"%s has characters a base URL cannot have",
+					source);
+	}
+	while (len > 0 && value[len - 1] == '/')
+		len--;
+	cfg->endpoint = strndup(value, len);
+	return cfg->endpoint ? 0 : hub_fail(err, -ENOMEM, 0, "out of memory");
+}
+
+/* $HF_HOME, else ${XDG_CACHE_HOME:-~/.cache}/huggingface, into @out. */
+static int hf_home(char *out, size_t size)
+{
+	const char *v = getenv("HF_HOME");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (v && *v)
+		n = snprintf(out, size, "%s", v);
+	else if (xdg && *xdg)
+		n = snprintf(out, size, "%s/huggingface", xdg);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/.cache/huggingface", home);
+	else
+		return -ENOENT;
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+int hub_config_load(struct hub_config *cfg,
+		    const struct hub_config_overrides *ovr,
+		    struct hub_error *err)
+{
+	static const struct hub_config_overrides none = { 0 };
+	const char *endpoint, *env_token;
+	char path[4096];
+	int rc;
+
+	if (!ovr)
+		ovr = &none;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->connect_timeout_ms = env_secs_ms("HUBFS_CONNECT_TIMEOUT", 10000);
+	cfg->stall_timeout_ms = env_secs_ms("HUBFS_STALL_TIMEOUT", 30000);
+	cfg->max_retries = (unsigned)env_long("HUBFS_MAX_RETRIES", 5, 100);
+	cfg->retry_base_ms = env_long("HUBFS_RETRY_BASE_MS", 500, 60000);
+	cfg->max_retry_wait_ms = env_secs_ms("HUBFS_MAX_RETRY_WAIT", 120000);
+	cfg->offline = ovr->offline || env_is_true("HF_HUB_OFFLINE");
+
+	endpoint = ovr->endpoint;
+	rc = 0;
+	if (endpoint)
+		rc = set_endpoint(cfg, endpoint, "--endpoint", err);
+	else if ((endpoint = getenv("HF_ENDPOINT")) && *endpoint)
+		rc = set_endpoint(cfg, endpoint, "HF_ENDPOINT", err);
+	else
+		rc = set_endpoint(cfg, DEFAULT_ENDPOINT, "the default endpoint", err);
+	if (rc < 0)
+		goto fail;
+
+	env_token = getenv("HF_TOKEN");
+	if (ovr->token_file) {
+		rc = read_token_file(ovr->token_file, true, &cfg->token, err);
+		cfg->token_source = "--token-file";
+	} else if (env_token && *env_token) {
+		bool bad;
+
+		cfg->token = clean_token(env_token, &bad);
+		cfg->token_source = "HF_TOKEN";
+		if (bad)
+			rc = hub_fail(err, -EINVAL, 0,
+				      "HF_TOKEN has characters a token cannot have");
+	} else if (getenv("HF_TOKEN_PATH") && *getenv("HF_TOKEN_PATH")) {
+		rc = read_token_file(getenv("HF_TOKEN_PATH"), false, &cfg->token,
+				     err);
+		cfg->token_source = "HF_TOKEN_PATH";
+	} else if (hf_home(path, sizeof(path) - 6) == 0) {
+		strcat(path, "/token");
+		rc = read_token_file(path, false, &cfg->token, err);
+		cfg->token_source = "$HF_HOME/token";
+	}
+	if (rc < 0)
+		goto fail;
+	if (!cfg->token)
+		cfg->token_source = NULL;
+	return 0;
+fail:
+	hub_config_release(cfg);
+	return rc;
+}
+
+void hub_config_release(struct hub_config *cfg)
+{
+	free(cfg->endpoint);
+	if (cfg->token) {
+		/* Do not leave the secret lying in freed memory. */
+		explicit_bzero(cfg->token, strlen(cfg->token));
+		free(cfg->token);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}

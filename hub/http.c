@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HTTP for the Hub client: a pool of libcurl easy handles (each keeps its
+ * connections alive, so consecutive requests reuse them), one exchange at
+ * a time per handle, strict header capture, and the retry clock.
+ *
+ * libcurl is told never to follow redirects and never to decompress: the
+ * caller decides where the token may go, and byte offsets stay exact.
+ */
+#include "hub/http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "util/log.h"
+
+static int64_t now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+int http_exchange_init(struct http_exchange *x, const char *method,
+		       const char *url)
+{
+	memset(x, 0, sizeof(*x));
+	x->method = method;
+	buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
+	if (strlen(url) >= sizeof(x->url))
+		return -EPROTO;
+	strcpy(x->url, url);
+	return 0;
+}
+
+void http_exchange_release(struct http_exchange *x)
+{
+	buf_release(&x->error_body);
+}
+
+/* Forget the previous answer's fields (a redirect or a 1xx came first). */
+static void reset_answer(struct http_exchange *x)
+{
+	x->status = 0;
+	x->has_content_length = false;
+	x->content_length = 0;
+	x->content_range[0] = x->location[0] = x->link[0] = '\0';
+	x->repo_commit[0] = x->linked_etag[0] = x->linked_size[0] = '\0';
+	x->etag[0] = x->error_code[0] = x->error_message[0] = '\0';
+	x->ratelimit[0] = x->retry_after[0] = '\0';
+	x->header_too_long = false;
+	buf_reset(&x->error_body);
+	x->body_bytes = 0;
+}
+
+/* Copy a header value, remembering when it did not fit. */
+static void keep(struct http_exchange *x, char *field, size_t size,
+		 const char *value, size_t len)
+{
+	if (len >= size) {
+		x->header_too_long = true;
+		len = 0;
+	}
+	memcpy(field, value, len);
+	field[len] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
+{
+	struct http_exchange *x = x_;
+	size_t len = size * nmemb, name_len;
+	const char *colon, *value, *end = data + len;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		const char *sp = memchr(data, ' ', len);
+
+		reset_answer(x);
+		if (sp && end - sp > 3)
+			x->status = strtol(sp + 1, NULL, 10);
+		return len;
+	}
+	colon = memchr(data, ':', len);
+	if (!colon)
+		return len;
+	name_len = (size_t)(colon - data);
+	value = colon + 1;
+	while (value < end && (*value == ' ' || *value == '\t'))
+		value++;
+	while (end > value && (end[-1] == '\r' || end[-1] == '\n' ||
+			       end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	len = (size_t)(end - value);
+
+#define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(data, name, name_len) == 0)
+	if (IS("Content-Length")) {
+		char tmp[24];
+
+		keep(x, tmp, sizeof(tmp), value, len);
+		if (hub_parse_u64(tmp, UINT64_MAX / 2, &x->content_length) == 0)
+			x->has_content_length = true;
+		else
+			x->header_too_long = true; /* a malformed length */
+	} else if (IS("Content-Range")) {
+		keep(x, x->content_range, sizeof(x->content_range), value, len);
+	} else if (IS("Location")) {
+		keep(x, x->location, sizeof(x->location), value, len);
+	} else if (IS("Link")) {
+		keep(x, x->link, sizeof(x->link), value, len);
+	} else if (IS("X-Repo-Commit")) {
+		keep(x, x->repo_commit, sizeof(x->repo_commit), value, len);
+	} else if (IS("X-Linked-Etag")) {
+		keep(x, x->linked_etag, sizeof(x->linked_etag), value, len);
+	} else if (IS("X-Linked-Size")) {
+		keep(x, x->linked_size, sizeof(x->linked_size), value, len);
+	} else if (IS("ETag")) {
+		keep(x, x->etag, sizeof(x->etag), value, len);
+	} else if (IS("X-Error-Code")) {
+		keep(x, x->error_code, sizeof(x->error_code), value, len);
+	} else if (IS("X-Error-Message")) {
+		/* Informative only: cut rather than fail. */
+		if (len >= sizeof(x->error_message))
+			len = sizeof(x->error_message) - 1;
+		keep(x, x->error_message, sizeof(x->error_message), value, len);
+	} else if (IS("RateLimit")) {
+		keep(x, x->ratelimit, sizeof(x->ratelimit), value, len);
+	} else if (IS("Retry-After")) {
+		keep(x, x->retry_after, sizeof(x->retry_after), value, len);
+	}
+#undef IS
+	return size * nmemb;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *x_)
+{
+	struct http_exchange *x = x_;
+	size_t len = size * nmemb;
+	int rc;
+
+	x->body_bytes += len;
+	if (x->status < 200 || x->status >= 300) {
+		/* An error body is only read for its message; cut it short. */
+		if (buf_append(&x->error_body, data, len) < 0)
+			return 0;
+		return len;
+	}
+	if (x->header_too_long) {
+		x->sink_rc = -EPROTO;
+		return 0;
+	}
+	if (x->sink) {
+		rc = x->sink(x->sink_ctx, x->status, data, len);
+		if (rc != 0) {
+			x->sink_rc = rc;
+			return 0; /* stops the transfer */
+		}
+		return len;
+	}
+	if (x->collect) {
+		rc = buf_append(x->collect, data, len);
+		if (rc < 0) {
+			x->sink_rc = rc;
+			return 0;
+		}
+	}
+	return len;
+}
+
+/* The handle pool: take an idle handle, or make one. */
+static CURL *take_handle(struct hub_client *c)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->pool_len > 0)
+		h = c->pool[--c->pool_len];
+	pthread_mutex_unlock(&c->pool_lock);
+	return h ? h : curl_easy_init();
+}
+
+static void give_back(struct hub_client *c, CURL *h)
+{
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->pool_len < HUB_POOL_MAX) {
+		c->pool[c->pool_len++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_lock);
+	if (h)
+		curl_easy_cleanup(h);
+}
+
+static int errno_for_curl(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return -EHOSTUNREACH;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return -ECONNRESET;
+	default:
+		return -EIO;
+	}
+}
+
+bool http_transport_is_retryable(int rc)
+{
+	return rc == -EHOSTUNREACH || rc == -ETIMEDOUT || rc == -ECONNRESET ||
+	       rc == -EPROTO;
+}
+
+bool http_status_is_retryable(long status)
+{
+	return status == 408 || status == 429 || status == 500 ||
+	       status == 502 || status == 503 || status == 504;
+}
+
+void http_redact_url(const char *url, char *out, size_t size)
+{
+	size_t n = strcspn(url, "?#");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, url, n);
+	out[n] = '\0';
+}
+
+int http_perform(struct hub_client *c, struct http_exchange *x)
+{
+	struct curl_slist *headers = NULL, *tmp;
+	char errbuf[CURL_ERROR_SIZE] = "", range[64], shown[512];
+	long stall_secs = (c->cfg.stall_timeout_ms + 999) / 1000;
+	CURLcode cc;
+	CURL *h;
+	int rc = 0;
+
+	h = take_handle(c);
+	if (!h)
+		return -ENOMEM;
+	curl_easy_reset(h);
+	reset_answer(x);
+	x->sink_rc = 0;
+	x->transport_error[0] = '\0';
+
+	curl_easy_setopt(h, CURLOPT_URL, x->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, HUB_USER_AGENT);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
+	/* A transfer that moves no byte for stall_secs is over. */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_secs > 0 ? stall_secs : 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+
+	if (strcmp(x->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(x->method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->body ? x->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)x->body_len);
+	}
+	if (x->has_range) {
+		snprintf(range, sizeof(range), "%llu-%llu",
+			 (unsigned long long)x->range_first,
+			 (unsigned long long)x->range_last);
+		curl_easy_setopt(h, CURLOPT_RANGE, range);
+	}
+	/* No "Expect: 100-continue" round trip on POST. */
+	tmp = curl_slist_append(headers, "Expect:");
+	if (tmp)
+		headers = tmp;
+	if (x->content_type) {
+		char ct[128];
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s", x->content_type);
+		tmp = curl_slist_append(headers, ct);
+		if (tmp)
+			headers = tmp;
+	}
+	if (x->send_auth && c->auth_header && http_is_same_origin(c, x->url)) {
+		tmp = curl_slist_append(headers, c->auth_header);
+		if (!tmp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		headers = tmp;
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+	atomic_fetch_add(&c->n_requests, 1);
+	cc = curl_easy_perform(h);
+	atomic_fetch_add(&c->n_body_bytes, x->body_bytes);
+	if (cc == CURLE_WRITE_ERROR && x->sink_rc == 1) {
+		rc = 0; /* the sink had all it wanted */
+	} else if (cc == CURLE_WRITE_ERROR && x->sink_rc < 0) {
+		rc = x->sink_rc;
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "the answer was refused: %s", strerror(-rc));
+	} else if (cc != CURLE_OK) {
+		rc = errno_for_curl(cc);
+		snprintf(x->transport_error, sizeof(x->transport_error), "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	} else if (x->header_too_long) {
+		rc = -EPROTO;
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "a malformed or oversized header");
+	}
+	if (rc == 0 || x->status)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		http_redact_url(x->url, shown, sizeof(shown));
+		log_dbg("%s %s%s%s -> %ld, %llu bytes%s%s", x->method, shown,
+			x->has_range ? " range " : "", x->has_range ? range : "",
+			x->status, (unsigned long long)x->body_bytes,
+			rc ? ": " : "", rc ? x->transport_error : "");
+	}
+out:
+	curl_slist_free_all(headers);
+	/* A handle whose transfer broke may hold a dead connection: drop it. */
+	if (rc < 0 && rc != -EPROTO) {
+		curl_easy_cleanup(h);
+	} else {
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		give_back(c, h);
+	}
+	return rc;
+}
+
+/* Origin of @url into @out: "scheme://host:port", lower case. */
+static int url_origin(const char *url, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -EPROTO;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		int n = snprintf(out, size, "%s://%s:%s", scheme, host, port);
+
+		if (n > 0 && (size_t)n < size) {
+			for (char *p = out; *p; p++) {
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+			}
+			rc = 0;
+		}
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+bool http_is_same_origin(struct hub_client *c, const char *url)
+{
+	char origin[sizeof(c->origin)];
+
+	return url_origin(url, origin, sizeof(origin)) == 0 &&
+	       strcmp(origin, c->origin) == 0;
+}
+
+int http_resolve_location(struct hub_client *c, const char *base,
+			  const char *location, char *out, size_t size,
+			  bool *same_origin)
+{
+	CURLU *u = curl_url();
+	char *full = NULL;
+	int rc = -EPROTO;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK &&
+	    strlen(full) < size &&
+	    (strncmp(full, "http://", 7) == 0 || strncmp(full, "https://", 8) == 0)) {
+		strcpy(out, full);
+		rc = 0;
+	}
+	curl_free(full);
+	curl_url_cleanup(u);
+	if (rc == 0)
+		*same_origin = http_is_same_origin(c, out);
+	return rc;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int http_backoff(struct hub_client *c, unsigned attempt,
+		 const struct http_exchange *x, long *reset_secs)
+{
+	long wait_ms, cap = c->cfg.retry_base_ms * 16;
+	long secs = -1;
+
+	*reset_secs = -1;
+	if (x && x->status == 429) {
+		uint64_t ra;
+
+		secs = hub_parse_ratelimit_reset(x->ratelimit);
+		if (secs < 0 && hub_parse_u64(x->retry_after, 86400, &ra) == 0)
+			secs = (long)ra;
+	}
+	if (secs >= 0) {
+		*reset_secs = secs;
+		if (secs * 1000 > c->cfg.max_retry_wait_ms)
+			return -EAGAIN;
+		/* The window ends after t seconds; huggingface_hub waits t + 1. */
+		wait_ms = (secs + 1) * 1000;
+	} else {
+		/* Exponential, capped, and jittered so clients do not march in step. */
+		wait_ms = c->cfg.retry_base_ms << (attempt < 10 ? attempt : 10);
+		if (wait_ms > cap)
+			wait_ms = cap;
+		wait_ms = wait_ms / 2 + (long)arc4random_uniform((uint32_t)(wait_ms / 2 + 1));
+	}
+	sleep_ms(wait_ms);
+	return 0;
+}
+
+bool http_location_get(struct hub_client *c, const char *key, char *out,
+		       size_t size)
+{
+	bool found = false;
+	int64_t now = now_secs();
+
+	pthread_mutex_lock(&c->loc_lock);
+	for (size_t i = 0; i < HUB_LOCATION_CACHE; i++) {
+		struct location_entry *e = &c->locs[i];
+
+		if (e->key[0] && strcmp(e->key, key) == 0) {
+			if (e->expires > now && strlen(e->url) < size) {
+				strcpy(out, e->url);
+				found = true;
+			} else {
+				e->key[0] = '\0';
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->loc_lock);
+	return found;
+}
+
+/* When a signed URL stops working: its Expires= minus a margin, at most 10 min. */
+static int64_t location_expiry(const char *url)
+{
+	const char *p = strstr(url, "Expires=");
+	int64_t ttl = 600;
+
+	if (p) {
+		long long expires = strtoll(p + 8, NULL, 10);
+		long long left = expires - (long long)time(NULL) - 60;
+
+		if (left < ttl)
+			ttl = left;
+	}
+	return now_secs() + ttl;
+}
+
+void http_location_put(struct hub_client *c, const char *key, const char *url)
+{
+	int64_t expires = location_expiry(url);
+	struct location_entry *e;
+
+	if (strlen(key) >= sizeof(e->key) || strlen(url) >= sizeof(e->url) ||
+	    expires <= now_secs())
+		return;
+	pthread_mutex_lock(&c->loc_lock);
+	e = NULL;
+	for (size_t i = 0; i < HUB_LOCATION_CACHE && !e; i++) {
+		if (strcmp(c->locs[i].key, key) == 0)
+			e = &c->locs[i]; /* one entry per key: replace it */
+	}
+	if (!e) {
+		e = &c->locs[c->loc_next];
+		c->loc_next = (c->loc_next + 1) % HUB_LOCATION_CACHE;
+	}
+	strcpy(e->key, key);
+	strcpy(e->url, url);
+	e->expires = expires;
+	pthread_mutex_unlock(&c->loc_lock);
+}
+
+void http_location_drop(struct hub_client *c, const char *key)
+{
+	pthread_mutex_lock(&c->loc_lock);
+	for (size_t i = 0; i < HUB_LOCATION_CACHE; i++) {
+		if (strcmp(c->locs[i].key, key) == 0)
+			c->locs[i].key[0] = '\0';
+	}
+	pthread_mutex_unlock(&c->loc_lock);
+}

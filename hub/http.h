@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One HTTP exchange and the request loop around it (hub/http.c): the
+ * pool of libcurl handles, timeouts, redirects with the token policy,
+ * retries with backoff and jitter. Private to hub/.
+ *
+ * Token policy: the Authorization header is only ever attached by us, per
+ * exchange, and only when the URL has the endpoint's own origin (scheme,
+ * host and port). libcurl never follows a redirect by itself.
+ */
+#ifndef HUBFS_HUB_HTTP_H
+#define HUBFS_HUB_HTTP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/hub_int.h"
+
+/*
+ * Receives the body of a 2xx answer. Return 0 to go on, 1 when it has
+ * all it wants (the transfer stops, not an error), or a negative errno.
+ */
+typedef int (*http_sink_fn)(void *ctx, long status, const char *data,
+			    size_t len);
+
+/* One request and its answer. Large: allocate it, do not put it on the stack. */
+struct http_exchange {
+	/* the request */
+	const char *method;         /* "GET", "HEAD", "POST" */
+	char url[HUB_MAX_URL];
+	bool send_auth;             /* attach the token (same origin only) */
+	const char *content_type;   /* POST */
+	const char *body;
+	size_t body_len;
+	bool has_range;
+	uint64_t range_first, range_last; /* inclusive */
+	http_sink_fn sink;          /* 2xx body consumer, or NULL to collect */
+	void *sink_ctx;
+	struct buf *collect;        /* 2xx body when there is no sink */
+
+	/* the answer (the last one, after any 1xx) */
+	long status;
+	bool has_content_length;
+	uint64_t content_length;
+	char content_range[128];
+	char location[HUB_MAX_URL];
+	char link[HUB_MAX_URL];
+	char repo_commit[64];
+	char linked_etag[96];
+	char linked_size[32];
+	char etag[96];
+	char error_code[32];
+	char error_message[HUB_MESSAGE_MAX];
+	char ratelimit[128];
+	char retry_after[32];
+	bool header_too_long;       /* a header we keep did not fit: -EPROTO */
+	struct buf error_body;      /* body of a non-2xx answer, capped */
+	int sink_rc;                /* < 0: the sink's error; 1: the sink had enough */
+	uint64_t body_bytes;        /* body bytes of this answer */
+	char transport_error[256];  /* libcurl's words when rc < 0 */
+};
+
+struct location_entry {
+	char key[HUB_MAX_URL];      /* resolve URL of a pinned file */
+	char url[HUB_MAX_URL];      /* where it redirected (signed CDN URL) */
+	int64_t expires;            /* monotonic seconds */
+};
+
+#define HUB_POOL_MAX 16
+#define HUB_LOCATION_CACHE 64
+
+struct hub_client {
+	struct hub_config cfg;      /* own copies; the token is a secret */
+	char origin[512];           /* "scheme://host:port" of the endpoint */
+	char *auth_header;          /* "Authorization: Bearer ..." or NULL */
+
+	pthread_mutex_t pool_lock;  /* protects pool and pool_len */
+	void *pool[HUB_POOL_MAX];   /* idle CURL easy handles */
+	size_t pool_len;
+
+	pthread_mutex_t loc_lock;   /* protects locs and loc_next */
+	struct location_entry *locs; /* HUB_LOCATION_CACHE entries */
+	size_t loc_next;
+
+	atomic_uint_fast64_t n_requests, n_retries, n_resumes, n_body_bytes;
+};
+
+/* Prepare @x for a new request to @url (copied). 0 or -EPROTO (too long). */
+int http_exchange_init(struct http_exchange *x, const char *method,
+		       const char *url);
+void http_exchange_release(struct http_exchange *x);
+
+/*
+ * Send @x and read its answer. Returns 0 when an HTTP answer arrived
+ * (whatever its status; also when the sink stopped it early), or a
+ * negative errno for a transport failure: -EHOSTUNREACH (connect),
+ * -ETIMEDOUT (connect or stall), -ECONNRESET (broken off), -EIO, or the
+ * sink's own error. The transport words are in x->transport_error.
+ */
+int http_perform(struct hub_client *c, struct http_exchange *x);
+
+/* Would another attempt help? */
+bool http_transport_is_retryable(int rc);
+bool http_status_is_retryable(long status);
+
+/*
+ * Resolve @location against @base into @out and say whether it has the
+ * endpoint's origin. 0 or -EPROTO.
+ */
+int http_resolve_location(struct hub_client *c, const char *base,
+			  const char *location, char *out, size_t size,
+			  bool *same_origin);
+
+/* Does @url have the endpoint's origin? */
+bool http_is_same_origin(struct hub_client *c, const char *url);
+
+/*
+ * Sleep before retry @attempt (0-based) of an answer @x (may be NULL).
+ * Honours `RateLimit ... t=` and a numeric Retry-After on 429. Returns 0,
+ * or -EAGAIN when the wait asked for is longer than we accept; then
+ * *@reset_secs says how long.
+ */
+int http_backoff(struct hub_client *c, unsigned attempt,
+		 const struct http_exchange *x, long *reset_secs);
+
+/* Copy @url without its query into @out, for messages and logs. */
+void http_redact_url(const char *url, char *out, size_t size);
+
+/* Location cache of pinned files' CDN URLs. */
+bool http_location_get(struct hub_client *c, const char *key, char *out,
+		       size_t size);
+void http_location_put(struct hub_client *c, const char *key,
+		       const char *url);
+void http_location_drop(struct hub_client *c, const char *key);
+
+#endif /* HUBFS_HUB_HTTP_H */

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Hugging Face Hub client: the only module that speaks HTTP and JSON.
+ *
+ * Everything else asks it questions and gets typed answers, or a negative
+ * errno plus a struct hub_error whose message a person understands. All
+ * input from the Hub (headers, JSON, sizes, paths) is bounded and
+ * validated here; nothing invalid leaves this module.
+ *
+ * Threads: a struct hub_client may be used by many threads at once. It
+ * keeps a pool of connections; no call holds a lock across network I/O.
+ *
+ * Errors (the one table, hub/errors.c):
+ *   -ENOENT     RepoNotFound, RevisionNotFound, EntryNotFound
+ *   -EACCES     401, 403, GatedRepo (the message says what to do)
+ *   -EAGAIN     rate limit still exhausted after the retries
+ *   -ETIMEDOUT  connect or stall timeout after the retries
+ *   -EHOSTUNREACH  cannot connect to the Hub after the retries
+ *   -ENETDOWN   offline mode: no network use allowed
+ *   -EPROTO     the Hub answered something invalid (JSON, headers, sizes)
+ *   -EIO        other server failures (5xx after the retries, ...)
+ *   -EINVAL     a bad argument (repo id, revision, path)
+ *   -ENOMEM, -EFBIG  resource limits
+ */
+#ifndef HUBFS_HUB_HUB_H
+#define HUBFS_HUB_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HUB_REPO_ID_MAX 96
+#define HUB_REVISION_MAX 255
+#define HUB_OID_HEX 40    /* git sha1 */
+#define HUB_SHA256_HEX 64 /* LFS oid */
+#define HUB_MESSAGE_MAX 512
+
+enum hub_repo_type {
+	HUB_REPO_MODEL,
+	HUB_REPO_DATASET,
+	HUB_REPO_SPACE,
+};
+
+/* What went wrong, for people. Filled on failure, untouched on success. */
+struct hub_error {
+	int code;                      /* the negative errno also returned */
+	long http_status;              /* 0 when no HTTP answer was had */
+	char hub_code[32];             /* X-Error-Code, or "" */
+	char message[HUB_MESSAGE_MAX]; /* one line; never holds a token */
+};
+
+/* ---- configuration (hub/config.c) ---- */
+
+struct hub_config {
+	char *endpoint;            /* "scheme://host[:port][/prefix]", no '/' at the end */
+	char *token;               /* NULL: anonymous. Never logged, never sent off-host */
+	const char *token_source;  /* where the token came from, for messages */
+	bool offline;              /* no network use at all */
+	long connect_timeout_ms;   /* per connection attempt */
+	long stall_timeout_ms;     /* no byte received for this long: timeout */
+	unsigned max_retries;      /* after the first attempt */
+	long max_retry_wait_ms;    /* the longest single wait we accept (429 reset) */
+	long retry_base_ms;        /* first backoff; doubles per retry, with jitter */
+};
+
+/* What the command line says; NULL / false fields defer to the environment. */
+struct hub_config_overrides {
+	const char *endpoint;   /* --endpoint */
+	const char *token_file; /* --token-file */
+	bool offline;           /* --offline */
+};
+
+/*
+ * Build the configuration: endpoint from --endpoint, HF_ENDPOINT, else
+ * https://huggingface.co; token from --token-file, HF_TOKEN, the file at
+ * HF_TOKEN_PATH, else $HF_HOME/token (HF_HOME defaults to
+ * ${XDG_CACHE_HOME:-~/.cache}/huggingface); HF_HUB_OFFLINE=1 (or true, yes,
+ * on) means offline. Timeouts from HUBFS_CONNECT_TIMEOUT and
+ * HUBFS_STALL_TIMEOUT (seconds), retries from HUBFS_MAX_RETRIES.
+ * Returns 0, or -EINVAL (bad endpoint, unreadable token file, a token
+ * with characters no header may carry) with @err filled.
+ * Ownership: release with hub_config_release().
+ */
+int hub_config_load(struct hub_config *cfg,
+		    const struct hub_config_overrides *ovr,
+		    struct hub_error *err);
+void hub_config_release(struct hub_config *cfg);
+
+/* ---- names (hub/names.c) ---- */
+
+struct hub_repo {
+	enum hub_repo_type type;
+	char id[HUB_REPO_ID_MAX + 1];             /* "org/name" or legacy "name" */
+	char revision[HUB_REVISION_MAX + 1];      /* decoded; "" = default branch */
+};
+
+/* "model", "dataset", "space". */
+const char *hub_repo_type_name(enum hub_repo_type type);
+/* Accepts the singular and plural names. Returns 0 or -EINVAL. */
+int hub_repo_type_parse(const char *name, enum hub_repo_type *out);
+
+/* Is @id a repo id the Hub accepts: "name" or "org/name", [A-Za-z0-9_.-],
+ * at most 96 characters, no leading/trailing '-' or '.', no "--" or "..",
+ * not ending in ".git"? */
+bool hub_repo_id_is_valid(const char *id);
+
+/* Is @rev a revision we can name: 1..255 bytes, no control characters? */
+bool hub_revision_is_valid(const char *rev);
+
+/*
+ * Parse "[datasets/|spaces/]ID[@REV]" as HfFileSystem writes it. REV is
+ * percent-decoded ("refs%2Fpr%2F1" is refs/pr/1) and may also be written
+ * with plain slashes. @type_hint is used when there is no prefix;
+ * @type_forced (non-NULL) must agree with a prefix. Returns 0 or -EINVAL.
+ */
+int hub_repo_parse(const char *spec, enum hub_repo_type type_hint,
+		   bool type_forced, struct hub_repo *out,
+		   struct hub_error *err);
+
+/* "", "datasets/", "spaces/": the prefix of file and web-page URLs. */
+const char *hub_repo_url_prefix(enum hub_repo_type type);
+
+/* The revision to put in URLs: the repo's, or "main" when none. */
+const char *hub_repo_revision(const struct hub_repo *repo);
+
+/* "datasets/org/name@rev" (the revision %-encoded when it has a '/'). */
+int hub_repo_format(const struct hub_repo *repo, char *out, size_t size);
+
+/* ---- entries and answers (hub/json.c) ---- */
+
+enum hub_entry_type {
+	HUB_ENTRY_FILE,
+	HUB_ENTRY_DIR,
+};
+
+/* One tree or paths-info entry, validated. Valid only during the callback. */
+struct hub_entry {
+	enum hub_entry_type type;
+	const char *path;                 /* repo-relative, passed path_validate_repo_path() */
+	uint64_t size;                    /* real size (LFS: the content's), 0 for dirs */
+	char oid[HUB_OID_HEX + 1];        /* git blob / tree sha1 */
+	bool is_lfs;
+	char lfs_sha256[HUB_SHA256_HEX + 1]; /* when is_lfs */
+	uint64_t lfs_pointer_size;           /* when is_lfs */
+};
+
+/* Return 0 to go on, or a negative errno to stop the listing with it. */
+typedef int (*hub_entry_fn)(void *ctx, const struct hub_entry *entry);
+
+struct hub_repo_info {
+	char id[HUB_REPO_ID_MAX + 1];
+	char sha[HUB_OID_HEX + 1];  /* the commit the revision resolved to */
+	char last_modified[40];     /* ISO-8601, as the Hub wrote it */
+	bool is_private;
+	char gated[8];              /* "", "auto" or "manual" */
+	bool disabled;
+	char **tags;                /* owned; n_tags strings */
+	size_t n_tags;
+};
+
+void hub_repo_info_release(struct hub_repo_info *info);
+
+/* ---- the client (hub/client.c, hub/api.c) ---- */
+
+struct hub_client;
+
+/*
+ * Ownership: the client copies what it needs from @cfg. Call
+ * hub_global_init() once in main() before any client is made.
+ */
+int hub_global_init(void);
+void hub_global_cleanup(void);
+int hub_client_new(const struct hub_config *cfg, struct hub_client **out);
+void hub_client_free(struct hub_client *client);
+
+/* Repo info at the repo's revision (or the default branch). */
+int hub_repo_info(struct hub_client *client, const struct hub_repo *repo,
+		  struct hub_repo_info *out, struct hub_error *err);
+
+/* The commit a revision stands for (a 40-hex sha passes through untouched). */
+int hub_resolve_revision(struct hub_client *client,
+			 const struct hub_repo *repo,
+			 char sha[HUB_OID_HEX + 1], struct hub_error *err);
+
+/*
+ * List @path ("" = the root) at @repo's revision, one level or
+ * recursively, calling @fn per entry in the Hub's order. Pages are fetched
+ * one at a time and freed before the next. Invalid entries are skipped
+ * and logged; they never reach @fn.
+ */
+int hub_list_tree(struct hub_client *client, const struct hub_repo *repo,
+		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+		  struct hub_error *err);
+
+/* Entries for @n explicit paths; missing paths are simply not reported. */
+int hub_paths_info(struct hub_client *client, const struct hub_repo *repo,
+		   const char *const *paths, size_t n, hub_entry_fn fn,
+		   void *ctx, struct hub_error *err);
+
+/* What a HEAD on resolve tells about one file. */
+struct hub_file_meta {
+	uint64_t size;               /* X-Linked-Size, else Content-Length */
+	char etag[HUB_SHA256_HEX + 1]; /* sha256 (LFS) or git blob sha1 */
+	char commit[HUB_OID_HEX + 1];  /* X-Repo-Commit */
+	bool is_lfs;                 /* redirected off-host with X-Linked-Etag */
+	char location[1024];         /* where the bytes are; query stripped */
+};
+
+int hub_head_file(struct hub_client *client, const struct hub_repo *repo,
+		  const char *path, struct hub_file_meta *out,
+		  struct hub_error *err);
+
+/* Receives body bytes in order. Return 0, or a negative errno to stop. */
+typedef int (*hub_write_fn)(void *ctx, const void *data, size_t len);
+
+/*
+ * Fetch exactly bytes [@offset, @offset + @len) of @path and hand them to
+ * @fn, in order, each byte once. @file_size (from the listing; UINT64_MAX
+ * when unknown) is checked against Content-Range and X-Linked-Size. A
+ * body broken off mid-way resumes with a Range from where it stopped; a
+ * Range answered with 200 is cut to the range. Redirects to another host
+ * never carry the token.
+ */
+int hub_read_range(struct hub_client *client, const struct hub_repo *repo,
+		   const char *path, uint64_t offset, uint64_t len,
+		   uint64_t file_size, hub_write_fn fn, void *ctx,
+		   struct hub_error *err);
+
+/* Counters since the client was made, for tests and benchmarks. */
+struct hub_stats {
+	uint64_t requests;   /* HTTP requests sent, retries included */
+	uint64_t retries;
+	uint64_t resumes;    /* bodies resumed with a Range */
+	uint64_t bytes_body; /* body bytes received */
+};
+void hub_client_stats(struct hub_client *client, struct hub_stats *out);
+
+#endif /* HUBFS_HUB_HUB_H */

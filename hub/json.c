@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON from the Hub → validated structs. json-c objects never leave this
+ * file. Every field is checked for type, range and length; an entry that
+ * fails is rejected with a logged reason and never becomes a file.
+ */
+#include "hub/hub_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "util/digest.h"
+#include "util/log.h"
+#include "util/path.h"
+
+#define JSON_MAX_DEPTH 32
+#define JSON_MAX_TAGS 1024
+#define JSON_MAX_TAG_LEN 256
+
+/* Parse exactly @len bytes as one JSON value; NULL on any error. */
+static struct json_object *parse_all(const char *text, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+
+	if (len > HUB_MAX_JSON_BYTES || len > INT32_MAX)
+		return NULL;
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok)
+		return NULL;
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	if (obj && json_tokener_get_error(tok) == json_tokener_success) {
+		/* Only whitespace may follow the value. */
+		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+			if (!strchr(" \t\r\n", text[i])) {
+				json_object_put(obj);
+				obj = NULL;
+				break;
+			}
+		}
+	} else if (obj) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+static const char *get_string(struct json_object *o, const char *key,
+			      size_t max_len)
+{
+	struct json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	/* An embedded NUL would make the C string lie about its length. */
+	if ((size_t)json_object_get_string_len(v) != strlen(s) ||
+	    strlen(s) > max_len)
+		return NULL;
+	return s;
+}
+
+/* A JSON integer in [0, max]; doubles, strings and negatives are refused. */
+static int get_size(struct json_object *o, const char *key, uint64_t max,
+		    uint64_t *out)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return -EPROTO;
+	errno = 0;
+	n = json_object_get_int64(v);
+	if (n < 0 || (uint64_t)n > max || n == INT64_MAX)
+		return -EPROTO;
+	*out = (uint64_t)n;
+	return 0;
+}
+
+static bool get_bool(struct json_object *o, const char *key, bool dflt)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_boolean))
+		return dflt;
+	return json_object_get_boolean(v);
+}
+
+/* Fill @e from @o; on failure return a reason for the log. */
+static const char *entry_from_json(struct json_object *o, struct hub_entry *e)
+{
+	const char *type, *path, *oid;
+	struct json_object *lfs;
+
+	memset(e, 0, sizeof(*e));
+	if (!json_object_is_type(o, json_type_object))
+		return "not an object";
+	type = get_string(o, "type", 16);
+	path = get_string(o, "path", PATH_REPO_MAX);
+	oid = get_string(o, "oid", HUB_OID_HEX);
+	if (!type)
+		return "no type";
+	if (strcmp(type, "file") == 0)
+		e->type = HUB_ENTRY_FILE;
+	else if (strcmp(type, "directory") == 0)
+		e->type = HUB_ENTRY_DIR;
+	else
+		return "unknown type";
+	if (!path)
+		return "no path, or a path that is too long";
+	if (path_validate_repo_path(path) < 0)
+		return "unsafe path (empty, absolute, '.', '..', control "
+		       "characters or invalid UTF-8)";
+	e->path = path;
+	if (!oid || !digest_is_hex(oid, HUB_OID_HEX))
+		return "oid is not 40 hex digits";
+	memcpy(e->oid, oid, HUB_OID_HEX + 1);
+	if (get_size(o, "size", HUB_MAX_FILE_SIZE, &e->size) < 0)
+		return "size is not a non-negative integer in range";
+	if (e->type == HUB_ENTRY_DIR) {
+		if (json_object_object_get_ex(o, "lfs", &lfs))
+			return "a directory with lfs data";
+		e->size = 0;
+		return NULL;
+	}
+	if (!json_object_object_get_ex(o, "lfs", &lfs) ||
+	    json_object_is_type(lfs, json_type_null))
+		return NULL;
+	if (!json_object_is_type(lfs, json_type_object))
+		return "lfs is not an object";
+	oid = get_string(lfs, "oid", HUB_SHA256_HEX);
+	if (!oid || !digest_is_hex(oid, HUB_SHA256_HEX))
+		return "lfs.oid is not 64 hex digits";
+	{
+		uint64_t lfs_size;
+
+		if (get_size(lfs, "size", HUB_MAX_FILE_SIZE, &lfs_size) < 0)
+			return "lfs.size is not a non-negative integer";
+		if (lfs_size != e->size)
+			return "lfs.size differs from size";
+		if (get_size(lfs, "pointerSize", 1024, &e->lfs_pointer_size) < 0)
+			return "lfs.pointerSize is not a small integer";
+	}
+	e->is_lfs = true;
+	memcpy(e->lfs_sha256, oid, HUB_SHA256_HEX + 1);
+	return NULL;
+}
+
+int hub_json_parse_entries(const char *text, size_t len, hub_entry_fn fn,
+			   void *ctx, size_t *rejected, struct hub_error *err)
+{
+	struct json_object *arr = parse_all(text, len);
+	size_t n, bad = 0;
+	int rc = 0;
+
+	if (!arr || !json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return hub_fail(err, -EPROTO, 0,
+				"the Hub sent a listing that is not a JSON array");
+	}
+	n = json_object_array_length(arr);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+		struct hub_entry e;
+		const char *why = entry_from_json(o, &e);
+
+		if (why) {
+			const char *p = get_string(o, "path", 200);
+
+			/* Quote only a printable path: it came from outside. */
+			log_warn("rejected a listing entry%s%s%s: %s",
+				 p && path_validate_repo_path(p) == 0 ? " '" : "",
+				 p && path_validate_repo_path(p) == 0 ? p : "",
+				 p && path_validate_repo_path(p) == 0 ? "'" : "",
+				 why);
+			bad++;
+			continue;
+		}
+		rc = fn(ctx, &e);
+	}
+	json_object_put(arr);
+	if (rejected)
+		*rejected = bad;
+	return rc;
+}
+
+void hub_repo_info_release(struct hub_repo_info *info)
+{
+	for (size_t i = 0; i < info->n_tags; i++)
+		free(info->tags[i]);
+	free(info->tags);
+	info->tags = NULL;
+	info->n_tags = 0;
+}
+
+int hub_json_parse_repo_info(const char *text, size_t len,
+			     struct hub_repo_info *out, struct hub_error *err)
+{
+	struct json_object *o = parse_all(text, len), *gated, *tags;
+	const char *id, *sha, *modified;
+	int rc = -EPROTO;
+
+	memset(out, 0, sizeof(*out));
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		hub_fail(err, -EPROTO, 0, "the Hub sent repo info that is not a JSON object");
+		goto out;
+	}
+	id = get_string(o, "id", HUB_REPO_ID_MAX);
+	sha = get_string(o, "sha", HUB_OID_HEX);
+	modified = get_string(o, "lastModified", sizeof(out->last_modified) - 1);
+	if (!id || !hub_repo_id_is_valid(id)) {
+		hub_fail(err, -EPROTO, 0, "repo info without a valid id");
+		goto out;
+	}
+	if (!sha || !digest_is_hex(sha, HUB_OID_HEX)) {
+		hub_fail(err, -EPROTO, 0, "repo info without a valid commit sha");
+		goto out;
+	}
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	snprintf(out->sha, sizeof(out->sha), "%s", sha);
+	snprintf(out->last_modified, sizeof(out->last_modified), "%s",
+		 modified && path_is_utf8(modified, strlen(modified)) ? modified : "");
+	out->is_private = get_bool(o, "private", false);
+	out->disabled = get_bool(o, "disabled", false);
+	if (json_object_object_get_ex(o, "gated", &gated) &&
+	    json_object_is_type(gated, json_type_string)) {
+		const char *g = json_object_get_string(gated);
+
+		if (strcmp(g, "auto") == 0 || strcmp(g, "manual") == 0)
+			snprintf(out->gated, sizeof(out->gated), "%s", g);
+	}
+	if (json_object_object_get_ex(o, "tags", &tags) &&
+	    json_object_is_type(tags, json_type_array)) {
+		size_t n = json_object_array_length(tags);
+
+		if (n > JSON_MAX_TAGS)
+			n = JSON_MAX_TAGS;
+		out->tags = calloc(n ? n : 1, sizeof(*out->tags));
+		if (!out->tags) {
+			rc = hub_fail(err, -ENOMEM, 0, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *t = json_object_array_get_idx(tags, i);
+			const char *s;
+
+			if (!json_object_is_type(t, json_type_string))
+				continue;
+			s = json_object_get_string(t);
+			if (strlen(s) > JSON_MAX_TAG_LEN ||
+			    !path_is_utf8(s, strlen(s)))
+				continue;
+			out->tags[out->n_tags] = strdup(s);
+			if (!out->tags[out->n_tags]) {
+				rc = hub_fail(err, -ENOMEM, 0, "out of memory");
+				goto out;
+			}
+			out->n_tags++;
+		}
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		hub_repo_info_release(out);
+	json_object_put(o);
+	return rc;
+}
+
+void hub_json_error_message(const char *text, size_t len, char *out,
+			    size_t size)
+{
+	struct json_object *o = parse_all(text, len);
+	const char *msg = NULL;
+
+	out[0] = '\0';
+	if (o && json_object_is_type(o, json_type_object))
+		msg = get_string(o, "error", 400);
+	/* Keep only printable text: it is going into a log line. */
+	if (msg) {
+		size_t n = 0;
+
+		for (const char *p = msg; *p && n + 1 < size; p++) {
+			if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+				out[n++] = *p;
+		}
+		out[n] = '\0';
+	}
+	json_object_put(o);
+}

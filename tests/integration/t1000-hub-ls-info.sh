@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# hubfs ls and hubfs info against the fake Hub: listings equal the
+# generator's manifest, pagination follows Link page by page, revisions
+# resolve, and bad input ends in one line and the documented exit code.
+. "$HUBFS_TEST_LIB"
+start_fakehub
+H=$HUBFS_BIN
+
+# --- the 3,000-file dataset, recursively: every file and folder, once ---
+"$H" ls -R datasets/hubfs-test/big-dataset >"$T/ls.out" 2>"$T/ls.err"
+expect_eq 0 "$?" "ls -R of the dataset succeeds"
+manifest entries dataset/hubfs-test/big-dataset |
+	awk -F'\t' '{ print $1 ($2 == "dir" ? "/" : "") }' | sort >"$T/want"
+sort "$T/ls.out" >"$T/got"
+check "ls -R lists exactly the manifest's files and folders" cmp -s "$T/want" "$T/got"
+entries=$(wc -l <"$T/want")
+pages=$(( (entries + 999) / 1000 ))
+expect_eq "$pages" "$(hub_count 'path~/api/datasets/hubfs-test/big-dataset/tree/*')" \
+	"$entries entries took exactly $pages page requests"
+expect_eq $((pages - 1)) "$(hub_count 'path~/api/datasets/hubfs-test/big-dataset/tree/*' 'query~*cursor=*')" \
+	"every page after the first followed the Link cursor"
+
+# --- one level, and a sub-folder ---
+"$H" ls hubfs-test/tiny-model >"$T/top"
+manifest entries model/hubfs-test/tiny-model |
+	awk -F'\t' '$1 !~ /\// { print $1 ($2 == "dir" ? "/" : "") }' | sort >"$T/want-top"
+check "ls lists one level" cmp -s "$T/want-top" <(sort "$T/top")
+expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model extra)" "ls of a sub-folder"
+
+# --- -l: size, kind and the Hub's hash ---
+line=$("$H" ls -l hubfs-test/tiny-model | grep ' model.safetensors$')
+set -- $line
+expect_eq "$(manifest field model/hubfs-test/tiny-model model.safetensors size) lfs $(manifest field model/hubfs-test/tiny-model model.safetensors sha256)" \
+	"$1 $2 $3" "ls -l shows the real size, lfs and the sha256"
+line=$("$H" ls -l hubfs-test/tiny-model | grep ' config.json$')
+set -- $line
+expect_eq "$(manifest field model/hubfs-test/tiny-model config.json size) git $(manifest field model/hubfs-test/tiny-model config.json oid)" \
+	"$1 $2 $3" "ls -l shows a git file's blob sha1"
+
+# --- names with spaces and non-ASCII come out as the Hub spells them ---
+"$H" ls -R datasets/hubfs-test/odd-names | grep -v '/$' | sort >"$T/odd"
+check "odd names listed exactly" cmp -s <(manifest files dataset/hubfs-test/odd-names) "$T/odd"
+
+# --- info: commit, counts and total size of exactly that commit ---
+read -r nfiles nlfs bytes < <(manifest total model/hubfs-test/tiny-model)
+json=$("$H" info hubfs-test/tiny-model --json)
+field() { printf '%s' "$json" | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+expect_eq "$(manifest commit model/hubfs-test/tiny-model)" "$(field sha)" "info: the commit of main"
+expect_eq "$nfiles $nlfs $bytes" "$(field files) $(field lfs_files) $(field total_size)" \
+	"info: number of files, LFS files and total size"
+text=$("$H" info hubfs-test/tiny-model)
+check "info text shows the human size" sh -c 'printf "%s" "$0" | grep -q "^total size: .*MiB ($1 bytes)"' "$text" "$bytes"
+
+for rev in v1.0 refs/pr/1 refs%2Fpr%2F1 feature/long-context feature%2Flong-context; do
+	dec=$(printf '%b' "${rev//%/\\x}")
+	expect_eq "$(manifest commit model/hubfs-test/tiny-model "$dec")" \
+		"$("$H" info "hubfs-test/tiny-model@$rev" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["sha"])')" \
+		"info resolves revision '$rev'"
+done
+sha=$(manifest commit model/hubfs-test/tiny-model v1.0)
+expect_eq "$(manifest files model/hubfs-test/tiny-model v1.0 | wc -l)" \
+	"$("$H" ls -R "hubfs-test/tiny-model@$sha" | grep -vc '/$')" "ls at a full commit sha"
+expect_eq 0 "$(hub_count 'path~*/tree/feature/long-context*')" \
+	"a revision with '/' is sent %-encoded, never raw"
+
+# --- repo types ---
+expect_eq dataset "$("$H" info --type dataset hubfs-test/big-dataset --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["type"])')" \
+	"--type dataset"
+check "spaces/ prefix" sh -c '"$0" ls spaces/hubfs-test/demo-space | grep -qx app.py' "$H"
+"$H" info --type model datasets/hubfs-test/big-dataset 2>"$T/err"
+expect_eq 2 "$?" "a --type that contradicts the prefix exits 2"
+
+# --- bad input: one line on stderr, documented exit codes ---
+expect_code() { # WANT GREP DESCRIPTION CMD...
+	local want=$1 pattern=$2 what=$3
+	shift 3
+	"$@" >"$T/out" 2>"$T/err"
+	local rc=$?
+	if [ "$rc" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$pattern" "$T/err"; then
+		ok "$what"
+	else
+		not_ok "$what: exit $rc, stderr: $(cat "$T/err")"
+	fi
+}
+expect_code 2 "not a valid repo id" "malformed id exits 2" "$H" ls 'bad..id/x'
+expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad%zz'
+expect_code 4 "log in with a token" "missing repo, anonymous: 401 says log in, exits 4" "$H" info hubfs-test/no-such-repo
+expect_code 3 "not found" "missing repo with a token exits 3" env HF_TOKEN=$ALICE_TOKEN "$H" info hubfs-test/no-such-repo
+expect_code 3 "revision 'nope' not found" "missing revision exits 3" "$H" ls hubfs-test/tiny-model@nope
+expect_code 3 "'nope/x' not found" "missing folder exits 3" "$H" ls hubfs-test/tiny-model nope/x
+before=$(hub_count)
+expect_code 5 "offline mode" "offline exits 5" env HF_HUB_OFFLINE=1 "$H" ls hubfs-test/tiny-model
+expect_code 5 "offline mode" "--offline exits 5" "$H" info --offline hubfs-test/tiny-model
+expect_eq "$before" "$(hub_count)" "offline commands send no request"
+expect_code 5 "cannot connect" "network down exits 5" env HUBFS_MAX_RETRIES=1 "$H" ls --endpoint http://127.0.0.1:9 hubfs-test/tiny-model
+"$H" ls 2>"$T/err"
+expect_eq 2 "$?" "no argument is a usage error (exit 2)"
+check "... that shows the usage" grep -q "^usage: hubfs ls" "$T/err"
+test_done

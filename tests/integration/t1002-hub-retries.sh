@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Retries: 5xx and dropped connections are retried with backoff and
+# counted; 429 waits for the quota's reset; what stays broken ends in one
+# clear error after a bounded number of requests.
+. "$HUBFS_TEST_LIB"
+start_fakehub
+H=$HUBFS_BIN
+TREE='/api/models/hubfs-test/tiny-model/tree/*'
+
+fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
+
+# --- 503 twice, then fine: three requests, the listing is complete ---
+fault '{"kind": "status", "code": 503, "glob": "'"$TREE"'", "count": 2}'
+expect_eq "$(manifest entries model/hubfs-test/tiny-model | awk -F'\t' '$1 !~ /\//' | wc -l)" \
+	"$("$H" ls hubfs-test/tiny-model | wc -l)" "ls survives two 503s"
+expect_eq "503 503 200" "$(hub_fields status "path~$TREE")" \
+	"the log shows 503, 503, then 200"
+fakehub_ctl DELETE log >/dev/null
+
+# --- 503 for ever: max retries + 1 requests, then exit 5 ---
+fault '{"kind": "status", "code": 503, "glob": "'"$TREE"'", "count": -1}'
+HUBFS_MAX_RETRIES=2 "$H" ls hubfs-test/tiny-model 2>"$T/err"
+expect_eq 5 "$?" "503 for ever: exit 5"
+check "... with a message naming the status and retries" grep -q "HTTP 503 after 2 retries" "$T/err"
+expect_eq 3 "$(hub_count "path~$TREE")" "... after exactly 3 requests"
+fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl DELETE log >/dev/null
+
+# --- a connection reset on an API answer is retried ---
+fault '{"kind": "reset", "after_bytes": 10, "glob": "'"$TREE"'", "count": 1}'
+check "ls survives a reset connection" "$H" ls hubfs-test/tiny-model
+expect_eq 2 "$(hub_count "path~$TREE")" "... with one retry"
+fakehub_ctl DELETE log >/dev/null
+
+# --- 429: wait for the reset the RateLimit header announces (t + 1 s) ---
+fault '{"kind": "rate_limit", "reset_seconds": 2, "glob": "'"$TREE"'", "count": 1}'
+start=$(date +%s.%N)
+check "ls survives a 429" "$H" ls hubfs-test/tiny-model
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+check "... after waiting the announced reset (t=2 s: waited ${elapsed}s >= 3)" \
+	test "$(echo "$elapsed >= 3" | bc)" = 1
+check "... but not much longer" test "$(echo "$elapsed < 8" | bc)" = 1
+expect_eq "429 200" "$(hub_fields status "path~$TREE")" \
+	"two requests: 429, then 200"
+fakehub_ctl DELETE log >/dev/null
+
+# --- 429 with a reset longer than we accept: fail now, say when ---
+fault '{"kind": "rate_limit", "reset_seconds": 600, "glob": "'"$TREE"'", "count": -1}'
+start=$(date +%s)
+HUBFS_MAX_RETRY_WAIT=5 "$H" ls hubfs-test/tiny-model 2>"$T/err"
+expect_eq 5 "$?" "a long rate limit: exit 5 (EAGAIN)"
+check "... at once" test $(($(date +%s) - start)) -lt 3
+check "... saying when the quota resets" grep -q "rate limited by the Hub; the quota resets in 600 s" "$T/err"
+expect_eq 1 "$(hub_count "path~$TREE")" "... after one request"
+fakehub_ctl DELETE faults >/dev/null
+
+# --- a 502 from the CDN during a read is retried ---
+size=$(manifest field model/hubfs-test/tiny-model pytorch_model.bin size)
+fault '{"kind": "status", "code": 502, "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$(manifest field model/hubfs-test/tiny-model pytorch_model.bin sha256)" \
+	"$("$HUB_FETCH" --size "$size" --offset 0 --length "$size" hubfs-test/tiny-model pytorch_model.bin 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a read survives a 502 from the CDN"
+check "... with one retry" grep -q "retries=1" "$T/err"
+test_done

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Ranged reads: a body broken off resumes from where it stopped (never
+# fetching twice what arrived), a Range answered 200 is cut to the range,
+# lying answers are refused and retried, and a stall ends in a timeout.
+. "$HUBFS_TEST_LIB"
+start_fakehub
+REPO=hubfs-test/tiny-model
+F=model.safetensors
+size=$(manifest field model/$REPO $F size)
+sha=$(manifest field model/$REPO $F sha256)
+blob=$(manifest blob model/$REPO $F)
+
+fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
+fetch() { "$HUB_FETCH" --size "$size" "$@" "$REPO" "$F"; }
+ranges() { hub_fields status,range host=cdn method=GET; }
+
+# --- reset after 1 MiB: resume at the byte where it broke ---
+fault '{"kind": "reset", "after_bytes": 1048576, "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$sha" "$(fetch --offset 0 --length "$size" 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"whole file after a reset: the right bytes"
+check "... one resume" grep -q "resumes=1" "$T/err"
+sent=$(hub_sum bytes host=cdn)
+check "CDN bytes in total ($sent) ~ the file size ($size), not twice" \
+	test "$sent" -ge "$size" -a "$sent" -le $((size + 65536))
+first=$($HUBLOG "$HUB_LOG" list host=cdn | head -1 | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
+expect_eq "206:bytes=0-$((size - 1)) 206:bytes=$first-$((size - 1))" "$(ranges)" \
+	"the second request starts exactly where the first stopped ($first)"
+fakehub_ctl DELETE log >/dev/null
+
+# --- Range ignored (200): only the asked bytes are delivered ---
+off=$((10 * 1048576)) len=1048576
+fault '{"kind": "ignore_range", "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$(dd if="$blob" bs=1M skip=10 count=1 status=none | sha256sum | cut -d' ' -f1)" \
+	"$(fetch --offset $off --length $len 2>/dev/null | sha256sum | cut -d' ' -f1)" \
+	"a 200 to a Range request is cut to the range"
+expect_eq "200:bytes=$off-$((off + len - 1))" "$(ranges)" "... from one 200 answer"
+fakehub_ctl DELETE log >/dev/null
+
+# --- an LFS pointer where content was due: refused, then the real bytes ---
+fault '{"kind": "lfs_pointer", "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$(head -c 4096 "$blob" | sha256sum | cut -d' ' -f1)" \
+	"$(fetch --offset 0 --length 4096 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a pointer stub instead of content is refused and refetched"
+expect_eq 2 "$(hub_count host=cdn method=GET)" "... in two requests"
+fakehub_ctl DELETE log >/dev/null
+
+# --- a wrong Content-Length on a git file: refused, retried ---
+want=$(manifest field model/$REPO config.json sha256)
+csize=$(manifest field model/$REPO config.json size)
+fault '{"kind": "wrong_length", "delta": 7, "glob": "/api/resolve-cache/*", "count": 1}'
+expect_eq "$want" "$("$HUB_FETCH" --size "$csize" --offset 0 --length "$csize" $REPO config.json 2>/dev/null | sha256sum | cut -d' ' -f1)" \
+	"a wrong Content-Length is not trusted; the retry gives the right bytes"
+fakehub_ctl DELETE log >/dev/null
+
+# --- a stall once: the stall timeout fires, the read resumes ---
+fault '{"kind": "stall", "after_bytes": 65536, "seconds": 30, "host": "cdn", "glob": "/repos/*", "count": 1}'
+start=$(date +%s)
+expect_eq "$sha" "$(HUBFS_STALL_TIMEOUT=1 fetch --offset 0 --length "$size" 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a read that stalled once completes"
+check "... within seconds, not the stall's 30" test $(($(date +%s) - start)) -lt 15
+fakehub_ctl DELETE log >/dev/null
+
+# --- a stall for ever: a timeout error, never a hang ---
+fault '{"kind": "stall", "after_bytes": 0, "seconds": 60, "host": "cdn", "glob": "/repos/*", "count": -1}'
+start=$(date +%s)
+HUBFS_STALL_TIMEOUT=1 HUBFS_MAX_RETRIES=1 fetch --offset 0 --length 1000000 >/dev/null 2>"$T/err"
+expect_eq 1 "$?" "a read that always stalls fails"
+check "... with ETIMEDOUT" grep -q "error ETIMEDOUT: timed out" "$T/err"
+check "... within seconds" test $(($(date +%s) - start)) -lt 15
+expect_eq 2 "$(hub_count host=cdn method=GET)" "... after one retry (2 requests)"
+fakehub_ctl DELETE faults >/dev/null
+
+# --- a lying listing size is caught by Content-Range ---
+HUBFS_MAX_RETRIES=0 "$HUB_FETCH" --size $((size + 1)) --offset 0 --length 10 $REPO $F >/dev/null 2>"$T/err"
+expect_eq 1 "$?" "a size other than the Hub's is refused"
+check "... as a protocol error" grep -q "EPROTO" "$T/err"
+test_done

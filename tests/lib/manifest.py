@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Answer questions about the fake Hub's manifest from shell tests.
+
+    manifest.py DATA commit REPO [REV]          the commit sha REV names (default: main)
+    manifest.py DATA files REPO [REV]           file paths, sorted, one per line
+    manifest.py DATA entries REPO [REV]         "path<TAB>type<TAB>size" for files and dirs
+    manifest.py DATA field REPO PATH FIELD [REV]  size | sha256 | oid | lfs_oid
+    manifest.py DATA blob REPO PATH [REV]       the blob file's path (the content)
+    manifest.py DATA total REPO [REV]           "files lfs_files bytes"
+
+REPO is a manifest key such as model/hubfs-test/tiny-model.
+"""
+import json
+import os
+import sys
+
+
+def load(data):
+    with open(os.path.join(data, "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def commit_of(repo, rev):
+    refs = repo["refs"]
+    for kind in ("branches", "tags"):
+        if rev in refs.get(kind, {}):
+            return refs[kind][rev]
+    if rev.startswith("refs/pr/") and rev[8:] in refs.get("pulls", {}):
+        return refs["pulls"][rev[8:]]
+    if rev in repo["commits"]:
+        return rev
+    raise SystemExit(f"manifest.py: no revision {rev!r}")
+
+
+def main(argv):
+    if len(argv) < 4:
+        raise SystemExit(__doc__)
+    data, cmd, key = argv[1], argv[2], argv[3]
+    man = load(data)
+    repo = man["repos"][key]
+    rest = argv[4:]
+    if cmd in ("field",):
+        path, field = rest[0], rest[1]
+        rev = rest[2] if len(rest) > 2 else "main"
+    elif cmd in ("blob",):
+        path = rest[0]
+        rev = rest[1] if len(rest) > 1 else "main"
+    else:
+        rev = rest[0] if rest else "main"
+    sha = commit_of(repo, rev)
+    commit = repo["commits"][sha]
+    files = commit["files"]
+    if cmd == "commit":
+        print(sha)
+    elif cmd == "files":
+        for p in sorted(files):
+            print(p)
+    elif cmd == "entries":
+        for p in sorted(files):
+            print(f"{p}\tfile\t{files[p]['size']}")
+        for d in sorted(commit.get("dirs", {})):
+            print(f"{d}\tdir\t0")
+    elif cmd == "field":
+        f = files[path]
+        if field == "lfs_oid":
+            print(f["lfs"]["oid"] if f.get("lfs") else "")
+        else:
+            print(f[field])
+    elif cmd == "blob":
+        print(os.path.join(data, "blobs", files[path]["sha256"]))
+    elif cmd == "total":
+        lfs = sum(1 for f in files.values() if f.get("lfs"))
+        print(len(files), lfs, sum(f["size"] for f in files.values()))
+    else:
+        raise SystemExit(f"manifest.py: unknown command {cmd!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

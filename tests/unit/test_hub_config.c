@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* Endpoint, token and offline discovery (hub/config.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hub/hub.h"
+
+static char dir[] = "/tmp/hubfs-config-test.XXXXXX";
+
+static void write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int clear_env(void **state)
+{
+	(void)state;
+	unsetenv("HF_ENDPOINT");
+	unsetenv("HF_TOKEN");
+	unsetenv("HF_TOKEN_PATH");
+	unsetenv("HF_HUB_OFFLINE");
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", dir, 1);
+	setenv("HF_HOME", dir, 1);
+	unlink("/tmp/no-such-token-file-for-hubfs");
+	for (const char *const *f = (const char *const[]){ "token", "other", "cli", NULL }; *f; f++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, *f);
+		unlink(path);
+	}
+	return 0;
+}
+
+static void test_defaults(void **state)
+{
+	struct hub_config cfg;
+
+	(void)state;
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.endpoint, "https://huggingface.co");
+	assert_null(cfg.token);
+	assert_false(cfg.offline);
+	assert_true(cfg.connect_timeout_ms > 0 && cfg.stall_timeout_ms > 0);
+	hub_config_release(&cfg);
+}
+
+static void test_endpoint_precedence(void **state)
+{
+	struct hub_config_overrides ovr = { .endpoint = "http://127.0.0.1:9/" };
+	struct hub_config cfg;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	setenv("HF_ENDPOINT", "https://mirror.example///", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.endpoint, "https://mirror.example");
+	hub_config_release(&cfg);
+	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
+	assert_string_equal(cfg.endpoint, "http://127.0.0.1:9");
+	hub_config_release(&cfg);
+	setenv("HF_ENDPOINT", "ftp://nope", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "HF_ENDPOINT"));
+	setenv("HF_ENDPOINT", "http://a b", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
+}
+
+static void test_token_precedence(void **state)
+{
+	char path[256];
+	struct hub_config_overrides ovr = { 0 };
+	struct hub_config cfg;
+
+	(void)state;
+	write_file("token", "hf_from_home\n");
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.token, "hf_from_home");
+	assert_string_equal(cfg.token_source, "$HF_HOME/token");
+	hub_config_release(&cfg);
+
+	snprintf(path, sizeof(path), "%s/other", dir);
+	write_file("other", "  hf_from_path \r\n");
+	setenv("HF_TOKEN_PATH", path, 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.token, "hf_from_path");
+	hub_config_release(&cfg);
+
+	setenv("HF_TOKEN", "hf_from_env", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.token, "hf_from_env");
+	hub_config_release(&cfg);
+
+	write_file("cli", "hf_from_cli");
+	snprintf(path, sizeof(path), "%s/cli", dir);
+	ovr.token_file = path;
+	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
+	assert_string_equal(cfg.token, "hf_from_cli");
+	assert_string_equal(cfg.token_source, "--token-file");
+	hub_config_release(&cfg);
+
+	/* An empty HF_TOKEN means "none" and the files are asked next. */
+	setenv("HF_TOKEN", "", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_string_equal(cfg.token, "hf_from_path");
+	hub_config_release(&cfg);
+}
+
+static void test_bad_tokens(void **state)
+{
+	struct hub_config_overrides ovr = { .token_file = "/tmp/no-such-token-file-for-hubfs" };
+	struct hub_config cfg;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	/* A named token file must exist; the default one may be missing. */
+	assert_int_equal(hub_config_load(&cfg, &ovr, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "no-such-token-file"));
+	/* A token that could smuggle a header is refused, and not echoed. */
+	setenv("HF_TOKEN", "hf_x\r\nX-Evil: 1", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
+	assert_null(strstr(err.message, "hf_x"));
+	setenv("HF_TOKEN", "hf has space", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
+	unsetenv("HF_TOKEN");
+	write_file("token", "hf_a\nhf_b\n");
+	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
+}
+
+static void test_offline(void **state)
+{
+	static const char *const yes[] = { "1", "true", "YES", "On" };
+	struct hub_config_overrides ovr = { .offline = true };
+	struct hub_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		setenv("HF_HUB_OFFLINE", yes[i], 1);
+		assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+		assert_true(cfg.offline);
+		hub_config_release(&cfg);
+	}
+	setenv("HF_HUB_OFFLINE", "0", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_false(cfg.offline);
+	hub_config_release(&cfg);
+	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
+	assert_true(cfg.offline);
+	hub_config_release(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_defaults, clear_env),
+		cmocka_unit_test_setup(test_endpoint_precedence, clear_env),
+		cmocka_unit_test_setup(test_token_precedence, clear_env),
+		cmocka_unit_test_setup(test_bad_tokens, clear_env),
+		cmocka_unit_test_setup(test_offline, clear_env),
+	};
+	int rc;
+
+	if (!mkdtemp(dir))
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	system("rm -rf /tmp/hubfs-config-test.*"); /* best effort */
+	return rc;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* Header value parsers and the error table (hub/headers.c, hub/errors.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hub/hub_int.h"
+
+static void test_link_next(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_int_equal(hub_parse_link_next(
+		"<https://huggingface.co/api/models/x/tree/main?cursor=abc%3D>; rel=\"next\"",
+		out, sizeof(out)), 1);
+	assert_string_equal(out, "https://huggingface.co/api/models/x/tree/main?cursor=abc%3D");
+	/* Several links: only rel=next counts, wherever it stands. */
+	assert_int_equal(hub_parse_link_next(
+		"<http://h/a>; rel=\"prev\", <http://h/b>; rel=\"next\"", out, sizeof(out)), 1);
+	assert_string_equal(out, "http://h/b");
+	assert_int_equal(hub_parse_link_next("<http://h/b>; rel=next", out, sizeof(out)), 1);
+	assert_int_equal(hub_parse_link_next("<http://h/a>; rel=\"prev\"", out, sizeof(out)), 0);
+	assert_int_equal(hub_parse_link_next("<http://h/a>; rel=\"nextish\"", out, sizeof(out)), 0);
+	assert_int_equal(hub_parse_link_next("<http://h/a; rel=\"next\"", out, sizeof(out)), 0);
+	assert_int_equal(hub_parse_link_next("", out, sizeof(out)), 0);
+	assert_int_equal(hub_parse_link_next("<>; rel=\"next\"", out, sizeof(out)), 0);
+	/* A link longer than the buffer is refused, not cut. */
+	assert_int_equal(hub_parse_link_next("<http://h/0123456789>; rel=\"next\"", out, 10), 0);
+}
+
+static void test_content_range(void **state)
+{
+	struct hub_content_range cr;
+
+	(void)state;
+	assert_int_equal(hub_parse_content_range("bytes 0-99/1000", &cr), 0);
+	assert_true(cr.first == 0 && cr.last == 99 && cr.total == 1000 && !cr.unsatisfied);
+	assert_int_equal(hub_parse_content_range("bytes */1000", &cr), 0);
+	assert_true(cr.unsatisfied && cr.total == 1000);
+	assert_int_equal(hub_parse_content_range("bytes 5-9/*", &cr), 0);
+	assert_true(cr.total == UINT64_MAX);
+	assert_int_equal(hub_parse_content_range("bytes 9-5/1000", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("bytes 0-1000/1000", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("bytes -1-5/10", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("bytes 0-5/10 trailing", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("items 0-5/10", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("bytes 0-99999999999999999999/1", &cr), -EPROTO);
+	assert_int_equal(hub_parse_content_range("", &cr), -EPROTO);
+}
+
+static void test_numbers_and_etags(void **state)
+{
+	uint64_t v;
+	char etag[80];
+
+	(void)state;
+	assert_int_equal(hub_parse_u64("0", 10, &v), 0);
+	assert_int_equal(hub_parse_u64("12345", UINT64_MAX, &v), 0);
+	assert_true(v == 12345);
+	assert_int_equal(hub_parse_u64("18446744073709551615", UINT64_MAX, &v), 0);
+	assert_int_equal(hub_parse_u64("18446744073709551616", UINT64_MAX, &v), -EPROTO);
+	assert_int_equal(hub_parse_u64("11", 10, &v), -EPROTO);
+	assert_int_equal(hub_parse_u64("-1", 10, &v), -EPROTO);
+	assert_int_equal(hub_parse_u64("1e3", 5000, &v), -EPROTO);
+	assert_int_equal(hub_parse_u64("", 10, &v), -EPROTO);
+
+	assert_int_equal(hub_normalize_etag("\"a16a55fda99d2f2e7b69cce5cf93ff4ad3049930\"",
+					    etag, sizeof(etag)), 0);
+	assert_string_equal(etag, "a16a55fda99d2f2e7b69cce5cf93ff4ad3049930");
+	assert_int_equal(hub_normalize_etag("W/\"7c5d3f4b8b76583b422fcb9189ad6c89d5d97a094541ce8932dce3ecabde1421\"",
+					    etag, sizeof(etag)), 0);
+	assert_int_equal(strlen(etag), 64);
+	assert_int_equal(hub_normalize_etag("\"7e-abcdef\"", etag, sizeof(etag)), -EPROTO);
+	assert_int_equal(hub_normalize_etag("", etag, sizeof(etag)), -EPROTO);
+
+	assert_int_equal(hub_parse_ratelimit_reset("\"api\";r=0;t=12"), 12);
+	assert_int_equal(hub_parse_ratelimit_reset("\"resolvers\";r=2999;t=172"), 172);
+	assert_int_equal(hub_parse_ratelimit_reset("\"api\";r=5"), -1);
+	assert_int_equal(hub_parse_ratelimit_reset("\"api\";t=x"), -1);
+	assert_int_equal(hub_parse_ratelimit_reset(""), -1);
+}
+
+struct table_row {
+	long status;
+	const char *code;
+	const char *message;
+	bool token;
+	int want;
+	const char *want_text; /* must appear in the message */
+};
+
+static void test_error_table(void **state)
+{
+	static const struct table_row rows[] = {
+		{ 404, "RevisionNotFound", "Invalid rev id: x", true, -ENOENT, "revision 'v9' not found" },
+		{ 404, "EntryNotFound", "Entry not found", false, -ENOENT, "'a/b.bin' not found" },
+		{ 404, "RepoNotFound", "Repository not found", true, -ENOENT, "not found" },
+		{ 401, "", "Invalid username or password.", false, -EACCES, "log in with a token" },
+		{ 401, "RepoNotFound", "Invalid username or password.", false, -EACCES, "private" },
+		{ 401, "", "Invalid credentials in Authorization header", true, -EACCES, "refused the token" },
+		{ 401, "GatedRepo", "Access restricted", false, -EACCES, "accept its terms at https://hub.test/org/m" },
+		{ 403, "GatedRepo", "not in the authorized list", true, -EACCES, "ask for access at https://hub.test/org/m" },
+		{ 403, "", "Access to this resource is disabled.", true, -EACCES, "disabled" },
+		{ 429, "", "", false, -EAGAIN, "resets in 42 s" },
+		{ 503, "", "", false, -EIO, "HTTP 503 after 5 retries" },
+		{ 500, "", "boom", false, -EIO, "(Hub: boom)" },
+		{ 416, "", "", false, -EPROTO, "past the end" },
+		{ 400, "", "bad expand", false, -EINVAL, "bad expand" },
+		{ 418, "", "", false, -EIO, "unexpected HTTP 418" },
+	};
+	struct hub_repo repo = { .type = HUB_REPO_MODEL, .id = "org/m", .revision = "v9" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hub_error err = { 0 };
+		struct hub_http_failure f = {
+			.status = rows[i].status, .hub_code = rows[i].code,
+			.hub_message = rows[i].message, .had_token = rows[i].token,
+			.endpoint = "https://hub.test", .repo = &repo,
+			.path = "a/b.bin", .retries = 5, .reset_secs = 42,
+		};
+		int rc = hub_error_from_http(&err, &f);
+
+		if (rc != rows[i].want || err.code != rc)
+			fail_msg("row %zu: got %d, want %d", i, rc, rows[i].want);
+		if (!strstr(err.message, rows[i].want_text))
+			fail_msg("row %zu: message '%s' lacks '%s'", i, err.message,
+				 rows[i].want_text);
+		assert_int_equal(err.http_status, rows[i].status);
+		assert_string_equal(err.hub_code, rows[i].code);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_link_next),
+		cmocka_unit_test(test_content_range),
+		cmocka_unit_test(test_numbers_and_etags),
+		cmocka_unit_test(test_error_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

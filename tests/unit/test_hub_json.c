@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/* JSON from the Hub: valid, invalid and hostile answers (hub/json.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hub/hub_int.h"
+#include "util/log.h"
+
+struct seen {
+	size_t n;
+	char paths[16][128];
+	struct hub_entry last;
+};
+
+static int collect(void *ctx, const struct hub_entry *e)
+{
+	struct seen *s = ctx;
+
+	if (s->n < 16)
+		snprintf(s->paths[s->n], sizeof(s->paths[0]), "%s", e->path);
+	s->last = *e;
+	s->last.path = NULL; /* only valid during the call */
+	s->n++;
+	return 0;
+}
+
+static int parse(const char *text, struct seen *s, size_t *rejected)
+{
+	memset(s, 0, sizeof(*s));
+	return hub_json_parse_entries(text, strlen(text), collect, s, rejected, NULL);
+}
+
+/* The real bert-base-uncased entries from hub-api.md 4.1. */
+static void test_real_entries(void **state)
+{
+	static const char page[] =
+		"[{\"type\":\"file\",\"oid\":\"dc08351d4dc0732d9c8af04070ced089b201ce2f\",\"size\":345,\"path\":\".gitattributes\"},\n"
+		" {\"type\":\"file\",\"oid\":\"ba5d19791be1dd7992e33bd61f20207b0f7f50a5\",\"size\":440473133,\"path\":\"pytorch_model.bin\",\n"
+		"  \"lfs\":{\"oid\":\"097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a\",\"size\":440473133,\"pointerSize\":134},\n"
+		"  \"xetHash\":\"2d8408d3a894d02517d04956e2f7546ff08362594072f3527ce144b5212a3296\"},\n"
+		" {\"type\":\"directory\",\"oid\":\"0123456789012345678901234567890123456789\",\"size\":0,\"path\":\"1/2\"}]\n";
+	struct seen s;
+	size_t rejected = 99;
+
+	(void)state;
+	assert_int_equal(parse(page, &s, &rejected), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(rejected, 0);
+	assert_string_equal(s.paths[1], "pytorch_model.bin");
+	assert_int_equal(s.last.type, HUB_ENTRY_DIR);
+	assert_string_equal(s.paths[2], "1/2");
+	/* Check the LFS entry in detail. */
+	parse("[{\"type\":\"file\",\"oid\":\"ba5d19791be1dd7992e33bd61f20207b0f7f50a5\",\"size\":440473133,\"path\":\"pytorch_model.bin\","
+	      "\"lfs\":{\"oid\":\"097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a\",\"size\":440473133,\"pointerSize\":134}}]",
+	      &s, NULL);
+	assert_true(s.last.is_lfs);
+	assert_true(s.last.size == 440473133);
+	assert_int_equal(s.last.lfs_pointer_size, 134);
+	assert_string_equal(s.last.lfs_sha256,
+			    "097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a");
+	assert_string_equal(s.last.oid, "ba5d19791be1dd7992e33bd61f20207b0f7f50a5");
+}
+
+#define OID "\"oid\":\"dc08351d4dc0732d9c8af04070ced089b201ce2f\""
+
+/* Each hostile entry is dropped; the good one beside it survives. */
+static void test_hostile_entries(void **state)
+{
+	static const char *const hostile[] = {
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"../../etc/passwd\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"/etc/passwd\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"a/../../b\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"a//b\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"nul\\u0000byte\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"new\\nline\"}",
+		"{\"type\":\"file\"," OID ",\"size\":-1,\"path\":\"neg\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1e30,\"path\":\"float\"}",
+		"{\"type\":\"file\"," OID ",\"size\":99999999999999999999999,\"path\":\"huge\"}",
+		"{\"type\":\"file\"," OID ",\"size\":9223372036854775807,\"path\":\"int64max\"}",
+		"{\"type\":\"file\"," OID ",\"size\":\"12\",\"path\":\"string-size\"}",
+		"{\"type\":\"file\"," OID ",\"path\":\"no-size\"}",
+		"{\"type\":\"file\",\"oid\":\"xyz\",\"size\":1,\"path\":\"bad-oid\"}",
+		"{\"type\":\"file\",\"oid\":\"DC08351D4DC0732D9C8AF04070CED089B201CE2F\",\"size\":1,\"path\":\"upper-oid\"}",
+		"{\"type\":\"symlink\"," OID ",\"size\":1,\"path\":\"weird-type\"}",
+		"{\"type\":7," OID ",\"size\":1,\"path\":\"int-type\"}",
+		"{" OID ",\"size\":1,\"path\":\"no-type\"}",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":[\"array\"]}",
+		"{\"type\":\"file\"," OID ",\"size\":5,\"path\":\"lfs-size-mismatch\",\"lfs\":{\"oid\":\"097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a\",\"size\":6,\"pointerSize\":130}}",
+		"{\"type\":\"file\"," OID ",\"size\":5,\"path\":\"lfs-bad-oid\",\"lfs\":{\"oid\":\"abc\",\"size\":5,\"pointerSize\":130}}",
+		"{\"type\":\"file\"," OID ",\"size\":5,\"path\":\"lfs-not-object\",\"lfs\":\"yes\"}",
+		"{\"type\":\"file\"," OID ",\"size\":5,\"path\":\"lfs-huge-pointer\",\"lfs\":{\"oid\":\"097417381d6c7230bd9e3557456d726de6e83245ec8b24f529f60198a67b203a\",\"size\":5,\"pointerSize\":999999}}",
+		"{\"type\":\"directory\"," OID ",\"size\":0,\"path\":\"dir-with-lfs\",\"lfs\":{}}",
+		"\"just a string\"",
+		"[]",
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"bad-utf8-\xff\"}",
+	};
+	char page[2048];
+	struct seen s;
+	size_t rejected;
+
+	(void)state;
+	log_init("test", LOG_LVL_ERROR, false); /* the rejections are expected */
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		snprintf(page, sizeof(page),
+			 "[%s,{\"type\":\"file\"," OID ",\"size\":3,\"path\":\"good.txt\"}]",
+			 hostile[i]);
+		assert_int_equal(parse(page, &s, &rejected), 0);
+		if (s.n != 1 || strcmp(s.paths[0], "good.txt") != 0 || rejected != 1)
+			fail_msg("case %zu not rejected: %s", i, hostile[i]);
+	}
+}
+
+static void test_broken_documents(void **state)
+{
+	static const char *const broken[] = {
+		"", "{", "[", "[{\"type\":\"file\"", "{\"a\":1}", "null", "42",
+		"[] trailing", "[]]", "\"str\"",
+	};
+	struct seen s;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		if (hub_json_parse_entries(broken[i], strlen(broken[i]), collect, &s,
+					   NULL, &err) != -EPROTO)
+			fail_msg("accepted broken page '%s'", broken[i]);
+		assert_int_equal(s.n, 0);
+	}
+}
+
+/* Nesting deeper than we allow is refused before it costs stack. */
+static void test_deep_nesting(void **state)
+{
+	size_t depth = 10000;
+	char *deep = malloc(2 * depth + 1);
+	struct seen s;
+
+	(void)state;
+	memset(deep, '[', depth);
+	memset(deep + depth, ']', depth);
+	deep[2 * depth] = '\0';
+	assert_int_equal(parse(deep, &s, NULL), -EPROTO);
+	free(deep);
+}
+
+static int stop_after_one(void *ctx, const struct hub_entry *e)
+{
+	(void)e;
+	(*(int *)ctx)++;
+	return -ECANCELED;
+}
+
+static void test_callback_stops(void **state)
+{
+	static const char page[] =
+		"[{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"a\"},"
+		"{\"type\":\"file\"," OID ",\"size\":1,\"path\":\"b\"}]";
+	int calls = 0;
+
+	(void)state;
+	assert_int_equal(hub_json_parse_entries(page, strlen(page), stop_after_one,
+						&calls, NULL, NULL), -ECANCELED);
+	assert_int_equal(calls, 1);
+}
+
+static void test_repo_info(void **state)
+{
+	static const char good[] =
+		"{\"_id\":\"63a3a6bf3618ae17d667acf2\",\"id\":\"akariasai/PopQA\",\"author\":\"akariasai\","
+		"\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0\",\"lastModified\":\"2022-12-22T01:01:20.000Z\","
+		"\"private\":false,\"gated\":\"manual\",\"disabled\":false,\"tags\":[\"format:csv\",\"region:us\",7],"
+		"\"siblings\":[{\"rfilename\":\".gitattributes\"}]}";
+	struct hub_repo_info info;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(hub_json_parse_repo_info(good, strlen(good), &info, &err), 0);
+	assert_string_equal(info.id, "akariasai/PopQA");
+	assert_string_equal(info.sha, "098765c79ea10a2cb19c828324e33281b8336ec0");
+	assert_string_equal(info.gated, "manual");
+	assert_false(info.is_private);
+	assert_int_equal(info.n_tags, 2); /* the number 7 is not a tag */
+	assert_string_equal(info.tags[1], "region:us");
+	hub_repo_info_release(&info);
+
+	static const char *const bad[] = {
+		"{\"id\":\"a/b\",\"sha\":\"short\"}",
+		"{\"id\":\"a/b/c\",\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0\"}",
+		"{\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0\"}",
+		"{\"id\":7,\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0\"}",
+		"[1,2]", "{\"id\":\"a/b\",", "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (hub_json_parse_repo_info(bad[i], strlen(bad[i]), &info, &err) != -EPROTO)
+			fail_msg("accepted bad info '%s'", bad[i]);
+		assert_null(info.tags);
+	}
+}
+
+static void test_error_body(void **state)
+{
+	char out[64];
+	const char *body = "{\"error\":\"Repository not found\\nX-Injected: 1\"}";
+
+	(void)state;
+	hub_json_error_message(body, strlen(body), out, sizeof(out));
+	assert_string_equal(out, "Repository not foundX-Injected: 1");
+	hub_json_error_message("<html>", 6, out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_real_entries),
+		cmocka_unit_test(test_hostile_entries),
+		cmocka_unit_test(test_broken_documents),
+		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_callback_stops),
+		cmocka_unit_test(test_repo_info),
+		cmocka_unit_test(test_error_body),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

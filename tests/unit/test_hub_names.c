@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* Repo ids, revisions and URL encoding (hub/names.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hub/hub_int.h"
+
+static void test_repo_ids(void **state)
+{
+	static const char *const good[] = {
+		"gpt2", "org/name", "hubfs-test/tiny-model", "A_b.c-d/E.f_g",
+		"a/b", "x1/y2",
+	};
+	static const char *const bad[] = {
+		"", "/", "org/", "/name", "a/b/c", "org/na me", "org/n@me",
+		"-org/name", "org/name-", ".org/name", "org/name.",
+		"org--x/name", "org/na..me", "org/name.git", "ørg/name",
+		"org/name\n",
+		"0123456789012345678901234567890123456789012345678/"
+		"01234567890123456789012345678901234567890123456",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!hub_repo_id_is_valid(good[i]))
+			fail_msg("refused a good id '%s'", good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (hub_repo_id_is_valid(bad[i]))
+			fail_msg("accepted a bad id '%s'", bad[i]);
+	}
+}
+
+static void test_parse_hffs_forms(void **state)
+{
+	struct hub_repo r;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(hub_repo_parse("org/model", HUB_REPO_MODEL, false, &r, &err), 0);
+	assert_int_equal(r.type, HUB_REPO_MODEL);
+	assert_string_equal(r.id, "org/model");
+	assert_string_equal(r.revision, "");
+	assert_string_equal(hub_repo_revision(&r), "main");
+
+	assert_int_equal(hub_repo_parse("datasets/org/ds@v1.0", HUB_REPO_MODEL,
+					false, &r, &err), 0);
+	assert_int_equal(r.type, HUB_REPO_DATASET);
+	assert_string_equal(r.id, "org/ds");
+	assert_string_equal(r.revision, "v1.0");
+
+	assert_int_equal(hub_repo_parse("spaces/org/app@refs%2Fpr%2F1",
+					HUB_REPO_MODEL, false, &r, &err), 0);
+	assert_int_equal(r.type, HUB_REPO_SPACE);
+	assert_string_equal(r.revision, "refs/pr/1");
+
+	/* Plain slashes in a revision are fine where no path follows. */
+	assert_int_equal(hub_repo_parse("org/m@feature/long-context",
+					HUB_REPO_MODEL, false, &r, &err), 0);
+	assert_string_equal(r.revision, "feature/long-context");
+
+	/* --type dataset applies to a bare id, and must agree with a prefix. */
+	assert_int_equal(hub_repo_parse("org/ds", HUB_REPO_DATASET, true, &r, &err), 0);
+	assert_int_equal(r.type, HUB_REPO_DATASET);
+	assert_int_equal(hub_repo_parse("spaces/org/x", HUB_REPO_DATASET, true,
+					&r, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--type"));
+}
+
+static void test_parse_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"org/model@", "org/model@bad%2", "org/model@%zz", "org/model@a%00b",
+		"org/model@tab\there", "bad id", "org//x", "",
+	};
+	struct hub_repo r;
+	struct hub_error err = { 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (hub_repo_parse(bad[i], HUB_REPO_MODEL, false, &r, &err) != -EINVAL)
+			fail_msg("accepted '%s'", bad[i]);
+		assert_int_equal(err.code, -EINVAL);
+		assert_true(strlen(err.message) > 0);
+	}
+}
+
+static void test_escape(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 1024);
+	assert_int_equal(hub_url_escape(&b, "refs/pr/1", false), 0);
+	assert_string_equal(buf_cstr(&b), "refs%2Fpr%2F1");
+	buf_reset(&b);
+	/* huggingface_hub's awful-filename case (hub-api.md 1.3). */
+	assert_int_equal(hub_url_escape(&b, "subfolder/to?/awful?filename%you:should,never.give", true), 0);
+	assert_string_equal(buf_cstr(&b),
+			    "subfolder/to%3F/awful%3Ffilename%25you%3Ashould%2Cnever.give");
+	buf_reset(&b);
+	assert_int_equal(hub_url_escape(&b, "données/été #1.csv", true), 0);
+	assert_string_equal(buf_cstr(&b), "donn%C3%A9es/%C3%A9t%C3%A9%20%231.csv");
+	buf_reset(&b);
+	assert_int_equal(hub_url_escape(&b, "a b~c_d.e-f", false), 0);
+	assert_string_equal(buf_cstr(&b), "a%20b~c_d.e-f");
+	buf_release(&b);
+}
+
+static void test_format_roundtrip(void **state)
+{
+	struct hub_repo r, back;
+	struct hub_error err = { 0 };
+	char text[256];
+
+	(void)state;
+	assert_int_equal(hub_repo_parse("datasets/org/ds@refs/pr/7", HUB_REPO_MODEL,
+					false, &r, &err), 0);
+	assert_int_equal(hub_repo_format(&r, text, sizeof(text)), 0);
+	assert_string_equal(text, "datasets/org/ds@refs%2Fpr%2F7");
+	assert_int_equal(hub_repo_parse(text, HUB_REPO_MODEL, false, &back, &err), 0);
+	assert_string_equal(back.revision, "refs/pr/7");
+	assert_int_equal(back.type, HUB_REPO_DATASET);
+	/* Too small an output is an error, not a silent cut. */
+	assert_int_equal(hub_repo_format(&r, text, 8), -EFBIG);
+}
+
+static void test_types(void **state)
+{
+	enum hub_repo_type t;
+
+	(void)state;
+	assert_int_equal(hub_repo_type_parse("datasets", &t), 0);
+	assert_int_equal(t, HUB_REPO_DATASET);
+	assert_int_equal(hub_repo_type_parse("space", &t), 0);
+	assert_int_equal(t, HUB_REPO_SPACE);
+	assert_int_equal(hub_repo_type_parse("kernel", &t), -EINVAL);
+	assert_string_equal(hub_repo_api_segment(HUB_REPO_MODEL), "models");
+	assert_string_equal(hub_repo_url_prefix(HUB_REPO_MODEL), "");
+	assert_string_equal(hub_repo_url_prefix(HUB_REPO_SPACE), "spaces/");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_repo_ids),
+		cmocka_unit_test(test_parse_hffs_forms),
+		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_format_roundtrip),
+		cmocka_unit_test(test_types),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
