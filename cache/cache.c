@@ -1,0 +1,1214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cache's in-memory index and its read path.
+ *
+ * Design note. The index knows, per object, which blocks are present,
+ * which are being fetched and which are being read (pinned). It is a hint
+ * about the disk, which is the truth: another process may add or evict
+ * blocks at any time, so a block the index calls absent is still looked
+ * for on disk before it is fetched, and a block the index calls present
+ * may turn out missing or corrupt, and is then fetched again.
+ *
+ * Locking: c->lock guards every field of struct cache and of the objects
+ * and block states it reaches. It is never held across disk or network
+ * I/O: a thread marks a block "fetching" or "pinned" under the lock, drops
+ * it for the I/O, and takes it again to publish the result; waiters sleep
+ * on c->changed. Objects are never freed before cache_close().
+ */
+#include "cache/cache_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/digest.h"
+#include "util/fileio.h"
+#include "util/lfs.h"
+#include "util/log.h"
+
+struct block_state {
+	int64_t last_used;   /* usec of the last use: the LRU order */
+	uint32_t disk_bytes; /* the file's size while present */
+	uint32_t pins;       /* readers inside block_read() now */
+	uint32_t gen;        /* bumped when a fetch of this block ends */
+	int32_t fetch_rc;    /* how the last fetch ended */
+	bool present;        /* the file exists, as far as we know */
+	bool fetching;       /* a thread is fetching it now */
+};
+
+struct cache_object {
+	struct cache_object *next; /* hash chain */
+	struct cache_key key;
+	uint32_t n_blocks;
+	uint32_t n_present;
+	struct block_state *blocks;
+	bool verified;
+	bool verifying;      /* one thread is hashing the whole object */
+	bool meta_checked;   /* the meta file was read or written */
+};
+
+struct cache {
+	char *dir;
+	struct cache_options opts;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;    /* a fetch or a verification ended */
+	struct cache_object **table;
+	size_t table_size;
+	size_t n_objects;
+	uint64_t disk_bytes;       /* block files, headers included */
+	uint64_t n_blocks;
+	struct cache_stats stats;
+};
+
+static const char *algo_dir(enum cache_algo algo)
+{
+	return algo == CACHE_ALGO_SHA256 ? "sha256" : "gitsha1";
+}
+
+static int64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void set_error(struct cache_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct cache_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+uint32_t cache_blocks_for(uint64_t size)
+{
+	return (uint32_t)((size + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE);
+}
+
+static uint32_t block_len(const struct cache_key *key, uint32_t index)
+{
+	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE;
+	uint64_t left = key->size - start;
+
+	return left < CACHE_BLOCK_SIZE ? (uint32_t)left : CACHE_BLOCK_SIZE;
+}
+
+bool cache_key_is_valid(const struct cache_key *key)
+{
+	size_t want = key->algo == CACHE_ALGO_SHA256 ? 64 :
+		      key->algo == CACHE_ALGO_GIT_SHA1 ? 40 : 0;
+
+	return want && digest_is_hex(key->hash, want) &&
+	       key->size <= CACHE_MAX_OBJECT_SIZE;
+}
+
+int cache_default_dir(char *out, size_t size)
+{
+	const char *v = getenv("HUBFS_CACHE_DIR");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (v && *v)
+		n = snprintf(out, size, "%s", v);
+	else if (xdg && *xdg)
+		n = snprintf(out, size, "%s/hubfs", xdg);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/.cache/hubfs", home);
+	else
+		return -ENOENT;
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+const char *cache_dir(const struct cache *c)
+{
+	return c->dir;
+}
+
+int cache_object_dir(const struct cache *c, const struct cache_key *key,
+		     char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/objects/%s/%.2s/%s", c->dir,
+			 algo_dir(key->algo), key->hash, key->hash);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+static void block_path(const struct cache *c, const struct cache_object *o,
+		       uint32_t index, char *out, size_t size)
+{
+	snprintf(out, size, "%s/objects/%s/%.2s/%s/b%u", c->dir,
+		 algo_dir(o->key.algo), o->key.hash, o->key.hash, index);
+}
+
+static void meta_path(const struct cache *c, const struct cache_key *key,
+		      char *out, size_t size)
+{
+	snprintf(out, size, "%s/objects/%s/%.2s/%s/meta", c->dir,
+		 algo_dir(key->algo), key->hash, key->hash);
+}
+
+/* ---- the index (all under c->lock) ---- */
+
+static size_t key_slot(const struct cache *c, const struct cache_key *key)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)key->algo;
+
+	for (const char *p = key->hash; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (size_t)(h % c->table_size);
+}
+
+static struct cache_object *find_object(struct cache *c, const struct cache_key *key)
+{
+	for (struct cache_object *o = c->table[key_slot(c, key)]; o; o = o->next) {
+		if (o->key.algo == key->algo && strcmp(o->key.hash, key->hash) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+static int grow_table(struct cache *c)
+{
+	size_t size = c->table_size * 2;
+	struct cache_object **t = calloc(size, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->table_size; i++) {
+		struct cache_object *o = c->table[i], *next;
+
+		for (; o; o = next) {
+			size_t slot;
+
+			next = o->next;
+			c->table_size = size; /* key_slot() reads it */
+			slot = key_slot(c, &o->key);
+			c->table_size = size / 2;
+			o->next = t[slot];
+			t[slot] = o;
+		}
+	}
+	free(c->table);
+	c->table = t;
+	c->table_size = size;
+	return 0;
+}
+
+static struct cache_object *add_object(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+	size_t slot;
+
+	if (c->n_objects >= c->table_size && grow_table(c) < 0)
+		return NULL;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->key = *key;
+	o->n_blocks = cache_blocks_for(key->size);
+	o->blocks = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*o->blocks));
+	if (!o->blocks) {
+		free(o);
+		return NULL;
+	}
+	slot = key_slot(c, key);
+	o->next = c->table[slot];
+	c->table[slot] = o;
+	c->n_objects++;
+	return o;
+}
+
+/*
+ * The object for @key, made if new. An object of the same hash with
+ * another size is a contradiction: the listing is the authority, so the
+ * stored one is dropped.
+ */
+static struct cache_object *get_object(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o = find_object(c, key);
+
+	if (o && o->key.size != key->size) {
+		log_warn("cache: object %s is stored with size %llu, the listing says %llu; "
+			 "ignoring the stored copy",
+			 key->hash, (unsigned long long)o->key.size,
+			 (unsigned long long)key->size);
+		return NULL;
+	}
+	return o ? o : add_object(c, key);
+}
+
+static void mark_present(struct cache *c, struct cache_object *o, uint32_t k,
+			 uint32_t disk_bytes)
+{
+	struct block_state *b = &o->blocks[k];
+
+	if (!b->present) {
+		b->present = true;
+		b->disk_bytes = disk_bytes;
+		o->n_present++;
+		c->disk_bytes += disk_bytes;
+		c->n_blocks++;
+	}
+	b->last_used = now_usec();
+}
+
+/* The block is gone: forget it, and the object's verified state with it. */
+static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
+{
+	struct block_state *b = &o->blocks[k];
+
+	if (b->present) {
+		b->present = false;
+		o->n_present--;
+		c->disk_bytes -= b->disk_bytes;
+		c->n_blocks--;
+		b->disk_bytes = 0;
+	}
+	o->verified = false;
+}
+
+static uint32_t disk_size(const struct cache_key *key, uint32_t k)
+{
+	uint32_t len = block_len(key, k);
+
+	return block_header_size(len) + len;
+}
+
+/* ---- object meta ---- */
+
+static void write_meta(struct cache *c, const struct cache_key *key, bool verified)
+{
+	struct object_meta m = {
+		.algo = key->algo, .object_size = key->size,
+		.block_size = CACHE_BLOCK_SIZE, .verified = verified,
+		.verified_at = verified ? (uint64_t)time(NULL) : 0,
+	};
+	char path[PATH_MAX];
+	int rc;
+
+	cache_hash_raw(key, m.hash);
+	meta_path(c, key, path, sizeof(path));
+	rc = meta_write(path, &m);
+	if (rc < 0)
+		log_dbg("cache: cannot write %s: %s", path, strerror(-rc));
+}
+
+/*
+ * First use of an object in this process: make its directory and meta
+ * file, or read what another process (or an earlier run) left.
+ */
+static int check_meta(struct cache *c, struct cache_object *o)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct object_meta m;
+	uint8_t raw[32];
+	bool verified = false;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = o->meta_checked;
+	pthread_mutex_unlock(&c->lock);
+	if (rc)
+		return 0;
+	cache_object_dir(c, &o->key, dir, sizeof(dir));
+	meta_path(c, &o->key, path, sizeof(path));
+	cache_hash_raw(&o->key, raw);
+	rc = meta_read(path, &m);
+	if (rc == 0 && m.algo == o->key.algo && memcmp(m.hash, raw, 32) == 0 &&
+	    m.object_size == o->key.size) {
+		verified = m.verified;
+	} else {
+		rc = fileio_mkdirs(dir, 0755);
+		if (rc < 0)
+			return rc;
+		write_meta(c, &o->key, false);
+	}
+	pthread_mutex_lock(&c->lock);
+	o->meta_checked = true;
+	/* Verified on disk counts only with every block still there. */
+	if (verified && o->n_present == o->n_blocks)
+		o->verified = true;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* ---- room ---- */
+
+static bool below_free_ratio(const struct cache *c)
+{
+	struct statvfs sv;
+
+	if (c->opts.min_free_ratio <= 0 || statvfs(c->dir, &sv) < 0 || sv.f_blocks == 0)
+		return false;
+	return (double)sv.f_bavail / (double)sv.f_blocks < c->opts.min_free_ratio;
+}
+
+struct victim {
+	struct cache_object *o;
+	uint32_t k;
+	int64_t last_used;
+};
+
+/*
+ * Evict least-recently-used blocks until @need more bytes fit under
+ * @limit (and the free-space ratio holds). Blocks being read, fetched or
+ * hashed are never taken. Returns the bytes freed.
+ */
+static uint64_t evict(struct cache *c, uint64_t limit, uint64_t need, bool check_free)
+{
+	enum { BATCH = 64 };
+	struct victim v[BATCH];
+	char path[PATH_MAX];
+	uint64_t freed = 0;
+
+	for (;;) {
+		size_t n = 0;
+		bool over;
+
+		pthread_mutex_lock(&c->lock);
+		over = (limit && c->disk_bytes + need > limit) ||
+		       (check_free && below_free_ratio(c));
+		if (!over) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		/* The BATCH oldest candidates, by insertion into a small sorted array. */
+		for (size_t s = 0; s < c->table_size; s++) {
+			for (struct cache_object *o = c->table[s]; o; o = o->next) {
+				if (o->verifying)
+					continue;
+				for (uint32_t k = 0; k < o->n_blocks; k++) {
+					struct block_state *b = &o->blocks[k];
+					size_t i;
+
+					if (!b->present || b->pins || b->fetching)
+						continue;
+					if (n == BATCH && b->last_used >= v[n - 1].last_used)
+						continue;
+					i = n < BATCH ? n++ : BATCH - 1;
+					while (i > 0 && v[i - 1].last_used > b->last_used) {
+						v[i] = v[i - 1];
+						i--;
+					}
+					v[i] = (struct victim){ o, k, b->last_used };
+				}
+			}
+		}
+		if (n == 0) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		/* Oldest first, and no more than needed. */
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0 && limit && c->disk_bytes + need <= limit &&
+			    !(check_free && below_free_ratio(c))) {
+				n = i;
+				break;
+			}
+			freed += v[i].o->blocks[v[i].k].disk_bytes;
+			mark_absent(c, v[i].o, v[i].k);
+			c->stats.evicted_blocks++;
+		}
+		pthread_mutex_unlock(&c->lock);
+		for (size_t i = 0; i < n; i++) {
+			block_path(c, v[i].o, v[i].k, path, sizeof(path));
+			unlink(path);
+			/* No longer complete: the stored "verified" must go too. */
+			write_meta(c, &v[i].o->key, false);
+		}
+	}
+	return freed;
+}
+
+/* ---- fetching ---- */
+
+/* Refuse what cannot be the object before anything is stored. */
+static int check_fetched(const struct cache_key *key, uint32_t k,
+			 const uint8_t *data, uint32_t len, struct cache_error *err)
+{
+	struct lfs_pointer ptr;
+
+	if (k != 0)
+		return 0;
+	if (lfs_pointer_parse(data, len, &ptr) == 0 ||
+	    (key->size > LFS_POINTER_MAX && lfs_pointer_prefix(data, len))) {
+		set_error(err, "a Git-LFS pointer stub was served instead of the content");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int fetch_block(struct cache *c, struct cache_object *o,
+		       const struct cache_source *src, uint32_t k, uint8_t *buf,
+		       struct cache_error *err)
+{
+	uint32_t len = block_len(&o->key, k);
+	char path[PATH_MAX];
+	int rc;
+
+	rc = src->fetch(src->ctx, &o->key, (uint64_t)k * CACHE_BLOCK_SIZE, len, buf);
+	if (rc < 0) {
+		if (err && !err->message[0])
+			set_error(err, "fetching block %u failed: %s", k, strerror(-rc));
+		return rc;
+	}
+	rc = check_fetched(&o->key, k, buf, len, err);
+	if (rc < 0)
+		return rc;
+	if (c->opts.max_bytes || c->opts.min_free_ratio > 0)
+		evict(c, c->opts.max_bytes, disk_size(&o->key, k),
+		      c->opts.min_free_ratio > 0);
+	block_path(c, o, k, path, sizeof(path));
+	rc = block_write(path, &o->key, k, buf, len);
+	if (rc == -ENOENT) {
+		/* The object's directory went away under us (evicted): remake it. */
+		char dir[PATH_MAX];
+
+		cache_object_dir(c, &o->key, dir, sizeof(dir));
+		if (fileio_mkdirs(dir, 0755) == 0) {
+			write_meta(c, &o->key, false);
+			rc = block_write(path, &o->key, k, buf, len);
+		}
+	}
+	if (rc < 0)
+		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
+			  "cannot store block %u: %s", k, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Get block @k of @o: copy [@off, @off + @len) of it into @out (when @out
+ * is not NULL). Reads the disk first, fetches through @src on a miss or a
+ * failed CRC; concurrent misses wait for the one fetch. Sets *@completed
+ * when this call stored the object's last missing block.
+ */
+static int get_block(struct cache *c, struct cache_object *o,
+		     const struct cache_source *src, uint32_t k, uint32_t off,
+		     uint32_t len, void *out, bool *completed,
+		     struct cache_error *err)
+{
+	struct block_state *b = &o->blocks[k];
+	char path[PATH_MAX];
+	uint8_t *buf;
+	int rc;
+
+	block_path(c, o, k, path, sizeof(path));
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (b->fetching) {
+			uint32_t gen = b->gen;
+
+			while (b->fetching)
+				pthread_cond_wait(&c->changed, &c->lock);
+			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
+				rc = b->fetch_rc;
+				pthread_mutex_unlock(&c->lock);
+				set_error(err, "the fetch of block %u failed: %s", k,
+					  strerror(-rc));
+				return rc;
+			}
+			continue;
+		}
+		if (!out && b->present) {
+			b->last_used = now_usec();
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		b->pins++;
+		pthread_mutex_unlock(&c->lock);
+		rc = block_read(path, &o->key, k, off, out ? len : 0, out);
+		pthread_mutex_lock(&c->lock);
+		b->pins--;
+		if (rc == 0) {
+			mark_present(c, o, k, disk_size(&o->key, k));
+			c->stats.disk_hits++;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		if (rc == -EBADMSG) {
+			mark_absent(c, o, k);
+			c->stats.corrupt_blocks++;
+			pthread_mutex_unlock(&c->lock);
+			log_warn("cache: block %u of %s failed its checksum; dropped, "
+				 "fetching it again", k, o->key.hash);
+			unlink(path);
+			write_meta(c, &o->key, false);
+			pthread_mutex_lock(&c->lock);
+		} else if (rc == -ENOENT) {
+			mark_absent(c, o, k);
+		} else {
+			pthread_mutex_unlock(&c->lock);
+			set_error(err, "cannot read block %u from the cache: %s", k,
+				  strerror(-rc));
+			return rc;
+		}
+		if (b->fetching)
+			continue; /* someone else started meanwhile */
+		b->fetching = true;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	buf = malloc(CACHE_BLOCK_SIZE);
+	rc = buf ? fetch_block(c, o, src, k, buf, err) : -ENOMEM;
+
+	pthread_mutex_lock(&c->lock);
+	b->fetching = false;
+	b->gen++;
+	b->fetch_rc = rc;
+	if (rc == 0) {
+		mark_present(c, o, k, disk_size(&o->key, k));
+		c->stats.fetches++;
+		c->stats.fetch_bytes += block_len(&o->key, k);
+		if (o->n_present == o->n_blocks && !o->verified)
+			*completed = true;
+	} else if (rc == -EBADMSG) {
+		c->stats.rejected++;
+	}
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && out)
+		memcpy(out, buf + off, len);
+	free(buf);
+	return rc;
+}
+
+/* Remove every file of an object (its hash was wrong). */
+static void discard_files(struct cache *c, const struct cache_object *o)
+{
+	char path[PATH_MAX];
+
+	for (uint32_t k = 0; k < o->n_blocks; k++) {
+		block_path(c, o, k, path, sizeof(path));
+		unlink(path);
+	}
+	meta_path(c, &o->key, path, sizeof(path));
+	unlink(path);
+	cache_object_dir(c, &o->key, path, sizeof(path));
+	rmdir(path);
+}
+
+/*
+ * Hash the whole object and compare. Returns 0 (verified, or not complete
+ * any more: nothing to decide), -EBADMSG (wrong hash: the object is
+ * discarded), -EAGAIN (a block went bad while hashing: fetch and retry).
+ */
+static int verify_object(struct cache *c, struct cache_object *o,
+			 struct cache_error *err)
+{
+	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
+	struct digest d = { 0 };
+	uint8_t *buf = NULL;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	while (o->verifying)
+		pthread_cond_wait(&c->changed, &c->lock);
+	if (o->verified || o->n_present != o->n_blocks) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	o->verifying = true;
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		o->blocks[k].pins++;
+	pthread_mutex_unlock(&c->lock);
+
+	buf = malloc(CACHE_BLOCK_SIZE);
+	rc = buf ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
+			digest_init_git_blob(&d, o->key.size);
+	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
+		uint32_t len = block_len(&o->key, k);
+
+		block_path(c, o, k, path, sizeof(path));
+		rc = block_read(path, &o->key, k, 0, len, buf);
+		if (rc == 0)
+			rc = digest_update(&d, buf, len);
+		else if (rc == -EBADMSG || rc == -ENOENT) {
+			pthread_mutex_lock(&c->lock);
+			mark_absent(c, o, k);
+			pthread_mutex_unlock(&c->lock);
+			unlink(path);
+			rc = -EAGAIN;
+		}
+	}
+	if (rc == 0)
+		rc = digest_final_hex(&d, hex);
+	if (d.ctx)
+		digest_release(&d);
+	free(buf);
+	if (rc == 0 && strcmp(hex, o->key.hash) != 0) {
+		set_error(err, "the content's %s is %s, not %s: discarded",
+			  o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1",
+			  hex, o->key.hash);
+		rc = -EBADMSG;
+	}
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		o->blocks[k].pins--;
+	if (rc == 0) {
+		o->verified = true;
+		c->stats.verified++;
+	} else if (rc == -EBADMSG) {
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			mark_absent(c, o, k);
+		c->stats.rejected++;
+	}
+	o->verifying = false;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+
+	if (rc == 0)
+		write_meta(c, &o->key, true);
+	else if (rc == -EBADMSG)
+		discard_files(c, o);
+	return rc;
+}
+
+static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
+				   struct cache_error *err, int *rc)
+{
+	struct cache_object *o;
+
+	if (!cache_key_is_valid(key)) {
+		set_error(err, "invalid object key");
+		*rc = -EINVAL;
+		return NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	o = get_object(c, key);
+	*rc = o ? 0 : find_object(c, key) ? -EBADMSG : -ENOMEM;
+	pthread_mutex_unlock(&c->lock);
+	if (!o) {
+		set_error(err, *rc == -EBADMSG ? "object %s is stored with another size" :
+			  "cannot track object %s", key->hash);
+		return NULL;
+	}
+	*rc = check_meta(c, o);
+	return *rc < 0 ? NULL : o;
+}
+
+/* Verify when the object is complete but not verified (e.g. after a crash). */
+static int settle(struct cache *c, struct cache_object *o, bool completed,
+		  struct cache_error *err)
+{
+	bool needed;
+
+	pthread_mutex_lock(&c->lock);
+	needed = completed || (o->n_present == o->n_blocks && !o->verified);
+	pthread_mutex_unlock(&c->lock);
+	return needed ? verify_object(c, o, err) : 0;
+}
+
+ssize_t cache_read(struct cache *c, const struct cache_key *key,
+		   const struct cache_source *src, void *buf, size_t len,
+		   uint64_t offset, struct cache_error *err)
+{
+	struct cache_object *o;
+	int rc;
+
+	o = lookup(c, key, err, &rc);
+	if (!o)
+		return rc;
+	if (offset >= key->size || len == 0)
+		return 0;
+	if (len > key->size - offset)
+		len = (size_t)(key->size - offset);
+
+	/* A wrong block met while hashing is fetched again; a few rounds at most. */
+	for (int round = 0; round < 3; round++) {
+		bool completed = false;
+		size_t done = 0;
+
+		rc = settle(c, o, false, err);
+		while (rc == 0 && done < len) {
+			uint64_t pos = offset + done;
+			uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
+			uint32_t in = (uint32_t)(pos % CACHE_BLOCK_SIZE);
+			uint32_t n = block_len(key, k) - in;
+
+			if (n > len - done)
+				n = (uint32_t)(len - done);
+			rc = get_block(c, o, src, k, in, n, (uint8_t *)buf + done,
+				       &completed, err);
+			done += n;
+		}
+		/* The read that completes the object waits for its hash. */
+		if (rc == 0)
+			rc = settle(c, o, completed, err);
+		if (rc != -EAGAIN)
+			return rc < 0 ? rc : (ssize_t)len;
+	}
+	return -EBADMSG;
+}
+
+int cache_prefetch(struct cache *c, const struct cache_key *key,
+		   const struct cache_source *src, uint32_t index,
+		   struct cache_error *err)
+{
+	struct cache_object *o;
+	bool completed = false;
+	int rc;
+
+	o = lookup(c, key, err, &rc);
+	if (!o)
+		return rc;
+	if (index >= o->n_blocks)
+		return 0;
+	rc = get_block(c, o, src, index, 0, 0, NULL, &completed, err);
+	if (rc == 0)
+		rc = settle(c, o, completed, err);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+int cache_fill(struct cache *c, const struct cache_key *key,
+	       const struct cache_source *src, struct cache_error *err)
+{
+	struct cache_object *o;
+	int rc;
+
+	o = lookup(c, key, err, &rc);
+	if (!o)
+		return rc;
+	for (int round = 0; round < 3; round++) {
+		bool completed = false;
+
+		rc = 0;
+		for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++)
+			rc = get_block(c, o, src, k, 0, 0, NULL, &completed, err);
+		if (rc == 0) {
+			/* Present per the index is not proof: hash it all. */
+			pthread_mutex_lock(&c->lock);
+			completed = !o->verified;
+			pthread_mutex_unlock(&c->lock);
+			rc = settle(c, o, completed, err);
+		}
+		if (rc != -EAGAIN)
+			break;
+	}
+	return rc == -EAGAIN ? -EBADMSG : rc;
+}
+
+void cache_object_info(struct cache *c, const struct cache_key *key,
+		       struct cache_object_info *out)
+{
+	struct cache_object *o;
+
+	memset(out, 0, sizeof(*out));
+	if (!cache_key_is_valid(key))
+		return;
+	out->blocks_total = cache_blocks_for(key->size);
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o && o->key.size == key->size) {
+		for (uint32_t k = 0; k < o->n_blocks; k++) {
+			if (o->blocks[k].present)
+				out->cached_bytes += block_len(key, k);
+		}
+		out->blocks_present = o->n_present;
+		out->verified = o->verified;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- open, scan, close ---- */
+
+/* Parse "b<index>" into @index. */
+static bool parse_block_name(const char *name, uint32_t *index)
+{
+	char *end;
+	unsigned long v;
+
+	if (name[0] != 'b' || name[1] < '0' || name[1] > '9' ||
+	    (name[1] == '0' && name[2]))
+		return false;
+	v = strtoul(name + 1, &end, 10);
+	if (*end || v > UINT32_MAX)
+		return false;
+	*index = (uint32_t)v;
+	return true;
+}
+
+/* "@a/@b" into @out; false when it does not fit. */
+static bool join(char *out, size_t size, const char *a, const char *b)
+{
+	int n = snprintf(out, size, "%s/%s", a, b);
+
+	return n > 0 && (size_t)n < size;
+}
+
+static void remove_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char sub[PATH_MAX];
+
+	if (d) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (!join(sub, sizeof(sub), path, de->d_name))
+				continue;
+			if (unlink(sub) < 0 && errno == EISDIR)
+				remove_tree(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+/* Take one object directory into the index, or remove what is not ours. */
+static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
+			const char *hash)
+{
+	struct cache_key key = { .algo = algo };
+	struct object_meta m;
+	struct cache_object *o;
+	char path[PATH_MAX];
+	struct dirent *de;
+	uint8_t raw[32];
+	DIR *d;
+
+	if (strlen(hash) >= sizeof(key.hash) || !join(path, sizeof(path), dir, "meta")) {
+		remove_tree(dir);
+		return;
+	}
+	memcpy(key.hash, hash, strlen(hash) + 1);
+	if (!cache_key_is_valid(&key) || meta_read(path, &m) < 0 ||
+	    m.algo != algo || cache_hash_raw(&key, raw) < 0 ||
+	    memcmp(raw, m.hash, 32) != 0) {
+		/* No trustworthy identity: nothing in it can be used. */
+		remove_tree(dir);
+		return;
+	}
+	key.size = m.object_size;
+	o = add_object(c, &key);
+	if (!o)
+		return;
+	o->meta_checked = true;
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		uint32_t k;
+
+		if (!join(path, sizeof(path), dir, de->d_name))
+			continue;
+		if (fileio_is_stale_tmp(de->d_name)) {
+			unlink(path);
+			continue;
+		}
+		if (!parse_block_name(de->d_name, &k) || stat(path, &st) < 0)
+			continue;
+		if (k >= o->n_blocks || (uint64_t)st.st_size != disk_size(&key, k)) {
+			unlink(path); /* cannot be a block of this object */
+			continue;
+		}
+		mark_present(c, o, k, (uint32_t)st.st_size);
+		o->blocks[k].last_used = (int64_t)st.st_mtim.tv_sec * 1000000 +
+					 st.st_mtim.tv_nsec / 1000;
+	}
+	closedir(d);
+	o->verified = m.verified && o->n_present == o->n_blocks;
+}
+
+static void scan(struct cache *c)
+{
+	static const enum cache_algo algos[] = { CACHE_ALGO_SHA256, CACHE_ALGO_GIT_SHA1 };
+	char top[PATH_MAX], fan[PATH_MAX], obj[PATH_MAX];
+
+	for (size_t a = 0; a < 2; a++) {
+		DIR *d1, *d2;
+		struct dirent *e1, *e2;
+
+		snprintf(top, sizeof(top), "%s/objects/%s", c->dir, algo_dir(algos[a]));
+		d1 = opendir(top);
+		if (!d1)
+			continue;
+		while ((e1 = readdir(d1)) != NULL) {
+			if (strlen(e1->d_name) != 2 || e1->d_name[0] == '.')
+				continue;
+			if (!join(fan, sizeof(fan), top, e1->d_name))
+				continue;
+			d2 = opendir(fan);
+			if (!d2)
+				continue;
+			while ((e2 = readdir(d2)) != NULL) {
+				if (e2->d_name[0] == '.')
+					continue;
+				if (!join(obj, sizeof(obj), fan, e2->d_name))
+					continue;
+				if (strncmp(e2->d_name, e1->d_name, 2) != 0) {
+					remove_tree(obj); /* filed under the wrong prefix */
+					continue;
+				}
+				scan_object(c, algos[a], obj, e2->d_name);
+			}
+			closedir(d2);
+		}
+		closedir(d1);
+	}
+}
+
+/* The format marker: refuse a directory written by another format. */
+static int check_marker(struct cache *c)
+{
+	char path[PATH_MAX];
+	struct buf b;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/hubfs-cache", c->dir);
+	buf_init(&b, 256);
+	rc = fileio_read_all(path, 256, &b);
+	if (rc == -ENOENT) {
+		static const char tag[] =
+			"Signature: 8a477f597d28d172789f06886806bc55\n"
+			"# This file is a cache directory tag created by hubfs.\n";
+
+		rc = fileio_write_atomic(path, CACHE_MARKER, strlen(CACHE_MARKER), 0644, true);
+		snprintf(path, sizeof(path), "%s/CACHEDIR.TAG", c->dir);
+		if (rc == 0)
+			fileio_write_atomic(path, tag, strlen(tag), 0644, false);
+	} else if (rc == 0 && strcmp(buf_cstr(&b), CACHE_MARKER) != 0) {
+		rc = -EPROTO;
+	}
+	buf_release(&b);
+	return rc;
+}
+
+int cache_open(const struct cache_options *opts, struct cache **out)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->opts = *opts;
+	c->dir = strdup(opts->dir);
+	c->table_size = 1024;
+	c->table = calloc(c->table_size, sizeof(*c->table));
+	if (!c->dir || !c->table) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	c->opts.dir = c->dir;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->changed, NULL);
+	rc = fileio_mkdirs(c->dir, 0755);
+	if (rc == 0)
+		rc = check_marker(c);
+	if (rc < 0)
+		goto fail_locks;
+	scan(c);
+	*out = c;
+	return 0;
+fail_locks:
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->changed);
+fail:
+	free(c->table);
+	free(c->dir);
+	free(c);
+	return rc;
+}
+
+void cache_close(struct cache *c)
+{
+	if (!c)
+		return;
+	for (size_t s = 0; s < c->table_size; s++) {
+		struct cache_object *o = c->table[s], *next;
+
+		for (; o; o = next) {
+			next = o->next;
+			free(o->blocks);
+			free(o);
+		}
+	}
+	free(c->table);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->changed);
+	free(c->dir);
+	free(c);
+}
+
+/* ---- maintenance ---- */
+
+void cache_usage(struct cache *c, struct cache_usage *out)
+{
+	pthread_mutex_lock(&c->lock);
+	out->bytes = c->disk_bytes;
+	out->blocks = c->n_blocks;
+	out->objects = c->n_objects;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_stats(struct cache *c, struct cache_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int cache_each_object(struct cache *c, cache_object_fn fn, void *ctx)
+{
+	struct cache_key *keys = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	/* Copy the keys, then call back without the lock. */
+	pthread_mutex_lock(&c->lock);
+	keys = malloc((c->n_objects ? c->n_objects : 1) * sizeof(*keys));
+	if (keys) {
+		for (size_t s = 0; s < c->table_size; s++) {
+			for (struct cache_object *o = c->table[s]; o; o = o->next) {
+				if (o->n_present || o->key.size == 0)
+					keys[n++] = o->key;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct cache_object_info info;
+
+		cache_object_info(c, &keys[i], &info);
+		rc = fn(ctx, &keys[i], &info);
+	}
+	free(keys);
+	return rc;
+}
+
+int cache_verify_object(struct cache *c, const struct cache_key *key,
+			bool repair, struct cache_verify_report *out)
+{
+	struct cache_object *o;
+	struct digest d = { 0 };
+	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
+	uint8_t *buf;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!cache_key_is_valid(key))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	pthread_mutex_unlock(&c->lock);
+	if (!o)
+		return -ENOENT;
+	buf = malloc(CACHE_BLOCK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	rc = key->algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
+					      digest_init_git_blob(&d, key->size);
+	out->complete = rc == 0;
+	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
+		uint32_t len = block_len(key, k);
+		int r;
+
+		block_path(c, o, k, path, sizeof(path));
+		r = block_read(path, key, k, 0, len, buf);
+		if (r == -ENOENT) {
+			out->complete = false;
+			pthread_mutex_lock(&c->lock);
+			mark_absent(c, o, k);
+			pthread_mutex_unlock(&c->lock);
+			continue;
+		}
+		out->blocks_checked++;
+		if (r == -EBADMSG) {
+			out->blocks_corrupt++;
+			out->complete = false;
+			if (repair) {
+				pthread_mutex_lock(&c->lock);
+				mark_absent(c, o, k);
+				pthread_mutex_unlock(&c->lock);
+				unlink(path);
+				write_meta(c, key, false);
+			}
+			continue;
+		}
+		if (r < 0) {
+			rc = r;
+			break;
+		}
+		digest_update(&d, buf, len);
+	}
+	if (rc == 0 && out->complete) {
+		digest_final_hex(&d, hex);
+		out->hash_ok = strcmp(hex, key->hash) == 0;
+	}
+	if (d.ctx)
+		digest_release(&d);
+	free(buf);
+	if (rc < 0)
+		return rc;
+	if (out->complete && out->hash_ok) {
+		pthread_mutex_lock(&c->lock);
+		o->verified = true;
+		pthread_mutex_unlock(&c->lock);
+		write_meta(c, key, true);
+	} else if (out->complete && repair) {
+		pthread_mutex_lock(&c->lock);
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			mark_absent(c, o, k);
+		pthread_mutex_unlock(&c->lock);
+		discard_files(c, o);
+	}
+	return out->blocks_corrupt || (out->complete && !out->hash_ok) ? -EBADMSG : 0;
+}
+
+int cache_evict_object(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+
+	if (!cache_key_is_valid(key))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (!o || (o->n_present == 0 && o->key.size)) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	for (uint32_t k = 0; k < o->n_blocks; k++) {
+		if (o->blocks[k].pins || o->blocks[k].fetching || o->verifying) {
+			pthread_mutex_unlock(&c->lock);
+			return -EBUSY;
+		}
+	}
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		mark_absent(c, o, k);
+	c->stats.evicted_blocks += o->n_blocks;
+	pthread_mutex_unlock(&c->lock);
+	discard_files(c, o);
+	return 0;
+}
+
+int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *freed)
+{
+	uint64_t n = evict(c, max_bytes ? max_bytes : 1, 0, false);
+
+	if (freed)
+		*freed = n;
+	return 0;
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The verified block cache: bytes a reader gets are the bytes the Hub
+ * published, or an error.
+ *
+ * Objects are content-addressed by the Hub's own hash (sha256 for LFS
+ * files, the git blob sha1 otherwise), split into CACHE_BLOCK_SIZE blocks.
+ * Each block file carries a CRC-32C per 64 KiB chunk, checked on every
+ * read from disk; a block that fails is dropped and fetched again. When
+ * all blocks of an object are present, the whole object is hashed and
+ * compared with its name: only then is it verified; on a mismatch it is
+ * discarded and the read that completed it fails with -EBADMSG.
+ *
+ * The cache never speaks HTTP: missing blocks come through a struct
+ * cache_source. The directory may be shared by several processes; every
+ * file is written to a temporary name and renamed into place, so a crash
+ * (kill -9) loses at most the blocks in flight (docs/cache-format.md).
+ *
+ * Threads: every function may be called from many threads at once. One
+ * mutex guards the in-memory index; it is never held across disk or
+ * network I/O. Concurrent misses of one block cause one fetch.
+ *
+ * Errors: 0 (or a count) or a negative errno. -EBADMSG: integrity failure
+ * (corrupt data, wrong hash, a Git-LFS pointer where content was due, a
+ * size other than the listing's); -ENOSPC: the cache cannot make room;
+ * anything else a source returned. Details go to struct cache_error.
+ */
+#ifndef HUBFS_CACHE_CACHE_H
+#define HUBFS_CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CACHE_BLOCK_SIZE (4u << 20)  /* docs/cache-format.md says why */
+#define CACHE_CHUNK_SIZE (64u << 10) /* the unit of the per-block CRCs */
+
+enum cache_algo {
+	CACHE_ALGO_SHA256 = 1,   /* LFS files: sha256 of the content */
+	CACHE_ALGO_GIT_SHA1 = 2, /* git files: sha1("blob <size>\0" + content) */
+};
+
+/* Which object: its hash, and what the listing says about it. */
+struct cache_key {
+	enum cache_algo algo;
+	char hash[65];   /* lower-case hex: 64 (sha256) or 40 (git sha1) */
+	uint64_t size;   /* from the listing */
+};
+
+/*
+ * Where missing bytes come from. fetch() must deliver exactly @len bytes
+ * at @offset of the object into @out, or fail with a negative errno. It is
+ * called without any cache lock held, from many threads at once.
+ */
+struct cache_source {
+	int (*fetch)(void *ctx, const struct cache_key *key, uint64_t offset,
+		     size_t len, void *out);
+	void *ctx;
+};
+
+struct cache_error {
+	char message[256]; /* why, for the log; "" when not set */
+};
+
+struct cache_options {
+	const char *dir;        /* the cache directory (created if missing) */
+	uint64_t max_bytes;     /* 0: no limit */
+	double min_free_ratio;  /* keep this share of the filesystem free (0..1) */
+};
+
+struct cache;
+
+/*
+ * Open (creating) the cache in opts->dir: checks the format marker,
+ * removes leftovers of dead writers, and counts what is stored.
+ * Returns 0 or -errno; -EPROTO for a directory of another format.
+ */
+int cache_open(const struct cache_options *opts, struct cache **out);
+void cache_close(struct cache *c);
+
+/* "${HUBFS_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/hubfs}" into @out. */
+int cache_default_dir(char *out, size_t size);
+
+/* The cache directory, for the metadata functions of cache/meta.h. */
+const char *cache_dir(const struct cache *c);
+
+/* Is @key well-formed (algo, hex length, size within bounds)? */
+bool cache_key_is_valid(const struct cache_key *key);
+
+/*
+ * Read up to @len bytes at @offset of the object into @buf, fetching the
+ * missing blocks through @src. Returns the number of bytes read (short
+ * only at the end of the object) or a negative errno; never wrong bytes.
+ * The read that completes an object waits for its whole-object hash.
+ */
+ssize_t cache_read(struct cache *c, const struct cache_key *key,
+		   const struct cache_source *src, void *buf, size_t len,
+		   uint64_t offset, struct cache_error *err);
+
+/* Make block @index present (fetching it if needed), without copying. */
+int cache_prefetch(struct cache *c, const struct cache_key *key,
+		   const struct cache_source *src, uint32_t index,
+		   struct cache_error *err);
+
+/*
+ * Fetch every missing block and verify the whole object (the strict mode
+ * of opening a file, and downloads). 0 once verified, or -errno.
+ */
+int cache_fill(struct cache *c, const struct cache_key *key,
+	       const struct cache_source *src, struct cache_error *err);
+
+struct cache_object_info {
+	uint64_t cached_bytes;  /* content bytes present */
+	uint32_t blocks_present;
+	uint32_t blocks_total;
+	bool verified;
+};
+
+/* What is stored of @key (zeros when nothing). Never does I/O past a stat. */
+void cache_object_info(struct cache *c, const struct cache_key *key,
+		       struct cache_object_info *out);
+
+/* Number of blocks of an object of @size bytes. */
+uint32_t cache_blocks_for(uint64_t size);
+
+/* ---- maintenance (hubfs cache ...) ---- */
+
+struct cache_usage {
+	uint64_t bytes;    /* on disk, headers included */
+	uint64_t objects;
+	uint64_t blocks;
+};
+void cache_usage(struct cache *c, struct cache_usage *out);
+
+typedef int (*cache_object_fn)(void *ctx, const struct cache_key *key,
+			       const struct cache_object_info *info);
+/* Every stored object. A non-zero return of @fn stops and is returned. */
+int cache_each_object(struct cache *c, cache_object_fn fn, void *ctx);
+
+struct cache_verify_report {
+	uint32_t blocks_checked;
+	uint32_t blocks_corrupt;   /* failed their CRC (dropped with repair) */
+	bool complete;             /* all blocks present */
+	bool hash_ok;              /* complete and the whole hash matched */
+};
+
+/*
+ * Re-read every block of @key and, when complete, rehash it. With
+ * @repair, corrupt blocks are dropped and an object whose hash is wrong is
+ * discarded. Returns 0 when nothing was wrong, -EBADMSG when something
+ * was, or another -errno.
+ */
+int cache_verify_object(struct cache *c, const struct cache_key *key,
+			bool repair, struct cache_verify_report *out);
+
+/* Remove an object. -EBUSY while a reader uses it, -ENOENT if absent. */
+int cache_evict_object(struct cache *c, const struct cache_key *key);
+
+/* Evict least-recently-used blocks until the cache holds at most @max_bytes. */
+int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *freed);
+
+/* Counters for tests and benchmarks. */
+struct cache_stats {
+	uint64_t fetches;        /* blocks fetched from the source */
+	uint64_t fetch_bytes;
+	uint64_t disk_hits;      /* block reads served from disk */
+	uint64_t corrupt_blocks; /* dropped for a failed CRC */
+	uint64_t evicted_blocks;
+	uint64_t verified;       /* objects verified */
+	uint64_t rejected;       /* objects or blocks refused (hash, pointer, size) */
+};
+void cache_stats(struct cache *c, struct cache_stats *out);
+
+#endif /* HUBFS_CACHE_CACHE_H */

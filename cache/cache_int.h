@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to cache/: the on-disk records (block.c) and the in-memory
+ * index (cache.c). docs/cache-format.md is the spec of the records.
+ */
+#ifndef HUBFS_CACHE_CACHE_INT_H
+#define HUBFS_CACHE_CACHE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache/cache.h"
+
+#define CACHE_FORMAT_VERSION 1
+#define CACHE_MARKER "hubfs-cache 1\n"
+#define CACHE_CHUNKS_MAX (CACHE_BLOCK_SIZE / CACHE_CHUNK_SIZE)
+#define CACHE_MAX_OBJECT_SIZE (UINT64_C(1) << 48)
+
+/* Block file: a header of block_header_size() bytes, then the data. */
+struct block_header {
+	enum cache_algo algo;
+	uint8_t hash[32];       /* the object's hash, raw; sha1 uses 20 bytes */
+	uint64_t object_size;
+	uint64_t index;         /* block number */
+	uint32_t data_len;      /* bytes of data that follow */
+	uint32_t header_size;   /* where the data starts */
+	uint32_t n_chunks;
+	uint32_t chunk_crc[CACHE_CHUNKS_MAX];
+};
+
+#define BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
+#define OBJECT_META_ENCODED 76
+
+/* Object meta file: the object's identity and whether it is verified. */
+struct object_meta {
+	enum cache_algo algo;
+	uint8_t hash[32];
+	uint64_t object_size;
+	uint32_t block_size;
+	bool verified;
+	uint64_t verified_at;   /* unix seconds */
+};
+
+/* ---- block.c: encoding, decoding, files ---- */
+
+/* Hex hash of @key into its raw form; 0 or -EINVAL. */
+int cache_hash_raw(const struct cache_key *key, uint8_t raw[32]);
+
+/* Data offset for a block of @data_len bytes: small blocks use less. */
+uint32_t block_header_size(uint32_t data_len);
+
+/*
+ * Write block @index of @key from @data (the block's @len bytes) into
+ * @path atomically, with its CRCs. 0 or -errno (-ENOSPC).
+ */
+int block_write(const char *path, const struct cache_key *key, uint32_t index,
+		const void *data, uint32_t len);
+
+/*
+ * Read bytes [@off, @off + @len) of the data of block @index of @key from
+ * @path into @out, checking the header (magic, version, CRC, that it
+ * belongs to this object and index) and the CRC of every chunk touched.
+ * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
+ */
+int block_read(const char *path, const struct cache_key *key, uint32_t index,
+	       uint32_t off, uint32_t len, void *out);
+
+int meta_write(const char *path, const struct object_meta *m);
+/* 0, -ENOENT, -EBADMSG, -errno. */
+int meta_read(const char *path, struct object_meta *m);
+
+/* ---- paths (cache.c) ---- */
+
+/* "<dir>/objects/<algo>/<h0h1>/<hash>" into @out. */
+int cache_object_dir(const struct cache *c, const struct cache_key *key,
+		     char *out, size_t size);
+
+#endif /* HUBFS_CACHE_CACHE_INT_H */

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * <root>/commits/<type>/<org or @>/<name>/<commit> (cache_repo_dir()): "hubfs-commit 1\ndate <unix>\n"
+ * followed by "crc <crc32c of the preceding bytes, 8 hex>\n".
+ */
+#include "cache/commit.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/meta.h"
+#include "util/crc32c.h"
+#include "util/digest.h"
+#include "util/fileio.h"
+
+static int commit_path(const char *root, const char *repo, const char *commit,
+		       char *dir, size_t dir_size, char *path, size_t path_size)
+{
+	int n;
+
+	if (!digest_is_hex(commit, 40))
+		return -EINVAL;
+	n = cache_repo_dir(root, "commits", repo, dir, dir_size);
+	if (n < 0)
+		return n;
+	n = snprintf(path, path_size, "%s/%s", dir, commit);
+	return n > 0 && (size_t)n < path_size ? 0 : -ENAMETOOLONG;
+}
+
+int cache_commit_time_store(const char *root, const char *repo,
+			    const char *commit, int64_t unix_time)
+{
+	char dir[PATH_MAX], path[PATH_MAX], text[128];
+	int n, rc;
+
+	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
+	if (rc < 0 || unix_time < 0)
+		return rc < 0 ? rc : -EINVAL;
+	n = snprintf(text, sizeof(text), "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "crc %08x\n",
+		      crc32c(0, text, (size_t)n));
+	rc = fileio_mkdirs(dir, 0755);
+	if (rc == 0)
+		rc = fileio_write_atomic(path, text, (size_t)n, 0644, false);
+	return rc;
+}
+
+int cache_commit_time_load(const char *root, const char *repo,
+			   const char *commit, int64_t *unix_time)
+{
+	char dir[PATH_MAX], path[PATH_MAX], crc_text[16];
+	long long t;
+	unsigned int crc;
+	const char *body, *crc_line;
+	struct buf b;
+	int rc, used = 0;
+
+	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	buf_init(&b, 256);
+	rc = fileio_read_all(path, 256, &b);
+	if (rc < 0) {
+		buf_release(&b);
+		return rc == -EFBIG ? -EBADMSG : rc;
+	}
+	body = buf_cstr(&b);
+	crc_line = strstr(body, "crc ");
+	rc = -EBADMSG;
+	if (crc_line && sscanf(body, "hubfs-commit 1\ndate %lld\n%n", &t, &used) == 1 &&
+	    body + used == crc_line && sscanf(crc_line, "crc %8x\n", &crc) == 1 &&
+	    crc == crc32c(0, body, (size_t)(crc_line - body)) &&
+	    snprintf(crc_text, sizeof(crc_text), "crc %08x\n", crc) > 0 &&
+	    strcmp(crc_line, crc_text) == 0 && t >= 0) {
+		*unix_time = (int64_t)t;
+		rc = 0;
+	}
+	buf_release(&b);
+	if (rc == -EBADMSG)
+		unlink(path);
+	return rc;
+}
