@@ -70,5 +70,13 @@ void cli_json_string(FILE *out, const char *s);
 
 int cmd_ls(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_download(int argc, char **argv);
+
+struct cache;
+struct cache_options;
+/* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
+int cli_cache_open(const char *dir_opt, struct cache_options *opts,
+		   struct cache **out);
 
 #endif /* HUBFS_CLI_CLI_H */

@@ -33,6 +33,8 @@ static void print_usage(FILE *out)
 		"Commands:\n"
 		"  ls REPO[@REV] [PATH] [-R] [-l]  list a repo's files\n"
 		"  info REPO[@REV] [--json]    id, commit, tags, access, files, size\n"
+		"  download REPO[@REV] [options]  fetch files into the verified cache\n"
+		"  cache ls|verify|evict|prune  look after the local cache\n"
 		"  mount MOUNTPOINT [options]  mount the Hub at MOUNTPOINT\n"
 		"  umount MOUNTPOINT           unmount (same as 'fusermount3 -u')\n"
 		"\n"
@@ -141,15 +143,22 @@ int main(int argc, char **argv)
 	log_init("hubfs", LOG_LVL_WARN, false);
 	if (strcmp(argv[1], "mount") == 0)
 		return cmd_mount(argc - 1, argv + 1);
-	if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "info") == 0) {
+	if (strcmp(argv[1], "cache") == 0)
+		return cmd_cache(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "info") == 0 ||
+	    strcmp(argv[1], "download") == 0) {
 		int rc;
 
 		if (hub_global_init() < 0) {
 			fprintf(stderr, "hubfs: cannot initialise libcurl\n");
 			return EXIT_FAIL;
 		}
-		rc = strcmp(argv[1], "ls") == 0 ? cmd_ls(argc - 1, argv + 1) :
-						  cmd_info(argc - 1, argv + 1);
+		if (strcmp(argv[1], "ls") == 0)
+			rc = cmd_ls(argc - 1, argv + 1);
+		else if (strcmp(argv[1], "info") == 0)
+			rc = cmd_info(argc - 1, argv + 1);
+		else
+			rc = cmd_download(argc - 1, argv + 1);
 		hub_global_cleanup();
 		return rc;
 	}

@@ -49,6 +49,10 @@ struct hub_error {
 	char message[HUB_MESSAGE_MAX]; /* one line; never holds a token */
 };
 
+/* Fill @err (may be NULL) with @code and a message, and return @code. */
+int hub_fail(struct hub_error *err, int code, long http_status,
+	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* ---- configuration (hub/config.c) ---- */
 
 struct hub_config {

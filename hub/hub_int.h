@@ -22,9 +22,6 @@
 
 /* ---- errors.c ---- */
 
-/* Fill @err (may be NULL) and return @code. */
-int hub_fail(struct hub_error *err, int code, long http_status,
-	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Everything the error table needs to know about a failed answer. */
 struct hub_http_failure {

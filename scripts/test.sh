@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (README command (b)):
-#   1. gcc, -Werror, ASan+UBSan: every unit, fake-Hub, fidelity and
-#      integration test under ctest;
-#   2. clang, -Werror: the same code must build warning-free there too.
-# Build trees live in build-ci/ and build-ci-clang/; exit status is ctest's.
+#   1. clang, -Werror (debug) and gcc, -Werror, -O3 (release): the code must
+#      build warning-free with both compilers and at both levels;
+#   2. clang with ThreadSanitizer: the tests labelled "threads";
+#   3. gcc, -Werror, ASan+UBSan: every unit, fake-Hub, fidelity and
+#      integration test under ctest.
+# Build trees: build-ci-clang/, build-ci-release/, build-ci-tsan/, build-ci/.
+# Arguments go to the last ctest (e.g. -R t1003, -L unit).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -14,7 +17,18 @@ echo "== clang, -Werror"
 CC=clang cmake -S . -B build-ci-clang -G Ninja -DHUBFS_WERROR=ON >/dev/null
 ninja -C build-ci-clang
 
-echo "== gcc, -Werror, address,undefined sanitizers"
+echo "== gcc, -Werror, release"
+CC=gcc cmake -S . -B build-ci-release -G Ninja -DHUBFS_WERROR=ON \
+	-DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build-ci-release
+
+echo "== clang, ThreadSanitizer: the threaded tests"
+CC=clang cmake -S . -B build-ci-tsan -G Ninja -DHUBFS_WERROR=ON \
+	-DHUBFS_SANITIZE=thread >/dev/null
+ninja -C build-ci-tsan
+(cd build-ci-tsan && ctest --output-on-failure -L threads)
+
+echo "== gcc, -Werror, address,undefined sanitizers: everything"
 CC=gcc cmake -S . -B build-ci -G Ninja -DHUBFS_WERROR=ON \
 	-DHUBFS_SANITIZE=address,undefined >/dev/null
 ninja -C build-ci

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hubfs download`: fill the verified cache with a repo's files (all, or
+ * those the patterns select), with parallel block transfers, and
+ * optionally write real, verified files into a directory.
+ *
+ * Resuming is free: blocks already in the cache are not fetched again and
+ * verified files are skipped, so an interrupted download simply runs
+ * again.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache.h"
+#include "fs/snapshot.h"
+#include "util/digest.h"
+#include "util/fileio.h"
+#include "util/size.h"
+
+#define MAX_PATTERNS 64
+#define MAX_JOBS 64
+
+struct dl_file {
+	const struct fs_entry *entry;
+	struct cache_key key;
+	struct fs_source source;
+	struct cache_source src;
+	atomic_uint blocks_left;  /* blocks still to fetch */
+	atomic_bool failed;
+	pthread_mutex_t lock;     /* guards error */
+	char error[300];
+	bool done;                /* verified (and written out) */
+};
+
+struct dl_work {
+	uint32_t file;
+	uint32_t block;
+};
+
+struct download {
+	struct fs_env env;
+	struct fs_snapshot *snap;
+	struct dl_file *files;
+	size_t n_files;
+	struct dl_work *work;
+	size_t n_work;
+	atomic_size_t next_work;
+	const char *local_dir;
+	/* progress */
+	uint64_t total_bytes;
+	atomic_uint_fast64_t done_bytes;   /* present or fetched */
+	atomic_uint_fast64_t fetched_bytes;
+	atomic_size_t files_done, files_failed;
+	uint64_t start_bytes;
+	struct timespec start;
+	atomic_bool finished;
+	int progress;                      /* 0 none, 1 periodic lines, 2 tty bar */
+};
+
+static bool matches(const char *path, char *const *patterns, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char pat[PATH_MAX];
+		size_t len = strlen(patterns[i]);
+
+		/* "dir/" means everything below dir, as in huggingface_hub. */
+		snprintf(pat, sizeof(pat), "%s%s", patterns[i],
+			 len && patterns[i][len - 1] == '/' ? "*" : "");
+		if (fnmatch(pat, path, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Keep the first reason a file failed: @prefix then @detail. */
+static void file_fail(struct dl_file *f, const char *prefix, const char *detail)
+{
+	pthread_mutex_lock(&f->lock);
+	if (!f->error[0])
+		snprintf(f->error, sizeof(f->error), "%s%s", prefix, detail);
+	pthread_mutex_unlock(&f->lock);
+	atomic_store(&f->failed, true);
+}
+
+/* Hash of an existing local file, to skip rewriting identical content. */
+static bool local_is_same(const char *path, const struct dl_file *f)
+{
+	char hex[DIGEST_HEX_MAX], buf[1 << 16];
+	struct digest d;
+	struct stat st;
+	bool same = false;
+	int fd, rc;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != f->entry->size)
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	rc = f->entry->is_lfs ? digest_init(&d, DIGEST_SHA256) :
+				digest_init_git_blob(&d, f->entry->size);
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 0;
+			break;
+		}
+		rc = digest_update(&d, buf, (size_t)n);
+	}
+	if (rc == 0 && digest_final_hex(&d, hex) == 0)
+		same = strcmp(hex, f->key.hash) == 0;
+	digest_release(&d);
+	close(fd);
+	return same;
+}
+
+/* Copy a verified object out of the cache into DIR/path, atomically. */
+static int write_local(struct download *dl, struct dl_file *f)
+{
+	char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
+	struct cache_error cerr = { { 0 } };
+	uint8_t *buf = NULL;
+	uint64_t off = 0;
+	const char *slash;
+	int fd = -1, rc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dl->local_dir, f->entry->path) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (local_is_same(path, f))
+		return 0;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	rc = fileio_mkdirs(dir, 0755);
+	if (rc == 0)
+		rc = fileio_tmp_name(path, tmp, sizeof(tmp));
+	if (rc < 0)
+		return rc;
+	buf = malloc(CACHE_BLOCK_SIZE);
+	fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (fd < 0) {
+		rc = buf ? -errno : -ENOMEM;
+		free(buf);
+		return rc;
+	}
+	while (rc == 0 && off < f->entry->size) {
+		ssize_t n = cache_read(dl->env.cache, &f->key, &f->src, buf,
+				       CACHE_BLOCK_SIZE, off, &cerr);
+
+		if (n <= 0) {
+			rc = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		rc = fileio_write_full(fd, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	free(buf);
+	return rc;
+}
+
+/* All blocks of @f are in: verify it (cache_fill fetches nothing more). */
+static void finish_file(struct download *dl, struct dl_file *f)
+{
+	struct cache_error cerr = { { 0 } };
+	int rc;
+
+	if (atomic_load(&f->failed)) {
+		atomic_fetch_add(&dl->files_failed, 1);
+		return;
+	}
+	rc = cache_fill(dl->env.cache, &f->key, &f->src, &cerr);
+	if (rc < 0) {
+		file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
+		atomic_fetch_add(&dl->files_failed, 1);
+		return;
+	}
+	if (dl->local_dir) {
+		rc = write_local(dl, f);
+		if (rc < 0) {
+			file_fail(f, "cannot write it to the local dir: ", strerror(-rc));
+			atomic_fetch_add(&dl->files_failed, 1);
+			return;
+		}
+	}
+	f->done = true;
+	atomic_fetch_add(&dl->files_done, 1);
+}
+
+static void *worker(void *dl_)
+{
+	struct download *dl = dl_;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&dl->next_work, 1);
+		struct cache_error cerr = { { 0 } };
+		struct dl_file *f;
+		int rc;
+
+		if (i >= dl->n_work)
+			break;
+		f = &dl->files[dl->work[i].file];
+		if (!atomic_load(&f->failed)) {
+			uint32_t k = dl->work[i].block;
+			uint64_t len = f->entry->size - (uint64_t)k * CACHE_BLOCK_SIZE;
+
+			if (len > CACHE_BLOCK_SIZE)
+				len = CACHE_BLOCK_SIZE;
+			rc = cache_prefetch(dl->env.cache, &f->key, &f->src, k, &cerr);
+			if (rc < 0)
+				file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
+			else
+				atomic_fetch_add(&dl->done_bytes, len);
+		}
+		if (atomic_fetch_sub(&f->blocks_left, 1) == 1)
+			finish_file(dl, f);
+	}
+	return NULL;
+}
+
+static double elapsed(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	       (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static void print_progress(struct download *dl, bool last)
+{
+	uint64_t done = atomic_load(&dl->done_bytes);
+	double secs = elapsed(&dl->start);
+	double rate = secs > 0 ? (double)(done - dl->start_bytes) / secs : 0;
+	char a[32], b[32], r[32], eta[32] = "--:--";
+	size_t files = atomic_load(&dl->files_done) + atomic_load(&dl->files_failed);
+	int pct = dl->total_bytes ? (int)(100.0 * (double)done / (double)dl->total_bytes) : 100;
+
+	size_format(done, a, sizeof(a));
+	size_format(dl->total_bytes, b, sizeof(b));
+	size_format((uint64_t)rate, r, sizeof(r));
+	if (rate > 0 && done < dl->total_bytes) {
+		uint64_t left = (uint64_t)((double)(dl->total_bytes - done) / rate);
+
+		snprintf(eta, sizeof(eta), "%02" PRIu64 ":%02" PRIu64, left / 60, left % 60);
+	}
+	if (dl->progress == 2) {
+		char bar[31];
+		int fill = pct * 30 / 100;
+
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(30 - fill));
+		bar[30] = '\0';
+		fprintf(stderr, "\r[%s] %3d%% %s / %s  %s/s  ETA %s  files %zu/%zu \033[K%s",
+			bar, pct, a, b, r, eta, files, dl->n_files, last ? "\n" : "");
+	} else {
+		fprintf(stderr, "hubfs: %3d%% %s / %s, %s/s, ETA %s, files %zu/%zu\n", pct,
+			a, b, r, eta, files, dl->n_files);
+	}
+	fflush(stderr);
+}
+
+static void *progress_thread(void *dl_)
+{
+	struct download *dl = dl_;
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+	int n = 0;
+
+	while (!atomic_load(&dl->finished)) {
+		nanosleep(&tick, NULL);
+		/* A terminal gets a live bar; a log gets a line every 5 s. */
+		if (dl->progress == 2 || ++n % 25 == 0)
+			print_progress(dl, false);
+	}
+	return NULL;
+}
+
+static void download_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hubfs download REPO[@REV] [options]\n"
+		"  --include GLOB      only files matching (repeatable; 'dir/' = below dir)\n"
+		"  --exclude GLOB      not files matching (repeatable)\n"
+		"  --local-dir DIR     also write real, verified files into DIR\n"
+		"  --jobs N            parallel transfers (default 8)\n"
+		"  --dry-run           print what would be fetched, fetch nothing\n"
+		"  --quiet             no progress\n"
+		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+}
+
+int cmd_download(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "include", required_argument, NULL, 'i' },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "local-dir", required_argument, NULL, 'L' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		CLI_HUB_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+	size_t n_include = 0, n_exclude = 0;
+	struct download dl = { 0 };
+	struct cli_hub_opts o = { 0 };
+	struct cache_options copts = { 0 };
+	struct hub_config cfg = { 0 };
+	struct hub_error err = { 0 };
+	struct hub_repo repo;
+	pthread_t threads[MAX_JOBS], progress;
+	const char *cache_dir_opt = NULL;
+	bool dry_run = false, quiet = false, have_cfg = false;
+	long jobs = 8;
+	int c, rc, exit_code = CLI_EXIT_OK;
+	char *end;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		rc = cli_hub_opt(&o, c, optarg);
+		if (rc < 0)
+			return CLI_EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (c) {
+		case 'i':
+		case 'x':
+			if ((c == 'i' ? n_include : n_exclude) == MAX_PATTERNS) {
+				fprintf(stderr, "hubfs: at most %d patterns\n", MAX_PATTERNS);
+				return CLI_EXIT_USAGE;
+			}
+			if (c == 'i')
+				include[n_include++] = optarg;
+			else
+				exclude[n_exclude++] = optarg;
+			break;
+		case 'L': dl.local_dir = optarg; break;
+		case 'j':
+			jobs = strtol(optarg, &end, 10);
+			if (*end || jobs < 1 || jobs > MAX_JOBS) {
+				fprintf(stderr, "hubfs: --jobs must be 1..%d\n", MAX_JOBS);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'n': dry_run = true; break;
+		case 'q': quiet = true; break;
+		case 'C': cache_dir_opt = optarg; break;
+		case 'h': download_usage(stdout); return CLI_EXIT_OK;
+		default: download_usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		download_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_parse_repo(&o, argv[optind], &repo);
+	if (rc)
+		return rc;
+	rc = cli_cache_open(cache_dir_opt, &copts, &dl.env.cache);
+	if (rc)
+		return rc;
+	rc = cli_hub_connect(&o, &cfg, &dl.env.hub);
+	if (rc) {
+		cache_close(dl.env.cache);
+		return rc;
+	}
+	have_cfg = true;
+	dl.env.offline = cfg.offline;
+	rc = fs_snapshot_load(&dl.env, &repo, &dl.snap, &err);
+	if (rc < 0) {
+		exit_code = cli_report(rc, &err);
+		goto out;
+	}
+
+	/* The files to get, and their blocks as units of work. */
+	dl.files = calloc(dl.snap->n_entries, sizeof(*dl.files));
+	dl.work = calloc(1, sizeof(*dl.work));
+	if (!dl.files || !dl.work) {
+		exit_code = cli_report(-ENOMEM, NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < dl.snap->n_entries; i++) {
+		const struct fs_entry *e = &dl.snap->entries[i];
+		struct cache_object_info info;
+		struct dl_file *f;
+		uint32_t blocks;
+
+		if (e->is_dir || e->parent == FS_NO_PARENT ||
+		    (n_include && !matches(e->path, include, n_include)) ||
+		    matches(e->path, exclude, n_exclude))
+			continue;
+		f = &dl.files[dl.n_files++];
+		f->entry = e;
+		pthread_mutex_init(&f->lock, NULL);
+		fs_entry_key(e, &f->key);
+		fs_source_init(&f->source, dl.env.hub, dl.snap, e, &f->src);
+		cache_object_info(dl.env.cache, &f->key, &info);
+		dl.total_bytes += e->size;
+		dl.start_bytes += info.verified ? e->size : info.cached_bytes;
+		if (dry_run) {
+			char s[32];
+
+			size_format(info.verified ? 0 : e->size - info.cached_bytes, s, sizeof(s));
+			printf("%10s  %s%s\n", s, e->path, info.verified ? "  (cached)" : "");
+			continue;
+		}
+		blocks = info.verified ? 0 : cache_blocks_for(e->size);
+		atomic_init(&f->blocks_left, blocks);
+		if (blocks) {
+			struct dl_work *w = realloc(dl.work, (dl.n_work + blocks) * sizeof(*w));
+
+			if (!w) {
+				exit_code = cli_report(-ENOMEM, NULL);
+				goto out;
+			}
+			dl.work = w;
+			for (uint32_t k = 0; k < blocks; k++)
+				dl.work[dl.n_work++] = (struct dl_work){ (uint32_t)(f - dl.files), k };
+		}
+	}
+	if (dry_run) {
+		char a[32], b[32];
+
+		size_format(dl.total_bytes - dl.start_bytes, a, sizeof(a));
+		size_format(dl.total_bytes, b, sizeof(b));
+		printf("%zu files, %s of %s to fetch (%s@%.12s)\n", dl.n_files, a, b,
+		       dl.snap->repo_key, dl.snap->commit);
+		goto out;
+	}
+	if (dl.n_files == 0)
+		fprintf(stderr, "hubfs: no file of %s matches\n", dl.snap->repo_key);
+
+	atomic_init(&dl.done_bytes, dl.start_bytes);
+	clock_gettime(CLOCK_MONOTONIC, &dl.start);
+	dl.progress = quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
+	if (dl.progress)
+		pthread_create(&progress, NULL, progress_thread, &dl);
+	/* Files with nothing to fetch (verified, or empty) are finished here. */
+	for (size_t i = 0; i < dl.n_files; i++) {
+		if (atomic_load(&dl.files[i].blocks_left) == 0)
+			finish_file(&dl, &dl.files[i]);
+	}
+	if ((size_t)jobs > dl.n_work)
+		jobs = dl.n_work ? (long)dl.n_work : 1;
+	for (long t = 0; t < jobs; t++)
+		pthread_create(&threads[t], NULL, worker, &dl);
+	for (long t = 0; t < jobs; t++)
+		pthread_join(threads[t], NULL);
+	atomic_store(&dl.finished, true);
+	if (dl.progress) {
+		pthread_join(progress, NULL);
+		print_progress(&dl, true);
+	}
+
+	if (atomic_load(&dl.files_failed)) {
+		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl.files_failed),
+			dl.n_files);
+		for (size_t i = 0; i < dl.n_files; i++) {
+			if (!dl.files[i].done)
+				fprintf(stderr, "  %s: %s\n", dl.files[i].entry->path,
+					dl.files[i].error[0] ? dl.files[i].error : "failed");
+		}
+		exit_code = CLI_EXIT_FAIL;
+	} else if (!quiet) {
+		char s[32];
+
+		size_format(dl.total_bytes, s, sizeof(s));
+		fprintf(stderr, "hubfs: %zu files, %s, verified in the cache%s%s\n",
+			dl.n_files, s, dl.local_dir ? " and written to " : "",
+			dl.local_dir ? dl.local_dir : "");
+	}
+out:
+	for (size_t i = 0; i < dl.n_files; i++)
+		pthread_mutex_destroy(&dl.files[i].lock);
+	free(dl.files);
+	free(dl.work);
+	fs_snapshot_unref(dl.snap);
+	hub_client_free(dl.env.hub);
+	if (have_cfg)
+		hub_config_release(&cfg);
+	cache_close(dl.env.cache);
+	return exit_code;
+}

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots: a revision resolved to a commit, and the commit's listing,
+ * from the cache when it has them, from the Hub otherwise.
+ */
+#include "fs/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache/commit.h"
+#include "cache/meta.h"
+#include "util/digest.h"
+#include "util/log.h"
+
+int fs_repo_key(const struct hub_repo *repo, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/%s", hub_repo_type_name(repo->type), repo->id);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* "2024-01-04T12:00:00.000Z" → unix seconds, or 0. */
+static int64_t parse_iso_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+static bool is_network_error(int rc)
+{
+	return rc == -EHOSTUNREACH || rc == -ETIMEDOUT || rc == -ENETDOWN ||
+	       rc == -EAGAIN || rc == -EIO || rc == -ECONNRESET;
+}
+
+/* ---- building the entry table ---- */
+
+struct builder {
+	struct fs_entry *entries;
+	size_t n, cap;
+	int rc;
+};
+
+static int add_entry(struct builder *b, const char *path, bool is_dir, bool is_lfs,
+		     uint64_t size, const char *oid, const char *sha256)
+{
+	struct fs_entry *e;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct fs_entry *p = realloc(b->entries, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->entries = p;
+		b->cap = cap;
+	}
+	e = &b->entries[b->n];
+	memset(e, 0, sizeof(*e));
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->is_dir = is_dir;
+	e->is_lfs = is_lfs;
+	e->size = is_dir ? 0 : size;
+	snprintf(e->oid, sizeof(e->oid), "%s", oid ? oid : "");
+	snprintf(e->sha256, sizeof(e->sha256), "%s", sha256 ? sha256 : "");
+	b->n++;
+	return 0;
+}
+
+static int from_cache_entry(void *b_, const struct cache_file_entry *e)
+{
+	struct builder *b = b_;
+
+	return add_entry(b, e->path, e->is_dir, e->is_lfs, e->size, e->oid,
+			 e->is_lfs ? e->lfs_sha256 : NULL);
+}
+
+static int from_hub_entry(void *b_, const struct hub_entry *e)
+{
+	struct builder *b = b_;
+
+	return add_entry(b, e->path, e->type == HUB_ENTRY_DIR, e->is_lfs, e->size,
+			 e->oid, e->is_lfs ? e->lfs_sha256 : NULL);
+}
+
+static int by_path(const void *a_, const void *b_)
+{
+	const struct fs_entry *a = a_, *b = b_;
+
+	return strcmp(a->path, b->path);
+}
+
+/* The directory part of @path ("" for top-level names) into @out. */
+static void parent_of(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, path, n);
+	out[n] = '\0';
+}
+
+static void free_entries(struct fs_entry *entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(entries[i].path);
+	free(entries);
+}
+
+/*
+ * Sort, add the root and any directory the listing left implicit, drop
+ * duplicates and entries under a file, and link every entry to its parent.
+ */
+static int finish_table(struct fs_snapshot *s, struct builder *b)
+{
+	char dir[4096];
+	size_t out = 0;
+	int rc;
+
+	rc = add_entry(b, "", true, false, 0, "", NULL);
+	/* Directories only implied by their files' paths. */
+	for (size_t i = 0, n = b->n; rc == 0 && i < n; i++) {
+		parent_of(b->entries[i].path, dir, sizeof(dir));
+		while (rc == 0 && dir[0]) {
+			rc = add_entry(b, dir, true, false, 0, "", NULL);
+			parent_of(dir, dir, sizeof(dir));
+		}
+	}
+	if (rc < 0)
+		return rc;
+	qsort(b->entries, b->n, sizeof(*b->entries), by_path);
+	for (size_t i = 0; i < b->n; i++) {
+		struct fs_entry *e = &b->entries[i];
+
+		if (out > 0 && strcmp(b->entries[out - 1].path, e->path) == 0) {
+			/* Keep the listing's own entry over a synthesized one. */
+			if (b->entries[out - 1].oid[0] == '\0' && e->oid[0]) {
+				free(b->entries[out - 1].path);
+				b->entries[out - 1] = *e;
+			} else {
+				free(e->path);
+			}
+			continue;
+		}
+		b->entries[out++] = *e;
+	}
+	b->n = out;
+	for (size_t i = 0; i < b->n; i++) {
+		struct fs_entry *e = &b->entries[i];
+		const char *slash = strrchr(e->path, '/');
+		struct fs_entry key = { .path = dir };
+		const struct fs_entry *p;
+
+		e->name = slash ? slash + 1 : e->path;
+		e->parent = FS_NO_PARENT;
+		if (i == 0)
+			continue; /* the root */
+		parent_of(e->path, dir, sizeof(dir));
+		p = bsearch(&key, b->entries, b->n, sizeof(*b->entries), by_path);
+		if (!p || !p->is_dir) {
+			/* A path below a file: the listing contradicts itself. */
+			log_warn("snapshot %s@%s: '%s' lies below a file; ignored",
+				 s->repo_key, s->commit, e->path);
+			continue;
+		}
+		e->parent = (uint32_t)(p - b->entries);
+		if (!e->is_dir) {
+			s->n_files++;
+			s->total_bytes += e->size;
+		}
+	}
+	s->entries = b->entries;
+	s->n_entries = b->n;
+	b->entries = NULL;
+	return 0;
+}
+
+/* Keep a listing fetched from the Hub; failing to is not fatal. */
+static int store_listing(const char *root, const struct fs_snapshot *s,
+			 const struct builder *b)
+{
+	struct cache_file_entry *ce = calloc(b->n ? b->n : 1, sizeof(*ce));
+	int rc;
+
+	if (!ce)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct fs_entry *e = &b->entries[i];
+
+		ce[i].is_dir = e->is_dir;
+		ce[i].path = e->path;
+		ce[i].size = e->size;
+		ce[i].is_lfs = e->is_lfs;
+		memcpy(ce[i].oid, e->oid, sizeof(ce[i].oid));
+		memcpy(ce[i].lfs_sha256, e->sha256, sizeof(ce[i].lfs_sha256));
+	}
+	rc = cache_listing_store(root, s->repo_key, s->commit, ce, b->n);
+	if (rc < 0)
+		log_warn("%s@%s: cannot keep the listing in the cache: %s",
+			 s->repo_key, s->commit, strerror(-rc));
+	free(ce);
+	return 0;
+}
+
+/* ---- loading ---- */
+
+static int resolve_commit(struct fs_env *env, struct fs_snapshot *s,
+			  struct hub_error *err)
+{
+	const char *rev = hub_repo_revision(&s->repo);
+	const char *root = cache_dir(env->cache);
+	struct hub_repo_info info;
+	int64_t at;
+	int rc = -ENETDOWN;
+
+	if (digest_is_hex(s->repo.revision, HUB_OID_HEX)) {
+		memcpy(s->commit, s->repo.revision, sizeof(s->commit));
+		return 0;
+	}
+	if (!env->offline) {
+		rc = hub_repo_info(env->hub, &s->repo, &info, err);
+		if (rc == 0) {
+			snprintf(s->commit, sizeof(s->commit), "%s", info.sha);
+			s->commit_time = parse_iso_time(info.last_modified);
+			/* The Hub's spelling of the id is the canonical one. */
+			snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
+			fs_repo_key(&s->repo, s->repo_key, sizeof(s->repo_key));
+			hub_repo_info_release(&info);
+			cache_ref_store(root, s->repo_key, rev, s->commit, (int64_t)time(NULL));
+			cache_commit_time_store(root, s->repo_key, s->commit, s->commit_time);
+			return 0;
+		}
+		if (!is_network_error(rc))
+			return rc;
+	}
+	if (cache_ref_load(root, s->repo_key, rev, s->commit, &at) < 0) {
+		if (env->offline)
+			return hub_fail(err, -ENETDOWN, 0, "%s@%s: offline mode, and the cache "
+					"has never seen this revision", s->repo_key, rev);
+		return rc; /* the Hub's own error says it best */
+	}
+	if (!env->offline)
+		log_warn("%s@%s: the Hub is unreachable (%s); using the commit the cache "
+			 "remembers", s->repo_key, rev, err ? err->message : strerror(-rc));
+	s->from_cache_only = true;
+	return 0;
+}
+
+int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
+		     struct fs_snapshot **out, struct hub_error *err)
+{
+	struct fs_snapshot *s = calloc(1, sizeof(*s));
+	const char *root = cache_dir(env->cache);
+	struct builder b = { 0 };
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return hub_fail(err, -ENOMEM, 0, "out of memory");
+	atomic_init(&s->refs, 1);
+	s->repo = *repo;
+	rc = fs_repo_key(&s->repo, s->repo_key, sizeof(s->repo_key));
+	if (rc == 0)
+		rc = resolve_commit(env, s, err);
+	if (rc < 0)
+		goto fail;
+	if (!s->commit_time)
+		cache_commit_time_load(root, s->repo_key, s->commit, &s->commit_time);
+
+	rc = cache_listing_load(root, s->repo_key, s->commit, from_cache_entry, &b);
+	if (rc == -ENOENT || rc == -EBADMSG) {
+		struct hub_repo pinned = s->repo;
+
+		free_entries(b.entries, b.n);
+		memset(&b, 0, sizeof(b));
+		if (env->offline) {
+			rc = hub_fail(err, -ENETDOWN, 0,
+				      "%s@%s: offline mode and the cache holds no listing of it",
+				      s->repo_key, s->commit);
+			goto fail;
+		}
+		snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->commit);
+		rc = hub_list_tree(env->hub, &pinned, "", true, from_hub_entry, &b, err);
+		if (rc == 0)
+			rc = store_listing(root, s, &b);
+	}
+	if (rc < 0)
+		goto fail;
+	rc = finish_table(s, &b);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	free_entries(b.entries, b.n);
+	free(s);
+	if (err && !err->message[0])
+		hub_fail(err, rc, 0, "%s: %s", repo->id, strerror(-rc));
+	return rc;
+}
+
+void fs_snapshot_ref(struct fs_snapshot *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void fs_snapshot_unref(struct fs_snapshot *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	free_entries(s->entries, s->n_entries);
+	free(s);
+}
+
+const struct fs_entry *fs_snapshot_find(const struct fs_snapshot *s, const char *path)
+{
+	struct fs_entry key = { .path = (char *)path };
+
+	return bsearch(&key, s->entries, s->n_entries, sizeof(*s->entries), by_path);
+}
+
+void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->size = e->size;
+	if (e->is_lfs) {
+		key->algo = CACHE_ALGO_SHA256;
+		snprintf(key->hash, sizeof(key->hash), "%s", e->sha256);
+	} else {
+		key->algo = CACHE_ALGO_GIT_SHA1;
+		snprintf(key->hash, sizeof(key->hash), "%s", e->oid);
+	}
+}
+
+/* ---- the source ---- */
+
+struct copy_ctx {
+	uint8_t *out;
+	size_t done;
+};
+
+static int copy_out(void *ctx_, const void *data, size_t len)
+{
+	struct copy_ctx *ctx = ctx_;
+
+	memcpy(ctx->out + ctx->done, data, len);
+	ctx->done += len;
+	return 0;
+}
+
+static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
+			size_t len, void *out)
+{
+	struct fs_source *s = s_;
+	struct hub_repo pinned = s->snap->repo;
+	struct copy_ctx ctx = { .out = out };
+	struct hub_error err = { 0 };
+	int rc;
+
+	/* The commit, never the branch: the bytes must match the listing. */
+	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
+	rc = hub_read_range(s->hub, &pinned, s->entry->path, offset, len, key->size,
+			    copy_out, &ctx, &err);
+	if (rc < 0)
+		log_warn("%s@%s: reading '%s' failed: %s", s->snap->repo_key,
+			 hub_repo_revision(&s->snap->repo), s->entry->path, err.message);
+	return rc;
+}
+
+void fs_source_init(struct fs_source *s, struct hub_client *hub,
+		    const struct fs_snapshot *snap, const struct fs_entry *entry,
+		    struct cache_source *out)
+{
+	s->hub = hub;
+	s->snap = snap;
+	s->entry = entry;
+	out->fetch = source_fetch;
+	out->ctx = s;
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A repo pinned at one commit, with its whole listing: what the mount and
+ * `hubfs download` work on. This is where hub/ and cache/ meet.
+ *
+ * Loading resolves the revision to a commit (a sha is its own commit; a
+ * branch or tag asks the Hub, and the answer is remembered in the cache
+ * for offline use) and takes the commit's listing from the cache, or from
+ * the Hub once (then stores it: a commit's listing never changes). When
+ * the Hub cannot be reached, or in offline mode, what the cache remembers
+ * is used.
+ *
+ * Ownership: a snapshot is immutable after loading and reference-counted;
+ * fs_snapshot_ref()/unref() are thread-safe.
+ */
+#ifndef HUBFS_FS_SNAPSHOT_H
+#define HUBFS_FS_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "hub/hub.h"
+
+#define FS_NO_PARENT UINT32_MAX
+
+/* What snapshot loading and reads need; owned by the caller. */
+struct fs_env {
+	struct hub_client *hub;
+	struct cache *cache;
+	bool offline;
+};
+
+struct fs_entry {
+	char *path;           /* repo-relative; "" for the root */
+	const char *name;     /* the last component, inside path */
+	uint32_t parent;      /* index of the parent directory entry */
+	bool is_dir;
+	bool is_lfs;
+	uint64_t size;
+	char oid[41];         /* git blob (files) or tree (dirs) sha1 */
+	char sha256[65];      /* LFS files */
+};
+
+struct fs_snapshot {
+	atomic_int refs;
+	struct hub_repo repo;     /* canonical id; revision as asked ("" = default) */
+	char repo_key[128];       /* "model/ORG/NAME": the cache's name for it */
+	char commit[41];
+	int64_t commit_time;      /* unix seconds: the commit's date, or 0 */
+	bool from_cache_only;     /* the Hub was not asked (offline, or unreachable) */
+	struct fs_entry *entries; /* sorted by path; entries[0] is the root */
+	size_t n_entries;
+	uint64_t total_bytes;     /* sum of file sizes */
+	size_t n_files;
+};
+
+/* Load @repo (its revision as asked). 0 or -errno with @err filled. */
+int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
+		     struct fs_snapshot **out, struct hub_error *err);
+
+void fs_snapshot_ref(struct fs_snapshot *s);
+void fs_snapshot_unref(struct fs_snapshot *s);
+
+/* Entry of @path ("" = root), or NULL. Binary search. */
+const struct fs_entry *fs_snapshot_find(const struct fs_snapshot *s,
+					const char *path);
+
+/* The cache key of a file entry. */
+void fs_entry_key(const struct fs_entry *e, struct cache_key *key);
+
+/*
+ * A cache source that reads @path of @snap's commit from the Hub. The
+ * struct must outlive every fetch made through @out. Failures are logged
+ * once here with the repo, revision, file and reason.
+ */
+struct fs_source {
+	struct hub_client *hub;
+	const struct fs_snapshot *snap;
+	const struct fs_entry *entry;
+};
+void fs_source_init(struct fs_source *s, struct hub_client *hub,
+		    const struct fs_snapshot *snap, const struct fs_entry *entry,
+		    struct cache_source *out);
+
+/* "model/ORG/NAME" for @repo into @out. */
+int fs_repo_key(const struct hub_repo *repo, char *out, size_t size);
+
+#endif /* HUBFS_FS_SNAPSHOT_H */

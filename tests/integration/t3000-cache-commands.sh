@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# hubfs cache ls / verify / evict / prune on a cache filled by hubfs
+# download: what is stored is listed, a flipped byte on disk is found and
+# repaired (only that block is fetched again), eviction spares what other
+# revisions share, and prune keeps the limit.
+. "$HUBFS_TEST_LIB"
+start_fakehub
+H=$HUBFS_BIN
+export HUBFS_CACHE_DIR=$CACHE_DIR
+REPO=hubfs-test/tiny-model
+read -r nfiles nlfs bytes < <(manifest total model/$REPO)
+
+check "download fills the cache" "$H" download --quiet $REPO
+row=$("$H" cache ls | grep "^model/$REPO ")
+check "cache ls shows the repo at main, all $nfiles files, verified" \
+	sh -c 'printf "%s" "$0" | grep -Eq "main +$1 +$2 .* verified$"' "$row" \
+	"$(manifest commit model/$REPO | cut -c1-7)" "$nfiles"
+json=$("$H" cache ls --json)
+expect_eq "$nfiles $bytes $bytes verified" \
+	"$(printf '%s' "$json" | "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["repos"][0]; print(r["files"], r["size"], r["cached"], r["state"])')" \
+	"cache ls --json: files, size, cached bytes, state"
+
+# --- nothing verified is fetched again ---
+fakehub_ctl DELETE log >/dev/null
+check "a second download succeeds" "$H" download --quiet $REPO
+expect_eq "0 0" "$(hub_count 'path~*/resolve/*') $(hub_count host=cdn)" \
+	"... without one content request (resolve, CDN)"
+
+# --- a flipped byte on disk ---
+sha=$(manifest field model/$REPO model.safetensors sha256)
+blk="$CACHE_DIR/objects/sha256/${sha:0:2}/$sha/b3"
+check "the block file exists" test -f "$blk"
+printf '\xff' | dd of="$blk" bs=1 seek=100000 conv=notrunc status=none
+"$H" cache verify >"$T/verify" 2>&1
+expect_eq 1 "$?" "cache verify finds the problem (exit 1)"
+check "... and names the object and the block count" grep -q "^$sha: 1 of 10 blocks corrupt" "$T/verify"
+check "cache verify --repair drops it" "$H" cache verify --repair
+check "... after which the cache is clean" "$H" cache verify
+check "... and the repo shows partial" sh -c '"$0" cache ls | grep -q "partial"' "$H"
+fakehub_ctl DELETE log >/dev/null
+check "download repairs the repo" "$H" download --quiet $REPO
+expect_eq "bytes=12582912-16777215" "$(hub_fields range host=cdn)" "... fetching exactly the dropped block"
+check "... and everything verifies" "$H" cache verify
+
+# --- evict a revision: what main shares with v1.0 stays ---
+check "download v1.0 too" "$H" download --quiet $REPO@v1.0
+"$H" cache evict $REPO@v1.0 >"$T/evict"
+expect_eq 0 "$?" "cache evict REPO@v1.0"
+check "... keeps what main still uses" grep -q "kept: other repos or revisions use them" "$T/evict"
+check "... v1.0 is gone from cache ls" sh -c '! "$0" cache ls | grep -q "v1.0"' "$H"
+check "... main is still verified" sh -c '"$0" cache ls | grep "^model/$1 " | grep -q "verified$"' "$H" $REPO
+fakehub_ctl DELETE log >/dev/null
+check "... and downloads again with no content request" "$H" download --quiet $REPO
+expect_eq 0 "$(hub_count host=cdn)" "... (CDN requests)"
+
+# --- prune to a size ---
+check "prune to 10M" "$H" cache prune --max-size 10M
+used=$("$H" cache ls --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')
+check "... the cache holds at most 10 MiB ($used)" test "$used" -le 10485760
+check "... and kept what fits, not nothing" test "$used" -gt 5000000
+check "... and what is left still verifies" "$H" cache verify
+
+# --- evict a repo, then everything ---
+"$H" cache evict hubfs-test/no-such-repo 2>"$T/err"
+expect_eq 3 "$?" "evicting what is not cached exits 3"
+check "cache evict REPO" "$H" cache evict $REPO
+check "cache evict --all" "$H" cache evict --all
+expect_eq 0 "$("$H" cache ls --json | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["bytes"] + len(d["repos"]))')" \
+	"... leaves an empty cache"
+"$H" cache frobnicate 2>/dev/null
+expect_eq 2 "$?" "an unknown cache command exits 2"
+test_done
