@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "fs/fs.h"
 #include "hub/hub.h"
 #include "util/log.h"
+#include "util/size.h"
 
 #define EXIT_OK CLI_EXIT_OK
 #define EXIT_FAIL CLI_EXIT_FAIL
@@ -41,6 +43,11 @@ static void print_usage(FILE *out)
 		"mount options:\n"
 		"  -f, --foreground        stay in the foreground, log to stderr\n"
 		"  -o OPT[,OPT...]         FUSE mount options (e.g. allow_other)\n"
+		"  --repo [datasets/]ORG/NAME[@REV]  mount one repo at the root\n"
+		"  --strict                opening a file fetches and verifies all of it\n"
+		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
+		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
+		"  --endpoint URL, --token-file FILE, --offline\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  -d, --debug             trace every FUSE request (implies -f)\n"
 		"\n"
@@ -52,31 +59,69 @@ static int cmd_mount(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
-		{ "log-level", required_argument, NULL, 'L' },
+		{ "repo", required_argument, NULL, 'R' },
+		{ "cache-dir", required_argument, NULL, 'C' },
+		{ "max-cache-size", required_argument, NULL, 'M' },
+		{ "min-free", required_argument, NULL, 'F' },
+		{ "revision-ttl", required_argument, NULL, 'T' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fs_options opts = { 0 };
+	struct fs_options opts = {
+		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
+		.prefetch_blocks = 8, .prefetch_threads = 4,
+	};
+	struct cli_hub_opts o = { 0 };
+	struct cache_options copts = { .min_free_ratio = 0.05 };
+	struct hub_config cfg = { 0 };
+	struct hub_client *hub = NULL;
+	struct cache *cache = NULL;
+	struct fs_deps deps;
 	enum log_level level = LOG_LVL_INFO;
+	const char *cache_dir_opt = NULL;
+	char *end;
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+fdo:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			opts.foreground = true;
-			break;
-		case 'd':
-			opts.debug = true;
-			opts.foreground = true;
-			break;
-		case 'o':
-			opts.fuse_options = optarg;
-			break;
-		case 'L':
+	while ((c = getopt_long(argc, argv, "fdo:h", longopts, NULL)) != -1) {
+		if (c == CLI_OPT_LOG_LEVEL) {
 			if (log_level_parse(optarg, &level) < 0) {
-				fprintf(stderr, "hubfs: unknown log level '%s'\n",
-					optarg);
+				fprintf(stderr, "hubfs: unknown log level '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		rc = cli_hub_opt(&o, c, optarg);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc > 0)
+			continue;
+		switch (c) {
+		case 'f': opts.foreground = true; break;
+		case 'd': opts.debug = opts.foreground = true; break;
+		case 'o': opts.fuse_options = optarg; break;
+		case 'R': opts.repo = optarg; break;
+		case 'C': cache_dir_opt = optarg; break;
+		case 'S': opts.strict = true; break;
+		case 'M':
+			if (size_parse(optarg, &copts.max_bytes) < 0) {
+				fprintf(stderr, "hubfs: --max-cache-size: '%s' is not a size\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			copts.min_free_ratio = strtod(optarg, &end);
+			if (*end || copts.min_free_ratio < 0 || copts.min_free_ratio >= 1) {
+				fprintf(stderr, "hubfs: --min-free is a ratio in [0, 1)\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'T':
+			opts.revision_ttl_secs = strtol(optarg, &end, 10);
+			if (*end || opts.revision_ttl_secs < 0) {
+				fprintf(stderr, "hubfs: --revision-ttl is a number of seconds\n");
 				return EXIT_USAGE;
 			}
 			break;
@@ -92,36 +137,69 @@ static int cmd_mount(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	opts.mountpoint = argv[optind];
+	if (opts.repo) {
+		struct hub_repo r;
+
+		rc = cli_parse_repo(&o, opts.repo, &r);
+		if (rc)
+			return rc;
+	}
 	log_init("hubfs", level, !opts.foreground);
-	rc = fs_run(&opts);
-	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+	if (hub_global_init() < 0)
+		return EXIT_FAIL;
+	rc = cli_cache_open(cache_dir_opt, &copts, &cache);
+	if (rc == 0)
+		rc = cli_hub_connect(&o, &cfg, &hub);
+	if (rc == 0) {
+		deps = (struct fs_deps){ .hub = hub, .hub_config = &cfg, .cache = cache };
+		rc = fs_run(&opts, &deps) == 0 ? EXIT_OK : EXIT_FAIL;
+		hub_client_free(hub);
+		hub_config_release(&cfg);
+	}
+	cache_close(cache);
+	hub_global_cleanup();
+	return rc;
+}
+
+/* Run "fusermount3 @flags -- @mnt"; its exit status, or -1. */
+static int run_fusermount(const char *flags, const char *mnt)
+{
+	pid_t pid;
+	int status;
+
+	/* fusermount3 is setuid and knows the rules for unprivileged users. */
+	pid = fork();
+	if (pid < 0) {
+		perror("hubfs: fork");
+		return -1;
+	}
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", flags, "--", mnt, (char *)NULL);
+		perror("hubfs: cannot run fusermount3");
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }
 
 static int cmd_umount(int argc, char **argv)
 {
-	pid_t pid;
-	int status;
+	struct stat st;
 
 	if (argc != 2) {
 		fprintf(stderr, "hubfs: umount needs exactly one MOUNTPOINT\n");
 		return EXIT_USAGE;
 	}
-	/* fusermount3 is setuid and knows the rules for unprivileged users. */
-	pid = fork();
-	if (pid < 0) {
-		perror("hubfs: fork");
-		return EXIT_FAIL;
+	if (run_fusermount("-u", argv[1]) == 0)
+		return EXIT_OK;
+	/* A stale mount (its hubfs is gone) may still be busy: detach it. */
+	if (stat(argv[1], &st) < 0 && errno == ENOTCONN &&
+	    run_fusermount("-uz", argv[1]) == 0) {
+		fprintf(stderr, "hubfs: '%s' was a stale mount; detached it\n", argv[1]);
+		return EXIT_OK;
 	}
-	if (pid == 0) {
-		execlp("fusermount3", "fusermount3", "-u", "--", argv[1],
-		       (char *)NULL);
-		perror("hubfs: cannot run fusermount3");
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return EXIT_FAIL;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? EXIT_OK :
-							       EXIT_FAIL;
+	return EXIT_FAIL;
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The FUSE driver: the Hub as a read-only directory tree.
+ * The FUSE driver: the Hub as a lazy, verified, read-only directory tree.
+ *
+ *   /ORG/NAME[@REV]/...             models
+ *   /datasets/ORG/NAME[@REV]/...    datasets
+ *   /spaces/ORG/NAME[@REV]/...      spaces
+ *   /NAME@REV/...                   legacy single-part model ids
+ *
+ * (or one repo at the root with fs_options.repo). REV is a branch, a tag,
+ * a commit sha or refs/pr/N, with '/' written %2F as in HfFileSystem.
  *
  * fs_run() owns the whole life of one mount: it creates the FUSE session,
  * mounts, serves requests until unmounted or signalled (SIGINT, SIGTERM,
@@ -10,12 +18,29 @@
 #define HUBFS_FS_FS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "hub/hub.h"
 
 struct fs_options {
-	const char *mountpoint;   /* required */
-	const char *fuse_options; /* extra "-o" options, comma-separated, or NULL */
-	bool foreground;          /* stay attached; otherwise daemonize */
-	bool debug;               /* libfuse's own request tracing */
+	const char *mountpoint;     /* required */
+	const char *fuse_options;   /* extra "-o" options, comma-separated, or NULL */
+	bool foreground;            /* stay attached; otherwise daemonize */
+	bool debug;                 /* libfuse's own request tracing */
+	const char *repo;           /* mount this one repo at the root, or NULL */
+	bool strict;                /* open() fetches and verifies the whole file */
+	long revision_ttl_secs;     /* re-resolve branches after this long */
+	long negative_ttl_secs;     /* remember failed lookups this long */
+	unsigned prefetch_blocks;   /* how far sequential reads fetch ahead */
+	unsigned prefetch_threads;  /* parallel range requests for read-ahead */
+};
+
+/* What the mount reads through; owned by the caller, outlives fs_run(). */
+struct fs_deps {
+	struct hub_client *hub;
+	const struct hub_config *hub_config;
+	struct cache *cache;
 };
 
 /*
@@ -23,6 +48,6 @@ struct fs_options {
  * negative errno when the mount could not be set up (the reason is
  * logged).
  */
-int fs_run(const struct fs_options *opts);
+int fs_run(const struct fs_options *opts, const struct fs_deps *deps);
 
 #endif /* HUBFS_FS_FS_H */

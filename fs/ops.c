@@ -3,86 +3,183 @@
  * The FUSE low-level callbacks and the mount's life cycle.
  *
  * The tree is read-only: the mount is made with "ro", so the kernel answers
- * every write with EROFS before it reaches us. This file is the one place
- * where internal negative errno values become kernel replies.
+ * every write with EROFS before it reaches us. fs_errno_for_kernel() is
+ * the one place where internal negative errno values become kernel
+ * replies; a read that fails is logged once per open file, naming repo,
+ * revision, file and reason.
  */
-#include "fs/fs.h"
-
-#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include "fs/fs_int.h"
 
 #include <errno.h>
-#include <fuse_lowlevel.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
 #include "util/log.h"
 
-/* Attributes of immutable entries may be cached by the kernel for long. */
-#define FS_ATTR_TIMEOUT_SECS 3600.0
+#define FILE_ATTR_TIMEOUT_SECS 1.0 /* st_blocks grows as the cache fills */
+
+int fs_errno_for_kernel(int rc)
+{
+	switch (-rc) {
+	case ENOENT:
+	case EACCES:
+	case ENOMEM:
+	case EFBIG:
+	case ENOTDIR:
+	case EISDIR:
+	case EROFS:
+	case ENAMETOOLONG:
+	case ENOSPC:
+	case EINTR:
+	case ENODATA:
+	case ERANGE:
+	case EINVAL:
+		return -rc;
+	default:
+		/* Integrity, protocol and network failures: what storage says. */
+		return EIO;
+	}
+}
 
 static void reply_err(fuse_req_t req, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : EIO);
+	fuse_reply_err(req, fs_errno_for_kernel(rc < 0 ? rc : -EIO));
 }
 
-static void root_attr(struct stat *st)
+static struct fs *fs_of(fuse_req_t req)
 {
-	memset(st, 0, sizeof(*st));
-	st->st_ino = FUSE_ROOT_ID;
-	st->st_mode = S_IFDIR | 0555;
-	st->st_nlink = 2;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	return fuse_req_userdata(req);
+}
+
+static struct fs_node *node_of(fuse_req_t req, fuse_ino_t ino)
+{
+	return fs_node_get(fs_of(req), ino);
+}
+
+static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
+{
+	(void)fs_;
+	/* Big read-ahead windows: the content behind them is immutable. */
+	if (conn->max_readahead < (1u << 20))
+		conn->max_readahead = 1u << 20;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)parent;
-	(void)name;
-	reply_err(req, -ENOENT);
-}
+	struct fs *fs = fs_of(req);
+	struct fs_node *dir = node_of(req, parent), *n = NULL;
+	struct fuse_entry_param e;
+	double timeout;
+	int rc;
 
-static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
-{
-	struct stat st;
-
-	(void)fi;
-	if (ino != FUSE_ROOT_ID) {
+	memset(&e, 0, sizeof(e));
+	if (!dir) {
 		reply_err(req, -ENOENT);
 		return;
 	}
-	root_attr(&st);
-	fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT_SECS);
-}
-
-static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			  off_t off, struct fuse_file_info *fi)
-{
-	static const char *const names[] = { ".", ".." };
-	struct stat st;
-	char *out;
-	size_t used = 0;
-
-	(void)fi;
-	if (ino != FUSE_ROOT_ID) {
-		reply_err(req, -ENOTDIR);
+	rc = fs_lookup(fs, dir, name, &n);
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel will not ask again for a while. */
+		e.ino = 0;
+		e.entry_timeout = (double)fs->opts.negative_ttl_secs;
+		fuse_reply_entry(req, &e);
 		return;
 	}
-	out = malloc(size);
+	if (rc == 0)
+		rc = fs_node_stat(fs, n, &e.attr, &timeout);
+	if (rc < 0) {
+		if (n)
+			fs_node_forget(fs, n, 1);
+		reply_err(req, rc);
+		return;
+	}
+	e.ino = n->ino;
+	e.entry_timeout = timeout;
+	e.attr_timeout = S_ISREG(e.attr.st_mode) ? FILE_ATTR_TIMEOUT_SECS : timeout;
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_node *n = node_of(req, ino);
+
+	if (n)
+		fs_node_forget(fs_of(req), n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_op_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct fs_node *n = node_of(req, forgets[i].ino);
+
+		if (n)
+			fs_node_forget(fs_of(req), n, forgets[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_node *n = node_of(req, ino);
+	struct stat st;
+	double timeout;
+	int rc;
+
+	(void)fi;
+	rc = n ? fs_node_stat(fs_of(req), n, &st, &timeout) : -ENOENT;
+	if (rc < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, S_ISREG(st.st_mode) ? FILE_ATTR_TIMEOUT_SECS : timeout);
+}
+
+/* ---- directories ---- */
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_node *n = node_of(req, ino);
+	struct fs_dirlist *l = calloc(1, sizeof(*l));
+	int rc;
+
+	rc = !l ? -ENOMEM : !n ? -ENOENT : fs_dir_list(fs_of(req), n, l);
+	if (rc < 0) {
+		free(l);
+		reply_err(req, rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)l;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct fs_dirlist *l = (struct fs_dirlist *)(uintptr_t)fi->fh;
+	char *out = malloc(size);
+	size_t used = 0;
+
+	(void)ino;
 	if (!out) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	root_attr(&st);
-	for (off_t i = off; i < 2; i++) {
-		size_t n = fuse_add_direntry(req, out + used, size - used,
-					     names[i], &st, i + 1);
+	for (size_t i = (size_t)off; i < l->n; i++) {
+		/* d_ino 0 means "no entry" to readdir(3): say "unknown" instead. */
+		struct stat st = { .st_ino = l->v[i].ino ? l->v[i].ino : 0xffffffffu,
+				   .st_mode = l->v[i].is_dir ? S_IFDIR : S_IFREG };
+		size_t n = fuse_add_direntry(req, out + used, size - used, l->v[i].name,
+					     &st, (off_t)(i + 1));
+
 		if (n > size - used)
 			break;
 		used += n;
@@ -91,24 +188,297 @@ static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(out);
 }
 
+static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_dirlist *l = (struct fs_dirlist *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	fs_dirlist_release(l);
+	free(l);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- files ---- */
+
+static void handle_free(struct fs_handle *h)
+{
+	if (!h)
+		return;
+	fs_snapshot_unref(h->snap);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
+			     const char *why)
+{
+	char name[600];
+
+	fs_node_describe(fs, h->node, name, sizeof(name));
+	if (rc == -EBADMSG)
+		log_err("%s: refused: %s", name, why[0] ? why : "verification failed");
+	else
+		log_warn("%s: read failed: %s", name, why[0] ? why : strerror(-rc));
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = node_of(req, ino);
+	struct fs_handle *h;
+	uint32_t idx;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	if (!n || n->kind != NODE_ENTRY) {
+		reply_err(req, n ? -EISDIR : -ENOENT);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	rc = fs_node_snapshot(fs, n, &h->snap, &idx);
+	if (rc < 0) {
+		free(h);
+		reply_err(req, rc);
+		return;
+	}
+	h->node = n;
+	h->entry = &h->snap->entries[idx];
+	if (h->entry->is_dir) {
+		handle_free(h);
+		reply_err(req, -EISDIR);
+		return;
+	}
+	fs_entry_key(h->entry, &h->key);
+	fs_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
+	if (fs->opts.strict) {
+		struct cache_error cerr = { { 0 } };
+
+		/* Strict: not one byte before the whole file is verified. */
+		rc = cache_fill(fs->deps.cache, &h->key, &h->src, &cerr);
+		if (rc < 0) {
+			log_read_failure(fs, h, rc, cerr.message);
+			handle_free(h);
+			reply_err(req, rc);
+			return;
+		}
+	}
+	/* One inode is one commit's file: what the kernel cached stays right. */
+	fi->keep_cache = 1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+}
+
+/*
+ * Sequential reads fetch ahead, further the longer the run. A run starts
+ * to count once it has read half a block: the kernel's own read-ahead
+ * after a small read (a safetensors header) must not cost another block.
+ */
+static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
+			    size_t size)
+{
+	uint32_t blocks = cache_blocks_for(h->entry->size);
+	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from;
+
+	if (!fs->opts.prefetch_blocks || blocks <= 1)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (off != h->next_offset) {
+		h->run_start = off;
+		h->ahead = 0;
+	}
+	h->next_offset = off + size;
+	if (h->next_offset - h->run_start >= CACHE_BLOCK_SIZE / 2) {
+		/* One block ahead per block read so far, up to the limit. */
+		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
+
+		want = run_blocks < fs->opts.prefetch_blocks ? (uint32_t)run_blocks :
+							       fs->opts.prefetch_blocks;
+	}
+	from = h->ahead > here + 1 ? h->ahead : here + 1;
+	if (want && here + want >= from && from < blocks) {
+		uint32_t to = here + want < blocks - 1 ? here + want : blocks - 1;
+
+		for (uint32_t k = from; k <= to; k++)
+			fs_prefetch_block(fs, h, k);
+		h->ahead = to + 1;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	struct cache_error cerr = { { 0 } };
+	ssize_t n;
+	char *buf;
+
+	(void)ino;
+	if (off < 0 || (uint64_t)off >= h->entry->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	plan_read_ahead(fs, h, (uint64_t)off, size);
+	n = cache_read(fs->deps.cache, &h->key, &h->src, buf, size, (uint64_t)off, &cerr);
+	if (n < 0) {
+		log_read_failure(fs, h, (int)n, cerr.message);
+		reply_err(req, (int)n);
+	} else {
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	handle_free((struct fs_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct fs *fs = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
+	/* The space that matters is the cache's. */
+	if (statvfs(cache_dir(fs->deps.cache), &sv) < 0)
+		memset(&sv, 0, sizeof(sv));
 	sv.f_namemax = 255;
+	sv.f_flag |= ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
 }
 
-static const struct fuse_lowlevel_ops fs_ops = {
-	.lookup = fs_op_lookup,
-	.getattr = fs_op_getattr,
-	.readdir = fs_op_readdir,
-	.statfs = fs_op_statfs,
+/* ---- extended attributes ---- */
+
+static const char *const xattr_names[] = {
+	"user.hubfs.sha256", "user.hubfs.oid",      "user.hubfs.commit",
+	"user.hubfs.lfs",    "user.hubfs.cached",   "user.hubfs.verified",
+	"user.hubfs.url",
 };
+
+/* The value of @name for @node into @b; -ENODATA when it has none. */
+static int xattr_value(struct fs *fs, struct fs_node *node, const char *name,
+		       struct buf *b)
+{
+	struct cache_object_info info;
+	struct fs_snapshot *snap;
+	const struct fs_entry *e;
+	struct cache_key key;
+	uint32_t idx;
+	int rc;
+
+	if (node->kind != NODE_REPO && node->kind != NODE_ENTRY)
+		return -ENODATA;
+	rc = fs_node_snapshot(fs, node, &snap, &idx);
+	if (rc < 0)
+		return rc;
+	e = &snap->entries[idx];
+	fs_entry_key(e, &key);
+	cache_object_info(fs->deps.cache, &key, &info);
+	rc = 0;
+	if (strcmp(name, "user.hubfs.commit") == 0)
+		rc = buf_append_str(b, snap->commit);
+	else if (strcmp(name, "user.hubfs.url") == 0) {
+		rc = buf_printf(b, "%s/%s%s/%s/%s%s", fs->deps.hub_config->endpoint,
+				hub_repo_url_prefix(snap->repo.type), snap->repo.id,
+				e->is_dir ? "tree" : "resolve", snap->commit,
+				e->path[0] ? "/" : "");
+		if (rc == 0)
+			rc = hub_url_escape_path(b, e->path);
+	} else if (e->is_dir)
+		rc = -ENODATA;
+	else if (strcmp(name, "user.hubfs.sha256") == 0)
+		rc = e->is_lfs ? buf_append_str(b, e->sha256) : -ENODATA;
+	else if (strcmp(name, "user.hubfs.oid") == 0)
+		rc = buf_append_str(b, e->oid);
+	else if (strcmp(name, "user.hubfs.lfs") == 0)
+		rc = buf_append_str(b, e->is_lfs ? "1" : "0");
+	else if (strcmp(name, "user.hubfs.cached") == 0)
+		rc = buf_printf(b, "%llu", (unsigned long long)info.cached_bytes);
+	else if (strcmp(name, "user.hubfs.verified") == 0)
+		rc = buf_append_str(b, info.verified ? "1" : "0");
+	else
+		rc = -ENODATA;
+	fs_snapshot_unref(snap);
+	return rc;
+}
+
+static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_node *n = node_of(req, ino);
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 8192);
+	rc = n ? xattr_value(fs_of(req), n, name, &b) : -ENOENT;
+	if (rc < 0)
+		reply_err(req, rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, buf_cstr(&b), b.len);
+	buf_release(&b);
+}
+
+static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node *n = node_of(req, ino);
+	struct buf names, value;
+
+	buf_init(&names, 4096);
+	buf_init(&value, 8192);
+	for (size_t i = 0; n && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		buf_reset(&value);
+		if (xattr_value(fs, n, xattr_names[i], &value) == 0)
+			buf_append(&names, xattr_names[i], strlen(xattr_names[i]) + 1);
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, names.len);
+	else if (size < names.len)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, names.data, names.len);
+	buf_release(&names);
+	buf_release(&value);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_op_init,
+	.lookup = fs_op_lookup,
+	.forget = fs_op_forget,
+	.forget_multi = fs_op_forget_multi,
+	.getattr = fs_op_getattr,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.releasedir = fs_op_releasedir,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.release = fs_op_release,
+	.statfs = fs_op_statfs,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+};
+
+/* ---- the mount's life ---- */
 
 /* The options every hubfs mount gets, before the user's own "-o". */
 static int build_args(const struct fs_options *opts, struct fuse_args *args)
@@ -130,30 +500,82 @@ static int build_args(const struct fs_options *opts, struct fuse_args *args)
 	return rc;
 }
 
-int fs_run(const struct fs_options *opts)
+/* A crashed hubfs leaves a mount whose every access fails with ENOTCONN. */
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			log_err("cannot mount on '%s': not a directory", mnt);
+			return -ENOTDIR;
+		}
+		return 0;
+	}
+	if (errno == ENOTCONN) {
+		log_err("'%s' is a stale mount left by a hubfs that ended without "
+			"unmounting; run 'hubfs umount %s' (or 'fusermount3 -uz %s') and "
+			"mount again", mnt, mnt, mnt);
+		return -ENOTCONN;
+	}
+	log_err("cannot mount on '%s': %s", mnt, strerror(errno));
+	return -errno;
+}
+
+static bool has_option(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
+	struct fs *fs = calloc(1, sizeof(*fs));
 	int rc;
 
-	rc = build_args(opts, &args);
+	if (!fs)
+		return -ENOMEM;
+	fs->opts = *opts;
+	fs->deps = *deps;
+	fs->env.hub = deps->hub;
+	fs->env.cache = deps->cache;
+	fs->env.offline = deps->hub_config->offline;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	rc = check_mountpoint(opts->mountpoint);
+	if (rc == 0)
+		rc = fs_table_init(fs);
+	if (rc == 0)
+		rc = build_args(opts, &args);
 	if (rc < 0)
 		goto out;
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), NULL);
-	if (!se) {
+	if (has_option(opts->fuse_options, "allow_other") && deps->hub_config->token)
+		log_warn("allow_other: every user of this machine can read what your "
+			 "token (%s) gives access to, private and gated repos included",
+			 deps->hub_config->token_source);
+	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se) {
 		log_err("cannot create the FUSE session (bad -o option?)");
 		rc = -EINVAL;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(se) != 0) {
+	if (fuse_set_signal_handlers(fs->se) != 0) {
 		rc = -EIO;
 		goto out_session;
 	}
-	if (fuse_session_mount(se, opts->mountpoint) != 0) {
-		log_err("cannot mount on '%s' (a stale mount there? try "
-			"'fusermount3 -u %s')",
-			opts->mountpoint, opts->mountpoint);
+	if (fuse_session_mount(fs->se, opts->mountpoint) != 0) {
+		log_err("cannot mount on '%s'", opts->mountpoint);
 		rc = -EIO;
 		goto out_signals;
 	}
@@ -161,22 +583,33 @@ int fs_run(const struct fs_options *opts)
 		rc = -EIO;
 		goto out_unmount;
 	}
+	/* Threads start after daemonizing: fork() keeps only the caller's. */
+	rc = fs_prefetch_start(fs, opts->prefetch_threads);
+	if (rc < 0)
+		goto out_unmount;
+	log_info("mounted %s on %s (cache %s)", opts->repo ? opts->repo : "the Hub",
+		 opts->mountpoint, cache_dir(deps->cache));
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
 		rc = -ENOMEM;
-		goto out_unmount;
+		goto out_prefetch;
 	}
 	/* A positive result is the signal that ended the loop: a clean exit. */
-	rc = fuse_session_loop_mt(se, loop);
+	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
 	fuse_loop_cfg_destroy(loop);
+out_prefetch:
+	fs_prefetch_stop(fs);
 out_unmount:
-	fuse_session_unmount(se);
+	fuse_session_unmount(fs->se);
 out_signals:
-	fuse_remove_signal_handlers(se);
+	fuse_remove_signal_handlers(fs->se);
 out_session:
-	fuse_session_destroy(se);
+	fuse_session_destroy(fs->se);
 out:
 	fuse_opt_free_args(&args);
+	if (fs->nodes)
+		fs_table_release(fs);
+	free(fs);
 	return rc;
 }

@@ -182,6 +182,29 @@ static int finish_table(struct fs_snapshot *s, struct builder *b)
 			s->total_bytes += e->size;
 		}
 	}
+	/* Children lists, in path order (entries are sorted, so append works). */
+	for (size_t i = 0; i < b->n; i++)
+		b->entries[i].first_child = b->entries[i].next_sibling = FS_NO_PARENT;
+	{
+		uint32_t *last = malloc(b->n * sizeof(*last));
+
+		if (!last)
+			return -ENOMEM;
+		for (size_t i = 0; i < b->n; i++)
+			last[i] = FS_NO_PARENT;
+		for (size_t i = 1; i < b->n; i++) {
+			uint32_t p = b->entries[i].parent;
+
+			if (p == FS_NO_PARENT)
+				continue;
+			if (last[p] == FS_NO_PARENT)
+				b->entries[p].first_child = (uint32_t)i;
+			else
+				b->entries[last[p]].next_sibling = (uint32_t)i;
+			last[p] = (uint32_t)i;
+		}
+		free(last);
+	}
 	s->entries = b->entries;
 	s->n_entries = b->n;
 	b->entries = NULL;
@@ -259,8 +282,9 @@ static int resolve_commit(struct fs_env *env, struct fs_snapshot *s,
 	return 0;
 }
 
-int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
-		     struct fs_snapshot **out, struct hub_error *err)
+static int load(struct fs_env *env, const struct hub_repo *repo,
+		const char *known_commit, struct fs_snapshot **out,
+		struct hub_error *err)
 {
 	struct fs_snapshot *s = calloc(1, sizeof(*s));
 	const char *root = cache_dir(env->cache);
@@ -277,6 +301,10 @@ int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
 		rc = resolve_commit(env, s, err);
 	if (rc < 0)
 		goto fail;
+	if (known_commit && strcmp(known_commit, s->commit) == 0) {
+		free(s); /* unchanged: the caller keeps what it has */
+		return 0;
+	}
 	if (!s->commit_time)
 		cache_commit_time_load(root, s->repo_key, s->commit, &s->commit_time);
 
@@ -310,6 +338,18 @@ fail:
 	if (err && !err->message[0])
 		hub_fail(err, rc, 0, "%s: %s", repo->id, strerror(-rc));
 	return rc;
+}
+
+int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
+		     struct fs_snapshot **out, struct hub_error *err)
+{
+	return load(env, repo, NULL, out, err);
+}
+
+int fs_snapshot_refresh(struct fs_env *env, const struct fs_snapshot *cur,
+			struct fs_snapshot **out, struct hub_error *err)
+{
+	return load(env, &cur->repo, cur->commit, out, err);
 }
 
 void fs_snapshot_ref(struct fs_snapshot *s)

@@ -37,6 +37,8 @@ struct fs_entry {
 	char *path;           /* repo-relative; "" for the root */
 	const char *name;     /* the last component, inside path */
 	uint32_t parent;      /* index of the parent directory entry */
+	uint32_t first_child; /* directories: first entry inside, or FS_NO_PARENT */
+	uint32_t next_sibling; /* the next entry of the same directory, or FS_NO_PARENT */
 	bool is_dir;
 	bool is_lfs;
 	uint64_t size;
@@ -60,6 +62,13 @@ struct fs_snapshot {
 /* Load @repo (its revision as asked). 0 or -errno with @err filled. */
 int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
 		     struct fs_snapshot **out, struct hub_error *err);
+
+/*
+ * Re-resolve @cur's revision: 0 with *@out NULL when it still names the
+ * same commit (nothing else is read), or a new snapshot in *@out.
+ */
+int fs_snapshot_refresh(struct fs_env *env, const struct fs_snapshot *cur,
+			struct fs_snapshot **out, struct hub_error *err);
 
 void fs_snapshot_ref(struct fs_snapshot *s);
 void fs_snapshot_unref(struct fs_snapshot *s);

@@ -127,6 +127,10 @@ const char *hub_repo_url_prefix(enum hub_repo_type type);
 /* The revision to put in URLs: the repo's, or "main" when none. */
 const char *hub_repo_revision(const struct hub_repo *repo);
 
+struct buf;
+/* Append @path percent-encoded per segment, as in resolve URLs. */
+int hub_url_escape_path(struct buf *out, const char *path);
+
 /* "datasets/org/name@rev" (the revision %-encoded when it has a '/'). */
 int hub_repo_format(const struct hub_repo *repo, char *out, size_t size);
 

@@ -244,3 +244,8 @@ int hub_url_escape(struct buf *out, const char *s, bool keep_slash)
 	}
 	return 0;
 }
+
+int hub_url_escape_path(struct buf *out, const char *path)
+{
+	return hub_url_escape(out, path, true);
+}

@@ -190,3 +190,5 @@ BOB_TOKEN=hf_bob_0123456789abcdefghijklmnopqrstuvwxy
 export HUBFS_RETRY_BASE_MS=${HUBFS_RETRY_BASE_MS:-50}
 unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE
 export HF_HOME="$T/hf-home"
+# Every command and mount of a test uses the test's own cache.
+export HUBFS_CACHE_DIR=$CACHE_DIR

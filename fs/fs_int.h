@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to fs/: the inode table, repo directories, open files, and the
+ * read-ahead pool.
+ *
+ * Locking: fs->lock guards the inode table (nodes, the name map, the
+ * negative cache). Each struct fs_repo has its own lock for its current
+ * snapshot. No lock is held across network or disk I/O or a FUSE reply.
+ * Nodes are never freed while mounted (forget only lowers counts), so a
+ * node pointer taken from the table stays valid.
+ */
+#ifndef HUBFS_FS_FS_INT_H
+#define HUBFS_FS_FS_INT_H
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fs/fs.h"
+#include "fs/snapshot.h"
+
+enum fs_node_kind {
+	NODE_ROOT,  /* "/" (unless one repo is mounted there) */
+	NODE_TYPE,  /* "/datasets", "/spaces" */
+	NODE_ORG,   /* "/ORG", "/datasets/ORG" */
+	NODE_REPO,  /* "/ORG/NAME[@REV]": its tree is a snapshot's */
+	NODE_ENTRY, /* a folder or file inside a repo */
+};
+
+/* A repo directory: a (type, id, revision as named) and its snapshot. */
+struct fs_repo {
+	struct hub_repo repo;        /* revision as named ("" = default branch) */
+	bool pinned;                 /* the revision is a commit: never changes */
+	pthread_mutex_t lock;        /* guards the fields below */
+	pthread_cond_t loaded;       /* a load ended */
+	struct fs_snapshot *snap;    /* current; NULL until first loaded */
+	int64_t checked_at;          /* monotonic seconds of the last resolve */
+	bool loading;                /* one thread is asking the Hub */
+};
+
+struct fs_node {
+	fuse_ino_t ino;
+	enum fs_node_kind kind;
+	fuse_ino_t parent;
+	enum hub_repo_type type;     /* TYPE, ORG, REPO, ENTRY */
+	char *name;                  /* ROOT, TYPE, ORG, REPO: as looked up */
+	struct fs_repo *repo;        /* REPO: owned; ENTRY: its repo's */
+	struct fs_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
+	uint32_t entry;              /* ENTRY: index in snap->entries */
+	atomic_uint_fast64_t nlookup;
+	atomic_bool found;           /* REPO: looked up successfully once */
+};
+
+struct fs_prefetch;
+
+struct fs {
+	struct fs_options opts;
+	struct fs_deps deps;
+	struct fs_env env;
+	struct fuse_session *se;
+	uid_t uid;
+	gid_t gid;
+
+	pthread_mutex_t lock;        /* guards the table below */
+	struct fs_node **nodes;      /* by ino; nodes[0] unused */
+	size_t n_nodes, cap_nodes;
+	struct fs_map *names;        /* "key" -> ino, see inode.c */
+	struct fs_map *negative;     /* failed repo lookups: "key" -> errno, expiry */
+
+	struct fs_prefetch *prefetch;
+};
+
+/* An open file. */
+struct fs_handle {
+	struct fs_node *node;
+	struct fs_snapshot *snap;    /* a ref: the file keeps its commit */
+	const struct fs_entry *entry;
+	struct cache_key key;
+	struct fs_source source;
+	struct cache_source src;
+	pthread_mutex_t lock;        /* guards the read-ahead state */
+	uint64_t next_offset;        /* where a sequential read goes on */
+	uint64_t run_start;          /* where the current sequential run began */
+	uint32_t ahead;              /* blocks below this were queued for read-ahead */
+};
+
+/* ---- inode.c ---- */
+
+int fs_table_init(struct fs *fs);
+void fs_table_release(struct fs *fs);
+struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
+
+/*
+ * Find @name in directory @parent, making the node if needed (a repo
+ * lookup may ask the Hub). On success *@out has its lookup count raised
+ * by one. Returns 0 or -errno (-ENOENT, -EACCES, -EIO...).
+ */
+int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
+	      struct fs_node **out);
+
+/* The snapshot @node shows now (re-resolving a branch after its TTL). A ref. */
+int fs_node_snapshot(struct fs *fs, struct fs_node *node,
+		     struct fs_snapshot **snap, uint32_t *entry);
+
+/* Attributes of @node; also says how long the kernel may keep them. */
+int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
+		 double *timeout);
+
+void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
+
+/* One directory's entries, as handed to readdir. */
+struct fs_dirent {
+	char *name;
+	fuse_ino_t ino;   /* 0 when not known yet (the kernel looks it up) */
+	bool is_dir;
+};
+struct fs_dirlist {
+	struct fs_dirent *v;
+	size_t n;
+};
+int fs_dir_list(struct fs *fs, struct fs_node *dir, struct fs_dirlist *out);
+void fs_dirlist_release(struct fs_dirlist *l);
+
+/* "model/ORG/NAME@REV" and such, for log lines. */
+void fs_node_describe(struct fs *fs, struct fs_node *node, char *out,
+		      size_t size);
+
+/* ---- prefetch.c ---- */
+
+int fs_prefetch_start(struct fs *fs, unsigned threads);
+void fs_prefetch_stop(struct fs *fs);
+/* Queue block @index of @h's file; takes its own snapshot ref. */
+void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
+
+/* ---- ops.c ---- */
+
+/* The one place where internal errors become kernel errnos. */
+int fs_errno_for_kernel(int rc);
+
+#endif /* HUBFS_FS_FS_INT_H */

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Browse the mount as a person would: ls, find, stat, du, cp -r,
+# sha256sum, getfattr. Every byte equals the generator's manifest; sizes
+# are the real ones (an LFS file's, never its pointer's); writes fail with
+# EROFS.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+mount_hubfs --cache-dir "$CACHE_DIR"
+M=$MNT/hubfs-test/tiny-model
+KEY=model/hubfs-test/tiny-model
+
+# --- the namespace ---
+check "the root lists datasets and spaces" sh -c 'ls "$0" | grep -qx datasets && ls "$0" | grep -qx spaces' "$MNT"
+expect_eq "$(manifest entries $KEY | awk -F'\t' '$1 !~ /\// {print $1}' | sort | tr '\n' ' ')" \
+	"$(ls -A "$M" | sort | tr '\n' ' ')" "ls of a model repo shows its top level"
+check "the org now lists the repo" sh -c 'ls "$0/hubfs-test" | grep -qx tiny-model' "$MNT"
+D=$MNT/datasets/hubfs-test/big-dataset
+manifest entries dataset/hubfs-test/big-dataset | cut -f1 | sort >"$T/want"
+(cd "$D" && find . -mindepth 1 | sed 's|^\./||' | sort) >"$T/got"
+check "find over the 3,000-file dataset lists every file and folder" cmp -s "$T/want" "$T/got"
+expect_eq "$(( ($(wc -l <"$T/want") + 999) / 1000 ))" \
+	"$(hub_count 'path~/api/datasets/hubfs-test/big-dataset/tree/*')" \
+	"... in as many listing requests as pages"
+check "spaces work" test -f "$MNT/spaces/hubfs-test/demo-space/app.py"
+check "odd names work" test -f "$MNT/datasets/hubfs-test/odd-names/données/été.csv"
+
+# --- attributes ---
+size=$(manifest field $KEY model.safetensors size)
+expect_eq "$size 444 regular file" "$(stat -c '%s %a %F' "$M/model.safetensors")" \
+	"an LFS file has its real size and mode 0444"
+expect_eq "555 directory" "$(stat -c '%a %F' "$M/extra")" "folders are 0555"
+date=$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); r=m["repos"][sys.argv[2]]; print(r["commits"][r["refs"]["branches"]["main"]]["date"])' "$FAKEHUB_DATA" $KEY)
+expect_eq "$(date -u -d "$date" +%s)" "$(stat -c %Y "$M/config.json")" "mtime is the commit's date"
+expect_eq 0 "$(du -k "$M/model.safetensors" | cut -f1)" "du: nothing cached yet"
+
+# --- content: every file of the model, byte for byte ---
+for f in $(manifest files $KEY); do
+	got=$(sha256sum <"$M/$f" | cut -d' ' -f1)
+	[ "$got" = "$(manifest field $KEY "$f" sha256)" ] || not_ok "content of $f"
+done
+ok "every file of the model has the published sha256"
+check "du counts what is cached now" test "$(du -sk "$M" | cut -f1)" -ge $((size / 1024))
+expect_eq "$(du -sk --apparent-size "$M" | cut -f1)" \
+	"$(( ($(manifest total $KEY | cut -d' ' -f3) + 1023) / 1024 ))" "du --apparent-size is the Hub's total"
+check "cp -r copies the repo" cp -r "$M" "$T/copy"
+check "... and the copy verifies" sh -c 'cd "$0" && sha256sum -b model.safetensors | grep -q "$1"' "$T/copy" \
+	"$(manifest field $KEY model.safetensors sha256)"
+for i in $(seq 1 40); do
+	f=$(sed -n "$((i * 70))p" "$T/want")
+	[ -f "$D/$f" ] || continue
+	[ "$(sha256sum <"$D/$f" | cut -d' ' -f1)" = "$(manifest field dataset/hubfs-test/big-dataset "$f" sha256)" ] ||
+		not_ok "content of dataset file $f"
+done
+ok "dataset files have the published sha256"
+
+# --- extended attributes ---
+getfattr -d "$M/model.safetensors" >"$T/xattr" 2>/dev/null
+for a in sha256 oid commit lfs cached verified url; do
+	grep -q "^user.hubfs.$a=" "$T/xattr" || not_ok "getfattr -d lists user.hubfs.$a"
+done
+ok "getfattr -d lists the hubfs attributes"
+xattr() { getfattr --only-values -n "user.hubfs.$1" "$2" 2>/dev/null; }
+expect_eq "$(manifest field $KEY model.safetensors sha256)" "$(xattr sha256 "$M/model.safetensors")" "user.hubfs.sha256"
+expect_eq "$(manifest field $KEY config.json oid)" "$(xattr oid "$M/config.json")" "user.hubfs.oid of a git file"
+expect_eq "$(manifest commit $KEY)" "$(xattr commit "$M/config.json")" "user.hubfs.commit"
+expect_eq "1 0" "$(xattr lfs "$M/model.safetensors") $(xattr lfs "$M/config.json")" "user.hubfs.lfs"
+expect_eq "$size 1" "$(xattr cached "$M/model.safetensors") $(xattr verified "$M/model.safetensors")" \
+	"user.hubfs.cached and .verified after a full read"
+expect_eq "$HUB_URL/hubfs-test/tiny-model/resolve/$(manifest commit $KEY)/extra/weights.dat" \
+	"$(xattr url "$M/extra/weights.dat")" "user.hubfs.url"
+check "a git file has no sha256 attribute" sh -c '! getfattr -n user.hubfs.sha256 "$0" 2>/dev/null' "$M/config.json"
+
+# --- read-only ---
+for op in "touch $M/new" "mkdir $M/d" "rm $M/config.json" "mv $M/config.json $M/c2" \
+	"setfattr -n user.x -v 1 $M/config.json" "truncate -s 0 $M/config.json"; do
+	err=$($op 2>&1) && not_ok "'$op' succeeded"
+	case $err in *"Read-only file system"*) ;; *) not_ok "'$op': $err" ;; esac
+done
+ok "every write fails with EROFS"
+check "no token ever reached the CDN" test "$(hub_count host=cdn auth=true)" = 0
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits 0"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done
