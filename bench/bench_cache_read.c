@@ -33,9 +33,10 @@ static uint8_t *content;
 static uint64_t content_size;
 
 static int mem_fetch(void *ctx, const struct cache_key *key, uint64_t off,
-		     size_t len, void *out)
+		     size_t len, void *out, struct cache_error *err)
 {
 	(void)ctx;
+	(void)err;
 	(void)key;
 	memcpy(out, content + off, len);
 	return 0;

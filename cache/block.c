@@ -210,7 +210,7 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
 }
 
 int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out)
+	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns)
 {
 	uint8_t head[BLOCK_HEADER_ENCODED], raw[32];
 	struct block_header h;
@@ -224,6 +224,15 @@ int block_read(const char *path, const struct cache_key *key, uint32_t index,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if (mtime_ns) {
+		struct stat st;
+
+		if (fstat(fd, &st) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	}
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
 	if (n != (ssize_t)sizeof(head)) {
 		rc = n < 0 ? (int)n : -EBADMSG;

@@ -41,6 +41,7 @@ struct block_state {
 	int32_t fetch_rc;    /* how the last fetch ended */
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
+	bool evicting;       /* a thread is removing its file now */
 };
 
 struct cache_object {
@@ -52,6 +53,8 @@ struct cache_object {
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
 	bool meta_checked;   /* the meta file was read or written */
+	int64_t verified_ns; /* when it was verified: a newer block file was not */
+	uint32_t rejects;    /* bumped when its content failed the hash */
 };
 
 struct cache {
@@ -63,6 +66,7 @@ struct cache {
 	size_t table_size;
 	size_t n_objects;
 	uint64_t disk_bytes;       /* block files, headers included */
+	uint64_t reserved_bytes;   /* blocks being fetched, counted against the limit */
 	uint64_t n_blocks;
 	struct cache_stats stats;
 };
@@ -70,6 +74,14 @@ struct cache {
 static const char *algo_dir(enum cache_algo algo)
 {
 	return algo == CACHE_ALGO_SHA256 ? "sha256" : "gitsha1";
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t now_usec(void)
@@ -235,8 +247,8 @@ static struct cache_object *add_object(struct cache *c, const struct cache_key *
 
 /*
  * The object for @key, made if new. An object of the same hash with
- * another size is a contradiction: the listing is the authority, so the
- * stored one is dropped.
+ * another size is a contradiction (one of the two listings lies): it is
+ * refused, and what is stored is left alone.
  */
 static struct cache_object *get_object(struct cache *c, const struct cache_key *key)
 {
@@ -291,12 +303,13 @@ static uint32_t disk_size(const struct cache_key *key, uint32_t k)
 
 /* ---- object meta ---- */
 
-static void write_meta(struct cache *c, const struct cache_key *key, bool verified)
+static void write_meta(struct cache *c, const struct cache_key *key, bool verified,
+		       int64_t verified_ns)
 {
 	struct object_meta m = {
 		.algo = key->algo, .object_size = key->size,
 		.block_size = CACHE_BLOCK_SIZE, .verified = verified,
-		.verified_at = verified ? (uint64_t)time(NULL) : 0,
+		.verified_at = verified ? (uint64_t)verified_ns : 0,
 	};
 	char path[PATH_MAX];
 	int rc;
@@ -318,6 +331,7 @@ static int check_meta(struct cache *c, struct cache_object *o)
 	struct object_meta m;
 	uint8_t raw[32];
 	bool verified = false;
+	int64_t verified_ns = 0;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -332,17 +346,20 @@ static int check_meta(struct cache *c, struct cache_object *o)
 	if (rc == 0 && m.algo == o->key.algo && memcmp(m.hash, raw, 32) == 0 &&
 	    m.object_size == o->key.size) {
 		verified = m.verified;
+		verified_ns = (int64_t)m.verified_at;
 	} else {
 		rc = fileio_mkdirs(dir, 0755);
 		if (rc < 0)
 			return rc;
-		write_meta(c, &o->key, false);
+		write_meta(c, &o->key, false, 0);
 	}
 	pthread_mutex_lock(&c->lock);
 	o->meta_checked = true;
 	/* Verified on disk counts only with every block still there. */
-	if (verified && o->n_present == o->n_blocks)
+	if (verified && o->n_present == o->n_blocks && !o->verified) {
 		o->verified = true;
+		o->verified_ns = verified_ns;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
@@ -365,25 +382,28 @@ struct victim {
 };
 
 /*
- * Evict least-recently-used blocks until @need more bytes fit under
- * @limit (and the free-space ratio holds). Blocks being read, fetched or
- * hashed are never taken. Returns the bytes freed.
+ * Evict least-recently-used blocks until what is stored and being fetched
+ * fits under @limit (0: no limit) and, with @check_free, the filesystem
+ * keeps its free-space ratio. Blocks being read, fetched or hashed are
+ * never taken; a block being removed is marked so that no reader finds
+ * it half-gone. Returns the bytes freed.
  */
-static uint64_t evict(struct cache *c, uint64_t limit, uint64_t need, bool check_free)
+static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 {
-	enum { BATCH = 64 };
+	enum { BATCH = 64, FREE_STEP = 8 };
 	struct victim v[BATCH];
 	char path[PATH_MAX];
 	uint64_t freed = 0;
 
 	for (;;) {
-		size_t n = 0;
-		bool over;
+		/* statvfs is I/O: asked before taking the lock. */
+		bool low = check_free && below_free_ratio(c);
+		uint64_t used, taken = 0;
+		size_t n = 0, chosen = 0;
 
 		pthread_mutex_lock(&c->lock);
-		over = (limit && c->disk_bytes + need > limit) ||
-		       (check_free && below_free_ratio(c));
-		if (!over) {
+		used = c->disk_bytes + c->reserved_bytes;
+		if (!low && !(limit && used > limit)) {
 			pthread_mutex_unlock(&c->lock);
 			break;
 		}
@@ -396,7 +416,7 @@ static uint64_t evict(struct cache *c, uint64_t limit, uint64_t need, bool check
 					struct block_state *b = &o->blocks[k];
 					size_t i;
 
-					if (!b->present || b->pins || b->fetching)
+					if (!b->present || b->pins || b->fetching || b->evicting)
 						continue;
 					if (n == BATCH && b->last_used >= v[n - 1].last_used)
 						continue;
@@ -409,28 +429,33 @@ static uint64_t evict(struct cache *c, uint64_t limit, uint64_t need, bool check
 				}
 			}
 		}
-		if (n == 0) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
 		/* Oldest first, and no more than needed. */
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0 && limit && c->disk_bytes + need <= limit &&
-			    !(check_free && below_free_ratio(c))) {
-				n = i;
+		for (; chosen < n; chosen++) {
+			struct block_state *b = &v[chosen].o->blocks[v[chosen].k];
+
+			if (chosen > 0 && (low ? chosen >= FREE_STEP : used - taken <= limit))
 				break;
-			}
-			freed += v[i].o->blocks[v[i].k].disk_bytes;
-			mark_absent(c, v[i].o, v[i].k);
+			taken += b->disk_bytes;
+			mark_absent(c, v[chosen].o, v[chosen].k);
+			b->evicting = true;
 			c->stats.evicted_blocks++;
 		}
 		pthread_mutex_unlock(&c->lock);
-		for (size_t i = 0; i < n; i++) {
+		if (chosen == 0)
+			break; /* everything left is in use */
+		for (size_t i = 0; i < chosen; i++) {
 			block_path(c, v[i].o, v[i].k, path, sizeof(path));
 			unlink(path);
 			/* No longer complete: the stored "verified" must go too. */
-			write_meta(c, &v[i].o->key, false);
+			if (i == 0 || v[i].o != v[i - 1].o)
+				write_meta(c, &v[i].o->key, false, 0);
 		}
+		pthread_mutex_lock(&c->lock);
+		for (size_t i = 0; i < chosen; i++)
+			v[i].o->blocks[v[i].k].evicting = false;
+		pthread_cond_broadcast(&c->changed);
+		pthread_mutex_unlock(&c->lock);
+		freed += taken;
 	}
 	return freed;
 }
@@ -461,7 +486,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	char path[PATH_MAX];
 	int rc;
 
-	rc = src->fetch(src->ctx, &o->key, (uint64_t)k * CACHE_BLOCK_SIZE, len, buf);
+	rc = src->fetch(src->ctx, &o->key, (uint64_t)k * CACHE_BLOCK_SIZE, len, buf, err);
 	if (rc < 0) {
 		if (err && !err->message[0])
 			set_error(err, "fetching block %u failed: %s", k, strerror(-rc));
@@ -470,9 +495,9 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	rc = check_fetched(&o->key, k, buf, len, err);
 	if (rc < 0)
 		return rc;
+	/* The block is already counted in reserved_bytes: make room for it. */
 	if (c->opts.max_bytes || c->opts.min_free_ratio > 0)
-		evict(c, c->opts.max_bytes, disk_size(&o->key, k),
-		      c->opts.min_free_ratio > 0);
+		evict(c, c->opts.max_bytes, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
 	rc = block_write(path, &o->key, k, buf, len);
 	if (rc == -ENOENT) {
@@ -481,7 +506,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 
 		cache_object_dir(c, &o->key, dir, sizeof(dir));
 		if (fileio_mkdirs(dir, 0755) == 0) {
-			write_meta(c, &o->key, false);
+			write_meta(c, &o->key, false, 0);
 			rc = block_write(path, &o->key, k, buf, len);
 		}
 	}
@@ -503,17 +528,20 @@ static int get_block(struct cache *c, struct cache_object *o,
 		     struct cache_error *err)
 {
 	struct block_state *b = &o->blocks[k];
+	uint32_t dsize = disk_size(&o->key, k);
 	char path[PATH_MAX];
+	int64_t mtime = 0;
 	uint8_t *buf;
 	int rc;
 
 	block_path(c, o, k, path, sizeof(path));
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		if (b->fetching) {
-			uint32_t gen = b->gen;
+		uint32_t gen;
 
-			while (b->fetching)
+		if (b->fetching || b->evicting) {
+			gen = b->gen;
+			while (b->fetching || b->evicting)
 				pthread_cond_wait(&c->changed, &c->lock);
 			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
 				rc = b->fetch_rc;
@@ -529,13 +557,20 @@ static int get_block(struct cache *c, struct cache_object *o,
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
+		gen = b->gen;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
-		rc = block_read(path, &o->key, k, off, out ? len : 0, out);
+		rc = block_read(path, &o->key, k, off, out ? len : 0, out, &mtime);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
+		/* A fetch ended or began meanwhile: what we read may predate it. */
+		if (b->gen != gen || b->fetching || b->evicting)
+			continue;
 		if (rc == 0) {
-			mark_present(c, o, k, disk_size(&o->key, k));
+			mark_present(c, o, k, dsize);
+			/* Rewritten after the object was verified: verify it again. */
+			if (o->verified && mtime > o->verified_ns)
+				o->verified = false;
 			c->stats.disk_hits++;
 			pthread_mutex_unlock(&c->lock);
 			return 0;
@@ -543,23 +578,25 @@ static int get_block(struct cache *c, struct cache_object *o,
 		if (rc == -EBADMSG) {
 			mark_absent(c, o, k);
 			c->stats.corrupt_blocks++;
+			b->fetching = true; /* nobody else touches the file meanwhile */
 			pthread_mutex_unlock(&c->lock);
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
 			unlink(path);
-			write_meta(c, &o->key, false);
+			write_meta(c, &o->key, false, 0);
 			pthread_mutex_lock(&c->lock);
-		} else if (rc == -ENOENT) {
-			mark_absent(c, o, k);
-		} else {
+			c->reserved_bytes += dsize;
+			break;
+		}
+		if (rc != -ENOENT) {
 			pthread_mutex_unlock(&c->lock);
 			set_error(err, "cannot read block %u from the cache: %s", k,
 				  strerror(-rc));
 			return rc;
 		}
-		if (b->fetching)
-			continue; /* someone else started meanwhile */
+		mark_absent(c, o, k);
 		b->fetching = true;
+		c->reserved_bytes += dsize;
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -568,11 +605,12 @@ static int get_block(struct cache *c, struct cache_object *o,
 	rc = buf ? fetch_block(c, o, src, k, buf, err) : -ENOMEM;
 
 	pthread_mutex_lock(&c->lock);
+	c->reserved_bytes -= dsize;
 	b->fetching = false;
 	b->gen++;
 	b->fetch_rc = rc;
 	if (rc == 0) {
-		mark_present(c, o, k, disk_size(&o->key, k));
+		mark_present(c, o, k, dsize);
 		c->stats.fetches++;
 		c->stats.fetch_bytes += block_len(&o->key, k);
 		if (o->n_present == o->n_blocks && !o->verified)
@@ -582,6 +620,9 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
+	/* Several fetches at once may have overshot the limit together. */
+	if (rc == 0 && c->opts.max_bytes)
+		evict(c, c->opts.max_bytes, false);
 	if (rc == 0 && out)
 		memcpy(out, buf + off, len);
 	free(buf);
@@ -613,6 +654,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 {
 	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
 	struct digest d = { 0 };
+	int64_t verified_ns = 0;
 	uint8_t *buf = NULL;
 	int rc;
 
@@ -637,14 +679,20 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		uint32_t len = block_len(&o->key, k);
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, &o->key, k, 0, len, buf);
-		if (rc == 0)
+		rc = block_read(path, &o->key, k, 0, len, buf, NULL);
+		if (rc == 0) {
 			rc = digest_update(&d, buf, len);
-		else if (rc == -EBADMSG || rc == -ENOENT) {
+		} else if (rc == -EBADMSG || rc == -ENOENT) {
 			pthread_mutex_lock(&c->lock);
 			mark_absent(c, o, k);
+			if (rc == -EBADMSG)
+				c->stats.corrupt_blocks++;
 			pthread_mutex_unlock(&c->lock);
-			unlink(path);
+			if (rc == -EBADMSG) {
+				log_warn("cache: block %u of %s failed its checksum while "
+					 "hashing; dropped", k, o->key.hash);
+				unlink(path);
+			}
 			rc = -EAGAIN;
 		}
 	}
@@ -665,10 +713,14 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		o->blocks[k].pins--;
 	if (rc == 0) {
 		o->verified = true;
+		o->verified_ns = now_ns();
+		verified_ns = o->verified_ns;
 		c->stats.verified++;
 	} else if (rc == -EBADMSG) {
 		for (uint32_t k = 0; k < o->n_blocks; k++)
 			mark_absent(c, o, k);
+		/* Every read that overlapped this content must fail too. */
+		o->rejects++;
 		c->stats.rejected++;
 	}
 	o->verifying = false;
@@ -676,7 +728,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 
 	if (rc == 0)
-		write_meta(c, &o->key, true);
+		write_meta(c, &o->key, true, verified_ns);
 	else if (rc == -EBADMSG)
 		discard_files(c, o);
 	return rc;
@@ -736,7 +788,11 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 	for (int round = 0; round < 3; round++) {
 		bool completed = false;
 		size_t done = 0;
+		uint32_t rejects;
 
+		pthread_mutex_lock(&c->lock);
+		rejects = o->rejects;
+		pthread_mutex_unlock(&c->lock);
 		rc = settle(c, o, false, err);
 		while (rc == 0 && done < len) {
 			uint64_t pos = offset + done;
@@ -753,6 +809,16 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		/* The read that completes the object waits for its hash. */
 		if (rc == 0)
 			rc = settle(c, o, completed, err);
+		if (rc == 0) {
+			/* Did the object fail its hash while we were reading it? */
+			pthread_mutex_lock(&c->lock);
+			if (o->rejects != rejects)
+				rc = -EBADMSG;
+			pthread_mutex_unlock(&c->lock);
+			if (rc < 0)
+				set_error(err, "the content failed verification against %s",
+					  o->key.hash);
+		}
 		if (rc != -EAGAIN)
 			return rc < 0 ? rc : (ssize_t)len;
 	}
@@ -884,6 +950,7 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 	char path[PATH_MAX];
 	struct dirent *de;
 	uint8_t raw[32];
+	bool newer = false;
 	DIR *d;
 
 	if (strlen(hash) >= sizeof(key.hash) || !join(path, sizeof(path), dir, "meta")) {
@@ -925,9 +992,14 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 		mark_present(c, o, k, (uint32_t)st.st_size);
 		o->blocks[k].last_used = (int64_t)st.st_mtim.tv_sec * 1000000 +
 					 st.st_mtim.tv_nsec / 1000;
+		/* A block written after the object was verified was not verified. */
+		if ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec >
+		    (int64_t)m.verified_at)
+			newer = true;
 	}
 	closedir(d);
-	o->verified = m.verified && o->n_present == o->n_blocks;
+	o->verified = m.verified && !newer && o->n_present == o->n_blocks;
+	o->verified_ns = (int64_t)m.verified_at;
 }
 
 static void scan(struct cache *c)
@@ -966,6 +1038,22 @@ static void scan(struct cache *c)
 		}
 		closedir(d1);
 	}
+}
+
+/* Leftovers of dead writers at the top (the marker files' temporaries). */
+static void sweep_tmp(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (fileio_is_stale_tmp(de->d_name) && join(path, sizeof(path), dir, de->d_name))
+			unlink(path);
+	}
+	closedir(d);
 }
 
 /* The format marker: refuse a directory written by another format. */
@@ -1018,6 +1106,7 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 		rc = check_marker(c);
 	if (rc < 0)
 		goto fail_locks;
+	sweep_tmp(c->dir);
 	scan(c);
 	*out = c;
 	return 0;
@@ -1081,7 +1170,7 @@ int cache_each_object(struct cache *c, cache_object_fn fn, void *ctx)
 	if (keys) {
 		for (size_t s = 0; s < c->table_size; s++) {
 			for (struct cache_object *o = c->table[s]; o; o = o->next) {
-				if (o->n_present || o->key.size == 0)
+				if (o->n_present || (o->key.size == 0 && o->verified))
 					keys[n++] = o->key;
 			}
 		}
@@ -1127,7 +1216,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		int r;
 
 		block_path(c, o, k, path, sizeof(path));
-		r = block_read(path, key, k, 0, len, buf);
+		r = block_read(path, key, k, 0, len, buf, NULL);
 		if (r == -ENOENT) {
 			out->complete = false;
 			pthread_mutex_lock(&c->lock);
@@ -1144,7 +1233,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 				mark_absent(c, o, k);
 				pthread_mutex_unlock(&c->lock);
 				unlink(path);
-				write_meta(c, key, false);
+				write_meta(c, key, false, 0);
 			}
 			continue;
 		}
@@ -1164,10 +1253,19 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	if (rc < 0)
 		return rc;
 	if (out->complete && out->hash_ok) {
+		int64_t ns = now_ns();
+
 		pthread_mutex_lock(&c->lock);
 		o->verified = true;
+		o->verified_ns = ns;
 		pthread_mutex_unlock(&c->lock);
-		write_meta(c, key, true);
+		write_meta(c, key, true, ns);
+	} else if (out->complete && !repair) {
+		/* Wrong content is never "verified", repaired or not. */
+		pthread_mutex_lock(&c->lock);
+		o->verified = false;
+		pthread_mutex_unlock(&c->lock);
+		write_meta(c, key, false, 0);
 	} else if (out->complete && repair) {
 		pthread_mutex_lock(&c->lock);
 		for (uint32_t k = 0; k < o->n_blocks; k++)
@@ -1186,7 +1284,8 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
-	if (!o || (o->n_present == 0 && o->key.size)) {
+	/* An empty object is there while it is verified (its meta file). */
+	if (!o || (o->key.size ? o->n_present == 0 : !o->verified)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;
 	}
@@ -1198,6 +1297,7 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 	}
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		mark_absent(c, o, k);
+	o->verified = false;
 	c->stats.evicted_blocks += o->n_blocks;
 	pthread_mutex_unlock(&c->lock);
 	discard_files(c, o);
@@ -1206,7 +1306,7 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 
 int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *freed)
 {
-	uint64_t n = evict(c, max_bytes ? max_bytes : 1, 0, false);
+	uint64_t n = evict(c, max_bytes ? max_bytes : 1, false);
 
 	if (freed)
 		*freed = n;

@@ -48,19 +48,20 @@ struct cache_key {
 	uint64_t size;   /* from the listing */
 };
 
+struct cache_error {
+	char message[512]; /* why, for the log; "" when not set */
+};
+
 /*
  * Where missing bytes come from. fetch() must deliver exactly @len bytes
- * at @offset of the object into @out, or fail with a negative errno. It is
- * called without any cache lock held, from many threads at once.
+ * at @offset of the object into @out, or fail with a negative errno and
+ * say why in @err (may be NULL). It is called without any cache lock
+ * held, from many threads at once.
  */
 struct cache_source {
 	int (*fetch)(void *ctx, const struct cache_key *key, uint64_t offset,
-		     size_t len, void *out);
+		     size_t len, void *out, struct cache_error *err);
 	void *ctx;
-};
-
-struct cache_error {
-	char message[256]; /* why, for the log; "" when not set */
 };
 
 struct cache_options {

@@ -41,7 +41,7 @@ struct object_meta {
 	uint64_t object_size;
 	uint32_t block_size;
 	bool verified;
-	uint64_t verified_at;   /* unix seconds */
+	uint64_t verified_at;   /* unix time in nanoseconds: blocks newer than it are not */
 };
 
 /* ---- block.c: encoding, decoding, files ---- */
@@ -63,10 +63,11 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
  * @path into @out, checking the header (magic, version, CRC, that it
  * belongs to this object and index) and the CRC of every chunk touched.
+ * *@mtime_ns (may be NULL) gets the file's modification time.
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out);
+	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns);
 
 int meta_write(const char *path, const struct object_meta *m);
 /* 0, -ENOENT, -EBADMSG, -errno. */

@@ -402,7 +402,7 @@ static int copy_out(void *ctx_, const void *data, size_t len)
 }
 
 static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
-			size_t len, void *out)
+			size_t len, void *out, struct cache_error *cerr)
 {
 	struct fs_source *s = s_;
 	struct hub_repo pinned = s->snap->repo;
@@ -414,9 +414,9 @@ static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
 	rc = hub_read_range(s->hub, &pinned, s->entry->path, offset, len, key->size,
 			    copy_out, &ctx, &err);
-	if (rc < 0)
-		log_warn("%s@%s: reading '%s' failed: %s", s->snap->repo_key,
-			 hub_repo_revision(&s->snap->repo), s->entry->path, err.message);
+	/* The caller logs it once, with the repo, revision and file. */
+	if (rc < 0 && cerr)
+		snprintf(cerr->message, sizeof(cerr->message), "%s", err.message);
 	return rc;
 }
 

@@ -82,8 +82,9 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key);
 
 /*
  * A cache source that reads @path of @snap's commit from the Hub. The
- * struct must outlive every fetch made through @out. Failures are logged
- * once here with the repo, revision, file and reason.
+ * struct must outlive every fetch made through @out. A failure's reason
+ * (the Hub client's message) goes into the cache_error for the caller
+ * to report.
  */
 struct fs_source {
 	struct hub_client *hub;

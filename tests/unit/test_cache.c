@@ -1,0 +1,1945 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The verified block cache (cache/cache.h), against an in-memory source
+ * (tests/helpers/mem_source.c) that counts every fetch and injects faults.
+ * Each test has its own cache directory under $TMPDIR, removed afterwards.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache/cache.h"
+#include "cache/cache_int.h"
+#include "tests/helpers/mem_source.h"
+#include "util/lfs.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define BS ((uint64_t)CACHE_BLOCK_SIZE)
+/* A full block's file: the 4 KiB header, then the data. */
+#define FULL_BLOCK_DISK (4096 + BS)
+
+struct fx {
+	char dir[PATH_MAX];
+	struct cache_options opts;
+	struct cache *c;
+	struct mem_source ms;
+};
+
+/* ---- helpers ---- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_tmpdir(char *out, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(out, size, "%s/hubfs-test-cache.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(out));
+}
+
+static int fx_setup_limit(void **state, uint64_t max_bytes)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	make_tmpdir(f->dir, sizeof(f->dir));
+	mem_source_init(&f->ms);
+	f->opts.dir = f->dir;
+	f->opts.max_bytes = max_bytes;
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
+	assert_non_null(f->c);
+	*state = f;
+	return 0;
+}
+
+static int fx_setup(void **state)
+{
+	return fx_setup_limit(state, 0);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	/* Nothing the cache asked for was other than one whole block. */
+	assert_int_equal(atomic_load(&f->ms.bad_requests), 0);
+	cache_close(f->c);
+	rm_rf(f->dir);
+	mem_source_release(&f->ms);
+	free(f);
+	return 0;
+}
+
+static void fx_reopen(struct fx *f)
+{
+	cache_close(f->c);
+	f->c = NULL;
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
+}
+
+/* Fail with the first differing offset, not a 10 MiB dump. */
+static void assert_bytes(const void *got, const void *want, size_t len, uint64_t base)
+{
+	const uint8_t *a = got, *b = want;
+
+	if (memcmp(a, b, len) == 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		if (a[i] != b[i])
+			fail_msg("byte %llu of the object: got 0x%02x, want 0x%02x",
+				 (unsigned long long)(base + i), a[i], b[i]);
+	}
+}
+
+/* cache_read(@off, @len) must return @expect bytes, equal to the content. */
+static void read_expect(struct fx *f, const struct mem_object *o, uint64_t off,
+			size_t len, ssize_t expect)
+{
+	size_t cap = expect > 0 ? (size_t)expect : 1;
+	uint8_t *buf = malloc(cap);
+	struct cache_error err = { { 0 } };
+	ssize_t n;
+
+	assert_non_null(buf);
+	n = cache_read(f->c, &o->key, &f->ms.src, buf, len, off, &err);
+	if (n != expect)
+		fail_msg("read of %zu at %llu of a %llu-byte object: %zd, want %zd (%s)",
+			 len, (unsigned long long)off, (unsigned long long)o->key.size,
+			 n, expect, err.message);
+	if (n > 0)
+		assert_bytes(buf, o->data + off, (size_t)n, off);
+	free(buf);
+}
+
+static void read_all(struct fx *f, const struct mem_object *o)
+{
+	read_expect(f, o, 0, (size_t)o->key.size, (ssize_t)o->key.size);
+}
+
+static void obj_dir(struct fx *f, const struct cache_key *key, char *out, size_t size)
+{
+	assert_int_equal(cache_object_dir(f->c, key, out, size), 0);
+}
+
+static void block_file(struct fx *f, const struct cache_key *key, uint32_t k,
+		       char *out, size_t size)
+{
+	char dir[PATH_MAX];
+
+	obj_dir(f, key, dir, sizeof(dir));
+	assert_true((size_t)snprintf(out, size, "%s/b%u", dir, k) < size);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static bool block_on_disk(struct fx *f, const struct cache_key *key, uint32_t k)
+{
+	char path[PATH_MAX];
+
+	block_file(f, key, k, path, sizeof(path));
+	return exists(path);
+}
+
+/* Block files ("b<n>") in the object's directory. */
+static int count_block_files(struct fx *f, const struct cache_key *key)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	obj_dir(f, key, dir, sizeof(dir));
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == 'b')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Regular files under @path, and how many of them have ".tmp." in the name. */
+static int tree_files, tree_tmps;
+static uint64_t tree_block_bytes;
+
+static int count_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	const char *name = path + ftw->base;
+
+	if (flag != FTW_F)
+		return 0;
+	tree_files++;
+	if (strstr(name, ".tmp."))
+		tree_tmps++;
+	else if (name[0] == 'b' && name[1] >= '0' && name[1] <= '9')
+		tree_block_bytes += (uint64_t)st->st_size;
+	return 0;
+}
+
+static void count_tree(const char *path)
+{
+	tree_files = tree_tmps = 0;
+	tree_block_bytes = 0;
+	nftw(path, count_one, 16, FTW_PHYS);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t v;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &v, 1, at), 1);
+	v ^= 0x01;
+	assert_int_equal(pwrite(fd, &v, 1, at), 1);
+	close(fd);
+}
+
+static struct cache_stats stats(struct fx *f)
+{
+	struct cache_stats s;
+
+	cache_stats(f->c, &s);
+	return s;
+}
+
+static struct cache_object_info info(struct fx *f, const struct cache_key *key)
+{
+	struct cache_object_info i;
+
+	cache_object_info(f->c, key, &i);
+	return i;
+}
+
+static struct cache_usage usage(struct fx *f)
+{
+	struct cache_usage u;
+
+	cache_usage(f->c, &u);
+	return u;
+}
+
+/* A pid that is not running: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* ---- 1. whole and odd reads ---- */
+
+static void test_whole_read_three_blocks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size = 10 * MiB + MiB / 2;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 1);
+	struct cache_object_info i;
+	struct cache_stats s0, s1;
+
+	assert_int_equal(o->n_blocks, 3);
+	read_all(f, o);
+	for (uint32_t k = 0; k < 3; k++)
+		assert_int_equal(mem_object_fetches(o, k), 1);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	i = info(f, &o->key);
+	assert_true(i.verified);
+	assert_int_equal(i.blocks_present, 3);
+	assert_int_equal(i.blocks_total, 3);
+	assert_int_equal(i.cached_bytes, size);
+	s0 = stats(f);
+	assert_int_equal(s0.fetches, 3);
+	assert_int_equal(s0.fetch_bytes, size);
+	assert_int_equal(s0.verified, 1);
+	assert_int_equal(s0.rejected, 0);
+
+	/* Again: all from disk. */
+	read_all(f, o);
+	s1 = stats(f);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	assert_int_equal(s1.fetches, 3);
+	assert_int_equal(s1.disk_hits, s0.disk_hits + 3);
+	assert_int_equal(s1.verified, 1);
+
+	/* Odd offsets and lengths, across chunk and block boundaries. */
+	read_expect(f, o, BS - 1, 2, 2);
+	read_expect(f, o, BS - 7, (size_t)BS + 14, (ssize_t)BS + 14);
+	read_expect(f, o, 123457, 2 * CACHE_CHUNK_SIZE + 3, 2 * CACHE_CHUNK_SIZE + 3);
+	read_expect(f, o, 2 * BS + CACHE_CHUNK_SIZE - 1, 1, 1);
+	read_expect(f, o, 1, (size_t)size - 2, (ssize_t)size - 2);
+	/* The last byte; at and past the end; more than what is left. */
+	read_expect(f, o, size - 1, 1, 1);
+	read_expect(f, o, size, 10, 0);
+	read_expect(f, o, size + 12345, 10, 0);
+	read_expect(f, o, UINT64_MAX, 10, 0);
+	read_expect(f, o, size - 5, 100, 5);
+	read_expect(f, o, size - 5, SIZE_MAX, 5);
+	read_expect(f, o, 0, 0, 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+}
+
+/* Every edge size, both algorithms: whole read = one fetch per block. */
+static void test_sizes_and_algos(void **state)
+{
+	static const uint64_t sizes[] = { 1, 100, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1,
+					  8 * MiB, 10 * MiB + MiB / 2 };
+	struct fx *f = *state;
+	unsigned int want = 0;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int a = 0; a < 2; a++) {
+			enum cache_algo algo = a ? CACHE_ALGO_GIT_SHA1 : CACHE_ALGO_SHA256;
+			struct mem_object *o =
+				mem_source_add(&f->ms, algo, sizes[i], 100 + 2 * i + (size_t)a);
+			struct cache_object_info inf;
+
+			assert_int_equal(o->n_blocks, cache_blocks_for(sizes[i]));
+			read_all(f, o);
+			want += o->n_blocks;
+			assert_int_equal(mem_object_fetches_all(o), o->n_blocks);
+			inf = info(f, &o->key);
+			assert_true(inf.verified);
+			assert_int_equal(inf.cached_bytes, sizes[i]);
+			/* The last byte, from disk. */
+			read_expect(f, o, sizes[i] - 1, 10, 1);
+		}
+	}
+	assert_int_equal(mem_source_fetches(&f->ms), want);
+	assert_int_equal(cache_blocks_for(0), 0);
+	assert_int_equal(cache_blocks_for(1), 1);
+	assert_int_equal(cache_blocks_for(BS), 1);
+	assert_int_equal(cache_blocks_for(BS + 1), 2);
+}
+
+/* ---- 2. partial reads ---- */
+
+static void test_partial_read_fetches_one_block(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size = 10 * MiB + MiB / 2;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 2);
+	struct cache_object_info i;
+
+	read_expect(f, o, 5 * MiB, 100, 100);
+	assert_int_equal(mem_object_fetches(o, 0), 0);
+	assert_int_equal(mem_object_fetches(o, 1), 1);
+	assert_int_equal(mem_object_fetches(o, 2), 0);
+	i = info(f, &o->key);
+	assert_false(i.verified);
+	assert_int_equal(i.blocks_present, 1);
+	assert_int_equal(i.cached_bytes, BS);
+	assert_false(block_on_disk(f, &o->key, 0));
+	assert_true(block_on_disk(f, &o->key, 1));
+	assert_int_equal(stats(f).verified, 0);
+
+	/* The short last block counts its own length. */
+	read_expect(f, o, 9 * MiB, 100, 100);
+	i = info(f, &o->key);
+	assert_int_equal(i.cached_bytes, BS + (size - 2 * BS));
+	assert_false(i.verified);
+
+	/* Completing it verifies it. */
+	read_expect(f, o, 0, 10, 10);
+	i = info(f, &o->key);
+	assert_true(i.verified);
+	assert_int_equal(i.cached_bytes, size);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+}
+
+/* ---- 3. corruption on disk ---- */
+
+/* After a fill, damage block @k with @damage, then read across it. */
+static void corrupt_and_reread(struct fx *f, struct mem_object *o, uint32_t k,
+			       void (*damage)(struct fx *, struct mem_object *, uint32_t))
+{
+	struct cache_stats s0 = stats(f), s1;
+	unsigned int before = mem_object_fetches(o, k);
+	unsigned int total = mem_source_fetches(&f->ms);
+
+	damage(f, o, k);
+	/* The whole block, so that every chunk is checked. */
+	read_expect(f, o, k * BS, CACHE_BLOCK_SIZE, (ssize_t)CACHE_BLOCK_SIZE);
+	s1 = stats(f);
+	assert_int_equal(mem_object_fetches(o, k), before + 1);
+	assert_int_equal(mem_source_fetches(&f->ms), total + 1);
+	assert_int_equal(s1.corrupt_blocks, s0.corrupt_blocks + 1);
+	/* The fresh copy is good and serves the next read from disk. */
+	read_expect(f, o, k * BS, CACHE_BLOCK_SIZE, (ssize_t)CACHE_BLOCK_SIZE);
+	assert_int_equal(mem_source_fetches(&f->ms), total + 1);
+	assert_true(info(f, &o->key).verified);
+}
+
+static void damage_data(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+
+	block_file(f, &o->key, k, path, sizeof(path));
+	flip_byte(path, 4096 + 5 * CACHE_CHUNK_SIZE + 77);
+}
+
+static void damage_header(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+
+	block_file(f, &o->key, k, path, sizeof(path));
+	flip_byte(path, 40); /* in the object's hash */
+}
+
+static void damage_crc_table(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+
+	block_file(f, &o->key, k, path, sizeof(path));
+	flip_byte(path, 84 + 4 * 3); /* chunk 3's CRC */
+}
+
+static void damage_truncate(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+
+	block_file(f, &o->key, k, path, sizeof(path));
+	assert_int_equal(truncate(path, 4096 + BS / 2), 0);
+}
+
+static void damage_zero_tail(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	/* Same size, last chunk zeroed: what a torn in-place write leaves. */
+	block_file(f, &o->key, k, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - CACHE_CHUNK_SIZE), 0);
+	assert_int_equal(truncate(path, st.st_size), 0);
+}
+
+/* The other object (the second in the source) has the same shape. */
+static void damage_foreign(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	struct mem_object *other = &f->ms.objs[1];
+	char from[PATH_MAX], to[PATH_MAX];
+
+	assert_ptr_not_equal(other, o);
+	block_file(f, &other->key, k, from, sizeof(from));
+	block_file(f, &o->key, k, to, sizeof(to));
+	assert_true(exists(from));
+	assert_int_equal(rename(from, to), 0);
+}
+
+/* This object's block k-1 renamed to k: valid, but the wrong index. */
+static void damage_other_index(struct fx *f, struct mem_object *o, uint32_t k)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	block_file(f, &o->key, k - 1, from, sizeof(from));
+	block_file(f, &o->key, k, to, sizeof(to));
+	/* A copy, so that block k-1 stays present. */
+	{
+		int in = open(from, O_RDONLY), out;
+		uint8_t *buf = malloc(FULL_BLOCK_DISK);
+		ssize_t n;
+
+		assert_true(in >= 0);
+		assert_non_null(buf);
+		n = read(in, buf, FULL_BLOCK_DISK);
+		close(in);
+		assert_int_equal(n, (ssize_t)FULL_BLOCK_DISK);
+		unlink(to);
+		out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(out >= 0);
+		assert_int_equal(write(out, buf, (size_t)n), n);
+		close(out);
+		free(buf);
+	}
+}
+
+static void test_corrupt_block_is_refetched(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 3);
+	struct mem_object *other = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 4);
+	struct cache_error err = { { 0 } };
+
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	assert_int_equal(cache_fill(f->c, &other->key, &f->ms.src, &err), 0);
+	assert_true(info(f, &o->key).verified);
+
+	corrupt_and_reread(f, o, 1, damage_data);
+	corrupt_and_reread(f, o, 2, damage_header);
+	corrupt_and_reread(f, o, 0, damage_crc_table);
+	corrupt_and_reread(f, o, 0, damage_truncate);
+	corrupt_and_reread(f, o, 1, damage_zero_tail);
+	corrupt_and_reread(f, o, 1, damage_foreign);
+	corrupt_and_reread(f, o, 2, damage_other_index);
+}
+
+/* A small read checks only the chunks it touches, and never gets the flip. */
+static void test_corrupt_byte_never_reaches_caller(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS + 10, 5);
+	uint64_t flip = BS + 3 * CACHE_CHUNK_SIZE + 11; /* in the object */
+	char path[PATH_MAX];
+
+	read_all(f, o);
+	block_file(f, &o->key, 1, path, sizeof(path));
+	flip_byte(path, 4096 + 3 * CACHE_CHUNK_SIZE + 11);
+
+	/* Away from the flipped chunk: right bytes, whatever the cache does. */
+	read_expect(f, o, BS + 10, 100, 100);
+	/* Exactly the flipped byte: refetched, right byte. */
+	read_expect(f, o, flip, 1, 1);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+	assert_int_equal(stats(f).corrupt_blocks, 1);
+	read_expect(f, o, flip - 5, 10, 10);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+}
+
+/* ---- 4. wrong hash ---- */
+
+static void test_wrong_hash_single_block(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 6);
+	struct cache_error err = { { 0 } };
+	char dir[PATH_MAX];
+	uint8_t buf[100];
+
+	mem_object_corrupt(o, 0, 42);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 100, 0, &err),
+				 -EBADMSG);
+		assert_true(err.message[0] != '\0');
+		assert_int_equal(stats(f).rejected, (uint64_t)round + 1);
+		assert_int_equal(stats(f).verified, 0);
+		assert_int_equal(info(f, &o->key).blocks_present, 0);
+		assert_false(info(f, &o->key).verified);
+		assert_int_equal(count_block_files(f, &o->key), 0);
+		obj_dir(f, &o->key, dir, sizeof(dir));
+		assert_false(exists(dir));
+	}
+	/* Partial reads of a one-block object complete it too: never a byte. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 10, 50, &err), -EBADMSG);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(usage(f).bytes, 0);
+	assert_int_equal(usage(f).blocks, 0);
+}
+
+static void test_wrong_hash_multi_block(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size = 2 * BS + 1000;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 7);
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc((size_t)size);
+	char dir[PATH_MAX];
+
+	assert_non_null(buf);
+	mem_object_corrupt(o, 2, 999);
+	/* Block 0 alone is served (it is right, and unverified). */
+	read_expect(f, o, 0, 100, 100);
+	assert_false(info(f, &o->key).verified);
+	/* The read that completes the object fails. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, (size_t)size, 0, &err),
+			 -EBADMSG);
+	assert_int_equal(stats(f).rejected, 1);
+	assert_int_equal(stats(f).verified, 0);
+	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	obj_dir(f, &o->key, dir, sizeof(dir));
+	assert_false(exists(dir));
+	assert_int_equal(usage(f).bytes, 0);
+	/* cache_fill says the same, and stores nothing either. */
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(stats(f).rejected, 2);
+	free(buf);
+}
+
+struct reader_arg {
+	struct fx *f;
+	const struct mem_object *o;
+	pthread_barrier_t *go;
+	uint64_t off;
+	size_t len;
+	ssize_t rc;
+	bool bytes_ok;
+};
+
+static void *reader(void *p)
+{
+	struct reader_arg *a = p;
+	uint8_t *buf = malloc(a->len ? a->len : 1);
+	struct cache_error err = { { 0 } };
+
+	if (!buf) {
+		a->rc = -ENOMEM;
+		return NULL;
+	}
+	pthread_barrier_wait(a->go);
+	a->rc = cache_read(a->f->c, &a->o->key, &a->f->ms.src, buf, a->len, a->off, &err);
+	a->bytes_ok = a->rc >= 0 && memcmp(buf, a->o->data + a->off, (size_t)a->rc) == 0;
+	free(buf);
+	return NULL;
+}
+
+/* @n threads read (@offs[i], @len) of @o at once; results in @args. */
+static void run_readers(struct fx *f, const struct mem_object *o, int n,
+			const uint64_t *offs, size_t len, struct reader_arg *args)
+{
+	pthread_t t[64];
+	pthread_barrier_t go;
+
+	assert_true(n <= 64);
+	pthread_barrier_init(&go, NULL, (unsigned int)n);
+	for (int i = 0; i < n; i++) {
+		args[i] = (struct reader_arg){ .f = f, .o = o, .go = &go,
+					       .off = offs[i], .len = len };
+		assert_int_equal(pthread_create(&t[i], NULL, reader, &args[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, verify_object() via settle()): concurrent readers of a one-block
+ * object whose source serves a wrong byte. The reader that fetched the
+ * block hashes it and fails; a reader that waited for that fetch then
+ * read the (CRC-clean) block from disk, and its own settle() ->
+ * verify_object() waits for the other's hash, finds the object no longer
+ * complete and returns 0: that reader returns the full count with the
+ * wrong bytes. Every reader must get -EBADMSG.
+ */
+static void test_wrong_hash_concurrent_readers(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 8);
+	struct reader_arg args[8];
+	uint64_t offs[8] = { 0 };
+	int served = 0, wrong = 0;
+
+	mem_object_corrupt(o, 0, 7);
+	mem_source_set_delay(&f->ms, 50);
+	run_readers(f, o, 8, offs, 100, args);
+	for (int i = 0; i < 8; i++) {
+		if (args[i].rc >= 0)
+			served++;
+		if (args[i].rc > 0 && !args[i].bytes_ok)
+			wrong++;
+	}
+	if (served)
+		fail_msg("%d of 8 concurrent readers of a wrong-hash object got a count "
+			 "instead of -EBADMSG (%d of them with wrong bytes)", served, wrong);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, verify_object() via settle()): the same with readers
+ * of a whole multi-block object. Each read covers the whole object; only
+ * the one whose fetch stored the last block sees the failed hash, the
+ * others return the full count with a wrong byte in it.
+ */
+static void test_wrong_hash_concurrent_whole_readers(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 100, 46);
+	struct reader_arg args[4];
+	uint64_t offs[4] = { 0 };
+	int served = 0;
+
+	mem_object_corrupt(o, 1, 50);
+	mem_source_set_delay(&f->ms, 50);
+	run_readers(f, o, 4, offs, (size_t)o->key.size, args);
+	for (int i = 0; i < 4; i++)
+		served += args[i].rc >= 0;
+	if (served)
+		fail_msg("%d of 4 concurrent whole reads of a wrong-hash object got a "
+			 "count instead of -EBADMSG", served);
+}
+
+/* ---- 5. Git-LFS pointers where content was due ---- */
+
+static void test_pointer_as_git_content_is_refused(void **state)
+{
+	struct fx *f = *state;
+	char text[LFS_POINTER_MAX];
+	static const char oid[] =
+		"4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
+	size_t n = lfs_pointer_format(oid, 123456789, text, sizeof(text));
+	struct mem_object *o;
+	struct cache_error err = { { 0 } };
+	uint8_t buf[200];
+
+	assert_int_equal(n, 134);
+	o = mem_source_add_data(&f->ms, CACHE_ALGO_GIT_SHA1, text, n);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err),
+			 -EBADMSG);
+	assert_true(err.message[0] != '\0');
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	assert_int_equal(stats(f).rejected, 1);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(usage(f).bytes, 0);
+	assert_int_equal(stats(f).verified, 0);
+}
+
+static void test_pointer_as_lfs_block0_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 10 * MiB, 9);
+	struct cache_error err = { { 0 } };
+	uint8_t buf[100];
+
+	o->serve_pointer = true;
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err),
+			 -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 0, &err), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	assert_int_equal(usage(f).blocks, 0);
+	assert_true(stats(f).rejected >= 3);
+
+	/* Once the source serves the content, it is accepted. */
+	o->serve_pointer = false;
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	read_all(f, o);
+}
+
+/* ---- 6. single flight ---- */
+
+static void test_single_flight_same_block(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 5, 10);
+	struct reader_arg args[16];
+	uint64_t offs[16];
+
+	for (int i = 0; i < 16; i++)
+		offs[i] = BS + MiB;
+	mem_source_set_delay(&f->ms, 50);
+	run_readers(f, o, 16, offs, 100, args);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(args[i].rc, 100);
+		assert_true(args[i].bytes_ok);
+	}
+	assert_int_equal(mem_object_fetches(o, 1), 1);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	assert_int_equal(stats(f).fetches, 1);
+}
+
+static void test_single_flight_many_blocks(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 15 * BS + 100, 11);
+	struct reader_arg args[16];
+	uint64_t offs[16];
+
+	for (int i = 0; i < 16; i++)
+		offs[i] = (uint64_t)i * BS + (i == 15 ? 0 : 1000);
+	mem_source_set_delay(&f->ms, 20);
+	run_readers(f, o, 16, offs, 100, args);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(args[i].rc, 100);
+		assert_true(args[i].bytes_ok);
+		assert_int_equal(mem_object_fetches(o, (uint32_t)i), 1);
+	}
+	assert_int_equal(mem_source_fetches(&f->ms), 16);
+	/* All 16 are present: one of the readers completed and verified it. */
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(stats(f).verified, 1);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, get_block()): the result of the unlocked
+ * block_read() is applied even when a fetch of that block ended while it
+ * ran. Reader B's open() fails with ENOENT just before reader A's fetch
+ * renames the block in; B takes the lock after A published the block,
+ * calls mark_absent() on the now present block (also clearing
+ * "verified") and starts a second fetch. Concurrent misses of one block
+ * must cause one fetch (cache.h). Without a sleeping source the window is
+ * a few microseconds wide: 200 rounds of 8 readers of a cold 3000-byte
+ * block show it a few times (timing-dependent: it can pass by luck). With
+ * a fix (e.g. retry when b->gen changed during the read) it cannot fail.
+ */
+static void test_single_flight_no_sleep(void **state)
+{
+	enum { ROUNDS = 200, OBJS = 50 };
+	struct fx *f = *state;
+	int dups = 0;
+
+	for (int i = 0; i < OBJS; i++)
+		mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3000, 1000 + (uint64_t)i);
+	for (int round = 0; round < ROUNDS; round++) {
+		struct mem_object *o = &f->ms.objs[round % OBJS];
+		struct reader_arg args[8];
+		uint64_t offs[8];
+
+		/* Cold again. */
+		if (round >= OBJS)
+			assert_int_equal(cache_evict_object(f->c, &o->key), 0);
+		mem_source_reset_counts(&f->ms);
+		for (int i = 0; i < 8; i++)
+			offs[i] = (uint64_t)i * 300;
+		run_readers(f, o, 8, offs, 100, args);
+		for (int i = 0; i < 8; i++) {
+			assert_int_equal(args[i].rc, 100);
+			assert_true(args[i].bytes_ok);
+		}
+		if (mem_object_fetches(o, 0) != 1)
+			dups++;
+	}
+	if (dups)
+		fail_msg("%d of %d rounds of 8 concurrent misses fetched the block twice",
+			 dups, ROUNDS);
+}
+
+/* Whole-object readers racing: each block once, one verification. */
+static void test_single_flight_whole_readers(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size = 2 * BS + MiB / 2;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 12);
+	struct reader_arg args[8];
+	uint64_t offs[8] = { 0 };
+
+	mem_source_set_delay(&f->ms, 10);
+	run_readers(f, o, 8, offs, (size_t)size, args);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(args[i].rc, (ssize_t)size);
+		assert_true(args[i].bytes_ok);
+	}
+	for (uint32_t k = 0; k < 3; k++)
+		assert_int_equal(mem_object_fetches(o, k), 1);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(stats(f).verified, 1);
+}
+
+/* ---- 7. source errors ---- */
+
+static void test_source_error(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 13);
+	struct cache_error err = { { 0 } };
+	uint8_t buf[100];
+
+	mem_source_fail_next(&f->ms, 1, EIO);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 100, 0, &err), -EIO);
+	assert_true(err.message[0] != '\0');
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	assert_int_equal(usage(f).blocks, 0);
+	assert_int_equal(stats(f).fetches, 0);
+	/* Healthy again. */
+	read_expect(f, o, 0, 100, 100);
+	assert_int_equal(mem_object_fetches(o, 0), 2);
+
+	/* Another errno goes through as it is; what was there stays. */
+	mem_source_fail_next(&f->ms, 1, ETIMEDOUT);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), -ETIMEDOUT);
+	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_true(block_on_disk(f, &o->key, 0));
+	assert_false(block_on_disk(f, &o->key, 1));
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	assert_true(info(f, &o->key).verified);
+	read_all(f, o);
+}
+
+static void test_source_error_concurrent_waiters(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 1, 14);
+	struct reader_arg args[8];
+	uint64_t offs[8] = { 0 };
+
+	mem_source_fail_next(&f->ms, 1000, EIO);
+	mem_source_set_delay(&f->ms, 50);
+	run_readers(f, o, 8, offs, 100, args);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(args[i].rc, -EIO);
+	/* They waited for the one fetch instead of each trying. */
+	assert_int_equal(mem_object_fetches(o, 0), 1);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+
+	mem_source_fail_next(&f->ms, 0, EIO);
+	mem_source_set_delay(&f->ms, 0);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+}
+
+/* ---- 8. eviction ---- */
+
+static int fx_setup_3_blocks(void **state)
+{
+	return fx_setup_limit(state, 3 * FULL_BLOCK_DISK + 100);
+}
+
+static int fx_setup_2_blocks(void **state)
+{
+	return fx_setup_limit(state, 2 * FULL_BLOCK_DISK + 100);
+}
+
+/* Reading blocks 0..5 in order under a 3-block limit. */
+static void test_evict_keeps_limit(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 6 * BS, 15);
+
+	for (uint32_t k = 0; k < 6; k++) {
+		read_expect(f, o, k * BS + 10, 100, 100);
+		assert_true(usage(f).bytes <= f->opts.max_bytes);
+		assert_true(block_on_disk(f, &o->key, k));
+		count_tree(f->dir);
+		assert_int_equal(tree_block_bytes, usage(f).bytes);
+	}
+	/* The three most recent are there, the oldest are gone. */
+	for (uint32_t k = 0; k < 6; k++)
+		assert_int_equal(block_on_disk(f, &o->key, k), k >= 3);
+	assert_int_equal(info(f, &o->key).blocks_present, 3);
+	assert_int_equal(stats(f).evicted_blocks, 3);
+	assert_false(info(f, &o->key).verified);
+	/* An evicted block comes back right. */
+	read_expect(f, o, 10, 100, 100);
+	assert_int_equal(mem_object_fetches(o, 0), 2);
+	assert_true(usage(f).bytes <= f->opts.max_bytes);
+}
+
+/*
+ * Exactly LRU, and no more than needed: under a 3-block limit, reading
+ * block 3 after blocks 0..2 evicts block 0 only. (An earlier evict()
+ * dropped its whole batch of up to 64 oldest candidates: 0, 1 and 2.)
+ */
+static void test_evict_is_lru_exact(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 6 * BS, 16);
+
+	for (uint32_t k = 0; k < 6; k++) {
+		read_expect(f, o, k * BS + 10, 100, 100);
+		for (uint32_t j = 0; j <= k; j++) {
+			bool want = j + 3 > k;
+
+			if (block_on_disk(f, &o->key, j) != want)
+				fail_msg("after reading block %u under a 3-block limit, "
+					 "block %u is %s", k, j, want ? "gone" : "still there");
+		}
+		assert_int_equal(info(f, &o->key).blocks_present, k < 3 ? k + 1 : 3);
+		assert_int_equal(stats(f).evicted_blocks, k < 3 ? 0 : k - 2);
+	}
+}
+
+/* Re-reading makes a block recent: the LRU order is use, not fetch. */
+static void test_evict_order_follows_use(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 4 * BS, 17);
+
+	read_expect(f, o, 0, 10, 10);
+	read_expect(f, o, BS, 10, 10);
+	read_expect(f, o, 2 * BS, 10, 10);
+	read_expect(f, o, 20, 10, 10); /* block 0 is now the most recent */
+	read_expect(f, o, 3 * BS, 10, 10);
+	assert_true(block_on_disk(f, &o->key, 0));
+	assert_true(block_on_disk(f, &o->key, 3));
+	assert_false(block_on_disk(f, &o->key, 1));
+	assert_true(usage(f).bytes <= f->opts.max_bytes);
+}
+
+struct hammer {
+	struct fx *f;
+	const struct mem_object *o;
+	atomic_bool stop;
+	unsigned int reads;
+	int errors;
+	int wrong;
+};
+
+static void *hammer_block0(void *p)
+{
+	struct hammer *h = p;
+	uint8_t buf[4096];
+	uint64_t x = 88172645463325252ull;
+
+	while (!atomic_load(&h->stop)) {
+		struct cache_error err = { { 0 } };
+		uint64_t off;
+		ssize_t n;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		off = x % (BS - sizeof(buf));
+		n = cache_read(h->f->c, &h->o->key, &h->f->ms.src, buf, sizeof(buf), off, &err);
+		if (n != (ssize_t)sizeof(buf))
+			h->errors++;
+		else if (memcmp(buf, h->o->data + off, sizeof(buf)) != 0)
+			h->wrong++;
+		h->reads++;
+	}
+	return NULL;
+}
+
+static void test_evict_never_takes_block_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *hot = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 7, 18);
+	struct mem_object *fill = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 8 * BS, 19);
+	struct hammer h = { .f = f, .o = hot };
+	pthread_t t;
+
+	atomic_init(&h.stop, false);
+	read_expect(f, hot, 0, 10, 10);
+	assert_int_equal(pthread_create(&t, NULL, hammer_block0, &h), 0);
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t k = 0; k < 8; k++)
+			read_expect(f, fill, k * BS + 5, 100, 100);
+	}
+	atomic_store(&h.stop, true);
+	pthread_join(t, NULL);
+	assert_int_equal(h.errors, 0);
+	assert_int_equal(h.wrong, 0);
+	assert_true(h.reads > 0);
+	assert_true(stats(f).evicted_blocks > 0);
+	print_message("hammer: %u reads of block 0, %u fetches of it\n", h.reads,
+		      mem_object_fetches(hot, 0));
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, fetch_block()/evict()): a fetch makes room for its
+ * block before writing it, but blocks still being fetched are not counted
+ * in c->disk_bytes (only mark_present() adds them, after the write), and
+ * nothing trims after the write. Concurrent misses therefore each see room
+ * and all write: 8 readers of 8 cold blocks under a 2-block limit leave 8
+ * blocks (4x max_bytes) on disk after every read has returned, and the
+ * cache stays over its limit until some later fetch evicts.
+ */
+static void test_evict_limit_under_concurrent_misses(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 8 * BS, 49);
+	struct reader_arg args[8];
+	uint64_t offs[8];
+	struct cache_usage u;
+
+	for (int i = 0; i < 8; i++)
+		offs[i] = (uint64_t)i * BS + 77;
+	/* Long enough for all 8 fetches to overlap, even on a loaded machine. */
+	mem_source_set_delay(&f->ms, 300);
+	run_readers(f, o, 8, offs, 100, args);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(args[i].rc, 100);
+		assert_true(args[i].bytes_ok);
+	}
+	u = usage(f);
+	if (u.bytes > f->opts.max_bytes)
+		fail_msg("after 8 concurrent misses, %llu blocks (%llu bytes) are stored "
+			 "under a limit of %llu bytes", (unsigned long long)u.blocks,
+			 (unsigned long long)u.bytes,
+			 (unsigned long long)f->opts.max_bytes);
+}
+
+/* ---- 9. persistence ---- */
+
+static void test_persistence(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 3, 20);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 3 * BS, 21);
+	struct mem_object *small = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 22);
+	struct cache_usage u0, u1;
+	struct cache_object_info i;
+
+	read_all(f, a);
+	read_expect(f, b, BS, 10, 10);
+	read_all(f, small);
+	u0 = usage(f);
+	assert_int_equal(u0.blocks, 3 + 1 + 1);
+	/* a: two full blocks and 3 bytes; b: one block; small: 100 bytes. */
+	assert_int_equal(u0.bytes,
+			 2 * FULL_BLOCK_DISK + (512 + 3) + FULL_BLOCK_DISK + (512 + 100));
+	assert_int_equal(u0.objects, 3);
+
+	fx_reopen(f);
+	mem_source_reset_counts(&f->ms);
+	u1 = usage(f);
+	assert_int_equal(u1.bytes, u0.bytes);
+	assert_int_equal(u1.blocks, u0.blocks);
+	assert_int_equal(u1.objects, u0.objects);
+	assert_true(info(f, &a->key).verified);
+	assert_true(info(f, &small->key).verified);
+	i = info(f, &b->key);
+	assert_false(i.verified);
+	assert_int_equal(i.blocks_present, 1);
+	assert_int_equal(i.cached_bytes, BS);
+	assert_int_equal(stats(f).fetches, 0);
+
+	read_all(f, a);
+	read_all(f, small);
+	read_expect(f, b, BS + 100, 1000, 1000);
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+	assert_int_equal(stats(f).verified, 0); /* nothing needed hashing again */
+
+	/* A verified object that lost a block while closed is not verified. */
+	{
+		char path[PATH_MAX];
+
+		block_file(f, &a->key, 1, path, sizeof(path));
+		cache_close(f->c);
+		f->c = NULL;
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(cache_open(&f->opts, &f->c), 0);
+	}
+	i = info(f, &a->key);
+	assert_false(i.verified);
+	assert_int_equal(i.blocks_present, 2);
+	read_all(f, a);
+	assert_int_equal(mem_object_fetches(a, 1), 1);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	assert_true(info(f, &a->key).verified);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, scan() and check_meta()): the meta file's
+ * "verified" flag outlives the blocks it was computed over. When a block
+ * of a verified object goes missing without the meta being rewritten (a
+ * kill -9 between evict()'s unlink() and its write_meta(false), or the
+ * size check of scan() unlinking a block), nothing clears the flag: scan()
+ * and check_meta() only ignore it while the object is incomplete. A
+ * process that then stores that block without completing the object in
+ * its own index (here: a second handle, opened earlier; or any process
+ * killed before its hash finished) stores whatever the source served, CRC
+ * and all; at the next open the object is complete and "verified" again,
+ * and a whole read returns the wrong byte with a success count, without
+ * ever hashing it. Expected: the flag is cleared (meta rewritten) as soon
+ * as the object is found incomplete, so that the new block is hashed.
+ */
+/* Leave @o complete on disk, its meta "verified", and block 1 never hashed. */
+static void make_stale_verified(struct fx *f, struct mem_object *o)
+{
+	struct cache *other;
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+	uint8_t buf[100];
+
+	/* Another process, which has not looked at this object yet. */
+	assert_int_equal(cache_open(&f->opts, &other), 0);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	block_file(f, &o->key, 1, path, sizeof(path));
+	cache_close(f->c);
+	f->c = NULL;
+
+	/* The kill -9 between evict()'s unlink and its meta rewrite. */
+	assert_int_equal(unlink(path), 0);
+
+	/* The other process reads block 1 from a source that serves a wrong byte. */
+	mem_object_corrupt(o, 1, 4242);
+	assert_int_equal(cache_read(other, &o->key, &f->ms.src, buf, sizeof(buf), BS, &err),
+			 (ssize_t)sizeof(buf));
+	cache_close(other);
+	mem_object_corrupt(o, -1, 0);
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
+}
+
+static void test_stale_verified_flag(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 47);
+	struct cache_error err = { { 0 } };
+	uint8_t *all = malloc(3 * BS);
+	ssize_t n;
+
+	assert_non_null(all);
+	make_stale_verified(f, o);
+	/* Restart: the object must not be trusted without hashing it. */
+	if (info(f, &o->key).verified)
+		print_message("object reported verified with a block nobody hashed\n");
+	n = cache_read(f->c, &o->key, &f->ms.src, all, (size_t)o->key.size, 0, &err);
+	if (n > 0 && memcmp(all, o->data, (size_t)n) != 0) {
+		free(all);
+		fail_msg("a whole read returned %zd with a wrong byte at %llu", n,
+			 (unsigned long long)(BS + 4242));
+	}
+	/* Refused, or hashed, refetched and right. */
+	assert_true(n == -EBADMSG || n == (ssize_t)o->key.size);
+	free(all);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, cache_verify_object()): when the whole hash is wrong
+ * and @repair is false, the object keeps its "verified" state (in the
+ * index and in the meta file), so reads keep serving it unhashed; the
+ * report says hash_ok = false. Expected: no longer verified.
+ */
+static void test_verify_object_wrong_hash_unverifies(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 48);
+	struct cache_verify_report r;
+
+	make_stale_verified(f, o);
+	assert_int_equal(cache_verify_object(f->c, &o->key, false, &r), -EBADMSG);
+	assert_true(r.complete);
+	assert_false(r.hash_ok);
+	assert_int_equal(r.blocks_corrupt, 0);
+	assert_false(info(f, &o->key).verified);
+	/* With repair, it is discarded. */
+	assert_int_equal(cache_verify_object(f->c, &o->key, true, &r), -EBADMSG);
+	assert_int_equal(count_block_files(f, &o->key), 0);
+	read_all(f, o);
+}
+
+static void test_open_removes_leftovers(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 3, 23);
+	char dir[PATH_MAX], path[PATH_MAX + 64], bad[PATH_MAX + 160], live[PATH_MAX + 64];
+	char inner[PATH_MAX + 256];
+	char hash[65];
+	pid_t dead = dead_pid();
+	struct cache_usage u0;
+
+	read_all(f, a);
+	u0 = usage(f);
+	obj_dir(f, &a->key, dir, sizeof(dir));
+
+	/* Leftovers of a writer that died, next to good files. */
+	snprintf(path, sizeof(path), "%s/b1.tmp.%ld.1", dir, (long)dead);
+	write_file(path, "half a block", 12);
+	snprintf(path, sizeof(path), "%s/meta.tmp.%ld.7", dir, (long)dead);
+	write_file(path, "x", 1);
+	/* A temporary file of a live writer (our parent) is not touched. */
+	snprintf(live, sizeof(live), "%s/b0.tmp.%ld.3", dir, (long)getppid());
+	write_file(live, "in flight", 9);
+	/* A temporary name not in the writers' form: junk. */
+	snprintf(path, sizeof(path), "%s/b0.tmp.x", dir);
+	write_file(path, "junk", 4);
+
+	/* An object directory whose meta is garbage, with a block in it. */
+	memset(hash, 'a', 64);
+	hash[64] = '\0';
+	snprintf(path, sizeof(path), "%s/objects/sha256/aa", f->dir);
+	assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+	snprintf(bad, sizeof(bad), "%s/%s", path, hash);
+	assert_int_equal(mkdir(bad, 0755), 0);
+	snprintf(inner, sizeof(inner), "%s/meta", bad);
+	write_file(inner, "garbage garbage garbage", 23);
+	snprintf(inner, sizeof(inner), "%s/b0", bad);
+	write_file(inner, "not a block", 11);
+
+	fx_reopen(f);
+	count_tree(f->dir);
+	assert_false(exists(bad));
+	snprintf(path, sizeof(path), "%s/b1.tmp.%ld.1", dir, (long)dead);
+	assert_false(exists(path));
+	snprintf(path, sizeof(path), "%s/meta.tmp.%ld.7", dir, (long)dead);
+	assert_false(exists(path));
+	snprintf(path, sizeof(path), "%s/b0.tmp.x", dir);
+	assert_false(exists(path));
+	assert_true(exists(live));
+	unlink(live);
+
+	assert_int_equal(usage(f).bytes, u0.bytes);
+	assert_int_equal(usage(f).objects, 1);
+	assert_true(info(f, &a->key).verified);
+	read_all(f, a);
+	assert_int_equal(mem_source_fetches(&f->ms), 2);
+}
+
+/* A wrong-size block file and a block past the end are dropped at open. */
+static void test_open_drops_misfit_blocks(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, BS + 3, 24);
+	char path[PATH_MAX];
+
+	read_all(f, a);
+	block_file(f, &a->key, 1, path, sizeof(path));
+	assert_int_equal(truncate(path, 100), 0);
+	block_file(f, &a->key, 7, path, sizeof(path));
+	write_file(path, "b7", 2);
+	fx_reopen(f);
+	assert_false(exists(path));
+	assert_false(block_on_disk(f, &a->key, 1));
+	assert_int_equal(info(f, &a->key).blocks_present, 1);
+	assert_false(info(f, &a->key).verified);
+	count_tree(f->dir);
+	assert_int_equal(tree_block_bytes, usage(f).bytes);
+	read_all(f, a);
+	assert_true(info(f, &a->key).verified);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, cache_open()/check_marker()/scan()): the format
+ * marker and CACHEDIR.TAG are written through fileio_write_atomic() in the
+ * cache's top directory, but only object directories are swept for stale
+ * temporary files, so a writer killed while creating the marker leaves
+ * "hubfs-cache.tmp.<pid>.<n>" behind forever. cache.h: cache_open()
+ * "removes leftovers of dead writers".
+ */
+static void test_open_removes_top_level_leftovers(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 64];
+	pid_t dead = dead_pid();
+
+	snprintf(path, sizeof(path), "%s/hubfs-cache.tmp.%ld.0", f->dir, (long)dead);
+	write_file(path, "hubfs-c", 7);
+	fx_reopen(f);
+	assert_false(exists(path));
+}
+
+struct listing {
+	struct cache_key keys[16];
+	struct cache_object_info infos[16];
+	int n;
+};
+
+static int list_one(void *ctx, const struct cache_key *key,
+		    const struct cache_object_info *i)
+{
+	struct listing *l = ctx;
+
+	if (l->n == 16)
+		return -ENOSPC;
+	l->keys[l->n] = *key;
+	l->infos[l->n] = *i;
+	l->n++;
+	return 0;
+}
+
+static int listed(const struct listing *l, const struct cache_key *key)
+{
+	int hits = 0;
+
+	for (int i = 0; i < l->n; i++) {
+		if (l->keys[i].algo == key->algo && strcmp(l->keys[i].hash, key->hash) == 0 &&
+		    l->keys[i].size == key->size)
+			hits++;
+	}
+	return hits;
+}
+
+static int stop_at_two(void *ctx, const struct cache_key *key,
+		       const struct cache_object_info *i)
+{
+	int *n = ctx;
+
+	(void)key;
+	(void)i;
+	return ++*n == 2 ? 42 : 0;
+}
+
+/* ---- 10. empty objects ---- */
+
+static void test_empty_object(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *s = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 0, 0);
+	struct mem_object *g = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 0, 0);
+	struct cache_key wrong = { .algo = CACHE_ALGO_GIT_SHA1, .size = 0 };
+	struct cache_error err = { { 0 } };
+	uint8_t buf[10];
+
+	assert_string_equal(s->key.hash,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(g->key.hash, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+	assert_int_equal(cache_fill(f->c, &s->key, &f->ms.src, &err), 0);
+	assert_int_equal(cache_fill(f->c, &g->key, &f->ms.src, &err), 0);
+	assert_true(info(f, &s->key).verified);
+	assert_true(info(f, &g->key).verified);
+	assert_int_equal(info(f, &g->key).blocks_total, 0);
+	assert_int_equal(stats(f).verified, 2);
+	assert_int_equal(cache_read(f->c, &s->key, &f->ms.src, buf, sizeof(buf), 0, &err), 0);
+	assert_int_equal(cache_read(f->c, &g->key, &f->ms.src, buf, sizeof(buf), 0, &err), 0);
+	assert_int_equal(cache_prefetch(f->c, &g->key, &f->ms.src, 0, &err), 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+	assert_int_equal(usage(f).bytes, 0);
+
+	/* The verified state survives a restart. */
+	fx_reopen(f);
+	assert_true(info(f, &s->key).verified);
+	assert_true(info(f, &g->key).verified);
+
+	/* Size 0 with the hash of something else is not the empty blob. */
+	snprintf(wrong.hash, sizeof(wrong.hash), "%s",
+		 "ce013625030ba8dba906f756967f9e9ca394464a");
+	assert_int_equal(cache_fill(f->c, &wrong, &f->ms.src, &err), -EBADMSG);
+	assert_false(info(f, &wrong).verified);
+}
+
+/*
+ * Regression test (was a bug, fixed) (cache/cache.c, cache_evict_object() and cache_each_object()): an
+ * empty object is special-cased as "present" because it has no blocks.
+ * cache_evict_object() of an empty object succeeds every time (never
+ * -ENOENT), leaves it verified in the index (there is no block to mark
+ * absent, and mark_absent() is what clears "verified"), and
+ * cache_each_object() lists every size-0 key ever looked up, even one
+ * whose hash was refused and whose files were discarded.
+ */
+static void test_empty_object_evict_and_list(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *g = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 0, 0);
+	struct cache_key wrong = { .algo = CACHE_ALGO_SHA256, .size = 0 };
+	struct cache_error err = { { 0 } };
+	struct listing l = { .n = 0 };
+	char dir[PATH_MAX];
+
+	char problems[512] = "";
+	int rc;
+
+	memset(wrong.hash, 'b', 64);
+	wrong.hash[64] = '\0';
+	assert_int_equal(cache_fill(f->c, &g->key, &f->ms.src, &err), 0);
+	assert_int_equal(cache_fill(f->c, &wrong, &f->ms.src, &err), -EBADMSG);
+	obj_dir(f, &wrong, dir, sizeof(dir));
+	assert_false(exists(dir));
+	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
+	assert_int_equal(listed(&l, &g->key), 1);
+	if (listed(&l, &wrong))
+		strcat(problems, " [a refused, discarded empty object is listed]");
+
+	assert_int_equal(cache_evict_object(f->c, &g->key), 0);
+	obj_dir(f, &g->key, dir, sizeof(dir));
+	assert_false(exists(dir));
+	if (info(f, &g->key).verified)
+		strcat(problems, " [verified after its eviction]");
+	rc = cache_evict_object(f->c, &g->key);
+	if (rc != -ENOENT)
+		sprintf(problems + strlen(problems), " [second evict: %d, not -ENOENT]", rc);
+	l.n = 0;
+	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
+	if (l.n)
+		sprintf(problems + strlen(problems), " [%d listed after eviction]", l.n);
+	if (problems[0])
+		fail_msg("empty objects:%s", problems);
+}
+
+/* ---- 11. fill and prefetch ---- */
+
+static void test_fill(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size = 10 * MiB + MiB / 2;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 25);
+	struct cache_error err = { { 0 } };
+
+	read_expect(f, o, BS, 10, 10); /* one block already there */
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	for (uint32_t k = 0; k < 3; k++)
+		assert_int_equal(mem_object_fetches(o, k), 1);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(stats(f).verified, 1);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	assert_int_equal(stats(f).verified, 1);
+	read_all(f, o);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+}
+
+/* A fill finds a corrupt block while hashing: fetched again, then verified. */
+static void test_fill_repairs_corrupt_block(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 3 * BS, 26);
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+
+	read_expect(f, o, 0, 10, 10);
+	read_expect(f, o, BS, 10, 10);
+	block_file(f, &o->key, 1, path, sizeof(path));
+	flip_byte(path, 4096 + BS - 1);
+	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+	read_all(f, o);
+}
+
+static void test_prefetch(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1, 27);
+	struct cache_error err = { { 0 } };
+	struct cache_stats s;
+
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 1, &err), 0);
+	assert_int_equal(mem_object_fetches(o, 1), 1);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	assert_true(block_on_disk(f, &o->key, 1));
+	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_false(info(f, &o->key).verified);
+	/* Present: nothing to do. */
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 1, &err), 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	/* Past the end: nothing either. */
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 3, &err), 0);
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, UINT32_MAX, &err), 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	s = stats(f);
+	assert_int_equal(s.fetches, 1);
+	/* The last missing block completes and verifies the object. */
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 0, &err), 0);
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 2, &err), 0);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	read_expect(f, o, BS - 2, 4, 4);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	/* A failing prefetch says so. */
+	{
+		struct mem_object *p = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS, 28);
+
+		mem_source_fail_next(&f->ms, 1, ECONNRESET);
+		assert_int_equal(cache_prefetch(f->c, &p->key, &f->ms.src, 0, &err),
+				 -ECONNRESET);
+		assert_false(block_on_disk(f, &p->key, 0));
+	}
+}
+
+/* ---- 12. maintenance ---- */
+
+static void test_verify_object(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 29);
+	struct mem_object *part = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS, 30);
+	struct mem_object *absent = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS, 31);
+	struct cache_verify_report r;
+	char path[PATH_MAX];
+
+	read_all(f, o);
+	assert_int_equal(cache_verify_object(f->c, &o->key, false, &r), 0);
+	assert_int_equal(r.blocks_checked, 3);
+	assert_int_equal(r.blocks_corrupt, 0);
+	assert_true(r.complete);
+	assert_true(r.hash_ok);
+
+	/* Corrupt, no repair: reported, left alone. */
+	block_file(f, &o->key, 1, path, sizeof(path));
+	flip_byte(path, 4096 + 1234567);
+	assert_int_equal(cache_verify_object(f->c, &o->key, false, &r), -EBADMSG);
+	assert_int_equal(r.blocks_checked, 3);
+	assert_int_equal(r.blocks_corrupt, 1);
+	assert_false(r.complete);
+	assert_false(r.hash_ok);
+	assert_true(exists(path));
+
+	/* With repair: dropped. */
+	assert_int_equal(cache_verify_object(f->c, &o->key, true, &r), -EBADMSG);
+	assert_int_equal(r.blocks_corrupt, 1);
+	assert_false(exists(path));
+	assert_int_equal(info(f, &o->key).blocks_present, 2);
+	assert_false(info(f, &o->key).verified);
+	count_tree(f->dir);
+	assert_int_equal(tree_block_bytes, usage(f).bytes);
+	/* And the next read brings it back. */
+	read_all(f, o);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(cache_verify_object(f->c, &o->key, true, &r), 0);
+
+	/* Incomplete is not wrong. */
+	read_expect(f, part, 0, 10, 10);
+	assert_int_equal(cache_verify_object(f->c, &part->key, true, &r), 0);
+	assert_int_equal(r.blocks_checked, 1);
+	assert_false(r.complete);
+	assert_false(r.hash_ok);
+	assert_true(block_on_disk(f, &part->key, 0));
+
+	/* Never seen. */
+	assert_int_equal(cache_verify_object(f->c, &absent->key, false, &r), -ENOENT);
+}
+
+static void test_evict_object(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 32);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS, 33);
+	struct mem_object *never = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS, 34);
+	struct cache_usage u0, u1;
+	char dir[PATH_MAX];
+
+	read_all(f, a);
+	read_all(f, b);
+	u0 = usage(f);
+	assert_int_equal(cache_evict_object(f->c, &a->key), 0);
+	obj_dir(f, &a->key, dir, sizeof(dir));
+	assert_false(exists(dir));
+	assert_int_equal(info(f, &a->key).blocks_present, 0);
+	assert_false(info(f, &a->key).verified);
+	u1 = usage(f);
+	assert_int_equal(u1.bytes, u0.bytes - 2 * FULL_BLOCK_DISK);
+	assert_int_equal(u1.blocks, u0.blocks - 2);
+	assert_int_equal(stats(f).evicted_blocks, 2);
+	assert_int_equal(cache_evict_object(f->c, &a->key), -ENOENT);
+	assert_int_equal(cache_evict_object(f->c, &never->key), -ENOENT);
+	/* b is untouched; a comes back on demand. */
+	read_all(f, b);
+	read_all(f, a);
+	assert_int_equal(mem_object_fetches(a, 0), 2);
+	assert_int_equal(mem_object_fetches(b, 0), 1);
+	assert_true(info(f, &a->key).verified);
+}
+
+static void test_prune(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 35);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS, 36);
+	uint64_t freed = 0, limit = 2 * FULL_BLOCK_DISK + 10;
+	struct cache_usage u0, u1;
+
+	read_all(f, a);
+	read_all(f, b);
+	u0 = usage(f);
+	assert_int_equal(u0.bytes, 4 * FULL_BLOCK_DISK);
+	assert_int_equal(cache_prune(f->c, u0.bytes, &freed), 0);
+	assert_int_equal(freed, 0);
+	assert_int_equal(cache_prune(f->c, limit, &freed), 0);
+	u1 = usage(f);
+	assert_true(u1.bytes <= limit);
+	assert_int_equal(freed, u0.bytes - u1.bytes);
+	assert_true(freed > 0);
+	count_tree(f->dir);
+	assert_int_equal(tree_block_bytes, u1.bytes);
+	assert_true(stats(f).evicted_blocks > 0);
+	/* Everything still reads right. */
+	read_all(f, a);
+	read_all(f, b);
+	assert_int_equal(cache_prune(f->c, 0, &freed), 0);
+	assert_int_equal(usage(f).bytes, 0);
+	assert_int_equal(usage(f).blocks, 0);
+	count_tree(f->dir);
+	assert_int_equal(tree_block_bytes, 0);
+}
+
+/* Prune takes the least recently used, and only what it must. */
+static void test_prune_keeps_newest(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 37);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS, 38);
+	uint64_t freed = 0;
+
+	read_all(f, a);
+	read_all(f, b);
+	assert_int_equal(cache_prune(f->c, 2 * FULL_BLOCK_DISK + 10, &freed), 0);
+	/* Room for two: the two used last (b's) stay. */
+	assert_int_equal(freed, 2 * FULL_BLOCK_DISK);
+	assert_int_equal(info(f, &b->key).blocks_present, 2);
+	assert_int_equal(info(f, &a->key).blocks_present, 0);
+}
+
+static void test_each_object(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 1, 39);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 3 * BS, 40);
+	struct mem_object *c = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 41);
+	struct mem_object *failed = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100, 42);
+	struct listing l = { .n = 0 };
+	struct cache_error err = { { 0 } };
+	uint8_t buf[10];
+	int n = 0;
+
+	read_all(f, a);
+	read_expect(f, b, 2 * BS, 10, 10);
+	read_all(f, c);
+	mem_source_fail_next(&f->ms, 1, EIO);
+	assert_int_equal(cache_read(f->c, &failed->key, &f->ms.src, buf, 10, 0, &err), -EIO);
+
+	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(listed(&l, &a->key), 1);
+	assert_int_equal(listed(&l, &b->key), 1);
+	assert_int_equal(listed(&l, &c->key), 1);
+	for (int i = 0; i < l.n; i++) {
+		if (strcmp(l.keys[i].hash, b->key.hash) == 0) {
+			assert_int_equal(l.infos[i].blocks_present, 1);
+			assert_false(l.infos[i].verified);
+		} else {
+			assert_true(l.infos[i].verified);
+		}
+	}
+	/* A non-zero return stops the walk and is returned. */
+	assert_int_equal(cache_each_object(f->c, stop_at_two, &n), 42);
+	assert_int_equal(n, 2);
+
+	/* The same after a restart, and after an eviction. */
+	fx_reopen(f);
+	l.n = 0;
+	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(cache_evict_object(f->c, &c->key), 0);
+	l.n = 0;
+	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(listed(&l, &c->key), 0);
+}
+
+/* ---- 13. format marker ---- */
+
+static void test_format_marker(void **state)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	struct cache_options opts = { 0 };
+	struct cache *c = (struct cache *)1;
+	struct stat st;
+
+	(void)state;
+	make_tmpdir(dir, sizeof(dir));
+	opts.dir = dir;
+	/* A new directory gets the marker and a CACHEDIR.TAG. */
+	assert_int_equal(cache_open(&opts, &c), 0);
+	assert_string_equal(cache_dir(c), dir);
+	cache_close(c);
+	snprintf(path, sizeof(path), "%s/hubfs-cache", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 14);
+	snprintf(path, sizeof(path), "%s/CACHEDIR.TAG", dir);
+	assert_true(exists(path));
+
+	snprintf(path, sizeof(path), "%s/hubfs-cache", dir);
+	write_file(path, "hubfs-cache 99\n", 15);
+	c = (struct cache *)1;
+	assert_int_equal(cache_open(&opts, &c), -EPROTO);
+	assert_null(c);
+	write_file(path, "", 0);
+	assert_int_equal(cache_open(&opts, &c), -EPROTO);
+	write_file(path, "hubfs-cache 1", 13);
+	assert_int_equal(cache_open(&opts, &c), -EPROTO);
+	rm_rf(dir);
+
+	/* A directory that cannot be made. */
+	opts.dir = "/proc/hubfs-cache-test/nope";
+	assert_true(cache_open(&opts, &c) < 0);
+	assert_null(c);
+}
+
+/* ---- 14. invalid keys ---- */
+
+static void test_invalid_keys(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100, 43);
+	struct cache_key bad[9];
+	struct cache_error err = { { 0 } };
+	struct cache_verify_report r;
+	struct cache_object_info i;
+	struct cache_key big = o->key;
+	uint8_t buf[10];
+
+	for (int k = 0; k < 9; k++)
+		bad[k] = o->key;
+	bad[0].hash[3] = 'g';                       /* not hex */
+	bad[1].hash[3] = 'A';                       /* upper case */
+	bad[2].hash[63] = '\0';                     /* 63 digits */
+	bad[3].algo = CACHE_ALGO_GIT_SHA1;          /* 64 digits for sha1 */
+	bad[4].hash[40] = '\0';                     /* 40 digits for sha256 */
+	bad[5].algo = (enum cache_algo)0;
+	bad[6].algo = (enum cache_algo)3;
+	bad[7].size = (UINT64_C(1) << 48) + 1;
+	bad[8].hash[0] = '\0';
+	for (int k = 0; k < 9; k++) {
+		assert_false(cache_key_is_valid(&bad[k]));
+		assert_int_equal(cache_read(f->c, &bad[k], &f->ms.src, buf, 10, 0, &err),
+				 -EINVAL);
+		assert_int_equal(cache_fill(f->c, &bad[k], &f->ms.src, &err), -EINVAL);
+		assert_int_equal(cache_prefetch(f->c, &bad[k], &f->ms.src, 0, &err), -EINVAL);
+		assert_int_equal(cache_verify_object(f->c, &bad[k], true, &r), -EINVAL);
+		assert_int_equal(cache_evict_object(f->c, &bad[k]), -EINVAL);
+		cache_object_info(f->c, &bad[k], &i);
+		assert_int_equal(i.blocks_total, 0);
+		assert_int_equal(i.blocks_present, 0);
+		assert_false(i.verified);
+	}
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+	count_tree(f->dir);
+	assert_int_equal(tree_files, 2); /* the marker and CACHEDIR.TAG */
+	assert_int_equal(usage(f).objects, 0);
+
+	assert_true(cache_key_is_valid(&o->key));
+	big.size = UINT64_C(1) << 48;
+	assert_true(cache_key_is_valid(&big));
+}
+
+/* The listing's size is the authority: a stored object of another size is not served. */
+static void test_size_mismatch(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 10, 44);
+	struct cache_key other = o->key;
+	struct cache_error err = { { 0 } };
+	uint8_t buf[100];
+
+	read_all(f, o);
+	other.size = o->key.size + 1;
+	assert_int_equal(cache_read(f->c, &other, &f->ms.src, buf, 100, 0, &err), -EBADMSG);
+	other.size = o->key.size - 1;
+	assert_int_equal(cache_read(f->c, &other, &f->ms.src, buf, 100, BS, &err), -EBADMSG);
+	assert_int_equal(mem_source_fetches(&f->ms), 2);
+	read_all(f, o);
+}
+
+/* ---- several processes on one directory (two handles here) ---- */
+
+static void test_two_handles_share_directory(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 45);
+	struct cache *c2;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc((size_t)o->key.size);
+
+	assert_non_null(buf);
+	assert_int_equal(cache_open(&f->opts, &c2), 0);
+	/* f->c (c1) stores it; c2, which has not seen it, finds it on disk. */
+	read_all(f, o);
+	assert_int_equal(cache_read(c2, &o->key, &f->ms.src, buf, (size_t)o->key.size, 0, &err),
+			 (ssize_t)o->key.size);
+	assert_bytes(buf, o->data, (size_t)o->key.size, 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 3);
+	{
+		struct cache_object_info i;
+
+		cache_object_info(c2, &o->key, &i);
+		assert_true(i.verified);
+	}
+	/* c2 evicts it; c1 still believes it is there, and must cope. */
+	assert_int_equal(cache_evict_object(c2, &o->key), 0);
+	read_all(f, o);
+	assert_int_equal(mem_source_fetches(&f->ms), 6);
+	/* c1 rewrote it; c2 reads it from disk again. */
+	assert_int_equal(cache_read(c2, &o->key, &f->ms.src, buf, (size_t)o->key.size, 0, &err),
+			 (ssize_t)o->key.size);
+	assert_bytes(buf, o->data, (size_t)o->key.size, 0);
+	assert_int_equal(mem_source_fetches(&f->ms), 6);
+	cache_close(c2);
+	free(buf);
+}
+
+static void test_default_dir(void **state)
+{
+	char out[PATH_MAX], small[8];
+
+	(void)state;
+	setenv("HUBFS_CACHE_DIR", "/x/hubfs-cache", 1);
+	setenv("XDG_CACHE_HOME", "/xdg", 1);
+	assert_int_equal(cache_default_dir(out, sizeof(out)), 0);
+	assert_string_equal(out, "/x/hubfs-cache");
+	assert_int_equal(cache_default_dir(small, sizeof(small)), -ENAMETOOLONG);
+	setenv("HUBFS_CACHE_DIR", "", 1);
+	assert_int_equal(cache_default_dir(out, sizeof(out)), 0);
+	assert_string_equal(out, "/xdg/hubfs");
+	unsetenv("HUBFS_CACHE_DIR");
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", "/home/u", 1);
+	assert_int_equal(cache_default_dir(out, sizeof(out)), 0);
+	assert_string_equal(out, "/home/u/.cache/hubfs");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+#define T_LIMIT(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_whole_read_three_blocks),
+		T(test_sizes_and_algos),
+		T(test_partial_read_fetches_one_block),
+		T(test_corrupt_block_is_refetched),
+		T(test_corrupt_byte_never_reaches_caller),
+		T(test_wrong_hash_single_block),
+		T(test_wrong_hash_multi_block),
+		T(test_wrong_hash_concurrent_readers),
+		T(test_wrong_hash_concurrent_whole_readers),
+		T(test_pointer_as_git_content_is_refused),
+		T(test_pointer_as_lfs_block0_is_refused),
+		T(test_single_flight_same_block),
+		T(test_single_flight_many_blocks),
+		T(test_single_flight_whole_readers),
+		T(test_single_flight_no_sleep),
+		T(test_source_error),
+		T(test_source_error_concurrent_waiters),
+		T_LIMIT(test_evict_keeps_limit, fx_setup_3_blocks),
+		T_LIMIT(test_evict_is_lru_exact, fx_setup_3_blocks),
+		T_LIMIT(test_evict_order_follows_use, fx_setup_3_blocks),
+		T_LIMIT(test_evict_never_takes_block_in_use, fx_setup_2_blocks),
+		T_LIMIT(test_evict_limit_under_concurrent_misses, fx_setup_2_blocks),
+		T(test_persistence),
+		T(test_stale_verified_flag),
+		T(test_verify_object_wrong_hash_unverifies),
+		T(test_open_removes_leftovers),
+		T(test_open_drops_misfit_blocks),
+		T(test_open_removes_top_level_leftovers),
+		T(test_empty_object),
+		T(test_empty_object_evict_and_list),
+		T(test_fill),
+		T(test_fill_repairs_corrupt_block),
+		T(test_prefetch),
+		T(test_verify_object),
+		T(test_evict_object),
+		T(test_prune),
+		T(test_prune_keeps_newest),
+		T(test_each_object),
+		cmocka_unit_test(test_format_marker),
+		T(test_invalid_keys),
+		T(test_size_mismatch),
+		T(test_two_handles_share_directory),
+		cmocka_unit_test(test_default_dir),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
