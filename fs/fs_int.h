@@ -86,6 +86,7 @@ struct fs_handle {
 	uint64_t next_offset;        /* where a sequential read goes on */
 	uint64_t run_start;          /* where the current sequential run began */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
+	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 };
 
 /* ---- inode.c ---- */
@@ -135,6 +136,11 @@ int fs_prefetch_start(struct fs *fs, unsigned threads);
 void fs_prefetch_stop(struct fs *fs);
 /* Queue block @index of @h's file; takes its own snapshot ref. */
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
+/*
+ * Drop the kernel's cached pages of @ino, from a worker thread: doing it
+ * inside the read that found the problem would deadlock on page locks.
+ */
+void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
 
 /* ---- ops.c ---- */
 

@@ -323,6 +323,15 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 
 	(void)ino;
+	/*
+	 * The kernel retries a failed page on its own; after a failed hash
+	 * that retry would be served fresh bytes next to pages it already
+	 * took from the bad content. This open file stays failed instead.
+	 */
+	if (atomic_load(&h->poisoned)) {
+		reply_err(req, -EBADMSG);
+		return;
+	}
 	if (off < 0 || (uint64_t)off >= h->entry->size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -336,6 +345,10 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	n = cache_read(fs->deps.cache, &h->key, &h->src, buf, size, (uint64_t)off, &cerr);
 	if (n < 0) {
 		log_read_failure(fs, h, (int)n, cerr.message);
+		if (n == -EBADMSG) {
+			atomic_store(&h->poisoned, true);
+			fs_prefetch_invalidate(fs, h->node->ino);
+		}
 		reply_err(req, (int)n);
 	} else {
 		fuse_reply_buf(req, buf, (size_t)n);

@@ -19,9 +19,10 @@
 #define QUEUE_MAX 256
 
 struct job {
-	struct fs_snapshot *snap;    /* a ref, so the entry stays valid */
+	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
 	const struct fs_entry *entry;
 	uint32_t index;
+	fuse_ino_t ino;              /* the inode to invalidate */
 };
 
 struct fs_prefetch {
@@ -58,6 +59,10 @@ static void *worker(void *pf_)
 		pf->count--;
 		pthread_mutex_unlock(&pf->lock);
 
+		if (!job.snap) {
+			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, 0, 0);
+			continue;
+		}
 		fs_entry_key(job.entry, &key);
 		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
 		if (cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr) < 0)
@@ -103,7 +108,8 @@ void fs_prefetch_stop(struct fs *fs)
 	for (unsigned i = 0; i < pf->n_threads; i++)
 		pthread_join(pf->threads[i], NULL);
 	while (pf->count) {
-		fs_snapshot_unref(pf->q[pf->head].snap);
+		if (pf->q[pf->head].snap)
+			fs_snapshot_unref(pf->q[pf->head].snap);
 		pf->head = (pf->head + 1) % QUEUE_MAX;
 		pf->count--;
 	}
@@ -128,6 +134,33 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 		j->snap = h->snap;
 		j->entry = h->entry;
 		j->index = index;
+		j->ino = 0;
+		pf->count++;
+		pthread_cond_signal(&pf->wake);
+	}
+	pthread_mutex_unlock(&pf->lock);
+}
+
+void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
+{
+	struct fs_prefetch *pf = fs->prefetch;
+
+	if (!pf || !pf->n_threads)
+		return;
+	pthread_mutex_lock(&pf->lock);
+	/* This one is not optional: wait for room rather than drop it. */
+	if (!pf->stop) {
+		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
+
+		if (pf->count == QUEUE_MAX) {
+			/* Replace the newest read-ahead; it was only a guess. */
+			j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
+			if (j->snap)
+				fs_snapshot_unref(j->snap);
+			pf->count--;
+		}
+		memset(j, 0, sizeof(*j));
+		j->ino = ino;
 		pf->count++;
 		pthread_cond_signal(&pf->wake);
 	}

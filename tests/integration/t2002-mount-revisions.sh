@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Revisions in paths, as HfFileSystem writes them: a tag, a full sha,
+# refs%2Fpr%2F1, a branch with '/' (%2F). A repo directory is pinned to its
+# commit; a branch moved on the Hub shows after the TTL, while a file
+# opened before keeps its commit.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+mount_hubfs --revision-ttl 1
+KEY=model/hubfs-test/tiny-model
+R=$MNT/hubfs-test/tiny-model
+xattr() { getfattr --only-values -n "user.hubfs.$1" "$2" 2>/dev/null; }
+
+for rev in v1.0 refs%2Fpr%2F1 feature%2Flong-context "$(manifest commit $KEY v1.0)"; do
+	dec=$(printf '%b' "${rev//%/\\x}")
+	expect_eq "$(manifest files $KEY "$dec" | sort | tr '\n' ' ')" \
+		"$(cd "$R@$rev" && find . -type f | sed 's|^\./||' | sort | tr '\n' ' ')" \
+		"@$rev lists the files of its commit"
+	expect_eq "$(manifest field $KEY config.json sha256 "$dec")" \
+		"$(sha256sum <"$R@$rev/config.json" | cut -d' ' -f1)" "@$rev serves its own config.json"
+	expect_eq "$(manifest commit $KEY "$dec")" "$(xattr commit "$R@$rev/config.json")" \
+		"@$rev is pinned to its commit"
+done
+expect_eq 0 "$(hub_count 'path~*/feature/long-context*')" "a branch with '/' is sent %-encoded"
+ls "$R@no-such-branch" 2>/dev/null
+expect_eq 2 "$?" "an unknown revision is ENOENT"
+
+# --- a branch that moves while mounted ---
+old=$(manifest commit $KEY)
+new=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/manifest.json"))["repos"][sys.argv[2]]["spare"]["main"])' "$FAKEHUB_DATA" $KEY)
+expect_eq "$old" "$(xattr commit "$R/config.json")" "main starts at its commit"
+exec 7<"$R/config.json"          # an open file keeps its commit
+fakehub_ctl POST refs '{"repo": "'$KEY'", "branch": "main", "commit": "'$new'"}' >/dev/null
+sleep 2.2                        # the TTL, and the kernel's entry timeout
+expect_eq "$new" "$(xattr commit "$R/config.json")" "after the TTL, main shows the new commit"
+expect_eq "$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); r=m["repos"][sys.argv[2]]; print(r["commits"][sys.argv[3]]["files"]["config.json"]["sha256"])' "$FAKEHUB_DATA" $KEY "$new")" \
+	"$(sha256sum <"$R/config.json" | cut -d' ' -f1)" "... and its new config.json"
+expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <&7 | cut -d' ' -f1)" \
+	"a file opened before the move still reads the old commit's bytes"
+exec 7<&-
+fakehub_ctl DELETE log >/dev/null
+ls "$R@$new" >/dev/null
+sleep 1.2
+ls "$R@$new" >/dev/null
+expect_eq 0 "$(hub_count 'path~/api/models/hubfs-test/tiny-model/revision/*')" \
+	"a sha path is never re-resolved"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits 0"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done

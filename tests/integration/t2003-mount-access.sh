@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Access through the mount: missing repos and files are ENOENT, private
+# and gated content without access is EACCES with a log line that says how
+# to get access; with a token it works. Probes of names that do not exist
+# (.git, __pycache__) are answered from memory the second time.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+mount_hubfs
+errno_of() { "$PYTHON" -c 'import errno,os,sys
+try:
+    os.stat(sys.argv[1]) if sys.argv[2] == "stat" else open(sys.argv[1], "rb").read()
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])' "$1" "${2:-stat}"; }
+
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/tiny-model/no-such-file")" "a missing file: ENOENT"
+expect_eq ENOENT "$(errno_of "$MNT/.git")" "a name that cannot be an org: ENOENT"
+expect_eq EACCES "$(errno_of "$MNT/hubfs-test/private-model")" "a private repo without a token: EACCES"
+check "... and the log says to log in" grep -q "hubfs-test/private-model.*log in with a token" "$HUBFS_LOG"
+expect_eq OK "$(errno_of "$MNT/hubfs-test/gated-model/config.json")" "a gated repo's listing is public"
+expect_eq EACCES "$(errno_of "$MNT/hubfs-test/gated-model/config.json" read)" "... its content is EACCES"
+check "... and the log names repo, file, and where to accept the terms" \
+	grep -q "model/hubfs-test/gated-model@main:config.json: read failed: .*accept its terms at $HUB_URL/hubfs-test/gated-model" "$HUBFS_LOG"
+
+# --- negative lookups cost one request ---
+fakehub_ctl DELETE log >/dev/null
+for i in 1 2 3; do errno_of "$MNT/hubfs-test/__pycache__" >/dev/null; done
+expect_eq 1 "$(hub_count 'path~/api/models/hubfs-test/__pycache__*')" \
+	"three probes of a missing repo: one request"
+unmount_hubfs
+
+# --- with tokens ---
+HF_TOKEN=$BOB_TOKEN mount_hubfs
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/private-model")" "bob cannot see the private repo: ENOENT"
+expect_eq EACCES "$(errno_of "$MNT/hubfs-test/gated-model/config.json" read)" "bob is not approved for the gated repo: EACCES"
+check "... and the log says where to ask for access" grep -q "ask for access at" "$HUBFS_LOG"
+unmount_hubfs
+HF_TOKEN=$ALICE_TOKEN mount_hubfs -o allow_other
+check "allow_other with a token prints a warning" grep -q "allow_other: every user of this machine can read" "$HUBFS_LOG"
+expect_eq "$(manifest field model/hubfs-test/private-model config.json sha256)" \
+	"$(sha256sum <"$MNT/hubfs-test/private-model/config.json" | cut -d' ' -f1)" "alice reads the private repo"
+lfs=$(cd "$MNT/hubfs-test/gated-model" && ls *.safetensors | head -1)
+expect_eq "$(manifest field model/hubfs-test/gated-model "$lfs" sha256)" \
+	"$(sha256sum <"$MNT/hubfs-test/gated-model/$lfs" | cut -d' ' -f1)" "alice reads the gated repo's LFS file"
+expect_eq 0 "$(hub_count host=cdn auth=true)" "no request carried the token to the CDN"
+check "the token appears in no log" sh -c '! grep -q "$0" "$1" "$2"' "$ALICE_TOKEN" "$HUBFS_LOG" "$HUB_LOG"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits 0"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done
