@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Operating the mount: SIGTERM and SIGINT unmount cleanly; a crash leaves
+# a stale mount that gets a clear message and `hubfs umount` recovers;
+# --repo mounts one repo at the root; without -f it daemonizes; --strict
+# fetches and verifies a whole file before its first byte.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+
+# Background jobs of a script start with SIGINT ignored (and libfuse keeps
+# an ignored signal ignored): give the daemon a default SIGINT, as a
+# terminal would.
+default_sigint() {
+	exec "$PYTHON" -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$@"
+}
+for sig in TERM INT; do
+	default_sigint "$HUBFS_BIN" mount -f "$MNT" >>"$HUBFS_LOG" 2>&1 &
+	HUBFS_PID=$!
+	wait_for 20 is_mounted || die "hubfs did not mount"
+	ls "$MNT/hubfs-test/tiny-model" >/dev/null
+	kill -$sig "$HUBFS_PID"
+	rc=0
+	wait "$HUBFS_PID" || rc=$?
+	HUBFS_PID=
+	expect_eq 0 "$rc" "SIG$sig: the daemon exits 0"
+	check "SIG$sig: the mount is gone" sh -c '! grep -q " $0 fuse" /proc/mounts' "$MNT"
+done
+
+# --- a crash leaves a stale mount ---
+mount_hubfs
+kill -9 "$HUBFS_PID"
+wait "$HUBFS_PID" 2>/dev/null
+HUBFS_PID=
+check "after kill -9 the mount is stale" sh -c '! ls "$0" 2>/dev/null' "$MNT"
+"$HUBFS_BIN" mount -f "$MNT" 2>"$T/stale.err"
+expect_eq 1 "$?" "mounting over a stale mount fails"
+check "... saying so, and how to recover" grep -q "stale mount .* run 'hubfs umount" "$T/stale.err"
+check "hubfs umount recovers it" "$HUBFS_BIN" umount "$MNT"
+check "... and a new mount works" sh -c '"$0" mount -f "$1" & sleep 1; ls "$1/hubfs-test/tiny-model" | grep -q config.json' \
+	"$HUBFS_BIN" "$MNT"
+fusermount3 -u "$MNT"
+sleep 0.5
+
+# --- one repo at the root ---
+mount_hubfs --repo datasets/hubfs-test/big-dataset@v1.0
+check "--repo: the root is the dataset" test -f "$MNT/README.md"
+expect_eq "$(manifest files dataset/hubfs-test/big-dataset v1.0 | wc -l)" "$(find "$MNT" -type f | wc -l)" \
+	"--repo: every file of the revision is there"
+unmount_hubfs
+
+# --- daemon mode ---
+"$HUBFS_BIN" mount "$MNT" --log-level debug
+expect_eq 0 "$?" "without -f, mount returns 0 once mounted"
+check "... the mount serves" test -f "$MNT/hubfs-test/tiny-model/config.json"
+pid=$(pgrep -f "hubfs mount $MNT" | head -1)
+check "... the daemon is in the background" test -n "$pid"
+check "hubfs umount unmounts it" "$HUBFS_BIN" umount "$MNT"
+wait_for 10 sh -c '! kill -0 "$0" 2>/dev/null' "$pid"
+check "... and the daemon ends" sh -c '! kill -0 "$0" 2>/dev/null' "$pid"
+
+# --- strict: the whole file before the first byte ---
+mount_hubfs --strict
+fakehub_ctl DELETE log >/dev/null
+head -c 10 "$MNT/hubfs-test/tiny-model/extra/weights.dat" >/dev/null
+n=$(( ($(manifest field model/hubfs-test/tiny-model extra/weights.dat size) + 4194303) / 4194304 ))
+expect_eq "$n" "$(hub_count host=cdn method=GET)" "--strict: reading 10 bytes fetched all $n blocks"
+expect_eq 1 "$(getfattr --only-values -n user.hubfs.verified "$MNT/hubfs-test/tiny-model/extra/weights.dat")" \
+	"... and the file is verified"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits 0"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done
