@@ -55,6 +55,7 @@ struct cache_object {
 	bool meta_checked;   /* the meta file was read or written */
 	int64_t verified_ns; /* when it was verified: a newer block file was not */
 	uint32_t rejects;    /* bumped when its content failed the hash */
+	char reject_why[256]; /* and why, for the readers it fails */
 };
 
 struct cache {
@@ -652,7 +653,7 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 static int verify_object(struct cache *c, struct cache_object *o,
 			 struct cache_error *err)
 {
-	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
+	char path[PATH_MAX], hex[DIGEST_HEX_MAX], why[256] = "";
 	struct digest d = { 0 };
 	int64_t verified_ns = 0;
 	uint8_t *buf = NULL;
@@ -702,9 +703,10 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		digest_release(&d);
 	free(buf);
 	if (rc == 0 && strcmp(hex, o->key.hash) != 0) {
-		set_error(err, "the content's %s is %s, not %s: discarded",
-			  o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1",
-			  hex, o->key.hash);
+		snprintf(why, sizeof(why), "the content's %s is %s, not %s: discarded",
+			 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1",
+			 hex, o->key.hash);
+		set_error(err, "%s", why);
 		rc = -EBADMSG;
 	}
 
@@ -721,6 +723,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 			mark_absent(c, o, k);
 		/* Every read that overlapped this content must fail too. */
 		o->rejects++;
+		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 		c->stats.rejected++;
 	}
 	o->verifying = false;
@@ -812,12 +815,11 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		if (rc == 0) {
 			/* Did the object fail its hash while we were reading it? */
 			pthread_mutex_lock(&c->lock);
-			if (o->rejects != rejects)
+			if (o->rejects != rejects) {
 				rc = -EBADMSG;
+				set_error(err, "%s", o->reject_why);
+			}
 			pthread_mutex_unlock(&c->lock);
-			if (rc < 0)
-				set_error(err, "the content failed verification against %s",
-					  o->key.hash);
 		}
 		if (rc != -EAGAIN)
 			return rc < 0 ? rc : (ssize_t)len;
