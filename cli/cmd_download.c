@@ -333,6 +333,7 @@ int cmd_download(int argc, char **argv)
 	pthread_t threads[MAX_JOBS], progress;
 	const char *cache_dir_opt = NULL;
 	bool dry_run = false, quiet = false, have_cfg = false;
+	char hf_cache[4096];
 	long jobs = 8;
 	int c, rc, exit_code = CLI_EXIT_OK;
 	char *end;
@@ -388,6 +389,8 @@ int cmd_download(int argc, char **argv)
 	}
 	have_cfg = true;
 	dl.env.offline = cfg.offline;
+	if (fs_hf_hub_cache_dir(hf_cache, sizeof(hf_cache)) == 0)
+		dl.env.hf_hub_cache = hf_cache;
 	rc = fs_snapshot_load(&dl.env, &repo, &dl.snap, &err);
 	if (rc < 0) {
 		exit_code = cli_report(rc, &err);

@@ -72,6 +72,7 @@ struct fs {
 	struct fs_map *negative;     /* failed repo lookups: "key" -> errno, expiry */
 
 	struct fs_prefetch *prefetch;
+	char hf_cache[4096];         /* huggingface_hub's cache dir, when there is one */
 };
 
 /* An open file. */

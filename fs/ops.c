@@ -609,6 +609,8 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	fs->env.hub = deps->hub;
 	fs->env.cache = deps->cache;
 	fs->env.offline = deps->hub_config->offline;
+	if (fs_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
+		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
 	rc = check_mountpoint(opts->mountpoint);

@@ -6,14 +6,20 @@
 #include "fs/snapshot.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache/commit.h"
 #include "cache/meta.h"
+#include "util/buf.h"
 #include "util/digest.h"
+#include "util/fileio.h"
 #include "util/log.h"
 
 int fs_repo_key(const struct hub_repo *repo, char *out, size_t size)
@@ -35,6 +41,9 @@ static int64_t parse_iso_time(const char *s)
 		return 0;
 	return (int64_t)timegm(&tm);
 }
+
+static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+			size_t size);
 
 static bool is_network_error(int rc)
 {
@@ -307,6 +316,8 @@ static int load(struct fs_env *env, const struct hub_repo *repo,
 	}
 	if (!s->commit_time)
 		cache_commit_time_load(root, s->repo_key, s->commit, &s->commit_time);
+	if (env->hf_hub_cache)
+		hf_blob_dir(env->hf_hub_cache, &s->repo, s->hf_blobs, sizeof(s->hf_blobs));
 
 	rc = cache_listing_load(root, s->repo_key, s->commit, from_cache_entry, &b);
 	if (rc == -ENOENT || rc == -EBADMSG) {
@@ -385,6 +396,159 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
 	}
 }
 
+/* ---- huggingface_hub's cache ---- */
+
+int fs_hf_hub_cache_dir(char *out, size_t size)
+{
+	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
+	const char *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
+	const char *user = getenv("HOME");
+	struct stat st;
+	int n;
+
+	if (v && *v)
+		n = snprintf(out, size, "%s", v);
+	else if (legacy && *legacy)
+		n = snprintf(out, size, "%s", legacy);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/hub", home);
+	else if (xdg && *xdg)
+		n = snprintf(out, size, "%s/huggingface/hub", xdg);
+	else if (user && *user)
+		n = snprintf(out, size, "%s/.cache/huggingface/hub", user);
+	else
+		return -ENOENT;
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return stat(out, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOENT;
+}
+
+/* "<cache>/{type}s--ORG--NAME/blobs" (huggingface_hub's repo_folder_name). */
+static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+			size_t size)
+{
+	struct buf b;
+
+	buf_init(&b, size - 1);
+	buf_printf(&b, "%s/%ss--", hf_cache, hub_repo_type_name(repo->type));
+	for (const char *p = repo->id; *p; p++)
+		buf_append_str(&b, *p == '/' ? "--" : (char[]){ *p, '\0' });
+	if (buf_append_str(&b, "/blobs") == 0)
+		memcpy(out, buf_cstr(&b), b.len + 1);
+	else
+		out[0] = '\0';
+	buf_release(&b);
+}
+
+/*
+ * What we found out about huggingface_hub's blobs in this process: each is
+ * hashed once before its first use, and a wrong one is never used.
+ */
+enum hf_state { HF_UNKNOWN, HF_GOOD, HF_BAD };
+
+static pthread_mutex_t hf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char hash[65];
+	enum hf_state state;
+} hf_seen[256];
+static unsigned hf_next;
+
+static enum hf_state hf_lookup(const char *hash)
+{
+	enum hf_state st = HF_UNKNOWN;
+
+	pthread_mutex_lock(&hf_lock);
+	for (size_t i = 0; i < sizeof(hf_seen) / sizeof(hf_seen[0]); i++) {
+		if (strcmp(hf_seen[i].hash, hash) == 0) {
+			st = hf_seen[i].state;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&hf_lock);
+	return st;
+}
+
+static void hf_remember(const char *hash, enum hf_state st)
+{
+	pthread_mutex_lock(&hf_lock);
+	snprintf(hf_seen[hf_next].hash, sizeof(hf_seen[0].hash), "%s", hash);
+	hf_seen[hf_next].state = st;
+	hf_next = (hf_next + 1) % (sizeof(hf_seen) / sizeof(hf_seen[0]));
+	pthread_mutex_unlock(&hf_lock);
+}
+
+/* Hash the whole blob: is it the object @key names? */
+static enum hf_state hf_check(const char *path, const struct cache_key *key)
+{
+	char hex[DIGEST_HEX_MAX];
+	struct digest d;
+	struct stat st;
+	uint8_t *buf;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return HF_BAD;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != key->size) {
+		close(fd);
+		return HF_BAD;
+	}
+	buf = malloc(1 << 20);
+	rc = !buf ? -ENOMEM : key->algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
+		digest_init_git_blob(&d, key->size);
+	while (rc == 0) {
+		ssize_t n = read(fd, buf, 1 << 20);
+
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 1;
+			break;
+		}
+		rc = digest_update(&d, buf, (size_t)n);
+	}
+	if (rc == 1)
+		rc = digest_final_hex(&d, hex);
+	if (buf && d.ctx)
+		digest_release(&d);
+	free(buf);
+	close(fd);
+	return rc == 0 && strcmp(hex, key->hash) == 0 ? HF_GOOD : HF_BAD;
+}
+
+/* Bytes from huggingface_hub's blob of @key, if it has a right one. */
+static int read_hf_blob(const struct fs_source *s, const struct cache_key *key,
+			uint64_t offset, size_t len, void *out)
+{
+	char path[4400];
+	enum hf_state st;
+	ssize_t n;
+	int fd;
+
+	if (!s->snap->hf_blobs[0])
+		return -ENOENT;
+	snprintf(path, sizeof(path), "%s/%s", s->snap->hf_blobs, key->hash);
+	if (access(path, R_OK) < 0)
+		return -ENOENT;
+	st = hf_lookup(key->hash);
+	if (st == HF_UNKNOWN) {
+		st = hf_check(path, key);
+		hf_remember(key->hash, st);
+		if (st == HF_GOOD)
+			log_info("%s: reusing '%s' from the huggingface_hub cache (hash checked)",
+				 s->snap->repo_key, s->entry->path);
+		else
+			log_warn("%s: ignoring '%s' in the huggingface_hub cache: it is not the "
+				 "content it is named after", s->snap->repo_key, path);
+	}
+	if (st != HF_GOOD)
+		return -ENOENT;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	n = fileio_pread_full(fd, out, len, (off_t)offset);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -ENOENT;
+}
+
 /* ---- the source ---- */
 
 struct copy_ctx {
@@ -410,6 +574,8 @@ static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 	struct hub_error err = { 0 };
 	int rc;
 
+	if (read_hf_blob(s, key, offset, len, out) == 0)
+		return 0;
 	/* The commit, never the branch: the bytes must match the listing. */
 	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
 	rc = hub_read_range(s->hub, &pinned, s->entry->path, offset, len, key->size,

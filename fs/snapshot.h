@@ -31,7 +31,16 @@ struct fs_env {
 	struct hub_client *hub;
 	struct cache *cache;
 	bool offline;
+	const char *hf_hub_cache; /* huggingface_hub's cache to reuse blobs from, or NULL */
 };
+
+/*
+ * huggingface_hub's cache directory: HF_HUB_CACHE, else
+ * HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub (HF_HOME defaults to
+ * ${XDG_CACHE_HOME:-~/.cache}/huggingface). 0, or -ENOENT when it does
+ * not exist.
+ */
+int fs_hf_hub_cache_dir(char *out, size_t size);
 
 struct fs_entry {
 	char *path;           /* repo-relative; "" for the root */
@@ -57,6 +66,7 @@ struct fs_snapshot {
 	size_t n_entries;
 	uint64_t total_bytes;     /* sum of file sizes */
 	size_t n_files;
+	char hf_blobs[4096];      /* "<hf cache>/models--ORG--NAME/blobs", or "" */
 };
 
 /* Load @repo (its revision as asked). 0 or -errno with @err filled. */
@@ -81,10 +91,12 @@ const struct fs_entry *fs_snapshot_find(const struct fs_snapshot *s,
 void fs_entry_key(const struct fs_entry *e, struct cache_key *key);
 
 /*
- * A cache source that reads @path of @snap's commit from the Hub. The
- * struct must outlive every fetch made through @out. A failure's reason
- * (the Hub client's message) goes into the cache_error for the caller
- * to report.
+ * A cache source that reads @path of @snap's commit from the Hub — or,
+ * when huggingface_hub's cache already holds the file as a blob named by
+ * the same hash, from that blob, once it has been hashed and found right
+ * (it is only ever read). The struct must outlive every fetch made
+ * through @out. A failure's reason (the Hub client's message) goes into
+ * the cache_error for the caller to report.
  */
 struct fs_source {
 	struct hub_client *hub;

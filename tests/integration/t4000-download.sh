@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# hubfs download: --dry-run, --include/--exclude, --local-dir (real,
+# verified files), progress lines, a summary and exit 1 when a file fails,
+# resuming after kill -9 without fetching twice, and reuse of verified
+# blobs from huggingface_hub's cache (never of a corrupt one).
+. "$HUBFS_TEST_LIB"
+start_fakehub
+H=$HUBFS_BIN
+REPO=hubfs-test/tiny-model
+KEY=model/$REPO
+read -r nfiles nlfs bytes < <(manifest total $KEY)
+
+# --- dry run ---
+"$H" download $REPO --dry-run >"$T/dry"
+expect_eq 0 "$?" "--dry-run succeeds"
+check "... and says how much it would fetch" grep -q "^$nfiles files, .* to fetch" "$T/dry"
+expect_eq "0 0" "$(hub_count 'path~*/resolve/*') $(hub_count host=cdn)" "... fetching nothing"
+
+# --- include / exclude ---
+sel() { "$H" download --quiet "$@" $REPO && "$H" cache ls --json |
+	"$PYTHON" -c 'import json,sys; r=[x for x in json.load(sys.stdin)["repos"] if x["repo"]==sys.argv[1]][0]; print(r["verified_files"])' $KEY; }
+njson=$(manifest files $KEY | grep -c '\.json$')
+expect_eq "$njson" "$(sel --include '*.json')" "--include '*.json' fetches the $njson json files"
+check "... and requested no other file" sh -c '! "$0" "$1" list "path~*/resolve/*" | grep -v "\.json" | grep -q .' "$PYTHON $TEST_LIB_DIR/hublog.py" "$HUB_LOG"
+expect_eq $((njson + 1)) "$(sel --include 'extra/')" "--include 'extra/' adds what is below extra/"
+expect_eq "$(manifest files $KEY | grep -vc '\.safetensors$\|\.bin$')" \
+	"$(sel --include '*' --exclude '*.safetensors' --exclude '*.bin')" "--exclude removes from --include"
+"$H" cache evict --all >/dev/null
+
+# --- local dir, progress ---
+"$H" download $REPO --local-dir "$T/local" 2>"$T/progress"
+expect_eq 0 "$?" "download --local-dir succeeds"
+check "progress lines are printed when stderr is not a terminal" grep -q "^hubfs: 100% .* files $nfiles/$nfiles" "$T/progress"
+for f in $(manifest files $KEY); do
+	[ -f "$T/local/$f" ] && [ ! -L "$T/local/$f" ] || not_ok "$f is a real file"
+	[ "$(sha256sum <"$T/local/$f" | cut -d' ' -f1)" = "$(manifest field $KEY "$f" sha256)" ] || not_ok "$f content"
+done
+ok "every local file is a real file with the published bytes"
+check "... no pointer among them" sh -c '! grep -rl "git-lfs.github.com/spec" "$0"' "$T/local"
+check "... and no temporary file left" sh -c '! find "$0" -name "*.tmp.*" | grep -q .' "$T/local"
+"$H" download --quiet $REPO --local-dir "$T/local" 2>"$T/quiet"
+check "--quiet prints nothing" test ! -s "$T/quiet"
+
+# --- a file that cannot be fetched ---
+"$H" cache evict --all >/dev/null
+fakehub_ctl POST faults '{"kind": "status", "code": 503, "glob": "*/vocab.txt", "count": -1}' >/dev/null
+HUBFS_MAX_RETRIES=1 "$H" download --quiet $REPO 2>"$T/fail"
+expect_eq 1 "$?" "a failed file makes the exit code 1"
+check "... the summary names it and why" grep -q "vocab.txt: the Hub failed with HTTP 503" "$T/fail"
+check "... the other files are verified" sh -c '"$0" cache ls | grep -q "partial ($1 verified"' "$H" $((nfiles - 1))
+fakehub_ctl DELETE faults >/dev/null
+
+# --- kill -9 mid-way, run again: nothing fetched twice ---
+"$H" cache evict --all >/dev/null
+fakehub_ctl DELETE log >/dev/null
+fakehub_ctl POST faults '{"kind": "delay", "seconds": 0.4, "host": "cdn", "glob": "/repos/*", "count": -1}' >/dev/null
+"$H" download --quiet --jobs 2 $REPO &
+pid=$!
+sleep 1.5
+kill -9 $pid
+wait $pid 2>/dev/null
+first=$(hub_sum bytes host=cdn)
+check "the killed download had fetched part of it ($first bytes)" test "$first" -gt 0 -a "$first" -lt "$bytes"
+fakehub_ctl DELETE faults >/dev/null
+check "run again, it completes" "$H" download --quiet $REPO
+lfs_bytes=0
+for f in $(manifest files $KEY); do
+	[ -n "$(manifest field $KEY "$f" lfs_oid)" ] && lfs_bytes=$((lfs_bytes + $(manifest field $KEY "$f" size)))
+done
+total=$(hub_sum bytes host=cdn)
+check "CDN bytes over both runs ($total) ~ the LFS bytes once ($lfs_bytes), at most the blocks in flight more" \
+	test "$total" -ge "$lfs_bytes" -a "$total" -le $((lfs_bytes + 2 * 4194304))
+check "... and everything verifies" "$H" cache verify
+
+# --- huggingface_hub's cache: a good blob is reused, a corrupt one is not ---
+"$H" cache evict --all >/dev/null
+fakehub_ctl DELETE log >/dev/null
+blobs="$HF_HOME/hub/models--hubfs-test--tiny-model/blobs"
+mkdir -p "$blobs"
+st=$(manifest field $KEY model.safetensors sha256)
+pt=$(manifest field $KEY pytorch_model.bin sha256)
+cfg=$(manifest field $KEY config.json oid)
+cp "$(manifest blob $KEY model.safetensors)" "$blobs/$st"
+cp "$(manifest blob $KEY config.json)" "$blobs/$cfg"
+cp "$(manifest blob $KEY pytorch_model.bin)" "$blobs/$pt"
+printf '\x00' | dd of="$blobs/$pt" bs=1 seek=1000 conv=notrunc status=none
+before=$(cd "$blobs" && sha256sum * | sha256sum)
+"$H" download $REPO 2>"$T/hf"
+expect_eq 0 "$?" "download with a huggingface_hub cache present"
+expect_eq 0 "$(hub_count host=cdn "path~*/$st")" "a verified hf blob is used: no CDN request for model.safetensors"
+expect_eq 0 "$(hub_count 'path~*/config.json')" "... nor any request for config.json"
+check "a corrupt hf blob is not used: pytorch_model.bin came from the CDN" test "$(hub_count host=cdn "path~*/$pt")" -ge 1
+check "... and the log says why" grep -q "ignoring .*$pt.*not the content it is named after" "$T/hf"
+expect_eq "$before" "$(cd "$blobs" && sha256sum * | sha256sum)" "huggingface_hub's blobs are not modified"
+check "everything verifies" "$H" cache verify
+test_done
