@@ -40,7 +40,7 @@ struct dl_file {
 	atomic_uint blocks_left;  /* blocks still to fetch */
 	atomic_bool failed;
 	pthread_mutex_t lock;     /* guards error */
-	char error[300];
+	char error[600];
 	bool done;                /* verified (and written out) */
 };
 

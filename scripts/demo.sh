@@ -26,8 +26,8 @@ if [ "${1:-}" = stop ]; then
 fi
 
 bash scripts/deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build hubfs
+cmake -S . -B build-demo -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build-demo hubfs
 mkdir -p "$demo" "$mnt"
 "$py" tests/fakehub/genrepos.py "$demo/data"
 
@@ -43,16 +43,22 @@ fi
 hub=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$demo/fakehub.state")
 export HF_ENDPOINT=$hub
 
-grep -q " $mnt fuse" /proc/mounts || build/cli/hubfs mount "$mnt"
+grep -q " $mnt fuse" /proc/mounts ||
+	build-demo/cli/hubfs mount "$mnt" --cache-dir "$demo/cache"
 
 cat <<EOT
 
-The demo Hub runs at $hub (log: demo/requests.jsonl), mounted at demo/hub.
-Try:
-  export HF_ENDPOINT=$hub
-  curl -s \$HF_ENDPOINT/api/models/hubfs-test/tiny-model | head -c 300; echo
-  curl -s "\$HF_ENDPOINT/api/datasets/hubfs-test/big-dataset/tree/main?recursive=true" | head -c 300; echo
-  curl -sL \$HF_ENDPOINT/hubfs-test/tiny-model/resolve/main/config.json
-  ls -la demo/hub            # the mount (its tree arrives with issue 5)
+The demo Hub runs at $hub (its request log: demo/requests.jsonl);
+the whole Hub is mounted at demo/hub (cache: demo/cache). Try:
+  ls demo/hub/hubfs-test/tiny-model
+  cat demo/hub/hubfs-test/tiny-model/config.json
+  sha256sum demo/hub/hubfs-test/tiny-model/model.safetensors
+  du -sh demo/hub/hubfs-test/tiny-model; du -sh --apparent-size demo/hub/hubfs-test/tiny-model
+  getfattr -d demo/hub/hubfs-test/tiny-model/model.safetensors
+  ls demo/hub/hubfs-test/tiny-model@v1.0 demo/hub/datasets/hubfs-test/big-dataset/data
+  export HF_ENDPOINT=$hub HUBFS_CACHE_DIR=$demo/cache
+  build-demo/cli/hubfs info hubfs-test/tiny-model
+  build-demo/cli/hubfs ls -l -h datasets/hubfs-test/big-dataset data/train/part-00
+  build-demo/cli/hubfs cache ls
 Stop it all with: bash scripts/demo.sh stop
 EOT
