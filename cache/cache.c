@@ -32,6 +32,7 @@
 #include "util/fileio.h"
 #include "util/lfs.h"
 #include "util/log.h"
+#include "util/path.h"
 
 struct block_state {
 	int64_t last_used;   /* usec of the last use: the LRU order */
@@ -132,19 +133,13 @@ bool cache_key_is_valid(const struct cache_key *key)
 int cache_default_dir(char *out, size_t size)
 {
 	const char *v = getenv("HUBFS_CACHE_DIR");
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	int n;
 
-	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (xdg && *xdg)
-		n = snprintf(out, size, "%s/hubfs", xdg);
-	else if (home && *home)
-		n = snprintf(out, size, "%s/.cache/hubfs", home);
-	else
-		return -ENOENT;
-	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+	if (v && *v) {
+		int n = snprintf(out, size, "%s", v);
+
+		return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+	}
+	return path_user_cache_dir("hubfs", out, size);
 }
 
 const char *cache_dir(const struct cache *c)

@@ -21,6 +21,7 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/path.h"
 
 int fs_repo_key(const struct hub_repo *repo, char *out, size_t size)
 {
@@ -401,10 +402,9 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
 int fs_hf_hub_cache_dir(char *out, size_t size)
 {
 	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
-	const char *home = getenv("HF_HOME"), *xdg = getenv("XDG_CACHE_HOME");
-	const char *user = getenv("HOME");
+	const char *home = getenv("HF_HOME");
 	struct stat st;
-	int n;
+	int n = 0;
 
 	if (v && *v)
 		n = snprintf(out, size, "%s", v);
@@ -412,11 +412,7 @@ int fs_hf_hub_cache_dir(char *out, size_t size)
 		n = snprintf(out, size, "%s", legacy);
 	else if (home && *home)
 		n = snprintf(out, size, "%s/hub", home);
-	else if (xdg && *xdg)
-		n = snprintf(out, size, "%s/huggingface/hub", xdg);
-	else if (user && *user)
-		n = snprintf(out, size, "%s/.cache/huggingface/hub", user);
-	else
+	else if (path_user_cache_dir("huggingface/hub", out, size) < 0)
 		return -ENOENT;
 	if (n < 0 || (size_t)n >= size)
 		return -ENAMETOOLONG;

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/path.h"
+
 #define DEFAULT_ENDPOINT "https://huggingface.co"
 #define TOKEN_FILE_MAX 4096
 
@@ -150,19 +152,13 @@ static int set_endpoint(struct hub_config *cfg, const char *value,
 static int hf_home(char *out, size_t size)
 {
 	const char *v = getenv("HF_HOME");
-	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	int n;
 
-	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (xdg && *xdg)
-		n = snprintf(out, size, "%s/huggingface", xdg);
-	else if (home && *home)
-		n = snprintf(out, size, "%s/.cache/huggingface", home);
-	else
-		return -ENOENT;
-	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+	if (v && *v) {
+		int n = snprintf(out, size, "%s", v);
+
+		return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+	}
+	return path_user_cache_dir("huggingface", out, size);
 }
 
 int hub_config_load(struct hub_config *cfg,

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool path_is_utf8(const char *s, size_t len)
@@ -86,4 +88,19 @@ int path_validate_repo_path(const char *path)
 			return 0;
 		p = slash + 1;
 	}
+}
+
+int path_user_cache_dir(const char *sub, char *out, size_t size)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (xdg && *xdg)
+		n = snprintf(out, size, "%s/%s", xdg, sub);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/.cache/%s", home, sub);
+	else
+		return -ENOENT;
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }

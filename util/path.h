@@ -29,4 +29,10 @@ int path_validate_repo_path(const char *path);
 /* Is @s (@len bytes) well-formed UTF-8 (no overlongs, no surrogates)? */
 bool path_is_utf8(const char *s, size_t len);
 
+/*
+ * "${XDG_CACHE_HOME:-$HOME/.cache}/@sub" into @out: where per-user caches
+ * live. Returns 0, -ENOENT (neither variable set) or -ENAMETOOLONG.
+ */
+int path_user_cache_dir(const char *sub, char *out, size_t size);
+
 #endif /* HUBFS_UTIL_PATH_H */
