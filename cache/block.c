@@ -116,7 +116,7 @@ static int decode_block_header(const uint8_t *in, struct block_header *h)
 }
 
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len)
+		const void *data, uint32_t len, int64_t *mtime_ns)
 {
 	struct block_header h = { .algo = key->algo, .object_size = key->size,
 				  .index = index, .data_len = len };
@@ -141,6 +141,15 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 	rc = fileio_write_full(fd, head, h.header_size);
 	if (rc == 0)
 		rc = fileio_write_full(fd, data, len);
+	if (rc == 0 && mtime_ns) {
+		struct stat st;
+
+		/* rename() keeps it: this is the published file's time. */
+		if (fstat(fd, &st) < 0)
+			rc = -errno;
+		else
+			*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	}
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	/* The rename publishes a complete block, or nothing. */

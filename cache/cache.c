@@ -43,6 +43,7 @@ struct block_state {
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
 	bool evicting;       /* a thread is removing its file now */
+	int64_t hashed_mtime; /* its file's mtime when it went into the running hash */
 };
 
 struct cache_object {
@@ -56,6 +57,16 @@ struct cache_object {
 	bool meta_checked;   /* the meta file was read or written */
 	int64_t verified_ns; /* when it was verified: a newer block file was not */
 	uint32_t rejects;    /* bumped when its content failed the hash */
+	/*
+	 * The running hash of blocks [0, hashed): fed as blocks arrive in
+	 * order, so that completing a big object costs little more hashing.
+	 * Owned by the thread that set hashing (or verifying); dropped when a
+	 * block below hashed goes away.
+	 */
+	struct digest hasher;
+	uint32_t hashed;
+	bool hashing;
+	bool hash_stale;     /* a hashed block went away while hashing */
 	char reject_why[256]; /* and why, for the readers it fails */
 };
 
@@ -276,6 +287,15 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k,
 }
 
 /* The block is gone: forget it, and the object's verified state with it. */
+/* Forget the running hash (the caller holds c->lock and it is not in use). */
+static void drop_hash(struct cache_object *o)
+{
+	if (o->hasher.ctx)
+		digest_release(&o->hasher);
+	o->hashed = 0;
+	o->hash_stale = false;
+}
+
 static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
@@ -288,6 +308,13 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 		b->disk_bytes = 0;
 	}
 	o->verified = false;
+	/* What was hashed of this block may not be what comes back. */
+	if (k < o->hashed) {
+		if (o->hashing || o->verifying)
+			o->hash_stale = true;
+		else
+			drop_hash(o);
+	}
 }
 
 static uint32_t disk_size(const struct cache_key *key, uint32_t k)
@@ -476,7 +503,7 @@ static int check_fetched(const struct cache_key *key, uint32_t k,
 
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *buf,
-		       struct cache_error *err)
+		       int64_t *mtime_ns, struct cache_error *err)
 {
 	uint32_t len = block_len(&o->key, k);
 	char path[PATH_MAX];
@@ -495,7 +522,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	if (c->opts.max_bytes || c->opts.min_free_ratio > 0)
 		evict(c, c->opts.max_bytes, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
-	rc = block_write(path, &o->key, k, buf, len);
+	rc = block_write(path, &o->key, k, buf, len, mtime_ns);
 	if (rc == -ENOENT) {
 		/* The object's directory went away under us (evicted): remake it. */
 		char dir[PATH_MAX];
@@ -503,13 +530,84 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		cache_object_dir(c, &o->key, dir, sizeof(dir));
 		if (fileio_mkdirs(dir, 0755) == 0) {
 			write_meta(c, &o->key, false, 0);
-			rc = block_write(path, &o->key, k, buf, len);
+			rc = block_write(path, &o->key, k, buf, len, mtime_ns);
 		}
 	}
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  "cannot store block %u: %s", k, strerror(-rc));
 	return rc;
+}
+
+/*
+ * Feed the running hash: block @k just arrived (its bytes in @data, its
+ * file written at @mtime). When it is the next one the hash needs, it goes
+ * in, and so do the blocks after it already on disk. Best effort: a
+ * thread already hashing, or a block out of order, leaves the work to a
+ * later call or to verify_object().
+ */
+static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
+			 const uint8_t *data, int64_t mtime)
+{
+	char path[PATH_MAX];
+	uint8_t *buf = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (o->hashing || o->verifying || o->verified || o->hashed != k ||
+	    o->n_blocks < 2 || !o->blocks[k].present) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	o->hashing = true;
+	pthread_mutex_unlock(&c->lock);
+
+	if (k == 0)
+		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&o->hasher, DIGEST_SHA256) :
+			digest_init_git_blob(&o->hasher, o->key.size);
+	if (rc == 0)
+		rc = digest_update(&o->hasher, data, block_len(&o->key, k));
+	for (;;) {
+		bool next_ready;
+
+		pthread_mutex_lock(&c->lock);
+		if (rc < 0 || o->hash_stale) {
+			drop_hash(o);
+			break; /* the lock is held */
+		}
+		o->blocks[k].hashed_mtime = mtime;
+		o->hashed = ++k;
+		next_ready = k < o->n_blocks && o->blocks[k].present &&
+			     !o->blocks[k].fetching && !o->blocks[k].evicting;
+		if (next_ready)
+			o->blocks[k].pins++;
+		pthread_mutex_unlock(&c->lock);
+		if (!next_ready) {
+			pthread_mutex_lock(&c->lock);
+			break;
+		}
+		/* The next block came first (read-ahead): take it from disk. */
+		if (!buf)
+			buf = malloc(CACHE_BLOCK_SIZE);
+		block_path(c, o, k, path, sizeof(path));
+		rc = buf ? block_read(path, &o->key, k, 0, block_len(&o->key, k), buf, &mtime) :
+			   -ENOMEM;
+		if (rc == 0)
+			rc = digest_update(&o->hasher, buf, block_len(&o->key, k));
+		pthread_mutex_lock(&c->lock);
+		o->blocks[k].pins--;
+		pthread_mutex_unlock(&c->lock);
+		if (rc < 0) {
+			/* Leave it to verify_object(), which reads everything anew. */
+			pthread_mutex_lock(&c->lock);
+			drop_hash(o);
+			break;
+		}
+	}
+	o->hashing = false;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+	free(buf);
 }
 
 /*
@@ -598,7 +696,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 
 	buf = malloc(CACHE_BLOCK_SIZE);
-	rc = buf ? fetch_block(c, o, src, k, buf, err) : -ENOMEM;
+	rc = buf ? fetch_block(c, o, src, k, buf, &mtime, err) : -ENOMEM;
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
@@ -621,6 +719,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 		evict(c, c->opts.max_bytes, false);
 	if (rc == 0 && out)
 		memcpy(out, buf + off, len);
+	if (rc == 0)
+		advance_hash(c, o, k, buf, mtime);
 	free(buf);
 	return rc;
 }
@@ -652,10 +752,11 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	struct digest d = { 0 };
 	int64_t verified_ns = 0;
 	uint8_t *buf = NULL;
+	uint32_t start = 0;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	while (o->verifying)
+	while (o->verifying || o->hashing)
 		pthread_cond_wait(&c->changed, &c->lock);
 	if (o->verified || o->n_present != o->n_blocks) {
 		pthread_mutex_unlock(&c->lock);
@@ -664,14 +765,34 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	o->verifying = true;
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins++;
+	/* Take over the running hash of the blocks that arrived in order. */
+	if (o->hasher.ctx && o->hashed && !o->hash_stale) {
+		d = o->hasher;
+		start = o->hashed;
+		memset(&o->hasher, 0, sizeof(o->hasher));
+	}
+	drop_hash(o);
 	pthread_mutex_unlock(&c->lock);
 
+	/* ... as long as their files are the ones that were hashed. */
+	for (uint32_t k = 0; k < start; k++) {
+		struct stat st;
+
+		block_path(c, o, k, path, sizeof(path));
+		if (stat(path, &st) < 0 ||
+		    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+			    o->blocks[k].hashed_mtime) {
+			digest_release(&d);
+			start = 0;
+			break;
+		}
+	}
 	buf = malloc(CACHE_BLOCK_SIZE);
 	rc = buf ? 0 : -ENOMEM;
-	if (rc == 0)
+	if (rc == 0 && start == 0)
 		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
 			digest_init_git_blob(&d, o->key.size);
-	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
+	for (uint32_t k = start; rc == 0 && k < o->n_blocks; k++) {
 		uint32_t len = block_len(&o->key, k);
 
 		block_path(c, o, k, path, sizeof(path));
@@ -708,6 +829,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins--;
+	o->hash_stale = false;
 	if (rc == 0) {
 		o->verified = true;
 		o->verified_ns = now_ns();
@@ -1126,6 +1248,7 @@ void cache_close(struct cache *c)
 
 		for (; o; o = next) {
 			next = o->next;
+			drop_hash(o);
 			free(o->blocks);
 			free(o);
 		}

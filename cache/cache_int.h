@@ -54,10 +54,11 @@ uint32_t block_header_size(uint32_t data_len);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
- * @path atomically, with its CRCs. 0 or -errno (-ENOSPC).
+ * @path atomically, with its CRCs; *@mtime_ns (may be NULL) gets the new
+ * file's modification time. 0 or -errno (-ENOSPC).
  */
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len);
+		const void *data, uint32_t len, int64_t *mtime_ns);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
