@@ -72,6 +72,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_download(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
 
 struct cache;
 struct cache_options;

@@ -36,6 +36,8 @@ static void print_usage(FILE *out)
 		"  ls REPO[@REV] [PATH] [-R] [-l]  list a repo's files\n"
 		"  info REPO[@REV] [--json]    id, commit, tags, access, files, size\n"
 		"  download REPO[@REV] [options]  fetch files into the verified cache\n"
+		"  verify DIR [--repo REPO[@REV]] [--deep]  check a folder of a repo's files\n"
+		"  repair DIR --repo REPO[@REV]  put content in place of Git-LFS pointer stubs\n"
 		"  cache ls|verify|evict|prune  look after the local cache\n"
 		"  mount MOUNTPOINT [options]  mount the Hub at MOUNTPOINT\n"
 		"  umount MOUNTPOINT           unmount (same as 'fusermount3 -u')\n"
@@ -224,7 +226,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "cache") == 0)
 		return cmd_cache(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ls") == 0 || strcmp(argv[1], "info") == 0 ||
-	    strcmp(argv[1], "download") == 0) {
+	    strcmp(argv[1], "download") == 0 || strcmp(argv[1], "verify") == 0 ||
+	    strcmp(argv[1], "repair") == 0) {
 		int rc;
 
 		if (hub_global_init() < 0) {
@@ -235,6 +238,10 @@ int main(int argc, char **argv)
 			rc = cmd_ls(argc - 1, argv + 1);
 		else if (strcmp(argv[1], "info") == 0)
 			rc = cmd_info(argc - 1, argv + 1);
+		else if (strcmp(argv[1], "verify") == 0)
+			rc = cmd_verify(argc - 1, argv + 1);
+		else if (strcmp(argv[1], "repair") == 0)
+			rc = cmd_repair(argc - 1, argv + 1);
 		else
 			rc = cmd_download(argc - 1, argv + 1);
 		hub_global_cleanup();

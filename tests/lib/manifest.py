@@ -7,11 +7,15 @@
     manifest.py DATA field REPO PATH FIELD [REV]  size | sha256 | oid | lfs_oid
     manifest.py DATA blob REPO PATH [REV]       the blob file's path (the content)
     manifest.py DATA total REPO [REV]           "files lfs_files bytes"
+    manifest.py DATA tree REPO DIR clone|full   write the files at main into DIR: as a
+                                                git clone without Git-LFS has them (LFS
+                                                files as pointer stubs), or in full
 
 REPO is a manifest key such as model/hubfs-test/tiny-model.
 """
 import json
 import os
+import shutil
 import sys
 
 
@@ -32,6 +36,19 @@ def commit_of(repo, rev):
     raise SystemExit(f"manifest.py: no revision {rev!r}")
 
 
+def write_tree(data, repo, out, mode):
+    files = repo["commits"][commit_of(repo, "main")]["files"]
+    for path, f in files.items():
+        dst = os.path.join(out, path)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if f["lfs"] and mode == "clone":
+            with open(dst, "w", encoding="ascii") as w:
+                w.write("version https://git-lfs.github.com/spec/v1\n"
+                        "oid sha256:%s\nsize %d\n" % (f["lfs"]["oid"], f["lfs"]["size"]))
+        else:
+            shutil.copyfile(os.path.join(data, "blobs", f["sha256"]), dst)
+
+
 def main(argv):
     if len(argv) < 4:
         raise SystemExit(__doc__)
@@ -39,6 +56,9 @@ def main(argv):
     man = load(data)
     repo = man["repos"][key]
     rest = argv[4:]
+    if cmd == "tree":
+        write_tree(data, repo, rest[0], rest[1])
+        return
     if cmd in ("field",):
         path, field = rest[0], rest[1]
         rev = rest[2] if len(rest) > 2 else "main"
