@@ -57,6 +57,16 @@ struct fs_node {
 
 struct fs_prefetch;
 
+/*
+ * What a FUSE open gave out (a file handle or a directory listing), on a
+ * list so that whatever the kernel never released before an unmount
+ * (a SIGTERM can come between a close and its RELEASE) is freed at exit.
+ */
+struct fs_open {
+	struct fs_open *prev, *next; /* guarded by fs->lock */
+	void (*free)(struct fs_open *o);
+};
+
 struct fs {
 	struct fs_options opts;
 	struct fs_deps deps;
@@ -72,11 +82,13 @@ struct fs {
 	struct fs_map *negative;     /* failed repo lookups: "key" -> errno, expiry */
 
 	struct fs_prefetch *prefetch;
+	struct fs_open open_items;   /* list head; guarded by lock */
 	char hf_cache[4096];         /* huggingface_hub's cache dir, when there is one */
 };
 
 /* An open file. */
 struct fs_handle {
+	struct fs_open open;         /* first: on fs->open_items */
 	struct fs_node *node;
 	struct fs_snapshot *snap;    /* a ref: the file keeps its commit */
 	const struct fs_entry *entry;
@@ -121,6 +133,7 @@ struct fs_dirent {
 	bool is_dir;
 };
 struct fs_dirlist {
+	struct fs_open open;         /* on fs->open_items while a directory is open */
 	struct fs_dirent *v;
 	size_t n;
 };

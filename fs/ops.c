@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,25 @@ int fs_errno_for_kernel(int rc)
 		/* Integrity, protocol and network failures: what storage says. */
 		return EIO;
 	}
+}
+
+static void track_open(struct fs *fs, struct fs_open *o, void (*free_fn)(struct fs_open *))
+{
+	o->free = free_fn;
+	pthread_mutex_lock(&fs->lock);
+	o->next = fs->open_items.next;
+	o->prev = &fs->open_items;
+	fs->open_items.next->prev = o;
+	fs->open_items.next = o;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void untrack_open(struct fs *fs, struct fs_open *o)
+{
+	pthread_mutex_lock(&fs->lock);
+	o->prev->next = o->next;
+	o->next->prev = o->prev;
+	pthread_mutex_unlock(&fs->lock);
 }
 
 static void reply_err(fuse_req_t req, int rc)
@@ -151,6 +171,14 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- directories ---- */
 
+static void free_dirlist(struct fs_open *o)
+{
+	struct fs_dirlist *l = (struct fs_dirlist *)((char *)o - offsetof(struct fs_dirlist, open));
+
+	fs_dirlist_release(l);
+	free(l);
+}
+
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_node *n = node_of(req, ino);
@@ -163,6 +191,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		reply_err(req, rc);
 		return;
 	}
+	track_open(fs_of(req), &l->open, free_dirlist);
 	fi->fh = (uint64_t)(uintptr_t)l;
 	fuse_reply_open(req, fi);
 }
@@ -199,8 +228,8 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	struct fs_dirlist *l = (struct fs_dirlist *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	fs_dirlist_release(l);
-	free(l);
+	untrack_open(fs_of(req), &l->open);
+	free_dirlist(&l->open);
 	fuse_reply_err(req, 0);
 }
 
@@ -213,6 +242,11 @@ static void handle_free(struct fs_handle *h)
 	fs_snapshot_unref(h->snap);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+static void free_handle_item(struct fs_open *o)
+{
+	handle_free((struct fs_handle *)o); /* the first member */
 }
 
 static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
@@ -278,6 +312,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* One inode is one commit's file: what the kernel cached stays right. */
 	fi->keep_cache = 1;
+	track_open(fs, &h->open, free_handle_item);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
 }
@@ -365,6 +400,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	untrack_open(fs_of(req), &((struct fs_handle *)(uintptr_t)fi->fh)->open);
 	handle_free((struct fs_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
@@ -609,6 +645,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	fs->env.hub = deps->hub;
 	fs->env.cache = deps->cache;
 	fs->env.offline = deps->hub_config->offline;
+	fs->open_items.next = fs->open_items.prev = &fs->open_items;
 	if (fs_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
@@ -669,6 +706,14 @@ out_session:
 	fuse_session_destroy(fs->se);
 out:
 	fuse_opt_free_args(&args);
+	/* Opens the kernel had not released yet when the session ended. */
+	while (fs->open_items.next != &fs->open_items) {
+		struct fs_open *o = fs->open_items.next;
+
+		o->next->prev = o->prev;
+		o->prev->next = o->next;
+		o->free(o);
+	}
 	if (fs->nodes)
 		fs_table_release(fs);
 	free(fs);
