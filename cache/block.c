@@ -218,13 +218,18 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
 	return 0;
 }
 
-int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns)
+/*
+ * Open block @index of @key and check its header: magic, version, CRC,
+ * that it belongs to this object and index, and that it is exactly as
+ * long as the object's size says, and holds [@off, @off + @len).
+ * Returns an open descriptor, or -ENOENT, -EBADMSG, -errno.
+ */
+static int open_checked(const char *path, const struct cache_key *key,
+			uint32_t index, uint32_t off, uint32_t len,
+			struct block_header *h, int64_t *mtime_ns)
 {
 	uint8_t head[BLOCK_HEADER_ENCODED], raw[32];
-	struct block_header h;
-	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
-	uint8_t *span;
+	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
 	ssize_t n;
 	int fd, rc;
 
@@ -238,31 +243,47 @@ int block_read(const char *path, const struct cache_key *key, uint32_t index,
 
 		if (fstat(fd, &st) < 0) {
 			rc = -errno;
-			goto out;
+			goto fail;
 		}
 		*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	}
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
 	if (n != (ssize_t)sizeof(head)) {
 		rc = n < 0 ? (int)n : -EBADMSG;
-		goto out;
+		goto fail;
 	}
-	rc = decode_block_header(head, &h);
+	rc = decode_block_header(head, h);
 	/* A valid block of another object or place is as wrong as noise. */
-	if (rc == 0 && (h.algo != key->algo || memcmp(h.hash, raw, 32) != 0 ||
-			h.object_size != key->size || h.index != index))
+	if (rc == 0 && (h->algo != key->algo || memcmp(h->hash, raw, 32) != 0 ||
+			h->object_size != key->size || h->index != index))
 		rc = -EBADMSG;
-	if (rc == 0) {
-		uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE;
-		uint64_t want = start < key->size ? key->size - start : 0;
+	want = start < key->size ? key->size - start : 0;
+	if (want > CACHE_BLOCK_SIZE)
+		want = CACHE_BLOCK_SIZE;
+	/* Exactly as long as the object's size says this block is. */
+	if (rc == 0 && (h->data_len != want || off > h->data_len || len > h->data_len - off))
+		rc = -EBADMSG;
+	if (rc < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
 
-		if (want > CACHE_BLOCK_SIZE)
-			want = CACHE_BLOCK_SIZE;
-		/* Exactly as long as the object's size says this block is. */
-		if (h.data_len != want || off > h.data_len || len > h.data_len - off)
-			rc = -EBADMSG;
-	}
-	if (rc < 0 || len == 0)
+int block_read(const char *path, const struct cache_key *key, uint32_t index,
+	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns)
+{
+	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
+	struct block_header h;
+	uint8_t *span;
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open_checked(path, key, index, off, len, &h, mtime_ns);
+	if (fd < 0)
+		return fd;
+	if (len == 0)
 		goto out;
 
 	first = off / CACHE_CHUNK_SIZE;
