@@ -23,7 +23,8 @@ enum cli_exit {
 	CLI_EXIT_NETWORK = 5,   /* the Hub could not be reached or failed */
 };
 
-/* Options every Hub-facing command takes. */
+/* Options every Hub-facing command takes. Initialize with CLI_HUB_OPTS_INIT. */
+#define CLI_HUB_OPTS_INIT { .ovr = { .max_retries = -1 } }
 struct cli_hub_opts {
 	struct hub_config_overrides ovr;
 	enum hub_repo_type type;
@@ -38,6 +39,9 @@ enum {
 	CLI_OPT_OFFLINE,
 	CLI_OPT_JSON,
 	CLI_OPT_LOG_LEVEL,
+	CLI_OPT_CONNECT_TIMEOUT,
+	CLI_OPT_STALL_TIMEOUT,
+	CLI_OPT_RETRIES,
 };
 
 #define CLI_HUB_LONGOPTS                                                 \
@@ -45,7 +49,10 @@ enum {
 	{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE },   \
 	{ "type", required_argument, NULL, CLI_OPT_TYPE },               \
 	{ "offline", no_argument, NULL, CLI_OPT_OFFLINE },               \
-	{ "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL }
+	{ "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL },     \
+	{ "connect-timeout", required_argument, NULL, CLI_OPT_CONNECT_TIMEOUT }, \
+	{ "stall-timeout", required_argument, NULL, CLI_OPT_STALL_TIMEOUT }, \
+	{ "retries", required_argument, NULL, CLI_OPT_RETRIES }
 
 /*
  * Handle one of the shared options. Returns 1 when @c was one (and was

@@ -298,7 +298,7 @@ static int cache_evict(struct cache *c, const char *spec, bool all)
 	const char *root = cache_dir(c);
 	struct key_set mine = { 0 }, others = { 0 };
 	struct cache_usage before, after;
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct split_ctx split = { .root = root, .mine = &mine, .others = &others };
 	struct hub_repo repo;
 	char key[128], commit[41], freed[32];

@@ -325,7 +325,7 @@ int cmd_download(int argc, char **argv)
 	char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
 	size_t n_include = 0, n_exclude = 0;
 	struct download dl = { 0 };
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct cache_options copts = { 0 };
 	struct hub_config cfg = { 0 };
 	struct hub_error err = { 0 };

@@ -63,7 +63,7 @@ int cmd_ls(int argc, char **argv)
 		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct ls_ctx ctx = { 0 };
 	struct hub_error err = { 0 };
 	struct hub_client *client = NULL;
@@ -205,7 +205,7 @@ int cmd_info(int argc, char **argv)
 		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct hub_error err = { 0 };
 	struct hub_client *client = NULL;
 	struct hub_repo_info info = { 0 };

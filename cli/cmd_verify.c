@@ -668,7 +668,7 @@ int cmd_verify(int argc, char **argv)
 	};
 	char *require[MAX_REQUIRE];
 	size_t n_require = 0;
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct verify v = { 0 };
 	struct fs_env env = { 0 };
 	struct hub_config cfg = { 0 };
@@ -1108,7 +1108,7 @@ int cmd_repair(int argc, char **argv)
 		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct repair r = { 0 };
 	struct hub_config cfg = { 0 };
 	struct walk w = { 0 };

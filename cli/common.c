@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -27,6 +28,25 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 		}
 		o->type_given = true;
 		return 1;
+	case CLI_OPT_CONNECT_TIMEOUT:
+	case CLI_OPT_STALL_TIMEOUT:
+	case CLI_OPT_RETRIES: {
+		char *end;
+		double v = strtod(arg, &end);
+
+		if (*end || v < 0 || v > 86400 || (c == CLI_OPT_RETRIES && v != (int)v)) {
+			fprintf(stderr, "hubfs: '%s' is not a valid %s\n", arg,
+				c == CLI_OPT_RETRIES ? "number of retries" : "number of seconds");
+			return -1;
+		}
+		if (c == CLI_OPT_CONNECT_TIMEOUT)
+			o->ovr.connect_timeout_ms = (long)(v * 1000);
+		else if (c == CLI_OPT_STALL_TIMEOUT)
+			o->ovr.stall_timeout_ms = (long)(v * 1000);
+		else
+			o->ovr.max_retries = (int)v;
+		return 1;
+	}
 	case CLI_OPT_LOG_LEVEL:
 		if (log_level_parse(arg, &level) < 0) {
 			fprintf(stderr, "hubfs: unknown log level '%s'\n", arg);

@@ -75,7 +75,7 @@ static int cmd_mount(int argc, char **argv)
 		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
 		.prefetch_blocks = 8, .prefetch_threads = 4,
 	};
-	struct cli_hub_opts o = { 0 };
+	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct cache_options copts = { .min_free_ratio = 0.05 };
 	struct hub_config cfg = { 0 };
 	struct hub_client *hub = NULL;

@@ -165,7 +165,7 @@ int hub_config_load(struct hub_config *cfg,
 		    const struct hub_config_overrides *ovr,
 		    struct hub_error *err)
 {
-	static const struct hub_config_overrides none = { 0 };
+	static const struct hub_config_overrides none = { .max_retries = -1 };
 	const char *endpoint, *env_token;
 	char path[4096];
 	int rc;
@@ -179,6 +179,12 @@ int hub_config_load(struct hub_config *cfg,
 	cfg->retry_base_ms = env_long("HUBFS_RETRY_BASE_MS", 500, 60000);
 	cfg->max_retry_wait_ms = env_secs_ms("HUBFS_MAX_RETRY_WAIT", 120000);
 	cfg->offline = ovr->offline || env_is_true("HF_HUB_OFFLINE");
+	if (ovr->connect_timeout_ms > 0)
+		cfg->connect_timeout_ms = ovr->connect_timeout_ms;
+	if (ovr->stall_timeout_ms > 0)
+		cfg->stall_timeout_ms = ovr->stall_timeout_ms;
+	if (ovr->max_retries >= 0)
+		cfg->max_retries = (unsigned)ovr->max_retries;
 
 	endpoint = ovr->endpoint;
 	rc = 0;

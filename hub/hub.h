@@ -69,9 +69,12 @@ struct hub_config {
 
 /* What the command line says; NULL / false fields defer to the environment. */
 struct hub_config_overrides {
-	const char *endpoint;   /* --endpoint */
-	const char *token_file; /* --token-file */
-	bool offline;           /* --offline */
+	const char *endpoint;    /* --endpoint */
+	const char *token_file;  /* --token-file */
+	bool offline;            /* --offline */
+	long connect_timeout_ms; /* --connect-timeout; 0: unset */
+	long stall_timeout_ms;   /* --stall-timeout; 0: unset */
+	int max_retries;         /* --retries; -1: unset */
 };
 
 /*
@@ -79,8 +82,9 @@ struct hub_config_overrides {
  * https://huggingface.co; token from --token-file, HF_TOKEN, the file at
  * HF_TOKEN_PATH, else $HF_HOME/token (HF_HOME defaults to
  * ${XDG_CACHE_HOME:-~/.cache}/huggingface); HF_HUB_OFFLINE=1 (or true, yes,
- * on) means offline. Timeouts from HUBFS_CONNECT_TIMEOUT and
- * HUBFS_STALL_TIMEOUT (seconds), retries from HUBFS_MAX_RETRIES.
+ * on) means offline. Timeouts from --connect-timeout / --stall-timeout,
+ * else HUBFS_CONNECT_TIMEOUT and HUBFS_STALL_TIMEOUT (seconds); retries
+ * from --retries, else HUBFS_MAX_RETRIES.
  * Returns 0, or -EINVAL (bad endpoint, unreadable token file, a token
  * with characters no header may carry) with @err filled.
  * Ownership: release with hub_config_release().

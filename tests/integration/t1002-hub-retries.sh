@@ -54,6 +54,22 @@ check "... saying when the quota resets" grep -q "rate limited by the Hub; the q
 expect_eq 1 "$(hub_count "path~$TREE")" "... after one request"
 fakehub_ctl DELETE faults >/dev/null
 
+# --- the same knobs as options: --retries, --stall-timeout ---
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "status", "code": 503, "glob": "'"$TREE"'", "count": -1}'
+"$H" ls --retries 1 hubfs-test/tiny-model 2>"$T/err"
+expect_eq "5 2" "$? $(hub_count "path~$TREE")" "--retries 1: exit 5 after 2 requests"
+fakehub_ctl DELETE faults >/dev/null
+fault '{"kind": "stall", "after_bytes": 0, "seconds": 30, "glob": "'"$TREE"'", "count": -1}'
+start=$(date +%s)
+"$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model 2>"$T/err"
+expect_eq 5 "$?" "--stall-timeout 1: a stalled listing fails"
+check "... as a timeout" grep -q "timed out" "$T/err"
+check "... within seconds, not the stall's 30" test $(($(date +%s) - start)) -lt 10
+"$H" ls --connect-timeout x hubfs-test/tiny-model 2>/dev/null
+expect_eq 2 "$?" "a malformed --connect-timeout is a usage error"
+fakehub_ctl DELETE faults >/dev/null
+
 # --- a 502 from the CDN during a read is retried ---
 size=$(manifest field model/hubfs-test/tiny-model pytorch_model.bin size)
 fault '{"kind": "status", "code": 502, "host": "cdn", "glob": "/repos/*", "count": 1}'
