@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "fs/snapshot.h"
 #include "hub/hub.h"
 
 /* Exit codes, documented in hubfs(1). */
@@ -84,6 +85,17 @@ int cmd_repair(int argc, char **argv);
 
 struct cache;
 struct cache_options;
+
+/*
+ * Everything a command needs to read @spec's files: the cache, a Hub
+ * client, huggingface_hub's cache for reuse, and the snapshot. Prints the
+ * error itself; 0 or an exit code. Release with cli_snapshot_close().
+ */
+int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
+		      const char *cache_dir_opt, struct fs_env *env,
+		      struct hub_config *cfg, struct fs_snapshot **snap);
+void cli_snapshot_close(struct fs_env *env, struct hub_config *cfg,
+			struct fs_snapshot *snap);
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

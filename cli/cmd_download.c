@@ -326,14 +326,10 @@ int cmd_download(int argc, char **argv)
 	size_t n_include = 0, n_exclude = 0;
 	struct download dl = { 0 };
 	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
-	struct cache_options copts = { 0 };
 	struct hub_config cfg = { 0 };
-	struct hub_error err = { 0 };
-	struct hub_repo repo;
 	pthread_t threads[MAX_JOBS], progress;
 	const char *cache_dir_opt = NULL;
-	bool dry_run = false, quiet = false, have_cfg = false;
-	char hf_cache[4096];
+	bool dry_run = false, quiet = false;
 	long jobs = 8;
 	int c, rc, exit_code = CLI_EXIT_OK;
 	char *end;
@@ -376,26 +372,9 @@ int cmd_download(int argc, char **argv)
 		download_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	rc = cli_parse_repo(&o, argv[optind], &repo);
+	rc = cli_snapshot_open(&o, argv[optind], cache_dir_opt, &dl.env, &cfg, &dl.snap);
 	if (rc)
 		return rc;
-	rc = cli_cache_open(cache_dir_opt, &copts, &dl.env.cache);
-	if (rc)
-		return rc;
-	rc = cli_hub_connect(&o, &cfg, &dl.env.hub);
-	if (rc) {
-		cache_close(dl.env.cache);
-		return rc;
-	}
-	have_cfg = true;
-	dl.env.offline = cfg.offline;
-	if (fs_hf_hub_cache_dir(hf_cache, sizeof(hf_cache)) == 0)
-		dl.env.hf_hub_cache = hf_cache;
-	rc = fs_snapshot_load(&dl.env, &repo, &dl.snap, &err);
-	if (rc < 0) {
-		exit_code = cli_report(rc, &err);
-		goto out;
-	}
 
 	/* The files to get, and their blocks as units of work. */
 	dl.files = calloc(dl.snap->n_entries, sizeof(*dl.files));
@@ -499,10 +478,6 @@ out:
 		pthread_mutex_destroy(&dl.files[i].lock);
 	free(dl.files);
 	free(dl.work);
-	fs_snapshot_unref(dl.snap);
-	hub_client_free(dl.env.hub);
-	if (have_cfg)
-		hub_config_release(&cfg);
-	cache_close(dl.env.cache);
+	cli_snapshot_close(&dl.env, &cfg, dl.snap);
 	return exit_code;
 }

@@ -292,52 +292,6 @@ static int hash_file(const char *path, bool lfs, uint64_t size, void *buf,
 }
 
 /* The repo's listing at its revision; prints the error itself. */
-static int load_snapshot(const struct cli_hub_opts *o, const char *spec,
-			 const char *cache_dir_opt, struct fs_env *env,
-			 struct hub_config *cfg, struct fs_snapshot **snap)
-{
-	struct cache_options copts = { 0 };
-	struct hub_error err = { 0 };
-	struct hub_repo repo;
-	int rc;
-
-	rc = cli_parse_repo(o, spec, &repo);
-	if (rc)
-		return rc;
-	rc = cli_cache_open(cache_dir_opt, &copts, &env->cache);
-	if (rc)
-		return rc;
-	rc = cli_hub_connect(o, cfg, &env->hub);
-	if (rc) {
-		cache_close(env->cache);
-		env->cache = NULL;
-		return rc;
-	}
-	env->offline = cfg->offline;
-	rc = fs_snapshot_load(env, &repo, snap, &err);
-	if (rc < 0) {
-		rc = cli_report(rc, &err);
-		hub_client_free(env->hub);
-		hub_config_release(cfg);
-		cache_close(env->cache);
-		env->hub = NULL;
-		env->cache = NULL;
-		return rc;
-	}
-	return 0;
-}
-
-static void unload_snapshot(struct fs_env *env, struct hub_config *cfg,
-			    struct fs_snapshot *snap)
-{
-	if (!snap)
-		return;
-	fs_snapshot_unref(snap);
-	hub_client_free(env->hub);
-	hub_config_release(cfg);
-	cache_close(env->cache);
-}
-
 /* ---- hubfs verify ---- */
 
 /* Problem kinds, in the order the summary counts them. */
@@ -714,7 +668,7 @@ int cmd_verify(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (repo_spec) {
-		rc = load_snapshot(&o, repo_spec, cache_dir_opt, &env, &cfg, &v.snap);
+		rc = cli_snapshot_open(&o, repo_spec, cache_dir_opt, &env, &cfg, &v.snap);
 		if (rc)
 			return rc;
 		snapshot_label(v.snap, v.label, sizeof(v.label));
@@ -750,7 +704,7 @@ int cmd_verify(int argc, char **argv)
 	free(v.items);
 	free(v.seen);
 	free(v.buf);
-	unload_snapshot(&env, &cfg, v.snap);
+	cli_snapshot_close(&env, &cfg, v.snap);
 	return rc;
 }
 
@@ -1154,7 +1108,7 @@ int cmd_repair(int argc, char **argv)
 	rc = check_dir_arg(r.dir);
 	if (rc)
 		return rc;
-	rc = load_snapshot(&o, repo_spec, cache_dir_opt, &r.env, &cfg, &r.snap);
+	rc = cli_snapshot_open(&o, repo_spec, cache_dir_opt, &r.env, &cfg, &r.snap);
 	if (rc)
 		return rc;
 	snapshot_label(r.snap, r.label, sizeof(r.label));
@@ -1211,6 +1165,6 @@ out:
 	free(r.work);
 	free(r.stubs);
 	walk_release(&w);
-	unload_snapshot(&r.env, &cfg, r.snap);
+	cli_snapshot_close(&r.env, &cfg, r.snap);
 	return rc;
 }

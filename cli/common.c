@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache.h"
 #include "util/log.h"
 
 int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
@@ -144,4 +145,55 @@ void cli_json_string(FILE *out, const char *s)
 		}
 	}
 	fputc('"', out);
+}
+
+int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
+		      const char *cache_dir_opt, struct fs_env *env,
+		      struct hub_config *cfg, struct fs_snapshot **snap)
+{
+	/* One per process: a command opens one snapshot. */
+	static char hf_cache[4096];
+	struct cache_options copts = { 0 };
+	struct hub_error err = { 0 };
+	struct hub_repo repo;
+	int rc;
+
+	memset(env, 0, sizeof(*env));
+	*snap = NULL;
+	rc = cli_parse_repo(o, spec, &repo);
+	if (rc)
+		return rc;
+	rc = cli_cache_open(cache_dir_opt, &copts, &env->cache);
+	if (rc)
+		return rc;
+	rc = cli_hub_connect(o, cfg, &env->hub);
+	if (rc) {
+		cache_close(env->cache);
+		env->cache = NULL;
+		return rc;
+	}
+	env->offline = cfg->offline;
+	if (fs_hf_hub_cache_dir(hf_cache, sizeof(hf_cache)) == 0)
+		env->hf_hub_cache = hf_cache;
+	rc = fs_snapshot_load(env, &repo, snap, &err);
+	if (rc < 0) {
+		rc = cli_report(rc, &err);
+		hub_client_free(env->hub);
+		hub_config_release(cfg);
+		cache_close(env->cache);
+		memset(env, 0, sizeof(*env));
+		return rc;
+	}
+	return 0;
+}
+
+void cli_snapshot_close(struct fs_env *env, struct hub_config *cfg,
+			struct fs_snapshot *snap)
+{
+	if (!snap)
+		return;
+	fs_snapshot_unref(snap);
+	hub_client_free(env->hub);
+	hub_config_release(cfg);
+	cache_close(env->cache);
 }
