@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,7 @@ static void encode_block_header(const struct block_header *h, uint8_t *out)
 	put32(out + 80, h->n_chunks);
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		put32(out + 84 + 4 * i, h->chunk_crc[i]);
+	put64(out + 340, h->write_id);
 	put32(out + 348, crc32c(0, out, 348));
 }
 
@@ -112,11 +114,28 @@ static int decode_block_header(const uint8_t *in, struct block_header *h)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		h->chunk_crc[i] = get32(in + 84 + 4 * i);
+	h->write_id = get64(in + 340);
+	return 0;
+}
+
+/*
+ * A write id no other block file will carry: 64 random bits, so that a
+ * file replaced by any process, at any time, is told apart from the one
+ * that was hashed. Not a clock: two writes in one clock tick differ.
+ */
+static int new_write_id(uint64_t *id)
+{
+	do {
+		ssize_t n = getrandom(id, sizeof(*id), 0);
+
+		if (n != (ssize_t)sizeof(*id))
+			return n < 0 ? -errno : -EIO;
+	} while (*id == 0); /* 0 marks blocks written before write ids */
 	return 0;
 }
 
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, int64_t *mtime_ns)
+		const void *data, uint32_t len, uint64_t *write_id)
 {
 	struct block_header h = { .algo = key->algo, .object_size = key->size,
 				  .index = index, .data_len = len };
@@ -126,6 +145,9 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, h.hash) < 0)
 		return -EINVAL;
+	rc = new_write_id(&h.write_id);
+	if (rc < 0)
+		return rc;
 	h.header_size = block_header_size(len);
 	h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
 	crc32c_chunks(data, len, CACHE_CHUNK_SIZE, h.chunk_crc);
@@ -141,15 +163,6 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 	rc = fileio_write_full(fd, head, h.header_size);
 	if (rc == 0)
 		rc = fileio_write_full(fd, data, len);
-	if (rc == 0 && mtime_ns) {
-		struct stat st;
-
-		/* rename() keeps it: this is the published file's time. */
-		if (fstat(fd, &st) < 0)
-			rc = -errno;
-		else
-			*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	}
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	/* The rename publishes a complete block, or nothing. */
@@ -157,6 +170,30 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 		rc = -errno;
 	if (rc < 0)
 		unlink(tmp);
+	else if (write_id)
+		*write_id = h.write_id;
+	return rc;
+}
+
+/*
+ * Open a file of the cache for reading, trusting nothing about it: a
+ * symlink is not followed, a FIFO does not block, and anything but a
+ * regular file is -EBADMSG, as corrupt as a bad checksum.
+ */
+static int open_untrusted(const char *path)
+{
+	struct stat st;
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EBADMSG;
+	else
+		return fd;
+	close(fd);
 	return rc;
 }
 
@@ -226,7 +263,7 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
  */
 static int open_checked(const char *path, const struct cache_key *key,
 			uint32_t index, uint32_t off, uint32_t len,
-			struct block_header *h, int64_t *mtime_ns)
+			struct block_header *h)
 {
 	uint8_t head[BLOCK_HEADER_ENCODED], raw[32];
 	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
@@ -235,18 +272,9 @@ static int open_checked(const char *path, const struct cache_key *key,
 
 	if (cache_hash_raw(key, raw) < 0)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_untrusted(path);
 	if (fd < 0)
-		return -errno;
-	if (mtime_ns) {
-		struct stat st;
-
-		if (fstat(fd, &st) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		*mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	}
+		return fd;
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
 	if (n != (ssize_t)sizeof(head)) {
 		rc = n < 0 ? (int)n : -EBADMSG;
@@ -272,7 +300,7 @@ fail:
 }
 
 int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns)
+	       uint32_t off, uint32_t len, void *out, uint64_t *write_id)
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct block_header h;
@@ -280,9 +308,12 @@ int block_read(const char *path, const struct cache_key *key, uint32_t index,
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open_checked(path, key, index, off, len, &h, mtime_ns);
+	fd = open_checked(path, key, index, off, len, &h);
 	if (fd < 0)
 		return fd;
+	/* From this open file: the id and the bytes are of one and the same file. */
+	if (write_id)
+		*write_id = h.write_id;
 	if (len == 0)
 		goto out;
 
@@ -323,48 +354,158 @@ out:
 	return rc;
 }
 
+/*
+ * Object meta, format 2 (docs/cache-format.md): the fixed fields, then
+ * n_ids write ids, then a CRC-32C of everything before it.
+ */
+enum {
+	META_OFF_MAGIC = 0,
+	META_OFF_VERSION = 8,
+	META_OFF_ALGO = 12,
+	META_OFF_HASH = 16,
+	META_OFF_SIZE = 48,
+	META_OFF_BLOCK_SIZE = 56,
+	META_OFF_FLAGS = 60,
+	META_OFF_N_IDS = 64,
+	META_OFF_IDS = OBJECT_META_FIXED,
+	META_V1_SIZE = 76, /* format 1: no ids; its CRC at 72 */
+};
+_Static_assert(META_OFF_IDS == 72, "the ids follow the fixed fields");
+
+#define META_FLAG_VERIFIED 1u
+
+static size_t meta_size(uint32_t n_ids)
+{
+	return OBJECT_META_FIXED + 8 * (size_t)n_ids + 4;
+}
+
 int meta_write(const char *path, const struct object_meta *m)
 {
-	uint8_t buf[OBJECT_META_ENCODED] = { 0 };
+	size_t size = meta_size(m->n_ids);
+	uint8_t *buf = calloc(1, size);
+	int rc;
 
-	memcpy(buf, meta_magic, 8);
-	put32(buf + 8, CACHE_FORMAT_VERSION);
-	buf[12] = (uint8_t)m->algo;
-	memcpy(buf + 16, m->hash, 32);
-	put64(buf + 48, m->object_size);
-	put32(buf + 56, m->block_size);
-	put32(buf + 60, m->verified ? 1u : 0u);
-	put64(buf + 64, m->verified_at);
-	put32(buf + 72, crc32c(0, buf, 72));
-	return fileio_write_atomic(path, buf, sizeof(buf), 0644, false);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf + META_OFF_MAGIC, meta_magic, 8);
+	put32(buf + META_OFF_VERSION, OBJECT_META_VERSION);
+	buf[META_OFF_ALGO] = (uint8_t)m->algo;
+	memcpy(buf + META_OFF_HASH, m->hash, 32);
+	put64(buf + META_OFF_SIZE, m->object_size);
+	put32(buf + META_OFF_BLOCK_SIZE, m->block_size);
+	put32(buf + META_OFF_FLAGS, m->verified ? META_FLAG_VERIFIED : 0u);
+	put32(buf + META_OFF_N_IDS, m->n_ids);
+	for (uint32_t i = 0; i < m->n_ids; i++)
+		put64(buf + META_OFF_IDS + 8 * (size_t)i, m->ids[i]);
+	put32(buf + size - 4, crc32c(0, buf, size - 4));
+	rc = fileio_write_atomic(path, buf, size, 0644, false);
+	free(buf);
+	return rc;
+}
+
+void meta_release(struct object_meta *m)
+{
+	free(m->ids);
+	m->ids = NULL;
+	m->n_ids = 0;
+}
+
+/* The fields both formats share, after the magic and version. */
+static int decode_meta_fields(const uint8_t *buf, struct object_meta *m)
+{
+	uint32_t flags = get32(buf + META_OFF_FLAGS);
+
+	m->algo = (enum cache_algo)buf[META_OFF_ALGO];
+	memcpy(m->hash, buf + META_OFF_HASH, 32);
+	m->object_size = get64(buf + META_OFF_SIZE);
+	m->block_size = get32(buf + META_OFF_BLOCK_SIZE);
+	m->verified = flags == META_FLAG_VERIFIED;
+	if ((m->algo != CACHE_ALGO_SHA256 && m->algo != CACHE_ALGO_GIT_SHA1) ||
+	    m->block_size != CACHE_BLOCK_SIZE || m->object_size > CACHE_MAX_OBJECT_SIZE ||
+	    flags > META_FLAG_VERIFIED)
+		return -EBADMSG;
+	return 0;
+}
+
+/* The ids of a format-2 meta of @size bytes, checked against the fields. */
+static int decode_meta_ids(const uint8_t *buf, size_t size, struct object_meta *m)
+{
+	uint32_t n = get32(buf + META_OFF_N_IDS);
+
+	/* Exactly one id per block when verified, none otherwise. */
+	if (n != (m->verified ? cache_blocks_for(m->object_size) : 0) || size != meta_size(n))
+		return -EBADMSG;
+	m->n_ids = n;
+	m->ids = n ? malloc(8 * (size_t)n) : NULL;
+	if (n && !m->ids)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		m->ids[i] = get64(buf + META_OFF_IDS + 8 * (size_t)i);
+	return 0;
 }
 
 int meta_read(const char *path, struct object_meta *m)
 {
-	uint8_t buf[OBJECT_META_ENCODED + 1];
+	uint8_t head[OBJECT_META_FIXED];
+	uint8_t *buf = NULL;
+	uint64_t max;
+	struct stat st;
+	size_t size;
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	memset(m, 0, sizeof(*m));
+	fd = open_untrusted(path);
 	if (fd < 0)
-		return -errno;
-	n = fileio_pread_full(fd, buf, sizeof(buf), 0);
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	n = fileio_pread_full(fd, head, sizeof(head), 0);
+	rc = n < 0 ? (int)n : 0;
+	if (rc == 0 && (n != (ssize_t)sizeof(head) ||
+			memcmp(head + META_OFF_MAGIC, meta_magic, 8) != 0))
+		rc = -EBADMSG;
+	if (rc < 0)
+		goto out;
+	/* At most one id per block of the object it names. */
+	max = get64(head + META_OFF_SIZE);
+	max = meta_size(cache_blocks_for(max < CACHE_MAX_OBJECT_SIZE ? max :
+					 CACHE_MAX_OBJECT_SIZE));
+	if ((uint64_t)st.st_size > max || st.st_size < META_V1_SIZE) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* One byte more than stat said: a file that grew meanwhile is refused. */
+	n = fileio_pread_full(fd, buf, size + 1, 0);
+	if (n < 0) {
+		rc = (int)n;
+		goto out;
+	}
+	if ((size_t)n != size || get32(buf + size - 4) != crc32c(0, buf, size - 4)) {
+		rc = -EBADMSG;
+		goto out;
+	}
+	rc = decode_meta_fields(buf, m);
+	if (rc == 0 && get32(buf + META_OFF_VERSION) == 1) {
+		/* Format 1 named no block files: its "verified" cannot be trusted. */
+		rc = size == META_V1_SIZE ? 0 : -EBADMSG;
+		m->verified = false;
+	} else if (rc == 0) {
+		rc = get32(buf + META_OFF_VERSION) == OBJECT_META_VERSION ?
+			decode_meta_ids(buf, size, m) : -EBADMSG;
+	}
+out:
+	free(buf);
 	close(fd);
-	if (n < 0)
-		return (int)n;
-	if (n != OBJECT_META_ENCODED || memcmp(buf, meta_magic, 8) != 0 ||
-	    get32(buf + 8) != CACHE_FORMAT_VERSION || get32(buf + 72) != crc32c(0, buf, 72))
-		return -EBADMSG;
-	m->algo = (enum cache_algo)buf[12];
-	if (m->algo != CACHE_ALGO_SHA256 && m->algo != CACHE_ALGO_GIT_SHA1)
-		return -EBADMSG;
-	memcpy(m->hash, buf + 16, 32);
-	m->object_size = get64(buf + 48);
-	m->block_size = get32(buf + 56);
-	m->verified = get32(buf + 60) == 1;
-	m->verified_at = get64(buf + 64);
-	if (m->block_size != CACHE_BLOCK_SIZE || m->object_size > CACHE_MAX_OBJECT_SIZE ||
-	    get32(buf + 60) > 1)
-		return -EBADMSG;
-	return 0;
+	if (rc < 0)
+		meta_release(m);
+	return rc;
 }

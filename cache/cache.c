@@ -43,7 +43,12 @@ struct block_state {
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
 	bool evicting;       /* a thread is removing its file now */
-	int64_t hashed_mtime; /* its file's mtime when it went into the running hash */
+	/*
+	 * The write id of the block file whose bytes went into the object's
+	 * hash. While the object is verified, a file read with another id
+	 * was not verified: the object is hashed again before it is trusted.
+	 */
+	uint64_t hashed_id;
 };
 
 struct cache_object {
@@ -55,7 +60,6 @@ struct cache_object {
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
 	bool meta_checked;   /* the meta file was read or written */
-	int64_t verified_ns; /* when it was verified: a newer block file was not */
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
@@ -87,14 +91,6 @@ struct cache {
 static const char *algo_dir(enum cache_algo algo)
 {
 	return algo == CACHE_ALGO_SHA256 ? "sha256" : "gitsha1";
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t now_usec(void)
@@ -286,7 +282,18 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k,
 	b->last_used = now_usec();
 }
 
-/* The block is gone: forget it, and the object's verified state with it. */
+/*
+ * Block @k was read (or written) from a file with write id @id. If that is
+ * not the file the object's hash covered, the object is not verified:
+ * another process, or a crash between an eviction and its meta rewrite,
+ * replaced it. No clock is asked: ids never repeat.
+ */
+static void note_write_id(struct cache_object *o, uint32_t k, uint64_t id)
+{
+	if (o->verified && id != o->blocks[k].hashed_id)
+		o->verified = false;
+}
+
 /* Forget the running hash (the caller holds c->lock and it is not in use). */
 static void drop_hash(struct cache_object *o)
 {
@@ -308,13 +315,14 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 		b->disk_bytes = 0;
 	}
 	o->verified = false;
-	/* What was hashed of this block may not be what comes back. */
-	if (k < o->hashed) {
-		if (o->hashing || o->verifying)
-			o->hash_stale = true;
-		else
-			drop_hash(o);
-	}
+	/*
+	 * What was hashed of this block may not be what comes back: a running
+	 * hash or a verification in progress must not end in "verified".
+	 */
+	if (o->verifying || (o->hashing && k < o->hashed))
+		o->hash_stale = true;
+	else if (k < o->hashed)
+		drop_hash(o);
 }
 
 static uint32_t disk_size(const struct cache_key *key, uint32_t k)
@@ -326,13 +334,18 @@ static uint32_t disk_size(const struct cache_key *key, uint32_t k)
 
 /* ---- object meta ---- */
 
-static void write_meta(struct cache *c, const struct cache_key *key, bool verified,
-		       int64_t verified_ns)
+/*
+ * Record @key as unverified (@ids NULL) or as verified over the block
+ * files of write ids @ids (one per block).
+ */
+static void write_meta(struct cache *c, const struct cache_key *key,
+		       const uint64_t *ids)
 {
 	struct object_meta m = {
 		.algo = key->algo, .object_size = key->size,
-		.block_size = CACHE_BLOCK_SIZE, .verified = verified,
-		.verified_at = verified ? (uint64_t)verified_ns : 0,
+		.block_size = CACHE_BLOCK_SIZE, .verified = ids != NULL,
+		.n_ids = ids ? cache_blocks_for(key->size) : 0,
+		.ids = (uint64_t *)ids,
 	};
 	char path[PATH_MAX];
 	int rc;
@@ -354,7 +367,6 @@ static int check_meta(struct cache *c, struct cache_object *o)
 	struct object_meta m;
 	uint8_t raw[32];
 	bool verified = false;
-	int64_t verified_ns = 0;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -369,21 +381,26 @@ static int check_meta(struct cache *c, struct cache_object *o)
 	if (rc == 0 && m.algo == o->key.algo && memcmp(m.hash, raw, 32) == 0 &&
 	    m.object_size == o->key.size) {
 		verified = m.verified;
-		verified_ns = (int64_t)m.verified_at;
 	} else {
+		if (rc == 0)
+			meta_release(&m);
 		rc = fileio_mkdirs(dir, 0755);
 		if (rc < 0)
 			return rc;
-		write_meta(c, &o->key, false, 0);
+		write_meta(c, &o->key, NULL);
+		m.n_ids = 0;
+		m.ids = NULL;
 	}
 	pthread_mutex_lock(&c->lock);
 	o->meta_checked = true;
 	/* Verified on disk counts only with every block still there. */
 	if (verified && o->n_present == o->n_blocks && !o->verified) {
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			o->blocks[k].hashed_id = m.ids[k];
 		o->verified = true;
-		o->verified_ns = verified_ns;
 	}
 	pthread_mutex_unlock(&c->lock);
+	meta_release(&m);
 	return 0;
 }
 
@@ -471,7 +488,7 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 			unlink(path);
 			/* No longer complete: the stored "verified" must go too. */
 			if (i == 0 || v[i].o != v[i - 1].o)
-				write_meta(c, &v[i].o->key, false, 0);
+				write_meta(c, &v[i].o->key, NULL);
 		}
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < chosen; i++)
@@ -503,7 +520,7 @@ static int check_fetched(const struct cache_key *key, uint32_t k,
 
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *buf,
-		       int64_t *mtime_ns, struct cache_error *err)
+		       uint64_t *write_id, struct cache_error *err)
 {
 	uint32_t len = block_len(&o->key, k);
 	char path[PATH_MAX];
@@ -522,15 +539,15 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	if (c->opts.max_bytes || c->opts.min_free_ratio > 0)
 		evict(c, c->opts.max_bytes, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
-	rc = block_write(path, &o->key, k, buf, len, mtime_ns);
+	rc = block_write(path, &o->key, k, buf, len, write_id);
 	if (rc == -ENOENT) {
 		/* The object's directory went away under us (evicted): remake it. */
 		char dir[PATH_MAX];
 
 		cache_object_dir(c, &o->key, dir, sizeof(dir));
 		if (fileio_mkdirs(dir, 0755) == 0) {
-			write_meta(c, &o->key, false, 0);
-			rc = block_write(path, &o->key, k, buf, len, mtime_ns);
+			write_meta(c, &o->key, NULL);
+			rc = block_write(path, &o->key, k, buf, len, write_id);
 		}
 	}
 	if (rc < 0)
@@ -541,13 +558,13 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 
 /*
  * Feed the running hash: block @k just arrived (its bytes in @data, its
- * file written at @mtime). When it is the next one the hash needs, it goes
+ * file of write id @id). When it is the next one the hash needs, it goes
  * in, and so do the blocks after it already on disk. Best effort: a
  * thread already hashing, or a block out of order, leaves the work to a
  * later call or to verify_object().
  */
 static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
-			 const uint8_t *data, int64_t mtime)
+			 const uint8_t *data, uint64_t id)
 {
 	char path[PATH_MAX];
 	uint8_t *buf = NULL;
@@ -575,7 +592,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			drop_hash(o);
 			break; /* the lock is held */
 		}
-		o->blocks[k].hashed_mtime = mtime;
+		o->blocks[k].hashed_id = id;
 		o->hashed = ++k;
 		next_ready = k < o->n_blocks && o->blocks[k].present &&
 			     !o->blocks[k].fetching && !o->blocks[k].evicting;
@@ -590,7 +607,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		if (!buf)
 			buf = malloc(CACHE_BLOCK_SIZE);
 		block_path(c, o, k, path, sizeof(path));
-		rc = buf ? block_read(path, &o->key, k, 0, block_len(&o->key, k), buf, &mtime) :
+		rc = buf ? block_read(path, &o->key, k, 0, block_len(&o->key, k), buf, &id) :
 			   -ENOMEM;
 		if (rc == 0)
 			rc = digest_update(&o->hasher, buf, block_len(&o->key, k));
@@ -624,7 +641,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
 	char path[PATH_MAX];
-	int64_t mtime = 0;
+	uint64_t id = 0;
 	uint8_t *buf;
 	int rc;
 
@@ -654,7 +671,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		gen = b->gen;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
-		rc = block_read(path, &o->key, k, off, out ? len : 0, out, &mtime);
+		rc = block_read(path, &o->key, k, off, out ? len : 0, out, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/* A fetch ended or began meanwhile: what we read may predate it. */
@@ -662,9 +679,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			continue;
 		if (rc == 0) {
 			mark_present(c, o, k, dsize);
-			/* Rewritten after the object was verified: verify it again. */
-			if (o->verified && mtime > o->verified_ns)
-				o->verified = false;
+			note_write_id(o, k, id);
 			c->stats.disk_hits++;
 			pthread_mutex_unlock(&c->lock);
 			return 0;
@@ -677,7 +692,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
 			unlink(path);
-			write_meta(c, &o->key, false, 0);
+			write_meta(c, &o->key, NULL);
 			pthread_mutex_lock(&c->lock);
 			c->reserved_bytes += dsize;
 			break;
@@ -696,7 +711,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 
 	buf = malloc(CACHE_BLOCK_SIZE);
-	rc = buf ? fetch_block(c, o, src, k, buf, &mtime, err) : -ENOMEM;
+	rc = buf ? fetch_block(c, o, src, k, buf, &id, err) : -ENOMEM;
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
@@ -705,6 +720,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	b->fetch_rc = rc;
 	if (rc == 0) {
 		mark_present(c, o, k, dsize);
+		note_write_id(o, k, id);
 		c->stats.fetches++;
 		c->stats.fetch_bytes += block_len(&o->key, k);
 		if (o->n_present == o->n_blocks && !o->verified)
@@ -720,7 +736,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	if (rc == 0 && out)
 		memcpy(out, buf + off, len);
 	if (rc == 0)
-		advance_hash(c, o, k, buf, mtime);
+		advance_hash(c, o, k, buf, id);
 	free(buf);
 	return rc;
 }
@@ -750,7 +766,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 {
 	char path[PATH_MAX], hex[DIGEST_HEX_MAX], why[256] = "";
 	struct digest d = { 0 };
-	int64_t verified_ns = 0;
+	uint64_t *ids = NULL;
 	uint8_t *buf = NULL;
 	uint32_t start = 0;
 	int rc;
@@ -765,7 +781,12 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	o->verifying = true;
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins++;
-	/* Take over the running hash of the blocks that arrived in order. */
+	/*
+	 * Take over the running hash of the blocks that arrived in order.
+	 * Their hashed_id say which files it covered: if one has been
+	 * replaced since, its next read finds another id and the object is
+	 * hashed again then.
+	 */
 	if (o->hasher.ctx && o->hashed && !o->hash_stale) {
 		d = o->hasher;
 		start = o->hashed;
@@ -774,21 +795,9 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	drop_hash(o);
 	pthread_mutex_unlock(&c->lock);
 
-	/* ... as long as their files are the ones that were hashed. */
-	for (uint32_t k = 0; k < start; k++) {
-		struct stat st;
-
-		block_path(c, o, k, path, sizeof(path));
-		if (stat(path, &st) < 0 ||
-		    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
-			    o->blocks[k].hashed_mtime) {
-			digest_release(&d);
-			start = 0;
-			break;
-		}
-	}
 	buf = malloc(CACHE_BLOCK_SIZE);
-	rc = buf ? 0 : -ENOMEM;
+	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
+	rc = buf && ids ? 0 : -ENOMEM;
 	if (rc == 0 && start == 0)
 		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
 			digest_init_git_blob(&d, o->key.size);
@@ -796,7 +805,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		uint32_t len = block_len(&o->key, k);
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, &o->key, k, 0, len, buf, NULL);
+		rc = block_read(path, &o->key, k, 0, len, buf, &ids[k]);
 		if (rc == 0) {
 			rc = digest_update(&d, buf, len);
 		} else if (rc == -EBADMSG || rc == -ENOENT) {
@@ -829,11 +838,18 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins--;
+	/* A block went away meanwhile: what comes back has not been hashed. */
+	if (rc == 0 && o->hash_stale)
+		rc = -EAGAIN;
 	o->hash_stale = false;
 	if (rc == 0) {
+		for (uint32_t k = 0; k < o->n_blocks; k++) {
+			if (k < start)
+				ids[k] = o->blocks[k].hashed_id;
+			else
+				o->blocks[k].hashed_id = ids[k];
+		}
 		o->verified = true;
-		o->verified_ns = now_ns();
-		verified_ns = o->verified_ns;
 		c->stats.verified++;
 	} else if (rc == -EBADMSG) {
 		for (uint32_t k = 0; k < o->n_blocks; k++)
@@ -848,9 +864,10 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 
 	if (rc == 0)
-		write_meta(c, &o->key, true, verified_ns);
+		write_meta(c, &o->key, ids);
 	else if (rc == -EBADMSG)
 		discard_files(c, o);
+	free(ids);
 	return rc;
 }
 
@@ -963,6 +980,35 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 	return rc == -EAGAIN ? 0 : rc;
 }
 
+/*
+ * A verified object on the index's word: check that every block file is
+ * still the one its hash covered (one header read each), so that a fill
+ * never reports "verified" over a file some process replaced.
+ */
+static void confirm_verified(struct cache *c, struct cache_object *o)
+{
+	char path[PATH_MAX];
+	bool verified;
+
+	pthread_mutex_lock(&c->lock);
+	verified = o->verified;
+	pthread_mutex_unlock(&c->lock);
+	for (uint32_t k = 0; verified && k < o->n_blocks; k++) {
+		uint64_t id = 0;
+		int rc;
+
+		block_path(c, o, k, path, sizeof(path));
+		rc = block_read(path, &o->key, k, 0, 0, NULL, &id);
+		pthread_mutex_lock(&c->lock);
+		if (rc == 0)
+			note_write_id(o, k, id);
+		else if (rc == -ENOENT || rc == -EBADMSG)
+			o->verified = false; /* get_block() finds out the rest */
+		verified = o->verified;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
 int cache_fill(struct cache *c, const struct cache_key *key,
 	       const struct cache_source *src, struct cache_error *err)
 {
@@ -972,6 +1018,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 	o = lookup(c, key, err, &rc);
 	if (!o)
 		return rc;
+	confirm_verified(c, o);
 	for (int round = 0; round < 3; round++) {
 		bool completed = false;
 
@@ -1069,7 +1116,6 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 	char path[PATH_MAX];
 	struct dirent *de;
 	uint8_t raw[32];
-	bool newer = false;
 	DIR *d;
 
 	if (strlen(hash) >= sizeof(key.hash) || !join(path, sizeof(path), dir, "meta")) {
@@ -1077,21 +1123,24 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 		return;
 	}
 	memcpy(key.hash, hash, strlen(hash) + 1);
-	if (!cache_key_is_valid(&key) || meta_read(path, &m) < 0 ||
-	    m.algo != algo || cache_hash_raw(&key, raw) < 0 ||
-	    memcmp(raw, m.hash, 32) != 0) {
+	if (!cache_key_is_valid(&key) || meta_read(path, &m) < 0) {
 		/* No trustworthy identity: nothing in it can be used. */
+		remove_tree(dir);
+		return;
+	}
+	if (m.algo != algo || cache_hash_raw(&key, raw) < 0 || memcmp(raw, m.hash, 32) != 0) {
+		meta_release(&m);
 		remove_tree(dir);
 		return;
 	}
 	key.size = m.object_size;
 	o = add_object(c, &key);
-	if (!o)
+	d = o ? opendir(dir) : NULL;
+	if (!d) {
+		meta_release(&m);
 		return;
+	}
 	o->meta_checked = true;
-	d = opendir(dir);
-	if (!d)
-		return;
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
 		uint32_t k;
@@ -1111,14 +1160,17 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 		mark_present(c, o, k, (uint32_t)st.st_size);
 		o->blocks[k].last_used = (int64_t)st.st_mtim.tv_sec * 1000000 +
 					 st.st_mtim.tv_nsec / 1000;
-		/* A block written after the object was verified was not verified. */
-		if ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec >
-		    (int64_t)m.verified_at)
-			newer = true;
 	}
 	closedir(d);
-	o->verified = m.verified && !newer && o->n_present == o->n_blocks;
-	o->verified_ns = (int64_t)m.verified_at;
+	/*
+	 * The record says which block files were hashed; each block's id is
+	 * compared with it when the block is read (note_write_id()), so a
+	 * file replaced since is never served as verified.
+	 */
+	o->verified = m.verified && o->n_present == o->n_blocks;
+	for (uint32_t k = 0; k < m.n_ids; k++)
+		o->blocks[k].hashed_id = m.ids[k];
+	meta_release(&m);
 }
 
 static void scan(struct cache *c)
@@ -1314,6 +1366,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	struct cache_object *o;
 	struct digest d = { 0 };
 	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
+	uint64_t *ids;
 	uint8_t *buf;
 	int rc;
 
@@ -1326,8 +1379,12 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	if (!o)
 		return -ENOENT;
 	buf = malloc(CACHE_BLOCK_SIZE);
-	if (!buf)
+	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
+	if (!buf || !ids) {
+		free(buf);
+		free(ids);
 		return -ENOMEM;
+	}
 	rc = key->algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
 					      digest_init_git_blob(&d, key->size);
 	out->complete = rc == 0;
@@ -1336,7 +1393,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		int r;
 
 		block_path(c, o, k, path, sizeof(path));
-		r = block_read(path, key, k, 0, len, buf, NULL);
+		r = block_read(path, key, k, 0, len, buf, &ids[k]);
 		if (r == -ENOENT) {
 			out->complete = false;
 			pthread_mutex_lock(&c->lock);
@@ -1353,7 +1410,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 				mark_absent(c, o, k);
 				pthread_mutex_unlock(&c->lock);
 				unlink(path);
-				write_meta(c, key, false, 0);
+				write_meta(c, key, NULL);
 			}
 			continue;
 		}
@@ -1361,31 +1418,33 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 			rc = r;
 			break;
 		}
-		digest_update(&d, buf, len);
+		rc = digest_update(&d, buf, len);
 	}
 	if (rc == 0 && out->complete) {
-		digest_final_hex(&d, hex);
-		out->hash_ok = strcmp(hex, key->hash) == 0;
+		rc = digest_final_hex(&d, hex);
+		out->hash_ok = rc == 0 && strcmp(hex, key->hash) == 0;
 	}
 	if (d.ctx)
 		digest_release(&d);
 	free(buf);
-	if (rc < 0)
+	if (rc < 0) {
+		free(ids);
 		return rc;
+	}
 	if (out->complete && out->hash_ok) {
-		int64_t ns = now_ns();
-
+		/* Verified: exactly the block files just read, by their ids. */
 		pthread_mutex_lock(&c->lock);
-		o->verified = true;
-		o->verified_ns = ns;
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			o->blocks[k].hashed_id = ids[k];
+		o->verified = o->n_present == o->n_blocks;
 		pthread_mutex_unlock(&c->lock);
-		write_meta(c, key, true, ns);
+		write_meta(c, key, ids);
 	} else if (out->complete && !repair) {
 		/* Wrong content is never "verified", repaired or not. */
 		pthread_mutex_lock(&c->lock);
 		o->verified = false;
 		pthread_mutex_unlock(&c->lock);
-		write_meta(c, key, false, 0);
+		write_meta(c, key, NULL);
 	} else if (out->complete && repair) {
 		pthread_mutex_lock(&c->lock);
 		for (uint32_t k = 0; k < o->n_blocks; k++)
@@ -1393,6 +1452,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		pthread_mutex_unlock(&c->lock);
 		discard_files(c, o);
 	}
+	free(ids);
 	return out->blocks_corrupt || (out->complete && !out->hash_ok) ? -EBADMSG : 0;
 }
 

@@ -29,20 +29,29 @@ struct block_header {
 	uint32_t header_size;   /* where the data starts */
 	uint32_t n_chunks;
 	uint32_t chunk_crc[CACHE_CHUNKS_MAX];
+	uint64_t write_id;      /* random, never 0: which write made this file */
 };
 
 #define BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
-#define OBJECT_META_ENCODED 76
 
-/* Object meta file: the object's identity and whether it is verified. */
+/*
+ * Object meta file: the object's identity and whether it is verified.
+ * A verified meta names, per block, the write id of the block file whose
+ * bytes were hashed: a block file with any other id was not verified,
+ * whatever the clocks say (docs/cache-format.md, "Why verified holds").
+ */
 struct object_meta {
 	enum cache_algo algo;
 	uint8_t hash[32];
 	uint64_t object_size;
 	uint32_t block_size;
 	bool verified;
-	uint64_t verified_at;   /* unix time in nanoseconds: blocks newer than it are not */
+	uint32_t n_ids;         /* 0, or (verified) the object's block count */
+	uint64_t *ids;          /* n_ids write ids; owned, free with meta_release() */
 };
+
+#define OBJECT_META_VERSION 2
+#define OBJECT_META_FIXED 72 /* bytes before the ids; a CRC-32C follows them */
 
 /* ---- block.c: encoding, decoding, files ---- */
 
@@ -54,25 +63,31 @@ uint32_t block_header_size(uint32_t data_len);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
- * @path atomically, with its CRCs; *@mtime_ns (may be NULL) gets the new
- * file's modification time. 0 or -errno (-ENOSPC).
+ * @path atomically, with its CRCs and a new random write id, which
+ * *@write_id (may be NULL) gets. 0 or -errno (-ENOSPC).
  */
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, int64_t *mtime_ns);
+		const void *data, uint32_t len, uint64_t *write_id);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
  * @path into @out, checking the header (magic, version, CRC, that it
  * belongs to this object and index) and the CRC of every chunk touched.
- * *@mtime_ns (may be NULL) gets the file's modification time.
+ * *@write_id (may be NULL) gets the write id of the very file the bytes
+ * came from (0 for a block written before write ids existed).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, int64_t *mtime_ns);
+	       uint32_t off, uint32_t len, void *out, uint64_t *write_id);
 
+/* @m->ids must hold @m->n_ids ids: 0, or the object's block count. */
 int meta_write(const char *path, const struct object_meta *m);
-/* 0, -ENOENT, -EBADMSG, -errno. */
+/*
+ * 0, -ENOENT, -EBADMSG, -errno. A meta file of format 1 (before write
+ * ids) reads as unverified. On success free @m with meta_release().
+ */
 int meta_read(const char *path, struct object_meta *m);
+void meta_release(struct object_meta *m);
 
 /* ---- paths (cache.c) ---- */
 
