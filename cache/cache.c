@@ -177,6 +177,19 @@ static void meta_path(const struct cache *c, const struct cache_key *key,
 		 algo_dir(key->algo), key->hash, key->hash);
 }
 
+static void remove_tree(const char *path);
+
+/*
+ * Remove what sits where a block file should be: normally a file, but the
+ * cache directory is not trusted, so a directory put there goes too. A
+ * symlink is removed itself, never followed.
+ */
+static void discard_path(const char *path)
+{
+	if (unlink(path) < 0 && errno == EISDIR)
+		remove_tree(path);
+}
+
 /* ---- the index (all under c->lock) ---- */
 
 static size_t key_slot(const struct cache *c, const struct cache_key *key)
@@ -652,6 +665,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 
 		if (b->fetching || b->evicting) {
 			gen = b->gen;
+			if (b->fetching)
+				c->stats.fetch_waits++;
 			while (b->fetching || b->evicting)
 				pthread_cond_wait(&c->changed, &c->lock);
 			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
@@ -691,7 +706,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			pthread_mutex_unlock(&c->lock);
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
-			unlink(path);
+			discard_path(path);
 			write_meta(c, &o->key, NULL);
 			pthread_mutex_lock(&c->lock);
 			c->reserved_bytes += dsize;
@@ -817,7 +832,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 			if (rc == -EBADMSG) {
 				log_warn("cache: block %u of %s failed its checksum while "
 					 "hashing; dropped", k, o->key.hash);
-				unlink(path);
+				discard_path(path);
 			}
 			rc = -EAGAIN;
 		}
@@ -1151,10 +1166,11 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 			unlink(path);
 			continue;
 		}
-		if (!parse_block_name(de->d_name, &k) || stat(path, &st) < 0)
+		if (!parse_block_name(de->d_name, &k) || lstat(path, &st) < 0)
 			continue;
-		if (k >= o->n_blocks || (uint64_t)st.st_size != disk_size(&key, k)) {
-			unlink(path); /* cannot be a block of this object */
+		if (!S_ISREG(st.st_mode) || k >= o->n_blocks ||
+		    (uint64_t)st.st_size != disk_size(&key, k)) {
+			discard_path(path); /* cannot be a block of this object */
 			continue;
 		}
 		mark_present(c, o, k, (uint32_t)st.st_size);
@@ -1409,7 +1425,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 				pthread_mutex_lock(&c->lock);
 				mark_absent(c, o, k);
 				pthread_mutex_unlock(&c->lock);
-				unlink(path);
+				discard_path(path);
 				write_meta(c, key, NULL);
 			}
 			continue;

@@ -110,11 +110,20 @@ int fileio_write_atomic(const char *path, const void *data, size_t len,
 int fileio_read_all(const char *path, size_t max_len, struct buf *out)
 {
 	char chunk[65536];
+	struct stat st;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EBADMSG : -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 

@@ -23,7 +23,12 @@
 int fileio_write_atomic(const char *path, const void *data, size_t len,
 			int mode, bool sync);
 
-/* Read a whole file of at most @max_len bytes into @out. -EFBIG past it. */
+/*
+ * Read a whole file of at most @max_len bytes into @out. -EFBIG past it.
+ * Made for files that something else may have tampered with: a symlink
+ * is not followed, a FIFO does not block, and anything but a regular
+ * file (directories included) is -EBADMSG.
+ */
 int fileio_read_all(const char *path, size_t max_len, struct buf *out);
 
 /* pread/pwrite until done; short only at EOF (pread). Return bytes or -errno. */

@@ -70,6 +70,14 @@ static int fetch(void *ctx, const struct cache_key *key, uint64_t offset,
 	atomic_fetch_add(&o->fetches[k], 1);
 	atomic_fetch_add(&ms->total_fetches, 1);
 
+	if (atomic_load(&ms->hold)) {
+		struct timespec tick = { .tv_nsec = 1000000 };
+
+		atomic_fetch_add(&ms->held, 1);
+		while (atomic_load(&ms->hold))
+			nanosleep(&tick, NULL);
+		atomic_fetch_sub(&ms->held, 1);
+	}
 	delay = atomic_load(&ms->delay_ms);
 	if (delay) {
 		struct timespec ts = { .tv_sec = delay / 1000,
@@ -112,6 +120,18 @@ void mem_source_init(struct mem_source *ms)
 	atomic_init(&ms->fail_next, 0);
 	atomic_init(&ms->fail_errno, EIO);
 	atomic_init(&ms->delay_ms, 0);
+	atomic_init(&ms->hold, false);
+	atomic_init(&ms->held, 0);
+}
+
+void mem_source_hold(struct mem_source *ms, bool on)
+{
+	atomic_store(&ms->hold, on);
+}
+
+unsigned int mem_source_held(struct mem_source *ms)
+{
+	return atomic_load(&ms->held);
 }
 
 void mem_source_release(struct mem_source *ms)

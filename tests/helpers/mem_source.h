@@ -48,6 +48,8 @@ struct mem_source {
 	atomic_int fail_next;      /* fail this many more fetches ... */
 	atomic_int fail_errno;     /* ... with this (positive) errno */
 	atomic_uint delay_ms;      /* sleep per fetch */
+	atomic_bool hold;          /* fetches wait while set ... */
+	atomic_uint held;          /* ... and this many are waiting */
 };
 
 /* The deterministic content of object @seed: bytes [@off, @off + @len). */
@@ -68,6 +70,15 @@ struct mem_object *mem_source_add_data(struct mem_source *ms, enum cache_algo al
 void mem_source_fail_next(struct mem_source *ms, int n, int errnum);
 
 void mem_source_set_delay(struct mem_source *ms, unsigned int ms_per_fetch);
+
+/*
+ * Hold every fetch at the gate (@on), or let them go. With the cache's
+ * fetch_waits counter, a test forces an order instead of hoping for it.
+ */
+void mem_source_hold(struct mem_source *ms, bool on);
+
+/* Fetches waiting at the gate now. */
+unsigned int mem_source_held(struct mem_source *ms);
 
 /* Serve block @index of @o with byte @at flipped (a wrong-hash object). */
 void mem_object_corrupt(struct mem_object *o, int64_t index, uint32_t at);

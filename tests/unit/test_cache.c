@@ -931,11 +931,32 @@ static void test_source_error_concurrent_waiters(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 1, 14);
 	struct reader_arg args[8];
-	uint64_t offs[8] = { 0 };
+	pthread_barrier_t go;
+	pthread_t t[8];
+	int waited_ms = 0;
 
+	/*
+	 * The fetch is held until the seven other readers are waiting for it
+	 * (the cache counts them): the order is forced, not hoped for, so a
+	 * loaded machine that starts a thread late cannot change the result.
+	 */
 	mem_source_fail_next(&f->ms, 1000, EIO);
-	mem_source_set_delay(&f->ms, 50);
-	run_readers(f, o, 8, offs, 100, args);
+	mem_source_hold(&f->ms, true);
+	pthread_barrier_init(&go, NULL, 8);
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct reader_arg){ .f = f, .o = o, .go = &go, .len = 100 };
+		assert_int_equal(pthread_create(&t[i], NULL, reader, &args[i]), 0);
+	}
+	while (mem_source_held(&f->ms) != 1 || stats(f).fetch_waits != 7) {
+		struct timespec tick = { .tv_nsec = 1000000 };
+
+		assert_true(++waited_ms < 60000);
+		nanosleep(&tick, NULL);
+	}
+	mem_source_hold(&f->ms, false);
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(args[i].rc, -EIO);
 	/* They waited for the one fetch instead of each trying. */
@@ -943,7 +964,6 @@ static void test_source_error_concurrent_waiters(void **state)
 	assert_int_equal(count_block_files(f, &o->key), 0);
 
 	mem_source_fail_next(&f->ms, 0, EIO);
-	mem_source_set_delay(&f->ms, 0);
 	read_all(f, o);
 	assert_true(info(f, &o->key).verified);
 }
@@ -1919,6 +1939,187 @@ static void test_meta_format(void **state)
 	unlink(path);
 }
 
+/*
+ * The cache directory is untrusted (issue #9): whatever is put where a
+ * block file of a verified object should be, a read gets the right bytes
+ * (the block fetched again), in this process and after a restart. A
+ * symlink is never followed, a FIFO never blocks.
+ */
+enum tamper { T_FLIP, T_TRUNCATE, T_EMPTY, T_SYMLINK, T_FIFO, T_DIR, T_FOREIGN, T_COUNT };
+
+static void tamper_block(struct fx *f, const struct mem_object *o, uint32_t k,
+			 enum tamper how, const char *elsewhere)
+{
+	char path[PATH_MAX], other[PATH_MAX + 16];
+
+	block_file(f, &o->key, k, path, sizeof(path));
+	switch (how) {
+	case T_FLIP:
+		flip_byte(path, 4096 + 77);
+		break;
+	case T_TRUNCATE:
+		assert_int_equal(truncate(path, 4096 + 1000), 0);
+		break;
+	case T_EMPTY:
+		assert_int_equal(truncate(path, 0), 0);
+		break;
+	case T_SYMLINK:
+		/* To a copy of the very same, valid block: still not followed. */
+		assert_int_equal(rename(path, elsewhere), 0);
+		assert_int_equal(symlink(elsewhere, path), 0);
+		break;
+	case T_FIFO:
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(mkfifo(path, 0644), 0);
+		break;
+	case T_DIR:
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(mkdir(path, 0755), 0);
+		snprintf(other, sizeof(other), "%s/inside", path);
+		write_file(other, "x", 1);
+		break;
+	case T_FOREIGN:
+		/* A valid block of the same object, at another index. */
+		block_file(f, &o->key, k - 1, other, sizeof(other));
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(link(other, path), 0);
+		break;
+	default:
+		fail();
+	}
+}
+
+static void test_tampered_blocks(void **state)
+{
+	struct fx *f = *state;
+
+	for (int restart = 0; restart < 2; restart++) {
+		for (int how = 0; how < T_COUNT; how++) {
+			struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256,
+							      2 * BS + 9, 60 + 10 * restart + how);
+			char elsewhere[PATH_MAX + 16];
+			struct stat st;
+
+			snprintf(elsewhere, sizeof(elsewhere), "%s/moved-%d", f->dir, how);
+			read_all(f, o);
+			assert_true(info(f, &o->key).verified);
+			tamper_block(f, o, 1, (enum tamper)how, elsewhere);
+			if (restart)
+				fx_reopen(f);
+			read_all(f, o);
+			assert_true(info(f, &o->key).verified);
+			if (how == T_SYMLINK) {
+				/* The target is untouched, and block 1 came from the source. */
+				assert_int_equal(lstat(elsewhere, &st), 0);
+				assert_true(S_ISREG(st.st_mode));
+			}
+			print_message("tamper %d%s: block 1 fetched %u times\n", how,
+				      restart ? " + restart" : "", mem_object_fetches(o, 1));
+			assert_int_equal(mem_object_fetches(o, 1), 2);
+			assert_int_equal(mem_object_fetches(o, 0), 1);
+		}
+	}
+}
+
+/* Tampered meta files: the object is dropped at open and fetched again. */
+static void test_tampered_meta(void **state)
+{
+	struct fx *f = *state;
+
+	for (int how = 0; how < 5; how++) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, BS + 3,
+						      80 + how);
+		char dir[PATH_MAX], path[PATH_MAX + 8], elsewhere[PATH_MAX + 32];
+
+		read_all(f, o);
+		obj_dir(f, &o->key, dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/meta", dir);
+		snprintf(elsewhere, sizeof(elsewhere), "%s/meta-elsewhere-%d", f->dir, how);
+		if (how == 0) {
+			flip_byte(path, 20);
+		} else if (how == 1) {
+			assert_int_equal(truncate(path, 50), 0);
+		} else if (how == 2) {
+			assert_int_equal(rename(path, elsewhere), 0);
+			assert_int_equal(symlink(elsewhere, path), 0);
+		} else if (how == 3) {
+			assert_int_equal(unlink(path), 0);
+			assert_int_equal(mkfifo(path, 0644), 0);
+		} else {
+			assert_int_equal(unlink(path), 0);
+			assert_int_equal(mkdir(path, 0755), 0);
+		}
+		fx_reopen(f);
+		assert_false(info(f, &o->key).verified);
+		read_all(f, o);
+		assert_true(info(f, &o->key).verified);
+		assert_int_equal(mem_object_fetches_all(o), 2 * o->n_blocks);
+		if (how == 2)
+			assert_true(exists(elsewhere));
+	}
+}
+
+/*
+ * A cache directory on another user's files, and a block file left
+ * unreadable: a process of another user gets the bytes it can read, and a
+ * clear error (never wrong bytes, never a crash) for what it cannot read
+ * or write. Needs root, to be the other user.
+ */
+static void test_foreign_and_unreadable_files(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1, 90);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 1, 91);
+	struct mem_object *fresh = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100, 92);
+	char path[PATH_MAX];
+	int status;
+	pid_t pid;
+
+	if (getuid() != 0)
+		skip();
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	read_all(f, a);
+	read_all(f, b);
+	block_file(f, &b->key, 1, path, sizeof(path));
+	assert_int_equal(chmod(path, 0), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cache_error err = { { 0 } };
+		struct cache *c;
+		uint8_t *buf = malloc(3 * BS);
+		ssize_t n;
+
+		if (!buf || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(10);
+		if (cache_open(&f->opts, &c) != 0)
+			_exit(11);
+		/* Readable and verified: served. */
+		n = cache_read(c, &a->key, &f->ms.src, buf, (size_t)a->key.size, 0, &err);
+		if (n != (ssize_t)a->key.size || memcmp(buf, a->data, (size_t)n) != 0)
+			_exit(12);
+		/* Unreadable block: a clear error, whatever else is readable. */
+		n = cache_read(c, &b->key, &f->ms.src, buf, (size_t)b->key.size, 0, &err);
+		if (n != -EACCES || !strstr(err.message, "Permission denied"))
+			_exit(13);
+		/* Nothing can be stored in a directory of another user: clear error. */
+		err.message[0] = '\0';
+		n = cache_read(c, &fresh->key, &f->ms.src, buf, 100, 0, &err);
+		if (n >= 0)
+			_exit(14);
+		cache_close(c);
+		free(buf);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* Its owner still reads everything right. */
+	assert_int_equal(chmod(path, 0644), 0);
+	read_all(f, b);
+	read_all(f, fresh);
+}
+
 /* ---- 13. format marker ---- */
 
 static void test_format_marker(void **state)
@@ -2114,6 +2315,9 @@ int main(void)
 		T(test_stale_verified_fill),
 		T(test_block_replaced_under_a_live_process),
 		T(test_meta_format),
+		T(test_tampered_blocks),
+		T(test_tampered_meta),
+		T(test_foreign_and_unreadable_files),
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
 		T(test_open_drops_misfit_blocks),

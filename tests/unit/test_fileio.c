@@ -377,7 +377,16 @@ static void test_read_all(void **state)
 	assert_int_equal(fileio_read_all(missing, 16, &b), -ENOENT);
 	join(missing, s->dir, "data/below");
 	assert_int_equal(fileio_read_all(missing, 16, &b), -ENOTDIR);
-	assert_int_equal(fileio_read_all(s->dir, 16, &b), -EISDIR);
+	/* Not regular files: never followed, never blocking, all refused alike. */
+	assert_int_equal(fileio_read_all(s->dir, 16, &b), -EBADMSG);
+	join(missing, s->dir, "link");
+	assert_int_equal(symlink(path, missing), 0);
+	assert_int_equal(fileio_read_all(missing, 1 << 20, &b), -EBADMSG);
+	unlink(missing);
+	join(missing, s->dir, "fifo");
+	assert_int_equal(mkfifo(missing, 0644), 0);
+	assert_int_equal(fileio_read_all(missing, 16, &b), -EBADMSG);
+	unlink(missing);
 	assert_int_equal(b.len, 0);
 	buf_release(&b);
 	free(data);
