@@ -94,7 +94,7 @@ static void encode_block_header(const struct block_header *h, uint8_t *out)
 	put32(out + 348, crc32c(0, out, 348));
 }
 
-static int decode_block_header(const uint8_t *in, struct block_header *h)
+int block_header_decode(const uint8_t *in, struct block_header *h)
 {
 	if (memcmp(in, block_magic, 8) != 0 || get32(in + 8) != CACHE_FORMAT_VERSION ||
 	    get32(in + 348) != crc32c(0, in, 348))
@@ -280,7 +280,7 @@ static int open_checked(const char *path, const struct cache_key *key,
 		rc = n < 0 ? (int)n : -EBADMSG;
 		goto fail;
 	}
-	rc = decode_block_header(head, h);
+	rc = block_header_decode(head, h);
 	/* A valid block of another object or place is as wrong as noise. */
 	if (rc == 0 && (h->algo != key->algo || memcmp(h->hash, raw, 32) != 0 ||
 			h->object_size != key->size || h->index != index))
@@ -444,6 +444,28 @@ static int decode_meta_ids(const uint8_t *buf, size_t size, struct object_meta *
 	return 0;
 }
 
+int meta_decode(const uint8_t *buf, size_t size, struct object_meta *m)
+{
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if (size < META_V1_SIZE || memcmp(buf + META_OFF_MAGIC, meta_magic, 8) != 0 ||
+	    get32(buf + size - 4) != crc32c(0, buf, size - 4))
+		return -EBADMSG;
+	rc = decode_meta_fields(buf, m);
+	if (rc == 0 && get32(buf + META_OFF_VERSION) == 1) {
+		/* Format 1 named no block files: its "verified" cannot be trusted. */
+		rc = size == META_V1_SIZE ? 0 : -EBADMSG;
+		m->verified = false;
+	} else if (rc == 0) {
+		rc = get32(buf + META_OFF_VERSION) == OBJECT_META_VERSION ?
+			decode_meta_ids(buf, size, m) : -EBADMSG;
+	}
+	if (rc < 0)
+		meta_release(m);
+	return rc;
+}
+
 int meta_read(const char *path, struct object_meta *m)
 {
 	uint8_t head[OBJECT_META_FIXED];
@@ -489,19 +511,7 @@ int meta_read(const char *path, struct object_meta *m)
 		rc = (int)n;
 		goto out;
 	}
-	if ((size_t)n != size || get32(buf + size - 4) != crc32c(0, buf, size - 4)) {
-		rc = -EBADMSG;
-		goto out;
-	}
-	rc = decode_meta_fields(buf, m);
-	if (rc == 0 && get32(buf + META_OFF_VERSION) == 1) {
-		/* Format 1 named no block files: its "verified" cannot be trusted. */
-		rc = size == META_V1_SIZE ? 0 : -EBADMSG;
-		m->verified = false;
-	} else if (rc == 0) {
-		rc = get32(buf + META_OFF_VERSION) == OBJECT_META_VERSION ?
-			decode_meta_ids(buf, size, m) : -EBADMSG;
-	}
+	rc = (size_t)n == size ? meta_decode(buf, size, m) : -EBADMSG;
 out:
 	free(buf);
 	close(fd);

@@ -58,6 +58,13 @@ struct object_meta {
 /* Hex hash of @key into its raw form; 0 or -EINVAL. */
 int cache_hash_raw(const struct cache_key *key, uint8_t raw[32]);
 
+/*
+ * Decode and check the BLOCK_HEADER_ENCODED bytes at @in: magic, version,
+ * header CRC, geometry. Which object and index it names is the caller's
+ * to check. 0 or -EBADMSG.
+ */
+int block_header_decode(const uint8_t *in, struct block_header *h);
+
 /* Data offset for a block of @data_len bytes: small blocks use less. */
 uint32_t block_header_size(uint32_t data_len);
 
@@ -88,6 +95,8 @@ int meta_write(const char *path, const struct object_meta *m);
  */
 int meta_read(const char *path, struct object_meta *m);
 void meta_release(struct object_meta *m);
+/* Decode the @size bytes of a meta file, as meta_read() does. */
+int meta_decode(const uint8_t *buf, size_t size, struct object_meta *m);
 
 /* ---- paths (cache.c) ---- */
 
