@@ -1075,6 +1075,68 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 	pthread_mutex_unlock(&c->lock);
 }
 
+void cache_object_refresh(struct cache *c, const struct cache_key *key)
+{
+	char path[PATH_MAX];
+	struct object_meta m;
+	struct cache_object *o;
+	uint8_t raw[32];
+	bool *on_disk;
+	int rc;
+
+	if (!cache_key_is_valid(key))
+		return;
+	pthread_mutex_lock(&c->lock);
+	o = get_object(c, key);
+	pthread_mutex_unlock(&c->lock);
+	if (!o)
+		return;
+	on_disk = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*on_disk));
+	if (!on_disk)
+		return;
+	meta_path(c, key, path, sizeof(path));
+	rc = meta_read(path, &m);
+	cache_hash_raw(key, raw);
+	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||
+			memcmp(m.hash, raw, 32) != 0)) {
+		meta_release(&m);
+		rc = -EBADMSG;
+	}
+	/* Without a meta file nothing of the object counts (scan() removes it). */
+	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
+		struct stat st;
+
+		block_path(c, o, k, path, sizeof(path));
+		on_disk[k] = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+			     (uint64_t)st.st_size == disk_size(key, k);
+	}
+	pthread_mutex_lock(&c->lock);
+	if (!o->verifying && !o->hashing) {
+		for (uint32_t k = 0; k < o->n_blocks; k++) {
+			struct block_state *b = &o->blocks[k];
+
+			if (b->fetching || b->evicting || b->pins)
+				continue; /* this process knows better right now */
+			if (on_disk[k])
+				mark_present(c, o, k, disk_size(key, k));
+			else if (b->present)
+				mark_absent(c, o, k);
+		}
+		if (rc == 0 && m.verified && o->n_present == o->n_blocks) {
+			/* Verified elsewhere: reads still check each block's write id. */
+			for (uint32_t k = 0; k < m.n_ids; k++)
+				o->blocks[k].hashed_id = m.ids[k];
+			o->verified = true;
+		} else if (rc < 0 || !m.verified) {
+			o->verified = false;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0)
+		meta_release(&m);
+	free(on_disk);
+}
+
 /* ---- open, scan, close ---- */
 
 /* Parse "b<index>" into @index. */

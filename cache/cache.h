@@ -122,6 +122,15 @@ struct cache_object_info {
 void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out);
 
+/*
+ * Bring the index's view of @key up to date with the disk, where other
+ * processes (hubfs cache evict|prune, a download) may have added, evicted
+ * or verified blocks: one stat per block and a read of the meta file.
+ * For what shows the cache's state to people (getfattr); reads need it
+ * not, they find out on their own.
+ */
+void cache_object_refresh(struct cache *c, const struct cache_key *key);
+
 /* Number of blocks of an object of @size bytes. */
 uint32_t cache_blocks_for(uint64_t size);
 

@@ -2226,6 +2226,51 @@ static void test_size_mismatch(void **state)
 
 /* ---- several processes on one directory (two handles here) ---- */
 
+/*
+ * What one process shows (getfattr user.hubfs.cached/verified) follows
+ * what another did to the directory, once refreshed: an eviction, a
+ * prune, a verification.
+ */
+static void test_refresh_follows_other_process(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 93);
+	struct cache_object_info i;
+	struct cache_error err = { { 0 } };
+	uint64_t freed = 0;
+	struct cache *other;
+
+	read_all(f, o);
+	/* Another process (hubfs cache evict) opens the cache and evicts it. */
+	assert_int_equal(cache_open(&f->opts, &other), 0);
+	assert_int_equal(cache_evict_object(other, &o->key), 0);
+	assert_true(info(f, &o->key).verified); /* not known yet */
+	cache_object_refresh(f->c, &o->key);
+	i = info(f, &o->key);
+	assert_false(i.verified);
+	assert_int_equal(i.cached_bytes, 0);
+	assert_int_equal(i.blocks_present, 0);
+	/* The other process fetches and verifies it whole. */
+	assert_int_equal(cache_fill(other, &o->key, &f->ms.src, &err), 0);
+	cache_object_refresh(f->c, &o->key);
+	i = info(f, &o->key);
+	assert_true(i.verified);
+	assert_int_equal(i.cached_bytes, o->key.size);
+	/* ... and reads here come from disk: no fetch. */
+	mem_source_reset_counts(&f->ms);
+	read_all(f, o);
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+	/* The other process prunes down to one block's worth. */
+	assert_int_equal(cache_prune(other, FULL_BLOCK_DISK, &freed), 0);
+	assert_true(freed > 0);
+	cache_object_refresh(f->c, &o->key);
+	i = info(f, &o->key);
+	assert_false(i.verified);
+	assert_true(i.blocks_present < 3);
+	cache_close(other);
+	read_all(f, o);
+}
+
 static void test_two_handles_share_directory(void **state)
 {
 	struct fx *f = *state;
@@ -2336,6 +2381,7 @@ int main(void)
 		T(test_invalid_keys),
 		T(test_size_mismatch),
 		T(test_two_handles_share_directory),
+		T(test_refresh_follows_other_process),
 		cmocka_unit_test(test_default_dir),
 	};
 
