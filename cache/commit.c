@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache/meta.h"
+#include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
@@ -32,54 +33,82 @@ static int commit_path(const char *root, const char *repo, const char *commit,
 	return n > 0 && (size_t)n < path_size ? 0 : -ENAMETOOLONG;
 }
 
-int cache_commit_time_store(const char *root, const char *repo,
-			    const char *commit, int64_t unix_time)
+size_t cache_commit_time_format(int64_t unix_time, char *out, size_t size)
 {
-	char dir[PATH_MAX], path[PATH_MAX], text[128];
-	int n, rc;
+	int n, m;
 
-	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
-	if (rc < 0 || unix_time < 0)
-		return rc < 0 ? rc : -EINVAL;
-	n = snprintf(text, sizeof(text), "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "crc %08x\n",
-		      crc32c(0, text, (size_t)n));
-	rc = fileio_mkdirs(dir, 0755);
-	if (rc == 0)
-		rc = fileio_write_atomic(path, text, (size_t)n, 0644, false);
-	return rc;
+	if (unix_time < 0)
+		return 0;
+	n = snprintf(out, size, "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	m = snprintf(out + n, size - (size_t)n, "crc %08x\n",
+		     crc32c(0, out, (size_t)n));
+	if (m < 0 || (size_t)m >= size - (size_t)n)
+		return 0;
+	return (size_t)(n + m);
 }
 
-int cache_commit_time_load(const char *root, const char *repo,
-			   const char *commit, int64_t *unix_time)
+int cache_commit_time_parse(const char *data, size_t len, int64_t *unix_time)
 {
-	char dir[PATH_MAX], path[PATH_MAX], crc_text[16];
-	long long t;
+	char body[CACHE_COMMIT_FILE_MAX + 1], crc_text[16];
+	const char *crc_line;
 	unsigned int crc;
-	const char *body, *crc_line;
-	struct buf b;
-	int rc, used = 0;
+	long long t;
+	int used = 0;
 
-	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	buf_init(&b, 256);
-	rc = fileio_read_all(path, 256, &b);
-	if (rc < 0) {
-		buf_release(&b);
-		return rc == -EFBIG ? -EBADMSG : rc;
-	}
-	body = buf_cstr(&b);
+	if (len > CACHE_COMMIT_FILE_MAX)
+		return -EBADMSG;
+	memcpy(body, data, len);
+	body[len] = '\0';
 	crc_line = strstr(body, "crc ");
-	rc = -EBADMSG;
 	if (crc_line && sscanf(body, "hubfs-commit 1\ndate %lld\n%n", &t, &used) == 1 &&
 	    body + used == crc_line && sscanf(crc_line, "crc %8x\n", &crc) == 1 &&
 	    crc == crc32c(0, body, (size_t)(crc_line - body)) &&
 	    snprintf(crc_text, sizeof(crc_text), "crc %08x\n", crc) > 0 &&
 	    strcmp(crc_line, crc_text) == 0 && t >= 0) {
 		*unix_time = (int64_t)t;
-		rc = 0;
+		return 0;
 	}
+	return -EBADMSG;
+}
+
+int cache_commit_time_store(const char *root, const char *repo,
+			    const char *commit, int64_t unix_time)
+{
+	char dir[PATH_MAX], path[PATH_MAX], text[128];
+	size_t n;
+	int rc;
+
+	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
+	if (rc < 0 || unix_time < 0)
+		return rc < 0 ? rc : -EINVAL;
+	n = cache_commit_time_format(unix_time, text, sizeof(text));
+	if (n == 0)
+		return -EINVAL;
+	rc = fileio_mkdirs(dir, 0755);
+	if (rc == 0)
+		rc = fileio_write_atomic(path, text, n, 0644, false);
+	return rc;
+}
+
+int cache_commit_time_load(const char *root, const char *repo,
+			   const char *commit, int64_t *unix_time)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct buf b;
+	int rc;
+
+	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	buf_init(&b, CACHE_COMMIT_FILE_MAX);
+	rc = fileio_read_all(path, CACHE_COMMIT_FILE_MAX, &b);
+	if (rc < 0) {
+		buf_release(&b);
+		return rc == -EFBIG ? -EBADMSG : rc;
+	}
+	rc = cache_commit_time_parse(buf_cstr(&b), b.len, unix_time);
 	buf_release(&b);
 	if (rc == -EBADMSG)
 		unlink(path);
