@@ -19,6 +19,8 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 
+#define CRC_LINE_LEN (4 + 8 + 1) /* "crc <8 hex>\n" */
+
 static int commit_path(const char *root, const char *repo, const char *commit,
 		       char *dir, size_t dir_size, char *path, size_t path_size)
 {
@@ -49,28 +51,49 @@ size_t cache_commit_time_format(int64_t unix_time, char *out, size_t size)
 	return (size_t)(n + m);
 }
 
+/* Exactly "hubfs-commit 1\ndate <canonical decimal>\ncrc <8 lower hex>\n". */
 int cache_commit_time_parse(const char *data, size_t len, int64_t *unix_time)
 {
-	char body[CACHE_COMMIT_FILE_MAX + 1], crc_text[16];
-	const char *crc_line;
-	unsigned int crc;
-	long long t;
-	int used = 0;
+	static const char head[] = "hubfs-commit 1\ndate ";
+	const size_t head_len = sizeof(head) - 1;
+	size_t body, digits;
+	uint64_t t = 0;
+	uint32_t crc = 0;
 
-	if (len > CACHE_COMMIT_FILE_MAX)
+	/* The smallest file has one digit; the crc covers all before its line. */
+	if (len > CACHE_COMMIT_FILE_MAX || len < head_len + 2 + CRC_LINE_LEN)
 		return -EBADMSG;
-	memcpy(body, data, len);
-	body[len] = '\0';
-	crc_line = strstr(body, "crc ");
-	if (crc_line && sscanf(body, "hubfs-commit 1\ndate %lld\n%n", &t, &used) == 1 &&
-	    body + used == crc_line && sscanf(crc_line, "crc %8x\n", &crc) == 1 &&
-	    crc == crc32c(0, body, (size_t)(crc_line - body)) &&
-	    snprintf(crc_text, sizeof(crc_text), "crc %08x\n", crc) > 0 &&
-	    strcmp(crc_line, crc_text) == 0 && t >= 0) {
-		*unix_time = (int64_t)t;
-		return 0;
+	body = len - CRC_LINE_LEN;
+	if (memcmp(data, head, head_len) != 0 || data[body - 1] != '\n' ||
+	    memcmp(data + body, "crc ", 4) != 0 || data[len - 1] != '\n')
+		return -EBADMSG;
+	/*
+	 * One spelling per date: no sign, space or leading zero (sscanf()
+	 * took all three, and any whitespace for the magic's space and
+	 * newlines), and nothing past INT64_MAX (sscanf() clamped it).
+	 */
+	digits = body - 1 - head_len;
+	if (digits > 1 && data[head_len] == '0')
+		return -EBADMSG;
+	for (size_t i = 0; i < digits; i++) {
+		char c = data[head_len + i];
+
+		if (c < '0' || c > '9' ||
+		    t > ((uint64_t)INT64_MAX - (uint64_t)(c - '0')) / 10)
+			return -EBADMSG;
+		t = t * 10 + (uint64_t)(c - '0');
 	}
-	return -EBADMSG;
+	for (size_t i = 0; i < 8; i++) {
+		char h = data[body + 4 + i];
+
+		if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')))
+			return -EBADMSG;
+		crc = crc << 4 | (uint32_t)(h <= '9' ? h - '0' : h - 'a' + 10);
+	}
+	if (crc != crc32c(0, data, body))
+		return -EBADMSG;
+	*unix_time = (int64_t)t;
+	return 0;
 }
 
 int cache_commit_time_store(const char *root, const char *repo,
