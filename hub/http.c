@@ -72,10 +72,9 @@ static void keep(struct http_exchange *x, char *field, size_t size,
 	field[len] = '\0';
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
+void http_take_header(struct http_exchange *x, const char *data, size_t len)
 {
-	struct http_exchange *x = x_;
-	size_t len = size * nmemb, name_len;
+	size_t name_len;
 	const char *colon, *value, *end = data + len;
 
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
@@ -84,11 +83,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
 		reset_answer(x);
 		if (sp && end - sp > 3)
 			x->status = strtol(sp + 1, NULL, 10);
-		return len;
+		return;
 	}
 	colon = memchr(data, ':', len);
 	if (!colon)
-		return len;
+		return;
 	name_len = (size_t)(colon - data);
 	value = colon + 1;
 	while (value < end && (*value == ' ' || *value == '\t'))
@@ -134,6 +133,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
 		keep(x, x->retry_after, sizeof(x->retry_after), value, len);
 	}
 #undef IS
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
+{
+	http_take_header(x_, data, size * nmemb);
 	return size * nmemb;
 }
 

@@ -102,6 +102,15 @@ void http_exchange_release(struct http_exchange *x);
  */
 int http_perform(struct hub_client *c, struct http_exchange *x);
 
+/*
+ * Take one header line of an answer into @x, as libcurl hands it over
+ * (@len bytes, "Name: value\r\n", not NUL-terminated; a status line
+ * starts a new answer). Only the headers listed in struct http_exchange
+ * are kept; one that does not fit sets header_too_long. Exposed for the
+ * fuzz target.
+ */
+void http_take_header(struct http_exchange *x, const char *data, size_t len);
+
 /* Would another attempt help? */
 bool http_transport_is_retryable(int rc);
 bool http_status_is_retryable(long status);
