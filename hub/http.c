@@ -81,8 +81,16 @@ void http_take_header(struct http_exchange *x, const char *data, size_t len)
 		const char *sp = memchr(data, ' ', len);
 
 		reset_answer(x);
-		if (sp && end - sp > 3)
-			x->status = strtol(sp + 1, NULL, 10);
+		/*
+		 * "HTTP/1.1 206 Partial Content": exactly three digits. Not
+		 * strtol(): libcurl's data has no NUL, and a line that ends in
+		 * digits made it read past the buffer (found by fuzz_hub_headers).
+		 * Anything else leaves status 0, which no caller takes for success.
+		 */
+		if (sp && end - sp > 3 && sp[1] >= '1' && sp[1] <= '5' &&
+		    sp[2] >= '0' && sp[2] <= '9' && sp[3] >= '0' && sp[3] <= '9' &&
+		    (end - sp == 4 || sp[4] == ' ' || sp[4] == '\r' || sp[4] == '\n'))
+			x->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 		return;
 	}
 	colon = memchr(data, ':', len);
