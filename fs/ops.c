@@ -617,6 +617,7 @@ static int check_mountpoint(const char *mnt)
 {
 	char real[PATH_MAX], fstype[64];
 	struct stat st;
+	int rc;
 
 	if (stat(mnt, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
@@ -637,8 +638,9 @@ static int check_mountpoint(const char *mnt)
 			"mount again", mnt, mnt, mnt);
 		return -ENOTCONN;
 	}
-	log_err("cannot mount on '%s': %s", mnt, strerror(errno));
-	return -errno;
+	rc = -errno; /* before logging, which may change errno */
+	log_err("cannot mount on '%s': %s", mnt, strerror(-rc));
+	return rc;
 }
 
 /*
@@ -652,19 +654,21 @@ static int check_mountpoint(const char *mnt)
  */
 static int daemon_detach(void)
 {
-	int report[2];
+	int report[2], rc;
 	pid_t pid;
 
 	if (pipe2(report, O_CLOEXEC) < 0) {
-		log_err("cannot go to the background: pipe: %s", strerror(errno));
-		return -errno;
+		rc = -errno;
+		log_err("cannot go to the background: pipe: %s", strerror(-rc));
+		return rc;
 	}
 	pid = fork();
 	if (pid < 0) {
-		log_err("cannot go to the background: fork: %s", strerror(errno));
+		rc = -errno;
+		log_err("cannot go to the background: fork: %s", strerror(-rc));
 		close(report[0]);
 		close(report[1]);
-		return -EAGAIN;
+		return rc;
 	}
 	if (pid > 0) {
 		char verdict = 1;
@@ -679,9 +683,10 @@ static int daemon_detach(void)
 	}
 	close(report[0]);
 	if (setsid() < 0 || chdir("/") < 0) {
-		log_err("cannot go to the background: %s", strerror(errno));
+		rc = -errno;
+		log_err("cannot go to the background: %s", strerror(-rc));
 		close(report[1]);
-		return -errno;
+		return rc;
 	}
 	return report[1];
 }
