@@ -485,8 +485,7 @@ bool http_location_get(struct hub_client *c, const char *key, char *out,
 	return found;
 }
 
-/* When a signed URL stops working: its Expires= minus a margin, at most 10 min. */
-static int64_t location_expiry(const char *url)
+int64_t http_location_expiry(const char *url)
 {
 	const char *p = strstr(url, "Expires=");
 	int64_t ttl = 600;
@@ -503,7 +502,7 @@ static int64_t location_expiry(const char *url)
 
 void http_location_put(struct hub_client *c, const char *key, const char *url)
 {
-	int64_t expires = location_expiry(url);
+	int64_t expires = http_location_expiry(url);
 	struct location_entry *e;
 
 	if (strlen(key) >= sizeof(e->key) || strlen(url) >= sizeof(e->url) ||

@@ -138,6 +138,13 @@ int http_backoff(struct hub_client *c, unsigned attempt,
 /* Copy @url without its query into @out, for messages and logs. */
 void http_redact_url(const char *url, char *out, size_t size);
 
+/*
+ * When the signed CDN URL @url (a Location the Hub sent) stops working,
+ * on the monotonic clock of the location cache: its Expires= minus a
+ * margin, at most 10 minutes from now. Exposed for the fuzz target.
+ */
+int64_t http_location_expiry(const char *url);
+
 /* Location cache of pinned files' CDN URLs. */
 bool http_location_get(struct hub_client *c, const char *key, char *out,
 		       size_t size);

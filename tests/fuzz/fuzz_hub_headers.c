@@ -10,7 +10,8 @@
  * 2. the header lines themselves (http_take_header() in hub/http.c): the
  *    input cut into lines at '\n', each handed over as libcurl does, not
  *    NUL-terminated (in a buffer of exactly its size, so a read past it is
- *    an ASan report), then the kept values through the parsers of pass 1.
+ *    an ASan report), then the kept values through the parsers of pass 1;
+ *    and the Expires= of a Location, which the location cache reads.
  */
 #include <string.h>
 
@@ -130,6 +131,7 @@ static void take_lines(const uint8_t *data, size_t size)
 	check_values(x->etag);
 	check_values(x->linked_size);
 	check_values(x->ratelimit);
+	(void)http_location_expiry(x->location);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -141,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(value, data, size);
 	value[size] = '\0';
 	check_values(value);
+	(void)http_location_expiry(value);
 	free(value);
 	take_lines(data, size);
 	return 0;
