@@ -491,11 +491,14 @@ int64_t http_location_expiry(const char *url)
 	int64_t ttl = 600;
 
 	if (p) {
+		/* The URL came from outside: strtoll() may give LLONG_MIN or MAX. */
 		long long expires = strtoll(p + 8, NULL, 10);
-		long long left = expires - (long long)time(NULL) - 60;
+		long long now = (long long)time(NULL);
 
-		if (left < ttl)
-			ttl = left;
+		if (expires <= now + 60)
+			ttl = 0; /* expired, or about to: not worth keeping */
+		else if (expires - now - 60 < ttl)
+			ttl = expires - now - 60;
 	}
 	return now_secs() + ttl;
 }
