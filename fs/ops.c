@@ -740,8 +740,10 @@ static void raise_readahead(const char *mountpoint, unsigned kib)
 		char mnt[4096];
 
 		/* "36 35 0:48 / /mnt/point rw,... - fuse.hubfs hubfs ro,..." */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) == 3 &&
-		    strcmp(mnt, real) == 0 && strstr(line, " fuse.hubfs ")) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) != 3)
+			continue;
+		mountinfo_unescape(mnt); /* "\040" for a space */
+		if (strcmp(mnt, real) == 0 && strstr(line, " fuse.hubfs ")) {
 			FILE *ra;
 
 			snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
