@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include "cache/meta.h"
+#include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+
+#define CRC_LINE_LEN (4 + 8 + 1) /* "crc <8 hex>\n" */
 
 static int commit_path(const char *root, const char *repo, const char *commit,
 		       char *dir, size_t dir_size, char *path, size_t path_size)
@@ -32,54 +35,103 @@ static int commit_path(const char *root, const char *repo, const char *commit,
 	return n > 0 && (size_t)n < path_size ? 0 : -ENAMETOOLONG;
 }
 
+size_t cache_commit_time_format(int64_t unix_time, char *out, size_t size)
+{
+	int n, m;
+
+	if (unix_time < 0)
+		return 0;
+	n = snprintf(out, size, "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	m = snprintf(out + n, size - (size_t)n, "crc %08x\n",
+		     crc32c(0, out, (size_t)n));
+	if (m < 0 || (size_t)m >= size - (size_t)n)
+		return 0;
+	return (size_t)(n + m);
+}
+
+/* Exactly "hubfs-commit 1\ndate <canonical decimal>\ncrc <8 lower hex>\n". */
+int cache_commit_time_parse(const char *data, size_t len, int64_t *unix_time)
+{
+	static const char head[] = "hubfs-commit 1\ndate ";
+	const size_t head_len = sizeof(head) - 1;
+	size_t body, digits;
+	uint64_t t = 0;
+	uint32_t crc = 0;
+
+	/* The smallest file has one digit; the crc covers all before its line. */
+	if (len > CACHE_COMMIT_FILE_MAX || len < head_len + 2 + CRC_LINE_LEN)
+		return -EBADMSG;
+	body = len - CRC_LINE_LEN;
+	if (memcmp(data, head, head_len) != 0 || data[body - 1] != '\n' ||
+	    memcmp(data + body, "crc ", 4) != 0 || data[len - 1] != '\n')
+		return -EBADMSG;
+	/*
+	 * One spelling per date: no sign, space or leading zero (sscanf()
+	 * took all three, and any whitespace for the magic's space and
+	 * newlines), and nothing past INT64_MAX (sscanf() clamped it).
+	 */
+	digits = body - 1 - head_len;
+	if (digits > 1 && data[head_len] == '0')
+		return -EBADMSG;
+	for (size_t i = 0; i < digits; i++) {
+		char c = data[head_len + i];
+
+		if (c < '0' || c > '9' ||
+		    t > ((uint64_t)INT64_MAX - (uint64_t)(c - '0')) / 10)
+			return -EBADMSG;
+		t = t * 10 + (uint64_t)(c - '0');
+	}
+	for (size_t i = 0; i < 8; i++) {
+		char h = data[body + 4 + i];
+
+		if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')))
+			return -EBADMSG;
+		crc = crc << 4 | (uint32_t)(h <= '9' ? h - '0' : h - 'a' + 10);
+	}
+	if (crc != crc32c(0, data, body))
+		return -EBADMSG;
+	*unix_time = (int64_t)t;
+	return 0;
+}
+
 int cache_commit_time_store(const char *root, const char *repo,
 			    const char *commit, int64_t unix_time)
 {
 	char dir[PATH_MAX], path[PATH_MAX], text[128];
-	int n, rc;
+	size_t n;
+	int rc;
 
 	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
 	if (rc < 0 || unix_time < 0)
 		return rc < 0 ? rc : -EINVAL;
-	n = snprintf(text, sizeof(text), "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "crc %08x\n",
-		      crc32c(0, text, (size_t)n));
+	n = cache_commit_time_format(unix_time, text, sizeof(text));
+	if (n == 0)
+		return -EINVAL;
 	rc = fileio_mkdirs(dir, 0755);
 	if (rc == 0)
-		rc = fileio_write_atomic(path, text, (size_t)n, 0644, false);
+		rc = fileio_write_atomic(path, text, n, 0644, false);
 	return rc;
 }
 
 int cache_commit_time_load(const char *root, const char *repo,
 			   const char *commit, int64_t *unix_time)
 {
-	char dir[PATH_MAX], path[PATH_MAX], crc_text[16];
-	long long t;
-	unsigned int crc;
-	const char *body, *crc_line;
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct buf b;
-	int rc, used = 0;
+	int rc;
 
 	rc = commit_path(root, repo, commit, dir, sizeof(dir), path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	buf_init(&b, 256);
-	rc = fileio_read_all(path, 256, &b);
+	buf_init(&b, CACHE_COMMIT_FILE_MAX);
+	rc = fileio_read_all(path, CACHE_COMMIT_FILE_MAX, &b);
 	if (rc < 0) {
 		buf_release(&b);
 		return rc == -EFBIG ? -EBADMSG : rc;
 	}
-	body = buf_cstr(&b);
-	crc_line = strstr(body, "crc ");
-	rc = -EBADMSG;
-	if (crc_line && sscanf(body, "hubfs-commit 1\ndate %lld\n%n", &t, &used) == 1 &&
-	    body + used == crc_line && sscanf(crc_line, "crc %8x\n", &crc) == 1 &&
-	    crc == crc32c(0, body, (size_t)(crc_line - body)) &&
-	    snprintf(crc_text, sizeof(crc_text), "crc %08x\n", crc) > 0 &&
-	    strcmp(crc_line, crc_text) == 0 && t >= 0) {
-		*unix_time = (int64_t)t;
-		rc = 0;
-	}
+	rc = cache_commit_time_parse(buf_cstr(&b), b.len, unix_time);
 	buf_release(&b);
 	if (rc == -EBADMSG)
 		unlink(path);

@@ -537,8 +537,8 @@ static int parse_entry(const char *line, size_t len,
  * entries. Called first without @fn, so that a corrupt file is refused
  * before any entry of it reaches a caller.
  */
-static int parse_listing(const char *data, size_t len, const char *repo,
-			 const char *commit, cache_entry_fn fn, void *ctx)
+int cache_listing_parse(const char *data, size_t len, const char *repo,
+			const char *commit, cache_entry_fn fn, void *ctx)
 {
 	char hex[DIGEST_HEX_MAX];
 	char path_buf[PATH_REPO_MAX + 1];
@@ -607,8 +607,8 @@ static int read_listing(const char *path, const char *repo, const char *commit,
 	int rc = read_meta_file(path, CACHE_LISTING_MAX_BYTES, b);
 
 	if (rc == 0)
-		rc = parse_listing(buf_cstr(b), b->len, repo, commit, NULL,
-				   NULL);
+		rc = cache_listing_parse(buf_cstr(b), b->len, repo, commit,
+					 NULL, NULL);
 	if (rc == -EBADMSG)
 		unlink(path);
 	return rc;
@@ -693,7 +693,7 @@ int cache_listing_load(const char *root, const char *repo, const char *commit,
 	rc = read_listing(path, repo, commit, &b);
 	/* The bytes are known good now; only @fn can stop the second pass. */
 	if (rc == 0)
-		rc = parse_listing(buf_cstr(&b), b.len, repo, commit, fn, ctx);
+		rc = cache_listing_parse(buf_cstr(&b), b.len, repo, commit, fn, ctx);
 	buf_release(&b);
 	return rc;
 }
@@ -715,8 +715,8 @@ static int ref_file_path(const char *root, const struct repo_key *k,
 	return rc;
 }
 
-static int parse_ref(const char *data, size_t len, char commit[41],
-		     int64_t *resolved_at)
+int cache_ref_parse(const char *data, size_t len, char commit[41],
+		    int64_t *resolved_at)
 {
 	struct cursor c;
 	const char *line, *value;
@@ -772,7 +772,7 @@ static int read_ref(const char *path, char commit[41], int64_t *resolved_at)
 	buf_init(&b, REF_MAX_BYTES);
 	rc = read_meta_file(path, REF_MAX_BYTES, &b);
 	if (rc == 0)
-		rc = parse_ref(buf_cstr(&b), b.len, found, &at);
+		rc = cache_ref_parse(buf_cstr(&b), b.len, found, &at);
 	if (rc == -EBADMSG)
 		unlink(path);
 	buf_release(&b);

@@ -134,6 +134,23 @@ int cache_ref_store(const char *root, const char *repo, const char *revision,
 int cache_ref_load(const char *root, const char *repo, const char *revision,
 		   char commit[41], int64_t *resolved_at);
 
+/*
+ * The decoders behind the two loaders above, on a file's @len bytes
+ * (untrusted: no terminator needed, any byte may be anything). Exposed
+ * for the fuzz targets; nothing is read from or written to disk.
+ *
+ * cache_listing_parse(): the listing of @repo at @commit; returns 0,
+ * -EBADMSG, -ENOMEM, or what @fn returned. With @fn NULL it only checks;
+ * with @fn it calls @fn for each entry as it goes, so check first.
+ *
+ * cache_ref_parse(): 0 with @commit (41 bytes) and *@resolved_at set, or
+ * -EBADMSG; @commit may have been written even then.
+ */
+int cache_listing_parse(const char *data, size_t len, const char *repo,
+			const char *commit, cache_entry_fn fn, void *ctx);
+int cache_ref_parse(const char *data, size_t len, char commit[41],
+		    int64_t *resolved_at);
+
 /* Called once per stored listing; non-zero stops the walk and is returned. */
 typedef int (*cache_listing_fn)(void *ctx, const char *repo,
 				const char *commit);

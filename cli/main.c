@@ -42,14 +42,19 @@ static void print_usage(FILE *out)
 		"  mount MOUNTPOINT [options]  mount the Hub at MOUNTPOINT\n"
 		"  umount MOUNTPOINT           unmount (same as 'fusermount3 -u')\n"
 		"\n"
-		"mount options:\n"
+		"mount options (without -f, mount returns once the mount serves\n"
+		"and the daemon logs to syslog):\n"
 		"  -f, --foreground        stay in the foreground, log to stderr\n"
 		"  -o OPT[,OPT...]         FUSE mount options (e.g. allow_other)\n"
 		"  --repo [datasets/]ORG/NAME[@REV]  mount one repo at the root\n"
+		"  --type TYPE             model, dataset or space, for --repo\n"
 		"  --strict                opening a file fetches and verifies all of it\n"
 		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
+		"  --connect-timeout SECS  wait this long for a connection (default 10)\n"
+		"  --stall-timeout SECS    give up on an answer this long without a byte (30)\n"
+		"  --retries N             retry a failed request N times (default 5)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  -d, --debug             trace every FUSE request (implies -f)\n"
 		"\n"
@@ -146,7 +151,11 @@ static int cmd_mount(int argc, char **argv)
 		if (rc)
 			return rc;
 	}
-	log_init("hubfs", level, !opts.foreground);
+	/*
+	 * stderr even without -f: what stops the mount must reach the
+	 * terminal. The daemon moves to syslog once it serves (fs_run()).
+	 */
+	log_init("hubfs", level, false);
 	if (hub_global_init() < 0)
 		return EXIT_FAIL;
 	rc = cli_cache_open(cache_dir_opt, &copts, &cache);

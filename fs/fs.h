@@ -47,6 +47,13 @@ struct fs_deps {
  * Mount and serve until unmounted. Returns 0 after a clean unmount, or a
  * negative errno when the mount could not be set up (the reason is
  * logged).
+ *
+ * Without opts->foreground, fs_run() forks once the mount is made: the
+ * calling process never returns from it but exits, 0 when the daemon
+ * serves or 1 when it stopped first, and the daemon goes on in the child.
+ * Log to stderr until then: the daemon itself moves the log to syslog
+ * (log_use_syslog()) and stderr to /dev/null once it serves. Call with
+ * no thread running.
  */
 int fs_run(const struct fs_options *opts, const struct fs_deps *deps);
 

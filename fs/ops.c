@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,15 +556,79 @@ static int build_args(const struct fs_options *opts, struct fuse_args *args)
 	return rc;
 }
 
-/* A crashed hubfs leaves a mount whose every access fails with ENOTCONN. */
+/* Undo mountinfo's octal escapes ("\040" for ' ') of @s, in place. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	for (const char *p = s; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
+		    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*out++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			*out++ = *p;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * Is @real (a realpath) the mount point of a mount already? Its type goes
+ * into @fstype ("fuse.hubfs", "tmpfs"...). False when it cannot tell:
+ * then the kernel stacks a second mount, as it did before this check.
+ */
+static bool is_mount_point(const char *real, char *fstype, size_t size)
+{
+	char line[8192];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	if (!f)
+		return false;
+	/* "36 35 0:48 / /mnt/point rw,nosuid shared:1 - fuse.hubfs hubfs ro,..." */
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *save = NULL, *field = strtok_r(line, " \n", &save);
+
+		for (int i = 0; field && i < 4; i++)
+			field = strtok_r(NULL, " \n", &save);
+		if (!field)
+			continue;
+		mountinfo_unescape(field);
+		if (strcmp(field, real) != 0)
+			continue;
+		found = true;
+		/* Optional fields end at "-"; the type comes next. */
+		while ((field = strtok_r(NULL, " \n", &save)) && strcmp(field, "-") != 0)
+			;
+		field = field ? strtok_r(NULL, " \n", &save) : NULL;
+		snprintf(fstype, size, "%s", field ? field : "unknown");
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The mount point must be a directory that is not a mount already: the
+ * kernel would stack a second mount on it without a word. A crashed
+ * hubfs leaves a mount whose every access fails with ENOTCONN.
+ */
 static int check_mountpoint(const char *mnt)
 {
+	char real[PATH_MAX], fstype[64];
 	struct stat st;
+	int rc;
 
 	if (stat(mnt, &st) == 0) {
 		if (!S_ISDIR(st.st_mode)) {
 			log_err("cannot mount on '%s': not a directory", mnt);
 			return -ENOTDIR;
+		}
+		if (realpath(mnt, real) && is_mount_point(real, fstype, sizeof(fstype))) {
+			log_err("cannot mount on '%s': it is already a mount point "
+				"(%s); unmount it first ('hubfs umount %s') or choose "
+				"another directory", mnt, fstype, mnt);
+			return -EBUSY;
 		}
 		return 0;
 	}
@@ -573,8 +638,84 @@ static int check_mountpoint(const char *mnt)
 			"mount again", mnt, mnt, mnt);
 		return -ENOTCONN;
 	}
-	log_err("cannot mount on '%s': %s", mnt, strerror(errno));
-	return -errno;
+	rc = -errno; /* before logging, which may change errno */
+	log_err("cannot mount on '%s': %s", mnt, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Go to the background the way fuse_daemonize() does (fork, setsid, chdir
+ * "/"), except that the parent does not exit at once: it waits for the
+ * child's verdict on the report pipe and exits with it, 0 once the mount
+ * serves, 1 otherwise. Until it reports, the child keeps the terminal's
+ * stderr, so whatever stops it is printed where the user is looking.
+ * Returns, in the child only, the pipe's write end, or a negative errno.
+ * Call before any thread starts: fork() keeps only the caller's.
+ */
+static int daemon_detach(void)
+{
+	int report[2], rc;
+	pid_t pid;
+
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		rc = -errno;
+		log_err("cannot go to the background: pipe: %s", strerror(-rc));
+		return rc;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		log_err("cannot go to the background: fork: %s", strerror(-rc));
+		close(report[0]);
+		close(report[1]);
+		return rc;
+	}
+	if (pid > 0) {
+		char verdict = 1;
+		ssize_t n;
+
+		close(report[1]);
+		/* No byte: the child died first; its stderr said why. */
+		do
+			n = read(report[0], &verdict, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 && verdict == 0 ? 0 : 1);
+	}
+	close(report[0]);
+	if (setsid() < 0 || chdir("/") < 0) {
+		rc = -errno;
+		log_err("cannot go to the background: %s", strerror(-rc));
+		close(report[1]);
+		return rc;
+	}
+	return report[1];
+}
+
+/*
+ * Tell the waiting parent (daemon_detach()) how the start went and close
+ * @report. On success the terminal is let go first: logging moves to
+ * syslog and stdin, stdout and stderr to /dev/null, so nothing of ours
+ * lands after the shell's next prompt.
+ */
+static void daemon_report(int report, bool serving)
+{
+	char verdict = serving ? 0 : 1;
+
+	if (serving) {
+		int null = open("/dev/null", O_RDWR);
+
+		log_use_syslog();
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+	}
+	while (write(report, &verdict, 1) < 0 && errno == EINTR)
+		;
+	close(report);
 }
 
 /*
@@ -599,8 +740,10 @@ static void raise_readahead(const char *mountpoint, unsigned kib)
 		char mnt[4096];
 
 		/* "36 35 0:48 / /mnt/point rw,... - fuse.hubfs hubfs ro,..." */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) == 3 &&
-		    strcmp(mnt, real) == 0 && strstr(line, " fuse.hubfs ")) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) != 3)
+			continue;
+		mountinfo_unescape(mnt); /* "\040" for a space */
+		if (strcmp(mnt, real) == 0 && strstr(line, " fuse.hubfs ")) {
 			FILE *ra;
 
 			snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
@@ -636,6 +779,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop = NULL;
 	struct fs *fs = calloc(1, sizeof(*fs));
+	int report = -1; /* background: the pipe to the waiting parent */
 	int rc;
 
 	if (!fs)
@@ -677,21 +821,37 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		goto out_signals;
 	}
 	raise_readahead(opts->mountpoint, 4096);
-	if (fuse_daemonize(opts->foreground) != 0) {
-		rc = -EIO;
-		goto out_unmount;
+	if (opts->foreground) {
+		if (fuse_daemonize(1) != 0) {
+			rc = -EIO;
+			goto out_unmount;
+		}
+	} else {
+		report = daemon_detach();
+		if (report < 0) {
+			rc = report;
+			goto out_unmount;
+		}
 	}
 	/* Threads start after daemonizing: fork() keeps only the caller's. */
 	rc = fs_prefetch_start(fs, opts->prefetch_threads);
-	if (rc < 0)
+	if (rc < 0) {
+		log_err("cannot start the read-ahead threads: %s", strerror(-rc));
 		goto out_unmount;
-	log_info("mounted %s on %s (cache %s)", opts->repo ? opts->repo : "the Hub",
-		 opts->mountpoint, cache_dir(deps->cache));
+	}
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
+		log_err("cannot set up the FUSE loop: out of memory");
 		rc = -ENOMEM;
 		goto out_prefetch;
 	}
+	/* Nothing can fail now before requests are served: let the parent go. */
+	if (report >= 0) {
+		daemon_report(report, true);
+		report = -1;
+	}
+	log_info("mounted %s on %s (cache %s)", opts->repo ? opts->repo : "the Hub",
+		 opts->mountpoint, cache_dir(deps->cache));
 	/* A positive result is the signal that ended the loop: a clean exit. */
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
@@ -717,5 +877,8 @@ out:
 	if (fs->nodes)
 		fs_table_release(fs);
 	free(fs);
+	/* Only after the unmount above: the parent's exit must find it gone. */
+	if (report >= 0)
+		daemon_report(report, false);
 	return rc;
 }

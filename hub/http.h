@@ -102,6 +102,15 @@ void http_exchange_release(struct http_exchange *x);
  */
 int http_perform(struct hub_client *c, struct http_exchange *x);
 
+/*
+ * Take one header line of an answer into @x, as libcurl hands it over
+ * (@len bytes, "Name: value\r\n", not NUL-terminated; a status line
+ * starts a new answer). Only the headers listed in struct http_exchange
+ * are kept; one that does not fit sets header_too_long. Exposed for the
+ * fuzz target.
+ */
+void http_take_header(struct http_exchange *x, const char *data, size_t len);
+
 /* Would another attempt help? */
 bool http_transport_is_retryable(int rc);
 bool http_status_is_retryable(long status);
@@ -128,6 +137,13 @@ int http_backoff(struct hub_client *c, unsigned attempt,
 
 /* Copy @url without its query into @out, for messages and logs. */
 void http_redact_url(const char *url, char *out, size_t size);
+
+/*
+ * When the signed CDN URL @url (a Location the Hub sent) stops working,
+ * on the monotonic clock of the location cache: its Expires= minus a
+ * margin, at most 10 minutes from now. Exposed for the fuzz target.
+ */
+int64_t http_location_expiry(const char *url);
 
 /* Location cache of pinned files' CDN URLs. */
 bool http_location_get(struct hub_client *c, const char *key, char *out,

@@ -3,8 +3,9 @@
 # Runs apt-get only when a package is missing, so a second run costs nothing.
 set -eu
 
+# libclang-rt-14-dev: libFuzzer's runtime, for the fuzz targets (scripts/fuzz.sh).
 packages=(
-	cmake ninja-build pkgconf gcc clang
+	cmake ninja-build pkgconf gcc clang libclang-rt-14-dev
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libjson-c-dev
 	libcmocka-dev python3 curl git attr groff-base bc procps ca-certificates
 )

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -10,7 +11,7 @@
 
 static const char *log_ident = "hubfs";
 static enum log_level log_threshold = LOG_LVL_INFO;
-static bool log_to_syslog;
+static atomic_bool log_to_syslog;
 
 static const char *const level_names[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -23,9 +24,17 @@ void log_init(const char *ident, enum log_level level, bool to_syslog)
 {
 	log_ident = ident ? ident : "hubfs";
 	log_threshold = level;
-	log_to_syslog = to_syslog;
 	if (to_syslog)
 		openlog(log_ident, LOG_PID, LOG_DAEMON);
+	atomic_store(&log_to_syslog, to_syslog);
+}
+
+void log_use_syslog(void)
+{
+	if (!atomic_load(&log_to_syslog)) {
+		openlog(log_ident, LOG_PID, LOG_DAEMON);
+		atomic_store(&log_to_syslog, true);
+	}
 }
 
 int log_level_parse(const char *name, enum log_level *out)
@@ -66,7 +75,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 
-	if (log_to_syslog) {
+	if (atomic_load_explicit(&log_to_syslog, memory_order_relaxed)) {
 		syslog(syslog_prio[level], "%s", line);
 		return;
 	}

@@ -3,9 +3,12 @@
  * Logging for hubfs: one line per event, to stderr or to syslog.
  *
  * The only mutable global state in util/: the sink and the threshold, set
- * once by main() before any thread starts and read-only afterwards. Each
- * message is written with a single stdio call, so lines from several
- * threads never interleave. Never pass a token to these functions.
+ * once by main() before any thread starts and read-only afterwards, except
+ * that a daemon moves the sink from stderr to syslog once, with
+ * log_use_syslog(), when it lets go of the terminal (threads may be
+ * running then: the sink is atomic). Each message is written with a single
+ * stdio call, so lines from several threads never interleave. Never pass a
+ * token to these functions.
  */
 #ifndef HUBFS_UTIL_LOG_H
 #define HUBFS_UTIL_LOG_H
@@ -24,6 +27,13 @@ enum log_level {
  * and names the syslog identity. Call before starting threads.
  */
 void log_init(const char *ident, enum log_level level, bool to_syslog);
+
+/*
+ * From now on, messages go to syslog: for a daemon about to close its
+ * stderr. Safe while other threads log; the ones already writing finish
+ * on stderr.
+ */
+void log_use_syslog(void);
 
 /* Parse "error", "warn", "info" or "debug". Returns 0 or -EINVAL. */
 int log_level_parse(const char *name, enum log_level *out);

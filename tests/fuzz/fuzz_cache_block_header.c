@@ -5,16 +5,12 @@
  * bytes, decoding must not crash or read out of bounds, and what it
  * accepts must be self-consistent (the checks the reader relies on).
  */
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
-
 #include <string.h>
 
 #include "cache/cache_int.h"
+#include "tests/fuzz/fuzz.h"
 #include "util/crc32c.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,10 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (block_header_decode(head, &h) == 0) {
 		/* Accepted: the geometry the reader trusts must hold. */
-		if (h.data_len > CACHE_BLOCK_SIZE || h.n_chunks > CACHE_CHUNKS_MAX ||
-		    h.n_chunks != (h.data_len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE ||
-		    h.header_size != block_header_size(h.data_len))
-			abort();
+		FUZZ_CHECK(h.data_len <= CACHE_BLOCK_SIZE && h.n_chunks <= CACHE_CHUNKS_MAX);
+		FUZZ_CHECK(h.n_chunks == (h.data_len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+		FUZZ_CHECK(h.header_size == block_header_size(h.data_len));
 	}
 	return 0;
 }

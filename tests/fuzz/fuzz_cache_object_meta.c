@@ -5,16 +5,12 @@
  * read out of bounds; what it accepts must be self-consistent: a verified
  * meta names exactly one write id per block, an unverified one none.
  */
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
-
 #include <string.h>
 
 #include "cache/cache_int.h"
+#include "tests/fuzz/fuzz.h"
 #include "util/crc32c.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,11 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(buf);
 	if (rc != 0)
 		return 0;
-	if (m.block_size != CACHE_BLOCK_SIZE || m.object_size > CACHE_MAX_OBJECT_SIZE ||
-	    (m.algo != CACHE_ALGO_SHA256 && m.algo != CACHE_ALGO_GIT_SHA1) ||
-	    m.n_ids != (m.verified ? cache_blocks_for(m.object_size) : 0) ||
-	    (m.n_ids && !m.ids))
-		abort();
+	FUZZ_CHECK(m.block_size == CACHE_BLOCK_SIZE && m.object_size <= CACHE_MAX_OBJECT_SIZE);
+	FUZZ_CHECK(m.algo == CACHE_ALGO_SHA256 || m.algo == CACHE_ALGO_GIT_SHA1);
+	FUZZ_CHECK(m.n_ids == (m.verified ? cache_blocks_for(m.object_size) : 0));
+	FUZZ_CHECK(!m.n_ids || m.ids);
 	meta_release(&m);
 	return 0;
 }
