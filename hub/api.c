@@ -415,10 +415,12 @@ int hub_list_repos(struct hub_client *c, enum hub_repo_type type,
 			hub_repo_api_segment(type));
 	if (rc == 0)
 		rc = hub_url_escape(&url, author, false);
+	/* Spaces cannot be gated: the Hub refuses expand=gated for them (400). */
 	if (rc == 0)
-		rc = buf_printf(&url, "&limit=%zu&expand=private&expand=gated"
-				"&expand=sha&expand=lastModified",
-				max && max < REPOS_PER_PAGE ? max : REPOS_PER_PAGE);
+		rc = buf_printf(&url, "&limit=%zu&expand=private%s&expand=sha"
+				"&expand=lastModified",
+				max && max < REPOS_PER_PAGE ? max : REPOS_PER_PAGE,
+				type == HUB_REPO_SPACE ? "" : "&expand=gated");
 	if (rc < 0)
 		rc = hub_fail(err, rc, 0, "URL too long");
 	else
