@@ -415,7 +415,7 @@ class App:
         self.store = Store(args.data)
         self.lock = threading.Lock()
         self.config = {"cdn_auth": args.cdn_auth, "page_size": args.page_size,
-                       "quota": args.quota, "url_ttl": args.url_ttl}
+                       "quota": args.quota, "url_ttl": args.url_ttl, "link_base": ""}
         self.faults = []
         self.next_fault_id = 1
         self.windows = {}
@@ -1077,7 +1077,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 return json_answer({"error": "unknown setting %r" % k}, 400)
                             if k == "cdn_auth" and v not in ("reject", "record"):
                                 return json_answer({"error": "cdn_auth: reject|record"}, 400)
-                            app.config[k] = v if k == "cdn_auth" else int(v)
+                            if k == "link_base" and not re.fullmatch(r"(https?://[^/?#]+)?", v):
+                                return json_answer({"error": "link_base: scheme://host:port"},
+                                                   400)
+                            app.config[k] = v if k in ("cdn_auth", "link_base") else int(v)
                             if k == "quota":
                                 app.windows.clear()  # a new quota starts fresh windows
                     return json_answer(dict(app.config))
@@ -1347,6 +1350,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         host = self.headers.get("Host")
         return "http://" + host if host else self.server.base_url()
 
+    def link_base(self):
+        """Where next-page links point: this host, or (link_base, a test knob) another
+        origin, to prove that a client does not follow one there with its token."""
+        return self.server.app.cfg("link_base") or self.base_url()
+
     # whoami --------------------------------------------------------------------------
     def whoami(self):
         if self.tok is None:
@@ -1452,7 +1460,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if start + limit < len(pool) and page:
             cur = base64.urlsafe_b64encode(page[-1].id.encode("utf-8")).decode().rstrip("=")
             q = [(k, v) for k, v in self.query if k != "cursor"] + [("cursor", cur)]
-            url = "%s%s?%s" % (self.base_url(), self.raw_path,
+            url = "%s%s?%s" % (self.link_base(), self.raw_path,
                                urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
             extra.append(("Link", '<%s>; rel="next"' % url))
         return json_answer(out, headers=extra)
@@ -1678,7 +1686,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if start + limit < len(pool) and page:
             cur = base64.urlsafe_b64encode(page[-1].encode("utf-8")).decode()
             url = "%s%s?expand=%s&recursive=%s&limit=%d&cursor=%s" % (
-                self.base_url(), self.raw_path, "true" if expand else "false",
+                self.link_base(), self.raw_path, "true" if expand else "false",
                 "true" if recursive else "false", limit, urllib.parse.quote(cur, safe=""))
             extra.append(("Link", '<%s>; rel="next"' % url))
         return json_answer(out, headers=extra)

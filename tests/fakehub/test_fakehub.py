@@ -341,7 +341,8 @@ class FakeHubTest(unittest.TestCase):
     def setUp(self):
         self.ctl("DELETE", "/_fake/faults")
         self.ctl("POST", "/_fake/config", {"cdn_auth": "reject", "page_size": 1000,
-                                           "quota": 100000, "url_ttl": 3600})
+                                           "quota": 100000, "url_ttl": 3600,
+                                           "link_base": ""})
         self.ctl("DELETE", "/_fake/log")
 
     # helpers -------------------------------------------------------------------------
@@ -567,6 +568,16 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual(set(j[0]) - {"pipeline_tag", "library_name"},
                          {"_id", "id", "likes", "trendingScore", "private", "downloads", "tags",
                           "createdAt", "modelId"})
+        # link_base: next-page links to another origin, for the clients' tests
+        self.ctl("POST", "/_fake/config", {"link_base": self.cdn})
+        r = self.get("/api/models?author=list-org&limit=2")
+        self.assertTrue(r.h("Link").startswith("<" + self.cdn + "/api/models?"), r.h("Link"))
+        self.assertTrue(self.get("/api/datasets/hubfs-test/big-dataset/tree/main?recursive=1&limit=2")
+                        .h("Link").startswith("<" + self.cdn + "/api/"))
+        r = request(self.hub, "POST", "/_fake/config", {"Content-Type": "application/json"},
+                    json.dumps({"link_base": "/path"}).encode())
+        self.assertEqual(r.status, 400)
+        self.ctl("POST", "/_fake/config", {"link_base": ""})
         self.assertEqual(self.get("/api/models?author=list-org", headers={
             "Authorization": "Bearer hf_nope"}).status, 401)
         self.assertEqual(request(self.hub, "POST", "/api/models?author=list-org").status, 405)
