@@ -42,18 +42,13 @@ static int print_entry(void *ctx_, const struct hub_entry *e)
 	return 0;
 }
 
-struct ns_ctx {
-	bool long_format;
-	size_t count;
-};
-
-static int print_repo(void *ctx_, const struct hub_repo_summary *r)
+/* One repo of a namespace listing; @long_format_ points to a bool (-l). */
+static int print_repo(void *long_format_, const struct hub_repo_summary *r)
 {
-	struct ns_ctx *ctx = ctx_;
+	const bool *long_format = long_format_;
 	const char *prefix = hub_repo_url_prefix(r->type);
 
-	ctx->count++;
-	if (ctx->long_format) {
+	if (*long_format) {
 		char when[32] = "-";
 		time_t t = (time_t)r->last_modified;
 		struct tm tm;
@@ -77,6 +72,8 @@ static int print_repo(void *ctx_, const struct hub_repo_summary *r)
  * a repo? A name with no '/NAME' and no '@REV' is one; a legacy
  * single-part repo id is named with its revision ("gpt2@main"), as in
  * the mount. Fills @type and @author (at most HUB_REPO_ID_MAX bytes).
+ * A prefix that contradicts --type is no namespace either: the repo
+ * parser then reports the contradiction.
  */
 static bool parse_namespace(const struct cli_hub_opts *o, const char *spec,
 			    enum hub_repo_type *type, char *author, size_t size)
@@ -91,7 +88,8 @@ static bool parse_namespace(const struct cli_hub_opts *o, const char *spec,
 		*type = HUB_REPO_SPACE;
 		name += 7;
 	}
-	if (strchr(name, '/') || strchr(name, '@') || strlen(name) >= size)
+	if (strchr(name, '/') || strchr(name, '@') || strlen(name) >= size ||
+	    (o->type_given && *type != o->type))
 		return false;
 	snprintf(author, size, "%s", name);
 	return true;
@@ -115,7 +113,6 @@ static void ls_usage(FILE *out)
 static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
 			const char *author, bool long_format)
 {
-	struct ns_ctx ctx = { .long_format = long_format };
 	struct hub_error err = { 0 };
 	struct hub_client *client = NULL;
 	struct hub_config cfg;
@@ -124,7 +121,7 @@ static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
 	rc = cli_hub_connect(o, &cfg, &client);
 	if (rc)
 		return rc;
-	rc = hub_list_repos(client, type, author, 0, print_repo, &ctx, &err);
+	rc = hub_list_repos(client, type, author, 0, print_repo, &long_format, &err);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = -EIO;
 	hub_client_free(client);

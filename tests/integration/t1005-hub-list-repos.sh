@@ -58,6 +58,11 @@ expect_eq "2024-01-04 12:00" "$(HF_TOKEN=$ALICE_TOKEN "$H" ls -l hubfs-test | gr
 check "an empty namespace lists nothing and succeeds" test -z "$("$H" ls nobody-at-all)"
 "$H" ls bulk-org config.json 2>"$T/err"
 expect_eq 2 "$?" "a PATH after a namespace is a usage error"
+"$H" ls --type model datasets/bulk-org 2>"$T/err"
+expect_eq 2 "$?" "a --type that contradicts the prefix is a usage error"
+"$H" ls 'bad..org' 2>"$T/err"
+expect_eq 2 "$?" "an invalid namespace is a usage error"
+check "... saying so" grep -q "'bad..org' is not a valid user or organization name" "$T/err"
 check "the legacy repo is named with its revision" sh -c '"$0" ls legacy-model@main | grep -qx config.json' "$H"
 
 # --- the client itself: max, every field, and a smaller page ---
