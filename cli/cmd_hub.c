@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `hubfs ls` and `hubfs info`: a repo's files and facts on a terminal,
- * straight from the Hub API (the Python toolkit's list_hf_repo_files and
- * get_model_info).
+ * `hubfs ls` and `hubfs info`: a repo's files and facts, or a namespace's
+ * repos, on a terminal, straight from the Hub API (the Python toolkit's
+ * list_repo_files, list_models(author=) and model_info).
  */
 #include "cli/cli.h"
 
@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/size.h"
 
@@ -41,16 +42,91 @@ static int print_entry(void *ctx_, const struct hub_entry *e)
 	return 0;
 }
 
+/* One repo of a namespace listing; @long_format_ points to a bool (-l). */
+static int print_repo(void *long_format_, const struct hub_repo_summary *r)
+{
+	const bool *long_format = long_format_;
+	const char *prefix = hub_repo_url_prefix(r->type);
+
+	if (*long_format) {
+		char when[32] = "-";
+		time_t t = (time_t)r->last_modified;
+		struct tm tm;
+
+		if (r->last_modified && gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		printf("%-40s  %-16s  %-7s  %-6s  %s%s\n", r->sha[0] ? r->sha : "-", when,
+		       r->is_private ? "private" : "public", r->gated[0] ? r->gated : "-",
+		       prefix, r->id);
+		return 0;
+	}
+	printf("%s%s%s", prefix, r->id, r->is_private ? "  (private)" : "");
+	if (r->gated[0])
+		printf("  (gated: %s)", r->gated);
+	printf("\n");
+	return 0;
+}
+
+/*
+ * Is @spec a namespace ("ORG", "datasets/ORG", "spaces/ORG") rather than
+ * a repo? A name with no '/NAME' and no '@REV' is one; a legacy
+ * single-part repo id is named with its revision ("gpt2@main"), as in
+ * the mount. Fills @type and @author (at most HUB_REPO_ID_MAX bytes).
+ * A prefix that contradicts --type is no namespace either: the repo
+ * parser then reports the contradiction.
+ */
+static bool parse_namespace(const struct cli_hub_opts *o, const char *spec,
+			    enum hub_repo_type *type, char *author, size_t size)
+{
+	const char *name = spec;
+
+	*type = o->type;
+	if (strncmp(spec, "datasets/", 9) == 0) {
+		*type = HUB_REPO_DATASET;
+		name += 9;
+	} else if (strncmp(spec, "spaces/", 7) == 0) {
+		*type = HUB_REPO_SPACE;
+		name += 7;
+	}
+	if (strchr(name, '/') || strchr(name, '@') || strlen(name) >= size ||
+	    (o->type_given && *type != o->type))
+		return false;
+	snprintf(author, size, "%s", name);
+	return true;
+}
+
 static void ls_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hubfs ls REPO[@REV] [PATH] [-R] [-l] [-h]\n"
-		"  REPO is ORG/NAME, datasets/ORG/NAME or spaces/ORG/NAME\n"
+		"       hubfs ls [datasets/|spaces/]ORG [-l]\n"
+		"  REPO is ORG/NAME, datasets/ORG/NAME or spaces/ORG/NAME;\n"
+		"  ORG alone lists its repos (a legacy repo id: NAME@REV)\n"
 		"  -R, --recursive   list everything below PATH\n"
-		"  -l, --long        size, lfs or git, hash (sha256 or git sha1)\n"
+		"  -l, --long        size, lfs or git, hash (sha256 or git sha1);\n"
+		"                    for ORG: commit, last modified, private, gated\n"
 		"  -h, --human       sizes as 1.5 MiB (with -l)\n"
 		"  --type TYPE       model, dataset or space\n"
 		"  --endpoint URL, --token-file FILE, --offline, --log-level L\n");
+}
+
+static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
+			const char *author, bool long_format)
+{
+	struct hub_error err = { 0 };
+	struct hub_client *client = NULL;
+	struct hub_config cfg;
+	int rc;
+
+	rc = cli_hub_connect(o, &cfg, &client);
+	if (rc)
+		return rc;
+	rc = hub_list_repos(client, type, author, 0, print_repo, &long_format, &err);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = -EIO;
+	hub_client_free(client);
+	hub_config_release(&cfg);
+	return rc < 0 ? cli_report(rc, &err) : CLI_EXIT_OK;
 }
 
 int cmd_ls(int argc, char **argv)
@@ -101,6 +177,19 @@ int cmd_ls(int argc, char **argv)
 	if (optind >= argc || argc - optind > 2) {
 		ls_usage(stderr);
 		return CLI_EXIT_USAGE;
+	}
+	{
+		enum hub_repo_type type;
+		char author[HUB_REPO_ID_MAX + 1];
+
+		if (parse_namespace(&o, argv[optind], &type, author, sizeof(author))) {
+			if (argc - optind != 1 || recursive) {
+				fprintf(stderr, "hubfs: '%s' is a namespace: it has repos, "
+					"not paths (-R and PATH need ORG/NAME)\n", argv[optind]);
+				return CLI_EXIT_USAGE;
+			}
+			return ls_namespace(&o, type, author, ctx.long_format);
+		}
 	}
 	rc = cli_parse_repo(&o, argv[optind], &repo);
 	if (rc)

@@ -15,7 +15,8 @@
 #include "util/log.h"
 #include "util/path.h"
 
-#define MAX_TREE_PAGES 100000
+#define MAX_PAGES 100000
+#define REPOS_PER_PAGE 1000 /* the largest page the Hub serves for repo lists */
 #define PATHS_PER_REQUEST 1000
 #define MAX_PROGRESS_RESUMES 64
 
@@ -267,25 +268,84 @@ int hub_resolve_revision(struct hub_client *c, const struct hub_repo *repo,
 	return 0;
 }
 
+/* Parses one page's body; returns 0 to go on, 1 when it has had enough, or -errno. */
+typedef int (*page_fn)(void *ctx, const struct buf *body, struct hub_error *err);
+
+/*
+ * GET @first_url and every page its `Link: <…>; rel="next"` headers lead
+ * to, handing each body to @parse, one page in memory at a time. The next
+ * page gets our token, so it must be on the endpoint's own origin; a link
+ * elsewhere, a link to the same page, or more than MAX_PAGES pages is an
+ * invalid answer. Returns 0 or -errno.
+ */
+static int get_pages(struct hub_client *c, const struct hub_repo *repo,
+		     const char *path, const char *first_url, page_fn parse,
+		     void *ctx, struct hub_error *err)
+{
+	struct http_exchange *x;
+	struct buf body;
+	char next[HUB_MAX_URL];
+	int rc;
+
+	if (strlen(first_url) >= sizeof(next))
+		return hub_fail(err, -EINVAL, 0, "URL too long");
+	x = exchange_new(err);
+	if (!x)
+		return -ENOMEM;
+	buf_init(&body, HUB_MAX_JSON_BYTES);
+	snprintf(next, sizeof(next), "%s", first_url);
+	for (unsigned page = 0;; page++) {
+		rc = get_json(c, repo, path, next, &body, x, err);
+		if (rc < 0)
+			break;
+		rc = parse(ctx, &body, err);
+		buf_release(&body);
+		if (rc != 0) {
+			rc = rc > 0 ? 0 : rc;
+			break;
+		}
+		if (!x->link[0] || !hub_parse_link_next(x->link, next, sizeof(next)))
+			break;
+		if (!http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
+		    page + 1 >= MAX_PAGES) {
+			rc = hub_fail(err, -EPROTO, 0,
+				      "the Hub sent an invalid next-page link");
+			break;
+		}
+		http_exchange_release(x);
+	}
+	buf_release(&body);
+	exchange_free(x);
+	return rc;
+}
+
+struct tree_pages {
+	hub_entry_fn fn;
+	void *ctx;
+};
+
+static int parse_tree_page(void *t_, const struct buf *body, struct hub_error *err)
+{
+	struct tree_pages *t = t_;
+	size_t rejected;
+
+	return hub_json_parse_entries(buf_cstr(body), body->len, t->fn, t->ctx,
+				      &rejected, err);
+}
+
 int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
 		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
 		  struct hub_error *err)
 {
-	struct http_exchange *x;
-	struct buf url, body;
-	char next[HUB_MAX_URL];
-	size_t rejected;
+	struct tree_pages t = { .fn = fn, .ctx = ctx };
+	struct buf url;
 	int rc;
 
 	if (c->cfg.offline)
 		return offline_error(err);
 	if (path && *path && path_validate_repo_path(path) < 0)
 		return hub_fail(err, -EINVAL, 0, "'%s' is not a valid repo path", path);
-	x = exchange_new(err);
-	if (!x)
-		return -ENOMEM;
 	buf_init(&url, HUB_MAX_URL - 1);
-	buf_init(&body, HUB_MAX_JSON_BYTES);
 	rc = api_base(c, repo, &url);
 	if (rc == 0)
 		rc = buf_append_str(&url, "/tree/");
@@ -299,36 +359,73 @@ int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
 	if (rc == 0)
 		rc = buf_printf(&url, "?recursive=%s&expand=false",
 				recursive ? "true" : "false");
-	if (rc < 0) {
+	if (rc < 0)
 		rc = hub_fail(err, rc, 0, "URL too long");
-		goto out;
-	}
-	snprintf(next, sizeof(next), "%s", buf_cstr(&url));
-	for (unsigned page = 0;; page++) {
-		/* One page in memory at a time: parsed, handed out, freed. */
-		rc = get_json(c, repo, path, next, &body, x, err);
-		if (rc < 0)
-			break;
-		rc = hub_json_parse_entries(buf_cstr(&body), body.len, fn, ctx,
-					    &rejected, err);
-		if (rc < 0)
-			break;
-		buf_release(&body);
-		if (!x->link[0] || !hub_parse_link_next(x->link, next, sizeof(next)))
-			break;
-		/* The next page gets our token: it must be the Hub's own URL. */
-		if (!http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
-		    page + 1 >= MAX_TREE_PAGES) {
-			rc = hub_fail(err, -EPROTO, 0,
-				      "the Hub sent an invalid next-page link");
-			break;
-		}
-		http_exchange_release(x);
-	}
-out:
+	else
+		rc = get_pages(c, repo, path, buf_cstr(&url), parse_tree_page, &t, err);
 	buf_release(&url);
-	buf_release(&body);
-	exchange_free(x);
+	return rc;
+}
+
+struct repo_pages {
+	enum hub_repo_type type;
+	const char *author;
+	size_t left;           /* repos still wanted; SIZE_MAX: all */
+	hub_repo_fn fn;
+	void *ctx;
+};
+
+static int parse_repo_page(void *r_, const struct buf *body, struct hub_error *err)
+{
+	struct repo_pages *r = r_;
+	size_t given = 0, rejected = 0;
+	int rc;
+
+	rc = hub_json_parse_repo_list(buf_cstr(body), body->len, r->type, r->author,
+				      r->left, r->fn, r->ctx, &given, &rejected, err);
+	if (rc < 0)
+		return rc;
+	if (r->left != SIZE_MAX)
+		r->left -= given;
+	return r->left == 0 ? 1 : 0;
+}
+
+int hub_list_repos(struct hub_client *c, enum hub_repo_type type,
+		   const char *author, size_t max, hub_repo_fn fn, void *ctx,
+		   struct hub_error *err)
+{
+	struct repo_pages r = {
+		.type = type, .author = author, .left = max ? max : SIZE_MAX,
+		.fn = fn, .ctx = ctx,
+	};
+	struct buf url;
+	int rc;
+
+	if (c->cfg.offline)
+		return offline_error(err);
+	if (!hub_repo_id_is_valid(author) || strchr(author, '/'))
+		return hub_fail(err, -EINVAL, 0,
+				"'%s' is not a valid user or organization name", author);
+	buf_init(&url, HUB_MAX_URL - 1);
+	/*
+	 * Only the fields a listing shows; the Hub sends _id and id anyway.
+	 * A page as large as the Hub serves, unless fewer are wanted.
+	 */
+	rc = buf_printf(&url, "%s/api/%s?author=", c->cfg.endpoint,
+			hub_repo_api_segment(type));
+	if (rc == 0)
+		rc = hub_url_escape(&url, author, false);
+	/* Spaces cannot be gated: the Hub refuses expand=gated for them (400). */
+	if (rc == 0)
+		rc = buf_printf(&url, "&limit=%zu&expand=private%s&expand=sha"
+				"&expand=lastModified",
+				max && max < REPOS_PER_PAGE ? max : REPOS_PER_PAGE,
+				type == HUB_REPO_SPACE ? "" : "&expand=gated");
+	if (rc < 0)
+		rc = hub_fail(err, rc, 0, "URL too long");
+	else
+		rc = get_pages(c, NULL, NULL, buf_cstr(&url), parse_repo_page, &r, err);
+	buf_release(&url);
 	return rc;
 }
 

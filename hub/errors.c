@@ -90,17 +90,27 @@ int hub_error_from_http(struct hub_error *err,
 		rc = hub_fail(err, -EACCES, f->status,
 			      "the Hub refused the token: invalid credentials "
 			      "(check HF_TOKEN, HF_TOKEN_PATH or --token-file)");
-	} else if (f->status == 401) {
-		/* Anonymous: the Hub says 401 for missing and private alike. */
+	} else if (f->status == 401 || strcmp(code, "RepoNotFound") == 0 ||
+		   f->status == 404) {
+		/*
+		 * The Hub answers 401 to an anonymous request for a repo that
+		 * is missing or private alike; huggingface_hub reports both as
+		 * not found, and so do we, saying how to log in.
+		 */
+		if (!f->had_token)
+			rc = hub_fail(err, -ENOENT, f->status,
+				      "%s not found, or private and you are not "
+				      "logged in (log in: set HF_TOKEN or pass "
+				      "--token-file)", what);
+		else
+			rc = hub_fail(err, -ENOENT, f->status,
+				      "%s not found (or your token cannot see it)%s",
+				      what, hub_said);
+	} else if (f->status == 403 &&
+		   strstr(f->hub_message ? f->hub_message : "", "disabled")) {
 		rc = hub_fail(err, -EACCES, f->status,
-			      "%s not found, or it is private: log in with a "
-			      "token (HF_TOKEN or --token-file)%s",
-			      what, hub_said);
-	} else if (strcmp(code, "RepoNotFound") == 0 || f->status == 404) {
-		rc = hub_fail(err, -ENOENT, f->status,
-			      "%s not found%s%s", what,
-			      f->had_token ? " (or your token cannot see it)" : "",
-			      hub_said);
+			      "%s is disabled on the Hub: nobody can read it "
+			      "(see %s)%s", what, page, hub_said);
 	} else if (f->status == 403) {
 		rc = hub_fail(err, -EACCES, f->status,
 			      "access to %s denied%s", what, hub_said);

@@ -10,9 +10,13 @@
  * Threads: a struct hub_client may be used by many threads at once. It
  * keeps a pool of connections; no call holds a lock across network I/O.
  *
- * Errors (the one table, hub/errors.c):
- *   -ENOENT     RepoNotFound, RevisionNotFound, EntryNotFound
- *   -EACCES     401, 403, GatedRepo (the message says what to do)
+ * Errors (the one table, hub/errors.c), as huggingface_hub reports them:
+ *   -ENOENT     RepoNotFound, RevisionNotFound, EntryNotFound, and an
+ *               anonymous 401 ("not found, or private and you are not
+ *               logged in": the message says how to log in)
+ *   -EACCES     GatedRepo (not logged in, or not approved), a disabled
+ *               repo, any other 403, a token the Hub refused (the
+ *               message says how to get access)
  *   -EAGAIN     rate limit still exhausted after the retries
  *   -ETIMEDOUT  connect or stall timeout after the retries
  *   -EHOSTUNREACH  cannot connect to the Hub after the retries
@@ -236,6 +240,31 @@ typedef int (*hub_write_fn)(void *ctx, const void *data, size_t len);
 int hub_read_range(struct hub_client *client, const struct hub_repo *repo,
 		   const char *path, uint64_t offset, uint64_t len,
 		   uint64_t file_size, hub_write_fn fn, void *ctx,
+		   struct hub_error *err);
+
+/* One repo of a namespace listing. Valid only during the callback. */
+struct hub_repo_summary {
+	enum hub_repo_type type;
+	const char *id;               /* "org/name", passed hub_repo_id_is_valid() */
+	bool is_private;
+	char gated[8];                /* "", "auto" or "manual" */
+	char sha[HUB_OID_HEX + 1];    /* the default branch's commit, "" when not listed */
+	int64_t last_modified;        /* unix seconds, 0 when not listed */
+};
+
+/* Return 0 to go on, or a negative errno to stop with it. */
+typedef int (*hub_repo_fn)(void *ctx, const struct hub_repo_summary *repo);
+
+/*
+ * The repos of namespace @author ("org" or "user") of @type, in the Hub's
+ * order, page by page (each page freed before the next). @max: stop after
+ * this many (0: all); max = 1 answers "does this namespace have any repo".
+ * Repos whose id is invalid or not under @author are skipped and logged.
+ * Private repos are listed only when the client's token can read them.
+ * Returns 0 or -errno (the table above); -EINVAL for an invalid @author.
+ */
+int hub_list_repos(struct hub_client *client, enum hub_repo_type type,
+		   const char *author, size_t max, hub_repo_fn fn, void *ctx,
 		   struct hub_error *err);
 
 /* Counters since the client was made, for tests and benchmarks. */

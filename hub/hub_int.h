@@ -66,6 +66,23 @@ int hub_json_parse_entries(const char *text, size_t len, hub_entry_fn fn,
 int hub_json_parse_repo_info(const char *text, size_t len,
 			     struct hub_repo_info *out, struct hub_error *err);
 
+/*
+ * Parse one page of a repo listing (a JSON array) for namespace @author
+ * and call @fn for each valid repo, at most @max times. Repos with an
+ * invalid id, outside @author, or with a field of the wrong type or value
+ * are skipped, counted in @rejected and logged. @delivered (may be NULL)
+ * gets the number of calls. Returns 0, -EPROTO for a page that is not a
+ * JSON array, or what @fn returned.
+ */
+int hub_json_parse_repo_list(const char *text, size_t len,
+			     enum hub_repo_type type, const char *author,
+			     size_t max, hub_repo_fn fn, void *ctx,
+			     size_t *delivered, size_t *rejected,
+			     struct hub_error *err);
+
+/* "2024-01-03T00:00:00.000Z" (UTC, fraction optional) to unix seconds. 0 or -EPROTO. */
+int hub_parse_iso8601(const char *s, int64_t *out);
+
 /* The "error" string of an error body, copied into @out ("" if none). */
 void hub_json_error_message(const char *text, size_t len, char *out,
 			    size_t size);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -272,6 +273,165 @@ out:
 	if (rc < 0)
 		hub_repo_info_release(out);
 	json_object_put(o);
+	return rc;
+}
+
+/* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Exactly @n decimal digits at @s, as a number; -1 if not. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int hub_parse_iso8601(const char *s, int64_t *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, sec;
+	const char *p = s + 19;
+
+	/* YYYY-MM-DDTHH:MM:SS[.fff…]Z: the form the Hub writes, nothing else. */
+	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':')
+		return -EPROTO;
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+		return -EPROTO;
+	if (*p == '.') {
+		int n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			n++;
+		if (n == 0 || n > 9)
+			return -EPROTO;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -EPROTO;
+	*out = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
+	return 0;
+}
+
+/*
+ * Fill @r from one repo object of a listing; on failure return a reason
+ * for the log. Absent optional fields keep their "not listed" values, but
+ * a field that is present with a wrong type or value rejects the repo:
+ * the Hub sending nonsense is not the same as the Hub saying nothing.
+ */
+static const char *summary_from_json(struct json_object *o, const char *author,
+				     struct hub_repo_summary *r)
+{
+	struct json_object *v;
+	const char *id, *s;
+	size_t alen = strlen(author);
+
+	r->id = NULL;
+	r->is_private = false;
+	r->gated[0] = r->sha[0] = '\0';
+	r->last_modified = 0;
+	if (!json_object_is_type(o, json_type_object))
+		return "not an object";
+	id = get_string(o, "id", HUB_REPO_ID_MAX);
+	if (!id || !hub_repo_id_is_valid(id))
+		return "no id, or an invalid repo id";
+	/* Case-insensitive, as the Hub matches ids; but it must be this namespace. */
+	if (strncasecmp(id, author, alen) != 0 || id[alen] != '/')
+		return "a repo outside the namespace asked for";
+	r->id = id;
+	if (json_object_object_get_ex(o, "private", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return "private is not a boolean";
+		r->is_private = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(o, "gated", &v)) {
+		if (json_object_is_type(v, json_type_boolean)) {
+			if (json_object_get_boolean(v))
+				return "gated is true, not \"auto\" or \"manual\"";
+		} else {
+			s = get_string(o, "gated", 6);
+			if (!s || (strcmp(s, "auto") != 0 && strcmp(s, "manual") != 0))
+				return "gated is not false, \"auto\" or \"manual\"";
+			snprintf(r->gated, sizeof(r->gated), "%s", s);
+		}
+	}
+	if (json_object_object_get_ex(o, "sha", &v)) {
+		s = get_string(o, "sha", HUB_OID_HEX);
+		if (!s || !digest_is_hex(s, HUB_OID_HEX))
+			return "sha is not 40 hex digits";
+		memcpy(r->sha, s, HUB_OID_HEX + 1);
+	}
+	if (json_object_object_get_ex(o, "lastModified", &v)) {
+		s = get_string(o, "lastModified", 40);
+		if (!s || hub_parse_iso8601(s, &r->last_modified) < 0)
+			return "lastModified is not an ISO-8601 UTC time";
+	}
+	return NULL;
+}
+
+int hub_json_parse_repo_list(const char *text, size_t len,
+			     enum hub_repo_type type, const char *author,
+			     size_t max, hub_repo_fn fn, void *ctx,
+			     size_t *delivered, size_t *rejected,
+			     struct hub_error *err)
+{
+	struct json_object *arr = parse_all(text, len);
+	size_t n, bad = 0, given = 0;
+	int rc = 0;
+
+	if (!arr || !json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return hub_fail(err, -EPROTO, 0,
+				"the Hub sent a repo listing that is not a JSON array");
+	}
+	n = json_object_array_length(arr);
+	for (size_t i = 0; i < n && rc == 0 && given < max; i++) {
+		struct hub_repo_summary r = { .type = type };
+		const char *why = summary_from_json(json_object_array_get_idx(arr, i),
+						    author, &r);
+
+		if (why) {
+			const char *id = get_string(json_object_array_get_idx(arr, i),
+						    "id", HUB_REPO_ID_MAX);
+
+			/* Quote only an id that is safe to print: it came from outside. */
+			log_warn("rejected a repo of the listing of '%s'%s%s%s: %s", author,
+				 id && hub_repo_id_is_valid(id) ? " '" : "",
+				 id && hub_repo_id_is_valid(id) ? id : "",
+				 id && hub_repo_id_is_valid(id) ? "'" : "", why);
+			bad++;
+			continue;
+		}
+		given++;
+		rc = fn(ctx, &r);
+	}
+	json_object_put(arr);
+	if (delivered)
+		*delivered = given;
+	if (rejected)
+		*rejected = bad;
 	return rc;
 }
 

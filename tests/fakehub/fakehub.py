@@ -3,7 +3,7 @@
 
 Two HTTP/1.1 servers in one process, both on loopback:
 
-* the Hub host: repo info, tree, paths-info, refs, commits, treesize, whoami-v2,
+* the Hub host: repo lists, repo info, tree, paths-info, refs, commits, treesize, whoami-v2,
   resolve (307 to resolve-cache for git files, 302 to the CDN for LFS files),
   resolve-cache, raw, the LFS batch API, and the control endpoint /_fake/...;
 * the CDN host: signed URLs /repos/<aa>/<bb>/<sha256>?...&Expires=&Signature=.
@@ -146,7 +146,7 @@ def content_disposition(name, attachment=False):
 
 
 class Commit:
-    def __init__(self, sha, d):
+    def __init__(self, sha, d, data_dir=None):
         self.sha = sha
         self.title = d.get("title", "")
         self.message = d.get("message", "")
@@ -154,10 +154,34 @@ class Commit:
         self.author = d.get("author")
         self.parents = list(d.get("parents") or [])
         self.tree = d.get("tree") or hashlib.sha1(("tree:" + sha).encode()).hexdigest()
-        self.files = d.get("files") or {}
-        self.dirs = d.get("dirs") or {}
+        self._files = d.get("files") or {}
+        self._dirs = d.get("dirs") or {}
+        # A wide repo's file table is in a side file (genrepos.py move_wide_files_aside),
+        # read on first use: most tests never touch it.
+        self._side = os.path.join(data_dir or "", d["files_in"]) if d.get("files_in") else None
+        self._side_lock = threading.Lock()
         self._index = None
         self._last = None
+
+    def _load_side(self):
+        with self._side_lock:
+            if self._side:
+                with open(self._side, "rb") as f:
+                    side = json.load(f)
+                self._files, self._dirs = side["files"], side["dirs"]
+                self._side = None
+
+    @property
+    def files(self):
+        if self._side:
+            self._load_side()
+        return self._files
+
+    @property
+    def dirs(self):
+        if self._side:
+            self._load_side()
+        return self._dirs
 
     def index(self):
         """(entries by path, all paths sorted, children paths by directory).
@@ -192,7 +216,7 @@ class Commit:
 
 
 class Repo:
-    def __init__(self, key, d):
+    def __init__(self, key, d, data_dir=None):
         self.key = key
         self.d = d
         kind, _, rest = key.partition("/")
@@ -207,7 +231,8 @@ class Repo:
         self.tags = dict(refs.get("tags") or {})
         self.pulls = {str(k): v for k, v in (refs.get("pulls") or {}).items()}
         self.converts = dict(refs.get("converts") or {})
-        self.commits = {sha: Commit(sha, c) for sha, c in (d.get("commits") or {}).items()}
+        self.commits = {sha: Commit(sha, c, data_dir)
+                        for sha, c in (d.get("commits") or {}).items()}
         self.lock = threading.Lock()
         self.oid_hex = hashlib.md5(("repo:" + key).encode()).hexdigest()[:24]
         self._used_storage = None
@@ -296,9 +321,12 @@ class Store:
         self.repos = {}
         self.by_lower = {}
         for key, d in (m.get("repos") or {}).items():
-            r = Repo(key, d)
+            r = Repo(key, d, self.data_dir)
             self.repos[key] = r
             self.by_lower[(r.type, r.id.lower())] = r
+        # The repo lists (/api/models etc.): per type, in id order, as the cursor expects.
+        self.listing = {t: sorted((r for r in self.repos.values() if r.type == t),
+                                  key=lambda r: r.id) for t in URL_PREFIX}
         self._text_cache = {}
         self._json_cache = {}
         self._st_cache = {}
@@ -387,7 +415,7 @@ class App:
         self.store = Store(args.data)
         self.lock = threading.Lock()
         self.config = {"cdn_auth": args.cdn_auth, "page_size": args.page_size,
-                       "quota": args.quota, "url_ttl": args.url_ttl}
+                       "quota": args.quota, "url_ttl": args.url_ttl, "link_base": ""}
         self.faults = []
         self.next_fault_id = 1
         self.windows = {}
@@ -1049,7 +1077,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 return json_answer({"error": "unknown setting %r" % k}, 400)
                             if k == "cdn_auth" and v not in ("reject", "record"):
                                 return json_answer({"error": "cdn_auth: reject|record"}, 400)
-                            app.config[k] = v if k == "cdn_auth" else int(v)
+                            if k == "link_base" and not re.fullmatch(r"(https?://[^/?#]+)?", v):
+                                return json_answer({"error": "link_base: scheme://host:port"},
+                                                   400)
+                            app.config[k] = v if k in ("cdn_auth", "link_base") else int(v)
                             if k == "quota":
                                 app.windows.clear()  # a new quota starts fresh windows
                     return json_answer(dict(app.config))
@@ -1274,7 +1305,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rtype = API_TYPES[segs[1]]
                 rest = segs[2:]
                 if not rest or rest == [""]:
-                    return self.not_found_plain()
+                    return self.list_repos(rtype)
                 repo, n = self.match_repo(rtype, rest)
                 if repo is None:
                     raise Abort(self.no_repo())
@@ -1319,6 +1350,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         host = self.headers.get("Host")
         return "http://" + host if host else self.server.base_url()
 
+    def link_base(self):
+        """Where next-page links point: this host, or (link_base, a test knob) another
+        origin, to prove that a client does not follow one there with its token."""
+        return self.server.app.cfg("link_base") or self.base_url()
+
     # whoami --------------------------------------------------------------------------
     def whoami(self):
         if self.tok is None:
@@ -1339,6 +1375,95 @@ class Handler(http.server.BaseHTTPRequestHandler):
                      "accessToken": {"displayName": "fakehub", "role": "read",
                                      "createdAt": "2024-01-01T00:00:00.000Z"}},
         })
+
+    # /api/{type}s?author=... -------------------------------------------------------------
+    def repo_summary(self, repo):
+        """Every property a repo list can show for @repo (expand= picks among them)."""
+        d = repo.d
+        card = d.get("card") or {}
+        sha = repo.resolve("HEAD")
+        commit = repo.commits.get(sha) if sha else None
+        out = {"_id": repo.oid_hex, "id": repo.id, "author": repo.author, "sha": sha,
+               "lastModified": commit.date if commit else None, "private": repo.private,
+               "gated": repo.gated, "disabled": bool(d.get("disabled", False)),
+               "likes": int(d.get("likes", 0)), "downloads": int(d.get("downloads", 0)),
+               "downloadsAllTime": int(d.get("downloads_all_time", d.get("downloads", 0))),
+               "trendingScore": 0, "tags": list(d.get("tags") or []),
+               "createdAt": d.get("created_at") or (commit.date if commit else None)}
+        if card:
+            out["cardData"] = card
+        if repo.type == "model":
+            out["modelId"] = repo.id
+            for k in ("pipeline_tag", "library_name"):
+                if d.get(k) or card.get(k):
+                    out[k] = d.get(k) or card.get(k)
+        if repo.type == "space":
+            out["sdk"] = d.get("sdk") or card.get("sdk") or "gradio"
+        return out
+
+    def list_repos(self, rtype):
+        """GET /api/{models,datasets,spaces}: the repos of a type, filtered by author= and
+        search=, in id order, paged by limit= (at most the page size) and an opaque cursor
+        in an absolute Link; private repos only for a token that can read them."""
+        app = self.server.app
+        if self.command not in ("GET", "HEAD"):
+            return self.not_allowed()
+        expand = qs_all(self.query, "expand", "expand[]")
+        allowed = EXPANDABLE.get(rtype, set())
+        bad = [e for e in expand if e not in allowed]
+        if bad:
+            return error_answer(
+                400, '"expand" must be one of [%s] (got %s)'
+                % (", ".join(sorted(allowed)), ", ".join(bad)), body=self.command != "HEAD")
+        author = qs_get(self.query, "author")
+        search = (qs_get(self.query, "search") or "").lower()
+        readable = set(self.tok.get("private") or []) if self.tok else set()
+        pool = [r for r in app.store.listing[rtype]
+                if (author is None or (r.author or "").lower() == author.lower())
+                and (not r.private or r.key in readable)
+                and search in r.id.lower()]
+        page_size = int(app.cfg("page_size"))
+        limit = page_size
+        lim = qs_get(self.query, "limit")
+        if lim:
+            try:
+                limit = max(1, min(int(lim), page_size))
+            except ValueError:
+                return error_answer(400, "Invalid limit", body=self.command != "HEAD")
+        start = 0
+        cursor = qs_get(self.query, "cursor")
+        if cursor:
+            try:
+                last = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                                        validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                last = ""
+            if not last:
+                return error_answer(400, "Invalid cursor", body=self.command != "HEAD")
+            start = bisect.bisect_right([r.id for r in pool], last)
+        page = pool[start:start + limit]
+        out = []
+        for r in page:
+            full = self.repo_summary(r)
+            if expand:
+                keep = ["_id", "id"] + expand
+            elif rtype == "model":
+                keep = ["_id", "id", "likes", "trendingScore", "private", "downloads", "tags",
+                        "pipeline_tag", "library_name", "createdAt", "modelId"]
+            else:
+                keep = ["_id", "id", "author", "disabled", "gated", "lastModified", "likes",
+                        "trendingScore", "private", "sha", "downloads", "tags", "createdAt"]
+                if rtype == "space":
+                    keep.append("sdk")
+            out.append({k: full[k] for k in keep if k in full})
+        extra = []
+        if start + limit < len(pool) and page:
+            cur = base64.urlsafe_b64encode(page[-1].id.encode("utf-8")).decode().rstrip("=")
+            q = [(k, v) for k, v in self.query if k != "cursor"] + [("cursor", cur)]
+            url = "%s%s?%s" % (self.link_base(), self.raw_path,
+                               urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
+            extra.append(("Link", '<%s>; rel="next"' % url))
+        return json_answer(out, headers=extra)
 
     # /api/{type}s/{id}/... -------------------------------------------------------------
     def api_repo(self, repo, sub):
@@ -1561,7 +1686,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if start + limit < len(pool) and page:
             cur = base64.urlsafe_b64encode(page[-1].encode("utf-8")).decode()
             url = "%s%s?expand=%s&recursive=%s&limit=%d&cursor=%s" % (
-                self.base_url(), self.raw_path, "true" if expand else "false",
+                self.link_base(), self.raw_path, "true" if expand else "false",
                 "true" if recursive else "false", limit, urllib.parse.quote(cur, safe=""))
             extra.append(("Link", '<%s>; rel="next"' % url))
         return json_answer(out, headers=extra)

@@ -169,11 +169,39 @@ def build_data(root):
     sha = b.commit(commits, "initial commit", "2024-03-02T00:00:00.000Z", [], fl)
     repo("space/hubfs-test/demo-space", commits, {"main": sha}, sdk="gradio")
 
+    # list-org: 25 public models, a gated and two private ones, two datasets; they share
+    # one commit, as genrepos.py's bulk-org does -----------------------------------------
+    commits = {}
+    fl = {"config.json": b.file(b'{"model_type": "bert"}')}
+    sha = b.commit(commits, "initial commit", "2024-04-01T00:00:00.000Z", [], fl)
+    for i in range(25):
+        repo("model/list-org/m-%02d" % i, commits, {"main": sha})
+    repo("model/list-org/gated", commits, {"main": sha}, gated="auto")
+    repo("model/list-org/secret-alice", commits, {"main": sha}, private=True)
+    repo("model/list-org/secret-bob", commits, {"main": sha}, private=True)
+    repo("dataset/list-org/d-0", commits, {"main": sha})
+    repo("dataset/list-org/d-1", commits, {"main": sha})
+    repo("model/list-organisation/other", commits, {"main": sha})
+    facts["list_sha"] = sha
+
+    # wide: a commit whose file table is in a side file (genrepos.py's wide-dataset) ------
+    commits = {}
+    fl = {"data/big/r-%d.txt" % i: b.file(b"r %d\n" % (i % 3)) for i in range(30)}
+    wsha = b.commit(commits, "initial commit", "2024-04-02T00:00:00.000Z", [], fl)
+    os.makedirs(os.path.join(root, "wide"), exist_ok=True)
+    with open(os.path.join(root, "wide", wsha + ".json"), "w") as f:
+        json.dump({"files": commits[wsha].pop("files"), "dirs": commits[wsha].pop("dirs")}, f)
+    commits[wsha]["files_in"] = "wide/%s.json" % wsha
+    repo("dataset/hubfs-test/wide", commits, {"main": wsha}, wide=True)
+    facts["wide"] = {"sha": wsha, "files": fl}
+
     manifest = {
         "format": 1, "generator": "test_fakehub",
-        "tokens": {ALICE: {"user": "alice", "private": ["model/hubfs-test/private-model"],
+        "tokens": {ALICE: {"user": "alice", "private": ["model/hubfs-test/private-model",
+                                                        "model/list-org/secret-alice"],
                            "gated": ["model/hubfs-test/gated-model"]},
-                   BOB: {"user": "bob", "private": [], "gated": []}},
+                   BOB: {"user": "bob", "private": ["model/list-org/secret-bob"],
+                         "gated": []}},
         "repos": repos,
     }
     tmp = os.path.join(root, "manifest.json.tmp")
@@ -313,7 +341,8 @@ class FakeHubTest(unittest.TestCase):
     def setUp(self):
         self.ctl("DELETE", "/_fake/faults")
         self.ctl("POST", "/_fake/config", {"cdn_auth": "reject", "page_size": 1000,
-                                           "quota": 100000, "url_ttl": 3600})
+                                           "quota": 100000, "url_ttl": 3600,
+                                           "link_base": ""})
         self.ctl("DELETE", "/_fake/log")
 
     # helpers -------------------------------------------------------------------------
@@ -471,6 +500,117 @@ class FakeHubTest(unittest.TestCase):
         j = self.get(path).json()
         self.assertEqual([(e["type"], e["path"]) for e in j],
                          [("file", "README.md"), ("directory", "data")])
+
+    # repo lists ----------------------------------------------------------------------------
+    def list_all(self, path, token=None):
+        """Follows the Link pages from @path; returns (ids, page sizes, next links)."""
+        h = {"Authorization": "Bearer " + token} if token else {}
+        ids, sizes, links = [], [], []
+        r = self.get(path, headers=h)
+        while True:
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.h("Content-Type"), "application/json; charset=utf-8")
+            page = r.json()
+            ids += [e["id"] for e in page]
+            sizes.append(len(page))
+            link = r.h("Link")
+            if not link:
+                return ids, sizes, links
+            self.assertRegex(link, r'^<http://[^>]+>; rel="next"$')
+            url = link[1:link.index(">")]
+            links.append(url)
+            r = request(self.hub, "GET", url, h)
+
+    def test_list_repos(self):
+        public = ["list-org/gated"] + ["list-org/m-%02d" % i for i in range(25)]
+        self.ctl("POST", "/_fake/config", {"page_size": 10})
+        ids, sizes, links = self.list_all("/api/models?author=list-org")
+        self.assertEqual(ids, public)            # id order; private ones hidden, gated listed
+        self.assertEqual(sizes, [10, 10, 6])
+        for url in links:                          # absolute, on the Hub's own origin
+            self.assertTrue(url.startswith(self.hub + "/api/models?author=list-org&"), url)
+            self.assertIn("cursor=", url)
+        log = [x for x in self.log_lines() if x["path"] == "/api/models"]
+        self.assertEqual(len(log), 3)
+        self.assertEqual(self.list_all("/api/models?author=list-org", ALICE)[0],
+                         sorted(public + ["list-org/secret-alice"]))
+        self.assertEqual(self.list_all("/api/models?author=LIST-ORG", BOB)[0],
+                         sorted(public + ["list-org/secret-bob"]))
+        self.assertEqual(self.list_all("/api/datasets?author=list-org")[0],
+                         ["list-org/d-0", "list-org/d-1"])
+        self.assertEqual(self.list_all("/api/spaces?author=list-org")[0], [])
+        self.assertEqual(self.list_all("/api/models?author=nobody")[0], [])
+        self.assertEqual(self.list_all("/api/models?author=list-org&search=M-1")[0],
+                         ["list-org/m-%02d" % i for i in range(10, 20)])
+        # limit: a page of that size, the Link keeps it; capped at the page size
+        r = self.get("/api/models?author=list-org&limit=1")
+        self.assertEqual([e["id"] for e in r.json()], ["list-org/gated"])
+        self.assertIn("limit=1", r.h("Link"))
+        self.assertEqual(len(self.get("/api/models?author=list-org&limit=500").json()), 10)
+        self.assertEqual(self.get("/api/models?author=list-org&limit=x").status, 400)
+        self.assertEqual(self.get("/api/models?author=list-org&cursor=%%%").status, 400)
+        # expand: only _id, id and what was asked; an unknown property is a 400
+        self.ctl("POST", "/_fake/config", {"page_size": 1000})
+        j = self.get("/api/models?author=list-org&expand=private&expand[]=gated"
+                     "&expand=sha&expand=lastModified",
+                     headers={"Authorization": "Bearer " + ALICE}).json()
+        by_id = {e["id"]: e for e in j}
+        self.assertEqual(set(by_id["list-org/m-00"]),
+                         {"_id", "id", "private", "gated", "sha", "lastModified"})
+        self.assertEqual(by_id["list-org/gated"]["gated"], "auto")
+        self.assertIs(by_id["list-org/secret-alice"]["private"], True)
+        self.assertEqual(by_id["list-org/m-00"]["sha"], self.facts["list_sha"])
+        self.assertEqual(by_id["list-org/m-00"]["lastModified"], "2024-04-01T00:00:00.000Z")
+        r = self.get("/api/spaces?author=list-org&expand=gated")
+        self.assertEqual(r.status, 400)            # spaces cannot be gated
+        self.assertIn("expand", r.json()["error"])
+        j = self.get("/api/models?author=list-org&limit=1").json()
+        self.assertEqual(set(j[0]) - {"pipeline_tag", "library_name"},
+                         {"_id", "id", "likes", "trendingScore", "private", "downloads", "tags",
+                          "createdAt", "modelId"})
+        # link_base: next-page links to another origin, for the clients' tests
+        self.ctl("POST", "/_fake/config", {"link_base": self.cdn})
+        r = self.get("/api/models?author=list-org&limit=2")
+        self.assertTrue(r.h("Link").startswith("<" + self.cdn + "/api/models?"), r.h("Link"))
+        self.assertTrue(self.get("/api/datasets/hubfs-test/big-dataset/tree/main?recursive=1&limit=2")
+                        .h("Link").startswith("<" + self.cdn + "/api/"))
+        r = request(self.hub, "POST", "/_fake/config", {"Content-Type": "application/json"},
+                    json.dumps({"link_base": "/path"}).encode())
+        self.assertEqual(r.status, 400)
+        self.ctl("POST", "/_fake/config", {"link_base": ""})
+        self.assertEqual(self.get("/api/models?author=list-org", headers={
+            "Authorization": "Bearer hf_nope"}).status, 401)
+        self.assertEqual(request(self.hub, "POST", "/api/models?author=list-org").status, 405)
+
+    def test_list_repos_faults(self):
+        self.ctl("POST", "/_fake/config", {"page_size": 10})
+        self.fault(kind="status", code=503, glob="/api/models", count=1)
+        self.assertEqual(self.get("/api/models?author=list-org").status, 503)
+        r = self.get("/api/models?author=list-org")
+        self.assertEqual(r.status, 200)
+        link = r.h("Link")[1:r.h("Link").index(">")]
+        self.fault(kind="reset", glob="/api/models", after_bytes=10, count=1)
+        self.assertIsNotNone(request(self.hub, "GET", link, tolerant=True).err)
+        self.assertEqual(len(request(self.hub, "GET", link).json()), 10)
+        self.assertEqual([x["fault"] for x in self.log_lines()], ["status", None, "reset", None])
+
+    def test_side_file_repo(self):
+        """A commit whose files and dirs are in a side file (files_in) is served like any."""
+        path = "/api/datasets/hubfs-test/wide/tree/main/data/big"
+        ids, sizes, _ = [], [], None
+        self.ctl("POST", "/_fake/config", {"page_size": 7})
+        r = self.get(path)
+        pages = [r.json()]
+        while r.h("Link"):
+            r = request(self.hub, "GET", r.h("Link")[1:r.h("Link").index(">")])
+            pages.append(r.json())
+        self.assertEqual([len(p) for p in pages], [7, 7, 7, 7, 2])
+        self.assertEqual(sorted(e["path"] for p in pages for e in p),
+                         sorted(self.facts["wide"]["files"]))
+        r = self.get("/datasets/hubfs-test/wide/resolve/main/data/big/r-4.txt")
+        self.assertEqual(r.status, 307)
+        r = request(self.hub, "GET", r.h("Location"))
+        self.assertEqual(r.body, b"r 1\n")
 
     def test_tree_paths_and_revisions(self):
         base = "/api/models/hubfs-test/tiny-model/tree/"

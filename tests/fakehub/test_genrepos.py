@@ -43,8 +43,11 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 DATA = None          # set in setUpModule
-MANIFEST = None
+MANIFEST = None      # manifest.json with the wide repos' side files read in
+RAW_MANIFEST = None  # manifest.json as written
 _TEMP_DATA = None
+WIDE = "dataset/hubfs-test/wide-dataset"
+BULK_ORG = "bulk-org"
 
 
 def git_sha1(kind, body):
@@ -71,15 +74,37 @@ def main_commit(repo):
 
 def all_commit_files():
     """(repo key, commit sha, path, entry) for every file of every commit."""
-    for key, repo in MANIFEST["repos"].items():
-        for sha, commit in repo["commits"].items():
-            for path, entry in commit["files"].items():
-                yield key, sha, path, entry
+    for key, sha, commit in unique_commits():
+        for path, entry in commit["files"].items():
+            yield key, sha, path, entry
 
 
 def run_generator(data_dir, *args):
     return subprocess.run([sys.executable, GENERATOR, data_dir] + list(args), check=True,
                           capture_output=True, text=True).stdout
+
+
+def read_manifest(data_dir):
+    """(manifest as written, manifest with every side file's files and dirs read in)."""
+    with open(os.path.join(data_dir, "manifest.json"), "rb") as f:
+        raw = f.read()
+    full = json.loads(raw)
+    for repo in full["repos"].values():
+        for commit in repo["commits"].values():
+            if "files_in" in commit:
+                with open(os.path.join(data_dir, commit.pop("files_in")), "rb") as f:
+                    commit.update(json.load(f))
+    return json.loads(raw), full
+
+
+def unique_commits():
+    """(repo key, sha, commit) once per commit sha: bulk-org's repos share theirs."""
+    seen = set()
+    for key, repo in sorted(MANIFEST["repos"].items()):
+        for sha, commit in repo["commits"].items():
+            if sha not in seen:
+                seen.add(sha)
+                yield key, sha, commit
 
 
 def big_size_of_stamp(stamp):
@@ -94,8 +119,8 @@ def setUpModule():
         DATA = _TEMP_DATA
     if not os.path.exists(os.path.join(DATA, "manifest.json")):
         run_generator(DATA)
-    with open(os.path.join(DATA, "manifest.json"), "rb") as f:
-        MANIFEST = json.load(f)
+    global RAW_MANIFEST
+    RAW_MANIFEST, MANIFEST = read_manifest(DATA)
 
 
 def tearDownModule():
@@ -205,16 +230,21 @@ class ManifestShape(unittest.TestCase):
         self.assertEqual(MANIFEST["format"], 1)
         self.assertIsNotNone(big_size_of_stamp(MANIFEST["generator"]), MANIFEST["generator"])
         self.assertEqual(MANIFEST["tokens"], {
-            ALICE: {"user": "alice", "private": ["model/hubfs-test/private-model"],
-                    "gated": ["model/hubfs-test/gated-model"]},
-            BOB: {"user": "bob", "private": [], "gated": []},
+            ALICE: {"user": "alice", "private": ["model/hubfs-test/private-model",
+                                                "model/bulk-org/private-alice"],
+                    "gated": ["model/hubfs-test/gated-model", "model/bulk-org/gated-model"]},
+            BOB: {"user": "bob", "private": ["model/bulk-org/private-bob"], "gated": []},
         })
 
     def test_repo_list_and_metadata(self):
         expected = {TINY, "model/hubfs-test/sharded-model", "dataset/hubfs-test/big-dataset",
                     "model/hubfs-test/private-model", "model/hubfs-test/gated-model",
                     "dataset/hubfs-test/odd-names", "space/hubfs-test/demo-space",
-                    "model/legacy-model"}
+                    "model/legacy-model", WIDE}
+        expected |= {"model/bulk-org/model-%04d" % i for i in range(1200)}
+        expected |= {"model/bulk-org/" + n for n in ("gated-model", "private-alice",
+                                                     "private-bob")}
+        expected |= {"dataset/bulk-org/data-%d" % i for i in range(5)}
         if big_size_of_stamp(MANIFEST["generator"]):
             expected.add("model/hubfs-test/big-model")
         repos = MANIFEST["repos"]
@@ -229,8 +259,10 @@ class ManifestShape(unittest.TestCase):
                 self.assertEqual(set(repo["refs"]), {"branches", "tags", "pulls", "converts"})
                 if "/" in repo["id"]:
                     self.assertEqual(repo["author"], repo["id"].split("/")[0])
-                self.assertEqual(repo["private"], key.endswith("/private-model"))
-                self.assertEqual(repo["gated"], "manual" if key.endswith("/gated-model") else False)
+                self.assertEqual(repo["private"], key.endswith("/private-model") or
+                                 "/private-" in key and repo["author"] == BULK_ORG)
+                self.assertEqual(repo["gated"], False if not key.endswith("/gated-model") else
+                                 "auto" if repo["author"] == BULK_ORG else "manual")
                 self.assertEqual(repo.get("sdk"), "gradio" if repo["type"] == "space" else None)
         self.assertIn("license:apache-2.0", repos[TINY]["tags"])
         self.assertIn("safetensors", repos[TINY]["tags"])
@@ -306,13 +338,12 @@ class Blobs(unittest.TestCase):
 class GitObjects(unittest.TestCase):
 
     def test_dirs_cover_every_folder(self):
-        for key, repo in MANIFEST["repos"].items():
-            for sha, commit in repo["commits"].items():
-                folders = set()
-                for path in commit["files"]:
-                    parts = path.split("/")[:-1]
-                    folders.update("/".join(parts[:i + 1]) for i in range(len(parts)))
-                self.assertEqual(set(commit["dirs"]), folders, (key, sha))
+        for key, sha, commit in unique_commits():
+            folders = set()
+            for path in commit["files"]:
+                parts = path.split("/")[:-1]
+                folders.update("/".join(parts[:i + 1]) for i in range(len(parts)))
+            self.assertEqual(set(commit["dirs"]), folders, (key, sha))
 
     @unittest.skipUnless(git_available(), "git not installed")
     def test_trees_and_commits_with_git(self):
@@ -338,8 +369,10 @@ class GitObjects(unittest.TestCase):
                 return git(["mktree", "-z", "--missing"], b"".join(records))
 
             checked = 0
+            done = set()        # bulk-org's repos share their commits: check each once
             for key, repo in MANIFEST["repos"].items():
-                pending = dict(repo["commits"])
+                pending = {s: c for s, c in repo["commits"].items() if s not in done}
+                done |= set(pending)
                 while pending:          # parents first: commit-tree needs them to exist
                     ready = [s for s, c in pending.items() if not set(c["parents"]) & set(pending)]
                     self.assertTrue(ready, "parent cycle or missing parent in %s" % key)
@@ -371,11 +404,10 @@ class GitObjects(unittest.TestCase):
             self.assertGreaterEqual(checked, 15)
 
     def test_commit_dates_are_iso(self):
-        for key, repo in MANIFEST["repos"].items():
-            for sha, commit in repo["commits"].items():
-                self.assertRegex(sha, HEX40)
-                self.assertRegex(commit["date"], DATE_RE)
-                self.assertRegex(commit["tree"], HEX40)
+        for key, sha, commit in unique_commits():
+            self.assertRegex(sha, HEX40)
+            self.assertRegex(commit["date"], DATE_RE)
+            self.assertRegex(commit["tree"], HEX40)
 
 
 class Refs(unittest.TestCase):
@@ -445,16 +477,19 @@ class LfsRule(unittest.TestCase):
 
     def test_lfs_follows_each_commits_gitattributes(self):
         checked = 0
-        for key, repo in MANIFEST["repos"].items():
-            for sha, commit in repo["commits"].items():
-                attrs = read_blob(commit["files"][".gitattributes"]["sha256"]).decode()
-                patterns = lfs_patterns(attrs)
-                for path, entry in commit["files"].items():
-                    expected = any(pattern_matches(p, path) for p in patterns)
-                    self.assertEqual(entry["lfs"] is not None, expected, (key, path))
-                    if entry["size"] > 10 * MIB:
-                        self.assertIsNotNone(entry["lfs"], (key, path))
-                    checked += 1
+        for key, sha, commit in unique_commits():
+            attrs = read_blob(commit["files"][".gitattributes"]["sha256"]).decode()
+            patterns = lfs_patterns(attrs)
+            paths = sorted(commit["files"])
+            if len(paths) > 5000:
+                paths = paths[::97] + paths[-3:]    # the wide dataset: a sample
+            for path in paths:
+                entry = commit["files"][path]
+                expected = any(pattern_matches(p, path) for p in patterns)
+                self.assertEqual(entry["lfs"] is not None, expected, (key, path))
+                if entry["size"] > 10 * MIB:
+                    self.assertIsNotNone(entry["lfs"], (key, path))
+                checked += 1
         self.assertGreater(checked, 3000)
 
     def test_tiny_model_size_rule(self):
@@ -573,6 +608,8 @@ class FileFormats(unittest.TestCase):
 
     def test_cards_match_readme_front_matter(self):
         for key, repo in MANIFEST["repos"].items():
+            if repo.get("bulk") and not key.endswith(("-0000", "-0")):
+                continue
             readme = main_commit(repo)["files"].get("README.md")
             if readme is None:
                 continue
@@ -613,6 +650,36 @@ class Datasets(unittest.TestCase):
         self.assertIn("README.md", files)
         self.assertIn(".gitattributes", files)
 
+    def test_wide_dataset(self):
+        """100,000 files, 50,000 of them in data/big/; the file table is in a side file, so
+        manifest.json stays small."""
+        raw = RAW_MANIFEST["repos"][WIDE]
+        self.assertTrue(raw.get("wide"))
+        (commit,) = raw["commits"].values()
+        self.assertNotIn("files", commit)
+        self.assertEqual(commit["files_in"], "wide/%s.json" % raw["refs"]["branches"]["main"])
+        self.assertLess(os.path.getsize(os.path.join(DATA, "manifest.json")), 8 << 20)
+        files = main_commit(MANIFEST["repos"][WIDE])["files"]
+        data = [p for p in files if p.startswith("data/")]
+        self.assertEqual(len(data), 100000)
+        self.assertEqual(sum(1 for p in data if p.rsplit("/", 1)[0] == "data/big"), 50000)
+        self.assertEqual(len({files[p]["sha256"] for p in data}), 251)
+        self.assertTrue(all(files[p]["lfs"] is None and files[p]["size"] < 64 for p in data))
+        self.assertEqual(read_blob(files["data/big/row-00252.txt"]["sha256"]),
+                         b"wide-dataset row group 1\n")
+
+    def test_bulk_org(self):
+        """More repos in one namespace than a listing page holds, all on one tiny commit."""
+        repos = {k: r for k, r in MANIFEST["repos"].items() if r["author"] == BULK_ORG}
+        models = [k for k, r in repos.items() if r["type"] == "model"]
+        self.assertEqual(len(models), 1203)
+        self.assertEqual(sum(1 for k in repos if k.startswith("dataset/")), 5)
+        self.assertTrue(all(r.get("bulk") for r in repos.values()))
+        heads = {r["refs"]["branches"]["main"] for k, r in repos.items() if k in models}
+        self.assertEqual(len(heads), 1)
+        self.assertEqual(sorted(main_commit(repos[models[0]])["files"]),
+                         [".gitattributes", "README.md", "config.json"])
+
     def test_odd_names(self):
         files = main_commit(MANIFEST["repos"]["dataset/hubfs-test/odd-names"])["files"]
         for name in ("docs/with space.txt", "docs.txt", "données/été.csv",
@@ -629,8 +696,7 @@ class Determinism(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="genrepos-again-") as tmp:
             run_generator(tmp)
             manifest_path = os.path.join(tmp, "manifest.json")
-            with open(manifest_path, "rb") as f:
-                again = json.load(f)
+            again = read_manifest(tmp)[1]
             ours = dict(MANIFEST, repos=dict(MANIFEST["repos"]))
             ours["repos"].pop("model/hubfs-test/big-model", None)
             self.assertEqual(again["generator"], "genrepos/%d big=0" % genrepos.GENERATOR_VERSION)

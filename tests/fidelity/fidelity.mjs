@@ -40,6 +40,12 @@
 //    Authorization to the CDN (the only requests that do); slice(a, b) sends Range: bytes=a-(b-1).
 //  * fileExists: HEAD {hub}/{prefix}{id}/raw/{rev}/{path}; 404 -> false.
 //  * pathsInfo: POST {hub}/api/{type}s/{id}/paths-info/{rev} with a JSON body {paths, expand}.
+//  * listModels / listDatasets / listSpaces({search: {owner}}): GET {hub}/api/{type}s?limit=500
+//    &author=OWNER&expand=… (models: pipeline_tag private gated downloads likes lastModified;
+//    datasets: private downloads gated likes lastModified; spaces: sdk likes private
+//    lastModified) plus the additionalFields, with Authorization if a token is given; follows
+//    Link rel="next". Each entry: name (the id), private, gated (not spaces), updatedAt (from
+//    lastModified), id (the _id).
 
 import { readFile, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
@@ -200,6 +206,13 @@ try {
   console.error(`fidelity.mjs: cannot read ${join(opts.data, "manifest.json")}: ${e.message}`);
   process.exit(2);
 }
+// A wide repo's commits keep their file table in a side file ("files_in", see
+// tests/fakehub/README.md): read them all in now, so every check below sees commit.files.
+for (const r of Object.values(manifest.repos ?? {})) {
+  for (const c of Object.values(r.commits ?? {})) {
+    if (c.files_in) Object.assign(c, JSON.parse(await readFile(join(opts.data, c.files_in), "utf8")));
+  }
+}
 const blob = (sha) => readFile(join(opts.data, "blobs", sha));
 
 const tokenOf = (user) => Object.entries(manifest.tokens ?? {}).find(([, t]) => t.user === user)?.[0];
@@ -228,6 +241,61 @@ function expectedEntries(commit, { under = "", recursive = true } = {}) {
   for (const [p, f] of Object.entries(commit.files)) if (inScope(p)) out.set(p, { type: "file", ...f });
   for (const [p, oid] of Object.entries(commit.dirs ?? {})) if (inScope(p)) out.set(p, { type: "directory", oid });
   return out;
+}
+
+// ---------------------------------------------------------------- repo lists vs manifest
+
+// The repos of @owner of @type that @user ("anonymous", "alice", "bob") may see: private ones
+// only when the user's token reads them; gated ones for everyone.
+function visibleRepos(type, owner, user) {
+  const token = tokenOf(user);
+  const readable = new Set(token ? manifest.tokens[token].private ?? [] : []);
+  return Object.entries(manifest.repos)
+    .filter(([k, r]) => r.type === type && r.author === owner && (!r.private || readable.has(k)))
+    .map(([, r]) => r);
+}
+
+async function checkRepoList(type, list, owner, user) {
+  const name = `list${type[0].toUpperCase()}${type.slice(1)}s owner=${owner} (${user})`;
+  const token = tokenOf(user);
+  const before = requests.length;
+  const r = await attempt(async () => {
+    const got = [];
+    for await (const e of list({ ...common, search: { owner }, accessToken: token, additionalFields: ["sha"] })) got.push(e);
+    return got;
+  });
+  if (!expectSuccess(name, r)) return;
+  const got = r.value;
+  const pages = requests.slice(before).filter((q) => new URL(q.url).pathname === `/api/${type}s`);
+  const want = new Map(visibleRepos(type, owner, user).map((w) => [w.id, w]));
+  const names = got.map((e) => e.name);
+  many(`${name}: names`, [
+    ...[...want.keys()].filter((id) => !names.includes(id)).map((id) => `missing ${show(id)}`),
+    ...names.filter((id) => !want.has(id)).map((id) => `unexpected ${show(id)}`),
+    ...names.filter((id, i) => names.indexOf(id) !== i).map((id) => `${show(id)} twice`),
+  ], want.size);
+  const bad = [];
+  for (const e of got) {
+    const w = want.get(e.name);
+    if (!w) continue;
+    const head = w.refs.branches[w.default_branch ?? "main"];
+    if (e.private !== w.private) bad.push(`${e.name}: private ${show(e.private)}`);
+    if (type !== "space" && e.gated !== w.gated) bad.push(`${e.name}: gated ${show(e.gated)}`);
+    if (e.sha !== head) bad.push(`${e.name}: sha ${show(e.sha)}`);
+    const date = isNaN(e.updatedAt) ? String(e.updatedAt) : e.updatedAt.toISOString();
+    if (date !== w.commits[head].date) bad.push(`${e.name}: updatedAt ${show(date)}`);
+    if (typeof e.id !== "string" || !e.id) bad.push(`${e.name}: id (_id) ${show(e.id)}`);
+  }
+  many(`${name}: private, gated, sha, updatedAt of each`, bad, got.length);
+  // The client asks 500 a page; past 1,000 repos it must have followed Link at least twice.
+  const wantPages = Math.max(1, Math.ceil(want.size / 500));
+  if (want.size > 1000 || pages.length !== wantPages)
+    eq(`${name}: ${want.size} repos in ${wantPages} pages, following Link`, wantPages, pages.length);
+  if (pages.length > 1)
+    truthy(`${name}: every page after the first came from the Link cursor`,
+      pages.slice(1).every((q) => new URL(q.url).searchParams.has("cursor")), show(pages.map((q) => q.url)));
+  if (token)
+    truthy(`${name}: every page carried the token`, pages.every((q) => q.auth), "");
 }
 
 // ---------------------------------------------------------------- listFiles vs manifest
@@ -402,12 +470,24 @@ async function main() {
     expectApiError(`listFiles model hubfs-test/tiny-model@${b} (unencoded "/" in revision)`, r, 404);
   }
   // Every other repo at its default branch (private with alice's token; gated anonymously:
-  // only file contents are gated).
+  // only file contents are gated). bulk-org's repos share one commit: the first model and the
+  // first dataset stand for them all.
   for (const key of Object.keys(manifest.repos).sort()) {
     if (key === tiny.key || key === big.key) continue;
+    if (manifest.repos[key].bulk && !/\/(model-0000|data-0)$/.test(key)) continue;
     const R = repo(key);
     const token = R.r.private ? ALICE : undefined;
     await checkListing(`${R.type} ${R.id}@${R.r.default_branch ?? "main"} recursive${token ? " (alice)" : ""}`, R, R.commit, { token });
+  }
+
+  // --- repo lists: every namespace, every type, as each user may see it
+  const namespaces = [...new Set(Object.values(manifest.repos).map((r) => r.author).filter(Boolean))].sort();
+  for (const owner of namespaces) {
+    for (const [type, list] of [["model", hub.listModels], ["dataset", hub.listDatasets], ["space", hub.listSpaces]]) {
+      for (const user of ["anonymous", "alice", "bob"]) {
+        await checkRepoList(type, list, owner, user);
+      }
+    }
   }
 
   // --- repo info

@@ -23,6 +23,9 @@
 #                     ignore_range_cdn   the CDN answers 200 with the whole body to a Range
 #                                        request: the client's bytes=0-0 probe gets no
 #                                        Content-Range and fileDownloadInfo fails
+#                     list_link_elsewhere  next-page links point to the CDN host (the fake's
+#                                        link_base setting): listModels of bulk-org's 1,201
+#                                        repos follows one there and fails
 #   --keep          keep the work dir even when the test passes
 #
 # Exit: 0 pass, 1 fail, 77 skipped (no node/npm, or the npm install failed: no registry).
@@ -66,6 +69,7 @@ done
 
 # ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
 FAULT=
+CONFIG=
 EXPECT=
 case $BREAK in
 '') ;;
@@ -78,7 +82,10 @@ wrong_linked_size)
 ignore_range_cdn)
 	FAULT='{"kind": "ignore_range", "host": "cdn", "glob": "*", "count": -1}'
 	EXPECT='^FAIL (fileDownloadInfo|downloadFile) hubfs-test/tiny-model [^ ]+(: (size|blob size|bytes|range)|: expected success)' ;;
-*) die "unknown --break kind: $BREAK (corrupt_cdn, wrong_linked_size, ignore_range_cdn)" ;;
+list_link_elsewhere)
+	CONFIG=link_base_cdn
+	EXPECT='^FAIL listModels owner=bulk-org \(anonymous\)' ;;
+*) die "unknown --break kind: $BREAK (corrupt_cdn, wrong_linked_size, ignore_range_cdn, list_link_elsewhere)" ;;
 esac
 
 # ---- node, npm and the client
@@ -223,6 +230,17 @@ if [ -n "$FAULT" ]; then
 		if (!r.ok) { console.error(`POST /_fake/faults: ${r.status} ${t}`); process.exit(1); }
 		console.log(`run-fidelity: injected fault ${body} -> ${t}`);' "$HUB_URL" "$FAULT" ||
 		die "could not inject the fault"
+fi
+
+if [ "$CONFIG" = link_base_cdn ]; then
+	node --input-type=module -e '
+		const [hub, state] = process.argv.slice(1);
+		const cdn = JSON.parse((await import("node:fs")).readFileSync(state, "utf8")).cdn;
+		const body = JSON.stringify({ link_base: cdn });
+		const r = await fetch(hub + "/_fake/config", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+		if (!r.ok) { console.error(`POST /_fake/config: ${r.status} ${await r.text()}`); process.exit(1); }
+		console.log(`run-fidelity: set ${body}`);' "$HUB_URL" "$STATE" ||
+		die "could not set link_base"
 fi
 
 # ---- the client

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hub_fetch: drive hub_read_range() and hub_head_file() from shell tests.
+ * hub_fetch: drive hub_read_range(), hub_head_file() and hub_list_repos()
+ * from shell tests.
  *
  *   hub_fetch [--offset N] [--length N] [--size N] REPO[@REV] PATH > bytes
  *   hub_fetch --head REPO[@REV] PATH
+ *   hub_fetch --list-repos MAX TYPE AUTHOR   (MAX 0: all) one line per repo:
+ *       id private=0|1 gated=G|- sha=S|- last_modified=SECONDS
  *
  * Configuration comes from the environment as for hubfs (HF_ENDPOINT,
  * HF_TOKEN, HUBFS_*). On exit it prints one line to stderr:
@@ -26,6 +29,15 @@ static int write_out(void *ctx, const void *data, size_t len)
 	return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
 }
 
+static int print_summary(void *ctx, const struct hub_repo_summary *r)
+{
+	(void)ctx;
+	printf("%s private=%d gated=%s sha=%s last_modified=%" PRId64 "\n", r->id,
+	       r->is_private, r->gated[0] ? r->gated : "-", r->sha[0] ? r->sha : "-",
+	       r->last_modified);
+	return 0;
+}
+
 static uint64_t number(const char *s)
 {
 	char *end;
@@ -45,6 +57,7 @@ int main(int argc, char **argv)
 		{ "length", required_argument, NULL, 'n' },
 		{ "size", required_argument, NULL, 's' },
 		{ "head", no_argument, NULL, 'H' },
+		{ "list-repos", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t offset = 0, length = UINT64_MAX, size = UINT64_MAX;
@@ -53,7 +66,8 @@ int main(int argc, char **argv)
 	struct hub_config cfg;
 	struct hub_stats stats;
 	struct hub_repo repo;
-	bool head = false;
+	bool head = false, list = false;
+	uint64_t list_max = 0;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -62,15 +76,32 @@ int main(int argc, char **argv)
 		case 'n': length = number(optarg); break;
 		case 's': size = number(optarg); break;
 		case 'H': head = true; break;
+		case 'L': list = true; list_max = number(optarg); break;
 		default: return 2;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: hub_fetch [--offset N] [--length N] [--size N] [--head] REPO[@REV] PATH\n");
+		fprintf(stderr, "usage: hub_fetch [--offset N] [--length N] [--size N] [--head] REPO[@REV] PATH\n"
+			"       hub_fetch --list-repos MAX TYPE AUTHOR\n");
 		return 2;
 	}
 	log_init("hub_fetch", getenv("HUBFS_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_WARN, false);
 	hub_global_init();
+	if (list) {
+		enum hub_repo_type type;
+
+		rc = hub_repo_type_parse(argv[optind], &type);
+		if (rc == 0)
+			rc = hub_config_load(&cfg, NULL, &err);
+		if (rc == 0) {
+			rc = hub_client_new(&cfg, &client);
+			hub_config_release(&cfg);
+		}
+		if (rc == 0)
+			rc = hub_list_repos(client, type, argv[optind + 1], (size_t)list_max,
+					    print_summary, NULL, &err);
+		goto done;
+	}
 	rc = hub_repo_parse(argv[optind], HUB_REPO_MODEL, false, &repo, &err);
 	if (rc == 0)
 		rc = hub_config_load(&cfg, NULL, &err);
@@ -100,6 +131,7 @@ int main(int argc, char **argv)
 			rc = hub_read_range(client, &repo, argv[optind + 1], offset,
 					    length, size, write_out, NULL, &err);
 	}
+done:
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = -EIO;
 	if (client) {

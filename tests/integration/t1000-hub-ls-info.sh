@@ -84,7 +84,8 @@ expect_code() { # WANT GREP DESCRIPTION CMD...
 }
 expect_code 2 "not a valid repo id" "malformed id exits 2" "$H" ls 'bad..id/x'
 expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad%zz'
-expect_code 4 "log in with a token" "missing repo, anonymous: 401 says log in, exits 4" "$H" info hubfs-test/no-such-repo
+expect_code 3 "not found, or private and you are not logged in (log in: set HF_TOKEN" \
+	"missing repo, anonymous: the Hub's 401 is not found (exit 3) and says how to log in" "$H" info hubfs-test/no-such-repo
 expect_code 3 "not found" "missing repo with a token exits 3" env HF_TOKEN=$ALICE_TOKEN "$H" info hubfs-test/no-such-repo
 expect_code 3 "revision 'nope' not found" "missing revision exits 3" "$H" ls hubfs-test/tiny-model@nope
 expect_code 3 "'nope/x' not found" "missing folder exits 3" "$H" ls hubfs-test/tiny-model nope/x

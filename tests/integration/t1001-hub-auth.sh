@@ -7,8 +7,9 @@ H=$HUBFS_BIN
 
 # --- private ---
 "$H" ls hubfs-test/private-model 2>"$T/err"
-expect_eq 4 "$?" "private repo, anonymous: exit 4"
-check "... and the message says to log in" grep -q "log in with a token" "$T/err"
+expect_eq 3 "$?" "private repo, anonymous: not found (exit 3), as huggingface_hub says"
+check "... and the one-line message says how to log in" \
+	sh -c 'test "$(wc -l <"$0")" = 1 && grep -q "not found, or private and you are not logged in (log in: set HF_TOKEN or pass --token-file)" "$0"' "$T/err"
 HF_TOKEN=$BOB_TOKEN "$H" ls hubfs-test/private-model 2>"$T/err"
 expect_eq 3 "$?" "private repo, a token without access: not found (exit 3)"
 expect_eq "$(manifest files model/hubfs-test/private-model | wc -l)" \

@@ -107,8 +107,9 @@ check "... and the tiny model's own files are notes" grep -q "^note: pytorch_mod
 expect_eq 3 "$(HF_TOKEN=$ALICE_TOKEN run verify "$G" --repo hubfs-test/no-such-repo)" \
 	"a repo that does not exist: exit 3"
 check "... with one line on stderr" test "$(wc -l <"$T/err")" -eq 1
-expect_eq 4 "$(run verify "$G" --repo hubfs-test/no-such-repo)" \
-	"... anonymously, the Hub's 401 says log in: exit 4"
+expect_eq 3 "$(run verify "$G" --repo hubfs-test/no-such-repo)" \
+	"... anonymously, the Hub's 401 is not found too: exit 3"
+check "... and the message says how to log in" grep -q "set HF_TOKEN or pass --token-file" "$T/err"
 expect_eq 5 "$(HF_ENDPOINT=http://127.0.0.1:9 HUBFS_MAX_RETRIES=0 run verify "$G" --repo spaces/hubfs-test/demo-space)" \
 	"a Hub that cannot be reached (and no cached listing): exit 5"
 

@@ -10,8 +10,13 @@
     manifest.py DATA tree REPO DIR clone|full   write the files at main into DIR: as a
                                                 git clone without Git-LFS has them (LFS
                                                 files as pointer stubs), or in full
+    manifest.py DATA repos TYPE AUTHOR [anonymous|alice|bob]
+                                                the ids of AUTHOR's repos of TYPE (model,
+                                                dataset, space) that user may see, sorted:
+                                                private ones only for a token that reads them
 
-REPO is a manifest key such as model/hubfs-test/tiny-model.
+REPO is a manifest key such as model/hubfs-test/tiny-model. A wide repo's file table is
+in a side file (its commits' "files_in"); commit_files() reads it.
 """
 import json
 import os
@@ -22,6 +27,25 @@ import sys
 def load(data):
     with open(os.path.join(data, "manifest.json"), encoding="utf-8") as f:
         return json.load(f)
+
+
+def commit_files(data, commit):
+    """(files, dirs) of a manifest commit, from its side file when it has one."""
+    if "files_in" in commit:
+        with open(os.path.join(data, commit["files_in"]), encoding="utf-8") as f:
+            side = json.load(f)
+        return side["files"], side["dirs"]
+    return commit["files"], commit.get("dirs", {})
+
+
+def visible_repos(man, rtype, author, user):
+    readable = set()
+    for tok in man["tokens"].values():
+        if tok["user"] == user:
+            readable = set(tok.get("private") or [])
+    return sorted(r["id"] for k, r in man["repos"].items()
+                  if r["type"] == rtype and r.get("author") == author
+                  and (not r["private"] or k in readable))
 
 
 def commit_of(repo, rev):
@@ -37,7 +61,7 @@ def commit_of(repo, rev):
 
 
 def write_tree(data, repo, out, mode):
-    files = repo["commits"][commit_of(repo, "main")]["files"]
+    files = commit_files(data, repo["commits"][commit_of(repo, "main")])[0]
     for path, f in files.items():
         dst = os.path.join(out, path)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -54,6 +78,11 @@ def main(argv):
         raise SystemExit(__doc__)
     data, cmd, key = argv[1], argv[2], argv[3]
     man = load(data)
+    if cmd == "repos":
+        user = argv[5] if len(argv) > 5 else "anonymous"
+        for rid in visible_repos(man, key, argv[4], user):
+            print(rid)
+        return
     repo = man["repos"][key]
     rest = argv[4:]
     if cmd == "tree":
@@ -69,7 +98,7 @@ def main(argv):
         rev = rest[0] if rest else "main"
     sha = commit_of(repo, rev)
     commit = repo["commits"][sha]
-    files = commit["files"]
+    files, dirs = commit_files(data, commit)
     if cmd == "commit":
         print(sha)
     elif cmd == "files":
@@ -78,7 +107,7 @@ def main(argv):
     elif cmd == "entries":
         for p in sorted(files):
             print(f"{p}\tfile\t{files[p]['size']}")
-        for d in sorted(commit.get("dirs", {})):
+        for d in sorted(dirs):
             print(f"{d}\tdir\t0")
     elif cmd == "field":
         f = files[path]

@@ -219,6 +219,186 @@ static void test_error_body(void **state)
 	assert_string_equal(out, "");
 }
 
+/* ---- namespace listings ---- */
+
+struct repos_seen {
+	size_t n;
+	char ids[16][HUB_REPO_ID_MAX + 1];
+	struct hub_repo_summary last;
+	int stop_after;        /* return -EINTR on this call (1-based); 0: never */
+};
+
+static int collect_repo(void *ctx, const struct hub_repo_summary *r)
+{
+	struct repos_seen *s = ctx;
+
+	if (s->n < 16)
+		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", r->id);
+	s->last = *r;
+	s->last.id = NULL; /* only valid during the call */
+	s->n++;
+	return s->stop_after && (int)s->n == s->stop_after ? -EINTR : 0;
+}
+
+static int parse_repos(const char *text, const char *author, size_t max,
+		       struct repos_seen *s, size_t *given, size_t *rejected)
+{
+	int stop = s->stop_after;
+
+	memset(s, 0, sizeof(*s));
+	s->stop_after = stop;
+	return hub_json_parse_repo_list(text, strlen(text), HUB_REPO_DATASET, author,
+					max, collect_repo, s, given, rejected, NULL);
+}
+
+static void test_repo_list(void **state)
+{
+	/* The shape the Hub answers /api/datasets?author=org&expand=… with. */
+	static const char page[] =
+		"[{\"_id\":\"63a3a6bf3618ae17d667acf2\",\"id\":\"org/public\",\"private\":false,"
+		"\"gated\":false,\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0\","
+		"\"lastModified\":\"2022-12-22T01:01:20.000Z\",\"likes\":45},\n"
+		" {\"_id\":\"63a3a6bf3618ae17d667acf3\",\"id\":\"org/secret\",\"private\":true,"
+		"\"gated\":\"manual\"},\n"
+		" {\"id\":\"Org/Cased\",\"gated\":\"auto\",\"lastModified\":\"1970-01-01T00:00:01Z\"}]";
+	struct repos_seen s = { 0 };
+	size_t given = 99, rejected = 99;
+
+	(void)state;
+	assert_int_equal(parse_repos(page, "org", SIZE_MAX, &s, &given, &rejected), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(given, 3);
+	assert_int_equal(rejected, 0);
+	assert_string_equal(s.ids[0], "org/public");
+	assert_string_equal(s.ids[1], "org/secret");
+	assert_string_equal(s.ids[2], "Org/Cased");
+	assert_int_equal(s.last.type, HUB_REPO_DATASET);
+	assert_string_equal(s.last.gated, "auto");
+	assert_false(s.last.is_private);
+	assert_string_equal(s.last.sha, "");
+	assert_int_equal(s.last.last_modified, 1);
+
+	/* The first one in detail: every field filled. */
+	s.stop_after = 0;
+	assert_int_equal(parse_repos(page, "org", 1, &s, &given, &rejected), 0);
+	assert_int_equal(given, 1);
+	assert_string_equal(s.last.sha, "098765c79ea10a2cb19c828324e33281b8336ec0");
+	assert_int_equal(s.last.last_modified, 1671670880);
+	assert_string_equal(s.last.gated, "");
+
+	/* The second: private and gated manually, nothing else listed. */
+	s.stop_after = 2;
+	assert_int_equal(parse_repos(page, "org", SIZE_MAX, &s, &given, &rejected), -EINTR);
+	assert_int_equal(given, 2);
+	assert_true(s.last.is_private);
+	assert_string_equal(s.last.gated, "manual");
+	assert_int_equal(s.last.last_modified, 0);
+
+	/* An empty namespace is an empty array. */
+	s.stop_after = 0;
+	assert_int_equal(parse_repos("[]", "org", SIZE_MAX, &s, &given, &rejected), 0);
+	assert_int_equal(given, 0);
+	assert_int_equal(s.n, 0);
+	/* max = 0 here means none: hub_list_repos turns "all" into SIZE_MAX. */
+	assert_int_equal(parse_repos(page, "org", 0, &s, &given, &rejected), 0);
+	assert_int_equal(s.n, 0);
+}
+
+static void test_repo_list_hostile(void **state)
+{
+	static const char *const bad[] = {
+		"7",
+		"{\"id\":\"org/a\"}",                                   /* not an array */
+		"\"org/a\"",
+		"[{\"id\":\"org/a\"}",                                  /* truncated */
+		"[{\"id\":\"org/a\"}] x",                               /* trailing junk */
+		"",
+	};
+	static const char *const rejected_repos[] = {
+		"[1]",
+		"[null]",
+		"[[\"org/a\"]]",
+		"[{}]",
+		"[{\"id\":7}]",
+		"[{\"id\":\"other/a\"}]",                               /* another namespace */
+		"[{\"id\":\"organisation/a\"}]",                        /* a longer name, same prefix */
+		"[{\"id\":\"org\"}]",                                   /* no name */
+		"[{\"id\":\"org/\"}]",
+		"[{\"id\":\"org/a/b\"}]",
+		"[{\"id\":\"org/../x\"}]",
+		"[{\"id\":\"org/a..b\"}]",
+		"[{\"id\":\"org/a.git\"}]",
+		"[{\"id\":\"org/a\\u0000b\"}]",                         /* embedded NUL */
+		"[{\"id\":\"org/a\\nb\"}]",
+		"[{\"id\":\"org/\\u00e9t\\u00e9\"}]",                   /* not [A-Za-z0-9_.-] */
+		"[{\"id\":\"org/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]",
+		"[{\"id\":\"org/a\",\"private\":\"yes\"}]",
+		"[{\"id\":\"org/a\",\"private\":1}]",
+		"[{\"id\":\"org/a\",\"gated\":true}]",
+		"[{\"id\":\"org/a\",\"gated\":\"sometimes\"}]",
+		"[{\"id\":\"org/a\",\"gated\":\"manual-and-then-some\"}]",
+		"[{\"id\":\"org/a\",\"gated\":null}]",
+		"[{\"id\":\"org/a\",\"sha\":\"abc\"}]",
+		"[{\"id\":\"org/a\",\"sha\":\"098765c79ea10a2cb19c828324e33281b8336ec0a\"}]",
+		"[{\"id\":\"org/a\",\"sha\":\"098765C79EA10A2CB19C828324E33281B8336EC0\"}]",
+		"[{\"id\":\"org/a\",\"sha\":40}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"yesterday\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":1671670880}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"2022-13-01T00:00:00.000Z\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"2022-02-30T00:00:00.000Z\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"2022-12-22T01:01:20.000+02:00\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"2022-12-22T01:01:20.Z\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"1969-12-31T23:59:59.000Z\"}]",
+		"[{\"id\":\"org/a\",\"lastModified\":\"2022-12-22 01:01:20Z\"}]",
+	};
+	struct repos_seen s = { 0 };
+	size_t given, rejected;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse_repos(bad[i], "org", SIZE_MAX, &s, &given, &rejected) != -EPROTO)
+			fail_msg("accepted bad listing '%s'", bad[i]);
+		assert_int_equal(s.n, 0);
+	}
+	for (size_t i = 0; i < sizeof(rejected_repos) / sizeof(rejected_repos[0]); i++) {
+		rejected = 0;
+		if (parse_repos(rejected_repos[i], "org", SIZE_MAX, &s, &given, &rejected) != 0 ||
+		    s.n != 0 || given != 0 || rejected != 1)
+			fail_msg("did not reject '%s' (calls %zu, rejected %zu)",
+				 rejected_repos[i], s.n, rejected);
+	}
+	/* A bad repo does not hide the good ones around it. */
+	assert_int_equal(parse_repos("[{\"id\":\"org/a\"},{\"id\":\"x/y\"},{\"id\":\"org/b\"}]",
+				     "org", SIZE_MAX, &s, &given, &rejected), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(rejected, 1);
+	assert_string_equal(s.ids[1], "org/b");
+}
+
+static void test_iso8601(void **state)
+{
+	int64_t t = -1;
+
+	(void)state;
+	assert_int_equal(hub_parse_iso8601("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(hub_parse_iso8601("2024-02-29T23:59:59.999Z", &t), 0);
+	assert_int_equal(t, 1709251199);
+	assert_int_equal(hub_parse_iso8601("2000-03-01T00:00:00.000000000Z", &t), 0);
+	assert_int_equal(t, 951868800);
+	assert_int_equal(hub_parse_iso8601("9999-12-31T23:59:59Z", &t), 0);
+	assert_int_equal(t, INT64_C(253402300799));
+	assert_int_equal(hub_parse_iso8601("2024-01-01T00:00:00.0000000000Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-01-01T24:00:00Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-01-01T00:60:00Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-00-01T00:00:00Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-01-00T00:00:00Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("+024-01-01T00:00:00Z", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-01-01T00:00:00", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("2024-01-01T00:00:00Zjunk", &t), -EPROTO);
+	assert_int_equal(hub_parse_iso8601("", &t), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +409,9 @@ int main(void)
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_repo_info),
 		cmocka_unit_test(test_error_body),
+		cmocka_unit_test(test_repo_list),
+		cmocka_unit_test(test_repo_list_hostile),
+		cmocka_unit_test(test_iso8601),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
