@@ -3,11 +3,15 @@
  * Private to fs/: the inode table, repo directories, open files, and the
  * read-ahead pool.
  *
- * Locking: fs->lock guards the inode table (nodes, the name map, the
- * negative cache). Each struct fs_repo has its own lock for its current
- * snapshot. No lock is held across network or disk I/O or a FUSE reply.
- * Nodes are never freed while mounted (forget only lowers counts), so a
- * node pointer taken from the table stays valid.
+ * Locking: fs->lock guards the node tables, each node's counts, child
+ * list and org listing, and the negative cache. Each struct fs_repo has
+ * its own lock for its current snapshot. No lock is held across network
+ * or disk I/O or a FUSE reply.
+ *
+ * Lifetime: a node lives while the kernel holds lookups on it (nlookup)
+ * or we hold it (refs: its children, open files and folders). A node the
+ * kernel sends a request about is held by the kernel for the request's
+ * length; anything else that keeps a node pointer takes a ref.
  */
 #ifndef HUBFS_FS_FS_INT_H
 #define HUBFS_FS_FS_INT_H
@@ -42,17 +46,31 @@ struct fs_repo {
 	bool loading;                /* one thread is asking the Hub */
 };
 
+/* A list of names (a folder of names' listing). */
+struct fs_names {
+	char **v;
+	size_t n, cap;
+};
+
 struct fs_node {
-	fuse_ino_t ino;
+	fuse_ino_t ino;              /* never reused while mounted */
 	enum fs_node_kind kind;
-	fuse_ino_t parent;
+	struct fs_node *parent;      /* a ref on it; NULL for the root */
 	enum hub_repo_type type;     /* TYPE, ORG, REPO, ENTRY */
 	char *name;                  /* ROOT, TYPE, ORG, REPO: as looked up */
-	struct fs_repo *repo;        /* REPO: owned; ENTRY: its repo's */
+	struct fs_repo *repo;        /* REPO: owned; ENTRY: its repo node's */
 	struct fs_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
 	uint32_t entry;              /* ENTRY: index in snap->entries */
-	atomic_uint_fast64_t nlookup;
-	atomic_bool found;           /* REPO: looked up successfully once */
+
+	/* Guarded by fs->lock: */
+	uint64_t nlookup;            /* the kernel's references */
+	uint64_t refs;               /* ours */
+	char *key;                   /* its key in the table, or NULL (the root) */
+	struct fs_node *next_by_ino, *next_by_key;
+	/* Virtual children (not entries), for listing the folders of names. */
+	struct fs_node *first_child, *next_sibling, *prev_sibling;
+	struct fs_names *listed;     /* ORG: the Hub's list of its repos ... */
+	int64_t listed_at;           /* ... as of then (monotonic seconds) */
 };
 
 struct fs_prefetch;
@@ -64,6 +82,7 @@ struct fs_prefetch;
  */
 struct fs_open {
 	struct fs_open *prev, *next; /* guarded by fs->lock */
+	struct fs *fs;
 	void (*free)(struct fs_open *o);
 };
 
@@ -75,11 +94,10 @@ struct fs {
 	uid_t uid;
 	gid_t gid;
 
-	pthread_mutex_t lock;        /* guards the table below */
-	struct fs_node **nodes;      /* by ino; nodes[0] unused */
-	size_t n_nodes, cap_nodes;
-	struct fs_map *names;        /* "key" -> ino, see inode.c */
-	struct fs_map *negative;     /* failed repo lookups: "key" -> errno, expiry */
+	pthread_mutex_t lock;        /* guards the tables below */
+	struct fs_node_table *nodes; /* by inode number and by key (inode.c) */
+	struct fs_negatives *negative; /* failed lookups: key -> errno, until expiry */
+	time_t started_at;           /* the folders of names are dated from it */
 
 	struct fs_prefetch *prefetch;
 	struct fs_open open_items;   /* list head; guarded by lock */
@@ -89,7 +107,7 @@ struct fs {
 /* An open file. */
 struct fs_handle {
 	struct fs_open open;         /* first: on fs->open_items */
-	struct fs_node *node;
+	struct fs_node *node;        /* held */
 	struct fs_snapshot *snap;    /* a ref: the file keeps its commit */
 	const struct fs_entry *entry;
 	struct cache_key key;
@@ -106,15 +124,29 @@ struct fs_handle {
 
 int fs_table_init(struct fs *fs);
 void fs_table_release(struct fs *fs);
+/* The node of inode @ino, or NULL; not held (see "Lifetime"). */
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
+/* Our own hold on @node, for as long as we keep the pointer. */
+void fs_node_hold(struct fs *fs, struct fs_node *node);
+void fs_node_release(struct fs *fs, struct fs_node *node);
+/* The kernel dropped @n lookups of @node: freed when nothing holds it. */
+void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
+/* After FORGETs: return freed memory to the system once most nodes went. */
+void fs_table_trim(struct fs *fs);
+/* Nodes alive now (tests and status). */
+size_t fs_node_count(struct fs *fs);
 
 /*
- * Find @name in directory @parent, making the node if needed (a repo
- * lookup may ask the Hub). On success *@out has its lookup count raised
- * by one. Returns 0 or -errno (-ENOENT, -EACCES, -EIO...).
+ * Find @name in directory @parent, making the node if needed (an org or
+ * repo lookup may ask the Hub). On success *@out has its lookup count
+ * raised by one. Returns 0 or -errno (-ENOENT, -EACCES, -EIO...).
  */
 int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 	      struct fs_node **out);
+
+/* The node of entry @index of @snap inside folder @dir, its lookup count raised. */
+struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
+				struct fs_snapshot *snap, uint32_t index);
 
 /* The snapshot @node shows now (re-resolving a branch after its TTL). A ref. */
 int fs_node_snapshot(struct fs *fs, struct fs_node *node,
@@ -124,21 +156,26 @@ int fs_node_snapshot(struct fs *fs, struct fs_node *node,
 int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
 		 double *timeout);
 
-void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
+/*
+ * The names in a folder of names (the root, datasets/, spaces/, an org):
+ * what the cache knows, what the Hub lists for an org (kept for the
+ * revision TTL), and what this mount has found; sorted, each once.
+ */
+int fs_virtual_list(struct fs *fs, struct fs_node *dir, struct fs_names *out);
+void fs_names_release(struct fs_names *l);
 
-/* One directory's entries, as handed to readdir. */
-struct fs_dirent {
-	char *name;
-	fuse_ino_t ino;   /* 0 when not known yet (the kernel looks it up) */
-	bool is_dir;
+/*
+ * An open folder. A repo folder's listing is its snapshot's: an entry's
+ * readdir offset is derived from its index there, so offsets stay valid
+ * for as long as the folder is open. A folder of names is a sorted list.
+ */
+struct fs_dir {
+	struct fs_open open;         /* on fs->open_items while open */
+	struct fs_node *node;        /* held */
+	struct fs_snapshot *snap;    /* REPO, ENTRY: a ref */
+	uint32_t dir;                /* REPO, ENTRY: the folder's index in snap */
+	struct fs_names names;       /* ROOT, TYPE, ORG */
 };
-struct fs_dirlist {
-	struct fs_open open;         /* on fs->open_items while a directory is open */
-	struct fs_dirent *v;
-	size_t n;
-};
-int fs_dir_list(struct fs *fs, struct fs_node *dir, struct fs_dirlist *out);
-void fs_dirlist_release(struct fs_dirlist *l);
 
 /* "model/ORG/NAME@REV" and such, for log lines. */
 void fs_node_describe(struct fs *fs, struct fs_node *node, char *out,

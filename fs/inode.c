@@ -3,16 +3,24 @@
  * The inode table and the namespace: which name in which directory is
  * which node, and what each node shows.
  *
- * Nodes are made on lookup and kept until unmount (forget only lowers the
- * count): a node pointer stays valid without a lock, and a name looked up
- * twice gets the same inode. A repo directory's node keeps the repo's
- * current snapshot and re-resolves a branch after the revision TTL; the
- * nodes of its files and folders each hold the snapshot they were found
- * in, so an open file keeps its commit.
+ * Life of a node, as in libfuse's passthrough_ll.c: a lookup (or a
+ * readdirplus entry) raises its nlookup, the kernel's FORGET lowers it;
+ * our own holders (a child's parent pointer, an open file or directory)
+ * count in refs. When both are zero the node leaves the tables and is
+ * freed, and with it its hold on its parent, its repo and its snapshot:
+ * after `find` and a drop of the kernel's caches, memory returns to what
+ * it was. Inode numbers are never reused while mounted.
+ *
+ * No name is invented: an org folder exists when the cache knows a repo
+ * of it or the Hub lists one; a repo folder when its snapshot loads; a
+ * file or folder when the snapshot has it. Everything else is ENOENT, and
+ * ENOENT at the root or in an org folder is remembered for the negative
+ * TTL, so that probes (git's HEAD, .git, desktop files) cost no request.
  */
 #include "fs/fs_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,111 +33,6 @@
 #define SHA_TIMEOUT_SECS 86400.0 /* what a commit shows never changes */
 #define VIRTUAL_TIMEOUT_SECS 60.0
 
-/* ---- a small string map (open hashing), guarded by fs->lock ---- */
-
-struct map_item {
-	struct map_item *next;
-	uint64_t value;
-	int64_t expires; /* monotonic seconds; 0: never */
-	char key[];
-};
-
-struct fs_map {
-	struct map_item **slots;
-	size_t n_slots, n_items;
-};
-
-static struct fs_map *map_new(void)
-{
-	struct fs_map *m = calloc(1, sizeof(*m));
-
-	if (m) {
-		m->n_slots = 1024;
-		m->slots = calloc(m->n_slots, sizeof(*m->slots));
-		if (!m->slots) {
-			free(m);
-			m = NULL;
-		}
-	}
-	return m;
-}
-
-static void map_free(struct fs_map *m)
-{
-	if (!m)
-		return;
-	for (size_t i = 0; i < m->n_slots; i++) {
-		for (struct map_item *it = m->slots[i], *next; it; it = next) {
-			next = it->next;
-			free(it);
-		}
-	}
-	free(m->slots);
-	free(m);
-}
-
-static size_t map_slot(const struct fs_map *m, const char *key)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return (size_t)(h % m->n_slots);
-}
-
-static struct map_item *map_find(struct fs_map *m, const char *key)
-{
-	for (struct map_item *it = m->slots[map_slot(m, key)]; it; it = it->next) {
-		if (strcmp(it->key, key) == 0)
-			return it;
-	}
-	return NULL;
-}
-
-static int map_put(struct fs_map *m, const char *key, uint64_t value, int64_t expires)
-{
-	struct map_item *it = map_find(m, key);
-	size_t slot;
-
-	if (it) {
-		it->value = value;
-		it->expires = expires;
-		return 0;
-	}
-	if (m->n_items >= m->n_slots) {
-		/* Grow: rehash every item into twice the slots. */
-		struct map_item **old = m->slots;
-		size_t n_old = m->n_slots;
-
-		m->slots = calloc(2 * n_old, sizeof(*m->slots));
-		if (!m->slots) {
-			m->slots = old;
-			return -ENOMEM;
-		}
-		m->n_slots = 2 * n_old;
-		for (size_t i = 0; i < n_old; i++) {
-			for (struct map_item *x = old[i], *next; x; x = next) {
-				next = x->next;
-				slot = map_slot(m, x->key);
-				x->next = m->slots[slot];
-				m->slots[slot] = x;
-			}
-		}
-		free(old);
-	}
-	it = malloc(sizeof(*it) + strlen(key) + 1);
-	if (!it)
-		return -ENOMEM;
-	strcpy(it->key, key);
-	it->value = value;
-	it->expires = expires;
-	slot = map_slot(m, key);
-	it->next = m->slots[slot];
-	m->slots[slot] = it;
-	m->n_items++;
-	return 0;
-}
-
 static int64_t now_secs(void)
 {
 	struct timespec ts;
@@ -138,36 +41,207 @@ static int64_t now_secs(void)
 	return (int64_t)ts.tv_sec;
 }
 
-/* ---- the table ---- */
-
-static struct fs_node *add_node(struct fs *fs, enum fs_node_kind kind,
-				fuse_ino_t parent, const char *key)
+static uint64_t hash_str(const char *s)
 {
-	struct fs_node *n = calloc(1, sizeof(*n));
+	uint64_t h = 1469598103934665603ull;
 
-	if (!n)
-		return NULL;
-	if (fs->n_nodes == fs->cap_nodes) {
-		size_t cap = fs->cap_nodes ? 2 * fs->cap_nodes : 1024;
-		struct fs_node **p = realloc(fs->nodes, cap * sizeof(*p));
-
-		if (!p) {
-			free(n);
-			return NULL;
-		}
-		fs->nodes = p;
-		fs->cap_nodes = cap;
-	}
-	n->ino = fs->n_nodes;
-	n->kind = kind;
-	n->parent = parent;
-	if (key && map_put(fs->names, key, n->ino, 0) < 0) {
-		free(n);
-		return NULL;
-	}
-	fs->nodes[fs->n_nodes++] = n;
-	return n;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
 }
+
+/* ---- the node tables: by inode number and by key, under fs->lock ---- */
+
+struct fs_node_table {
+	struct fs_node **by_ino;  /* chained through next_by_ino */
+	struct fs_node **by_key;  /* chained through next_by_key */
+	size_t n_slots;           /* both have this many */
+	size_t n_nodes;
+	size_t trim_mark;         /* n_nodes at the last trim, or its peak since */
+	fuse_ino_t next_ino;
+};
+
+static size_t ino_slot(const struct fs_node_table *t, fuse_ino_t ino)
+{
+	return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 17) % t->n_slots;
+}
+
+static size_t key_slot(const struct fs_node_table *t, const char *key)
+{
+	return (size_t)(hash_str(key) % t->n_slots);
+}
+
+static void table_link(struct fs_node_table *t, struct fs_node *n)
+{
+	size_t s = ino_slot(t, n->ino);
+
+	n->next_by_ino = t->by_ino[s];
+	t->by_ino[s] = n;
+	if (n->key) {
+		s = key_slot(t, n->key);
+		n->next_by_key = t->by_key[s];
+		t->by_key[s] = n;
+	}
+}
+
+static void table_unlink(struct fs_node_table *t, struct fs_node *n)
+{
+	struct fs_node **p;
+
+	for (p = &t->by_ino[ino_slot(t, n->ino)]; *p; p = &(*p)->next_by_ino) {
+		if (*p == n) {
+			*p = n->next_by_ino;
+			break;
+		}
+	}
+	if (!n->key)
+		return;
+	for (p = &t->by_key[key_slot(t, n->key)]; *p; p = &(*p)->next_by_key) {
+		if (*p == n) {
+			*p = n->next_by_key;
+			break;
+		}
+	}
+}
+
+/* Twice the slots, every node rehashed: amortized O(1) per insert. */
+static int table_grow(struct fs_node_table *t)
+{
+	struct fs_node **old_ino = t->by_ino, **old_key = t->by_key;
+	size_t old = t->n_slots;
+
+	t->by_ino = calloc(2 * old, sizeof(*t->by_ino));
+	t->by_key = calloc(2 * old, sizeof(*t->by_key));
+	if (!t->by_ino || !t->by_key) {
+		free(t->by_ino);
+		free(t->by_key);
+		t->by_ino = old_ino;
+		t->by_key = old_key;
+		return -ENOMEM;
+	}
+	t->n_slots = 2 * old;
+	for (size_t i = 0; i < old; i++) {
+		for (struct fs_node *n = old_ino[i], *next; n; n = next) {
+			next = n->next_by_ino;
+			table_link(t, n);
+		}
+	}
+	free(old_ino);
+	free(old_key);
+	return 0;
+}
+
+static struct fs_node *find_by_key(struct fs_node_table *t, const char *key)
+{
+	for (struct fs_node *n = t->by_key[key_slot(t, key)]; n; n = n->next_by_key) {
+		if (strcmp(n->key, key) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+/* ---- negative entries: key -> errno until a deadline, under fs->lock ---- */
+
+struct fs_negative {
+	struct fs_negative *next;
+	int64_t expires;  /* monotonic seconds */
+	int rc;
+	char key[];
+};
+
+struct fs_negatives {
+	struct fs_negative *slots[1024];
+	size_t n, sweep_at;
+};
+
+/* Expired entries go, so that probes of ever new names stay bounded. */
+static void negatives_sweep(struct fs_negatives *m, int64_t now)
+{
+	for (size_t i = 0; i < sizeof(m->slots) / sizeof(m->slots[0]); i++) {
+		for (struct fs_negative **p = &m->slots[i]; *p;) {
+			struct fs_negative *it = *p;
+
+			if (now < 0 || it->expires <= now) {
+				*p = it->next;
+				free(it);
+				m->n--;
+			} else {
+				p = &it->next;
+			}
+		}
+	}
+	m->sweep_at = 2 * m->n + 1024;
+}
+
+static struct fs_negative **negatives_find(struct fs_negatives *m, const char *key)
+{
+	struct fs_negative **p = &m->slots[hash_str(key) % 1024];
+
+	for (; *p; p = &(*p)->next) {
+		if (strcmp((*p)->key, key) == 0)
+			break;
+	}
+	return p;
+}
+
+static bool negative_hit(struct fs *fs, const char *key, int *rc)
+{
+	struct fs_negative **p;
+	bool hit = false;
+
+	pthread_mutex_lock(&fs->lock);
+	p = negatives_find(fs->negative, key);
+	if (*p && (*p)->expires > now_secs()) {
+		*rc = (*p)->rc;
+		hit = true;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return hit;
+}
+
+static void negative_put(struct fs *fs, const char *key, int rc)
+{
+	struct fs_negatives *m = fs->negative;
+	int64_t now = now_secs();
+	struct fs_negative **p, *it;
+
+	pthread_mutex_lock(&fs->lock);
+	if (m->n >= m->sweep_at)
+		negatives_sweep(m, now);
+	p = negatives_find(m, key);
+	it = *p;
+	if (!it) {
+		it = malloc(sizeof(*it) + strlen(key) + 1);
+		if (it) {
+			memcpy(it->key, key, strlen(key) + 1);
+			it->next = NULL;
+			*p = it;
+			m->n++;
+		}
+	}
+	if (it) {
+		it->rc = rc;
+		it->expires = now + fs->opts.negative_ttl_secs;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+static void negative_drop(struct fs *fs, const char *key)
+{
+	struct fs_negative **p, *it;
+
+	pthread_mutex_lock(&fs->lock);
+	p = negatives_find(fs->negative, key);
+	it = *p;
+	if (it) {
+		*p = it->next;
+		free(it);
+		fs->negative->n--;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* ---- nodes ---- */
 
 static struct fs_repo *repo_new(const struct hub_repo *r)
 {
@@ -193,19 +267,109 @@ static void repo_free(struct fs_repo *repo)
 	free(repo);
 }
 
+static void names_free(struct fs_names *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l);
+}
+
+static void node_free(struct fs_node *n)
+{
+	if (n->kind == NODE_REPO)
+		repo_free(n->repo);
+	if (n->kind == NODE_ENTRY)
+		fs_snapshot_unref(n->snap);
+	names_free(n->listed);
+	free(n->name);
+	free(n->key);
+	free(n);
+}
+
+/*
+ * Make a node under @parent (NULL: the root) and enter it in the tables,
+ * with @key (owned by the node from now on) when it has one. The caller
+ * holds fs->lock. The new node holds a ref on its parent; virtual ones
+ * (not entries) are also on the parent's child list, for readdir.
+ */
+static struct fs_node *node_add(struct fs *fs, enum fs_node_kind kind,
+				struct fs_node *parent, char *key)
+{
+	struct fs_node_table *t = fs->nodes;
+	struct fs_node *n;
+
+	if (t->n_nodes >= t->n_slots && table_grow(t) < 0)
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = t->next_ino++;
+	n->kind = kind;
+	n->parent = parent;
+	n->key = key;
+	if (parent) {
+		parent->refs++;
+		n->type = parent->type;
+		if (kind != NODE_ENTRY) {
+			n->next_sibling = parent->first_child;
+			if (parent->first_child)
+				parent->first_child->prev_sibling = n;
+			parent->first_child = n;
+		}
+	}
+	table_link(t, n);
+	t->n_nodes++;
+	return n;
+}
+
+/*
+ * Free @n if nobody holds it any more, then its parent if that was the
+ * last hold on it, and so on up. The caller holds fs->lock.
+ */
+static void node_put_locked(struct fs *fs, struct fs_node *n)
+{
+	while (n && n->nlookup == 0 && n->refs == 0 && n->kind != NODE_ROOT) {
+		struct fs_node *parent = n->parent;
+
+		table_unlink(fs->nodes, n);
+		fs->nodes->n_nodes--;
+		if (parent && n->kind != NODE_ENTRY) {
+			if (n->prev_sibling)
+				n->prev_sibling->next_sibling = n->next_sibling;
+			else
+				parent->first_child = n->next_sibling;
+			if (n->next_sibling)
+				n->next_sibling->prev_sibling = n->prev_sibling;
+		}
+		node_free(n);
+		if (parent)
+			parent->refs--;
+		n = parent;
+	}
+}
+
 int fs_table_init(struct fs *fs)
 {
+	struct fs_node_table *t = calloc(1, sizeof(*t));
 	struct fs_node *root;
 
-	fs->names = map_new();
-	fs->negative = map_new();
-	if (!fs->names || !fs->negative)
+	fs->nodes = t;
+	fs->negative = calloc(1, sizeof(*fs->negative));
+	if (!t || !fs->negative)
 		return -ENOMEM;
+	fs->negative->sweep_at = 1024;
+	t->n_slots = 1024;
+	t->by_ino = calloc(t->n_slots, sizeof(*t->by_ino));
+	t->by_key = calloc(t->n_slots, sizeof(*t->by_key));
+	if (!t->by_ino || !t->by_key)
+		return -ENOMEM;
+	t->next_ino = FUSE_ROOT_ID;
 	pthread_mutex_init(&fs->lock, NULL);
-	/* Inode 0 is invalid; FUSE_ROOT_ID is 1. */
-	if (!add_node(fs, NODE_ROOT, 0, NULL))
-		return -ENOMEM;
-	root = add_node(fs, NODE_ROOT, FUSE_ROOT_ID, NULL);
+	fs->started_at = time(NULL);
+	root = node_add(fs, NODE_ROOT, NULL, NULL);
 	if (!root)
 		return -ENOMEM;
 	root->name = strdup("");
@@ -223,57 +387,128 @@ int fs_table_init(struct fs *fs)
 		root->repo = repo_new(&r);
 		if (!root->repo)
 			return -ENOMEM;
+		return 0;
+	}
+	/* "datasets" and "spaces" are always there: held by the table. */
+	for (int i = 0; i < 2; i++) {
+		char *key = strdup(i ? "v/1/spaces" : "v/1/datasets");
+		struct fs_node *n = key ? node_add(fs, NODE_TYPE, root, key) : NULL;
+
+		if (!n) {
+			free(key);
+			return -ENOMEM;
+		}
+		n->type = i ? HUB_REPO_SPACE : HUB_REPO_DATASET;
+		n->name = strdup(i ? "spaces" : "datasets");
+		n->refs = 1;
+		if (!n->name)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 void fs_table_release(struct fs *fs)
 {
-	for (size_t i = 0; i < fs->n_nodes; i++) {
-		struct fs_node *n = fs->nodes[i];
+	struct fs_node_table *t = fs->nodes;
 
-		if (n->kind == NODE_REPO)
-			repo_free(n->repo);
-		if (n->kind == NODE_ENTRY)
-			fs_snapshot_unref(n->snap);
-		free(n->name);
-		free(n);
+	if (t) {
+		for (size_t i = 0; t->by_ino && i < t->n_slots; i++) {
+			for (struct fs_node *n = t->by_ino[i], *next; n; n = next) {
+				next = n->next_by_ino;
+				node_free(n);
+			}
+		}
+		free(t->by_ino);
+		free(t->by_key);
+		free(t);
+		fs->nodes = NULL;
+		pthread_mutex_destroy(&fs->lock);
 	}
-	free(fs->nodes);
-	map_free(fs->names);
-	map_free(fs->negative);
-	pthread_mutex_destroy(&fs->lock);
+	if (fs->negative) {
+		negatives_sweep(fs->negative, -1);
+		free(fs->negative);
+		fs->negative = NULL;
+	}
 }
 
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
 {
-	struct fs_node *n = NULL;
+	struct fs_node *n;
 
 	pthread_mutex_lock(&fs->lock);
-	if (ino > 0 && ino < fs->n_nodes)
-		n = fs->nodes[ino];
+	for (n = fs->nodes->by_ino[ino_slot(fs->nodes, ino)]; n; n = n->next_by_ino) {
+		if (n->ino == ino)
+			break;
+	}
 	pthread_mutex_unlock(&fs->lock);
 	return n;
 }
 
 void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n)
 {
-	(void)fs;
-	atomic_fetch_sub(&node->nlookup, n);
+	pthread_mutex_lock(&fs->lock);
+	node->nlookup = n < node->nlookup ? node->nlookup - n : 0;
+	node_put_locked(fs, node);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fs_table_trim(struct fs *fs)
+{
+	size_t n, mark;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs->nodes->n_nodes;
+	if (n > fs->nodes->trim_mark)
+		fs->nodes->trim_mark = n;
+	mark = fs->nodes->trim_mark;
+	if (mark >= 1024 && n < mark / 2)
+		fs->nodes->trim_mark = n;
+	pthread_mutex_unlock(&fs->lock);
+	/*
+	 * Most nodes (and the snapshots they held) went: give the freed pages
+	 * back, or a walk of a big dataset would keep the daemon large.
+	 */
+	if (mark >= 1024 && n < mark / 2)
+		malloc_trim(0);
+}
+
+void fs_node_hold(struct fs *fs, struct fs_node *node)
+{
+	pthread_mutex_lock(&fs->lock);
+	node->refs++;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fs_node_release(struct fs *fs, struct fs_node *node)
+{
+	pthread_mutex_lock(&fs->lock);
+	node->refs--;
+	node_put_locked(fs, node);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+size_t fs_node_count(struct fs *fs)
+{
+	size_t n;
+
+	pthread_mutex_lock(&fs->lock);
+	n = fs->nodes->n_nodes;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
 }
 
 /* ---- repo snapshots ---- */
 
-static void log_load_failure(const struct fs_repo *r, int rc,
+static void log_load_failure(const struct hub_repo *repo, int rc,
 			     const struct hub_error *err)
 {
 	char name[256];
 
-	hub_repo_format(&r->repo, name, sizeof(name));
+	hub_repo_format(repo, name, sizeof(name));
 	if (rc == -EACCES)
 		log_warn("%s: no access: %s", name, err->message);
 	else if (rc == -ENOENT)
-		log_dbg("%s: %s", name, err->message);
+		log_info("%s: %s", name, err->message);
 	else
 		log_warn("%s: %s", name, err->message[0] ? err->message : strerror(-rc));
 }
@@ -329,7 +564,7 @@ static int repo_snapshot(struct fs *fs, struct fs_repo *r, struct fs_snapshot **
 	pthread_mutex_unlock(&r->lock);
 	fs_snapshot_unref(old);
 	if (rc < 0)
-		log_load_failure(r, rc, &err);
+		log_load_failure(&r->repo, rc, &err);
 	return rc;
 }
 
@@ -351,96 +586,171 @@ int fs_node_snapshot(struct fs *fs, struct fs_node *node,
 
 /* ---- lookup ---- */
 
-/* A virtual child (type, org or repo directory) by its name. */
-static struct fs_node *virtual_child(struct fs *fs, struct fs_node *parent,
-				     const char *name, enum fs_node_kind kind,
-				     enum hub_repo_type type,
-				     const struct hub_repo *repo)
+/*
+ * The node of @key, made by @make when there is none, with its nlookup
+ * raised: found and counted under one hold of the lock, so that a FORGET
+ * cannot free it in between. @make gets fs->lock held and @key to own.
+ */
+typedef struct fs_node *(*node_maker)(struct fs *fs, struct fs_node *parent,
+				      char *key, void *arg);
+
+static struct fs_node *lookup_or_make(struct fs *fs, struct fs_node *parent,
+				      const char *key, node_maker make, void *arg)
+{
+	struct fs_node *n;
+	char *owned;
+
+	pthread_mutex_lock(&fs->lock);
+	n = find_by_key(fs->nodes, key);
+	if (!n) {
+		owned = strdup(key);
+		n = owned ? make(fs, parent, owned, arg) : NULL;
+		if (!n)
+			free(owned);
+	}
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+static struct fs_node *make_org(struct fs *fs, struct fs_node *parent, char *key,
+				void *name_)
+{
+	char *name = strdup(name_);
+	struct fs_node *n = name ? node_add(fs, NODE_ORG, parent, key) : NULL;
+
+	if (!n) {
+		free(name);
+		return NULL;
+	}
+	n->name = name;
+	return n;
+}
+
+struct repo_arg {
+	const char *name;
+	struct fs_repo *repo; /* taken over by the node */
+};
+
+static struct fs_node *make_repo(struct fs *fs, struct fs_node *parent, char *key,
+				 void *arg_)
+{
+	struct repo_arg *arg = arg_;
+	char *name = strdup(arg->name);
+	struct fs_node *n = name ? node_add(fs, NODE_REPO, parent, key) : NULL;
+
+	if (!n) {
+		free(name);
+		return NULL;
+	}
+	n->name = name;
+	n->repo = arg->repo;
+	arg->repo = NULL;
+	return n;
+}
+
+struct entry_arg {
+	struct fs_snapshot *snap;
+	uint32_t index;
+};
+
+static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *key,
+				  void *arg_)
+{
+	struct entry_arg *arg = arg_;
+	struct fs_node *n = node_add(fs, NODE_ENTRY, parent, key);
+
+	if (n) {
+		n->repo = parent->repo;
+		n->snap = arg->snap;
+		n->entry = arg->index;
+		fs_snapshot_ref(arg->snap);
+	}
+	return n;
+}
+
+/* Does the cache know a repo of namespace @org (of @type)? */
+struct known_ctx {
+	const char *type;
+	const char *org;
+};
+
+static int find_known_org(void *ctx_, const char *repo, const char *commit)
+{
+	const struct known_ctx *ctx = ctx_;
+	size_t tl = strlen(ctx->type), ol = strlen(ctx->org);
+
+	(void)commit;
+	return strncmp(repo, ctx->type, tl) == 0 && repo[tl] == '/' &&
+	       strncmp(repo + tl + 1, ctx->org, ol) == 0 && repo[tl + 1 + ol] == '/';
+}
+
+static int any_repo(void *ctx, const struct hub_repo_summary *r)
+{
+	(void)r;
+	*(bool *)ctx = true;
+	return 0;
+}
+
+/*
+ * Is @org a namespace with repos of @type? Known locally, or listed by
+ * the Hub (one entry asked for). 0, -ENOENT, or why the Hub could not say.
+ */
+static int org_exists(struct fs *fs, enum hub_repo_type type, const char *org)
+{
+	struct known_ctx ctx = { hub_repo_type_name(type), org };
+	struct hub_error err = { 0 };
+	bool listed = false;
+	int rc;
+
+	if (cache_listings_each(cache_dir(fs->deps.cache), find_known_org, &ctx) > 0)
+		return 0;
+	if (fs->env.offline)
+		return -ENOENT;
+	rc = hub_list_repos(fs->deps.hub, type, org, 1, any_repo, &listed, &err);
+	if (rc < 0) {
+		log_warn("cannot list namespace '%s': %s", org, err.message);
+		return rc;
+	}
+	return listed ? 0 : -ENOENT;
+}
+
+static int lookup_org(struct fs *fs, struct fs_node *parent, const char *name,
+		      struct fs_node **out)
 {
 	char key[512];
-	struct map_item *it;
-	struct fs_node *n;
+	int rc;
 
+	if (!hub_repo_id_is_valid(name) || strchr(name, '/'))
+		return -ENOENT; /* ".git", "-x", "a..b": never a namespace */
 	snprintf(key, sizeof(key), "v/%lu/%s", (unsigned long)parent->ino, name);
+	/* A folder already shown needs no second look. */
 	pthread_mutex_lock(&fs->lock);
-	it = map_find(fs->names, key);
-	if (it) {
-		n = fs->nodes[it->value];
-		pthread_mutex_unlock(&fs->lock);
-		return n;
-	}
-	n = add_node(fs, kind, parent->ino, key);
-	if (n) {
-		n->type = type;
-		n->name = strdup(name);
-		if (repo)
-			n->repo = repo_new(repo);
-		if (!n->name || (repo && !n->repo)) {
-			/* Leave the half-made node unreachable rather than unsafe. */
-			n->kind = NODE_ORG;
-			n = NULL;
-		}
-	}
+	*out = find_by_key(fs->nodes, key);
+	if (*out)
+		(*out)->nlookup++;
 	pthread_mutex_unlock(&fs->lock);
-	return n;
+	if (*out)
+		return 0;
+	if (negative_hit(fs, key, &rc))
+		return rc;
+	rc = org_exists(fs, parent->type, name);
+	if (rc == -ENOENT)
+		negative_put(fs, key, rc);
+	if (rc < 0)
+		return rc;
+	*out = lookup_or_make(fs, parent, key, make_org, (void *)name);
+	return *out ? 0 : -ENOMEM;
 }
 
-static struct fs_node *entry_node(struct fs *fs, struct fs_node *parent,
-				  struct fs_snapshot *snap, uint32_t index)
-{
-	char key[64];
-	struct map_item *it;
-	struct fs_node *n;
-
-	snprintf(key, sizeof(key), "e/%p/%u", (void *)snap, index);
-	pthread_mutex_lock(&fs->lock);
-	it = map_find(fs->names, key);
-	if (it) {
-		n = fs->nodes[it->value];
-		pthread_mutex_unlock(&fs->lock);
-		return n;
-	}
-	n = add_node(fs, NODE_ENTRY, parent->ino, key);
-	if (n) {
-		n->type = parent->type;
-		n->repo = parent->repo;
-		n->snap = snap;
-		n->entry = index;
-		fs_snapshot_ref(snap);
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return n;
-}
-
-/* Failed repo lookups are remembered: tools probe names that do not exist. */
-static bool negative_hit(struct fs *fs, const char *key, int *rc)
-{
-	struct map_item *it;
-	bool hit = false;
-
-	pthread_mutex_lock(&fs->lock);
-	it = map_find(fs->negative, key);
-	if (it && it->expires > now_secs()) {
-		*rc = -(int)it->value;
-		hit = true;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return hit;
-}
-
-static void negative_put(struct fs *fs, const char *key, int rc)
-{
-	pthread_mutex_lock(&fs->lock);
-	map_put(fs->negative, key, (uint64_t)-rc, now_secs() + fs->opts.negative_ttl_secs);
-	pthread_mutex_unlock(&fs->lock);
-}
-
-/* "NAME@REV" (or "NAME") in directory @org_or_type → a repo node. */
+/* "NAME@REV" (or "NAME") in directory @parent → a repo node. */
 static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 		       const char *name, struct fs_node **out)
 {
 	struct hub_error err = { 0 };
 	struct fs_snapshot *snap = NULL;
+	struct repo_arg arg = { .name = name };
 	struct hub_repo repo;
 	struct fs_node *n;
 	char key[512];
@@ -450,22 +760,67 @@ static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 	if (rc < 0)
 		return -ENOENT;
 	repo.type = parent->type;
-	snprintf(key, sizeof(key), "n/%s/%s@%s", hub_repo_type_name(repo.type), repo.id,
-		 repo.revision);
+	snprintf(key, sizeof(key), "v/%lu/%s", (unsigned long)parent->ino, name);
+	pthread_mutex_lock(&fs->lock);
+	n = find_by_key(fs->nodes, key);
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&fs->lock);
+	if (n) {
+		/* Known: re-resolve its branch when due. */
+		rc = repo_snapshot(fs, n->repo, &snap);
+		if (rc < 0) {
+			fs_node_forget(fs, n, 1);
+			return rc;
+		}
+		fs_snapshot_unref(snap);
+		*out = n;
+		return 0;
+	}
 	if (negative_hit(fs, key, &rc))
 		return rc;
-	n = virtual_child(fs, parent, name, NODE_REPO, parent->type, &repo);
-	if (!n)
-		return -ENOMEM;
-	rc = repo_snapshot(fs, n->repo, &snap);
+	/* Load first: a repo folder exists only once its snapshot does. */
+	rc = fs_snapshot_load(&fs->env, &repo, &snap, &err);
+	/* Offline, a repo the cache never saw is simply not there. */
+	if (rc == -ENETDOWN && fs->env.offline)
+		rc = -ENOENT;
 	if (rc < 0) {
-		negative_put(fs, key, rc);
+		log_load_failure(&repo, rc, &err);
+		if (rc == -ENOENT || rc == -EACCES)
+			negative_put(fs, key, rc);
 		return rc;
 	}
-	fs_snapshot_unref(snap);
-	atomic_store(&n->found, true);
+	arg.repo = repo_new(&repo);
+	if (!arg.repo) {
+		fs_snapshot_unref(snap);
+		return -ENOMEM;
+	}
+	arg.repo->snap = snap;
+	arg.repo->checked_at = now_secs();
+	n = lookup_or_make(fs, parent, key, make_repo, &arg);
+	repo_free(arg.repo); /* not taken: another thread made it first */
+	if (!n)
+		return -ENOMEM;
+	negative_drop(fs, key);
 	*out = n;
 	return 0;
+}
+
+/* The snapshot's pointer is in the key: its nodes hold it, so it cannot be reused. */
+static struct fs_node *entry_node(struct fs *fs, struct fs_node *parent,
+				  struct fs_snapshot *snap, uint32_t index)
+{
+	struct entry_arg arg = { snap, index };
+	char key[64];
+
+	snprintf(key, sizeof(key), "e/%p/%u", (void *)snap, index);
+	return lookup_or_make(fs, parent, key, make_entry, &arg);
+}
+
+struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
+				struct fs_snapshot *snap, uint32_t index)
+{
+	return entry_node(fs, dir, snap, index);
 }
 
 int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
@@ -474,65 +829,51 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 	struct fs_snapshot *snap = NULL;
 	const struct fs_entry *e;
 	char path[4096], id[300];
-	struct fs_node *n = NULL;
 	uint32_t dir;
-	int rc = 0;
+	int rc;
 
+	*out = NULL;
 	switch (parent->kind) {
 	case NODE_ROOT:
 	case NODE_TYPE:
 		if (parent->kind == NODE_ROOT &&
 		    (strcmp(name, "datasets") == 0 || strcmp(name, "spaces") == 0)) {
-			n = virtual_child(fs, parent, name, NODE_TYPE,
-					  name[0] == 'd' ? HUB_REPO_DATASET : HUB_REPO_SPACE,
-					  NULL);
-			break;
+			char key[32];
+
+			snprintf(key, sizeof(key), "v/1/%s", name);
+			pthread_mutex_lock(&fs->lock);
+			*out = find_by_key(fs->nodes, key);
+			if (*out)
+				(*out)->nlookup++;
+			pthread_mutex_unlock(&fs->lock);
+			return *out ? 0 : -ENOENT;
 		}
-		if (strchr(name, '@')) {
-			/* A legacy single-part id needs its @REV: "gpt2@main". */
-			rc = lookup_repo(fs, parent, name, name, &n);
-			if (rc < 0)
-				return rc;
-			break;
-		}
-		if (!hub_repo_id_is_valid(name) || strchr(name, '/'))
-			return -ENOENT;
-		n = virtual_child(fs, parent, name, NODE_ORG, parent->type, NULL);
-		break;
+		if (strchr(name, '@'))
+			return lookup_repo(fs, parent, name, name, out); /* "gpt2@main" */
+		return lookup_org(fs, parent, name, out);
 	case NODE_ORG:
 		if (snprintf(id, sizeof(id), "%s/%s", parent->name, name) >= (int)sizeof(id))
 			return -ENAMETOOLONG;
-		rc = lookup_repo(fs, parent, id, name, &n);
-		if (rc < 0)
-			return rc;
-		break;
+		return lookup_repo(fs, parent, id, name, out);
 	case NODE_REPO:
 	case NODE_ENTRY:
 		rc = fs_node_snapshot(fs, parent, &snap, &dir);
 		if (rc < 0)
 			return rc;
-		if (!snap->entries[dir].is_dir) {
-			fs_snapshot_unref(snap);
-			return -ENOTDIR;
+		rc = -ENOENT;
+		if (!snap->entries[dir].is_dir)
+			rc = -ENOTDIR;
+		else if (snprintf(path, sizeof(path), "%s%s%s", snap->entries[dir].path,
+				  dir ? "/" : "", name) >= (int)sizeof(path))
+			rc = -ENAMETOOLONG;
+		else if ((e = fs_snapshot_find(snap, path)) && e->parent != FS_NO_PARENT) {
+			*out = entry_node(fs, parent, snap, (uint32_t)(e - snap->entries));
+			rc = *out ? 0 : -ENOMEM;
 		}
-		if (snprintf(path, sizeof(path), "%s%s%s", snap->entries[dir].path,
-			     dir ? "/" : "", name) >= (int)sizeof(path)) {
-			fs_snapshot_unref(snap);
-			return -ENAMETOOLONG;
-		}
-		e = fs_snapshot_find(snap, path);
-		if (e && e->parent != FS_NO_PARENT)
-			n = entry_node(fs, parent, snap, (uint32_t)(e - snap->entries));
 		fs_snapshot_unref(snap);
-		if (!e || e->parent == FS_NO_PARENT)
-			return -ENOENT;
-		break;
+		return rc;
 	}
-	if (!n)
-		return -ENOMEM;
-	atomic_fetch_add(&n->nlookup, 1);
-	*out = n;
-	return 0;
+	return -ENOENT;
 }
 
 /* ---- attributes ---- */
@@ -551,8 +892,10 @@ int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;
 	if (node->kind == NODE_ROOT || node->kind == NODE_TYPE || node->kind == NODE_ORG) {
+		/* Folders of names, not of a commit: they date from the mount. */
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
+		st->st_mtime = st->st_ctime = st->st_atime = fs->started_at;
 		*timeout = VIRTUAL_TIMEOUT_SECS;
 		return 0;
 	}
@@ -565,16 +908,15 @@ int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 	} else {
-		struct cache_object_info info;
-		struct cache_key key;
-
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		st->st_size = (off_t)e->size;
-		fs_entry_key(e, &key);
-		cache_object_info(fs->deps.cache, &key, &info);
-		/* du shows what is here; du --apparent-size what the Hub has. */
-		st->st_blocks = (blkcnt_t)((info.cached_bytes + 511) / 512);
+		/*
+		 * All of it, as every network filesystem says: tools take fewer
+		 * blocks than bytes for holes (tar -S, cp --sparse) and would
+		 * archive zeros. What is cached: user.hubfs.cached.
+		 */
+		st->st_blocks = (blkcnt_t)((e->size + 511) / 512);
 	}
 	if (node->repo->pinned)
 		*timeout = SHA_TIMEOUT_SECS;
@@ -600,51 +942,31 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 	fs_snapshot_unref(snap);
 }
 
-/* ---- directory listings ---- */
+/* ---- folders of names: the root, datasets/, spaces/, an org ---- */
 
-struct dir_builder {
-	struct fs_dirlist *l;
-	size_t cap;
-	int rc;
-};
-
-static void add_dirent(struct dir_builder *b, const char *name, fuse_ino_t ino,
-		       bool is_dir)
+static int names_add(struct fs_names *l, const char *name)
 {
-	struct fs_dirent *d;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **v = realloc(l->v, cap * sizeof(*v));
 
-	if (b->rc < 0)
-		return;
-	for (size_t i = 0; i < b->l->n; i++) {
-		if (strcmp(b->l->v[i].name, name) == 0)
-			return; /* known both locally and from this session */
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
 	}
-	if (b->l->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 32;
-		struct fs_dirent *p = realloc(b->l->v, cap * sizeof(*p));
-
-		if (!p) {
-			b->rc = -ENOMEM;
-			return;
-		}
-		b->l->v = p;
-		b->cap = cap;
-	}
-	d = &b->l->v[b->l->n];
-	d->name = strdup(name);
-	if (!d->name) {
-		b->rc = -ENOMEM;
-		return;
-	}
-	d->ino = ino;
-	d->is_dir = is_dir;
-	b->l->n++;
+	l->v[l->n] = strdup(name);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
 }
 
 struct local_ctx {
-	struct dir_builder *b;
+	struct fs_names *l;
 	const char *type;   /* "model", ... */
 	const char *org;    /* list repos of this org; NULL: list orgs */
+	int rc;
 };
 
 /* What the cache knows: orgs of a type, or repos of an org. */
@@ -664,73 +986,117 @@ static int add_local(void *ctx_, const char *repo, const char *commit)
 		return 0; /* legacy ids are reached as NAME@REV, not listed */
 	if (!ctx->org) {
 		snprintf(part, sizeof(part), "%.*s", (int)(slash - rest), rest);
-		add_dirent(ctx->b, part, 0, true);
+		ctx->rc = names_add(ctx->l, part);
 	} else if ((size_t)(slash - rest) == strlen(ctx->org) &&
 		   strncmp(rest, ctx->org, (size_t)(slash - rest)) == 0) {
-		add_dirent(ctx->b, slash + 1, 0, true);
+		ctx->rc = names_add(ctx->l, slash + 1);
 	}
-	return 0;
+	return ctx->rc;
 }
 
-int fs_dir_list(struct fs *fs, struct fs_node *dir, struct fs_dirlist *out)
+static int add_listed(void *ctx, const struct hub_repo_summary *r)
 {
-	struct dir_builder b = { .l = out };
-	struct fs_snapshot *snap;
-	uint32_t idx;
+	const char *slash = strchr(r->id, '/');
+
+	return slash ? names_add(ctx, slash + 1) : 0;
+}
+
+/*
+ * The Hub's list of @org's repos, kept in the node for the revision TTL
+ * (not fetched again by every `ls`), and the old one kept when the Hub
+ * cannot be reached. Appends to @out.
+ */
+static int org_listing(struct fs *fs, struct fs_node *org, struct fs_names *out)
+{
+	struct hub_error err = { 0 };
+	struct fs_names *fresh = NULL, *cur;
+	int64_t now = now_secs();
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	if (!org->listed || now - org->listed_at >= fs->opts.revision_ttl_secs) {
+		pthread_mutex_unlock(&fs->lock);
+		fresh = fs->env.offline ? NULL : calloc(1, sizeof(*fresh));
+		if (fresh) {
+			rc = hub_list_repos(fs->deps.hub, org->type, org->name, 0, add_listed,
+					    fresh, &err);
+			if (rc < 0) {
+				log_warn("cannot list namespace '%s': %s", org->name,
+					 err.message);
+				names_free(fresh);
+				fresh = NULL;
+			}
+		}
+		pthread_mutex_lock(&fs->lock);
+		if (fresh) {
+			names_free(org->listed);
+			org->listed = fresh;
+			org->listed_at = now;
+		}
+	}
+	cur = org->listed;
+	rc = 0;
+	for (size_t i = 0; cur && rc == 0 && i < cur->n; i++)
+		rc = names_add(out, cur->v[i]);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, each name once: O(n log n), whatever the sources overlap. */
+static void names_sort_unique(struct fs_names *l)
+{
+	size_t w = 0;
+
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_names);
+	for (size_t r = 0; r < l->n; r++) {
+		if (w && strcmp(l->v[w - 1], l->v[r]) == 0)
+			free(l->v[r]);
+		else
+			l->v[w++] = l->v[r];
+	}
+	l->n = w;
+}
+
+int fs_virtual_list(struct fs *fs, struct fs_node *dir, struct fs_names *out)
+{
+	struct local_ctx ctx = {
+		.l = out,
+		.type = hub_repo_type_name(dir->kind == NODE_ROOT ? HUB_REPO_MODEL : dir->type),
+		.org = dir->kind == NODE_ORG ? dir->name : NULL,
+	};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	add_dirent(&b, ".", dir->ino, true);
-	add_dirent(&b, "..", dir->parent ? dir->parent : dir->ino, true);
-	if (dir->kind == NODE_REPO || dir->kind == NODE_ENTRY) {
-		rc = fs_node_snapshot(fs, dir, &snap, &idx);
-		if (rc < 0) {
-			fs_dirlist_release(out);
-			return rc;
-		}
-		if (!snap->entries[idx].is_dir) {
-			fs_snapshot_unref(snap);
-			fs_dirlist_release(out);
-			return -ENOTDIR;
-		}
-		for (uint32_t c = snap->entries[idx].first_child; c != FS_NO_PARENT;
-		     c = snap->entries[c].next_sibling)
-			add_dirent(&b, snap->entries[c].name, 0, snap->entries[c].is_dir);
-		fs_snapshot_unref(snap);
-	} else {
-		struct local_ctx ctx = {
-			.b = &b,
-			.type = hub_repo_type_name(dir->kind == NODE_ROOT ? HUB_REPO_MODEL :
-						   dir->type),
-			.org = dir->kind == NODE_ORG ? dir->name : NULL,
-		};
-
-		if (dir->kind == NODE_ROOT) {
-			add_dirent(&b, "datasets", 0, true);
-			add_dirent(&b, "spaces", 0, true);
-		}
-		cache_listings_each(cache_dir(fs->deps.cache), add_local, &ctx);
-		/* And what this mount has looked up. */
-		pthread_mutex_lock(&fs->lock);
-		for (size_t i = 2; i < fs->n_nodes; i++) {
-			struct fs_node *n = fs->nodes[i];
-
-			if (n->parent == dir->ino && n->kind != NODE_ENTRY && n->name &&
-			    (n->kind != NODE_REPO || atomic_load(&n->found)))
-				add_dirent(&b, n->name, n->ino, true);
-		}
-		pthread_mutex_unlock(&fs->lock);
+	/* What the cache knows, as shown offline too. */
+	rc = cache_listings_each(cache_dir(fs->deps.cache), add_local, &ctx);
+	if (rc == 0)
+		rc = ctx.rc;
+	if (rc == 0 && dir->kind == NODE_ORG)
+		rc = org_listing(fs, dir, out);
+	/* And what this mount has looked up and found. */
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_node *c = dir->first_child; rc == 0 && c; c = c->next_sibling) {
+		if (c->name)
+			rc = names_add(out, c->name);
 	}
-	if (b.rc < 0)
-		fs_dirlist_release(out);
-	return b.rc;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc == 0)
+		names_sort_unique(out);
+	if (rc < 0)
+		fs_names_release(out);
+	return rc < 0 ? rc : 0;
 }
 
-void fs_dirlist_release(struct fs_dirlist *l)
+void fs_names_release(struct fs_names *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
+		free(l->v[i]);
 	free(l->v);
-	l->v = NULL;
-	l->n = 0;
+	memset(l, 0, sizeof(*l));
 }

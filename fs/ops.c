@@ -25,7 +25,6 @@
 #include "util/buf.h"
 #include "util/log.h"
 
-#define FILE_ATTR_TIMEOUT_SECS 1.0 /* st_blocks grows as the cache fills */
 
 int fs_errno_for_kernel(int rc)
 {
@@ -52,6 +51,7 @@ int fs_errno_for_kernel(int rc)
 
 static void track_open(struct fs *fs, struct fs_open *o, void (*free_fn)(struct fs_open *))
 {
+	o->fs = fs;
 	o->free = free_fn;
 	pthread_mutex_lock(&fs->lock);
 	o->next = fs->open_items.next;
@@ -96,6 +96,14 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 * warm read several times.
 	 */
 	conn->max_write = 1u << 20;
+	/*
+	 * `ls -l` asks every file for its ACL (and its SELinux label). With
+	 * POSIX ACLs on, the kernel remembers "none" per inode instead of
+	 * asking us again at every listing; there are none to enforce on a
+	 * read-only tree of 0444 files.
+	 */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -129,8 +137,9 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	e.ino = n->ino;
 	e.entry_timeout = timeout;
-	e.attr_timeout = S_ISREG(e.attr.st_mode) ? FILE_ATTR_TIMEOUT_SECS : timeout;
-	fuse_reply_entry(req, &e);
+	e.attr_timeout = timeout;
+	if (fuse_reply_entry(req, &e) != 0)
+		fs_node_forget(fs, n, 1); /* the kernel never got it */
 }
 
 static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -139,6 +148,7 @@ static void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 	if (n)
 		fs_node_forget(fs_of(req), n, nlookup);
+	fs_table_trim(fs_of(req));
 	fuse_reply_none(req);
 }
 
@@ -151,6 +161,7 @@ static void fs_op_forget_multi(fuse_req_t req, size_t count,
 		if (n)
 			fs_node_forget(fs_of(req), n, forgets[i].nlookup);
 	}
+	fs_table_trim(fs_of(req));
 	fuse_reply_none(req);
 }
 
@@ -167,70 +178,188 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		reply_err(req, rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, S_ISREG(st.st_mode) ? FILE_ATTR_TIMEOUT_SECS : timeout);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* ---- directories ---- */
 
-static void free_dirlist(struct fs_open *o)
+static void free_dir(struct fs_open *o)
 {
-	struct fs_dirlist *l = (struct fs_dirlist *)((char *)o - offsetof(struct fs_dirlist, open));
+	struct fs_dir *d = (struct fs_dir *)((char *)o - offsetof(struct fs_dir, open));
 
-	fs_dirlist_release(l);
-	free(l);
+	fs_names_release(&d->names);
+	fs_snapshot_unref(d->snap);
+	fs_node_release(o->fs, d->node);
+	free(d);
 }
 
 static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_node *n = node_of(req, ino);
-	struct fs_dirlist *l = calloc(1, sizeof(*l));
-	int rc;
+	struct fs_dir *d = calloc(1, sizeof(*d));
+	int rc = !d ? -ENOMEM : !n ? -ENOENT : 0;
 
-	rc = !l ? -ENOMEM : !n ? -ENOENT : fs_dir_list(fs_of(req), n, l);
+	if (rc == 0 && (n->kind == NODE_REPO || n->kind == NODE_ENTRY)) {
+		rc = fs_node_snapshot(fs, n, &d->snap, &d->dir);
+		if (rc == 0 && !d->snap->entries[d->dir].is_dir)
+			rc = -ENOTDIR;
+	} else if (rc == 0) {
+		rc = fs_virtual_list(fs, n, &d->names);
+	}
 	if (rc < 0) {
-		free(l);
+		if (d)
+			fs_snapshot_unref(d->snap);
+		free(d);
 		reply_err(req, rc);
 		return;
 	}
-	track_open(fs_of(req), &l->open, free_dirlist);
-	fi->fh = (uint64_t)(uintptr_t)l;
+	d->node = n;
+	fs_node_hold(fs, n);
+	track_open(fs, &d->open, free_dir);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	/* A commit's folder never changes: the kernel may keep what it read. */
+	fi->cache_readdir = n->kind == NODE_REPO || n->kind == NODE_ENTRY;
+	/* An entry's folder is of one commit; a repo folder's only when pinned. */
+	fi->keep_cache = n->kind == NODE_ENTRY || (n->kind == NODE_REPO && n->repo->pinned);
 	fuse_reply_open(req, fi);
 }
 
-static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			  struct fuse_file_info *fi)
+/*
+ * Readdir offsets. 0 starts the listing; an entry's offset is where the
+ * next one begins: "." is followed by 1 (".."), ".." by 2 (the first
+ * name). In a repo folder a name is followed by its next sibling's
+ * snapshot index + OFF_FIRST_CHILD: O(1) to resume anywhere. In a folder
+ * of names, name i is followed by i + 1 + OFF_FIRST_CHILD.
+ */
+enum { OFF_DOTDOT = 1, OFF_FIRST_CHILD = 2, OFF_END = INT32_MAX };
+
+struct dir_cursor {
+	const char *name;
+	uint32_t index;      /* repo folders: the entry's index in the snapshot */
+	bool is_child;       /* not "." or ".." */
+	bool is_dir;
+	off_t next;
+};
+
+/* The entry at offset @off of @d, or false at the end. */
+static bool dir_entry_at(const struct fs_dir *d, off_t off, struct dir_cursor *c)
 {
-	struct fs_dirlist *l = (struct fs_dirlist *)(uintptr_t)fi->fh;
-	char *out = malloc(size);
+	uint32_t first;
+
+	memset(c, 0, sizeof(*c));
+	if (d->snap) {
+		const struct fs_entry *v = d->snap->entries;
+
+		first = v[d->dir].first_child;
+		if (off == 0 || off == OFF_DOTDOT) {
+			c->name = off == 0 ? "." : "..";
+			c->is_dir = true;
+			c->next = off == 0 ? OFF_DOTDOT :
+				  first == FS_NO_PARENT ? OFF_END : (off_t)first + OFF_FIRST_CHILD;
+			return true;
+		}
+		/* Only an index of this folder's children is a valid place. */
+		if (off < OFF_FIRST_CHILD || off >= OFF_END ||
+		    (uint64_t)(off - OFF_FIRST_CHILD) >= d->snap->n_entries ||
+		    v[off - OFF_FIRST_CHILD].parent != d->dir)
+			return false;
+		c->index = (uint32_t)(off - OFF_FIRST_CHILD);
+		c->is_child = true;
+		c->name = v[c->index].name;
+		c->is_dir = v[c->index].is_dir;
+		c->next = v[c->index].next_sibling == FS_NO_PARENT ? OFF_END :
+			  (off_t)v[c->index].next_sibling + OFF_FIRST_CHILD;
+		return true;
+	}
+	if (off == 0 || off == OFF_DOTDOT) {
+		c->name = off == 0 ? "." : "..";
+		c->is_dir = true;
+		c->next = off + 1;
+		return true;
+	}
+	if (off < OFF_FIRST_CHILD || (uint64_t)(off - OFF_FIRST_CHILD) >= d->names.n)
+		return false;
+	c->name = d->names.v[off - OFF_FIRST_CHILD];
+	c->is_child = true;
+	c->is_dir = true;
+	c->next = off + 1;
+	return true;
+}
+
+static void reply_readdir(fuse_req_t req, size_t size, off_t off,
+			  struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *out = malloc(size ? size : 1);
+	struct dir_cursor c;
 	size_t used = 0;
 
-	(void)ino;
 	if (!out) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	for (size_t i = (size_t)off; i < l->n; i++) {
-		/* d_ino 0 means "no entry" to readdir(3): say "unknown" instead. */
-		struct stat st = { .st_ino = l->v[i].ino ? l->v[i].ino : 0xffffffffu,
-				   .st_mode = l->v[i].is_dir ? S_IFDIR : S_IFREG };
-		size_t n = fuse_add_direntry(req, out + used, size - used, l->v[i].name,
-					     &st, (off_t)(i + 1));
+	for (; dir_entry_at(d, off, &c); off = c.next) {
+		struct fuse_entry_param e = { 0 };
+		struct fs_node *n = NULL;
+		double timeout;
+		size_t len;
 
-		if (n > size - used)
+		/* d_ino 0 means "no entry" to readdir(3): say "unknown" instead. */
+		e.attr.st_ino = 0xffffffffu;
+		e.attr.st_mode = c.is_dir ? S_IFDIR : S_IFREG;
+		/*
+		 * readdirplus: an entry of a commit is looked up here and now, so
+		 * that `ls -l` costs no LOOKUP per name. Names in a folder of names
+		 * are repos and orgs (a Hub request each): left to lookup (ino 0).
+		 */
+		if (plus && d->snap && c.is_child &&
+		    (n = fs_entry_lookup(fs, d->node, d->snap, c.index)) != NULL) {
+			if (fs_node_stat(fs, n, &e.attr, &timeout) == 0) {
+				e.ino = n->ino;
+				e.entry_timeout = e.attr_timeout = timeout;
+			} else {
+				fs_node_forget(fs, n, 1);
+				n = NULL;
+			}
+		}
+		len = plus ? fuse_add_direntry_plus(req, out + used, size - used, c.name, &e,
+						    c.next) :
+			     fuse_add_direntry(req, out + used, size - used, c.name, &e.attr,
+					       c.next);
+		if (len > size - used) {
+			if (n)
+				fs_node_forget(fs, n, 1); /* not handed out */
 			break;
-		used += n;
+		}
+		used += len;
 	}
 	fuse_reply_buf(req, out, used);
 	free(out);
 }
 
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_readdir(req, size, off, fi, false);
+}
+
+static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_readdir(req, size, off, fi, true);
+}
+
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_dirlist *l = (struct fs_dirlist *)(uintptr_t)fi->fh;
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	untrack_open(fs_of(req), &l->open);
-	free_dirlist(&l->open);
+	untrack_open(fs_of(req), &d->open);
+	free_dir(&d->open);
 	fuse_reply_err(req, 0);
 }
 
@@ -241,6 +370,8 @@ static void handle_free(struct fs_handle *h)
 	if (!h)
 		return;
 	fs_snapshot_unref(h->snap);
+	if (h->node)
+		fs_node_release(h->open.fs, h->node);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -290,7 +421,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, rc);
 		return;
 	}
+	h->open.fs = fs;
 	h->node = n;
+	fs_node_hold(fs, n);
 	h->entry = &h->snap->entries[idx];
 	if (h->entry->is_dir) {
 		handle_free(h);
@@ -446,7 +579,12 @@ static int xattr_value(struct fs *fs, struct fs_node *node, const char *name,
 		return rc;
 	e = &snap->entries[idx];
 	fs_entry_key(e, &key);
-	cache_object_info(fs->deps.cache, &key, &info);
+	if (!e->is_dir && (strcmp(name, "user.hubfs.cached") == 0 ||
+			   strcmp(name, "user.hubfs.verified") == 0)) {
+		/* Another process may have evicted or verified it meanwhile. */
+		cache_object_refresh(fs->deps.cache, &key);
+		cache_object_info(fs->deps.cache, &key, &info);
+	}
 	rc = 0;
 	if (strcmp(name, "user.hubfs.commit") == 0)
 		rc = buf_append_str(b, snap->commit);
@@ -481,6 +619,11 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	struct buf b;
 	int rc;
 
+	/* ls -l asks every file for security.selinux: answer it at once. */
+	if (strncmp(name, "user.hubfs.", 11) != 0) {
+		reply_err(req, -ENODATA);
+		return;
+	}
 	buf_init(&b, 8192);
 	rc = n ? xattr_value(fs_of(req), n, name, &b) : -ENOENT;
 	if (rc < 0)
@@ -525,6 +668,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.getattr = fs_op_getattr,
 	.opendir = fs_op_opendir,
 	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
 	.releasedir = fs_op_releasedir,
 	.open = fs_op_open,
 	.read = fs_op_read,

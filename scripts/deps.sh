@@ -7,7 +7,7 @@ set -eu
 packages=(
 	cmake ninja-build pkgconf gcc clang libclang-rt-14-dev
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libjson-c-dev
-	libcmocka-dev python3 curl git attr groff-base bc procps ca-certificates
+	libcmocka-dev python3 curl git attr groff-base bc procps ca-certificates rsync
 )
 # The fidelity test runs the official JavaScript client: Node.js and npm.
 command -v node >/dev/null || packages+=(nodejs)

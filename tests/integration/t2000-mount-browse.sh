@@ -32,7 +32,12 @@ expect_eq "$size 444 regular file" "$(stat -c '%s %a %F' "$M/model.safetensors")
 expect_eq "555 directory" "$(stat -c '%a %F' "$M/extra")" "folders are 0555"
 date=$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); r=m["repos"][sys.argv[2]]; print(r["commits"][r["refs"]["branches"]["main"]]["date"])' "$FAKEHUB_DATA" $KEY)
 expect_eq "$(date -u -d "$date" +%s)" "$(stat -c %Y "$M/config.json")" "mtime is the commit's date"
-expect_eq 0 "$(du -k "$M/model.safetensors" | cut -f1)" "du: nothing cached yet"
+# st_blocks is the Hub's size, cached or not: tools that take fewer blocks
+# than bytes for holes (tar -S, cp --sparse) must never skip content.
+expect_eq "$(( (size + 511) / 512 ))" "$(stat -c %b "$M/model.safetensors")" \
+	"st_blocks covers the whole file before any read"
+expect_eq 0 "$(getfattr --only-values -n user.hubfs.cached "$M/model.safetensors")" \
+	"user.hubfs.cached says what is cached: nothing yet"
 
 # --- content: every file of the model, byte for byte ---
 for f in $(manifest files $KEY); do

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The namespace tells the truth (issue #10): org folders list the Hub's
+# repos; a name that does not exist is ENOENT and leaves no trace in any
+# listing, and probing it again costs no request; stat never makes a tool
+# skip content (tar -S, cp --sparse, rsync -S); getfattr follows an
+# eviction made by another process; folders of names are dated.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+mount_hubfs --cache-dir "$CACHE_DIR"
+
+# --- folders of names ---
+expect_eq "datasets spaces" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')" \
+	"a fresh mount's root shows datasets and spaces, and invents nothing"
+now=$(date +%s)
+for d in "$MNT" "$MNT/datasets"; do
+	m=$(stat -c %Y "$d")
+	check "$d is dated from the mount, not 1970" test $((now - m)) -lt 600 -a $((m - now)) -lt 60
+done
+public_repos() { # TYPE ORG: the manifest's public repos of ORG, by name
+	"$PYTHON" -c 'import json,sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))["repos"]
+print("\n".join(sorted(r["id"].split("/")[1] for r in m.values()
+      if r["type"] == sys.argv[2] and r["id"].startswith(sys.argv[3] + "/") and not r["private"])))' \
+		"$FAKEHUB_DATA" "$1" "$2"
+}
+expect_eq "$(public_repos model hubfs-test | tr '\n' ' ')" "$(ls "$MNT/hubfs-test" | tr '\n' ' ')" \
+	"ls of an org lists its public repos, as the Hub does"
+expect_eq "$(public_repos dataset hubfs-test | tr '\n' ' ')" \
+	"$(ls "$MNT/datasets/hubfs-test" | tr '\n' ' ')" "... and of datasets/ORG its datasets"
+before=$(hub_count 'path~/api/models')
+ls "$MNT/hubfs-test" >/dev/null
+expect_eq "$before" "$(hub_count 'path~/api/models')" "a second ls within the TTL asks the Hub nothing"
+check "the root now shows the org" sh -c 'ls "$0" | grep -qx hubfs-test' "$MNT"
+
+# --- invent nothing ---
+errno_of() { "$PYTHON" -c 'import errno,os,sys
+try: os.stat(sys.argv[1]); print("OK")
+except OSError as e: print(errno.errorcode[e.errno])' "$1"; }
+expect_eq ENOENT "$(errno_of "$MNT/ghostorg-qq/some-repo")" "a namespace that does not exist: ENOENT"
+asked=$(hub_count 'query~*author=ghostorg-qq*')
+expect_eq 1 "$asked" "... after one listing request"
+for i in 1 2 3; do errno_of "$MNT/ghostorg-qq" >/dev/null; errno_of "$MNT/ghostorg-qq/x$i" >/dev/null; done
+expect_eq "$asked" "$(hub_count 'query~*author=ghostorg-qq*')" "probing it again within the TTL costs no request"
+check "... and it is in no listing" sh -c '! ls "$0" | grep -q ghostorg' "$MNT"
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/typo-repo")" "a repo that does not exist: ENOENT, not EACCES"
+check "... and it is in no listing" sh -c '! ls "$0/hubfs-test" | grep -q typo-repo' "$MNT"
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/tiny-model/no-such-file")" "a path that does not exist: ENOENT"
+
+# git probes HEAD, .git, objects... upwards from a repo folder.
+requests=$(hub_count)
+for i in 1 2 3; do (cd "$MNT/hubfs-test/tiny-model" && GIT_DISCOVERY_ACROSS_FILESYSTEM=1 git status >/dev/null 2>&1); done
+check "git status inside a repo folder leaves no HEAD at the root" sh -c '! ls -A "$0" | grep -qE "^(HEAD|\.git)$"' "$MNT"
+check "... nor in the org folder" sh -c '! ls -A "$0/hubfs-test" | grep -qE "^(HEAD|\.git)$"' "$MNT"
+check "... and three runs cost at most one request per probed name" \
+	test $(( $(hub_count) - requests )) -le 2
+
+# --- folders of any size: the 100,000-file dataset, 50,000 in one folder ---
+WK=dataset/hubfs-test/wide-dataset
+WD=$MNT/datasets/hubfs-test/wide-dataset
+entries=$(manifest entries $WK | wc -l)
+requests=$(hub_count)
+found=$(find "$WD" -mindepth 1 | wc -l)
+expect_eq "$entries" "$found" "a cold find lists every one of the $entries files and folders"
+requests=$(( $(hub_count) - requests ))
+check "... in at most ceil(entries/1000) + 2 requests ($requests)" \
+	test "$requests" -le $(( (entries + 999) / 1000 + 2 ))
+expect_eq "$(manifest entries $WK | grep -c '^data/big/[^/]*	')" "$(ls -f "$WD/data/big" | grep -vc '^\.\.\?$')" \
+	"ls of the 50,000-entry folder lists each name once"
+expect_eq "$(ls "$WD/data/big" | sort | uniq -d | wc -l)" 0 "... no duplicates across readdir pages"
+
+# --- stat tells tools the truth: holes are never assumed ---
+K=model/hubfs-test/sharded-model
+S=$MNT/hubfs-test/sharded-model
+f=$(manifest files $K | grep safetensors | grep -v index | head -1)
+want=$(manifest field $K "$f" sha256)
+size=$(manifest field $K "$f" size)
+head -c 100 "$S/$f" >/dev/null # partly read: one block cached, the rest not
+mkdir -p "$T/tar" "$T/cp" "$T/rsync"
+(cd "$MNT/hubfs-test" && tar cSf - sharded-model) | tar xf - -C "$T/tar"
+expect_eq "$want" "$(sha256sum <"$T/tar/sharded-model/$f" | cut -d' ' -f1)" "tar -S archives the content, not zeros"
+for g in $(manifest files $K); do
+	[ "$(sha256sum <"$T/tar/sharded-model/$g" | cut -d' ' -f1)" = "$(manifest field $K "$g" sha256)" ] ||
+		not_ok "tar -S: $g"
+done
+ok "tar -S: every file of the repo, cold or partly read"
+cp --sparse=always "$S/$f" "$T/cp/f"
+expect_eq "$want" "$(sha256sum <"$T/cp/f" | cut -d' ' -f1)" "cp --sparse=always copies the content"
+if command -v rsync >/dev/null; then
+	rsync -S "$MNT/hubfs-test/tiny-model/model.safetensors" "$T/rsync/m"
+	expect_eq "$(manifest field model/hubfs-test/tiny-model model.safetensors sha256)" \
+		"$(sha256sum <"$T/rsync/m" | cut -d' ' -f1)" "rsync -S copies the content"
+else
+	not_ok "rsync is not installed (scripts/deps.sh installs it)"
+fi
+expect_eq "$(( (size + 1023) / 1024 ))" "$(du -k --apparent-size "$S/$f" | cut -f1)" "du --apparent-size is the Hub's size"
+expect_eq "$(( (size + 511) / 512 ))" "$(stat -c %b "$S/$f")" "st_blocks is the Hub's size"
+
+# --- xattrs follow another process's eviction ---
+x() { getfattr --only-values -n "user.hubfs.$1" "$2" 2>/dev/null; }
+expect_eq "$size 1" "$(x cached "$S/$f") $(x verified "$S/$f")" "after the copies: cached and verified"
+check "hubfs cache evict, from another process" \
+	sh -c '"$0" cache evict hubfs-test/sharded-model >"$1" 2>&1' "$HUBFS_BIN" "$T/evict.out"
+expect_eq "0 0" "$(x cached "$S/$f") $(x verified "$S/$f")" "the live mount's getfattr follows the eviction"
+expect_eq "$want" "$(sha256sum <"$S/$f" | cut -d' ' -f1)" "... and the file reads right again"
+
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits 0"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done

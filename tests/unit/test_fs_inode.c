@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mount's namespace and inode life cycle (fs/inode.c), without a
+ * kernel: a cache holding one repo's listing, an offline fs, and the same
+ * calls the FUSE callbacks make. Nodes must be freed when the kernel
+ * forgets them (children holding their parents), names must never be
+ * invented, and concurrent lookups and forgets must agree (TSan).
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache/meta.h"
+#include "fs/fs_int.h"
+
+#define COMMIT "0123456789abcdef0123456789abcdef01234567"
+#define WIDE 5000 /* files in big/ */
+
+struct fx {
+	char dir[PATH_MAX];
+	struct cache *cache;
+	struct fs fs;
+	size_t base; /* nodes of an fs nobody looked into */
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void store_repo(const char *root)
+{
+	size_t n = WIDE + 3, i = 0;
+	struct cache_file_entry *e = calloc(n, sizeof(*e));
+	char **paths = calloc(n, sizeof(*paths));
+
+	assert_non_null(e);
+	assert_non_null(paths);
+	for (size_t k = 0; k < WIDE; k++) {
+		assert_true(asprintf(&paths[i], "big/f%05zu.json", k) > 0);
+		e[i].path = paths[i];
+		e[i].size = k;
+		snprintf(e[i].oid, sizeof(e[i].oid), "%040zx", k + 1);
+		i++;
+	}
+	paths[i] = strdup("a.txt");
+	paths[i + 1] = strdup("sub/x.bin");
+	paths[i + 2] = strdup("sub/deeper/y.bin");
+	for (size_t k = i; k < n; k++) {
+		e[k].path = paths[k];
+		e[k].size = 10 * k;
+		snprintf(e[k].oid, sizeof(e[k].oid), "%040zx", k + 100000);
+	}
+	assert_int_equal(cache_listing_store(root, "model/acme/wide", COMMIT, e, n), 0);
+	assert_int_equal(cache_ref_store(root, "model/acme/wide", "main", COMMIT, 1), 0);
+	for (size_t k = 0; k < n; k++)
+		free(paths[k]);
+	free(paths);
+	free(e);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct cache_options opts = { 0 };
+	const char *tmp = getenv("TMPDIR");
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/test_fs_inode.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	opts.dir = f->dir;
+	assert_int_equal(cache_open(&opts, &f->cache), 0);
+	store_repo(f->dir);
+	f->fs.opts.revision_ttl_secs = 60;
+	f->fs.opts.negative_ttl_secs = 30;
+	f->fs.deps.cache = f->cache;
+	f->fs.env.cache = f->cache;
+	f->fs.env.offline = true; /* never a Hub request: everything from the cache */
+	assert_int_equal(fs_table_init(&f->fs), 0);
+	f->base = fs_node_count(&f->fs);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	fs_table_release(&f->fs);
+	cache_close(f->cache);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static struct fs_node *root(struct fx *f)
+{
+	return fs_node_get(&f->fs, FUSE_ROOT_ID);
+}
+
+static struct fs_node *look(struct fx *f, struct fs_node *dir, const char *name)
+{
+	struct fs_node *n = NULL;
+
+	assert_int_equal(fs_lookup(&f->fs, dir, name, &n), 0);
+	assert_non_null(n);
+	return n;
+}
+
+static int look_rc(struct fx *f, struct fs_node *dir, const char *name)
+{
+	struct fs_node *n = NULL;
+	int rc = fs_lookup(&f->fs, dir, name, &n);
+
+	if (rc == 0)
+		fs_node_forget(&f->fs, n, 1);
+	return rc;
+}
+
+/* A whole walk, then its forgets: every node goes, and the snapshot with them. */
+static void test_forget_frees_everything(void **state)
+{
+	struct fx *f = *state;
+	struct fs_node *org, *repo, *big;
+	struct fs_snapshot *snap;
+	uint32_t idx, c;
+	size_t n = 0;
+
+	assert_int_equal(f->base, 3); /* the root, datasets, spaces */
+	org = look(f, root(f), "acme");
+	repo = look(f, org, "wide");
+	big = look(f, repo, "big");
+	assert_int_equal(fs_node_snapshot(&f->fs, big, &snap, &idx), 0);
+	/* What readdirplus does: a lookup per entry. */
+	for (c = snap->entries[idx].first_child; c != FS_NO_PARENT; c = snap->entries[c].next_sibling) {
+		struct fs_node *e = fs_entry_lookup(&f->fs, big, snap, c);
+
+		assert_non_null(e);
+		n++;
+	}
+	assert_int_equal(n, WIDE);
+	assert_int_equal(fs_node_count(&f->fs), f->base + 3 + WIDE);
+	/* The kernel forgets the files, then the folders. */
+	for (c = snap->entries[idx].first_child; c != FS_NO_PARENT; c = snap->entries[c].next_sibling) {
+		struct fs_node *e = fs_entry_lookup(&f->fs, big, snap, c);
+
+		fs_node_forget(&f->fs, e, 2);
+	}
+	assert_int_equal(fs_node_count(&f->fs), f->base + 3);
+	fs_node_forget(&f->fs, big, 1);
+	fs_node_forget(&f->fs, repo, 1);
+	fs_node_forget(&f->fs, org, 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+	/* Ours is the last reference: the repo node let go of it. */
+	assert_int_equal(atomic_load(&snap->refs), 1);
+	fs_snapshot_unref(snap);
+}
+
+/* Forgotten out of order, a folder stays while a child holds it. */
+static void test_child_holds_parent(void **state)
+{
+	struct fx *f = *state;
+	struct fs_node *org = look(f, root(f), "acme");
+	struct fs_node *repo = look(f, org, "wide");
+	struct fs_node *sub = look(f, repo, "sub");
+	struct fs_node *deeper = look(f, sub, "deeper");
+	struct fs_node *y = look(f, deeper, "y.bin");
+	fuse_ino_t sub_ino = sub->ino;
+	struct stat st;
+	double timeout;
+
+	fs_node_forget(&f->fs, org, 1);
+	fs_node_forget(&f->fs, repo, 1);
+	fs_node_forget(&f->fs, sub, 1);
+	fs_node_forget(&f->fs, deeper, 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base + 5);
+	assert_ptr_equal(fs_node_get(&f->fs, sub_ino), sub);
+	assert_int_equal(fs_node_stat(&f->fs, y, &st, &timeout), 0);
+	assert_int_equal(st.st_size, 10 * (WIDE + 2));
+	assert_int_equal(st.st_blocks, (10 * (WIDE + 2) + 511) / 512);
+	fs_node_forget(&f->fs, y, 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+	assert_null(fs_node_get(&f->fs, sub_ino));
+}
+
+/* One name, one inode while known; a new, never reused one after. */
+static void test_inode_numbers(void **state)
+{
+	struct fx *f = *state;
+	struct fs_node *org = look(f, root(f), "acme");
+	struct fs_node *a = look(f, org, "wide"), *b = look(f, org, "wide");
+	fuse_ino_t first = a->ino;
+
+	assert_ptr_equal(a, b);
+	fs_node_forget(&f->fs, a, 2);
+	a = look(f, org, "wide");
+	assert_true(a->ino > first);
+	fs_node_forget(&f->fs, a, 1);
+	fs_node_forget(&f->fs, org, 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
+static bool listed(struct fx *f, struct fs_node *dir, const char *name)
+{
+	struct fs_names l;
+	bool found = false;
+
+	assert_int_equal(fs_virtual_list(&f->fs, dir, &l), 0);
+	for (size_t i = 0; i < l.n; i++) {
+		found |= strcmp(l.v[i], name) == 0;
+		if (i)
+			assert_true(strcmp(l.v[i - 1], l.v[i]) < 0); /* sorted, once */
+	}
+	fs_names_release(&l);
+	return found;
+}
+
+/* Names that do not exist are ENOENT and appear in no listing. */
+static void test_invent_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct fs_node *org;
+
+	assert_int_equal(look_rc(f, root(f), "ghostorg-qq"), -ENOENT);
+	assert_int_equal(look_rc(f, root(f), "HEAD"), -ENOENT);
+	assert_int_equal(look_rc(f, root(f), ".git"), -ENOENT);
+	assert_int_equal(look_rc(f, root(f), "datasets"), 0);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+	assert_false(listed(f, root(f), "ghostorg-qq"));
+	assert_false(listed(f, root(f), "HEAD"));
+	assert_true(listed(f, root(f), "acme"));
+	assert_true(listed(f, root(f), "datasets"));
+	org = look(f, root(f), "acme");
+	assert_int_equal(look_rc(f, org, "typo-repo"), -ENOENT);
+	assert_false(listed(f, org, "typo-repo"));
+	assert_true(listed(f, org, "wide"));
+	assert_int_equal(look_rc(f, org, "wide"), 0);
+	fs_node_forget(&f->fs, org, 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
+/* Lookups and forgets of the same names from many threads agree. */
+struct walker {
+	struct fx *f;
+	int rounds;
+};
+
+static void *walk(void *p)
+{
+	struct walker *w = p;
+	struct fx *f = w->f;
+
+	for (int i = 0; i < w->rounds; i++) {
+		struct fs_node *org = NULL, *repo = NULL, *sub = NULL, *x = NULL;
+
+		if (fs_lookup(&f->fs, root(f), "acme", &org) != 0 ||
+		    fs_lookup(&f->fs, org, "wide", &repo) != 0 ||
+		    fs_lookup(&f->fs, repo, "sub", &sub) != 0 ||
+		    fs_lookup(&f->fs, sub, "x.bin", &x) != 0)
+			abort();
+		fs_node_forget(&f->fs, org, 1);
+		fs_node_forget(&f->fs, repo, 1);
+		fs_node_forget(&f->fs, sub, 1);
+		fs_node_forget(&f->fs, x, 1);
+	}
+	return NULL;
+}
+
+static void test_concurrent_lookup_forget(void **state)
+{
+	struct fx *f = *state;
+	struct walker w = { f, 300 };
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, walk, &w), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_forget_frees_everything),
+		T(test_child_holds_parent),
+		T(test_inode_numbers),
+		T(test_invent_nothing),
+		T(test_concurrent_lookup_forget),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
