@@ -18,7 +18,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-bash scripts/deps.sh
+bash scripts/deps.sh --tests
 
 echo "== clang, -Werror"
 CC=clang cmake -S . -B build-ci-clang -G Ninja -DHUBFS_WERROR=ON >/dev/null
