@@ -134,13 +134,13 @@ static int new_write_id(uint64_t *id)
 	return 0;
 }
 
-int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, uint64_t *write_id)
+int block_write_tmp(const char *path, const struct cache_key *key, uint32_t index,
+		    const void *data, uint32_t len, char *tmp, size_t tmp_size,
+		    uint64_t *write_id)
 {
 	struct block_header h = { .algo = key->algo, .object_size = key->size,
 				  .index = index, .data_len = len };
 	uint8_t head[4096];
-	char tmp[PATH_MAX];
 	int fd, rc;
 
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, h.hash) < 0)
@@ -154,7 +154,7 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 	memset(head, 0, sizeof(head));
 	encode_block_header(&h, head);
 
-	rc = fileio_tmp_name(path, tmp, sizeof(tmp));
+	rc = fileio_tmp_name(path, tmp, tmp_size);
 	if (rc < 0)
 		return rc;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -165,13 +165,24 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 		rc = fileio_write_full(fd, data, len);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
-	/* The rename publishes a complete block, or nothing. */
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
 	if (rc < 0)
 		unlink(tmp);
 	else if (write_id)
 		*write_id = h.write_id;
+	return rc;
+}
+
+int block_write(const char *path, const struct cache_key *key, uint32_t index,
+		const void *data, uint32_t len, uint64_t *write_id)
+{
+	char tmp[PATH_MAX];
+	int rc = block_write_tmp(path, key, index, data, len, tmp, sizeof(tmp), write_id);
+
+	/* The rename publishes a complete block, or nothing. */
+	if (rc == 0 && rename(tmp, path) < 0) {
+		rc = -errno;
+		unlink(tmp);
+	}
 	return rc;
 }
 

@@ -14,15 +14,25 @@
  * I/O: a thread marks a block "fetching" or "pinned" under the lock, drops
  * it for the I/O, and takes it again to publish the result; waiters sleep
  * on c->changed. Objects are never freed before cache_close().
+ *
+ * The directory's usage (bytes of block files, and the cap) is shared by
+ * every process through the file DIR/usage: a block file is published
+ * (linked into place, never replacing one) or removed, and the count
+ * changed, under the usage lock (c->usage_mutex, then flock on the file).
+ * Lock order: the usage lock before c->lock, never the other way round.
+ * docs/cache-format.md, "Concurrency", has the whole model on one page.
  */
 #include "cache/cache_int.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -35,8 +45,8 @@
 #include "util/path.h"
 
 struct block_state {
-	int64_t last_used;   /* usec of the last use: the LRU order */
-	uint32_t disk_bytes; /* the file's size while present */
+	struct block_state *lru_prev, *lru_next; /* on c->lru while present */
+	struct cache_object *obj; /* which object it is a block of */
 	uint32_t pins;       /* readers inside block_read() now */
 	uint32_t gen;        /* bumped when a fetch of this block ends */
 	int32_t fetch_rc;    /* how the last fetch ended */
@@ -79,11 +89,16 @@ struct cache {
 	struct cache_options opts;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;    /* a fetch or a verification ended */
+	/* Present blocks, most recently used first: lru.lru_next is the newest. */
+	struct block_state lru;
+	/* The directory-wide usage file and the lock around it (see above). */
+	pthread_mutex_t usage_mutex;
+	int usage_fd;
 	struct cache_object **table;
 	size_t table_size;
 	size_t n_objects;
-	uint64_t disk_bytes;       /* block files, headers included */
-	uint64_t reserved_bytes;   /* blocks being fetched, counted against the limit */
+	uint64_t disk_bytes;       /* block files this process knows of, headers included */
+	uint64_t reserved_bytes;   /* blocks this process is fetching, counted against the cap */
 	uint64_t n_blocks;
 	struct cache_stats stats;
 };
@@ -91,14 +106,6 @@ struct cache {
 static const char *algo_dir(enum cache_algo algo)
 {
 	return algo == CACHE_ALGO_SHA256 ? "sha256" : "gitsha1";
-}
-
-static int64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void set_error(struct cache_error *err, const char *fmt, ...)
@@ -254,6 +261,8 @@ static struct cache_object *add_object(struct cache *c, const struct cache_key *
 		free(o);
 		return NULL;
 	}
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		o->blocks[k].obj = o;
 	slot = key_slot(c, key);
 	o->next = c->table[slot];
 	c->table[slot] = o;
@@ -280,19 +289,38 @@ static struct cache_object *get_object(struct cache *c, const struct cache_key *
 	return o ? o : add_object(c, key);
 }
 
-static void mark_present(struct cache *c, struct cache_object *o, uint32_t k,
-			 uint32_t disk_bytes)
+static uint32_t disk_size(const struct cache_key *key, uint32_t k);
+
+static void lru_unlink(struct block_state *b)
+{
+	b->lru_prev->lru_next = b->lru_next;
+	b->lru_next->lru_prev = b->lru_prev;
+	b->lru_prev = b->lru_next = NULL;
+}
+
+/* Make @b the most recently used block. */
+static void lru_touch(struct cache *c, struct block_state *b)
+{
+	if (b->lru_next)
+		lru_unlink(b);
+	b->lru_next = c->lru.lru_next;
+	b->lru_prev = &c->lru;
+	c->lru.lru_next->lru_prev = b;
+	c->lru.lru_next = b;
+}
+
+/* Block @k is there (and just used): O(1), no timestamps. */
+static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
 
 	if (!b->present) {
 		b->present = true;
-		b->disk_bytes = disk_bytes;
 		o->n_present++;
-		c->disk_bytes += disk_bytes;
+		c->disk_bytes += disk_size(&o->key, k);
 		c->n_blocks++;
 	}
-	b->last_used = now_usec();
+	lru_touch(c, b);
 }
 
 /*
@@ -323,9 +351,9 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	if (b->present) {
 		b->present = false;
 		o->n_present--;
-		c->disk_bytes -= b->disk_bytes;
+		c->disk_bytes -= disk_size(&o->key, k);
 		c->n_blocks--;
-		b->disk_bytes = 0;
+		lru_unlink(b);
 	}
 	o->verified = false;
 	/*
@@ -428,84 +456,198 @@ static bool below_free_ratio(const struct cache *c)
 	return (double)sv.f_bavail / (double)sv.f_blocks < c->opts.min_free_ratio;
 }
 
-struct victim {
-	struct cache_object *o;
-	uint32_t k;
-	int64_t last_used;
-};
+/* ---- the directory's usage, shared by every process ---- */
 
 /*
- * Evict least-recently-used blocks until what is stored and being fetched
- * fits under @limit (0: no limit) and, with @check_free, the filesystem
- * keeps its free-space ratio. Blocks being read, fetched or hashed are
- * never taken; a block being removed is marked so that no reader finds
- * it half-gone. Returns the bytes freed.
+ * DIR/usage: one fixed-size line, rewritten in place under the usage lock:
+ * the bytes of block files in the directory, and the cap a running process
+ * (its pid) asked for. A cap lasts as long as that process: a mount's
+ * --max-cache-size binds every download and mount that shares the
+ * directory while it runs, and no longer. A damaged line is recounted
+ * from the block files at the next open.
+ */
+#define USAGE_FORMAT "hubfs-usage 1 bytes %020llu cap %020llu pid %010ld\n"
+#define USAGE_LEN 81
+
+struct usage {
+	uint64_t bytes;
+	uint64_t cap;   /* 0: none */
+	long pid;       /* who asked for the cap */
+};
+
+static void usage_lock(struct cache *c)
+{
+	pthread_mutex_lock(&c->usage_mutex); /* flock does not exclude our own threads */
+	while (c->usage_fd >= 0 && flock(c->usage_fd, LOCK_EX) < 0 && errno == EINTR)
+		;
+}
+
+static void usage_unlock(struct cache *c)
+{
+	if (c->usage_fd >= 0)
+		flock(c->usage_fd, LOCK_UN);
+	pthread_mutex_unlock(&c->usage_mutex);
+}
+
+/* Under the usage lock. A line that does not parse reads as our own count. */
+static struct usage usage_read(struct cache *c)
+{
+	struct usage u = { .bytes = c->disk_bytes };
+	char line[USAGE_LEN + 1] = "";
+	unsigned long long b, m;
+	long pid;
+	int used = 0;
+
+	if (c->usage_fd >= 0 && pread(c->usage_fd, line, USAGE_LEN, 0) == USAGE_LEN &&
+	    sscanf(line, "hubfs-usage 1 bytes %20llu cap %20llu pid %10ld\n%n", &b, &m, &pid,
+		   &used) == 3 && used == USAGE_LEN) {
+		u.bytes = b;
+		u.cap = m;
+		u.pid = pid;
+	}
+	return u;
+}
+
+static void usage_write(struct cache *c, const struct usage *u)
+{
+	char line[USAGE_LEN + 1];
+
+	snprintf(line, sizeof(line), USAGE_FORMAT, (unsigned long long)u->bytes,
+		 (unsigned long long)u->cap, u->pid);
+	if (c->usage_fd >= 0 && pwrite(c->usage_fd, line, USAGE_LEN, 0) != USAGE_LEN)
+		log_dbg("cache: cannot update %s/usage: %s", c->dir, strerror(errno));
+}
+
+/* The cap in force: ours when this process was given one, else a live process's. */
+static uint64_t usage_cap(const struct cache *c, const struct usage *u)
+{
+	if (c->opts.max_bytes)
+		return c->opts.max_bytes;
+	if (u->cap && u->pid > 0 && (kill((pid_t)u->pid, 0) == 0 || errno == EPERM))
+		return u->cap;
+	return 0;
+}
+
+/* Count @delta bytes of block files more (or fewer) in the directory. */
+static void usage_add_locked(struct cache *c, int64_t delta)
+{
+	struct usage u = usage_read(c);
+
+	if (delta < 0 && (uint64_t)-delta > u.bytes)
+		u.bytes = 0;
+	else
+		u.bytes += (uint64_t)delta;
+	usage_write(c, &u);
+}
+
+/*
+ * Remove block file @path (of @dsize bytes when it is one) and count it
+ * out. Whatever else sits there (a directory put in its place) goes too.
+ */
+static void remove_block_file(struct cache *c, const char *path, uint32_t dsize)
+{
+	struct stat st;
+
+	usage_lock(c);
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (unlink(path) == 0)
+			usage_add_locked(c, -(int64_t)dsize);
+	} else {
+		discard_path(path);
+	}
+	usage_unlock(c);
+}
+
+/*
+ * Publish temporary block file @tmp as @path: linked into place, never
+ * replacing a block another process published first (the count would be
+ * off, and a verified object's block would change under it). 0, -EEXIST
+ * (one is there: use it), or -errno. @tmp is gone afterwards.
+ */
+static int publish_block(struct cache *c, const char *tmp, const char *path,
+			 uint32_t dsize)
+{
+	int rc = 0;
+
+	usage_lock(c);
+	if (link(tmp, path) == 0)
+		usage_add_locked(c, dsize);
+	else
+		rc = -errno;
+	usage_unlock(c);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * Evict least-recently-used blocks until the directory's block files and
+ * this process's fetches in flight fit under @limit (0: no limit) and,
+ * with @check_free, the filesystem keeps its free-space ratio. The victims
+ * come from the tail of this process's LRU list, so the cost does not
+ * depend on how much is cached; blocks being read, fetched or hashed are
+ * never taken. Blocks only other processes know are theirs to evict: the
+ * directory may exceed the cap by the blocks in flight. Returns the bytes
+ * freed.
  */
 static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 {
-	enum { BATCH = 64, FREE_STEP = 8 };
-	struct victim v[BATCH];
+	enum { BATCH = 16, FREE_STEP = 8 };
+	struct block_state *v[BATCH];
 	char path[PATH_MAX];
 	uint64_t freed = 0;
 
 	for (;;) {
-		/* statvfs is I/O: asked before taking the lock. */
+		/* statvfs is I/O: asked before taking the locks. */
 		bool low = check_free && below_free_ratio(c);
-		uint64_t used, taken = 0;
-		size_t n = 0, chosen = 0;
+		uint64_t need = 0, taken = 0, cap;
+		struct usage u;
+		size_t n = 0;
 
+		usage_lock(c);
+		u = usage_read(c);
+		cap = limit ? limit : usage_cap(c, &u);
 		pthread_mutex_lock(&c->lock);
-		used = c->disk_bytes + c->reserved_bytes;
-		if (!low && !(limit && used > limit)) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		/* The BATCH oldest candidates, by insertion into a small sorted array. */
-		for (size_t s = 0; s < c->table_size; s++) {
-			for (struct cache_object *o = c->table[s]; o; o = o->next) {
-				if (o->verifying)
-					continue;
-				for (uint32_t k = 0; k < o->n_blocks; k++) {
-					struct block_state *b = &o->blocks[k];
-					size_t i;
-
-					if (!b->present || b->pins || b->fetching || b->evicting)
-						continue;
-					if (n == BATCH && b->last_used >= v[n - 1].last_used)
-						continue;
-					i = n < BATCH ? n++ : BATCH - 1;
-					while (i > 0 && v[i - 1].last_used > b->last_used) {
-						v[i] = v[i - 1];
-						i--;
-					}
-					v[i] = (struct victim){ o, k, b->last_used };
-				}
-			}
-		}
-		/* Oldest first, and no more than needed. */
-		for (; chosen < n; chosen++) {
-			struct block_state *b = &v[chosen].o->blocks[v[chosen].k];
-
-			if (chosen > 0 && (low ? chosen >= FREE_STEP : used - taken <= limit))
-				break;
-			taken += b->disk_bytes;
-			mark_absent(c, v[chosen].o, v[chosen].k);
+		if (cap && u.bytes + c->reserved_bytes > cap)
+			need = u.bytes + c->reserved_bytes - cap;
+		for (struct block_state *b = c->lru.lru_prev, *prev;
+		     (low || need) && b != &c->lru && n < BATCH; b = prev) {
+			prev = b->lru_prev;
+			if (b->pins || b->fetching || b->evicting || b->obj->verifying)
+				continue;
+			taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
+			mark_absent(c, b->obj, (uint32_t)(b - b->obj->blocks));
 			b->evicting = true;
 			c->stats.evicted_blocks++;
+			v[n++] = b;
+			if (low ? n >= FREE_STEP : taken >= need)
+				break;
 		}
 		pthread_mutex_unlock(&c->lock);
-		if (chosen == 0)
-			break; /* everything left is in use */
-		for (size_t i = 0; i < chosen; i++) {
-			block_path(c, v[i].o, v[i].k, path, sizeof(path));
-			unlink(path);
-			/* No longer complete: the stored "verified" must go too. */
-			if (i == 0 || v[i].o != v[i - 1].o)
-				write_meta(c, &v[i].o->key, NULL);
+		for (size_t i = 0; i < n; i++) {
+			struct cache_object *o = v[i]->obj;
+			uint32_t k = (uint32_t)(v[i] - o->blocks);
+
+			block_path(c, o, k, path, sizeof(path));
+			/* Another process may have removed it already: not counted twice. */
+			if (unlink(path) == 0)
+				u.bytes = u.bytes > disk_size(&o->key, k) ?
+						  u.bytes - disk_size(&o->key, k) : 0;
 		}
+		if (n)
+			usage_write(c, &u);
+		usage_unlock(c);
+		if (n == 0)
+			break; /* nothing needed, or everything left is in use */
+		/*
+		 * The meta file is left as it is: a "verified" that names a block
+		 * file no longer there counts for nothing (an incomplete object is
+		 * not verified, and a block fetched again has another write id).
+		 * Rewriting it cost a rename, and ext4 flushes on a rename over a
+		 * file: a millisecond per evicted block.
+		 */
 		pthread_mutex_lock(&c->lock);
-		for (size_t i = 0; i < chosen; i++)
-			v[i].o->blocks[v[i].k].evicting = false;
+		for (size_t i = 0; i < n; i++)
+			v[i]->evicting = false;
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
 		freed += taken;
@@ -549,19 +691,36 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	if (rc < 0)
 		return rc;
 	/* The block is already counted in reserved_bytes: make room for it. */
-	if (c->opts.max_bytes || c->opts.min_free_ratio > 0)
-		evict(c, c->opts.max_bytes, c->opts.min_free_ratio > 0);
+	evict(c, 0, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
-	rc = block_write(path, &o->key, k, buf, len, write_id);
-	if (rc == -ENOENT) {
-		/* The object's directory went away under us (evicted): remake it. */
-		char dir[PATH_MAX];
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char tmp[PATH_MAX];
 
-		cache_object_dir(c, &o->key, dir, sizeof(dir));
-		if (fileio_mkdirs(dir, 0755) == 0) {
-			write_meta(c, &o->key, NULL);
-			rc = block_write(path, &o->key, k, buf, len, write_id);
+		rc = block_write_tmp(path, &o->key, k, buf, len, tmp, sizeof(tmp), write_id);
+		if (rc == -ENOENT) {
+			/* The object's directory went away under us (evicted): remake it. */
+			char dir[PATH_MAX];
+
+			cache_object_dir(c, &o->key, dir, sizeof(dir));
+			if (fileio_mkdirs(dir, 0755) == 0) {
+				write_meta(c, &o->key, NULL);
+				continue;
+			}
 		}
+		if (rc == 0)
+			rc = publish_block(c, tmp, path, disk_size(&o->key, k));
+		if (rc != -EEXIST)
+			break;
+		/*
+		 * Another process published this block first. It is used as it
+		 * is (its write id is what a verification records), unless it is
+		 * not a valid block: then it goes, and ours takes its place.
+		 */
+		rc = block_read(path, &o->key, k, 0, 0, NULL, write_id);
+		if (rc == -EBADMSG)
+			remove_block_file(c, path, disk_size(&o->key, k));
+		else if (rc != -ENOENT)
+			break; /* 0: theirs is ours */
 	}
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
@@ -679,7 +838,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			continue;
 		}
 		if (!out && b->present) {
-			b->last_used = now_usec();
+			lru_touch(c, b);
 			pthread_mutex_unlock(&c->lock);
 			return 0;
 		}
@@ -693,7 +852,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		if (b->gen != gen || b->fetching || b->evicting)
 			continue;
 		if (rc == 0) {
-			mark_present(c, o, k, dsize);
+			mark_present(c, o, k);
 			note_write_id(o, k, id);
 			c->stats.disk_hits++;
 			pthread_mutex_unlock(&c->lock);
@@ -706,7 +865,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			pthread_mutex_unlock(&c->lock);
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
-			discard_path(path);
+			remove_block_file(c, path, dsize);
 			write_meta(c, &o->key, NULL);
 			pthread_mutex_lock(&c->lock);
 			c->reserved_bytes += dsize;
@@ -734,7 +893,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	b->gen++;
 	b->fetch_rc = rc;
 	if (rc == 0) {
-		mark_present(c, o, k, dsize);
+		mark_present(c, o, k);
 		note_write_id(o, k, id);
 		c->stats.fetches++;
 		c->stats.fetch_bytes += block_len(&o->key, k);
@@ -745,9 +904,9 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
-	/* Several fetches at once may have overshot the limit together. */
-	if (rc == 0 && c->opts.max_bytes)
-		evict(c, c->opts.max_bytes, false);
+	/* Several fetches at once may have overshot the cap together. */
+	if (rc == 0)
+		evict(c, 0, false);
 	if (rc == 0 && out)
 		memcpy(out, buf + off, len);
 	if (rc == 0)
@@ -763,7 +922,7 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 
 	for (uint32_t k = 0; k < o->n_blocks; k++) {
 		block_path(c, o, k, path, sizeof(path));
-		unlink(path);
+		remove_block_file(c, path, disk_size(&o->key, k));
 	}
 	meta_path(c, &o->key, path, sizeof(path));
 	unlink(path);
@@ -832,7 +991,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 			if (rc == -EBADMSG) {
 				log_warn("cache: block %u of %s failed its checksum while "
 					 "hashing; dropped", k, o->key.hash);
-				discard_path(path);
+				remove_block_file(c, path, disk_size(&o->key, k));
 			}
 			rc = -EAGAIN;
 		}
@@ -1105,10 +1264,15 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	/* Without a meta file nothing of the object counts (scan() removes it). */
 	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
 		struct stat st;
+		uint64_t id;
 
 		block_path(c, o, k, path, sizeof(path));
 		on_disk[k] = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			     (uint64_t)st.st_size == disk_size(key, k);
+		/* "Verified" names block files: each must be the one named. */
+		if (m.verified && (!on_disk[k] ||
+				   block_read(path, key, k, 0, 0, NULL, &id) != 0 || id != m.ids[k]))
+			m.verified = false;
 	}
 	pthread_mutex_lock(&c->lock);
 	if (!o->verifying && !o->hashing) {
@@ -1118,7 +1282,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			if (b->fetching || b->evicting || b->pins)
 				continue; /* this process knows better right now */
 			if (on_disk[k])
-				mark_present(c, o, k, disk_size(key, k));
+				mark_present(c, o, k);
 			else if (b->present)
 				mark_absent(c, o, k);
 		}
@@ -1184,14 +1348,51 @@ static void remove_tree(const char *path)
 }
 
 /* Take one object directory into the index, or remove what is not ours. */
-static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
-			const char *hash)
+/* Blocks found at open, put in LRU order (by file time) once all are known. */
+struct scan_found {
+	struct block_state *b;
+	int64_t mtime;
+};
+struct scan_list {
+	struct scan_found *v;
+	size_t n, cap;
+};
+
+static void scan_note(struct cache *c, struct scan_list *l, struct block_state *b,
+		      const struct stat *st)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct scan_found *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			mark_present(c, b->obj, (uint32_t)(b - b->obj->blocks)); /* unordered */
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].b = b;
+	l->v[l->n].mtime = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	l->n++;
+}
+
+static int by_mtime(const void *a_, const void *b_)
+{
+	const struct scan_found *a = a_, *b = b_;
+
+	return a->mtime < b->mtime ? -1 : a->mtime > b->mtime;
+}
+
+static void scan_object(struct cache *c, struct scan_list *found, enum cache_algo algo,
+			const char *dir, const char *hash)
 {
 	struct cache_key key = { .algo = algo };
 	struct object_meta m;
 	struct cache_object *o;
 	char path[PATH_MAX];
 	struct dirent *de;
+	uint32_t n_found = 0;
 	uint8_t raw[32];
 	DIR *d;
 
@@ -1235,9 +1436,8 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 			discard_path(path); /* cannot be a block of this object */
 			continue;
 		}
-		mark_present(c, o, k, (uint32_t)st.st_size);
-		o->blocks[k].last_used = (int64_t)st.st_mtim.tv_sec * 1000000 +
-					 st.st_mtim.tv_nsec / 1000;
+		scan_note(c, found, &o->blocks[k], &st);
+		n_found++;
 	}
 	closedir(d);
 	/*
@@ -1245,7 +1445,7 @@ static void scan_object(struct cache *c, enum cache_algo algo, const char *dir,
 	 * compared with it when the block is read (note_write_id()), so a
 	 * file replaced since is never served as verified.
 	 */
-	o->verified = m.verified && o->n_present == o->n_blocks;
+	o->verified = m.verified && n_found == o->n_blocks;
 	for (uint32_t k = 0; k < m.n_ids; k++)
 		o->blocks[k].hashed_id = m.ids[k];
 	meta_release(&m);
@@ -1255,6 +1455,7 @@ static void scan(struct cache *c)
 {
 	static const enum cache_algo algos[] = { CACHE_ALGO_SHA256, CACHE_ALGO_GIT_SHA1 };
 	char top[PATH_MAX], fan[PATH_MAX], obj[PATH_MAX];
+	struct scan_list found = { 0 };
 
 	for (size_t a = 0; a < 2; a++) {
 		DIR *d1, *d2;
@@ -1281,12 +1482,21 @@ static void scan(struct cache *c)
 					remove_tree(obj); /* filed under the wrong prefix */
 					continue;
 				}
-				scan_object(c, algos[a], obj, e2->d_name);
+				scan_object(c, &found, algos[a], obj, e2->d_name);
 			}
 			closedir(d2);
 		}
 		closedir(d1);
 	}
+	/* Oldest first, so that the newest ends at the head of the LRU list. */
+	if (found.n)
+		qsort(found.v, found.n, sizeof(*found.v), by_mtime);
+	for (size_t i = 0; i < found.n; i++) {
+		struct block_state *b = found.v[i].b;
+
+		mark_present(c, b->obj, (uint32_t)(b - b->obj->blocks));
+	}
+	free(found.v);
 }
 
 /* Leftovers of dead writers at the top (the marker files' temporaries). */
@@ -1331,6 +1541,34 @@ static int check_marker(struct cache *c)
 	return rc;
 }
 
+/*
+ * DIR/usage, kept open for flock. Where it cannot be written (a cache of
+ * another user), this process counts only what it knows.
+ */
+static void open_usage(struct cache *c)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/usage", c->dir);
+	for (int attempt = 0; attempt < 2 && c->usage_fd < 0; attempt++) {
+		c->usage_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+				   0644);
+		if (c->usage_fd >= 0 && (fstat(c->usage_fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(c->usage_fd);
+			c->usage_fd = -1;
+			errno = ELOOP;
+		}
+		/* Not ours (a symlink, a FIFO...): replaced by a file of ours. */
+		if (c->usage_fd < 0 && errno == ELOOP)
+			discard_path(path);
+		else if (c->usage_fd < 0)
+			break;
+	}
+	if (c->usage_fd < 0)
+		log_dbg("cache: cannot open %s: %s", path, strerror(errno));
+}
+
 int cache_open(const struct cache_options *opts, struct cache **out)
 {
 	struct cache *c = calloc(1, sizeof(*c));
@@ -1348,20 +1586,38 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 		goto fail;
 	}
 	c->opts.dir = c->dir;
+	c->lru.lru_next = c->lru.lru_prev = &c->lru;
+	c->usage_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
+	pthread_mutex_init(&c->usage_mutex, NULL);
 	rc = fileio_mkdirs(c->dir, 0755);
 	if (rc == 0)
 		rc = check_marker(c);
 	if (rc < 0)
 		goto fail_locks;
 	sweep_tmp(c->dir);
+	open_usage(c);
+	/* Counted afresh at every open: a crash between a publish and its count is forgotten. */
+	usage_lock(c);
 	scan(c);
+	{
+		struct usage u = usage_read(c);
+
+		u.bytes = c->disk_bytes;
+		if (c->opts.max_bytes) {
+			u.cap = c->opts.max_bytes;
+			u.pid = (long)getpid();
+		}
+		usage_write(c, &u);
+	}
+	usage_unlock(c);
 	*out = c;
 	return 0;
 fail_locks:
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->usage_mutex);
 fail:
 	free(c->table);
 	free(c->dir);
@@ -1384,8 +1640,23 @@ void cache_close(struct cache *c)
 		}
 	}
 	free(c->table);
+	if (c->usage_fd >= 0) {
+		struct usage u;
+
+		/* Our cap ends with us. */
+		usage_lock(c);
+		u = usage_read(c);
+		if (u.pid == (long)getpid()) {
+			u.cap = 0;
+			u.pid = 0;
+			usage_write(c, &u);
+		}
+		usage_unlock(c);
+		close(c->usage_fd);
+	}
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->changed);
+	pthread_mutex_destroy(&c->usage_mutex);
 	free(c->dir);
 	free(c);
 }
@@ -1487,7 +1758,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 				pthread_mutex_lock(&c->lock);
 				mark_absent(c, o, k);
 				pthread_mutex_unlock(&c->lock);
-				discard_path(path);
+				remove_block_file(c, path, disk_size(key, k));
 				write_meta(c, key, NULL);
 			}
 			continue;

@@ -2198,7 +2198,7 @@ static void test_invalid_keys(void **state)
 	}
 	assert_int_equal(mem_source_fetches(&f->ms), 0);
 	count_tree(f->dir);
-	assert_int_equal(tree_files, 2); /* the marker and CACHEDIR.TAG */
+	assert_int_equal(tree_files, 3); /* the marker, CACHEDIR.TAG and usage */
 	assert_int_equal(usage(f).objects, 0);
 
 	assert_true(cache_key_is_valid(&o->key));
@@ -2269,6 +2269,128 @@ static void test_refresh_follows_other_process(void **state)
 	assert_true(i.blocks_present < 3);
 	cache_close(other);
 	read_all(f, o);
+}
+
+/* Bytes of block files in the directory now. */
+static uint64_t dir_block_bytes(struct fx *f)
+{
+	count_tree(f->dir);
+	return tree_block_bytes;
+}
+
+/*
+ * The cap is the directory's, whatever mix of processes fills it: a
+ * process without a cap of its own (a download) keeps under the cap of a
+ * live one (a mount), and evicts from what it knows; the cap ends with
+ * the process that set it. Exceeded at most by the block in flight.
+ */
+static void test_cap_is_directory_wide(void **state)
+{
+	struct fx *f = *state;
+	struct cache_options capped = f->opts, plain = f->opts;
+	struct mem_object *o[6];
+	struct cache *mount, *download;
+	struct cache_error err = { { 0 } };
+	uint64_t cap = 3 * FULL_BLOCK_DISK, peak = 0;
+	uint8_t *buf = malloc(2 * BS);
+
+	assert_non_null(buf);
+	for (int i = 0; i < 6; i++)
+		o[i] = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 100 + (uint64_t)i);
+	capped.max_bytes = cap;
+	plain.max_bytes = 0;
+	assert_int_equal(cache_open(&capped, &mount), 0);
+	assert_int_equal(cache_open(&plain, &download), 0);
+	/* Both fill it, taking turns. */
+	for (int i = 0; i < 6; i++) {
+		struct cache *c = i % 2 ? mount : download;
+
+		assert_int_equal(cache_read(c, &o[i]->key, &f->ms.src, buf, 2 * BS, 0, &err),
+				 (ssize_t)(2 * BS));
+		assert_memory_equal(buf, o[i]->data, 2 * BS);
+		if (dir_block_bytes(f) > peak)
+			peak = dir_block_bytes(f);
+	}
+	print_message("cap %llu bytes, peak %llu on disk\n", (unsigned long long)cap,
+		      (unsigned long long)peak);
+	assert_true(peak <= cap + FULL_BLOCK_DISK);
+	assert_true(dir_block_bytes(f) <= cap);
+	/* The mount goes: its cap with it. */
+	cache_close(mount);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(cache_read(download, &o[i]->key, &f->ms.src, buf, 2 * BS, 0, &err),
+				 (ssize_t)(2 * BS));
+	assert_int_equal(dir_block_bytes(f), 6 * 2 * FULL_BLOCK_DISK);
+	cache_close(download);
+	free(buf);
+}
+
+/* Two processes fetch the same block at once: one file, counted once. */
+struct handle_reader {
+	struct cache *c;
+	struct mem_source *ms;
+	const struct mem_object *o;
+	ssize_t rc;
+	bool bytes_ok;
+};
+
+static void *read_with_handle(void *p)
+{
+	struct handle_reader *r = p;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc((size_t)r->o->key.size);
+
+	r->rc = buf ? cache_read(r->c, &r->o->key, &r->ms->src, buf, (size_t)r->o->key.size, 0,
+				 &err) : -ENOMEM;
+	r->bytes_ok = r->rc > 0 && memcmp(buf, r->o->data, (size_t)r->rc) == 0;
+	free(buf);
+	return NULL;
+}
+
+static void test_publish_never_replaces(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100000, 107);
+	struct handle_reader r[2] = { { .ms = &f->ms, .o = o }, { .ms = &f->ms, .o = o } };
+	char path[PATH_MAX + 8], line[128] = "";
+	pthread_t t[2];
+	int waited_ms = 0, fd;
+
+	r[0].c = f->c;
+	assert_int_equal(cache_open(&f->opts, &r[1].c), 0);
+	mem_source_hold(&f->ms, true);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, read_with_handle, &r[i]), 0);
+	/* Both fetch: neither index nor the disk had the block. */
+	while (mem_source_held(&f->ms) != 2) {
+		struct timespec tick = { .tv_nsec = 1000000 };
+
+		assert_true(++waited_ms < 60000);
+		nanosleep(&tick, NULL);
+	}
+	mem_source_hold(&f->ms, false);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].rc, (ssize_t)o->key.size);
+		assert_true(r[i].bytes_ok);
+	}
+	assert_int_equal(mem_object_fetches(o, 0), 2);
+	assert_int_equal(count_block_files(f, &o->key), 1);
+	cache_close(r[1].c);
+	/* The directory's count has the one block file, once. */
+	snprintf(path, sizeof(path), "%s/usage", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(read(fd, line, sizeof(line) - 1) > 0);
+	close(fd);
+	count_tree(f->dir);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "bytes %020llu", (unsigned long long)tree_block_bytes);
+		assert_non_null(strstr(line, want));
+	}
+	assert_true(info(f, &o->key).verified);
 }
 
 static void test_two_handles_share_directory(void **state)
@@ -2382,6 +2504,8 @@ int main(void)
 		T(test_size_mismatch),
 		T(test_two_handles_share_directory),
 		T(test_refresh_follows_other_process),
+		T(test_cap_is_directory_wide),
+		T(test_publish_never_replaces),
 		cmocka_unit_test(test_default_dir),
 	};
 
