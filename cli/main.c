@@ -50,6 +50,8 @@ static void print_usage(FILE *out)
 		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
+		"  --connect-timeout SECS (10), --stall-timeout SECS (30),\n"
+		"  --min-speed BYTES/S (1K), --op-timeout SECS (120), --retries N (5)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  -d, --debug             trace every FUSE request (implies -f)\n"
 		"\n"
@@ -153,6 +155,22 @@ static int cmd_mount(int argc, char **argv)
 	if (rc == 0)
 		rc = cli_hub_connect(&o, &cfg, &hub);
 	if (rc == 0) {
+		char line[1024];
+
+		/* Which Hub, and how long it gets: the first thing to know when it hangs. */
+		if (cfg.offline)
+			snprintf(line, sizeof(line), "offline: no network use; serving what "
+				 "the cache holds (endpoint %s)", cfg.endpoint);
+		else
+			snprintf(line, sizeof(line), "Hub endpoint %s (from %s); connect "
+				 "within %.1f s, at least %ld bytes/s over %.1f s, %.1f s per "
+				 "operation, %u retries", cfg.endpoint, cfg.endpoint_source,
+				 cfg.connect_timeout_ms / 1000.0, cfg.min_speed_bps,
+				 cfg.stall_timeout_ms / 1000.0, cfg.op_timeout_ms / 1000.0,
+				 cfg.max_retries);
+		log_info("%s", line);
+		if (!opts.foreground)
+			fprintf(stderr, "hubfs: %s\n", line); /* the log is syslog from here */
 		deps = (struct fs_deps){ .hub = hub, .hub_config = &cfg, .cache = cache };
 		rc = fs_run(&opts, &deps) == 0 ? EXIT_OK : EXIT_FAIL;
 		hub_client_free(hub);

@@ -36,6 +36,25 @@ struct api_call {
 	char linked_size[32];
 };
 
+/*
+ * A call on a thread that set no deadline of its own gets op_timeout_ms:
+ * every entry point below runs between call_begin() and call_end().
+ */
+static int64_t call_begin(struct hub_client *c)
+{
+	int64_t prev = http_deadline();
+
+	if (!prev)
+		hub_deadline_set(hub_now_ms() + c->cfg.op_timeout_ms);
+	return prev;
+}
+
+static int call_end(int64_t prev, int rc)
+{
+	hub_deadline_set(prev);
+	return rc;
+}
+
 static int offline_error(struct hub_error *err)
 {
 	return hub_fail(err, -ENETDOWN, 0,
@@ -52,11 +71,14 @@ static int transport_error(struct hub_client *c, int rc,
 	http_redact_url(x->url, shown, sizeof(shown));
 	switch (rc) {
 	case -EHOSTUNREACH:
-		return hub_fail(err, rc, 0, "cannot connect to %s after %u retries: %s",
-				c->cfg.endpoint, retries, x->transport_error);
+		return hub_fail(err, rc, 0, "cannot connect to %s (endpoint %s): %s",
+				shown, c->cfg.endpoint, x->transport_error);
 	case -ETIMEDOUT:
 		return hub_fail(err, rc, 0, "timed out talking to %s after %u retries: %s",
 				shown, retries, x->transport_error);
+	case -ECANCELED:
+		return hub_fail(err, rc, 0, "request to %s cancelled: %s", shown,
+				x->transport_error);
 	case -EPROTO:
 		return hub_fail(err, rc, x->status, "invalid answer from %s: %s",
 				shown, x->transport_error);
@@ -214,7 +236,7 @@ static int get_json(struct hub_client *c, const struct hub_repo *repo,
 	return api_call(c, &call, x, err);
 }
 
-int hub_repo_info(struct hub_client *c, const struct hub_repo *repo,
+static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
 		  struct hub_repo_info *out, struct hub_error *err)
 {
 	struct http_exchange *x;
@@ -267,7 +289,7 @@ int hub_resolve_revision(struct hub_client *c, const struct hub_repo *repo,
 	return 0;
 }
 
-int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
+static int list_tree_within(struct hub_client *c, const struct hub_repo *repo,
 		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
 		  struct hub_error *err)
 {
@@ -332,7 +354,7 @@ out:
 	return rc;
 }
 
-int hub_paths_info(struct hub_client *c, const struct hub_repo *repo,
+static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 		   const char *const *paths, size_t n, hub_entry_fn fn,
 		   void *ctx, struct hub_error *err)
 {
@@ -409,7 +431,7 @@ static int resolve_url(struct hub_client *c, const struct hub_repo *repo,
 	return rc;
 }
 
-int hub_head_file(struct hub_client *c, const struct hub_repo *repo,
+static int head_file_within(struct hub_client *c, const struct hub_repo *repo,
 		  const char *path, struct hub_file_meta *out,
 		  struct hub_error *err)
 {
@@ -558,7 +580,7 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	return r->want_first > r->want_last ? 1 : 0;
 }
 
-int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
+static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		   const char *path, uint64_t offset, uint64_t len,
 		   uint64_t file_size, hub_write_fn fn, void *ctx,
 		   struct hub_error *err)
@@ -701,4 +723,52 @@ out:
 	buf_release(&key);
 	exchange_free(x);
 	return rc;
+}
+
+/* ---- the entry points, each within its deadline ---- */
+
+int hub_repo_info(struct hub_client *c, const struct hub_repo *repo,
+		  struct hub_repo_info *out, struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, repo_info_within(c, repo, out, err));
+}
+
+int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+		  struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, list_tree_within(c, repo, path, recursive, fn, ctx, err));
+}
+
+int hub_paths_info(struct hub_client *c, const struct hub_repo *repo,
+		   const char *const *paths, size_t n, hub_entry_fn fn,
+		   void *ctx, struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, paths_info_within(c, repo, paths, n, fn, ctx, err));
+}
+
+int hub_head_file(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, struct hub_file_meta *out,
+		  struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, head_file_within(c, repo, path, out, err));
+}
+
+int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
+		   const char *path, uint64_t offset, uint64_t len,
+		   uint64_t file_size, hub_write_fn fn, void *ctx,
+		   struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, read_range_within(c, repo, path, offset, len, file_size,
+						fn, ctx, err));
 }
