@@ -278,38 +278,32 @@ static void log_load_failure(const struct fs_repo *r, int rc,
 		log_warn("%s: %s", name, err->message[0] ? err->message : strerror(-rc));
 }
 
-/* The repo's snapshot now, (re)loading it when due. Returns a ref. */
-static int repo_snapshot(struct fs *fs, struct fs_repo *r, struct fs_snapshot **out)
+/*
+ * Load or refresh @r's snapshot and publish how it went: runs on a helper
+ * thread (or, when none can be made, on the caller's), with no lock held
+ * while the Hub is asked, and within a deadline of its own, so that it
+ * ends whether or not the request that started it still waits.
+ */
+static void load_repo(struct fs *fs, void *r_)
 {
+	struct fs_repo *r = r_;
 	struct hub_error err = { 0 };
 	struct fs_snapshot *fresh = NULL, *old = NULL;
-	int64_t now = now_secs();
+	int64_t prev;
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		if (r->snap && (r->pinned || now - r->checked_at < fs->opts.revision_ttl_secs)) {
-			fs_snapshot_ref(r->snap);
-			*out = r->snap;
-			pthread_mutex_unlock(&r->lock);
-			return 0;
-		}
-		if (!r->loading)
-			break;
-		pthread_cond_wait(&r->loaded, &r->lock);
-	}
-	r->loading = true;
 	old = r->snap;
 	if (old)
 		fs_snapshot_ref(old);
 	pthread_mutex_unlock(&r->lock);
 
+	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
 	rc = old ? fs_snapshot_refresh(&fs->env, old, &fresh, &err) :
 		   fs_snapshot_load(&fs->env, &r->repo, &fresh, &err);
+	hub_deadline_set(prev);
 
 	pthread_mutex_lock(&r->lock);
-	r->loading = false;
-	pthread_cond_broadcast(&r->loaded);
 	r->checked_at = now_secs();
 	if (rc == 0 && fresh) {
 		if (old)
@@ -322,23 +316,72 @@ static int repo_snapshot(struct fs *fs, struct fs_repo *r, struct fs_snapshot **
 		log_dbg("%s: keeping %.12s: %s", old->repo_key, old->commit, err.message);
 		rc = 0;
 	}
+	r->loading = false;
+	r->load_rc = rc;
+	r->load_gen++;
+	pthread_cond_broadcast(&r->loaded);
+	pthread_mutex_unlock(&r->lock);
+	fs_snapshot_unref(old);
+	if (rc < 0)
+		log_load_failure(r, rc, &err);
+}
+
+/*
+ * The repo's snapshot now, (re)loading it when due. Returns a ref, or
+ * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
+ * caller stops waiting (the load goes on for whoever asks next).
+ */
+static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo *r,
+			 struct fs_snapshot **out)
+{
+	bool waiting = false;
+	unsigned gen = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		if (r->snap && (r->pinned ||
+				now_secs() - r->checked_at < fs->opts.revision_ttl_secs))
+			break;
+		if (waiting && r->load_gen != gen) {
+			/* The load this call waited for ended: its answer is ours. */
+			rc = r->snap ? 0 : r->load_rc;
+			break;
+		}
+		if (!r->loading) {
+			r->loading = true;
+			gen = r->load_gen;
+			waiting = true;
+			pthread_mutex_unlock(&r->lock);
+			if (fs_helper_start(fs, load_repo, r) < 0)
+				load_repo(fs, r);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
+		if (!waiting) {
+			gen = r->load_gen;
+			waiting = true;
+		}
+		rc = fs_wait_slice(fs, w, &r->loaded, &r->lock);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && !r->snap)
+		rc = -EIO; /* cannot happen: a load that worked left a snapshot */
 	if (rc == 0) {
 		fs_snapshot_ref(r->snap);
 		*out = r->snap;
 	}
 	pthread_mutex_unlock(&r->lock);
-	fs_snapshot_unref(old);
-	if (rc < 0)
-		log_load_failure(r, rc, &err);
 	return rc;
 }
 
-int fs_node_snapshot(struct fs *fs, struct fs_node *node,
+int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		     struct fs_snapshot **snap, uint32_t *entry)
 {
 	if (node->kind == NODE_REPO) {
 		*entry = 0;
-		return repo_snapshot(fs, node->repo, snap);
+		return repo_snapshot(fs, w, node->repo, snap);
 	}
 	if (node->kind == NODE_ENTRY) {
 		fs_snapshot_ref(node->snap);
@@ -436,8 +479,8 @@ static void negative_put(struct fs *fs, const char *key, int rc)
 }
 
 /* "NAME@REV" (or "NAME") in directory @org_or_type → a repo node. */
-static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
-		       const char *name, struct fs_node **out)
+static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+		       const char *id, const char *name, struct fs_node **out)
 {
 	struct hub_error err = { 0 };
 	struct fs_snapshot *snap = NULL;
@@ -457,9 +500,11 @@ static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 	n = virtual_child(fs, parent, name, NODE_REPO, parent->type, &repo);
 	if (!n)
 		return -ENOMEM;
-	rc = repo_snapshot(fs, n->repo, &snap);
+	rc = repo_snapshot(fs, w, n->repo, &snap);
 	if (rc < 0) {
-		negative_put(fs, key, rc);
+		/* Not the caller's own impatience: the repo may well exist. */
+		if (rc != -EINTR && rc != -ECANCELED)
+			negative_put(fs, key, rc);
 		return rc;
 	}
 	fs_snapshot_unref(snap);
@@ -468,8 +513,8 @@ static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 	return 0;
 }
 
-int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
-	      struct fs_node **out)
+int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+	      const char *name, struct fs_node **out)
 {
 	struct fs_snapshot *snap = NULL;
 	const struct fs_entry *e;
@@ -490,7 +535,7 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 		}
 		if (strchr(name, '@')) {
 			/* A legacy single-part id needs its @REV: "gpt2@main". */
-			rc = lookup_repo(fs, parent, name, name, &n);
+			rc = lookup_repo(fs, w, parent, name, name, &n);
 			if (rc < 0)
 				return rc;
 			break;
@@ -502,13 +547,13 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 	case NODE_ORG:
 		if (snprintf(id, sizeof(id), "%s/%s", parent->name, name) >= (int)sizeof(id))
 			return -ENAMETOOLONG;
-		rc = lookup_repo(fs, parent, id, name, &n);
+		rc = lookup_repo(fs, w, parent, id, name, &n);
 		if (rc < 0)
 			return rc;
 		break;
 	case NODE_REPO:
 	case NODE_ENTRY:
-		rc = fs_node_snapshot(fs, parent, &snap, &dir);
+		rc = fs_node_snapshot(fs, w, parent, &snap, &dir);
 		if (rc < 0)
 			return rc;
 		if (!snap->entries[dir].is_dir) {
@@ -537,8 +582,8 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 
 /* ---- attributes ---- */
 
-int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
-		 double *timeout)
+int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
+		 struct stat *st, double *timeout)
 {
 	struct fs_snapshot *snap;
 	const struct fs_entry *e;
@@ -556,7 +601,7 @@ int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
 		*timeout = VIRTUAL_TIMEOUT_SECS;
 		return 0;
 	}
-	rc = fs_node_snapshot(fs, node, &snap, &idx);
+	rc = fs_node_snapshot(fs, w, node, &snap, &idx);
 	if (rc < 0)
 		return rc;
 	e = &snap->entries[idx];
@@ -590,7 +635,7 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 	uint32_t idx;
 
 	if ((node->kind != NODE_REPO && node->kind != NODE_ENTRY) ||
-	    fs_node_snapshot(fs, node, &snap, &idx) < 0) {
+	    fs_node_snapshot(fs, NULL, node, &snap, &idx) < 0) {
 		snprintf(out, size, "inode %lu", (unsigned long)node->ino);
 		return;
 	}
@@ -672,7 +717,8 @@ static int add_local(void *ctx_, const char *repo, const char *commit)
 	return 0;
 }
 
-int fs_dir_list(struct fs *fs, struct fs_node *dir, struct fs_dirlist *out)
+int fs_dir_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
+		struct fs_dirlist *out)
 {
 	struct dir_builder b = { .l = out };
 	struct fs_snapshot *snap;
@@ -683,7 +729,7 @@ int fs_dir_list(struct fs *fs, struct fs_node *dir, struct fs_dirlist *out)
 	add_dirent(&b, ".", dir->ino, true);
 	add_dirent(&b, "..", dir->parent ? dir->parent : dir->ino, true);
 	if (dir->kind == NODE_REPO || dir->kind == NODE_ENTRY) {
-		rc = fs_node_snapshot(fs, dir, &snap, &idx);
+		rc = fs_node_snapshot(fs, w, dir, &snap, &idx);
 		if (rc < 0) {
 			fs_dirlist_release(out);
 			return rc;
