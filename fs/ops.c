@@ -33,6 +33,7 @@
  */
 #define FUSE_MAX_THREADS 256
 #define FUSE_MAX_IDLE_THREADS 16
+#define FUSE_MAX_BACKGROUND 192  /* below FUSE_MAX_THREADS: each may hold a thread */
 
 int fs_errno_for_kernel(int rc)
 {
@@ -103,6 +104,14 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 * warm read several times.
 	 */
 	conn->max_write = 1u << 20;
+	/*
+	 * The kernel queues read-ahead behind at most max_background requests
+	 * (12 by default): a dozen readers stuck on a stalled Hub would hold
+	 * every slot, and a read of a cached file would wait behind them.
+	 * Unprivileged mounts are capped by /proc/sys/fs/fuse/max_user_bgreq.
+	 */
+	conn->max_background = FUSE_MAX_BACKGROUND;
+	conn->congestion_threshold = FUSE_MAX_BACKGROUND * 3 / 4;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

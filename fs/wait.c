@@ -40,7 +40,12 @@ void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req)
 
 int fs_wait_check(struct fs *fs, const struct fs_wait *w)
 {
-	if (atomic_load(&fs->stopping))
+	/*
+	 * libfuse joins its workers before the session loop returns: a
+	 * request still waiting then would hold the unmount up until its
+	 * work ended. Once the session has exited, nobody reads the answer.
+	 */
+	if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
 		return -ECANCELED;
 	if (!w)
 		return 0;
