@@ -17,35 +17,40 @@ timed() {
 	say "$* -> exit $RC in $SECS s"
 }
 within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
-cat "$R/config.json" >/dev/null || die "cannot read config.json"
-ls -R "$R" >/dev/null
+D=$MNT/datasets/hubfs-test/big-dataset/data/test/part-00
+# A file in the verified cache that the kernel has never read: its read
+# must reach the daemon (not the page cache) while the others are stuck.
+"$HUBFS_BIN" download hubfs-test/tiny-model --include tokenizer_config.json >/dev/null 2>&1 ||
+	die "cannot prime the cache"
+ls "$D" "$R" >/dev/null || die "cannot list $D and $R"
 
 # Every file body stalls (CDN and git files), for longer than this test.
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
 fault '{"kind": "stall", "host": "hub", "glob": "/api/resolve-cache/*", "after_bytes": 0, "seconds": 60, "count": -1}'
 STUCK=()
 T0=$(date +%s.%N)
-FILES=(pytorch_model.bin extra/weights.dat model.safetensors README.md tokenizer.json vocab.txt)
-for i in $(seq 1 16); do
+# Sixteen different files, so that sixteen requests reach the daemon (readers
+# of one file would queue on its page in the kernel instead).
+for i in $(seq 0 15); do
 	# SIGINT after 6 s ("kill -INT" cannot: a script's background jobs ignore it).
-	timeout -s INT 6 cat "$R/${FILES[$((i % 6))]}" >/dev/null 2>&1 &
+	timeout -s INT 6 cat "$D/shard-$(printf %04d "$i").csv" >/dev/null 2>&1 &
 	STUCK+=($!)
 done
-wait_for 10 test "$(hub_count fault=stall)" -ge 6 || die "the readers did not reach the Hub"
+wait_for 10 test "$(hub_count fault=stall)" -ge 16 || die "the readers did not reach the Hub"
 sleep 1
 alive=0
 for p in "${STUCK[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 expect_eq 16 "$alive" "16 readers are stuck on stalled files"
 
-timed cat "$R/config.json"
+timed cat "$R/tokenizer_config.json"
 expect_eq 0 "$RC" "a cached file reads"
 check "... within 1 s" within 1
-expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <"$T/out" | cut -d' ' -f1)" \
-	"... with the right bytes"
-timed ls "$MNT/datasets/hubfs-test/big-dataset"
+expect_eq "$(manifest field $KEY tokenizer_config.json sha256)" \
+	"$(sha256sum <"$T/out" | cut -d' ' -f1)" "... with the right bytes"
+timed ls "$MNT/hubfs-test/sharded-model"
 expect_eq 0 "$RC" "another repo lists"
 check "... within 1 s" within 1
-timed stat "$MNT/hubfs-test/sharded-model"
+timed stat "$MNT/datasets/hubfs-test/odd-names"
 expect_eq 0 "$RC" "a third repo is looked up"
 check "... within 1 s" within 1
 
