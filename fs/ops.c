@@ -112,6 +112,15 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 */
 	conn->max_background = FUSE_MAX_BACKGROUND;
 	conn->congestion_threshold = FUSE_MAX_BACKGROUND * 3 / 4;
+	/*
+	 * With asynchronous reads the kernel reads pages in the background
+	 * while the reader sleeps on the page, where only a fatal signal
+	 * reaches it: a Python reader (SIGINT handled) would wait for the
+	 * fetch. Synchronous reads are sent as the reader's own requests, so
+	 * a signal makes the kernel send INTERRUPT and the read fails with
+	 * EINTR. Read-ahead across the Hub is our own (prefetch.c).
+	 */
+	conn->want &= ~FUSE_CAP_ASYNC_READ;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -30,6 +30,29 @@ check "... the daemon is alive" kill -0 "$HUBFS_PID"
 expect_eq "$(manifest field $KEY config.json sha256)" "$(sha "$R/config.json")" \
 	"... and serves another file"
 
+# --- the same for a reader that handles SIGINT (Python, as PyTorch runs):
+# its read(2) must fail with EINTR, not wait for the fetch (a page read in the
+# background can only be left on a fatal signal) ---
+cat >"$T/reader.py" <<'PY'
+import errno, os, signal, sys
+class Interrupted(Exception):
+    pass
+def on_int(*a):
+    raise Interrupted()  # else Python retries the read (PEP 475)
+signal.signal(signal.SIGINT, on_int)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    os.read(fd, 1 << 20)
+    print("read")
+except Interrupted:
+    print("EINTR")  # the read returned EINTR and the handler ran
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+timed timeout -s INT 2 "$PYTHON" "$T/reader.py" "$R/model.safetensors"
+expect_eq "EINTR" "$(cat "$T/out")" "a reader that handles SIGINT gets EINTR from read(2)"
+check "... within 1 s of the signal" within 3
+
 # --- a reader that waits on the same stalled fetch is not disturbed ---
 fakehub_ctl DELETE faults >/dev/null
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 3, "count": 1}'
