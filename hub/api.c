@@ -237,7 +237,7 @@ static int get_json(struct hub_client *c, const struct hub_repo *repo,
 }
 
 static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
-		  struct hub_repo_info *out, struct hub_error *err)
+			    struct hub_repo_info *out, struct hub_error *err)
 {
 	struct http_exchange *x;
 	struct buf url, body;
@@ -290,8 +290,8 @@ int hub_resolve_revision(struct hub_client *c, const struct hub_repo *repo,
 }
 
 static int list_tree_within(struct hub_client *c, const struct hub_repo *repo,
-		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
-		  struct hub_error *err)
+			    const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+			    struct hub_error *err)
 {
 	struct http_exchange *x;
 	struct buf url, body;
@@ -355,8 +355,8 @@ out:
 }
 
 static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
-		   const char *const *paths, size_t n, hub_entry_fn fn,
-		   void *ctx, struct hub_error *err)
+			     const char *const *paths, size_t n, hub_entry_fn fn,
+			     void *ctx, struct hub_error *err)
 {
 	struct http_exchange *x;
 	struct buf url, form, body;
@@ -432,8 +432,8 @@ static int resolve_url(struct hub_client *c, const struct hub_repo *repo,
 }
 
 static int head_file_within(struct hub_client *c, const struct hub_repo *repo,
-		  const char *path, struct hub_file_meta *out,
-		  struct hub_error *err)
+			    const char *path, struct hub_file_meta *out,
+			    struct hub_error *err)
 {
 	struct api_call call = {
 		.method = "HEAD", .repo = repo, .path = path,
@@ -581,9 +581,9 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 }
 
 static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
-		   const char *path, uint64_t offset, uint64_t len,
-		   uint64_t file_size, hub_write_fn fn, void *ctx,
-		   struct hub_error *err)
+			     const char *path, uint64_t offset, uint64_t len,
+			     uint64_t file_size, hub_write_fn fn, void *ctx,
+			     struct hub_error *err)
 {
 	struct api_call meta = { .repo = repo, .path = path };
 	struct range_read r = { .file_size = file_size, .fn = fn, .ctx = ctx };
