@@ -157,7 +157,7 @@ static int api_call(struct hub_client *c, struct api_call *call,
 				buf_reset(call->out);
 			rc = http_perform(c, x);
 			if (rc < 0) {
-				retry = http_transport_is_retryable(rc);
+				retry = http_transport_is_retryable(rc, attempt);
 				break;
 			}
 			pick_up_meta(call, x);
@@ -498,6 +498,13 @@ out:
 
 /* ---- ranged reads ---- */
 
+/* The connection's fault, as opposed to an error of the reader's own. */
+static bool is_transport_failure(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPROTO ||
+	       rc == -EHOSTUNREACH || rc == -ECANCELED;
+}
+
 struct range_read {
 	uint64_t want_first;   /* absolute offset of the next byte we need */
 	uint64_t want_last;    /* absolute offset of the last byte we need */
@@ -681,7 +688,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			snprintf(x->transport_error, sizeof(x->transport_error), "%s", r.why);
 		}
 		if (rc < 0) {
-			retry = http_transport_is_retryable(rc);
+			retry = http_transport_is_retryable(rc, attempt);
 		} else if (from_cache && (x->status == 403 || x->status == 404 ||
 					  x->status == 410)) {
 			/* A signed URL that expired or was revoked: resolve again. */
@@ -709,7 +716,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 	}
 	if (r.want_first > r.want_last) {
 		rc = 0;
-	} else if (rc < 0 && http_transport_is_retryable(rc)) {
+	} else if (rc < 0 && is_transport_failure(rc)) {
 		rc = transport_error(c, rc, x, attempt, err);
 	} else if (rc < 0) {
 		/* The reader's own error: pass it through. */

@@ -271,14 +271,16 @@ static int errno_for_curl(CURLcode cc)
 	}
 }
 
-bool http_transport_is_retryable(int rc)
+bool http_transport_is_retryable(int rc, unsigned attempt)
 {
+	if (rc == -ETIMEDOUT)
+		return attempt < HUB_MAX_TIMEOUT_RETRIES;
 	/*
 	 * Not -EHOSTUNREACH: a refused connection or a name that does not
 	 * resolve will not be different in a second, and the first access
 	 * must fail fast (the cache then serves what it has).
 	 */
-	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPROTO;
+	return rc == -ECONNRESET || rc == -EPROTO;
 }
 
 bool http_status_is_retryable(long status)

@@ -104,8 +104,14 @@ void http_exchange_release(struct http_exchange *x);
  */
 int http_perform(struct hub_client *c, struct http_exchange *x);
 
-/* Would another attempt help? */
-bool http_transport_is_retryable(int rc);
+/*
+ * Would another attempt help, after @attempt (0-based) failed with @rc?
+ * A timeout (too slow, a stall) is tried once more, on a fresh
+ * connection: a server that drips or stalls usually does so again, and
+ * each try costs a whole low-speed window.
+ */
+#define HUB_MAX_TIMEOUT_RETRIES 1
+bool http_transport_is_retryable(int rc, unsigned attempt);
 bool http_status_is_retryable(long status);
 
 /*

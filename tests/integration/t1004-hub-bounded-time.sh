@@ -44,11 +44,13 @@ check "... within 4 s" within 4
 check "... the message says what was slow" grep -q "too slow" "$T/err"
 fakehub_ctl DELETE faults >/dev/null
 
-# --- retries of a drip stay within the operation's deadline ---
+# --- a drip is tried once more, not as often as --retries allows ---
+fakehub_ctl DELETE log >/dev/null
 fault '{"kind": "drip_body", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
-timed timeout 30 "$H" ls --stall-timeout 1 --retries 50 --op-timeout 3 hubfs-test/tiny-model
-expect_eq 5 "$RC" "a drip on every retry: exit 5"
-check "... within the 3 s deadline (+1 s)" within 4
+timed timeout 30 "$H" ls --stall-timeout 1 --retries 50 hubfs-test/tiny-model
+expect_eq 5 "$RC" "a drip on every try: exit 5"
+expect_eq 2 "$(hub_count "path~$TREE")" "... after 2 tries, although 50 retries are allowed"
+check "... within 2 windows (+1 s)" within 3
 fakehub_ctl DELETE faults >/dev/null
 
 # --- an endless body fast enough for the floor: the deadline ends it ---
