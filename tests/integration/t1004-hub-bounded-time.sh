@@ -19,6 +19,8 @@ timed() {
 within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 
 # --- connection refused, unknown host: exit 5 within 2 s, one attempt ---
+# (with the default backoff, which the harness shortens: retries would show)
+export HUBFS_RETRY_BASE_MS=500
 timed "$H" ls --endpoint http://127.0.0.1:9 hubfs-test/tiny-model
 expect_eq 5 "$RC" "connection refused: exit 5"
 check "... within 2 s (no retries, no backoff)" within 2
@@ -27,6 +29,7 @@ timed "$H" ls --endpoint http://hub.invalid hubfs-test/tiny-model
 expect_eq 5 "$RC" "a host that cannot be resolved: exit 5"
 check "... within 2 s" within 2
 check "... the message names the host" grep -q "hub.invalid" "$T/err"
+export HUBFS_RETRY_BASE_MS=50
 
 # --- headers dripped a byte per 0.2 s: below the floor, over within the window ---
 fault '{"kind": "drip_headers", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'

@@ -4,6 +4,8 @@
 . "$HUBFS_TEST_LIB"
 require_fuse
 start_fakehub
+# The default backoff (the harness shortens it): retries would cost seconds.
+export HUBFS_RETRY_BASE_MS=500
 timed() {
 	local t0
 	t0=$(date +%s.%N)
