@@ -380,7 +380,12 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	pthread_cond_init(&job->done_cond, NULL);
 	job->refs = 2;
 	job->fill = fill;
-	job->deadline_ms = hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
+	/*
+	 * A read needs a block or two: one deadline for all of it. A fill
+	 * (strict open) needs the whole file, however large: each Hub call
+	 * gets a deadline of its own instead (0: per call).
+	 */
+	job->deadline_ms = fill ? 0 : hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
 	fs_snapshot_ref(h->snap);
 	job->snap = h->snap;
 	job->key = h->key;
@@ -451,7 +456,12 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		struct cache_error cerr = { { 0 } };
 		char *none;
 
-		/* Strict: not one byte before the whole file is verified. */
+		/*
+		 * Strict: not one byte before the whole file is verified. That
+		 * takes as long as the file takes, so this wait has no deadline
+		 * of its own (each fetch has one), but a signal still ends it.
+		 */
+		w.deadline_ms = INT64_MAX;
 		rc = (int)cache_call(fs, &w, h, true, 0, 0, &none, &cerr);
 		if (rc < 0) {
 			log_read_failure(fs, h, rc, cerr.message);
