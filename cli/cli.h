@@ -43,6 +43,8 @@ enum {
 	CLI_OPT_CONNECT_TIMEOUT,
 	CLI_OPT_STALL_TIMEOUT,
 	CLI_OPT_RETRIES,
+	CLI_OPT_MIN_SPEED,
+	CLI_OPT_OP_TIMEOUT,
 };
 
 #define CLI_HUB_LONGOPTS                                                 \
@@ -53,7 +55,9 @@ enum {
 	{ "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL },     \
 	{ "connect-timeout", required_argument, NULL, CLI_OPT_CONNECT_TIMEOUT }, \
 	{ "stall-timeout", required_argument, NULL, CLI_OPT_STALL_TIMEOUT }, \
-	{ "retries", required_argument, NULL, CLI_OPT_RETRIES }
+	{ "retries", required_argument, NULL, CLI_OPT_RETRIES },         \
+	{ "min-speed", required_argument, NULL, CLI_OPT_MIN_SPEED },     \
+	{ "op-timeout", required_argument, NULL, CLI_OPT_OP_TIMEOUT }
 
 /*
  * Handle one of the shared options. Returns 1 when @c was one (and was

@@ -7,6 +7,7 @@
 
 #include "cache/cache.h"
 #include "util/log.h"
+#include "util/size.h"
 
 int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 {
@@ -29,8 +30,20 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 		}
 		o->type_given = true;
 		return 1;
+	case CLI_OPT_MIN_SPEED: {
+		uint64_t bps;
+
+		if (size_parse(arg, &bps) < 0 || bps < 1 || bps > (1u << 30)) {
+			fprintf(stderr, "hubfs: --min-speed: '%s' is not a number of bytes "
+				"per second from 1 to 1G\n", arg);
+			return -1;
+		}
+		o->ovr.min_speed_bps = (long)bps;
+		return 1;
+	}
 	case CLI_OPT_CONNECT_TIMEOUT:
 	case CLI_OPT_STALL_TIMEOUT:
+	case CLI_OPT_OP_TIMEOUT:
 	case CLI_OPT_RETRIES: {
 		char *end;
 		double v = strtod(arg, &end);
@@ -44,6 +57,8 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 			o->ovr.connect_timeout_ms = (long)(v * 1000);
 		else if (c == CLI_OPT_STALL_TIMEOUT)
 			o->ovr.stall_timeout_ms = (long)(v * 1000);
+		else if (c == CLI_OPT_OP_TIMEOUT)
+			o->ovr.op_timeout_ms = (long)(v * 1000);
 		else
 			o->ovr.max_retries = (int)v;
 		return 1;

@@ -53,7 +53,9 @@ static void print_usage(FILE *out)
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
 		"  --connect-timeout SECS  wait this long for a connection (default 10)\n"
-		"  --stall-timeout SECS    give up on an answer this long without a byte (30)\n"
+		"  --stall-timeout SECS    the low-speed window (default 30)\n"
+		"  --min-speed BYTES/S     slower than this over that window fails (1K)\n"
+		"  --op-timeout SECS       one operation, retries included (default 120)\n"
 		"  --retries N             retry a failed request N times (default 5)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  -d, --debug             trace every FUSE request (implies -f)\n"
@@ -162,6 +164,21 @@ static int cmd_mount(int argc, char **argv)
 	if (rc == 0)
 		rc = cli_hub_connect(&o, &cfg, &hub);
 	if (rc == 0) {
+		char line[1024];
+
+		/* Which Hub, and how long it gets: the first thing to know when it hangs. */
+		if (cfg.offline)
+			snprintf(line, sizeof(line), "offline: no network use; serving what "
+				 "the cache holds (endpoint %s)", cfg.endpoint);
+		else
+			snprintf(line, sizeof(line), "Hub endpoint %s (from %s); connect "
+				 "within %.1f s, at least %ld bytes/s over %.1f s, %.1f s per "
+				 "operation, %u retries", cfg.endpoint, cfg.endpoint_source,
+				 cfg.connect_timeout_ms / 1000.0, cfg.min_speed_bps,
+				 cfg.stall_timeout_ms / 1000.0, cfg.op_timeout_ms / 1000.0,
+				 cfg.max_retries);
+		/* On stderr in the background too: the log goes to syslog only once the mount serves. */
+		log_info("%s", line);
 		deps = (struct fs_deps){ .hub = hub, .hub_config = &cfg, .cache = cache };
 		rc = fs_run(&opts, &deps) == 0 ? EXIT_OK : EXIT_FAIL;
 		hub_client_free(hub);

@@ -5,8 +5,10 @@
  *
  * Locking: fs->lock guards the node tables, each node's counts, child
  * list and org listing, and the negative cache. Each struct fs_repo has
- * its own lock for its current snapshot. No lock is held across network
- * or disk I/O or a FUSE reply.
+ * its own lock for its current snapshot, and a reference count (its node
+ * and a helper loading it hold one each); fs->helpers_lock the count of
+ * helper threads. No lock is held across network or disk I/O or a FUSE
+ * reply.
  *
  * Lifetime: a node lives while the kernel holds lookups on it (nlookup)
  * or we hold it (refs: its children, open files and folders). A node the
@@ -43,7 +45,10 @@ struct fs_repo {
 	pthread_cond_t loaded;       /* a load ended */
 	struct fs_snapshot *snap;    /* current; NULL until first loaded */
 	int64_t checked_at;          /* monotonic seconds of the last resolve */
-	bool loading;                /* one thread is asking the Hub */
+	atomic_int refs;             /* its node's, and a loading helper's */
+	bool loading;                /* one helper thread is asking the Hub */
+	unsigned load_gen;           /* loads ended so far */
+	int load_rc;                 /* how the last one ended: 0 or -errno */
 };
 
 /* A list of names (a folder of names' listing). */
@@ -102,6 +107,21 @@ struct fs {
 	struct fs_prefetch *prefetch;
 	struct fs_open open_items;   /* list head; guarded by lock */
 	char hf_cache[4096];         /* huggingface_hub's cache dir, when there is one */
+
+	atomic_bool stopping;        /* the session ended: waits end, helpers finish */
+	pthread_mutex_t helpers_lock; /* guards n_helpers */
+	pthread_cond_t helpers_done; /* n_helpers fell to 0 */
+	unsigned n_helpers;          /* helper threads running (wait.c) */
+};
+
+/*
+ * What a FUSE request may wait for: until the kernel interrupts it or its
+ * deadline passes. NULL where a function takes one: a thread of ours,
+ * which waits until the work ends or the mount does.
+ */
+struct fs_wait {
+	fuse_req_t req;              /* NULL: never interrupted */
+	int64_t deadline_ms;         /* hub_now_ms() time */
 };
 
 /* An open file. */
@@ -141,27 +161,32 @@ size_t fs_node_count(struct fs *fs);
  * repo lookup may ask the Hub). On success *@out has its lookup count
  * raised by one. Returns 0 or -errno (-ENOENT, -EACCES, -EIO...).
  */
-int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
-	      struct fs_node **out);
+int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+	      const char *name, struct fs_node **out);
 
 /* The node of entry @index of @snap inside folder @dir, its lookup count raised. */
 struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
 				struct fs_snapshot *snap, uint32_t index);
 
-/* The snapshot @node shows now (re-resolving a branch after its TTL). A ref. */
-int fs_node_snapshot(struct fs *fs, struct fs_node *node,
+/*
+ * The snapshot @node shows now (re-resolving a branch after its TTL). A
+ * ref. Loading runs on a helper thread; the caller waits within @w and
+ * may get -EINTR or -ETIMEDOUT while the load goes on for later callers.
+ */
+int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		     struct fs_snapshot **snap, uint32_t *entry);
 
 /* Attributes of @node; also says how long the kernel may keep them. */
-int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
-		 double *timeout);
+int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
+		 struct stat *st, double *timeout);
 
 /*
  * The names in a folder of names (the root, datasets/, spaces/, an org):
  * what the cache knows, what the Hub lists for an org (kept for the
  * revision TTL), and what this mount has found; sorted, each once.
  */
-int fs_virtual_list(struct fs *fs, struct fs_node *dir, struct fs_names *out);
+int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
+		    struct fs_names *out);
 void fs_names_release(struct fs_names *l);
 
 /*
@@ -192,6 +217,34 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
  * inside the read that found the problem would deadlock on page locks.
  */
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
+
+/* ---- wait.c ---- */
+
+/* @w for @req (NULL: a thread of ours), with the mount's op_timeout. */
+void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req);
+
+/*
+ * 0 while @w may go on waiting; -EINTR once the kernel interrupted its
+ * request, -ETIMEDOUT past its deadline, -ECANCELED when the mount ends.
+ */
+int fs_wait_check(struct fs *fs, const struct fs_wait *w);
+
+/*
+ * pthread_cond_wait() on @cond (with @lock held) for at most a short
+ * slice, then fs_wait_check(). Spurious and timed-out wake-ups are
+ * normal: the caller loops on its own condition.
+ */
+int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
+		  pthread_mutex_t *lock);
+
+/*
+ * Run @fn(@fs, @arg) on a new detached thread, counted so that the mount
+ * can wait for all of them at its end (fs_helpers_drain()). Returns 0, or
+ * -errno when no thread could be made: then the caller does the work
+ * itself.
+ */
+int fs_helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg);
+void fs_helpers_drain(struct fs *fs);
 
 /* ---- ops.c ---- */
 

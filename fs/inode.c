@@ -252,14 +252,16 @@ static struct fs_repo *repo_new(const struct hub_repo *r)
 	repo->repo = *r;
 	repo->pinned = strlen(r->revision) == 40 &&
 		       strspn(r->revision, "0123456789abcdef") == 40;
+	atomic_init(&repo->refs, 1);
 	pthread_mutex_init(&repo->lock, NULL);
 	pthread_cond_init(&repo->loaded, NULL);
 	return repo;
 }
 
+/* Drop a reference: the node's, or that of a helper that was loading it. */
 static void repo_free(struct fs_repo *repo)
 {
-	if (!repo)
+	if (!repo || atomic_fetch_sub(&repo->refs, 1) != 1)
 		return;
 	fs_snapshot_unref(repo->snap);
 	pthread_mutex_destroy(&repo->lock);
@@ -513,38 +515,36 @@ static void log_load_failure(const struct hub_repo *repo, int rc,
 		log_warn("%s: %s", name, err->message[0] ? err->message : strerror(-rc));
 }
 
-/* The repo's snapshot now, (re)loading it when due. Returns a ref. */
-static int repo_snapshot(struct fs *fs, struct fs_repo *r, struct fs_snapshot **out)
+/*
+ * Load or refresh @r's snapshot and publish how it went: runs on a helper
+ * thread (or, when none can be made, on the caller's), with no lock held
+ * while the Hub is asked, and within a deadline of its own, so that it
+ * ends whether or not the request that started it still waits. It holds
+ * a reference on @r: the node may be forgotten meanwhile.
+ */
+static void load_repo(struct fs *fs, void *r_)
 {
+	struct fs_repo *r = r_;
 	struct hub_error err = { 0 };
 	struct fs_snapshot *fresh = NULL, *old = NULL;
-	int64_t now = now_secs();
+	int64_t prev;
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		if (r->snap && (r->pinned || now - r->checked_at < fs->opts.revision_ttl_secs)) {
-			fs_snapshot_ref(r->snap);
-			*out = r->snap;
-			pthread_mutex_unlock(&r->lock);
-			return 0;
-		}
-		if (!r->loading)
-			break;
-		pthread_cond_wait(&r->loaded, &r->lock);
-	}
-	r->loading = true;
 	old = r->snap;
 	if (old)
 		fs_snapshot_ref(old);
 	pthread_mutex_unlock(&r->lock);
 
+	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
 	rc = old ? fs_snapshot_refresh(&fs->env, old, &fresh, &err) :
 		   fs_snapshot_load(&fs->env, &r->repo, &fresh, &err);
+	hub_deadline_set(prev);
+	/* Offline, a repo the cache never saw is simply not there. */
+	if (rc == -ENETDOWN && fs->env.offline)
+		rc = -ENOENT;
 
 	pthread_mutex_lock(&r->lock);
-	r->loading = false;
-	pthread_cond_broadcast(&r->loaded);
 	r->checked_at = now_secs();
 	if (rc == 0 && fresh) {
 		if (old)
@@ -557,23 +557,74 @@ static int repo_snapshot(struct fs *fs, struct fs_repo *r, struct fs_snapshot **
 		log_dbg("%s: keeping %.12s: %s", old->repo_key, old->commit, err.message);
 		rc = 0;
 	}
+	r->loading = false;
+	r->load_rc = rc;
+	r->load_gen++;
+	pthread_cond_broadcast(&r->loaded);
+	pthread_mutex_unlock(&r->lock);
+	fs_snapshot_unref(old);
+	if (rc < 0)
+		log_load_failure(&r->repo, rc, &err);
+	repo_free(r);
+}
+
+/*
+ * The repo's snapshot now, (re)loading it when due. Returns a ref, or
+ * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
+ * caller stops waiting (the load goes on for whoever asks next).
+ */
+static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo *r,
+			 struct fs_snapshot **out)
+{
+	bool waiting = false;
+	unsigned gen = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		if (r->snap && (r->pinned ||
+				now_secs() - r->checked_at < fs->opts.revision_ttl_secs))
+			break;
+		if (waiting && r->load_gen != gen) {
+			/* The load this call waited for ended: its answer is ours. */
+			rc = r->snap ? 0 : r->load_rc;
+			break;
+		}
+		if (!r->loading) {
+			r->loading = true;
+			gen = r->load_gen;
+			waiting = true;
+			atomic_fetch_add(&r->refs, 1); /* the helper's */
+			pthread_mutex_unlock(&r->lock);
+			if (fs_helper_start(fs, load_repo, r) < 0)
+				load_repo(fs, r);
+			pthread_mutex_lock(&r->lock);
+			continue;
+		}
+		if (!waiting) {
+			gen = r->load_gen;
+			waiting = true;
+		}
+		rc = fs_wait_slice(fs, w, &r->loaded, &r->lock);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && !r->snap)
+		rc = -EIO; /* cannot happen: a load that worked left a snapshot */
 	if (rc == 0) {
 		fs_snapshot_ref(r->snap);
 		*out = r->snap;
 	}
 	pthread_mutex_unlock(&r->lock);
-	fs_snapshot_unref(old);
-	if (rc < 0)
-		log_load_failure(&r->repo, rc, &err);
 	return rc;
 }
 
-int fs_node_snapshot(struct fs *fs, struct fs_node *node,
+int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		     struct fs_snapshot **snap, uint32_t *entry)
 {
 	if (node->kind == NODE_REPO) {
 		*entry = 0;
-		return repo_snapshot(fs, node->repo, snap);
+		return repo_snapshot(fs, w, node->repo, snap);
 	}
 	if (node->kind == NODE_ENTRY) {
 		fs_snapshot_ref(node->snap);
@@ -686,38 +737,122 @@ static int find_known_org(void *ctx_, const char *repo, const char *commit)
 	       strncmp(repo + tl + 1, ctx->org, ol) == 0 && repo[tl + 1 + ol] == '/';
 }
 
-static int any_repo(void *ctx, const struct hub_repo_summary *r)
+static int names_add(struct fs_names *l, const char *name);
+
+static int add_listed(void *ctx, const struct hub_repo_summary *r)
 {
-	(void)r;
-	*(bool *)ctx = true;
-	return 0;
+	const char *slash = strchr(r->id, '/');
+
+	return slash ? names_add(ctx, slash + 1) : 0;
+}
+
+/*
+ * A namespace listing, asked of the Hub on a helper thread while the
+ * request waits within its fs_wait (fs/wait.c): the request can be
+ * interrupted, the listing ends within its own deadline either way. The
+ * waiter and the helper hold a reference each.
+ */
+struct list_job {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int refs;
+	bool done;
+	int rc;
+	enum hub_repo_type type;
+	char org[HUB_REPO_ID_MAX + 1];
+	size_t max;                 /* 1: "has it any repo?"; 0: all of them */
+	struct fs_names names;      /* the repos' names (without the org) */
+	struct hub_error err;
+};
+
+static void list_job_put(struct list_job *j)
+{
+	int left;
+
+	pthread_mutex_lock(&j->lock);
+	left = --j->refs;
+	pthread_mutex_unlock(&j->lock);
+	if (left)
+		return;
+	fs_names_release(&j->names);
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->done_cond);
+	free(j);
+}
+
+static void list_job_run(struct fs *fs, void *j_)
+{
+	struct list_job *j = j_;
+	int64_t prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
+	int rc = hub_list_repos(fs->deps.hub, j->type, j->org, j->max, add_listed, &j->names,
+				&j->err);
+
+	hub_deadline_set(prev);
+	pthread_mutex_lock(&j->lock);
+	j->rc = rc;
+	j->done = true;
+	pthread_cond_broadcast(&j->done_cond);
+	pthread_mutex_unlock(&j->lock);
+	list_job_put(j);
+}
+
+/* The repos of namespace @org into @out (appended). 0 or -errno. */
+static int list_namespace(struct fs *fs, const struct fs_wait *w, enum hub_repo_type type,
+			  const char *org, size_t max, struct fs_names *out)
+{
+	struct list_job *j = calloc(1, sizeof(*j));
+	int rc = 0;
+
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->done_cond, NULL);
+	j->refs = 2;
+	j->type = type;
+	j->max = max;
+	snprintf(j->org, sizeof(j->org), "%s", org);
+	if (fs_helper_start(fs, list_job_run, j) < 0)
+		list_job_run(fs, j);
+	pthread_mutex_lock(&j->lock);
+	while (!j->done && rc == 0)
+		rc = fs_wait_slice(fs, w, &j->done_cond, &j->lock);
+	if (j->done) {
+		rc = j->rc;
+		if (rc < 0)
+			log_warn("cannot list namespace '%s': %s", org, j->err.message);
+		for (size_t i = 0; rc == 0 && i < j->names.n; i++)
+			rc = names_add(out, j->names.v[i]);
+	}
+	pthread_mutex_unlock(&j->lock);
+	list_job_put(j);
+	return rc;
 }
 
 /*
  * Is @org a namespace with repos of @type? Known locally, or listed by
- * the Hub (one entry asked for). 0, -ENOENT, or why the Hub could not say.
+ * the Hub (one entry asked for). 0, -ENOENT, or why the Hub could not say
+ * (or why the request stopped waiting).
  */
-static int org_exists(struct fs *fs, enum hub_repo_type type, const char *org)
+static int org_exists(struct fs *fs, const struct fs_wait *w, enum hub_repo_type type,
+		      const char *org)
 {
 	struct known_ctx ctx = { hub_repo_type_name(type), org };
-	struct hub_error err = { 0 };
-	bool listed = false;
+	struct fs_names some = { 0 };
 	int rc;
 
 	if (cache_listings_each(cache_dir(fs->deps.cache), find_known_org, &ctx) > 0)
 		return 0;
 	if (fs->env.offline)
 		return -ENOENT;
-	rc = hub_list_repos(fs->deps.hub, type, org, 1, any_repo, &listed, &err);
-	if (rc < 0) {
-		log_warn("cannot list namespace '%s': %s", org, err.message);
-		return rc;
-	}
-	return listed ? 0 : -ENOENT;
+	rc = list_namespace(fs, w, type, org, 1, &some);
+	if (rc == 0 && some.n == 0)
+		rc = -ENOENT;
+	fs_names_release(&some);
+	return rc;
 }
 
-static int lookup_org(struct fs *fs, struct fs_node *parent, const char *name,
-		      struct fs_node **out)
+static int lookup_org(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+		      const char *name, struct fs_node **out)
 {
 	char key[512];
 	int rc;
@@ -735,7 +870,7 @@ static int lookup_org(struct fs *fs, struct fs_node *parent, const char *name,
 		return 0;
 	if (negative_hit(fs, key, &rc))
 		return rc;
-	rc = org_exists(fs, parent->type, name);
+	rc = org_exists(fs, w, parent->type, name);
 	if (rc == -ENOENT)
 		negative_put(fs, key, rc);
 	if (rc < 0)
@@ -745,8 +880,8 @@ static int lookup_org(struct fs *fs, struct fs_node *parent, const char *name,
 }
 
 /* "NAME@REV" (or "NAME") in directory @parent → a repo node. */
-static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
-		       const char *name, struct fs_node **out)
+static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+		       const char *id, const char *name, struct fs_node **out)
 {
 	struct hub_error err = { 0 };
 	struct fs_snapshot *snap = NULL;
@@ -768,7 +903,7 @@ static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 	pthread_mutex_unlock(&fs->lock);
 	if (n) {
 		/* Known: re-resolve its branch when due. */
-		rc = repo_snapshot(fs, n->repo, &snap);
+		rc = repo_snapshot(fs, w, n->repo, &snap);
 		if (rc < 0) {
 			fs_node_forget(fs, n, 1);
 			return rc;
@@ -779,24 +914,22 @@ static int lookup_repo(struct fs *fs, struct fs_node *parent, const char *id,
 	}
 	if (negative_hit(fs, key, &rc))
 		return rc;
-	/* Load first: a repo folder exists only once its snapshot does. */
-	rc = fs_snapshot_load(&fs->env, &repo, &snap, &err);
-	/* Offline, a repo the cache never saw is simply not there. */
-	if (rc == -ENETDOWN && fs->env.offline)
-		rc = -ENOENT;
+	/*
+	 * Load first, into a repo no node has yet: a repo folder exists only
+	 * once its snapshot does. The load runs on a helper; a request that
+	 * stops waiting leaves it to finish into the cache for the next one.
+	 */
+	arg.repo = repo_new(&repo);
+	if (!arg.repo)
+		return -ENOMEM;
+	rc = repo_snapshot(fs, w, arg.repo, &snap);
 	if (rc < 0) {
-		log_load_failure(&repo, rc, &err);
 		if (rc == -ENOENT || rc == -EACCES)
 			negative_put(fs, key, rc);
+		repo_free(arg.repo);
 		return rc;
 	}
-	arg.repo = repo_new(&repo);
-	if (!arg.repo) {
-		fs_snapshot_unref(snap);
-		return -ENOMEM;
-	}
-	arg.repo->snap = snap;
-	arg.repo->checked_at = now_secs();
+	fs_snapshot_unref(snap);
 	n = lookup_or_make(fs, parent, key, make_repo, &arg);
 	repo_free(arg.repo); /* not taken: another thread made it first */
 	if (!n)
@@ -823,8 +956,8 @@ struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
 	return entry_node(fs, dir, snap, index);
 }
 
-int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
-	      struct fs_node **out)
+int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
+	      const char *name, struct fs_node **out)
 {
 	struct fs_snapshot *snap = NULL;
 	const struct fs_entry *e;
@@ -849,15 +982,15 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 			return *out ? 0 : -ENOENT;
 		}
 		if (strchr(name, '@'))
-			return lookup_repo(fs, parent, name, name, out); /* "gpt2@main" */
-		return lookup_org(fs, parent, name, out);
+			return lookup_repo(fs, w, parent, name, name, out); /* "gpt2@main" */
+		return lookup_org(fs, w, parent, name, out);
 	case NODE_ORG:
 		if (snprintf(id, sizeof(id), "%s/%s", parent->name, name) >= (int)sizeof(id))
 			return -ENAMETOOLONG;
-		return lookup_repo(fs, parent, id, name, out);
+		return lookup_repo(fs, w, parent, id, name, out);
 	case NODE_REPO:
 	case NODE_ENTRY:
-		rc = fs_node_snapshot(fs, parent, &snap, &dir);
+		rc = fs_node_snapshot(fs, w, parent, &snap, &dir);
 		if (rc < 0)
 			return rc;
 		rc = -ENOENT;
@@ -878,8 +1011,8 @@ int fs_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 
 /* ---- attributes ---- */
 
-int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
-		 double *timeout)
+int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
+		 struct stat *st, double *timeout)
 {
 	struct fs_snapshot *snap;
 	const struct fs_entry *e;
@@ -899,7 +1032,7 @@ int fs_node_stat(struct fs *fs, struct fs_node *node, struct stat *st,
 		*timeout = VIRTUAL_TIMEOUT_SECS;
 		return 0;
 	}
-	rc = fs_node_snapshot(fs, node, &snap, &idx);
+	rc = fs_node_snapshot(fs, w, node, &snap, &idx);
 	if (rc < 0)
 		return rc;
 	e = &snap->entries[idx];
@@ -932,7 +1065,7 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 	uint32_t idx;
 
 	if ((node->kind != NODE_REPO && node->kind != NODE_ENTRY) ||
-	    fs_node_snapshot(fs, node, &snap, &idx) < 0) {
+	    fs_node_snapshot(fs, NULL, node, &snap, &idx) < 0) {
 		snprintf(out, size, "inode %lu", (unsigned long)node->ino);
 		return;
 	}
@@ -994,21 +1127,14 @@ static int add_local(void *ctx_, const char *repo, const char *commit)
 	return ctx->rc;
 }
 
-static int add_listed(void *ctx, const struct hub_repo_summary *r)
-{
-	const char *slash = strchr(r->id, '/');
-
-	return slash ? names_add(ctx, slash + 1) : 0;
-}
-
 /*
  * The Hub's list of @org's repos, kept in the node for the revision TTL
  * (not fetched again by every `ls`), and the old one kept when the Hub
  * cannot be reached. Appends to @out.
  */
-static int org_listing(struct fs *fs, struct fs_node *org, struct fs_names *out)
+static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *org,
+		       struct fs_names *out)
 {
-	struct hub_error err = { 0 };
 	struct fs_names *fresh = NULL, *cur;
 	int64_t now = now_secs();
 	int rc = 0;
@@ -1018,11 +1144,12 @@ static int org_listing(struct fs *fs, struct fs_node *org, struct fs_names *out)
 		pthread_mutex_unlock(&fs->lock);
 		fresh = fs->env.offline ? NULL : calloc(1, sizeof(*fresh));
 		if (fresh) {
-			rc = hub_list_repos(fs->deps.hub, org->type, org->name, 0, add_listed,
-					    fresh, &err);
+			rc = list_namespace(fs, w, org->type, org->name, 0, fresh);
+			if (rc == -EINTR || rc == -ECANCELED) {
+				names_free(fresh);
+				return rc; /* the caller is gone; the old list stays */
+			}
 			if (rc < 0) {
-				log_warn("cannot list namespace '%s': %s", org->name,
-					 err.message);
 				names_free(fresh);
 				fresh = NULL;
 			}
@@ -1063,7 +1190,8 @@ static void names_sort_unique(struct fs_names *l)
 	l->n = w;
 }
 
-int fs_virtual_list(struct fs *fs, struct fs_node *dir, struct fs_names *out)
+int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
+		    struct fs_names *out)
 {
 	struct local_ctx ctx = {
 		.l = out,
@@ -1078,7 +1206,7 @@ int fs_virtual_list(struct fs *fs, struct fs_node *dir, struct fs_names *out)
 	if (rc == 0)
 		rc = ctx.rc;
 	if (rc == 0 && dir->kind == NODE_ORG)
-		rc = org_listing(fs, dir, out);
+		rc = org_listing(fs, w, dir, out);
 	/* And what this mount has looked up and found. */
 	pthread_mutex_lock(&fs->lock);
 	for (struct fs_node *c = dir->first_child; rc == 0 && c; c = c->next_sibling) {

@@ -25,6 +25,15 @@
 #include "util/buf.h"
 #include "util/log.h"
 
+/*
+ * libfuse 3.14 stops at 10 worker threads by default, and a request that
+ * waits for the Hub holds its thread until it is answered, interrupted or
+ * timed out: ten stalled readers would leave none for anyone else. Each
+ * waiting thread costs a stack's address space, not its memory.
+ */
+#define FUSE_MAX_THREADS 256
+#define FUSE_MAX_IDLE_THREADS 16
+#define FUSE_MAX_BACKGROUND 192  /* below FUSE_MAX_THREADS: each may hold a thread */
 
 int fs_errno_for_kernel(int rc)
 {
@@ -104,6 +113,23 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/*
+	 * The kernel queues read-ahead behind at most max_background requests
+	 * (12 by default): a dozen readers stuck on a stalled Hub would hold
+	 * every slot, and a read of a cached file would wait behind them.
+	 * Unprivileged mounts are capped by /proc/sys/fs/fuse/max_user_bgreq.
+	 */
+	conn->max_background = FUSE_MAX_BACKGROUND;
+	conn->congestion_threshold = FUSE_MAX_BACKGROUND * 3 / 4;
+	/*
+	 * With asynchronous reads the kernel reads pages in the background
+	 * while the reader sleeps on the page, where only a fatal signal
+	 * reaches it: a Python reader (SIGINT handled) would wait for the
+	 * fetch. Synchronous reads are sent as the reader's own requests, so
+	 * a signal makes the kernel send INTERRUPT and the read fails with
+	 * EINTR. Read-ahead across the Hub is our own (prefetch.c).
+	 */
+	conn->want &= ~FUSE_CAP_ASYNC_READ;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -111,6 +137,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fs_of(req);
 	struct fs_node *dir = node_of(req, parent), *n = NULL;
 	struct fuse_entry_param e;
+	struct fs_wait w;
 	double timeout;
 	int rc;
 
@@ -119,7 +146,8 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_err(req, -ENOENT);
 		return;
 	}
-	rc = fs_lookup(fs, dir, name, &n);
+	fs_wait_init(&w, fs, req);
+	rc = fs_lookup(fs, &w, dir, name, &n);
 	if (rc == -ENOENT) {
 		/* A negative entry: the kernel will not ask again for a while. */
 		e.ino = 0;
@@ -128,7 +156,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (rc == 0)
-		rc = fs_node_stat(fs, n, &e.attr, &timeout);
+		rc = fs_node_stat(fs, &w, n, &e.attr, &timeout);
 	if (rc < 0) {
 		if (n)
 			fs_node_forget(fs, n, 1);
@@ -168,12 +196,14 @@ static void fs_op_forget_multi(fuse_req_t req, size_t count,
 static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_node *n = node_of(req, ino);
+	struct fs_wait w;
 	struct stat st;
 	double timeout;
 	int rc;
 
 	(void)fi;
-	rc = n ? fs_node_stat(fs_of(req), n, &st, &timeout) : -ENOENT;
+	fs_wait_init(&w, fs_of(req), req);
+	rc = n ? fs_node_stat(fs_of(req), &w, n, &st, &timeout) : -ENOENT;
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
@@ -198,14 +228,16 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = node_of(req, ino);
 	struct fs_dir *d = calloc(1, sizeof(*d));
+	struct fs_wait w;
 	int rc = !d ? -ENOMEM : !n ? -ENOENT : 0;
 
+	fs_wait_init(&w, fs, req);
 	if (rc == 0 && (n->kind == NODE_REPO || n->kind == NODE_ENTRY)) {
-		rc = fs_node_snapshot(fs, n, &d->snap, &d->dir);
+		rc = fs_node_snapshot(fs, &w, n, &d->snap, &d->dir);
 		if (rc == 0 && !d->snap->entries[d->dir].is_dir)
 			rc = -ENOTDIR;
 	} else if (rc == 0) {
-		rc = fs_virtual_list(fs, n, &d->names);
+		rc = fs_virtual_list(fs, &w, n, &d->names);
 	}
 	if (rc < 0) {
 		if (d)
@@ -316,7 +348,7 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 		 */
 		if (plus && d->snap && c.is_child &&
 		    (n = fs_entry_lookup(fs, d->node, d->snap, c.index)) != NULL) {
-			if (fs_node_stat(fs, n, &e.attr, &timeout) == 0) {
+			if (fs_node_stat(fs, NULL, n, &e.attr, &timeout) == 0) {
 				e.ino = n->ino;
 				e.entry_timeout = e.attr_timeout = timeout;
 			} else {
@@ -389,8 +421,128 @@ static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
 	fs_node_describe(fs, h->node, name, sizeof(name));
 	if (rc == -EBADMSG)
 		log_err("%s: refused: %s", name, why[0] ? why : "verification failed");
+	else if (rc == -EINTR || rc == -ECANCELED)
+		log_dbg("%s: read %s", name, rc == -EINTR ? "interrupted" : "cancelled");
 	else
 		log_warn("%s: read failed: %s", name, why[0] ? why : strerror(-rc));
+}
+
+/*
+ * A cache call that may fetch, run on a helper thread so that the FUSE
+ * request can end without it (wait.c). The job holds its own snapshot
+ * ref, key and source: the file may be closed while the helper still
+ * works, and what it fetches goes into the cache for the next reader.
+ */
+struct cache_job {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;    /* done became true */
+	int refs;                    /* the request's and the helper's; guarded by lock */
+	bool done;                   /* guarded by lock */
+	bool fill;                   /* cache_fill() rather than cache_read() */
+	int64_t deadline_ms;         /* the helper's Hub deadline */
+	struct fs_snapshot *snap;    /* a ref: keeps entry and source valid */
+	struct cache_key key;
+	struct fs_source source;
+	struct cache_source src;
+	char *buf;                   /* read: size bytes; given to the request when done */
+	size_t size;
+	uint64_t offset;
+	ssize_t result;              /* bytes read, or -errno; set once done */
+	struct cache_error cerr;
+};
+
+static void cache_job_put(struct cache_job *job)
+{
+	int left;
+
+	pthread_mutex_lock(&job->lock);
+	left = --job->refs;
+	pthread_mutex_unlock(&job->lock);
+	if (left)
+		return;
+	fs_snapshot_unref(job->snap);
+	pthread_mutex_destroy(&job->lock);
+	pthread_cond_destroy(&job->done_cond);
+	free(job->buf);
+	free(job);
+}
+
+static void run_cache_job(struct fs *fs, void *job_)
+{
+	struct cache_job *job = job_;
+	int64_t prev = hub_deadline_set(job->deadline_ms);
+	ssize_t n;
+
+	if (job->fill)
+		n = cache_fill(fs->deps.cache, &job->key, &job->src, &job->cerr);
+	else
+		n = cache_read(fs->deps.cache, &job->key, &job->src, job->buf, job->size,
+			       job->offset, &job->cerr);
+	hub_deadline_set(prev);
+	pthread_mutex_lock(&job->lock);
+	job->result = n;
+	job->done = true;
+	pthread_cond_broadcast(&job->done_cond);
+	pthread_mutex_unlock(&job->lock);
+	cache_job_put(job);
+}
+
+/*
+ * Read (or, with @fill, fetch and verify all of) @h's file within @w.
+ * Returns what the cache returned, with the bytes in *@out (malloc'ed,
+ * the caller frees), or -EINTR / -ETIMEDOUT / -ECANCELED when the request
+ * stopped waiting first; @cerr says why for the log.
+ */
+static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_handle *h,
+			  bool fill, size_t size, uint64_t offset, char **out,
+			  struct cache_error *cerr)
+{
+	struct cache_job *job = calloc(1, sizeof(*job));
+	ssize_t rc = 0;
+
+	*out = NULL;
+	if (!job)
+		return -ENOMEM;
+	job->buf = fill ? NULL : malloc(size ? size : 1);
+	if (!fill && !job->buf) {
+		free(job);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->done_cond, NULL);
+	job->refs = 2;
+	job->fill = fill;
+	/*
+	 * A read needs a block or two: one deadline for all of it. A fill
+	 * (strict open) needs the whole file, however large: each Hub call
+	 * gets a deadline of its own instead (0: per call).
+	 */
+	job->deadline_ms = fill ? 0 : hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
+	fs_snapshot_ref(h->snap);
+	job->snap = h->snap;
+	job->key = h->key;
+	fs_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
+	job->size = size;
+	job->offset = offset;
+	if (fs_helper_start(fs, run_cache_job, job) < 0)
+		run_cache_job(fs, job);
+
+	pthread_mutex_lock(&job->lock);
+	while (!job->done && rc == 0)
+		rc = fs_wait_slice(fs, w, &job->done_cond, &job->lock);
+	if (job->done) {
+		rc = job->result;
+		*cerr = job->cerr;
+		*out = job->buf;
+		job->buf = NULL;
+	} else if (rc == -ETIMEDOUT) {
+		snprintf(cerr->message, sizeof(cerr->message),
+			 "no answer within the %.0f s deadline; the fetch goes on for the "
+			 "next reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
+	}
+	pthread_mutex_unlock(&job->lock);
+	cache_job_put(job);
+	return rc;
 }
 
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -398,6 +550,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = node_of(req, ino);
 	struct fs_handle *h;
+	struct fs_wait w;
 	uint32_t idx;
 	int rc;
 
@@ -415,7 +568,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	rc = fs_node_snapshot(fs, n, &h->snap, &idx);
+	fs_wait_init(&w, fs, req);
+	rc = fs_node_snapshot(fs, &w, n, &h->snap, &idx);
 	if (rc < 0) {
 		free(h);
 		reply_err(req, rc);
@@ -434,9 +588,15 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fs_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {
 		struct cache_error cerr = { { 0 } };
+		char *none;
 
-		/* Strict: not one byte before the whole file is verified. */
-		rc = cache_fill(fs->deps.cache, &h->key, &h->src, &cerr);
+		/*
+		 * Strict: not one byte before the whole file is verified. That
+		 * takes as long as the file takes, so this wait has no deadline
+		 * of its own (each fetch has one), but a signal still ends it.
+		 */
+		w.deadline_ms = INT64_MAX;
+		rc = (int)cache_call(fs, &w, h, true, 0, 0, &none, &cerr);
 		if (rc < 0) {
 			log_read_failure(fs, h, rc, cerr.message);
 			handle_free(h);
@@ -494,8 +654,10 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct cache_error cerr = { { 0 } };
+	struct cache_object_info info;
+	char *buf = NULL;
+	struct fs_wait w;
 	ssize_t n;
-	char *buf;
 
 	(void)ino;
 	/*
@@ -511,13 +673,21 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		reply_err(req, -ENOMEM);
-		return;
-	}
 	plan_read_ahead(fs, h, (uint64_t)off, size);
-	n = cache_read(fs->deps.cache, &h->key, &h->src, buf, size, (uint64_t)off, &cerr);
+	cache_object_info(fs->deps.cache, &h->key, &info);
+	if (info.verified) {
+		/* All here and checked: no fetch, no wait worth a thread. */
+		buf = malloc(size ? size : 1);
+		if (!buf) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+		n = cache_read(fs->deps.cache, &h->key, &h->src, buf, size, (uint64_t)off,
+			       &cerr);
+	} else {
+		fs_wait_init(&w, fs, req);
+		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
+	}
 	if (n < 0) {
 		log_read_failure(fs, h, (int)n, cerr.message);
 		if (n == -EBADMSG) {
@@ -562,8 +732,8 @@ static const char *const xattr_names[] = {
 };
 
 /* The value of @name for @node into @b; -ENODATA when it has none. */
-static int xattr_value(struct fs *fs, struct fs_node *node, const char *name,
-		       struct buf *b)
+static int xattr_value(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
+		       const char *name, struct buf *b)
 {
 	struct cache_object_info info;
 	struct fs_snapshot *snap;
@@ -574,7 +744,7 @@ static int xattr_value(struct fs *fs, struct fs_node *node, const char *name,
 
 	if (node->kind != NODE_REPO && node->kind != NODE_ENTRY)
 		return -ENODATA;
-	rc = fs_node_snapshot(fs, node, &snap, &idx);
+	rc = fs_node_snapshot(fs, w, node, &snap, &idx);
 	if (rc < 0)
 		return rc;
 	e = &snap->entries[idx];
@@ -616,6 +786,7 @@ static int xattr_value(struct fs *fs, struct fs_node *node, const char *name,
 static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs_node *n = node_of(req, ino);
+	struct fs_wait w;
 	struct buf b;
 	int rc;
 
@@ -624,8 +795,9 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		reply_err(req, -ENODATA);
 		return;
 	}
+	fs_wait_init(&w, fs_of(req), req);
 	buf_init(&b, 8192);
-	rc = n ? xattr_value(fs_of(req), n, name, &b) : -ENOENT;
+	rc = n ? xattr_value(fs_of(req), &w, n, name, &b) : -ENOENT;
 	if (rc < 0)
 		reply_err(req, rc);
 	else if (size == 0)
@@ -642,12 +814,14 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs *fs = fs_of(req);
 	struct fs_node *n = node_of(req, ino);
 	struct buf names, value;
+	struct fs_wait w;
 
+	fs_wait_init(&w, fs, req);
 	buf_init(&names, 4096);
 	buf_init(&value, 8192);
 	for (size_t i = 0; n && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
 		buf_reset(&value);
-		if (xattr_value(fs, n, xattr_names[i], &value) == 0)
+		if (xattr_value(fs, &w, n, xattr_names[i], &value) == 0)
 			buf_append(&names, xattr_names[i], strlen(xattr_names[i]) + 1);
 	}
 	if (size == 0)
@@ -934,6 +1108,8 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	fs->env.cache = deps->cache;
 	fs->env.offline = deps->hub_config->offline;
 	fs->open_items.next = fs->open_items.prev = &fs->open_items;
+	pthread_mutex_init(&fs->helpers_lock, NULL);
+	pthread_cond_init(&fs->helpers_done, NULL);
 	if (fs_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
@@ -989,18 +1165,26 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		rc = -ENOMEM;
 		goto out_prefetch;
 	}
+	fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(loop, FUSE_MAX_IDLE_THREADS);
 	/* Nothing can fail now before requests are served: let the parent go. */
 	if (report >= 0) {
 		daemon_report(report, true);
 		report = -1;
 	}
-	log_info("mounted %s on %s (cache %s)", opts->repo ? opts->repo : "the Hub",
-		 opts->mountpoint, cache_dir(deps->cache));
+	log_info("mounted %s on %s (endpoint %s, cache %s)",
+		 opts->repo ? opts->repo : "the Hub", opts->mountpoint,
+		 deps->hub_config->offline ? "none: offline" : deps->hub_config->endpoint,
+		 cache_dir(deps->cache));
 	/* A positive result is the signal that ended the loop: a clean exit. */
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
 	fuse_loop_cfg_destroy(loop);
 out_prefetch:
+	/* Fetches that nobody waits for any more end now, not at their deadline. */
+	atomic_store(&fs->stopping, true);
+	hub_client_cancel(deps->hub);
+	fs_helpers_drain(fs);
 	fs_prefetch_stop(fs);
 out_unmount:
 	fuse_session_unmount(fs->se);
@@ -1020,6 +1204,8 @@ out:
 	}
 	if (fs->nodes)
 		fs_table_release(fs);
+	pthread_mutex_destroy(&fs->helpers_lock);
+	pthread_cond_destroy(&fs->helpers_done);
 	free(fs);
 	/* Only after the unmount above: the parent's exit must find it gone. */
 	if (report >= 0)

@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Read-ahead: a few threads that fetch the blocks a sequential reader
- * will want next, so that several range requests are in flight while the
+ * Read-ahead: threads that fetch the blocks a sequential reader will want
+ * next, so that several range requests are in flight while the
  * application consumes the current block. Best effort: a full queue drops
  * the request, and a failed fetch is left for the reader to meet (and
  * report) itself.
  *
- * Locking: pf->lock guards the queue; it is not held while fetching.
+ * A file whose Hub stalls must not take read-ahead from the others: one
+ * file has at most PER_FILE_MAX fetches in flight, and when work is
+ * waiting and no worker is idle, another worker starts, up to
+ * PREFETCH_MAX_THREADS. A stalled fetch ends at its deadline.
+ *
+ * Locking: pf->lock guards everything below it; it is not held while
+ * fetching.
  */
 #include "fs/fs_int.h"
 
@@ -17,6 +23,8 @@
 #include "util/log.h"
 
 #define QUEUE_MAX 256
+#define PREFETCH_MAX_THREADS 64
+#define PER_FILE_MAX 4 /* the default pool, all on one file when it is alone */
 
 struct job {
 	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
@@ -28,13 +36,48 @@ struct job {
 struct fs_prefetch {
 	struct fs *fs;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake;         /* a job arrived, a fetch ended, or stop */
 	struct job q[QUEUE_MAX];
 	size_t head, count;
 	bool stop;
-	pthread_t *threads;
+	pthread_t threads[PREFETCH_MAX_THREADS];
 	unsigned n_threads;
+	unsigned n_idle;             /* workers waiting for a job */
+	const struct fs_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
+
+/* How many fetches of @entry's file are in flight. */
+static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *entry)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < PREFETCH_MAX_THREADS; i++) {
+		if (pf->fetching[i] == entry)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Take the oldest job that may run now (an invalidation always may; a
+ * fetch when its file has room), closing the gap it leaves. False: none.
+ */
+static bool take_job(struct fs_prefetch *pf, struct job *out)
+{
+	for (size_t i = 0; i < pf->count; i++) {
+		size_t at = (pf->head + i) % QUEUE_MAX;
+
+		if (pf->q[at].snap && in_flight(pf, pf->q[at].entry) >= PER_FILE_MAX)
+			continue;
+		*out = pf->q[at];
+		for (size_t k = i; k > 0; k--)
+			pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k - 1) % QUEUE_MAX];
+		pf->head = (pf->head + 1) % QUEUE_MAX;
+		pf->count--;
+		return true;
+	}
+	return false;
+}
 
 static void *worker(void *pf_)
 {
@@ -46,17 +89,22 @@ static void *worker(void *pf_)
 		struct fs_source source;
 		struct cache_key key;
 		struct job job;
+		unsigned slot = 0;
 
 		pthread_mutex_lock(&pf->lock);
-		while (!pf->count && !pf->stop)
+		pf->n_idle++;
+		while (!pf->stop && !take_job(pf, &job))
 			pthread_cond_wait(&pf->wake, &pf->lock);
+		pf->n_idle--;
 		if (pf->stop) {
 			pthread_mutex_unlock(&pf->lock);
 			return NULL;
 		}
-		job = pf->q[pf->head];
-		pf->head = (pf->head + 1) % QUEUE_MAX;
-		pf->count--;
+		if (job.snap) {
+			while (pf->fetching[slot])
+				slot++; /* a free slot exists: one per thread */
+			pf->fetching[slot] = job.entry;
+		}
 		pthread_mutex_unlock(&pf->lock);
 
 		if (!job.snap) {
@@ -68,8 +116,21 @@ static void *worker(void *pf_)
 		if (cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr) < 0)
 			log_dbg("read-ahead of block %u of '%s' failed: %s", job.index,
 				job.entry->path, cerr.message);
+		pthread_mutex_lock(&pf->lock);
+		pf->fetching[slot] = NULL;
+		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
+		pthread_mutex_unlock(&pf->lock);
 		fs_snapshot_unref(job.snap);
 	}
+}
+
+/* Another worker when work waits and none is idle. Called with pf->lock held. */
+static void grow(struct fs_prefetch *pf)
+{
+	if (pf->n_idle > 0 || pf->n_threads >= PREFETCH_MAX_THREADS || pf->stop)
+		return;
+	if (pthread_create(&pf->threads[pf->n_threads], NULL, worker, pf) == 0)
+		pf->n_threads++;
 }
 
 int fs_prefetch_start(struct fs *fs, unsigned threads)
@@ -81,11 +142,8 @@ int fs_prefetch_start(struct fs *fs, unsigned threads)
 	pf->fs = fs;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->wake, NULL);
-	pf->threads = calloc(threads ? threads : 1, sizeof(*pf->threads));
-	if (!pf->threads) {
-		free(pf);
-		return -ENOMEM;
-	}
+	if (threads > PREFETCH_MAX_THREADS)
+		threads = PREFETCH_MAX_THREADS;
 	for (unsigned i = 0; i < threads; i++) {
 		if (pthread_create(&pf->threads[i], NULL, worker, pf) != 0)
 			break;
@@ -105,6 +163,7 @@ void fs_prefetch_stop(struct fs *fs)
 	pf->stop = true;
 	pthread_cond_broadcast(&pf->wake);
 	pthread_mutex_unlock(&pf->lock);
+	/* No worker starts once stop is set: n_threads is final. */
 	for (unsigned i = 0; i < pf->n_threads; i++)
 		pthread_join(pf->threads[i], NULL);
 	while (pf->count) {
@@ -115,7 +174,6 @@ void fs_prefetch_stop(struct fs *fs)
 	}
 	pthread_mutex_destroy(&pf->lock);
 	pthread_cond_destroy(&pf->wake);
-	free(pf->threads);
 	free(pf);
 	fs->prefetch = NULL;
 }
@@ -124,10 +182,10 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 {
 	struct fs_prefetch *pf = fs->prefetch;
 
-	if (!pf || !pf->n_threads)
+	if (!pf)
 		return;
 	pthread_mutex_lock(&pf->lock);
-	if (pf->count < QUEUE_MAX && !pf->stop) {
+	if (pf->n_threads && pf->count < QUEUE_MAX && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
 		fs_snapshot_ref(h->snap);
@@ -136,7 +194,9 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 		j->index = index;
 		j->ino = 0;
 		pf->count++;
-		pthread_cond_signal(&pf->wake);
+		/* Broadcast: the worker woken first may find this file full. */
+		pthread_cond_broadcast(&pf->wake);
+		grow(pf);
 	}
 	pthread_mutex_unlock(&pf->lock);
 }
@@ -145,11 +205,11 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 {
 	struct fs_prefetch *pf = fs->prefetch;
 
-	if (!pf || !pf->n_threads)
+	if (!pf)
 		return;
 	pthread_mutex_lock(&pf->lock);
 	/* This one is not optional: wait for room rather than drop it. */
-	if (!pf->stop) {
+	if (pf->n_threads && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
 		if (pf->count == QUEUE_MAX) {
@@ -162,7 +222,8 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 		memset(j, 0, sizeof(*j));
 		j->ino = ino;
 		pf->count++;
-		pthread_cond_signal(&pf->wake);
+		pthread_cond_broadcast(&pf->wake);
+		grow(pf);
 	}
 	pthread_mutex_unlock(&pf->lock);
 }

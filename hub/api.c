@@ -37,6 +37,25 @@ struct api_call {
 	char linked_size[32];
 };
 
+/*
+ * A call on a thread that set no deadline of its own gets op_timeout_ms:
+ * every entry point below runs between call_begin() and call_end().
+ */
+static int64_t call_begin(struct hub_client *c)
+{
+	int64_t prev = http_deadline();
+
+	if (!prev)
+		hub_deadline_set(hub_now_ms() + c->cfg.op_timeout_ms);
+	return prev;
+}
+
+static int call_end(int64_t prev, int rc)
+{
+	hub_deadline_set(prev);
+	return rc;
+}
+
 static int offline_error(struct hub_error *err)
 {
 	return hub_fail(err, -ENETDOWN, 0,
@@ -53,11 +72,14 @@ static int transport_error(struct hub_client *c, int rc,
 	http_redact_url(x->url, shown, sizeof(shown));
 	switch (rc) {
 	case -EHOSTUNREACH:
-		return hub_fail(err, rc, 0, "cannot connect to %s after %u retries: %s",
-				c->cfg.endpoint, retries, x->transport_error);
+		return hub_fail(err, rc, 0, "cannot connect to %s (endpoint %s): %s",
+				shown, c->cfg.endpoint, x->transport_error);
 	case -ETIMEDOUT:
 		return hub_fail(err, rc, 0, "timed out talking to %s after %u retries: %s",
 				shown, retries, x->transport_error);
+	case -ECANCELED:
+		return hub_fail(err, rc, 0, "request to %s cancelled: %s", shown,
+				x->transport_error);
 	case -EPROTO:
 		return hub_fail(err, rc, x->status, "invalid answer from %s: %s",
 				shown, x->transport_error);
@@ -136,7 +158,7 @@ static int api_call(struct hub_client *c, struct api_call *call,
 				buf_reset(call->out);
 			rc = http_perform(c, x);
 			if (rc < 0) {
-				retry = http_transport_is_retryable(rc);
+				retry = http_transport_is_retryable(rc, attempt);
 				break;
 			}
 			pick_up_meta(call, x);
@@ -215,8 +237,8 @@ static int get_json(struct hub_client *c, const struct hub_repo *repo,
 	return api_call(c, &call, x, err);
 }
 
-int hub_repo_info(struct hub_client *c, const struct hub_repo *repo,
-		  struct hub_repo_info *out, struct hub_error *err)
+static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
+			    struct hub_repo_info *out, struct hub_error *err)
 {
 	struct http_exchange *x;
 	struct buf url, body;
@@ -333,9 +355,9 @@ static int parse_tree_page(void *t_, const struct buf *body, struct hub_error *e
 				      &rejected, err);
 }
 
-int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
-		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
-		  struct hub_error *err)
+static int list_tree_within(struct hub_client *c, const struct hub_repo *repo,
+			    const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+			    struct hub_error *err)
 {
 	struct tree_pages t = { .fn = fn, .ctx = ctx };
 	struct buf url;
@@ -390,9 +412,9 @@ static int parse_repo_page(void *r_, const struct buf *body, struct hub_error *e
 	return r->left == 0 ? 1 : 0;
 }
 
-int hub_list_repos(struct hub_client *c, enum hub_repo_type type,
-		   const char *author, size_t max, hub_repo_fn fn, void *ctx,
-		   struct hub_error *err)
+static int list_repos_within(struct hub_client *c, enum hub_repo_type type,
+			     const char *author, size_t max, hub_repo_fn fn, void *ctx,
+			     struct hub_error *err)
 {
 	struct repo_pages r = {
 		.type = type, .author = author, .left = max ? max : SIZE_MAX,
@@ -429,9 +451,9 @@ int hub_list_repos(struct hub_client *c, enum hub_repo_type type,
 	return rc;
 }
 
-int hub_paths_info(struct hub_client *c, const struct hub_repo *repo,
-		   const char *const *paths, size_t n, hub_entry_fn fn,
-		   void *ctx, struct hub_error *err)
+static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
+			     const char *const *paths, size_t n, hub_entry_fn fn,
+			     void *ctx, struct hub_error *err)
 {
 	struct http_exchange *x;
 	struct buf url, form, body;
@@ -506,9 +528,9 @@ static int resolve_url(struct hub_client *c, const struct hub_repo *repo,
 	return rc;
 }
 
-int hub_head_file(struct hub_client *c, const struct hub_repo *repo,
-		  const char *path, struct hub_file_meta *out,
-		  struct hub_error *err)
+static int head_file_within(struct hub_client *c, const struct hub_repo *repo,
+			    const char *path, struct hub_file_meta *out,
+			    struct hub_error *err)
 {
 	struct api_call call = {
 		.method = "HEAD", .repo = repo, .path = path,
@@ -572,6 +594,13 @@ out:
 }
 
 /* ---- ranged reads ---- */
+
+/* The connection's fault, as opposed to an error of the reader's own. */
+static bool is_transport_failure(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPROTO ||
+	       rc == -EHOSTUNREACH || rc == -ECANCELED;
+}
 
 struct range_read {
 	uint64_t want_first;   /* absolute offset of the next byte we need */
@@ -655,10 +684,10 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	return r->want_first > r->want_last ? 1 : 0;
 }
 
-int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
-		   const char *path, uint64_t offset, uint64_t len,
-		   uint64_t file_size, hub_write_fn fn, void *ctx,
-		   struct hub_error *err)
+static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
+			     const char *path, uint64_t offset, uint64_t len,
+			     uint64_t file_size, hub_write_fn fn, void *ctx,
+			     struct hub_error *err)
 {
 	struct api_call meta = { .repo = repo, .path = path };
 	struct range_read r = { .file_size = file_size, .fn = fn, .ctx = ctx };
@@ -756,7 +785,7 @@ int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
 			snprintf(x->transport_error, sizeof(x->transport_error), "%s", r.why);
 		}
 		if (rc < 0) {
-			retry = http_transport_is_retryable(rc);
+			retry = http_transport_is_retryable(rc, attempt);
 		} else if (from_cache && (x->status == 403 || x->status == 404 ||
 					  x->status == 410)) {
 			/* A signed URL that expired or was revoked: resolve again. */
@@ -784,7 +813,7 @@ int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
 	}
 	if (r.want_first > r.want_last) {
 		rc = 0;
-	} else if (rc < 0 && http_transport_is_retryable(rc)) {
+	} else if (rc < 0 && is_transport_failure(rc)) {
 		rc = transport_error(c, rc, x, attempt, err);
 	} else if (rc < 0) {
 		/* The reader's own error: pass it through. */
@@ -798,4 +827,61 @@ out:
 	buf_release(&key);
 	exchange_free(x);
 	return rc;
+}
+
+/* ---- the entry points, each within its deadline ---- */
+
+int hub_repo_info(struct hub_client *c, const struct hub_repo *repo,
+		  struct hub_repo_info *out, struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, repo_info_within(c, repo, out, err));
+}
+
+int hub_list_repos(struct hub_client *c, enum hub_repo_type type,
+		   const char *author, size_t max, hub_repo_fn fn, void *ctx,
+		   struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, list_repos_within(c, type, author, max, fn, ctx, err));
+}
+
+int hub_list_tree(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, bool recursive, hub_entry_fn fn, void *ctx,
+		  struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, list_tree_within(c, repo, path, recursive, fn, ctx, err));
+}
+
+int hub_paths_info(struct hub_client *c, const struct hub_repo *repo,
+		   const char *const *paths, size_t n, hub_entry_fn fn,
+		   void *ctx, struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, paths_info_within(c, repo, paths, n, fn, ctx, err));
+}
+
+int hub_head_file(struct hub_client *c, const struct hub_repo *repo,
+		  const char *path, struct hub_file_meta *out,
+		  struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, head_file_within(c, repo, path, out, err));
+}
+
+int hub_read_range(struct hub_client *c, const struct hub_repo *repo,
+		   const char *path, uint64_t offset, uint64_t len,
+		   uint64_t file_size, hub_write_fn fn, void *ctx,
+		   struct hub_error *err)
+{
+	int64_t prev = call_begin(c);
+
+	return call_end(prev, read_range_within(c, repo, path, offset, len, file_size,
+						fn, ctx, err));
 }

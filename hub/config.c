@@ -19,6 +19,19 @@
 #include "util/path.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
+
+/*
+ * The defaults, for a datacentre link and a slow home line alike
+ * (docs/architecture.md, "Bounded time", says why these numbers):
+ * a connection is made within 10 s or never; a transfer that moves less
+ * than 1 KiB/s over 30 s has stalled (a drip of a byte a second
+ * included); one operation gets 120 s, retries included: a 4 MiB block
+ * takes 3.4 s at 10 Mbit/s and 34 s at 1 Mbit/s.
+ */
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define DEFAULT_STALL_TIMEOUT_MS 30000
+#define DEFAULT_MIN_SPEED_BPS 1024
+#define DEFAULT_OP_TIMEOUT_MS 120000
 #define TOKEN_FILE_MAX 4096
 
 static bool env_is_true(const char *name)
@@ -173,8 +186,15 @@ int hub_config_load(struct hub_config *cfg,
 	if (!ovr)
 		ovr = &none;
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->connect_timeout_ms = env_secs_ms("HUBFS_CONNECT_TIMEOUT", 10000);
-	cfg->stall_timeout_ms = env_secs_ms("HUBFS_STALL_TIMEOUT", 30000);
+	cfg->connect_timeout_ms = env_secs_ms("HUBFS_CONNECT_TIMEOUT",
+					      DEFAULT_CONNECT_TIMEOUT_MS);
+	cfg->stall_timeout_ms = env_secs_ms("HUBFS_STALL_TIMEOUT",
+					    DEFAULT_STALL_TIMEOUT_MS);
+	cfg->min_speed_bps = env_long("HUBFS_MIN_SPEED", DEFAULT_MIN_SPEED_BPS,
+				      1L << 30);
+	if (cfg->min_speed_bps < 1)
+		cfg->min_speed_bps = DEFAULT_MIN_SPEED_BPS;
+	cfg->op_timeout_ms = env_secs_ms("HUBFS_OP_TIMEOUT", DEFAULT_OP_TIMEOUT_MS);
 	cfg->max_retries = (unsigned)env_long("HUBFS_MAX_RETRIES", 5, 100);
 	cfg->retry_base_ms = env_long("HUBFS_RETRY_BASE_MS", 500, 60000);
 	cfg->max_retry_wait_ms = env_secs_ms("HUBFS_MAX_RETRY_WAIT", 120000);
@@ -183,17 +203,25 @@ int hub_config_load(struct hub_config *cfg,
 		cfg->connect_timeout_ms = ovr->connect_timeout_ms;
 	if (ovr->stall_timeout_ms > 0)
 		cfg->stall_timeout_ms = ovr->stall_timeout_ms;
+	if (ovr->min_speed_bps > 0)
+		cfg->min_speed_bps = ovr->min_speed_bps;
+	if (ovr->op_timeout_ms > 0)
+		cfg->op_timeout_ms = ovr->op_timeout_ms;
 	if (ovr->max_retries >= 0)
 		cfg->max_retries = (unsigned)ovr->max_retries;
 
 	endpoint = ovr->endpoint;
 	rc = 0;
-	if (endpoint)
+	if (endpoint) {
 		rc = set_endpoint(cfg, endpoint, "--endpoint", err);
-	else if ((endpoint = getenv("HF_ENDPOINT")) && *endpoint)
+		cfg->endpoint_source = "--endpoint";
+	} else if ((endpoint = getenv("HF_ENDPOINT")) && *endpoint) {
 		rc = set_endpoint(cfg, endpoint, "HF_ENDPOINT", err);
-	else
+		cfg->endpoint_source = "HF_ENDPOINT";
+	} else {
 		rc = set_endpoint(cfg, DEFAULT_ENDPOINT, "the default endpoint", err);
+		cfg->endpoint_source = "the default";
+	}
 	if (rc < 0)
 		goto fail;
 

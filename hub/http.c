@@ -6,6 +6,12 @@
  *
  * libcurl is told never to follow redirects and never to decompress: the
  * caller decides where the token may go, and byte offsets stay exact.
+ *
+ * Bounded time: each transfer gets libcurl's low-speed floor
+ * (min_speed_bps over stall_timeout_ms, which a server dripping a byte a
+ * second, in its headers or its body, cannot meet) and, as its overall
+ * timeout, what is left of the calling thread's deadline; the backoff
+ * between retries never sleeps past it either.
  */
 #include "hub/http.h"
 
@@ -26,6 +32,52 @@ static int64_t now_secs(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec;
+}
+
+int64_t hub_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Per thread, like errno: the deadline of the operation the thread is
+ * working for. A parameter would have to cross the cache's source
+ * callback, whose signature the cache owns.
+ */
+static _Thread_local int64_t thread_deadline_ms;
+
+int64_t hub_deadline_set(int64_t at_ms)
+{
+	int64_t prev = thread_deadline_ms;
+
+	thread_deadline_ms = at_ms;
+	return prev;
+}
+
+int64_t http_deadline(void)
+{
+	return thread_deadline_ms;
+}
+
+void hub_client_cancel(struct hub_client *c)
+{
+	atomic_store(&c->cancelled, true);
+}
+
+/* libcurl calls this at least once a second, also while nothing arrives. */
+static int on_progress(void *c_, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct hub_client *c = c_;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&c->cancelled) ? 1 : 0; /* non-zero aborts */
 }
 
 int http_exchange_init(struct http_exchange *x, const char *method,
@@ -217,6 +269,8 @@ static int errno_for_curl(CURLcode cc)
 		return -EHOSTUNREACH;
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
 	case CURLE_PARTIAL_FILE:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
@@ -229,10 +283,16 @@ static int errno_for_curl(CURLcode cc)
 	}
 }
 
-bool http_transport_is_retryable(int rc)
+bool http_transport_is_retryable(int rc, unsigned attempt)
 {
-	return rc == -EHOSTUNREACH || rc == -ETIMEDOUT || rc == -ECONNRESET ||
-	       rc == -EPROTO;
+	if (rc == -ETIMEDOUT)
+		return attempt < HUB_MAX_TIMEOUT_RETRIES;
+	/*
+	 * Not -EHOSTUNREACH: a refused connection or a name that does not
+	 * resolve will not be different in a second, and the first access
+	 * must fail fast (the cache then serves what it has).
+	 */
+	return rc == -ECONNRESET || rc == -EPROTO;
 }
 
 bool http_status_is_retryable(long status)
@@ -256,27 +316,54 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 	struct curl_slist *headers = NULL, *tmp;
 	char errbuf[CURL_ERROR_SIZE] = "", range[64], shown[512];
 	long stall_secs = (c->cfg.stall_timeout_ms + 999) / 1000;
+	long connect_ms = c->cfg.connect_timeout_ms;
+	int64_t deadline = thread_deadline_ms, left_ms = 0;
 	CURLcode cc;
 	CURL *h;
 	int rc = 0;
 
+	reset_answer(x);
+	x->sink_rc = 0;
+	x->transport_error[0] = '\0';
+	if (atomic_load(&c->cancelled)) {
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "cancelled: the mount is ending");
+		return -ECANCELED;
+	}
+	if (deadline) {
+		left_ms = deadline - hub_now_ms();
+		if (left_ms <= 0) {
+			snprintf(x->transport_error, sizeof(x->transport_error),
+				 "the operation's deadline had passed before this request");
+			return -ETIMEDOUT;
+		}
+		if (connect_ms > left_ms)
+			connect_ms = (long)left_ms;
+	}
 	h = take_handle(c);
 	if (!h)
 		return -ENOMEM;
 	curl_easy_reset(h);
-	reset_answer(x);
-	x->sink_rc = 0;
-	x->transport_error[0] = '\0';
 
 	curl_easy_setopt(h, CURLOPT_URL, x->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, HUB_USER_AGENT);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
-	/* A transfer that moves no byte for stall_secs is over. */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	/*
+	 * Slower than min_speed_bps over a whole window of stall_secs is
+	 * over: libcurl averages what arrived over the last seconds, so a
+	 * trickle (one byte a second) fails this where "no byte at all"
+	 * would not, and headers that do not come count as 0 bytes/s.
+	 */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->cfg.min_speed_bps);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall_secs > 0 ? stall_secs : 1L);
+	if (deadline)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left_ms);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -331,8 +418,16 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 			 "the answer was refused: %s", strerror(-rc));
 	} else if (cc != CURLE_OK) {
 		rc = errno_for_curl(cc);
-		snprintf(x->transport_error, sizeof(x->transport_error), "%s",
-			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		if (rc == -ECANCELED)
+			snprintf(x->transport_error, sizeof(x->transport_error),
+				 "cancelled: the mount is ending");
+		else if (rc == -ETIMEDOUT && deadline && hub_now_ms() >= deadline)
+			snprintf(x->transport_error, sizeof(x->transport_error),
+				 "the operation's deadline passed: %.200s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		else
+			snprintf(x->transport_error, sizeof(x->transport_error), "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	} else if (x->header_too_long) {
 		rc = -EPROTO;
 		snprintf(x->transport_error, sizeof(x->transport_error),
@@ -422,12 +517,17 @@ int http_resolve_location(struct hub_client *c, const char *base,
 	return rc;
 }
 
-static void sleep_ms(long ms)
+/* Sleep @ms in short steps, so that a cancel ends the wait. */
+static void sleep_ms(struct hub_client *c, long ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	while (ms > 0 && !atomic_load(&c->cancelled)) {
+		long step = ms < 100 ? ms : 100;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = step * 1000000L };
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= step;
+	}
 }
 
 int http_backoff(struct hub_client *c, unsigned attempt,
@@ -457,8 +557,11 @@ int http_backoff(struct hub_client *c, unsigned attempt,
 			wait_ms = cap;
 		wait_ms = wait_ms / 2 + (long)arc4random_uniform((uint32_t)(wait_ms / 2 + 1));
 	}
-	sleep_ms(wait_ms);
-	return 0;
+	/* A retry that could only start after the deadline is not worth a wait. */
+	if (thread_deadline_ms && hub_now_ms() + wait_ms >= thread_deadline_ms)
+		return -ETIMEDOUT;
+	sleep_ms(c, wait_ms);
+	return atomic_load(&c->cancelled) ? -ECANCELED : 0;
 }
 
 bool http_location_get(struct hub_client *c, const char *key, char *out,

@@ -86,6 +86,7 @@ struct hub_client {
 	size_t loc_next;
 
 	atomic_uint_fast64_t n_requests, n_retries, n_resumes, n_body_bytes;
+	atomic_bool cancelled;      /* hub_client_cancel(): every transfer ends */
 };
 
 /* Prepare @x for a new request to @url (copied). 0 or -EPROTO (too long). */
@@ -97,8 +98,9 @@ void http_exchange_release(struct http_exchange *x);
  * Send @x and read its answer. Returns 0 when an HTTP answer arrived
  * (whatever its status; also when the sink stopped it early), or a
  * negative errno for a transport failure: -EHOSTUNREACH (connect),
- * -ETIMEDOUT (connect or stall), -ECONNRESET (broken off), -EIO, or the
- * sink's own error. The transport words are in x->transport_error.
+ * -ETIMEDOUT (connect, too slow, or the thread's deadline), -ECONNRESET
+ * (broken off), -ECANCELED (hub_client_cancel), -EIO, or the sink's own
+ * error. The transport words are in x->transport_error.
  */
 int http_perform(struct hub_client *c, struct http_exchange *x);
 
@@ -111,8 +113,14 @@ int http_perform(struct hub_client *c, struct http_exchange *x);
  */
 void http_take_header(struct http_exchange *x, const char *data, size_t len);
 
-/* Would another attempt help? */
-bool http_transport_is_retryable(int rc);
+/*
+ * Would another attempt help, after @attempt (0-based) failed with @rc?
+ * A timeout (too slow, a stall) is tried once more, on a fresh
+ * connection: a server that drips or stalls usually does so again, and
+ * each try costs a whole low-speed window.
+ */
+#define HUB_MAX_TIMEOUT_RETRIES 1
+bool http_transport_is_retryable(int rc, unsigned attempt);
 bool http_status_is_retryable(long status);
 
 /*
@@ -129,11 +137,15 @@ bool http_is_same_origin(struct hub_client *c, const char *url);
 /*
  * Sleep before retry @attempt (0-based) of an answer @x (may be NULL).
  * Honours `RateLimit ... t=` and a numeric Retry-After on 429. Returns 0,
- * or -EAGAIN when the wait asked for is longer than we accept; then
- * *@reset_secs says how long.
+ * or -EAGAIN when the wait asked for is longer than we accept (then
+ * *@reset_secs says how long), -ETIMEDOUT when the retry would start
+ * after the thread's deadline, -ECANCELED after hub_client_cancel().
  */
 int http_backoff(struct hub_client *c, unsigned attempt,
 		 const struct http_exchange *x, long *reset_secs);
+
+/* The calling thread's deadline (hub_now_ms() time), or 0. */
+int64_t http_deadline(void);
 
 /* Copy @url without its query into @out, for messages and logs. */
 void http_redact_url(const char *url, char *out, size_t size);

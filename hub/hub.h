@@ -18,8 +18,11 @@
  *               repo, any other 403, a token the Hub refused (the
  *               message says how to get access)
  *   -EAGAIN     rate limit still exhausted after the retries
- *   -ETIMEDOUT  connect or stall timeout after the retries
- *   -EHOSTUNREACH  cannot connect to the Hub after the retries
+ *   -ETIMEDOUT  connect or stall timeout, a transfer slower than the
+ *               floor, or the operation's deadline passed
+ *   -EHOSTUNREACH  cannot connect to the Hub (refused, no route, unknown
+ *               host): never retried, so it is known at once
+ *   -ECANCELED  hub_client_cancel() was called (the mount is ending)
  *   -ENETDOWN   offline mode: no network use allowed
  *   -EPROTO     the Hub answered something invalid (JSON, headers, sizes)
  *   -EIO        other server failures (5xx after the retries, ...)
@@ -64,8 +67,12 @@ struct hub_config {
 	char *token;               /* NULL: anonymous. Never logged, never sent off-host */
 	const char *token_source;  /* where the token came from, for messages */
 	bool offline;              /* no network use at all */
+	const char *endpoint_source; /* "--endpoint", "HF_ENDPOINT" or "the default" */
 	long connect_timeout_ms;   /* per connection attempt */
-	long stall_timeout_ms;     /* no byte received for this long: timeout */
+	long stall_timeout_ms;     /* the low-speed window (ms) */
+	long min_speed_bps;        /* fewer bytes/s than this over a window: too slow */
+	long op_timeout_ms;        /* one operation (a FUSE request, a command's
+				    * call) with all its retries and redirects */
 	unsigned max_retries;      /* after the first attempt */
 	long max_retry_wait_ms;    /* the longest single wait we accept (429 reset) */
 	long retry_base_ms;        /* first backoff; doubles per retry, with jitter */
@@ -78,6 +85,8 @@ struct hub_config_overrides {
 	bool offline;            /* --offline */
 	long connect_timeout_ms; /* --connect-timeout; 0: unset */
 	long stall_timeout_ms;   /* --stall-timeout; 0: unset */
+	long min_speed_bps;      /* --min-speed; 0: unset */
+	long op_timeout_ms;      /* --op-timeout; 0: unset */
 	int max_retries;         /* --retries; -1: unset */
 };
 
@@ -86,9 +95,11 @@ struct hub_config_overrides {
  * https://huggingface.co; token from --token-file, HF_TOKEN, the file at
  * HF_TOKEN_PATH, else $HF_HOME/token (HF_HOME defaults to
  * ${XDG_CACHE_HOME:-~/.cache}/huggingface); HF_HUB_OFFLINE=1 (or true, yes,
- * on) means offline. Timeouts from --connect-timeout / --stall-timeout,
- * else HUBFS_CONNECT_TIMEOUT and HUBFS_STALL_TIMEOUT (seconds); retries
- * from --retries, else HUBFS_MAX_RETRIES.
+ * on) means offline. Timeouts from --connect-timeout / --stall-timeout /
+ * --op-timeout, else HUBFS_CONNECT_TIMEOUT, HUBFS_STALL_TIMEOUT and
+ * HUBFS_OP_TIMEOUT (seconds); the speed floor from --min-speed, else
+ * HUBFS_MIN_SPEED (bytes per second); retries from --retries, else
+ * HUBFS_MAX_RETRIES.
  * Returns 0, or -EINVAL (bad endpoint, unreadable token file, a token
  * with characters no header may carry) with @err filled.
  * Ownership: release with hub_config_release().
@@ -188,6 +199,33 @@ int hub_global_init(void);
 void hub_global_cleanup(void);
 int hub_client_new(const struct hub_config *cfg, struct hub_client **out);
 void hub_client_free(struct hub_client *client);
+
+/*
+ * Bounded time. Every request ends: a connection attempt after
+ * connect_timeout_ms; a transfer that moves fewer than min_speed_bps
+ * bytes per second (headers included) over stall_timeout_ms; and every
+ * call below (with its retries, redirects, resumed bodies and backoff
+ * waits) by its deadline. That deadline is the calling thread's, set with
+ * hub_deadline_set() (the mount sets one per FUSE request); a thread
+ * that set none gets op_timeout_ms per call.
+ */
+
+/* Monotonic milliseconds, the clock deadlines are measured on. */
+int64_t hub_now_ms(void);
+
+/*
+ * Give the calling thread's Hub calls the deadline @at_ms (hub_now_ms()
+ * time; 0: none, each call gets op_timeout_ms). Returns the previous
+ * value, to restore. Threads: affects the calling thread only.
+ */
+int64_t hub_deadline_set(int64_t at_ms);
+
+/*
+ * End every transfer of @client within about a second and make new ones
+ * fail with -ECANCELED: for a mount that is ending. Thread-safe; cannot
+ * be undone.
+ */
+void hub_client_cancel(struct hub_client *client);
 
 /* Repo info at the repo's revision (or the default branch). */
 int hub_repo_info(struct hub_client *client, const struct hub_repo *repo,

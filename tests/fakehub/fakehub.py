@@ -58,7 +58,8 @@ MSG_REPO_NOT_FOUND = "Repository not found"
 MSG_ENTRY_NOT_FOUND = "Entry not found"
 
 FAULT_KINDS = ("reset", "corrupt", "lfs_pointer", "rate_limit", "status", "delay",
-               "stall", "wrong_length", "ignore_range", "wrong_linked_size")
+               "stall", "wrong_length", "ignore_range", "wrong_linked_size",
+               "drip_headers", "drip_body")
 
 # Properties accepted by expand= / expand[]= on repo info. The union of the Hub's own
 # error text (hub-api.md 2.1), huggingface_hub's Expand*Property_T and the keys
@@ -922,6 +923,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send_final(b"0\r\n\r\n", 5)
             return
 
+        if "drip_headers" in faults or "drip_body" in faults:
+            self._transmit_drip(ans, headers, faults, is_head)
+            return
         self.hold_log = "reset" in faults
         length = ans.file[2] if ans.file else len(ans.body)
         declared = length
@@ -960,12 +964,60 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif "wrong_length" in faults and not is_head:
             self.close_connection = True
 
+    def _drip(self, data, params):
+        """Sends data `bytes` (default 1) at a time, one piece per `interval` seconds
+        (default 1). Ends when the peer goes away (the send fails)."""
+        step = max(1, int(params.get("bytes", 1)))
+        interval = float(params.get("interval", 1))
+        for i in range(0, len(data), step):
+            self._send_all(data[i:i + step])
+            time.sleep(interval)
+
+    def _body_bytes(self, ans, limit=None):
+        """The answer's body (read from its blob when it is a file), at most limit."""
+        if ans.file is None:
+            return ans.body if limit is None else ans.body[:limit]
+        path, start, flen = ans.file
+        n = flen if limit is None else min(flen, limit)
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read(n)
+
+    def _transmit_drip(self, ans, headers, faults, is_head):
+        """drip_headers: the status line and headers a little at a time, then the body
+        at full speed. drip_body: the headers, `after_bytes` of body at full speed, then
+        the rest a little at a time; with `endless`, no Content-Length and, after the
+        body, spaces for ever (valid JSON whitespace). Logged when the drip starts."""
+        body = b"" if is_head else self._body_bytes(ans)
+        drip = faults.get("drip_body")
+        endless = bool(drip and drip.get("endless"))
+        if endless:
+            headers.append(("Connection", "close"))
+        else:
+            headers.append(("Content-Length", str(len(body))))
+        head = self._send_head(ans.status, headers)
+        self.close_connection = True
+        self.log_now(0, force=True)
+        if "drip_headers" in faults:
+            self._drip(head, faults["drip_headers"])
+            self._send_all(body)
+            return
+        self._send_all(head)
+        fast = min(len(body), int(drip.get("after_bytes", 0)))
+        self._send_all(body[:fast])
+        self._drip(body[fast:], drip)
+        while endless:
+            self._drip(b" " * max(1, int(drip.get("bytes", 1))), drip)
+
     def finish_answer(self, ans, extra=None):
         """Takes the faults that can shape this answer, applies them, transmits."""
         app = self.server.app
         role = self.server.role
         is_head = self.command == "HEAD"
-        cands = {"reset": lambda p: True, "stall": lambda p: True}
+        cands = {"reset": lambda p: True, "stall": lambda p: True,
+                 "drip_headers": lambda p: True}
+        if not is_head:
+            cands["drip_body"] = lambda p: True
         if not is_head:
             cands["wrong_length"] = lambda p: True
         info = ans.file_info
@@ -1014,7 +1066,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 faults["corrupt_at"] = corrupt_rel(more["corrupt"])
         self.fault_names += [k for k in ("ignore_range", "lfs_pointer", "corrupt",
                                          "wrong_linked_size", "wrong_length", "stall",
-                                         "reset") if k in faults]
+                                         "reset", "drip_headers", "drip_body")
+                             if k in faults]
         if extra:
             ans.headers += extra
         self.transmit(ans, faults)

@@ -1081,6 +1081,71 @@ class FakeHubTest(unittest.TestCase):
         line = self.log_lines()[-1]
         self.assertEqual((line["fault"], line["bytes"]), ("stall", 10))
 
+    def drip_read(self, path, timeout=10):
+        """Reads an answer with a bare socket, noting when each byte arrived."""
+        u = urllib.parse.urlsplit(self.hub + path)
+        s = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                   % (u.path, u.netloc)).encode())
+        got, times = b"", []
+        try:
+            while True:
+                b = s.recv(1 << 16)
+                if not b:
+                    break
+                got += b
+                times.append(time.time())
+        finally:
+            s.close()
+        return got, times
+
+    def test_fault_drip_headers(self):
+        path = "/api/resolve-cache/models/hubfs-test/tiny-model/%s/text.txt" % self.tiny("c3")
+        self.fault(kind="drip_headers", glob="/api/resolve-cache/*", interval=0.01,
+                   bytes=8)
+        t0 = time.time()
+        got, times = self.drip_read(path)
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"))
+        self.assertEqual(body, self.tiny("text"))
+        # 8 bytes per interval: the header block took about len(head) / 8 intervals.
+        self.assertGreaterEqual(time.time() - t0, 0.01 * (len(head) // 8) * 0.9)
+        self.assertGreater(len(times), len(head) // 16)
+        self.assertEqual(self.log_lines()[-1]["fault"], "drip_headers")
+
+    def test_fault_drip_body(self):
+        path = "/api/resolve-cache/models/hubfs-test/tiny-model/%s/text.txt" % self.tiny("c3")
+        text = self.tiny("text")
+        step = max(1, len(text) // 25)
+        self.fault(kind="drip_body", glob="/api/resolve-cache/*", interval=0.02,
+                   bytes=step, after_bytes=4)
+        t0 = time.time()
+        got, times = self.drip_read(path)
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d" % len(text), head)
+        self.assertEqual(body, text)
+        self.assertGreaterEqual(time.time() - t0, 0.02 * ((len(text) - 4) // step) * 0.9)
+        self.assertGreaterEqual(len(times), 10)
+        self.assertEqual(self.log_lines()[-1]["fault"], "drip_body")
+
+    def test_fault_drip_body_endless(self):
+        self.fault(kind="drip_body", glob="/api/models/*", interval=0.01, bytes=100,
+                   endless=True)
+        u = urllib.parse.urlsplit(self.hub)
+        s = socket.create_connection((u.hostname, u.port), timeout=5)
+        s.sendall(b"GET /api/models/hubfs-test/tiny-model HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while len(got) < 20000:
+            b = s.recv(1 << 16)
+            self.assertTrue(b, "the endless body ended")
+            got += b
+        s.close()
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertNotIn(b"Content-Length", head)
+        doc = json.loads(body[:body.rindex(b"}") + 1])
+        self.assertEqual(doc["id"], "hubfs-test/tiny-model")
+        self.assertEqual(body[-100:], b" " * 100)  # past the document: spaces
+
     def test_fault_wrong_length_ignore_range_pointer_linked_size(self):
         big = self.tiny("big")
         f = self.tiny("files")["big.bin"]

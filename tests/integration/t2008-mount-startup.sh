@@ -33,12 +33,14 @@ expect_eq 1 "$rc" "background mount with a bad -o exits 1"
 check "... saying why" grep -q "cannot create the FUSE session" "$T/bg.err"
 check "... and nothing is mounted" sh -c '! grep -q " $0 fuse" /proc/mounts' "$MNT"
 
-# --- a background mount returns once it serves, and is quiet ---
+# --- a background mount returns once it serves, saying only where the Hub is ---
 mount_bg "$MNT"
 expect_eq 0 "$rc" "background mount exits 0"
 # No wait_for here: the mount must serve the moment mount returned.
 check "... and serves at once" test -f "$MNT/hubfs-test/tiny-model/config.json"
-expect_eq "" "$(cat "$T/bg.out" "$T/bg.err")" "... printing nothing on success"
+# Its one line names the endpoint it uses (issue #9: "hubfs mount's first lines").
+expect_eq 1 "$(cat "$T/bg.out" "$T/bg.err" | wc -l)" "... printing one line on success"
+check "... which names the endpoint" grep -q "Hub endpoint $HUB_URL (from HF_ENDPOINT)" "$T/bg.err"
 daemon=$(pgrep -f "hubfs mount --cache-dir $CACHE_DIR $MNT" | head -1)
 check "... from a daemon in the background" test -n "$daemon"
 

@@ -29,6 +29,7 @@
 struct fx {
 	char dir[PATH_MAX];
 	struct cache *cache;
+	struct hub_config hub_config;
 	struct fs fs;
 	size_t base; /* nodes of an fs nobody looked into */
 };
@@ -87,6 +88,11 @@ static int setup(void **state)
 	f->fs.opts.revision_ttl_secs = 60;
 	f->fs.opts.negative_ttl_secs = 30;
 	f->fs.deps.cache = f->cache;
+	f->hub_config.op_timeout_ms = 10000;
+	f->hub_config.offline = true;
+	f->fs.deps.hub_config = &f->hub_config;
+	pthread_mutex_init(&f->fs.helpers_lock, NULL);
+	pthread_cond_init(&f->fs.helpers_done, NULL);
 	f->fs.env.cache = f->cache;
 	f->fs.env.offline = true; /* never a Hub request: everything from the cache */
 	assert_int_equal(fs_table_init(&f->fs), 0);
@@ -99,7 +105,10 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	fs_helpers_drain(&f->fs); /* loads on helper threads hold repo references */
 	fs_table_release(&f->fs);
+	pthread_mutex_destroy(&f->fs.helpers_lock);
+	pthread_cond_destroy(&f->fs.helpers_done);
 	cache_close(f->cache);
 	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
@@ -115,7 +124,7 @@ static struct fs_node *look(struct fx *f, struct fs_node *dir, const char *name)
 {
 	struct fs_node *n = NULL;
 
-	assert_int_equal(fs_lookup(&f->fs, dir, name, &n), 0);
+	assert_int_equal(fs_lookup(&f->fs, NULL, dir, name, &n), 0);
 	assert_non_null(n);
 	return n;
 }
@@ -123,7 +132,7 @@ static struct fs_node *look(struct fx *f, struct fs_node *dir, const char *name)
 static int look_rc(struct fx *f, struct fs_node *dir, const char *name)
 {
 	struct fs_node *n = NULL;
-	int rc = fs_lookup(&f->fs, dir, name, &n);
+	int rc = fs_lookup(&f->fs, NULL, dir, name, &n);
 
 	if (rc == 0)
 		fs_node_forget(&f->fs, n, 1);
@@ -143,7 +152,7 @@ static void test_forget_frees_everything(void **state)
 	org = look(f, root(f), "acme");
 	repo = look(f, org, "wide");
 	big = look(f, repo, "big");
-	assert_int_equal(fs_node_snapshot(&f->fs, big, &snap, &idx), 0);
+	assert_int_equal(fs_node_snapshot(&f->fs, NULL, big, &snap, &idx), 0);
 	/* What readdirplus does: a lookup per entry. */
 	for (c = snap->entries[idx].first_child; c != FS_NO_PARENT; c = snap->entries[c].next_sibling) {
 		struct fs_node *e = fs_entry_lookup(&f->fs, big, snap, c);
@@ -188,7 +197,7 @@ static void test_child_holds_parent(void **state)
 	fs_node_forget(&f->fs, deeper, 1);
 	assert_int_equal(fs_node_count(&f->fs), f->base + 5);
 	assert_ptr_equal(fs_node_get(&f->fs, sub_ino), sub);
-	assert_int_equal(fs_node_stat(&f->fs, y, &st, &timeout), 0);
+	assert_int_equal(fs_node_stat(&f->fs, NULL, y, &st, &timeout), 0);
 	assert_int_equal(st.st_size, 10 * (WIDE + 2));
 	assert_int_equal(st.st_blocks, (10 * (WIDE + 2) + 511) / 512);
 	fs_node_forget(&f->fs, y, 1);
@@ -218,7 +227,7 @@ static bool listed(struct fx *f, struct fs_node *dir, const char *name)
 	struct fs_names l;
 	bool found = false;
 
-	assert_int_equal(fs_virtual_list(&f->fs, dir, &l), 0);
+	assert_int_equal(fs_virtual_list(&f->fs, NULL, dir, &l), 0);
 	for (size_t i = 0; i < l.n; i++) {
 		found |= strcmp(l.v[i], name) == 0;
 		if (i)
@@ -266,10 +275,10 @@ static void *walk(void *p)
 	for (int i = 0; i < w->rounds; i++) {
 		struct fs_node *org = NULL, *repo = NULL, *sub = NULL, *x = NULL;
 
-		if (fs_lookup(&f->fs, root(f), "acme", &org) != 0 ||
-		    fs_lookup(&f->fs, org, "wide", &repo) != 0 ||
-		    fs_lookup(&f->fs, repo, "sub", &sub) != 0 ||
-		    fs_lookup(&f->fs, sub, "x.bin", &x) != 0)
+		if (fs_lookup(&f->fs, NULL, root(f), "acme", &org) != 0 ||
+		    fs_lookup(&f->fs, NULL, org, "wide", &repo) != 0 ||
+		    fs_lookup(&f->fs, NULL, repo, "sub", &sub) != 0 ||
+		    fs_lookup(&f->fs, NULL, sub, "x.bin", &x) != 0)
 			abort();
 		fs_node_forget(&f->fs, org, 1);
 		fs_node_forget(&f->fs, repo, 1);

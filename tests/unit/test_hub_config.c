@@ -35,6 +35,9 @@ static int clear_env(void **state)
 	unsetenv("HF_TOKEN_PATH");
 	unsetenv("HF_HUB_OFFLINE");
 	unsetenv("XDG_CACHE_HOME");
+	unsetenv("HUBFS_MIN_SPEED");
+	unsetenv("HUBFS_OP_TIMEOUT");
+	unsetenv("HUBFS_STALL_TIMEOUT");
 	setenv("HOME", dir, 1);
 	setenv("HF_HOME", dir, 1);
 	unlink("/tmp/no-such-token-file-for-hubfs");
@@ -57,6 +60,36 @@ static void test_defaults(void **state)
 	assert_null(cfg.token);
 	assert_false(cfg.offline);
 	assert_true(cfg.connect_timeout_ms > 0 && cfg.stall_timeout_ms > 0);
+	assert_int_equal(cfg.min_speed_bps, 1024);
+	assert_int_equal(cfg.op_timeout_ms, 120000);
+	assert_string_equal(cfg.endpoint_source, "the default");
+	hub_config_release(&cfg);
+}
+
+static void test_time_bounds(void **state)
+{
+	struct hub_config_overrides ovr = { .min_speed_bps = 50, .op_timeout_ms = 2500,
+					    .max_retries = -1 };
+	struct hub_config cfg;
+
+	(void)state;
+	setenv("HUBFS_MIN_SPEED", "4096", 1);
+	setenv("HUBFS_OP_TIMEOUT", "7.5", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_int_equal(cfg.min_speed_bps, 4096);
+	assert_int_equal(cfg.op_timeout_ms, 7500);
+	hub_config_release(&cfg);
+	/* The command line wins over the environment. */
+	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
+	assert_int_equal(cfg.min_speed_bps, 50);
+	assert_int_equal(cfg.op_timeout_ms, 2500);
+	hub_config_release(&cfg);
+	/* Nonsense falls back to the defaults rather than to "no limit". */
+	setenv("HUBFS_MIN_SPEED", "0", 1);
+	setenv("HUBFS_OP_TIMEOUT", "-3", 1);
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_int_equal(cfg.min_speed_bps, 1024);
+	assert_int_equal(cfg.op_timeout_ms, 120000);
 	hub_config_release(&cfg);
 }
 
@@ -168,6 +201,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults, clear_env),
+		cmocka_unit_test_setup(test_time_bounds, clear_env),
 		cmocka_unit_test_setup(test_endpoint_precedence, clear_env),
 		cmocka_unit_test_setup(test_token_precedence, clear_env),
 		cmocka_unit_test_setup(test_bad_tokens, clear_env),

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting for the Hub on behalf of a FUSE request, so that the request
+ * always ends: when its work is done, when the kernel interrupts it (the
+ * caller got a signal), when its deadline passes, or when the mount ends.
+ *
+ * The work that may take long (a repo's listing, a block's fetch) runs on
+ * a helper thread of its own; the request's thread only waits, in short
+ * slices, and can answer EINTR or time out while the helper goes on. A
+ * helper whose request left finishes its work anyway, into the cache and
+ * the repo table, for the next reader: fetches are never cancelled by an
+ * interrupt, only bounded by their own deadline. Helpers are started on
+ * demand, one per piece of work, so that no pool can run dry; each one
+ * is bounded in time by the Hub client's limits.
+ *
+ * Locking: fs->helpers_lock guards fs->n_helpers only.
+ */
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+#define WAIT_SLICE_MS 50 /* how late an interrupt may be noticed */
+/*
+ * A request waits a little longer than the work it started may take, so
+ * that the work's own error (which says what was slow, and where) is
+ * normally the one reported.
+ */
+#define WAIT_GRACE_MS 1000
+
+void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req)
+{
+	w->req = req;
+	w->deadline_ms = hub_now_ms() + fs->deps.hub_config->op_timeout_ms + WAIT_GRACE_MS;
+}
+
+int fs_wait_check(struct fs *fs, const struct fs_wait *w)
+{
+	/*
+	 * libfuse joins its workers before the session loop returns: a
+	 * request still waiting then would hold the unmount up until its
+	 * work ended. Once the session has exited, nobody reads the answer.
+	 */
+	if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
+		return -ECANCELED;
+	if (!w)
+		return 0;
+	if (w->req && fuse_req_interrupted(w->req))
+		return -EINTR;
+	if (hub_now_ms() >= w->deadline_ms)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
+		  pthread_mutex_t *lock)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += WAIT_SLICE_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cond, lock, &until);
+	return fs_wait_check(fs, w);
+}
+
+struct helper {
+	struct fs *fs;
+	void (*fn)(struct fs *fs, void *arg);
+	void *arg;
+};
+
+static void *helper_main(void *h_)
+{
+	struct helper h = *(struct helper *)h_;
+
+	free(h_);
+	h.fn(h.fs, h.arg);
+	pthread_mutex_lock(&h.fs->helpers_lock);
+	if (--h.fs->n_helpers == 0)
+		pthread_cond_broadcast(&h.fs->helpers_done);
+	pthread_mutex_unlock(&h.fs->helpers_lock);
+	return NULL;
+}
+
+int fs_helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg)
+{
+	struct helper *h = malloc(sizeof(*h));
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	h->fs = fs;
+	h->fn = fn;
+	h->arg = arg;
+	pthread_mutex_lock(&fs->helpers_lock);
+	fs->n_helpers++;
+	pthread_mutex_unlock(&fs->helpers_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&tid, &attr, helper_main, h);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		free(h);
+		pthread_mutex_lock(&fs->helpers_lock);
+		if (--fs->n_helpers == 0)
+			pthread_cond_broadcast(&fs->helpers_done);
+		pthread_mutex_unlock(&fs->helpers_lock);
+		log_dbg("cannot start a helper thread: %s; working inline", strerror(rc));
+		return -rc;
+	}
+	return 0;
+}
+
+void fs_helpers_drain(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->helpers_lock);
+	while (fs->n_helpers > 0)
+		pthread_cond_wait(&fs->helpers_done, &fs->helpers_lock);
+	pthread_mutex_unlock(&fs->helpers_lock);
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Every Hub request ends in bounded time whatever the server does (headers or
+# body dripped a byte at a time, an endless body, 503 for ever), and a Hub
+# that cannot be reached (refused, unknown host) fails at once, unretried.
+. "$HUBFS_TEST_LIB"
+start_fakehub
+H=$HUBFS_BIN
+TREE='/api/models/hubfs-test/tiny-model/tree/*'
+fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
+# timed CMD...: runs CMD (stderr to $T/err), sets RC and SECS (its run time).
+timed() {
+	local t0
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>"$T/err"
+	RC=$?
+	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+	say "$* -> exit $RC in $SECS s"
+}
+within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
+
+# --- connection refused, unknown host: exit 5 within 2 s, one attempt ---
+# (with the default backoff, which the harness shortens: retries would show)
+export HUBFS_RETRY_BASE_MS=500
+timed "$H" ls --endpoint http://127.0.0.1:9 hubfs-test/tiny-model
+expect_eq 5 "$RC" "connection refused: exit 5"
+check "... within 2 s (no retries, no backoff)" within 2
+check "... the message names the endpoint" grep -q "cannot connect to http://127.0.0.1:9" "$T/err"
+timed "$H" ls --endpoint http://hub.invalid hubfs-test/tiny-model
+expect_eq 5 "$RC" "a host that cannot be resolved: exit 5"
+check "... within 2 s" within 2
+check "... the message names the host" grep -q "hub.invalid" "$T/err"
+export HUBFS_RETRY_BASE_MS=50
+
+# --- headers dripped a byte per 0.2 s: below the floor, over within the window ---
+fault '{"kind": "drip_headers", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
+timed timeout 30 "$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model
+expect_eq 5 "$RC" "headers dripped: exit 5"
+check "... within 4 s (a 1 s low-speed window)" within 4
+check "... the message says what was slow" grep -q "too slow" "$T/err"
+fakehub_ctl DELETE faults >/dev/null
+
+# --- a body dripped a byte per 0.2 s (5 B/s: above the old 1 B/s floor) ---
+fault '{"kind": "drip_body", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
+timed timeout 30 "$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model
+expect_eq 5 "$RC" "body dripped: exit 5"
+check "... within 4 s" within 4
+check "... the message says what was slow" grep -q "too slow" "$T/err"
+fakehub_ctl DELETE faults >/dev/null
+
+# --- a drip is tried once more, not as often as --retries allows ---
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "drip_body", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
+timed timeout 30 "$H" ls --stall-timeout 1 --retries 50 hubfs-test/tiny-model
+expect_eq 5 "$RC" "a drip on every try: exit 5"
+expect_eq 2 "$(hub_count "path~$TREE")" "... after 2 tries, although 50 retries are allowed"
+check "... within 2 windows (+1 s)" within 3
+fakehub_ctl DELETE faults >/dev/null
+
+# --- an endless body fast enough for the floor: the deadline ends it ---
+fault '{"kind": "drip_body", "glob": "/api/models/hubfs-test/tiny-model", "interval": 0.05, "bytes": 2000, "endless": true, "count": -1}'
+timed timeout 30 "$H" info --op-timeout 2 hubfs-test/tiny-model
+expect_eq 5 "$RC" "an endless body at 40 KB/s: exit 5"
+check "... within the 2 s deadline (+1 s)" within 3
+check "... the message names the deadline" grep -q "deadline" "$T/err"
+fakehub_ctl DELETE faults >/dev/null
+
+# --- 503 for ever with many retries: the deadline bounds them all ---
+fault '{"kind": "status", "code": 503, "glob": "'"$TREE"'", "count": -1}'
+timed timeout 30 "$H" ls --retries 100 --op-timeout 2 hubfs-test/tiny-model
+expect_eq 5 "$RC" "503 for ever, 100 retries allowed: exit 5"
+check "... within the 2 s deadline (+1 s)" within 3
+check "... after more than one try (5xx is worth retrying)" test "$(hub_count "path~$TREE")" -gt 1
+fakehub_ctl DELETE faults >/dev/null
+
+# --- and the same client is fine when the Hub is ---
+"$H" ls hubfs-test/tiny-model >/dev/null 2>"$T/err"
+expect_eq 0 "$?" "no fault: ls works"
+test_done

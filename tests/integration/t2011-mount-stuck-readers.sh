@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Sixteen readers stuck on stalled files block nothing else: a cached file
+# and another repo answer within 1 s, and the mount still unmounts at once.
+. "$HUBFS_TEST_LIB"
+require_fuse
+start_fakehub
+mount_hubfs
+KEY=model/hubfs-test/tiny-model
+R=$MNT/hubfs-test/tiny-model
+fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
+timed() {
+	local t0
+	t0=$(date +%s.%N)
+	"$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+	say "$* -> exit $RC in $SECS s"
+}
+within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
+D=$MNT/datasets/hubfs-test/big-dataset/data/test/part-00
+# A file in the verified cache that the kernel has never read: its read
+# must reach the daemon (not the page cache) while the others are stuck.
+"$HUBFS_BIN" download hubfs-test/tiny-model --include tokenizer_config.json >/dev/null 2>&1 ||
+	die "cannot prime the cache"
+ls "$D" "$R" >/dev/null || die "cannot list $D and $R"
+
+# Every file body stalls (CDN and git files), for longer than this test.
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+fault '{"kind": "stall", "host": "hub", "glob": "/api/resolve-cache/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+STUCK=()
+T0=$(date +%s.%N)
+# Sixteen different files, so that sixteen requests reach the daemon (readers
+# of one file would queue on its page in the kernel instead).
+for i in $(seq 0 15); do
+	# SIGINT after 6 s ("kill -INT" cannot: a script's background jobs ignore it).
+	timeout -s INT 6 cat "$D/shard-$(printf %04d "$i").csv" >/dev/null 2>&1 &
+	STUCK+=($!)
+done
+wait_for 10 test "$(hub_count fault=stall)" -ge 16 || die "the readers did not reach the Hub"
+sleep 1
+alive=0
+for p in "${STUCK[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+expect_eq 16 "$alive" "16 readers are stuck on stalled files"
+
+timed cat "$R/tokenizer_config.json"
+expect_eq 0 "$RC" "a cached file reads"
+check "... within 1 s" within 1
+expect_eq "$(manifest field $KEY tokenizer_config.json sha256)" \
+	"$(sha256sum <"$T/out" | cut -d' ' -f1)" "... with the right bytes"
+timed ls "$MNT/hubfs-test/sharded-model"
+expect_eq 0 "$RC" "another repo lists"
+check "... within 1 s" within 1
+timed stat "$MNT/datasets/hubfs-test/odd-names"
+expect_eq 0 "$RC" "a third repo is looked up"
+check "... within 1 s" within 1
+
+# The readers get SIGINT 6 s after they started: each ends, and the unmount
+# is not held up by the fetches still running for them.
+for p in "${STUCK[@]}"; do wait "$p" || true; done
+SECS=$(echo "$(date +%s.%N) - $T0 - 6" | bc)
+say "16 readers ended $SECS s after SIGINT"
+check "all 16 readers end within 1 s of SIGINT" within 1
+t0=$(date +%s.%N)
+"$HUBFS_BIN" umount "$MNT"
+expect_eq 0 "$?" "hubfs umount works"
+wait "$HUBFS_PID"
+expect_eq 0 "$?" "the daemon exits cleanly"
+HUBFS_PID=
+SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+say "unmounted and exited in $SECS s"
+check "... within 3 s, although 60 s stalls were still in flight" within 3
+test_done
