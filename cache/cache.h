@@ -13,12 +13,15 @@
  *
  * The cache never speaks HTTP: missing blocks come through a struct
  * cache_source. The directory may be shared by several processes; every
- * file is written to a temporary name and renamed into place, so a crash
- * (kill -9) loses at most the blocks in flight (docs/cache-format.md).
+ * file is written to a temporary name and then linked (blocks: never over
+ * an existing one) or renamed (meta) into place, so a crash (kill -9)
+ * loses at most the blocks in flight (docs/cache-format.md). The cap
+ * (max_bytes) is the directory's: DIR/usage counts every block file.
  *
  * Threads: every function may be called from many threads at once. One
- * mutex guards the in-memory index; it is never held across disk or
- * network I/O. Concurrent misses of one block cause one fetch.
+ * mutex guards the in-memory index; it is never held across network I/O.
+ * The directory's usage lock is taken before it, never after.
+ * Concurrent misses of one block in one process cause one fetch.
  *
  * Errors: 0 (or a count) or a negative errno. -EBADMSG: integrity failure
  * (corrupt data, wrong hash, a Git-LFS pointer where content was due, a
@@ -66,7 +69,7 @@ struct cache_source {
 
 struct cache_options {
 	const char *dir;        /* the cache directory (created if missing) */
-	uint64_t max_bytes;     /* 0: no limit */
+	uint64_t max_bytes;     /* the directory's cap while this process lives; 0: none of its own */
 	double min_free_ratio;  /* keep this share of the filesystem free (0..1) */
 };
 
