@@ -28,10 +28,9 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 
-VERSION = 1
+VERSION = 2
 FRAMEWORKS = ("torch", "transformers", "tokenizers", "safetensors", "pyarrow", "numpy")
 ORG = "hubfs-ml"
 SEED = 1234
@@ -72,16 +71,15 @@ def vocab():
     return v
 
 
-def make_bert(out, tmp):
+def make_bert(out):
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     torch.manual_seed(SEED)
-    vocab_file = os.path.join(tmp, "vocab.txt")
-    with open(vocab_file, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocab()) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=vocab_file, do_lower_case=True,
-                                  model_max_length=64)
+    tokenizer = BertTokenizer(vocab={t: i for i, t in enumerate(vocab())}, do_lower_case=True,
+                              model_max_length=64)
+    if tokenizer.tokenize("The quick fox") != ["the", "quick", "fox"]:
+        raise SystemExit("make_ml_repos: the tokenizer does not use its vocab")
     config = BertConfig(vocab_size=VOCAB_SIZE, hidden_size=HIDDEN, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=256,
                         max_position_embeddings=64)
@@ -193,8 +191,7 @@ def main(argv):
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
-    with tempfile.TemporaryDirectory() as tmp:
-        make_bert(out, tmp)
+    make_bert(out)
     make_parquet(out)
     desc = describe(out)
     with open(index + ".tmp", "w", encoding="utf-8") as f:
