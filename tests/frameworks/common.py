@@ -135,6 +135,27 @@ def fetched_blocks(sha256, what, size):
     return set(blocks)
 
 
+# How far from the bytes a reader touches the kernel may read on its own: a page fault
+# reads around it (read_ahead_kb of the mount, 1 MiB: half of it before the fault), and
+# torch's 2 MiB-aligned mappings are filled 2 MiB at a time.
+KERNEL_READ_AROUND = 2 * 1024 * 1024
+
+
+def widened(spans, size, by=KERNEL_READ_AROUND):
+    return [(max(0, b - by), min(size, e + by)) for b, e in spans]
+
+
+def safetensors_layout(path):
+    """(offset of the data, {tensor: (begin, end) in the file}) of a safetensors file."""
+    import struct
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return 8 + n, {k: (8 + n + v["data_offsets"][0], 8 + n + v["data_offsets"][1])
+                   for k, v in header.items()}
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -11,9 +11,7 @@ Usage: safetensors_torch.py MNT      (driven by t2021-frameworks-safetensors-tor
    whole state equals the original.
 """
 
-import json
 import os
-import struct
 import sys
 import zipfile
 
@@ -22,20 +20,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from common import (BS, blocks_of_spans, check, clear_log, done, expect_eq, fetched_blocks,
-                    ml_folder, ok, repo_files, settle)
+                    ml_folder, repo_files, safetensors_layout, settle)
 
 MNT = sys.argv[1]
 REPO = os.path.join(MNT, "hubfs-ml", "bert-tiny")
 SRC = ml_folder("bert-tiny")
 FILES = repo_files("model/hubfs-ml/bert-tiny")
-
-
-def safetensors_layout(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    return 8 + n, {k: v["data_offsets"] for k, v in header.items()}
 
 
 # ---------------------------------------------------------------- 1. safe_open, cold
@@ -57,16 +47,14 @@ with safe_open(path, framework="pt") as f, \
     check(torch.equal(f.get_slice(emb)[row:row + 1], g.get_slice(emb)[row:row + 1]),
           "safe_open: row %d of the %s embedding equals the original" % (row, emb))
 settle(path, st["sha256"])
-width = offsets[emb][1] - offsets[emb][0]
-row_bytes = width // 50000
-spans = [(0, data_start)] + [(data_start + offsets[n][0], data_start + offsets[n][1])
-                             for n in picked]
-spans.append((data_start + offsets[emb][0] + row * row_bytes,
-              data_start + offsets[emb][0] + (row + 1) * row_bytes))
+row_bytes = (offsets[emb][1] - offsets[emb][0]) // 50000
+spans = [(0, data_start)] + [offsets[n] for n in picked]
+spans.append((offsets[emb][0] + row * row_bytes, offsets[emb][0] + (row + 1) * row_bytes))
 want = blocks_of_spans(spans)
 got = fetched_blocks(st["sha256"], "safe_open", st["size"])
 expect_eq(sorted(want), sorted(got),
-          "safe_open fetched only the header's and those tensors' blocks (of %d)" % nblocks)
+          "safe_open fetched only the header's and those tensors' blocks %s (of %d)"
+          % (sorted(want), nblocks))
 check(nblocks - len(want) >= 3, "... leaving %d of the %d blocks unfetched"
       % (nblocks - len(want), nblocks))
 
@@ -114,7 +102,7 @@ print("# torch.load: records %s" % ", ".join("%s@%d+%d" % (i.filename.rsplit("/"
 got = fetched_blocks(pt["sha256"], "torch.load(mmap=True)", pt["size"])
 nblocks = (pt["size"] + BS - 1) // BS
 expect_eq(sorted(want), sorted(got), "torch.load fetched only the blocks of the zip's records "
-          "and of the tensor read (of %d)" % nblocks)
+          "and of the tensor read %s (of %d)" % (sorted(want), nblocks))
 check(len(got) < nblocks, "... not the big tensor's")
 check(all(torch.equal(state[k], original[k]) if isinstance(original[k], torch.Tensor)
           else state[k] == original[k] for k in original) and set(state) == set(original),
