@@ -71,11 +71,17 @@ def repo_files(key, rev="main"):
     return repo["commits"][sha]["files"]
 
 
+def by_hubfs(e):
+    """A request the mount made (not HfFileSystem's, in t2023)."""
+    return (e.get("ua") or "").startswith("hubfs/")
+
+
 def cdn_gets(sha256, entries=None):
-    """The CDN GETs of the content with this sha256: [(first, last)] byte ranges."""
+    """The mount's CDN GETs of the content with this sha256: [(first, last)] byte ranges."""
     out = []
     for e in entries if entries is not None else log_entries():
-        if e["host"] != "cdn" or e["method"] != "GET" or not e["path"].endswith("/" + sha256):
+        if e["host"] != "cdn" or e["method"] != "GET" or not e["path"].endswith("/" + sha256) \
+                or not by_hubfs(e):
             continue
         rng = e.get("range")
         if not rng or not rng.startswith("bytes="):
@@ -114,7 +120,7 @@ def settle(path, sha256, timeout=10.0):
     while True:
         cached = int(os.getxattr(path, "user.hubfs.cached"))
         logged = sum(e.get("bytes") or 0 for e in log_entries()
-                     if e["host"] == "cdn" and e["path"].endswith("/" + sha256))
+                     if e["host"] == "cdn" and e["path"].endswith("/" + sha256) and by_hubfs(e))
         if cached == logged or time.monotonic() > deadline:
             return check(cached == logged, "%s: the CDN sent what the mount cached (%d bytes)"
                          % (os.path.basename(path), cached))

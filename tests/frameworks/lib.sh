@@ -18,11 +18,12 @@ require_frameworks() {
 		skip_all "the fake Hub's data has no hubfs-ml repos (genrepos.py --ml)"
 }
 
-# Only the python gets HF_HUB_OFFLINE: hubfs itself reads it too.
+# Only the python gets HF_HUB_OFFLINE (FW_HUB_OFFLINE=0: not even it, for
+# HfFileSystem against the fake Hub): hubfs itself reads it too.
 fw_python() {
 	env HUB_URL="$HUB_URL" HUB_LOG="$HUB_LOG" FAKEHUB_DATA="$FAKEHUB_DATA" \
 		FAKEHUB_ML="$FAKEHUB_ML" PYTHONPATH="$FW_DIR" PYTHONDONTWRITEBYTECODE=1 \
-		HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
+		HF_HUB_OFFLINE="${FW_HUB_OFFLINE:-1}" HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
 		HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 DO_NOT_TRACK=1 \
 		TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 \
 		HF_DATASETS_CACHE="$T/hf-datasets" \
