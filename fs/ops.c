@@ -613,8 +613,11 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /*
  * Sequential reads fetch ahead, further the longer the run. A run starts
- * to count once it has read half a block: the kernel's own read-ahead
- * after a small read (a safetensors header) must not cost another block.
+ * to count once it has read more than half a block: the kernel's own
+ * read-ahead after a small read (a safetensors header) must not cost
+ * another block, nor must one page fault in a mapping whose pages the
+ * kernel fills 2 MiB at a time (torch's mmap of a safetensors or
+ * torch.save file): that arrives as two 1 MiB reads, exactly half a block.
  */
 static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
@@ -630,7 +633,7 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->ahead = 0;
 	}
 	h->next_offset = off + size;
-	if (h->next_offset - h->run_start >= CACHE_BLOCK_SIZE / 2) {
+	if (h->next_offset - h->run_start > CACHE_BLOCK_SIZE / 2) {
 		/* One block ahead per block read so far, up to the limit. */
 		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Deterministic generator of the fake Hub's repositories.
 
-Usage: genrepos.py DATA [--big-size BYTES]
+Usage: genrepos.py DATA [--big-size BYTES] [--ml DIR]
 
 Writes every file content once, content-addressed, to DATA/blobs/<sha256>, then
 DATA/manifest.json (format 1, see README.md section 1). The output depends only on
 GENERATOR_VERSION and the options: every run on every machine produces the same bytes,
 git object ids and commit shas. A run whose stamp matches DATA/manifest.json does nothing.
+With --ml DIR it also imports the "hubfs-ml" repos whose files make_ml_repos.py (run by the
+pinned venv's python: transformers, torch, pyarrow) wrote to DIR, as described by
+DIR/ml-repos.json; the stamp then names that description's sha256.
 
 Standard library only (python3 >= 3.9 for Random.randbytes).
 """
@@ -1028,7 +1031,55 @@ def build_wide_dataset(store):
     return repo
 
 
-def build_all(store, big_size):
+def store_file(store, path):
+    size = os.path.getsize(path)
+
+    def chunks():
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                yield chunk
+
+    return store.add_stream(size, chunks())
+
+
+def load_ml_description(ml_dir):
+    """(DIR/ml-repos.json as parsed, its sha256)."""
+    with open(os.path.join(ml_dir, "ml-repos.json"), "rb") as f:
+        raw = f.read()
+    return json.loads(raw), hashlib.sha256(raw).hexdigest()
+
+
+def build_ml_repos(store, ml_dir):
+    """The repos make_ml_repos.py describes in DIR/ml-repos.json: for each, an "initial
+    commit" (.gitattributes only), then its commits in order, each adding or replacing
+    the files named (paths under the repo's folder in DIR, checked against their sha256)
+    and the small "text" files given inline; a commit may carry a tag; main is the last."""
+    desc, _ = load_ml_description(ml_dir)
+    repos = []
+    for spec in desc["repos"]:
+        repo = Repo(store, spec["type"], spec["id"], spec["created_at"], spec["card"],
+                    spec["tags"])
+        folder = os.path.join(ml_dir, spec["folder"])
+        parent = repo.commit("initial commit", spec["created_at"], {})
+        for c in spec["commits"]:
+            changes = {}
+            for path, sha256 in sorted(c["files"].items()):
+                blob = store_file(store, os.path.join(folder, path))
+                if blob.sha256 != sha256:
+                    raise SystemExit("genrepos: %s/%s changed since ml-repos.json was written; "
+                                     "run make_ml_repos.py again" % (folder, path))
+                changes[path] = blob
+            for path, text in sorted(c.get("text", {}).items()):
+                changes[path] = text.encode("utf-8")
+            parent = repo.commit(c["title"], c["date"], changes, parent=parent)
+            if c.get("tag"):
+                repo.tag(c["tag"], parent)
+        repo.branch("main", parent)
+        repos.append(repo)
+    return repos
+
+
+def build_all(store, big_size, ml_dir=None):
     repos = [
         build_tiny_model(store),
         build_sharded_model(store),
@@ -1051,13 +1102,18 @@ def build_all(store, big_size):
     repos += build_bulk_org(store)
     if big_size:
         repos.append(build_big_model(store, big_size))
+    if ml_dir:
+        repos += build_ml_repos(store, ml_dir)
     return repos
 
 
 # ------------------------------------------------------------------------------ main
 
-def stamp(big_size):
-    return "genrepos/%d big=%d" % (GENERATOR_VERSION, big_size)
+def stamp(big_size, ml_dir=None):
+    text = "genrepos/%d big=%d" % (GENERATOR_VERSION, big_size)
+    if ml_dir:
+        text += " ml=%s" % load_ml_description(ml_dir)[1]
+    return text
 
 
 def write_atomically(path, data):
@@ -1094,23 +1150,23 @@ def commit_files(data_dir, commit):
     return commit["files"], commit.get("dirs", {})
 
 
-def generate(data_dir, big_size=0):
+def generate(data_dir, big_size=0, ml_dir=None):
     """Generate into data_dir unless its manifest already has our stamp.
     Returns the summary line."""
     manifest_path = os.path.join(data_dir, "manifest.json")
     try:
         with open(manifest_path, "rb") as f:
-            if json.load(f).get("generator") == stamp(big_size):
-                return "genrepos: %s is up to date (%s)" % (data_dir, stamp(big_size))
+            if json.load(f).get("generator") == stamp(big_size, ml_dir):
+                return "genrepos: %s is up to date (%s)" % (data_dir, stamp(big_size, ml_dir))
     except (OSError, ValueError):
         pass
     started = time.monotonic()
     os.makedirs(data_dir, exist_ok=True)
     store = BlobStore(data_dir)
-    repos = build_all(store, big_size)
+    repos = build_all(store, big_size, ml_dir)
     manifest = {
         "format": 1,
-        "generator": stamp(big_size),
+        "generator": stamp(big_size, ml_dir),
         "tokens": {
             ALICE_TOKEN: {"user": "alice", "private": ["model/%s/private-model" % ORG,
                                                        "model/%s/private-alice" % BULK_ORG],
@@ -1139,10 +1195,14 @@ def main(argv=None):
     parser.add_argument("--big-size", type=int, default=0, metavar="BYTES",
                         help="also create model/hubfs-test/big-model with a model.safetensors "
                              "of exactly this many bytes")
+    parser.add_argument("--ml", metavar="DIR",
+                        help="also import the hubfs-ml repos make_ml_repos.py wrote to DIR")
     args = parser.parse_args(argv)
     if args.big_size < 0:
         parser.error("--big-size must be >= 0")
-    print(generate(args.data, args.big_size))
+    if args.ml and not os.path.isfile(os.path.join(args.ml, "ml-repos.json")):
+        parser.error("--ml %s: no ml-repos.json there (run make_ml_repos.py first)" % args.ml)
+    print(generate(args.data, args.big_size, args.ml))
     return 0
 
 

@@ -108,8 +108,17 @@ def unique_commits():
 
 
 def big_size_of_stamp(stamp):
-    m = re.fullmatch(r"genrepos/\d+ big=(\d+)", stamp)
+    m = re.fullmatch(r"genrepos/\d+ big=(\d+)(?: ml=[0-9a-f]{64})?", stamp)
     return int(m.group(1)) if m else None
+
+
+def has_ml_repos(stamp):
+    """Generated with --ml (make_ml_repos.py's files, where the venv exists)."""
+    return " ml=" in stamp
+
+
+ML_REPOS = {"model/hubfs-ml/bert-tiny", "model/hubfs-ml/bert-tiny-sharded",
+            "dataset/hubfs-ml/parquet-rows"}
 
 
 def setUpModule():
@@ -247,6 +256,8 @@ class ManifestShape(unittest.TestCase):
         expected |= {"dataset/bulk-org/data-%d" % i for i in range(5)}
         if big_size_of_stamp(MANIFEST["generator"]):
             expected.add("model/hubfs-test/big-model")
+        if has_ml_repos(MANIFEST["generator"]):
+            expected |= ML_REPOS
         repos = MANIFEST["repos"]
         self.assertEqual(set(repos), expected)
         for key, repo in repos.items():
@@ -690,6 +701,68 @@ class Datasets(unittest.TestCase):
         self.assertIn("日本語", main_commit(repo)["dirs"])
 
 
+class MLRepos(unittest.TestCase):
+    """The hubfs-ml repos (genrepos.py --ml DIR): the files make_ml_repos.py wrote, as
+    ordinary repo files (LFS by .gitattributes or size), history and tag as described."""
+
+    def setUp(self):
+        if not has_ml_repos(MANIFEST["generator"]):
+            self.skipTest("generated without --ml (no Python test environment)")
+
+    def test_bert_tiny_history_and_tag(self):
+        repo = MANIFEST["repos"]["model/hubfs-ml/bert-tiny"]
+        main = repo["refs"]["branches"]["main"]
+        v1 = repo["refs"]["tags"]["v1.0"]
+        self.assertEqual(repo["commits"][main]["parents"], [v1])
+        old, new = repo["commits"][v1]["files"], repo["commits"][main]["files"]
+        self.assertEqual(set(new) - set(old), {"README.md", "checkpoint/state.pt"})
+        for path in old:
+            if path != ".gitattributes":
+                self.assertEqual(old[path]["sha256"], new[path]["sha256"], path)
+        self.assertGreater(new["model.safetensors"]["size"], 20 * MIB)
+        self.assertIsNotNone(new["model.safetensors"]["lfs"])
+        self.assertIsNotNone(new["checkpoint/state.pt"]["lfs"])
+        self.assertIsNone(new["config.json"]["lfs"])
+        self.check_safetensors_header(new["model.safetensors"])
+
+    def test_sharded_index_names_every_tensor(self):
+        files = main_commit(MANIFEST["repos"]["model/hubfs-ml/bert-tiny-sharded"])["files"]
+        shards = sorted(p for p in files if p.endswith(".safetensors"))
+        self.assertGreaterEqual(len(shards), 2)
+        index = json.loads(read_blob(files["model.safetensors.index.json"]["sha256"]))
+        mapping = {}
+        for shard in shards:
+            for name in self.check_safetensors_header(files[shard]):
+                mapping[name] = shard
+        self.assertEqual(index["weight_map"], mapping)
+
+    def test_parquet_files(self):
+        files = main_commit(MANIFEST["repos"]["dataset/hubfs-ml/parquet-rows"])["files"]
+        parquet = sorted(p for p in files if p.endswith(".parquet"))
+        self.assertEqual(parquet, ["data/train-0000%d-of-00002.parquet" % i for i in (0, 1)])
+        for path in parquet:
+            with open(blob_path(files[path]["sha256"]), "rb") as f:
+                self.assertEqual(f.read(4), b"PAR1", path)
+                f.seek(-4, os.SEEK_END)
+                self.assertEqual(f.read(4), b"PAR1", path)
+            self.assertIsNotNone(files[path]["lfs"], path)
+        self.assertGreater(files[parquet[0]]["size"], 32 * MIB)
+
+    def check_safetensors_header(self, entry):
+        """The tensors of a safetensors file tile its data exactly. Returns their names."""
+        with open(blob_path(entry["sha256"]), "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+        header.pop("__metadata__", None)
+        spans = sorted(tuple(v["data_offsets"]) for v in header.values())
+        end = 0
+        for begin, stop in spans:
+            self.assertEqual(begin, end)
+            end = stop
+        self.assertEqual(8 + n + end, entry["size"])
+        return list(header)
+
+
 class Determinism(unittest.TestCase):
 
     def test_second_run_gives_identical_output_and_rerun_is_a_no_op(self):
@@ -699,6 +772,8 @@ class Determinism(unittest.TestCase):
             again = read_manifest(tmp)[1]
             ours = dict(MANIFEST, repos=dict(MANIFEST["repos"]))
             ours["repos"].pop("model/hubfs-test/big-model", None)
+            for key in ML_REPOS:
+                ours["repos"].pop(key, None)
             self.assertEqual(again["generator"], "genrepos/%d big=0" % genrepos.GENERATOR_VERSION)
             ours["generator"] = again["generator"]
             for key in ours["repos"]:
