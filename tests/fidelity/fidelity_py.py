@@ -27,6 +27,7 @@ import re
 import sys
 import tempfile
 import urllib.parse
+import urllib.request
 
 # ---------------------------------------------------------------- arguments and environment
 
@@ -725,6 +726,72 @@ def check_access_and_errors():
                          E.DisabledRepoError)
 
 
+# ---------------------------------------------------------------- retries and resume
+
+def inject_fault(fault):
+    req = urllib.request.Request(HUB + "/_fake/faults", data=json.dumps(fault).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+
+
+def check_retries():
+    """What the library does when the fake misbehaves once: the fake's faults must look to
+    it like the real failures it was written for (each fault answers once, count 1)."""
+    sharded = Repo("model/hubfs-test/sharded-model")
+    files = sharded.files()
+    shards = sorted(p for p in files if files[p]["lfs"])
+    if len(shards) < 3:
+        fail("retry: sharded-model has three LFS shards", f"got {shards}")
+        return
+
+    def run(label, path, fault, judge, repo=sharded):
+        f = repo.files()[path]
+        fault = dict(fault, count=1)
+        if fault["host"] == "cdn":
+            fault["glob"] = f"*{f['sha256']}*"
+        else:
+            fault["glob"] = f"/{repo.id}/resolve/main/{path}"
+        inject_fault(fault)
+        mark = LOG.mark()
+        local = expect_success(label, attempt(lambda: hf_hub_download(
+            repo.id, path, token=False, cache_dir=fresh_cache())))
+        if local is None:
+            return
+        eq(f"{label}: bytes (sha256)", f["sha256"], sha256_of_file(local))
+        cdn = [e for e in LOG.since(mark) if e.get("host") == "cdn" and f["sha256"] in e.get("path", "")]
+        heads = [e for e in LOG.since(mark) if e.get("host") == "hub" and e.get("method") == "HEAD"]
+        judge(label, cdn, heads, f)
+
+    def resumed(label, cdn, heads, f):
+        truthy(f"{label}: the first CDN answer was cut by the fault",
+               len(cdn) >= 1 and cdn[0].get("fault") == "stall", show(cdn[:1]))
+        m = re.fullmatch(r"bytes=(\d+)-", (cdn[1].get("range") or "") if len(cdn) > 1 else "")
+        truthy(f"{label}: then resumed with Range: bytes=<the 10 MiB written>-",
+               m is not None and int(m.group(1)) == 10 << 20 and cdn[1]["status"] == 206,
+               show([(e.get("range"), e.get("status")) for e in cdn]))
+    # A connection closed early (FIN) is resumed from what was written, in 10 MiB chunks: cut
+    # a file over 10 MiB after 12 MiB. A TCP reset would not be resumed: httpx calls it
+    # ReadError, which the library does not catch (README).
+    tiny = Repo("model/hubfs-test/tiny-model")
+    run(f"retry: hf_hub_download {tiny.id} model.safetensors after the CDN closed the connection mid-body",
+        "model.safetensors", {"kind": "stall", "host": "cdn", "after_bytes": 12 << 20, "seconds": 0.2},
+        resumed, repo=tiny)
+
+    def retried_429(label, cdn, heads, f):
+        truthy(f"{label}: a 429 from the CDN, then the whole file again (200)",
+               [e.get("status") for e in cdn] == [429, 200], show([e.get("status") for e in cdn]))
+    run(f"retry: hf_hub_download {sharded.id} {shards[1]} after a 429 from the CDN",
+        shards[1], {"kind": "rate_limit", "host": "cdn", "reset_seconds": 1, "retry_after": True},
+        retried_429)
+
+    def retried_head(label, cdn, heads, f):
+        truthy(f"{label}: the metadata HEAD asked again after the 503 (nothing cached)",
+               [e.get("status") for e in heads] == [503, 302], show([e.get("status") for e in heads]))
+    run(f"retry: hf_hub_download {sharded.id} {shards[2]} after a 503 on the metadata HEAD",
+        shards[2], {"kind": "status", "host": "hub", "method": "HEAD", "code": 503}, retried_head)
+
+
 # ---------------------------------------------------------------- who sent a token where
 
 def check_token_never_reaches_cdn(mark):
@@ -847,6 +914,7 @@ def main():
     # --- access, errors, exceptions
     check_access_and_errors()
 
+    check_retries()
     check_token_never_reaches_cdn(mark)
 
     print(f"{passed} passed, {failed} failed")
