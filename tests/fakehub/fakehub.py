@@ -56,6 +56,7 @@ MSG_BAD_TOKEN = "Invalid credentials in Authorization header"
 MSG_ANON_NOT_FOUND = "Invalid username or password."
 MSG_REPO_NOT_FOUND = "Repository not found"
 MSG_ENTRY_NOT_FOUND = "Entry not found"
+MSG_DISABLED = "Access to this resource is disabled."
 
 FAULT_KINDS = ("reset", "corrupt", "lfs_pointer", "rate_limit", "status", "delay",
                "stall", "wrong_length", "ignore_range", "wrong_linked_size",
@@ -226,6 +227,7 @@ class Repo:
         self.author = d.get("author") or (self.id.split("/")[0] if "/" in self.id else None)
         self.private = bool(d.get("private"))
         self.gated = d.get("gated") or False
+        self.disabled = bool(d.get("disabled"))
         self.default_branch = d.get("default_branch") or "main"
         refs = d.get("refs") or {}
         self.branches = dict(refs.get("branches") or {})
@@ -1269,6 +1271,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise Abort(self.no_repo())
         if repo.private and (self.tok is None or repo.key not in (self.tok.get("private") or [])):
             raise Abort(self.no_repo())
+        if repo.disabled:
+            # As the Hub answers for a disabled repo, whoever asks: no X-Error-Code, the
+            # message alone (huggingface_hub's DisabledRepoError keys on it).
+            raise Abort(error_answer(403, MSG_DISABLED, body=self.command != "HEAD"))
         if content and repo.gated:
             if self.tok is None:
                 msg = ("Access to %s %s is restricted. You must have access to it and be "

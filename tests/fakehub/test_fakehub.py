@@ -182,6 +182,7 @@ def build_data(root):
     repo("dataset/list-org/d-0", commits, {"main": sha})
     repo("dataset/list-org/d-1", commits, {"main": sha})
     repo("model/list-organisation/other", commits, {"main": sha})
+    repo("model/takedown-org/gone", commits, {"main": sha}, disabled=True)
     facts["list_sha"] = sha
 
     # wide: a commit whose file table is in a side file (genrepos.py's wide-dataset) ------
@@ -878,6 +879,24 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual(j["name"], "alice")
         self.assertEqual(st("/api/whoami-v2").status, 401)
         self.assertEqual(st("/api/whoami-v2", "hf_wrong").status, 401)
+
+    def test_disabled_repo(self):
+        """403 with X-Error-Message "Access to this resource is disabled." (no error code)
+        for every request about the repo, whoever asks; still listed, with disabled: true."""
+        for path in ("/api/models/takedown-org/gone", "/api/models/takedown-org/gone/tree/main",
+                     "/api/models/takedown-org/gone/refs",
+                     "/api/models/takedown-org/gone/revision/main",
+                     "/takedown-org/gone/resolve/main/config.json"):
+            for token in (None, ALICE):
+                for method in ("GET", "HEAD"):
+                    h = {"Authorization": "Bearer " + token} if token else {}
+                    r = request(self.hub, method, path, h)
+                    self.assertEqual((r.status, r.h("X-Error-Code"), r.h("X-Error-Message")),
+                                     (403, None, "Access to this resource is disabled."),
+                                     (path, token, method))
+        r = request(self.hub, "GET", "/api/models?author=takedown-org&expand=disabled")
+        self.assertEqual(r.json(), [{"_id": r.json()[0]["_id"], "id": "takedown-org/gone",
+                                     "disabled": True}])
 
     def test_miscased_repo_id(self):
         r = self.get("/api/models/HubFS-Test/TINY-model/tree/main?recursive=true")

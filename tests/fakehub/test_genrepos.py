@@ -249,7 +249,7 @@ class ManifestShape(unittest.TestCase):
         expected = {TINY, "model/hubfs-test/sharded-model", "dataset/hubfs-test/big-dataset",
                     "model/hubfs-test/private-model", "model/hubfs-test/gated-model",
                     "dataset/hubfs-test/odd-names", "space/hubfs-test/demo-space",
-                    "model/legacy-model", WIDE}
+                    "model/legacy-model", WIDE, "model/takedown-org/disabled-model"}
         expected |= {"model/bulk-org/model-%04d" % i for i in range(1200)}
         expected |= {"model/bulk-org/" + n for n in ("gated-model", "private-alice",
                                                      "private-bob")}

@@ -475,6 +475,7 @@ async function main() {
   for (const key of Object.keys(manifest.repos).sort()) {
     if (key === tiny.key || key === big.key) continue;
     if (manifest.repos[key].bulk && !/\/(model-0000|data-0)$/.test(key)) continue;
+    if (manifest.repos[key].disabled) continue; // 403 "Access to this resource is disabled." (fidelity_py.py checks it)
     const R = repo(key);
     const token = R.r.private ? ALICE : undefined;
     await checkListing(`${R.type} ${R.id}@${R.r.default_branch ?? "main"} recursive${token ? " (alice)" : ""}`, R, R.commit, { token });

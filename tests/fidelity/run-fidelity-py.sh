@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# run-fidelity-py.sh: run the reference Python client (huggingface_hub, from the pinned test
+# venv) against the fake Hub and compare what it reports with the generator's manifest
+# (fidelity_py.py). ctest runs it.
+#
+#   run-fidelity-py.sh [--fakehub PATH] [--data DIR] [--workdir DIR] [--venv-python PY]
+#                      [--break KIND] [--keep]
+#
+#   --fakehub PATH      the fake Hub server     (env FAKEHUB; default ../fakehub/fakehub.py)
+#   --data DIR          the generator's output  (env FAKEHUB_DATA; default WORK/data);
+#                       generated with genrepos.py (beside fakehub.py) if DIR/manifest.json
+#                       is missing
+#   --workdir DIR       where a fresh temp dir for this run goes
+#                       (env HUBFS_TEST_TMP, else TMPDIR, else /tmp)
+#   --venv-python PY    the test venv's interpreter, with huggingface_hub
+#                       (env HUBFS_VENV_PYTHON; default ../../build-venv/bin/python)
+#   --break KIND        "broken fake" mode: inject a fault through POST /_fake/faults before
+#                       the client runs; then the run must FAIL, with a failed check naming
+#                       the broken value. Exit 0 only then. KINDs:
+#                         corrupt_cdn        one byte flipped in every CDN answer: the sha256
+#                                            of every downloaded LFS file is wrong (the library
+#                                            does not verify it; the test does)
+#                         wrong_linked_size  X-Linked-Size off by one on the resolve redirects:
+#                                            the library itself notices (it trusts X-Linked-Size
+#                                            and fails its "Consistency check" on the bytes);
+#                                            the JS client never reads that header
+#                         lfs_pointer_cdn    the CDN serves the LFS pointer text instead of the
+#                                            content: wrong size, caught by the library's own
+#                                            consistency check
+#                         ignore_range_cdn   the CDN answers 200 with the whole body to a Range
+#                                            request: HfFileSystem's ranged reads get wrong bytes
+#   --keep              keep the work dir even when the test passes
+#
+# The fake runs with --cdn-auth record, and fidelity_py.py checks the request log: no request
+# that reached the CDN may carry Authorization (the library drops it on the cross-host
+# redirect). huggingface_hub is kept on loopback and plain HTTP: HF_ENDPOINT is the fake,
+# HF_HOME a fresh dir, Xet and telemetry off, no token from the environment.
+#
+# Exit: 0 pass, 1 fail, 77 skipped (no test venv, or no huggingface_hub in it).
+
+# shellcheck disable=SC2317  # cleanup runs from a trap
+
+set -u
+set -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
+DATA=${FAKEHUB_DATA:-}
+WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
+VENV_PY=${HUBFS_VENV_PYTHON:-$HERE/../../build-venv/bin/python}
+BREAK=
+KEEP=0
+
+die() { printf 'run-fidelity-py: FATAL: %s\n' "$*" >&2; exit 1; }
+skip() { printf 'run-fidelity-py: SKIP: %s\n' "$*"; exit 77; }
+say() { printf 'run-fidelity-py: %s\n' "$*"; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--fakehub) FAKEHUB=${2:?}; shift 2 ;;
+	--data) DATA=${2:?}; shift 2 ;;
+	--workdir) WORKROOT=${2:?}; shift 2 ;;
+	--venv-python) VENV_PY=${2:?}; shift 2 ;;
+	--break) BREAK=${2:?}; shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) die "unknown argument: $1 (see --help)" ;;
+	esac
+done
+
+# ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
+FAULT=
+EXPECT=
+case $BREAK in
+'') ;;
+corrupt_cdn)
+	FAULT='{"kind": "corrupt", "host": "cdn", "glob": "*", "count": -1}'
+	EXPECT='^FAIL hf_hub_download hubfs-test/tiny-model [^:]*\(LFS[^:]*: bytes \(sha256\): expected' ;;
+wrong_linked_size)
+	FAULT='{"kind": "wrong_linked_size", "host": "hub", "glob": "*", "count": -1, "delta": 1}'
+	EXPECT='^FAIL hf_hub_download hubfs-test/tiny-model [^:]*\(LFS[^:]*: expected success, got OSError: Consistency check failed' ;;
+lfs_pointer_cdn)
+	FAULT='{"kind": "lfs_pointer", "host": "cdn", "glob": "*", "count": -1}'
+	EXPECT='^FAIL hf_hub_download hubfs-test/tiny-model [^:]*\(LFS[^:]*: expected success, got OSError: Consistency check failed' ;;
+ignore_range_cdn)
+	FAULT='{"kind": "ignore_range", "host": "cdn", "glob": "*", "count": -1}'
+	EXPECT='^FAIL HfFileSystem [^:]*: open [^:]*\(LFS[^:]*: (seek \+ read|read_block)' ;;
+*) die "unknown --break kind: $BREAK (corrupt_cdn, wrong_linked_size, lfs_pointer_cdn, ignore_range_cdn)" ;;
+esac
+
+# ---- the test venv
+[ -x "$VENV_PY" ] || skip "no test venv at $VENV_PY (make it with scripts/deps.sh --tests)"
+"$VENV_PY" -c 'import huggingface_hub' 2>/dev/null || skip "$VENV_PY has no huggingface_hub"
+[ -f "$FAKEHUB" ] || die "no fake Hub at $FAKEHUB"
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=$VENV_PY
+
+mkdir -p "$WORKROOT" || die "cannot create $WORKROOT"
+W=$(mktemp -d "$WORKROOT/fidelity-py${BREAK:+-$BREAK}.XXXXXX") || die "mktemp failed"
+[ -n "$DATA" ] || DATA=$W/data
+
+SERVER_PID=
+WATCHDOG_PID=
+CLIENT_PID=
+cleanup() {
+	local rc=$?
+	if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
+		kill "$CLIENT_PID" 2>/dev/null
+		wait "$CLIENT_PID" 2>/dev/null
+		[ -f "$W/fidelity.out" ] && cat "$W/fidelity.out"
+	fi
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$SERVER_PID" 2>/dev/null
+		wait "$SERVER_PID" 2>/dev/null
+	fi
+	if [ -n "$WATCHDOG_PID" ]; then
+		kill "$WATCHDOG_PID" 2>/dev/null
+		wait "$WATCHDOG_PID" 2>/dev/null
+	fi
+	if { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; } && [ "$KEEP" -eq 0 ]; then
+		rm -rf "$W"
+	else
+		say "kept the work dir: $W (server output $W/fakehub.stderr, request log $W/requests.jsonl, client output $W/fidelity.out)"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- the data
+if [ ! -f "$DATA/manifest.json" ]; then
+	GEN=$(dirname "$FAKEHUB")/genrepos.py
+	[ -f "$GEN" ] || die "no $DATA/manifest.json and no generator at $GEN"
+	mkdir -p "$(dirname "$DATA")"
+	say "generating $DATA"
+	if command -v flock >/dev/null 2>&1; then
+		flock "$DATA.lock" sh -c '[ -f "$2/manifest.json" ] || "$0" "$1" "$2"' "$PYTHON" "$GEN" "$DATA" ||
+			die "genrepos.py failed"
+	else
+		"$PYTHON" "$GEN" "$DATA" || die "genrepos.py failed"
+	fi
+	[ -f "$DATA/manifest.json" ] || die "genrepos.py wrote no $DATA/manifest.json"
+fi
+
+# ---- the fake Hub, on free ports
+STATE=$W/state.json
+LOG=$W/requests.jsonl
+"$PYTHON" "$FAKEHUB" --data "$DATA" --state-file "$STATE" --log "$LOG" \
+	--cdn-auth record >"$W/fakehub.stderr" 2>&1 &
+SERVER_PID=$!
+# A watchdog ends the server should this script be killed without running its trap (SIGKILL).
+(
+	trap - EXIT INT TERM
+	exec 0</dev/null >/dev/null 2>&1
+	while kill -0 $$ 2>/dev/null; do sleep 1; done
+	kill "$SERVER_PID" 2>/dev/null
+) &
+WATCHDOG_PID=$!
+for _ in $(seq 200); do
+	[ -s "$STATE" ] && break
+	kill -0 "$SERVER_PID" 2>/dev/null || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub exited before it was ready"; }
+	sleep 0.1
+done
+[ -s "$STATE" ] || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub wrote no state file in 20 s"; }
+HUB_URL=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["hub"])' "$STATE") ||
+	die "unreadable state file $STATE"
+say "fake Hub at $HUB_URL (pid $SERVER_PID), data $DATA"
+
+# ---- the fault of --break
+if [ -n "$FAULT" ]; then
+	"$PYTHON" - "$HUB_URL" "$FAULT" <<-'EOF' || die "could not inject the fault"
+		import sys, urllib.request
+		hub, body = sys.argv[1], sys.argv[2]
+		req = urllib.request.Request(hub + "/_fake/faults", data=body.encode(), method="POST",
+		                             headers={"Content-Type": "application/json"})
+		with urllib.request.urlopen(req) as r:
+		    print(f"run-fidelity-py: injected fault {body} -> {r.read().decode()}")
+	EOF
+fi
+
+# ---- the client, on loopback only, with an empty cache and no token of the environment
+mkdir -p "$W/hf-home"
+EXPECT_ARG=()
+[ -z "$BREAK" ] || EXPECT_ARG=("--expect-fail=$EXPECT")
+# In the background, so that a TERM from ctest runs the trap at once; output shown when done.
+(
+	unset HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE \
+		HUGGINGFACE_HUB_CACHE HF_XET_CACHE HUGGINGFACE_CO_STAGING HF_HUB_DISABLE_IMPLICIT_TOKEN
+	export HF_ENDPOINT=$HUB_URL HF_HOME=$W/hf-home HF_HUB_DISABLE_XET=1 \
+		HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 \
+		HF_HUB_DISABLE_UPDATE_CHECK=1 HF_HUB_DISABLE_SYMLINKS_WARNING=1 \
+		NO_PROXY='*' no_proxy='*'
+	unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
+	if command -v timeout >/dev/null 2>&1; then
+		exec timeout 400 "$VENV_PY" "$HERE/fidelity_py.py" --hub "$HUB_URL" --data "$DATA" --log "$LOG" "${EXPECT_ARG[@]}"
+	fi
+	exec "$VENV_PY" "$HERE/fidelity_py.py" --hub "$HUB_URL" --data "$DATA" --log "$LOG" "${EXPECT_ARG[@]}"
+) >"$W/fidelity.out" 2>&1 &
+CLIENT_PID=$!
+wait "$CLIENT_PID"
+RC=$?
+CLIENT_PID=
+cat "$W/fidelity.out"
+
+if [ -n "$BREAK" ]; then
+	if [ "$RC" -eq 0 ]; then
+		say "broken fake ($BREAK) caught: $(grep -E "$EXPECT" "$W/fidelity.out" | head -n 1)"
+		exit 0
+	fi
+	say "FAIL: with the fault $BREAK the client run should have failed a check matching /$EXPECT/"
+	exit 1
+fi
+[ "$RC" -eq 0 ] || { say "FAIL: fidelity_py.py exited $RC"; exit 1; }
+exit 0
