@@ -100,6 +100,17 @@ int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
 		      struct hub_config *cfg, struct fs_snapshot **snap);
 void cli_snapshot_close(struct fs_env *env, struct hub_config *cfg,
 			struct fs_snapshot *snap);
+
+/*
+ * huggingface_hub's cache (hf_export.c): put file @e of @snap, verified
+ * through @cache (fetched by @src if it must), as blobs/<etag> and its
+ * snapshots/<commit>/<path> link under @repo_dir (fs_hf_repo_dir()); and
+ * refs/<revision>. 0 or -errno.
+ */
+int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
+		   const struct fs_entry *e, struct cache *cache,
+		   const struct cache_source *src);
+int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap);
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

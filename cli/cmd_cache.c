@@ -366,6 +366,8 @@ static void cache_usage_text(FILE *out)
 		"       hubfs cache verify [--repair]\n"
 		"       hubfs cache evict REPO[@REV] | --all\n"
 		"       hubfs cache prune --max-size SIZE\n"
+		"       hubfs cache export REPO[@REV] [--include GLOB] [--exclude GLOB]\n"
+		"                    (into huggingface_hub's cache, from this one only)\n"
 		"  --cache-dir DIR   the cache (default: HUBFS_CACHE_DIR, else\n"
 		"                    ${XDG_CACHE_HOME:-~/.cache}/hubfs)\n");
 }
@@ -392,6 +394,26 @@ int cmd_cache(int argc, char **argv)
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 	}
 	sub = argv[1];
+	/*
+	 * export: what the cache holds of a repo (read through the mount, say)
+	 * into huggingface_hub's cache. That is a download that may not use
+	 * the network: the revision and the listing come from the cache too,
+	 * and a file the cache does not hold fails with its name.
+	 */
+	if (strcmp(sub, "export") == 0) {
+		static char download[] = "download", hf_cache[] = "--hf-cache",
+			    offline[] = "--offline";
+		char *args[64];
+		int n = 0;
+
+		args[n++] = download;
+		for (int i = 2; i < argc && n < 60; i++)
+			args[n++] = argv[i];
+		args[n++] = hf_cache;
+		args[n++] = offline;
+		args[n] = NULL;
+		return cmd_download(n, args);
+	}
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -58,6 +58,7 @@ struct download {
 	size_t n_work;
 	atomic_size_t next_work;
 	const char *local_dir;
+	char hf_repo_dir[4096];  /* --hf-cache: huggingface_hub's folder of the repo, or "" */
 	/* progress */
 	uint64_t total_bytes;
 	atomic_uint_fast64_t done_bytes;   /* present or fetched */
@@ -203,6 +204,14 @@ static void finish_file(struct download *dl, struct dl_file *f)
 			return;
 		}
 	}
+	if (dl->hf_repo_dir[0]) {
+		rc = hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
+		if (rc < 0) {
+			file_fail(f, "cannot write it to huggingface_hub's cache: ", strerror(-rc));
+			atomic_fetch_add(&dl->files_failed, 1);
+			return;
+		}
+	}
 	f->done = true;
 	atomic_fetch_add(&dl->files_done, 1);
 }
@@ -302,6 +311,8 @@ static void download_usage(FILE *out)
 		"  --include GLOB      only files matching (repeatable; 'dir/' = below dir)\n"
 		"  --exclude GLOB      not files matching (repeatable)\n"
 		"  --local-dir DIR     also write real, verified files into DIR\n"
+		"  --hf-cache          also write them into huggingface_hub's cache (HF_HUB_CACHE,\n"
+		"                      else $HF_HOME/hub): from_pretrained() finds them offline\n"
 		"  --jobs N            parallel transfers (default 8)\n"
 		"  --dry-run           print what would be fetched, fetch nothing\n"
 		"  --quiet             no progress\n"
@@ -314,6 +325,7 @@ int cmd_download(int argc, char **argv)
 		{ "include", required_argument, NULL, 'i' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "local-dir", required_argument, NULL, 'L' },
+		{ "hf-cache", no_argument, NULL, 'H' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -329,7 +341,7 @@ int cmd_download(int argc, char **argv)
 	struct hub_config cfg = { 0 };
 	pthread_t threads[MAX_JOBS], progress;
 	const char *cache_dir_opt = NULL;
-	bool dry_run = false, quiet = false;
+	bool dry_run = false, quiet = false, hf_cache = false;
 	long jobs = 8;
 	int c, rc, exit_code = CLI_EXIT_OK;
 	char *end;
@@ -354,6 +366,7 @@ int cmd_download(int argc, char **argv)
 				exclude[n_exclude++] = optarg;
 			break;
 		case 'L': dl.local_dir = optarg; break;
+		case 'H': hf_cache = true; break;
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
 			if (*end || jobs < 1 || jobs > MAX_JOBS) {
@@ -375,6 +388,18 @@ int cmd_download(int argc, char **argv)
 	rc = cli_snapshot_open(&o, argv[optind], cache_dir_opt, &dl.env, &cfg, &dl.snap);
 	if (rc)
 		return rc;
+	if (hf_cache) {
+		char root[4096];
+
+		rc = fs_hf_hub_cache_path(root, sizeof(root));
+		if (rc == 0)
+			rc = fs_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
+					    sizeof(dl.hf_repo_dir));
+		if (rc < 0) {
+			exit_code = cli_report(rc, NULL);
+			goto out;
+		}
+	}
 
 	/* The files to get, and their blocks as units of work. */
 	dl.files = calloc(dl.snap->n_entries, sizeof(*dl.files));
@@ -465,13 +490,22 @@ int cmd_download(int argc, char **argv)
 					dl.files[i].error[0] ? dl.files[i].error : "failed");
 		}
 		exit_code = CLI_EXIT_FAIL;
-	} else if (!quiet) {
+	} else {
 		char s[32];
 
-		size_format(dl.total_bytes, s, sizeof(s));
-		fprintf(stderr, "hubfs: %zu files, %s, verified in the cache%s%s\n",
-			dl.n_files, s, dl.local_dir ? " and written to " : "",
-			dl.local_dir ? dl.local_dir : "");
+		/* The ref last: a snapshot folder is complete once a ref names it. */
+		rc = dl.hf_repo_dir[0] ? hf_export_ref(dl.hf_repo_dir, dl.snap) : 0;
+		if (rc < 0) {
+			fprintf(stderr, "hubfs: cannot write the ref in %s: %s\n", dl.hf_repo_dir,
+				strerror(-rc));
+			exit_code = CLI_EXIT_FAIL;
+		} else if (!quiet) {
+			size_format(dl.total_bytes, s, sizeof(s));
+			fprintf(stderr, "hubfs: %zu files, %s, verified in the cache%s%s%s%s\n",
+				dl.n_files, s, dl.local_dir ? " and written to " : "",
+				dl.local_dir ? dl.local_dir : "",
+				dl.hf_repo_dir[0] ? " and to " : "", dl.hf_repo_dir);
+		}
 	}
 out:
 	for (size_t i = 0; i < dl.n_files; i++)

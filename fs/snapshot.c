@@ -399,11 +399,10 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
 
 /* ---- huggingface_hub's cache ---- */
 
-int fs_hf_hub_cache_dir(char *out, size_t size)
+int fs_hf_hub_cache_path(char *out, size_t size)
 {
 	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
 	const char *home = getenv("HF_HOME");
-	struct stat st;
 	int n = 0;
 
 	if (v && *v)
@@ -414,26 +413,44 @@ int fs_hf_hub_cache_dir(char *out, size_t size)
 		n = snprintf(out, size, "%s/hub", home);
 	else if (path_user_cache_dir("huggingface/hub", out, size) < 0)
 		return -ENOENT;
-	if (n < 0 || (size_t)n >= size)
-		return -ENAMETOOLONG;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int fs_hf_hub_cache_dir(char *out, size_t size)
+{
+	struct stat st;
+	int rc = fs_hf_hub_cache_path(out, size);
+
+	if (rc < 0)
+		return rc;
 	return stat(out, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOENT;
 }
 
-/* "<cache>/{type}s--ORG--NAME/blobs" (huggingface_hub's repo_folder_name). */
+int fs_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+		   size_t size)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, size - 1);
+	rc = buf_printf(&b, "%s/%ss--", hf_cache, hub_repo_type_name(repo->type));
+	for (const char *p = repo->id; rc == 0 && *p; p++)
+		rc = buf_append_str(&b, *p == '/' ? "--" : (char[]){ *p, '\0' });
+	if (rc == 0)
+		memcpy(out, buf_cstr(&b), b.len + 1);
+	buf_release(&b);
+	return rc < 0 ? -ENAMETOOLONG : 0;
+}
+
+/* "<cache>/{type}s--ORG--NAME/blobs", or "" when it does not fit. */
 static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
 			size_t size)
 {
-	struct buf b;
+	char dir[4096];
 
-	buf_init(&b, size - 1);
-	buf_printf(&b, "%s/%ss--", hf_cache, hub_repo_type_name(repo->type));
-	for (const char *p = repo->id; *p; p++)
-		buf_append_str(&b, *p == '/' ? "--" : (char[]){ *p, '\0' });
-	if (buf_append_str(&b, "/blobs") == 0)
-		memcpy(out, buf_cstr(&b), b.len + 1);
-	else
+	if (fs_hf_repo_dir(hf_cache, repo, dir, sizeof(dir)) < 0 ||
+	    (size_t)snprintf(out, size, "%s/blobs", dir) >= size)
 		out[0] = '\0';
-	buf_release(&b);
 }
 
 /*

@@ -41,6 +41,14 @@ struct fs_env {
  * not exist.
  */
 int fs_hf_hub_cache_dir(char *out, size_t size);
+/* The same path, whether it exists or not (to write there). 0 or -errno. */
+int fs_hf_hub_cache_path(char *out, size_t size);
+/*
+ * "<hf_cache>/{type}s--ORG--NAME": huggingface_hub's repo_folder_name.
+ * 0 or -ENAMETOOLONG.
+ */
+int fs_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+		   size_t size);
 
 struct fs_entry {
 	char *path;           /* repo-relative; "" for the root */

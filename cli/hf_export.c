@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Write verified files into huggingface_hub's cache, in its own layout
+ * (../shared/docs/hub-api.md §7), so that the library and everything built
+ * on it (transformers' from_pretrained, datasets) find them with no
+ * network at all:
+ *
+ *   HF_HUB_CACHE/{models,datasets,spaces}--ORG--NAME/
+ *     blobs/<etag>                    the content: sha256 (LFS) or git blob sha1
+ *     refs/<revision>                 the commit it resolved to (no newline)
+ *     snapshots/<commit>/<path>       a relative symlink to ../../blobs/<etag>
+ *
+ * Every byte written comes from the verified cache (cache_read() of an
+ * object that cache_fill() verified), through a temporary file renamed
+ * into place; a blob already there with the right size is kept as it is.
+ * The layout is huggingface_hub's: blobs are copies, since the cache keeps
+ * objects as checksummed blocks, not as plain files.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fileio.h"
+
+/* The blob of @key, copied out of the verified cache unless already there. */
+static int put_blob(struct cache *cache, const struct cache_key *key,
+		    const struct cache_source *src, const char *blob)
+{
+	struct cache_error cerr = { { 0 } };
+	char tmp[PATH_MAX];
+	uint8_t *buf = NULL;
+	uint64_t off = 0;
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == key->size)
+		return 0;
+	/* Not one byte before the whole object has matched its hash. */
+	rc = cache_fill(cache, key, src, &cerr);
+	if (rc == 0)
+		rc = fileio_tmp_name(blob, tmp, sizeof(tmp));
+	if (rc < 0)
+		return rc;
+	buf = malloc(CACHE_BLOCK_SIZE);
+	fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (fd < 0) {
+		rc = buf ? -errno : -ENOMEM;
+		free(buf);
+		return rc;
+	}
+	while (rc == 0 && off < key->size) {
+		ssize_t n = cache_read(cache, key, src, buf, CACHE_BLOCK_SIZE, off, &cerr);
+
+		if (n <= 0) {
+			rc = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		rc = fileio_write_full(fd, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, blob) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	free(buf);
+	return rc;
+}
+
+/* @link (made or replaced atomically) pointing at @target. */
+static int put_symlink(const char *target, const char *link)
+{
+	char tmp[PATH_MAX], have[PATH_MAX];
+	ssize_t n = readlink(link, have, sizeof(have) - 1);
+	int rc;
+
+	if (n >= 0) {
+		have[n] = '\0';
+		if (strcmp(have, target) == 0)
+			return 0;
+	}
+	rc = fileio_tmp_name(link, tmp, sizeof(tmp));
+	if (rc < 0)
+		return rc;
+	if (symlink(target, tmp) < 0)
+		return -errno;
+	if (rename(tmp, link) < 0) {
+		rc = -errno;
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
+		   const struct fs_entry *e, struct cache *cache,
+		   const struct cache_source *src)
+{
+	char blob[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
+	struct cache_key key;
+	size_t depth = 0, used;
+	const char *slash;
+	int rc;
+
+	fs_entry_key(e, &key);
+	if (snprintf(dir, sizeof(dir), "%s/blobs", repo_dir) >= (int)sizeof(dir) ||
+	    snprintf(blob, sizeof(blob), "%s/%s", dir, key.hash) >= (int)sizeof(blob) ||
+	    snprintf(link, sizeof(link), "%s/snapshots/%s/%s", repo_dir, snap->commit,
+		     e->path) >= (int)sizeof(link))
+		return -ENAMETOOLONG;
+	rc = fileio_mkdirs(dir, 0755);
+	if (rc == 0)
+		rc = put_blob(cache, &key, src, blob);
+	if (rc < 0)
+		return rc;
+	/* snapshots/<commit>/a/b/f -> ../../../../blobs/<etag> (paths are validated). */
+	for (const char *p = e->path; *p; p++)
+		depth += *p == '/';
+	used = 0;
+	for (size_t i = 0; i < depth + 2; i++)
+		used += (size_t)snprintf(target + used, sizeof(target) - used, "../");
+	if (snprintf(target + used, sizeof(target) - used, "blobs/%s", key.hash) >=
+	    (int)(sizeof(target) - used))
+		return -ENAMETOOLONG;
+	slash = strrchr(link, '/');
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - link), link);
+	rc = fileio_mkdirs(dir, 0755);
+	return rc < 0 ? rc : put_symlink(target, link);
+}
+
+int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap)
+{
+	const char *rev = hub_repo_revision(&snap->repo);
+	char path[PATH_MAX], dir[PATH_MAX];
+	const char *slash;
+	int rc;
+
+	/* huggingface_hub keeps no ref for a commit named by its sha. */
+	if (strcmp(rev, snap->commit) == 0)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/refs/%s", repo_dir, rev) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	/* "refs/pr/1" is refs/refs/pr/1, as the library writes it; never outside. */
+	if (strstr(rev, "..") || rev[0] == '/')
+		return -EINVAL;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	rc = fileio_mkdirs(dir, 0755);
+	return rc < 0 ? rc : fileio_write_atomic(path, snap->commit, strlen(snap->commit), 0644,
+						  false);
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# hubfs writes huggingface_hub's own cache (issue #13, item 2): after
+# `hubfs download --hf-cache`, or `hubfs cache export` of what the mount
+# read, huggingface_hub (hf_hub_download, snapshot_download,
+# scan_cache_dir) and transformers (from_pretrained) find the files with
+# HF_HUB_OFFLINE=1 and no Hub at all. And the other way round: blobs the
+# real library wrote are reused, not fetched again.
+. "$HUBFS_TEST_LIB"
+[ -x "${HUBFS_VENV_PYTHON:-}" ] ||
+	skip_all "no Python test environment at '${HUBFS_VENV_PYTHON:-}' (scripts/deps.sh --tests)"
+start_fakehub
+CHECK=$(dirname "$0")/../hfcache/offline_check.py
+export HF_HUB_CACHE="$T/hf-hub"
+
+manifest_json() { # KEY OUT: the manifest's files of KEY at main, as offline_check.py wants them
+	"$PYTHON" - "$TEST_LIB_DIR" "$FAKEHUB_DATA" "$1" >"$2" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import manifest
+man = manifest.load(sys.argv[2])
+repo = man["repos"][sys.argv[3]]
+files = manifest.commit_files(sys.argv[2], repo["commits"][manifest.commit_of(repo, "main")])[0]
+print(json.dumps({p: {"size": f["size"], "sha256": f["sha256"],
+                      "etag": f["lfs"]["oid"] if f["lfs"] else f["oid"]} for p, f in files.items()}))
+PY
+}
+offline() { env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
+	HF_ENDPOINT=http://127.0.0.1:9 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 \
+	"$HUBFS_VENV_PYTHON" "$CHECK" "$@"; }
+
+# --- 1. hubfs download --hf-cache, then the library, offline ---
+K=model/hubfs-test/tiny-model
+manifest_json $K "$T/tiny.json"
+check "hubfs download --hf-cache" "$HUBFS_BIN" download --quiet --hf-cache hubfs-test/tiny-model
+requests=$(hub_count)
+offline hubfs-test/tiny-model "$T/tiny.json" >"$T/py1.out" 2>&1
+expect_eq 0 "$?" "huggingface_hub finds every file offline (see below)"
+sed 's/^/    /' "$T/py1.out"
+grep -q '^not ok' "$T/py1.out" && not_ok "offline_check: $(grep -c '^not ok' "$T/py1.out") failures"
+expect_eq "$requests" "$(hub_count)" "... and nothing asked the fake Hub meanwhile"
+check "blobs are plain files, snapshots relative links" sh -c \
+	'[ -f "$0/models--hubfs-test--tiny-model/blobs/$1" ] && [ "$(readlink "$0/models--hubfs-test--tiny-model/snapshots/$2/config.json")" = "../../blobs/$3" ]' \
+	"$HF_HUB_CACHE" "$(manifest field $K model.safetensors sha256)" "$(manifest commit $K)" \
+	"$(manifest field $K config.json oid)"
+
+# --- 2. from_pretrained("org/name") offline, after a download of a real model ---
+if [ -f "${FAKEHUB_ML:-}/ml-repos.json" ] && grep -q '"model/hubfs-ml/bert-tiny"' "$FAKEHUB_DATA/manifest.json"; then
+	manifest_json model/hubfs-ml/bert-tiny "$T/bert.json"
+	orig=$("$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["model/hubfs-ml/bert-tiny"]["main"] if isinstance(d.get("model/hubfs-ml/bert-tiny"), dict) and "main" in d["model/hubfs-ml/bert-tiny"] else "")' "$FAKEHUB_ML/ml-repos.json" 2>/dev/null)
+	[ -n "$orig" ] || orig=$(find "$FAKEHUB_ML" -maxdepth 3 -type d -name 'bert-tiny' | head -1)
+	check "hubfs download --hf-cache of a transformers model" "$HUBFS_BIN" download --quiet --hf-cache hubfs-ml/bert-tiny
+	offline hubfs-ml/bert-tiny "$T/bert.json" hubfs-ml/bert-tiny "$orig" >"$T/py2.out" 2>&1
+	expect_eq 0 "$?" "from_pretrained('hubfs-ml/bert-tiny') works offline, same outputs"
+	sed 's/^/    /' "$T/py2.out" | tail -4
+else
+	say "no hubfs-ml repos in this data: from_pretrained part skipped"
+fi
+
+# --- 3. hubfs cache export of what the mount read, no network ---
+rm -rf "$HF_HUB_CACHE"
+mount_hubfs --cache-dir "$CACHE_DIR"
+K2=model/hubfs-test/sharded-model
+for f in $(manifest files $K2); do cat "$MNT/hubfs-test/sharded-model/$f" >/dev/null; done
+unmount_hubfs
+requests=$(hub_count)
+check "hubfs cache export, from the cache alone" "$HUBFS_BIN" cache export hubfs-test/sharded-model --quiet
+expect_eq "$requests" "$(hub_count)" "... asking the Hub nothing"
+manifest_json $K2 "$T/sharded.json"
+offline hubfs-test/sharded-model "$T/sharded.json" >"$T/py3.out" 2>&1
+expect_eq 0 "$?" "huggingface_hub finds the exported repo offline"
+"$HUBFS_BIN" cache export hubfs-test/odd-names --type dataset --quiet 2>"$T/export.err"
+check "exporting a repo the cache never saw fails" test $? -ne 0
+check "... and says why" grep -q "cache has never seen" "$T/export.err"
+
+# --- 4. the other way: the real library writes its cache, hubfs reuses it ---
+rm -rf "$HF_HUB_CACHE" "$CACHE_DIR"
+env HF_ENDPOINT="$HUB_URL" HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1 "$HUBFS_VENV_PYTHON" -c \
+	'from huggingface_hub import snapshot_download; snapshot_download("hubfs-test/tiny-model")' \
+	>"$T/snap.out" 2>&1
+expect_eq 0 "$?" "huggingface_hub's own snapshot_download from the fake Hub"
+cdn=$(hub_count host=cdn)
+check "hubfs download then" "$HUBFS_BIN" download --quiet hubfs-test/tiny-model
+expect_eq "$cdn" "$(hub_count host=cdn)" "... takes every LFS file from the library's blobs: no CDN request"
+check "no sanitizer report" scan_logs "$HUBFS_LOG"
+test_done
