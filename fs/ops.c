@@ -588,8 +588,9 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n < 0) {
 		log_read_failure(fs, h, (int)n, cerr.message);
 		if (n == -EBADMSG) {
+			/* Every open file of it: another may hold unverified blocks. */
 			atomic_store(&h->poisoned, true);
-			fs_prefetch_invalidate(fs, h->node->ino);
+			fs_poison_object(fs, &h->key);
 		}
 		reply_err(req, (int)n);
 	} else {
