@@ -251,4 +251,11 @@ void fs_helpers_drain(struct fs *fs);
 /* The one place where internal errors become kernel errnos. */
 int fs_errno_for_kernel(int rc);
 
+/*
+ * The object @key failed its whole-object hash outside a read of it (in
+ * read-ahead): every open file of it fails from now on, and the kernel's
+ * pages of their inodes are dropped, as after a read that met the failure.
+ */
+void fs_poison_object(struct fs *fs, const struct cache_key *key);
+
 #endif /* HUBFS_FS_FS_INT_H */

@@ -413,6 +413,27 @@ static void free_handle_item(struct fs_open *o)
 	handle_free((struct fs_handle *)o); /* the first member */
 }
 
+void fs_poison_object(struct fs *fs, const struct cache_key *key)
+{
+	fuse_ino_t inos[64];
+	size_t n = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_open *o = fs->open_items.next; o != &fs->open_items; o = o->next) {
+		struct fs_handle *h = (struct fs_handle *)o;
+
+		if (o->free != free_handle_item || h->key.algo != key->algo ||
+		    strcmp(h->key.hash, key->hash) != 0)
+			continue;
+		atomic_store(&h->poisoned, true);
+		if (n < sizeof(inos) / sizeof(inos[0]))
+			inos[n++] = h->node->ino;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	for (size_t i = 0; i < n; i++)
+		fs_prefetch_invalidate(fs, inos[i]);
+}
+
 static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
 			     const char *why)
 {
@@ -691,11 +712,22 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_wait_init(&w, fs, req);
 		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
 	}
+	/*
+	 * Read-ahead may have completed the object with a wrong hash while
+	 * this read fetched a block again: the bytes are right, the file is
+	 * not (fs_poison_object() logged why).
+	 */
+	if (n >= 0 && atomic_load(&h->poisoned)) {
+		reply_err(req, -EBADMSG);
+		free(buf);
+		return;
+	}
 	if (n < 0) {
 		log_read_failure(fs, h, (int)n, cerr.message);
 		if (n == -EBADMSG) {
+			/* Every open file of it: another may hold unverified blocks. */
 			atomic_store(&h->poisoned, true);
-			fs_prefetch_invalidate(fs, h->node->ino);
+			fs_poison_object(fs, &h->key);
 		}
 		reply_err(req, (int)n);
 	} else {

@@ -90,6 +90,7 @@ static void *worker(void *pf_)
 		struct cache_key key;
 		struct job job;
 		unsigned slot = 0;
+		int rc;
 
 		pthread_mutex_lock(&pf->lock);
 		pf->n_idle++;
@@ -113,9 +114,23 @@ static void *worker(void *pf_)
 		}
 		fs_entry_key(job.entry, &key);
 		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
-		if (cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr) < 0)
+		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
+		if (rc == -EBADMSG) {
+			/*
+			 * This fetch completed the object and it failed its hash.
+			 * Its readers were served unverified blocks of it; a read
+			 * that starts now would not learn of the failure from the
+			 * cache (the object is simply gone): fail their files here.
+			 */
+			log_err("%s@%s:%s: refused: %s", job.snap->repo_key,
+				job.snap->repo.revision[0] ? job.snap->repo.revision : "main",
+				job.entry->path, cerr.message[0] ? cerr.message :
+				"verification failed");
+			fs_poison_object(pf->fs, &key);
+		} else if (rc < 0) {
 			log_dbg("read-ahead of block %u of '%s' failed: %s", job.index,
 				job.entry->path, cerr.message);
+		}
 		pthread_mutex_lock(&pf->lock);
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */

@@ -42,6 +42,9 @@ int64_t hub_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* libcurl's timer may fire a little before our clock reaches the deadline. */
+#define DEADLINE_SLACK_MS 100
+
 /*
  * Per thread, like errno: the deadline of the operation the thread is
  * working for. A parameter would have to cross the cache's source
@@ -421,7 +424,8 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 		if (rc == -ECANCELED)
 			snprintf(x->transport_error, sizeof(x->transport_error),
 				 "cancelled: the mount is ending");
-		else if (rc == -ETIMEDOUT && deadline && hub_now_ms() >= deadline)
+		else if (rc == -ETIMEDOUT && deadline &&
+			 hub_now_ms() >= deadline - DEADLINE_SLACK_MS)
 			snprintf(x->transport_error, sizeof(x->transport_error),
 				 "the operation's deadline passed: %.200s",
 				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
