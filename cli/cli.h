@@ -111,6 +111,14 @@ int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
 		   const struct fs_entry *e, struct cache *cache,
 		   const struct cache_source *src);
 int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap);
+
+/*
+ * Write object @key, verified whole first (cache_fill()), to @path through
+ * a temporary file renamed into place; fsync'ed before with @sync. The one
+ * way the commands copy content out of the cache. 0 or -errno.
+ */
+int cli_copy_object(struct cache *cache, const struct cache_key *key,
+		    const struct cache_source *src, const char *path, bool sync);
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

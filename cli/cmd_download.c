@@ -131,12 +131,9 @@ static bool local_is_same(const char *path, const struct dl_file *f)
 /* Copy a verified object out of the cache into DIR/path, atomically. */
 static int write_local(struct download *dl, struct dl_file *f)
 {
-	char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX];
-	struct cache_error cerr = { { 0 } };
-	uint8_t *buf = NULL;
-	uint64_t off = 0;
+	char path[PATH_MAX], dir[PATH_MAX];
 	const char *slash;
-	int fd = -1, rc;
+	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dl->local_dir, f->entry->path) >=
 	    (int)sizeof(path))
@@ -146,38 +143,7 @@ static int write_local(struct download *dl, struct dl_file *f)
 	slash = strrchr(path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	rc = fileio_mkdirs(dir, 0755);
-	if (rc == 0)
-		rc = fileio_tmp_name(path, tmp, sizeof(tmp));
-	if (rc < 0)
-		return rc;
-	buf = malloc(CACHE_BLOCK_SIZE);
-	fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
-	if (fd < 0) {
-		rc = buf ? -errno : -ENOMEM;
-		free(buf);
-		return rc;
-	}
-	while (rc == 0 && off < f->entry->size) {
-		ssize_t n = cache_read(dl->env.cache, &f->key, &f->src, buf,
-				       CACHE_BLOCK_SIZE, off, &cerr);
-
-		if (n <= 0) {
-			rc = n < 0 ? (int)n : -EIO;
-			break;
-		}
-		rc = fileio_write_full(fd, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	free(buf);
-	return rc;
+	return rc < 0 ? rc : cli_copy_object(dl->env.cache, &f->key, &f->src, path, true);
 }
 
 /* All blocks of @f are in: verify it (cache_fill fetches nothing more). */

@@ -29,23 +29,19 @@
 
 #include "util/fileio.h"
 
-/* The blob of @key, copied out of the verified cache unless already there. */
-static int put_blob(struct cache *cache, const struct cache_key *key,
-		    const struct cache_source *src, const char *blob)
+int cli_copy_object(struct cache *cache, const struct cache_key *key,
+		    const struct cache_source *src, const char *path, bool sync)
 {
 	struct cache_error cerr = { { 0 } };
 	char tmp[PATH_MAX];
 	uint8_t *buf = NULL;
 	uint64_t off = 0;
-	struct stat st;
 	int fd, rc;
 
-	if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == key->size)
-		return 0;
 	/* Not one byte before the whole object has matched its hash. */
 	rc = cache_fill(cache, key, src, &cerr);
 	if (rc == 0)
-		rc = fileio_tmp_name(blob, tmp, sizeof(tmp));
+		rc = fileio_tmp_name(path, tmp, sizeof(tmp));
 	if (rc < 0)
 		return rc;
 	buf = malloc(CACHE_BLOCK_SIZE);
@@ -65,14 +61,27 @@ static int put_blob(struct cache *cache, const struct cache_key *key,
 		rc = fileio_write_full(fd, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
+	if (rc == 0 && sync && fsync(fd) < 0)
+		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, blob) < 0)
+	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc < 0)
 		unlink(tmp);
 	free(buf);
 	return rc;
+}
+
+/* The blob of @key, copied out of the verified cache unless already there. */
+static int put_blob(struct cache *cache, const struct cache_key *key,
+		    const struct cache_source *src, const char *blob)
+{
+	struct stat st;
+
+	if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == key->size)
+		return 0;
+	return cli_copy_object(cache, key, src, blob, false);
 }
 
 /* @link (made or replaced atomically) pointing at @target. */
