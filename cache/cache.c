@@ -489,10 +489,13 @@ static void usage_unlock(struct cache *c)
 	pthread_mutex_unlock(&c->usage_mutex);
 }
 
-/* Under the usage lock. A line that does not parse reads as our own count. */
+/*
+ * Under the usage lock, without c->lock (taken here, in the lock order,
+ * when needed). A line that does not parse reads as our own count.
+ */
 static struct usage usage_read(struct cache *c)
 {
-	struct usage u = { .bytes = c->disk_bytes };
+	struct usage u = { 0 };
 	char line[USAGE_LEN + 1] = "";
 	unsigned long long b, m;
 	long pid;
@@ -504,6 +507,10 @@ static struct usage usage_read(struct cache *c)
 		u.bytes = b;
 		u.cap = m;
 		u.pid = pid;
+	} else {
+		pthread_mutex_lock(&c->lock);
+		u.bytes = c->disk_bytes;
+		pthread_mutex_unlock(&c->lock);
 	}
 	return u;
 }
