@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Reading through the mount against the fastest downloads (issue #11): every
+# row of the issue's table, measured side by side in one run, taking turns,
+# medians of --rounds, page cache dropped before each cold or warm measure.
+# Numbers, not verdicts: this machine is shared; run it on a quiet one.
+#
+#   bash bench/bench_read.sh [--size MiB] [--rounds N] [--build DIR]
+#
+# Needs root (drop_caches, read-ahead), node with tests/fidelity's npm
+# packages (npm ci there), and the fake Hub's big files (made here).
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+size_mib=1024
+rounds=3
+build=$top/build-bench
+while [ $# -gt 0 ]; do
+	case $1 in
+	--size) size_mib=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	--build) build=$2; shift 2 ;;
+	*) echo "usage: $0 [--size MiB] [--rounds N] [--build DIR]" >&2; exit 2 ;;
+	esac
+done
+py=${PYTHON:-python3}
+if [ ! -x "$build/cli/hubfs" ]; then
+	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	ninja -C "$build" hubfs >/dev/null
+fi
+[ -d "$top/tests/fidelity/node_modules/@huggingface/hub" ] ||
+	(cd "$top/tests/fidelity" && npm ci --silent >/dev/null)
+H=$build/cli/hubfs
+W=$(mktemp -d /tmp/hubfs-bench-read.XXXXXX)
+data=/tmp/hubfs-bench-data-$size_mib
+MNT=$W/mnt
+mkdir -p "$MNT"
+cleanup() {
+	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
+	[ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+[ -f "$data/manifest.json" ] ||
+	"$py" "$top/tests/fakehub/genrepos.py" "$data" --big-size $((size_mib * 1048576)) >/dev/null
+"$py" "$top/tests/fakehub/fakehub.py" --data "$data" --state-file "$W/state" --log /dev/null &
+hub_pid=$!
+for _ in $(seq 100); do [ -s "$W/state" ] && break; sleep 0.1; done
+HUB=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$W/state")
+export HF_ENDPOINT=$HUB
+REPO=hubfs-test/big-model
+FILE=model.safetensors
+bytes=$((size_mib * 1048576))
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+mount_it() {
+	"$H" mount -f "$MNT" --cache-dir "$W/cache" --log-level warn 2>>"$W/hubfs.log" &
+	mnt_pid=$!
+	for _ in $(seq 100); do grep -q " $MNT fuse" /proc/mounts && break; sleep 0.05; done
+}
+umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
+timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); secs "$t0" "$t1"; }
+# record NAME SECONDS
+record() { echo "$2" >>"$W/$1"; }
+
+for r in $(seq "$rounds"); do
+	# hubfs download, cold
+	rm -rf "$W/cache"; drop
+	record download "$(timed "$H" download --quiet --cache-dir "$W/cache" $REPO --include $FILE)"
+	# @huggingface/hub downloadFile into a file, cold
+	rm -f "$W/js.out"; drop
+	record js "$(timed node "$top/bench/js_download.mjs" "$HUB" $REPO $FILE "$W/js.out")"
+	rm -f "$W/js.out"
+	# the mount, cold, sequential
+	rm -rf "$W/cache"; drop; mount_it
+	record cold "$(timed cat "$MNT/$REPO/$FILE")"
+	rss1=$(awk '/VmHWM/ {print $2}' "/proc/$mnt_pid/status")
+	umount_it
+	record rss1 "$rss1"
+	# warm after a remount vs cat of the cache's block files
+	drop; mount_it
+	record warm "$(timed cat "$MNT/$REPO/$FILE")"
+	# hot re-read (page cache) vs a hot local file
+	cat "$MNT/$REPO/$FILE" >/dev/null
+	record hot "$(timed cat "$MNT/$REPO/$FILE")"
+	umount_it
+	sha=$(find "$W/cache/objects/sha256" -mindepth 2 -maxdepth 2 -type d | head -1)
+	drop
+	record warm_plain "$(timed sh -c "cat '$sha'/b* >/dev/null")"
+	dd if=/dev/zero of="$W/local" bs=1M count="$size_mib" status=none
+	cat "$W/local" >/dev/null
+	record hot_plain "$(timed cat "$W/local")"
+	rm -f "$W/local"
+	# mmap in random 4 MiB order, cold
+	rm -rf "$W/cache"; drop; mount_it
+	record mmap "$(timed "$py" -c '
+import mmap, os, random, sys
+f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+blocks = list(range(0, len(m), 4 << 20)); random.Random(1).shuffle(blocks)
+for b in blocks: m[b:b + (4 << 20)]
+' "$MNT/$REPO/$FILE")"
+	umount_it
+done
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+m() { median <"$W/$1"; }
+mbps() { echo "scale=0; $bytes / 1048576 / $1" | bc; }
+printf 'file %s/%s, %d MiB; %d rounds, medians (MiB/s)\n' $REPO $FILE "$size_mib" "$rounds"
+printf '  hubfs download %s, @huggingface/hub downloadFile %s, mount cold %s, warm %s, hot %s\n' \
+	"$(mbps "$(m download)")" "$(mbps "$(m js)")" "$(mbps "$(m cold)")" "$(mbps "$(m warm)")" \
+	"$(mbps "$(m hot)")"
+printf '%-58s %6s  goal\n' measure ratio
+printf '%-58s %6s  >= 0.95\n' "cold read through the mount / hubfs download" "$(ratio "$(m download)" "$(m cold)")"
+printf '%-58s %6s  >= 1.2\n' "cold read through the mount / @huggingface/hub downloadFile" "$(ratio "$(m js)" "$(m cold)")"
+printf '%-58s %6s  >= 1.5\n' "hubfs download / @huggingface/hub downloadFile" "$(ratio "$(m js)" "$(m download)")"
+printf '%-58s %6s  >= 0.85\n' "warm read after remount / cat of the cache's own files" "$(ratio "$(m warm_plain)" "$(m warm)")"
+printf '%-58s %6s  >= 0.9\n' "hot re-read / hot local file" "$(ratio "$(m hot_plain)" "$(m hot)")"
+printf '%-58s %6s  <= 1.2\n' "mmap, random order, cold / sequential cold (time)" "$(ratio "$(m mmap)" "$(m cold)")"
+printf '%-58s %6s  <= 48 MiB\n' "peak daemon RSS, one reader (MiB)" "$(( $(m rss1) / 1024 ))"
+echo "not measured yet: two cold readers of two files, and RSS with 8 readers"
