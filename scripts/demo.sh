@@ -53,7 +53,7 @@ the whole Hub is mounted at demo/hub (cache: demo/cache). Try:
   ls demo/hub/hubfs-test/tiny-model
   cat demo/hub/hubfs-test/tiny-model/config.json
   sha256sum demo/hub/hubfs-test/tiny-model/model.safetensors
-  du -sh demo/hub/hubfs-test/tiny-model; du -sh --apparent-size demo/hub/hubfs-test/tiny-model
+  ls demo/hub/hubfs-test; getfattr -n user.hubfs.cached demo/hub/hubfs-test/tiny-model/model.safetensors
   getfattr -d demo/hub/hubfs-test/tiny-model/model.safetensors
   ls demo/hub/hubfs-test/tiny-model@v1.0 demo/hub/datasets/hubfs-test/big-dataset/data
   export HF_ENDPOINT=$hub HUBFS_CACHE_DIR=$demo/cache
