@@ -246,7 +246,10 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
 		       uint32_t len, void *out)
 {
 	uint32_t crcs[CACHE_CHUNKS_MAX], first = off / CACHE_CHUNK_SIZE;
-	size_t map_len = (size_t)h->header_size + off + len;
+	/* Only the pages read: from the page holding @off, not the header. */
+	off_t start = (off_t)h->header_size + off;
+	off_t map_start = start - start % (off_t)sysconf(_SC_PAGESIZE);
+	size_t map_len = (size_t)(start - map_start) + len;
 	struct stat st;
 	uint8_t *map;
 
@@ -254,10 +257,10 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
 		return -errno;
 	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
 		return -EBADMSG;
-	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, map_start);
 	if (map == MAP_FAILED)
 		return -errno;
-	crc32c_copy_chunks(out, map + h->header_size + off, len, CACHE_CHUNK_SIZE, crcs);
+	crc32c_copy_chunks(out, map + (start - map_start), len, CACHE_CHUNK_SIZE, crcs);
 	munmap(map, map_len);
 	for (uint32_t i = 0; i < (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE; i++) {
 		if (crcs[i] != h->chunk_crc[first + i])
@@ -308,6 +311,16 @@ static int open_checked(const char *path, const struct cache_key *key,
 fail:
 	close(fd);
 	return rc;
+}
+
+void block_readahead(const char *path)
+{
+	int fd = open_untrusted(path);
+
+	if (fd >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
 }
 
 int block_read(const char *path, const struct cache_key *key, uint32_t index,

@@ -845,8 +845,14 @@ static int get_block(struct cache *c, struct cache_object *o,
 			continue;
 		}
 		if (!out && b->present) {
+			/*
+			 * Read-ahead of a block on disk: have the kernel read it
+			 * now, so the reader's synchronous requests find it in
+			 * memory instead of waiting on the disk one by one.
+			 */
 			lru_touch(c, b);
 			pthread_mutex_unlock(&c->lock);
+			block_readahead(path);
 			return 0;
 		}
 		gen = b->gen;
@@ -1075,6 +1081,12 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 	return *rc < 0 ? NULL : o;
 }
 
+/* Would a read have to verify @o first (complete, not verified)? Lock held. */
+static bool needs_settle(const struct cache_object *o)
+{
+	return o->n_present == o->n_blocks && !o->verified;
+}
+
 /* Verify when the object is complete but not verified (e.g. after a crash). */
 static int settle(struct cache *c, struct cache_object *o, bool completed,
 		  struct cache_error *err)
@@ -1082,7 +1094,7 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	bool needed;
 
 	pthread_mutex_lock(&c->lock);
-	needed = completed || (o->n_present == o->n_blocks && !o->verified);
+	needed = completed || needs_settle(o);
 	pthread_mutex_unlock(&c->lock);
 	return needed ? verify_object(c, o, err) : 0;
 }
@@ -1140,6 +1152,63 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 			return rc < 0 ? rc : (ssize_t)len;
 	}
 	return -EBADMSG;
+}
+
+ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *buf,
+			  size_t len, uint64_t offset, struct cache_error *err)
+{
+	struct cache_object *o;
+	char path[PATH_MAX];
+	uint32_t rejects;
+	size_t done = 0;
+	int rc;
+
+	o = lookup(c, key, err, &rc);
+	if (!o)
+		return rc;
+	if (offset >= key->size || len == 0)
+		return 0;
+	if (len > key->size - offset)
+		len = (size_t)(key->size - offset);
+	pthread_mutex_lock(&c->lock);
+	rejects = o->rejects;
+	rc = needs_settle(o) ? -EWOULDBLOCK : 0;
+	while (rc == 0 && done < len) {
+		uint64_t pos = offset + done;
+		uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
+		uint32_t in = (uint32_t)(pos % CACHE_BLOCK_SIZE);
+		uint32_t n = block_len(key, k) - in, gen;
+		struct block_state *b = &o->blocks[k];
+		uint64_t id = 0;
+
+		if (n > len - done)
+			n = (uint32_t)(len - done);
+		if (!b->present || b->fetching || b->evicting) {
+			rc = -EWOULDBLOCK;
+			break;
+		}
+		gen = b->gen;
+		b->pins++;
+		pthread_mutex_unlock(&c->lock);
+		block_path(c, o, k, path, sizeof(path));
+		rc = block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
+		pthread_mutex_lock(&c->lock);
+		b->pins--;
+		/* Anything but a clean read of the same file is cache_read()'s job. */
+		if (rc < 0 || b->gen != gen || b->fetching || b->evicting) {
+			rc = -EWOULDBLOCK;
+			break;
+		}
+		lru_touch(c, b);
+		note_write_id(o, k, id);
+		c->stats.disk_hits++;
+		done += n;
+	}
+	/* A block another process replaced un-verified it; so did a failed hash. */
+	if (rc == 0 && (needs_settle(o) || o->rejects != rejects))
+		rc = -EWOULDBLOCK;
+	pthread_mutex_unlock(&c->lock);
+	return rc < 0 ? rc : (ssize_t)len;
 }
 
 int cache_prefetch(struct cache *c, const struct cache_key *key,

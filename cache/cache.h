@@ -102,6 +102,17 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, void *buf, size_t len,
 		   uint64_t offset, struct cache_error *err);
 
+/*
+ * cache_read() when it can answer from disk at once: every block of the
+ * range present and no fetch, eviction or hash to wait for. Never fetches
+ * and never waits on another thread, so a caller that must stay
+ * responsive (a FUSE request) may call it inline. -EWOULDBLOCK: it would
+ * have to do one of those, or met something only cache_read() handles (a
+ * failed CRC, a vanished file): call cache_read(), which also reports it.
+ */
+ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *buf,
+			  size_t len, uint64_t offset, struct cache_error *err);
+
 /* Make block @index present (fetching it if needed), without copying. */
 int cache_prefetch(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, uint32_t index,

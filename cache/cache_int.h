@@ -94,6 +94,13 @@ int block_write_tmp(const char *path, const struct cache_key *key, uint32_t inde
  * came from (0 for a block written before write ids existed).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
+/*
+ * Ask the kernel to start reading block file @path into the page cache
+ * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
+ * Best effort: no check, no error.
+ */
+void block_readahead(const char *path);
+
 int block_read(const char *path, const struct cache_key *key, uint32_t index,
 	       uint32_t off, uint32_t len, void *out, uint64_t *write_id);
 

@@ -678,7 +678,6 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct cache_error cerr = { { 0 } };
-	struct cache_object_info info;
 	char *buf = NULL;
 	struct fs_wait w;
 	ssize_t n;
@@ -698,17 +697,19 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	plan_read_ahead(fs, h, (uint64_t)off, size);
-	cache_object_info(fs->deps.cache, &h->key, &info);
-	if (info.verified) {
-		/* All here and checked: no fetch, no wait worth a thread. */
-		buf = malloc(size ? size : 1);
-		if (!buf) {
-			reply_err(req, -ENOMEM);
-			return;
-		}
-		n = cache_read(fs->deps.cache, &h->key, &h->src, buf, size, (uint64_t)off,
-			       &cerr);
-	} else {
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	/*
+	 * What is on disk is served here, on this thread: handing each read
+	 * to a helper cost more than the read (two thread wake-ups a
+	 * request). Only a read that must fetch or wait takes a helper.
+	 */
+	n = cache_read_cached(fs->deps.cache, &h->key, buf, size, (uint64_t)off, &cerr);
+	if (n == -EWOULDBLOCK) {
+		free(buf);
 		fs_wait_init(&w, fs, req);
 		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
 	}

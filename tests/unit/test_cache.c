@@ -570,6 +570,75 @@ static void test_corrupt_byte_never_reaches_caller(void **state)
 	assert_int_equal(mem_object_fetches(o, 1), 2);
 }
 
+/*
+ * cache_read_cached() answers from disk or not at all: it never fetches,
+ * and every case it declines (absent, complete but unverified, a bad CRC)
+ * is left for cache_read(), which handles and reports it.
+ */
+static void test_read_cached_never_fetches(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 21);
+	struct cache_error err = { { 0 } };
+	size_t len = 2 * MiB;
+	uint8_t *buf = malloc(len);
+	char path[PATH_MAX];
+	unsigned fetched;
+
+	assert_non_null(buf);
+	/* Nothing cached: declined, nothing fetched. */
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, len, BS, &err), -EWOULDBLOCK);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), 0);
+
+	/* Block 1 cached by a read: served from disk across a chunk boundary. */
+	read_expect(f, o, BS, 10, 10);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, len, BS + 7, &err),
+			 (ssize_t)len);
+	assert_bytes(buf, o->data + BS + 7, len, BS + 7);
+	/* A range reaching into block 2, which is absent: declined. */
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, len, 2 * BS - MiB, &err),
+			 -EWOULDBLOCK);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), 1);
+	/* Past the end: nothing, as read(2) says. */
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, len, 3 * BS + 100, &err), 0);
+
+	/* A flipped byte in block 1: declined, never served; cache_read() repairs. */
+	block_file(f, &o->key, 1, path, sizeof(path));
+	flip_byte(path, 4096 + 5 * CACHE_CHUNK_SIZE + 3);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, len, BS, &err), -EWOULDBLOCK);
+	read_expect(f, o, BS, len, (ssize_t)len);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+
+	/* Complete and verified: the whole object from disk, no fetch. */
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	fetched = atomic_load(&f->ms.total_fetches);
+	free(buf);
+	buf = malloc(o->key.size);
+	assert_non_null(buf);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, o->key.size, 0, &err),
+			 (ssize_t)o->key.size);
+	assert_bytes(buf, o->data, o->key.size, 0);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), fetched);
+
+	/*
+	 * Another process puts a wrong block with a valid CRC in place: the
+	 * file is not the one the hash covered, so the object is no longer
+	 * verified, and the wrong byte is never served from here.
+	 */
+	replace_block_in_the_past(f, o, 1, 3);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, 10, BS, &err), -EWOULDBLOCK);
+	assert_false(info(f, &o->key).verified);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 10, BS, &err), -EBADMSG);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	fetched = atomic_load(&f->ms.total_fetches);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, 10, BS, &err), 10);
+	assert_bytes(buf, o->data + BS, 10, BS);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), fetched);
+	free(buf);
+}
+
 /* ---- 4. wrong hash ---- */
 
 static void test_wrong_hash_single_block(void **state)
@@ -2459,6 +2528,7 @@ int main(void)
 		T(test_partial_read_fetches_one_block),
 		T(test_corrupt_block_is_refetched),
 		T(test_corrupt_byte_never_reaches_caller),
+		T(test_read_cached_never_fetches),
 		T(test_wrong_hash_single_block),
 		T(test_wrong_hash_multi_block),
 		T(test_wrong_hash_concurrent_readers),
