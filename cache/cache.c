@@ -40,6 +40,7 @@
 
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/iobuf.h"
 #include "util/lfs.h"
 #include "util/log.h"
 #include "util/path.h"
@@ -784,7 +785,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		}
 		/* The next block came first (read-ahead): take it from disk. */
 		if (!buf)
-			buf = malloc(CACHE_BLOCK_SIZE);
+			buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 		block_path(c, o, k, path, sizeof(path));
 		rc = buf ? block_read(path, &o->key, k, 0, block_len(&o->key, k), buf, &id) :
 			   -ENOMEM;
@@ -803,7 +804,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	o->hashing = false;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
-	free(buf);
+	iobuf_free(buf, CACHE_BLOCK_SIZE);
 }
 
 /*
@@ -897,7 +898,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	buf = malloc(CACHE_BLOCK_SIZE);
+	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 	rc = buf ? fetch_block(c, o, src, k, buf, &id, err) : -ENOMEM;
 
 	pthread_mutex_lock(&c->lock);
@@ -924,7 +925,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		memcpy(out, buf + off, len);
 	if (rc == 0)
 		advance_hash(c, o, k, buf, id);
-	free(buf);
+	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	return rc;
 }
 
@@ -982,7 +983,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	drop_hash(o);
 	pthread_mutex_unlock(&c->lock);
 
-	buf = malloc(CACHE_BLOCK_SIZE);
+	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
 	rc = buf && ids ? 0 : -ENOMEM;
 	if (rc == 0 && start == 0)
@@ -1013,7 +1014,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		rc = digest_final_hex(&d, hex);
 	if (d.ctx)
 		digest_release(&d);
-	free(buf);
+	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	if (rc == 0 && strcmp(hex, o->key.hash) != 0) {
 		snprintf(why, sizeof(why), "the content's %s is %s, not %s: discarded",
 			 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1",
@@ -1803,10 +1804,10 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	pthread_mutex_unlock(&c->lock);
 	if (!o)
 		return -ENOENT;
-	buf = malloc(CACHE_BLOCK_SIZE);
+	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
 	if (!buf || !ids) {
-		free(buf);
+		iobuf_free(buf, CACHE_BLOCK_SIZE);
 		free(ids);
 		return -ENOMEM;
 	}
@@ -1851,7 +1852,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	}
 	if (d.ctx)
 		digest_release(&d);
-	free(buf);
+	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	if (rc < 0) {
 		free(ids);
 		return rc;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/iobuf.h"
 #include "util/log.h"
 
 /*
@@ -484,7 +485,7 @@ static void cache_job_put(struct cache_job *job)
 	fs_snapshot_unref(job->snap);
 	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->done_cond);
-	free(job->buf);
+	iobuf_free(job->buf, job->size);
 	free(job);
 }
 
@@ -524,7 +525,7 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	*out = NULL;
 	if (!job)
 		return -ENOMEM;
-	job->buf = fill ? NULL : malloc(size ? size : 1);
+	job->buf = fill ? NULL : iobuf_alloc(size);
 	if (!fill && !job->buf) {
 		free(job);
 		return -ENOMEM;
@@ -543,6 +544,7 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	job->snap = h->snap;
 	job->key = h->key;
 	fs_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
+	job->source.streams = fs->opts.reader_streams;
 	job->size = size;
 	job->offset = offset;
 	if (fs_helper_start(fs, run_cache_job, job) < 0)
@@ -697,7 +699,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	plan_read_ahead(fs, h, (uint64_t)off, size);
-	buf = malloc(size ? size : 1);
+	buf = iobuf_alloc(size);
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
@@ -709,7 +711,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 */
 	n = cache_read_cached(fs->deps.cache, &h->key, buf, size, (uint64_t)off, &cerr);
 	if (n == -EWOULDBLOCK) {
-		free(buf);
+		iobuf_free(buf, size);
 		fs_wait_init(&w, fs, req);
 		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
 	}
@@ -720,7 +722,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 */
 	if (n >= 0 && atomic_load(&h->poisoned)) {
 		reply_err(req, -EBADMSG);
-		free(buf);
+		iobuf_free(buf, size);
 		return;
 	}
 	if (n < 0) {
@@ -734,7 +736,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
-	free(buf);
+	iobuf_free(buf, size);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
