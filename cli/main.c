@@ -81,6 +81,7 @@ static int cmd_mount(int argc, char **argv)
 	struct fs_options opts = {
 		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
 		.prefetch_blocks = 8, .prefetch_threads = 4,
+		.prefetch_streams = 1, .reader_streams = 1,
 	};
 	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct cache_options copts = { .min_free_ratio = 0.05 };

@@ -114,6 +114,7 @@ static void *worker(void *pf_)
 		}
 		fs_entry_key(job.entry, &key);
 		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
+		source.streams = pf->fs->opts.prefetch_streams;
 		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
 		if (rc == -EBADMSG) {
 			/*

@@ -578,12 +578,93 @@ static int copy_out(void *ctx_, const void *data, size_t len)
 	return 0;
 }
 
+/* One range of a fetch split across streams, fetched on its own thread. */
+struct stream_part {
+	struct fs_source *source;
+	const struct hub_repo *repo;
+	uint64_t file_size, offset;
+	size_t len;
+	uint8_t *out;
+	int64_t deadline_ms;
+	int rc;
+	struct hub_error err;
+};
+
+static void fetch_part(struct stream_part *p)
+{
+	struct copy_ctx ctx = { .out = p->out };
+
+	p->rc = hub_read_range(p->source->hub, p->repo, p->source->entry->path, p->offset,
+			       p->len, p->file_size, copy_out, &ctx, &p->err);
+}
+
+static void *fetch_part_thread(void *p_)
+{
+	struct stream_part *p = p_;
+
+	hub_deadline_set(p->deadline_ms);
+	fetch_part(p);
+	return NULL;
+}
+
+#define STREAM_PART_MIN (1u << 20) /* smaller parts cost more than they win */
+#define STREAMS_MAX 8
+
+/*
+ * Fetch [@offset, @offset + @len) as up to @s->streams ranges at once, on
+ * as many threads (the caller's among them), each with the caller's
+ * deadline. The first failure, in range order, is the answer.
+ */
+static int fetch_streams(struct fs_source *s, const struct hub_repo *repo,
+			 uint64_t file_size, uint64_t offset, size_t len, uint8_t *out,
+			 struct hub_error *err)
+{
+	struct stream_part parts[STREAMS_MAX];
+	pthread_t threads[STREAMS_MAX];
+	bool started[STREAMS_MAX] = { false };
+	size_t n = len / STREAM_PART_MIN, each;
+	int rc = 0;
+
+	if (n > s->streams)
+		n = s->streams;
+	if (n > STREAMS_MAX)
+		n = STREAMS_MAX;
+	if (n < 1)
+		n = 1;
+	each = (len + n - 1) / n;
+	for (size_t i = 0; i < n; i++) {
+		size_t at = i * each;
+
+		parts[i] = (struct stream_part){
+			.source = s, .repo = repo, .file_size = file_size,
+			.offset = offset + at, .len = at + each <= len ? each : len - at,
+			.out = out + at, .deadline_ms = hub_deadline_get(),
+		};
+		/* Part 0 is ours; a part without a thread is fetched inline too. */
+		if (i > 0)
+			started[i] = pthread_create(&threads[i], NULL, fetch_part_thread,
+						    &parts[i]) == 0;
+	}
+	fetch_part(&parts[0]);
+	for (size_t i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(threads[i], NULL);
+		else
+			fetch_part(&parts[i]);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = parts[i].rc;
+		if (rc < 0)
+			*err = parts[i].err;
+	}
+	return rc;
+}
+
 static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 			size_t len, void *out, struct cache_error *cerr)
 {
 	struct fs_source *s = s_;
 	struct hub_repo pinned = s->snap->repo;
-	struct copy_ctx ctx = { .out = out };
 	struct hub_error err = { 0 };
 	int rc;
 
@@ -591,8 +672,7 @@ static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 		return 0;
 	/* The commit, never the branch: the bytes must match the listing. */
 	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
-	rc = hub_read_range(s->hub, &pinned, s->entry->path, offset, len, key->size,
-			    copy_out, &ctx, &err);
+	rc = fetch_streams(s, &pinned, key->size, offset, len, out, &err);
 	/* The caller logs it once, with the repo, revision and file. */
 	if (rc < 0 && cerr)
 		snprintf(cerr->message, sizeof(cerr->message), "%s", err.message);
@@ -606,6 +686,7 @@ void fs_source_init(struct fs_source *s, struct hub_client *hub,
 	s->hub = hub;
 	s->snap = snap;
 	s->entry = entry;
+	s->streams = 1;
 	out->fetch = source_fetch;
 	out->ctx = s;
 }

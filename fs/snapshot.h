@@ -110,6 +110,12 @@ struct fs_source {
 	struct hub_client *hub;
 	const struct fs_snapshot *snap;
 	const struct fs_entry *entry;
+	/*
+	 * Range requests one fetch may split into (1 after init): a reader
+	 * waiting for a block it did not read ahead gets it sooner from
+	 * several streams, as a download of it would.
+	 */
+	unsigned streams;
 };
 void fs_source_init(struct fs_source *s, struct hub_client *hub,
 		    const struct fs_snapshot *snap, const struct fs_entry *entry,

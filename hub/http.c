@@ -60,6 +60,11 @@ int64_t hub_deadline_set(int64_t at_ms)
 	return prev;
 }
 
+int64_t hub_deadline_get(void)
+{
+	return thread_deadline_ms;
+}
+
 int64_t http_deadline(void)
 {
 	return thread_deadline_ms;

@@ -220,6 +220,9 @@ int64_t hub_now_ms(void);
  */
 int64_t hub_deadline_set(int64_t at_ms);
 
+/* The calling thread's deadline (0: none), to hand to a thread it starts. */
+int64_t hub_deadline_get(void);
+
 /*
  * End every transfer of @client within about a second and make new ones
  * fail with -ECANCELED: for a mount that is ending. Thread-safe; cannot
