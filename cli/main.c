@@ -75,6 +75,7 @@ struct mount_args {
 	struct buf fuse_opts;       /* the -o options hubfs leaves to FUSE */
 	char *o_lists[16];          /* copies of -o lists: their values are kept */
 	size_t n_o_lists;
+	char repo_spec[HUB_REPO_ID_MAX + 3 * HUB_REVISION_MAX + 16]; /* --repo, typed */
 };
 
 static const struct option mount_longopts[] = {
@@ -235,6 +236,10 @@ static int mount_run(struct mount_args *m)
 		rc = cli_parse_repo(&m->hub, m->opts.repo, &r);
 		if (rc)
 			return rc;
+		/* With its type prefix: fs/ takes a name without one for a model. */
+		if (hub_repo_format(&r, m->repo_spec, sizeof(m->repo_spec)) < 0)
+			return EXIT_USAGE;
+		m->opts.repo = m->repo_spec;
 	}
 	/*
 	 * stderr even without -f: what stops the mount must reach the
