@@ -429,8 +429,13 @@ int main(int argc, char **argv)
 {
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 
-	/* mount(8) runs /sbin/mount.fuse.hubfs (type fuse.hubfs) or /sbin/mount.hubfs. */
-	if (strcmp(prog, "mount.fuse.hubfs") == 0 || strcmp(prog, "mount.hubfs") == 0) {
+	/*
+	 * mount(8) runs /sbin/mount.fuse.hubfs (type fuse.hubfs) or
+	 * /sbin/mount.hubfs; without them, mount.fuse3 runs "hubfs hubfs DIR
+	 * -o OPTIONS" (SOURCE "hubfs" is no command).
+	 */
+	if (strcmp(prog, "mount.fuse.hubfs") == 0 || strcmp(prog, "mount.hubfs") == 0 ||
+	    (argc >= 3 && strcmp(argv[1], "hubfs") == 0)) {
 		log_init(prog, LOG_LVL_WARN, false);
 		return cmd_mount_helper(prog, argc, argv);
 	}

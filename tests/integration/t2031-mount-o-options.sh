@@ -95,5 +95,20 @@ check "... it serves at once" test -d "$MNT/hubfs-test/tiny-model"
 pid=$("$HUBFS_BIN" status "$MNT" --json | field pid)
 check "hubfs umount unmounts it" "$HUBFS_BIN" umount "$MNT"
 check "... and its daemon exits" wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+
+# --- without the helper links, mount.fuse3 runs "hubfs hubfs MNT -o ..." from PATH ---
+if command -v mount.fuse3 >/dev/null || [ -x /sbin/mount.fuse3 ]; then
+	mkdir -p "$T/bin"
+	ln -s "$HUBFS_BIN" "$T/bin/hubfs"
+	check "mount.fuse3 hubfs MNT -t fuse.hubfs -o ... mounts through hubfs" \
+		env PATH="$T/bin:$PATH:/sbin" mount.fuse3 hubfs "$MNT" -t fuse.hubfs \
+		-o "ro,_netdev,nofail,endpoint=$HUB_URL,cache_dir=$CACHE_DIR"
+	check "... it serves" test -d "$MNT/hubfs-test/tiny-model"
+	pid=$("$HUBFS_BIN" status "$MNT" --json | field pid)
+	check "... fusermount3 -u unmounts it" fusermount3 -u "$MNT"
+	check "... and its daemon exits" wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+else
+	say "no mount.fuse3: its way in is not tested"
+fi
 check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
 test_done
