@@ -61,6 +61,13 @@ static void print_usage(FILE *out)
 		"  --retries N             retry a failed request N times (default 5)\n"
 		"  --log-level LEVEL       error, warn, info (default) or debug\n"
 		"  -d, --debug             trace every FUSE request (implies -f)\n"
+		"  Every long option but -f and -d has an -o form, NAME[=VALUE] with '_'\n"
+		"  for '-', taken out of the list before FUSE sees it (fstab: hubfs(1));\n"
+		"  mount(8)'s own (_netdev, nofail, noauto, x-*...) are ignored, rw too\n"
+		"  (with a warning: the mount is read-only). The -o forms:\n"
+		"    repo= type= strict revision_ttl= cache_dir= max_cache_size= min_free=\n"
+		"    endpoint= token_file= offline connect_timeout= stall_timeout=\n"
+		"    min_speed= op_timeout= retries= log_level=\n"
 		"\n"
 		"See hubfs(1) for details.\n");
 }
@@ -198,9 +205,10 @@ static int mount_apply_list(struct mount_args *m, const char *list)
 				break;
 		}
 		if (lo->name) {
-			if ((lo->has_arg == required_argument) != (value != NULL)) {
+			if (lo->has_arg == required_argument ? !value || !value[1] : value != NULL) {
 				fprintf(stderr, "hubfs: -o %.*s %s\n", (int)name_len, opt,
-					value ? "takes no value" : "needs a value (NAME=VALUE)");
+					lo->has_arg != required_argument ? "takes no value" :
+					"needs a value (NAME=VALUE)");
 				return EXIT_USAGE;
 			}
 			rc = mount_apply(m, lo->val, value ? value + 1 : NULL);
