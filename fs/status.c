@@ -4,7 +4,8 @@
  * client, the cache and the FUSE side as one JSON object, the value of
  * the root's user.hubfs.status attribute. Reading it through the mount
  * needs no socket of its own: whoever may enter the mount may read it,
- * and it holds no secret (never the token, nor where it came from).
+ * and it holds no secret (never the token, nor where it came from, nor
+ * a password in the endpoint's URL).
  *
  * The fields (docs/hubfs.1, STATUS, says what each means):
  *   version, pid, endpoint, offline, repo, strict, uptime_seconds,
@@ -60,6 +61,23 @@ static int json_str(struct buf *b, const char *s)
 	return rc ? rc : buf_append_str(b, "\"");
 }
 
+/* The endpoint, with a user:password its URL may carry replaced by three stars. */
+static int json_endpoint(struct buf *b, const char *url)
+{
+	const char *host = strstr(url, "://");
+	const char *at = host ? strchr(host + 3, '@') : NULL;
+	struct buf tmp;
+	int rc;
+
+	if (!at || memchr(host + 3, '/', (size_t)(at - host - 3)))
+		return json_str(b, url);
+	buf_init(&tmp, strlen(url) + 8);
+	rc = buf_printf(&tmp, "%.*s***%s", (int)(host + 3 - url), url, at);
+	rc = rc ? rc : json_str(b, buf_cstr(&tmp));
+	buf_release(&tmp);
+	return rc;
+}
+
 static int json_u64(struct buf *b, const char *name, uint64_t v)
 {
 	return buf_printf(b, ",\"%s\":%llu", name, (unsigned long long)v);
@@ -85,7 +103,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 
 	rc = buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"endpoint\":", HUBFS_VERSION,
 			(long)getpid());
-	rc = rc ? rc : json_str(b, cfg->endpoint);
+	rc = rc ? rc : json_endpoint(b, cfg->endpoint);
 	rc = rc ? rc : buf_printf(b, ",\"offline\":%s,\"repo\":",
 				  cfg->offline ? "true" : "false");
 	rc = rc ? rc : json_str(b, fs->opts.repo);

@@ -65,8 +65,10 @@ check "hubfs umount unmounts" "$HUBFS_BIN" umount "$MNT"
 wait "$HUBFS_PID"
 expect_eq 0 "$?" "... and the daemon exits 0"
 HUBFS_PID=
-mount_hubfs -o "endpoint=$HUB_URL,offline"
+mount_hubfs -o "endpoint=http://user:s3cret@127.0.0.1:1,offline"
 expect_eq true "$("$HUBFS_BIN" status "$MNT" --json | field offline)" "offline is offline"
+expect_eq '"http://***@127.0.0.1:1"' "$("$HUBFS_BIN" status "$MNT" --json | field endpoint)" \
+	"status never shows a password of the endpoint's URL"
 check "fusermount3 -u unmounts" unmount_hubfs
 
 # --- bad -o values: exit status 2, nothing mounted ---
