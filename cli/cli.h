@@ -86,6 +86,7 @@ int cmd_cache(int argc, char **argv);
 int cmd_download(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 struct cache;
 struct cache_options;

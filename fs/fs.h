@@ -43,6 +43,7 @@ struct fs_deps {
 	struct hub_client *hub;
 	const struct hub_config *hub_config;
 	struct cache *cache;
+	const struct cache_options *cache_options; /* the cap, for status; may be NULL */
 };
 
 /*

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fs/fs.h"
 #include "fs/snapshot.h"
@@ -91,6 +92,14 @@ struct fs_open {
 	void (*free)(struct fs_open *o);
 };
 
+/* What `hubfs status` reads of the FUSE side (status.c renders it). */
+struct fs_status_counters {
+	atomic_uint_fast64_t bytes_served;     /* content bytes replied to reads */
+	atomic_uint_fast64_t reads;            /* read requests answered with bytes */
+	atomic_uint_fast64_t reads_in_flight;  /* read requests being served now */
+	atomic_uint_fast64_t readahead_in_flight; /* read-ahead fetches running now */
+};
+
 struct fs {
 	struct fs_options opts;
 	struct fs_deps deps;
@@ -112,6 +121,7 @@ struct fs {
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
 	pthread_cond_t helpers_done; /* n_helpers fell to 0 */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
+	struct fs_status_counters status;
 };
 
 /*
@@ -257,5 +267,19 @@ int fs_errno_for_kernel(int rc);
  * pages of their inodes are dropped, as after a read that met the failure.
  */
 void fs_poison_object(struct fs *fs, const struct cache_key *key);
+
+/* ---- status.c ---- */
+
+/* The root's attribute that `hubfs status` reads: one JSON object. */
+#define FS_STATUS_XATTR "user.hubfs.status"
+
+struct buf;
+/* The mount's counters as JSON into @out. 0 or -ENOMEM. */
+int fs_status_render(struct fs *fs, struct buf *out);
+
+/* Around a read request; fs_status_served() as it replies with @n bytes. */
+void fs_status_read_begin(struct fs *fs);
+void fs_status_read_end(struct fs *fs);
+void fs_status_served(struct fs *fs, size_t n);
 
 #endif /* HUBFS_FS_FS_INT_H */

@@ -734,9 +734,21 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		reply_err(req, (int)n);
 	} else {
+		fs_status_served(fs, (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
 	}
 	iobuf_free(buf, size);
+}
+
+/* fs_op_read(), counted as in flight for `hubfs status`. */
+static void fs_op_read_counted(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req); /* @req is gone once replied to */
+
+	fs_status_read_begin(fs);
+	fs_op_read(req, ino, size, off, fi);
+	fs_status_read_end(fs);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -835,7 +847,10 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	}
 	fs_wait_init(&w, fs_of(req), req);
 	buf_init(&b, 8192);
-	rc = n ? xattr_value(fs_of(req), &w, n, name, &b) : -ENOENT;
+	if (ino == FUSE_ROOT_ID && strcmp(name, FS_STATUS_XATTR) == 0)
+		rc = fs_status_render(fs_of(req), &b);
+	else
+		rc = n ? xattr_value(fs_of(req), &w, n, name, &b) : -ENOENT;
 	if (rc < 0)
 		reply_err(req, rc);
 	else if (size == 0)
@@ -857,6 +872,8 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	fs_wait_init(&w, fs, req);
 	buf_init(&names, 4096);
 	buf_init(&value, 8192);
+	if (ino == FUSE_ROOT_ID)
+		buf_append(&names, FS_STATUS_XATTR, sizeof(FS_STATUS_XATTR));
 	for (size_t i = 0; n && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
 		buf_reset(&value);
 		if (xattr_value(fs, &w, n, xattr_names[i], &value) == 0)
@@ -883,7 +900,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.readdirplus = fs_op_readdirplus,
 	.releasedir = fs_op_releasedir,
 	.open = fs_op_open,
-	.read = fs_op_read,
+	.read = fs_op_read_counted,
 	.release = fs_op_release,
 	.statfs = fs_op_statfs,
 	.getxattr = fs_op_getxattr,

@@ -115,7 +115,9 @@ static void *worker(void *pf_)
 		fs_entry_key(job.entry, &key);
 		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
 		source.streams = pf->fs->opts.prefetch_streams;
+		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
 		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
+		atomic_fetch_sub(&pf->fs->status.readahead_in_flight, 1);
 		if (rc == -EBADMSG) {
 			/*
 			 * This fetch completed the object and it failed its hash.

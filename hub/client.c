@@ -96,4 +96,19 @@ void hub_client_stats(struct hub_client *c, struct hub_stats *out)
 	out->retries = atomic_load(&c->n_retries);
 	out->resumes = atomic_load(&c->n_resumes);
 	out->bytes_body = atomic_load(&c->n_body_bytes);
+	out->timeouts = atomic_load(&c->n_timeouts);
+	out->transport_errors = atomic_load(&c->n_transport_errors);
+	for (size_t i = 0; i < HUB_STATUS_SLOTS; i++)
+		out->by_status[i] = atomic_load(&c->n_status[i]);
+}
+
+void http_count_answer(struct hub_client *c, long status, int rc)
+{
+	/* A body broken off after its status line counts both ways. */
+	if (status >= HUB_STATUS_MIN && status <= HUB_STATUS_MAX)
+		atomic_fetch_add(&c->n_status[status - HUB_STATUS_MIN], 1);
+	if (rc == -ETIMEDOUT)
+		atomic_fetch_add(&c->n_timeouts, 1);
+	else if (rc < 0 && rc != -ECANCELED)
+		atomic_fetch_add(&c->n_transport_errors, 1);
 }

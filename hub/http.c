@@ -444,6 +444,7 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 	}
 	if (rc == 0 || x->status)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	http_count_answer(c, x->status, rc);
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		http_redact_url(x->url, shown, sizeof(shown));
 		log_dbg("%s %s%s%s -> %ld, %llu bytes%s%s", x->method, shown,

@@ -86,6 +86,8 @@ struct hub_client {
 	size_t loc_next;
 
 	atomic_uint_fast64_t n_requests, n_retries, n_resumes, n_body_bytes;
+	atomic_uint_fast64_t n_timeouts, n_transport_errors; /* see struct hub_stats */
+	atomic_uint_fast64_t n_status[HUB_STATUS_SLOTS];
 	atomic_bool cancelled;      /* hub_client_cancel(): every transfer ends */
 };
 
@@ -130,6 +132,12 @@ bool http_status_is_retryable(long status);
 int http_resolve_location(struct hub_client *c, const char *base,
 			  const char *location, char *out, size_t size,
 			  bool *same_origin);
+
+/*
+ * Count how one exchange ended, for hub_client_stats(): its status when
+ * an answer came, else a timeout or another transport error (@rc).
+ */
+void http_count_answer(struct hub_client *c, long status, int rc);
 
 /* Does @url have the endpoint's origin? */
 bool http_is_same_origin(struct hub_client *c, const char *url);

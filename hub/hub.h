@@ -308,12 +308,22 @@ int hub_list_repos(struct hub_client *client, enum hub_repo_type type,
 		   const char *author, size_t max, hub_repo_fn fn, void *ctx,
 		   struct hub_error *err);
 
-/* Counters since the client was made, for tests and benchmarks. */
+/* Answers are counted by status code from HUB_STATUS_MIN to HUB_STATUS_MAX. */
+#define HUB_STATUS_MIN 100
+#define HUB_STATUS_MAX 599
+#define HUB_STATUS_SLOTS (HUB_STATUS_MAX - HUB_STATUS_MIN + 1)
+
+/* Counters since the client was made, for `hubfs status`, tests and benchmarks. */
 struct hub_stats {
 	uint64_t requests;   /* HTTP requests sent, retries included */
 	uint64_t retries;
 	uint64_t resumes;    /* bodies resumed with a Range */
 	uint64_t bytes_body; /* body bytes received */
+	uint64_t timeouts;   /* requests that ended in a timeout */
+	uint64_t transport_errors; /* others that failed: refused, reset, a bad answer */
+	/* status lines by code, [status - HUB_STATUS_MIN]; a body broken off
+	 * after one counts here and as a timeout or transport error too */
+	uint64_t by_status[HUB_STATUS_SLOTS];
 };
 void hub_client_stats(struct hub_client *client, struct hub_stats *out);
 
