@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic generator of the fake Hub's repositories.
 
-Usage: genrepos.py DATA [--big-size BYTES] [--ml DIR]
+Usage: genrepos.py DATA [--big-size BYTES [--big-files N]] [--ml DIR]
 
 Writes every file content once, content-addressed, to DATA/blobs/<sha256>, then
 DATA/manifest.json (format 1, see README.md section 1). The output depends only on
@@ -962,14 +962,17 @@ if __name__ == "__main__":
     return repo
 
 
-def build_big_model(store, size):
+def build_big_model(store, size, files=1):
+    """model.safetensors of that size, and with files > 1 as many more distinct ones,
+    model-2.safetensors ... model-N.safetensors (benchmarks of concurrent readers)."""
     repo_id = ORG + "/big-model"
     card = {"license": "apache-2.0", "library_name": "transformers"}
     repo = Repo(store, "model", repo_id, "2024-06-01T00:00:00.000Z", card,
                 hub_model_tags(card, "transformers", ["safetensors"], "llama"))
     initial = repo.commit("initial commit", "2024-06-01T00:00:00.000Z", {})
+    names = ["model.safetensors"] + ["model-%d.safetensors" % i for i in range(2, files + 1)]
     main = repo.commit("Upload model", "2024-06-01T00:10:00.000Z", {
-        "model.safetensors": store_sized_safetensors(store, repo_id + "/model.safetensors", size),
+        name: store_sized_safetensors(store, repo_id + "/" + name, size) for name in names
     }, parent=initial)
     repo.branch("main", main)
     return repo
@@ -1099,7 +1102,7 @@ def build_ml_repos(store, ml_dir):
     return repos
 
 
-def build_all(store, big_size, ml_dir=None):
+def build_all(store, big_size, ml_dir=None, big_files=1):
     repos = [
         build_tiny_model(store),
         build_sharded_model(store),
@@ -1122,7 +1125,7 @@ def build_all(store, big_size, ml_dir=None):
     repos.append(build_wide_dataset(store))
     repos += build_bulk_org(store)
     if big_size:
-        repos.append(build_big_model(store, big_size))
+        repos.append(build_big_model(store, big_size, big_files))
     if ml_dir:
         repos += build_ml_repos(store, ml_dir)
     return repos
@@ -1130,8 +1133,10 @@ def build_all(store, big_size, ml_dir=None):
 
 # ------------------------------------------------------------------------------ main
 
-def stamp(big_size, ml_dir=None):
+def stamp(big_size, ml_dir=None, big_files=1):
     text = "genrepos/%d big=%d" % (GENERATOR_VERSION, big_size)
+    if big_files > 1:
+        text += "x%d" % big_files
     if ml_dir:
         text += " ml=%s" % load_ml_description(ml_dir)[1]
     return text
@@ -1171,23 +1176,24 @@ def commit_files(data_dir, commit):
     return commit["files"], commit.get("dirs", {})
 
 
-def generate(data_dir, big_size=0, ml_dir=None):
+def generate(data_dir, big_size=0, ml_dir=None, big_files=1):
     """Generate into data_dir unless its manifest already has our stamp.
     Returns the summary line."""
     manifest_path = os.path.join(data_dir, "manifest.json")
     try:
         with open(manifest_path, "rb") as f:
-            if json.load(f).get("generator") == stamp(big_size, ml_dir):
-                return "genrepos: %s is up to date (%s)" % (data_dir, stamp(big_size, ml_dir))
+            if json.load(f).get("generator") == stamp(big_size, ml_dir, big_files):
+                return "genrepos: %s is up to date (%s)" % (data_dir,
+                                                             stamp(big_size, ml_dir, big_files))
     except (OSError, ValueError):
         pass
     started = time.monotonic()
     os.makedirs(data_dir, exist_ok=True)
     store = BlobStore(data_dir)
-    repos = build_all(store, big_size, ml_dir)
+    repos = build_all(store, big_size, ml_dir, big_files)
     manifest = {
         "format": 1,
-        "generator": stamp(big_size, ml_dir),
+        "generator": stamp(big_size, ml_dir, big_files),
         "tokens": {
             ALICE_TOKEN: {"user": "alice", "private": ["model/%s/private-model" % ORG,
                                                        "model/%s/private-alice" % BULK_ORG],
@@ -1216,14 +1222,19 @@ def main(argv=None):
     parser.add_argument("--big-size", type=int, default=0, metavar="BYTES",
                         help="also create model/hubfs-test/big-model with a model.safetensors "
                              "of exactly this many bytes")
+    parser.add_argument("--big-files", type=int, default=1, metavar="N",
+                        help="with --big-size: N distinct files of that size in big-model "
+                             "(model.safetensors, model-2.safetensors, ...)")
     parser.add_argument("--ml", metavar="DIR",
                         help="also import the hubfs-ml repos make_ml_repos.py wrote to DIR")
     args = parser.parse_args(argv)
     if args.big_size < 0:
         parser.error("--big-size must be >= 0")
+    if args.big_files < 1 or (args.big_files > 1 and not args.big_size):
+        parser.error("--big-files must be >= 1, and needs --big-size")
     if args.ml and not os.path.isfile(os.path.join(args.ml, "ml-repos.json")):
         parser.error("--ml %s: no ml-repos.json there (run make_ml_repos.py first)" % args.ml)
-    print(generate(args.data, args.big_size, args.ml))
+    print(generate(args.data, args.big_size, args.ml, args.big_files))
     return 0
 
 
