@@ -5,6 +5,8 @@
 # mounts serve what they hold and fail in bounded time; the hostile-server
 # faults still give EIO or the right bytes, never wrong ones.
 . "$HUBFS_TEST_LIB"
+# Only the proxies this test sets.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
 require_fuse
 command -v nginx >/dev/null || skip_all "nginx is not installed (scripts/deps.sh)"
 nginx_v=$(nginx -V 2>&1)
