@@ -156,10 +156,14 @@ check "... the origin sent at most 1.05x the file (x$ratio)" \
 check "... at least the file once (the log counts)" test "$origin" -ge "$BIG"
 expect_eq 0 "$(hub_count host=cdn auth=true)" "... no request to the CDN carried a token"
 expect_eq 0 "$(hub_count host=cdn method=GET status=200)" "... every CDN GET was a slice (206)"
-# bad_slices SIZE: the CDN GETs that were not one aligned 4 MiB slice
-bad_slices() { hub_fields range host=cdn method=GET | tr ' ' '\n' | awk -F'[=-]' -v size="$1" \
-	'NF { s = $2; e = $3; if (s % 4194304 || (e - s + 1 != 4194304 && e + 1 != size)) print }'; }
-expect_eq "" "$(bad_slices $BIG)" "... each CDN GET asked for one aligned 4 MiB slice"
+# unaligned SIZE: the nodes' reads of /cdn/ (the mirror's access log) that were
+# not whole 4 MiB blocks, aligned as the mirror's slices are
+unaligned() { awk -v size="$1" '$2 == "GET" && $3 ~ /^\/cdn\// {
+	r = $4; gsub(/"|bytes=/, "", r); split(r, a, "-")
+	if (r == "-" || a[1] % 4194304 || ((a[2] + 1) % 4194304 && a[2] + 1 != size)) print }' \
+	"$NGX/state/access.log"; }
+check "... the nodes asked the mirror for byte ranges" grep -q '/cdn/.*"bytes=' "$NGX/state/access.log"
+expect_eq "" "$(unaligned $BIG)" "... each a run of whole 4 MiB blocks: slices map 1:1, nothing is overfetched"
 
 # ======== a fourth node, later: nothing from the origin ========
 fakehub_ctl DELETE log >/dev/null
@@ -178,9 +182,10 @@ mirror_get "$REVMAIN" >/dev/null
 expect_eq "200 HIT" "$(mirror_get "$REVMAIN")" "revision/main: cached"
 mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revision/$OLD" >/dev/null
 fakehub_ctl POST refs "{\"repo\": \"$TINYKEY\", \"branch\": \"main\", \"commit\": \"$SPARE\"}" >/dev/null
+mirror_get "$REVMAIN" >/dev/null
 check "... the Hub moves main; within the branch TTL the mirror still says the old head" \
 	grep -q "\"sha\": *\"$OLD\"" "$T/body"
-sleep 2.5
+sleep 3.1
 mirror_get "$REVMAIN" >/dev/null
 check "... after the branch TTL (2 s) it says the new head" grep -q "\"sha\": *\"$SPARE\"" "$T/body"
 expect_eq "200 HIT" "$(mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revision/$OLD")" \
