@@ -218,6 +218,13 @@ check "... bob's request reached the Hub with his token, and got 404" \
 	test "$(hub_count host=hub auth=true status=404 'path~*private-model*')" -ge 1
 check "... the anonymous one reached the Hub and got 401" \
 	test "$(hub_count host=hub auth=false status=401 'path~*private-model*')" -ge 1
+# A node with a token: the bytes from the mirror too, and one resolve per file
+fakehub_ctl DELETE log >/dev/null
+expect_eq "$BIGSHA" "$(read_file "$T/mnt-alice/hubfs-test/big-model/model.safetensors")" \
+	"alice's mount (a token) reads the 200 MiB file right"
+expect_eq 0 "$(cdn_bytes)" "... with 0 bytes from the origin CDN"
+expect_eq 1 "$(hub_count host=hub auth=true 'path~/hubfs-test/big-model/resolve/*')" \
+	"... and one resolve at the Hub for its 50 blocks (hubfs keeps the mirror's signed URL)"
 # The same through the mirror by hand, for every door.
 RES=$MIRROR/hubfs-test/private-model/resolve/main/model.safetensors
 expect_eq "302 BYPASS" "$(mirror_get "$RES" -H "Authorization: Bearer $ALICE_TOKEN")" \
