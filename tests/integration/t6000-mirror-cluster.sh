@@ -8,8 +8,10 @@
 # Only the proxies this test sets.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
 require_fuse
-command -v nginx >/dev/null || skip_all "nginx is not installed (scripts/deps.sh)"
-nginx_v=$(nginx -V 2>&1)
+# Debian puts it in /usr/sbin, which a user's PATH may lack.
+NGINX=$(command -v nginx || command -v /usr/sbin/nginx) ||
+	skip_all "nginx is not installed (scripts/deps.sh)"
+nginx_v=$("$NGINX" -V 2>&1)
 for m in http_slice_module http_auth_request_module; do
 	case $nginx_v in *"--with-$m"*) ;; *) skip_all "this nginx has no $m" ;; esac
 done
@@ -38,7 +40,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start_mirror() {
 	NGINX_PID=
 	for _ in 1 2 3; do
-		nginx -p "$NGX/state" -c "$NGX/nginx.conf" -e "$NGX/state/error.log" \
+		"$NGINX" -p "$NGX/state" -c "$NGX/nginx.conf" -e "$NGX/state/error.log" \
 			-g 'daemon off;' >>"$NGX/stderr" 2>&1 &
 		NGINX_PID=$!
 		if wait_for 10 curl -s -o /dev/null "$MIRROR/_mirror_up"; then
@@ -248,6 +250,17 @@ OLDQ=$(printf '%s' "$QUERY" | sed -E 's/Expires=[0-9]+/Expires=1700000000/')
 expect_eq "403 " "$(mirror_get "$OBJ?$OLDQ" -r 0-99)" "... another Expires under that signature: 403"
 expect_eq "206 HIT" "$(mirror_get "$SIGNED" -r 0-99)" "... the signed URL the Hub gave alice: served from the cache"
 check "... and it is the file's first bytes" cmp -s "$T/body" <(head -c 100 "$(manifest blob $PRIVKEY model.safetensors)")
+# gated: the same doors; bob is not approved, alice is
+GATED=$MIRROR/hubfs-test/gated-model/resolve/main/model.safetensors
+expect_eq "302 BYPASS" "$(mirror_get "$GATED" -H "Authorization: Bearer $ALICE_TOKEN")" \
+	"gated, resolve with alice's token (approved): a redirect, never from the cache"
+GSIGNED=$(location_of)
+expect_eq "206 MISS" "$(mirror_get "$GSIGNED" -r 0-99)" "... her signed URL: the object, now cached"
+expect_eq "403 BYPASS" "$(mirror_get "$GATED" -H "Authorization: Bearer $BOB_TOKEN")" "gated, bob's token (not approved): 403"
+expect_eq "401 MISS" "$(mirror_get "$GATED")" "gated, no token: 401"
+expect_eq "403 " "$(mirror_get "${GSIGNED%%\?*}" -r 0-99)" "... the cached gated object without a signature: 403"
+expect_eq EACCES "$(read_file "$T/mnt-bob/hubfs-test/gated-model/model.safetensors")" \
+	"bob (mount): the gated file is EACCES"
 expect_eq "404 " "$(mirror_get "$MIRROR/cdn/example.org/repos/aa/bb/cc" -r 0-9)" \
 	"a CDN host the mirror does not serve: 404 (not an open proxy)"
 

@@ -7,7 +7,9 @@
 . "$HUBFS_TEST_LIB"
 # Only the proxies this test sets.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
-command -v nginx >/dev/null || skip_all "nginx is not installed (scripts/deps.sh)"
+# Debian puts it in /usr/sbin, which a user's PATH may lack.
+NGINX=$(command -v nginx || command -v /usr/sbin/nginx) ||
+	skip_all "nginx is not installed (scripts/deps.sh)"
 start_fakehub
 H=$HUBFS_BIN
 HUB_HOSTPORT=${HUB_URL#http://}
@@ -43,9 +45,17 @@ http {
 	}
 }
 EOF
-nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g 'daemon off;' >"$NGX/stderr" 2>&1 &
+"$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g 'daemon off;' >"$NGX/stderr" 2>&1 &
 NGINX_PID=$!
-trap 'kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; _cleanup' EXIT
+# Stop it, then test-lib's cleanup with this script's exit status.
+_proxy_cleanup() {
+	local rc=$?
+	kill "$NGINX_PID" 2>/dev/null
+	wait "$NGINX_PID" 2>/dev/null
+	(exit "$rc")
+	_cleanup
+}
+trap _proxy_cleanup EXIT
 wait_for 10 curl -s -o /dev/null --proxy "$PROXY" "$HUB_URL/api/models" ||
 	die "the proxy did not start (see $NGX/error.log)"
 : >"$NGX/access.log"
