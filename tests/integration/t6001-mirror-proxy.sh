@@ -74,6 +74,9 @@ expect_eq "$(want $TINY config.json) $(want $TINY pytorch_model.bin)" \
 	"$(got "$T/d1/config.json") $(got "$T/d1/pytorch_model.bin")" "... and the files are right"
 check "... the Hub's requests went through the proxy" test "$(proxied "$HUB_HOSTPORT")" -ge 1
 check "... and the CDN's" test "$(proxied "$CDN_HOSTPORT")" -ge 1
+# Both write a request's log line once the answer is sent: let them finish.
+same_count() { [ "$(hub_count)" = "$(($(proxied "$HUB_HOSTPORT") + $(proxied "$CDN_HOSTPORT")))" ]; }
+wait_for 5 same_count
 expect_eq "$(hub_count)" "$(($(proxied "$HUB_HOSTPORT") + $(proxied "$CDN_HOSTPORT")))" \
 	"... all of them: the fake Hub saw as many requests as the proxy"
 
