@@ -197,6 +197,16 @@ expect_eq "200 HIT" "$(mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revi
 	"revision/<sha>: still cached after the branch TTL"
 fakehub_ctl POST refs "{\"repo\": \"$TINYKEY\", \"branch\": \"main\", \"commit\": \"$OLD\"}" >/dev/null
 
+# ======== next-page links name the mirror ========
+fakehub_ctl DELETE log >/dev/null
+"$HUBFS_BIN" ls -R datasets/hubfs-test/big-dataset >"$T/ls.out" 2>"$T/ls.err"
+expect_eq 0 "$?" "ls -R of the 3,000-file dataset through the mirror succeeds"
+manifest entries dataset/hubfs-test/big-dataset |
+	awk -F'\t' '{ print $1 ($2 == "dir" ? "/" : "") }' | sort >"$T/want"
+check "... every file and folder, once" cmp -s "$T/want" <(sort "$T/ls.out")
+check "... its pages followed the Link cursor, which named the mirror" \
+	test "$(hub_count 'path~/api/datasets/hubfs-test/big-dataset/tree/*' 'query~*cursor=*')" -ge 2
+
 # ======== tokens: alice's private file never reaches bob or no token ========
 printf '%s\n' "$ALICE_TOKEN" >"$T/alice.tok"
 printf '%s\n' "$BOB_TOKEN" >"$T/bob.tok"
