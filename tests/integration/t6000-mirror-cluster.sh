@@ -185,6 +185,8 @@ OLD=$(manifest commit $TINYKEY)
 SPARE=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/manifest.json"))["repos"][sys.argv[2]]["spare"]["main"])' "$FAKEHUB_DATA" $TINYKEY)
 mirror_get "$REVMAIN" >/dev/null
 expect_eq "200 HIT" "$(mirror_get "$REVMAIN")" "revision/main: cached"
+expect_eq "200 MISS" "$(mirror_get "$REVMAIN" -H 'Accept: application/vnd.xet-fileinfo+json')" \
+	"... another Accept is another answer (the Hub answers some by Accept)"
 mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revision/$OLD" >/dev/null
 fakehub_ctl POST refs "{\"repo\": \"$TINYKEY\", \"branch\": \"main\", \"commit\": \"$SPARE\"}" >/dev/null
 mirror_get "$REVMAIN" >/dev/null
