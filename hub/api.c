@@ -772,6 +772,14 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			if (!same) {
 				auth = false; /* never the token to the CDN */
 				http_location_put(c, meta.url, target);
+			} else if (x->status == 302) {
+				/*
+				 * An LFS file's signed CDN URL that a caching mirror
+				 * rewrote onto itself (docs/deploy.md): remember it as
+				 * for the CDN, or every block costs a resolve request
+				 * that a token keeps the mirror from caching.
+				 */
+				http_location_put(c, meta.url, target);
 			}
 		}
 		if (r.want_first > r.want_last)
