@@ -63,7 +63,7 @@ static int run(const char *top, unsigned long n)
 	struct cache_usage u;
 	struct cache *c;
 	struct one one;
-	struct cache_source src = { fetch, &one };
+	struct cache_source src = { .fetch = fetch, .ctx = &one };
 	char dir[4096];
 	uint64_t freed = 0, before;
 	double t0, t1, t2, t3;

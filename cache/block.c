@@ -172,6 +172,108 @@ int block_write_tmp(const char *path, const struct cache_key *key, uint32_t inde
 	return rc;
 }
 
+int block_writer_open(struct block_writer *w, const char *path, const struct cache_key *key,
+		      uint32_t index, uint32_t len)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->h = (struct block_header){ .algo = key->algo, .object_size = key->size,
+				      .index = index, .data_len = len };
+	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
+		return -EINVAL;
+	w->h.header_size = block_header_size(len);
+	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
+	if (fileio_tmp_name(path, w->tmp, sizeof(w->tmp)) < 0)
+		return -ENAMETOOLONG;
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	return w->fd < 0 ? -errno : 0;
+}
+
+static uint32_t chunk_len(const struct block_header *h, uint32_t i)
+{
+	uint32_t start = i * CACHE_CHUNK_SIZE;
+
+	return h->data_len - start < CACHE_CHUNK_SIZE ? h->data_len - start : CACHE_CHUNK_SIZE;
+}
+
+int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t done = 0;
+
+	if (offset > w->h.data_len || len > w->h.data_len - offset)
+		return -EINVAL;
+	int rc = fileio_pwrite_full(w->fd, data, len, (off_t)w->h.header_size + offset);
+
+	if (rc < 0)
+		return rc;
+	while (done < len) {
+		uint32_t at = offset + (uint32_t)done, i = at / CACHE_CHUNK_SIZE;
+		uint32_t in = at % CACHE_CHUNK_SIZE, n = chunk_len(&w->h, i) - in;
+
+		/* A chunk's bytes come in order, from one thread. */
+		if (in != w->chunk_done[i])
+			return -EINVAL;
+		if (n > len - done)
+			n = (uint32_t)(len - done);
+		if (in == 0 && n == chunk_len(&w->h, i)) {
+			/* Whole chunks at once, several CRCs in parallel. */
+			uint32_t whole = (uint32_t)((len - done) / CACHE_CHUNK_SIZE);
+			uint32_t bytes;
+
+			if (whole == 0)
+				whole = 1;
+			bytes = whole * CACHE_CHUNK_SIZE;
+			if (bytes > len - done)
+				bytes = (uint32_t)(len - done);
+			crc32c_chunks(p + done, bytes, CACHE_CHUNK_SIZE, &w->h.chunk_crc[i]);
+			for (uint32_t k = i; k < i + whole; k++)
+				w->chunk_done[k] = chunk_len(&w->h, k);
+			done += bytes;
+			continue;
+		}
+		w->h.chunk_crc[i] = crc32c(w->h.chunk_crc[i], p + done, n);
+		w->chunk_done[i] += n;
+		done += n;
+	}
+	return 0;
+}
+
+int block_writer_close(struct block_writer *w, uint64_t *write_id)
+{
+	uint8_t head[4096];
+	int rc = 0;
+
+	for (uint32_t i = 0; i < w->h.n_chunks && rc == 0; i++) {
+		if (w->chunk_done[i] != chunk_len(&w->h, i))
+			rc = -EBADMSG;
+	}
+	if (rc == 0)
+		rc = new_write_id(&w->h.write_id);
+	if (rc == 0) {
+		memset(head, 0, sizeof(head));
+		encode_block_header(&w->h, head);
+		rc = fileio_pwrite_full(w->fd, head, w->h.header_size, 0);
+	}
+	if (close(w->fd) < 0 && rc == 0)
+		rc = -errno;
+	w->fd = -1;
+	if (rc < 0)
+		unlink(w->tmp);
+	else if (write_id)
+		*write_id = w->h.write_id;
+	return rc;
+}
+
+void block_writer_abort(struct block_writer *w)
+{
+	if (w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+		unlink(w->tmp);
+	}
+}
+
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
 		const void *data, uint32_t len, uint64_t *write_id)
 {
@@ -321,6 +423,38 @@ void block_readahead(const char *path)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
 		close(fd);
 	}
+}
+
+int block_hash(const char *path, const struct cache_key *key, uint32_t index,
+	       struct digest *d, uint64_t *write_id)
+{
+	struct block_header h;
+	size_t map_len;
+	struct stat st;
+	uint8_t *map;
+	int fd, rc;
+
+	fd = open_checked(path, key, index, 0, 0, &h);
+	if (fd < 0)
+		return fd;
+	map_len = (size_t)h.header_size + h.data_len;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if ((uint64_t)st.st_size != map_len)
+		rc = -EBADMSG;
+	else {
+		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+		if (map == MAP_FAILED) {
+			rc = -errno;
+		} else {
+			rc = digest_update(d, map + h.header_size, h.data_len);
+			munmap(map, map_len);
+		}
+	}
+	close(fd);
+	if (rc == 0 && write_id)
+		*write_id = h.write_id;
+	return rc;
 }
 
 int block_read(const char *path, const struct cache_key *key, uint32_t index,

@@ -681,130 +681,219 @@ static int check_fetched(const struct cache_key *key, uint32_t k,
 	return 0;
 }
 
-static int fetch_block(struct cache *c, struct cache_object *o,
-		       const struct cache_source *src, uint32_t k, uint8_t *buf,
-		       uint64_t *write_id, struct cache_error *err)
+/*
+ * Where a fetch's bytes go as they arrive: a block file being written,
+ * the reader's part of the block (when a reader fetches), and the first
+ * bytes, for the pointer-stub check before anything is published.
+ */
+struct fetch_sink {
+	struct block_writer w;
+	uint8_t *out;                /* [out_off, out_off + out_len) of the block, or NULL */
+	uint32_t out_off, out_len;
+	uint8_t head[LFS_POINTER_MAX];
+	uint32_t head_len;           /* bytes of head[] received */
+	int store_rc;                /* why writing failed (the fetch then stops), or 0 */
+};
+
+static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 {
-	uint32_t len = block_len(&o->key, k);
-	char path[PATH_MAX];
-	int rc;
+	struct fetch_sink *s = sink;
+	uint64_t end = offset + len;
+	int rc = block_writer_put(&s->w, (uint32_t)offset, data, len);
 
-	rc = src->fetch(src->ctx, &o->key, (uint64_t)k * CACHE_BLOCK_SIZE, len, buf, err);
 	if (rc < 0) {
-		if (err && !err->message[0])
-			set_error(err, "fetching block %u failed: %s", k, strerror(-rc));
+		s->store_rc = rc;
 		return rc;
 	}
-	rc = check_fetched(&o->key, k, buf, len, err);
-	if (rc < 0)
-		return rc;
-	/* The block is already counted in reserved_bytes: make room for it. */
-	evict(c, 0, c->opts.min_free_ratio > 0);
-	block_path(c, o, k, path, sizeof(path));
-	for (int attempt = 0; attempt < 3; attempt++) {
-		char tmp[PATH_MAX];
+	if (offset < sizeof(s->head)) {
+		uint64_t n = end < sizeof(s->head) ? len : sizeof(s->head) - offset;
 
-		rc = block_write_tmp(path, &o->key, k, buf, len, tmp, sizeof(tmp), write_id);
-		if (rc == -ENOENT) {
-			/* The object's directory went away under us (evicted): remake it. */
-			char dir[PATH_MAX];
+		memcpy(s->head + offset, data, (size_t)n);
+		if (offset + n > s->head_len)
+			s->head_len = (uint32_t)(offset + n);
+	}
+	if (s->out && end > s->out_off && offset < (uint64_t)s->out_off + s->out_len) {
+		uint64_t lo = offset > s->out_off ? offset : s->out_off;
+		uint64_t hi = end < (uint64_t)s->out_off + s->out_len ?
+			      end : (uint64_t)s->out_off + s->out_len;
 
-			cache_object_dir(c, &o->key, dir, sizeof(dir));
-			if (fileio_mkdirs(dir, 0755) == 0) {
-				write_meta(c, &o->key, NULL);
-				continue;
-			}
+		memcpy(s->out + (lo - s->out_off), (const uint8_t *)data + (lo - offset),
+		       (size_t)(hi - lo));
+	}
+	return 0;
+}
+
+/* A source that fills a buffer: one buffer's worth through the sink. */
+static int fetch_buffered(const struct cache_source *src, const struct cache_key *key,
+			  uint64_t start, uint32_t len, struct fetch_sink *s,
+			  struct cache_error *err)
+{
+	uint8_t *buf = iobuf_alloc(len);
+	int rc = buf ? src->fetch(src->ctx, key, start, len, buf, err) : -ENOMEM;
+
+	if (rc == 0)
+		rc = sink_put(s, 0, buf, len);
+	iobuf_free(buf, len);
+	return rc;
+}
+
+/* Start block @k's temporary file, remaking the object's directory if evicted. */
+static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k,
+			     const char *path, struct block_writer *w)
+{
+	int rc = block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
+
+	if (rc == -ENOENT) {
+		char dir[PATH_MAX];
+
+		cache_object_dir(c, &o->key, dir, sizeof(dir));
+		rc = fileio_mkdirs(dir, 0755);
+		if (rc == 0) {
+			write_meta(c, &o->key, NULL);
+			rc = block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
 		}
-		if (rc == 0)
-			rc = publish_block(c, tmp, path, disk_size(&o->key, k));
-		if (rc != -EEXIST)
-			break;
-		/*
-		 * Another process published this block first. It is used as it
-		 * is (its write id is what a verification records), unless it is
-		 * not a valid block: then it goes, and ours takes its place.
-		 */
-		rc = block_read(path, &o->key, k, 0, 0, NULL, write_id);
-		if (rc == -EBADMSG)
-			remove_block_file(c, path, disk_size(&o->key, k));
-		else if (rc != -ENOENT)
-			break; /* 0: theirs is ours */
 	}
-	if (rc < 0)
-		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
-			  "cannot store block %u: %s", k, strerror(-rc));
 	return rc;
 }
 
 /*
- * Feed the running hash: block @k just arrived (its bytes in @data, its
- * file of write id @id). When it is the next one the hash needs, it goes
- * in, and so do the blocks after it already on disk. Best effort: a
- * thread already hashing, or a block out of order, leaves the work to a
- * later call or to verify_object().
+ * Publish the complete temporary block file @tmp as block @k at @path.
+ * When another process published it first, theirs is used as it is (its
+ * write id is what a verification records), unless it is not a valid
+ * block: then it goes, and ours takes its place. *@write_id is the id of
+ * the file now in place. @tmp is gone afterwards.
  */
-static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
-			 const uint8_t *data, uint64_t id)
+static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
+		       const char *tmp, const char *path, uint64_t *write_id)
+{
+	int rc = -EEXIST;
+
+	for (int attempt = 0; attempt < 3 && rc == -EEXIST; attempt++) {
+		rc = publish_block(c, tmp, path, disk_size(&o->key, k));
+		if (rc != -EEXIST)
+			break;
+		rc = block_read(path, &o->key, k, 0, 0, NULL, write_id);
+		if (rc == -EBADMSG)
+			remove_block_file(c, path, disk_size(&o->key, k));
+		if (rc == -EBADMSG || rc == -ENOENT)
+			rc = -EEXIST; /* the place is free again: once more */
+	}
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * Fetch block @k of @o through @src straight into a new block file and
+ * publish it, copying [@off, @off + @len) of it to @out on the way (when
+ * @out is not NULL). A streaming source needs no block-sized buffer.
+ */
+static int fetch_block(struct cache *c, struct cache_object *o,
+		       const struct cache_source *src, uint32_t k, uint8_t *out,
+		       uint32_t off, uint32_t len, uint64_t *write_id,
+		       struct cache_error *err)
+{
+	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
+	uint32_t blen = block_len(&o->key, k);
+	struct fetch_sink *s = calloc(1, sizeof(*s));
+	char path[PATH_MAX];
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->out = out;
+	s->out_off = off;
+	s->out_len = len;
+	/* The block is already counted in reserved_bytes: make room for it. */
+	evict(c, 0, c->opts.min_free_ratio > 0);
+	block_path(c, o, k, path, sizeof(path));
+	rc = open_block_writer(c, o, k, path, &s->w);
+	if (rc < 0) {
+		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
+			  "cannot store block %u: %s", k, strerror(-rc));
+		free(s);
+		return rc;
+	}
+	rc = src->fetch_stream ?
+		src->fetch_stream(src->ctx, &o->key, start, blen, sink_put, s, err) :
+		fetch_buffered(src, &o->key, start, blen, s, err);
+	if (rc < 0 && s->store_rc < 0) {
+		/* The disk, not the Hub, stopped the transfer: say so. */
+		rc = s->store_rc;
+		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
+			  "cannot store block %u: %s", k, strerror(-rc));
+	} else if (rc < 0) {
+		if (err && !err->message[0])
+			set_error(err, "fetching block %u failed: %s", k, strerror(-rc));
+	} else {
+		rc = check_fetched(&o->key, k, s->head, s->head_len, err);
+	}
+	if (rc < 0) {
+		block_writer_abort(&s->w);
+		free(s);
+		return rc;
+	}
+	rc = block_writer_close(&s->w, write_id);
+	if (rc == 0)
+		rc = store_block(c, o, k, s->w.tmp, path, write_id);
+	if (rc < 0)
+		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
+			  rc == -EBADMSG ? "block %u arrived incomplete" :
+			  "cannot store block %u: %s", k, strerror(-rc));
+	free(s);
+	return rc;
+}
+
+/*
+ * Feed the running hash: block @k just arrived. When it is the next one
+ * the hash needs, it goes in from its file, and so do the blocks after it
+ * already on disk. Best effort: a thread already hashing, or a block out
+ * of order, leaves the work to a later call or to verify_object().
+ */
+static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	char path[PATH_MAX];
-	uint8_t *buf = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
 	if (o->hashing || o->verifying || o->verified || o->hashed != k ||
-	    o->n_blocks < 2 || !o->blocks[k].present) {
+	    o->n_blocks < 2 || !o->blocks[k].present || o->blocks[k].evicting) {
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
 	o->hashing = true;
+	o->blocks[k].pins++;
 	pthread_mutex_unlock(&c->lock);
 
 	if (k == 0)
 		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&o->hasher, DIGEST_SHA256) :
 			digest_init_git_blob(&o->hasher, o->key.size);
-	if (rc == 0)
-		rc = digest_update(&o->hasher, data, block_len(&o->key, k));
 	for (;;) {
+		uint64_t id = 0;
 		bool next_ready;
 
+		block_path(c, o, k, path, sizeof(path));
+		if (rc == 0)
+			rc = block_hash(path, &o->key, k, &o->hasher, &id);
 		pthread_mutex_lock(&c->lock);
+		o->blocks[k].pins--;
 		if (rc < 0 || o->hash_stale) {
+			/* Leave it to verify_object(), which reads everything anew. */
 			drop_hash(o);
 			break; /* the lock is held */
 		}
 		o->blocks[k].hashed_id = id;
 		o->hashed = ++k;
+		/* The next block came first (read-ahead): take it from disk too. */
 		next_ready = k < o->n_blocks && o->blocks[k].present &&
 			     !o->blocks[k].fetching && !o->blocks[k].evicting;
-		if (next_ready)
-			o->blocks[k].pins++;
+		if (!next_ready)
+			break; /* the lock is held */
+		o->blocks[k].pins++;
 		pthread_mutex_unlock(&c->lock);
-		if (!next_ready) {
-			pthread_mutex_lock(&c->lock);
-			break;
-		}
-		/* The next block came first (read-ahead): take it from disk. */
-		if (!buf)
-			buf = iobuf_alloc(CACHE_BLOCK_SIZE);
-		block_path(c, o, k, path, sizeof(path));
-		rc = buf ? block_read(path, &o->key, k, 0, block_len(&o->key, k), buf, &id) :
-			   -ENOMEM;
-		if (rc == 0)
-			rc = digest_update(&o->hasher, buf, block_len(&o->key, k));
-		pthread_mutex_lock(&c->lock);
-		o->blocks[k].pins--;
-		pthread_mutex_unlock(&c->lock);
-		if (rc < 0) {
-			/* Leave it to verify_object(), which reads everything anew. */
-			pthread_mutex_lock(&c->lock);
-			drop_hash(o);
-			break;
-		}
 	}
 	o->hashing = false;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
-	iobuf_free(buf, CACHE_BLOCK_SIZE);
 }
 
 /*
@@ -822,7 +911,6 @@ static int get_block(struct cache *c, struct cache_object *o,
 	uint32_t dsize = disk_size(&o->key, k);
 	char path[PATH_MAX];
 	uint64_t id = 0;
-	uint8_t *buf;
 	int rc;
 
 	block_path(c, o, k, path, sizeof(path));
@@ -898,8 +986,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
-	rc = buf ? fetch_block(c, o, src, k, buf, &id, err) : -ENOMEM;
+	rc = fetch_block(c, o, src, k, out, off, len, &id, err);
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
@@ -921,11 +1008,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 	/* Several fetches at once may have overshot the cap together. */
 	if (rc == 0)
 		evict(c, 0, false);
-	if (rc == 0 && out)
-		memcpy(out, buf + off, len);
 	if (rc == 0)
-		advance_hash(c, o, k, buf, id);
-	iobuf_free(buf, CACHE_BLOCK_SIZE);
+		advance_hash(c, o, k);
 	return rc;
 }
 

@@ -61,9 +61,24 @@ struct cache_error {
  * say why in @err (may be NULL). It is called without any cache lock
  * held, from many threads at once.
  */
+/*
+ * Receives the bytes of a fetch_stream(): @len bytes at @offset within
+ * the range asked for. 0, or a negative errno to stop the fetch.
+ */
+typedef int (*cache_sink_fn)(void *sink, uint64_t offset, const void *data, size_t len);
+
 struct cache_source {
 	int (*fetch)(void *ctx, const struct cache_key *key, uint64_t offset,
 		     size_t len, void *out, struct cache_error *err);
+	/*
+	 * Optional, and used when set: the same bytes handed to @sink as they
+	 * arrive, so that a fetch holds no block-sized buffer. Each byte once;
+	 * a source may run several streams at once, each over whole
+	 * CACHE_CHUNK_SIZE-aligned chunks, each chunk's bytes in order.
+	 */
+	int (*fetch_stream)(void *ctx, const struct cache_key *key, uint64_t offset,
+			    size_t len, cache_sink_fn sink, void *sink_ctx,
+			    struct cache_error *err);
 	void *ctx;
 };
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "cache/cache.h"
+#include "util/digest.h"
 
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MARKER "hubfs-cache 1\n"
@@ -67,6 +68,47 @@ int block_header_decode(const uint8_t *in, struct block_header *h);
 
 /* Data offset for a block of @data_len bytes: small blocks use less. */
 uint32_t block_header_size(uint32_t data_len);
+
+/*
+ * A block file written as its bytes arrive, so that a fetch needs no
+ * block-sized buffer: open a temporary file beside @path, put the data
+ * in pieces, then close it into a complete block (header and CRCs) ready
+ * to publish under @path. Pieces may come from several threads at once
+ * as long as each CACHE_CHUNK_SIZE chunk is put by one thread, in order
+ * (the CRCs are computed as the bytes pass).
+ */
+struct block_writer {
+	int fd;
+	char tmp[PATH_MAX];
+	struct block_header h;
+	uint32_t chunk_done[CACHE_CHUNKS_MAX]; /* bytes of each chunk put so far */
+};
+
+/* 0, or -errno (-ENOENT: the object's directory is gone). */
+int block_writer_open(struct block_writer *w, const char *path, const struct cache_key *key,
+		      uint32_t index, uint32_t len);
+
+/* Put @len bytes at @offset of the block's data. 0, -EINVAL or -errno. */
+int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, size_t len);
+
+/*
+ * Every byte put: write the header and close. The complete file is then
+ * w->tmp, with write id *@write_id. -EBADMSG when a byte is missing;
+ * on any failure the temporary file is gone.
+ */
+int block_writer_close(struct block_writer *w, uint64_t *write_id);
+
+/* Give up: close and remove the temporary file. */
+void block_writer_abort(struct block_writer *w);
+
+/*
+ * Feed the data of block @index of @key at @path to @d, straight from the
+ * file (no copy), and say which write id that file carries. No CRC check:
+ * the whole-object hash being made is the stronger one. 0, -ENOENT,
+ * -EBADMSG (not a block of this object) or -errno.
+ */
+int block_hash(const char *path, const struct cache_key *key, uint32_t index,
+	       struct digest *d, uint64_t *write_id);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into

@@ -527,14 +527,15 @@ static enum hf_state hf_check(const char *path, const struct cache_key *key)
 	return rc == 0 && strcmp(hex, key->hash) == 0 ? HF_GOOD : HF_BAD;
 }
 
-/* Bytes from huggingface_hub's blob of @key, if it has a right one. */
+/* Bytes from huggingface_hub's blob of @key to @sink, if it has a right one. */
 static int read_hf_blob(const struct fs_source *s, const struct cache_key *key,
-			uint64_t offset, size_t len, void *out)
+			uint64_t offset, size_t len, cache_sink_fn sink, void *sink_ctx)
 {
+	size_t piece = 256u << 10, done = 0;
 	char path[4400];
 	enum hf_state st;
-	ssize_t n;
-	int fd;
+	uint8_t *buf;
+	int fd, rc = 0;
 
 	if (!s->snap->hf_blobs[0])
 		return -ENOENT;
@@ -557,34 +558,47 @@ static int read_hf_blob(const struct fs_source *s, const struct cache_key *key,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -ENOENT;
-	n = fileio_pread_full(fd, out, len, (off_t)offset);
+	buf = malloc(piece);
+	if (!buf)
+		rc = -ENOMEM;
+	while (rc == 0 && done < len) {
+		size_t want = len - done < piece ? len - done : piece;
+		ssize_t n = fileio_pread_full(fd, buf, want, (off_t)(offset + done));
+
+		/* Short: the blob changed under us; the Hub has the bytes. */
+		rc = n == (ssize_t)want ? sink(sink_ctx, done, buf, want) : -ENOENT;
+		done += want;
+	}
+	free(buf);
 	close(fd);
-	return n == (ssize_t)len ? 0 : -ENOENT;
+	return rc;
 }
 
 /* ---- the source ---- */
 
-struct copy_ctx {
-	uint8_t *out;
-	size_t done;
+/* Hands a range's bytes, in order, to a cache sink at their offset. */
+struct sink_stream {
+	cache_sink_fn sink;
+	void *sink_ctx;
+	uint64_t at;                 /* offset within the range of the next byte */
 };
 
-static int copy_out(void *ctx_, const void *data, size_t len)
+static int to_sink(void *ctx_, const void *data, size_t len)
 {
-	struct copy_ctx *ctx = ctx_;
+	struct sink_stream *st = ctx_;
+	int rc = st->sink(st->sink_ctx, st->at, data, len);
 
-	memcpy(ctx->out + ctx->done, data, len);
-	ctx->done += len;
-	return 0;
+	st->at += len;
+	return rc;
 }
 
 /* One range of a fetch split across streams, fetched on its own thread. */
 struct stream_part {
 	struct fs_source *source;
 	const struct hub_repo *repo;
-	uint64_t file_size, offset;
+	uint64_t file_size, offset;  /* offset: in the file */
 	size_t len;
-	uint8_t *out;
+	struct sink_stream out;
 	int64_t deadline_ms;
 	int rc;
 	struct hub_error err;
@@ -592,10 +606,8 @@ struct stream_part {
 
 static void fetch_part(struct stream_part *p)
 {
-	struct copy_ctx ctx = { .out = p->out };
-
 	p->rc = hub_read_range(p->source->hub, p->repo, p->source->entry->path, p->offset,
-			       p->len, p->file_size, copy_out, &ctx, &p->err);
+			       p->len, p->file_size, to_sink, &p->out, &p->err);
 }
 
 static void *fetch_part_thread(void *p_)
@@ -611,13 +623,14 @@ static void *fetch_part_thread(void *p_)
 #define STREAMS_MAX 8
 
 /*
- * Fetch [@offset, @offset + @len) as up to @s->streams ranges at once, on
- * as many threads (the caller's among them), each with the caller's
- * deadline. The first failure, in range order, is the answer.
+ * Fetch [@offset, @offset + @len) to @sink as up to @s->streams ranges at
+ * once, on as many threads (the caller's among them), each with the
+ * caller's deadline. Parts are whole CACHE_CHUNK_SIZE chunks, as sinks
+ * require. The first failure, in range order, is the answer.
  */
 static int fetch_streams(struct fs_source *s, const struct hub_repo *repo,
-			 uint64_t file_size, uint64_t offset, size_t len, uint8_t *out,
-			 struct hub_error *err)
+			 uint64_t file_size, uint64_t offset, size_t len,
+			 cache_sink_fn sink, void *sink_ctx, struct hub_error *err)
 {
 	struct stream_part parts[STREAMS_MAX];
 	pthread_t threads[STREAMS_MAX];
@@ -632,13 +645,18 @@ static int fetch_streams(struct fs_source *s, const struct hub_repo *repo,
 	if (n < 1)
 		n = 1;
 	each = (len + n - 1) / n;
+	each = (each + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE * CACHE_CHUNK_SIZE;
+	n = (len + each - 1) / each;
+	if (n < 1)
+		n = 1;
 	for (size_t i = 0; i < n; i++) {
 		size_t at = i * each;
 
 		parts[i] = (struct stream_part){
 			.source = s, .repo = repo, .file_size = file_size,
 			.offset = offset + at, .len = at + each <= len ? each : len - at,
-			.out = out + at, .deadline_ms = hub_deadline_get(),
+			.out = { .sink = sink, .sink_ctx = sink_ctx, .at = at },
+			.deadline_ms = hub_deadline_get(),
 		};
 		/* Part 0 is ours; a part without a thread is fetched inline too. */
 		if (i > 0)
@@ -660,23 +678,36 @@ static int fetch_streams(struct fs_source *s, const struct hub_repo *repo,
 	return rc;
 }
 
-static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
-			size_t len, void *out, struct cache_error *cerr)
+static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t offset,
+			       size_t len, cache_sink_fn sink, void *sink_ctx,
+			       struct cache_error *cerr)
 {
 	struct fs_source *s = s_;
 	struct hub_repo pinned = s->snap->repo;
 	struct hub_error err = { 0 };
 	int rc;
 
-	if (read_hf_blob(s, key, offset, len, out) == 0)
+	if (read_hf_blob(s, key, offset, len, sink, sink_ctx) == 0)
 		return 0;
 	/* The commit, never the branch: the bytes must match the listing. */
 	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
-	rc = fetch_streams(s, &pinned, key->size, offset, len, out, &err);
+	rc = fetch_streams(s, &pinned, key->size, offset, len, sink, sink_ctx, &err);
 	/* The caller logs it once, with the repo, revision and file. */
 	if (rc < 0 && cerr)
 		snprintf(cerr->message, sizeof(cerr->message), "%s", err.message);
 	return rc;
+}
+
+static int to_buffer(void *out, uint64_t offset, const void *data, size_t len)
+{
+	memcpy((uint8_t *)out + offset, data, len);
+	return 0;
+}
+
+static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
+			size_t len, void *out, struct cache_error *cerr)
+{
+	return source_fetch_stream(s_, key, offset, len, to_buffer, out, cerr);
 }
 
 void fs_source_init(struct fs_source *s, struct hub_client *hub,
@@ -688,5 +719,6 @@ void fs_source_init(struct fs_source *s, struct hub_client *hub,
 	s->entry = entry;
 	s->streams = 1;
 	out->fetch = source_fetch;
+	out->fetch_stream = source_fetch_stream;
 	out->ctx = s;
 }

@@ -50,6 +50,23 @@ int fileio_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /*
  * "<path>.tmp.<pid>.<counter>": unique per process and call, and the pid
  * lets a later process tell whether the writer is gone.

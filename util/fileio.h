@@ -31,9 +31,10 @@ int fileio_write_atomic(const char *path, const void *data, size_t len,
  */
 int fileio_read_all(const char *path, size_t max_len, struct buf *out);
 
-/* pread/pwrite until done; short only at EOF (pread). Return bytes or -errno. */
+/* pread/write until done; short only at EOF (pread). Return bytes (pread), 0 or -errno. */
 ssize_t fileio_pread_full(int fd, void *buf, size_t len, off_t off);
 int fileio_write_full(int fd, const void *buf, size_t len);
+int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
 /* mkdir -p with @mode for every created level. 0 or -errno. */
 int fileio_mkdirs(const char *path, int mode);

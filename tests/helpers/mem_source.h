@@ -13,6 +13,10 @@
  * Every fetch is counted per (object, block) with atomics, and requests
  * that are not exactly one whole block are counted as bad_requests.
  *
+ * With HUBFS_MEM_SOURCE_STREAM=1 in the environment the source also offers
+ * fetch_stream(): the same bytes and faults in odd-sized pieces, out of
+ * order across chunks, so that one test binary covers both cache paths.
+ *
  * Threads: fetch() may run on many threads at once. Add objects and set
  * the non-atomic knobs (corrupt_block, serve_pointer, delay) before the
  * threads that read start; counters and fail_next are atomic.
@@ -45,6 +49,7 @@ struct mem_source {
 	size_t n_objs;
 	atomic_uint total_fetches;
 	atomic_uint bad_requests;  /* not whole blocks, or unknown keys */
+	atomic_uint stream_fetches; /* of total_fetches, through fetch_stream() */
 	atomic_int fail_next;      /* fail this many more fetches ... */
 	atomic_int fail_errno;     /* ... with this (positive) errno */
 	atomic_uint delay_ms;      /* sleep per fetch */

@@ -90,6 +90,10 @@ static int fx_teardown(void **state)
 
 	/* Nothing the cache asked for was other than one whole block. */
 	assert_int_equal(atomic_load(&f->ms.bad_requests), 0);
+	/* A streaming source is always asked to stream. */
+	if (f->ms.src.fetch_stream)
+		assert_int_equal(atomic_load(&f->ms.stream_fetches),
+				 atomic_load(&f->ms.total_fetches));
 	cache_close(f->c);
 	rm_rf(f->dir);
 	mem_source_release(&f->ms);
