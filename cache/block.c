@@ -134,44 +134,6 @@ static int new_write_id(uint64_t *id)
 	return 0;
 }
 
-int block_write_tmp(const char *path, const struct cache_key *key, uint32_t index,
-		    const void *data, uint32_t len, char *tmp, size_t tmp_size,
-		    uint64_t *write_id)
-{
-	struct block_header h = { .algo = key->algo, .object_size = key->size,
-				  .index = index, .data_len = len };
-	uint8_t head[4096];
-	int fd, rc;
-
-	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, h.hash) < 0)
-		return -EINVAL;
-	rc = new_write_id(&h.write_id);
-	if (rc < 0)
-		return rc;
-	h.header_size = block_header_size(len);
-	h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
-	crc32c_chunks(data, len, CACHE_CHUNK_SIZE, h.chunk_crc);
-	memset(head, 0, sizeof(head));
-	encode_block_header(&h, head);
-
-	rc = fileio_tmp_name(path, tmp, tmp_size);
-	if (rc < 0)
-		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	rc = fileio_write_full(fd, head, h.header_size);
-	if (rc == 0)
-		rc = fileio_write_full(fd, data, len);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	else if (write_id)
-		*write_id = h.write_id;
-	return rc;
-}
-
 int block_writer_open(struct block_writer *w, const char *path, const struct cache_key *key,
 		      uint32_t index, uint32_t len)
 {
@@ -200,11 +162,11 @@ int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, 
 {
 	const uint8_t *p = data;
 	size_t done = 0;
+	int rc;
 
 	if (offset > w->h.data_len || len > w->h.data_len - offset)
 		return -EINVAL;
-	int rc = fileio_pwrite_full(w->fd, data, len, (off_t)w->h.header_size + offset);
-
+	rc = fileio_pwrite_full(w->fd, data, len, (off_t)w->h.header_size + offset);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -277,13 +239,21 @@ void block_writer_abort(struct block_writer *w)
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
 		const void *data, uint32_t len, uint64_t *write_id)
 {
-	char tmp[PATH_MAX];
-	int rc = block_write_tmp(path, key, index, data, len, tmp, sizeof(tmp), write_id);
+	struct block_writer w;
+	int rc = block_writer_open(&w, path, key, index, len);
 
+	if (rc < 0)
+		return rc;
+	rc = block_writer_put(&w, 0, data, len);
+	if (rc < 0) {
+		block_writer_abort(&w);
+		return rc;
+	}
+	rc = block_writer_close(&w, write_id);
 	/* The rename publishes a complete block, or nothing. */
-	if (rc == 0 && rename(tmp, path) < 0) {
+	if (rc == 0 && rename(w.tmp, path) < 0) {
 		rc = -errno;
-		unlink(tmp);
+		unlink(w.tmp);
 	}
 	return rc;
 }

@@ -119,16 +119,6 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 		const void *data, uint32_t len, uint64_t *write_id);
 
 /*
- * The same, into a temporary file beside @path whose name goes to @tmp,
- * for the caller to publish (cache.c links it into place, so that a block
- * file, once there, is never replaced). 0 or -errno; no file is left on
- * failure.
- */
-int block_write_tmp(const char *path, const struct cache_key *key, uint32_t index,
-		    const void *data, uint32_t len, char *tmp, size_t tmp_size,
-		    uint64_t *write_id);
-
-/*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
  * @path into @out, checking the header (magic, version, CRC, that it
  * belongs to this object and index) and the CRC of every chunk touched.
