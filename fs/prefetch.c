@@ -7,7 +7,8 @@
  * report) itself.
  *
  * A file whose Hub stalls must not take read-ahead from the others: one
- * file has at most PER_FILE_MAX fetches in flight, and when work is
+ * file has at most as many fetches in flight as the pool starts with
+ * (prefetch_threads: all of them on one file when it is alone), and when work is
  * waiting and no worker is idle, another worker starts, up to
  * PREFETCH_MAX_THREADS. A stalled fetch ends at its deadline.
  *
@@ -24,7 +25,6 @@
 
 #define QUEUE_MAX 256
 #define PREFETCH_MAX_THREADS 64
-#define PER_FILE_MAX 4 /* the default pool, all on one file when it is alone */
 
 struct job {
 	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
@@ -43,6 +43,7 @@ struct fs_prefetch {
 	pthread_t threads[PREFETCH_MAX_THREADS];
 	unsigned n_threads;
 	unsigned n_idle;             /* workers waiting for a job */
+	unsigned per_file_max;       /* fetches of one file in flight, at most; constant */
 	const struct fs_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
 
@@ -67,7 +68,7 @@ static bool take_job(struct fs_prefetch *pf, struct job *out)
 	for (size_t i = 0; i < pf->count; i++) {
 		size_t at = (pf->head + i) % QUEUE_MAX;
 
-		if (pf->q[at].snap && in_flight(pf, pf->q[at].entry) >= PER_FILE_MAX)
+		if (pf->q[at].snap && in_flight(pf, pf->q[at].entry) >= pf->per_file_max)
 			continue;
 		*out = pf->q[at];
 		for (size_t k = i; k > 0; k--)
@@ -162,6 +163,7 @@ int fs_prefetch_start(struct fs *fs, unsigned threads)
 	pthread_cond_init(&pf->wake, NULL);
 	if (threads > PREFETCH_MAX_THREADS)
 		threads = PREFETCH_MAX_THREADS;
+	pf->per_file_max = threads ? threads : 1;
 	for (unsigned i = 0; i < threads; i++) {
 		if (pthread_create(&pf->threads[i], NULL, worker, pf) != 0)
 			break;
