@@ -25,21 +25,16 @@
 #include <curl/curl.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
 static int64_t now_secs(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return time_mono_secs();
 }
 
 int64_t hub_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return time_mono_ms();
 }
 
 /* libcurl's timer may fire a little before our clock reaches the deadline. */
