@@ -260,33 +260,12 @@ static void snapshot_label(const struct fs_snapshot *snap, char *out, size_t siz
 static int hash_file(const char *path, bool lfs, uint64_t size, void *buf,
 		     char hex[DIGEST_HEX_MAX])
 {
-	struct digest d;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	rc = lfs ? digest_init(&d, DIGEST_SHA256) : digest_init_git_blob(&d, size);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, HASH_BUF_SIZE);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		rc = digest_update(&d, buf, (size_t)n);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0)
-		rc = digest_final_hex(&d, hex);
-	digest_release(&d);
+	rc = digest_hub_fd_hex(fd, lfs, size, buf, HASH_BUF_SIZE, hex);
 	close(fd);
 	return rc;
 }
