@@ -1000,6 +1000,52 @@ static int drop_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
 }
 
 /*
+ * The end of verify_object(), whose hashing gave @rc: unpin the blocks,
+ * and publish the outcome. Verified (0): the write ids of the files hashed
+ * (@ids from block @start on; the running hash's before it) go into the
+ * blocks and the meta file. Wrong (-EBADMSG, @why): the object is
+ * rejected and its files discarded. Returns @rc, or -EAGAIN when a block
+ * went away meanwhile.
+ */
+static int end_verification(struct cache *c, struct cache_object *o, int rc,
+			    uint32_t start, uint64_t *ids, const char *why)
+{
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		o->blocks[k].pins--;
+	/* A block went away meanwhile: what comes back has not been hashed. */
+	if (rc == 0 && o->hash_stale)
+		rc = -EAGAIN;
+	o->hash_stale = false;
+	if (rc == 0) {
+		for (uint32_t k = 0; k < o->n_blocks; k++) {
+			if (k < start)
+				ids[k] = o->blocks[k].hashed_id;
+			else
+				o->blocks[k].hashed_id = ids[k];
+		}
+		o->verified = true;
+		c->stats.verified++;
+	} else if (rc == -EBADMSG) {
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			mark_absent(c, o, k);
+		/* Every read that overlapped this content must fail too. */
+		o->rejects++;
+		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
+		c->stats.rejected++;
+	}
+	o->verifying = false;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+
+	if (rc == 0)
+		write_meta(c, &o->key, ids);
+	else if (rc == -EBADMSG)
+		discard_files(c, o);
+	return rc;
+}
+
+/*
  * Hash the whole object and compare. Returns 0 (verified, or not complete
  * any more: nothing to decide), -EBADMSG (wrong hash: the object is
  * discarded), -EAGAIN (a block went bad while hashing: fetch and retry).
@@ -1058,38 +1104,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		rc = -EBADMSG;
 	}
 
-	pthread_mutex_lock(&c->lock);
-	for (uint32_t k = 0; k < o->n_blocks; k++)
-		o->blocks[k].pins--;
-	/* A block went away meanwhile: what comes back has not been hashed. */
-	if (rc == 0 && o->hash_stale)
-		rc = -EAGAIN;
-	o->hash_stale = false;
-	if (rc == 0) {
-		for (uint32_t k = 0; k < o->n_blocks; k++) {
-			if (k < start)
-				ids[k] = o->blocks[k].hashed_id;
-			else
-				o->blocks[k].hashed_id = ids[k];
-		}
-		o->verified = true;
-		c->stats.verified++;
-	} else if (rc == -EBADMSG) {
-		for (uint32_t k = 0; k < o->n_blocks; k++)
-			mark_absent(c, o, k);
-		/* Every read that overlapped this content must fail too. */
-		o->rejects++;
-		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
-		c->stats.rejected++;
-	}
-	o->verifying = false;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->lock);
-
-	if (rc == 0)
-		write_meta(c, &o->key, ids);
-	else if (rc == -EBADMSG)
-		discard_files(c, o);
+	rc = end_verification(c, o, rc, start, ids, why);
 	free(ids);
 	return rc;
 }
