@@ -74,47 +74,75 @@ uint32_t block_header_size(uint32_t data_len)
 	return data_len >= CACHE_CHUNK_SIZE ? 4096 : 512;
 }
 
+/*
+ * Block header, format 1 (docs/cache-format.md): little-endian fields at
+ * these offsets, then zeros up to the header size.
+ */
+enum {
+	BLOCK_OFF_MAGIC = 0,
+	BLOCK_OFF_VERSION = 8,
+	BLOCK_OFF_HEADER_SIZE = 12,
+	BLOCK_OFF_BLOCK_SIZE = 16,
+	BLOCK_OFF_CHUNK_SIZE = 20,
+	BLOCK_OFF_ALGO = 24, /* then 3 zero bytes */
+	BLOCK_OFF_DATA_LEN = 28,
+	BLOCK_OFF_HASH = 32,
+	BLOCK_OFF_OBJECT_SIZE = 64,
+	BLOCK_OFF_INDEX = 72,
+	BLOCK_OFF_N_CHUNKS = 80,
+	BLOCK_OFF_CHUNK_CRCS = 84,
+	BLOCK_OFF_WRITE_ID = BLOCK_OFF_CHUNK_CRCS + 4 * CACHE_CHUNKS_MAX,
+	BLOCK_OFF_CRC = BLOCK_OFF_WRITE_ID + 8, /* CRC-32C of the bytes before it */
+};
+_Static_assert(BLOCK_OFF_HASH + 32 == BLOCK_OFF_OBJECT_SIZE, "the hash is 32 bytes");
+_Static_assert(BLOCK_OFF_WRITE_ID == 340, "64 chunk CRCs, as the format says");
+_Static_assert(BLOCK_OFF_CRC + 4 == BLOCK_HEADER_ENCODED,
+	       "the header CRC is the last encoded field");
+_Static_assert(BLOCK_HEADER_ENCODED <= 512, "the fields fit the smallest header");
+
 static void encode_block_header(const struct block_header *h, uint8_t *out)
 {
 	memset(out, 0, BLOCK_HEADER_ENCODED);
-	memcpy(out, block_magic, 8);
-	put32(out + 8, CACHE_FORMAT_VERSION);
-	put32(out + 12, h->header_size);
-	put32(out + 16, CACHE_BLOCK_SIZE);
-	put32(out + 20, CACHE_CHUNK_SIZE);
-	out[24] = (uint8_t)h->algo;
-	put32(out + 28, h->data_len);
-	memcpy(out + 32, h->hash, 32);
-	put64(out + 64, h->object_size);
-	put64(out + 72, h->index);
-	put32(out + 80, h->n_chunks);
+	memcpy(out + BLOCK_OFF_MAGIC, block_magic, 8);
+	put32(out + BLOCK_OFF_VERSION, CACHE_FORMAT_VERSION);
+	put32(out + BLOCK_OFF_HEADER_SIZE, h->header_size);
+	put32(out + BLOCK_OFF_BLOCK_SIZE, CACHE_BLOCK_SIZE);
+	put32(out + BLOCK_OFF_CHUNK_SIZE, CACHE_CHUNK_SIZE);
+	out[BLOCK_OFF_ALGO] = (uint8_t)h->algo;
+	put32(out + BLOCK_OFF_DATA_LEN, h->data_len);
+	memcpy(out + BLOCK_OFF_HASH, h->hash, 32);
+	put64(out + BLOCK_OFF_OBJECT_SIZE, h->object_size);
+	put64(out + BLOCK_OFF_INDEX, h->index);
+	put32(out + BLOCK_OFF_N_CHUNKS, h->n_chunks);
 	for (uint32_t i = 0; i < h->n_chunks; i++)
-		put32(out + 84 + 4 * i, h->chunk_crc[i]);
-	put64(out + 340, h->write_id);
-	put32(out + 348, crc32c(0, out, 348));
+		put32(out + BLOCK_OFF_CHUNK_CRCS + 4 * i, h->chunk_crc[i]);
+	put64(out + BLOCK_OFF_WRITE_ID, h->write_id);
+	put32(out + BLOCK_OFF_CRC, crc32c(0, out, BLOCK_OFF_CRC));
 }
 
 int block_header_decode(const uint8_t *in, struct block_header *h)
 {
-	if (memcmp(in, block_magic, 8) != 0 || get32(in + 8) != CACHE_FORMAT_VERSION ||
-	    get32(in + 348) != crc32c(0, in, 348))
+	if (memcmp(in + BLOCK_OFF_MAGIC, block_magic, 8) != 0 ||
+	    get32(in + BLOCK_OFF_VERSION) != CACHE_FORMAT_VERSION ||
+	    get32(in + BLOCK_OFF_CRC) != crc32c(0, in, BLOCK_OFF_CRC))
 		return -EBADMSG;
-	if (get32(in + 16) != CACHE_BLOCK_SIZE || get32(in + 20) != CACHE_CHUNK_SIZE)
+	if (get32(in + BLOCK_OFF_BLOCK_SIZE) != CACHE_BLOCK_SIZE ||
+	    get32(in + BLOCK_OFF_CHUNK_SIZE) != CACHE_CHUNK_SIZE)
 		return -EBADMSG;
-	h->header_size = get32(in + 12);
-	h->algo = (enum cache_algo)in[24];
-	h->data_len = get32(in + 28);
-	memcpy(h->hash, in + 32, 32);
-	h->object_size = get64(in + 64);
-	h->index = get64(in + 72);
-	h->n_chunks = get32(in + 80);
+	h->header_size = get32(in + BLOCK_OFF_HEADER_SIZE);
+	h->algo = (enum cache_algo)in[BLOCK_OFF_ALGO];
+	h->data_len = get32(in + BLOCK_OFF_DATA_LEN);
+	memcpy(h->hash, in + BLOCK_OFF_HASH, 32);
+	h->object_size = get64(in + BLOCK_OFF_OBJECT_SIZE);
+	h->index = get64(in + BLOCK_OFF_INDEX);
+	h->n_chunks = get32(in + BLOCK_OFF_N_CHUNKS);
 	if (h->data_len > CACHE_BLOCK_SIZE || h->n_chunks > CACHE_CHUNKS_MAX ||
 	    h->n_chunks != (h->data_len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE ||
 	    h->header_size != block_header_size(h->data_len))
 		return -EBADMSG;
 	for (uint32_t i = 0; i < h->n_chunks; i++)
-		h->chunk_crc[i] = get32(in + 84 + 4 * i);
-	h->write_id = get64(in + 340);
+		h->chunk_crc[i] = get32(in + BLOCK_OFF_CHUNK_CRCS + 4 * i);
+	h->write_id = get64(in + BLOCK_OFF_WRITE_ID);
 	return 0;
 }
 

@@ -1029,6 +1029,107 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 }
 
 /*
+ * What to do about block @k of @o, whose file at @path is missing (@rc
+ * -ENOENT) or failed its checksum (-EBADMSG): 0 to hash on without it
+ * (the hash is then worthless, which the caller knows), or a negative
+ * code that ends the hashing.
+ */
+typedef int (*unreadable_block_fn)(struct cache *c, struct cache_object *o, uint32_t k,
+				   const char *path, int rc, void *ctx);
+
+/*
+ * The whole-object hash loop of verify_object() and cache_verify_object():
+ * blocks @start to the last of @o, read anew from their files, in order,
+ * into @d (started by the caller), each file's write id into ids[k],
+ * through @buf (a block's size). An unreadable block goes to @unreadable.
+ * Returns 0, the code @unreadable gave, or the first other error of a read
+ * or of the digest. Called without c->lock.
+ */
+static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
+		       struct digest *d, uint8_t *buf, uint64_t *ids,
+		       unreadable_block_fn unreadable, void *ctx)
+{
+	char path[PATH_MAX];
+	int rc = 0;
+
+	for (uint32_t k = start; rc == 0 && k < o->n_blocks; k++) {
+		uint32_t len = block_len(&o->key, k);
+
+		block_path(c, o, k, path, sizeof(path));
+		rc = block_read(path, &o->key, k, 0, len, buf, &ids[k]);
+		if (rc == 0)
+			rc = digest_update(d, buf, len);
+		else if (rc == -ENOENT || rc == -EBADMSG)
+			rc = unreadable(c, o, k, path, rc, ctx);
+	}
+	return rc;
+}
+
+/* verify_object(): a block gone bad is dropped, to be fetched again. */
+static int drop_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
+			   const char *path, int rc, void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&c->lock);
+	mark_absent(c, o, k);
+	if (rc == -EBADMSG)
+		c->stats.corrupt_blocks++;
+	pthread_mutex_unlock(&c->lock);
+	if (rc == -EBADMSG) {
+		log_warn("cache: block %u of %s failed its checksum while "
+			 "hashing; dropped", k, o->key.hash);
+		remove_block_file(c, path, disk_size(&o->key, k));
+	}
+	return -EAGAIN;
+}
+
+/*
+ * The end of verify_object(), whose hashing gave @rc: unpin the blocks,
+ * and publish the outcome. Verified (0): the write ids of the files hashed
+ * (@ids from block @start on; the running hash's before it) go into the
+ * blocks and the meta file. Wrong (-EBADMSG, @why): the object is
+ * rejected and its files discarded. Returns @rc, or -EAGAIN when a block
+ * went away meanwhile.
+ */
+static int end_verification(struct cache *c, struct cache_object *o, int rc,
+			    uint32_t start, uint64_t *ids, const char *why)
+{
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		o->blocks[k].pins--;
+	/* A block went away meanwhile: what comes back has not been hashed. */
+	if (rc == 0 && o->hash_stale)
+		rc = -EAGAIN;
+	o->hash_stale = false;
+	if (rc == 0) {
+		for (uint32_t k = 0; k < o->n_blocks; k++) {
+			if (k < start)
+				ids[k] = o->blocks[k].hashed_id;
+			else
+				o->blocks[k].hashed_id = ids[k];
+		}
+		o->verified = true;
+		c->stats.verified++;
+	} else if (rc == -EBADMSG) {
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			mark_absent(c, o, k);
+		/* Every read that overlapped this content must fail too. */
+		o->rejects++;
+		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
+		c->stats.rejected++;
+	}
+	o->verifying = false;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+
+	if (rc == 0)
+		write_meta(c, &o->key, ids);
+	else if (rc == -EBADMSG)
+		discard_files(c, o);
+	return rc;
+}
+
+/*
  * Hash the whole object and compare. Returns 0 (verified, or not complete
  * any more: nothing to decide), -EBADMSG (wrong hash: the object is
  * discarded), -EAGAIN (a block went bad while hashing: fetch and retry).
@@ -1036,7 +1137,7 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 static int verify_object(struct cache *c, struct cache_object *o,
 			 struct cache_error *err)
 {
-	char path[PATH_MAX], hex[DIGEST_HEX_MAX], why[256] = "";
+	char hex[DIGEST_HEX_MAX], why[256] = "";
 	struct digest d = { 0 };
 	uint64_t *ids = NULL;
 	uint8_t *buf = NULL;
@@ -1071,29 +1172,9 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
 	rc = buf && ids ? 0 : -ENOMEM;
 	if (rc == 0 && start == 0)
-		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
-			digest_init_git_blob(&d, o->key.size);
-	for (uint32_t k = start; rc == 0 && k < o->n_blocks; k++) {
-		uint32_t len = block_len(&o->key, k);
-
-		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, &o->key, k, 0, len, buf, &ids[k]);
-		if (rc == 0) {
-			rc = digest_update(&d, buf, len);
-		} else if (rc == -EBADMSG || rc == -ENOENT) {
-			pthread_mutex_lock(&c->lock);
-			mark_absent(c, o, k);
-			if (rc == -EBADMSG)
-				c->stats.corrupt_blocks++;
-			pthread_mutex_unlock(&c->lock);
-			if (rc == -EBADMSG) {
-				log_warn("cache: block %u of %s failed its checksum while "
-					 "hashing; dropped", k, o->key.hash);
-				remove_block_file(c, path, disk_size(&o->key, k));
-			}
-			rc = -EAGAIN;
-		}
-	}
+		rc = digest_init_hub(&d, o->key.algo == CACHE_ALGO_SHA256, o->key.size);
+	if (rc == 0)
+		rc = hash_blocks(c, o, start, &d, buf, ids, drop_unreadable, NULL);
 	if (rc == 0)
 		rc = digest_final_hex(&d, hex);
 	if (d.ctx)
@@ -1107,38 +1188,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		rc = -EBADMSG;
 	}
 
-	pthread_mutex_lock(&c->lock);
-	for (uint32_t k = 0; k < o->n_blocks; k++)
-		o->blocks[k].pins--;
-	/* A block went away meanwhile: what comes back has not been hashed. */
-	if (rc == 0 && o->hash_stale)
-		rc = -EAGAIN;
-	o->hash_stale = false;
-	if (rc == 0) {
-		for (uint32_t k = 0; k < o->n_blocks; k++) {
-			if (k < start)
-				ids[k] = o->blocks[k].hashed_id;
-			else
-				o->blocks[k].hashed_id = ids[k];
-		}
-		o->verified = true;
-		c->stats.verified++;
-	} else if (rc == -EBADMSG) {
-		for (uint32_t k = 0; k < o->n_blocks; k++)
-			mark_absent(c, o, k);
-		/* Every read that overlapped this content must fail too. */
-		o->rejects++;
-		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
-		c->stats.rejected++;
-	}
-	o->verifying = false;
-	pthread_cond_broadcast(&c->changed);
-	pthread_mutex_unlock(&c->lock);
-
-	if (rc == 0)
-		write_meta(c, &o->key, ids);
-	else if (rc == -EBADMSG)
-		discard_files(c, o);
+	rc = end_verification(c, o, rc, start, ids, why);
 	free(ids);
 	return rc;
 }
@@ -1870,12 +1920,44 @@ int cache_each_object(struct cache *c, cache_object_fn fn, void *ctx)
 	return rc;
 }
 
+struct verify_report_ctx {
+	struct cache_verify_report *out;
+	bool repair;
+	uint32_t missing;
+};
+
+/* cache_verify_object(): count a block that cannot be read; repair drops it. */
+static int report_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
+			     const char *path, int rc, void *ctx)
+{
+	struct verify_report_ctx *v = ctx;
+
+	v->out->complete = false;
+	if (rc == -ENOENT) {
+		v->missing++;
+		pthread_mutex_lock(&c->lock);
+		mark_absent(c, o, k);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	v->out->blocks_corrupt++;
+	if (v->repair) {
+		pthread_mutex_lock(&c->lock);
+		mark_absent(c, o, k);
+		pthread_mutex_unlock(&c->lock);
+		remove_block_file(c, path, disk_size(&o->key, k));
+		write_meta(c, &o->key, NULL);
+	}
+	return 0;
+}
+
 int cache_verify_object(struct cache *c, const struct cache_key *key,
 			bool repair, struct cache_verify_report *out)
 {
+	struct verify_report_ctx v = { .out = out, .repair = repair };
 	struct cache_object *o;
 	struct digest d = { 0 };
-	char path[PATH_MAX], hex[DIGEST_HEX_MAX];
+	char hex[DIGEST_HEX_MAX];
 	uint64_t *ids;
 	uint8_t *buf;
 	int rc;
@@ -1895,41 +1977,12 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		free(ids);
 		return -ENOMEM;
 	}
-	rc = key->algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
-					      digest_init_git_blob(&d, key->size);
+	rc = digest_init_hub(&d, key->algo == CACHE_ALGO_SHA256, key->size);
 	out->complete = rc == 0;
-	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
-		uint32_t len = block_len(key, k);
-		int r;
-
-		block_path(c, o, k, path, sizeof(path));
-		r = block_read(path, key, k, 0, len, buf, &ids[k]);
-		if (r == -ENOENT) {
-			out->complete = false;
-			pthread_mutex_lock(&c->lock);
-			mark_absent(c, o, k);
-			pthread_mutex_unlock(&c->lock);
-			continue;
-		}
-		out->blocks_checked++;
-		if (r == -EBADMSG) {
-			out->blocks_corrupt++;
-			out->complete = false;
-			if (repair) {
-				pthread_mutex_lock(&c->lock);
-				mark_absent(c, o, k);
-				pthread_mutex_unlock(&c->lock);
-				remove_block_file(c, path, disk_size(key, k));
-				write_meta(c, key, NULL);
-			}
-			continue;
-		}
-		if (r < 0) {
-			rc = r;
-			break;
-		}
-		rc = digest_update(&d, buf, len);
-	}
+	if (rc == 0)
+		rc = hash_blocks(c, o, 0, &d, buf, ids, report_unreadable, &v);
+	if (rc == 0)
+		out->blocks_checked = o->n_blocks - v.missing;
 	if (rc == 0 && out->complete) {
 		rc = digest_final_hex(&d, hex);
 		out->hash_ok = rc == 0 && strcmp(hex, key->hash) == 0;

@@ -89,8 +89,15 @@
 #define REF_SUFFIX ".ref"
 
 #define COMMIT_HEX 40
-#define END_LINE_LEN (4 + DIGEST_SHA256_HEX_LEN + 1) /* "end <hex>\n" */
-#define CRC_LINE_LEN (4 + 8 + 1)                      /* "crc <hex>\n" */
+/* The last line of a file: its prefix, the hex check of every byte before it, '\n'. */
+#define END_PREFIX "end " /* a listing's: sha256 */
+#define CRC_PREFIX "crc " /* a ref's: CRC-32C */
+#define TRAILER_PREFIX_LEN 4
+#define CRC_HEX_LEN 8
+#define END_LINE_LEN (TRAILER_PREFIX_LEN + DIGEST_SHA256_HEX_LEN + 1)
+#define CRC_LINE_LEN (TRAILER_PREFIX_LEN + CRC_HEX_LEN + 1)
+_Static_assert(sizeof(END_PREFIX) - 1 == TRAILER_PREFIX_LEN &&
+	       sizeof(CRC_PREFIX) - 1 == TRAILER_PREFIX_LEN, "trailer prefixes");
 #define REF_MAX_BYTES 256
 
 /*
@@ -553,14 +560,15 @@ int cache_listing_parse(const char *data, size_t len, const char *repo,
 	if (len <= END_LINE_LEN)
 		return -EBADMSG;
 	body = len - END_LINE_LEN;
-	if (data[body - 1] != '\n' || memcmp(data + body, "end ", 4) != 0 ||
-	    !is_lower_hex(data + body + 4, DIGEST_SHA256_HEX_LEN) ||
+	if (data[body - 1] != '\n' ||
+	    memcmp(data + body, END_PREFIX, TRAILER_PREFIX_LEN) != 0 ||
+	    !is_lower_hex(data + body + TRAILER_PREFIX_LEN, DIGEST_SHA256_HEX_LEN) ||
 	    data[len - 1] != '\n')
 		return -EBADMSG;
 	rc = digest_hex(DIGEST_SHA256, data, body, hex);
 	if (rc < 0)
 		return rc;
-	if (memcmp(hex, data + body + 4, DIGEST_SHA256_HEX_LEN) != 0)
+	if (memcmp(hex, data + body + TRAILER_PREFIX_LEN, DIGEST_SHA256_HEX_LEN) != 0)
 		return -EBADMSG;
 
 	c.p = data;
@@ -632,7 +640,7 @@ static int format_listing(struct buf *b, const char *repo, const char *commit,
 	if (rc == 0)
 		rc = digest_hex(DIGEST_SHA256, buf_cstr(b), b->len, hex);
 	if (rc == 0)
-		rc = buf_printf(b, "end %s\n", hex);
+		rc = buf_printf(b, END_PREFIX "%s\n", hex);
 	return rc;
 }
 
@@ -726,12 +734,14 @@ int cache_ref_parse(const char *data, size_t len, char commit[41],
 	if (len <= CRC_LINE_LEN)
 		return -EBADMSG;
 	body = len - CRC_LINE_LEN;
-	if (data[body - 1] != '\n' || memcmp(data + body, "crc ", 4) != 0 ||
-	    !is_lower_hex(data + body + 4, 8) || data[len - 1] != '\n')
+	if (data[body - 1] != '\n' ||
+	    memcmp(data + body, CRC_PREFIX, TRAILER_PREFIX_LEN) != 0 ||
+	    !is_lower_hex(data + body + TRAILER_PREFIX_LEN, CRC_HEX_LEN) ||
+	    data[len - 1] != '\n')
 		return -EBADMSG;
 	crc = 0;
-	for (size_t i = 0; i < 8; i++) {
-		char h = data[body + 4 + i];
+	for (size_t i = 0; i < CRC_HEX_LEN; i++) {
+		char h = data[body + TRAILER_PREFIX_LEN + i];
 
 		crc = crc << 4 | (uint64_t)(h <= '9' ? h - '0' : h - 'a' + 10);
 	}
@@ -804,7 +814,7 @@ int cache_ref_store(const char *root, const char *repo, const char *revision,
 		     resolved_at);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EINVAL;
-	m = snprintf(text + n, sizeof(text) - (size_t)n, "crc %08" PRIx32 "\n",
+	m = snprintf(text + n, sizeof(text) - (size_t)n, CRC_PREFIX "%08" PRIx32 "\n",
 		     crc32c(0, text, (size_t)n));
 	if (m < 0 || (size_t)m >= sizeof(text) - (size_t)n)
 		return -EINVAL;

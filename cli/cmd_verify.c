@@ -260,33 +260,12 @@ static void snapshot_label(const struct fs_snapshot *snap, char *out, size_t siz
 static int hash_file(const char *path, bool lfs, uint64_t size, void *buf,
 		     char hex[DIGEST_HEX_MAX])
 {
-	struct digest d;
 	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	rc = lfs ? digest_init(&d, DIGEST_SHA256) : digest_init_git_blob(&d, size);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, HASH_BUF_SIZE);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		rc = digest_update(&d, buf, (size_t)n);
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0)
-		rc = digest_final_hex(&d, hex);
-	digest_release(&d);
+	rc = digest_hub_fd_hex(fd, lfs, size, buf, HASH_BUF_SIZE, hex);
 	close(fd);
 	return rc;
 }
@@ -1051,6 +1030,58 @@ static void repair_usage(FILE *out)
 		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
 }
 
+/* --dry-run: what would be repaired, and what could not be. */
+static void repair_print_plan(const struct repair *r)
+{
+	uint64_t bytes = 0;
+	char size[32];
+
+	for (size_t i = 0; i < r->n_stubs; i++) {
+		size_format(r->stubs[i].key.size, size, sizeof(size));
+		printf("would repair: %s (%s)\n", r->stubs[i].path, size);
+		bytes += r->stubs[i].key.size;
+	}
+	size_format(bytes, size, sizeof(size));
+	printf("%zu Git-LFS stub%s would be repaired (%s) from %s", r->n_stubs,
+	       r->n_stubs == 1 ? "" : "s", size, r->label);
+	if (r->failed)
+		printf(", %zu could not be", r->failed);
+	printf("\n");
+}
+
+/* The planned fetches on @jobs threads, or on this one when none starts. */
+static void repair_run_fetches(struct repair *r, long jobs)
+{
+	pthread_t threads[MAX_JOBS];
+	long started;
+
+	if ((size_t)jobs > r->n_work)
+		jobs = (long)r->n_work;
+	for (started = 0; started < jobs; started++) {
+		if (pthread_create(&threads[started], NULL, fetch_worker, r) != 0)
+			break;
+	}
+	if (started == 0)
+		fetch_worker(r); /* no thread to be had: fetch in this one */
+	for (long t = 0; t < started; t++)
+		pthread_join(threads[t], NULL);
+}
+
+static void repair_print_summary(const struct repair *r)
+{
+	char size[32];
+
+	size_format(r->repaired_bytes, size, sizeof(size));
+	if (r->repaired == 0 && r->failed == 0)
+		printf("no Git-LFS stubs in %s: nothing to repair\n", r->dir);
+	else if (r->failed == 0)
+		printf("%zu Git-LFS stub%s repaired (%s) from %s\n", r->repaired,
+		       r->repaired == 1 ? "" : "s", size, r->label);
+	else
+		printf("%zu Git-LFS stub%s repaired (%s) from %s, %zu not repaired\n",
+		       r->repaired, r->repaired == 1 ? "" : "s", size, r->label, r->failed);
+}
+
 int cmd_repair(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1066,11 +1097,10 @@ int cmd_repair(int argc, char **argv)
 	struct repair r = { 0 };
 	struct hub_config cfg = { 0 };
 	struct walk w = { 0 };
-	pthread_t threads[MAX_JOBS];
 	const char *repo_spec = NULL, *cache_dir_opt = NULL;
 	bool dry_run = false;
-	long jobs = 8, started;
-	char *end, size[32];
+	long jobs = 8;
+	char *end;
 	int c, rc;
 
 	optind = 1;
@@ -1118,45 +1148,16 @@ int cmd_repair(int argc, char **argv)
 	if (rc == 0)
 		rc = find_stubs(&r, &w);
 	if (rc == 0 && dry_run) {
-		uint64_t bytes = 0;
-
-		for (size_t i = 0; i < r.n_stubs; i++) {
-			size_format(r.stubs[i].key.size, size, sizeof(size));
-			printf("would repair: %s (%s)\n", r.stubs[i].path, size);
-			bytes += r.stubs[i].key.size;
-		}
-		size_format(bytes, size, sizeof(size));
-		printf("%zu Git-LFS stub%s would be repaired (%s) from %s", r.n_stubs,
-		       r.n_stubs == 1 ? "" : "s", size, r.label);
-		if (r.failed)
-			printf(", %zu could not be", r.failed);
-		printf("\n");
+		repair_print_plan(&r);
 		goto out;
 	}
 	if (rc == 0)
 		rc = plan_fetches(&r);
 	if (rc < 0)
 		goto out;
-	if ((size_t)jobs > r.n_work)
-		jobs = (long)r.n_work;
-	for (started = 0; started < jobs; started++) {
-		if (pthread_create(&threads[started], NULL, fetch_worker, &r) != 0)
-			break;
-	}
-	if (started == 0)
-		fetch_worker(&r); /* no thread to be had: fetch in this one */
-	for (long t = 0; t < started; t++)
-		pthread_join(threads[t], NULL);
+	repair_run_fetches(&r, jobs);
 	finish_stubs(&r);
-	size_format(r.repaired_bytes, size, sizeof(size));
-	if (r.repaired == 0 && r.failed == 0)
-		printf("no Git-LFS stubs in %s: nothing to repair\n", r.dir);
-	else if (r.failed == 0)
-		printf("%zu Git-LFS stub%s repaired (%s) from %s\n", r.repaired,
-		       r.repaired == 1 ? "" : "s", size, r.label);
-	else
-		printf("%zu Git-LFS stub%s repaired (%s) from %s, %zu not repaired\n",
-		       r.repaired, r.repaired == 1 ? "" : "s", size, r.label, r.failed);
+	repair_print_summary(&r);
 out:
 	if (rc < 0)
 		fprintf(stderr, "hubfs: cannot repair '%s': %s\n", r.dir, strerror(-rc));

@@ -29,17 +29,10 @@
 
 #include "cache/meta.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define SHA_TIMEOUT_SECS 86400.0 /* what a commit shows never changes */
 #define VIRTUAL_TIMEOUT_SECS 60.0
-
-static int64_t now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
 
 static uint64_t hash_str(const char *s)
 {
@@ -191,7 +184,7 @@ static bool negative_hit(struct fs *fs, const char *key, int *rc)
 
 	pthread_mutex_lock(&fs->lock);
 	p = negatives_find(fs->negative, key);
-	if (*p && (*p)->expires > now_secs()) {
+	if (*p && (*p)->expires > time_mono_secs()) {
 		*rc = (*p)->rc;
 		hit = true;
 	}
@@ -202,7 +195,7 @@ static bool negative_hit(struct fs *fs, const char *key, int *rc)
 static void negative_put(struct fs *fs, const char *key, int rc)
 {
 	struct fs_negatives *m = fs->negative;
-	int64_t now = now_secs();
+	int64_t now = time_mono_secs();
 	struct fs_negative **p, *it;
 
 	pthread_mutex_lock(&fs->lock);
@@ -545,7 +538,7 @@ static void load_repo(struct fs *fs, void *r_)
 		rc = -ENOENT;
 
 	pthread_mutex_lock(&r->lock);
-	r->checked_at = now_secs();
+	r->checked_at = time_mono_secs();
 	if (rc == 0 && fresh) {
 		if (old)
 			log_info("%s moved from %.12s to %.12s", fresh->repo_key,
@@ -583,7 +576,7 @@ static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		if (r->snap && (r->pinned ||
-				now_secs() - r->checked_at < fs->opts.revision_ttl_secs))
+				time_mono_secs() - r->checked_at < fs->opts.revision_ttl_secs))
 			break;
 		if (waiting && r->load_gen != gen) {
 			/* The load this call waited for ended: its answer is ours. */
@@ -1136,7 +1129,7 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 		       struct fs_names *out)
 {
 	struct fs_names *fresh = NULL, *cur;
-	int64_t now = now_secs();
+	int64_t now = time_mono_secs();
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);

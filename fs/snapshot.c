@@ -494,7 +494,6 @@ static void hf_remember(const char *hash, enum hf_state st)
 static enum hf_state hf_check(const char *path, const struct cache_key *key)
 {
 	char hex[DIGEST_HEX_MAX];
-	struct digest d;
 	struct stat st;
 	uint8_t *buf;
 	int fd, rc;
@@ -507,21 +506,9 @@ static enum hf_state hf_check(const char *path, const struct cache_key *key)
 		return HF_BAD;
 	}
 	buf = malloc(1 << 20);
-	rc = !buf ? -ENOMEM : key->algo == CACHE_ALGO_SHA256 ? digest_init(&d, DIGEST_SHA256) :
-		digest_init_git_blob(&d, key->size);
-	while (rc == 0) {
-		ssize_t n = read(fd, buf, 1 << 20);
-
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 1;
-			break;
-		}
-		rc = digest_update(&d, buf, (size_t)n);
-	}
-	if (rc == 1)
-		rc = digest_final_hex(&d, hex);
-	if (buf && d.ctx)
-		digest_release(&d);
+	rc = !buf ? -ENOMEM :
+		    digest_hub_fd_hex(fd, key->algo == CACHE_ALGO_SHA256, key->size, buf,
+				      1 << 20, hex);
 	free(buf);
 	close(fd);
 	return rc == 0 && strcmp(hex, key->hash) == 0 ? HF_GOOD : HF_BAD;

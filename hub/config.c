@@ -242,7 +242,7 @@ int hub_config_load(struct hub_config *cfg,
 				     err);
 		cfg->token_source = "HF_TOKEN_PATH";
 	} else if (hf_home(path, sizeof(path) - 6) == 0) {
-		strcat(path, "/token");
+		memcpy(path + strlen(path), "/token", sizeof("/token"));
 		rc = read_token_file(path, false, &cfg->token, err);
 		cfg->token_source = "$HF_HOME/token";
 	}

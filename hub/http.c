@@ -25,21 +25,16 @@
 #include <curl/curl.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
 static int64_t now_secs(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return time_mono_secs();
 }
 
 int64_t hub_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return time_mono_ms();
 }
 
 /* libcurl's timer may fire a little before our clock reaches the deadline. */
@@ -96,7 +91,7 @@ int http_exchange_init(struct http_exchange *x, const char *method,
 	buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
 	if (strlen(url) >= sizeof(x->url))
 		return -EPROTO;
-	strcpy(x->url, url);
+	memcpy(x->url, url, strlen(url) + 1);
 	return 0;
 }
 
@@ -523,7 +518,7 @@ int http_resolve_location(struct hub_client *c, const char *base,
 	    curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK &&
 	    strlen(full) < size &&
 	    (strncmp(full, "http://", 7) == 0 || strncmp(full, "https://", 8) == 0)) {
-		strcpy(out, full);
+		memcpy(out, full, strlen(full) + 1);
 		rc = 0;
 	}
 	curl_free(full);
@@ -592,7 +587,7 @@ bool http_location_get(struct hub_client *c, const char *key, char *out,
 
 		if (e->key[0] && strcmp(e->key, key) == 0) {
 			if (e->expires > now && strlen(e->url) < size) {
-				strcpy(out, e->url);
+				memcpy(out, e->url, strlen(e->url) + 1);
 				found = true;
 			} else {
 				e->key[0] = '\0';
@@ -640,8 +635,8 @@ void http_location_put(struct hub_client *c, const char *key, const char *url)
 		e = &c->locs[c->loc_next];
 		c->loc_next = (c->loc_next + 1) % HUB_LOCATION_CACHE;
 	}
-	strcpy(e->key, key);
-	strcpy(e->url, url);
+	memcpy(e->key, key, strlen(key) + 1);
+	memcpy(e->url, url, strlen(url) + 1);
 	e->expires = expires;
 	pthread_mutex_unlock(&c->loc_lock);
 }

@@ -18,6 +18,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
+echo "== source rules (scripts/check-source.sh)"
+bash scripts/check-source.sh
 bash scripts/deps.sh --tests
 
 echo "== clang, -Werror"

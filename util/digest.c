@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -36,6 +37,11 @@ int digest_init_git_blob(struct digest *d, uint64_t size)
 	/* The header's NUL is part of what git hashes. */
 	n = snprintf(header, sizeof(header), "blob %" PRIu64, size);
 	return digest_update(d, header, (size_t)n + 1);
+}
+
+int digest_init_hub(struct digest *d, bool lfs, uint64_t size)
+{
+	return lfs ? digest_init(d, DIGEST_SHA256) : digest_init_git_blob(d, size);
 }
 
 int digest_update(struct digest *d, const void *data, size_t len)
@@ -88,6 +94,31 @@ int digest_git_blob_hex(const void *data, size_t len, char hex[DIGEST_HEX_MAX])
 
 	if (rc == 0)
 		rc = digest_update(&d, data, len);
+	if (rc == 0)
+		rc = digest_final_hex(&d, hex);
+	digest_release(&d);
+	return rc;
+}
+
+int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
+		      char hex[DIGEST_HEX_MAX])
+{
+	struct digest d;
+	int rc = digest_init_hub(&d, lfs, size);
+
+	for (; rc == 0;) {
+		ssize_t n = read(fd, buf, buf_size);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : 0;
+			break;
+		}
+		rc = digest_update(&d, buf, (size_t)n);
+		if (rc < 0)
+			break;
+	}
 	if (rc == 0)
 		rc = digest_final_hex(&d, hex);
 	digest_release(&d);

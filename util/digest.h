@@ -37,6 +37,12 @@ int digest_init(struct digest *d, enum digest_algo algo);
 /* A sha1 primed with the git blob header for a blob of @size bytes. */
 int digest_init_git_blob(struct digest *d, uint64_t size);
 
+/*
+ * Start the Hub's hash of a file of @size bytes: sha256 for an LFS file
+ * (@lfs), else its git blob sha1.
+ */
+int digest_init_hub(struct digest *d, bool lfs, uint64_t size);
+
 int digest_update(struct digest *d, const void *data, size_t len);
 
 /* Finish and write lower-case hex plus NUL into @hex. */
@@ -49,6 +55,14 @@ int digest_hex(enum digest_algo algo, const void *data, size_t len,
 	       char hex[DIGEST_HEX_MAX]);
 int digest_git_blob_hex(const void *data, size_t len,
 			char hex[DIGEST_HEX_MAX]);
+
+/*
+ * The Hub's hash (digest_init_hub()) of everything @fd reads from its
+ * offset to the end, through the caller's @buf of @buf_size bytes.
+ * 0, or -errno of the read, or a digest error.
+ */
+int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
+		      char hex[DIGEST_HEX_MAX]);
 
 /* True when @s is exactly @len lower-case hex digits. */
 bool digest_is_hex(const char *s, size_t len);

@@ -1623,6 +1623,10 @@ static void test_empty_object(void **state)
  * cache_each_object() lists every size-0 key ever looked up, even one
  * whose hash was refused and whose files were discarded.
  */
+/* Append to the local problems[], bounded. */
+#define PROBLEM(...) snprintf(problems + strlen(problems), \
+			      sizeof(problems) - strlen(problems), __VA_ARGS__)
+
 static void test_empty_object_evict_and_list(void **state)
 {
 	struct fx *f = *state;
@@ -1644,23 +1648,24 @@ static void test_empty_object_evict_and_list(void **state)
 	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
 	assert_int_equal(listed(&l, &g->key), 1);
 	if (listed(&l, &wrong))
-		strcat(problems, " [a refused, discarded empty object is listed]");
+		PROBLEM(" [a refused, discarded empty object is listed]");
 
 	assert_int_equal(cache_evict_object(f->c, &g->key), 0);
 	obj_dir(f, &g->key, dir, sizeof(dir));
 	assert_false(exists(dir));
 	if (info(f, &g->key).verified)
-		strcat(problems, " [verified after its eviction]");
+		PROBLEM(" [verified after its eviction]");
 	rc = cache_evict_object(f->c, &g->key);
 	if (rc != -ENOENT)
-		sprintf(problems + strlen(problems), " [second evict: %d, not -ENOENT]", rc);
+		PROBLEM(" [second evict: %d, not -ENOENT]", rc);
 	l.n = 0;
 	assert_int_equal(cache_each_object(f->c, list_one, &l), 0);
 	if (l.n)
-		sprintf(problems + strlen(problems), " [%d listed after eviction]", l.n);
+		PROBLEM(" [%d listed after eviction]", l.n);
 	if (problems[0])
 		fail_msg("empty objects:%s", problems);
 }
+#undef PROBLEM
 
 /* ---- 11. fill and prefetch ---- */
 

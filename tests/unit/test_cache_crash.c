@@ -49,6 +49,7 @@
 #include "cache/cache.h"
 #include "cache/cache_int.h"
 #include "tests/helpers/mem_source.h"
+#include "util/time.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define BS ((uint64_t)CACHE_BLOCK_SIZE)
@@ -441,11 +442,11 @@ static void test_kill9_at_random_points(void **state)
 	struct cache *c;
 	uint64_t seed;
 	uint32_t present, total = 0;
-	struct timespec t0, t1;
+	int64_t t0;
 
 	(void)state;
 	assert_non_null(cr);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = time_ns(CLOCK_MONOTONIC);
 	seed = env && *env ? strtoull(env, NULL, 10) :
 			     (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
 	cr->rng = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -507,13 +508,11 @@ static void test_kill9_at_random_points(void **state)
 	assert_int_equal(atomic_load(&cr->ms.bad_requests), 0);
 	cache_close(c);
 
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	print_message("%d rounds, %u processes killed, %u reports of stored blocks "
 		      "or verified objects, %u of %u blocks on disk at the end, %.1f s\n",
 		      ROUNDS, cr->kills,
 		      cr->events, present, total,
-		      (double)(t1.tv_sec - t0.tv_sec) +
-			      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		      (double)(time_ns(CLOCK_MONOTONIC) - t0) / TIME_NS_PER_SEC);
 	nftw(cr->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	mem_source_release(&cr->ms);
 	free(cr);

@@ -2,11 +2,16 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "util/digest.h"
+#include "util/time.h"
 
 static void test_known_vectors(void **state)
 {
@@ -68,6 +73,45 @@ static void test_streaming_equals_one_shot(void **state)
 	assert_string_equal(a, b);
 }
 
+/*
+ * A file hashed through a buffer smaller than the file, from the fd's
+ * offset to its end, as the Hub names it: "hello\n" as a git blob
+ * (`git hash-object`) and as an LFS file (sha256).
+ */
+static void test_hub_fd(void **state)
+{
+	char path[] = "/tmp/hubfs-test-digest.XXXXXX", hex[DIGEST_HEX_MAX], buf[4];
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, "xxhello\n", 8), 8);
+	assert_int_equal(lseek(fd, 2, SEEK_SET), 2);
+	assert_int_equal(digest_hub_fd_hex(fd, false, 6, buf, sizeof(buf), hex), 0);
+	assert_string_equal(hex, "ce013625030ba8dba906f756967f9e9ca394464a");
+	assert_int_equal(lseek(fd, 2, SEEK_SET), 2);
+	assert_int_equal(digest_hub_fd_hex(fd, true, 6, buf, sizeof(buf), hex), 0);
+	assert_string_equal(hex, "5891b5b522d5df086d0ff0b110fbd9d2"
+				 "1bb4fc7163af34d08286a2e846f6be03");
+	close(fd);
+	/* A read error is the read's errno, not a hash. */
+	assert_int_equal(digest_hub_fd_hex(fd, true, 6, buf, sizeof(buf), hex), -EBADF);
+}
+
+/* The clock helpers agree with each other and with the units they name. */
+static void test_time(void **state)
+{
+	struct timespec ts = { .tv_sec = 3, .tv_nsec = 5 };
+	int64_t ns = time_ns(CLOCK_MONOTONIC), ms = time_mono_ms(), s = time_mono_secs();
+
+	(void)state;
+	assert_int_equal(time_ts_ns(&ts), 3000000005LL);
+	assert_true(ns > 0 && ms >= ns / TIME_NS_PER_MS && s >= ns / TIME_NS_PER_SEC);
+	assert_true(ms - ns / TIME_NS_PER_MS < 1000 && s - ns / TIME_NS_PER_SEC <= 1);
+	assert_true(time_ns(CLOCK_REALTIME) / TIME_NS_PER_SEC >= (int64_t)time(NULL) - 1);
+}
+
 static void test_is_hex(void **state)
 {
 	(void)state;
@@ -86,6 +130,8 @@ int main(void)
 		cmocka_unit_test(test_git_blob),
 		cmocka_unit_test(test_lfs_pointer_oid_matches_hub),
 		cmocka_unit_test(test_streaming_equals_one_shot),
+		cmocka_unit_test(test_hub_fd),
+		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_is_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,7 +38,7 @@ static int setup(void **state)
 
 	if (!s)
 		return -1;
-	strcpy(s->dir, "/tmp/hubfs-test-fileio.XXXXXX");
+	snprintf(s->dir, sizeof(s->dir), "%s", "/tmp/hubfs-test-fileio.XXXXXX");
 	if (!mkdtemp(s->dir)) {
 		free(s);
 		return -1;
