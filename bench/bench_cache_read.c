@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 		if (opt == 's')
 			content_size = strtoull(optarg, NULL, 10) << 20;
 		else if (opt == 'r')
-			rounds = atoi(optarg);
+			rounds = (int)strtol(optarg, NULL, 10);
 		else if (opt == 'c')
 			cold = true;
 		else

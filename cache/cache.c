@@ -44,6 +44,7 @@
 #include "util/lfs.h"
 #include "util/log.h"
 #include "util/path.h"
+#include "util/time.h"
 
 struct block_state {
 	struct block_state *lru_prev, *lru_next; /* on c->lru while present */
@@ -865,8 +866,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
 	pthread_mutex_unlock(&c->lock);
 
 	if (k == 0)
-		rc = o->key.algo == CACHE_ALGO_SHA256 ? digest_init(&o->hasher, DIGEST_SHA256) :
-			digest_init_git_blob(&o->hasher, o->key.size);
+		rc = digest_init_hub(&o->hasher, o->key.algo == CACHE_ALGO_SHA256, o->key.size);
 	for (;;) {
 		uint64_t id = 0;
 		bool next_ready;
@@ -1584,7 +1584,7 @@ static void scan_note(struct cache *c, struct scan_list *l, struct block_state *
 		l->cap = cap;
 	}
 	l->v[l->n].b = b;
-	l->v[l->n].mtime = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	l->v[l->n].mtime = time_ts_ns(&st->st_mtim);
 	l->n++;
 }
 
