@@ -809,7 +809,11 @@ static int xattr_value(struct fs *fs, const struct fs_wait *w, struct fs_node *n
 	if (strcmp(name, "user.hubfs.commit") == 0)
 		rc = buf_append_str(b, snap->commit);
 	else if (strcmp(name, "user.hubfs.url") == 0) {
-		rc = buf_printf(b, "%s/%s%s/%s/%s%s", fs->deps.hub_config->endpoint,
+		char endpoint[2048];
+
+		/* Readable by every user of the mount: no password of the endpoint's. */
+		hub_redact_url(fs->deps.hub_config->endpoint, endpoint, sizeof(endpoint));
+		rc = buf_printf(b, "%s/%s%s/%s/%s%s", endpoint,
 				hub_repo_url_prefix(snap->repo.type), snap->repo.id,
 				e->is_dir ? "tree" : "resolve", snap->commit,
 				e->path[0] ? "/" : "");

@@ -64,18 +64,10 @@ static int json_str(struct buf *b, const char *s)
 /* The endpoint, with a user:password its URL may carry replaced by three stars. */
 static int json_endpoint(struct buf *b, const char *url)
 {
-	const char *host = strstr(url, "://");
-	const char *at = host ? strchr(host + 3, '@') : NULL;
-	struct buf tmp;
-	int rc;
+	char shown[2048];
 
-	if (!at || memchr(host + 3, '/', (size_t)(at - host - 3)))
-		return json_str(b, url);
-	buf_init(&tmp, strlen(url) + 8);
-	rc = buf_printf(&tmp, "%.*s***%s", (int)(host + 3 - url), url, at);
-	rc = rc ? rc : json_str(b, buf_cstr(&tmp));
-	buf_release(&tmp);
-	return rc;
+	hub_redact_url(url, shown, sizeof(shown));
+	return json_str(b, shown);
 }
 
 static int json_u64(struct buf *b, const char *name, uint64_t v)

@@ -306,12 +306,26 @@ bool http_status_is_retryable(long status)
 
 void http_redact_url(const char *url, char *out, size_t size)
 {
-	size_t n = strcspn(url, "?#");
+	const char *scheme = strstr(url, "://");
+	const char *host = scheme ? scheme + 3 : url;
+	size_t authority = strcspn(host, "/?#"), n;
+	const char *at = memrchr(host, '@', authority); /* a password may hold an @ */
 
-	if (n >= size)
-		n = size - 1;
-	memcpy(out, url, n);
-	out[n] = '\0';
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	/* A user:password in the authority becomes "***". */
+	if (at) {
+		snprintf(out, size, "%.*s***", (int)(host - url), url);
+		url = at;
+	}
+	n = strcspn(url, "?#"); /* a signed URL's query is a credential too */
+	snprintf(out + strlen(out), size - strlen(out), "%.*s", (int)n, url);
+}
+
+void hub_redact_url(const char *url, char *out, size_t size)
+{
+	http_redact_url(url, out, size);
 }
 
 int http_perform(struct hub_client *c, struct http_exchange *x)

@@ -220,6 +220,12 @@ int64_t hub_now_ms(void);
  */
 int64_t hub_deadline_set(int64_t at_ms);
 
+/*
+ * @url as it may be shown to people (logs, xattrs, status): a user:password
+ * becomes "***" and the query (a signed URL's signature) is dropped.
+ */
+void hub_redact_url(const char *url, char *out, size_t size);
+
 /* The calling thread's deadline (0: none), to hand to a thread it starts. */
 int64_t hub_deadline_get(void);
 

@@ -145,10 +145,35 @@ static void test_types(void **state)
 	assert_string_equal(hub_repo_url_prefix(HUB_REPO_SPACE), "spaces/");
 }
 
+/* URLs shown to people never carry a password or a signature. */
+static void test_redact_url(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "http://127.0.0.1:8080", "http://127.0.0.1:8080" },
+		{ "https://user:s3cret@mirror.example/hub", "https://***@mirror.example/hub" },
+		{ "https://u:p@ss@mirror.example", "https://***@mirror.example" },
+		{ "https://cdn.example/x/y?Signature=abc&Expires=1", "https://cdn.example/x/y" },
+		{ "https://u:p@h/p?q=1#f", "https://***@h/p" },
+		{ "https://h/path@with-at?x", "https://h/path@with-at" },
+		{ "", "" },
+	};
+	char out[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		hub_redact_url(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* Cut to the buffer, never past it, and never a password. */
+	hub_redact_url("https://user:s3cret@mirror.example/hub", out, 12);
+	assert_string_equal(out, "https://***");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_repo_ids),
+		cmocka_unit_test(test_redact_url),
 		cmocka_unit_test(test_parse_hffs_forms),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_escape),
