@@ -1423,6 +1423,21 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 	return rc == -EAGAIN ? -EBADMSG : rc;
 }
 
+uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+	uint32_t n = 0;
+
+	if (!cache_key_is_valid(key))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o)
+		n = o->rejects;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out)
 {

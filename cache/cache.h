@@ -147,6 +147,14 @@ struct cache_object_info {
 	bool verified;
 };
 
+/*
+ * How many times @key's content has failed its hash in this process (0
+ * for an object it never saw). A reader that noted the count before its
+ * first read knows, at any later read, whether bytes it was already given
+ * belonged to content found wrong since. O(1), no I/O.
+ */
+uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key);
+
 /* What is stored of @key (zeros when nothing). Never does I/O past a stat. */
 void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out);

@@ -148,6 +148,7 @@ struct fs_handle {
 	uint64_t run_start;          /* where the current sequential run began */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
+	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */
 };
 
 /* ---- inode.c ---- */

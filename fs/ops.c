@@ -608,6 +608,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fs_entry_key(h->entry, &h->key);
+	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
 	fs_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {
 		struct cache_error cerr = { { 0 } };
@@ -716,11 +717,16 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
 	}
 	/*
-	 * Read-ahead may have completed the object with a wrong hash while
-	 * this read fetched a block again: the bytes are right, the file is
-	 * not (fs_poison_object() logged why).
+	 * The content failed its hash since this file was opened (read-ahead
+	 * may have completed it, and this read fetched a block anew): the
+	 * bytes are right, the file is not, for bytes already given were of
+	 * the wrong content. The cache counts failures under its lock, before
+	 * anything is fetched again, so no read after one can miss it, even
+	 * before fs_poison_object() marks the open files.
 	 */
-	if (n >= 0 && atomic_load(&h->poisoned)) {
+	if (n >= 0 && (atomic_load(&h->poisoned) ||
+		       cache_object_rejects(fs->deps.cache, &h->key) != h->rejects_at_open)) {
+		atomic_store(&h->poisoned, true);
 		reply_err(req, -EBADMSG);
 		iobuf_free(buf, size);
 		return;
