@@ -16,6 +16,13 @@
 #define PACE_FALL 0.70     /* less than this: narrow */
 #define PACE_FLAT_PROBE 5  /* flat epochs before a probe of +1 */
 #define PACE_WAIT_STEP_MS 50
+/*
+ * What a transfer costs beside its bytes, in bytes: about what a link
+ * moves in one round trip. Small files are then measured by how many
+ * finished, big blocks by their bytes, and a few KiB more or less in an
+ * epoch of small files is no "growth".
+ */
+#define PACE_TRANSFER_COST (64u << 10)
 
 enum pace_change { PACE_KEPT, PACE_WIDENED, PACE_NARROWED };
 
@@ -233,7 +240,7 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	pthread_mutex_lock(&p->lock);
 	if (p->in_flight)
 		p->in_flight--;
-	p->epoch_bytes += bytes;
+	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
 	p->bytes += bytes;
 	end_epoch(p, now_ms(p));

@@ -8,7 +8,9 @@
  * free place in the window) and hub_pace_release() (says how many bytes it
  * moved). Every epoch (at least epoch_ms, and at least one window's worth
  * of transfers) the pace compares the throughput of the epoch with the one
- * before, counting only epochs in which the window was full:
+ * before, counting only epochs in which the window was full. Throughput
+ * counts each transfer as its bytes + 64 KiB, so that many small files
+ * are judged by how many finished:
  *
  *   - throughput grew by more than 10%: widen. Doubling at first (slow
  *     start), +1 an epoch once the server has pushed back or growth stopped;

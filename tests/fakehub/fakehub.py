@@ -717,7 +717,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.conn_vt = 0.0  # this connection's rate bucket clock (time.monotonic())
+        self.pace_t0 = None  # when this answer's paced body started (time.monotonic())
+        self.pace_sent = 0   # body bytes of this answer counted by _pace()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -771,6 +772,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         role = self.server.role
         self.t0 = time.time()
         self.sent = 0
+        self.pace_t0 = None
+        self.pace_sent = 0
         self.status_sent = None
         self.fault_names = []
         self.headers_done = False
@@ -904,15 +907,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         pos += len(chunk)
 
     def _pace(self, nbytes, rate, total):
-        """Waits until nbytes more may go: a token bucket per connection (rate bytes/s)
-        and one shared by all CDN connections (total), each holding one slice's worth.
-        A piece that sendfile() sends short is counted whole: the error is one piece."""
+        """Waits until nbytes more may go. Per answer (rate bytes/s): byte k of the body
+        is due k / rate after the body started, so a piece that a busy machine sends late
+        is caught up on within the answer, and an idle connection saves up nothing. All
+        CDN connections together (total): one bucket holding one slice's worth."""
         now = time.monotonic()
         due = now
         if rate:
-            start = max(self.conn_vt, now - PACE_SLICE)
-            self.conn_vt = start + nbytes / rate
-            due = max(due, start)
+            if self.pace_t0 is None:
+                self.pace_t0 = now
+            due = max(due, self.pace_t0 + self.pace_sent / rate)
+            self.pace_sent += nbytes
         if total:
             due = max(due, self.server.app.total_reserve(nbytes, total))
         if due > now:

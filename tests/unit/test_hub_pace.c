@@ -52,18 +52,19 @@ static unsigned fill(struct hub_pace *p)
 }
 
 /*
- * One epoch of a link whose throughput is @rate(window) bytes per ms:
- * the window full, 100 ms, one window's worth of transfers completed.
+ * One epoch of a link whose throughput is @rate(window) bytes per ms: the
+ * window full, one window's worth of 1 MB transfers completed, in the
+ * time that takes (at least 100 ms: the test's epoch).
  */
 static void epoch(struct hub_pace *p, uint64_t (*rate)(unsigned))
 {
-	unsigned w = fill(p), per;
+	unsigned w = fill(p);
+	int64_t ms = (int64_t)((uint64_t)w * 1000000 / rate(w));
 
 	assert_int_equal(w, window(p));
-	per = (unsigned)(rate(w) * 100 / w);
-	atomic_fetch_add(&fake_now, 100);
+	atomic_fetch_add(&fake_now, ms > 100 ? ms : 100);
 	for (unsigned i = 0; i < w; i++)
-		hub_pace_release(p, per);
+		hub_pace_release(p, 1000000);
 }
 
 /* A link that gives 1 MB/s per stream up to 12 streams, then no more. */
