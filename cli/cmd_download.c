@@ -4,6 +4,11 @@
  * those the patterns select), with parallel block transfers, and
  * optionally write real, verified files into a directory.
  *
+ * Transfers: one thread per place in the window (--jobs, the cap), each
+ * fetching whole cache blocks (one ranged request each, on a pooled
+ * connection); how many run at once is a hub_pace window that widens
+ * while throughput grows and narrows when the server pushes back.
+ *
  * Resuming is free: blocks already in the cache are not fetched again and
  * verified files are skipped, so an interrupted download simply runs
  * again.
@@ -25,12 +30,15 @@
 
 #include "cache/cache.h"
 #include "fs/snapshot.h"
+#include "hub/pace.h"
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/size.h"
 
 #define MAX_PATTERNS 64
 #define MAX_JOBS 64
+#define DEFAULT_JOBS 32   /* the cap; the window starts at FIRST_WINDOW */
+#define FIRST_WINDOW 8
 
 struct dl_file {
 	const struct fs_entry *entry;
@@ -56,6 +64,7 @@ struct download {
 	size_t n_files;
 	struct dl_work *work;
 	size_t n_work;
+	struct hub_pace *pace;   /* how many transfers run at once */
 	atomic_size_t next_work;
 	const char *local_dir;
 	char hf_repo_dir[4096];  /* --hf-cache: huggingface_hub's folder of the repo, or "" */
@@ -201,7 +210,9 @@ static void *worker(void *dl_)
 
 			if (len > CACHE_BLOCK_SIZE)
 				len = CACHE_BLOCK_SIZE;
+			hub_pace_acquire(dl->pace, 0);
 			rc = cache_prefetch(dl->env.cache, &f->key, &f->src, k, &cerr);
+			hub_pace_release(dl->pace, rc < 0 ? 0 : len);
 			if (rc < 0)
 				file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
 			else
@@ -279,10 +290,14 @@ static void download_usage(FILE *out)
 		"  --local-dir DIR     also write real, verified files into DIR\n"
 		"  --hf-cache          also write them into huggingface_hub's cache (HF_HUB_CACHE,\n"
 		"                      else $HF_HOME/hub): from_pretrained() finds them offline\n"
-		"  --jobs N            parallel transfers (default 8)\n"
+		"  --jobs N            at most N transfers at once (default %d); how many run\n"
+		"                      adapts below that: more while throughput grows, fewer\n"
+		"                      when the server answers 429/503 or throughput falls\n"
+		"  --max-streams N     the same as --jobs\n"
 		"  --dry-run           print what would be fetched, fetch nothing\n"
 		"  --quiet             no progress\n"
-		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n",
+		DEFAULT_JOBS);
 }
 
 int cmd_download(int argc, char **argv)
@@ -293,6 +308,7 @@ int cmd_download(int argc, char **argv)
 		{ "local-dir", required_argument, NULL, 'L' },
 		{ "hf-cache", no_argument, NULL, 'H' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "max-streams", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "cache-dir", required_argument, NULL, 'C' },
@@ -308,7 +324,7 @@ int cmd_download(int argc, char **argv)
 	pthread_t threads[MAX_JOBS], progress;
 	const char *cache_dir_opt = NULL;
 	bool dry_run = false, quiet = false, hf_cache = false;
-	long jobs = 8;
+	long jobs = DEFAULT_JOBS, cap;
 	int c, rc, exit_code = CLI_EXIT_OK;
 	char *end;
 
@@ -336,7 +352,8 @@ int cmd_download(int argc, char **argv)
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
 			if (*end || jobs < 1 || jobs > MAX_JOBS) {
-				fprintf(stderr, "hubfs: --jobs must be 1..%d\n", MAX_JOBS);
+				fprintf(stderr, "hubfs: --jobs (--max-streams) must be 1..%d\n",
+					MAX_JOBS);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -424,6 +441,13 @@ int cmd_download(int argc, char **argv)
 	}
 	if (dl.n_files == 0)
 		fprintf(stderr, "hubfs: no file of %s matches\n", dl.snap->repo_key);
+	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = FIRST_WINDOW,
+						   .max = (unsigned)jobs }, &dl.pace);
+	if (rc < 0) {
+		exit_code = cli_report(rc, NULL);
+		goto out;
+	}
+	cap = jobs;
 
 	atomic_init(&dl.done_bytes, dl.start_bytes);
 	clock_gettime(CLOCK_MONOTONIC, &dl.start);
@@ -435,18 +459,28 @@ int cmd_download(int argc, char **argv)
 		if (atomic_load(&dl.files[i].blocks_left) == 0)
 			finish_file(&dl, &dl.files[i]);
 	}
+	hub_client_set_pace(dl.env.hub, dl.pace);
 	if ((size_t)jobs > dl.n_work)
 		jobs = dl.n_work ? (long)dl.n_work : 1;
 	for (long t = 0; t < jobs; t++)
 		pthread_create(&threads[t], NULL, worker, &dl);
 	for (long t = 0; t < jobs; t++)
 		pthread_join(threads[t], NULL);
+	hub_client_set_pace(dl.env.hub, NULL);
 	atomic_store(&dl.finished, true);
 	if (dl.progress) {
 		pthread_join(progress, NULL);
 		print_progress(&dl, true);
 	}
 
+	if (dl.progress) {
+		struct hub_pace_stats ps;
+
+		hub_pace_stats(dl.pace, &ps);
+		fprintf(stderr, "hubfs: transfers at once: at most %u (cap %ld), %u at the end; "
+			"the server pushed back %" PRIu64 " times\n", ps.peak_window, cap,
+			ps.window, ps.congestions);
+	}
 	if (atomic_load(&dl.files_failed)) {
 		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl.files_failed),
 			dl.n_files);
@@ -478,6 +512,7 @@ out:
 		pthread_mutex_destroy(&dl.files[i].lock);
 	free(dl.files);
 	free(dl.work);
+	hub_pace_free(dl.pace);
 	cli_snapshot_close(&dl.env, &cfg, dl.snap);
 	return exit_code;
 }

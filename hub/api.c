@@ -681,7 +681,12 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	if (rc < 0)
 		return rc;
 	r->want_first += len;
-	return r->want_first > r->want_last ? 1 : 0;
+	/*
+	 * A 206 ends with our last byte: let libcurl finish it, so that the
+	 * connection stays open for the next range. Stopping a transfer
+	 * closes it. A 200 (the whole file) is stopped once we have our part.
+	 */
+	return r->want_first > r->want_last && status != 206 ? 1 : 0;
 }
 
 static int read_range_within(struct hub_client *c, const struct hub_repo *repo,

@@ -90,6 +90,11 @@ void hub_client_free(struct hub_client *c)
 	free(c);
 }
 
+void hub_client_set_pace(struct hub_client *c, struct hub_pace *pace)
+{
+	c->pace = pace;
+}
+
 void hub_client_stats(struct hub_client *c, struct hub_stats *out)
 {
 	out->requests = atomic_load(&c->n_requests);

@@ -24,6 +24,7 @@
 
 #include <curl/curl.h>
 
+#include "hub/pace.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -560,17 +561,22 @@ int http_backoff(struct hub_client *c, unsigned attempt,
 {
 	long wait_ms, cap = c->cfg.retry_base_ms * 16;
 	long secs = -1;
+	uint64_t ra;
 
 	*reset_secs = -1;
 	if (x && x->status == 429) {
-		uint64_t ra;
-
 		secs = hub_parse_ratelimit_reset(x->ratelimit);
 		if (secs < 0 && hub_parse_u64(x->retry_after, 86400, &ra) == 0)
 			secs = (long)ra;
+	} else if (x && x->status == 503 && hub_parse_u64(x->retry_after, 86400, &ra) == 0) {
+		secs = (long)ra; /* a CDN edge that sheds load says when, too */
 	}
+	/* The others sharing the link narrow their window, and wait as long. */
+	if (c->pace && x && (x->status == 429 || x->status == 503))
+		hub_pace_congestion(c->pace, secs > 0 ? (int64_t)secs * 1000 : 0);
 	if (secs >= 0) {
-		*reset_secs = secs;
+		if (x->status == 429)
+			*reset_secs = secs;
 		if (secs * 1000 > c->cfg.max_retry_wait_ms)
 			return -EAGAIN;
 		/* The window ends after t seconds; huggingface_hub waits t + 1. */

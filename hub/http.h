@@ -69,7 +69,8 @@ struct location_entry {
 	int64_t expires;            /* monotonic seconds */
 };
 
-#define HUB_POOL_MAX 16
+/* Idle handles kept, each with its live connections: as many as transfers run at once. */
+#define HUB_POOL_MAX 64
 #define HUB_LOCATION_CACHE 64
 
 struct hub_client {
@@ -89,6 +90,7 @@ struct hub_client {
 	atomic_uint_fast64_t n_timeouts, n_transport_errors; /* see struct hub_stats */
 	atomic_uint_fast64_t n_status[HUB_STATUS_SLOTS];
 	atomic_bool cancelled;      /* hub_client_cancel(): every transfer ends */
+	struct hub_pace *pace;      /* told of 429/503 (hub_client_set_pace), or NULL */
 };
 
 /* Prepare @x for a new request to @url (copied). 0 or -EPROTO (too long). */
@@ -144,7 +146,9 @@ bool http_is_same_origin(struct hub_client *c, const char *url);
 
 /*
  * Sleep before retry @attempt (0-based) of an answer @x (may be NULL).
- * Honours `RateLimit ... t=` and a numeric Retry-After on 429. Returns 0,
+ * Honours `RateLimit ... t=` and a numeric Retry-After on 429 (and a
+ * Retry-After on 503), and tells
+ * the client's pace of a 429 or 503 first. Returns 0,
  * or -EAGAIN when the wait asked for is longer than we accept (then
  * *@reset_secs says how long), -ETIMEDOUT when the retry would start
  * after the thread's deadline, -ECANCELED after hub_client_cancel().

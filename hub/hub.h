@@ -201,6 +201,15 @@ int hub_client_new(const struct hub_config *cfg, struct hub_client **out);
 void hub_client_free(struct hub_client *client);
 
 /*
+ * Tell @pace (hub/pace.h; NULL: none) of every 429 and 503 this client
+ * gets, with its Retry-After, so that the callers' window of transfers
+ * narrows. Set it before the threads start; the caller frees it after
+ * the client.
+ */
+struct hub_pace;
+void hub_client_set_pace(struct hub_client *client, struct hub_pace *pace);
+
+/*
  * Bounded time. Every request ends: a connection attempt after
  * connect_timeout_ms; a transfer that moves fewer than min_speed_bps
  * bytes per second (headers included) over stall_timeout_ms; and every

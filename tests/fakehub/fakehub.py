@@ -14,7 +14,9 @@ shared/docs/hub-api.md (section 10 is the checklist). Python 3 standard library 
 
     fakehub.py --data DATA --state-file F --log F [--hub-host H] [--hub-port P]
                [--cdn-host H] [--cdn-port P] [--page-size N] [--cdn-auth reject|record]
-               [--quota N] [--url-ttl SECONDS] [--verbose]
+               [--quota N] [--url-ttl SECONDS] [--latency-ms MS] [--cdn-rate B/S]
+               [--cdn-total-rate B/S] [--cdn-max-active N] [--cdn-retry-after S]
+               [--verbose]
 """
 
 import argparse
@@ -51,6 +53,9 @@ URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 WINDOW = 300  # rate-limit window, seconds (fixed windows, as on the Hub)
 GZIP_MAX = 16 << 20  # never gzip more than this in memory
 SENDFILE_CHUNK = 64 << 20
+PACE_SLICE = 0.01  # a rate-limited body goes out in pieces of this many seconds' worth
+WAN_SETTINGS = ("latency_ms", "cdn_rate", "cdn_total_rate", "cdn_max_active",
+                "cdn_retry_after")
 
 MSG_BAD_TOKEN = "Invalid credentials in Authorization header"
 MSG_ANON_NOT_FOUND = "Invalid username or password."
@@ -418,7 +423,13 @@ class App:
         self.store = Store(args.data)
         self.lock = threading.Lock()
         self.config = {"cdn_auth": args.cdn_auth, "page_size": args.page_size,
-                       "quota": args.quota, "url_ttl": args.url_ttl, "link_base": ""}
+                       "quota": args.quota, "url_ttl": args.url_ttl, "link_base": "",
+                       "latency_ms": args.latency_ms, "cdn_rate": args.cdn_rate,
+                       "cdn_total_rate": args.cdn_total_rate,
+                       "cdn_max_active": args.cdn_max_active,
+                       "cdn_retry_after": args.cdn_retry_after}
+        self.cdn_active = {}  # client address -> CDN answers in progress
+        self.total_vt = 0.0   # the total-rate bucket's clock (time.monotonic())
         self.faults = []
         self.next_fault_id = 1
         self.windows = {}
@@ -459,6 +470,35 @@ class App:
                 return False, 0, reset, quota
             w[1] += 1
             return True, quota - w[1], reset, quota
+
+    # WAN emulation -----------------------------------------------------------------------
+    def cdn_enter(self, client):
+        """Counts a CDN answer of `client` in progress. False when over cdn_max_active
+        (then it is not counted)."""
+        with self.lock:
+            cap = self.config["cdn_max_active"]
+            n = self.cdn_active.get(client, 0)
+            if cap and n >= cap:
+                return False
+            self.cdn_active[client] = n + 1
+            return True
+
+    def cdn_leave(self, client):
+        with self.lock:
+            n = self.cdn_active.get(client, 1) - 1
+            if n:
+                self.cdn_active[client] = n
+            else:
+                self.cdn_active.pop(client, None)
+
+    def total_reserve(self, nbytes, rate):
+        """Takes nbytes from the bucket shared by every CDN connection; returns when
+        (time.monotonic()) they may go. The bucket holds one slice's worth."""
+        now = time.monotonic()
+        with self.lock:
+            start = max(self.total_vt, now - PACE_SLICE)
+            self.total_vt = start + nbytes / rate
+        return start
 
     # faults -----------------------------------------------------------------------------
     def add_fault(self, d):
@@ -677,6 +717,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.pace_t0 = None  # when this answer's paced body started (time.monotonic())
+        self.pace_sent = 0   # body bytes of this answer counted by _pace()
         try:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -730,6 +772,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         role = self.server.role
         self.t0 = time.time()
         self.sent = 0
+        self.pace_t0 = None
+        self.pace_sent = 0
         self.status_sent = None
         self.fault_names = []
         self.headers_done = False
@@ -757,7 +801,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.logged = True  # control requests are not logged
             self.transmit(ans, {})
             return
+        client = self.client_address[0]
+        self.cdn_admitted = role == "cdn" and app.cdn_enter(client)
         try:
+            latency = app.cfg("latency_ms")
+            if latency > 0:
+                time.sleep(latency / 1000.0)  # the WAN's round trip, before every answer
             if role == "hub":
                 self.handle_hub()
             else:
@@ -774,6 +823,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.close_connection = True
             else:
                 self.close_connection = True
+        finally:
+            if self.cdn_admitted:
+                app.cdn_leave(client)
         if not self.logged:
             self.log_now(self.sent, force=True)
 
@@ -791,6 +843,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "auth": self.headers.get("Authorization") is not None,
             "fault": ",".join(self.fault_names) if self.fault_names else None,
             "ua": self.headers.get("User-Agent"),
+            "conn": self.client_address[1], "end": round(time.time(), 3),
         })
 
     # ------------------------------------------------------------------------------
@@ -818,6 +871,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if end <= start:
             return
         sockfd = self.connection.fileno()
+        app = self.server.app
+        rate = total = 0
+        if self.server.role == "cdn":
+            rate, total = app.cfg("cdn_rate"), app.cfg("cdn_total_rate")
+        step = SENDFILE_CHUNK
+        if rate or total:
+            step = int(min(r for r in (rate, total) if r) * PACE_SLICE)
+            step = max(16 << 10, min(step, 4 << 20))
         with open(path, "rb") as f:
             fd = f.fileno()
             pos = start
@@ -829,8 +890,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     pos += 1
                     continue
                 while pos < stop:
+                    if rate or total:
+                        self._pace(min(stop - pos, step), rate, total)
                     if hasattr(os, "sendfile"):
-                        n = os.sendfile(sockfd, fd, pos, min(stop - pos, SENDFILE_CHUNK))
+                        n = os.sendfile(sockfd, fd, pos, min(stop - pos, step))
                         if n == 0:
                             raise ConnectionError("sendfile: peer gone")
                         pos += n
@@ -842,6 +905,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             raise OSError("short read on blob " + path)
                         self._send_all(chunk)
                         pos += len(chunk)
+
+    def _pace(self, nbytes, rate, total):
+        """Waits until nbytes more may go. Per answer (rate bytes/s): byte k of the body
+        is due k / rate after the body started, so a piece that a busy machine sends late
+        is caught up on within the answer, and an idle connection saves up nothing. All
+        CDN connections together (total): one bucket holding one slice's worth."""
+        now = time.monotonic()
+        due = now
+        if rate:
+            if self.pace_t0 is None:
+                self.pace_t0 = now
+            due = max(due, self.pace_t0 + self.pace_sent / rate)
+            self.pace_sent += nbytes
+        if total:
+            due = max(due, self.server.app.total_reserve(nbytes, total))
+        if due > now:
+            time.sleep(due - now)
 
     def _send_final(self, data, body_start):
         """Sends data (body bytes from index body_start on), holding back its last byte
@@ -1135,7 +1215,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             if k == "link_base" and not re.fullmatch(r"(https?://[^/?#]+)?", v):
                                 return json_answer({"error": "link_base: scheme://host:port"},
                                                    400)
-                            app.config[k] = v if k in ("cdn_auth", "link_base") else int(v)
+                            if k in WAN_SETTINGS and float(v) < 0:
+                                return json_answer({"error": "%s: not negative" % k}, 400)
+                            app.config[k] = (v if k in ("cdn_auth", "link_base") else
+                                             float(v) if k == "latency_ms" else int(v))
                             if k == "quota":
                                 app.windows.clear()  # a new quota starts fresh windows
                     return json_answer(dict(app.config))
@@ -2010,6 +2093,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_cdn(self):
         app = self.server.app
+        if not self.cdn_admitted:
+            # Too many answers in progress for this client: 429, as a CDN edge would.
+            ra = app.cfg("cdn_retry_after")
+            self.fault_names.append("max_active")
+            body = b"" if self.command == "HEAD" else \
+                b"Too many concurrent requests from this client\n"
+            self.transmit(Answer(429, [("Content-Type", "text/plain"),
+                                       ("Retry-After", str(ra))], body, kind="error"), {})
+            return
         if self.early_faults("cdn", 0):
             return
         extra = [("X-Cache", "Hit from cloudfront"),
@@ -2091,6 +2183,15 @@ def check_loopback(host):
     return sorted(addrs)[0] if host == "localhost" else host
 
 
+def rate_arg(text):
+    """'60M' -> 60000000 (decimal suffixes K, M, G; 'MB' and 'MB/s' too)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMG]?)B?(?:/s)?", text.strip(), re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError("not a rate: %r" % text)
+    mult = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}[m.group(2).upper()]
+    return int(float(m.group(1)) * mult)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Fake Hugging Face Hub (hub + CDN) for tests")
     ap.add_argument("--data", required=True, help="directory with manifest.json and blobs/")
@@ -2105,6 +2206,18 @@ def main(argv=None):
     ap.add_argument("--quota", type=int, default=100000)
     ap.add_argument("--url-ttl", type=int, default=3600,
                     help="lifetime of signed CDN URLs in seconds (default 3600)")
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="WAN emulation: wait this long before every answer (hub and CDN)")
+    ap.add_argument("--cdn-rate", type=rate_arg, default=0,
+                    help="WAN emulation: bytes/s per CDN connection (K/M/G suffixes, "
+                         "decimal; 0 = unlimited)")
+    ap.add_argument("--cdn-total-rate", type=rate_arg, default=0,
+                    help="WAN emulation: bytes/s of all CDN connections together")
+    ap.add_argument("--cdn-max-active", type=int, default=0,
+                    help="at most this many CDN answers in progress per client address; "
+                         "more get 429 with Retry-After (0 = no cap)")
+    ap.add_argument("--cdn-retry-after", type=int, default=1,
+                    help="the Retry-After (s) of those 429s (default 1)")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = ap.parse_args(argv)
 

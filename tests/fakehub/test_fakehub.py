@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -343,7 +344,9 @@ class FakeHubTest(unittest.TestCase):
         self.ctl("DELETE", "/_fake/faults")
         self.ctl("POST", "/_fake/config", {"cdn_auth": "reject", "page_size": 1000,
                                            "quota": 100000, "url_ttl": 3600,
-                                           "link_base": ""})
+                                           "link_base": "", "latency_ms": 0,
+                                           "cdn_rate": 0, "cdn_total_rate": 0,
+                                           "cdn_max_active": 0, "cdn_retry_after": 1})
         self.ctl("DELETE", "/_fake/log")
 
     # helpers -------------------------------------------------------------------------
@@ -1208,6 +1211,134 @@ class FakeHubTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"loopback", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "x.state")))
+
+    # WAN emulation -----------------------------------------------------------------------
+    def timed(self, fn, *a, **kw):
+        t = time.monotonic()
+        r = fn(*a, **kw)
+        return r, time.monotonic() - t
+
+    def test_wan_latency(self):
+        loc = self.lfs_url()
+        _, base_hub = self.timed(self.get, "/api/models/hubfs-test/tiny-model")
+        _, base_cdn = self.timed(self.cdn_get, loc, {"Range": "bytes=0-99"})
+        self.ctl("POST", "/_fake/config", {"latency_ms": 200})
+        r, hub = self.timed(self.get, "/api/models/hubfs-test/tiny-model")
+        self.assertEqual(r.status, 200)
+        r, cdn = self.timed(self.cdn_get, loc, {"Range": "bytes=0-99"})
+        self.assertEqual((r.status, len(r.body)), (206, 100))
+        for t, base in ((hub, base_hub), (cdn, base_cdn)):
+            self.assertGreaterEqual(t, 0.2, "latency not applied")
+            self.assertLess(t, base + 0.2 + 0.3, "latency applied more than once")
+        # an error answer waits too; control requests do not
+        r, t = self.timed(self.get, "/api/models/hubfs-test/no-such-model")
+        self.assertEqual(r.status, 401)
+        self.assertGreaterEqual(t, 0.2)
+        _, t = self.timed(self.ctl, "GET", "/_fake/config")
+        self.assertLess(t, 0.2)
+
+    def test_wan_rate_per_connection(self):
+        f = self.tiny("files")["big.bin"]
+        loc = self.lfs_url()
+        rate = 4_000_000
+        self.ctl("POST", "/_fake/config", {"cdn_rate": rate})
+        want = f["size"] / rate
+        r, t = self.timed(self.cdn_get, loc)
+        self.assertEqual((r.status, hashlib.sha256(r.body).hexdigest()), (200, f["sha256"]))
+        self.assertGreaterEqual(t, want * 0.9)
+        self.assertLess(t, want * 1.3 + 0.1)
+        # a range: its own length at the rate
+        r, t = self.timed(self.cdn_get, loc, {"Range": "bytes=0-999999"})
+        self.assertEqual((r.status, len(r.body)), (206, 1000000))
+        self.assertGreaterEqual(t, 0.25 * 0.9)
+        self.assertLess(t, 0.25 * 1.3 + 0.1)
+        # each connection has its own bucket: three at once take as long as one
+        res = {}
+
+        def fetch(i):
+            res[i] = self.timed(self.cdn_get, loc)
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(3)]
+        t0 = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        t = time.monotonic() - t0
+        self.assertEqual([hashlib.sha256(res[i][0].body).hexdigest() for i in range(3)],
+                         [f["sha256"]] * 3)
+        self.assertGreaterEqual(t, want * 0.9)
+        self.assertLess(t, want * 1.3 + 0.2)
+        cdn = [x for x in self.log_lines() if x["host"] == "cdn"]
+        self.assertEqual(len(cdn), 5)
+        self.assertEqual(len({x["conn"] for x in cdn}), 5)  # fresh connections
+        self.assertTrue(all(x["end"] >= x["t"] for x in cdn))
+
+    def test_wan_total_rate(self):
+        f = self.tiny("files")["big.bin"]
+        loc = self.lfs_url()
+        total = 6_000_000
+        self.ctl("POST", "/_fake/config", {"cdn_total_rate": total})
+        threads = [threading.Thread(target=self.cdn_get, args=(loc,)) for _ in range(3)]
+        t0 = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        t = time.monotonic() - t0
+        want = 3 * f["size"] / total
+        self.assertGreaterEqual(t, want * 0.9)
+        self.assertLess(t, want * 1.3 + 0.2)
+        self.assertEqual([x["bytes"] for x in self.log_lines() if x["host"] == "cdn"],
+                         [f["size"]] * 3)
+
+    def test_wan_max_active(self):
+        loc = self.lfs_url()
+        self.ctl("POST", "/_fake/config", {"cdn_max_active": 2, "cdn_retry_after": 3,
+                                           "latency_ms": 300})
+        res = []
+
+        def fetch():
+            res.append(self.cdn_get(loc, {"Range": "bytes=0-99"}))
+
+        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        for th in threads:
+            th.start()
+            time.sleep(0.05)  # all four arrive within the first one's latency
+        for th in threads:
+            th.join()
+        codes = sorted(r.status for r in res)
+        self.assertEqual(codes, [206, 206, 429, 429])
+        self.assertEqual({r.h("Retry-After") for r in res if r.status == 429}, {"3"})
+        log = [x for x in self.log_lines() if x["host"] == "cdn"]
+        self.assertEqual(sorted((x["status"], x["fault"]) for x in log),
+                         [(206, None), (206, None), (429, "max_active"), (429, "max_active")])
+        # the answers in progress are counted down again: the next ones pass
+        self.assertEqual(self.cdn_get(loc, {"Range": "bytes=0-99"}).status, 206)
+        self.assertEqual(self.cdn_get(loc, {"Range": "bytes=0-99"}).status, 206)
+
+    def test_wan_settings(self):
+        r = request(self.hub, "POST", "/_fake/config", {"Content-Type": "application/json"},
+                    b'{"cdn_rate": -1}')
+        self.assertEqual(r.status, 400)
+        j = self.ctl("POST", "/_fake/config", {"latency_ms": 2.5, "cdn_rate": 60000000})
+        self.assertEqual((j["latency_ms"], j["cdn_rate"]), (2.5, 60000000))
+        # and as flags at start-up
+        tmp = tempfile.mkdtemp(dir=self.tmp)
+        proc, state, _ = start_server(self.data, tmp, ["--latency-ms", "30", "--cdn-rate",
+                                                       "60M", "--cdn-total-rate", "1.5G",
+                                                       "--cdn-max-active", "8"])
+        try:
+            r = request(state["hub"], "GET", "/_fake/config")
+            j = r.json()
+            self.assertEqual((j["latency_ms"], j["cdn_rate"], j["cdn_total_rate"],
+                              j["cdn_max_active"], j["cdn_retry_after"]),
+                             (30.0, 60000000, 1500000000, 8, 1))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            proc.stdout.close()
+            proc.stderr.close()
 
 
 if __name__ == "__main__":

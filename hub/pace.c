@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The adaptive window of transfers in flight; hub/pace.h says what it
+ * does and why. Here: one mutex, one condition variable for the waiters,
+ * and a decision at the end of each epoch.
+ */
+#include "hub/pace.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define PACE_GROW 1.10     /* more than this × the last epoch's rate: widen */
+#define PACE_FALL 0.70     /* less than this: narrow */
+#define PACE_FLAT_PROBE 5  /* flat epochs before a probe of +1 */
+#define PACE_WAIT_STEP_MS 50
+/*
+ * What a transfer costs beside its bytes, in bytes: about what a link
+ * moves in one round trip. Small files are then measured by how many
+ * finished, big blocks by their bytes, and a few KiB more or less in an
+ * epoch of small files is no "growth".
+ */
+#define PACE_TRANSFER_COST (64u << 10)
+
+enum pace_change { PACE_KEPT, PACE_WIDENED, PACE_NARROWED };
+
+struct hub_pace {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;      /* a place was given back, or the window grew */
+	struct hub_pace_opts o;
+
+	unsigned window, in_flight, waiting, peak_window;
+	unsigned before_widen;     /* the window before the last widening */
+	bool slow_start;           /* doubling, until growth stops or a push back */
+	enum pace_change last;
+	unsigned flat;             /* flat epochs since the last change */
+	int64_t hold_until, last_cut;
+
+	int64_t epoch_start;
+	uint64_t epoch_bytes;
+	unsigned epoch_done;
+	bool epoch_full;           /* the window was the limit in this epoch */
+	double prev_rate;          /* bytes/ms of the last full epoch, 0: none */
+
+	uint64_t widened, narrowed, congestions, bytes;
+};
+
+static int64_t mono_ms(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(const struct hub_pace *p)
+{
+	return p->o.clock_ms(p->o.clock_ctx);
+}
+
+int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out)
+{
+	struct hub_pace *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	if (opts)
+		p->o = *opts;
+	if (!p->o.min)
+		p->o.min = 1;
+	if (!p->o.max)
+		p->o.max = 32;
+	if (p->o.max < p->o.min)
+		p->o.max = p->o.min;
+	if (!p->o.initial)
+		p->o.initial = 4;
+	if (p->o.initial < p->o.min)
+		p->o.initial = p->o.min;
+	if (p->o.initial > p->o.max)
+		p->o.initial = p->o.max;
+	if (!p->o.epoch_ms)
+		p->o.epoch_ms = 200;
+	if (!p->o.clock_ms)
+		p->o.clock_ms = mono_ms;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	p->window = p->peak_window = p->o.initial;
+	p->slow_start = true;
+	p->last_cut = INT64_MIN / 2;
+	p->epoch_start = now_ms(p);
+	*out = p;
+	return 0;
+}
+
+void hub_pace_free(struct hub_pace *p)
+{
+	if (!p)
+		return;
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static void set_window(struct hub_pace *p, unsigned w)
+{
+	if (w < p->o.min)
+		w = p->o.min;
+	if (w > p->o.max)
+		w = p->o.max;
+	if (w > p->window)
+		pthread_cond_broadcast(&p->freed);
+	p->window = w;
+	if (w > p->peak_window)
+		p->peak_window = w;
+}
+
+static void widen(struct hub_pace *p)
+{
+	if (p->window >= p->o.max) {
+		p->last = PACE_KEPT; /* nothing to take back */
+		return;
+	}
+	p->before_widen = p->window;
+	set_window(p, p->slow_start ? p->window * 2 : p->window + 1);
+	p->last = PACE_WIDENED;
+	p->widened++;
+}
+
+static void narrow(struct hub_pace *p, unsigned w)
+{
+	p->slow_start = false;
+	if (w < p->window)
+		p->narrowed++;
+	set_window(p, w);
+	p->last = PACE_NARROWED;
+}
+
+static void new_epoch(struct hub_pace *p, int64_t now)
+{
+	p->epoch_start = now;
+	p->epoch_bytes = 0;
+	p->epoch_done = 0;
+	p->epoch_full = p->in_flight >= p->window || p->waiting > 0;
+}
+
+/* Called under the lock after each release: decide once the epoch is over. */
+static void end_epoch(struct hub_pace *p, int64_t now)
+{
+	int64_t dt = now - p->epoch_start;
+	double rate, ratio;
+
+	if (dt < (int64_t)p->o.epoch_ms || p->epoch_done < p->window)
+		return;
+	rate = (double)p->epoch_bytes / (double)dt;
+	if (!p->epoch_full) {
+		/* The callers could not fill the window: it says nothing about it. */
+		p->prev_rate = 0;
+		p->last = PACE_KEPT;
+		new_epoch(p, now);
+		return;
+	}
+	if (p->prev_rate <= 0) {
+		if (p->slow_start)
+			widen(p);
+		p->prev_rate = rate;
+		new_epoch(p, now);
+		return;
+	}
+	ratio = rate / p->prev_rate;
+	if (ratio > PACE_GROW) {
+		p->flat = 0;
+		widen(p);
+	} else if (ratio < PACE_FALL) {
+		p->flat = 0;
+		narrow(p, p->window - p->window / 4);
+	} else if (p->last == PACE_WIDENED) {
+		/* More transfers did not move more bytes: take them back. */
+		p->slow_start = false;
+		p->flat = 0;
+		set_window(p, p->before_widen);
+		p->last = PACE_KEPT;
+	} else if (p->slow_start || ++p->flat >= PACE_FLAT_PROBE) {
+		p->flat = 0;
+		widen(p); /* probe: has the link got room again? */
+	} else {
+		p->last = PACE_KEPT;
+	}
+	p->prev_rate = rate;
+	new_epoch(p, now);
+}
+
+int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->waiting++;
+	for (;;) {
+		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
+		struct timespec ts;
+
+		if (p->in_flight < p->window && now >= p->hold_until)
+			break;
+		if (deadline_ms && now >= deadline_ms) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (p->in_flight >= p->window)
+			p->epoch_full = true;
+		if (now < p->hold_until && p->hold_until - now < wait)
+			wait = p->hold_until - now;
+		if (deadline_ms && deadline_ms - now < wait)
+			wait = deadline_ms - now;
+		/*
+		 * Short real-time steps, checked against our own clock: a place
+		 * freed wakes us at once, a hold or a deadline within a step.
+		 */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(wait > 0 ? wait : 1) * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&p->freed, &p->lock, &ts);
+	}
+	p->waiting--;
+	if (rc == 0) {
+		p->in_flight++;
+		if (p->in_flight >= p->window)
+			p->epoch_full = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+void hub_pace_release(struct hub_pace *p, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->in_flight)
+		p->in_flight--;
+	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
+	p->epoch_done++;
+	p->bytes += bytes;
+	end_epoch(p, now_ms(p));
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
+{
+	int64_t now;
+
+	pthread_mutex_lock(&p->lock);
+	now = now_ms(p);
+	p->congestions++;
+	if (wait_ms > 0 && now + wait_ms > p->hold_until)
+		p->hold_until = now + wait_ms;
+	/* The answers of one burst arrive together: one cut for them all. */
+	if (now - p->last_cut >= (int64_t)p->o.epoch_ms) {
+		p->last_cut = now;
+		narrow(p, p->window / 2);
+		p->prev_rate = 0; /* a rate measured before the cut compares with nothing */
+		new_epoch(p, now);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
+{
+	pthread_mutex_lock(&p->lock);
+	out->window = p->window;
+	out->in_flight = p->in_flight;
+	out->peak_window = p->peak_window;
+	out->widened = p->widened;
+	out->narrowed = p->narrowed;
+	out->congestions = p->congestions;
+	out->bytes = p->bytes;
+	pthread_mutex_unlock(&p->lock);
+}

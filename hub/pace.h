@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An adaptive window of transfers in flight (hub/pace.c): how many ranged
+ * requests to keep going at once so that a slow, distant link is full but
+ * a server that pushes back is listened to.
+ *
+ * The caller brackets each transfer with hub_pace_acquire() (waits for a
+ * free place in the window) and hub_pace_release() (says how many bytes it
+ * moved). Every epoch (at least epoch_ms, and at least one window's worth
+ * of transfers) the pace compares the throughput of the epoch with the one
+ * before, counting only epochs in which the window was full. Throughput
+ * counts each transfer as its bytes + 64 KiB, so that many small files
+ * are judged by how many finished:
+ *
+ *   - throughput grew by more than 10%: widen. Doubling at first (slow
+ *     start), +1 an epoch once the server has pushed back or growth stopped;
+ *   - it stayed within ±10% after a widening: the widening did not help,
+ *     undo it and stop doubling; after 5 such flat epochs, probe +1;
+ *   - it fell by more than 30%: narrow to 3/4;
+ *   - hub_pace_congestion() (a 429 or 503, reported by hub/ itself): halve
+ *     (once per epoch, not once per answer), and start nothing new until
+ *     the Retry-After has passed.
+ *
+ * The window stays within [min, max]; max is the user's cap.
+ *
+ * Threads: every function may be called from any thread; one mutex guards
+ * the state and no call holds it while waiting for the network.
+ */
+#ifndef HUBFS_HUB_PACE_H
+#define HUBFS_HUB_PACE_H
+
+#include <stdint.h>
+
+struct hub_pace_opts {
+	unsigned initial;   /* first window (default 4) */
+	unsigned min;       /* the window never goes below (default 1) */
+	unsigned max;       /* the user's cap (default 32) */
+	unsigned epoch_ms;  /* shortest measuring epoch (default 200) */
+	/* Monotonic milliseconds; NULL: CLOCK_MONOTONIC. For tests. */
+	int64_t (*clock_ms)(void *ctx);
+	void *clock_ctx;
+};
+
+struct hub_pace_stats {
+	unsigned window;         /* the current window */
+	unsigned in_flight;
+	unsigned peak_window;    /* the largest window so far */
+	uint64_t widened, narrowed, congestions; /* how often each happened */
+	uint64_t bytes;          /* as released */
+};
+
+struct hub_pace;
+
+/* @opts may be NULL (all defaults); zero fields take their default. */
+int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out);
+void hub_pace_free(struct hub_pace *p);
+
+/*
+ * Wait for a place in the window (and for any Retry-After to pass), then
+ * take it. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0, or
+ * -ETIMEDOUT when the deadline came first (nothing taken).
+ */
+int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms);
+
+/* Give the place back after a transfer that moved @bytes (0 if it failed). */
+void hub_pace_release(struct hub_pace *p, uint64_t bytes);
+
+/*
+ * The server pushed back (429, 503): halve the window and start nothing
+ * new for @wait_ms (its Retry-After; 0 if it gave none).
+ */
+void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms);
+
+void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out);
+
+#endif /* HUBFS_HUB_PACE_H */

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/* The adaptive window of transfers (hub/pace.c), on a clock the test moves. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hub/pace.h"
+
+static _Atomic int64_t fake_now;
+
+static int64_t fake_clock(void *ctx)
+{
+	(void)ctx;
+	return atomic_load(&fake_now);
+}
+
+static struct hub_pace *make(unsigned initial, unsigned max)
+{
+	struct hub_pace *p;
+
+	atomic_store(&fake_now, 1000);
+	assert_int_equal(hub_pace_new(&(struct hub_pace_opts){ .initial = initial, .max = max,
+							       .epoch_ms = 100,
+							       .clock_ms = fake_clock },
+				      &p), 0);
+	return p;
+}
+
+static unsigned window(struct hub_pace *p)
+{
+	struct hub_pace_stats s;
+
+	hub_pace_stats(p, &s);
+	return s.window;
+}
+
+/* Take every place the window has; the next one is refused at once. */
+static unsigned fill(struct hub_pace *p)
+{
+	unsigned n = 0;
+
+	while (hub_pace_acquire(p, 1) == 0) /* a deadline long past: never waits */
+		n++;
+	return n;
+}
+
+/*
+ * One epoch of a link whose throughput is @rate(window) bytes per ms: the
+ * window full, one window's worth of 1 MB transfers completed, in the
+ * time that takes (at least 100 ms: the test's epoch).
+ */
+static void epoch(struct hub_pace *p, uint64_t (*rate)(unsigned))
+{
+	unsigned w = fill(p);
+	int64_t ms = (int64_t)((uint64_t)w * 1000000 / rate(w));
+
+	assert_int_equal(w, window(p));
+	atomic_fetch_add(&fake_now, ms > 100 ? ms : 100);
+	for (unsigned i = 0; i < w; i++)
+		hub_pace_release(p, 1000000);
+}
+
+/* A link that gives 1 MB/s per stream up to 12 streams, then no more. */
+static uint64_t link_12(unsigned w)
+{
+	return (uint64_t)(w < 12 ? w : 12) * 1000;
+}
+
+static void test_defaults_and_bounds(void **state)
+{
+	struct hub_pace *p;
+	struct hub_pace_stats s;
+
+	(void)state;
+	assert_int_equal(hub_pace_new(NULL, &p), 0);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.window, 4);
+	assert_int_equal(s.in_flight, 0);
+	hub_pace_free(p);
+	/* initial above the cap is the cap */
+	p = make(50, 6);
+	assert_int_equal(window(p), 6);
+	assert_int_equal(fill(p), 6);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 6);
+	hub_pace_free(p);
+	hub_pace_free(NULL);
+}
+
+static void test_widens_while_throughput_grows(void **state)
+{
+	struct hub_pace *p = make(2, 64);
+	struct hub_pace_stats s;
+	unsigned seen_max = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		epoch(p, link_12);
+		if (window(p) > seen_max)
+			seen_max = window(p);
+	}
+	/*
+	 * Slow start: 2, 4, 8, 16 (better than 8), 32 (no better than 16: back
+	 * to 16); then probes of +1, each taken back.
+	 */
+	hub_pace_stats(p, &s);
+	assert_int_equal(seen_max, 32);
+	assert_int_equal(s.peak_window, 32);
+	assert_true(s.window >= 16 && s.window <= 17);
+	assert_true(s.narrowed == 0);
+	assert_int_equal(s.congestions, 0);
+	hub_pace_free(p);
+}
+
+static void test_cap_holds(void **state)
+{
+	struct hub_pace *p = make(4, 6);
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		epoch(p, link_12);
+	assert_int_equal(window(p), 6);
+	hub_pace_free(p);
+}
+
+static void test_congestion_halves_once_and_holds(void **state)
+{
+	struct hub_pace *p = make(16, 32);
+	struct hub_pace_stats s;
+
+	(void)state;
+	/* four answers of one burst: one cut */
+	for (int i = 0; i < 4; i++)
+		hub_pace_congestion(p, 2000);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.window, 8);
+	assert_int_equal(s.congestions, 4);
+	assert_int_equal(s.narrowed, 1);
+	/* nothing starts during the Retry-After, even with room in the window */
+	assert_int_equal(hub_pace_acquire(p, 1), -ETIMEDOUT);
+	atomic_fetch_add(&fake_now, 1999);
+	assert_int_equal(hub_pace_acquire(p, 1), -ETIMEDOUT);
+	atomic_fetch_add(&fake_now, 1);
+	assert_int_equal(fill(p), 8);
+	/* a later push back cuts again, down to the minimum and no further */
+	for (int i = 0; i < 6; i++) {
+		atomic_fetch_add(&fake_now, 100);
+		hub_pace_congestion(p, 0);
+	}
+	assert_int_equal(window(p), 1);
+	hub_pace_free(p);
+}
+
+static void test_additive_after_congestion(void **state)
+{
+	struct hub_pace *p = make(8, 64);
+	unsigned before;
+
+	(void)state;
+	hub_pace_congestion(p, 0);
+	before = window(p);
+	assert_int_equal(before, 4);
+	/* after a push back, growth is +1 at a time, never doubling */
+	for (int i = 0; i < 6; i++) {
+		unsigned w = window(p);
+
+		epoch(p, link_12);
+		assert_true(window(p) <= w + 1);
+	}
+	assert_true(window(p) > before);
+	hub_pace_free(p);
+}
+
+static uint64_t falling_rate = 100000;
+
+static uint64_t link_falling(unsigned w)
+{
+	(void)w;
+	return falling_rate;
+}
+
+static void test_narrows_when_throughput_falls(void **state)
+{
+	struct hub_pace *p = make(16, 16);
+
+	(void)state;
+	epoch(p, link_falling);
+	epoch(p, link_falling);
+	assert_int_equal(window(p), 16);
+	falling_rate /= 2;
+	epoch(p, link_falling);
+	assert_int_equal(window(p), 12);
+	hub_pace_free(p);
+}
+
+static void test_idle_window_is_not_judged(void **state)
+{
+	struct hub_pace *p = make(8, 64);
+
+	(void)state;
+	/* only 2 of 8 places used, many epochs: the window stays */
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(hub_pace_acquire(p, 0), 0);
+		assert_int_equal(hub_pace_acquire(p, 0), 0);
+		atomic_fetch_add(&fake_now, 100);
+		for (int k = 0; k < 8; k++) {
+			hub_pace_release(p, 1000);
+			if (k < 6)
+				assert_int_equal(hub_pace_acquire(p, 0), 0);
+		}
+	}
+	assert_int_equal(window(p), 8);
+	hub_pace_free(p);
+}
+
+/* ---- threads: the window is never exceeded ---- */
+
+struct crowd {
+	struct hub_pace *p;
+	atomic_int running, most;
+};
+
+static void *member(void *c_)
+{
+	struct crowd *c = c_;
+
+	for (int i = 0; i < 200; i++) {
+		int now;
+
+		assert_int_equal(hub_pace_acquire(c->p, 0), 0);
+		now = atomic_fetch_add(&c->running, 1) + 1;
+		for (int m = atomic_load(&c->most); now > m;)
+			if (atomic_compare_exchange_weak(&c->most, &m, now))
+				break;
+		usleep(50);
+		atomic_fetch_sub(&c->running, 1);
+		hub_pace_release(c->p, 4096);
+	}
+	return NULL;
+}
+
+static void test_threads_respect_window(void **state)
+{
+	struct crowd c = { 0 };
+	pthread_t t[12];
+	struct hub_pace_stats s;
+
+	(void)state;
+	assert_int_equal(hub_pace_new(&(struct hub_pace_opts){ .initial = 3, .max = 3 }, &c.p),
+			 0);
+	for (int i = 0; i < 12; i++)
+		pthread_create(&t[i], NULL, member, &c);
+	for (int i = 0; i < 12; i++)
+		pthread_join(t[i], NULL);
+	hub_pace_stats(c.p, &s);
+	assert_true(atomic_load(&c.most) <= 3);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(s.bytes, 12u * 200 * 4096);
+	hub_pace_free(c.p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_bounds),
+		cmocka_unit_test(test_widens_while_throughput_grows),
+		cmocka_unit_test(test_cap_holds),
+		cmocka_unit_test(test_congestion_halves_once_and_holds),
+		cmocka_unit_test(test_additive_after_congestion),
+		cmocka_unit_test(test_narrows_when_throughput_falls),
+		cmocka_unit_test(test_idle_window_is_not_judged),
+		cmocka_unit_test(test_threads_respect_window),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
