@@ -189,11 +189,17 @@ expect_eq " tiny-model-stubs:detects/detects tiny-model-truncated:misses/misses 
 	"$got" "verify_download_integrity detects stubs only in *.bin, and missing files"
 
 # --- 5. killed mid-download, run again ---
-stall='{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 1048576, "seconds": 20, "count": -1}'
-cdn_asked() { [ "$(hub_count host=cdn)" -gt 0 ]; }
-killed_midway() { # PID: kill -9 once the CDN has been asked, wait
-	wait_for 120 cdn_asked || not_ok "no CDN request"
-	sleep 1
+# The CDN stalls pytorch_model.bin (after 1 MiB of each answer; hubfs asks
+# for it last) and serves the other LFS files; each tool is killed (-9) once
+# those two are complete.
+st=$(manifest field model/$M model.safetensors sha256)
+pt=$(manifest field model/$M pytorch_model.bin sha256)
+wt=$(manifest field model/$M extra/weights.dat sha256)
+others=$(($(manifest field model/$M model.safetensors size) + $(manifest field model/$M extra/weights.dat size)))
+stall="{\"kind\": \"stall\", \"host\": \"cdn\", \"glob\": \"/repos/*/$pt\", \"after_bytes\": 1048576, \"seconds\": 20, \"count\": -1}"
+others_done() { [ $(($(hub_sum bytes host=cdn "path~*/$st") + $(hub_sum bytes host=cdn "path~*/$wt"))) -ge "$others" ]; }
+killed_midway() { # PID
+	wait_for 120 others_done || not_ok "the CDN did not serve model.safetensors and extra/weights.dat"
 	kill -9 "$1"
 	wait "$1" 2>/dev/null
 }
@@ -210,8 +216,8 @@ expect_eq "True True" "$(res "$T/r5.json" 0 'r["ok"]') $(res "$T/r5.json" 1 'r["
 	"the toolkit, run again after kill -9: download and verify_download_integrity say all is well"
 expect_eq 0 "$(hub_count)" "... without asking the Hub anything (the folder exists)"
 "$HUBFS_BIN" verify "$T/int/hubfs-test--tiny-model" --repo $M --deep --json >"$T/v-int"
-expect_eq "1 missing" "$?$("$PYTHON" -c 'import json,sys; print("".join(sorted({" "+p["kind"] for p in json.load(open(sys.argv[1]))["problems"]})))' "$T/v-int")" \
-	"... yet the LFS files are missing from it (hubfs verify)"
+expect_eq "1 missing:pytorch_model.bin" "$?$("$PYTHON" -c 'import json,sys; print("".join(sorted({" %s:%s" % (p["kind"], p["path"]) for p in json.load(open(sys.argv[1]))["problems"]})))' "$T/v-int")" \
+	"... yet pytorch_model.bin is missing from it (hubfs verify)"
 
 "$HUBFS_BIN" cache evict --all >/dev/null
 fakehub_ctl DELETE log >/dev/null
@@ -219,11 +225,13 @@ fakehub_ctl POST faults "$stall" >/dev/null
 "$HUBFS_BIN" download --quiet $M --local-dir "$T/int-hubfs" &
 killed_midway $!
 fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl DELETE log >/dev/null
 check "hubfs download, run again after kill -9, completes" \
 	"$HUBFS_BIN" download --quiet $M --local-dir "$T/int-hubfs"
 check "... every file verified" "$HUBFS_BIN" verify "$T/int-hubfs" --repo $M --deep
-lfs=$(lfs_bytes model/$M)
-total=$(hub_sum bytes host=cdn)
-check "... CDN bytes over both runs ($total) at most the LFS bytes ($lfs) and the blocks in flight" \
-	test "$total" -ge "$lfs" -a "$total" -le $((lfs + 8 * 4194304))
+expect_eq 0 "$(($(hub_count host=cdn "path~*/$st") + $(hub_count host=cdn "path~*/$wt")))" \
+	"... fetching nothing of the files completed before the kill"
+again=$(hub_sum bytes host=cdn)
+expect_eq "$(manifest field model/$M pytorch_model.bin size)" "$again" \
+	"... and pytorch_model.bin once (its blocks had not been verified)"
 test_done

@@ -11,8 +11,8 @@ transformers, matplotlib...), so one process runs many steps.
 Steps ({"op": ..., ...}):
   download  repo, cache_dir, [type, allow, ignore, token, force]
             -> download_from_hf_hub(); {"ok", "path", "seconds", "error"}
-  snapshot  repo, local_dir, cache_dir, [type, token]
-            -> huggingface_hub.snapshot_download() into local_dir
+  snapshot  repo, cache_dir, [local_dir, type, token]
+            -> huggingface_hub.snapshot_download()
   verify    dir, [required]   -> verify_download_integrity(); {"ok"}
   list      repo, [type, token] -> list_hf_repo_files(); {"files"}
   info      repo, [token]     -> get_model_info(); {"info"}
@@ -95,7 +95,7 @@ def op_snapshot(s):
 
     t = time.monotonic()
     path = snapshot_download(s["repo"], repo_type=s.get("type", "model"),
-                             local_dir=s["local_dir"], cache_dir=s["cache_dir"],
+                             local_dir=s.get("local_dir"), cache_dir=s["cache_dir"],
                              token=s.get("token"))
     return {"ok": True, "path": path, "seconds": time.monotonic() - t}
 
