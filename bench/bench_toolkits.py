@@ -1,6 +1,6 @@
 """OmniGenBench's download toolkit, huggingface_hub and hubfs, side by side (issue #13).
 
-    build-venv/bin/python bench/bench_toolkits.py [--build DIR] [--rounds N] [--out FILE]
+    build-venv/bin/python bench/bench_toolkits.py [--build DIR] [--rounds N] [--small-rounds N] [--out FILE]
 
 One run against the fake Hub on loopback (the build's fake Hub data, with the
 hubfs-ml repos: run `ctest -R fakehub/generate` first). Writes the tables between
@@ -12,7 +12,8 @@ the work dir it prints. Measures:
   2. what each detects on the same broken folders (LFS pointer stubs, a
      truncated file, a flipped byte, a missing config.json);
   3. a download killed (kill -9) while the CDN stalls, then run again;
-  4. speed, cold caches, medians of --rounds, tools taking turns: a full
+  4. speed, cold caches, medians of --rounds (--small-rounds for the two model
+     repos), tools taking turns: a full
      download of the model repo, the sharded repo and the 3,000-file dataset by
      download_from_hf_hub, snapshot_download and hubfs download.
 
@@ -227,19 +228,17 @@ class Bench:
     # --- 3. killed mid-download, run again ---
     def interrupted(self):
         """The CDN stalls pytorch_model.bin (after 1 MiB of each answer; hubfs asks for
-        it last) and serves the other LFS files; each tool is killed (-9) once those
-        are complete."""
+        it last) and serves the other LFS files; each tool is killed (-9) once it has
+        written those into its folder."""
         repo, key = "hubfs-test/tiny-model", "model/hubfs-test/tiny-model"
         lfs, files = self.lfs_bytes(key)
         st = files["pytorch_model.bin"]["sha256"]
-        others = {f["sha256"]: f["size"] for p, f in files.items() if f["lfs"] and p != "pytorch_model.bin"}
+        others = [p for p, f in files.items() if f["lfs"] and p != "pytorch_model.bin"]
         stall = {"kind": "stall", "host": "cdn", "glob": "/repos/*/" + st, "after_bytes": 1 << 20,
                  "seconds": 20, "count": -1}
 
-        def others_done():
-            got = sum(x["bytes"] for x in self.hub.entries()
-                      if x["host"] == "cdn" and x["path"].rsplit("/", 1)[-1] in others)
-            return got >= sum(others.values())
+        def others_done(folder):
+            return all(os.path.isfile(os.path.join(folder, p)) for p in others)
 
         res = {}
         for tool in ("toolkit", "hubfs"):
@@ -257,7 +256,8 @@ class Bench:
                 argv = [self.hubfs, "download", "--quiet", repo, "--local-dir", cache]
             p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not others_done():
+            folder = os.path.join(cache, repo.replace("/", "--")) if tool == "toolkit" else cache
+            while time.monotonic() < deadline and not others_done(folder):
                 time.sleep(0.1)
             p.send_signal(signal.SIGKILL)
             p.wait()
@@ -292,8 +292,10 @@ class Bench:
                  "hubfs download": lambda r, t: self.run_hubfs(r, t),
                  "hubfs download --local-dir": lambda r, t: self.run_hubfs(r, t, self.fresh("speed-local"))}
         out = {}
-        for rnd in range(self.args.rounds):
+        for rnd in range(max(self.args.rounds, self.args.small_rounds)):
             for repo, rtype in repos:
+                if rnd >= (self.args.rounds if rtype == "dataset" else self.args.small_rounds):
+                    continue
                 order = list(tools) if rnd % 2 == 0 else list(reversed(tools))
                 for name in order:
                     r = tools[name](repo, rtype)
@@ -355,7 +357,7 @@ def render(res, rounds):
     L.append("### Killed mid-download, then run again")
     L.append("")
     L.append("hubfs-test/tiny-model; the CDN stalls pytorch_model.bin and serves the other LFS "
-             "files; kill -9 once those are complete.")
+             "files; kill -9 once the tool has written those into its folder.")
     L.append("")
     L.append("| tool | fetched before the kill | the run again: says | fetched | time | what `hubfs verify --deep` finds after |")
     L.append("|---|---|---|---|---|---|")
@@ -365,9 +367,11 @@ def render(res, rounds):
             name, fmt_bytes(x["first"]["cdn_bytes"]), x["first"]["cdn_requests"],
             "success" if x["says_ok"] else "failure", x["again"]["hub_requests"] + x["again"]["cdn_requests"],
             fmt_bytes(x["again"]["cdn_bytes"]), x["again"]["seconds"],
-            "nothing wrong" if not x["problems"] else "%d problems: %s missing" % (x["problems"], ", ".join(x["missing"]))))
+            "nothing wrong" if not x["problems"] else "%d problem%s: %s missing" % (
+                x["problems"], "s" if x["problems"] > 1 else "", ", ".join(x["missing"]))))
     L.append("")
-    L.append("### Speed: a full download, cold caches (median of %d)" % rounds)
+    L.append("### Speed: a full download, cold caches (medians of %d rounds for the dataset, %d for the models)"
+             % rounds)
     L.append("")
     L.append("Hub and CDN requests and CDN bytes of one run in parentheses. hubfs download fills "
              "its verified cache (what the mount serves); with `--local-dir` it also writes the "
@@ -390,6 +394,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--small-rounds", type=int, default=9,
+                    help="rounds for the two model repos (under a second each, so noisier)")
     ap.add_argument("--out", default=os.path.join(TOP, "docs", "benchmarks.md"))
     args = ap.parse_args()
     b = Bench(args)
@@ -403,8 +409,11 @@ def main():
         path = os.path.join(b.work, name)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
-    table = render(res, args.rounds)
-    text = open(args.out).read() if os.path.exists(args.out) else ""
+    table = render(res, (args.rounds, max(args.rounds, args.small_rounds)))
+    text = ""
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            text = f.read()
     if BEGIN in text and END in text:
         text = text[:text.index(BEGIN) + len(BEGIN)] + "\n" + table + text[text.index(END):]
     else:
