@@ -115,11 +115,12 @@ int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap);
 
 /*
  * Write object @key, verified whole first (cache_fill()), to @path through
- * a temporary file renamed into place; fsync'ed before with @sync. The one
- * way the commands copy content out of the cache. 0 or -errno.
+ * a temporary file renamed into place (not fsync'ed: a crash leaves the
+ * old file or none, and the next run checks what is there). The one way
+ * the commands copy content out of the cache. 0 or -errno.
  */
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
-		    const struct cache_source *src, const char *path, bool sync);
+		    const struct cache_source *src, const char *path);
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

@@ -57,6 +57,21 @@ struct dl_work {
 	uint32_t block;
 };
 
+/*
+ * Every file's first block before any file's second: small files (most
+ * of a dataset, the configs and tokenizers of a model) start at once
+ * instead of after the big files listed before them, and a big file's
+ * blocks still come in order.
+ */
+static int by_block_then_file(const void *a_, const void *b_)
+{
+	const struct dl_work *a = a_, *b = b_;
+
+	if (a->block != b->block)
+		return a->block < b->block ? -1 : 1;
+	return a->file < b->file ? -1 : a->file > b->file;
+}
+
 struct download {
 	struct fs_env env;
 	struct fs_snapshot *snap;
@@ -152,7 +167,8 @@ static int write_local(struct download *dl, struct dl_file *f)
 	slash = strrchr(path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
 	rc = fileio_mkdirs(dir, 0755);
-	return rc < 0 ? rc : cli_copy_object(dl->env.cache, &f->key, &f->src, path, true);
+	/* No fsync per file, as huggingface_hub: it cost 3,068 of them on a dataset. */
+	return rc < 0 ? rc : cli_copy_object(dl->env.cache, &f->key, &f->src, path);
 }
 
 /* All blocks of @f are in: verify it (cache_fill fetches nothing more). */
@@ -430,6 +446,7 @@ int cmd_download(int argc, char **argv)
 				dl.work[dl.n_work++] = (struct dl_work){ (uint32_t)(f - dl.files), k };
 		}
 	}
+	qsort(dl.work, dl.n_work, sizeof(*dl.work), by_block_then_file);
 	if (dry_run) {
 		char a[32], b[32];
 

@@ -28,9 +28,10 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/iobuf.h"
 
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
-		    const struct cache_source *src, const char *path, bool sync)
+		    const struct cache_source *src, const char *path)
 {
 	struct cache_error cerr = { { 0 } };
 	char tmp[PATH_MAX];
@@ -44,11 +45,11 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		rc = fileio_tmp_name(path, tmp, sizeof(tmp));
 	if (rc < 0)
 		return rc;
-	buf = malloc(CACHE_BLOCK_SIZE);
+	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 	fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
 	if (fd < 0) {
 		rc = buf ? -errno : -ENOMEM;
-		free(buf);
+		iobuf_free(buf, CACHE_BLOCK_SIZE);
 		return rc;
 	}
 	while (rc == 0 && off < key->size) {
@@ -61,15 +62,13 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		rc = fileio_write_full(fd, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	if (rc == 0 && sync && fsync(fd) < 0)
-		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc < 0)
 		unlink(tmp);
-	free(buf);
+	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	return rc;
 }
 
@@ -81,7 +80,7 @@ static int put_blob(struct cache *cache, const struct cache_key *key,
 
 	if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == key->size)
 		return 0;
-	return cli_copy_object(cache, key, src, blob, false);
+	return cli_copy_object(cache, key, src, blob);
 }
 
 /* @link (made or replaced atomically) pointing at @target. */
