@@ -12,11 +12,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 # libclang-rt-14-dev: libFuzzer's runtime, for the fuzz targets (scripts/fuzz.sh).
 # nginx: the cluster mirror's test (t6000) runs Debian's, which has the slice and
 # auth_request modules (contrib/nginx/hubfs-mirror.conf).
+# systemd: only its systemd-analyze, which checks contrib/systemd's units (t2033).
 packages=(
 	cmake ninja-build pkgconf gcc clang libclang-rt-14-dev
 	libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libjson-c-dev
 	libcmocka-dev python3 python3-venv curl git attr groff-base bc procps ca-certificates rsync
-	nginx
+	nginx systemd
 )
 # The fidelity test runs the official JavaScript client: Node.js and npm.
 command -v node >/dev/null || packages+=(nodejs)
