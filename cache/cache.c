@@ -1216,6 +1216,25 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 	return *rc < 0 ? NULL : o;
 }
 
+/*
+ * lookup() for a read of *@len bytes at @offset, cut to the object's end.
+ * NULL with *@rc 0 when there is nothing to read, or an error in *@rc.
+ */
+static struct cache_object *lookup_range(struct cache *c, const struct cache_key *key,
+					 uint64_t offset, size_t *len,
+					 struct cache_error *err, int *rc)
+{
+	struct cache_object *o = lookup(c, key, err, rc);
+
+	if (!o)
+		return NULL;
+	if (offset >= key->size || *len == 0)
+		return NULL; /* *rc is 0 */
+	if (*len > key->size - offset)
+		*len = (size_t)(key->size - offset);
+	return o;
+}
+
 /* Would a read have to verify @o first (complete, not verified)? Lock held. */
 static bool needs_settle(const struct cache_object *o)
 {
@@ -1241,13 +1260,9 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 	struct cache_object *o;
 	int rc;
 
-	o = lookup(c, key, err, &rc);
+	o = lookup_range(c, key, offset, &len, err, &rc);
 	if (!o)
 		return rc;
-	if (offset >= key->size || len == 0)
-		return 0;
-	if (len > key->size - offset)
-		len = (size_t)(key->size - offset);
 
 	/* A wrong block met while hashing is fetched again; a few rounds at most. */
 	for (int round = 0; round < 3; round++) {
@@ -1298,13 +1313,9 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 	size_t done = 0;
 	int rc;
 
-	o = lookup(c, key, err, &rc);
+	o = lookup_range(c, key, offset, &len, err, &rc);
 	if (!o)
 		return rc;
-	if (offset >= key->size || len == 0)
-		return 0;
-	if (len > key->size - offset)
-		len = (size_t)(key->size - offset);
 	pthread_mutex_lock(&c->lock);
 	rejects = o->rejects;
 	rc = needs_settle(o) ? -EWOULDBLOCK : 0;
