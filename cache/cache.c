@@ -1829,6 +1829,21 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 	pthread_cond_init(&c->changed, NULL);
 	pthread_mutex_init(&c->usage_mutex, NULL);
 	rc = fileio_mkdirs(c->dir, 0755);
+	if (rc == 0) {
+		/*
+		 * Absolute from here on: a mount's daemon moves to "/", and a
+		 * relative --cache-dir would then fill a folder of that name there.
+		 */
+		char *abs = realpath(c->dir, NULL);
+
+		if (abs) {
+			free(c->dir);
+			c->dir = abs;
+			c->opts.dir = abs;
+		} else {
+			rc = -errno;
+		}
+	}
 	if (rc == 0)
 		rc = check_marker(c);
 	if (rc < 0)

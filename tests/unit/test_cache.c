@@ -2506,6 +2506,46 @@ static void test_two_handles_share_directory(void **state)
 	free(buf);
 }
 
+/*
+ * A relative directory is the one it names when opened, whatever the
+ * process's working directory later: a mount's daemon moves to "/" (a
+ * relative --cache-dir once filled "/NAME").
+ */
+static void test_relative_dir(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 3, 46);
+	struct cache_options rel = f->opts;
+	struct cache_error err = { { 0 } };
+	char cwd[PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
+	struct cache *c2;
+	uint8_t *buf = malloc((size_t)o->key.size);
+	char *slash;
+
+	assert_non_null(buf);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_non_null(realpath(f->opts.dir, real));
+	snprintf(parent, sizeof(parent), "%s", real);
+	slash = strrchr(parent, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	rel.dir = slash + 1;
+	assert_int_equal(chdir(parent), 0);
+	assert_int_equal(cache_open(&rel, &c2), 0);
+	assert_int_equal(chdir("/"), 0);
+	assert_string_equal(cache_dir(c2), real);
+	assert_int_equal(cache_read(c2, &o->key, &f->ms.src, buf, (size_t)o->key.size, 0, &err),
+			 (ssize_t)o->key.size);
+	assert_bytes(buf, o->data, (size_t)o->key.size, 0);
+	/* The blocks went to the directory f->c shares: it reads them from disk. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, (size_t)o->key.size, 0, &err),
+			 (ssize_t)o->key.size);
+	assert_int_equal(mem_source_fetches(&f->ms), 2);
+	cache_close(c2);
+	assert_int_equal(chdir(cwd), 0);
+	free(buf);
+}
+
 static void test_default_dir(void **state)
 {
 	char out[PATH_MAX], small[8];
@@ -2585,6 +2625,7 @@ int main(void)
 		T(test_refresh_follows_other_process),
 		T(test_cap_is_directory_wide),
 		T(test_publish_never_replaces),
+		T(test_relative_dir),
 		cmocka_unit_test(test_default_dir),
 	};
 
