@@ -67,6 +67,12 @@ static const struct status_metric status_metrics[] = {
 	  "Read requests being served now." },
 	{ "readahead_in_flight", "hubfs_readahead_in_flight", "gauge",
 	  "Read-ahead fetches running now." },
+	{ "readahead_window", "hubfs_readahead_window", "gauge",
+	  "Read-ahead fetches allowed in flight now (adapts up to --max-streams)." },
+	{ "readahead_peak_window", "hubfs_readahead_peak_window", "gauge",
+	  "The widest the read-ahead window has been." },
+	{ "readahead_congestions", "hubfs_readahead_congestions_total", "counter",
+	  "429 and 503 answers that narrowed the read-ahead window." },
 	{ "cache.bytes", "hubfs_cache_bytes", "gauge",
 	  "Bytes the cache directory holds." },
 	{ "cache.max_bytes", "hubfs_cache_max_bytes", "gauge",
@@ -269,6 +275,10 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 	fprintf(out, "  %-24s %llu (read-ahead fetches: %llu)\n", "reads in flight",
 		(unsigned long long)status_u64(root, "reads_in_flight"),
 		(unsigned long long)status_u64(root, "readahead_in_flight"));
+	fprintf(out, "  %-24s %llu now, %llu at most so far, %llu pushbacks (429/503)\n",
+		"read-ahead window", (unsigned long long)status_u64(root, "readahead_window"),
+		(unsigned long long)status_u64(root, "readahead_peak_window"),
+		(unsigned long long)status_u64(root, "readahead_congestions"));
 	status_bytes(status_u64(root, "cache.bytes"), a, sizeof(a));
 	if (cap)
 		fprintf(out, "  %-24s %s of %s cap (%.0f %%)\n", "cache size", a,

@@ -52,6 +52,8 @@ static void print_usage(FILE *out)
 		"  --type TYPE             model, dataset or space, for --repo\n"
 		"  --strict                opening a file fetches and verifies all of it\n"
 		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
+		"  --max-streams N         read-ahead fetches in flight at most: the cap of\n"
+		"                          a window that adapts from 8 (default 32, 1..64)\n"
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
 		"  --connect-timeout SECS  wait this long for a connection (default 10)\n"
@@ -65,9 +67,9 @@ static void print_usage(FILE *out)
 		"  for '-', taken out of the list before FUSE sees it (fstab: hubfs(1));\n"
 		"  mount(8)'s own (_netdev, nofail, noauto, x-*...) are ignored, rw too\n"
 		"  (with a warning: the mount is read-only). The -o forms:\n"
-		"    repo= type= strict revision_ttl= cache_dir= max_cache_size= min_free=\n"
-		"    endpoint= token_file= offline connect_timeout= stall_timeout=\n"
-		"    min_speed= op_timeout= retries= log_level=\n"
+		"    repo= type= strict revision_ttl= max_streams= cache_dir= max_cache_size=\n"
+		"    min_free= endpoint= token_file= offline connect_timeout=\n"
+		"    stall_timeout= min_speed= op_timeout= retries= log_level=\n"
 		"\n"
 		"See hubfs(1) for details.\n");
 }
@@ -94,6 +96,7 @@ static const struct option mount_longopts[] = {
 	{ "min-free", required_argument, NULL, 'F' },
 	{ "revision-ttl", required_argument, NULL, 'T' },
 	{ "strict", no_argument, NULL, 'S' },
+	{ "max-streams", required_argument, NULL, 'X' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HUB_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
@@ -138,6 +141,16 @@ static int mount_apply(struct mount_args *m, int c, char *arg)
 			return EXIT_USAGE;
 		}
 		break;
+	case 'X': {
+		unsigned long n = strtoul(arg, &end, 10);
+
+		if (end == arg || *end || n < 1 || n > 64) {
+			fprintf(stderr, "hubfs: --max-streams must be 1..64\n");
+			return EXIT_USAGE;
+		}
+		m->opts.max_streams = (unsigned)n;
+		break;
+	}
 	case 'T':
 		m->opts.revision_ttl_secs = strtol(arg, &end, 10);
 		if (end == arg || *end || m->opts.revision_ttl_secs < 0) {
@@ -291,7 +304,7 @@ static void mount_args_init(struct mount_args *m)
 	memset(m, 0, sizeof(*m));
 	m->opts = (struct fs_options){
 		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
-		.prefetch_blocks = 16, .prefetch_threads = 8,
+		.prefetch_blocks = 16, .prefetch_threads = 8, .max_streams = 32,
 		.prefetch_streams = 1, .reader_streams = 1,
 	};
 	m->hub = (struct cli_hub_opts)CLI_HUB_OPTS_INIT;

@@ -33,7 +33,8 @@ struct fs_options {
 	long revision_ttl_secs;     /* re-resolve branches after this long */
 	long negative_ttl_secs;     /* remember failed lookups this long */
 	unsigned prefetch_blocks;   /* how far sequential reads fetch ahead */
-	unsigned prefetch_threads;  /* read-ahead workers at start; one file's fetches in flight, at most */
+	unsigned prefetch_threads;  /* the read-ahead window at start (hub_pace's first window) */
+	unsigned max_streams;       /* the window's cap: read-ahead fetches in flight, at most */
 	unsigned prefetch_streams;  /* range requests each read-ahead fetch splits into */
 	unsigned reader_streams;    /* the same, for a block a reader waits for */
 };

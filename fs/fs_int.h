@@ -29,6 +29,7 @@
 
 #include "fs/fs.h"
 #include "fs/snapshot.h"
+#include "hub/pace.h"
 
 enum fs_node_kind {
 	NODE_ROOT,  /* "/" (unless one repo is mounted there) */
@@ -219,8 +220,17 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out,
 
 /* ---- prefetch.c ---- */
 
-int fs_prefetch_start(struct fs *fs, unsigned threads);
+/*
+ * Start read-ahead with a window of @threads fetches that adapts up to
+ * @max_streams (hub/pace.h); the mount's Hub client reports its 429s and
+ * 503s to it until fs_prefetch_stop().
+ */
+int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams);
 void fs_prefetch_stop(struct fs *fs);
+/* The read-ahead window now (0 without read-ahead). */
+unsigned fs_prefetch_window(struct fs *fs);
+/* The read-ahead window's counters (all 0 without read-ahead). */
+void fs_prefetch_pace_stats(struct fs *fs, struct hub_pace_stats *out);
 /* Queue block @index of @h's file; takes its own snapshot ref. */
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
 /*

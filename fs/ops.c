@@ -642,15 +642,20 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * another block, nor must one page fault in a mapping whose pages the
  * kernel fills 2 MiB at a time (torch's mmap of a safetensors or
  * torch.save file): that arrives as two 1 MiB reads, exactly half a block.
+ * The limit is prefetch_blocks, or the read-ahead window when it is wider:
+ * a lone reader may keep the whole window busy, as a download would.
  */
 static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
 {
 	uint32_t blocks = cache_blocks_for(h->entry->size);
-	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from;
+	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, limit;
 
 	if (!fs->opts.prefetch_blocks || blocks <= 1)
 		return;
+	limit = fs_prefetch_window(fs);
+	if (limit < fs->opts.prefetch_blocks)
+		limit = fs->opts.prefetch_blocks;
 	pthread_mutex_lock(&h->lock);
 	if (off != h->next_offset) {
 		h->run_start = off;
@@ -661,8 +666,7 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		/* One block ahead per block read so far, up to the limit. */
 		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
 
-		want = run_blocks < fs->opts.prefetch_blocks ? (uint32_t)run_blocks :
-							       fs->opts.prefetch_blocks;
+		want = run_blocks < limit ? (uint32_t)run_blocks : limit;
 	}
 	from = h->ahead > here + 1 ? h->ahead : here + 1;
 	if (want && here + want >= from && from < blocks) {
@@ -1219,7 +1223,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		}
 	}
 	/* Threads start after daemonizing: fork() keeps only the caller's. */
-	rc = fs_prefetch_start(fs, opts->prefetch_threads);
+	rc = fs_prefetch_start(fs, opts->prefetch_threads, opts->max_streams);
 	if (rc < 0) {
 		log_err("cannot start the read-ahead threads: %s", strerror(-rc));
 		goto out_unmount;

@@ -6,14 +6,23 @@
  * the request, and a failed fetch is left for the reader to meet (and
  * report) itself.
  *
- * A file whose Hub stalls must not take read-ahead from the others: one
- * file has at most as many fetches in flight as the pool starts with
- * (prefetch_threads: all of them on one file when it is alone), and when work is
- * waiting and no worker is idle, another worker starts, up to
- * PREFETCH_MAX_THREADS. A stalled fetch ends at its deadline.
+ * How many fetches run at once is an adaptive window (hub/pace.h), as in
+ * `hubfs download`: it starts at prefetch_threads, widens while the
+ * throughput grows (a distant Hub, a rate per connection), narrows when
+ * it falls or the Hub answers 429/503, and never passes max_streams. A
+ * fetch takes its place in the window only when it goes to the network
+ * (fs_source.pace); a block already cached costs none.
+ *
+ * Workers: one more starts when work waits, none is idle and there are
+ * fewer than the window, up to max_streams.
+ *
+ * A file whose Hub stalls must not take read-ahead from the others: a
+ * file alone in the queue may have the whole window in flight, but while
+ * another file's work waits, at most half of it (rounded up). A stalled
+ * fetch ends at its deadline.
  *
  * Locking: pf->lock guards everything below it; it is not held while
- * fetching.
+ * fetching. The pace has its own lock and is never called under pf->lock.
  */
 #include "fs/fs_int.h"
 
@@ -21,16 +30,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/pace.h"
 #include "util/log.h"
 
 #define QUEUE_MAX 256
 /*
- * Twice the default pool: a stalled file holds at most its share and the
- * rest go on. Each worker costs a Hub connection and its 256 KiB receive
- * buffer: with 64, eight cold readers of eight files ran 64 fetches at
- * once and the daemon peaked at 97 MiB (16: 77 MiB, and faster).
+ * The largest max_streams. Each fetch in flight costs a Hub connection and
+ * its 256 KiB receive buffer; on loopback the window stays near its start
+ * (the machine, not the network, is the limit), and eight readers of
+ * eight files with a fixed 64 fetches peaked at 97 MiB (16: 77 MiB).
  */
-#define PREFETCH_MAX_THREADS 16
+#define PREFETCH_MAX_THREADS 64
 
 struct job {
 	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
@@ -49,9 +59,19 @@ struct fs_prefetch {
 	pthread_t threads[PREFETCH_MAX_THREADS];
 	unsigned n_threads;
 	unsigned n_idle;             /* workers waiting for a job */
-	unsigned per_file_max;       /* fetches of one file in flight, at most; constant */
+	unsigned max_threads;        /* max_streams; constant */
+	struct hub_pace *pace;       /* the window; its own lock; constant pointer */
 	const struct fs_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
+
+/* The window now: how many fetches may be on the network at once. */
+static unsigned window(struct fs_prefetch *pf)
+{
+	struct hub_pace_stats st;
+
+	hub_pace_stats(pf->pace, &st);
+	return st.window ? st.window : 1;
+}
 
 /* How many fetches of @entry's file are in flight. */
 static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *entry)
@@ -65,17 +85,35 @@ static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *e
 	return n;
 }
 
+/* Does a fetch of a file other than @entry wait in the queue? */
+static bool others_wait(const struct fs_prefetch *pf, const struct fs_entry *entry)
+{
+	for (size_t i = 0; i < pf->count; i++) {
+		const struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
+
+		if (j->snap && j->entry != entry)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Take the oldest job that may run now (an invalidation always may; a
  * fetch when its file has room), closing the gap it leaves. False: none.
+ * @win: the window, read before pf->lock was taken.
  */
-static bool take_job(struct fs_prefetch *pf, struct job *out)
+static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
 {
 	for (size_t i = 0; i < pf->count; i++) {
 		size_t at = (pf->head + i) % QUEUE_MAX;
+		const struct job *j = &pf->q[at];
 
-		if (pf->q[at].snap && in_flight(pf, pf->q[at].entry) >= pf->per_file_max)
-			continue;
+		if (j->snap) {
+			unsigned cap = others_wait(pf, j->entry) ? (win + 1) / 2 : win;
+
+			if (in_flight(pf, j->entry) >= cap)
+				continue;
+		}
 		*out = pf->q[at];
 		for (size_t k = i; k > 0; k--)
 			pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k - 1) % QUEUE_MAX];
@@ -97,12 +135,20 @@ static void *worker(void *pf_)
 		struct cache_key key;
 		struct job job;
 		unsigned slot = 0;
+		int64_t prev;
 		int rc;
+
+		unsigned win = window(pf);
 
 		pthread_mutex_lock(&pf->lock);
 		pf->n_idle++;
-		while (!pf->stop && !take_job(pf, &job))
+		while (!pf->stop && !take_job(pf, win, &job)) {
 			pthread_cond_wait(&pf->wake, &pf->lock);
+			/* The window changes as fetches end: read it again. */
+			pthread_mutex_unlock(&pf->lock);
+			win = window(pf);
+			pthread_mutex_lock(&pf->lock);
+		}
 		pf->n_idle--;
 		if (pf->stop) {
 			pthread_mutex_unlock(&pf->lock);
@@ -122,8 +168,12 @@ static void *worker(void *pf_)
 		fs_entry_key(job.entry, &key);
 		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
 		source.streams = pf->fs->opts.prefetch_streams;
+		source.pace = pf->pace;
 		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
+		/* Its own deadline: the wait for a place in the window counts. */
+		prev = hub_deadline_set(hub_now_ms() + pf->fs->deps.hub_config->op_timeout_ms);
 		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
+		hub_deadline_set(prev);
 		atomic_fetch_sub(&pf->fs->status.readahead_in_flight, 1);
 		if (rc == -EBADMSG) {
 			/*
@@ -149,27 +199,42 @@ static void *worker(void *pf_)
 	}
 }
 
-/* Another worker when work waits and none is idle. Called with pf->lock held. */
-static void grow(struct fs_prefetch *pf)
+/*
+ * Another worker when work waits, none is idle and there are fewer than
+ * the window @win. Called with pf->lock held.
+ */
+static void grow(struct fs_prefetch *pf, unsigned win)
 {
-	if (pf->n_idle > 0 || pf->n_threads >= PREFETCH_MAX_THREADS || pf->stop)
+	if (pf->n_idle > 0 || pf->n_threads >= pf->max_threads || pf->n_threads >= win ||
+	    pf->stop)
 		return;
 	if (pthread_create(&pf->threads[pf->n_threads], NULL, worker, pf) == 0)
 		pf->n_threads++;
 }
 
-int fs_prefetch_start(struct fs *fs, unsigned threads)
+int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 {
 	struct fs_prefetch *pf = calloc(1, sizeof(*pf));
+	int rc;
 
 	if (!pf)
 		return -ENOMEM;
+	if (max_streams < 1 || max_streams > PREFETCH_MAX_THREADS)
+		max_streams = max_streams < 1 ? 1 : PREFETCH_MAX_THREADS;
+	if (threads > max_streams)
+		threads = max_streams;
+	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = threads ? threads : 1,
+						   .max = max_streams }, &pf->pace);
+	if (rc < 0) {
+		free(pf);
+		return rc;
+	}
+	/* A 429 or 503 to any of the mount's requests narrows the window. */
+	hub_client_set_pace(fs->deps.hub, pf->pace);
 	pf->fs = fs;
+	pf->max_threads = max_streams;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->wake, NULL);
-	if (threads > PREFETCH_MAX_THREADS)
-		threads = PREFETCH_MAX_THREADS;
-	pf->per_file_max = threads ? threads : 1;
 	for (unsigned i = 0; i < threads; i++) {
 		if (pthread_create(&pf->threads[i], NULL, worker, pf) != 0)
 			break;
@@ -185,6 +250,7 @@ void fs_prefetch_stop(struct fs *fs)
 
 	if (!pf)
 		return;
+	hub_pace_close(pf->pace); /* a worker waiting for a place gives up now */
 	pthread_mutex_lock(&pf->lock);
 	pf->stop = true;
 	pthread_cond_broadcast(&pf->wake);
@@ -192,6 +258,8 @@ void fs_prefetch_stop(struct fs *fs)
 	/* No worker starts once stop is set: n_threads is final. */
 	for (unsigned i = 0; i < pf->n_threads; i++)
 		pthread_join(pf->threads[i], NULL);
+	hub_client_set_pace(pf->fs->deps.hub, NULL);
+	hub_pace_free(pf->pace);
 	while (pf->count) {
 		if (pf->q[pf->head].snap)
 			fs_snapshot_unref(pf->q[pf->head].snap);
@@ -207,9 +275,11 @@ void fs_prefetch_stop(struct fs *fs)
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 {
 	struct fs_prefetch *pf = fs->prefetch;
+	unsigned win;
 
 	if (!pf)
 		return;
+	win = window(pf);
 	pthread_mutex_lock(&pf->lock);
 	if (pf->n_threads && pf->count < QUEUE_MAX && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
@@ -222,7 +292,7 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 		pf->count++;
 		/* Broadcast: the worker woken first may find this file full. */
 		pthread_cond_broadcast(&pf->wake);
-		grow(pf);
+		grow(pf, win);
 	}
 	pthread_mutex_unlock(&pf->lock);
 }
@@ -230,9 +300,11 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 {
 	struct fs_prefetch *pf = fs->prefetch;
+	unsigned win;
 
 	if (!pf)
 		return;
+	win = window(pf);
 	pthread_mutex_lock(&pf->lock);
 	/* This one is not optional: wait for room rather than drop it. */
 	if (pf->n_threads && !pf->stop) {
@@ -249,7 +321,19 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 		j->ino = ino;
 		pf->count++;
 		pthread_cond_broadcast(&pf->wake);
-		grow(pf);
+		grow(pf, win);
 	}
 	pthread_mutex_unlock(&pf->lock);
+}
+
+unsigned fs_prefetch_window(struct fs *fs)
+{
+	return fs->prefetch ? window(fs->prefetch) : 0;
+}
+
+void fs_prefetch_pace_stats(struct fs *fs, struct hub_pace_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (fs->prefetch)
+		hub_pace_stats(fs->prefetch->pace, out);
 }

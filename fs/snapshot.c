@@ -17,6 +17,7 @@
 
 #include "cache/commit.h"
 #include "cache/meta.h"
+#include "hub/pace.h"
 #include "util/buf.h"
 #include "util/digest.h"
 #include "util/fileio.h"
@@ -678,7 +679,18 @@ static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t o
 		return 0;
 	/* The commit, never the branch: the bytes must match the listing. */
 	snprintf(pinned.revision, sizeof(pinned.revision), "%s", s->snap->commit);
+	if (s->pace) {
+		rc = hub_pace_acquire(s->pace, hub_deadline_get());
+		if (rc < 0) {
+			if (cerr)
+				snprintf(cerr->message, sizeof(cerr->message),
+					 "no place in the read-ahead window before the deadline");
+			return rc;
+		}
+	}
 	rc = fetch_streams(s, &pinned, key->size, offset, len, sink, sink_ctx, &err);
+	if (s->pace)
+		hub_pace_release(s->pace, rc < 0 ? 0 : len);
 	/* The caller logs it once, with the repo, revision and file. */
 	if (rc < 0 && cerr)
 		snprintf(cerr->message, sizeof(cerr->message), "%s", err.message);
@@ -705,6 +717,7 @@ void fs_source_init(struct fs_source *s, struct hub_client *hub,
 	s->snap = snap;
 	s->entry = entry;
 	s->streams = 1;
+	s->pace = NULL;
 	out->fetch = source_fetch;
 	out->fetch_stream = source_fetch_stream;
 	out->ctx = s;

@@ -116,6 +116,13 @@ struct fs_source {
 	 * several streams, as a download of it would.
 	 */
 	unsigned streams;
+	/*
+	 * When set, a fetch that goes to the network first takes a place in
+	 * this window (hub/pace.h) and gives it back with the bytes it
+	 * moved: read-ahead's, so that its concurrency follows the network.
+	 * NULL after init: a reader's own fetch never waits for a place.
+	 */
+	struct hub_pace *pace;
 };
 void fs_source_init(struct fs_source *s, struct hub_client *hub,
 		    const struct fs_snapshot *snap, const struct fs_entry *entry,

@@ -13,7 +13,8 @@
  *   requests, requests_by_status {"200": n, ...}, retries, resumes,
  *   timeouts, transport_errors, verification_failures, corrupt_blocks,
  *   rejected, block_fetches, block_fetch_waits, block_disk_hits,
- *   reads_in_flight, readahead_in_flight,
+ *   reads_in_flight, readahead_in_flight, readahead_window,
+ *   readahead_peak_window, readahead_congestions,
  *   cache {dir, bytes, max_bytes, min_free_ratio, objects, blocks}
  */
 #include "fs/fs_int.h"
@@ -82,6 +83,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	struct hub_stats *hs = calloc(1, sizeof(*hs)); /* 4 KiB of status slots */
 	struct cache_stats cs;
 	struct cache_usage cu;
+	struct hub_pace_stats ps;
 	uint64_t served = atomic_load(&fs->status.bytes_served);
 	time_t now = time(NULL);
 	bool first = true;
@@ -92,6 +94,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	hub_client_stats(fs->deps.hub, hs);
 	cache_stats(fs->deps.cache, &cs);
 	cache_usage(fs->deps.cache, &cu);
+	fs_prefetch_pace_stats(fs, &ps);
 
 	rc = buf_printf(b, "{\"version\":\"%s\",\"pid\":%ld,\"endpoint\":", HUBFS_VERSION,
 			(long)getpid());
@@ -139,6 +142,9 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "reads_in_flight", atomic_load(&fs->status.reads_in_flight));
 	rc = rc ? rc : json_u64(b, "readahead_in_flight",
 				atomic_load(&fs->status.readahead_in_flight));
+	rc = rc ? rc : json_u64(b, "readahead_window", ps.window);
+	rc = rc ? rc : json_u64(b, "readahead_peak_window", ps.peak_window);
+	rc = rc ? rc : json_u64(b, "readahead_congestions", ps.congestions);
 	rc = rc ? rc : buf_append_str(b, ",\"cache\":{\"dir\":");
 	rc = rc ? rc : json_str(b, cache_dir(fs->deps.cache));
 	rc = rc ? rc : json_u64(b, "bytes", cu.bytes);

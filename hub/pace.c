@@ -34,6 +34,7 @@ struct hub_pace {
 	unsigned window, in_flight, waiting, peak_window;
 	unsigned before_widen;     /* the window before the last widening */
 	bool slow_start;           /* doubling, until growth stops or a push back */
+	bool closed;               /* hub_pace_close(): no place is given any more */
 	enum pace_change last;
 	unsigned flat;             /* flat epochs since the last change */
 	int64_t hold_until, last_cut;
@@ -203,6 +204,10 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
 		struct timespec ts;
 
+		if (p->closed) {
+			rc = -ECANCELED;
+			break;
+		}
 		if (p->in_flight < p->window && now >= p->hold_until)
 			break;
 		if (deadline_ms && now >= deadline_ms) {
@@ -245,6 +250,14 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	p->bytes += bytes;
 	end_epoch(p, now_ms(p));
 	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void hub_pace_close(struct hub_pace *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->closed = true;
+	pthread_cond_broadcast(&p->freed);
 	pthread_mutex_unlock(&p->lock);
 }
 

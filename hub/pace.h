@@ -57,10 +57,17 @@ void hub_pace_free(struct hub_pace *p);
 
 /*
  * Wait for a place in the window (and for any Retry-After to pass), then
- * take it. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0, or
- * -ETIMEDOUT when the deadline came first (nothing taken).
+ * take it. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0,
+ * -ETIMEDOUT when the deadline came first, or -ECANCELED once the pace is
+ * closed (nothing taken either way).
  */
 int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms);
+
+/*
+ * For a user that is ending: every acquire, waiting or to come, fails
+ * with -ECANCELED at once. Releases still count. Cannot be undone.
+ */
+void hub_pace_close(struct hub_pace *p);
 
 /* Give the place back after a transfer that moved @bytes (0 if it failed). */
 void hub_pace_release(struct hub_pace *p, uint64_t bytes);
