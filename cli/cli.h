@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "hub/hub.h"
 
 /* Exit codes, documented in hubfs(1). */

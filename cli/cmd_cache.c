@@ -11,7 +11,7 @@
 
 #include "cache/cache.h"
 #include "cache/meta.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "util/size.h"
 
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "hub/pace.h"
 #include "util/digest.h"
 #include "util/fileio.h"

@@ -28,7 +28,7 @@
 #include <sys/types.h>
 
 #include "fs/fs.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 
 enum fs_node_kind {
 	NODE_ROOT,  /* "/" (unless one repo is mounted there) */

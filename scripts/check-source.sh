@@ -8,9 +8,9 @@
 #     truncation check, memcpy with explicit lengths, strtoull with errno and
 #     end-pointer checks).
 #   the include rule (docs/architecture.md): the modules depend on each other
-#     in one direction, fs -> hub -> util and fs -> cache -> util, cli on all
-#     of them; a third-party library's headers stay in the one module that
-#     wraps it. Both are the tables below; a new top-level folder must be
+#     in one direction, repo -> hub -> util and repo -> cache -> util, fs ->
+#     repo, cli on all of them; a third-party library's headers stay in the
+#     one module that wraps it. Both are the tables below; a new top-level folder must be
 #     added to them.
 #
 # --deps prints the module dependency list (who includes whom, counted)
@@ -60,10 +60,11 @@ declare -A may_include=(
 	[util]="util"
 	[hub]="hub util"
 	[cache]="cache util"
-	[fs]="fs hub cache util"
-	[cli]="cli fs hub cache util"
-	[tests]="tests fs hub cache util"
-	[bench]="bench fs hub cache util"
+	[repo]="repo hub cache util"
+	[fs]="fs repo hub cache util"
+	[cli]="cli repo fs hub cache util"
+	[tests]="tests repo fs hub cache util"
+	[bench]="bench repo fs hub cache util"
 )
 # Which modules may include a third-party library's headers (<X...>).
 declare -A lib_owners=(

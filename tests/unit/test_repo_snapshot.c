@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The snapshot layer (fs/snapshot.c) without a Hub: names (the cache's
+ * The snapshot layer (repo/snapshot.c) without a Hub: names (the cache's
  * repo key, huggingface_hub's folder names and cache directory), a
  * snapshot loaded offline from what a cache remembers (the entry table:
  * sorted, implicit folders added, duplicates and paths below a file
@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "cache/meta.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "util/fileio.h"
 
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"

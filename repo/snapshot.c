@@ -3,7 +3,7 @@
  * Snapshots: a revision resolved to a commit, and the commit's listing,
  * from the cache when it has them, from the Hub otherwise.
  */
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>

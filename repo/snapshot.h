@@ -13,8 +13,8 @@
  * Ownership: a snapshot is immutable after loading and reference-counted;
  * fs_snapshot_ref()/unref() are thread-safe.
  */
-#ifndef HUBFS_FS_SNAPSHOT_H
-#define HUBFS_FS_SNAPSHOT_H
+#ifndef HUBFS_REPO_SNAPSHOT_H
+#define HUBFS_REPO_SNAPSHOT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -124,4 +124,4 @@ void fs_source_init(struct fs_source *s, struct hub_client *hub,
 /* "model/ORG/NAME" for @repo into @out. */
 int fs_repo_key(const struct hub_repo *repo, char *out, size_t size);
 
-#endif /* HUBFS_FS_SNAPSHOT_H */
+#endif /* HUBFS_REPO_SNAPSHOT_H */
