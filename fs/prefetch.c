@@ -33,8 +33,8 @@
 #define PREFETCH_MAX_THREADS 16
 
 struct job {
-	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
-	const struct fs_entry *entry;
+	struct repo_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
+	const struct repo_entry *entry;
 	uint32_t index;
 	fuse_ino_t ino;              /* the inode to invalidate */
 };
@@ -50,11 +50,11 @@ struct fs_prefetch {
 	unsigned n_threads;
 	unsigned n_idle;             /* workers waiting for a job */
 	unsigned per_file_max;       /* fetches of one file in flight, at most; constant */
-	const struct fs_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
+	const struct repo_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
 
 /* How many fetches of @entry's file are in flight. */
-static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *entry)
+static unsigned in_flight(const struct fs_prefetch *pf, const struct repo_entry *entry)
 {
 	unsigned n = 0;
 
@@ -93,7 +93,7 @@ static void *worker(void *pf_)
 	for (;;) {
 		struct cache_error cerr = { { 0 } };
 		struct cache_source src;
-		struct fs_source source;
+		struct repo_source source;
 		struct cache_key key;
 		struct job job;
 		unsigned slot = 0;
@@ -119,8 +119,8 @@ static void *worker(void *pf_)
 			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, 0, 0);
 			continue;
 		}
-		fs_entry_key(job.entry, &key);
-		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
+		repo_entry_key(job.entry, &key);
+		repo_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
 		source.streams = pf->fs->opts.prefetch_streams;
 		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
 		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
@@ -145,7 +145,7 @@ static void *worker(void *pf_)
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
 		pthread_mutex_unlock(&pf->lock);
-		fs_snapshot_unref(job.snap);
+		repo_snapshot_unref(job.snap);
 	}
 }
 
@@ -194,7 +194,7 @@ void fs_prefetch_stop(struct fs *fs)
 		pthread_join(pf->threads[i], NULL);
 	while (pf->count) {
 		if (pf->q[pf->head].snap)
-			fs_snapshot_unref(pf->q[pf->head].snap);
+			repo_snapshot_unref(pf->q[pf->head].snap);
 		pf->head = (pf->head + 1) % QUEUE_MAX;
 		pf->count--;
 	}
@@ -214,7 +214,7 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 	if (pf->n_threads && pf->count < QUEUE_MAX && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
-		fs_snapshot_ref(h->snap);
+		repo_snapshot_ref(h->snap);
 		j->snap = h->snap;
 		j->entry = h->entry;
 		j->index = index;
@@ -242,7 +242,7 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 			/* Replace the newest read-ahead; it was only a guess. */
 			j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
 			if (j->snap)
-				fs_snapshot_unref(j->snap);
+				repo_snapshot_unref(j->snap);
 			pf->count--;
 		}
 		memset(j, 0, sizeof(*j));
