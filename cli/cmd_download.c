@@ -393,7 +393,7 @@ int cmd_download(int argc, char **argv)
 		rc = repo_hf_hub_cache_path(root, sizeof(root));
 		if (rc == 0)
 			rc = repo_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
-					    sizeof(dl.hf_repo_dir));
+					      sizeof(dl.hf_repo_dir));
 		if (rc < 0) {
 			exit_code = cli_report(rc, NULL);
 			goto out;

@@ -44,7 +44,7 @@ struct fs_repo {
 	bool pinned;                 /* the revision is a commit: never changes */
 	pthread_mutex_t lock;        /* guards the fields below */
 	pthread_cond_t loaded;       /* a load ended */
-	struct repo_snapshot *snap;    /* current; NULL until first loaded */
+	struct repo_snapshot *snap;  /* current; NULL until first loaded */
 	int64_t checked_at;          /* monotonic seconds of the last resolve */
 	atomic_int refs;             /* its node's, and a loading helper's */
 	bool loading;                /* one helper thread is asking the Hub */
@@ -65,7 +65,7 @@ struct fs_node {
 	enum hub_repo_type type;     /* TYPE, ORG, REPO, ENTRY */
 	char *name;                  /* ROOT, TYPE, ORG, REPO: as looked up */
 	struct fs_repo *repo;        /* REPO: owned; ENTRY: its repo node's */
-	struct repo_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
+	struct repo_snapshot *snap;  /* ENTRY: the snapshot it belongs to (a ref) */
 	uint32_t entry;              /* ENTRY: index in snap->entries */
 
 	/* Guarded by fs->lock: */
@@ -138,7 +138,7 @@ struct fs_wait {
 struct fs_handle {
 	struct fs_open open;         /* first: on fs->open_items */
 	struct fs_node *node;        /* held */
-	struct repo_snapshot *snap;    /* a ref: the file keeps its commit */
+	struct repo_snapshot *snap;  /* a ref: the file keeps its commit */
 	const struct repo_entry *entry;
 	struct cache_key key;
 	struct repo_source source;
@@ -208,7 +208,7 @@ void fs_names_release(struct fs_names *l);
 struct fs_dir {
 	struct fs_open open;         /* on fs->open_items while open */
 	struct fs_node *node;        /* held */
-	struct repo_snapshot *snap;    /* REPO, ENTRY: a ref */
+	struct repo_snapshot *snap;  /* REPO, ENTRY: a ref */
 	uint32_t dir;                /* REPO, ENTRY: the folder's index in snap */
 	struct fs_names names;       /* ROOT, TYPE, ORG */
 };

@@ -566,8 +566,8 @@ static void load_repo(struct fs *fs, void *r_)
  * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
  * caller stops waiting (the load goes on for whoever asks next).
  */
-static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo *r,
-			 struct repo_snapshot **out)
+static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
+				 struct fs_repo *r, struct repo_snapshot **out)
 {
 	bool waiting = false;
 	unsigned gen = 0;

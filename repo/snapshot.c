@@ -353,13 +353,13 @@ fail:
 }
 
 int repo_snapshot_load(struct repo_env *env, const struct hub_repo *repo,
-		     struct repo_snapshot **out, struct hub_error *err)
+		       struct repo_snapshot **out, struct hub_error *err)
 {
 	return load(env, repo, NULL, out, err);
 }
 
 int repo_snapshot_refresh(struct repo_env *env, const struct repo_snapshot *cur,
-			struct repo_snapshot **out, struct hub_error *err)
+			  struct repo_snapshot **out, struct hub_error *err)
 {
 	return load(env, &cur->repo, cur->commit, out, err);
 }
@@ -427,7 +427,7 @@ int repo_hf_hub_cache_dir(char *out, size_t size)
 }
 
 int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
-		   size_t size)
+		     size_t size)
 {
 	struct buf b;
 	int rc;
@@ -698,8 +698,8 @@ static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 }
 
 void repo_source_init(struct repo_source *s, struct hub_client *hub,
-		    const struct repo_snapshot *snap, const struct repo_entry *entry,
-		    struct cache_source *out)
+		      const struct repo_snapshot *snap, const struct repo_entry *entry,
+		      struct cache_source *out)
 {
 	s->hub = hub;
 	s->snap = snap;

@@ -48,7 +48,7 @@ int repo_hf_hub_cache_path(char *out, size_t size);
  * 0 or -ENAMETOOLONG.
  */
 int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
-		   size_t size);
+		     size_t size);
 
 struct repo_entry {
 	char *path;           /* repo-relative; "" for the root */
@@ -65,35 +65,35 @@ struct repo_entry {
 
 struct repo_snapshot {
 	atomic_int refs;
-	struct hub_repo repo;     /* canonical id; revision as asked ("" = default) */
-	char repo_key[128];       /* "model/ORG/NAME": the cache's name for it */
+	struct hub_repo repo;       /* canonical id; revision as asked ("" = default) */
+	char repo_key[128];         /* "model/ORG/NAME": the cache's name for it */
 	char commit[41];
-	int64_t commit_time;      /* unix seconds: the commit's date, or 0 */
-	bool from_cache_only;     /* the Hub was not asked (offline, or unreachable) */
+	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
+	bool from_cache_only;       /* the Hub was not asked (offline, or unreachable) */
 	struct repo_entry *entries; /* sorted by path; entries[0] is the root */
 	size_t n_entries;
-	uint64_t total_bytes;     /* sum of file sizes */
+	uint64_t total_bytes;       /* sum of file sizes */
 	size_t n_files;
-	char hf_blobs[4096];      /* "<hf cache>/models--ORG--NAME/blobs", or "" */
+	char hf_blobs[4096];        /* "<hf cache>/models--ORG--NAME/blobs", or "" */
 };
 
 /* Load @repo (its revision as asked). 0 or -errno with @err filled. */
 int repo_snapshot_load(struct repo_env *env, const struct hub_repo *repo,
-		     struct repo_snapshot **out, struct hub_error *err);
+		       struct repo_snapshot **out, struct hub_error *err);
 
 /*
  * Re-resolve @cur's revision: 0 with *@out NULL when it still names the
  * same commit (nothing else is read), or a new snapshot in *@out.
  */
 int repo_snapshot_refresh(struct repo_env *env, const struct repo_snapshot *cur,
-			struct repo_snapshot **out, struct hub_error *err);
+			  struct repo_snapshot **out, struct hub_error *err);
 
 void repo_snapshot_ref(struct repo_snapshot *s);
 void repo_snapshot_unref(struct repo_snapshot *s);
 
 /* Entry of @path ("" = root), or NULL. Binary search. */
 const struct repo_entry *repo_snapshot_find(const struct repo_snapshot *s,
-					const char *path);
+					    const char *path);
 
 /* The cache key of a file entry. */
 void repo_entry_key(const struct repo_entry *e, struct cache_key *key);
@@ -118,8 +118,8 @@ struct repo_source {
 	unsigned streams;
 };
 void repo_source_init(struct repo_source *s, struct hub_client *hub,
-		    const struct repo_snapshot *snap, const struct repo_entry *entry,
-		    struct cache_source *out);
+		      const struct repo_snapshot *snap, const struct repo_entry *entry,
+		      struct cache_source *out);
 
 /* "model/ORG/NAME" for @repo into @out. */
 int repo_key_format(const struct hub_repo *repo, char *out, size_t size);
