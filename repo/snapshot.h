@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A repo pinned at one commit, with its whole listing: what the mount and
- * `hubfs download` work on. This is where hub/ and cache/ meet.
+ * the commands that read files (download, verify, repair, cache) work on.
+ * This is where hub/ and cache/ meet; it knows nothing of FUSE.
  *
  * Loading resolves the revision to a commit (a sha is its own commit; a
  * branch or tag asks the Hub, and the answer is remembered in the cache
@@ -24,6 +25,10 @@
 #include "cache/cache.h"
 #include "hub/hub.h"
 
+/*
+ * An entry index that names none: the parent of the root (and of a path
+ * the listing put below a file), or the end of a list of children.
+ */
 #define REPO_NO_ENTRY UINT32_MAX
 
 /* What snapshot loading and reads need; owned by the caller. */
