@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "hub/hub.h"
 
 /* Exit codes, documented in hubfs(1). */
@@ -97,21 +97,21 @@ struct cache_options;
  * error itself; 0 or an exit code. Release with cli_snapshot_close().
  */
 int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
-		      const char *cache_dir_opt, struct fs_env *env,
-		      struct hub_config *cfg, struct fs_snapshot **snap);
-void cli_snapshot_close(struct fs_env *env, struct hub_config *cfg,
-			struct fs_snapshot *snap);
+		      const char *cache_dir_opt, struct repo_env *env,
+		      struct hub_config *cfg, struct repo_snapshot **snap);
+void cli_snapshot_close(struct repo_env *env, struct hub_config *cfg,
+			struct repo_snapshot *snap);
 
 /*
  * huggingface_hub's cache (hf_export.c): put file @e of @snap, verified
  * through @cache (fetched by @src if it must), as blobs/<etag> and its
- * snapshots/<commit>/<path> link under @repo_dir (fs_hf_repo_dir()); and
+ * snapshots/<commit>/<path> link under @repo_dir (repo_hf_repo_dir()); and
  * refs/<revision>. 0 or -errno.
  */
-int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
-		   const struct fs_entry *e, struct cache *cache,
+int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
+		   const struct repo_entry *e, struct cache *cache,
 		   const struct cache_source *src);
-int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap);
+int hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap);
 
 /*
  * Write object @key, verified whole first (cache_fill()), to @path through

@@ -11,7 +11,7 @@
 
 #include "cache/cache.h"
 #include "cache/meta.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "util/size.h"
 
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
@@ -81,7 +81,7 @@ static int add_listing(void *st_, const char *repo, const char *commit)
 static int count_entry(void *st_, const struct cache_file_entry *e)
 {
 	struct ls_state *st = st_;
-	struct fs_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
+	struct repo_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
 	struct cache_object_info info;
 	struct cache_key key;
 
@@ -89,7 +89,7 @@ static int count_entry(void *st_, const struct cache_file_entry *e)
 		return 0;
 	memcpy(fe.oid, e->oid, sizeof(fe.oid));
 	memcpy(fe.sha256, e->lfs_sha256, sizeof(fe.sha256));
-	fs_entry_key(&fe, &key);
+	repo_entry_key(&fe, &key);
 	cache_object_info(st->cache, &key, &info);
 	st->cur->files++;
 	st->cur->size += e->size;
@@ -225,7 +225,7 @@ struct key_set {
 static int collect_key(void *set_, const struct cache_file_entry *e)
 {
 	struct key_set *set = set_;
-	struct fs_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
+	struct repo_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
 
 	if (e->is_dir)
 		return 0;
@@ -240,7 +240,7 @@ static int collect_key(void *set_, const struct cache_file_entry *e)
 	}
 	memcpy(fe.oid, e->oid, sizeof(fe.oid));
 	memcpy(fe.sha256, e->lfs_sha256, sizeof(fe.sha256));
-	fs_entry_key(&fe, &set->keys[set->n++]);
+	repo_entry_key(&fe, &set->keys[set->n++]);
 	return 0;
 }
 
@@ -317,7 +317,7 @@ static int cache_evict(struct cache *c, const char *spec, bool all)
 	rc = cli_parse_repo(&o, spec, &repo);
 	if (rc)
 		return rc;
-	fs_repo_key(&repo, key, sizeof(key));
+	repo_key_format(&repo, key, sizeof(key));
 	split.repo = key;
 	if (repo.revision[0]) {
 		if (cache_ref_load(root, key, repo.revision, commit, NULL) < 0) {

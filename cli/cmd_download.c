@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "hub/pace.h"
 #include "util/digest.h"
 #include "util/fileio.h"
@@ -41,9 +41,9 @@
 #define FIRST_WINDOW 8
 
 struct dl_file {
-	const struct fs_entry *entry;
+	const struct repo_entry *entry;
 	struct cache_key key;
-	struct fs_source source;
+	struct repo_source source;
 	struct cache_source src;
 	atomic_uint blocks_left;  /* blocks still to fetch */
 	atomic_bool failed;
@@ -73,8 +73,8 @@ static int by_block_then_file(const void *a_, const void *b_)
 }
 
 struct download {
-	struct fs_env env;
-	struct fs_snapshot *snap;
+	struct repo_env env;
+	struct repo_snapshot *snap;
 	struct dl_file *files;
 	size_t n_files;
 	struct dl_work *work;
@@ -390,10 +390,10 @@ int cmd_download(int argc, char **argv)
 	if (hf_cache) {
 		char root[4096];
 
-		rc = fs_hf_hub_cache_path(root, sizeof(root));
+		rc = repo_hf_hub_cache_path(root, sizeof(root));
 		if (rc == 0)
-			rc = fs_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
-					    sizeof(dl.hf_repo_dir));
+			rc = repo_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
+					      sizeof(dl.hf_repo_dir));
 		if (rc < 0) {
 			exit_code = cli_report(rc, NULL);
 			goto out;
@@ -408,20 +408,20 @@ int cmd_download(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < dl.snap->n_entries; i++) {
-		const struct fs_entry *e = &dl.snap->entries[i];
+		const struct repo_entry *e = &dl.snap->entries[i];
 		struct cache_object_info info;
 		struct dl_file *f;
 		uint32_t blocks;
 
-		if (e->is_dir || e->parent == FS_NO_PARENT ||
+		if (e->is_dir || e->parent == REPO_NO_ENTRY ||
 		    (n_include && !matches(e->path, include, n_include)) ||
 		    matches(e->path, exclude, n_exclude))
 			continue;
 		f = &dl.files[dl.n_files++];
 		f->entry = e;
 		pthread_mutex_init(&f->lock, NULL);
-		fs_entry_key(e, &f->key);
-		fs_source_init(&f->source, dl.env.hub, dl.snap, e, &f->src);
+		repo_entry_key(e, &f->key);
+		repo_source_init(&f->source, dl.env.hub, dl.snap, e, &f->src);
 		cache_object_info(dl.env.cache, &f->key, &info);
 		dl.total_bytes += e->size;
 		dl.start_bytes += info.verified ? e->size : info.cached_bytes;

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/lfs.h"
@@ -245,7 +245,7 @@ static int read_pointer(const char *path, struct lfs_pointer *ptr)
 }
 
 /* "hubfs-test/tiny-model@29050ce3da67": the snapshot, for messages. */
-static void snapshot_label(const struct fs_snapshot *snap, char *out, size_t size)
+static void snapshot_label(const struct repo_snapshot *snap, char *out, size_t size)
 {
 	struct hub_repo r = snap->repo;
 	char id[HUB_REPO_ID_MAX + 32];
@@ -288,7 +288,7 @@ struct finding {
 
 struct verify {
 	const char *dir;
-	struct fs_snapshot *snap; /* with --repo */
+	struct repo_snapshot *snap; /* with --repo */
 	char label[HUB_REPO_ID_MAX + 64];
 	bool deep;
 	struct finding *items;
@@ -348,15 +348,15 @@ static bool has_problem(const struct verify *v, const char *path)
 }
 
 /* The listing's file at @path, or NULL (also for a directory). */
-static const struct fs_entry *listed_file(const struct verify *v, const char *path)
+static const struct repo_entry *listed_file(const struct verify *v, const char *path)
 {
-	const struct fs_entry *e = v->snap ? fs_snapshot_find(v->snap, path) : NULL;
+	const struct repo_entry *e = v->snap ? repo_snapshot_find(v->snap, path) : NULL;
 
-	return e && !e->is_dir && e->parent != FS_NO_PARENT ? e : NULL;
+	return e && !e->is_dir && e->parent != REPO_NO_ENTRY ? e : NULL;
 }
 
 static int report_pointer(struct verify *v, const char *path,
-			  const struct lfs_pointer *ptr, const struct fs_entry *e)
+			  const struct lfs_pointer *ptr, const struct repo_entry *e)
 {
 	const char *fits = "";
 	char hint[HUB_REPO_ID_MAX + 200] = "";
@@ -373,7 +373,7 @@ static int report_pointer(struct verify *v, const char *path,
 }
 
 static int check_content(struct verify *v, const char *path, const char *full,
-			 const struct stat *st, const struct fs_entry *e)
+			 const struct stat *st, const struct repo_entry *e)
 {
 	char hex[DIGEST_HEX_MAX];
 	const char *want;
@@ -398,7 +398,7 @@ static int check_content(struct verify *v, const char *path, const char *full,
 
 static int check_found(struct verify *v, const struct found *f)
 {
-	const struct fs_entry *e = listed_file(v, f->path);
+	const struct repo_entry *e = listed_file(v, f->path);
 	char full[PATH_MAX], target[PATH_MAX];
 	struct lfs_pointer ptr;
 	ssize_t n;
@@ -449,9 +449,9 @@ static int check_missing(struct verify *v)
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < v->snap->n_entries; i++) {
-		const struct fs_entry *e = &v->snap->entries[i];
+		const struct repo_entry *e = &v->snap->entries[i];
 
-		if (e->is_dir || e->parent == FS_NO_PARENT || v->seen[i])
+		if (e->is_dir || e->parent == REPO_NO_ENTRY || v->seen[i])
 			continue;
 		snprintf(full, sizeof(full), "%s/%s", v->dir, e->path);
 		if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
@@ -603,7 +603,7 @@ int cmd_verify(int argc, char **argv)
 	size_t n_require = 0;
 	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct verify v = { 0 };
-	struct fs_env env = { 0 };
+	struct repo_env env = { 0 };
 	struct hub_config cfg = { 0 };
 	struct walk w = { 0 };
 	const char *repo_spec = NULL, *cache_dir_opt = NULL;
@@ -692,7 +692,7 @@ int cmd_verify(int argc, char **argv)
 struct stub {
 	const char *path;              /* relative; owned by the walk */
 	struct cache_key key;
-	struct fs_source source;
+	struct repo_source source;
 	struct cache_source src;
 	struct stat st;                /* of the pointer file */
 	char error[400];               /* why it failed, or "" */
@@ -705,8 +705,8 @@ struct fetch_work {
 
 struct repair {
 	const char *dir;
-	struct fs_env env;
-	struct fs_snapshot *snap;
+	struct repo_env env;
+	struct repo_snapshot *snap;
 	char label[HUB_REPO_ID_MAX + 64];
 	struct stub *stubs;
 	size_t n_stubs;
@@ -804,7 +804,7 @@ static int clone_head(const char *dir, char sha[HUB_OID_HEX + 1])
 
 /* A pointer that is not the listing's: say which --repo would fit. */
 static void report_other_revision(const struct repair *r, const char *path,
-				  const struct lfs_pointer *ptr, const struct fs_entry *e)
+				  const struct lfs_pointer *ptr, const struct repo_entry *e)
 {
 	char head[HUB_OID_HEX + 1], spec[HUB_REPO_ID_MAX + 64], advice[400];
 	struct hub_repo at = r->snap->repo;
@@ -842,7 +842,7 @@ static int find_stubs(struct repair *r, const struct walk *w)
 		return -ENOMEM;
 	for (size_t i = 0; i < w->n; i++) {
 		const struct found *f = &w->items[i];
-		const struct fs_entry *e;
+		const struct repo_entry *e;
 		struct lfs_pointer ptr;
 		struct stub *s;
 		int rc;
@@ -865,7 +865,7 @@ static int find_stubs(struct repair *r, const struct walk *w)
 			r->failed++;
 			continue;
 		}
-		e = fs_snapshot_find(r->snap, f->path);
+		e = repo_snapshot_find(r->snap, f->path);
 		if (e && !e->is_dir && !e->is_lfs)
 			continue; /* the repo holds this pointer text as a plain file */
 		if (!e || e->is_dir) {
@@ -882,8 +882,8 @@ static int find_stubs(struct repair *r, const struct walk *w)
 		s = &r->stubs[r->n_stubs++];
 		s->path = f->path;
 		s->st = f->st;
-		fs_entry_key(e, &s->key);
-		fs_source_init(&s->source, r->env.hub, r->snap, e, &s->src);
+		repo_entry_key(e, &s->key);
+		repo_source_init(&s->source, r->env.hub, r->snap, e, &s->src);
 	}
 	return 0;
 }

@@ -163,8 +163,8 @@ void cli_json_string(FILE *out, const char *s)
 }
 
 int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
-		      const char *cache_dir_opt, struct fs_env *env,
-		      struct hub_config *cfg, struct fs_snapshot **snap)
+		      const char *cache_dir_opt, struct repo_env *env,
+		      struct hub_config *cfg, struct repo_snapshot **snap)
 {
 	/* One per process: a command opens one snapshot. */
 	static char hf_cache[4096];
@@ -188,9 +188,9 @@ int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
 		return rc;
 	}
 	env->offline = cfg->offline;
-	if (fs_hf_hub_cache_dir(hf_cache, sizeof(hf_cache)) == 0)
+	if (repo_hf_hub_cache_dir(hf_cache, sizeof(hf_cache)) == 0)
 		env->hf_hub_cache = hf_cache;
-	rc = fs_snapshot_load(env, &repo, snap, &err);
+	rc = repo_snapshot_load(env, &repo, snap, &err);
 	if (rc < 0) {
 		rc = cli_report(rc, &err);
 		hub_client_free(env->hub);
@@ -202,12 +202,12 @@ int cli_snapshot_open(const struct cli_hub_opts *o, const char *spec,
 	return 0;
 }
 
-void cli_snapshot_close(struct fs_env *env, struct hub_config *cfg,
-			struct fs_snapshot *snap)
+void cli_snapshot_close(struct repo_env *env, struct hub_config *cfg,
+			struct repo_snapshot *snap)
 {
 	if (!snap)
 		return;
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 	hub_client_free(env->hub);
 	hub_config_release(cfg);
 	cache_close(env->cache);

@@ -107,8 +107,8 @@ static int put_symlink(const char *target, const char *link)
 	return rc;
 }
 
-int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
-		   const struct fs_entry *e, struct cache *cache,
+int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
+		   const struct repo_entry *e, struct cache *cache,
 		   const struct cache_source *src)
 {
 	char blob[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
@@ -117,7 +117,7 @@ int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
 	const char *slash;
 	int rc;
 
-	fs_entry_key(e, &key);
+	repo_entry_key(e, &key);
 	if (snprintf(dir, sizeof(dir), "%s/blobs", repo_dir) >= (int)sizeof(dir) ||
 	    snprintf(blob, sizeof(blob), "%s/%s", dir, key.hash) >= (int)sizeof(blob) ||
 	    snprintf(link, sizeof(link), "%s/snapshots/%s/%s", repo_dir, snap->commit,
@@ -143,7 +143,7 @@ int hf_export_file(const char *repo_dir, const struct fs_snapshot *snap,
 	return rc < 0 ? rc : put_symlink(target, link);
 }
 
-int hf_export_ref(const char *repo_dir, const struct fs_snapshot *snap)
+int hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
 {
 	const char *rev = hub_repo_revision(&snap->repo);
 	char path[PATH_MAX], dir[PATH_MAX];

@@ -28,7 +28,7 @@
 #include <sys/types.h>
 
 #include "fs/fs.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "hub/pace.h"
 
 enum fs_node_kind {
@@ -45,7 +45,7 @@ struct fs_repo {
 	bool pinned;                 /* the revision is a commit: never changes */
 	pthread_mutex_t lock;        /* guards the fields below */
 	pthread_cond_t loaded;       /* a load ended */
-	struct fs_snapshot *snap;    /* current; NULL until first loaded */
+	struct repo_snapshot *snap;    /* current; NULL until first loaded */
 	int64_t checked_at;          /* monotonic seconds of the last resolve */
 	atomic_int refs;             /* its node's, and a loading helper's */
 	bool loading;                /* one helper thread is asking the Hub */
@@ -66,7 +66,7 @@ struct fs_node {
 	enum hub_repo_type type;     /* TYPE, ORG, REPO, ENTRY */
 	char *name;                  /* ROOT, TYPE, ORG, REPO: as looked up */
 	struct fs_repo *repo;        /* REPO: owned; ENTRY: its repo node's */
-	struct fs_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
+	struct repo_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
 	uint32_t entry;              /* ENTRY: index in snap->entries */
 
 	/* Guarded by fs->lock: */
@@ -104,7 +104,7 @@ struct fs_status_counters {
 struct fs {
 	struct fs_options opts;
 	struct fs_deps deps;
-	struct fs_env env;
+	struct repo_env env;
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;
@@ -139,10 +139,10 @@ struct fs_wait {
 struct fs_handle {
 	struct fs_open open;         /* first: on fs->open_items */
 	struct fs_node *node;        /* held */
-	struct fs_snapshot *snap;    /* a ref: the file keeps its commit */
-	const struct fs_entry *entry;
+	struct repo_snapshot *snap;    /* a ref: the file keeps its commit */
+	const struct repo_entry *entry;
 	struct cache_key key;
-	struct fs_source source;
+	struct repo_source source;
 	struct cache_source src;
 	pthread_mutex_t lock;        /* guards the read-ahead state */
 	uint64_t next_offset;        /* where a sequential read goes on */
@@ -178,7 +178,7 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 
 /* The node of entry @index of @snap inside folder @dir, its lookup count raised. */
 struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
-				struct fs_snapshot *snap, uint32_t index);
+				struct repo_snapshot *snap, uint32_t index);
 
 /*
  * The snapshot @node shows now (re-resolving a branch after its TTL). A
@@ -186,7 +186,7 @@ struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
  * may get -EINTR or -ETIMEDOUT while the load goes on for later callers.
  */
 int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
-		     struct fs_snapshot **snap, uint32_t *entry);
+		     struct repo_snapshot **snap, uint32_t *entry);
 
 /* Attributes of @node; also says how long the kernel may keep them. */
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
@@ -209,7 +209,7 @@ void fs_names_release(struct fs_names *l);
 struct fs_dir {
 	struct fs_open open;         /* on fs->open_items while open */
 	struct fs_node *node;        /* held */
-	struct fs_snapshot *snap;    /* REPO, ENTRY: a ref */
+	struct repo_snapshot *snap;    /* REPO, ENTRY: a ref */
 	uint32_t dir;                /* REPO, ENTRY: the folder's index in snap */
 	struct fs_names names;       /* ROOT, TYPE, ORG */
 };

@@ -256,7 +256,7 @@ static void repo_free(struct fs_repo *repo)
 {
 	if (!repo || atomic_fetch_sub(&repo->refs, 1) != 1)
 		return;
-	fs_snapshot_unref(repo->snap);
+	repo_snapshot_unref(repo->snap);
 	pthread_mutex_destroy(&repo->lock);
 	pthread_cond_destroy(&repo->loaded);
 	free(repo);
@@ -277,7 +277,7 @@ static void node_free(struct fs_node *n)
 	if (n->kind == NODE_REPO)
 		repo_free(n->repo);
 	if (n->kind == NODE_ENTRY)
-		fs_snapshot_unref(n->snap);
+		repo_snapshot_unref(n->snap);
 	names_free(n->listed);
 	free(n->name);
 	free(n->key);
@@ -519,19 +519,19 @@ static void load_repo(struct fs *fs, void *r_)
 {
 	struct fs_repo *r = r_;
 	struct hub_error err = { 0 };
-	struct fs_snapshot *fresh = NULL, *old = NULL;
+	struct repo_snapshot *fresh = NULL, *old = NULL;
 	int64_t prev;
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
 	old = r->snap;
 	if (old)
-		fs_snapshot_ref(old);
+		repo_snapshot_ref(old);
 	pthread_mutex_unlock(&r->lock);
 
 	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
-	rc = old ? fs_snapshot_refresh(&fs->env, old, &fresh, &err) :
-		   fs_snapshot_load(&fs->env, &r->repo, &fresh, &err);
+	rc = old ? repo_snapshot_refresh(&fs->env, old, &fresh, &err) :
+		   repo_snapshot_load(&fs->env, &r->repo, &fresh, &err);
 	hub_deadline_set(prev);
 	/* Offline, a repo the cache never saw is simply not there. */
 	if (rc == -ENETDOWN && fs->env.offline)
@@ -543,7 +543,7 @@ static void load_repo(struct fs *fs, void *r_)
 		if (old)
 			log_info("%s moved from %.12s to %.12s", fresh->repo_key,
 				 old->commit, fresh->commit);
-		fs_snapshot_unref(r->snap);
+		repo_snapshot_unref(r->snap);
 		r->snap = fresh;
 	} else if (rc < 0 && old) {
 		/* The Hub is away: the commit we know is still a fine answer. */
@@ -555,7 +555,7 @@ static void load_repo(struct fs *fs, void *r_)
 	r->load_gen++;
 	pthread_cond_broadcast(&r->loaded);
 	pthread_mutex_unlock(&r->lock);
-	fs_snapshot_unref(old);
+	repo_snapshot_unref(old);
 	if (rc < 0)
 		log_load_failure(&r->repo, rc, &err);
 	repo_free(r);
@@ -566,8 +566,8 @@ static void load_repo(struct fs *fs, void *r_)
  * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
  * caller stops waiting (the load goes on for whoever asks next).
  */
-static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo *r,
-			 struct fs_snapshot **out)
+static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
+				 struct fs_repo *r, struct repo_snapshot **out)
 {
 	bool waiting = false;
 	unsigned gen = 0;
@@ -605,7 +605,7 @@ static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo 
 	if (rc == 0 && !r->snap)
 		rc = -EIO; /* cannot happen: a load that worked left a snapshot */
 	if (rc == 0) {
-		fs_snapshot_ref(r->snap);
+		repo_snapshot_ref(r->snap);
 		*out = r->snap;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -613,14 +613,14 @@ static int repo_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_repo 
 }
 
 int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
-		     struct fs_snapshot **snap, uint32_t *entry)
+		     struct repo_snapshot **snap, uint32_t *entry)
 {
 	if (node->kind == NODE_REPO) {
 		*entry = 0;
-		return repo_snapshot(fs, w, node->repo, snap);
+		return repo_current_snapshot(fs, w, node->repo, snap);
 	}
 	if (node->kind == NODE_ENTRY) {
-		fs_snapshot_ref(node->snap);
+		repo_snapshot_ref(node->snap);
 		*snap = node->snap;
 		*entry = node->entry;
 		return 0;
@@ -695,7 +695,7 @@ static struct fs_node *make_repo(struct fs *fs, struct fs_node *parent, char *ke
 }
 
 struct entry_arg {
-	struct fs_snapshot *snap;
+	struct repo_snapshot *snap;
 	uint32_t index;
 };
 
@@ -709,7 +709,7 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 		n->repo = parent->repo;
 		n->snap = arg->snap;
 		n->entry = arg->index;
-		fs_snapshot_ref(arg->snap);
+		repo_snapshot_ref(arg->snap);
 	}
 	return n;
 }
@@ -877,7 +877,7 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 		       const char *id, const char *name, struct fs_node **out)
 {
 	struct hub_error err = { 0 };
-	struct fs_snapshot *snap = NULL;
+	struct repo_snapshot *snap = NULL;
 	struct repo_arg arg = { .name = name };
 	struct hub_repo repo;
 	struct fs_node *n;
@@ -896,12 +896,12 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	pthread_mutex_unlock(&fs->lock);
 	if (n) {
 		/* Known: re-resolve its branch when due. */
-		rc = repo_snapshot(fs, w, n->repo, &snap);
+		rc = repo_current_snapshot(fs, w, n->repo, &snap);
 		if (rc < 0) {
 			fs_node_forget(fs, n, 1);
 			return rc;
 		}
-		fs_snapshot_unref(snap);
+		repo_snapshot_unref(snap);
 		*out = n;
 		return 0;
 	}
@@ -915,14 +915,14 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	arg.repo = repo_new(&repo);
 	if (!arg.repo)
 		return -ENOMEM;
-	rc = repo_snapshot(fs, w, arg.repo, &snap);
+	rc = repo_current_snapshot(fs, w, arg.repo, &snap);
 	if (rc < 0) {
 		if (rc == -ENOENT || rc == -EACCES)
 			negative_put(fs, key, rc);
 		repo_free(arg.repo);
 		return rc;
 	}
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 	n = lookup_or_make(fs, parent, key, make_repo, &arg);
 	repo_free(arg.repo); /* not taken: another thread made it first */
 	if (!n)
@@ -934,7 +934,7 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 
 /* The snapshot's pointer is in the key: its nodes hold it, so it cannot be reused. */
 static struct fs_node *entry_node(struct fs *fs, struct fs_node *parent,
-				  struct fs_snapshot *snap, uint32_t index)
+				  struct repo_snapshot *snap, uint32_t index)
 {
 	struct entry_arg arg = { snap, index };
 	char key[64];
@@ -944,7 +944,7 @@ static struct fs_node *entry_node(struct fs *fs, struct fs_node *parent,
 }
 
 struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
-				struct fs_snapshot *snap, uint32_t index)
+				struct repo_snapshot *snap, uint32_t index)
 {
 	return entry_node(fs, dir, snap, index);
 }
@@ -952,8 +952,8 @@ struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
 int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 	      const char *name, struct fs_node **out)
 {
-	struct fs_snapshot *snap = NULL;
-	const struct fs_entry *e;
+	struct repo_snapshot *snap = NULL;
+	const struct repo_entry *e;
 	char path[4096], id[300];
 	uint32_t dir;
 	int rc;
@@ -992,11 +992,11 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 		else if (snprintf(path, sizeof(path), "%s%s%s", snap->entries[dir].path,
 				  dir ? "/" : "", name) >= (int)sizeof(path))
 			rc = -ENAMETOOLONG;
-		else if ((e = fs_snapshot_find(snap, path)) && e->parent != FS_NO_PARENT) {
+		else if ((e = repo_snapshot_find(snap, path)) && e->parent != REPO_NO_ENTRY) {
 			*out = entry_node(fs, parent, snap, (uint32_t)(e - snap->entries));
 			rc = *out ? 0 : -ENOMEM;
 		}
-		fs_snapshot_unref(snap);
+		repo_snapshot_unref(snap);
 		return rc;
 	}
 	return -ENOENT;
@@ -1007,8 +1007,8 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		 struct stat *st, double *timeout)
 {
-	struct fs_snapshot *snap;
-	const struct fs_entry *e;
+	struct repo_snapshot *snap;
+	const struct repo_entry *e;
 	uint32_t idx;
 	int rc;
 
@@ -1048,13 +1048,13 @@ int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		*timeout = SHA_TIMEOUT_SECS;
 	else
 		*timeout = (double)fs->opts.revision_ttl_secs;
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 	return 0;
 }
 
 void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t size)
 {
-	struct fs_snapshot *snap;
+	struct repo_snapshot *snap;
 	uint32_t idx;
 
 	if ((node->kind != NODE_REPO && node->kind != NODE_ENTRY) ||
@@ -1065,7 +1065,7 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 	snprintf(out, size, "%s@%s:%s", snap->repo_key,
 		 snap->repo.revision[0] ? snap->repo.revision : "main",
 		 snap->entries[idx].path);
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 }
 
 /* ---- folders of names: the root, datasets/, spaces/, an org ---- */

@@ -219,7 +219,7 @@ static void free_dir(struct fs_open *o)
 	struct fs_dir *d = (struct fs_dir *)((char *)o - offsetof(struct fs_dir, open));
 
 	fs_names_release(&d->names);
-	fs_snapshot_unref(d->snap);
+	repo_snapshot_unref(d->snap);
 	fs_node_release(o->fs, d->node);
 	free(d);
 }
@@ -242,7 +242,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	if (rc < 0) {
 		if (d)
-			fs_snapshot_unref(d->snap);
+			repo_snapshot_unref(d->snap);
 		free(d);
 		reply_err(req, rc);
 		return;
@@ -282,14 +282,14 @@ static bool dir_entry_at(const struct fs_dir *d, off_t off, struct dir_cursor *c
 
 	memset(c, 0, sizeof(*c));
 	if (d->snap) {
-		const struct fs_entry *v = d->snap->entries;
+		const struct repo_entry *v = d->snap->entries;
 
 		first = v[d->dir].first_child;
 		if (off == 0 || off == OFF_DOTDOT) {
 			c->name = off == 0 ? "." : "..";
 			c->is_dir = true;
 			c->next = off == 0 ? OFF_DOTDOT :
-				  first == FS_NO_PARENT ? OFF_END : (off_t)first + OFF_FIRST_CHILD;
+				  first == REPO_NO_ENTRY ? OFF_END : (off_t)first + OFF_FIRST_CHILD;
 			return true;
 		}
 		/* Only an index of this folder's children is a valid place. */
@@ -301,7 +301,7 @@ static bool dir_entry_at(const struct fs_dir *d, off_t off, struct dir_cursor *c
 		c->is_child = true;
 		c->name = v[c->index].name;
 		c->is_dir = v[c->index].is_dir;
-		c->next = v[c->index].next_sibling == FS_NO_PARENT ? OFF_END :
+		c->next = v[c->index].next_sibling == REPO_NO_ENTRY ? OFF_END :
 			  (off_t)v[c->index].next_sibling + OFF_FIRST_CHILD;
 		return true;
 	}
@@ -402,7 +402,7 @@ static void handle_free(struct fs_handle *h)
 {
 	if (!h)
 		return;
-	fs_snapshot_unref(h->snap);
+	repo_snapshot_unref(h->snap);
 	if (h->node)
 		fs_node_release(h->open.fs, h->node);
 	pthread_mutex_destroy(&h->lock);
@@ -462,9 +462,9 @@ struct cache_job {
 	bool done;                   /* guarded by lock */
 	bool fill;                   /* cache_fill() rather than cache_read() */
 	int64_t deadline_ms;         /* the helper's Hub deadline */
-	struct fs_snapshot *snap;    /* a ref: keeps entry and source valid */
+	struct repo_snapshot *snap;    /* a ref: keeps entry and source valid */
 	struct cache_key key;
-	struct fs_source source;
+	struct repo_source source;
 	struct cache_source src;
 	char *buf;                   /* read: size bytes; given to the request when done */
 	size_t size;
@@ -482,7 +482,7 @@ static void cache_job_put(struct cache_job *job)
 	pthread_mutex_unlock(&job->lock);
 	if (left)
 		return;
-	fs_snapshot_unref(job->snap);
+	repo_snapshot_unref(job->snap);
 	pthread_mutex_destroy(&job->lock);
 	pthread_cond_destroy(&job->done_cond);
 	iobuf_free(job->buf, job->size);
@@ -540,10 +540,10 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	 * gets a deadline of its own instead (0: per call).
 	 */
 	job->deadline_ms = fill ? 0 : hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
-	fs_snapshot_ref(h->snap);
+	repo_snapshot_ref(h->snap);
 	job->snap = h->snap;
 	job->key = h->key;
-	fs_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
+	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
 	job->source.streams = fs->opts.reader_streams;
 	job->size = size;
 	job->offset = offset;
@@ -607,9 +607,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		reply_err(req, -EISDIR);
 		return;
 	}
-	fs_entry_key(h->entry, &h->key);
+	repo_entry_key(h->entry, &h->key);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
-	fs_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
+	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {
 		struct cache_error cerr = { { 0 } };
 		char *none;
@@ -796,8 +796,8 @@ static int xattr_value(struct fs *fs, const struct fs_wait *w, struct fs_node *n
 		       const char *name, struct buf *b)
 {
 	struct cache_object_info info;
-	struct fs_snapshot *snap;
-	const struct fs_entry *e;
+	struct repo_snapshot *snap;
+	const struct repo_entry *e;
 	struct cache_key key;
 	uint32_t idx;
 	int rc;
@@ -808,7 +808,7 @@ static int xattr_value(struct fs *fs, const struct fs_wait *w, struct fs_node *n
 	if (rc < 0)
 		return rc;
 	e = &snap->entries[idx];
-	fs_entry_key(e, &key);
+	repo_entry_key(e, &key);
 	if (!e->is_dir && (strcmp(name, "user.hubfs.cached") == 0 ||
 			   strcmp(name, "user.hubfs.verified") == 0)) {
 		/* Another process may have evicted or verified it meanwhile. */
@@ -843,7 +843,7 @@ static int xattr_value(struct fs *fs, const struct fs_wait *w, struct fs_node *n
 		rc = buf_append_str(b, info.verified ? "1" : "0");
 	else
 		rc = -ENODATA;
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 	return rc;
 }
 
@@ -1179,7 +1179,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	fs->open_items.next = fs->open_items.prev = &fs->open_items;
 	pthread_mutex_init(&fs->helpers_lock, NULL);
 	pthread_cond_init(&fs->helpers_done, NULL);
-	if (fs_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
+	if (repo_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
 	fs->gid = getgid();

@@ -11,7 +11,7 @@
  * throughput grows (a distant Hub, a rate per connection), narrows when
  * it falls or the Hub answers 429/503, and never passes max_streams. A
  * fetch takes its place in the window only when it goes to the network
- * (fs_source.pace); a block already cached costs none.
+ * (repo_source.pace); a block already cached costs none.
  *
  * Workers: one more starts when work waits, none is idle and there are
  * fewer than the window, up to max_streams.
@@ -43,8 +43,8 @@
 #define PREFETCH_MAX_THREADS 64
 
 struct job {
-	struct fs_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
-	const struct fs_entry *entry;
+	struct repo_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
+	const struct repo_entry *entry;
 	uint32_t index;
 	fuse_ino_t ino;              /* the inode to invalidate */
 };
@@ -61,7 +61,7 @@ struct fs_prefetch {
 	unsigned n_idle;             /* workers waiting for a job */
 	unsigned max_threads;        /* max_streams; constant */
 	struct hub_pace *pace;       /* the window; its own lock; constant pointer */
-	const struct fs_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
+	const struct repo_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
 
 /* The window now: how many fetches may be on the network at once. */
@@ -74,7 +74,7 @@ static unsigned window(struct fs_prefetch *pf)
 }
 
 /* How many fetches of @entry's file are in flight. */
-static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *entry)
+static unsigned in_flight(const struct fs_prefetch *pf, const struct repo_entry *entry)
 {
 	unsigned n = 0;
 
@@ -86,7 +86,7 @@ static unsigned in_flight(const struct fs_prefetch *pf, const struct fs_entry *e
 }
 
 /* Does a fetch of a file other than @entry wait in the queue? */
-static bool others_wait(const struct fs_prefetch *pf, const struct fs_entry *entry)
+static bool others_wait(const struct fs_prefetch *pf, const struct repo_entry *entry)
 {
 	for (size_t i = 0; i < pf->count; i++) {
 		const struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
@@ -131,7 +131,7 @@ static void *worker(void *pf_)
 	for (;;) {
 		struct cache_error cerr = { { 0 } };
 		struct cache_source src;
-		struct fs_source source;
+		struct repo_source source;
 		struct cache_key key;
 		struct job job;
 		unsigned slot = 0;
@@ -165,8 +165,8 @@ static void *worker(void *pf_)
 			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, 0, 0);
 			continue;
 		}
-		fs_entry_key(job.entry, &key);
-		fs_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
+		repo_entry_key(job.entry, &key);
+		repo_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
 		source.streams = pf->fs->opts.prefetch_streams;
 		source.pace = pf->pace;
 		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
@@ -195,7 +195,7 @@ static void *worker(void *pf_)
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
 		pthread_mutex_unlock(&pf->lock);
-		fs_snapshot_unref(job.snap);
+		repo_snapshot_unref(job.snap);
 	}
 }
 
@@ -262,7 +262,7 @@ void fs_prefetch_stop(struct fs *fs)
 	hub_pace_free(pf->pace);
 	while (pf->count) {
 		if (pf->q[pf->head].snap)
-			fs_snapshot_unref(pf->q[pf->head].snap);
+			repo_snapshot_unref(pf->q[pf->head].snap);
 		pf->head = (pf->head + 1) % QUEUE_MAX;
 		pf->count--;
 	}
@@ -284,7 +284,7 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 	if (pf->n_threads && pf->count < QUEUE_MAX && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
-		fs_snapshot_ref(h->snap);
+		repo_snapshot_ref(h->snap);
 		j->snap = h->snap;
 		j->entry = h->entry;
 		j->index = index;
@@ -314,7 +314,7 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 			/* Replace the newest read-ahead; it was only a guess. */
 			j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
 			if (j->snap)
-				fs_snapshot_unref(j->snap);
+				repo_snapshot_unref(j->snap);
 			pf->count--;
 		}
 		memset(j, 0, sizeof(*j));

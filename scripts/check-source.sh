@@ -8,10 +8,11 @@
 #     truncation check, memcpy with explicit lengths, strtoull with errno and
 #     end-pointer checks).
 #   the include rule (docs/architecture.md): the modules depend on each other
-#     in one direction, fs -> hub -> util and fs -> cache -> util, cli on all
-#     of them; a third-party library's headers stay in the one module that
-#     wraps it. Both are the tables below; a new top-level folder must be
-#     added to them.
+#     in one direction, repo -> hub -> util and repo -> cache -> util, fs ->
+#     repo, cli on all of them but fs (cli/main.c, the mount command, alone
+#     includes fs/); a third-party library's headers stay in the one module
+#     that wraps it. The tables below are these rules; a new top-level
+#     folder must be added to them.
 #
 # --deps prints the module dependency list (who includes whom, counted)
 # instead of checking.
@@ -60,10 +61,16 @@ declare -A may_include=(
 	[util]="util"
 	[hub]="hub util"
 	[cache]="cache util"
-	[fs]="fs hub cache util"
-	[cli]="cli fs hub cache util"
-	[tests]="tests fs hub cache util"
-	[bench]="bench fs hub cache util"
+	[repo]="repo hub cache util"
+	[fs]="fs repo hub cache util"
+	[cli]="cli repo hub cache util"
+	[tests]="tests repo fs hub cache util"
+	[bench]="bench repo fs hub cache util"
+)
+# Files that may also include a module their own may not: of the commands,
+# mount alone reaches the FUSE driver.
+declare -A file_may_include=(
+	[cli/main.c]="fs"
 )
 # Which modules may include a third-party library's headers (<X...>).
 declare -A lib_owners=(
@@ -87,7 +94,7 @@ while IFS= read -r hit; do
 		deps[$from $to]=$((${deps[$from $to]:-0} + 1))
 		if [ -z "${may_include[$from]+set}" ]; then
 			fail "$file:$line: module $from/ is not in the include table of $0"
-		elif [[ " ${may_include[$from]} " != *" $to "* ]]; then
+		elif [[ " ${may_include[$from]} ${file_may_include[$file]:-} " != *" $to "* ]]; then
 			fail "$file:$line: $from/ must not include $to/ (${target#\"})"
 		fi
 		;;

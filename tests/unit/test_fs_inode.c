@@ -144,7 +144,7 @@ static void test_forget_frees_everything(void **state)
 {
 	struct fx *f = *state;
 	struct fs_node *org, *repo, *big;
-	struct fs_snapshot *snap;
+	struct repo_snapshot *snap;
 	uint32_t idx, c;
 	size_t n = 0;
 
@@ -154,7 +154,7 @@ static void test_forget_frees_everything(void **state)
 	big = look(f, repo, "big");
 	assert_int_equal(fs_node_snapshot(&f->fs, NULL, big, &snap, &idx), 0);
 	/* What readdirplus does: a lookup per entry. */
-	for (c = snap->entries[idx].first_child; c != FS_NO_PARENT; c = snap->entries[c].next_sibling) {
+	for (c = snap->entries[idx].first_child; c != REPO_NO_ENTRY; c = snap->entries[c].next_sibling) {
 		struct fs_node *e = fs_entry_lookup(&f->fs, big, snap, c);
 
 		assert_non_null(e);
@@ -163,7 +163,7 @@ static void test_forget_frees_everything(void **state)
 	assert_int_equal(n, WIDE);
 	assert_int_equal(fs_node_count(&f->fs), f->base + 3 + WIDE);
 	/* The kernel forgets the files, then the folders. */
-	for (c = snap->entries[idx].first_child; c != FS_NO_PARENT; c = snap->entries[c].next_sibling) {
+	for (c = snap->entries[idx].first_child; c != REPO_NO_ENTRY; c = snap->entries[c].next_sibling) {
 		struct fs_node *e = fs_entry_lookup(&f->fs, big, snap, c);
 
 		fs_node_forget(&f->fs, e, 2);
@@ -180,7 +180,7 @@ static void test_forget_frees_everything(void **state)
 	 */
 	fs_helpers_drain(&f->fs);
 	assert_int_equal(atomic_load(&snap->refs), 1);
-	fs_snapshot_unref(snap);
+	repo_snapshot_unref(snap);
 }
 
 /* Forgotten out of order, a folder stays while a child holds it. */

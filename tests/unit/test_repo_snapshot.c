@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The snapshot layer (fs/snapshot.c) without a Hub: names (the cache's
+ * The snapshot layer (repo/snapshot.c) without a Hub: names (the cache's
  * repo key, huggingface_hub's folder names and cache directory), a
  * snapshot loaded offline from what a cache remembers (the entry table:
  * sorted, implicit folders added, duplicates and paths below a file
@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "cache/meta.h"
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 #include "util/fileio.h"
 
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
@@ -36,7 +36,7 @@ struct fx {
 	char dir[PATH_MAX];
 	char hf[PATH_MAX + 8];
 	struct cache *cache;
-	struct fs_env env;
+	struct repo_env env;
 	struct hub_repo repo;
 };
 
@@ -86,7 +86,7 @@ static int setup(void **state)
 	store_listing(f->dir, COMMIT);
 	assert_int_equal(cache_ref_store(f->dir, "model/org/name", "main", COMMIT, 1), 0);
 	snprintf(f->hf, sizeof(f->hf), "%s/hf", f->dir);
-	f->env = (struct fs_env){ .hub = NULL, .cache = f->cache, .offline = true };
+	f->env = (struct repo_env){ .hub = NULL, .cache = f->cache, .offline = true };
 	f->repo = (struct hub_repo){ .type = HUB_REPO_MODEL, .id = "org/name" };
 	*state = f;
 	return 0;
@@ -108,13 +108,13 @@ static void test_repo_key(void **state)
 	char out[32];
 
 	(void)state;
-	assert_int_equal(fs_repo_key(&r, out, sizeof(out)), 0);
+	assert_int_equal(repo_key_format(&r, out, sizeof(out)), 0);
 	assert_string_equal(out, "dataset/org/set");
 	r.type = HUB_REPO_SPACE;
 	snprintf(r.id, sizeof(r.id), "legacy");
-	assert_int_equal(fs_repo_key(&r, out, sizeof(out)), 0);
+	assert_int_equal(repo_key_format(&r, out, sizeof(out)), 0);
 	assert_string_equal(out, "space/legacy");
-	assert_int_equal(fs_repo_key(&r, out, 12), -ENAMETOOLONG); /* "space/legacy" is 12 */
+	assert_int_equal(repo_key_format(&r, out, 12), -ENAMETOOLONG); /* "space/legacy" is 12 */
 }
 
 /* huggingface_hub's repo_folder_name: every '/' of the id becomes "--". */
@@ -124,16 +124,16 @@ static void test_hf_repo_dir(void **state)
 	char out[64] = "untouched";
 
 	(void)state;
-	assert_int_equal(fs_hf_repo_dir("/c", &r, out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_repo_dir("/c", &r, out, sizeof(out)), 0);
 	assert_string_equal(out, "/c/models--org--name");
 	r.type = HUB_REPO_DATASET;
 	snprintf(r.id, sizeof(r.id), "solo");
-	assert_int_equal(fs_hf_repo_dir("/c", &r, out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_repo_dir("/c", &r, out, sizeof(out)), 0);
 	assert_string_equal(out, "/c/datasets--solo");
 	/* Exactly full: "/c/datasets--solo" is 17 bytes and its NUL. */
-	assert_int_equal(fs_hf_repo_dir("/c", &r, out, 18), 0);
+	assert_int_equal(repo_hf_repo_dir("/c", &r, out, 18), 0);
 	snprintf(out, sizeof(out), "untouched");
-	assert_int_equal(fs_hf_repo_dir("/c", &r, out, 17), -ENAMETOOLONG);
+	assert_int_equal(repo_hf_repo_dir("/c", &r, out, 17), -ENAMETOOLONG);
 	assert_string_equal(out, "untouched");
 }
 
@@ -146,30 +146,30 @@ static void test_hf_hub_cache_dir(void **state)
 	setenv("HF_HOME", f->dir, 1);
 	setenv("HUGGINGFACE_HUB_CACHE", "/nonexistent/legacy", 1);
 	setenv("HF_HUB_CACHE", f->hf, 1);
-	assert_int_equal(fs_hf_hub_cache_path(out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_hub_cache_path(out, sizeof(out)), 0);
 	assert_string_equal(out, f->hf);
-	assert_int_equal(fs_hf_hub_cache_dir(out, sizeof(out)), -ENOENT); /* not made yet */
+	assert_int_equal(repo_hf_hub_cache_dir(out, sizeof(out)), -ENOENT); /* not made yet */
 	assert_int_equal(mkdir(f->hf, 0700), 0);
-	assert_int_equal(fs_hf_hub_cache_dir(out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_hub_cache_dir(out, sizeof(out)), 0);
 	unsetenv("HF_HUB_CACHE");
-	assert_int_equal(fs_hf_hub_cache_path(out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_hub_cache_path(out, sizeof(out)), 0);
 	assert_string_equal(out, "/nonexistent/legacy");
-	assert_int_equal(fs_hf_hub_cache_dir(out, sizeof(out)), -ENOENT);
+	assert_int_equal(repo_hf_hub_cache_dir(out, sizeof(out)), -ENOENT);
 	unsetenv("HUGGINGFACE_HUB_CACHE");
 	snprintf(want, sizeof(want), "%s/hub", f->dir);
-	assert_int_equal(fs_hf_hub_cache_path(out, sizeof(out)), 0);
+	assert_int_equal(repo_hf_hub_cache_path(out, sizeof(out)), 0);
 	assert_string_equal(out, want);
-	assert_int_equal(fs_hf_hub_cache_path(out, 8), -ENAMETOOLONG);
+	assert_int_equal(repo_hf_hub_cache_path(out, 8), -ENAMETOOLONG);
 	unsetenv("HF_HOME");
 }
 
-static const char *child_names(const struct fs_snapshot *s, const struct fs_entry *dir,
+static const char *child_names(const struct repo_snapshot *s, const struct repo_entry *dir,
 			       char *out, size_t size)
 {
 	size_t n = 0;
 
 	out[0] = '\0';
-	for (uint32_t i = dir->first_child; i != FS_NO_PARENT; i = s->entries[i].next_sibling) {
+	for (uint32_t i = dir->first_child; i != REPO_NO_ENTRY; i = s->entries[i].next_sibling) {
 		assert_true(i < s->n_entries);
 		assert_ptr_equal(&s->entries[s->entries[i].parent], dir);
 		n += (size_t)snprintf(out + n, size - n, "%s%s", n ? " " : "",
@@ -184,11 +184,11 @@ static void test_load_offline_table(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct fs_snapshot *s = NULL;
-	const struct fs_entry *e;
+	struct repo_snapshot *s = NULL;
+	const struct repo_entry *e;
 	char names[256];
 
-	assert_int_equal(fs_snapshot_load(&f->env, &f->repo, &s, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s, &err), 0);
 	assert_non_null(s);
 	assert_string_equal(s->commit, COMMIT);
 	assert_string_equal(s->repo_key, "model/org/name");
@@ -200,47 +200,47 @@ static void test_load_offline_table(void **state)
 	for (size_t i = 1; i < s->n_entries; i++)
 		assert_true(strcmp(s->entries[i - 1].path, s->entries[i].path) < 0);
 	assert_string_equal(child_names(s, &s->entries[0], names, sizeof(names)), "a.txt d x");
-	e = fs_snapshot_find(s, "d");
+	e = repo_snapshot_find(s, "d");
 	assert_non_null(e);
 	assert_true(e->is_dir);
 	assert_string_equal(e->oid, "2222222222222222222222222222222222222222"); /* listed */
 	assert_string_equal(child_names(s, e, names, sizeof(names)), "b.json m.safetensors");
-	e = fs_snapshot_find(s, "x/y");
+	e = repo_snapshot_find(s, "x/y");
 	assert_non_null(e);
 	assert_true(e->is_dir);
 	assert_string_equal(e->oid, ""); /* implied */
 	assert_string_equal(child_names(s, e, names, sizeof(names)), "deep.bin");
-	e = fs_snapshot_find(s, "a.txt/z");
+	e = repo_snapshot_find(s, "a.txt/z");
 	assert_non_null(e);
-	assert_int_equal(e->parent, FS_NO_PARENT); /* below a file: never reachable */
-	assert_string_equal(child_names(s, fs_snapshot_find(s, "a.txt"), names,
+	assert_int_equal(e->parent, REPO_NO_ENTRY); /* below a file: never reachable */
+	assert_string_equal(child_names(s, repo_snapshot_find(s, "a.txt"), names,
 					sizeof(names)), "");
 	/* Files reachable: a.txt, d/b.json, d/m.safetensors, x/y/deep.bin. */
 	assert_int_equal(s->n_files, 4);
 	assert_int_equal(s->total_bytes, 6 + 2 + 6 + 7);
-	assert_null(fs_snapshot_find(s, "x/y/"));
-	assert_null(fs_snapshot_find(s, "missing"));
-	assert_null(fs_snapshot_find(s, "D"));
-	fs_snapshot_unref(s);
+	assert_null(repo_snapshot_find(s, "x/y/"));
+	assert_null(repo_snapshot_find(s, "missing"));
+	assert_null(repo_snapshot_find(s, "D"));
+	repo_snapshot_unref(s);
 }
 
 static void test_entry_key(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct fs_snapshot *s = NULL;
+	struct repo_snapshot *s = NULL;
 	struct cache_key k;
 
-	assert_int_equal(fs_snapshot_load(&f->env, &f->repo, &s, &err), 0);
-	fs_entry_key(fs_snapshot_find(s, "d/m.safetensors"), &k);
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s, &err), 0);
+	repo_entry_key(repo_snapshot_find(s, "d/m.safetensors"), &k);
 	assert_int_equal(k.algo, CACHE_ALGO_SHA256);
 	assert_string_equal(k.hash, LFS_SHA);
 	assert_int_equal(k.size, 6);
-	fs_entry_key(fs_snapshot_find(s, "a.txt"), &k);
+	repo_entry_key(repo_snapshot_find(s, "a.txt"), &k);
 	assert_int_equal(k.algo, CACHE_ALGO_GIT_SHA1);
 	assert_string_equal(k.hash, HELLO_OID);
 	assert_int_equal(k.size, 6);
-	fs_snapshot_unref(s);
+	repo_snapshot_unref(s);
 }
 
 /* A sha is its own commit; an unknown one, or an unknown branch, fails offline. */
@@ -248,38 +248,38 @@ static void test_load_pinned_and_unknown(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct fs_snapshot *s = NULL, *next = NULL;
+	struct repo_snapshot *s = NULL, *next = NULL;
 	struct hub_repo r = f->repo;
 
 	snprintf(r.revision, sizeof(r.revision), "%s", COMMIT);
-	assert_int_equal(fs_snapshot_load(&f->env, &r, &s, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &r, &s, &err), 0);
 	assert_string_equal(s->commit, COMMIT);
 	assert_false(s->from_cache_only); /* nothing to ask the Hub */
 	/* The same commit again: nothing new. */
-	assert_int_equal(fs_snapshot_refresh(&f->env, s, &next, &err), 0);
+	assert_int_equal(repo_snapshot_refresh(&f->env, s, &next, &err), 0);
 	assert_null(next);
-	fs_snapshot_unref(s);
+	repo_snapshot_unref(s);
 
 	snprintf(r.revision, sizeof(r.revision), "%s", OTHER_COMMIT);
-	s = (struct fs_snapshot *)&err; /* must be reset */
-	assert_int_equal(fs_snapshot_load(&f->env, &r, &s, &err), -ENETDOWN);
+	s = (struct repo_snapshot *)&err; /* must be reset */
+	assert_int_equal(repo_snapshot_load(&f->env, &r, &s, &err), -ENETDOWN);
 	assert_null(s);
 	assert_non_null(strstr(err.message, "no listing"));
 
 	memset(&err, 0, sizeof(err));
 	snprintf(r.revision, sizeof(r.revision), "dev");
-	assert_int_equal(fs_snapshot_load(&f->env, &r, &s, &err), -ENETDOWN);
+	assert_int_equal(repo_snapshot_load(&f->env, &r, &s, &err), -ENETDOWN);
 	assert_non_null(strstr(err.message, "never seen this revision"));
 
 	/* The branch moved (the cache says so): refresh gives the new commit. */
 	store_listing(f->dir, OTHER_COMMIT);
-	assert_int_equal(fs_snapshot_load(&f->env, &f->repo, &s, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s, &err), 0);
 	assert_int_equal(cache_ref_store(f->dir, "model/org/name", "main", OTHER_COMMIT, 2), 0);
-	assert_int_equal(fs_snapshot_refresh(&f->env, s, &next, &err), 0);
+	assert_int_equal(repo_snapshot_refresh(&f->env, s, &next, &err), 0);
 	assert_non_null(next);
 	assert_string_equal(next->commit, OTHER_COMMIT);
-	fs_snapshot_unref(next);
-	fs_snapshot_unref(s);
+	repo_snapshot_unref(next);
+	repo_snapshot_unref(s);
 }
 
 /*
@@ -291,8 +291,8 @@ static void test_read_from_hf_blob(void **state)
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
 	struct cache_error cerr = { { 0 } };
-	struct fs_snapshot *s = NULL;
-	struct fs_source src;
+	struct repo_snapshot *s = NULL;
+	struct repo_source src;
 	struct cache_source cs;
 	struct cache_key k;
 	char blobs[PATH_MAX + 64], path[PATH_MAX + 128], out[8] = "";
@@ -302,15 +302,15 @@ static void test_read_from_hf_blob(void **state)
 	snprintf(path, sizeof(path), "%s/%s", blobs, HELLO_OID);
 	assert_int_equal(fileio_write_atomic(path, "hello\n", 6, 0600, false), 0);
 	f->env.hf_hub_cache = f->hf;
-	assert_int_equal(fs_snapshot_load(&f->env, &f->repo, &s, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s, &err), 0);
 	assert_string_equal(s->hf_blobs, blobs);
-	fs_source_init(&src, NULL, s, fs_snapshot_find(s, "a.txt"), &cs);
-	fs_entry_key(src.entry, &k);
+	repo_source_init(&src, NULL, s, repo_snapshot_find(s, "a.txt"), &cs);
+	repo_entry_key(src.entry, &k);
 	assert_int_equal(cs.fetch(cs.ctx, &k, 1, 3, out, &cerr), 0);
 	assert_memory_equal(out, "ell", 3);
 	assert_int_equal(cs.fetch(cs.ctx, &k, 0, 6, out, &cerr), 0);
 	assert_memory_equal(out, "hello\n", 6);
-	fs_snapshot_unref(s);
+	repo_snapshot_unref(s);
 }
 
 #define REF_THREADS 4
@@ -318,15 +318,15 @@ static void test_read_from_hf_blob(void **state)
 
 static void *ref_unref(void *s_)
 {
-	struct fs_snapshot *s = s_;
+	struct repo_snapshot *s = s_;
 
 	for (int i = 0; i < REF_ROUNDS; i++) {
-		fs_snapshot_ref(s);
-		fs_snapshot_ref(s);
-		fs_snapshot_unref(s);
-		fs_snapshot_unref(s);
+		repo_snapshot_ref(s);
+		repo_snapshot_ref(s);
+		repo_snapshot_unref(s);
+		repo_snapshot_unref(s);
 	}
-	fs_snapshot_unref(s); /* the reference the thread was given */
+	repo_snapshot_unref(s); /* the reference the thread was given */
 	return NULL;
 }
 
@@ -335,18 +335,18 @@ static void test_refs_threads(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct fs_snapshot *s = NULL;
+	struct repo_snapshot *s = NULL;
 	pthread_t t[REF_THREADS];
 
-	assert_int_equal(fs_snapshot_load(&f->env, &f->repo, &s, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s, &err), 0);
 	for (int i = 0; i < REF_THREADS; i++) {
-		fs_snapshot_ref(s);
+		repo_snapshot_ref(s);
 		assert_int_equal(pthread_create(&t[i], NULL, ref_unref, s), 0);
 	}
 	for (int i = 0; i < REF_THREADS; i++)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 	assert_int_equal(atomic_load(&s->refs), 1);
-	fs_snapshot_unref(s); /* the last one frees it (ASan: no leak) */
+	repo_snapshot_unref(s); /* the last one frees it (ASan: no leak) */
 }
 
 int main(void)

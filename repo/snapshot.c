@@ -3,7 +3,7 @@
  * Snapshots: a revision resolved to a commit, and the commit's listing,
  * from the cache when it has them, from the Hub otherwise.
  */
-#include "fs/snapshot.h"
+#include "repo/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +24,7 @@
 #include "util/log.h"
 #include "util/path.h"
 
-int fs_repo_key(const struct hub_repo *repo, char *out, size_t size)
+int repo_key_format(const struct hub_repo *repo, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s/%s", hub_repo_type_name(repo->type), repo->id);
 
@@ -56,7 +56,7 @@ static bool is_network_error(int rc)
 /* ---- building the entry table ---- */
 
 struct builder {
-	struct fs_entry *entries;
+	struct repo_entry *entries;
 	size_t n, cap;
 	int rc;
 };
@@ -64,11 +64,11 @@ struct builder {
 static int add_entry(struct builder *b, const char *path, bool is_dir, bool is_lfs,
 		     uint64_t size, const char *oid, const char *sha256)
 {
-	struct fs_entry *e;
+	struct repo_entry *e;
 
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct fs_entry *p = realloc(b->entries, cap * sizeof(*p));
+		struct repo_entry *p = realloc(b->entries, cap * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
@@ -107,7 +107,7 @@ static int from_hub_entry(void *b_, const struct hub_entry *e)
 
 static int by_path(const void *a_, const void *b_)
 {
-	const struct fs_entry *a = a_, *b = b_;
+	const struct repo_entry *a = a_, *b = b_;
 
 	return strcmp(a->path, b->path);
 }
@@ -124,7 +124,7 @@ static void parent_of(const char *path, char *out, size_t size)
 	out[n] = '\0';
 }
 
-static void free_entries(struct fs_entry *entries, size_t n)
+static void free_entries(struct repo_entry *entries, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(entries[i].path);
@@ -135,7 +135,7 @@ static void free_entries(struct fs_entry *entries, size_t n)
  * Sort, add the root and any directory the listing left implicit, drop
  * duplicates and entries under a file, and link every entry to its parent.
  */
-static int finish_table(struct fs_snapshot *s, struct builder *b)
+static int finish_table(struct repo_snapshot *s, struct builder *b)
 {
 	char dir[4096];
 	size_t out = 0;
@@ -154,7 +154,7 @@ static int finish_table(struct fs_snapshot *s, struct builder *b)
 		return rc;
 	qsort(b->entries, b->n, sizeof(*b->entries), by_path);
 	for (size_t i = 0; i < b->n; i++) {
-		struct fs_entry *e = &b->entries[i];
+		struct repo_entry *e = &b->entries[i];
 
 		if (out > 0 && strcmp(b->entries[out - 1].path, e->path) == 0) {
 			/* Keep the listing's own entry over a synthesized one. */
@@ -170,13 +170,13 @@ static int finish_table(struct fs_snapshot *s, struct builder *b)
 	}
 	b->n = out;
 	for (size_t i = 0; i < b->n; i++) {
-		struct fs_entry *e = &b->entries[i];
+		struct repo_entry *e = &b->entries[i];
 		const char *slash = strrchr(e->path, '/');
-		struct fs_entry key = { .path = dir };
-		const struct fs_entry *p;
+		struct repo_entry key = { .path = dir };
+		const struct repo_entry *p;
 
 		e->name = slash ? slash + 1 : e->path;
-		e->parent = FS_NO_PARENT;
+		e->parent = REPO_NO_ENTRY;
 		if (i == 0)
 			continue; /* the root */
 		parent_of(e->path, dir, sizeof(dir));
@@ -195,20 +195,20 @@ static int finish_table(struct fs_snapshot *s, struct builder *b)
 	}
 	/* Children lists, in path order (entries are sorted, so append works). */
 	for (size_t i = 0; i < b->n; i++)
-		b->entries[i].first_child = b->entries[i].next_sibling = FS_NO_PARENT;
+		b->entries[i].first_child = b->entries[i].next_sibling = REPO_NO_ENTRY;
 	{
 		uint32_t *last = malloc(b->n * sizeof(*last));
 
 		if (!last)
 			return -ENOMEM;
 		for (size_t i = 0; i < b->n; i++)
-			last[i] = FS_NO_PARENT;
+			last[i] = REPO_NO_ENTRY;
 		for (size_t i = 1; i < b->n; i++) {
 			uint32_t p = b->entries[i].parent;
 
-			if (p == FS_NO_PARENT)
+			if (p == REPO_NO_ENTRY)
 				continue;
-			if (last[p] == FS_NO_PARENT)
+			if (last[p] == REPO_NO_ENTRY)
 				b->entries[p].first_child = (uint32_t)i;
 			else
 				b->entries[last[p]].next_sibling = (uint32_t)i;
@@ -223,7 +223,7 @@ static int finish_table(struct fs_snapshot *s, struct builder *b)
 }
 
 /* Keep a listing fetched from the Hub; failing to is not fatal. */
-static int store_listing(const char *root, const struct fs_snapshot *s,
+static int store_listing(const char *root, const struct repo_snapshot *s,
 			 const struct builder *b)
 {
 	struct cache_file_entry *ce = calloc(b->n ? b->n : 1, sizeof(*ce));
@@ -232,7 +232,7 @@ static int store_listing(const char *root, const struct fs_snapshot *s,
 	if (!ce)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->n; i++) {
-		const struct fs_entry *e = &b->entries[i];
+		const struct repo_entry *e = &b->entries[i];
 
 		ce[i].is_dir = e->is_dir;
 		ce[i].path = e->path;
@@ -251,7 +251,7 @@ static int store_listing(const char *root, const struct fs_snapshot *s,
 
 /* ---- loading ---- */
 
-static int resolve_commit(struct fs_env *env, struct fs_snapshot *s,
+static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 			  struct hub_error *err)
 {
 	const char *rev = hub_repo_revision(&s->repo);
@@ -271,7 +271,7 @@ static int resolve_commit(struct fs_env *env, struct fs_snapshot *s,
 			s->commit_time = parse_iso_time(info.last_modified);
 			/* The Hub's spelling of the id is the canonical one. */
 			snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
-			fs_repo_key(&s->repo, s->repo_key, sizeof(s->repo_key));
+			repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
 			hub_repo_info_release(&info);
 			cache_ref_store(root, s->repo_key, rev, s->commit, (int64_t)time(NULL));
 			cache_commit_time_store(root, s->repo_key, s->commit, s->commit_time);
@@ -293,11 +293,11 @@ static int resolve_commit(struct fs_env *env, struct fs_snapshot *s,
 	return 0;
 }
 
-static int load(struct fs_env *env, const struct hub_repo *repo,
-		const char *known_commit, struct fs_snapshot **out,
+static int load(struct repo_env *env, const struct hub_repo *repo,
+		const char *known_commit, struct repo_snapshot **out,
 		struct hub_error *err)
 {
-	struct fs_snapshot *s = calloc(1, sizeof(*s));
+	struct repo_snapshot *s = calloc(1, sizeof(*s));
 	const char *root = cache_dir(env->cache);
 	struct builder b = { 0 };
 	int rc;
@@ -307,7 +307,7 @@ static int load(struct fs_env *env, const struct hub_repo *repo,
 		return hub_fail(err, -ENOMEM, 0, "out of memory");
 	atomic_init(&s->refs, 1);
 	s->repo = *repo;
-	rc = fs_repo_key(&s->repo, s->repo_key, sizeof(s->repo_key));
+	rc = repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
 	if (rc == 0)
 		rc = resolve_commit(env, s, err);
 	if (rc < 0)
@@ -353,24 +353,24 @@ fail:
 	return rc;
 }
 
-int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
-		     struct fs_snapshot **out, struct hub_error *err)
+int repo_snapshot_load(struct repo_env *env, const struct hub_repo *repo,
+		       struct repo_snapshot **out, struct hub_error *err)
 {
 	return load(env, repo, NULL, out, err);
 }
 
-int fs_snapshot_refresh(struct fs_env *env, const struct fs_snapshot *cur,
-			struct fs_snapshot **out, struct hub_error *err)
+int repo_snapshot_refresh(struct repo_env *env, const struct repo_snapshot *cur,
+			  struct repo_snapshot **out, struct hub_error *err)
 {
 	return load(env, &cur->repo, cur->commit, out, err);
 }
 
-void fs_snapshot_ref(struct fs_snapshot *s)
+void repo_snapshot_ref(struct repo_snapshot *s)
 {
 	atomic_fetch_add(&s->refs, 1);
 }
 
-void fs_snapshot_unref(struct fs_snapshot *s)
+void repo_snapshot_unref(struct repo_snapshot *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
@@ -378,14 +378,14 @@ void fs_snapshot_unref(struct fs_snapshot *s)
 	free(s);
 }
 
-const struct fs_entry *fs_snapshot_find(const struct fs_snapshot *s, const char *path)
+const struct repo_entry *repo_snapshot_find(const struct repo_snapshot *s, const char *path)
 {
-	struct fs_entry key = { .path = (char *)path };
+	struct repo_entry key = { .path = (char *)path };
 
 	return bsearch(&key, s->entries, s->n_entries, sizeof(*s->entries), by_path);
 }
 
-void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
+void repo_entry_key(const struct repo_entry *e, struct cache_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	key->size = e->size;
@@ -400,7 +400,7 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key)
 
 /* ---- huggingface_hub's cache ---- */
 
-int fs_hf_hub_cache_path(char *out, size_t size)
+int repo_hf_hub_cache_path(char *out, size_t size)
 {
 	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
 	const char *home = getenv("HF_HOME");
@@ -417,18 +417,18 @@ int fs_hf_hub_cache_path(char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int fs_hf_hub_cache_dir(char *out, size_t size)
+int repo_hf_hub_cache_dir(char *out, size_t size)
 {
 	struct stat st;
-	int rc = fs_hf_hub_cache_path(out, size);
+	int rc = repo_hf_hub_cache_path(out, size);
 
 	if (rc < 0)
 		return rc;
 	return stat(out, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -ENOENT;
 }
 
-int fs_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
-		   size_t size)
+int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+		     size_t size)
 {
 	struct buf b;
 	int rc;
@@ -449,7 +449,7 @@ static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char 
 {
 	char dir[4096];
 
-	if (fs_hf_repo_dir(hf_cache, repo, dir, sizeof(dir)) < 0 ||
+	if (repo_hf_repo_dir(hf_cache, repo, dir, sizeof(dir)) < 0 ||
 	    (size_t)snprintf(out, size, "%s/blobs", dir) >= size)
 		out[0] = '\0';
 }
@@ -516,7 +516,7 @@ static enum hf_state hf_check(const char *path, const struct cache_key *key)
 }
 
 /* Bytes from huggingface_hub's blob of @key to @sink, if it has a right one. */
-static int read_hf_blob(const struct fs_source *s, const struct cache_key *key,
+static int read_hf_blob(const struct repo_source *s, const struct cache_key *key,
 			uint64_t offset, size_t len, cache_sink_fn sink, void *sink_ctx)
 {
 	size_t piece = 256u << 10, done = 0;
@@ -582,7 +582,7 @@ static int to_sink(void *ctx_, const void *data, size_t len)
 
 /* One range of a fetch split across streams, fetched on its own thread. */
 struct stream_part {
-	struct fs_source *source;
+	struct repo_source *source;
 	const struct hub_repo *repo;
 	uint64_t file_size, offset;  /* offset: in the file */
 	size_t len;
@@ -616,7 +616,7 @@ static void *fetch_part_thread(void *p_)
  * caller's deadline. Parts are whole CACHE_CHUNK_SIZE chunks, as sinks
  * require. The first failure, in range order, is the answer.
  */
-static int fetch_streams(struct fs_source *s, const struct hub_repo *repo,
+static int fetch_streams(struct repo_source *s, const struct hub_repo *repo,
 			 uint64_t file_size, uint64_t offset, size_t len,
 			 cache_sink_fn sink, void *sink_ctx, struct hub_error *err)
 {
@@ -670,7 +670,7 @@ static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t o
 			       size_t len, cache_sink_fn sink, void *sink_ctx,
 			       struct cache_error *cerr)
 {
-	struct fs_source *s = s_;
+	struct repo_source *s = s_;
 	struct hub_repo pinned = s->snap->repo;
 	struct hub_error err = { 0 };
 	int rc;
@@ -709,9 +709,9 @@ static int source_fetch(void *s_, const struct cache_key *key, uint64_t offset,
 	return source_fetch_stream(s_, key, offset, len, to_buffer, out, cerr);
 }
 
-void fs_source_init(struct fs_source *s, struct hub_client *hub,
-		    const struct fs_snapshot *snap, const struct fs_entry *entry,
-		    struct cache_source *out)
+void repo_source_init(struct repo_source *s, struct hub_client *hub,
+		      const struct repo_snapshot *snap, const struct repo_entry *entry,
+		      struct cache_source *out)
 {
 	s->hub = hub;
 	s->snap = snap;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A repo pinned at one commit, with its whole listing: what the mount and
- * `hubfs download` work on. This is where hub/ and cache/ meet.
+ * the commands that read files (download, verify, repair, cache) work on.
+ * This is where hub/ and cache/ meet; it knows nothing of FUSE.
  *
  * Loading resolves the revision to a commit (a sha is its own commit; a
  * branch or tag asks the Hub, and the answer is remembered in the cache
@@ -11,10 +12,10 @@
  * is used.
  *
  * Ownership: a snapshot is immutable after loading and reference-counted;
- * fs_snapshot_ref()/unref() are thread-safe.
+ * repo_snapshot_ref()/unref() are thread-safe.
  */
-#ifndef HUBFS_FS_SNAPSHOT_H
-#define HUBFS_FS_SNAPSHOT_H
+#ifndef HUBFS_REPO_SNAPSHOT_H
+#define HUBFS_REPO_SNAPSHOT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -24,10 +25,14 @@
 #include "cache/cache.h"
 #include "hub/hub.h"
 
-#define FS_NO_PARENT UINT32_MAX
+/*
+ * An entry index that names none: the parent of the root (and of a path
+ * the listing put below a file), or the end of a list of children.
+ */
+#define REPO_NO_ENTRY UINT32_MAX
 
 /* What snapshot loading and reads need; owned by the caller. */
-struct fs_env {
+struct repo_env {
 	struct hub_client *hub;
 	struct cache *cache;
 	bool offline;
@@ -40,22 +45,22 @@ struct fs_env {
  * ${XDG_CACHE_HOME:-~/.cache}/huggingface). 0, or -ENOENT when it does
  * not exist.
  */
-int fs_hf_hub_cache_dir(char *out, size_t size);
+int repo_hf_hub_cache_dir(char *out, size_t size);
 /* The same path, whether it exists or not (to write there). 0 or -errno. */
-int fs_hf_hub_cache_path(char *out, size_t size);
+int repo_hf_hub_cache_path(char *out, size_t size);
 /*
  * "<hf_cache>/{type}s--ORG--NAME": huggingface_hub's repo_folder_name.
  * 0 or -ENAMETOOLONG.
  */
-int fs_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
-		   size_t size);
+int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+		     size_t size);
 
-struct fs_entry {
+struct repo_entry {
 	char *path;           /* repo-relative; "" for the root */
 	const char *name;     /* the last component, inside path */
 	uint32_t parent;      /* index of the parent directory entry */
-	uint32_t first_child; /* directories: first entry inside, or FS_NO_PARENT */
-	uint32_t next_sibling; /* the next entry of the same directory, or FS_NO_PARENT */
+	uint32_t first_child; /* directories: first entry inside, or REPO_NO_ENTRY */
+	uint32_t next_sibling; /* the next entry of the same directory, or REPO_NO_ENTRY */
 	bool is_dir;
 	bool is_lfs;
 	uint64_t size;
@@ -63,40 +68,40 @@ struct fs_entry {
 	char sha256[65];      /* LFS files */
 };
 
-struct fs_snapshot {
+struct repo_snapshot {
 	atomic_int refs;
-	struct hub_repo repo;     /* canonical id; revision as asked ("" = default) */
-	char repo_key[128];       /* "model/ORG/NAME": the cache's name for it */
+	struct hub_repo repo;       /* canonical id; revision as asked ("" = default) */
+	char repo_key[128];         /* "model/ORG/NAME": the cache's name for it */
 	char commit[41];
-	int64_t commit_time;      /* unix seconds: the commit's date, or 0 */
-	bool from_cache_only;     /* the Hub was not asked (offline, or unreachable) */
-	struct fs_entry *entries; /* sorted by path; entries[0] is the root */
+	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
+	bool from_cache_only;       /* the Hub was not asked (offline, or unreachable) */
+	struct repo_entry *entries; /* sorted by path; entries[0] is the root */
 	size_t n_entries;
-	uint64_t total_bytes;     /* sum of file sizes */
+	uint64_t total_bytes;       /* sum of file sizes */
 	size_t n_files;
-	char hf_blobs[4096];      /* "<hf cache>/models--ORG--NAME/blobs", or "" */
+	char hf_blobs[4096];        /* "<hf cache>/models--ORG--NAME/blobs", or "" */
 };
 
 /* Load @repo (its revision as asked). 0 or -errno with @err filled. */
-int fs_snapshot_load(struct fs_env *env, const struct hub_repo *repo,
-		     struct fs_snapshot **out, struct hub_error *err);
+int repo_snapshot_load(struct repo_env *env, const struct hub_repo *repo,
+		       struct repo_snapshot **out, struct hub_error *err);
 
 /*
  * Re-resolve @cur's revision: 0 with *@out NULL when it still names the
  * same commit (nothing else is read), or a new snapshot in *@out.
  */
-int fs_snapshot_refresh(struct fs_env *env, const struct fs_snapshot *cur,
-			struct fs_snapshot **out, struct hub_error *err);
+int repo_snapshot_refresh(struct repo_env *env, const struct repo_snapshot *cur,
+			  struct repo_snapshot **out, struct hub_error *err);
 
-void fs_snapshot_ref(struct fs_snapshot *s);
-void fs_snapshot_unref(struct fs_snapshot *s);
+void repo_snapshot_ref(struct repo_snapshot *s);
+void repo_snapshot_unref(struct repo_snapshot *s);
 
 /* Entry of @path ("" = root), or NULL. Binary search. */
-const struct fs_entry *fs_snapshot_find(const struct fs_snapshot *s,
-					const char *path);
+const struct repo_entry *repo_snapshot_find(const struct repo_snapshot *s,
+					    const char *path);
 
 /* The cache key of a file entry. */
-void fs_entry_key(const struct fs_entry *e, struct cache_key *key);
+void repo_entry_key(const struct repo_entry *e, struct cache_key *key);
 
 /*
  * A cache source that reads @path of @snap's commit from the Hub — or,
@@ -106,10 +111,10 @@ void fs_entry_key(const struct fs_entry *e, struct cache_key *key);
  * through @out. A failure's reason (the Hub client's message) goes into
  * the cache_error for the caller to report.
  */
-struct fs_source {
+struct repo_source {
 	struct hub_client *hub;
-	const struct fs_snapshot *snap;
-	const struct fs_entry *entry;
+	const struct repo_snapshot *snap;
+	const struct repo_entry *entry;
 	/*
 	 * Range requests one fetch may split into (1 after init): a reader
 	 * waiting for a block it did not read ahead gets it sooner from
@@ -124,11 +129,11 @@ struct fs_source {
 	 */
 	struct hub_pace *pace;
 };
-void fs_source_init(struct fs_source *s, struct hub_client *hub,
-		    const struct fs_snapshot *snap, const struct fs_entry *entry,
-		    struct cache_source *out);
+void repo_source_init(struct repo_source *s, struct hub_client *hub,
+		      const struct repo_snapshot *snap, const struct repo_entry *entry,
+		      struct cache_source *out);
 
 /* "model/ORG/NAME" for @repo into @out. */
-int fs_repo_key(const struct hub_repo *repo, char *out, size_t size);
+int repo_key_format(const struct hub_repo *repo, char *out, size_t size);
 
-#endif /* HUBFS_FS_SNAPSHOT_H */
+#endif /* HUBFS_REPO_SNAPSHOT_H */
