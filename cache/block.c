@@ -166,17 +166,14 @@ int block_writer_open(struct block_writer *w, const char *path, const struct cac
 		      uint32_t index, uint32_t len)
 {
 	memset(w, 0, sizeof(*w));
-	w->fd = -1;
+	w->file.fd = -1;
 	w->h = (struct block_header){ .algo = key->algo, .object_size = key->size,
 				      .index = index, .data_len = len };
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
 		return -EINVAL;
 	w->h.header_size = block_header_size(len);
 	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
-	if (fileio_tmp_name(path, w->tmp, sizeof(w->tmp)) < 0)
-		return -ENAMETOOLONG;
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	return w->fd < 0 ? -errno : 0;
+	return fileio_atomic_open(&w->file, path, 0644, false);
 }
 
 static uint32_t chunk_len(const struct block_header *h, uint32_t i)
@@ -194,7 +191,7 @@ int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, 
 
 	if (offset > w->h.data_len || len > w->h.data_len - offset)
 		return -EINVAL;
-	rc = fileio_pwrite_full(w->fd, data, len, (off_t)w->h.header_size + offset);
+	rc = fileio_pwrite_full(w->file.fd, data, len, (off_t)w->h.header_size + offset);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -243,25 +240,21 @@ int block_writer_close(struct block_writer *w, uint64_t *write_id)
 	if (rc == 0) {
 		memset(head, 0, sizeof(head));
 		encode_block_header(&w->h, head);
-		rc = fileio_pwrite_full(w->fd, head, w->h.header_size, 0);
+		rc = fileio_pwrite_full(w->file.fd, head, w->h.header_size, 0);
 	}
-	if (close(w->fd) < 0 && rc == 0)
-		rc = -errno;
-	w->fd = -1;
-	if (rc < 0)
-		unlink(w->tmp);
-	else if (write_id)
+	if (rc < 0) {
+		fileio_atomic_rollback(&w->file);
+		return rc;
+	}
+	rc = fileio_atomic_close(&w->file);
+	if (rc == 0 && write_id)
 		*write_id = w->h.write_id;
 	return rc;
 }
 
 void block_writer_abort(struct block_writer *w)
 {
-	if (w->fd >= 0) {
-		close(w->fd);
-		w->fd = -1;
-		unlink(w->tmp);
-	}
+	fileio_atomic_rollback(&w->file);
 }
 
 int block_write(const char *path, const struct cache_key *key, uint32_t index,
@@ -279,33 +272,7 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
 	}
 	rc = block_writer_close(&w, write_id);
 	/* The rename publishes a complete block, or nothing. */
-	if (rc == 0 && rename(w.tmp, path) < 0) {
-		rc = -errno;
-		unlink(w.tmp);
-	}
-	return rc;
-}
-
-/*
- * Open a file of the cache for reading, trusting nothing about it: a
- * symlink is not followed, a FIFO does not block, and anything but a
- * regular file is -EBADMSG, as corrupt as a bad checksum.
- */
-static int open_untrusted(const char *path)
-{
-	struct stat st;
-	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-
-	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if (!S_ISREG(st.st_mode))
-		rc = -EBADMSG;
-	else
-		return fd;
-	close(fd);
-	return rc;
+	return rc < 0 ? rc : fileio_atomic_commit(&w.file);
 }
 
 /* A per-thread scratch buffer for reads that are not chunk-aligned. */
@@ -386,7 +353,7 @@ static int open_checked(const char *path, const struct cache_key *key,
 
 	if (cache_hash_raw(key, raw) < 0)
 		return -EINVAL;
-	fd = open_untrusted(path);
+	fd = fileio_open_untrusted(path);
 	if (fd < 0)
 		return fd;
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
@@ -415,7 +382,7 @@ fail:
 
 void block_readahead(const char *path)
 {
-	int fd = open_untrusted(path);
+	int fd = fileio_open_untrusted(path);
 
 	if (fd >= 0) {
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
@@ -633,7 +600,7 @@ int meta_read(const char *path, struct object_meta *m)
 	int fd, rc;
 
 	memset(m, 0, sizeof(*m));
-	fd = open_untrusted(path);
+	fd = fileio_open_untrusted(path);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {

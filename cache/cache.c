@@ -568,23 +568,21 @@ static void remove_block_file(struct cache *c, const char *path, uint32_t dsize)
 }
 
 /*
- * Publish temporary block file @tmp as @path: linked into place, never
- * replacing a block another process published first (the count would be
- * off, and a verified object's block would change under it). 0, -EEXIST
- * (one is there: use it), or -errno. @tmp is gone afterwards.
+ * Publish the complete temporary block file @af under its final name:
+ * linked into place, never replacing a block another process published
+ * first (the count would be off, and a verified object's block would
+ * change under it). 0, -EEXIST (one is there: use it; @af stays), or
+ * -errno.
  */
-static int publish_block(struct cache *c, const char *tmp, const char *path,
-			 uint32_t dsize)
+static int publish_block(struct cache *c, struct fileio_atomic *af, uint32_t dsize)
 {
-	int rc = 0;
+	int rc;
 
 	usage_lock(c);
-	if (link(tmp, path) == 0)
+	rc = fileio_atomic_commit_new(af);
+	if (rc == 0)
 		usage_add_locked(c, dsize);
-	else
-		rc = -errno;
 	usage_unlock(c);
-	unlink(tmp);
 	return rc;
 }
 
@@ -758,28 +756,28 @@ static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k
 }
 
 /*
- * Publish the complete temporary block file @tmp as block @k at @path.
- * When another process published it first, theirs is used as it is (its
- * write id is what a verification records), unless it is not a valid
- * block: then it goes, and ours takes its place. *@write_id is the id of
- * the file now in place. @tmp is gone afterwards.
+ * Publish the complete temporary block file @af as block @k. When another
+ * process published it first, theirs is used as it is (its write id is
+ * what a verification records), unless it is not a valid block: then it
+ * goes, and ours takes its place. *@write_id is the id of the file now in
+ * place. @af's temporary file is gone afterwards.
  */
 static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
-		       const char *tmp, const char *path, uint64_t *write_id)
+		       struct fileio_atomic *af, uint64_t *write_id)
 {
 	int rc = -EEXIST;
 
 	for (int attempt = 0; attempt < 3 && rc == -EEXIST; attempt++) {
-		rc = publish_block(c, tmp, path, disk_size(&o->key, k));
+		rc = publish_block(c, af, disk_size(&o->key, k));
 		if (rc != -EEXIST)
 			break;
-		rc = block_read(path, &o->key, k, 0, 0, NULL, write_id);
+		rc = block_read(af->path, &o->key, k, 0, 0, NULL, write_id);
 		if (rc == -EBADMSG)
-			remove_block_file(c, path, disk_size(&o->key, k));
+			remove_block_file(c, af->path, disk_size(&o->key, k));
 		if (rc == -EBADMSG || rc == -ENOENT)
 			rc = -EEXIST; /* the place is free again: once more */
 	}
-	unlink(tmp);
+	fileio_atomic_rollback(af);
 	return rc;
 }
 
@@ -835,7 +833,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	}
 	rc = block_writer_close(&s->w, write_id);
 	if (rc == 0)
-		rc = store_block(c, o, k, s->w.tmp, path, write_id);
+		rc = store_block(c, o, k, &s->w.file, write_id);
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  rc == -EBADMSG ? "block %u arrived incomplete" :

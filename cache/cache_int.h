@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "util/digest.h"
+#include "util/fileio.h"
 
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MARKER "hubfs-cache 1\n"
@@ -78,8 +79,7 @@ uint32_t block_header_size(uint32_t data_len);
  * (the CRCs are computed as the bytes pass).
  */
 struct block_writer {
-	int fd;
-	char tmp[PATH_MAX];
+	struct fileio_atomic file;             /* not fsync'ed (docs/cache-format.md) */
 	struct block_header h;
 	uint32_t chunk_done[CACHE_CHUNKS_MAX]; /* bytes of each chunk put so far */
 };
@@ -92,9 +92,9 @@ int block_writer_open(struct block_writer *w, const char *path, const struct cac
 int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, size_t len);
 
 /*
- * Every byte put: write the header and close. The complete file is then
- * w->tmp, with write id *@write_id. -EBADMSG when a byte is missing;
- * on any failure the temporary file is gone.
+ * Every byte put: write the header and close. The complete file then
+ * waits in w->file for a commit, with write id *@write_id. -EBADMSG when
+ * a byte is missing; on any failure the temporary file is gone.
  */
 int block_writer_close(struct block_writer *w, uint64_t *write_id);
 

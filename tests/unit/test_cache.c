@@ -2471,6 +2471,53 @@ static void test_publish_never_replaces(void **state)
 	assert_true(info(f, &o->key).verified);
 }
 
+/*
+ * Another process published a file that is no block of this object while
+ * ours was being fetched: it goes, and ours takes its place (store_block()
+ * tries the link again with the same temporary file).
+ */
+static void test_publish_replaces_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100000, 108);
+	struct handle_reader r = { .ms = &f->ms, .o = o, .c = f->c };
+	char path[PATH_MAX];
+	int waited_ms = 0;
+	pthread_t t;
+
+	/* The gate holds the fetch after its temporary file is open. */
+	mem_source_hold(&f->ms, true);
+	assert_int_equal(pthread_create(&t, NULL, read_with_handle, &r), 0);
+	while (mem_source_held(&f->ms) != 1) {
+		struct timespec tick = { .tv_nsec = 1000000 };
+
+		assert_true(++waited_ms < 60000);
+		nanosleep(&tick, NULL);
+	}
+	block_file(f, &o->key, 0, path, sizeof(path));
+	write_file(path, "not a block", 11);
+	mem_source_hold(&f->ms, false);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, (ssize_t)o->key.size);
+	assert_true(r.bytes_ok);
+	assert_int_equal(count_block_files(f, &o->key), 1);
+	count_tree(f->dir);
+	assert_int_equal(tree_tmps, 0);
+	/* What is in place now is our block: read from disk, no new fetch. */
+	fx_reopen(f);
+	mem_source_reset_counts(&f->ms);
+	{
+		uint8_t *buf = malloc((size_t)o->key.size);
+
+		assert_non_null(buf);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, (size_t)o->key.size,
+					    0, NULL), (ssize_t)o->key.size);
+		assert_memory_equal(buf, o->data, (size_t)o->key.size);
+		free(buf);
+	}
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+}
+
 static void test_two_handles_share_directory(void **state)
 {
 	struct fx *f = *state;
@@ -2585,6 +2632,7 @@ int main(void)
 		T(test_refresh_follows_other_process),
 		T(test_cap_is_directory_wide),
 		T(test_publish_never_replaces),
+		T(test_publish_replaces_corrupt),
 		cmocka_unit_test(test_default_dir),
 	};
 
