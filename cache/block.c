@@ -162,13 +162,13 @@ static int new_write_id(uint64_t *id)
 	return 0;
 }
 
-int cache_block_writer_open(struct cache_block_writer *w, const char *path, const struct cache_key *key,
-		      uint32_t index, uint32_t len)
+int cache_block_writer_open(struct cache_block_writer *w, const char *path,
+			    const struct cache_key *key, uint32_t index, uint32_t len)
 {
 	memset(w, 0, sizeof(*w));
 	w->file.fd = -1;
 	w->h = (struct cache_block_header){ .algo = key->algo, .object_size = key->size,
-				      .index = index, .data_len = len };
+					    .index = index, .data_len = len };
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
 		return -EINVAL;
 	w->h.header_size = cache_block_header_size(len);
@@ -183,7 +183,8 @@ static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)
 	return h->data_len - start < CACHE_CHUNK_SIZE ? h->data_len - start : CACHE_CHUNK_SIZE;
 }
 
-int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset, const void *data, size_t len)
+int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
+			   const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t done = 0;
@@ -258,7 +259,7 @@ void cache_block_writer_abort(struct cache_block_writer *w)
 }
 
 int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, uint64_t *write_id)
+		      const void *data, uint32_t len, uint64_t *write_id)
 {
 	struct cache_block_writer w;
 	int rc = cache_block_writer_open(&w, path, key, index, len);
@@ -391,7 +392,7 @@ void cache_block_readahead(const char *path)
 }
 
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-	       struct digest *d, uint64_t *write_id)
+		     struct digest *d, uint64_t *write_id)
 {
 	struct cache_block_header h;
 	size_t map_len;
@@ -423,7 +424,7 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 }
 
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, uint64_t *write_id)
+		     uint32_t off, uint32_t len, void *out, uint64_t *write_id)
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct cache_block_header h;
@@ -478,7 +479,7 @@ out:
 }
 
 /*
- * Object meta, format 2 (docs/cache-format.md): the fixed fields, then
+ * Object meta file, format 2 (docs/cache-format.md): the fixed fields, then
  * n_ids write ids, then a CRC-32C of everything before it.
  */
 enum {
@@ -550,7 +551,7 @@ static int decode_objmeta_fields(const uint8_t *buf, struct cache_objmeta *m)
 	return 0;
 }
 
-/* The ids of a format-2 meta of @size bytes, checked against the fields. */
+/* The ids of a format-2 object meta file of @size bytes, checked against the fields. */
 static int decode_objmeta_ids(const uint8_t *buf, size_t size, struct cache_objmeta *m)
 {
 	uint32_t n = get32(buf + OBJMETA_OFF_N_IDS);

@@ -71,7 +71,7 @@ struct cache_object {
 	struct block_state *blocks;
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
-	bool objmeta_checked;   /* the meta file was read or written */
+	bool objmeta_checked;   /* the object meta file was read or written */
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
@@ -180,7 +180,7 @@ static void block_path(const struct cache *c, const struct cache_object *o,
 }
 
 static void objmeta_path(const struct cache *c, const struct cache_key *key,
-		      char *out, size_t size)
+			 char *out, size_t size)
 {
 	snprintf(out, size, "%s/objects/%s/%.2s/%s/meta", c->dir,
 		 algo_dir(key->algo), key->hash, key->hash);
@@ -328,7 +328,7 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 /*
  * Block @k was read (or written) from a file with write id @id. If that is
  * not the file the object's hash covered, the object is not verified:
- * another process, or a crash between an eviction and its meta rewrite,
+ * another process, or a crash between an eviction and its object meta rewrite,
  * replaced it. No clock is asked: ids never repeat.
  */
 static void note_write_id(struct cache_object *o, uint32_t k, uint64_t id)
@@ -382,7 +382,7 @@ static uint32_t disk_size(const struct cache_key *key, uint32_t k)
  * files of write ids @ids (one per block).
  */
 static void write_objmeta(struct cache *c, const struct cache_key *key,
-		       const uint64_t *ids)
+			  const uint64_t *ids)
 {
 	struct cache_objmeta m = {
 		.algo = key->algo, .object_size = key->size,
@@ -646,7 +646,7 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		if (n == 0)
 			break; /* nothing needed, or everything left is in use */
 		/*
-		 * The meta file is left as it is: a "verified" that names a block
+		 * The object meta file is left as it is: a "verified" that names a block
 		 * file no longer there counts for nothing (an incomplete object is
 		 * not verified, and a block fetched again has another write id).
 		 * Rewriting it cost a rename, and ext4 flushes on a rename over a
@@ -1085,7 +1085,7 @@ static int drop_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
  * The end of verify_object(), whose hashing gave @rc: unpin the blocks,
  * and publish the outcome. Verified (0): the write ids of the files hashed
  * (@ids from block @start on; the running hash's before it) go into the
- * blocks and the meta file. Wrong (-EBADMSG, @why): the object is
+ * blocks and the object meta file. Wrong (-EBADMSG, @why): the object is
  * rejected and its files discarded. Returns @rc, or -EAGAIN when a block
  * went away meanwhile.
  */
@@ -1496,7 +1496,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		cache_objmeta_release(&m);
 		rc = -EBADMSG;
 	}
-	/* Without a meta file nothing of the object counts (scan() removes it). */
+	/* Without an object meta file nothing of the object counts (scan() removes it). */
 	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
 		struct stat st;
 		uint64_t id;
@@ -1506,7 +1506,8 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			     (uint64_t)st.st_size == disk_size(key, k);
 		/* "Verified" names block files: each must be the one named. */
 		if (m.verified && (!on_disk[k] ||
-				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 || id != m.ids[k]))
+				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
+				   id != m.ids[k]))
 			m.verified = false;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -2051,7 +2052,7 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
-	/* An empty object is there while it is verified (its meta file). */
+	/* An empty object is there while it is verified (its object meta file). */
 	if (!o || (o->key.size ? o->n_present == 0 : !o->verified)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;

@@ -2,6 +2,11 @@
 /*
  * Private to cache/: the on-disk records (block.c) and the in-memory
  * index (cache.c). docs/cache-format.md is the spec of the records.
+ *
+ * Names: cache_block_* are block files (DIR/objects/.../b<k>);
+ * cache_objmeta_* is the object meta file beside them (DIR/objects/.../meta),
+ * one per object. Neither is the repo metadata of cache/meta.h (listings,
+ * refs), which has no "meta" in its names: cache_listing_*, cache_ref_*.
  */
 #ifndef HUBFS_CACHE_CACHE_INT_H
 #define HUBFS_CACHE_CACHE_INT_H
@@ -37,10 +42,11 @@ struct cache_block_header {
 #define CACHE_BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
 
 /*
- * Object meta file: the object's identity and whether it is verified.
- * A verified meta names, per block, the write id of the block file whose
- * bytes were hashed: a block file with any other id was not verified,
- * whatever the clocks say (docs/cache-format.md, "Why verified holds").
+ * Object meta file (DIR/objects/.../meta): the object's identity and
+ * whether it is verified. A verified object meta file names, per block,
+ * the write id of the block file whose bytes were hashed: a block file
+ * with any other id was not verified, whatever the clocks say
+ * (docs/cache-format.md, "Why verified holds").
  */
 struct cache_objmeta {
 	enum cache_algo algo;
@@ -55,7 +61,7 @@ struct cache_objmeta {
 #define CACHE_OBJMETA_VERSION 2
 #define CACHE_OBJMETA_FIXED 72 /* bytes before the ids; a CRC-32C follows them */
 
-/* ---- block.c: encoding, decoding, files ---- */
+/* ---- block.c: block files ---- */
 
 /* Hex hash of @key into its raw form; 0 or -EINVAL. */
 int cache_hash_raw(const struct cache_key *key, uint8_t raw[32]);
@@ -85,11 +91,12 @@ struct cache_block_writer {
 };
 
 /* 0, or -errno (-ENOENT: the object's directory is gone). */
-int cache_block_writer_open(struct cache_block_writer *w, const char *path, const struct cache_key *key,
-		      uint32_t index, uint32_t len);
+int cache_block_writer_open(struct cache_block_writer *w, const char *path,
+			    const struct cache_key *key, uint32_t index, uint32_t len);
 
 /* Put @len bytes at @offset of the block's data. 0, -EINVAL or -errno. */
-int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset, const void *data, size_t len);
+int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
+			   const void *data, size_t len);
 
 /*
  * Every byte put: write the header and close. The complete file then
@@ -108,7 +115,7 @@ void cache_block_writer_abort(struct cache_block_writer *w);
  * -EBADMSG (not a block of this object) or -errno.
  */
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-	       struct digest *d, uint64_t *write_id);
+		     struct digest *d, uint64_t *write_id);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
@@ -116,7 +123,7 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
  * *@write_id (may be NULL) gets. 0 or -errno (-ENOSPC).
  */
 int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, uint64_t *write_id);
+		      const void *data, uint32_t len, uint64_t *write_id);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
@@ -126,6 +133,9 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
  * came from (0 for a block written before write ids existed).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
+int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
+		     uint32_t off, uint32_t len, void *out, uint64_t *write_id);
+
 /*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
@@ -133,18 +143,18 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
  */
 void cache_block_readahead(const char *path);
 
-int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, uint64_t *write_id);
+/* ---- block.c: object meta files ---- */
+
 
 /* @m->ids must hold @m->n_ids ids: 0, or the object's block count. */
 int cache_objmeta_write(const char *path, const struct cache_objmeta *m);
 /*
- * 0, -ENOENT, -EBADMSG, -errno. A meta file of format 1 (before write
+ * 0, -ENOENT, -EBADMSG, -errno. An object meta file of format 1 (before write
  * ids) reads as unverified. On success free @m with cache_objmeta_release().
  */
 int cache_objmeta_read(const char *path, struct cache_objmeta *m);
 void cache_objmeta_release(struct cache_objmeta *m);
-/* Decode the @size bytes of a meta file, as cache_objmeta_read() does. */
+/* Decode the @size bytes of an object meta file, as cache_objmeta_read() does. */
 int cache_objmeta_decode(const uint8_t *buf, size_t size, struct cache_objmeta *m);
 
 /* ---- paths (cache.c) ---- */

@@ -387,7 +387,7 @@ static int read_metadata_file(const char *path, size_t max, struct buf *b)
 }
 
 static int write_metadata_file(const char *dir, const char *path, const void *data,
-			   size_t len)
+			       size_t len)
 {
 	int rc = -ENOENT;
 
