@@ -391,27 +391,42 @@ static void test_atomic_commit(void **state)
 	assert_dir_lists(s->dir, "f");
 }
 
+/* A struct fileio_atomic for @path with @text written in it, not yet committed. */
+static void open_written(struct fileio_atomic *af, const char *path, const char *text,
+			 bool sync)
+{
+	assert_int_equal(fileio_atomic_open(af, path, 0644, sync), 0);
+	assert_int_equal(fileio_write_full(af->fd, text, strlen(text)), 0);
+}
+
+/* Nothing of a rolled-back @af shows: @path holds "old", alone in @dir. */
+static void assert_rolled_back(const struct fileio_atomic *af, const char *dir,
+			       const char *path)
+{
+	assert_int_equal(af->fd, -1);
+	assert_string_equal(af->tmp, "");
+	assert_file_is(path, "old", 3);
+	assert_dir_lists(dir, "f");
+}
+
+/* Rolled back on request or on an error: the old file stays, no temporary. */
 static void test_atomic_rollback(void **state)
 {
 	struct scratch *s = *state;
-	char path[PATH_MAX], fresh[PATH_MAX];
+	char path[PATH_MAX], fresh[PATH_MAX], sub[PATH_MAX];
 	struct fileio_atomic af;
 
 	join(path, s->dir, "f");
 	write_file(path, "old", 3);
 	/* While open, and after a close. */
-	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
-	assert_int_equal(fileio_write_full(af.fd, "new", 3), 0);
+	open_written(&af, path, "new", false);
 	fileio_atomic_rollback(&af);
-	assert_int_equal(af.fd, -1);
-	assert_file_is(path, "old", 3);
-	assert_dir_lists(s->dir, "f");
-	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_rolled_back(&af, s->dir, path);
+	open_written(&af, path, "new", false);
 	assert_int_equal(fileio_atomic_close(&af), 0);
 	fileio_atomic_rollback(&af);
 	fileio_atomic_rollback(&af); /* twice is harmless */
-	assert_file_is(path, "old", 3);
-	assert_dir_lists(s->dir, "f");
+	assert_rolled_back(&af, s->dir, path);
 
 	/* A new file rolled back never appears. */
 	join(fresh, s->dir, "fresh");
@@ -425,25 +440,13 @@ static void test_atomic_rollback(void **state)
 	assert_int_equal(af.fd, -1);
 	fileio_atomic_rollback(&af);
 	assert_dir_lists(s->dir, "f");
-}
 
-/* An fsync or a rename that fails rolls back: the old file stays, no temporary. */
-static void test_atomic_rollback_on_error(void **state)
-{
-	struct scratch *s = *state;
-	char path[PATH_MAX], sub[PATH_MAX];
-	struct fileio_atomic af;
-
-	join(path, s->dir, "f");
-	write_file(path, "old", 3);
-	assert_int_equal(fileio_atomic_open(&af, path, 0644, true), 0);
-	assert_int_equal(fileio_write_full(af.fd, "new", 3), 0);
+	/* An fsync or a rename that fails rolls back too. */
+	open_written(&af, path, "new", true);
 	fsync_errno = EIO;
 	assert_int_equal(fileio_atomic_commit(&af), -EIO);
 	fsync_errno = 0;
-	assert_int_equal(af.fd, -1);
-	assert_file_is(path, "old", 3);
-	assert_dir_lists(s->dir, "f");
+	assert_rolled_back(&af, s->dir, path);
 
 	fsync_errno = ENOSPC;
 	assert_int_equal(fileio_write_atomic(path, "new", 3, 0644, true), -ENOSPC);
@@ -1174,7 +1177,6 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_rollback, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_atomic_rollback_on_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_sync_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_commit_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_final_name_atomic, setup, teardown),
