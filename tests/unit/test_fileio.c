@@ -860,6 +860,19 @@ static void start_drain(struct drain *d, pthread_t *th, struct sigaction *old_sa
 	ticks = 0;
 }
 
+/* Stop the timer and start_drain(): close pipe @p, join @th, restore @old_sa. */
+static void stop_drain(pthread_t th, int p[2], const struct sigaction *old_sa)
+{
+	struct itimerval off;
+
+	memset(&off, 0, sizeof(off));
+	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, old_sa, NULL), 0);
+	assert_int_equal(close(p[1]), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(close(p[0]), 0);
+}
+
 /*
  * Signals land while the writer waits on a slow reader, so write() comes
  * back short (some bytes written) or with EINTR (none): every byte must
@@ -891,12 +904,7 @@ static void test_write_full_interrupted(void **state)
 
 	rc = fileio_write_full(p[1], big, BIG);
 
-	memset(&it, 0, sizeof(it));
-	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-	assert_int_equal(sigaction(SIGALRM, &old_sa, NULL), 0);
-	assert_int_equal(close(p[1]), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(close(p[0]), 0);
+	stop_drain(th, p, &old_sa);
 
 	assert_int_equal(rc, 0);
 	assert_true(ticks > 0);
@@ -946,12 +954,7 @@ static void test_write_full_eintr(void **state)
 
 	rc = fileio_write_full(p[1], msg, sizeof(msg));
 
-	memset(&it, 0, sizeof(it));
-	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-	assert_int_equal(sigaction(SIGALRM, &old_sa, NULL), 0);
-	assert_int_equal(close(p[1]), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(close(p[0]), 0);
+	stop_drain(th, p, &old_sa);
 
 	assert_int_equal(rc, 0);
 	assert_int_equal(ticks, 1);
