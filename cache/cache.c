@@ -71,7 +71,7 @@ struct cache_object {
 	struct block_state *blocks;
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
-	bool objmeta_checked;   /* the object meta file was read or written */
+	bool objmeta_checked; /* its object meta file was read or written */
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
@@ -328,8 +328,8 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 /*
  * Block @k was read (or written) from a file with write id @id. If that is
  * not the file the object's hash covered, the object is not verified:
- * another process, or a crash between an eviction and its object meta rewrite,
- * replaced it. No clock is asked: ids never repeat.
+ * another process, or a crash between an eviction and its object meta
+ * rewrite, replaced it. No clock is asked: ids never repeat.
  */
 static void note_write_id(struct cache_object *o, uint32_t k, uint64_t id)
 {
@@ -375,7 +375,7 @@ static uint32_t disk_size(const struct cache_key *key, uint32_t k)
 	return cache_block_header_size(len) + len;
 }
 
-/* ---- object meta ---- */
+/* ---- object meta files ---- */
 
 /*
  * Record @key as unverified (@ids NULL) or as verified over the block
@@ -401,8 +401,8 @@ static void write_objmeta(struct cache *c, const struct cache_key *key,
 }
 
 /*
- * First use of an object in this process: make its directory and meta
- * file, or read what another process (or an earlier run) left.
+ * First use of an object in this process: make its directory and object
+ * meta file, or read what another process (or an earlier run) left.
  */
 static int check_objmeta(struct cache *c, struct cache_object *o)
 {
@@ -646,11 +646,11 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		if (n == 0)
 			break; /* nothing needed, or everything left is in use */
 		/*
-		 * The object meta file is left as it is: a "verified" that names a block
-		 * file no longer there counts for nothing (an incomplete object is
-		 * not verified, and a block fetched again has another write id).
-		 * Rewriting it cost a rename, and ext4 flushes on a rename over a
-		 * file: a millisecond per evicted block.
+		 * The object meta file is left as it is: a "verified" that names a
+		 * block file no longer there counts for nothing (an incomplete
+		 * object is not verified, and a block fetched again has another
+		 * write id). Rewriting it cost a rename, and ext4 flushes on a
+		 * rename over a file: a millisecond per evicted block.
 		 */
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < n; i++)
