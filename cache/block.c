@@ -22,7 +22,7 @@
 #include "util/fileio.h"
 
 static const char block_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'B', 'L', 'K' };
-static const char meta_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'O', 'B', 'J' };
+static const char objmeta_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'O', 'B', 'J' };
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -68,7 +68,7 @@ int cache_hash_raw(const struct cache_key *key, uint8_t raw[32])
 	return 0;
 }
 
-uint32_t block_header_size(uint32_t data_len)
+uint32_t cache_block_header_size(uint32_t data_len)
 {
 	/* Page-aligned data for big blocks; small files stay small. */
 	return data_len >= CACHE_CHUNK_SIZE ? 4096 : 512;
@@ -96,13 +96,13 @@ enum {
 };
 _Static_assert(BLOCK_OFF_HASH + 32 == BLOCK_OFF_OBJECT_SIZE, "the hash is 32 bytes");
 _Static_assert(BLOCK_OFF_WRITE_ID == 340, "64 chunk CRCs, as the format says");
-_Static_assert(BLOCK_OFF_CRC + 4 == BLOCK_HEADER_ENCODED,
+_Static_assert(BLOCK_OFF_CRC + 4 == CACHE_BLOCK_HEADER_ENCODED,
 	       "the header CRC is the last encoded field");
-_Static_assert(BLOCK_HEADER_ENCODED <= 512, "the fields fit the smallest header");
+_Static_assert(CACHE_BLOCK_HEADER_ENCODED <= 512, "the fields fit the smallest header");
 
-static void encode_block_header(const struct block_header *h, uint8_t *out)
+static void encode_block_header(const struct cache_block_header *h, uint8_t *out)
 {
-	memset(out, 0, BLOCK_HEADER_ENCODED);
+	memset(out, 0, CACHE_BLOCK_HEADER_ENCODED);
 	memcpy(out + BLOCK_OFF_MAGIC, block_magic, 8);
 	put32(out + BLOCK_OFF_VERSION, CACHE_FORMAT_VERSION);
 	put32(out + BLOCK_OFF_HEADER_SIZE, h->header_size);
@@ -120,7 +120,7 @@ static void encode_block_header(const struct block_header *h, uint8_t *out)
 	put32(out + BLOCK_OFF_CRC, crc32c(0, out, BLOCK_OFF_CRC));
 }
 
-int block_header_decode(const uint8_t *in, struct block_header *h)
+int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
 {
 	if (memcmp(in + BLOCK_OFF_MAGIC, block_magic, 8) != 0 ||
 	    get32(in + BLOCK_OFF_VERSION) != CACHE_FORMAT_VERSION ||
@@ -138,7 +138,7 @@ int block_header_decode(const uint8_t *in, struct block_header *h)
 	h->n_chunks = get32(in + BLOCK_OFF_N_CHUNKS);
 	if (h->data_len > CACHE_BLOCK_SIZE || h->n_chunks > CACHE_CHUNKS_MAX ||
 	    h->n_chunks != (h->data_len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE ||
-	    h->header_size != block_header_size(h->data_len))
+	    h->header_size != cache_block_header_size(h->data_len))
 		return -EBADMSG;
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		h->chunk_crc[i] = get32(in + BLOCK_OFF_CHUNK_CRCS + 4 * i);
@@ -162,31 +162,29 @@ static int new_write_id(uint64_t *id)
 	return 0;
 }
 
-int block_writer_open(struct block_writer *w, const char *path, const struct cache_key *key,
-		      uint32_t index, uint32_t len)
+int cache_block_writer_open(struct cache_block_writer *w, const char *path,
+			    const struct cache_key *key, uint32_t index, uint32_t len)
 {
 	memset(w, 0, sizeof(*w));
-	w->fd = -1;
-	w->h = (struct block_header){ .algo = key->algo, .object_size = key->size,
-				      .index = index, .data_len = len };
+	w->file.fd = -1;
+	w->h = (struct cache_block_header){ .algo = key->algo, .object_size = key->size,
+					    .index = index, .data_len = len };
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
 		return -EINVAL;
-	w->h.header_size = block_header_size(len);
+	w->h.header_size = cache_block_header_size(len);
 	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
-	if (fileio_tmp_name(path, w->tmp, sizeof(w->tmp)) < 0)
-		return -ENAMETOOLONG;
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	return w->fd < 0 ? -errno : 0;
+	return fileio_atomic_open(&w->file, path, 0644, false);
 }
 
-static uint32_t chunk_len(const struct block_header *h, uint32_t i)
+static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)
 {
 	uint32_t start = i * CACHE_CHUNK_SIZE;
 
 	return h->data_len - start < CACHE_CHUNK_SIZE ? h->data_len - start : CACHE_CHUNK_SIZE;
 }
 
-int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, size_t len)
+int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
+			   const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t done = 0;
@@ -194,7 +192,7 @@ int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, 
 
 	if (offset > w->h.data_len || len > w->h.data_len - offset)
 		return -EINVAL;
-	rc = fileio_pwrite_full(w->fd, data, len, (off_t)w->h.header_size + offset);
+	rc = fileio_pwrite_full(w->file.fd, data, len, (off_t)w->h.header_size + offset);
 	if (rc < 0)
 		return rc;
 	while (done < len) {
@@ -229,7 +227,7 @@ int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, 
 	return 0;
 }
 
-int block_writer_close(struct block_writer *w, uint64_t *write_id)
+int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
 {
 	uint8_t head[4096];
 	int rc = 0;
@@ -243,69 +241,39 @@ int block_writer_close(struct block_writer *w, uint64_t *write_id)
 	if (rc == 0) {
 		memset(head, 0, sizeof(head));
 		encode_block_header(&w->h, head);
-		rc = fileio_pwrite_full(w->fd, head, w->h.header_size, 0);
+		rc = fileio_pwrite_full(w->file.fd, head, w->h.header_size, 0);
 	}
-	if (close(w->fd) < 0 && rc == 0)
-		rc = -errno;
-	w->fd = -1;
-	if (rc < 0)
-		unlink(w->tmp);
-	else if (write_id)
+	if (rc < 0) {
+		fileio_atomic_rollback(&w->file);
+		return rc;
+	}
+	rc = fileio_atomic_close(&w->file);
+	if (rc == 0 && write_id)
 		*write_id = w->h.write_id;
 	return rc;
 }
 
-void block_writer_abort(struct block_writer *w)
+void cache_block_writer_abort(struct cache_block_writer *w)
 {
-	if (w->fd >= 0) {
-		close(w->fd);
-		w->fd = -1;
-		unlink(w->tmp);
-	}
+	fileio_atomic_rollback(&w->file);
 }
 
-int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, uint64_t *write_id)
+int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
+		      const void *data, uint32_t len, uint64_t *write_id)
 {
-	struct block_writer w;
-	int rc = block_writer_open(&w, path, key, index, len);
+	struct cache_block_writer w;
+	int rc = cache_block_writer_open(&w, path, key, index, len);
 
 	if (rc < 0)
 		return rc;
-	rc = block_writer_put(&w, 0, data, len);
+	rc = cache_block_writer_put(&w, 0, data, len);
 	if (rc < 0) {
-		block_writer_abort(&w);
+		cache_block_writer_abort(&w);
 		return rc;
 	}
-	rc = block_writer_close(&w, write_id);
+	rc = cache_block_writer_close(&w, write_id);
 	/* The rename publishes a complete block, or nothing. */
-	if (rc == 0 && rename(w.tmp, path) < 0) {
-		rc = -errno;
-		unlink(w.tmp);
-	}
-	return rc;
-}
-
-/*
- * Open a file of the cache for reading, trusting nothing about it: a
- * symlink is not followed, a FIFO does not block, and anything but a
- * regular file is -EBADMSG, as corrupt as a bad checksum.
- */
-static int open_untrusted(const char *path)
-{
-	struct stat st;
-	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-
-	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if (!S_ISREG(st.st_mode))
-		rc = -EBADMSG;
-	else
-		return fd;
-	close(fd);
-	return rc;
+	return rc < 0 ? rc : fileio_atomic_commit(&w.file);
 }
 
 /* A per-thread scratch buffer for reads that are not chunk-aligned. */
@@ -342,7 +310,7 @@ static void *scratch(void)
  */
 #define MAP_MIN_SPAN (512u << 10)
 
-static int read_mapped(int fd, const struct block_header *h, uint32_t off,
+static int read_mapped(int fd, const struct cache_block_header *h, uint32_t off,
 		       uint32_t len, void *out)
 {
 	uint32_t crcs[CACHE_CHUNKS_MAX], first = off / CACHE_CHUNK_SIZE;
@@ -377,16 +345,16 @@ static int read_mapped(int fd, const struct block_header *h, uint32_t off,
  */
 static int open_checked(const char *path, const struct cache_key *key,
 			uint32_t index, uint32_t off, uint32_t len,
-			struct block_header *h)
+			struct cache_block_header *h)
 {
-	uint8_t head[BLOCK_HEADER_ENCODED], raw[32];
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], raw[32];
 	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
 	ssize_t n;
 	int fd, rc;
 
 	if (cache_hash_raw(key, raw) < 0)
 		return -EINVAL;
-	fd = open_untrusted(path);
+	fd = fileio_open_untrusted(path);
 	if (fd < 0)
 		return fd;
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
@@ -394,7 +362,7 @@ static int open_checked(const char *path, const struct cache_key *key,
 		rc = n < 0 ? (int)n : -EBADMSG;
 		goto fail;
 	}
-	rc = block_header_decode(head, h);
+	rc = cache_block_header_decode(head, h);
 	/* A valid block of another object or place is as wrong as noise. */
 	if (rc == 0 && (h->algo != key->algo || memcmp(h->hash, raw, 32) != 0 ||
 			h->object_size != key->size || h->index != index))
@@ -413,9 +381,9 @@ fail:
 	return rc;
 }
 
-void block_readahead(const char *path)
+void cache_block_readahead(const char *path)
 {
-	int fd = open_untrusted(path);
+	int fd = fileio_open_untrusted(path);
 
 	if (fd >= 0) {
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
@@ -423,10 +391,10 @@ void block_readahead(const char *path)
 	}
 }
 
-int block_hash(const char *path, const struct cache_key *key, uint32_t index,
-	       struct digest *d, uint64_t *write_id)
+int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
+		     struct digest *d, uint64_t *write_id)
 {
-	struct block_header h;
+	struct cache_block_header h;
 	size_t map_len;
 	struct stat st;
 	uint8_t *map;
@@ -455,11 +423,11 @@ int block_hash(const char *path, const struct cache_key *key, uint32_t index,
 	return rc;
 }
 
-int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, uint64_t *write_id)
+int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
+		     uint32_t off, uint32_t len, void *out, uint64_t *write_id)
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
-	struct block_header h;
+	struct cache_block_header h;
 	uint8_t *span;
 	ssize_t n;
 	int fd, rc = 0;
@@ -511,55 +479,55 @@ out:
 }
 
 /*
- * Object meta, format 2 (docs/cache-format.md): the fixed fields, then
+ * Object meta file, format 2 (docs/cache-format.md): the fixed fields, then
  * n_ids write ids, then a CRC-32C of everything before it.
  */
 enum {
-	META_OFF_MAGIC = 0,
-	META_OFF_VERSION = 8,
-	META_OFF_ALGO = 12,
-	META_OFF_HASH = 16,
-	META_OFF_SIZE = 48,
-	META_OFF_BLOCK_SIZE = 56,
-	META_OFF_FLAGS = 60,
-	META_OFF_N_IDS = 64,
-	META_OFF_IDS = OBJECT_META_FIXED,
-	META_V1_SIZE = 76, /* format 1: no ids; its CRC at 72 */
+	OBJMETA_OFF_MAGIC = 0,
+	OBJMETA_OFF_VERSION = 8,
+	OBJMETA_OFF_ALGO = 12,
+	OBJMETA_OFF_HASH = 16,
+	OBJMETA_OFF_SIZE = 48,
+	OBJMETA_OFF_BLOCK_SIZE = 56,
+	OBJMETA_OFF_FLAGS = 60,
+	OBJMETA_OFF_N_IDS = 64,
+	OBJMETA_OFF_IDS = CACHE_OBJMETA_FIXED,
+	OBJMETA_V1_SIZE = 76, /* format 1: no ids; its CRC at 72 */
 };
-_Static_assert(META_OFF_IDS == 72, "the ids follow the fixed fields");
+_Static_assert(OBJMETA_OFF_IDS == 72, "the ids follow the fixed fields");
 
-#define META_FLAG_VERIFIED 1u
+#define OBJMETA_FLAG_VERIFIED 1u
 
-static size_t meta_size(uint32_t n_ids)
+static size_t objmeta_size(uint32_t n_ids)
 {
-	return OBJECT_META_FIXED + 8 * (size_t)n_ids + 4;
+	return CACHE_OBJMETA_FIXED + 8 * (size_t)n_ids + 4;
 }
 
-int meta_write(const char *path, const struct object_meta *m)
+int cache_objmeta_write(const char *path, const struct cache_objmeta *m)
 {
-	size_t size = meta_size(m->n_ids);
+	size_t size = objmeta_size(m->n_ids);
 	uint8_t *buf = calloc(1, size);
 	int rc;
 
 	if (!buf)
 		return -ENOMEM;
-	memcpy(buf + META_OFF_MAGIC, meta_magic, 8);
-	put32(buf + META_OFF_VERSION, OBJECT_META_VERSION);
-	buf[META_OFF_ALGO] = (uint8_t)m->algo;
-	memcpy(buf + META_OFF_HASH, m->hash, 32);
-	put64(buf + META_OFF_SIZE, m->object_size);
-	put32(buf + META_OFF_BLOCK_SIZE, m->block_size);
-	put32(buf + META_OFF_FLAGS, m->verified ? META_FLAG_VERIFIED : 0u);
-	put32(buf + META_OFF_N_IDS, m->n_ids);
+	memcpy(buf + OBJMETA_OFF_MAGIC, objmeta_magic, 8);
+	put32(buf + OBJMETA_OFF_VERSION, CACHE_OBJMETA_VERSION);
+	buf[OBJMETA_OFF_ALGO] = (uint8_t)m->algo;
+	memcpy(buf + OBJMETA_OFF_HASH, m->hash, 32);
+	put64(buf + OBJMETA_OFF_SIZE, m->object_size);
+	put32(buf + OBJMETA_OFF_BLOCK_SIZE, m->block_size);
+	put32(buf + OBJMETA_OFF_FLAGS, m->verified ? OBJMETA_FLAG_VERIFIED : 0u);
+	put32(buf + OBJMETA_OFF_N_IDS, m->n_ids);
 	for (uint32_t i = 0; i < m->n_ids; i++)
-		put64(buf + META_OFF_IDS + 8 * (size_t)i, m->ids[i]);
+		put64(buf + OBJMETA_OFF_IDS + 8 * (size_t)i, m->ids[i]);
 	put32(buf + size - 4, crc32c(0, buf, size - 4));
 	rc = fileio_write_atomic(path, buf, size, 0644, false);
 	free(buf);
 	return rc;
 }
 
-void meta_release(struct object_meta *m)
+void cache_objmeta_release(struct cache_objmeta *m)
 {
 	free(m->ids);
 	m->ids = NULL;
@@ -567,64 +535,64 @@ void meta_release(struct object_meta *m)
 }
 
 /* The fields both formats share, after the magic and version. */
-static int decode_meta_fields(const uint8_t *buf, struct object_meta *m)
+static int decode_objmeta_fields(const uint8_t *buf, struct cache_objmeta *m)
 {
-	uint32_t flags = get32(buf + META_OFF_FLAGS);
+	uint32_t flags = get32(buf + OBJMETA_OFF_FLAGS);
 
-	m->algo = (enum cache_algo)buf[META_OFF_ALGO];
-	memcpy(m->hash, buf + META_OFF_HASH, 32);
-	m->object_size = get64(buf + META_OFF_SIZE);
-	m->block_size = get32(buf + META_OFF_BLOCK_SIZE);
-	m->verified = flags == META_FLAG_VERIFIED;
+	m->algo = (enum cache_algo)buf[OBJMETA_OFF_ALGO];
+	memcpy(m->hash, buf + OBJMETA_OFF_HASH, 32);
+	m->object_size = get64(buf + OBJMETA_OFF_SIZE);
+	m->block_size = get32(buf + OBJMETA_OFF_BLOCK_SIZE);
+	m->verified = flags == OBJMETA_FLAG_VERIFIED;
 	if ((m->algo != CACHE_ALGO_SHA256 && m->algo != CACHE_ALGO_GIT_SHA1) ||
 	    m->block_size != CACHE_BLOCK_SIZE || m->object_size > CACHE_MAX_OBJECT_SIZE ||
-	    flags > META_FLAG_VERIFIED)
+	    flags > OBJMETA_FLAG_VERIFIED)
 		return -EBADMSG;
 	return 0;
 }
 
-/* The ids of a format-2 meta of @size bytes, checked against the fields. */
-static int decode_meta_ids(const uint8_t *buf, size_t size, struct object_meta *m)
+/* The ids of a format-2 object meta file of @size bytes, checked against the fields. */
+static int decode_objmeta_ids(const uint8_t *buf, size_t size, struct cache_objmeta *m)
 {
-	uint32_t n = get32(buf + META_OFF_N_IDS);
+	uint32_t n = get32(buf + OBJMETA_OFF_N_IDS);
 
 	/* Exactly one id per block when verified, none otherwise. */
-	if (n != (m->verified ? cache_blocks_for(m->object_size) : 0) || size != meta_size(n))
+	if (n != (m->verified ? cache_blocks_for(m->object_size) : 0) || size != objmeta_size(n))
 		return -EBADMSG;
 	m->n_ids = n;
 	m->ids = n ? malloc(8 * (size_t)n) : NULL;
 	if (n && !m->ids)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
-		m->ids[i] = get64(buf + META_OFF_IDS + 8 * (size_t)i);
+		m->ids[i] = get64(buf + OBJMETA_OFF_IDS + 8 * (size_t)i);
 	return 0;
 }
 
-int meta_decode(const uint8_t *buf, size_t size, struct object_meta *m)
+int cache_objmeta_decode(const uint8_t *buf, size_t size, struct cache_objmeta *m)
 {
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	if (size < META_V1_SIZE || memcmp(buf + META_OFF_MAGIC, meta_magic, 8) != 0 ||
+	if (size < OBJMETA_V1_SIZE || memcmp(buf + OBJMETA_OFF_MAGIC, objmeta_magic, 8) != 0 ||
 	    get32(buf + size - 4) != crc32c(0, buf, size - 4))
 		return -EBADMSG;
-	rc = decode_meta_fields(buf, m);
-	if (rc == 0 && get32(buf + META_OFF_VERSION) == 1) {
+	rc = decode_objmeta_fields(buf, m);
+	if (rc == 0 && get32(buf + OBJMETA_OFF_VERSION) == 1) {
 		/* Format 1 named no block files: its "verified" cannot be trusted. */
-		rc = size == META_V1_SIZE ? 0 : -EBADMSG;
+		rc = size == OBJMETA_V1_SIZE ? 0 : -EBADMSG;
 		m->verified = false;
 	} else if (rc == 0) {
-		rc = get32(buf + META_OFF_VERSION) == OBJECT_META_VERSION ?
-			decode_meta_ids(buf, size, m) : -EBADMSG;
+		rc = get32(buf + OBJMETA_OFF_VERSION) == CACHE_OBJMETA_VERSION ?
+			decode_objmeta_ids(buf, size, m) : -EBADMSG;
 	}
 	if (rc < 0)
-		meta_release(m);
+		cache_objmeta_release(m);
 	return rc;
 }
 
-int meta_read(const char *path, struct object_meta *m)
+int cache_objmeta_read(const char *path, struct cache_objmeta *m)
 {
-	uint8_t head[OBJECT_META_FIXED];
+	uint8_t head[CACHE_OBJMETA_FIXED];
 	uint8_t *buf = NULL;
 	uint64_t max;
 	struct stat st;
@@ -633,7 +601,7 @@ int meta_read(const char *path, struct object_meta *m)
 	int fd, rc;
 
 	memset(m, 0, sizeof(*m));
-	fd = open_untrusted(path);
+	fd = fileio_open_untrusted(path);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -643,15 +611,15 @@ int meta_read(const char *path, struct object_meta *m)
 	n = fileio_pread_full(fd, head, sizeof(head), 0);
 	rc = n < 0 ? (int)n : 0;
 	if (rc == 0 && (n != (ssize_t)sizeof(head) ||
-			memcmp(head + META_OFF_MAGIC, meta_magic, 8) != 0))
+			memcmp(head + OBJMETA_OFF_MAGIC, objmeta_magic, 8) != 0))
 		rc = -EBADMSG;
 	if (rc < 0)
 		goto out;
 	/* At most one id per block of the object it names. */
-	max = get64(head + META_OFF_SIZE);
-	max = meta_size(cache_blocks_for(max < CACHE_MAX_OBJECT_SIZE ? max :
+	max = get64(head + OBJMETA_OFF_SIZE);
+	max = objmeta_size(cache_blocks_for(max < CACHE_MAX_OBJECT_SIZE ? max :
 					 CACHE_MAX_OBJECT_SIZE));
-	if ((uint64_t)st.st_size > max || st.st_size < META_V1_SIZE) {
+	if ((uint64_t)st.st_size > max || st.st_size < OBJMETA_V1_SIZE) {
 		rc = -EBADMSG;
 		goto out;
 	}
@@ -667,11 +635,11 @@ int meta_read(const char *path, struct object_meta *m)
 		rc = (int)n;
 		goto out;
 	}
-	rc = (size_t)n == size ? meta_decode(buf, size, m) : -EBADMSG;
+	rc = (size_t)n == size ? cache_objmeta_decode(buf, size, m) : -EBADMSG;
 out:
 	free(buf);
 	close(fd);
 	if (rc < 0)
-		meta_release(m);
+		cache_objmeta_release(m);
 	return rc;
 }

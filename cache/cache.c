@@ -49,7 +49,7 @@
 struct block_state {
 	struct block_state *lru_prev, *lru_next; /* on c->lru while present */
 	struct cache_object *obj; /* which object it is a block of */
-	uint32_t pins;       /* readers inside block_read() now */
+	uint32_t pins;       /* readers inside cache_block_read() now */
 	uint32_t gen;        /* bumped when a fetch of this block ends */
 	int32_t fetch_rc;    /* how the last fetch ended */
 	bool present;        /* the file exists, as far as we know */
@@ -71,7 +71,7 @@ struct cache_object {
 	struct block_state *blocks;
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
-	bool meta_checked;   /* the meta file was read or written */
+	bool objmeta_checked; /* its object meta file was read or written */
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
@@ -179,8 +179,8 @@ static void block_path(const struct cache *c, const struct cache_object *o,
 		 algo_dir(o->key.algo), o->key.hash, o->key.hash, index);
 }
 
-static void meta_path(const struct cache *c, const struct cache_key *key,
-		      char *out, size_t size)
+static void objmeta_path(const struct cache *c, const struct cache_key *key,
+			 char *out, size_t size)
 {
 	snprintf(out, size, "%s/objects/%s/%.2s/%s/meta", c->dir,
 		 algo_dir(key->algo), key->hash, key->hash);
@@ -328,8 +328,8 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 /*
  * Block @k was read (or written) from a file with write id @id. If that is
  * not the file the object's hash covered, the object is not verified:
- * another process, or a crash between an eviction and its meta rewrite,
- * replaced it. No clock is asked: ids never repeat.
+ * another process, or a crash between an eviction and its object meta
+ * rewrite, replaced it. No clock is asked: ids never repeat.
  */
 static void note_write_id(struct cache_object *o, uint32_t k, uint64_t id)
 {
@@ -372,19 +372,19 @@ static uint32_t disk_size(const struct cache_key *key, uint32_t k)
 {
 	uint32_t len = block_len(key, k);
 
-	return block_header_size(len) + len;
+	return cache_block_header_size(len) + len;
 }
 
-/* ---- object meta ---- */
+/* ---- object meta files ---- */
 
 /*
  * Record @key as unverified (@ids NULL) or as verified over the block
  * files of write ids @ids (one per block).
  */
-static void write_meta(struct cache *c, const struct cache_key *key,
-		       const uint64_t *ids)
+static void write_objmeta(struct cache *c, const struct cache_key *key,
+			  const uint64_t *ids)
 {
-	struct object_meta m = {
+	struct cache_objmeta m = {
 		.algo = key->algo, .object_size = key->size,
 		.block_size = CACHE_BLOCK_SIZE, .verified = ids != NULL,
 		.n_ids = ids ? cache_blocks_for(key->size) : 0,
@@ -394,48 +394,48 @@ static void write_meta(struct cache *c, const struct cache_key *key,
 	int rc;
 
 	cache_hash_raw(key, m.hash);
-	meta_path(c, key, path, sizeof(path));
-	rc = meta_write(path, &m);
+	objmeta_path(c, key, path, sizeof(path));
+	rc = cache_objmeta_write(path, &m);
 	if (rc < 0)
 		log_dbg("cache: cannot write %s: %s", path, strerror(-rc));
 }
 
 /*
- * First use of an object in this process: make its directory and meta
- * file, or read what another process (or an earlier run) left.
+ * First use of an object in this process: make its directory and object
+ * meta file, or read what another process (or an earlier run) left.
  */
-static int check_meta(struct cache *c, struct cache_object *o)
+static int check_objmeta(struct cache *c, struct cache_object *o)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct object_meta m;
+	struct cache_objmeta m;
 	uint8_t raw[32];
 	bool verified = false;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = o->meta_checked;
+	rc = o->objmeta_checked;
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return 0;
 	cache_object_dir(c, &o->key, dir, sizeof(dir));
-	meta_path(c, &o->key, path, sizeof(path));
+	objmeta_path(c, &o->key, path, sizeof(path));
 	cache_hash_raw(&o->key, raw);
-	rc = meta_read(path, &m);
+	rc = cache_objmeta_read(path, &m);
 	if (rc == 0 && m.algo == o->key.algo && memcmp(m.hash, raw, 32) == 0 &&
 	    m.object_size == o->key.size) {
 		verified = m.verified;
 	} else {
 		if (rc == 0)
-			meta_release(&m);
+			cache_objmeta_release(&m);
 		rc = fileio_mkdirs(dir, 0755);
 		if (rc < 0)
 			return rc;
-		write_meta(c, &o->key, NULL);
+		write_objmeta(c, &o->key, NULL);
 		m.n_ids = 0;
 		m.ids = NULL;
 	}
 	pthread_mutex_lock(&c->lock);
-	o->meta_checked = true;
+	o->objmeta_checked = true;
 	/* Verified on disk counts only with every block still there. */
 	if (verified && o->n_present == o->n_blocks && !o->verified) {
 		for (uint32_t k = 0; k < o->n_blocks; k++)
@@ -443,7 +443,7 @@ static int check_meta(struct cache *c, struct cache_object *o)
 		o->verified = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	meta_release(&m);
+	cache_objmeta_release(&m);
 	return 0;
 }
 
@@ -568,23 +568,21 @@ static void remove_block_file(struct cache *c, const char *path, uint32_t dsize)
 }
 
 /*
- * Publish temporary block file @tmp as @path: linked into place, never
- * replacing a block another process published first (the count would be
- * off, and a verified object's block would change under it). 0, -EEXIST
- * (one is there: use it), or -errno. @tmp is gone afterwards.
+ * Publish the complete temporary block file @af under its final name:
+ * linked into place, never replacing a block another process published
+ * first (the count would be off, and a verified object's block would
+ * change under it). 0, -EEXIST (one is there: use it; @af stays), or
+ * -errno.
  */
-static int publish_block(struct cache *c, const char *tmp, const char *path,
-			 uint32_t dsize)
+static int publish_block(struct cache *c, struct fileio_atomic *af, uint32_t dsize)
 {
-	int rc = 0;
+	int rc;
 
 	usage_lock(c);
-	if (link(tmp, path) == 0)
+	rc = fileio_atomic_commit_new(af);
+	if (rc == 0)
 		usage_add_locked(c, dsize);
-	else
-		rc = -errno;
 	usage_unlock(c);
-	unlink(tmp);
 	return rc;
 }
 
@@ -648,11 +646,11 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		if (n == 0)
 			break; /* nothing needed, or everything left is in use */
 		/*
-		 * The meta file is left as it is: a "verified" that names a block
-		 * file no longer there counts for nothing (an incomplete object is
-		 * not verified, and a block fetched again has another write id).
-		 * Rewriting it cost a rename, and ext4 flushes on a rename over a
-		 * file: a millisecond per evicted block.
+		 * The object meta file is left as it is: a "verified" that names a
+		 * block file no longer there counts for nothing (an incomplete
+		 * object is not verified, and a block fetched again has another
+		 * write id). Rewriting it cost a rename, and ext4 flushes on a
+		 * rename over a file: a millisecond per evicted block.
 		 */
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < n; i++)
@@ -688,7 +686,7 @@ static int check_fetched(const struct cache_key *key, uint32_t k,
  * bytes, for the pointer-stub check before anything is published.
  */
 struct fetch_sink {
-	struct block_writer w;
+	struct cache_block_writer w;
 	uint8_t *out;                /* [out_off, out_off + out_len) of the block, or NULL */
 	uint32_t out_off, out_len;
 	uint8_t head[LFS_POINTER_MAX];
@@ -700,7 +698,7 @@ static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 {
 	struct fetch_sink *s = sink;
 	uint64_t end = offset + len;
-	int rc = block_writer_put(&s->w, (uint32_t)offset, data, len);
+	int rc = cache_block_writer_put(&s->w, (uint32_t)offset, data, len);
 
 	if (rc < 0) {
 		s->store_rc = rc;
@@ -740,9 +738,9 @@ static int fetch_buffered(const struct cache_source *src, const struct cache_key
 
 /* Start block @k's temporary file, remaking the object's directory if evicted. */
 static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k,
-			     const char *path, struct block_writer *w)
+			     const char *path, struct cache_block_writer *w)
 {
-	int rc = block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
+	int rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
 
 	if (rc == -ENOENT) {
 		char dir[PATH_MAX];
@@ -750,36 +748,36 @@ static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k
 		cache_object_dir(c, &o->key, dir, sizeof(dir));
 		rc = fileio_mkdirs(dir, 0755);
 		if (rc == 0) {
-			write_meta(c, &o->key, NULL);
-			rc = block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
+			write_objmeta(c, &o->key, NULL);
+			rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
 		}
 	}
 	return rc;
 }
 
 /*
- * Publish the complete temporary block file @tmp as block @k at @path.
- * When another process published it first, theirs is used as it is (its
- * write id is what a verification records), unless it is not a valid
- * block: then it goes, and ours takes its place. *@write_id is the id of
- * the file now in place. @tmp is gone afterwards.
+ * Publish the complete temporary block file @af as block @k. When another
+ * process published it first, theirs is used as it is (its write id is
+ * what a verification records), unless it is not a valid block: then it
+ * goes, and ours takes its place. *@write_id is the id of the file now in
+ * place. @af's temporary file is gone afterwards.
  */
 static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
-		       const char *tmp, const char *path, uint64_t *write_id)
+		       struct fileio_atomic *af, uint64_t *write_id)
 {
 	int rc = -EEXIST;
 
 	for (int attempt = 0; attempt < 3 && rc == -EEXIST; attempt++) {
-		rc = publish_block(c, tmp, path, disk_size(&o->key, k));
+		rc = publish_block(c, af, disk_size(&o->key, k));
 		if (rc != -EEXIST)
 			break;
-		rc = block_read(path, &o->key, k, 0, 0, NULL, write_id);
+		rc = cache_block_read(af->path, &o->key, k, 0, 0, NULL, write_id);
 		if (rc == -EBADMSG)
-			remove_block_file(c, path, disk_size(&o->key, k));
+			remove_block_file(c, af->path, disk_size(&o->key, k));
 		if (rc == -EBADMSG || rc == -ENOENT)
 			rc = -EEXIST; /* the place is free again: once more */
 	}
-	unlink(tmp);
+	fileio_atomic_rollback(af);
 	return rc;
 }
 
@@ -829,13 +827,13 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		rc = check_fetched(&o->key, k, s->head, s->head_len, err);
 	}
 	if (rc < 0) {
-		block_writer_abort(&s->w);
+		cache_block_writer_abort(&s->w);
 		free(s);
 		return rc;
 	}
-	rc = block_writer_close(&s->w, write_id);
+	rc = cache_block_writer_close(&s->w, write_id);
 	if (rc == 0)
-		rc = store_block(c, o, k, s->w.tmp, path, write_id);
+		rc = store_block(c, o, k, &s->w.file, write_id);
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  rc == -EBADMSG ? "block %u arrived incomplete" :
@@ -873,7 +871,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
 
 		block_path(c, o, k, path, sizeof(path));
 		if (rc == 0)
-			rc = block_hash(path, &o->key, k, &o->hasher, &id);
+			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id);
 		pthread_mutex_lock(&c->lock);
 		o->blocks[k].pins--;
 		if (rc < 0 || o->hash_stale) {
@@ -941,13 +939,13 @@ static int get_block(struct cache *c, struct cache_object *o,
 			 */
 			lru_touch(c, b);
 			pthread_mutex_unlock(&c->lock);
-			block_readahead(path);
+			cache_block_readahead(path);
 			return 0;
 		}
 		gen = b->gen;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
-		rc = block_read(path, &o->key, k, off, out ? len : 0, out, &id);
+		rc = cache_block_read(path, &o->key, k, off, out ? len : 0, out, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/* A fetch ended or began meanwhile: what we read may predate it. */
@@ -968,7 +966,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
 			remove_block_file(c, path, dsize);
-			write_meta(c, &o->key, NULL);
+			write_objmeta(c, &o->key, NULL);
 			pthread_mutex_lock(&c->lock);
 			c->reserved_bytes += dsize;
 			break;
@@ -1022,7 +1020,7 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 		block_path(c, o, k, path, sizeof(path));
 		remove_block_file(c, path, disk_size(&o->key, k));
 	}
-	meta_path(c, &o->key, path, sizeof(path));
+	objmeta_path(c, &o->key, path, sizeof(path));
 	unlink(path);
 	cache_object_dir(c, &o->key, path, sizeof(path));
 	rmdir(path);
@@ -1056,7 +1054,7 @@ static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 		uint32_t len = block_len(&o->key, k);
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, &o->key, k, 0, len, buf, &ids[k]);
+		rc = cache_block_read(path, &o->key, k, 0, len, buf, &ids[k]);
 		if (rc == 0)
 			rc = digest_update(d, buf, len);
 		else if (rc == -ENOENT || rc == -EBADMSG)
@@ -1087,7 +1085,7 @@ static int drop_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
  * The end of verify_object(), whose hashing gave @rc: unpin the blocks,
  * and publish the outcome. Verified (0): the write ids of the files hashed
  * (@ids from block @start on; the running hash's before it) go into the
- * blocks and the meta file. Wrong (-EBADMSG, @why): the object is
+ * blocks and the object meta file. Wrong (-EBADMSG, @why): the object is
  * rejected and its files discarded. Returns @rc, or -EAGAIN when a block
  * went away meanwhile.
  */
@@ -1123,7 +1121,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 	pthread_mutex_unlock(&c->lock);
 
 	if (rc == 0)
-		write_meta(c, &o->key, ids);
+		write_objmeta(c, &o->key, ids);
 	else if (rc == -EBADMSG)
 		discard_files(c, o);
 	return rc;
@@ -1212,7 +1210,7 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 			  "cannot track object %s", key->hash);
 		return NULL;
 	}
-	*rc = check_meta(c, o);
+	*rc = check_objmeta(c, o);
 	return *rc < 0 ? NULL : o;
 }
 
@@ -1337,7 +1335,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
 		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
+		rc = cache_block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/* Anything but a clean read of the same file is cache_read()'s job. */
@@ -1394,7 +1392,7 @@ static void confirm_verified(struct cache *c, struct cache_object *o)
 		int rc;
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = block_read(path, &o->key, k, 0, 0, NULL, &id);
+		rc = cache_block_read(path, &o->key, k, 0, 0, NULL, &id);
 		pthread_mutex_lock(&c->lock);
 		if (rc == 0)
 			note_write_id(o, k, id);
@@ -1474,7 +1472,7 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 void cache_object_refresh(struct cache *c, const struct cache_key *key)
 {
 	char path[PATH_MAX];
-	struct object_meta m;
+	struct cache_objmeta m;
 	struct cache_object *o;
 	uint8_t raw[32];
 	bool *on_disk;
@@ -1490,15 +1488,15 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	on_disk = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*on_disk));
 	if (!on_disk)
 		return;
-	meta_path(c, key, path, sizeof(path));
-	rc = meta_read(path, &m);
+	objmeta_path(c, key, path, sizeof(path));
+	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
 	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||
 			memcmp(m.hash, raw, 32) != 0)) {
-		meta_release(&m);
+		cache_objmeta_release(&m);
 		rc = -EBADMSG;
 	}
-	/* Without a meta file nothing of the object counts (scan() removes it). */
+	/* Without an object meta file nothing of the object counts (scan() removes it). */
 	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
 		struct stat st;
 		uint64_t id;
@@ -1508,7 +1506,8 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			     (uint64_t)st.st_size == disk_size(key, k);
 		/* "Verified" names block files: each must be the one named. */
 		if (m.verified && (!on_disk[k] ||
-				   block_read(path, key, k, 0, 0, NULL, &id) != 0 || id != m.ids[k]))
+				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
+				   id != m.ids[k]))
 			m.verified = false;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -1534,7 +1533,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
-		meta_release(&m);
+		cache_objmeta_release(&m);
 	free(on_disk);
 }
 
@@ -1625,7 +1624,7 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 			const char *dir, const char *hash)
 {
 	struct cache_key key = { .algo = algo };
-	struct object_meta m;
+	struct cache_objmeta m;
 	struct cache_object *o;
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -1638,13 +1637,13 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 		return;
 	}
 	memcpy(key.hash, hash, strlen(hash) + 1);
-	if (!cache_key_is_valid(&key) || meta_read(path, &m) < 0) {
+	if (!cache_key_is_valid(&key) || cache_objmeta_read(path, &m) < 0) {
 		/* No trustworthy identity: nothing in it can be used. */
 		remove_tree(dir);
 		return;
 	}
 	if (m.algo != algo || cache_hash_raw(&key, raw) < 0 || memcmp(raw, m.hash, 32) != 0) {
-		meta_release(&m);
+		cache_objmeta_release(&m);
 		remove_tree(dir);
 		return;
 	}
@@ -1652,10 +1651,10 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	o = add_object(c, &key);
 	d = o ? opendir(dir) : NULL;
 	if (!d) {
-		meta_release(&m);
+		cache_objmeta_release(&m);
 		return;
 	}
-	o->meta_checked = true;
+	o->objmeta_checked = true;
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
 		uint32_t k;
@@ -1685,7 +1684,7 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	o->verified = m.verified && n_found == o->n_blocks;
 	for (uint32_t k = 0; k < m.n_ids; k++)
 		o->blocks[k].hashed_id = m.ids[k];
-	meta_release(&m);
+	cache_objmeta_release(&m);
 }
 
 static void scan(struct cache *c)
@@ -1987,7 +1986,7 @@ static int report_unreadable(struct cache *c, struct cache_object *o, uint32_t k
 		mark_absent(c, o, k);
 		pthread_mutex_unlock(&c->lock);
 		remove_block_file(c, path, disk_size(&o->key, k));
-		write_meta(c, &o->key, NULL);
+		write_objmeta(c, &o->key, NULL);
 	}
 	return 0;
 }
@@ -2042,13 +2041,13 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 			o->blocks[k].hashed_id = ids[k];
 		o->verified = o->n_present == o->n_blocks;
 		pthread_mutex_unlock(&c->lock);
-		write_meta(c, key, ids);
+		write_objmeta(c, key, ids);
 	} else if (out->complete && !repair) {
 		/* Wrong content is never "verified", repaired or not. */
 		pthread_mutex_lock(&c->lock);
 		o->verified = false;
 		pthread_mutex_unlock(&c->lock);
-		write_meta(c, key, NULL);
+		write_objmeta(c, key, NULL);
 	} else if (out->complete && repair) {
 		pthread_mutex_lock(&c->lock);
 		for (uint32_t k = 0; k < o->n_blocks; k++)
@@ -2068,7 +2067,7 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
-	/* An empty object is there while it is verified (its meta file). */
+	/* An empty object is there while it is verified (its object meta file). */
 	if (!o || (o->key.size ? o->n_present == 0 : !o->verified)) {
 		pthread_mutex_unlock(&c->lock);
 		return -ENOENT;

@@ -162,7 +162,7 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 /*
  * Bring the index's view of @key up to date with the disk, where other
  * processes (hubfs cache evict|prune, a download) may have added, evicted
- * or verified blocks: one stat per block and a read of the meta file.
+ * or verified blocks: one stat per block and a read of the object meta file.
  * For what shows the cache's state to people (getfattr); reads need it
  * not, they find out on their own.
  */

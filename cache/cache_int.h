@@ -2,6 +2,11 @@
 /*
  * Private to cache/: the on-disk records (block.c) and the in-memory
  * index (cache.c). docs/cache-format.md is the spec of the records.
+ *
+ * Names: cache_block_* are block files (DIR/objects/.../b<k>);
+ * cache_objmeta_* is the object meta file beside them (DIR/objects/.../meta),
+ * one per object. Neither is the repo metadata of cache/meta.h (listings,
+ * refs), which has no "meta" in its names: cache_listing_*, cache_ref_*.
  */
 #ifndef HUBFS_CACHE_CACHE_INT_H
 #define HUBFS_CACHE_CACHE_INT_H
@@ -14,14 +19,15 @@
 
 #include "cache/cache.h"
 #include "util/digest.h"
+#include "util/fileio.h"
 
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MARKER "hubfs-cache 1\n"
 #define CACHE_CHUNKS_MAX (CACHE_BLOCK_SIZE / CACHE_CHUNK_SIZE)
 #define CACHE_MAX_OBJECT_SIZE (UINT64_C(1) << 48)
 
-/* Block file: a header of block_header_size() bytes, then the data. */
-struct block_header {
+/* Block file: a header of cache_block_header_size() bytes, then the data. */
+struct cache_block_header {
 	enum cache_algo algo;
 	uint8_t hash[32];       /* the object's hash, raw; sha1 uses 20 bytes */
 	uint64_t object_size;
@@ -33,41 +39,42 @@ struct block_header {
 	uint64_t write_id;      /* random, never 0: which write made this file */
 };
 
-#define BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
+#define CACHE_BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
 
 /*
- * Object meta file: the object's identity and whether it is verified.
- * A verified meta names, per block, the write id of the block file whose
- * bytes were hashed: a block file with any other id was not verified,
- * whatever the clocks say (docs/cache-format.md, "Why verified holds").
+ * Object meta file (DIR/objects/.../meta): the object's identity and
+ * whether it is verified. A verified object meta file names, per block,
+ * the write id of the block file whose bytes were hashed: a block file
+ * with any other id was not verified, whatever the clocks say
+ * (docs/cache-format.md, "Why verified holds").
  */
-struct object_meta {
+struct cache_objmeta {
 	enum cache_algo algo;
 	uint8_t hash[32];
 	uint64_t object_size;
 	uint32_t block_size;
 	bool verified;
 	uint32_t n_ids;         /* 0, or (verified) the object's block count */
-	uint64_t *ids;          /* n_ids write ids; owned, free with meta_release() */
+	uint64_t *ids;          /* n_ids write ids; owned, free with cache_objmeta_release() */
 };
 
-#define OBJECT_META_VERSION 2
-#define OBJECT_META_FIXED 72 /* bytes before the ids; a CRC-32C follows them */
+#define CACHE_OBJMETA_VERSION 2
+#define CACHE_OBJMETA_FIXED 72 /* bytes before the ids; a CRC-32C follows them */
 
-/* ---- block.c: encoding, decoding, files ---- */
+/* ---- block.c: block files ---- */
 
 /* Hex hash of @key into its raw form; 0 or -EINVAL. */
 int cache_hash_raw(const struct cache_key *key, uint8_t raw[32]);
 
 /*
- * Decode and check the BLOCK_HEADER_ENCODED bytes at @in: magic, version,
+ * Decode and check the CACHE_BLOCK_HEADER_ENCODED bytes at @in: magic, version,
  * header CRC, geometry. Which object and index it names is the caller's
  * to check. 0 or -EBADMSG.
  */
-int block_header_decode(const uint8_t *in, struct block_header *h);
+int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h);
 
 /* Data offset for a block of @data_len bytes: small blocks use less. */
-uint32_t block_header_size(uint32_t data_len);
+uint32_t cache_block_header_size(uint32_t data_len);
 
 /*
  * A block file written as its bytes arrive, so that a fetch needs no
@@ -77,29 +84,29 @@ uint32_t block_header_size(uint32_t data_len);
  * as long as each CACHE_CHUNK_SIZE chunk is put by one thread, in order
  * (the CRCs are computed as the bytes pass).
  */
-struct block_writer {
-	int fd;
-	char tmp[PATH_MAX];
-	struct block_header h;
+struct cache_block_writer {
+	struct fileio_atomic file;             /* not fsync'ed (docs/cache-format.md) */
+	struct cache_block_header h;
 	uint32_t chunk_done[CACHE_CHUNKS_MAX]; /* bytes of each chunk put so far */
 };
 
 /* 0, or -errno (-ENOENT: the object's directory is gone). */
-int block_writer_open(struct block_writer *w, const char *path, const struct cache_key *key,
-		      uint32_t index, uint32_t len);
+int cache_block_writer_open(struct cache_block_writer *w, const char *path,
+			    const struct cache_key *key, uint32_t index, uint32_t len);
 
 /* Put @len bytes at @offset of the block's data. 0, -EINVAL or -errno. */
-int block_writer_put(struct block_writer *w, uint32_t offset, const void *data, size_t len);
+int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
+			   const void *data, size_t len);
 
 /*
- * Every byte put: write the header and close. The complete file is then
- * w->tmp, with write id *@write_id. -EBADMSG when a byte is missing;
- * on any failure the temporary file is gone.
+ * Every byte put: write the header and close. The complete file then
+ * waits in w->file for a commit, with write id *@write_id. -EBADMSG when
+ * a byte is missing; on any failure the temporary file is gone.
  */
-int block_writer_close(struct block_writer *w, uint64_t *write_id);
+int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id);
 
 /* Give up: close and remove the temporary file. */
-void block_writer_abort(struct block_writer *w);
+void cache_block_writer_abort(struct cache_block_writer *w);
 
 /*
  * Feed the data of block @index of @key at @path to @d, straight from the
@@ -107,16 +114,16 @@ void block_writer_abort(struct block_writer *w);
  * the whole-object hash being made is the stronger one. 0, -ENOENT,
  * -EBADMSG (not a block of this object) or -errno.
  */
-int block_hash(const char *path, const struct cache_key *key, uint32_t index,
-	       struct digest *d, uint64_t *write_id);
+int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
+		     struct digest *d, uint64_t *write_id);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
  * @path atomically, with its CRCs and a new random write id, which
  * *@write_id (may be NULL) gets. 0 or -errno (-ENOSPC).
  */
-int block_write(const char *path, const struct cache_key *key, uint32_t index,
-		const void *data, uint32_t len, uint64_t *write_id);
+int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
+		      const void *data, uint32_t len, uint64_t *write_id);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
@@ -126,26 +133,29 @@ int block_write(const char *path, const struct cache_key *key, uint32_t index,
  * came from (0 for a block written before write ids existed).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
+int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
+		     uint32_t off, uint32_t len, void *out, uint64_t *write_id);
+
 /*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
  * Best effort: no check, no error.
  */
-void block_readahead(const char *path);
+void cache_block_readahead(const char *path);
 
-int block_read(const char *path, const struct cache_key *key, uint32_t index,
-	       uint32_t off, uint32_t len, void *out, uint64_t *write_id);
+/* ---- block.c: object meta files ---- */
+
 
 /* @m->ids must hold @m->n_ids ids: 0, or the object's block count. */
-int meta_write(const char *path, const struct object_meta *m);
+int cache_objmeta_write(const char *path, const struct cache_objmeta *m);
 /*
- * 0, -ENOENT, -EBADMSG, -errno. A meta file of format 1 (before write
- * ids) reads as unverified. On success free @m with meta_release().
+ * 0, -ENOENT, -EBADMSG, -errno. An object meta file of format 1 (before write
+ * ids) reads as unverified. On success free @m with cache_objmeta_release().
  */
-int meta_read(const char *path, struct object_meta *m);
-void meta_release(struct object_meta *m);
-/* Decode the @size bytes of a meta file, as meta_read() does. */
-int meta_decode(const uint8_t *buf, size_t size, struct object_meta *m);
+int cache_objmeta_read(const char *path, struct cache_objmeta *m);
+void cache_objmeta_release(struct cache_objmeta *m);
+/* Decode the @size bytes of an object meta file, as cache_objmeta_read() does. */
+int cache_objmeta_decode(const uint8_t *buf, size_t size, struct cache_objmeta *m);
 
 /* ---- paths (cache.c) ---- */
 

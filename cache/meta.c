@@ -373,7 +373,7 @@ static bool listing_name_decode(const char *name, char commit[COMMIT_HEX + 1])
  * Read a whole metadata file of at most @max bytes. What is not a regular
  * file, or is too big, is not something we wrote: -EBADMSG.
  */
-static int read_meta_file(const char *path, size_t max, struct buf *b)
+static int read_metadata_file(const char *path, size_t max, struct buf *b)
 {
 	struct stat st;
 	int rc;
@@ -386,8 +386,8 @@ static int read_meta_file(const char *path, size_t max, struct buf *b)
 	return rc == -EFBIG ? -EBADMSG : rc;
 }
 
-static int write_meta_file(const char *dir, const char *path, const void *data,
-			   size_t len)
+static int write_metadata_file(const char *dir, const char *path, const void *data,
+			       size_t len)
 {
 	int rc = -ENOENT;
 
@@ -615,7 +615,7 @@ int cache_listing_parse(const char *data, size_t len, const char *repo,
 static int read_listing(const char *path, const char *repo, const char *commit,
 			struct buf *b)
 {
-	int rc = read_meta_file(path, CACHE_LISTING_MAX_BYTES, b);
+	int rc = read_metadata_file(path, CACHE_LISTING_MAX_BYTES, b);
 
 	if (rc == 0)
 		rc = cache_listing_parse(buf_cstr(b), b->len, repo, commit,
@@ -677,7 +677,7 @@ int cache_listing_store(const char *root, const char *repo, const char *commit,
 		buf_reset(&b);
 		rc = format_listing(&b, repo, commit, entries, n);
 		if (rc == 0)
-			rc = write_meta_file(dir, path, buf_cstr(&b), b.len);
+			rc = write_metadata_file(dir, path, buf_cstr(&b), b.len);
 	}
 	buf_release(&b);
 	return rc;
@@ -783,7 +783,7 @@ static int read_ref(const char *path, char commit[41], int64_t *resolved_at)
 	int rc;
 
 	buf_init(&b, REF_MAX_BYTES);
-	rc = read_meta_file(path, REF_MAX_BYTES, &b);
+	rc = read_metadata_file(path, REF_MAX_BYTES, &b);
 	if (rc == 0)
 		rc = cache_ref_parse(buf_cstr(&b), b.len, found, &at);
 	if (rc == -EBADMSG)
@@ -821,7 +821,7 @@ int cache_ref_store(const char *root, const char *repo, const char *revision,
 		     crc32c(0, text, (size_t)n));
 	if (m < 0 || (size_t)m >= sizeof(text) - (size_t)n)
 		return -EINVAL;
-	return write_meta_file(dir, path, text, (size_t)(n + m));
+	return write_metadata_file(dir, path, text, (size_t)(n + m));
 }
 
 int cache_ref_load(const char *root, const char *repo, const char *revision,

@@ -2,7 +2,8 @@
 /*
  * The metadata half of the persistent cache, for offline use: per commit,
  * the repo listing (immutable once stored); per revision name, the commit
- * it resolved to and when.
+ * it resolved to and when. (An object's meta file, DIR/objects/.../meta,
+ * is another thing: cache_objmeta_* in cache/cache_int.h.)
  *
  * Everything lives in files under a cache directory ("root") that several
  * processes share (a mount and a download, say). There is no in-memory

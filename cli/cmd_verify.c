@@ -940,19 +940,17 @@ static void *fetch_worker(void *r_)
 static int write_content(struct repair *r, const struct stub *s, void *buf)
 {
 	struct cache_error cerr = { { 0 } };
-	char path[PATH_MAX], tmp[PATH_MAX];
+	struct fileio_atomic af;
+	char path[PATH_MAX];
 	struct stat now;
 	uint64_t off = 0;
-	int fd, rc;
+	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", r->dir, s->path) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	rc = fileio_tmp_name(path, tmp, sizeof(tmp));
+	rc = fileio_atomic_open(&af, path, 0600, true);
 	if (rc < 0)
 		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
 	while (rc == 0 && off < s->key.size) {
 		ssize_t n = cache_read(r->env.cache, &s->key, &s->src, buf, CACHE_BLOCK_SIZE,
 				       off, &cerr);
@@ -961,24 +959,21 @@ static int write_content(struct repair *r, const struct stub *s, void *buf)
 			rc = n < 0 ? (int)n : -EIO;
 			break;
 		}
-		rc = fileio_write_full(fd, buf, (size_t)n);
+		rc = fileio_write_full(af.fd, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	if (rc == 0 && fchmod(fd, s->st.st_mode & 07777) < 0)
+	if (rc == 0 && fchmod(af.fd, s->st.st_mode & 07777) < 0)
 		rc = -errno;
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
+	if (rc == 0)
+		rc = fileio_atomic_close(&af);
 	if (rc == 0 && (lstat(path, &now) < 0 || now.st_ino != s->st.st_ino ||
 			now.st_size != s->st.st_size ||
 			now.st_mtim.tv_sec != s->st.st_mtim.tv_sec ||
 			now.st_mtim.tv_nsec != s->st.st_mtim.tv_nsec))
 		rc = -EBUSY;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
+	if (rc == 0)
+		return fileio_atomic_commit(&af);
+	fileio_atomic_rollback(&af);
 	return rc;
 }
 

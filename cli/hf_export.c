@@ -19,7 +19,6 @@
 #include "cli/cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,24 +33,19 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path)
 {
 	struct cache_error cerr = { { 0 } };
-	char tmp[PATH_MAX];
+	struct fileio_atomic af;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;
-	int fd, rc;
+	int rc;
 
 	/* Not one byte before the whole object has matched its hash. */
 	rc = cache_fill(cache, key, src, &cerr);
-	if (rc == 0)
-		rc = fileio_tmp_name(path, tmp, sizeof(tmp));
 	if (rc < 0)
 		return rc;
 	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
-	fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
-	if (fd < 0) {
-		rc = buf ? -errno : -ENOMEM;
-		iobuf_free(buf, CACHE_BLOCK_SIZE);
-		return rc;
-	}
+	if (!buf)
+		return -ENOMEM;
+	rc = fileio_atomic_open(&af, path, 0644, false); /* no fsync: cli.h says why */
 	while (rc == 0 && off < key->size) {
 		ssize_t n = cache_read(cache, key, src, buf, CACHE_BLOCK_SIZE, off, &cerr);
 
@@ -59,15 +53,13 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 			rc = n < 0 ? (int)n : -EIO;
 			break;
 		}
-		rc = fileio_write_full(fd, buf, (size_t)n);
+		rc = fileio_write_full(af.fd, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
+	if (rc == 0)
+		rc = fileio_atomic_commit(&af);
+	else
+		fileio_atomic_rollback(&af);
 	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	return rc;
 }
@@ -86,25 +78,15 @@ static int put_blob(struct cache *cache, const struct cache_key *key,
 /* @link (made or replaced atomically) pointing at @target. */
 static int put_symlink(const char *target, const char *link)
 {
-	char tmp[PATH_MAX], have[PATH_MAX];
+	char have[PATH_MAX];
 	ssize_t n = readlink(link, have, sizeof(have) - 1);
-	int rc;
 
 	if (n >= 0) {
 		have[n] = '\0';
 		if (strcmp(have, target) == 0)
 			return 0;
 	}
-	rc = fileio_tmp_name(link, tmp, sizeof(tmp));
-	if (rc < 0)
-		return rc;
-	if (symlink(target, tmp) < 0)
-		return -errno;
-	if (rename(tmp, link) < 0) {
-		rc = -errno;
-		unlink(tmp);
-	}
-	return rc;
+	return fileio_symlink_atomic(target, link);
 }
 
 int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,

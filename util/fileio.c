@@ -33,12 +33,15 @@ ssize_t fileio_pread_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
-int fileio_write_full(int fd, const void *buf, size_t len)
+/* write() until done or, at @off >= 0, pwrite() from @off. 0 or -errno. */
+static int write_all(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
+		const char *p = (const char *)buf + done;
+		ssize_t n = off < 0 ? write(fd, p, len - done) :
+				      pwrite(fd, p, len - done, off + (off_t)done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -50,21 +53,14 @@ int fileio_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fileio_write_full(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, -1);
+}
+
 int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return off < 0 ? -EINVAL : write_all(fd, buf, len, off);
 }
 
 /*
@@ -100,47 +96,138 @@ bool fileio_is_stale_tmp(const char *name)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-int fileio_write_atomic(const char *path, const void *data, size_t len,
-			int mode, bool sync)
+int fileio_atomic_open(struct fileio_atomic *af, const char *path, int mode, bool sync)
 {
-	char tmp[PATH_MAX];
-	int fd, rc;
+	size_t len = strlen(path);
+	int rc;
 
-	rc = fileio_tmp_name(path, tmp, sizeof(tmp));
-	if (rc < 0)
+	af->fd = -1;
+	af->sync = sync;
+	af->tmp[0] = '\0';
+	if (len >= sizeof(af->path))
+		return -ENAMETOOLONG;
+	memcpy(af->path, path, len + 1);
+	rc = fileio_tmp_name(path, af->tmp, sizeof(af->tmp));
+	if (rc < 0) {
+		af->tmp[0] = '\0';
 		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0)
+	}
+	af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (af->fd < 0) {
+		af->tmp[0] = '\0';
 		return -errno;
-	rc = fileio_write_full(fd, data, len);
-	if (rc == 0 && sync && fsync(fd) < 0)
+	}
+	return 0;
+}
+
+int fileio_atomic_close(struct fileio_atomic *af)
+{
+	int rc = 0;
+
+	if (af->fd < 0)
+		return af->tmp[0] ? 0 : -EBADF;
+	if (af->sync && fsync(af->fd) < 0)
 		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
+	if (close(af->fd) < 0 && rc == 0)
 		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
+	af->fd = -1;
 	if (rc < 0)
-		unlink(tmp);
+		fileio_atomic_rollback(af);
 	return rc;
 }
 
-int fileio_read_all(const char *path, size_t max_len, struct buf *out)
+int fileio_atomic_commit(struct fileio_atomic *af)
 {
-	char chunk[65536];
-	struct stat st;
-	int fd, rc = 0;
+	int rc = fileio_atomic_close(af);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (rc == 0 && rename(af->tmp, af->path) < 0) {
+		rc = -errno;
+		fileio_atomic_rollback(af);
+	}
+	af->tmp[0] = '\0';
+	return rc;
+}
+
+int fileio_atomic_commit_new(struct fileio_atomic *af)
+{
+	int rc = fileio_atomic_close(af);
+
+	if (rc < 0)
+		return rc;
+	if (link(af->tmp, af->path) < 0)
+		return -errno; /* -EEXIST included: the temporary file stays */
+	fileio_atomic_rollback(af); /* the file now lives under its final name */
+	return 0;
+}
+
+void fileio_atomic_rollback(struct fileio_atomic *af)
+{
+	if (af->fd >= 0) {
+		close(af->fd);
+		af->fd = -1;
+	}
+	if (af->tmp[0]) {
+		unlink(af->tmp);
+		af->tmp[0] = '\0';
+	}
+}
+
+int fileio_write_atomic(const char *path, const void *data, size_t len,
+			int mode, bool sync)
+{
+	struct fileio_atomic af;
+	int rc = fileio_atomic_open(&af, path, mode, sync);
+
+	if (rc < 0)
+		return rc;
+	rc = fileio_write_full(af.fd, data, len);
+	if (rc < 0) {
+		fileio_atomic_rollback(&af);
+		return rc;
+	}
+	return fileio_atomic_commit(&af);
+}
+
+int fileio_symlink_atomic(const char *target, const char *path)
+{
+	char tmp[PATH_MAX];
+	int rc = fileio_tmp_name(path, tmp, sizeof(tmp));
+
+	if (rc < 0)
+		return rc;
+	if (symlink(target, tmp) < 0)
+		return -errno;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int fileio_open_untrusted(const char *path)
+{
+	struct stat st;
+	int rc, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
 	if (fd < 0)
 		return errno == ELOOP ? -EBADMSG : -errno;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		rc = -EBADMSG;
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
+	else
+		return fd;
+	close(fd);
+	return rc;
+}
+
+int fileio_read_all(const char *path, size_t max_len, struct buf *out)
+{
+	char chunk[65536];
+	int fd = fileio_open_untrusted(path), rc = 0;
+
+	if (fd < 0)
+		return fd;
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 

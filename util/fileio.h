@@ -2,11 +2,13 @@
 /*
  * Small file helpers with the error discipline of the project: every
  * function returns 0 (or a count) or a negative errno, and never leaves a
- * half-written file under its final name.
+ * half-written file under its final name. Every file written whole goes
+ * through struct fileio_atomic.
  */
 #ifndef HUBFS_UTIL_FILEIO_H
 #define HUBFS_UTIL_FILEIO_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -14,20 +16,78 @@
 #include "util/buf.h"
 
 /*
- * Write @len bytes to @path atomically: a temporary file in the same
- * directory, written in full, optionally fsync'ed, then renamed over
- * @path. A crash leaves either the old file or the new one, never a mix;
- * at worst a stray "<path>.tmp.*" file that fileio_remove_stale_tmp()
- * cleans. Returns 0 or -errno (-ENOSPC on a full disk).
+ * A file written in full under a temporary name in its final directory,
+ * then put in place in one step: git's lockfile API (create, write,
+ * commit, rollback), without the lock. Each writer of a path has its own
+ * temporary file "<path>.tmp.<pid>.<n>" (fileio_tmp_name()); the last
+ * commit wins. A crash leaves the old file or the new one, never a mix,
+ * and at worst a temporary file that fileio_is_stale_tmp() tells is
+ * stale.
+ *
+ *	struct fileio_atomic af;
+ *	rc = fileio_atomic_open(&af, path, 0644, false);
+ *	... write to af.fd (fileio_write_full, fileio_pwrite_full) ...
+ *	rc = rc < 0 ? (fileio_atomic_rollback(&af), rc) : fileio_atomic_commit(&af);
+ *
+ * Every failing call but open rolls back: the temporary file is gone.
+ * One owner: af.fd may be written by several threads, but the calls
+ * below are not made from two at once.
+ */
+struct fileio_atomic {
+	int fd;              /* the temporary file, open for writing; -1 once closed */
+	bool sync;           /* fsync it before it is closed */
+	char path[PATH_MAX]; /* the final name */
+	char tmp[PATH_MAX];  /* the temporary name; "" when there is no such file */
+};
+
+/*
+ * Create the temporary file for @path with @mode (never an existing
+ * file). @sync: fsync it before it goes in place, for a file whose
+ * durability is promised. 0 or -errno; on failure nothing exists, and a
+ * rollback does nothing.
+ */
+int fileio_atomic_open(struct fileio_atomic *af, const char *path, int mode, bool sync);
+
+/*
+ * Every byte written: fsync (with sync) and close. The complete file
+ * stays under af->tmp for a commit. 0 or -errno.
+ */
+int fileio_atomic_close(struct fileio_atomic *af);
+
+/* Close if still open, then rename over af->path. 0 or -errno. */
+int fileio_atomic_commit(struct fileio_atomic *af);
+
+/*
+ * Close if still open, then link under af->path, never replacing what
+ * is there: -EEXIST then, and the temporary file stays (try again, or
+ * roll back). 0 or -errno; on success the temporary name is gone.
+ */
+int fileio_atomic_commit_new(struct fileio_atomic *af);
+
+/* Give up: close and remove the temporary file. A no-op once it is gone. */
+void fileio_atomic_rollback(struct fileio_atomic *af);
+
+/*
+ * Write @len bytes to @path atomically with a struct fileio_atomic,
+ * optionally fsync'ed. Returns 0 or -errno (-ENOSPC on a full disk).
  */
 int fileio_write_atomic(const char *path, const void *data, size_t len,
 			int mode, bool sync);
 
+/* Make or replace symlink @path pointing at @target, atomically. 0 or -errno. */
+int fileio_symlink_atomic(const char *target, const char *path);
+
+/*
+ * Open @path for reading, trusting nothing about it: a symlink is not
+ * followed (-EBADMSG), a FIFO does not block, and anything but a regular
+ * file is -EBADMSG. An open descriptor or -errno.
+ */
+int fileio_open_untrusted(const char *path);
+
 /*
  * Read a whole file of at most @max_len bytes into @out. -EFBIG past it.
- * Made for files that something else may have tampered with: a symlink
- * is not followed, a FIFO does not block, and anything but a regular
- * file (directories included) is -EBADMSG.
+ * Opened with fileio_open_untrusted(), for files that something else may
+ * have tampered with.
  */
 int fileio_read_all(const char *path, size_t max_len, struct buf *out);
 
@@ -39,7 +99,7 @@ int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 /* mkdir -p with @mode for every created level. 0 or -errno. */
 int fileio_mkdirs(const char *path, int mode);
 
-/* The temporary name fileio_write_atomic() uses for @path, into @out. */
+/* The temporary name of a struct fileio_atomic for @path, into @out. */
 int fileio_tmp_name(const char *path, char *out, size_t size);
 
 /* Is @name a temporary file (".tmp." in it) left by a dead process? */

@@ -14,10 +14,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t head[BLOCK_HEADER_ENCODED];
-	struct block_header h;
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED];
+	struct cache_block_header h;
 
-	if (size < BLOCK_HEADER_ENCODED + 1)
+	if (size < CACHE_BLOCK_HEADER_ENCODED + 1)
 		return 0;
 	memcpy(head, data + 1, sizeof(head));
 	/* Half the inputs get a correct header CRC, to reach the field checks. */
@@ -27,11 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int i = 0; i < 4; i++)
 			head[348 + i] = (uint8_t)(crc >> (8 * i));
 	}
-	if (block_header_decode(head, &h) == 0) {
+	if (cache_block_header_decode(head, &h) == 0) {
 		/* Accepted: the geometry the reader trusts must hold. */
 		FUZZ_CHECK(h.data_len <= CACHE_BLOCK_SIZE && h.n_chunks <= CACHE_CHUNKS_MAX);
 		FUZZ_CHECK(h.n_chunks == (h.data_len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
-		FUZZ_CHECK(h.header_size == block_header_size(h.data_len));
+		FUZZ_CHECK(h.header_size == cache_block_header_size(h.data_len));
 	}
 	return 0;
 }

@@ -14,7 +14,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct object_meta m;
+	struct cache_objmeta m;
 	uint8_t *buf;
 	int rc;
 
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int i = 0; i < 4; i++)
 			buf[size - 5 + i] = (uint8_t)(crc >> (8 * i));
 	}
-	rc = meta_decode(buf, size - 1, &m);
+	rc = cache_objmeta_decode(buf, size - 1, &m);
 	free(buf);
 	if (rc != 0)
 		return 0;
@@ -39,6 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(m.algo == CACHE_ALGO_SHA256 || m.algo == CACHE_ALGO_GIT_SHA1);
 	FUZZ_CHECK(m.n_ids == (m.verified ? cache_blocks_for(m.object_size) : 0));
 	FUZZ_CHECK(!m.n_ids || m.ids);
-	meta_release(&m);
+	cache_objmeta_release(&m);
 	return 0;
 }

@@ -265,7 +265,7 @@ static void replace_block_in_the_past(struct fx *f, const struct mem_object *o,
 	if (corrupt_at >= 0)
 		data[corrupt_at] ^= 0x01;
 	block_file(f, &o->key, k, path, sizeof(path));
-	assert_int_equal(block_write(path, &o->key, k, data, (uint32_t)len, NULL), 0);
+	assert_int_equal(cache_block_write(path, &o->key, k, data, (uint32_t)len, NULL), 0);
 	assert_int_equal(utimensat(AT_FDCWD, path, past, 0), 0);
 	free(data);
 }
@@ -905,7 +905,7 @@ static void test_single_flight_many_blocks(void **state)
 
 /*
  * Regression test (was a bug, fixed) (cache/cache.c, get_block()): the result of the unlocked
- * block_read() is applied even when a fetch of that block ended while it
+ * cache_block_read() is applied even when a fetch of that block ended while it
  * ran. Reader B's open() fails with ENOENT just before reader A's fetch
  * renames the block in; B takes the lock after A published the block,
  * calls mark_absent() on the now present block (also clearing
@@ -1273,12 +1273,12 @@ static void test_persistence(void **state)
 }
 
 /*
- * Regression test (was a bug, fixed) (cache/cache.c, scan() and check_meta()): the meta file's
+ * Regression test (was a bug, fixed) (cache/cache.c, scan() and check_objmeta()): the meta file's
  * "verified" flag outlives the blocks it was computed over. When a block
  * of a verified object goes missing without the meta being rewritten (a
- * kill -9 between evict()'s unlink() and its write_meta(false), or the
+ * kill -9 between evict()'s unlink() and its write_objmeta(false), or the
  * size check of scan() unlinking a block), nothing clears the flag: scan()
- * and check_meta() only ignore it while the object is incomplete. A
+ * and check_objmeta() only ignore it while the object is incomplete. A
  * process that then stores that block without completing the object in
  * its own index (here: a second handle, opened earlier; or any process
  * killed before its hash finished) stores whatever the source served, CRC
@@ -1945,46 +1945,46 @@ static void test_each_object(void **state)
  * as unverified (it named no block files); lengths, counts and flags that
  * disagree, and anything but a regular file, are corrupt.
  */
-static void test_meta_format(void **state)
+static void test_objmeta_format(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1, 52);
 	uint64_t ids[3] = { 11, 22, 33 };
-	struct object_meta m = {
+	struct cache_objmeta m = {
 		.algo = CACHE_ALGO_SHA256, .object_size = o->key.size,
 		.block_size = CACHE_BLOCK_SIZE, .verified = true, .n_ids = 3, .ids = ids,
 	};
-	struct object_meta back;
+	struct cache_objmeta back;
 	char path[PATH_MAX + 16], link[PATH_MAX + 24];
 	uint8_t v1[76] = { 0 };
 	uint32_t crc;
 
 	assert_int_equal(cache_hash_raw(&o->key, m.hash), 0);
 	snprintf(path, sizeof(path), "%s/meta-test", f->dir);
-	assert_int_equal(meta_write(path, &m), 0);
-	assert_int_equal(meta_read(path, &back), 0);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_read(path, &back), 0);
 	assert_true(back.verified);
 	assert_int_equal(back.n_ids, 3);
 	assert_memory_equal(back.ids, ids, sizeof(ids));
-	meta_release(&back);
+	cache_objmeta_release(&back);
 
 	/* Verified with a count that is not the block count: corrupt. */
 	m.n_ids = 2;
-	assert_int_equal(meta_write(path, &m), 0);
-	assert_int_equal(meta_read(path, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_read(path, &back), -EBADMSG);
 	/* Unverified with ids: corrupt too. */
 	m.verified = false;
 	m.n_ids = 3;
-	assert_int_equal(meta_write(path, &m), 0);
-	assert_int_equal(meta_read(path, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_read(path, &back), -EBADMSG);
 	/* One byte flipped anywhere, one byte more or less: corrupt. */
 	m.verified = true;
-	assert_int_equal(meta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
 	flip_byte(path, 80);
-	assert_int_equal(meta_read(path, &back), -EBADMSG);
-	assert_int_equal(meta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_read(path, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
 	assert_int_equal(truncate(path, 72 + 24 + 3), 0);
-	assert_int_equal(meta_read(path, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_read(path, &back), -EBADMSG);
 
 	/* Format 1, verified: read as unverified. */
 	memcpy(v1, "HUBFSOBJ", 8);
@@ -2000,19 +2000,19 @@ static void test_meta_format(void **state)
 	for (int i = 0; i < 4; i++)
 		v1[72 + i] = (uint8_t)(crc >> (8 * i));
 	write_file(path, v1, sizeof(v1));
-	assert_int_equal(meta_read(path, &back), 0);
+	assert_int_equal(cache_objmeta_read(path, &back), 0);
 	assert_false(back.verified);
 	assert_int_equal(back.n_ids, 0);
 	assert_int_equal(back.object_size, o->key.size);
 
 	/* A symlink to a good meta file, a FIFO: corrupt, and nothing blocks. */
-	assert_int_equal(meta_write(path, &m), 0);
+	assert_int_equal(cache_objmeta_write(path, &m), 0);
 	snprintf(link, sizeof(link), "%s.lnk", path);
 	assert_int_equal(symlink(path, link), 0);
-	assert_int_equal(meta_read(link, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_read(link, &back), -EBADMSG);
 	unlink(link);
 	assert_int_equal(mkfifo(link, 0644), 0);
-	assert_int_equal(meta_read(link, &back), -EBADMSG);
+	assert_int_equal(cache_objmeta_read(link, &back), -EBADMSG);
 	unlink(link);
 	unlink(path);
 }
@@ -2100,7 +2100,7 @@ static void test_tampered_blocks(void **state)
 }
 
 /* Tampered meta files: the object is dropped at open and fetched again. */
-static void test_tampered_meta(void **state)
+static void test_tampered_objmeta(void **state)
 {
 	struct fx *f = *state;
 
@@ -2471,6 +2471,53 @@ static void test_publish_never_replaces(void **state)
 	assert_true(info(f, &o->key).verified);
 }
 
+/*
+ * Another process published a file that is no block of this object while
+ * ours was being fetched: it goes, and ours takes its place (store_block()
+ * tries the link again with the same temporary file).
+ */
+static void test_publish_replaces_corrupt(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100000, 108);
+	struct handle_reader r = { .ms = &f->ms, .o = o, .c = f->c };
+	char path[PATH_MAX];
+	int waited_ms = 0;
+	pthread_t t;
+
+	/* The gate holds the fetch after its temporary file is open. */
+	mem_source_hold(&f->ms, true);
+	assert_int_equal(pthread_create(&t, NULL, read_with_handle, &r), 0);
+	while (mem_source_held(&f->ms) != 1) {
+		struct timespec tick = { .tv_nsec = 1000000 };
+
+		assert_true(++waited_ms < 60000);
+		nanosleep(&tick, NULL);
+	}
+	block_file(f, &o->key, 0, path, sizeof(path));
+	write_file(path, "not a block", 11);
+	mem_source_hold(&f->ms, false);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, (ssize_t)o->key.size);
+	assert_true(r.bytes_ok);
+	assert_int_equal(count_block_files(f, &o->key), 1);
+	count_tree(f->dir);
+	assert_int_equal(tree_tmps, 0);
+	/* What is in place now is our block: read from disk, no new fetch. */
+	fx_reopen(f);
+	mem_source_reset_counts(&f->ms);
+	{
+		uint8_t *buf = malloc((size_t)o->key.size);
+
+		assert_non_null(buf);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, (size_t)o->key.size,
+					    0, NULL), (ssize_t)o->key.size);
+		assert_memory_equal(buf, o->data, (size_t)o->key.size);
+		free(buf);
+	}
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+}
+
 static void test_two_handles_share_directory(void **state)
 {
 	struct fx *f = *state;
@@ -2600,9 +2647,9 @@ int main(void)
 		T(test_stale_verified_partial_read),
 		T(test_stale_verified_fill),
 		T(test_block_replaced_under_a_live_process),
-		T(test_meta_format),
+		T(test_objmeta_format),
 		T(test_tampered_blocks),
-		T(test_tampered_meta),
+		T(test_tampered_objmeta),
 		T(test_foreign_and_unreadable_files),
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
@@ -2625,6 +2672,7 @@ int main(void)
 		T(test_refresh_follows_other_process),
 		T(test_cap_is_directory_wide),
 		T(test_publish_never_replaces),
+		T(test_publish_replaces_corrupt),
 		T(test_relative_dir),
 		cmocka_unit_test(test_default_dir),
 	};

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -128,6 +130,23 @@ static void assert_file_is(const char *path, const void *data, size_t len)
 	if (len)
 		assert_memory_equal(b.data, data, len);
 	buf_release(&b);
+}
+
+/* "<path>.tmp.<our pid>.<number>" and nothing else. */
+static void assert_tmp_form(const char *path, const char *tmp)
+{
+	size_t n = strlen(path);
+	char *end;
+	long pid;
+
+	if (strncmp(tmp, path, n) != 0 || strncmp(tmp + n, ".tmp.", 5) != 0)
+		fail_msg("'%s' is not '%s.tmp.*'", tmp, path);
+	pid = strtol(tmp + n + 5, &end, 10);
+	assert_int_equal(pid, (long)getpid());
+	assert_int_equal(*end, '.');
+	assert_true(end[1] >= '0' && end[1] <= '9');
+	(void)strtoul(end + 1, &end, 10);
+	assert_int_equal(*end, '\0');
 }
 
 static void fill_pattern(unsigned char *p, size_t len, unsigned seed)
@@ -312,6 +331,257 @@ static void test_write_atomic_write_error_cleans_up(void **state)
 	assert_file_is(path, "previous", 8);
 	assert_dir_lists(s->dir, "target");
 	free(big);
+}
+
+/* ---- struct fileio_atomic ---- */
+
+/*
+ * fsync() as this program sees it, counted, and failing with
+ * fsync_errno when that is set: defined here, it takes the place of the
+ * C library's for util/fileio.c too (a static library linked in).
+ */
+static int fsync_calls, fsync_errno;
+
+int fsync(int fd)
+{
+	fsync_calls++;
+	if (fsync_errno) {
+		errno = fsync_errno;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+static void test_atomic_commit(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX];
+	struct fileio_atomic af;
+	struct stat st;
+
+	join(path, s->dir, "f");
+	write_file(path, "old", 3);
+	assert_int_equal(fileio_atomic_open(&af, path, 0640, false), 0);
+	assert_string_equal(af.path, path);
+	assert_tmp_form(path, af.tmp);
+	assert_int_equal(fileio_write_full(af.fd, "new ", 4), 0);
+	assert_int_equal(fileio_pwrite_full(af.fd, "content", 7, 4), 0);
+	/* Until the commit, the final name holds the old file, whole. */
+	assert_file_is(path, "old", 3);
+	assert_file_is(af.tmp, "new content", 11);
+	assert_int_equal(fileio_atomic_commit(&af), 0);
+	assert_file_is(path, "new content", 11);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(af.fd, -1);
+	assert_string_equal(af.tmp, "");
+	/* Nothing is left to roll back. */
+	fileio_atomic_rollback(&af);
+	assert_file_is(path, "new content", 11);
+	assert_dir_lists(s->dir, "f");
+
+	/* Closed first, committed later: the same. */
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_int_equal(fileio_write_full(af.fd, "third", 5), 0);
+	assert_int_equal(fileio_atomic_close(&af), 0);
+	assert_int_equal(af.fd, -1);
+	assert_file_is(path, "new content", 11);
+	assert_int_equal(fileio_atomic_commit(&af), 0);
+	assert_file_is(path, "third", 5);
+	assert_dir_lists(s->dir, "f");
+}
+
+/* A struct fileio_atomic for @path with @text written in it, not yet committed. */
+static void open_written(struct fileio_atomic *af, const char *path, const char *text,
+			 bool sync)
+{
+	assert_int_equal(fileio_atomic_open(af, path, 0644, sync), 0);
+	assert_int_equal(fileio_write_full(af->fd, text, strlen(text)), 0);
+}
+
+/* Nothing of a rolled-back @af shows: @path holds "old", alone in @dir. */
+static void assert_rolled_back(const struct fileio_atomic *af, const char *dir,
+			       const char *path)
+{
+	assert_int_equal(af->fd, -1);
+	assert_string_equal(af->tmp, "");
+	assert_file_is(path, "old", 3);
+	assert_dir_lists(dir, "f");
+}
+
+/* Rolled back on request or on an error: the old file stays, no temporary. */
+static void test_atomic_rollback(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX], fresh[PATH_MAX], sub[PATH_MAX];
+	struct fileio_atomic af;
+
+	join(path, s->dir, "f");
+	write_file(path, "old", 3);
+	/* While open, and after a close. */
+	open_written(&af, path, "new", false);
+	fileio_atomic_rollback(&af);
+	assert_rolled_back(&af, s->dir, path);
+	open_written(&af, path, "new", false);
+	assert_int_equal(fileio_atomic_close(&af), 0);
+	fileio_atomic_rollback(&af);
+	fileio_atomic_rollback(&af); /* twice is harmless */
+	assert_rolled_back(&af, s->dir, path);
+
+	/* A new file rolled back never appears. */
+	join(fresh, s->dir, "fresh");
+	assert_int_equal(fileio_atomic_open(&af, fresh, 0644, false), 0);
+	fileio_atomic_rollback(&af);
+	assert_dir_lists(s->dir, "f");
+
+	/* A failed open leaves nothing to roll back. */
+	join(fresh, s->dir, "missing/fresh");
+	assert_int_equal(fileio_atomic_open(&af, fresh, 0644, false), -ENOENT);
+	assert_int_equal(af.fd, -1);
+	fileio_atomic_rollback(&af);
+	assert_dir_lists(s->dir, "f");
+
+	/* An fsync or a rename that fails rolls back too. */
+	open_written(&af, path, "new", true);
+	fsync_errno = EIO;
+	assert_int_equal(fileio_atomic_commit(&af), -EIO);
+	fsync_errno = 0;
+	assert_rolled_back(&af, s->dir, path);
+
+	fsync_errno = ENOSPC;
+	assert_int_equal(fileio_write_atomic(path, "new", 3, 0644, true), -ENOSPC);
+	fsync_errno = 0;
+	assert_file_is(path, "old", 3);
+	assert_dir_lists(s->dir, "f");
+
+	/* The final name is a directory: the rename fails. */
+	join(sub, s->dir, "sub");
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(fileio_atomic_open(&af, sub, 0644, false), 0);
+	assert_int_equal(fileio_atomic_commit(&af), -EISDIR);
+	assert_dir_lists(s->dir, "f|sub");
+}
+
+/* fsync exactly when asked for: the promise of each caller depends on it. */
+static void test_atomic_sync_flag(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX];
+	struct fileio_atomic af;
+
+	join(path, s->dir, "f");
+	fsync_calls = 0;
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_int_equal(fileio_atomic_commit(&af), 0);
+	assert_int_equal(fileio_write_atomic(path, "x", 1, 0644, false), 0);
+	assert_int_equal(fsync_calls, 0);
+
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, true), 0);
+	assert_int_equal(fileio_write_full(af.fd, "y", 1), 0);
+	assert_int_equal(fileio_atomic_close(&af), 0);
+	assert_int_equal(fsync_calls, 1);
+	assert_int_equal(fileio_atomic_commit(&af), 0);
+	assert_int_equal(fsync_calls, 1); /* closed already: not again */
+	assert_int_equal(fileio_write_atomic(path, "z", 1, 0644, true), 0);
+	assert_int_equal(fsync_calls, 2);
+	/* A rollback writes nothing durable. */
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, true), 0);
+	fileio_atomic_rollback(&af);
+	assert_int_equal(fsync_calls, 2);
+	assert_file_is(path, "z", 1);
+}
+
+/* commit_new links and never replaces: -EEXIST keeps the temporary file. */
+static void test_atomic_commit_new(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX];
+	struct fileio_atomic af;
+
+	join(path, s->dir, "f");
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_int_equal(fileio_write_full(af.fd, "first", 5), 0);
+	assert_int_equal(fileio_atomic_commit_new(&af), 0);
+	assert_file_is(path, "first", 5);
+	assert_dir_lists(s->dir, "f");
+
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_int_equal(fileio_write_full(af.fd, "second", 6), 0);
+	assert_int_equal(fileio_atomic_commit_new(&af), -EEXIST);
+	assert_file_is(path, "first", 5);
+	assert_file_is(af.tmp, "second", 6);
+	/* The place freed, the same temporary file goes in. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fileio_atomic_commit_new(&af), 0);
+	assert_file_is(path, "second", 6);
+	assert_dir_lists(s->dir, "f");
+
+	assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+	assert_int_equal(fileio_atomic_commit_new(&af), -EEXIST);
+	fileio_atomic_rollback(&af);
+	assert_file_is(path, "second", 6);
+	assert_dir_lists(s->dir, "f");
+}
+
+struct watcher {
+	const char *path;
+	atomic_bool stop;
+	int seen_a, seen_b;
+};
+
+/* Read @w->path over and over: it must always be one whole version. */
+static void *watch(void *w_)
+{
+	struct watcher *w = w_;
+
+	while (!atomic_load(&w->stop)) {
+		struct buf b;
+
+		buf_init(&b, 1 << 20);
+		assert_int_equal(fileio_read_all(w->path, 1 << 20, &b), 0);
+		if (b.len == 5 && memcmp(b.data, "aaaaa", 5) == 0)
+			w->seen_a++;
+		else if (b.len == 100000 && ((const char *)b.data)[99999] == 'b')
+			w->seen_b++;
+		else
+			fail_msg("a reader saw %zu bytes: a torn file", b.len);
+		buf_release(&b);
+	}
+	return NULL;
+}
+
+/* The final name goes from one whole file to the next, never a part. */
+static void test_atomic_final_name_atomic(void **state)
+{
+	struct scratch *s = *state;
+	struct watcher w = { 0 };
+	char path[PATH_MAX], *b = malloc(100000);
+	pthread_t th;
+
+	assert_non_null(b);
+	memset(b, 'b', 100000);
+	join(path, s->dir, "f");
+	write_file(path, "aaaaa", 5);
+	w.path = path;
+	assert_int_equal(pthread_create(&th, NULL, watch, &w), 0);
+	for (int i = 0; i < 400; i++) {
+		struct fileio_atomic af;
+		bool big = i % 2 == 0;
+
+		assert_int_equal(fileio_atomic_open(&af, path, 0644, false), 0);
+		/* Written in pieces, so that a torn file would show. */
+		for (size_t off = 0; off < (big ? 100000u : 5u); off += 4096) {
+			size_t n = big ? (100000 - off < 4096 ? 100000 - off : 4096) : 5;
+
+			assert_int_equal(fileio_write_full(af.fd, big ? b + off : "aaaaa", n), 0);
+		}
+		assert_int_equal(fileio_atomic_commit(&af), 0);
+	}
+	atomic_store(&w.stop, true);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(w.seen_a + w.seen_b > 0);
+	assert_dir_lists(s->dir, "f");
+	free(b);
 }
 
 /* ---- fileio_read_all ---- */
@@ -570,6 +840,40 @@ static void on_alarm(int sig)
 }
 
 /*
+ * Start draining @d in thread @th, which never takes SIGALRM, and count
+ * SIGALRMs in ticks (no SA_RESTART: a blocked write() is interrupted).
+ */
+static void start_drain(struct drain *d, pthread_t *th, struct sigaction *old_sa)
+{
+	struct sigaction sa;
+	sigset_t block, old_mask;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGALRM);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
+	assert_int_equal(pthread_create(th, NULL, drain_pipe, d), 0);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old_mask, NULL), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGALRM, &sa, old_sa), 0);
+	ticks = 0;
+}
+
+/* Stop the timer and start_drain(): close pipe @p, join @th, restore @old_sa. */
+static void stop_drain(pthread_t th, int p[2], const struct sigaction *old_sa)
+{
+	struct itimerval off;
+
+	memset(&off, 0, sizeof(off));
+	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, old_sa, NULL), 0);
+	assert_int_equal(close(p[1]), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(close(p[0]), 0);
+}
+
+/*
  * Signals land while the writer waits on a slow reader, so write() comes
  * back short (some bytes written) or with EINTR (none): every byte must
  * still arrive once, in order.
@@ -579,9 +883,8 @@ static void test_write_full_interrupted(void **state)
 	enum { BIG = 1 << 20 };
 	struct drain d = { .data = malloc(1 << 23) };
 	unsigned char *big = malloc(BIG);
-	struct sigaction sa, old_sa;
 	struct itimerval it, old_it;
-	sigset_t block, old_mask;
+	struct sigaction old_sa;
 	pthread_t th;
 	int p[2], rc;
 
@@ -593,18 +896,7 @@ static void test_write_full_interrupted(void **state)
 	d.fd = p[0];
 	d.small = true;
 
-	/* Only this thread takes the signal. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGALRM);
-	assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
-	assert_int_equal(pthread_create(&th, NULL, drain_pipe, &d), 0);
-	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old_mask, NULL), 0);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGALRM, &sa, &old_sa), 0);
-	ticks = 0;
+	start_drain(&d, &th, &old_sa);
 	memset(&it, 0, sizeof(it));
 	it.it_interval.tv_usec = 100;
 	it.it_value.tv_usec = 100;
@@ -612,12 +904,7 @@ static void test_write_full_interrupted(void **state)
 
 	rc = fileio_write_full(p[1], big, BIG);
 
-	memset(&it, 0, sizeof(it));
-	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-	assert_int_equal(sigaction(SIGALRM, &old_sa, NULL), 0);
-	assert_int_equal(close(p[1]), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(close(p[0]), 0);
+	stop_drain(th, p, &old_sa);
 
 	assert_int_equal(rc, 0);
 	assert_true(ticks > 0);
@@ -635,9 +922,8 @@ static void test_write_full_eintr(void **state)
 {
 	struct drain d = { .delay_ms = 100, .data = malloc(1 << 23) };
 	unsigned char msg[4096];
-	struct sigaction sa, old_sa;
 	struct itimerval it;
-	sigset_t block, old_mask;
+	struct sigaction old_sa;
 	size_t filled = 0;
 	pthread_t th;
 	int p[2], rc;
@@ -660,16 +946,7 @@ static void test_write_full_eintr(void **state)
 	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
 	d.fd = p[0];
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGALRM);
-	assert_int_equal(pthread_sigmask(SIG_BLOCK, &block, &old_mask), 0);
-	assert_int_equal(pthread_create(&th, NULL, drain_pipe, &d), 0);
-	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old_mask, NULL), 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm; /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGALRM, &sa, &old_sa), 0);
-	ticks = 0;
+	start_drain(&d, &th, &old_sa);
 	/* One signal at 10 ms; the reader starts at 100 ms. */
 	memset(&it, 0, sizeof(it));
 	it.it_value.tv_usec = 10000;
@@ -677,12 +954,7 @@ static void test_write_full_eintr(void **state)
 
 	rc = fileio_write_full(p[1], msg, sizeof(msg));
 
-	memset(&it, 0, sizeof(it));
-	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
-	assert_int_equal(sigaction(SIGALRM, &old_sa, NULL), 0);
-	assert_int_equal(close(p[1]), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(close(p[0]), 0);
+	stop_drain(th, p, &old_sa);
 
 	assert_int_equal(rc, 0);
 	assert_int_equal(ticks, 1);
@@ -782,23 +1054,6 @@ static void test_mkdirs_last_component_regular_file(void **state)
 }
 
 /* ---- fileio_tmp_name / fileio_is_stale_tmp ---- */
-
-/* "<path>.tmp.<our pid>.<number>" and nothing else. */
-static void assert_tmp_form(const char *path, const char *tmp)
-{
-	size_t n = strlen(path);
-	char *end;
-	long pid;
-
-	if (strncmp(tmp, path, n) != 0 || strncmp(tmp + n, ".tmp.", 5) != 0)
-		fail_msg("'%s' is not '%s.tmp.*'", tmp, path);
-	pid = strtol(tmp + n + 5, &end, 10);
-	assert_int_equal(pid, (long)getpid());
-	assert_int_equal(*end, '.');
-	assert_true(end[1] >= '0' && end[1] <= '9');
-	(void)strtoul(end + 1, &end, 10);
-	assert_int_equal(*end, '\0');
-}
 
 static void test_tmp_name(void **state)
 {
@@ -923,6 +1178,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_atomic_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_write_error_cleans_up,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_sync_flag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_commit_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_final_name_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pread_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_full, setup, teardown),
