@@ -4,11 +4,14 @@
  * read-ahead pool.
  *
  * Locking: fs->lock guards the node tables, each node's counts, child
- * list and org listing, and the negative cache. Each struct fs_repo has
- * its own lock for its current snapshot, and a reference count (its node
- * and a helper loading it hold one each); fs->helpers_lock the count of
- * helper threads. No lock is held across network or disk I/O or a FUSE
- * reply.
+ * list and org listing, the negative cache and the list of open items.
+ * Each struct fs_repo has its own lock for its current snapshot, and a
+ * reference count (its node and a helper loading it hold one each);
+ * fs->helpers_lock the count of helper threads. An open file's lock
+ * (struct fs_handle) is held while it queues read-ahead, so it is taken
+ * before the read-ahead queue's (prefetch.c), never after; every other
+ * lock here is taken alone. No lock is held across network or disk I/O
+ * or a FUSE reply.
  *
  * Lifetime: a node lives while the kernel holds lookups on it (nlookup)
  * or we hold it (refs: its children, open files and folders). A node the
