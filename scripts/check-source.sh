@@ -9,8 +9,9 @@
 #     end-pointer checks).
 #   the include rule (docs/architecture.md): the modules depend on each other
 #     in one direction, fs -> hub -> util and fs -> cache -> util, cli on all
-#     of them; a third-party library's headers stay in the one module that
-#     wraps it. Both are the tables below; a new top-level folder must be
+#     of them; a third-party library's headers stay in the module that
+#     wraps it (json-c also in cli/, whose status command reads a mount's
+#     JSON). Both are the tables below; a new top-level folder must be
 #     added to them.
 #
 # --deps prints the module dependency list (who includes whom, counted)
