@@ -175,8 +175,9 @@ uint32_t cache_blocks_for(uint64_t size);
 
 /* ---- maintenance (hubfs cache ...) ---- */
 
+/* What this process knows of: the scan at open, and what it used since. */
 struct cache_usage {
-	uint64_t bytes;    /* on disk, headers included */
+	uint64_t bytes;    /* of block files, headers included */
 	uint64_t objects;
 	uint64_t blocks;
 };
