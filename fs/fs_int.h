@@ -234,7 +234,7 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
 
 /* ---- wait.c ---- */
 
-/* @w for @req (NULL: a thread of ours), with the mount's op_timeout. */
+/* @w for @req (NULL: a thread of ours): the mount's op_timeout, plus a second. */
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req);
 
 /*
