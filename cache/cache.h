@@ -6,10 +6,11 @@
  * Objects are content-addressed by the Hub's own hash (sha256 for LFS
  * files, the git blob sha1 otherwise), split into CACHE_BLOCK_SIZE blocks.
  * Each block file carries a CRC-32C per 64 KiB chunk, checked on every
- * read from disk; a block that fails is dropped and fetched again. When
- * all blocks of an object are present, the whole object is hashed and
- * compared with its name: only then is it verified; on a mismatch it is
- * discarded and the read that completed it fails with -EBADMSG.
+ * read that serves bytes from disk; a block that fails is dropped and
+ * fetched again. When all blocks of an object are present, the whole
+ * object is hashed and compared with its name: only then is it verified;
+ * on a mismatch it is discarded and the read that completed it fails with
+ * -EBADMSG.
  *
  * The cache never speaks HTTP: missing blocks come through a struct
  * cache_source. The directory may be shared by several processes; every
@@ -56,17 +57,17 @@ struct cache_error {
 };
 
 /*
- * Where missing bytes come from. fetch() must deliver exactly @len bytes
- * at @offset of the object into @out, or fail with a negative errno and
- * say why in @err (may be NULL). It is called without any cache lock
- * held, from many threads at once.
- */
-/*
  * Receives the bytes of a fetch_stream(): @len bytes at @offset within
  * the range asked for. 0, or a negative errno to stop the fetch.
  */
 typedef int (*cache_sink_fn)(void *sink, uint64_t offset, const void *data, size_t len);
 
+/*
+ * Where missing bytes come from. fetch() must deliver exactly @len bytes
+ * at @offset of the object into @out, or fail with a negative errno and
+ * say why in @err (may be NULL). It is called without any cache lock
+ * held, from many threads at once.
+ */
 struct cache_source {
 	int (*fetch)(void *ctx, const struct cache_key *key, uint64_t offset,
 		     size_t len, void *out, struct cache_error *err);
@@ -162,7 +163,8 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 /*
  * Bring the index's view of @key up to date with the disk, where other
  * processes (hubfs cache evict|prune, a download) may have added, evicted
- * or verified blocks: one stat per block and a read of the object meta file.
+ * or verified blocks: one stat per block, a read of the meta file, and,
+ * when that says verified, each block's header (its write id).
  * For what shows the cache's state to people (getfattr); reads need it
  * not, they find out on their own.
  */
@@ -173,8 +175,9 @@ uint32_t cache_blocks_for(uint64_t size);
 
 /* ---- maintenance (hubfs cache ...) ---- */
 
+/* What this process knows of: the scan at open, and what it used since. */
 struct cache_usage {
-	uint64_t bytes;    /* on disk, headers included */
+	uint64_t bytes;    /* of block files, headers included */
 	uint64_t objects;
 	uint64_t blocks;
 };

@@ -4,11 +4,16 @@
  * read-ahead pool.
  *
  * Locking: fs->lock guards the node tables, each node's counts, child
- * list and org listing, and the negative cache. Each struct fs_repo has
- * its own lock for its current snapshot, and a reference count (its node
- * and a helper loading it hold one each); fs->helpers_lock the count of
- * helper threads. No lock is held across network or disk I/O or a FUSE
- * reply.
+ * list and org listing, the negative cache and the list of open items.
+ * Each struct fs_repo has its own lock for its current snapshot, and a
+ * reference count (its node and a helper loading it hold one each);
+ * fs->helpers_lock the count of helper threads. An open file's lock
+ * (struct fs_handle) is held while it queues read-ahead, so it is taken
+ * before the read-ahead queue's or the read-ahead window's (prefetch.c,
+ * hub/pace.h), never after; the queue's code reads the window before it
+ * takes its own lock, so those two are never held together. Every other
+ * lock here is taken alone. No lock is held across network or disk I/O
+ * or a FUSE reply.
  *
  * Lifetime: a node lives while the kernel holds lookups on it (nlookup)
  * or we hold it (refs: its children, open files and folders). A node the
@@ -241,7 +246,7 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
 
 /* ---- wait.c ---- */
 
-/* @w for @req (NULL: a thread of ours), with the mount's op_timeout. */
+/* @w for @req (NULL: a thread of ours): the mount's op_timeout, plus a second. */
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req);
 
 /*

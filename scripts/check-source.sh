@@ -10,9 +10,10 @@
 #   the include rule (docs/architecture.md): the modules depend on each other
 #     in one direction, repo -> hub -> util and repo -> cache -> util, fs ->
 #     repo, cli on all of them but fs (cli/main.c, the mount command, alone
-#     includes fs/); a third-party library's headers stay in the one module
-#     that wraps it. The tables below are these rules; a new top-level
-#     folder must be added to them.
+#     includes fs/); a third-party library's headers stay in the module that
+#     wraps it (json-c also in cli/, whose status command reads a mount's
+#     JSON). The tables below are these rules; a new top-level folder must be
+#     added to them.
 #
 # --deps prints the module dependency list (who includes whom, counted)
 # instead of checking.

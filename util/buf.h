@@ -28,7 +28,10 @@ void buf_release(struct buf *b);
 /* Forget the contents but keep the allocation and the cap. */
 void buf_reset(struct buf *b);
 
-/* Returns 0, -EFBIG past the cap, or -ENOMEM. On error @b is unchanged. */
+/*
+ * Returns 0, -EFBIG past the cap, or -ENOMEM (buf_printf() also -EINVAL
+ * for an output error of the format). On error @b is unchanged.
+ */
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -2,9 +2,9 @@
 /*
  * Logging for hubfs: one line per event, to stderr or to syslog.
  *
- * The only mutable global state in util/: the sink and the threshold, set
- * once by main() before any thread starts and read-only afterwards, except
- * that a daemon moves the sink from stderr to syslog once, with
+ * Global state: the sink and the threshold, set by main() and its option
+ * parsing before any thread starts and read-only afterwards, except that
+ * a daemon moves the sink from stderr to syslog once, with
  * log_use_syslog(), when it lets go of the terminal (threads may be
  * running then: the sink is atomic). Each message is written with a single
  * stdio call, so lines from several threads never interleave. Never pass a
