@@ -304,7 +304,7 @@ static void *scratch(void)
 /*
  * Large aligned reads map the block and check and copy it in one pass:
  * the data is read once instead of twice (copy, then CRC). Block files
- * are only ever replaced by rename, never truncated in place, so the
+ * are published by link() and never rewritten or truncated in place, so the
  * mapping stays valid; a file shorter than its header says is refused
  * before it is mapped.
  */

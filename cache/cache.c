@@ -1916,6 +1916,9 @@ void cache_close(struct cache *c)
 
 void cache_usage(struct cache *c, struct cache_usage *out)
 {
+	usage_lock(c);
+	out->dir_bytes = usage_read(c).bytes;
+	usage_unlock(c);
 	pthread_mutex_lock(&c->lock);
 	out->bytes = c->disk_bytes;
 	out->blocks = c->n_blocks;

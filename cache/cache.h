@@ -175,11 +175,15 @@ uint32_t cache_blocks_for(uint64_t size);
 
 /* ---- maintenance (hubfs cache ...) ---- */
 
-/* What this process knows of: the scan at open, and what it used since. */
+/*
+ * What this process knows of (the scan at open, and what it used since),
+ * and the directory's shared count.
+ */
 struct cache_usage {
-	uint64_t bytes;    /* of block files, headers included */
-	uint64_t objects;
-	uint64_t blocks;
+	uint64_t bytes;     /* of the block files this process knows, headers included */
+	uint64_t objects;   /* the same, objects */
+	uint64_t blocks;    /* the same, blocks */
+	uint64_t dir_bytes; /* of the whole directory, every process's (DIR/usage) */
 };
 void cache_usage(struct cache *c, struct cache_usage *out);
 

@@ -147,7 +147,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "readahead_congestions", ps.congestions);
 	rc = rc ? rc : buf_append_str(b, ",\"cache\":{\"dir\":");
 	rc = rc ? rc : json_str(b, cache_dir(fs->deps.cache));
-	rc = rc ? rc : json_u64(b, "bytes", cu.bytes);
+	rc = rc ? rc : json_u64(b, "bytes", cu.dir_bytes); /* what the cap compares */
 	rc = rc ? rc : json_u64(b, "max_bytes", copts ? copts->max_bytes : 0);
 	rc = rc ? rc : buf_printf(b, ",\"min_free_ratio\":%.4f",
 				  copts ? copts->min_free_ratio : 0.0);

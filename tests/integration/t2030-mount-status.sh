@@ -63,6 +63,13 @@ check "a cold read has a hit ratio of 0" \
 	"$PYTHON" -c 'import json,sys; assert json.load(open(sys.argv[1]))["cache_hit_ratio"] == 0' "$T/s1.json"
 check "the cache holds the file (cache.bytes >= its size)" \
 	test "$(status_field "$T/s1.json" cache.bytes)" -ge "$size"
+# cache.bytes is the directory's, as the cap counts it: another process's too.
+"$HUBFS_BIN" download hubfs-test/tiny-model --include model.safetensors --quiet ||
+	die "the download beside the mount failed"
+"$HUBFS_BIN" status "$MNT" --json >"$T/s1b.json"
+big=$(manifest field $KEY model.safetensors size)
+check "... and counts what a download beside the mount stored (+$big)" \
+	test "$(status_field "$T/s1b.json" cache.bytes)" -ge "$((size + big))"
 
 # --- a corrupt object: the read fails, and status counts it ---
 fakehub_ctl POST faults '{"kind": "corrupt", "host": "cdn", "glob": "/repos/*", "count": 1}' >/dev/null
