@@ -125,6 +125,35 @@ static int http_failure(struct hub_client *c, const struct api_call *call,
 	return hub_error_from_http(err, &f);
 }
 
+static bool is_redirect(const struct http_exchange *x)
+{
+	return x->status >= 300 && x->status < 400 && x->location[0];
+}
+
+/*
+ * Follow the redirect @x answered, @hops having been followed before it:
+ * its target into @url (@size bytes). The one place of the redirect
+ * policy: at most HUB_MAX_REDIRECTS, and off the endpoint's origin *@auth
+ * becomes false, as the token never leaves the endpoint. Returns 1 when
+ * the target is off the origin, 0 when on it, -ELOOP when there were too
+ * many, or -EPROTO (-ENOMEM) when the location is no valid URL.
+ */
+static int follow_redirect(struct hub_client *c, const struct http_exchange *x,
+			   unsigned hops, char *url, size_t size, bool *auth)
+{
+	bool same;
+	int rc;
+
+	if (hops >= HUB_MAX_REDIRECTS)
+		return -ELOOP;
+	rc = http_resolve_location(c, x->url, x->location, url, size, &same);
+	if (rc < 0)
+		return rc;
+	if (!same)
+		*auth = false;
+	return same ? 0 : 1;
+}
+
 /*
  * Run @call to completion. On success @x holds the last answer (a 2xx, or
  * the off-host redirect when stop_at_offhost). Returns 0 or -errno.
@@ -143,7 +172,7 @@ static int api_call(struct hub_client *c, struct api_call *call,
 
 		snprintf(url, sizeof(url), "%s", call->url);
 		for (unsigned hops = 0;; hops++) {
-			bool same;
+			int hop;
 
 			if (http_exchange_init(x, method, url) < 0)
 				return hub_fail(err, -EPROTO, 0, "URL too long");
@@ -162,20 +191,17 @@ static int api_call(struct hub_client *c, struct api_call *call,
 				break;
 			}
 			pick_up_meta(call, x);
-			if (x->status < 300 || x->status >= 400 || !x->location[0])
+			if (!is_redirect(x))
 				break;
-			if (hops >= HUB_MAX_REDIRECTS)
+			hop = follow_redirect(c, x, hops, url, sizeof(url), &auth);
+			if (hop == -ELOOP)
 				return hub_fail(err, -EPROTO, x->status,
 						"too many redirects");
-			if (http_resolve_location(c, x->url, x->location, url,
-						  sizeof(url), &same) < 0)
+			if (hop < 0)
 				return hub_fail(err, -EPROTO, x->status,
 						"the Hub redirected to an invalid location");
-			if (!same) {
-				if (call->stop_at_offhost)
-					return 0;
-				auth = false; /* the token never leaves the endpoint */
-			}
+			if (hop == 1 && call->stop_at_offhost)
+				return 0;
 			/* 301/302/303 turn a POST into a GET; 307/308 keep it. */
 			if (x->status != 307 && x->status != 308)
 				method = strcmp(method, "HEAD") == 0 ? "HEAD" : "GET";
@@ -237,38 +263,66 @@ static int get_json(struct hub_client *c, const struct hub_repo *repo,
 	return api_call(c, &call, x, err);
 }
 
+/* A request on a repo's API: its exchange, its URL and the JSON answer. */
+struct repo_request {
+	struct http_exchange *x;
+	struct buf url;  /* api_base() to start with */
+	struct buf body;
+};
+
+static void repo_request_end(struct repo_request *rq)
+{
+	buf_release(&rq->url);
+	buf_release(&rq->body);
+	exchange_free(rq->x);
+}
+
+/*
+ * Set up @rq for @repo. -errno with @err filled (offline, out of memory,
+ * URL too long) and nothing to end, or 0: end it with repo_request_end().
+ */
+static int repo_request_begin(struct hub_client *c, const struct hub_repo *repo,
+			      struct repo_request *rq, struct hub_error *err)
+{
+	int rc;
+
+	if (c->cfg.offline)
+		return offline_error(err);
+	rq->x = exchange_new(err);
+	if (!rq->x)
+		return -ENOMEM;
+	buf_init(&rq->url, HUB_MAX_URL - 1);
+	buf_init(&rq->body, HUB_MAX_JSON_BYTES);
+	rc = api_base(c, repo, &rq->url);
+	if (rc < 0) {
+		repo_request_end(rq);
+		return hub_fail(err, rc, 0, "URL too long");
+	}
+	return 0;
+}
+
 static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
 			    struct hub_repo_info *out, struct hub_error *err)
 {
-	struct http_exchange *x;
-	struct buf url, body;
+	struct repo_request rq;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (c->cfg.offline)
-		return offline_error(err);
-	x = exchange_new(err);
-	if (!x)
-		return -ENOMEM;
-	buf_init(&url, HUB_MAX_URL - 1);
-	buf_init(&body, HUB_MAX_JSON_BYTES);
-	rc = api_base(c, repo, &url);
-	if (rc == 0 && repo->revision[0]) {
-		rc = buf_append_str(&url, "/revision/");
+	rc = repo_request_begin(c, repo, &rq, err);
+	if (rc < 0)
+		return rc;
+	if (repo->revision[0]) {
+		rc = buf_append_str(&rq.url, "/revision/");
 		if (rc == 0)
-			rc = hub_url_escape(&url, repo->revision, false);
+			rc = hub_url_escape(&rq.url, repo->revision, false);
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		rc = hub_fail(err, rc, 0, "URL too long");
-		goto out;
-	}
-	rc = get_json(c, repo, NULL, buf_cstr(&url), &body, x, err);
+	else
+		rc = get_json(c, repo, NULL, buf_cstr(&rq.url), &rq.body, rq.x, err);
 	if (rc == 0)
-		rc = hub_json_parse_repo_info(buf_cstr(&body), body.len, out, err);
-out:
-	buf_release(&url);
-	buf_release(&body);
-	exchange_free(x);
+		rc = hub_json_parse_repo_info(buf_cstr(&rq.body), rq.body.len, out, err);
+	repo_request_end(&rq);
 	return rc;
 }
 
@@ -455,29 +509,23 @@ static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 			     const char *const *paths, size_t n, hub_entry_fn fn,
 			     void *ctx, struct hub_error *err)
 {
-	struct http_exchange *x;
-	struct buf url, form, body;
-	int rc = 0;
+	struct repo_request rq;
+	struct buf form;
+	int rc;
 
-	if (c->cfg.offline)
-		return offline_error(err);
-	x = exchange_new(err);
-	if (!x)
-		return -ENOMEM;
-	buf_init(&url, HUB_MAX_URL - 1);
+	rc = repo_request_begin(c, repo, &rq, err);
+	if (rc < 0)
+		return rc;
 	buf_init(&form, HUB_MAX_JSON_BYTES);
-	buf_init(&body, HUB_MAX_JSON_BYTES);
-	rc = api_base(c, repo, &url);
+	rc = buf_append_str(&rq.url, "/paths-info/");
 	if (rc == 0)
-		rc = buf_append_str(&url, "/paths-info/");
-	if (rc == 0)
-		rc = hub_url_escape(&url, hub_repo_revision(repo), false);
+		rc = hub_url_escape(&rq.url, hub_repo_revision(repo), false);
 	for (size_t i = 0; rc == 0 && i < n; i += PATHS_PER_REQUEST) {
 		size_t end = i + PATHS_PER_REQUEST < n ? i + PATHS_PER_REQUEST : n;
 		struct api_call call = {
-			.method = "POST", .url = buf_cstr(&url),
+			.method = "POST", .url = buf_cstr(&rq.url),
 			.content_type = "application/x-www-form-urlencoded",
-			.out = &body, .repo = repo,
+			.out = &rq.body, .repo = repo,
 		};
 
 		buf_reset(&form);
@@ -499,16 +547,14 @@ static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 			break;
 		call.body = form.data;
 		call.body_len = form.len;
-		rc = api_call(c, &call, x, err);
+		rc = api_call(c, &call, rq.x, err);
 		if (rc == 0)
-			rc = hub_json_parse_entries(buf_cstr(&body), body.len, fn,
+			rc = hub_json_parse_entries(buf_cstr(&rq.body), rq.body.len, fn,
 						    ctx, NULL, err);
-		http_exchange_release(x);
+		http_exchange_release(rq.x);
 	}
-	buf_release(&url);
 	buf_release(&form);
-	buf_release(&body);
-	exchange_free(x);
+	repo_request_end(&rq);
 	return rc;
 }
 
@@ -735,7 +781,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			snprintf(target, sizeof(target), "%s", meta.url);
 		auth = !from_cache;
 		for (unsigned hops = 0;; hops++) {
-			bool same;
+			int hop;
 
 			http_exchange_release(x);
 			if (http_exchange_init(x, "GET", target) < 0) {
@@ -752,7 +798,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			r.checked = false;
 			r.why = NULL;
 			rc = http_perform(c, x);
-			if (rc < 0 || x->status < 300 || x->status >= 400 || !x->location[0])
+			if (rc < 0 || !is_redirect(x))
 				break;
 			pick_up_meta(&meta, x);
 			if (x->linked_size[0] && file_size != UINT64_MAX) {
@@ -767,25 +813,20 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 					goto out;
 				}
 			}
-			if (hops >= HUB_MAX_REDIRECTS ||
-			    http_resolve_location(c, x->url, x->location, target,
-						  sizeof(target), &same) < 0) {
+			hop = follow_redirect(c, x, hops, target, sizeof(target), &auth);
+			if (hop < 0) {
 				rc = hub_fail(err, -EPROTO, x->status,
 					      "bad or too many redirects for '%s'", path);
 				goto out;
 			}
-			if (!same) {
-				auth = false; /* never the token to the CDN */
+			/*
+			 * The CDN's URL is remembered; so is a 302 on the origin: an
+			 * LFS file's signed CDN URL that a caching mirror rewrote
+			 * onto itself (docs/deploy.md), or every block costs a
+			 * resolve request that a token keeps the mirror from caching.
+			 */
+			if (hop == 1 || x->status == 302)
 				http_location_put(c, meta.url, target);
-			} else if (x->status == 302) {
-				/*
-				 * An LFS file's signed CDN URL that a caching mirror
-				 * rewrote onto itself (docs/deploy.md): remember it as
-				 * for the CDN, or every block costs a resolve request
-				 * that a token keeps the mirror from caching.
-				 */
-				http_location_put(c, meta.url, target);
-			}
 		}
 		if (r.want_first > r.want_last)
 			break; /* everything arrived, whatever came after */
