@@ -237,8 +237,10 @@ static struct http_exchange *exchange_new(struct hub_error *err)
 {
 	struct http_exchange *x = calloc(1, sizeof(*x));
 
-	if (!x)
+	if (!x) {
 		hub_fail(err, -ENOMEM, 0, "out of memory");
+		return NULL;
+	}
 	buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
 	return x;
 }
