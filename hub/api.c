@@ -117,6 +117,9 @@ static int http_failure(struct hub_client *c, const struct api_call *call,
 		.reset_secs = reset_secs,
 	};
 
+	/* A 429 without Retry-After may still say when the limit resets. */
+	if (x->status == 429 && reset_secs < 0)
+		f.reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
 	if (!x->error_message[0]) {
 		hub_json_error_message(buf_cstr(&x->error_body), x->error_body.len,
 				       body_msg, sizeof(body_msg));
@@ -220,8 +223,6 @@ static int api_call(struct hub_client *c, struct api_call *call,
 	}
 	if (rc < 0)
 		return transport_error(c, rc, x, attempt, err);
-	if (x->status == 429 && reset_secs < 0)
-		reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
 	return http_failure(c, call, x, attempt, reset_secs, err);
 }
 
@@ -737,6 +738,58 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	return r->want_first > r->want_last && status != 206 ? 1 : 0;
 }
 
+/* A redirect's X-Linked-Size must be the size the listing gave (if it gave one). */
+static int check_linked_size(const struct http_exchange *x, uint64_t file_size,
+			     const char *path, struct hub_error *err)
+{
+	uint64_t linked;
+
+	if (!x->linked_size[0] || file_size == UINT64_MAX)
+		return 0;
+	if (hub_parse_u64(x->linked_size, HUB_MAX_FILE_SIZE, &linked) < 0 ||
+	    linked != file_size)
+		return hub_fail(err, -EPROTO, x->status,
+				"the Hub says '%s' has %s bytes, its listing said %llu",
+				path, x->linked_size, (unsigned long long)file_size);
+	return 0;
+}
+
+/*
+ * An attempt that left bytes of the range missing: say why in *@rc (a
+ * short 2xx body becomes -EPROTO) and x->transport_error, and whether
+ * another attempt may do better. A remembered location (@from_cache) of
+ * @key_url that did not serve is forgotten.
+ */
+static bool range_attempt_retryable(struct hub_client *c, const struct range_read *r,
+				    const char *key_url, bool from_cache,
+				    unsigned attempt, int *rc)
+{
+	struct http_exchange *x = r->x;
+	bool retry;
+
+	if (*rc == 0 && x->status >= 200 && x->status < 300) {
+		/* The body ended early but cleanly: a short answer. */
+		*rc = -EPROTO;
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "%s", r->why ? r->why : "a body shorter than the range asked");
+	} else if (*rc == -EPROTO && r->why) {
+		snprintf(x->transport_error, sizeof(x->transport_error), "%s", r->why);
+	}
+	if (*rc < 0) {
+		retry = http_transport_is_retryable(*rc, attempt);
+	} else if (from_cache && (x->status == 403 || x->status == 404 ||
+				  x->status == 410)) {
+		/* A signed URL that expired or was revoked: resolve again. */
+		http_location_drop(c, key_url);
+		retry = true;
+	} else {
+		retry = http_status_is_retryable(x->status);
+	}
+	if (from_cache && !retry)
+		http_location_drop(c, key_url);
+	return retry;
+}
+
 static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			     const char *path, uint64_t offset, uint64_t len,
 			     uint64_t file_size, hub_write_fn fn, void *ctx,
@@ -803,18 +856,9 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			if (rc < 0 || !is_redirect(x))
 				break;
 			pick_up_meta(&meta, x);
-			if (x->linked_size[0] && file_size != UINT64_MAX) {
-				uint64_t linked;
-
-				if (hub_parse_u64(x->linked_size, HUB_MAX_FILE_SIZE, &linked) < 0 ||
-				    linked != file_size) {
-					rc = hub_fail(err, -EPROTO, x->status,
-						      "the Hub says '%s' has %s bytes, its listing "
-						      "said %llu", path, x->linked_size,
-						      (unsigned long long)file_size);
-					goto out;
-				}
-			}
+			rc = check_linked_size(x, file_size, path, err);
+			if (rc < 0)
+				goto out;
 			hop = follow_redirect(c, x, hops, target, sizeof(target), &auth);
 			if (hop < 0) {
 				rc = hub_fail(err, -EPROTO, x->status,
@@ -832,26 +876,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		}
 		if (r.want_first > r.want_last)
 			break; /* everything arrived, whatever came after */
-		if (rc == 0 && x->status >= 200 && x->status < 300) {
-			/* The body ended early but cleanly: a short answer. */
-			rc = -EPROTO;
-			snprintf(x->transport_error, sizeof(x->transport_error),
-				 "%s", r.why ? r.why : "a body shorter than the range asked");
-		} else if (rc == -EPROTO && r.why) {
-			snprintf(x->transport_error, sizeof(x->transport_error), "%s", r.why);
-		}
-		if (rc < 0) {
-			retry = http_transport_is_retryable(rc, attempt);
-		} else if (from_cache && (x->status == 403 || x->status == 404 ||
-					  x->status == 410)) {
-			/* A signed URL that expired or was revoked: resolve again. */
-			http_location_drop(c, meta.url);
-			retry = true;
-		} else {
-			retry = http_status_is_retryable(x->status);
-		}
-		if (from_cache && !retry)
-			http_location_drop(c, meta.url);
+		retry = range_attempt_retryable(c, &r, meta.url, from_cache, attempt, &rc);
 		if (r.want_first > before) {
 			/* Data arrived: resume from there, the retry count starts over. */
 			atomic_fetch_add(&c->n_resumes, 1);
@@ -867,18 +892,14 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		attempt++;
 		atomic_fetch_add(&c->n_retries, 1);
 	}
-	if (r.want_first > r.want_last) {
+	if (r.want_first > r.want_last)
 		rc = 0;
-	} else if (rc < 0 && is_transport_failure(rc)) {
+	else if (rc < 0 && is_transport_failure(rc))
 		rc = transport_error(c, rc, x, attempt, err);
-	} else if (rc < 0) {
-		/* The reader's own error: pass it through. */
+	else if (rc < 0) /* the reader's own error: pass it through */
 		hub_fail(err, rc, 0, "reading '%s' stopped: %s", path, strerror(-rc));
-	} else {
-		if (x->status == 429 && reset_secs < 0)
-			reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
+	else
 		rc = http_failure(c, &meta, x, attempt, reset_secs, err);
-	}
 out:
 	buf_release(&key);
 	exchange_free(x);
