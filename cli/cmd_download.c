@@ -316,6 +316,18 @@ static void download_usage(FILE *out)
 		DEFAULT_JOBS);
 }
 
+/* --hf-cache: huggingface_hub's folder of the repo into dl->hf_repo_dir. */
+static int find_hf_repo_dir(struct download *dl)
+{
+	char root[4096];
+	int rc = fs_hf_hub_cache_path(root, sizeof(root));
+
+	if (rc == 0)
+		rc = fs_hf_repo_dir(root, &dl->snap->repo, dl->hf_repo_dir,
+				    sizeof(dl->hf_repo_dir));
+	return rc;
+}
+
 /*
  * The files of the snapshot that the patterns select, and their missing
  * blocks as units of work in the order they are fetched; with @dry_run,
@@ -506,19 +518,9 @@ int cmd_download(int argc, char **argv)
 	rc = cli_snapshot_open(&o, argv[optind], cache_dir_opt, &dl.env, &cfg, &dl.snap);
 	if (rc)
 		return rc;
-	if (hf_cache) {
-		char root[4096];
-
-		rc = fs_hf_hub_cache_path(root, sizeof(root));
-		if (rc == 0)
-			rc = fs_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
-					    sizeof(dl.hf_repo_dir));
-		if (rc < 0) {
-			exit_code = cli_report(rc, NULL);
-			goto out;
-		}
-	}
-	rc = plan_download(&dl, include, n_include, exclude, n_exclude, dry_run);
+	rc = hf_cache ? find_hf_repo_dir(&dl) : 0;
+	if (rc == 0)
+		rc = plan_download(&dl, include, n_include, exclude, n_exclude, dry_run);
 	if (rc < 0) {
 		exit_code = cli_report(rc, NULL);
 		goto out;
