@@ -14,10 +14,11 @@
  * adaptive window), up to the @max it gave at the start.
  *
  * Threads: workers_grow() and workers_count() may be called from any
- * thread, a worker included. workers_join() is called once, by a thread
- * that is not a worker, after the caller told @fn to return; from then
- * on workers_grow() starts nothing. The pool's own fields are guarded by
- * its own mutex, never held while @fn runs.
+ * thread, a worker included, and with the caller's own lock held: the
+ * pool's fields are guarded by its own mutex, which is never held while
+ * @fn runs, so the caller's lock always comes first. workers_join() is
+ * called once, by a thread that is not a worker, after the caller told
+ * @fn to return; from then on workers_grow() starts nothing.
  */
 #ifndef HUBFS_UTIL_WORKERS_H
 #define HUBFS_UTIL_WORKERS_H
@@ -41,7 +42,7 @@ int workers_start(unsigned n, unsigned max, workers_fn fn, void *ctx,
  */
 int workers_grow(struct workers *w);
 
-/* How many threads started (none has ended until workers_join()). */
+/* How many threads were started, those whose @fn returned included. */
 unsigned workers_count(struct workers *w);
 
 /*
