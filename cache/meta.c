@@ -647,28 +647,43 @@ static int format_listing(struct buf *b, const char *repo, const char *commit,
 	return rc;
 }
 
+/*
+ * The listing file of @repo at @commit, and its folder, each of PATH_MAX
+ * bytes; -EINVAL when a name is not valid.
+ */
+static int listing_file_path(const char *root, const char *repo, const char *commit,
+			     char *dir, char *path)
+{
+	struct repo_key k;
+	int rc;
+
+	if (!root_is_valid(root) || repo_key_parse(repo, &k) < 0 ||
+	    !commit_is_valid(commit))
+		return -EINVAL;
+	rc = repo_dir_path(root, LISTINGS_DIR, &k, dir, PATH_MAX);
+	if (rc == 0)
+		rc = file_path(dir, commit, LISTING_SUFFIX, path, PATH_MAX);
+	return rc;
+}
+
 int cache_listing_store(const char *root, const char *repo, const char *commit,
 			const struct cache_file_entry *entries, size_t n)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct repo_key k;
 	struct buf b;
 	int rc;
 
-	if (!root_is_valid(root) || repo_key_parse(repo, &k) < 0 ||
-	    !commit_is_valid(commit) || (n > 0 && !entries))
+	if (n > 0 && !entries)
 		return -EINVAL;
+	rc = listing_file_path(root, repo, commit, dir, path);
+	if (rc < 0)
+		return rc;
 	if (n > CACHE_LISTING_MAX_ENTRIES)
 		return -EFBIG;
 	for (size_t i = 0; i < n; i++) {
 		if (!entry_is_valid(&entries[i]))
 			return -EINVAL;
 	}
-	rc = repo_dir_path(root, LISTINGS_DIR, &k, dir, sizeof(dir));
-	if (rc == 0)
-		rc = file_path(dir, commit, LISTING_SUFFIX, path, sizeof(path));
-	if (rc < 0)
-		return rc;
 
 	buf_init(&b, CACHE_LISTING_MAX_BYTES);
 	/* A listing never changes: keep a good one, replace a corrupt one. */
@@ -687,16 +702,12 @@ int cache_listing_load(const char *root, const char *repo, const char *commit,
 		       cache_entry_fn fn, void *ctx)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct repo_key k;
 	struct buf b;
 	int rc;
 
-	if (!root_is_valid(root) || repo_key_parse(repo, &k) < 0 ||
-	    !commit_is_valid(commit) || !fn)
+	if (!fn)
 		return -EINVAL;
-	rc = repo_dir_path(root, LISTINGS_DIR, &k, dir, sizeof(dir));
-	if (rc == 0)
-		rc = file_path(dir, commit, LISTING_SUFFIX, path, sizeof(path));
+	rc = listing_file_path(root, repo, commit, dir, path);
 	if (rc < 0)
 		return rc;
 

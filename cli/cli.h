@@ -45,6 +45,7 @@ enum {
 	CLI_OPT_RETRIES,
 	CLI_OPT_MIN_SPEED,
 	CLI_OPT_OP_TIMEOUT,
+	CLI_OPT_BAD, /* cli_getopt(): a shared option's value is wrong */
 };
 
 #define CLI_HUB_LONGOPTS                                                 \
@@ -64,6 +65,15 @@ enum {
  * fine), 0 when it is not a shared option, or -1 after printing an error.
  */
 int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg);
+
+/*
+ * getopt_long() for a command whose @longopts hold CLI_HUB_LONGOPTS: the
+ * shared options are stored in @o and skipped. Returns the next of the
+ * command's own options, CLI_OPT_BAD after printing why a shared
+ * option's value is wrong, or -1 at the end. Set optind = 1 first.
+ */
+int cli_getopt(struct cli_hub_opts *o, int argc, char **argv,
+	       const char *shortopts, const struct option *longopts);
 
 /* Load the configuration and make a client; prints the error itself. */
 int cli_hub_connect(const struct cli_hub_opts *o, struct hub_config *cfg,

@@ -34,6 +34,7 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/size.h"
+#include "util/workers.h"
 
 #define MAX_PATTERNS 64
 #define MAX_JOBS 64
@@ -207,7 +208,8 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	atomic_fetch_add(&dl->files_done, 1);
 }
 
-static void *worker(void *dl_)
+/* A worker: the next unit of work until none is left. */
+static void fetch_blocks(void *dl_)
 {
 	struct download *dl = dl_;
 
@@ -237,7 +239,6 @@ static void *worker(void *dl_)
 		if (atomic_fetch_sub(&f->blocks_left, 1) == 1)
 			finish_file(dl, f);
 	}
-	return NULL;
 }
 
 static double elapsed(const struct timespec *since)
@@ -282,7 +283,7 @@ static void print_progress(struct download *dl, bool last)
 	fflush(stderr);
 }
 
-static void *progress_thread(void *dl_)
+static void show_progress(void *dl_)
 {
 	struct download *dl = dl_;
 	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
@@ -294,7 +295,6 @@ static void *progress_thread(void *dl_)
 		if (dl->progress == 2 || ++n % 25 == 0)
 			print_progress(dl, false);
 	}
-	return NULL;
 }
 
 static void download_usage(FILE *out)
@@ -314,6 +314,142 @@ static void download_usage(FILE *out)
 		"  --quiet             no progress\n"
 		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n",
 		DEFAULT_JOBS);
+}
+
+/* --hf-cache: huggingface_hub's folder of the repo into dl->hf_repo_dir. */
+static int find_hf_repo_dir(struct download *dl)
+{
+	char root[4096];
+	int rc = repo_hf_hub_cache_path(root, sizeof(root));
+
+	if (rc == 0)
+		rc = repo_hf_repo_dir(root, &dl->snap->repo, dl->hf_repo_dir,
+				    sizeof(dl->hf_repo_dir));
+	return rc;
+}
+
+/*
+ * The files of the snapshot that the patterns select, and their missing
+ * blocks as units of work in the order they are fetched; with @dry_run,
+ * a line for each file instead of work. 0 or -ENOMEM.
+ */
+static int plan_download(struct download *dl, char *const *include, size_t n_include,
+			 char *const *exclude, size_t n_exclude, bool dry_run)
+{
+	dl->files = calloc(dl->snap->n_entries, sizeof(*dl->files));
+	dl->work = calloc(1, sizeof(*dl->work));
+	if (!dl->files || !dl->work)
+		return -ENOMEM;
+	for (size_t i = 0; i < dl->snap->n_entries; i++) {
+		const struct repo_entry *e = &dl->snap->entries[i];
+		struct cache_object_info info;
+		struct dl_file *f;
+		uint32_t blocks;
+
+		if (e->is_dir || e->parent == REPO_NO_ENTRY ||
+		    (n_include && !matches(e->path, include, n_include)) ||
+		    matches(e->path, exclude, n_exclude))
+			continue;
+		f = &dl->files[dl->n_files++];
+		f->entry = e;
+		pthread_mutex_init(&f->lock, NULL);
+		repo_entry_key(e, &f->key);
+		repo_source_init(&f->source, dl->env.hub, dl->snap, e, &f->src);
+		cache_object_info(dl->env.cache, &f->key, &info);
+		dl->total_bytes += e->size;
+		dl->start_bytes += info.verified ? e->size : info.cached_bytes;
+		if (dry_run) {
+			char s[32];
+
+			size_format(info.verified ? 0 : e->size - info.cached_bytes, s, sizeof(s));
+			printf("%10s  %s%s\n", s, e->path, info.verified ? "  (cached)" : "");
+			continue;
+		}
+		blocks = info.verified ? 0 : cache_blocks_for(e->size);
+		atomic_init(&f->blocks_left, blocks);
+		if (blocks) {
+			struct dl_work *w = realloc(dl->work, (dl->n_work + blocks) * sizeof(*w));
+
+			if (!w)
+				return -ENOMEM;
+			dl->work = w;
+			for (uint32_t k = 0; k < blocks; k++)
+				dl->work[dl->n_work++] = (struct dl_work){ (uint32_t)(f - dl->files), k };
+		}
+	}
+	qsort(dl->work, dl->n_work, sizeof(*dl->work), by_block_then_file);
+	return 0;
+}
+
+/*
+ * Fetch the planned blocks on up to @jobs threads (on this one when no
+ * thread can be had), dl->pace deciding how many transfer at once, with
+ * progress on one more thread (none when it cannot start).
+ */
+static void download_run(struct download *dl, long jobs)
+{
+	struct workers *progress = NULL;
+
+	atomic_init(&dl->done_bytes, dl->start_bytes);
+	clock_gettime(CLOCK_MONOTONIC, &dl->start);
+	/* Without a thread for it, no live progress: the last line still comes. */
+	if (dl->progress)
+		workers_start(1, 1, show_progress, dl, &progress);
+	/* Files with nothing to fetch (verified, or empty) are finished here. */
+	for (size_t i = 0; i < dl->n_files; i++) {
+		if (atomic_load(&dl->files[i].blocks_left) == 0)
+			finish_file(dl, &dl->files[i]);
+	}
+	hub_client_set_pace(dl->env.hub, dl->pace);
+	if ((size_t)jobs > dl->n_work)
+		jobs = (long)dl->n_work;
+	workers_run((unsigned)jobs, fetch_blocks, dl);
+	hub_client_set_pace(dl->env.hub, NULL);
+	atomic_store(&dl->finished, true);
+	workers_join(progress);
+	if (dl->progress)
+		print_progress(dl, true);
+}
+
+/* What came of it, on stderr (@cap: --jobs), and the ref. Returns the exit code. */
+static int download_report(struct download *dl, long cap, bool quiet)
+{
+	char s[32];
+	int rc;
+
+	if (dl->progress) {
+		struct hub_pace_stats ps;
+
+		hub_pace_stats(dl->pace, &ps);
+		fprintf(stderr, "hubfs: transfers at once: at most %u (cap %ld), %u at the end; "
+			"the server pushed back %" PRIu64 " times\n", ps.peak_window, cap,
+			ps.window, ps.congestions);
+	}
+	if (atomic_load(&dl->files_failed)) {
+		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl->files_failed),
+			dl->n_files);
+		for (size_t i = 0; i < dl->n_files; i++) {
+			if (!dl->files[i].done)
+				fprintf(stderr, "  %s: %s\n", dl->files[i].entry->path,
+					dl->files[i].error[0] ? dl->files[i].error : "failed");
+		}
+		return CLI_EXIT_FAIL;
+	}
+	/* The ref last: a snapshot folder is complete once a ref names it. */
+	rc = dl->hf_repo_dir[0] ? hf_export_ref(dl->hf_repo_dir, dl->snap) : 0;
+	if (rc < 0) {
+		fprintf(stderr, "hubfs: cannot write the ref in %s: %s\n", dl->hf_repo_dir,
+			strerror(-rc));
+		return CLI_EXIT_FAIL;
+	}
+	if (!quiet) {
+		size_format(dl->total_bytes, s, sizeof(s));
+		fprintf(stderr, "hubfs: %zu files, %s, verified in the cache%s%s%s%s\n",
+			dl->n_files, s, dl->local_dir ? " and written to " : "",
+			dl->local_dir ? dl->local_dir : "",
+			dl->hf_repo_dir[0] ? " and to " : "", dl->hf_repo_dir);
+	}
+	return CLI_EXIT_OK;
 }
 
 int cmd_download(int argc, char **argv)
@@ -337,20 +473,14 @@ int cmd_download(int argc, char **argv)
 	struct download dl = { 0 };
 	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct hub_config cfg = { 0 };
-	pthread_t threads[MAX_JOBS], progress;
 	const char *cache_dir_opt = NULL;
 	bool dry_run = false, quiet = false, hf_cache = false;
-	long jobs = DEFAULT_JOBS, cap;
+	long jobs = DEFAULT_JOBS;
 	int c, rc, exit_code = CLI_EXIT_OK;
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		rc = cli_hub_opt(&o, c, optarg);
-		if (rc < 0)
-			return CLI_EXIT_USAGE;
-		if (rc > 0)
-			continue;
+	while ((c = cli_getopt(&o, argc, argv, "", longopts)) != -1) {
 		switch (c) {
 		case 'i':
 		case 'x':
@@ -377,6 +507,7 @@ int cmd_download(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'C': cache_dir_opt = optarg; break;
 		case 'h': download_usage(stdout); return CLI_EXIT_OK;
+		case CLI_OPT_BAD: return CLI_EXIT_USAGE;
 		default: download_usage(stderr); return CLI_EXIT_USAGE;
 		}
 	}
@@ -387,66 +518,13 @@ int cmd_download(int argc, char **argv)
 	rc = cli_snapshot_open(&o, argv[optind], cache_dir_opt, &dl.env, &cfg, &dl.snap);
 	if (rc)
 		return rc;
-	if (hf_cache) {
-		char root[4096];
-
-		rc = repo_hf_hub_cache_path(root, sizeof(root));
-		if (rc == 0)
-			rc = repo_hf_repo_dir(root, &dl.snap->repo, dl.hf_repo_dir,
-					      sizeof(dl.hf_repo_dir));
-		if (rc < 0) {
-			exit_code = cli_report(rc, NULL);
-			goto out;
-		}
-	}
-
-	/* The files to get, and their blocks as units of work. */
-	dl.files = calloc(dl.snap->n_entries, sizeof(*dl.files));
-	dl.work = calloc(1, sizeof(*dl.work));
-	if (!dl.files || !dl.work) {
-		exit_code = cli_report(-ENOMEM, NULL);
+	rc = hf_cache ? find_hf_repo_dir(&dl) : 0;
+	if (rc == 0)
+		rc = plan_download(&dl, include, n_include, exclude, n_exclude, dry_run);
+	if (rc < 0) {
+		exit_code = cli_report(rc, NULL);
 		goto out;
 	}
-	for (size_t i = 0; i < dl.snap->n_entries; i++) {
-		const struct repo_entry *e = &dl.snap->entries[i];
-		struct cache_object_info info;
-		struct dl_file *f;
-		uint32_t blocks;
-
-		if (e->is_dir || e->parent == REPO_NO_ENTRY ||
-		    (n_include && !matches(e->path, include, n_include)) ||
-		    matches(e->path, exclude, n_exclude))
-			continue;
-		f = &dl.files[dl.n_files++];
-		f->entry = e;
-		pthread_mutex_init(&f->lock, NULL);
-		repo_entry_key(e, &f->key);
-		repo_source_init(&f->source, dl.env.hub, dl.snap, e, &f->src);
-		cache_object_info(dl.env.cache, &f->key, &info);
-		dl.total_bytes += e->size;
-		dl.start_bytes += info.verified ? e->size : info.cached_bytes;
-		if (dry_run) {
-			char s[32];
-
-			size_format(info.verified ? 0 : e->size - info.cached_bytes, s, sizeof(s));
-			printf("%10s  %s%s\n", s, e->path, info.verified ? "  (cached)" : "");
-			continue;
-		}
-		blocks = info.verified ? 0 : cache_blocks_for(e->size);
-		atomic_init(&f->blocks_left, blocks);
-		if (blocks) {
-			struct dl_work *w = realloc(dl.work, (dl.n_work + blocks) * sizeof(*w));
-
-			if (!w) {
-				exit_code = cli_report(-ENOMEM, NULL);
-				goto out;
-			}
-			dl.work = w;
-			for (uint32_t k = 0; k < blocks; k++)
-				dl.work[dl.n_work++] = (struct dl_work){ (uint32_t)(f - dl.files), k };
-		}
-	}
-	qsort(dl.work, dl.n_work, sizeof(*dl.work), by_block_then_file);
 	if (dry_run) {
 		char a[32], b[32];
 
@@ -464,66 +542,9 @@ int cmd_download(int argc, char **argv)
 		exit_code = cli_report(rc, NULL);
 		goto out;
 	}
-	cap = jobs;
-
-	atomic_init(&dl.done_bytes, dl.start_bytes);
-	clock_gettime(CLOCK_MONOTONIC, &dl.start);
 	dl.progress = quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
-	if (dl.progress)
-		pthread_create(&progress, NULL, progress_thread, &dl);
-	/* Files with nothing to fetch (verified, or empty) are finished here. */
-	for (size_t i = 0; i < dl.n_files; i++) {
-		if (atomic_load(&dl.files[i].blocks_left) == 0)
-			finish_file(&dl, &dl.files[i]);
-	}
-	hub_client_set_pace(dl.env.hub, dl.pace);
-	if ((size_t)jobs > dl.n_work)
-		jobs = dl.n_work ? (long)dl.n_work : 1;
-	for (long t = 0; t < jobs; t++)
-		pthread_create(&threads[t], NULL, worker, &dl);
-	for (long t = 0; t < jobs; t++)
-		pthread_join(threads[t], NULL);
-	hub_client_set_pace(dl.env.hub, NULL);
-	atomic_store(&dl.finished, true);
-	if (dl.progress) {
-		pthread_join(progress, NULL);
-		print_progress(&dl, true);
-	}
-
-	if (dl.progress) {
-		struct hub_pace_stats ps;
-
-		hub_pace_stats(dl.pace, &ps);
-		fprintf(stderr, "hubfs: transfers at once: at most %u (cap %ld), %u at the end; "
-			"the server pushed back %" PRIu64 " times\n", ps.peak_window, cap,
-			ps.window, ps.congestions);
-	}
-	if (atomic_load(&dl.files_failed)) {
-		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl.files_failed),
-			dl.n_files);
-		for (size_t i = 0; i < dl.n_files; i++) {
-			if (!dl.files[i].done)
-				fprintf(stderr, "  %s: %s\n", dl.files[i].entry->path,
-					dl.files[i].error[0] ? dl.files[i].error : "failed");
-		}
-		exit_code = CLI_EXIT_FAIL;
-	} else {
-		char s[32];
-
-		/* The ref last: a snapshot folder is complete once a ref names it. */
-		rc = dl.hf_repo_dir[0] ? hf_export_ref(dl.hf_repo_dir, dl.snap) : 0;
-		if (rc < 0) {
-			fprintf(stderr, "hubfs: cannot write the ref in %s: %s\n", dl.hf_repo_dir,
-				strerror(-rc));
-			exit_code = CLI_EXIT_FAIL;
-		} else if (!quiet) {
-			size_format(dl.total_bytes, s, sizeof(s));
-			fprintf(stderr, "hubfs: %zu files, %s, verified in the cache%s%s%s%s\n",
-				dl.n_files, s, dl.local_dir ? " and written to " : "",
-				dl.local_dir ? dl.local_dir : "",
-				dl.hf_repo_dir[0] ? " and to " : "", dl.hf_repo_dir);
-		}
-	}
+	download_run(&dl, jobs);
+	exit_code = download_report(&dl, jobs, quiet);
 out:
 	for (size_t i = 0; i < dl.n_files; i++)
 		pthread_mutex_destroy(&dl.files[i].lock);

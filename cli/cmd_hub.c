@@ -150,12 +150,7 @@ int cmd_ls(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "Rlh", longopts, NULL)) != -1) {
-		rc = cli_hub_opt(&o, c, optarg);
-		if (rc < 0)
-			return CLI_EXIT_USAGE;
-		if (rc > 0)
-			continue;
+	while ((c = cli_getopt(&o, argc, argv, "Rlh", longopts)) != -1) {
 		switch (c) {
 		case 'R':
 			recursive = true;
@@ -169,6 +164,8 @@ int cmd_ls(int argc, char **argv)
 		case 'H':
 			ls_usage(stdout);
 			return CLI_EXIT_OK;
+		case CLI_OPT_BAD:
+			return CLI_EXIT_USAGE;
 		default:
 			ls_usage(stderr);
 			return CLI_EXIT_USAGE;
@@ -305,13 +302,10 @@ int cmd_info(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		rc = cli_hub_opt(&o, c, optarg);
-		if (rc < 0)
+	while ((c = cli_getopt(&o, argc, argv, "", longopts)) != -1) {
+		if (c == CLI_OPT_BAD) {
 			return CLI_EXIT_USAGE;
-		if (rc > 0)
-			continue;
-		if (c == CLI_OPT_JSON) {
+		} else if (c == CLI_OPT_JSON) {
 			json = true;
 		} else if (c == 'H') {
 			info_usage(stdout);

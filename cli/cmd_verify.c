@@ -35,6 +35,7 @@
 #include "util/lfs.h"
 #include "util/path.h"
 #include "util/size.h"
+#include "util/workers.h"
 
 #define WALK_DEPTH_MAX 256
 #define MAX_REQUIRE 64
@@ -611,12 +612,7 @@ int cmd_verify(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		rc = cli_hub_opt(&o, c, optarg);
-		if (rc < 0)
-			return CLI_EXIT_USAGE;
-		if (rc > 0)
-			continue;
+	while ((c = cli_getopt(&o, argc, argv, "", longopts)) != -1) {
 		switch (c) {
 		case 'R': repo_spec = optarg; break;
 		case 'r':
@@ -630,6 +626,7 @@ int cmd_verify(int argc, char **argv)
 		case 'C': cache_dir_opt = optarg; break;
 		case CLI_OPT_JSON: json = true; break;
 		case 'h': verify_usage(stdout); return CLI_EXIT_OK;
+		case CLI_OPT_BAD: return CLI_EXIT_USAGE;
 		default: verify_usage(stderr); return CLI_EXIT_USAGE;
 		}
 	}
@@ -911,7 +908,8 @@ static int plan_fetches(struct repair *r)
 	return 0;
 }
 
-static void *fetch_worker(void *r_)
+/* A worker: the next unit of work until none is left. */
+static void fetch_blocks(void *r_)
 {
 	struct repair *r = r_;
 
@@ -929,7 +927,6 @@ static void *fetch_worker(void *r_)
 		if (rc < 0)
 			stub_fail(r, wk->stub, "%s", cerr.message[0] ? cerr.message : strerror(-rc));
 	}
-	return NULL;
 }
 
 /*
@@ -1047,19 +1044,9 @@ static void repair_print_plan(const struct repair *r)
 /* The planned fetches on @jobs threads, or on this one when none starts. */
 static void repair_run_fetches(struct repair *r, long jobs)
 {
-	pthread_t threads[MAX_JOBS];
-	long started;
-
 	if ((size_t)jobs > r->n_work)
 		jobs = (long)r->n_work;
-	for (started = 0; started < jobs; started++) {
-		if (pthread_create(&threads[started], NULL, fetch_worker, r) != 0)
-			break;
-	}
-	if (started == 0)
-		fetch_worker(r); /* no thread to be had: fetch in this one */
-	for (long t = 0; t < started; t++)
-		pthread_join(threads[t], NULL);
+	workers_run((unsigned)jobs, fetch_blocks, r);
 }
 
 static void repair_print_summary(const struct repair *r)
@@ -1099,12 +1086,7 @@ int cmd_repair(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		rc = cli_hub_opt(&o, c, optarg);
-		if (rc < 0)
-			return CLI_EXIT_USAGE;
-		if (rc > 0)
-			continue;
+	while ((c = cli_getopt(&o, argc, argv, "", longopts)) != -1) {
 		switch (c) {
 		case 'R': repo_spec = optarg; break;
 		case 'n': dry_run = true; break;
@@ -1117,6 +1099,7 @@ int cmd_repair(int argc, char **argv)
 			break;
 		case 'C': cache_dir_opt = optarg; break;
 		case 'h': repair_usage(stdout); return CLI_EXIT_OK;
+		case CLI_OPT_BAD: return CLI_EXIT_USAGE;
 		default: repair_usage(stderr); return CLI_EXIT_USAGE;
 		}
 	}

@@ -75,6 +75,21 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 	}
 }
 
+int cli_getopt(struct cli_hub_opts *o, int argc, char **argv,
+	       const char *shortopts, const struct option *longopts)
+{
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		rc = cli_hub_opt(o, c, optarg);
+		if (rc < 0)
+			return CLI_OPT_BAD;
+		if (rc == 0)
+			return c;
+	}
+	return -1;
+}
+
 enum cli_exit cli_exit_code(int rc)
 {
 	switch (-rc) {

@@ -117,12 +117,44 @@ static int http_failure(struct hub_client *c, const struct api_call *call,
 		.reset_secs = reset_secs,
 	};
 
+	/* A 429 without Retry-After may still say when the limit resets. */
+	if (x->status == 429 && reset_secs < 0)
+		f.reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
 	if (!x->error_message[0]) {
 		hub_json_error_message(buf_cstr(&x->error_body), x->error_body.len,
 				       body_msg, sizeof(body_msg));
 		f.hub_message = body_msg;
 	}
 	return hub_error_from_http(err, &f);
+}
+
+static bool is_redirect(const struct http_exchange *x)
+{
+	return x->status >= 300 && x->status < 400 && x->location[0];
+}
+
+/*
+ * Follow the redirect @x answered, @hops having been followed before it:
+ * its target into @url (@size bytes). The one place of the redirect
+ * policy: at most HUB_MAX_REDIRECTS, and off the endpoint's origin *@auth
+ * becomes false, as the token never leaves the endpoint. Returns 1 when
+ * the target is off the origin, 0 when on it, -ELOOP when there were too
+ * many, or -EPROTO (-ENOMEM) when the location is no valid URL.
+ */
+static int follow_redirect(struct hub_client *c, const struct http_exchange *x,
+			   unsigned hops, char *url, size_t size, bool *auth)
+{
+	bool same;
+	int rc;
+
+	if (hops >= HUB_MAX_REDIRECTS)
+		return -ELOOP;
+	rc = http_resolve_location(c, x->url, x->location, url, size, &same);
+	if (rc < 0)
+		return rc;
+	if (!same)
+		*auth = false;
+	return same ? 0 : 1;
 }
 
 /*
@@ -143,7 +175,7 @@ static int api_call(struct hub_client *c, struct api_call *call,
 
 		snprintf(url, sizeof(url), "%s", call->url);
 		for (unsigned hops = 0;; hops++) {
-			bool same;
+			int hop;
 
 			if (http_exchange_init(x, method, url) < 0)
 				return hub_fail(err, -EPROTO, 0, "URL too long");
@@ -162,20 +194,17 @@ static int api_call(struct hub_client *c, struct api_call *call,
 				break;
 			}
 			pick_up_meta(call, x);
-			if (x->status < 300 || x->status >= 400 || !x->location[0])
+			if (!is_redirect(x))
 				break;
-			if (hops >= HUB_MAX_REDIRECTS)
+			hop = follow_redirect(c, x, hops, url, sizeof(url), &auth);
+			if (hop == -ELOOP)
 				return hub_fail(err, -EPROTO, x->status,
 						"too many redirects");
-			if (http_resolve_location(c, x->url, x->location, url,
-						  sizeof(url), &same) < 0)
+			if (hop < 0)
 				return hub_fail(err, -EPROTO, x->status,
 						"the Hub redirected to an invalid location");
-			if (!same) {
-				if (call->stop_at_offhost)
-					return 0;
-				auth = false; /* the token never leaves the endpoint */
-			}
+			if (hop == 1 && call->stop_at_offhost)
+				return 0;
 			/* 301/302/303 turn a POST into a GET; 307/308 keep it. */
 			if (x->status != 307 && x->status != 308)
 				method = strcmp(method, "HEAD") == 0 ? "HEAD" : "GET";
@@ -194,8 +223,6 @@ static int api_call(struct hub_client *c, struct api_call *call,
 	}
 	if (rc < 0)
 		return transport_error(c, rc, x, attempt, err);
-	if (x->status == 429 && reset_secs < 0)
-		reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
 	return http_failure(c, call, x, attempt, reset_secs, err);
 }
 
@@ -211,8 +238,10 @@ static struct http_exchange *exchange_new(struct hub_error *err)
 {
 	struct http_exchange *x = calloc(1, sizeof(*x));
 
-	if (!x)
+	if (!x) {
 		hub_fail(err, -ENOMEM, 0, "out of memory");
+		return NULL;
+	}
 	buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
 	return x;
 }
@@ -237,38 +266,66 @@ static int get_json(struct hub_client *c, const struct hub_repo *repo,
 	return api_call(c, &call, x, err);
 }
 
+/* A request on a repo's API: its exchange, its URL and the JSON answer. */
+struct repo_request {
+	struct http_exchange *x;
+	struct buf url;  /* api_base() to start with */
+	struct buf body;
+};
+
+static void repo_request_end(struct repo_request *rq)
+{
+	buf_release(&rq->url);
+	buf_release(&rq->body);
+	exchange_free(rq->x);
+}
+
+/*
+ * Set up @rq for @repo. -errno with @err filled (offline, out of memory,
+ * URL too long) and nothing to end, or 0: end it with repo_request_end().
+ */
+static int repo_request_begin(struct hub_client *c, const struct hub_repo *repo,
+			      struct repo_request *rq, struct hub_error *err)
+{
+	int rc;
+
+	if (c->cfg.offline)
+		return offline_error(err);
+	rq->x = exchange_new(err);
+	if (!rq->x)
+		return -ENOMEM;
+	buf_init(&rq->url, HUB_MAX_URL - 1);
+	buf_init(&rq->body, HUB_MAX_JSON_BYTES);
+	rc = api_base(c, repo, &rq->url);
+	if (rc < 0) {
+		repo_request_end(rq);
+		return hub_fail(err, rc, 0, "URL too long");
+	}
+	return 0;
+}
+
 static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
 			    struct hub_repo_info *out, struct hub_error *err)
 {
-	struct http_exchange *x;
-	struct buf url, body;
+	struct repo_request rq;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (c->cfg.offline)
-		return offline_error(err);
-	x = exchange_new(err);
-	if (!x)
-		return -ENOMEM;
-	buf_init(&url, HUB_MAX_URL - 1);
-	buf_init(&body, HUB_MAX_JSON_BYTES);
-	rc = api_base(c, repo, &url);
-	if (rc == 0 && repo->revision[0]) {
-		rc = buf_append_str(&url, "/revision/");
+	rc = repo_request_begin(c, repo, &rq, err);
+	if (rc < 0)
+		return rc;
+	if (repo->revision[0]) {
+		rc = buf_append_str(&rq.url, "/revision/");
 		if (rc == 0)
-			rc = hub_url_escape(&url, repo->revision, false);
+			rc = hub_url_escape(&rq.url, repo->revision, false);
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		rc = hub_fail(err, rc, 0, "URL too long");
-		goto out;
-	}
-	rc = get_json(c, repo, NULL, buf_cstr(&url), &body, x, err);
+	else
+		rc = get_json(c, repo, NULL, buf_cstr(&rq.url), &rq.body, rq.x, err);
 	if (rc == 0)
-		rc = hub_json_parse_repo_info(buf_cstr(&body), body.len, out, err);
-out:
-	buf_release(&url);
-	buf_release(&body);
-	exchange_free(x);
+		rc = hub_json_parse_repo_info(buf_cstr(&rq.body), rq.body.len, out, err);
+	repo_request_end(&rq);
 	return rc;
 }
 
@@ -455,29 +512,23 @@ static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 			     const char *const *paths, size_t n, hub_entry_fn fn,
 			     void *ctx, struct hub_error *err)
 {
-	struct http_exchange *x;
-	struct buf url, form, body;
-	int rc = 0;
+	struct repo_request rq;
+	struct buf form;
+	int rc;
 
-	if (c->cfg.offline)
-		return offline_error(err);
-	x = exchange_new(err);
-	if (!x)
-		return -ENOMEM;
-	buf_init(&url, HUB_MAX_URL - 1);
+	rc = repo_request_begin(c, repo, &rq, err);
+	if (rc < 0)
+		return rc;
 	buf_init(&form, HUB_MAX_JSON_BYTES);
-	buf_init(&body, HUB_MAX_JSON_BYTES);
-	rc = api_base(c, repo, &url);
+	rc = buf_append_str(&rq.url, "/paths-info/");
 	if (rc == 0)
-		rc = buf_append_str(&url, "/paths-info/");
-	if (rc == 0)
-		rc = hub_url_escape(&url, hub_repo_revision(repo), false);
+		rc = hub_url_escape(&rq.url, hub_repo_revision(repo), false);
 	for (size_t i = 0; rc == 0 && i < n; i += PATHS_PER_REQUEST) {
 		size_t end = i + PATHS_PER_REQUEST < n ? i + PATHS_PER_REQUEST : n;
 		struct api_call call = {
-			.method = "POST", .url = buf_cstr(&url),
+			.method = "POST", .url = buf_cstr(&rq.url),
 			.content_type = "application/x-www-form-urlencoded",
-			.out = &body, .repo = repo,
+			.out = &rq.body, .repo = repo,
 		};
 
 		buf_reset(&form);
@@ -499,16 +550,14 @@ static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 			break;
 		call.body = form.data;
 		call.body_len = form.len;
-		rc = api_call(c, &call, x, err);
+		rc = api_call(c, &call, rq.x, err);
 		if (rc == 0)
-			rc = hub_json_parse_entries(buf_cstr(&body), body.len, fn,
+			rc = hub_json_parse_entries(buf_cstr(&rq.body), rq.body.len, fn,
 						    ctx, NULL, err);
-		http_exchange_release(x);
+		http_exchange_release(rq.x);
 	}
-	buf_release(&url);
 	buf_release(&form);
-	buf_release(&body);
-	exchange_free(x);
+	repo_request_end(&rq);
 	return rc;
 }
 
@@ -689,6 +738,58 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	return r->want_first > r->want_last && status != 206 ? 1 : 0;
 }
 
+/* A redirect's X-Linked-Size must be the size the listing gave (if it gave one). */
+static int check_linked_size(const struct http_exchange *x, uint64_t file_size,
+			     const char *path, struct hub_error *err)
+{
+	uint64_t linked;
+
+	if (!x->linked_size[0] || file_size == UINT64_MAX)
+		return 0;
+	if (hub_parse_u64(x->linked_size, HUB_MAX_FILE_SIZE, &linked) < 0 ||
+	    linked != file_size)
+		return hub_fail(err, -EPROTO, x->status,
+				"the Hub says '%s' has %s bytes, its listing said %llu",
+				path, x->linked_size, (unsigned long long)file_size);
+	return 0;
+}
+
+/*
+ * An attempt that left bytes of the range missing: say why in *@rc (a
+ * short 2xx body becomes -EPROTO) and x->transport_error, and whether
+ * another attempt may do better. A remembered location (@from_cache) of
+ * @key_url that did not serve is forgotten.
+ */
+static bool range_attempt_retryable(struct hub_client *c, const struct range_read *r,
+				    const char *key_url, bool from_cache,
+				    unsigned attempt, int *rc)
+{
+	struct http_exchange *x = r->x;
+	bool retry;
+
+	if (*rc == 0 && x->status >= 200 && x->status < 300) {
+		/* The body ended early but cleanly: a short answer. */
+		*rc = -EPROTO;
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "%s", r->why ? r->why : "a body shorter than the range asked");
+	} else if (*rc == -EPROTO && r->why) {
+		snprintf(x->transport_error, sizeof(x->transport_error), "%s", r->why);
+	}
+	if (*rc < 0) {
+		retry = http_transport_is_retryable(*rc, attempt);
+	} else if (from_cache && (x->status == 403 || x->status == 404 ||
+				  x->status == 410)) {
+		/* A signed URL that expired or was revoked: resolve again. */
+		http_location_drop(c, key_url);
+		retry = true;
+	} else {
+		retry = http_status_is_retryable(x->status);
+	}
+	if (from_cache && !retry)
+		http_location_drop(c, key_url);
+	return retry;
+}
+
 static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			     const char *path, uint64_t offset, uint64_t len,
 			     uint64_t file_size, hub_write_fn fn, void *ctx,
@@ -735,7 +836,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			snprintf(target, sizeof(target), "%s", meta.url);
 		auth = !from_cache;
 		for (unsigned hops = 0;; hops++) {
-			bool same;
+			int hop;
 
 			http_exchange_release(x);
 			if (http_exchange_init(x, "GET", target) < 0) {
@@ -752,63 +853,30 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			r.checked = false;
 			r.why = NULL;
 			rc = http_perform(c, x);
-			if (rc < 0 || x->status < 300 || x->status >= 400 || !x->location[0])
+			if (rc < 0 || !is_redirect(x))
 				break;
 			pick_up_meta(&meta, x);
-			if (x->linked_size[0] && file_size != UINT64_MAX) {
-				uint64_t linked;
-
-				if (hub_parse_u64(x->linked_size, HUB_MAX_FILE_SIZE, &linked) < 0 ||
-				    linked != file_size) {
-					rc = hub_fail(err, -EPROTO, x->status,
-						      "the Hub says '%s' has %s bytes, its listing "
-						      "said %llu", path, x->linked_size,
-						      (unsigned long long)file_size);
-					goto out;
-				}
-			}
-			if (hops >= HUB_MAX_REDIRECTS ||
-			    http_resolve_location(c, x->url, x->location, target,
-						  sizeof(target), &same) < 0) {
+			rc = check_linked_size(x, file_size, path, err);
+			if (rc < 0)
+				goto out;
+			hop = follow_redirect(c, x, hops, target, sizeof(target), &auth);
+			if (hop < 0) {
 				rc = hub_fail(err, -EPROTO, x->status,
 					      "bad or too many redirects for '%s'", path);
 				goto out;
 			}
-			if (!same) {
-				auth = false; /* never the token to the CDN */
+			/*
+			 * The CDN's URL is remembered; so is a 302 on the origin: an
+			 * LFS file's signed CDN URL that a caching mirror rewrote
+			 * onto itself (docs/deploy.md), or every block costs a
+			 * resolve request that a token keeps the mirror from caching.
+			 */
+			if (hop == 1 || x->status == 302)
 				http_location_put(c, meta.url, target);
-			} else if (x->status == 302) {
-				/*
-				 * An LFS file's signed CDN URL that a caching mirror
-				 * rewrote onto itself (docs/deploy.md): remember it as
-				 * for the CDN, or every block costs a resolve request
-				 * that a token keeps the mirror from caching.
-				 */
-				http_location_put(c, meta.url, target);
-			}
 		}
 		if (r.want_first > r.want_last)
 			break; /* everything arrived, whatever came after */
-		if (rc == 0 && x->status >= 200 && x->status < 300) {
-			/* The body ended early but cleanly: a short answer. */
-			rc = -EPROTO;
-			snprintf(x->transport_error, sizeof(x->transport_error),
-				 "%s", r.why ? r.why : "a body shorter than the range asked");
-		} else if (rc == -EPROTO && r.why) {
-			snprintf(x->transport_error, sizeof(x->transport_error), "%s", r.why);
-		}
-		if (rc < 0) {
-			retry = http_transport_is_retryable(rc, attempt);
-		} else if (from_cache && (x->status == 403 || x->status == 404 ||
-					  x->status == 410)) {
-			/* A signed URL that expired or was revoked: resolve again. */
-			http_location_drop(c, meta.url);
-			retry = true;
-		} else {
-			retry = http_status_is_retryable(x->status);
-		}
-		if (from_cache && !retry)
-			http_location_drop(c, meta.url);
+		retry = range_attempt_retryable(c, &r, meta.url, from_cache, attempt, &rc);
 		if (r.want_first > before) {
 			/* Data arrived: resume from there, the retry count starts over. */
 			atomic_fetch_add(&c->n_resumes, 1);
@@ -824,18 +892,14 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		attempt++;
 		atomic_fetch_add(&c->n_retries, 1);
 	}
-	if (r.want_first > r.want_last) {
+	if (r.want_first > r.want_last)
 		rc = 0;
-	} else if (rc < 0 && is_transport_failure(rc)) {
+	else if (rc < 0 && is_transport_failure(rc))
 		rc = transport_error(c, rc, x, attempt, err);
-	} else if (rc < 0) {
-		/* The reader's own error: pass it through. */
+	else if (rc < 0) /* the reader's own error: pass it through */
 		hub_fail(err, rc, 0, "reading '%s' stopped: %s", path, strerror(-rc));
-	} else {
-		if (x->status == 429 && reset_secs < 0)
-			reset_secs = hub_parse_ratelimit_reset(x->ratelimit);
+	else
 		rc = http_failure(c, &meta, x, attempt, reset_secs, err);
-	}
 out:
 	buf_release(&key);
 	exchange_free(x);

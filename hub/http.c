@@ -41,6 +41,8 @@ int64_t hub_now_ms(void)
 /* libcurl's timer may fire a little before our clock reaches the deadline. */
 #define DEADLINE_SLACK_MS 100
 
+#define RANGE_MAX 64 /* "first-last" of a Range header */
+
 /*
  * Per thread, like errno: the deadline of the operation the thread is
  * working for. A parameter would have to cross the cache's source
@@ -329,39 +331,16 @@ void hub_redact_url(const char *url, char *out, size_t size)
 	http_redact_url(url, out, size);
 }
 
-int http_perform(struct hub_client *c, struct http_exchange *x)
+/*
+ * What every request of @x on @h is: the URL, the method, the range, our
+ * timeouts (@connect_ms, and @left_ms of the deadline when @deadline is
+ * set), the callbacks. @errbuf and @range must live until the transfer ends.
+ */
+static void set_request_options(struct hub_client *c, CURL *h, struct http_exchange *x,
+				long connect_ms, bool deadline, int64_t left_ms,
+				char errbuf[CURL_ERROR_SIZE], char range[RANGE_MAX])
 {
-	struct curl_slist *headers = NULL, *tmp;
-	char errbuf[CURL_ERROR_SIZE] = "", range[64], shown[512];
 	long stall_secs = (c->cfg.stall_timeout_ms + 999) / 1000;
-	long connect_ms = c->cfg.connect_timeout_ms;
-	int64_t deadline = thread_deadline_ms, left_ms = 0;
-	CURLcode cc;
-	CURL *h;
-	int rc = 0;
-
-	reset_answer(x);
-	x->sink_rc = 0;
-	x->transport_error[0] = '\0';
-	if (atomic_load(&c->cancelled)) {
-		snprintf(x->transport_error, sizeof(x->transport_error),
-			 "cancelled: the mount is ending");
-		return -ECANCELED;
-	}
-	if (deadline) {
-		left_ms = deadline - hub_now_ms();
-		if (left_ms <= 0) {
-			snprintf(x->transport_error, sizeof(x->transport_error),
-				 "the operation's deadline had passed before this request");
-			return -ETIMEDOUT;
-		}
-		if (connect_ms > left_ms)
-			connect_ms = (long)left_ms;
-	}
-	h = take_handle(c);
-	if (!h)
-		return -ENOMEM;
-	curl_easy_reset(h);
 
 	curl_easy_setopt(h, CURLOPT_URL, x->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -398,7 +377,7 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 				 (curl_off_t)x->body_len);
 	}
 	if (x->has_range) {
-		snprintf(range, sizeof(range), "%llu-%llu",
+		snprintf(range, RANGE_MAX, "%llu-%llu",
 			 (unsigned long long)x->range_first,
 			 (unsigned long long)x->range_last);
 		curl_easy_setopt(h, CURLOPT_RANGE, range);
@@ -409,31 +388,48 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 	 * read 65,536 writes). Other requests keep curl's default.
 	 */
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, x->has_range ? 256L * 1024 : (long)CURL_MAX_WRITE_SIZE);
+}
+
+/*
+ * The request's own headers into *@headers (the caller frees them): the
+ * token only to the endpoint's origin. 0 or -ENOMEM (only for the token,
+ * which the request cannot do without).
+ */
+static int request_headers(struct hub_client *c, const struct http_exchange *x,
+			   struct curl_slist **headers)
+{
+	struct curl_slist *tmp;
+
 	/* No "Expect: 100-continue" round trip on POST. */
-	tmp = curl_slist_append(headers, "Expect:");
+	tmp = curl_slist_append(*headers, "Expect:");
 	if (tmp)
-		headers = tmp;
+		*headers = tmp;
 	if (x->content_type) {
 		char ct[128];
 
 		snprintf(ct, sizeof(ct), "Content-Type: %s", x->content_type);
-		tmp = curl_slist_append(headers, ct);
+		tmp = curl_slist_append(*headers, ct);
 		if (tmp)
-			headers = tmp;
+			*headers = tmp;
 	}
 	if (x->send_auth && c->auth_header && http_is_same_origin(c, x->url)) {
-		tmp = curl_slist_append(headers, c->auth_header);
-		if (!tmp) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		headers = tmp;
+		tmp = curl_slist_append(*headers, c->auth_header);
+		if (!tmp)
+			return -ENOMEM;
+		*headers = tmp;
 	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	return 0;
+}
 
-	atomic_fetch_add(&c->n_requests, 1);
-	cc = curl_easy_perform(h);
-	atomic_fetch_add(&c->n_body_bytes, x->body_bytes);
+/*
+ * How the transfer ended (@cc), as 0 or -errno with x->transport_error
+ * saying why for people. @deadline: the thread's, or 0.
+ */
+static int transfer_result(struct http_exchange *x, CURLcode cc, int64_t deadline,
+			   const char *errbuf)
+{
+	int rc = 0;
+
 	if (cc == CURLE_WRITE_ERROR && x->sink_rc == 1) {
 		rc = 0; /* the sink had all it wanted */
 	} else if (cc == CURLE_WRITE_ERROR && x->sink_rc < 0) {
@@ -458,6 +454,51 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 		snprintf(x->transport_error, sizeof(x->transport_error),
 			 "a malformed or oversized header");
 	}
+	return rc;
+}
+
+int http_perform(struct hub_client *c, struct http_exchange *x)
+{
+	struct curl_slist *headers = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "", range[RANGE_MAX], shown[512];
+	long connect_ms = c->cfg.connect_timeout_ms;
+	int64_t deadline = thread_deadline_ms, left_ms = 0;
+	CURLcode cc;
+	CURL *h;
+	int rc;
+
+	reset_answer(x);
+	x->sink_rc = 0;
+	x->transport_error[0] = '\0';
+	if (atomic_load(&c->cancelled)) {
+		snprintf(x->transport_error, sizeof(x->transport_error),
+			 "cancelled: the mount is ending");
+		return -ECANCELED;
+	}
+	if (deadline) {
+		left_ms = deadline - hub_now_ms();
+		if (left_ms <= 0) {
+			snprintf(x->transport_error, sizeof(x->transport_error),
+				 "the operation's deadline had passed before this request");
+			return -ETIMEDOUT;
+		}
+		if (connect_ms > left_ms)
+			connect_ms = (long)left_ms;
+	}
+	h = take_handle(c);
+	if (!h)
+		return -ENOMEM;
+	curl_easy_reset(h);
+	set_request_options(c, h, x, connect_ms, deadline != 0, left_ms, errbuf, range);
+	rc = request_headers(c, x, &headers);
+	if (rc < 0)
+		goto out;
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+
+	atomic_fetch_add(&c->n_requests, 1);
+	cc = curl_easy_perform(h);
+	atomic_fetch_add(&c->n_body_bytes, x->body_bytes);
+	rc = transfer_result(x, cc, deadline, errbuf);
 	if (rc == 0 || x->status)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
 	http_count_answer(c, x->status, rc);

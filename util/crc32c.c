@@ -70,9 +70,14 @@ __attribute__((target("sse4.2"))) static uint32_t hw_update(uint32_t c,
 	return c;
 }
 
-/* Four equal pieces at once: four independent dependency chains. */
-__attribute__((target("sse4.2"))) static void hw_four(const unsigned char *p,
-						      size_t n, uint32_t out[4])
+/*
+ * Four equal pieces at once: four independent dependency chains. With
+ * @dst, each 8-byte word is also copied there as it is read, and the
+ * tails after the words. Inlined into its two callers, so that the one
+ * without @dst carries no test of it.
+ */
+__attribute__((target("sse4.2"), always_inline)) static inline void
+hw_four_body(uint8_t *dst, const unsigned char *p, size_t n, uint32_t out[4])
 {
 	uint64_t a = ~0u, b = ~0u, c = ~0u, d = ~0u;
 	size_t i = 0;
@@ -84,47 +89,37 @@ __attribute__((target("sse4.2"))) static void hw_four(const unsigned char *p,
 		memcpy(&vb, p + n + i, 8);
 		memcpy(&vc, p + 2 * n + i, 8);
 		memcpy(&vd, p + 3 * n + i, 8);
+		if (dst) {
+			memcpy(dst + i, &va, 8);
+			memcpy(dst + n + i, &vb, 8);
+			memcpy(dst + 2 * n + i, &vc, 8);
+			memcpy(dst + 3 * n + i, &vd, 8);
+		}
 		a = __builtin_ia32_crc32di(a, va);
 		b = __builtin_ia32_crc32di(b, vb);
 		c = __builtin_ia32_crc32di(c, vc);
 		d = __builtin_ia32_crc32di(d, vd);
 	}
+	for (size_t k = 0; dst && k < 4; k++)
+		memcpy(dst + k * n + i, p + k * n + i, n - i);
 	out[0] = ~hw_update((uint32_t)a, p + i, n - i);
 	out[1] = ~hw_update((uint32_t)b, p + n + i, n - i);
 	out[2] = ~hw_update((uint32_t)c, p + 2 * n + i, n - i);
 	out[3] = ~hw_update((uint32_t)d, p + 3 * n + i, n - i);
 }
 
-/* hw_four() that also copies each 8-byte word to @dst as it goes. */
+__attribute__((target("sse4.2"))) static void hw_four(const unsigned char *p, size_t n,
+						      uint32_t out[4])
+{
+	hw_four_body(NULL, p, n, out);
+}
+
+/* hw_four() that also copies the four pieces to @dst. */
 __attribute__((target("sse4.2"))) static void hw_four_copy(uint8_t *dst,
 							   const unsigned char *p,
 							   size_t n, uint32_t out[4])
 {
-	uint64_t a = ~0u, b = ~0u, c = ~0u, d = ~0u;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t va, vb, vc, vd;
-
-		memcpy(&va, p + i, 8);
-		memcpy(&vb, p + n + i, 8);
-		memcpy(&vc, p + 2 * n + i, 8);
-		memcpy(&vd, p + 3 * n + i, 8);
-		memcpy(dst + i, &va, 8);
-		memcpy(dst + n + i, &vb, 8);
-		memcpy(dst + 2 * n + i, &vc, 8);
-		memcpy(dst + 3 * n + i, &vd, 8);
-		a = __builtin_ia32_crc32di(a, va);
-		b = __builtin_ia32_crc32di(b, vb);
-		c = __builtin_ia32_crc32di(c, vc);
-		d = __builtin_ia32_crc32di(d, vd);
-	}
-	for (size_t k = 0; k < 4; k++)
-		memcpy(dst + k * n + i, p + k * n + i, n - i);
-	out[0] = ~hw_update((uint32_t)a, p + i, n - i);
-	out[1] = ~hw_update((uint32_t)b, p + n + i, n - i);
-	out[2] = ~hw_update((uint32_t)c, p + 2 * n + i, n - i);
-	out[3] = ~hw_update((uint32_t)d, p + 3 * n + i, n - i);
+	hw_four_body(dst, p, n, out);
 }
 
 static bool have_hw(void)

@@ -73,31 +73,31 @@ void digest_release(struct digest *d)
 	d->ctx = NULL;
 }
 
+/* The rest of a one-shot hash: @rc is digest_init*()'s. Releases @d. */
+static int digest_all_hex(struct digest *d, int rc, const void *data, size_t len,
+			  char hex[DIGEST_HEX_MAX])
+{
+	if (rc == 0)
+		rc = digest_update(d, data, len);
+	if (rc == 0)
+		rc = digest_final_hex(d, hex);
+	digest_release(d);
+	return rc;
+}
+
 int digest_hex(enum digest_algo algo, const void *data, size_t len,
 	       char hex[DIGEST_HEX_MAX])
 {
 	struct digest d;
-	int rc = digest_init(&d, algo);
 
-	if (rc == 0)
-		rc = digest_update(&d, data, len);
-	if (rc == 0)
-		rc = digest_final_hex(&d, hex);
-	digest_release(&d);
-	return rc;
+	return digest_all_hex(&d, digest_init(&d, algo), data, len, hex);
 }
 
 int digest_git_blob_hex(const void *data, size_t len, char hex[DIGEST_HEX_MAX])
 {
 	struct digest d;
-	int rc = digest_init_git_blob(&d, len);
 
-	if (rc == 0)
-		rc = digest_update(&d, data, len);
-	if (rc == 0)
-		rc = digest_final_hex(&d, hex);
-	digest_release(&d);
-	return rc;
+	return digest_all_hex(&d, digest_init_git_blob(&d, len), data, len, hex);
 }
 
 int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
