@@ -22,7 +22,8 @@
  * fetch ends at its deadline.
  *
  * Locking: pf->lock guards everything below it; it is not held while
- * fetching. The pace has its own lock and is never called under pf->lock.
+ * fetching. The pace has its own lock and is never called under pf->lock;
+ * the worker pool (util/workers.h) has its own too, taken after pf->lock.
  */
 #include "fs/fs_int.h"
 
@@ -32,6 +33,7 @@
 
 #include "hub/pace.h"
 #include "util/log.h"
+#include "util/workers.h"
 
 #define QUEUE_MAX 256
 /*
@@ -56,10 +58,8 @@ struct fs_prefetch {
 	struct job q[QUEUE_MAX];
 	size_t head, count;
 	bool stop;
-	pthread_t threads[PREFETCH_MAX_THREADS];
-	unsigned n_threads;
+	struct workers *pool;        /* the threads (util/workers.h); its own lock */
 	unsigned n_idle;             /* workers waiting for a job */
-	unsigned max_threads;        /* max_streams; constant */
 	struct hub_pace *pace;       /* the window; its own lock; constant pointer */
 	const struct repo_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
@@ -124,7 +124,7 @@ static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
 	return false;
 }
 
-static void *worker(void *pf_)
+static void worker(void *pf_)
 {
 	struct fs_prefetch *pf = pf_;
 
@@ -152,7 +152,7 @@ static void *worker(void *pf_)
 		pf->n_idle--;
 		if (pf->stop) {
 			pthread_mutex_unlock(&pf->lock);
-			return NULL;
+			return;
 		}
 		if (job.snap) {
 			while (pf->fetching[slot])
@@ -205,11 +205,9 @@ static void *worker(void *pf_)
  */
 static void grow(struct fs_prefetch *pf, unsigned win)
 {
-	if (pf->n_idle > 0 || pf->n_threads >= pf->max_threads || pf->n_threads >= win ||
-	    pf->stop)
+	if (pf->n_idle > 0 || workers_count(pf->pool) >= win || pf->stop)
 		return;
-	if (pthread_create(&pf->threads[pf->n_threads], NULL, worker, pf) == 0)
-		pf->n_threads++;
+	(void)workers_grow(pf->pool); /* at max_streams, or refused: those there go on */
 }
 
 int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
@@ -232,13 +230,17 @@ int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 	/* A 429 or 503 to any of the mount's requests narrows the window. */
 	hub_client_set_pace(fs->deps.hub, pf->pace);
 	pf->fs = fs;
-	pf->max_threads = max_streams;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->wake, NULL);
-	for (unsigned i = 0; i < threads; i++) {
-		if (pthread_create(&pf->threads[i], NULL, worker, pf) != 0)
-			break;
-		pf->n_threads++;
+	/* fetching[] has a slot per worker: at most max_streams of them. */
+	rc = workers_start(threads, max_streams, worker, pf, &pf->pool);
+	if (rc < 0) {
+		hub_client_set_pace(fs->deps.hub, NULL);
+		hub_pace_free(pf->pace);
+		pthread_mutex_destroy(&pf->lock);
+		pthread_cond_destroy(&pf->wake);
+		free(pf);
+		return rc;
 	}
 	fs->prefetch = pf;
 	return 0;
@@ -255,9 +257,7 @@ void fs_prefetch_stop(struct fs *fs)
 	pf->stop = true;
 	pthread_cond_broadcast(&pf->wake);
 	pthread_mutex_unlock(&pf->lock);
-	/* No worker starts once stop is set: n_threads is final. */
-	for (unsigned i = 0; i < pf->n_threads; i++)
-		pthread_join(pf->threads[i], NULL);
+	workers_join(pf->pool); /* stop is set: every worker returns */
 	hub_client_set_pace(pf->fs->deps.hub, NULL);
 	hub_pace_free(pf->pace);
 	while (pf->count) {
@@ -281,7 +281,7 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 		return;
 	win = window(pf);
 	pthread_mutex_lock(&pf->lock);
-	if (pf->n_threads && pf->count < QUEUE_MAX && !pf->stop) {
+	if (workers_count(pf->pool) && pf->count < QUEUE_MAX && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
 		repo_snapshot_ref(h->snap);
@@ -307,7 +307,7 @@ void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 	win = window(pf);
 	pthread_mutex_lock(&pf->lock);
 	/* This one is not optional: wait for room rather than drop it. */
-	if (pf->n_threads && !pf->stop) {
+	if (workers_count(pf->pool) && !pf->stop) {
 		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
 
 		if (pf->count == QUEUE_MAX) {
