@@ -305,7 +305,6 @@ static void mount_args_init(struct mount_args *m)
 	m->opts = (struct fs_options){
 		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
 		.prefetch_blocks = 16, .prefetch_threads = 8, .max_streams = 32,
-		.prefetch_streams = 1, .reader_streams = 1,
 	};
 	m->hub = (struct cli_hub_opts)CLI_HUB_OPTS_INIT;
 	m->copts.min_free_ratio = 0.05;

@@ -35,8 +35,6 @@ struct fs_options {
 	unsigned prefetch_blocks;   /* how far sequential reads fetch ahead */
 	unsigned prefetch_threads;  /* the read-ahead window at start (hub_pace's first window) */
 	unsigned max_streams;       /* the window's cap: read-ahead fetches in flight, at most */
-	unsigned prefetch_streams;  /* range requests each read-ahead fetch splits into */
-	unsigned reader_streams;    /* the same, for a block a reader waits for */
 };
 
 /* What the mount reads through; owned by the caller, outlives fs_run(). */

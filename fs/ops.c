@@ -544,7 +544,6 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	job->snap = h->snap;
 	job->key = h->key;
 	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
-	job->source.streams = fs->opts.reader_streams;
 	job->size = size;
 	job->offset = offset;
 	if (fs_helper_start(fs, run_cache_job, job) < 0)

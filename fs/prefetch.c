@@ -167,7 +167,6 @@ static void worker(void *pf_)
 		}
 		repo_entry_key(job.entry, &key);
 		repo_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
-		source.streams = pf->fs->opts.prefetch_streams;
 		source.pace = pf->pace;
 		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
 		/* Its own deadline: the wait for a place in the window counts. */

@@ -580,92 +580,6 @@ static int to_sink(void *ctx_, const void *data, size_t len)
 	return rc;
 }
 
-/* One range of a fetch split across streams, fetched on its own thread. */
-struct stream_part {
-	struct repo_source *source;
-	const struct hub_repo *repo;
-	uint64_t file_size, offset;  /* offset: in the file */
-	size_t len;
-	struct sink_stream out;
-	int64_t deadline_ms;
-	int rc;
-	struct hub_error err;
-};
-
-static void fetch_part(struct stream_part *p)
-{
-	p->rc = hub_read_range(p->source->hub, p->repo, p->source->entry->path, p->offset,
-			       p->len, p->file_size, to_sink, &p->out, &p->err);
-}
-
-static void *fetch_part_thread(void *p_)
-{
-	struct stream_part *p = p_;
-
-	hub_deadline_set(p->deadline_ms);
-	fetch_part(p);
-	return NULL;
-}
-
-#define STREAM_PART_MIN (1u << 20) /* smaller parts cost more than they win */
-#define STREAMS_MAX 8
-
-/*
- * Fetch [@offset, @offset + @len) to @sink as up to @s->streams ranges at
- * once, on as many threads (the caller's among them), each with the
- * caller's deadline. Parts are whole CACHE_CHUNK_SIZE chunks, as sinks
- * require. The first failure, in range order, is the answer.
- */
-static int fetch_streams(struct repo_source *s, const struct hub_repo *repo,
-			 uint64_t file_size, uint64_t offset, size_t len,
-			 cache_sink_fn sink, void *sink_ctx, struct hub_error *err)
-{
-	struct stream_part parts[STREAMS_MAX];
-	pthread_t threads[STREAMS_MAX];
-	bool started[STREAMS_MAX] = { false };
-	size_t n = len / STREAM_PART_MIN, each;
-	int rc = 0;
-
-	if (n > s->streams)
-		n = s->streams;
-	if (n > STREAMS_MAX)
-		n = STREAMS_MAX;
-	if (n < 1)
-		n = 1;
-	each = (len + n - 1) / n;
-	each = (each + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE * CACHE_CHUNK_SIZE;
-	n = (len + each - 1) / each;
-	if (n < 1)
-		n = 1;
-	for (size_t i = 0; i < n; i++) {
-		size_t at = i * each;
-
-		parts[i] = (struct stream_part){
-			.source = s, .repo = repo, .file_size = file_size,
-			.offset = offset + at, .len = at + each <= len ? each : len - at,
-			.out = { .sink = sink, .sink_ctx = sink_ctx, .at = at },
-			.deadline_ms = hub_deadline_get(),
-		};
-		/* Part 0 is ours; a part without a thread is fetched inline too. */
-		if (i > 0)
-			started[i] = pthread_create(&threads[i], NULL, fetch_part_thread,
-						    &parts[i]) == 0;
-	}
-	fetch_part(&parts[0]);
-	for (size_t i = 1; i < n; i++) {
-		if (started[i])
-			pthread_join(threads[i], NULL);
-		else
-			fetch_part(&parts[i]);
-	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = parts[i].rc;
-		if (rc < 0)
-			*err = parts[i].err;
-	}
-	return rc;
-}
-
 static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t offset,
 			       size_t len, cache_sink_fn sink, void *sink_ctx,
 			       struct cache_error *cerr)
@@ -673,6 +587,7 @@ static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t o
 	struct repo_source *s = s_;
 	struct hub_repo pinned = s->snap->repo;
 	struct hub_error err = { 0 };
+	struct sink_stream st;
 	int rc;
 
 	if (read_hf_blob(s, key, offset, len, sink, sink_ctx) == 0)
@@ -688,7 +603,9 @@ static int source_fetch_stream(void *s_, const struct cache_key *key, uint64_t o
 			return rc;
 		}
 	}
-	rc = fetch_streams(s, &pinned, key->size, offset, len, sink, sink_ctx, &err);
+	st = (struct sink_stream){ .sink = sink, .sink_ctx = sink_ctx };
+	rc = hub_read_range(s->hub, &pinned, s->entry->path, offset, len, key->size, to_sink,
+			    &st, &err);
 	if (s->pace)
 		hub_pace_release(s->pace, rc < 0 ? 0 : len);
 	/* The caller logs it once, with the repo, revision and file. */
@@ -716,7 +633,6 @@ void repo_source_init(struct repo_source *s, struct hub_client *hub,
 	s->hub = hub;
 	s->snap = snap;
 	s->entry = entry;
-	s->streams = 1;
 	s->pace = NULL;
 	out->fetch = source_fetch;
 	out->fetch_stream = source_fetch_stream;

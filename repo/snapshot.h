@@ -116,12 +116,6 @@ struct repo_source {
 	const struct repo_snapshot *snap;
 	const struct repo_entry *entry;
 	/*
-	 * Range requests one fetch may split into (1 after init): a reader
-	 * waiting for a block it did not read ahead gets it sooner from
-	 * several streams, as a download of it would.
-	 */
-	unsigned streams;
-	/*
 	 * When set, a fetch that goes to the network first takes a place in
 	 * this window (hub/pace.h) and gives it back with the bytes it
 	 * moved: read-ahead's, so that its concurrency follows the network.
