@@ -403,16 +403,27 @@ int cmd_cache(int argc, char **argv)
 	if (strcmp(sub, "export") == 0) {
 		static char download[] = "download", hf_cache[] = "--hf-cache",
 			    offline[] = "--offline";
-		char *args[64];
-		int n = 0;
+		char **args;
+		int n = 0, status;
 
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+				cache_usage_text(stdout);
+				return CLI_EXIT_OK;
+			}
+		}
+		args = calloc((size_t)argc + 2, sizeof(*args)); /* every argument, however many */
+		if (!args)
+			return cli_report(-ENOMEM, NULL);
 		args[n++] = download;
-		for (int i = 2; i < argc && n < 60; i++)
+		for (int i = 2; i < argc; i++)
 			args[n++] = argv[i];
 		args[n++] = hf_cache;
 		args[n++] = offline;
 		args[n] = NULL;
-		return cmd_download(n, args);
+		status = cmd_download(n, args);
+		free(args);
+		return status;
 	}
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

@@ -39,7 +39,7 @@ static void print_usage(FILE *out)
 		"  download REPO[@REV] [options]  fetch files into the verified cache\n"
 		"  verify DIR [--repo REPO[@REV]] [--deep]  check a folder of a repo's files\n"
 		"  repair DIR --repo REPO[@REV]  put content in place of Git-LFS pointer stubs\n"
-		"  cache ls|verify|evict|prune  look after the local cache\n"
+		"  cache ls|verify|evict|prune|export  look after the local cache\n"
 		"  mount MOUNTPOINT [options]  mount the Hub at MOUNTPOINT\n"
 		"  umount MOUNTPOINT           unmount (same as 'fusermount3 -u')\n"
 		"  status MOUNTPOINT [--json|--prometheus]  what a live mount is doing\n"
@@ -431,6 +431,12 @@ static int cmd_umount(int argc, char **argv)
 {
 	struct stat st;
 
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: hubfs umount MOUNTPOINT\n"
+		       "Unmount a hubfs mount (fusermount3 -u); a stale one, whose daemon is\n"
+		       "gone, is detached (fusermount3 -uz).\n");
+		return EXIT_OK;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "hubfs: umount needs exactly one MOUNTPOINT\n");
 		return EXIT_USAGE;

@@ -69,4 +69,19 @@ expect_eq 0 "$("$H" cache ls --json | "$PYTHON" -c 'import json,sys; d=json.load
 	"... leaves an empty cache"
 "$H" cache frobnicate 2>/dev/null
 expect_eq 2 "$?" "an unknown cache command exits 2"
+check "cache export --help prints the cache commands' usage" \
+	bash -c '"$1" cache export --help | grep -q "hubfs cache export"' _ "$H"
+# 70 arguments (more than the 60 it once passed on): none is dropped, so
+# the last one still selects the file.
+"$H" download hubfs-test/tiny-model --include config.json --include vocab.txt --quiet ||
+	die "download failed"
+many=()
+for i in $(seq 1 67); do many+=(--quiet); done
+"$H" cache export hubfs-test/tiny-model "${many[@]}" --include config.json 2>"$T/export.err"
+check "cache export takes every one of 70 arguments (the last ones select config.json)" \
+	bash -c 'ls "$1"/models--hubfs-test--tiny-model/snapshots/*/config.json' _ "$HF_HOME/hub"
+check "... and only it: vocab.txt, in the cache too, is not exported" \
+	bash -c '! ls "$1"/models--hubfs-test--tiny-model/snapshots/*/vocab.txt' _ "$HF_HOME/hub"
+check "umount --help prints its usage and unmounts nothing" \
+	bash -c '"$1" umount --help | grep -q "usage: hubfs umount"' _ "$H"
 test_done
