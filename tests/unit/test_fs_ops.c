@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,6 +26,7 @@
 #include "cache/meta.h"
 #include "fs/fs_int.h"
 #include "tests/helpers/mem_source.h"
+#include "tests/helpers/scratch.h"
 
 #define REPO_KEY "model/acme/files"
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
@@ -182,14 +182,6 @@ struct fx {
 	size_t base;                 /* nodes of an fs nobody looked into */
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /*
  * config.json (a git blob) and model.bin (LFS, two blocks) are in the
  * cache, verified; cold.bin (LFS) and sub/notes.txt are only listed.
@@ -230,11 +222,9 @@ static int setup(void **state)
 	static char unreachable[] = "http://127.0.0.1:9";
 	struct fx *f = calloc(1, sizeof(*f));
 	struct cache_options opts = { 0 };
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "%s/test_fs_ops.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	scratch_dir_make(f->dir, sizeof(f->dir), "test_fs_ops");
 	opts.dir = f->dir;
 	assert_int_equal(cache_open(&opts, &f->cache), 0);
 	store_repo(f);
@@ -277,7 +267,7 @@ static int teardown(void **state)
 	hub_client_free(f->hub);
 	cache_close(f->cache);
 	mem_source_release(&f->ms);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_dir_remove(f->dir);
 	free(f);
 	return 0;
 }
