@@ -501,6 +501,14 @@ static void assert_corrupt(const struct fixture *f, const char *what)
 		fail_msg("%s: the corrupt file was kept", what);
 }
 
+/* The listing file of these bytes is refused as corrupt (see assert_corrupt()). */
+static void assert_corrupt_bytes(const struct fixture *f, const void *data, size_t len,
+				 const char *what)
+{
+	put_listing(f, data, len);
+	assert_corrupt(f, what);
+}
+
 static void store_sample(const struct fixture *f, struct buf *good)
 {
 	const struct cache_file_entry *e;
@@ -520,9 +528,8 @@ static void test_listing_truncated(void **state)
 	store_sample(f, &good);
 	/* Every possible length short of the whole file. */
 	for (size_t len = 0; len < good.len; len++) {
-		put_listing(f, good.data, len);
 		snprintf(what, sizeof(what), "truncated at %zu", len);
-		assert_corrupt(f, what);
+		assert_corrupt_bytes(f, good.data, len, what);
 	}
 	buf_release(&good);
 }
@@ -538,12 +545,10 @@ static void test_listing_bit_flips(void **state)
 		static const unsigned char flips[] = { 0x01, 0x20, 0x80 };
 
 		for (size_t k = 0; k < sizeof(flips); k++) {
+			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", off, flips[k]);
 			good.data[off] = (char)(good.data[off] ^ flips[k]);
-			put_listing(f, good.data, good.len);
+			assert_corrupt_bytes(f, good.data, good.len, what);
 			good.data[off] = (char)(good.data[off] ^ flips[k]);
-			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", off,
-				 flips[k]);
-			assert_corrupt(f, what);
 		}
 	}
 	/* The untouched bytes still load: the test itself is sound. */
@@ -574,8 +579,7 @@ static void test_listing_appended_junk(void **state)
 		buf_init(&b, 1u << 20);
 		assert_int_equal(buf_append(&b, good.data, good.len), 0);
 		assert_int_equal(buf_append(&b, junk[i], strlen(junk[i]) ? strlen(junk[i]) : 1), 0);
-		put_listing(f, b.data, b.len);
-		assert_corrupt(f, "appended junk");
+		assert_corrupt_bytes(f, b.data, b.len, "appended junk");
 		buf_release(&b);
 	}
 	buf_release(&good);
@@ -657,8 +661,7 @@ static void test_listing_forged(void **state)
 		buf_init(&b, 4096);
 		assert_int_equal(buf_append(&b, body, sizeof(body) - 1), 0);
 		assert_int_equal(buf_printf(&b, "end %s\n", hex), 0);
-		put_listing(f, b.data, b.len);
-		assert_corrupt(f, "NUL in a path");
+		assert_corrupt_bytes(f, b.data, b.len, "NUL in a path");
 		buf_release(&b);
 	}
 #undef HEAD

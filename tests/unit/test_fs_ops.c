@@ -728,15 +728,17 @@ static void test_concurrent_readers(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_cached, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_absent_offline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_getattr, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readdir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_readers, setup, teardown),
+		TEST(test_open),
+		TEST(test_read_cached),
+		TEST(test_read_absent_offline),
+		TEST(test_getattr),
+		TEST(test_readdir),
+		TEST(test_concurrent_readers),
 	};
 
 	if (hub_global_init() != 0)
