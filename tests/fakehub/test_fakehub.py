@@ -286,10 +286,11 @@ def request(base, method, path, headers=None, body=None, timeout=10, tolerant=Fa
         conn.close()
 
 
-def raw_get(url, headers=None, timeout=10):
+def raw_exchange(url, headers=None, timeout=10, on_bytes=None):
     """GET with a bare socket, reading until EOF or error: http.client's buffered reader
     drops bytes it already holds when the connection is reset, a raw recv() does not.
-    Returns (status, body bytes after the header block, exception or None)."""
+    on_bytes(piece) is called as each piece arrives. Returns (every byte read, the
+    exception that ended the reading or None)."""
     u = urllib.parse.urlsplit(url)
     s = socket.create_connection((u.hostname, u.port), timeout=timeout)
     lines = ["GET %s HTTP/1.1" % (u.path + ("?" + u.query if u.query else "")),
@@ -303,10 +304,18 @@ def raw_get(url, headers=None, timeout=10):
             if not b:
                 break
             data += b
+            if on_bytes:
+                on_bytes(b)
     except OSError as e:
         err = e
     finally:
         s.close()
+    return data, err
+
+
+def raw_get(url, headers=None, timeout=10):
+    """raw_exchange(): (status, body bytes after the header block, exception or None)."""
+    data, err = raw_exchange(url, headers, timeout)
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head else None
     return status, body, err
@@ -1104,21 +1113,12 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual((line["fault"], line["bytes"]), ("stall", 10))
 
     def drip_read(self, path, timeout=10):
-        """Reads an answer with a bare socket, noting when each byte arrived."""
-        u = urllib.parse.urlsplit(self.hub + path)
-        s = socket.create_connection((u.hostname, u.port), timeout=timeout)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                   % (u.path, u.netloc)).encode())
-        got, times = b"", []
-        try:
-            while True:
-                b = s.recv(1 << 16)
-                if not b:
-                    break
-                got += b
-                times.append(time.time())
-        finally:
-            s.close()
+        """Reads an answer with a bare socket, noting when each piece arrived."""
+        times = []
+        got, err = raw_exchange(self.hub + path, timeout=timeout,
+                                on_bytes=lambda _: times.append(time.time()))
+        if err:
+            raise err
         return got, times
 
     def test_fault_drip_headers(self):
