@@ -1218,6 +1218,17 @@ class FakeHubTest(unittest.TestCase):
         r = fn(*a, **kw)
         return r, time.monotonic() - t
 
+    @staticmethod
+    def at_once(fns):
+        """Runs the functions on a thread each, started together; the seconds until all ended."""
+        threads = [threading.Thread(target=fn) for fn in fns]
+        t0 = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.monotonic() - t0
+
     def test_wan_latency(self):
         loc = self.lfs_url()
         _, base_hub = self.timed(self.get, "/api/models/hubfs-test/tiny-model")
@@ -1258,13 +1269,7 @@ class FakeHubTest(unittest.TestCase):
         def fetch(i):
             res[i] = self.timed(self.cdn_get, loc)
 
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(3)]
-        t0 = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        t = time.monotonic() - t0
+        t = self.at_once([lambda i=i: fetch(i) for i in range(3)])
         self.assertEqual([hashlib.sha256(res[i][0].body).hexdigest() for i in range(3)],
                          [f["sha256"]] * 3)
         self.assertGreaterEqual(t, want * 0.9)
@@ -1279,13 +1284,7 @@ class FakeHubTest(unittest.TestCase):
         loc = self.lfs_url()
         total = 6_000_000
         self.ctl("POST", "/_fake/config", {"cdn_total_rate": total})
-        threads = [threading.Thread(target=self.cdn_get, args=(loc,)) for _ in range(3)]
-        t0 = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        t = time.monotonic() - t0
+        t = self.at_once([lambda: self.cdn_get(loc)] * 3)
         want = 3 * f["size"] / total
         self.assertGreaterEqual(t, want * 0.9)
         self.assertLess(t, want * 1.3 + 0.2)
