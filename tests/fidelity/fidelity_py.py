@@ -123,6 +123,17 @@ def in_both(want, got):
     return [(p, kind, w, got[p]) for p, (kind, w) in want.items() if p in got]
 
 
+def size_blob_lfs_problem(path, got, want):
+    """What is wrong with the size, blob id and LFS (sha256, size, pointer size) of the
+    library's entry got against the manifest's file want, or None."""
+    lfs = (want["lfs"]["oid"], want["lfs"]["size"], want["lfs"]["pointerSize"]) if want["lfs"] else None
+    got_lfs = (got.lfs.sha256, got.lfs.size, got.lfs.pointer_size) if got.lfs else None
+    if (got.size, got.blob_id, got_lfs) == (want["size"], want["oid"], lfs):
+        return None
+    return (f"{path!r}: size/blob_id/lfs {show((got.size, got.blob_id, got_lfs))}, "
+            f"expected {show((want['size'], want['oid'], lfs))}")
+
+
 def attempt(fn):
     """(value, None) or (None, exception)."""
     try:
@@ -297,17 +308,10 @@ def check_repo_info(repo, token):
     same_names(f"{name}: siblings are the files of main", files, siblings)
     if wide:
         return
-    bad = []
-    for path, f in files.items():
-        s = siblings.get(path)
-        if s is None:
-            continue
-        lfs = (f["lfs"]["oid"], f["lfs"]["size"], f["lfs"]["pointerSize"]) if f["lfs"] else None
-        got_lfs = (s.lfs.sha256, s.lfs.size, s.lfs.pointer_size) if s.lfs else None
-        if (s.size, s.blob_id, got_lfs) != (f["size"], f["oid"], lfs):
-            bad.append(f"{path!r}: size/blob_id/lfs {show((s.size, s.blob_id, got_lfs))}, "
-                       f"expected {show((f['size'], f['oid'], lfs))}")
-    many(f"{name}: siblings' size, blob_id, lfs (files_metadata=True)", bad, len(files))
+    bad = [size_blob_lfs_problem(path, siblings[path], f)
+           for path, f in files.items() if path in siblings]
+    many(f"{name}: siblings' size, blob_id, lfs (files_metadata=True)", [b for b in bad if b],
+         len(files))
 
 
 # ---------------------------------------------------------------- list_repo_tree
@@ -345,11 +349,9 @@ def compare_entries(name, want, got_list):
         if not isinstance(e, huggingface_hub.hf_api.RepoFile):
             bad.append(f"{p!r}: expected a file, got {show(e, 120)}")
             continue
-        lfs = (w["lfs"]["oid"], w["lfs"]["size"], w["lfs"]["pointerSize"]) if w["lfs"] else None
-        got_lfs = (e.lfs.sha256, e.lfs.size, e.lfs.pointer_size) if e.lfs else None
-        if (e.size, e.blob_id, got_lfs) != (w["size"], w["oid"], lfs):
-            bad.append(f"{p!r}: size/blob_id/lfs {show((e.size, e.blob_id, got_lfs))}, "
-                       f"expected {show((w['size'], w['oid'], lfs))}")
+        problem = size_blob_lfs_problem(p, e, w)
+        if problem:
+            bad.append(problem)
     many(f"{name}: types, sizes, blob ids, lfs (sha256, size, pointer_size), tree ids", bad, len(want))
 
 

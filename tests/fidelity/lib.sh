@@ -4,6 +4,9 @@
 # source this.
 #
 #   die, skip, say MESSAGE   a fatal error (exit 1), a skip (exit 77), a note
+#   fidelity_options OPTION VAR "$@"
+#                            the options both take (--fakehub, --data, --workdir, --break,
+#                            --keep, --help) and the script's own OPTION, its value into VAR
 #   fidelity_workdir NAME    the work dir W ($WORKROOT/NAME[-BREAK].XXXXXX), DATA in it unless
 #                            given, and the EXIT trap: it ends the client, the fake Hub (and
 #                            STATE_PID, the pid its state file names, when that differs) and
@@ -20,6 +23,23 @@
 die() { printf '%s: FATAL: %s\n' "$FIDELITY_NAME" "$*" >&2; exit 1; }
 skip() { printf '%s: SKIP: %s\n' "$FIDELITY_NAME" "$*"; exit 77; }
 say() { printf '%s: %s\n' "$FIDELITY_NAME" "$*"; }
+
+fidelity_options() {
+	local own=$1 var=$2
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--fakehub) FAKEHUB=${2:?}; shift 2 ;;
+		--data) DATA=${2:?}; shift 2 ;;
+		--workdir) WORKROOT=${2:?}; shift 2 ;;
+		--break) BREAK=${2:?}; shift 2 ;;
+		--keep) KEEP=1; shift ;;
+		-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+		"$own") printf -v "$var" '%s' "${2:?}"; shift 2 ;;
+		*) die "unknown argument: $1 (see --help)" ;;
+		esac
+	done
+}
 
 SERVER_PID=
 STATE_PID=

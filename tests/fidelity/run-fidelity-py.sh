@@ -51,18 +51,7 @@ KEEP=0
 FIDELITY_NAME=run-fidelity-py
 . "$HERE/lib.sh"
 
-while [ $# -gt 0 ]; do
-	case $1 in
-	--fakehub) FAKEHUB=${2:?}; shift 2 ;;
-	--data) DATA=${2:?}; shift 2 ;;
-	--workdir) WORKROOT=${2:?}; shift 2 ;;
-	--venv-python) VENV_PY=${2:?}; shift 2 ;;
-	--break) BREAK=${2:?}; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) die "unknown argument: $1 (see --help)" ;;
-	esac
-done
+fidelity_options --venv-python VENV_PY "$@"
 
 # ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
 FAULT=
