@@ -1,8 +1,10 @@
 # shellcheck shell=bash
-# lib.sh: what run-fidelity.sh and run-fidelity-py.sh share. They set FIDELITY_NAME (the
-# prefix of their messages), HERE, FAKEHUB, DATA, WORKROOT, PYTHON, BREAK and KEEP, then
-# source this.
+# lib.sh: what run-fidelity.sh and run-fidelity-py.sh share. They set HERE (their folder)
+# and FIDELITY_NAME (the prefix of their messages), then source this.
 #
+#   FAKEHUB, DATA, WORKROOT  the defaults of --fakehub, --data and --workdir (the
+#                            environment's FAKEHUB, FAKEHUB_DATA, HUBFS_TEST_TMP or TMPDIR)
+#   BREAK, KEEP              --break and --keep: none by default
 #   die, skip, say MESSAGE   a fatal error (exit 1), a skip (exit 77), a note
 #   fidelity_options OPTION VAR "$@"
 #                            the options both take (--fakehub, --data, --workdir, --break,
@@ -19,6 +21,12 @@
 #                            check matching EXPECT, else 1. Without: exit 1 if it failed.
 
 # shellcheck disable=SC2317  # cleanup runs from a trap
+
+FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
+DATA=${FAKEHUB_DATA:-}
+WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
+BREAK=
+KEEP=0
 
 die() { printf '%s: FATAL: %s\n' "$FIDELITY_NAME" "$*" >&2; exit 1; }
 skip() { printf '%s: SKIP: %s\n' "$FIDELITY_NAME" "$*"; exit 77; }

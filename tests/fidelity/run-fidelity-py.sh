@@ -42,14 +42,9 @@ set -u
 set -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
-DATA=${FAKEHUB_DATA:-}
-WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
-VENV_PY=${HUBFS_VENV_PYTHON:-$HERE/../../build-venv/bin/python}
-BREAK=
-KEEP=0
 FIDELITY_NAME=run-fidelity-py
 . "$HERE/lib.sh"
+VENV_PY=${HUBFS_VENV_PYTHON:-$HERE/../../build-venv/bin/python}
 
 fidelity_options --venv-python VENV_PY "$@"
 

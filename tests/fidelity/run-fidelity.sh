@@ -43,14 +43,9 @@ set -u
 set -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
-DATA=${FAKEHUB_DATA:-}
-WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
-PYTHON=${PYTHON:-python3}
-BREAK=
-KEEP=0
 FIDELITY_NAME=run-fidelity
 . "$HERE/lib.sh"
+PYTHON=${PYTHON:-python3}
 
 fidelity_options --python PYTHON "$@"
 
