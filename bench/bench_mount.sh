@@ -19,53 +19,19 @@
 #   huggingface_hub; the page cache is dropped before every cold measure.
 #   Times are of the whole command, interpreter start included.)
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-size_mib=1024
-rounds=3
-build=$top/build-bench
-while [ $# -gt 0 ]; do
-	case $1 in
-	--size) size_mib=$2; shift 2 ;;
-	--rounds) rounds=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--size MiB] [--rounds N] [--build DIR]" >&2; exit 2 ;;
-	esac
-done
-py=${PYTHON:-python3}
-if [ ! -x "$build/cli/hubfs" ]; then
-	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" hubfs >/dev/null
-fi
-H=$build/cli/hubfs
-W=$(mktemp -d /tmp/hubfs-bench.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+bench_options "$@"
+bench_build
+bench_workdir hubfs-bench
 data=/tmp/hubfs-bench-data-$size_mib
-MNT=$W/mnt
-mkdir -p "$MNT"
-cleanup() {
-	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
-	[ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
 
 "$py" "$top/tests/fakehub/genrepos.py" "$data" --big-size $((size_mib * 1048576)) >/dev/null
-"$py" "$top/tests/fakehub/fakehub.py" --data "$data" --state-file "$W/state" --log "$W/log" &
-hub_pid=$!
-for _ in $(seq 100); do [ -s "$W/state" ] && break; sleep 0.1; done
-export HF_ENDPOINT=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$W/state")
+bench_start_hub "$data" --log "$W/log"
 FILE=hubfs-test/big-model/model.safetensors
 bytes=$((size_mib * 1048576))
 
-now() { date +%s.%N; }
 mibps() { echo "scale=1; $bytes / 1048576 / ($2 - $1)" | bc; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-mount_it() {
-	"$H" mount -f "$MNT" --cache-dir "$W/cache" --log-level warn 2>>"$W/hubfs.log" &
-	mnt_pid=$!
-	for _ in $(seq 100); do grep -q " $MNT fuse" /proc/mounts && break; sleep 0.05; done
-}
-umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
 
 echo "file: $FILE, $size_mib MiB; $rounds rounds each; machine: $(nproc) cores"
 cdn=$(curl -sI "$HF_ENDPOINT/hubfs-test/big-model/resolve/main/model.safetensors" | awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')

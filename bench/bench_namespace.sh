@@ -21,11 +21,10 @@
 # to every getxattr, which would take away user.hubfs.*. The find line
 # shows what the listing and the attributes themselves cost.
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 files=100000
 folder=50000
 rounds=3
-build=$top/build-bench
 while [ $# -gt 0 ]; do
 	case $1 in
 	--files) files=$2; shift 2 ;;
@@ -35,35 +34,16 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [--files N] [--folder N] [--rounds N] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
-if [ ! -x "$build/cli/hubfs" ] || [ ! -x "$build/bench/bench_make_wide" ]; then
-	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" hubfs bench_make_wide >/dev/null
-fi
-H=$build/cli/hubfs
-W=$(mktemp -d /tmp/hubfs-bench-ns.XXXXXX)
-MNT=$W/mnt
-mkdir -p "$MNT"
-cleanup() {
-	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
-	rm -rf "$W"
-}
-trap cleanup EXIT
+bench_build bench_make_wide
+bench_workdir hubfs-bench-ns
 "$build/bench/bench_make_wide" "$W/cache" "$files" "$folder"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$mnt_pid/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$mnt_pid/status"; }
-mount_it() {
-	"$H" mount -f "$MNT" --offline --cache-dir "$W/cache" --log-level warn 2>>"$W/hubfs.log" &
-	mnt_pid=$!
-	for _ in $(seq 100); do grep -q " $MNT fuse" /proc/mounts && break; sleep 0.05; done
-}
-unmount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" || true; }
 D=$MNT/wide-org/wide/flat
 
 for r in $(seq "$rounds"); do
-	mount_it
+	mount_it --offline
 	sync; echo 2 >/proc/sys/vm/drop_caches
 	stat "$D" >/dev/null                   # loads the repo's listing
 	before=$(rss_kib)
@@ -84,7 +64,7 @@ for r in $(seq "$rounds"); do
 	sync; echo 2 >/proc/sys/vm/drop_caches; sleep 2
 	after=$(rss_kib)
 	echo "$before $peak $after" >>"$W/rss"
-	unmount_it
+	umount_it
 	[ "$n" -eq $((folder + 2)) ] || { echo "ls listed $n entries, not $((folder + 2))" >&2; exit 1; }
 done
 printf 'files %d, %d in one folder, %d rounds (medians)\n' "$files" "$folder" "$rounds"

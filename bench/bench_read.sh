@@ -9,59 +9,24 @@
 # Needs root (drop_caches, read-ahead), node with tests/fidelity's npm
 # packages (npm ci there), and the fake Hub's big files (made here).
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
-size_mib=1024
-rounds=3
-build=$top/build-bench
-while [ $# -gt 0 ]; do
-	case $1 in
-	--size) size_mib=$2; shift 2 ;;
-	--rounds) rounds=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	*) echo "usage: $0 [--size MiB] [--rounds N] [--build DIR]" >&2; exit 2 ;;
-	esac
-done
-py=${PYTHON:-python3}
-if [ ! -x "$build/cli/hubfs" ]; then
-	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" hubfs >/dev/null
-fi
+. "$(dirname "$0")/lib.sh"
+bench_options "$@"
+bench_build
 [ -d "$top/tests/fidelity/node_modules/@huggingface/hub" ] ||
 	(cd "$top/tests/fidelity" && npm ci --silent >/dev/null)
-H=$build/cli/hubfs
-W=$(mktemp -d /tmp/hubfs-bench-read.XXXXXX)
+bench_workdir hubfs-bench-read
 readers=8  # the "8 concurrent readers" row: as many distinct files
 data=/tmp/hubfs-bench-data-${size_mib}x$readers
-MNT=$W/mnt
-mkdir -p "$MNT"
-cleanup() {
-	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
-	[ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
 [ -f "$data/manifest.json" ] ||
 	"$py" "$top/tests/fakehub/genrepos.py" "$data" --big-size $((size_mib * 1048576)) \
 		--big-files $readers >/dev/null
-"$py" "$top/tests/fakehub/fakehub.py" --data "$data" --state-file "$W/state" --log /dev/null &
-hub_pid=$!
-for _ in $(seq 100); do [ -s "$W/state" ] && break; sleep 0.1; done
-HUB=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$W/state")
-export HF_ENDPOINT=$HUB
+bench_start_hub "$data" --log /dev/null
 REPO=hubfs-test/big-model
 FILE=model.safetensors
 bytes=$((size_mib * 1048576))
 
-now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-mount_it() {
-	"$H" mount -f "$MNT" --cache-dir "$W/cache" --log-level warn 2>>"$W/hubfs.log" &
-	mnt_pid=$!
-	for _ in $(seq 100); do grep -q " $MNT fuse" /proc/mounts && break; sleep 0.05; done
-}
-umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); secs "$t0" "$t1"; }
 # record NAME SECONDS
 record() { echo "$2" >>"$W/$1"; }

@@ -19,12 +19,11 @@
 # packages (npm ci there) for the JS client, FUSE for the mount row, and
 # the fake Hub's data with a big file (made here, in /tmp, once).
 set -eu
-top=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 size_mib=512
 settings="0:0 30:60M 100:20M"
 loop_files=200
 do_mount=1
-build=$top/build-bench
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size) size_mib=$2; shift 2 ;;
@@ -36,26 +35,13 @@ while [ $# -gt 0 ]; do
 		"[--no-mount] [--build DIR]" >&2; exit 2 ;;
 	esac
 done
-py=${PYTHON:-python3}
-if [ ! -x "$build/cli/hubfs" ]; then
-	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	ninja -C "$build" hubfs >/dev/null
-fi
+bench_build
 have_js=0
 [ -d "$top/tests/fidelity/node_modules/@huggingface/hub" ] && command -v node >/dev/null &&
 	have_js=1
 [ "$do_mount" = 1 ] && { [ -c /dev/fuse ] && command -v fusermount3 >/dev/null || do_mount=0; }
-H=$build/cli/hubfs
-W=$(mktemp -d /tmp/hubfs-bench-wan.XXXXXX)
+bench_workdir hubfs-bench-wan
 data=/tmp/hubfs-wan-data-$size_mib
-MNT=$W/mnt
-mkdir -p "$MNT"
-cleanup() {
-	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
-	[ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null
-	rm -rf "$W"
-}
-trap cleanup EXIT
 [ -f "$data/manifest.json" ] ||
 	"$py" "$top/tests/fakehub/genrepos.py" "$data" --big-size $((size_mib * 1048576)) >/dev/null
 REPO=hubfs-test/big-model
@@ -66,19 +52,12 @@ bytes=$((size_mib * 1048576))
 ds_n=$(wc -l <"$W/ds-files")
 [ "$loop_files" -gt "$ds_n" ] && loop_files=$ds_n
 
-now() { date +%s.%N; }
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || echo "failed: $*" >&2; t1=$(now); echo "$t1 - $t0" | bc; }
 mbps() { echo "scale=0; $bytes / 1000000 / $1" | bc; }
 ratio() { echo "scale=1; $1 / $2" | bc; }
 
 start_hub() { # LATENCY_MS RATE
-	rm -f "$W/state"
-	"$py" "$top/tests/fakehub/fakehub.py" --data "$data" --state-file "$W/state" \
-		--log "$W/requests.log" --latency-ms "$1" --cdn-rate "$2" &
-	hub_pid=$!
-	for _ in $(seq 100); do [ -s "$W/state" ] && break; sleep 0.1; done
-	HUB=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["hub"])' "$W/state")
-	export HF_ENDPOINT=$HUB
+	bench_start_hub "$data" --log "$W/requests.log" --latency-ms "$1" --cdn-rate "$2"
 }
 stop_hub() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=; }
 # CDN requests, connections they used, most in progress at once (the request log)
@@ -122,14 +101,11 @@ for s in $settings; do
 	echo "   hubfs download: $(log_stats)" >&2
 	if [ "$do_mount" = 1 ]; then
 		rm -rf "$W/cache"
-		"$H" mount -f "$MNT" --cache-dir "$W/cache" --log-level warn 2>>"$W/hubfs.log" &
-		mnt_pid=$!
-		for _ in $(seq 100); do grep -q " $MNT fuse" /proc/mounts && break; sleep 0.05; done
+		mount_it
 		: >"$W/requests.log"
 		res[$s,cat]=$(timed cat "$MNT/$REPO/$FILE")
 		echo "   mount cat:      $(log_stats)" >&2
-		fusermount3 -u "$MNT"
-		wait "$mnt_pid" 2>/dev/null || true
+		umount_it
 	fi
 	rm -rf "$W/cache"
 	: >"$W/requests.log"

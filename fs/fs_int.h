@@ -274,6 +274,12 @@ void fs_helpers_drain(struct fs *fs);
 
 /* ---- ops.c ---- */
 
+/*
+ * The FUSE callbacks fs_run() serves. Not static only so that
+ * tests/unit/test_fs_ops.c can call them with requests of its own.
+ */
+extern const struct fuse_lowlevel_ops fs_ops;
+
 /* The one place where internal errors become kernel errnos. */
 int fs_errno_for_kernel(int rc);
 

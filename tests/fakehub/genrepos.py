@@ -690,6 +690,14 @@ class Repo:
         if extra:
             files[".gitattributes"] = self.store.add_bytes((text + "".join(extra)).encode())
 
+    def upload(self, created, title, date, changes):
+        """The Hub's usual start of a repo: an empty "initial commit" at created, then
+        title's commit of changes on it, which main points at. Returns its sha."""
+        initial = self.commit("initial commit", created, {})
+        main = self.commit(title, date, changes, parent=initial)
+        self.branch("main", main)
+        return main
+
     def branch(self, name, sha):
         self.info["refs"]["branches"][name] = sha
 
@@ -817,10 +825,8 @@ def build_sharded_model(store):
 
 A small llama-style model (float16, random weights) saved in three safetensors shards.
 """)
-    initial = repo.commit("initial commit", "2024-02-01T10:00:00.000Z", {})
-    main = repo.commit("Upload LlamaForCausalLM", "2024-02-01T10:05:00.000Z", changes,
-                       parent=initial)
-    repo.branch("main", main)
+    repo.upload("2024-02-01T10:00:00.000Z", "Upload LlamaForCausalLM", "2024-02-01T10:05:00.000Z",
+                changes)
     return repo
 
 
@@ -858,9 +864,8 @@ def build_big_dataset(store):
 3,060 small text-classification shards in nested folders (`data/{train,validation,test}/part-NN/`),
 plus parquet copies. Generated for hubfs tests: many files, deep trees, paginated listings.
 """)
-    initial = repo.commit("initial commit", "2024-03-01T00:00:00.000Z", {})
-    main = repo.commit("Upload dataset", "2024-03-01T00:10:00.000Z", changes, parent=initial)
-    repo.branch("main", main)
+    main = repo.upload("2024-03-01T00:00:00.000Z", "Upload dataset", "2024-03-01T00:10:00.000Z",
+                       changes)
     repo.tag("v1.0", main)
     # The Hub's parquet conversion lives on an orphan ref, refs/convert/parquet.
     convert = repo.commit("Update parquet files", "2024-03-01T01:00:00.000Z", {
@@ -884,10 +889,7 @@ def build_small_model(store, name, created_at, card, private=False, gated=False,
         "model.safetensors": store_safetensors(store, repo_id + "/model.safetensors", tensors),
     }
     changes.update(extra_files or {})
-    initial = repo.commit("initial commit", created_at, {})
-    main = repo.commit("Upload model", created_at.replace(":00.000Z", ":30.000Z"), changes,
-                       parent=initial)
-    repo.branch("main", main)
+    repo.upload(created_at, "Upload model", created_at.replace(":00.000Z", ":30.000Z"), changes)
     return repo
 
 
@@ -925,10 +927,8 @@ def build_odd_names(store):
         "weird/a:b,c.txt": b"colon and comma\n",
         "README.md": model_card(card, "\n# Odd names\n\nPaths that need URL encoding.\n"),
     }
-    initial = repo.commit("initial commit", "2024-04-01T00:00:00.000Z", {})
-    main = repo.commit("Add files with odd names", "2024-04-01T00:01:00.000Z", changes,
-                       parent=initial)
-    repo.branch("main", main)
+    repo.upload("2024-04-01T00:00:00.000Z", "Add files with odd names", "2024-04-01T00:01:00.000Z",
+                changes)
     return repo
 
 
@@ -951,14 +951,12 @@ demo = gr.Interface(fn=greet, inputs="text", outputs="text")
 if __name__ == "__main__":
     demo.launch()
 '''
-    initial = repo.commit("initial commit", "2024-05-01T00:00:00.000Z", {})
-    main = repo.commit("Upload app", "2024-05-01T00:02:00.000Z", {
+    repo.upload("2024-05-01T00:00:00.000Z", "Upload app", "2024-05-01T00:02:00.000Z", {
         "app.py": app.encode(),
         "requirements.txt": b"gradio==4.44.0\n",
         "README.md": model_card(card, "\nCheck out the configuration reference at "
                                       "https://huggingface.co/docs/hub/spaces-config-reference\n"),
-    }, parent=initial)
-    repo.branch("main", main)
+    })
     return repo
 
 
@@ -985,18 +983,14 @@ def build_bulk_org(store):
     card = {"license": "mit", "library_name": "transformers"}
     tags = hub_model_tags(card, "transformers", ["safetensors"], "bert")
     proto = Repo(store, "model", BULK_ORG + "/model-0000", "2024-07-01T00:00:00.000Z", card, tags)
-    initial = proto.commit("initial commit", "2024-07-01T00:00:00.000Z", {})
-    main = proto.commit("Upload model", "2024-07-01T00:05:00.000Z", {
+    proto.upload("2024-07-01T00:00:00.000Z", "Upload model", "2024-07-01T00:05:00.000Z", {
         "README.md": model_card(card, "\n# bulk-org\n\nOne of many tiny repos.\n"),
         "config.json": dumps_json({"model_type": "bert", "hidden_size": 8}),
-    }, parent=initial)
-    proto.branch("main", main)
+    })
     dproto = Repo(store, "dataset", BULK_ORG + "/data-0", "2024-07-02T00:00:00.000Z",
                   {"license": "mit"}, ["license:mit", "region:us"])
-    dinitial = dproto.commit("initial commit", "2024-07-02T00:00:00.000Z", {})
-    dmain = dproto.commit("Upload data", "2024-07-02T00:05:00.000Z", {
-        "data.csv": b"id,text\n0,hello\n"}, parent=dinitial)
-    dproto.branch("main", dmain)
+    dproto.upload("2024-07-02T00:00:00.000Z", "Upload data", "2024-07-02T00:05:00.000Z",
+                  {"data.csv": b"id,text\n0,hello\n"})
 
     repos = []
 

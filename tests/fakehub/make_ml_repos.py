@@ -22,13 +22,15 @@ A run whose OUT/ml-repos.json carries this script's stamp (its version and the f
 versions) does nothing, without importing the frameworks.
 """
 
-import hashlib
 import importlib.metadata
 import json
 import os
 import shutil
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from filehash import sha256_file  # noqa: E402  (tests/lib)
 
 VERSION = 2
 FRAMEWORKS = ("torch", "transformers", "tokenizers", "safetensors", "pyarrow", "numpy")
@@ -51,14 +53,6 @@ WORDS = ("the of and to in is was for on that with as by at from it an were are 
 def stamp():
     versions = " ".join("%s=%s" % (p, importlib.metadata.version(p)) for p in FRAMEWORKS)
     return "make_ml_repos/%d %s" % (VERSION, versions)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def vocab():
@@ -129,7 +123,7 @@ def file_table(folder):
     for root, _, names in os.walk(folder):
         for name in names:
             path = os.path.join(root, name)
-            files[os.path.relpath(path, folder)] = sha256_of(path)
+            files[os.path.relpath(path, folder)] = sha256_file(path)
     return dict(sorted(files.items()))
 
 

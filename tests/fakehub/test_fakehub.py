@@ -286,10 +286,11 @@ def request(base, method, path, headers=None, body=None, timeout=10, tolerant=Fa
         conn.close()
 
 
-def raw_get(url, headers=None, timeout=10):
+def raw_exchange(url, headers=None, timeout=10, on_bytes=None):
     """GET with a bare socket, reading until EOF or error: http.client's buffered reader
     drops bytes it already holds when the connection is reset, a raw recv() does not.
-    Returns (status, body bytes after the header block, exception or None)."""
+    on_bytes(piece) is called as each piece arrives. Returns (every byte read, the
+    exception that ended the reading or None)."""
     u = urllib.parse.urlsplit(url)
     s = socket.create_connection((u.hostname, u.port), timeout=timeout)
     lines = ["GET %s HTTP/1.1" % (u.path + ("?" + u.query if u.query else "")),
@@ -303,10 +304,18 @@ def raw_get(url, headers=None, timeout=10):
             if not b:
                 break
             data += b
+            if on_bytes:
+                on_bytes(b)
     except OSError as e:
         err = e
     finally:
         s.close()
+    return data, err
+
+
+def raw_get(url, headers=None, timeout=10):
+    """raw_exchange(): (status, body bytes after the header block, exception or None)."""
+    data, err = raw_exchange(url, headers, timeout)
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head else None
     return status, body, err
@@ -1104,21 +1113,12 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual((line["fault"], line["bytes"]), ("stall", 10))
 
     def drip_read(self, path, timeout=10):
-        """Reads an answer with a bare socket, noting when each byte arrived."""
-        u = urllib.parse.urlsplit(self.hub + path)
-        s = socket.create_connection((u.hostname, u.port), timeout=timeout)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                   % (u.path, u.netloc)).encode())
-        got, times = b"", []
-        try:
-            while True:
-                b = s.recv(1 << 16)
-                if not b:
-                    break
-                got += b
-                times.append(time.time())
-        finally:
-            s.close()
+        """Reads an answer with a bare socket, noting when each piece arrived."""
+        times = []
+        got, err = raw_exchange(self.hub + path, timeout=timeout,
+                                on_bytes=lambda _: times.append(time.time()))
+        if err:
+            raise err
         return got, times
 
     def test_fault_drip_headers(self):
@@ -1218,6 +1218,17 @@ class FakeHubTest(unittest.TestCase):
         r = fn(*a, **kw)
         return r, time.monotonic() - t
 
+    @staticmethod
+    def at_once(fns):
+        """Runs the functions on a thread each, started together; the seconds until all ended."""
+        threads = [threading.Thread(target=fn) for fn in fns]
+        t0 = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.monotonic() - t0
+
     def test_wan_latency(self):
         loc = self.lfs_url()
         _, base_hub = self.timed(self.get, "/api/models/hubfs-test/tiny-model")
@@ -1258,13 +1269,7 @@ class FakeHubTest(unittest.TestCase):
         def fetch(i):
             res[i] = self.timed(self.cdn_get, loc)
 
-        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(3)]
-        t0 = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        t = time.monotonic() - t0
+        t = self.at_once([lambda i=i: fetch(i) for i in range(3)])
         self.assertEqual([hashlib.sha256(res[i][0].body).hexdigest() for i in range(3)],
                          [f["sha256"]] * 3)
         self.assertGreaterEqual(t, want * 0.9)
@@ -1279,13 +1284,7 @@ class FakeHubTest(unittest.TestCase):
         loc = self.lfs_url()
         total = 6_000_000
         self.ctl("POST", "/_fake/config", {"cdn_total_rate": total})
-        threads = [threading.Thread(target=self.cdn_get, args=(loc,)) for _ in range(3)]
-        t0 = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        t = time.monotonic() - t0
+        t = self.at_once([lambda: self.cdn_get(loc)] * 3)
         want = 3 * f["size"] / total
         self.assertGreaterEqual(t, want * 0.9)
         self.assertLess(t, want * 1.3 + 0.2)

@@ -20,7 +20,6 @@ driver run-fidelity-py.sh sets them; this script refuses to run otherwise).
 import argparse
 import datetime
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,9 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from filehash import sha256_file  # noqa: E402  (tests/lib)
 
 # ---------------------------------------------------------------- arguments and environment
 
@@ -109,6 +111,29 @@ def many(name, problems, total):
         fail(name, f"{len(problems)} of {total} wrong: {shown}{'; ...' if len(problems) > 8 else ''}")
 
 
+def same_names(name, want, got):
+    """A check that got names exactly the names of want: the missing, then the unexpected."""
+    many(name, [f"missing {p!r}" for p in sorted(set(want) - set(got))] +
+         [f"unexpected {p!r}" for p in sorted(set(got) - set(want))], len(want))
+
+
+def in_both(want, got):
+    """(path, kind, wanted value, entry got) for each path of want ({path: (kind, value)})
+    that got ({path: entry}) has too."""
+    return [(p, kind, w, got[p]) for p, (kind, w) in want.items() if p in got]
+
+
+def size_blob_lfs_problem(path, got, want):
+    """What is wrong with the size, blob id and LFS (sha256, size, pointer size) of the
+    library's entry got against the manifest's file want, or None."""
+    lfs = (want["lfs"]["oid"], want["lfs"]["size"], want["lfs"]["pointerSize"]) if want["lfs"] else None
+    got_lfs = (got.lfs.sha256, got.lfs.size, got.lfs.pointer_size) if got.lfs else None
+    if (got.size, got.blob_id, got_lfs) == (want["size"], want["oid"], lfs):
+        return None
+    return (f"{path!r}: size/blob_id/lfs {show((got.size, got.blob_id, got_lfs))}, "
+            f"expected {show((want['size'], want['oid'], lfs))}")
+
+
 def attempt(fn):
     """(value, None) or (None, exception)."""
     try:
@@ -139,14 +164,6 @@ def expect_error(name, value_err, cls):
         fail(label, f"expected {cls.__name__}, got {describe(err)}")
     else:
         ok(label)
-
-
-def sha256_of_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def iso(dt):
@@ -288,22 +305,13 @@ def check_repo_info(repo, token):
         eq(f"{name}: sdk", r.get("sdk"), got.sdk)
     files = repo.files()
     siblings = {s.rfilename: s for s in got.siblings or []}
-    many(f"{name}: siblings are the files of main",
-         [f"missing {p!r}" for p in sorted(set(files) - set(siblings))] +
-         [f"unexpected {p!r}" for p in sorted(set(siblings) - set(files))], len(files))
+    same_names(f"{name}: siblings are the files of main", files, siblings)
     if wide:
         return
-    bad = []
-    for path, f in files.items():
-        s = siblings.get(path)
-        if s is None:
-            continue
-        lfs = (f["lfs"]["oid"], f["lfs"]["size"], f["lfs"]["pointerSize"]) if f["lfs"] else None
-        got_lfs = (s.lfs.sha256, s.lfs.size, s.lfs.pointer_size) if s.lfs else None
-        if (s.size, s.blob_id, got_lfs) != (f["size"], f["oid"], lfs):
-            bad.append(f"{path!r}: size/blob_id/lfs {show((s.size, s.blob_id, got_lfs))}, "
-                       f"expected {show((f['size'], f['oid'], lfs))}")
-    many(f"{name}: siblings' size, blob_id, lfs (files_metadata=True)", bad, len(files))
+    bad = [size_blob_lfs_problem(path, siblings[path], f)
+           for path, f in files.items() if path in siblings]
+    many(f"{name}: siblings' size, blob_id, lfs (files_metadata=True)", [b for b in bad if b],
+         len(files))
 
 
 # ---------------------------------------------------------------- list_repo_tree
@@ -331,13 +339,9 @@ def compare_entries(name, want, got_list):
             dups.append(f"{e.path!r} twice")
         got[e.path] = e
     many(f"{name}: no duplicate paths", dups, len(got_list))
-    many(f"{name}: paths", [f"missing {p!r}" for p in sorted(set(want) - set(got))] +
-         [f"unexpected {p!r}" for p in sorted(set(got) - set(want))], len(want))
+    same_names(f"{name}: paths", want, got)
     bad = []
-    for p, (kind, w) in want.items():
-        e = got.get(p)
-        if e is None:
-            continue
+    for p, kind, w, e in in_both(want, got):
         if kind == "directory":
             if not isinstance(e, huggingface_hub.hf_api.RepoFolder) or e.tree_id != w:
                 bad.append(f"{p!r}: expected folder {w}, got {show(e, 120)}")
@@ -345,11 +349,9 @@ def compare_entries(name, want, got_list):
         if not isinstance(e, huggingface_hub.hf_api.RepoFile):
             bad.append(f"{p!r}: expected a file, got {show(e, 120)}")
             continue
-        lfs = (w["lfs"]["oid"], w["lfs"]["size"], w["lfs"]["pointerSize"]) if w["lfs"] else None
-        got_lfs = (e.lfs.sha256, e.lfs.size, e.lfs.pointer_size) if e.lfs else None
-        if (e.size, e.blob_id, got_lfs) != (w["size"], w["oid"], lfs):
-            bad.append(f"{p!r}: size/blob_id/lfs {show((e.size, e.blob_id, got_lfs))}, "
-                       f"expected {show((w['size'], w['oid'], lfs))}")
+        problem = size_blob_lfs_problem(p, e, w)
+        if problem:
+            bad.append(problem)
     many(f"{name}: types, sizes, blob ids, lfs (sha256, size, pointer_size), tree ids", bad, len(want))
 
 
@@ -473,7 +475,7 @@ def check_download(label, repo, path, rev="main", token=False, subfolder=None, e
         repo.id, path, subfolder=subfolder, repo_type=repo.type, revision=rev, token=token)))
     if local is None:
         return
-    eq(f"{name}: bytes (sha256)", f["sha256"], sha256_of_file(local))
+    eq(f"{name}: bytes (sha256)", f["sha256"], sha256_file(local))
     eq(f"{name}: snapshot folder named by the commit (X-Repo-Commit)",
        os.path.join(repo.cache_dir(), "snapshots", sha, full), local)
     if rev != sha:
@@ -516,9 +518,8 @@ def check_snapshot(label, repo, allow=None, ignore=None):
     for root, _, names in os.walk(folder):
         for n in names:
             got.add(os.path.relpath(os.path.join(root, n), folder))
-    many(f"{name}: exactly the matching files", [f"missing {p!r}" for p in sorted(want - got)] +
-         [f"unexpected {p!r}" for p in sorted(got - want)], len(want))
-    bad = [p for p in sorted(want & got) if sha256_of_file(os.path.join(folder, p)) != files[p]["sha256"]]
+    same_names(f"{name}: exactly the matching files", want, got)
+    bad = [p for p in sorted(want & got) if sha256_file(os.path.join(folder, p)) != files[p]["sha256"]]
     many(f"{name}: bytes (sha256)", [f"{p!r} differs" for p in bad], len(want & got))
     truthy(f"{name}: at least one file matched (the patterns are not vacuous)", len(want) > 0,
            "no file of the manifest matches")
@@ -539,13 +540,9 @@ def check_filesystem(repo, token=False):
             return
         want = expected_entries(repo, "main", under, recursive=False)
         got_map = {e["name"][len(root) + 1:]: e for e in got}
-        many(f"{label}: names", [f"missing {p!r}" for p in sorted(set(want) - set(got_map))] +
-             [f"unexpected {p!r}" for p in sorted(set(got_map) - set(want))], len(want))
+        same_names(f"{label}: names", want, got_map)
         bad = []
-        for p, (kind, w) in want.items():
-            e = got_map.get(p)
-            if e is None:
-                continue
+        for p, kind, w, e in in_both(want, got_map):
             if kind == "directory":
                 if e["type"] != "directory" or e.get("tree_id") != w:
                     bad.append(f"{p!r}: {show(e, 120)}")
@@ -758,7 +755,7 @@ def check_retries():
             repo.id, path, token=False, cache_dir=fresh_cache())))
         if local is None:
             return
-        eq(f"{label}: bytes (sha256)", f["sha256"], sha256_of_file(local))
+        eq(f"{label}: bytes (sha256)", f["sha256"], sha256_file(local))
         cdn = [e for e in LOG.since(mark) if e.get("host") == "cdn" and f["sha256"] in e.get("path", "")]
         heads = [e for e in LOG.since(mark) if e.get("host") == "hub" and e.get("method") == "HEAD"]
         judge(label, cdn, heads, f)

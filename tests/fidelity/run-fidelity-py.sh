@@ -38,35 +38,15 @@
 #
 # Exit: 0 pass, 1 fail, 77 skipped (no test venv, or no huggingface_hub in it).
 
-# shellcheck disable=SC2317  # cleanup runs from a trap
-
 set -u
 set -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
-DATA=${FAKEHUB_DATA:-}
-WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
+FIDELITY_NAME=run-fidelity-py
+. "$HERE/lib.sh"
 VENV_PY=${HUBFS_VENV_PYTHON:-$HERE/../../build-venv/bin/python}
-BREAK=
-KEEP=0
 
-die() { printf 'run-fidelity-py: FATAL: %s\n' "$*" >&2; exit 1; }
-skip() { printf 'run-fidelity-py: SKIP: %s\n' "$*"; exit 77; }
-say() { printf 'run-fidelity-py: %s\n' "$*"; }
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	--fakehub) FAKEHUB=${2:?}; shift 2 ;;
-	--data) DATA=${2:?}; shift 2 ;;
-	--workdir) WORKROOT=${2:?}; shift 2 ;;
-	--venv-python) VENV_PY=${2:?}; shift 2 ;;
-	--break) BREAK=${2:?}; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) die "unknown argument: $1 (see --help)" ;;
-	esac
-done
+fidelity_options --venv-python VENV_PY "$@"
 
 # ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
 FAULT=
@@ -95,76 +75,13 @@ esac
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=$VENV_PY
 
-mkdir -p "$WORKROOT" || die "cannot create $WORKROOT"
-W=$(mktemp -d "$WORKROOT/fidelity-py${BREAK:+-$BREAK}.XXXXXX") || die "mktemp failed"
-[ -n "$DATA" ] || DATA=$W/data
-
-SERVER_PID=
-WATCHDOG_PID=
-CLIENT_PID=
-cleanup() {
-	local rc=$?
-	if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
-		kill "$CLIENT_PID" 2>/dev/null
-		wait "$CLIENT_PID" 2>/dev/null
-		[ -f "$W/fidelity.out" ] && cat "$W/fidelity.out"
-	fi
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SERVER_PID" 2>/dev/null
-		wait "$SERVER_PID" 2>/dev/null
-	fi
-	if [ -n "$WATCHDOG_PID" ]; then
-		kill "$WATCHDOG_PID" 2>/dev/null
-		wait "$WATCHDOG_PID" 2>/dev/null
-	fi
-	if { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; } && [ "$KEEP" -eq 0 ]; then
-		rm -rf "$W"
-	else
-		say "kept the work dir: $W (server output $W/fakehub.stderr, request log $W/requests.jsonl, client output $W/fidelity.out)"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+fidelity_workdir fidelity-py
 
 # ---- the data
-if [ ! -f "$DATA/manifest.json" ]; then
-	GEN=$(dirname "$FAKEHUB")/genrepos.py
-	[ -f "$GEN" ] || die "no $DATA/manifest.json and no generator at $GEN"
-	mkdir -p "$(dirname "$DATA")"
-	say "generating $DATA"
-	if command -v flock >/dev/null 2>&1; then
-		flock "$DATA.lock" sh -c '[ -f "$2/manifest.json" ] || "$0" "$1" "$2"' "$PYTHON" "$GEN" "$DATA" ||
-			die "genrepos.py failed"
-	else
-		"$PYTHON" "$GEN" "$DATA" || die "genrepos.py failed"
-	fi
-	[ -f "$DATA/manifest.json" ] || die "genrepos.py wrote no $DATA/manifest.json"
-fi
+fidelity_data
 
 # ---- the fake Hub, on free ports
-STATE=$W/state.json
-LOG=$W/requests.jsonl
-"$PYTHON" "$FAKEHUB" --data "$DATA" --state-file "$STATE" --log "$LOG" \
-	--cdn-auth record >"$W/fakehub.stderr" 2>&1 &
-SERVER_PID=$!
-# A watchdog ends the server should this script be killed without running its trap (SIGKILL).
-(
-	trap - EXIT INT TERM
-	exec 0</dev/null >/dev/null 2>&1
-	while kill -0 $$ 2>/dev/null; do sleep 1; done
-	kill "$SERVER_PID" 2>/dev/null
-) &
-WATCHDOG_PID=$!
-for _ in $(seq 200); do
-	[ -s "$STATE" ] && break
-	kill -0 "$SERVER_PID" 2>/dev/null || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub exited before it was ready"; }
-	sleep 0.1
-done
-[ -s "$STATE" ] || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub wrote no state file in 20 s"; }
+fidelity_start_fakehub
 HUB_URL=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["hub"])' "$STATE") ||
 	die "unreadable state file $STATE"
 say "fake Hub at $HUB_URL (pid $SERVER_PID), data $DATA"
@@ -200,18 +117,5 @@ EXPECT_ARG=()
 	exec "$VENV_PY" "$HERE/fidelity_py.py" --hub "$HUB_URL" --data "$DATA" --log "$LOG" "${EXPECT_ARG[@]}"
 ) >"$W/fidelity.out" 2>&1 &
 CLIENT_PID=$!
-wait "$CLIENT_PID"
-RC=$?
-CLIENT_PID=
-cat "$W/fidelity.out"
-
-if [ -n "$BREAK" ]; then
-	if [ "$RC" -eq 0 ]; then
-		say "broken fake ($BREAK) caught: $(grep -E "$EXPECT" "$W/fidelity.out" | head -n 1)"
-		exit 0
-	fi
-	say "FAIL: with the fault $BREAK the client run should have failed a check matching /$EXPECT/"
-	exit 1
-fi
-[ "$RC" -eq 0 ] || { say "FAIL: fidelity_py.py exited $RC"; exit 1; }
+fidelity_verdict fidelity_py.py
 exit 0

@@ -37,35 +37,17 @@
 # read after fileDownloadInfo kept the CDN URL, listed in fidelity.mjs's report); redirected
 # requests must not carry it (node's fetch drops it on a cross-origin redirect).
 
-# shellcheck disable=SC2016,SC2317  # JS/sh snippets in single quotes; cleanup runs from a trap
+# shellcheck disable=SC2016  # JS/sh snippets in single quotes
 
 set -u
 set -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FAKEHUB=${FAKEHUB:-$HERE/../fakehub/fakehub.py}
-DATA=${FAKEHUB_DATA:-}
-WORKROOT=${HUBFS_TEST_TMP:-${TMPDIR:-/tmp}}
+FIDELITY_NAME=run-fidelity
+. "$HERE/lib.sh"
 PYTHON=${PYTHON:-python3}
-BREAK=
-KEEP=0
 
-die() { printf 'run-fidelity: FATAL: %s\n' "$*" >&2; exit 1; }
-skip() { printf 'run-fidelity: SKIP: %s\n' "$*"; exit 77; }
-say() { printf 'run-fidelity: %s\n' "$*"; }
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	--fakehub) FAKEHUB=${2:?}; shift 2 ;;
-	--data) DATA=${2:?}; shift 2 ;;
-	--workdir) WORKROOT=${2:?}; shift 2 ;;
-	--python) PYTHON=${2:?}; shift 2 ;;
-	--break) BREAK=${2:?}; shift 2 ;;
-	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) die "unknown argument: $1 (see --help)" ;;
-	esac
-done
+fidelity_options --python PYTHON "$@"
 
 # ---- the fault of --break, and the failed check it must cause (a regex on a FAIL line)
 FAULT=
@@ -102,45 +84,7 @@ exec_bounded() {
 	shift
 	if command -v timeout >/dev/null 2>&1; then exec timeout "$s" "$@"; else exec "$@"; fi
 }
-mkdir -p "$WORKROOT" || die "cannot create $WORKROOT"
-W=$(mktemp -d "$WORKROOT/fidelity${BREAK:+-$BREAK}.XXXXXX") || die "mktemp failed"
-[ -n "$DATA" ] || DATA=$W/data
-
-SERVER_PID=
-STATE_PID=
-WATCHDOG_PID=
-CLIENT_PID=
-cleanup() {
-	local rc=$?
-	if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
-		kill "$CLIENT_PID" 2>/dev/null
-		wait "$CLIENT_PID" 2>/dev/null
-		[ -f "$W/fidelity.out" ] && cat "$W/fidelity.out"
-	fi
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SERVER_PID" 2>/dev/null
-		wait "$SERVER_PID" 2>/dev/null
-	fi
-	# The state file names the server's own pid; end it too if it is another process.
-	if [ -n "$STATE_PID" ] && [ "$STATE_PID" != "$SERVER_PID" ] && kill -0 "$STATE_PID" 2>/dev/null; then
-		kill "$STATE_PID" 2>/dev/null
-	fi
-	if [ -n "$WATCHDOG_PID" ]; then
-		kill "$WATCHDOG_PID" 2>/dev/null
-		wait "$WATCHDOG_PID" 2>/dev/null
-	fi
-	if { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; } && [ "$KEEP" -eq 0 ]; then
-		rm -rf "$W"
-	else
-		say "kept the work dir: $W (server output $W/fakehub.stderr, request log $W/requests.jsonl, client output $W/fidelity.out)"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+fidelity_workdir fidelity
 
 # Where the client lives: tests/fidelity/node_modules, installed by `npm ci` when it is missing
 # or holds another version than package.json pins. If the source dir cannot be written, the
@@ -181,40 +125,10 @@ if ! installed "$JSDIR"; then
 fi
 
 # ---- the data
-if [ ! -f "$DATA/manifest.json" ]; then
-	GEN=$(dirname "$FAKEHUB")/genrepos.py
-	[ -f "$GEN" ] || die "no $DATA/manifest.json and no generator at $GEN"
-	mkdir -p "$(dirname "$DATA")"
-	say "generating $DATA"
-	if command -v flock >/dev/null 2>&1; then
-		flock "$DATA.lock" sh -c '[ -f "$2/manifest.json" ] || "$0" "$1" "$2"' "$PYTHON" "$GEN" "$DATA" ||
-			die "genrepos.py failed"
-	else
-		"$PYTHON" "$GEN" "$DATA" || die "genrepos.py failed"
-	fi
-	[ -f "$DATA/manifest.json" ] || die "genrepos.py wrote no $DATA/manifest.json"
-fi
+fidelity_data
 
 # ---- the fake Hub, on free ports
-STATE=$W/state.json
-LOG=$W/requests.jsonl
-"$PYTHON" "$FAKEHUB" --data "$DATA" --state-file "$STATE" --log "$LOG" \
-	--cdn-auth record >"$W/fakehub.stderr" 2>&1 &
-SERVER_PID=$!
-# A watchdog ends the server should this script be killed without running its trap (SIGKILL).
-(
-	trap - EXIT INT TERM
-	exec 0</dev/null >/dev/null 2>&1
-	while kill -0 $$ 2>/dev/null; do sleep 1; done
-	kill "$SERVER_PID" 2>/dev/null
-) &
-WATCHDOG_PID=$!
-for _ in $(seq 200); do
-	[ -s "$STATE" ] && break
-	kill -0 "$SERVER_PID" 2>/dev/null || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub exited before it was ready"; }
-	sleep 0.1
-done
-[ -s "$STATE" ] || { sed 's/^/fakehub: /' "$W/fakehub.stderr" >&2; die "the fake Hub wrote no state file in 20 s"; }
+fidelity_start_fakehub
 read -r HUB_URL STATE_PID < <(node -e '
 	const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	console.log(s.hub, s.pid ?? "");' "$STATE") || die "unreadable state file $STATE"
@@ -252,20 +166,7 @@ EXPECT_ARG=()
 (cd "$JSDIR" && exec_bounded 300 node fidelity.mjs --hub "$HUB_URL" --data "$DATA" --report "$REPORT" "${EXPECT_ARG[@]}") \
 	>"$W/fidelity.out" 2>&1 &
 CLIENT_PID=$!
-wait "$CLIENT_PID"
-RC=$?
-CLIENT_PID=
-cat "$W/fidelity.out"
-
-if [ -n "$BREAK" ]; then
-	if [ "$RC" -eq 0 ]; then
-		say "broken fake ($BREAK) caught: $(grep -E "$EXPECT" "$W/fidelity.out" | head -n 1)"
-		exit 0
-	fi
-	say "FAIL: with the fault $BREAK the client run should have failed a check matching /$EXPECT/"
-	exit 1
-fi
-[ "$RC" -eq 0 ] || { say "FAIL: fidelity.mjs exited $RC"; exit 1; }
+fidelity_verdict fidelity.mjs
 
 # ---- who carried Authorization to the CDN (the fake ran with --cdn-auth record)
 "$PYTHON" - "$REPORT" "$LOG" <<'EOF' || exit 1
@@ -290,26 +191,28 @@ for line in open(sys.argv[2]):
         allowed[key] += 1
     else:
         bad.append(key)
-fails = 0
-if bad:
-    fails += 1
-    print("FAIL cdn auth: requests that reached the CDN with Authorization although the client "
-          "never sent them there itself (a redirect kept the token, or an unknown request):")
-    for k in bad[:10]:
-        print("     ", k)
-else:
-    print(f"ok   cdn auth: the {authed_cdn} CDN request(s) with Authorization are all blob reads "
-          "the client sent straight to a CDN URL with a token")
-unseen = [k for k, n in allowed.items() if n == 0]
-if unseen:
-    fails += 1
-    print("FAIL cdn auth: the client sent these to the CDN with a token, but the fake's log "
-          "does not show them with auth: true:")
-    for k in unseen[:10]:
-        print("     ", k)
-else:
-    print(f"ok   cdn auth: every one of the client's {len(allowed)} token-carrying CDN request(s) "
-          "is logged with auth: true")
+
+
+def verdict(problems, fail, ok):
+    """One check: a FAIL line and the first problems, or the ok line. 1 if it failed."""
+    if problems:
+        print("FAIL cdn auth: " + fail)
+        for k in problems[:10]:
+            print("     ", k)
+        return 1
+    print("ok   cdn auth: " + ok)
+    return 0
+
+
+fails = verdict(bad, "requests that reached the CDN with Authorization although the client "
+                "never sent them there itself (a redirect kept the token, or an unknown request):",
+                f"the {authed_cdn} CDN request(s) with Authorization are all blob reads "
+                "the client sent straight to a CDN URL with a token")
+fails += verdict([k for k, n in allowed.items() if n == 0],
+                 "the client sent these to the CDN with a token, but the fake's log "
+                 "does not show them with auth: true:",
+                 f"every one of the client's {len(allowed)} token-carrying CDN request(s) "
+                 "is logged with auth: true")
 sys.exit(1 if fails else 0)
 EOF
 exit 0

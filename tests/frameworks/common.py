@@ -5,11 +5,13 @@ The shell test (tests/integration/t202x-frameworks-*.sh) exports HUB_URL, HUB_LO
 FAKEHUB_DATA and FAKEHUB_ML; the scripts take the mount point as their first argument.
 """
 
-import hashlib
 import json
 import os
 import sys
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from filehash import sha256_file  # noqa: E402  (tests/lib)
 
 BS = 4 * 1024 * 1024          # the cache's block size
 HALF_BLOCK = BS // 2          # sequential reading past this starts the mount's read-ahead
@@ -160,14 +162,6 @@ def safetensors_layout(path):
     header.pop("__metadata__", None)
     return 8 + n, {k: (8 + n + v["data_offsets"][0], 8 + n + v["data_offsets"][1])
                    for k, v in header.items()}
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ml_folder(name):

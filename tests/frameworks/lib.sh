@@ -3,6 +3,8 @@
 #
 #   require_frameworks   exit 77 without the pinned Python test environment or the
 #                        fake Hub's hubfs-ml repos (tests/fakehub/make_ml_repos.py)
+#   start_frameworks_mount  FUSE and the frameworks or skip, then the fake Hub and
+#                        the mount
 #   fw_python ARGS...    the venv's python, offline and quiet, with the fake Hub's
 #                        URL, request log and data in its environment; the scripts
 #                        in tests/frameworks/ import common.py from there
@@ -16,6 +18,13 @@ require_frameworks() {
 		skip_all "no files of make_ml_repos.py in '${FAKEHUB_ML:-}'"
 	grep -q '"model/hubfs-ml/bert-tiny"' "$FAKEHUB_DATA/manifest.json" ||
 		skip_all "the fake Hub's data has no hubfs-ml repos (genrepos.py --ml)"
+}
+
+start_frameworks_mount() {
+	require_fuse
+	require_frameworks
+	start_fakehub
+	mount_hubfs
 }
 
 # Only the python gets HF_HUB_OFFLINE (FW_HUB_OFFLINE=0: not even it, for

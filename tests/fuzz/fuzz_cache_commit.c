@@ -5,14 +5,10 @@
  * correct "crc" line in place of its own so the fuzzer reaches the date. What decodes
  * must be exactly the bytes cache_commit_time_format() writes for it.
  */
-#include <inttypes.h>
 #include <string.h>
 
 #include "cache/commit.h"
 #include "tests/fuzz/fuzz.h"
-#include "util/crc32c.h"
-
-#define CRC_LINE_LEN 13 /* "crc <8 hex>\n" */
 
 static void decode(const char *data, size_t len)
 {
@@ -33,21 +29,6 @@ static void decode(const char *data, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char sealed[CACHE_COMMIT_FILE_MAX + 16];
-	int n;
-
-	size_t body = size;
-
-	decode((const char *)data, size);
-	/* Re-seal: the input's own "crc" line, if any, is replaced. */
-	if (size >= CRC_LINE_LEN && data[size - 1] == '\n' &&
-	    memcmp(data + size - CRC_LINE_LEN, "crc ", 4) == 0)
-		body = size - CRC_LINE_LEN;
-	if (body > CACHE_COMMIT_FILE_MAX)
-		return 0;
-	memcpy(sealed, data, body);
-	n = snprintf(sealed + body, sizeof(sealed) - body, "crc %08" PRIx32 "\n",
-		     crc32c(0, data, body));
-	decode(sealed, body + (size_t)n);
+	fuzz_decode_sealed(data, size, CACHE_COMMIT_FILE_MAX, decode);
 	return 0;
 }

@@ -13,8 +13,6 @@
 #include "tests/fuzz/fuzz.h"
 #include "util/crc32c.h"
 
-#define CRC_LINE_LEN 13 /* "crc <8 hex>\n" */
-
 #define REF_FILE_MAX 256
 
 static void decode(const char *data, size_t len)
@@ -28,7 +26,7 @@ static void decode(const char *data, size_t len)
 	FUZZ_CHECK(strlen(commit) == 40 && at >= 0);
 	n = snprintf(canonical, sizeof(canonical),
 		     "hubfs-ref 1\ncommit %s\nresolved %" PRId64 "\n", commit, at);
-	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(canonical) - 13);
+	FUZZ_CHECK(n > 0 && (size_t)n < sizeof(canonical) - FUZZ_CRC_LINE_LEN);
 	n += snprintf(canonical + n, sizeof(canonical) - (size_t)n,
 		      "crc %08" PRIx32 "\n", crc32c(0, canonical, (size_t)n));
 	/* One ref, one spelling: anything else would be a second reading. */
@@ -37,21 +35,6 @@ static void decode(const char *data, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char sealed[REF_FILE_MAX + 16];
-	int n;
-
-	size_t body = size;
-
-	decode((const char *)data, size);
-	/* Re-seal: the input's own "crc" line, if any, is replaced. */
-	if (size >= CRC_LINE_LEN && data[size - 1] == '\n' &&
-	    memcmp(data + size - CRC_LINE_LEN, "crc ", 4) == 0)
-		body = size - CRC_LINE_LEN;
-	if (body > REF_FILE_MAX)
-		return 0;
-	memcpy(sealed, data, body);
-	n = snprintf(sealed + body, sizeof(sealed) - body, "crc %08" PRIx32 "\n",
-		     crc32c(0, data, body));
-	decode(sealed, body + (size_t)n);
+	fuzz_decode_sealed(data, size, REF_FILE_MAX, decode);
 	return 0;
 }

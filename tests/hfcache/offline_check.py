@@ -7,12 +7,14 @@ file path of REPO_ID to {"size": N, "sha256": HEX, "etag": HEX}. Prints ok/not o
 exit status 1 if any check failed.
 """
 
-import hashlib
 import json
 import os
 import sys
 
 from huggingface_hub import hf_hub_download, scan_cache_dir, snapshot_download
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from filehash import sha256_file  # noqa: E402  (tests/lib)
 
 failures = 0
 
@@ -24,27 +26,19 @@ def check(cond, what):
         failures += 1
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 repo_id, expect = sys.argv[1], json.load(open(sys.argv[2]))
 check(os.environ.get("HF_HUB_OFFLINE") == "1", "HF_HUB_OFFLINE=1: no network at all")
 
 one = sorted(expect)[0]
 path = hf_hub_download(repo_id, one)
-check(sha256(path) == expect[one]["sha256"], "hf_hub_download(%s) gives the right bytes" % one)
+check(sha256_file(path) == expect[one]["sha256"], "hf_hub_download(%s) gives the right bytes" % one)
 
 folder = snapshot_download(repo_id)
 got = {}
 for root, _, names in os.walk(folder):
     for n in names:
         p = os.path.join(root, n)
-        got[os.path.relpath(p, folder)] = sha256(p)
+        got[os.path.relpath(p, folder)] = sha256_file(p)
 check(sorted(got) == sorted(expect), "snapshot_download lists exactly the repo's %d files" % len(expect))
 check(all(got.get(p) == e["sha256"] for p, e in expect.items()), "... every one with its published bytes")
 

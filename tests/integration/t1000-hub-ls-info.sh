@@ -71,17 +71,6 @@ check "spaces/ prefix" sh -c '"$0" ls spaces/hubfs-test/demo-space | grep -qx ap
 expect_eq 2 "$?" "a --type that contradicts the prefix exits 2"
 
 # --- bad input: one line on stderr, documented exit codes ---
-expect_code() { # WANT GREP DESCRIPTION CMD...
-	local want=$1 pattern=$2 what=$3
-	shift 3
-	"$@" >"$T/out" 2>"$T/err"
-	local rc=$?
-	if [ "$rc" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$pattern" "$T/err"; then
-		ok "$what"
-	else
-		not_ok "$what: exit $rc, stderr: $(cat "$T/err")"
-	fi
-}
 expect_code 2 "not a valid repo id" "malformed id exits 2" "$H" ls 'bad..id/x'
 expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad%zz'
 expect_code 3 "not found, or private and you are not logged in (log in: set HF_TOKEN" \

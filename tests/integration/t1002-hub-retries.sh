@@ -7,7 +7,6 @@ start_fakehub
 H=$HUBFS_BIN
 TREE='/api/models/hubfs-test/tiny-model/tree/*'
 
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
 
 # --- 503 twice, then fine: three requests, the listing is complete ---
 fault '{"kind": "status", "code": 503, "glob": "'"$TREE"'", "count": 2}'

@@ -10,7 +10,6 @@ size=$(manifest field model/$REPO $F size)
 sha=$(manifest field model/$REPO $F sha256)
 blob=$(manifest blob model/$REPO $F)
 
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
 fetch() { "$HUB_FETCH" --size "$size" "$@" "$REPO" "$F"; }
 ranges() { hub_fields status,range host=cdn method=GET; }
 

@@ -6,17 +6,6 @@
 start_fakehub
 H=$HUBFS_BIN
 TREE='/api/models/hubfs-test/tiny-model/tree/*'
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
-# timed CMD...: runs CMD (stderr to $T/err), sets RC and SECS (its run time).
-timed() {
-	local t0
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>"$T/err"
-	RC=$?
-	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
-	say "$* -> exit $RC in $SECS s"
-}
-within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 
 # --- connection refused, unknown host: exit 5 within 2 s, one attempt ---
 # (with the default backoff, which the harness shortens: retries would show)
@@ -31,21 +20,22 @@ check "... within 2 s" within 2
 check "... the message names the host" grep -q "hub.invalid" "$T/err"
 export HUBFS_RETRY_BASE_MS=50
 
-# --- headers dripped a byte per 0.2 s: below the floor, over within the window ---
-fault '{"kind": "drip_headers", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
-timed timeout 30 "$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model
-expect_eq 5 "$RC" "headers dripped: exit 5"
-check "... within 4 s (a 1 s low-speed window)" within 4
-check "... the message says what was slow" grep -q "too slow" "$T/err"
-fakehub_ctl DELETE faults >/dev/null
+# expect_drip WHAT WITHIN_NOTE: the listing's WHAT (headers or body) dripped
+# a byte per 0.2 s fails ls with exit 5 within 4 s, saying what was slow.
+expect_drip() {
+	fault '{"kind": "drip_'"$1"'", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
+	timed timeout 30 "$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model
+	expect_eq 5 "$RC" "$1 dripped: exit 5"
+	check "... within 4 s$2" within 4
+	check "... the message says what was slow" grep -q "too slow" "$T/err"
+	fakehub_ctl DELETE faults >/dev/null
+}
 
-# --- a body dripped a byte per 0.2 s (5 B/s: above the old 1 B/s floor) ---
-fault '{"kind": "drip_body", "glob": "'"$TREE"'", "interval": 0.2, "count": -1}'
-timed timeout 30 "$H" ls --stall-timeout 1 --retries 0 hubfs-test/tiny-model
-expect_eq 5 "$RC" "body dripped: exit 5"
-check "... within 4 s" within 4
-check "... the message says what was slow" grep -q "too slow" "$T/err"
-fakehub_ctl DELETE faults >/dev/null
+# --- headers dripped: below the floor, over within the window ---
+expect_drip headers " (a 1 s low-speed window)"
+
+# --- a body dripped (5 B/s: above the old 1 B/s floor) ---
+expect_drip body ""
 
 # --- a drip is tried once more, not as often as --retries allows ---
 fakehub_ctl DELETE log >/dev/null

@@ -98,17 +98,6 @@ check "a 503 on the first page is retried" sh -c '"$0" ls bulk-org | wc -l | gre
 expect_eq "503 200 200" "$(hub_fields status path=/api/models)" "... one retry, then both pages"
 
 # --- errors as huggingface_hub reports them ---
-expect_code() { # WANT PATTERN DESCRIPTION CMD...
-	local want=$1 pattern=$2 what=$3
-	shift 3
-	"$@" >"$T/out" 2>"$T/err"
-	local rc=$?
-	if [ "$rc" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$pattern" "$T/err"; then
-		ok "$what"
-	else
-		not_ok "$what: exit $rc, stderr: $(cat "$T/err")"
-	fi
-}
 expect_code 3 "model 'hubfs-test/tiny-modle' not found, or private and you are not logged in (log in: set HF_TOKEN or pass --token-file)" \
 	"a mistyped repo, anonymously: not found (exit 3), not a permission problem, and how to log in" \
 	"$H" ls hubfs-test/tiny-modle

@@ -4,9 +4,7 @@
 # are the real ones (an LFS file's, never its pointer's); writes fail with
 # EROFS.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs --cache-dir "$CACHE_DIR"
+start_mount_with --cache-dir "$CACHE_DIR"
 M=$MNT/hubfs-test/tiny-model
 KEY=model/hubfs-test/tiny-model
 
@@ -84,7 +82,4 @@ for op in "touch $M/new" "mkdir $M/d" "rm $M/config.json" "mv $M/config.json $M/
 done
 ok "every write fails with EROFS"
 check "no token ever reached the CDN" test "$(hub_count host=cdn auth=true)" = 0
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -5,9 +5,7 @@
 # ahead with several range requests; 8 concurrent readers of a cold file
 # fetch each block once.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs
+start_mount_with
 KEY=model/hubfs-test/tiny-model
 M=$MNT/hubfs-test/tiny-model
 F=$M/model.safetensors
@@ -76,7 +74,4 @@ cat "$M"/*.json "$M"/*.txt "$F" "$F2" "$F3" >/dev/null
 fakehub_ctl DELETE log >/dev/null
 cat "$M"/*.json "$M"/*.txt "$F" "$F2" "$F3" >/dev/null
 expect_eq "0" "$(hub_count)" "reading cached files again makes no request at all"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -4,9 +4,7 @@
 # commit; a branch moved on the Hub shows after the TTL, while a file
 # opened before keeps its commit.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs --revision-ttl 1
+start_mount_with --revision-ttl 1
 KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
 xattr() { getfattr --only-values -n "user.hubfs.$1" "$2" 2>/dev/null; }
@@ -44,7 +42,4 @@ sleep 1.2
 ls "$R@$new" >/dev/null
 expect_eq 0 "$(hub_count 'path~/api/models/hubfs-test/tiny-model/revision/*')" \
 	"a sha path is never re-resolved"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -5,9 +5,7 @@
 # a log line that says how to get access; with a token it works. Probes of names that do not exist
 # (.git, __pycache__) are answered from memory the second time.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs
+start_mount_with
 errno_of() { "$PYTHON" -c 'import errno,os,sys
 try:
     os.stat(sys.argv[1]) if sys.argv[2] == "stat" else open(sys.argv[1], "rb").read()
@@ -45,7 +43,4 @@ expect_eq "$(manifest field model/hubfs-test/gated-model "$lfs" sha256)" \
 	"$(sha256sum <"$MNT/hubfs-test/gated-model/$lfs" | cut -d' ' -f1)" "alice reads the gated repo's LFS file"
 expect_eq 0 "$(hub_count host=cdn auth=true)" "no request carried the token to the CDN"
 check "the token appears in no log" sh -c '! grep -q "$0" "$1" "$2"' "$ALICE_TOKEN" "$HUBFS_LOG" "$HUB_LOG"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -86,7 +86,4 @@ n=$(( ($(manifest field model/hubfs-test/tiny-model extra/weights.dat size) + 41
 expect_eq "$n" "$(hub_count host=cdn method=GET)" "--strict: reading 10 bytes fetched all $n blocks"
 expect_eq 1 "$(getfattr --only-values -n user.hubfs.verified "$MNT/hubfs-test/tiny-model/extra/weights.dat")" \
 	"... and the file is verified"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

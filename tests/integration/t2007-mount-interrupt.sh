@@ -2,23 +2,10 @@
 # A signal ends a read or a lookup blocked on a stalled Hub within 1 s; the
 # fetch goes on for a reader that still waits, and the daemon keeps serving.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs --stall-timeout 5
+start_mount_with --stall-timeout 5
 KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
-# timed CMD...: sets RC and SECS.
-timed() {
-	local t0
-	t0=$(date +%s.%N)
-	"$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
-	say "$* -> exit $RC in $SECS s"
-}
-within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 ls "$R" >/dev/null || die "cannot list $R"
 
 # --- SIGINT to a cat of a file whose CDN stalls after the headers ---

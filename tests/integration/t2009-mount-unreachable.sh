@@ -6,15 +6,6 @@ require_fuse
 start_fakehub
 # The default backoff (the harness shortens it): retries would cost seconds.
 export HUBFS_RETRY_BASE_MS=500
-timed() {
-	local t0
-	t0=$(date +%s.%N)
-	"$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
-	say "$* -> exit $RC in $SECS s"
-}
-within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 KEY=model/hubfs-test/tiny-model
 
 # Visit one repo and read one file while the Hub is there.

@@ -5,9 +5,7 @@
 # skip content (tar -S, cp --sparse, rsync -S); getfattr follows an
 # eviction made by another process; folders of names are dated.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs --cache-dir "$CACHE_DIR"
+start_mount_with --cache-dir "$CACHE_DIR"
 
 # --- folders of names ---
 expect_eq "datasets spaces" "$(ls "$MNT" | tr '\n' ' ' | sed 's/ $//')" \
@@ -104,7 +102,4 @@ check "hubfs cache evict, from another process" \
 expect_eq "0 0" "$(x cached "$S/$f") $(x verified "$S/$f")" "the live mount's getfattr follows the eviction"
 expect_eq "$want" "$(sha256sum <"$S/$f" | cut -d' ' -f1)" "... and the file reads right again"
 
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -2,21 +2,9 @@
 # Sixteen readers stuck on stalled files block nothing else: a cached file
 # and another repo answer within 1 s, and the mount still unmounts at once.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs
+start_mount_with
 KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
-timed() {
-	local t0
-	t0=$(date +%s.%N)
-	"$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
-	say "$* -> exit $RC in $SECS s"
-}
-within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 D=$MNT/datasets/hubfs-test/big-dataset/data/test/part-00
 # A file in the verified cache that the kernel has never read: its read
 # must reach the daemon (not the page cache) while the others are stuck.

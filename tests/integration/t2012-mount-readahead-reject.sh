@@ -3,9 +3,7 @@
 # already served its unverified first block gets EIO, never a whole file
 # with a wrong byte (read-ahead, not the reader, met the failure).
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs
+start_mount_with
 KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
 ls "$R" >/dev/null || die "cannot list $R"

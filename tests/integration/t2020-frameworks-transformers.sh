@@ -5,14 +5,8 @@
 # block once (tests/frameworks/transformers_check.py).
 . "$HUBFS_TEST_LIB"
 . "$(dirname "$HUBFS_TEST_LIB")/../frameworks/lib.sh"
-require_fuse
-require_frameworks
-start_fakehub
-mount_hubfs
+start_frameworks_mount
 check "transformers through the mount" \
 	fw_python "$FW_DIR/transformers_check.py" "$MNT"
 check "nothing but hubfs asked the Hub for anything" test "$(hub_count 'ua~hubfs/*')" = "$(hub_count)"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

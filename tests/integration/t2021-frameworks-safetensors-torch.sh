@@ -5,15 +5,9 @@
 # weights_only=True) give the original tensors (tests/frameworks/safetensors_torch.py).
 . "$HUBFS_TEST_LIB"
 . "$(dirname "$HUBFS_TEST_LIB")/../frameworks/lib.sh"
-require_fuse
-require_frameworks
-start_fakehub
-mount_hubfs
+start_frameworks_mount
 ls "$MNT/hubfs-ml/bert-tiny/checkpoint" >/dev/null
 check "safetensors and torch through the mount" \
 	fw_python "$FW_DIR/safetensors_torch.py" "$MNT"
 check "nothing but hubfs asked the Hub for anything" test "$(hub_count 'ua~hubfs/*')" = "$(hub_count)"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

@@ -4,13 +4,7 @@
 # (tests/frameworks/hffs_agree.py).
 . "$HUBFS_TEST_LIB"
 . "$(dirname "$HUBFS_TEST_LIB")/../frameworks/lib.sh"
-require_fuse
-require_frameworks
-start_fakehub
-mount_hubfs
+start_frameworks_mount
 FW_HUB_OFFLINE=0 # HfFileSystem talks to the fake Hub (HF_ENDPOINT)
 check "HfFileSystem and the mount agree" fw_python "$FW_DIR/hffs_agree.py" "$MNT"
-unmount_hubfs
-expect_eq 0 "$?" "the daemon exits 0"
-check "no sanitizer report" scan_logs "$HUBFS_LOG"
-test_done
+finish_mount

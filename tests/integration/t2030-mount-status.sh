@@ -6,9 +6,7 @@
 # text exposition format; a second mount over the warm cache fetches 0
 # bytes and has a hit ratio of 1.
 . "$HUBFS_TEST_LIB"
-require_fuse
-start_fakehub
-mount_hubfs --max-cache-size 1G
+start_mount_with --max-cache-size 1G
 KEY=model/hubfs-test/tiny-model
 M=$MNT/hubfs-test/tiny-model
 F=extra/weights.dat

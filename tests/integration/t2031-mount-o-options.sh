@@ -44,14 +44,7 @@ expect_eq "$spare" "$(getfattr -n user.hubfs.commit --only-values "$MNT/hubfs-te
 	"revision_ttl=7: main is resolved again after 7 s (was ${old:0:8})"
 
 # --- SIGTERM: unmount and exit 0, within bounds ---
-kill -TERM "$HUBFS_PID"
-rc=0
-timeout 20 tail --pid="$HUBFS_PID" -f /dev/null || rc=$?
-expect_eq 0 "$rc" "the daemon ends within 20 s of SIGTERM"
-rc=0
-wait "$HUBFS_PID" || rc=$?
-HUBFS_PID=
-expect_eq 0 "$rc" "... with exit status 0"
+stop_daemon TERM 20 "the daemon ends within 20 s of SIGTERM" "... with exit status 0"
 check "... and the mount is gone" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
 
 # --- repo=, type=, token_file=, offline; several -o; rw ---

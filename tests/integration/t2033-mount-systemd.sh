@@ -52,14 +52,9 @@ HUBFS_PID=$!
 check "ExecStartPost returns once the mount serves" bash -c "$post"
 check "... which it does" is_mounted
 check "... and reads" test -s "$MNT/hubfs-test/tiny-model/config.json"
-kill -s "$(unit_value "$T/units/hubfs@.service" KillSignal)" "$HUBFS_PID"
-rc=0
-timeout "$(unit_value "$T/units/hubfs@.service" TimeoutStopSec)" tail --pid="$HUBFS_PID" -f /dev/null || rc=$?
-expect_eq 0 "$rc" "stopping: hubfs ends within TimeoutStopSec"
-rc=0
-wait "$HUBFS_PID" || rc=$?
-HUBFS_PID=
-expect_eq 0 "$rc" "... with exit status 0 (systemd: inactive, not failed)"
+stop_daemon "$(unit_value "$T/units/hubfs@.service" KillSignal)" \
+	"$(unit_value "$T/units/hubfs@.service" TimeoutStopSec)" \
+	"stopping: hubfs ends within TimeoutStopSec" "... with exit status 0 (systemd: inactive, not failed)"
 check "... unmounted" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
 
 # --- mnt-hub.mount: what systemd runs is mount(8) with the unit's fields ---

@@ -124,7 +124,6 @@ except OSError as e:
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 cdn_bytes() { hub_sum bytes host=cdn; }
-fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
 # mirror_get URL [curl options...]: "STATUS MIRROR-CACHE-STATUS"
 mirror_get() {
 	local url=$1

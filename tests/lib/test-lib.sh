@@ -74,6 +74,33 @@ require_fuse() {
 	[ -r /dev/fuse ] && [ -w /dev/fuse ] || skip_all "/dev/fuse is not usable by $(id -un)"
 }
 
+# expect_code WANT PATTERN DESCRIPTION COMMAND...: the command must exit
+# WANT with one line on stderr that contains PATTERN (output in $T/out, $T/err).
+expect_code() {
+	local want=$1 pattern=$2 what=$3
+	shift 3
+	"$@" >"$T/out" 2>"$T/err"
+	local rc=$?
+	if [ "$rc" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$pattern" "$T/err"; then
+		ok "$what"
+	else
+		not_ok "$what: exit $rc, stderr: $(cat "$T/err")"
+	fi
+}
+
+# timed COMMAND...: runs it with output in $T/out and $T/err; sets RC (its
+# exit status) and SECS (its run time).
+timed() {
+	local t0
+	t0=$(date +%s.%N)
+	"$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+	say "$* -> exit $RC in $SECS s"
+}
+# within SECONDS: the last timed command took no longer.
+within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
+
 # wait_for SECONDS COMMAND...: poll until the command succeeds.
 wait_for() {
 	local deadline=$((SECONDS + $1))
@@ -105,6 +132,9 @@ fakehub_ctl() {
 		"$HUB_URL/_fake/$2"
 }
 
+# fault JSON: inject a fault into the fake Hub (tests/fakehub/README.md).
+fault() { fakehub_ctl POST faults "$1" >/dev/null || die "cannot inject $1"; }
+
 # hub_count [FILTER...]: requests in the fake Hub's log that match, e.g.
 #   hub_count host=cdn method=GET 'path~/repos/*' auth=true
 hub_count() { $HUBLOG "$HUB_LOG" count "$@"; }
@@ -126,6 +156,14 @@ mount_hubfs() {
 	fi
 }
 
+# start_mount_with [hubfs mount options...]: what most mount tests begin
+# with: FUSE or skip, the fake Hub, and $MNT mounted with these options.
+start_mount_with() {
+	require_fuse
+	start_fakehub
+	mount_hubfs "$@"
+}
+
 # unmount_hubfs: unmount and require the daemon to exit with status 0.
 unmount_hubfs() {
 	local rc=0
@@ -138,6 +176,28 @@ unmount_hubfs() {
 # scan_logs FILE: no sanitizer report may appear in a daemon's log.
 scan_logs() {
 	! grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$1"
+}
+
+# stop_daemon SIGNAL SECONDS ENDS_DESCRIPTION STATUS_DESCRIPTION: send the
+# mount's daemon SIGNAL; it must end within SECONDS, and with exit status 0.
+stop_daemon() {
+	local rc=0
+	kill -s "$1" "$HUBFS_PID"
+	timeout "$2" tail --pid="$HUBFS_PID" -f /dev/null || rc=$?
+	expect_eq 0 "$rc" "$3"
+	rc=0
+	wait "$HUBFS_PID" || rc=$?
+	HUBFS_PID=
+	expect_eq 0 "$rc" "$4"
+}
+
+# finish_mount: what most mount tests end with: unmount, the daemon exits
+# 0, no sanitizer report in its log; then test_done.
+finish_mount() {
+	unmount_hubfs
+	expect_eq 0 "$?" "the daemon exits 0"
+	check "no sanitizer report" scan_logs "$HUBFS_LOG"
+	test_done
 }
 
 _cleanup() {

@@ -26,6 +26,7 @@
 #include "cache/cache.h"
 #include "cache/cache_int.h"
 #include "tests/helpers/mem_source.h"
+#include "tests/helpers/scratch.h"
 #include "util/crc32c.h"
 #include "util/lfs.h"
 
@@ -43,33 +44,12 @@ struct fx {
 
 /* ---- helpers ---- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void make_tmpdir(char *out, size_t size)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	snprintf(out, size, "%s/hubfs-test-cache.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(out));
-}
-
 static int fx_setup_limit(void **state, uint64_t max_bytes)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	make_tmpdir(f->dir, sizeof(f->dir));
+	scratch_dir_make(f->dir, sizeof(f->dir), "hubfs-test-cache");
 	mem_source_init(&f->ms);
 	f->opts.dir = f->dir;
 	f->opts.max_bytes = max_bytes;
@@ -95,7 +75,7 @@ static int fx_teardown(void **state)
 		assert_int_equal(atomic_load(&f->ms.stream_fetches),
 				 atomic_load(&f->ms.total_fetches));
 	cache_close(f->c);
-	rm_rf(f->dir);
+	scratch_dir_remove(f->dir);
 	mem_source_release(&f->ms);
 	free(f);
 	return 0;
@@ -292,18 +272,6 @@ static struct cache_usage usage(struct fx *f)
 
 	cache_usage(f->c, &u);
 	return u;
-}
-
-/* A pid that is not running: a child that has exited and been reaped. */
-static pid_t dead_pid(void)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	return pid;
 }
 
 /* ---- 1. whole and odd reads ---- */
@@ -1442,7 +1410,7 @@ static void test_open_removes_leftovers(void **state)
 	char dir[PATH_MAX], path[PATH_MAX + 64], bad[PATH_MAX + 160], live[PATH_MAX + 64];
 	char inner[PATH_MAX + 256];
 	char hash[65];
-	pid_t dead = dead_pid();
+	pid_t dead = scratch_dead_pid();
 	struct cache_usage u0;
 
 	read_all(f, a);
@@ -1527,7 +1495,7 @@ static void test_open_removes_top_level_leftovers(void **state)
 {
 	struct fx *f = *state;
 	char path[PATH_MAX + 64];
-	pid_t dead = dead_pid();
+	pid_t dead = scratch_dead_pid();
 
 	snprintf(path, sizeof(path), "%s/hubfs-cache.tmp.%ld.0", f->dir, (long)dead);
 	write_file(path, "hubfs-c", 7);
@@ -2208,7 +2176,7 @@ static void test_format_marker(void **state)
 	struct stat st;
 
 	(void)state;
-	make_tmpdir(dir, sizeof(dir));
+	scratch_dir_make(dir, sizeof(dir), "hubfs-test-cache");
 	opts.dir = dir;
 	/* A new directory gets the marker and a CACHEDIR.TAG. */
 	assert_int_equal(cache_open(&opts, &c), 0);
@@ -2229,7 +2197,7 @@ static void test_format_marker(void **state)
 	assert_int_equal(cache_open(&opts, &c), -EPROTO);
 	write_file(path, "hubfs-cache 1", 13);
 	assert_int_equal(cache_open(&opts, &c), -EPROTO);
-	rm_rf(dir);
+	scratch_dir_remove(dir);
 
 	/* A directory that cannot be made. */
 	opts.dir = "/proc/hubfs-cache-test/nope";

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -23,6 +22,7 @@
 #include <cmocka.h>
 
 #include "cache/meta.h"
+#include "tests/helpers/scratch.h"
 #include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/digest.h"
@@ -47,33 +47,18 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
 
 	if (!f)
 		return -1;
-	snprintf(f->root, sizeof(f->root), "%s/hubfs-meta-XXXXXX",
-		 tmp && tmp[0] ? tmp : "/tmp");
-	if (!mkdtemp(f->root)) {
-		free(f);
-		return -1;
-	}
+	scratch_dir_make(f->root, sizeof(f->root), "hubfs-meta");
 	*state = f;
 	return 0;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag,
-		      struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	int rc = nftw(f->root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = scratch_dir_remove(f->root);
 
 	free(f);
 	return rc;
@@ -105,6 +90,12 @@ static void put_file(const char *path, const void *data, size_t len)
 	assert_int_equal(close(fd), 0);
 }
 
+/* Write the listing file of REPO at C1 as these bytes. */
+static void put_listing(const struct fixture *f, const void *data, size_t len)
+{
+	put_file(at(f, REPO_DIR "/" C1 ".lst"), data, len);
+}
+
 static void get_file(const char *path, struct buf *b)
 {
 	int fd = open(path, O_RDONLY);
@@ -131,18 +122,6 @@ static void mkdirs(const char *path)
 		}
 	}
 	mkdir(tmp, 0755);
-}
-
-/* A pid that certainly belonged to a process that is gone. */
-static pid_t dead_pid(void)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	return pid;
 }
 
 static struct cache_file_entry file_entry(const char *path, uint64_t size,
@@ -247,7 +226,7 @@ static void forge_listing(const struct fixture *f, const char *body)
 	buf_init(&b, 1u << 20);
 	assert_int_equal(buf_printf(&b, "%send %s\n", body, hex), 0);
 	mkdirs(at(f, REPO_DIR));
-	put_file(at(f, REPO_DIR "/" C1 ".lst"), b.data, b.len);
+	put_listing(f, b.data, b.len);
 	buf_release(&b);
 }
 
@@ -405,7 +384,7 @@ static void test_listing_is_immutable(void **state)
 	buf_release(&after);
 
 	/* A corrupt listing is no reason to refuse a good one. */
-	put_file(at(f, REPO_DIR "/" C1 ".lst"), "garbage\n", 8);
+	put_listing(f, "garbage\n", 8);
 	assert_int_equal(cache_listing_store(f->root, REPO, C1, &other, 1), 0);
 	assert_int_equal(load(f, REPO, C1, &s), 0);
 	assert_entries_equal(&s, &other, 1);
@@ -522,6 +501,14 @@ static void assert_corrupt(const struct fixture *f, const char *what)
 		fail_msg("%s: the corrupt file was kept", what);
 }
 
+/* The listing file of these bytes is refused as corrupt (see assert_corrupt()). */
+static void assert_corrupt_bytes(const struct fixture *f, const void *data, size_t len,
+				 const char *what)
+{
+	put_listing(f, data, len);
+	assert_corrupt(f, what);
+}
+
 static void store_sample(const struct fixture *f, struct buf *good)
 {
 	const struct cache_file_entry *e;
@@ -541,9 +528,8 @@ static void test_listing_truncated(void **state)
 	store_sample(f, &good);
 	/* Every possible length short of the whole file. */
 	for (size_t len = 0; len < good.len; len++) {
-		put_file(at(f, REPO_DIR "/" C1 ".lst"), good.data, len);
 		snprintf(what, sizeof(what), "truncated at %zu", len);
-		assert_corrupt(f, what);
+		assert_corrupt_bytes(f, good.data, len, what);
 	}
 	buf_release(&good);
 }
@@ -559,16 +545,14 @@ static void test_listing_bit_flips(void **state)
 		static const unsigned char flips[] = { 0x01, 0x20, 0x80 };
 
 		for (size_t k = 0; k < sizeof(flips); k++) {
+			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", off, flips[k]);
 			good.data[off] = (char)(good.data[off] ^ flips[k]);
-			put_file(at(f, REPO_DIR "/" C1 ".lst"), good.data, good.len);
+			assert_corrupt_bytes(f, good.data, good.len, what);
 			good.data[off] = (char)(good.data[off] ^ flips[k]);
-			snprintf(what, sizeof(what), "byte %zu ^ 0x%02x", off,
-				 flips[k]);
-			assert_corrupt(f, what);
 		}
 	}
 	/* The untouched bytes still load: the test itself is sound. */
-	put_file(at(f, REPO_DIR "/" C1 ".lst"), good.data, good.len);
+	put_listing(f, good.data, good.len);
 	{
 		struct seen s;
 		const struct cache_file_entry *e;
@@ -595,8 +579,7 @@ static void test_listing_appended_junk(void **state)
 		buf_init(&b, 1u << 20);
 		assert_int_equal(buf_append(&b, good.data, good.len), 0);
 		assert_int_equal(buf_append(&b, junk[i], strlen(junk[i]) ? strlen(junk[i]) : 1), 0);
-		put_file(at(f, REPO_DIR "/" C1 ".lst"), b.data, b.len);
-		assert_corrupt(f, "appended junk");
+		assert_corrupt_bytes(f, b.data, b.len, "appended junk");
 		buf_release(&b);
 	}
 	buf_release(&good);
@@ -678,8 +661,7 @@ static void test_listing_forged(void **state)
 		buf_init(&b, 4096);
 		assert_int_equal(buf_append(&b, body, sizeof(body) - 1), 0);
 		assert_int_equal(buf_printf(&b, "end %s\n", hex), 0);
-		put_file(at(f, REPO_DIR "/" C1 ".lst"), b.data, b.len);
-		assert_corrupt(f, "NUL in a path");
+		assert_corrupt_bytes(f, b.data, b.len, "NUL in a path");
 		buf_release(&b);
 	}
 #undef HEAD
@@ -1033,7 +1015,7 @@ static void test_listings_each(void **state)
 	assert_int_equal(symlink(outside, at(f, "listings/model/evil/link")), 0);
 	/* Temporary files: one of a dead writer, one of a live one. */
 	snprintf(stale, sizeof(stale), "%s/" REPO_DIR "/" C3 ".lst.tmp.%ld.0",
-		 f->root, (long)dead_pid());
+		 f->root, (long)scratch_dead_pid());
 	put_file(stale, "half", 4);
 	snprintf(live, sizeof(live), "%s/" REPO_DIR "/" C3 ".lst.tmp.%ld.7",
 		 f->root, (long)getpid());
@@ -1101,7 +1083,7 @@ static void test_refs_each(void **state)
 	put_file(at(f, REFS_REPO_DIR "/dev.ref"), "corrupt\n", 8);
 	mkdirs(at(f, REFS_REPO_DIR "/sub.ref"));
 	snprintf(stale, sizeof(stale), "%s/" REFS_REPO_DIR "/main.ref.tmp.%ld.3",
-		 f->root, (long)dead_pid());
+		 f->root, (long)scratch_dead_pid());
 	put_file(stale, "half", 4);
 
 	memset(&p, 0, sizeof(p));
@@ -1237,29 +1219,31 @@ static void test_forget_from_callback(void **state)
 	assert_int_equal(p.n, 0);
 }
 
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_repo_keys),
-		cmocka_unit_test_setup_teardown(test_listing_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_legacy_keys_do_not_collide, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_is_immutable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_refuses_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_bit_flips, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_appended_junk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_forged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_not_a_regular_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_callback_stops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listing_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ref_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ref_refuses_bad_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ref_corrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listings_each, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refs_each, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forget_revision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forget_repo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forget_from_callback, setup, teardown),
+		TEST(test_listing_round_trip),
+		TEST(test_listing_legacy_keys_do_not_collide),
+		TEST(test_listing_is_immutable),
+		TEST(test_listing_refuses_bad_input),
+		TEST(test_listing_truncated),
+		TEST(test_listing_bit_flips),
+		TEST(test_listing_appended_junk),
+		TEST(test_listing_forged),
+		TEST(test_listing_not_a_regular_file),
+		TEST(test_listing_callback_stops),
+		TEST(test_listing_large),
+		TEST(test_ref_round_trip),
+		TEST(test_ref_refuses_bad_input),
+		TEST(test_ref_corrupt),
+		TEST(test_listings_each),
+		TEST(test_refs_each),
+		TEST(test_forget_revision),
+		TEST(test_forget_repo),
+		TEST(test_forget_from_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

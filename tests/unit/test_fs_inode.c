@@ -7,7 +7,6 @@
  * invented, and concurrent lookups and forgets must agree (TSan).
  */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,6 +21,7 @@
 
 #include "cache/meta.h"
 #include "fs/fs_int.h"
+#include "tests/helpers/scratch.h"
 
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
 #define WIDE 5000 /* files in big/ */
@@ -33,14 +33,6 @@ struct fx {
 	struct fs fs;
 	size_t base; /* nodes of an fs nobody looked into */
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void store_repo(const char *root)
 {
@@ -77,11 +69,9 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct cache_options opts = { 0 };
-	const char *tmp = getenv("TMPDIR");
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "%s/test_fs_inode.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
+	scratch_dir_make(f->dir, sizeof(f->dir), "test_fs_inode");
 	opts.dir = f->dir;
 	assert_int_equal(cache_open(&opts, &f->cache), 0);
 	store_repo(f->dir);
@@ -110,7 +100,7 @@ static int teardown(void **state)
 	pthread_mutex_destroy(&f->fs.helpers_lock);
 	pthread_cond_destroy(&f->fs.helpers_done);
 	cache_close(f->cache);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_dir_remove(f->dir);
 	free(f);
 	return 0;
 }

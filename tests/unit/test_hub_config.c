@@ -66,30 +66,55 @@ static void test_defaults(void **state)
 	hub_config_release(&cfg);
 }
 
+/* The configuration loads with @ovr and has these time bounds. */
+static void assert_time_bounds(const struct hub_config_overrides *ovr, long min_speed_bps,
+			       long op_timeout_ms)
+{
+	struct hub_config cfg;
+
+	assert_int_equal(hub_config_load(&cfg, ovr, NULL), 0);
+	assert_int_equal(cfg.min_speed_bps, min_speed_bps);
+	assert_int_equal(cfg.op_timeout_ms, op_timeout_ms);
+	hub_config_release(&cfg);
+}
+
 static void test_time_bounds(void **state)
 {
 	struct hub_config_overrides ovr = { .min_speed_bps = 50, .op_timeout_ms = 2500,
 					    .max_retries = -1 };
-	struct hub_config cfg;
 
 	(void)state;
 	setenv("HUBFS_MIN_SPEED", "4096", 1);
 	setenv("HUBFS_OP_TIMEOUT", "7.5", 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_int_equal(cfg.min_speed_bps, 4096);
-	assert_int_equal(cfg.op_timeout_ms, 7500);
-	hub_config_release(&cfg);
+	assert_time_bounds(NULL, 4096, 7500);
 	/* The command line wins over the environment. */
-	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
-	assert_int_equal(cfg.min_speed_bps, 50);
-	assert_int_equal(cfg.op_timeout_ms, 2500);
-	hub_config_release(&cfg);
+	assert_time_bounds(&ovr, 50, 2500);
 	/* Nonsense falls back to the defaults rather than to "no limit". */
 	setenv("HUBFS_MIN_SPEED", "0", 1);
 	setenv("HUBFS_OP_TIMEOUT", "-3", 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_int_equal(cfg.min_speed_bps, 1024);
-	assert_int_equal(cfg.op_timeout_ms, 120000);
+	assert_time_bounds(NULL, 1024, 120000);
+}
+
+/* The configuration loads with @ovr and has endpoint @want. */
+static void assert_endpoint(const struct hub_config_overrides *ovr, const char *want)
+{
+	struct hub_config cfg;
+
+	assert_int_equal(hub_config_load(&cfg, ovr, NULL), 0);
+	assert_string_equal(cfg.endpoint, want);
+	hub_config_release(&cfg);
+}
+
+/* The configuration loads with @ovr and has token @want from @source (NULL: any). */
+static void assert_token(const struct hub_config_overrides *ovr, const char *want,
+			 const char *source)
+{
+	struct hub_config cfg;
+
+	assert_int_equal(hub_config_load(&cfg, ovr, NULL), 0);
+	assert_string_equal(cfg.token, want);
+	if (source)
+		assert_string_equal(cfg.token_source, source);
 	hub_config_release(&cfg);
 }
 
@@ -101,12 +126,8 @@ static void test_endpoint_precedence(void **state)
 
 	(void)state;
 	setenv("HF_ENDPOINT", "https://mirror.example///", 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_string_equal(cfg.endpoint, "https://mirror.example");
-	hub_config_release(&cfg);
-	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
-	assert_string_equal(cfg.endpoint, "http://127.0.0.1:9");
-	hub_config_release(&cfg);
+	assert_endpoint(NULL, "https://mirror.example");
+	assert_endpoint(&ovr, "http://127.0.0.1:9");
 	setenv("HF_ENDPOINT", "ftp://nope", 1);
 	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "HF_ENDPOINT"));
@@ -118,40 +139,27 @@ static void test_token_precedence(void **state)
 {
 	char path[256];
 	struct hub_config_overrides ovr = { 0 };
-	struct hub_config cfg;
 
 	(void)state;
 	write_file("token", "hf_from_home\n");
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_string_equal(cfg.token, "hf_from_home");
-	assert_string_equal(cfg.token_source, "$HF_HOME/token");
-	hub_config_release(&cfg);
+	assert_token(NULL, "hf_from_home", "$HF_HOME/token");
 
 	snprintf(path, sizeof(path), "%s/other", dir);
 	write_file("other", "  hf_from_path \r\n");
 	setenv("HF_TOKEN_PATH", path, 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_string_equal(cfg.token, "hf_from_path");
-	hub_config_release(&cfg);
+	assert_token(NULL, "hf_from_path", NULL);
 
 	setenv("HF_TOKEN", "hf_from_env", 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_string_equal(cfg.token, "hf_from_env");
-	hub_config_release(&cfg);
+	assert_token(NULL, "hf_from_env", NULL);
 
 	write_file("cli", "hf_from_cli");
 	snprintf(path, sizeof(path), "%s/cli", dir);
 	ovr.token_file = path;
-	assert_int_equal(hub_config_load(&cfg, &ovr, NULL), 0);
-	assert_string_equal(cfg.token, "hf_from_cli");
-	assert_string_equal(cfg.token_source, "--token-file");
-	hub_config_release(&cfg);
+	assert_token(&ovr, "hf_from_cli", "--token-file");
 
 	/* An empty HF_TOKEN means "none" and the files are asked next. */
 	setenv("HF_TOKEN", "", 1);
-	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
-	assert_string_equal(cfg.token, "hf_from_path");
-	hub_config_release(&cfg);
+	assert_token(NULL, "hf_from_path", NULL);
 }
 
 static void test_bad_tokens(void **state)
