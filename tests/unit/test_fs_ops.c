@@ -715,8 +715,7 @@ static void test_concurrent_readers(void **state)
 	pthread_t threads[READERS];
 
 	f->fs.opts.prefetch_blocks = 4;
-	f->fs.opts.prefetch_streams = 1;
-	assert_int_equal(fs_prefetch_start(&f->fs, 2), 0);
+	assert_int_equal(fs_prefetch_start(&f->fs, 2, 4), 0);
 	assert_int_equal(open_file(f, model, O_RDONLY, &shared), 0);
 	for (unsigned i = 0; i < READERS; i++) {
 		readers[i] = (struct reader){
