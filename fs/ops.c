@@ -1160,16 +1160,13 @@ static bool has_option(const char *list, const char *name)
 	return false;
 }
 
-int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
+/* A new mount's state from @opts and @deps, before anything is mounted. */
+static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps *deps)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *loop = NULL;
 	struct fs *fs = calloc(1, sizeof(*fs));
-	int report = -1; /* background: the pipe to the waiting parent */
-	int rc;
 
 	if (!fs)
-		return -ENOMEM;
+		return NULL;
 	fs->opts = *opts;
 	fs->deps = *deps;
 	fs->env.hub = deps->hub;
@@ -1182,6 +1179,82 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
+	return fs;
+}
+
+/* Free @fs once its session is gone, with what the kernel had not released. */
+static void fs_destroy(struct fs *fs)
+{
+	while (fs->open_items.next != &fs->open_items) {
+		struct fs_open *o = fs->open_items.next;
+
+		o->next->prev = o->prev;
+		o->prev->next = o->next;
+		o->free(o);
+	}
+	if (fs->nodes)
+		fs_table_release(fs);
+	pthread_mutex_destroy(&fs->helpers_lock);
+	pthread_cond_destroy(&fs->helpers_done);
+	free(fs);
+}
+
+/*
+ * Serve the mounted session until it is unmounted or signalled: the
+ * read-ahead threads, the multi-threaded loop, then every thread of ours
+ * stopped. @report: the pipe to the parent still waiting in the
+ * background (-1: none), told once nothing can fail before serving.
+ * 0 for a clean end, or -errno.
+ */
+static int serve(struct fs *fs, int *report)
+{
+	struct fuse_loop_config *loop;
+	int rc;
+
+	/* Threads start after daemonizing: fork() keeps only the caller's. */
+	rc = fs_prefetch_start(fs, fs->opts.prefetch_threads, fs->opts.max_streams);
+	if (rc < 0) {
+		log_err("cannot start the read-ahead threads: %s", strerror(-rc));
+		return rc;
+	}
+	loop = fuse_loop_cfg_create();
+	if (!loop) {
+		log_err("cannot set up the FUSE loop: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(loop, FUSE_MAX_IDLE_THREADS);
+	if (*report >= 0) {
+		daemon_report(*report, true);
+		*report = -1;
+	}
+	log_info("mounted %s on %s (endpoint %s, cache %s)",
+		 fs->opts.repo ? fs->opts.repo : "the Hub", fs->opts.mountpoint,
+		 fs->deps.hub_config->offline ? "none: offline" : fs->deps.hub_config->endpoint,
+		 cache_dir(fs->deps.cache));
+	/* A positive result is the signal that ended the loop: a clean exit. */
+	rc = fuse_session_loop_mt(fs->se, loop);
+	rc = rc < 0 ? rc : 0;
+	fuse_loop_cfg_destroy(loop);
+out:
+	/* Fetches that nobody waits for any more end now, not at their deadline. */
+	atomic_store(&fs->stopping, true);
+	hub_client_cancel(fs->deps.hub);
+	fs_helpers_drain(fs);
+	fs_prefetch_stop(fs);
+	return rc;
+}
+
+int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fs *fs = fs_create(opts, deps);
+	int report = -1; /* background: the pipe to the waiting parent */
+	int rc;
+
+	if (!fs)
+		return -ENOMEM;
 	rc = check_mountpoint(opts->mountpoint);
 	if (rc == 0)
 		rc = fs_table_init(fs);
@@ -1209,52 +1282,12 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		goto out_signals;
 	}
 	raise_readahead(opts->mountpoint, 4096);
-	if (opts->foreground) {
-		if (fuse_daemonize(1) != 0) {
-			rc = -EIO;
-			goto out_unmount;
-		}
-	} else {
-		report = daemon_detach();
-		if (report < 0) {
-			rc = report;
-			goto out_unmount;
-		}
-	}
-	/* Threads start after daemonizing: fork() keeps only the caller's. */
-	rc = fs_prefetch_start(fs, opts->prefetch_threads, opts->max_streams);
-	if (rc < 0) {
-		log_err("cannot start the read-ahead threads: %s", strerror(-rc));
-		goto out_unmount;
-	}
-	loop = fuse_loop_cfg_create();
-	if (!loop) {
-		log_err("cannot set up the FUSE loop: out of memory");
-		rc = -ENOMEM;
-		goto out_prefetch;
-	}
-	fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
-	fuse_loop_cfg_set_idle_threads(loop, FUSE_MAX_IDLE_THREADS);
-	/* Nothing can fail now before requests are served: let the parent go. */
-	if (report >= 0) {
-		daemon_report(report, true);
-		report = -1;
-	}
-	log_info("mounted %s on %s (endpoint %s, cache %s)",
-		 opts->repo ? opts->repo : "the Hub", opts->mountpoint,
-		 deps->hub_config->offline ? "none: offline" : deps->hub_config->endpoint,
-		 cache_dir(deps->cache));
-	/* A positive result is the signal that ended the loop: a clean exit. */
-	rc = fuse_session_loop_mt(fs->se, loop);
-	rc = rc < 0 ? rc : 0;
-	fuse_loop_cfg_destroy(loop);
-out_prefetch:
-	/* Fetches that nobody waits for any more end now, not at their deadline. */
-	atomic_store(&fs->stopping, true);
-	hub_client_cancel(deps->hub);
-	fs_helpers_drain(fs);
-	fs_prefetch_stop(fs);
-out_unmount:
+	if (opts->foreground)
+		rc = fuse_daemonize(1) != 0 ? -EIO : 0;
+	else
+		rc = report = daemon_detach();
+	if (rc >= 0)
+		rc = serve(fs, &report);
 	fuse_session_unmount(fs->se);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
@@ -1262,19 +1295,7 @@ out_session:
 	fuse_session_destroy(fs->se);
 out:
 	fuse_opt_free_args(&args);
-	/* Opens the kernel had not released yet when the session ended. */
-	while (fs->open_items.next != &fs->open_items) {
-		struct fs_open *o = fs->open_items.next;
-
-		o->next->prev = o->prev;
-		o->prev->next = o->next;
-		o->free(o);
-	}
-	if (fs->nodes)
-		fs_table_release(fs);
-	pthread_mutex_destroy(&fs->helpers_lock);
-	pthread_cond_destroy(&fs->helpers_done);
-	free(fs);
+	fs_destroy(fs);
 	/* Only after the unmount above: the parent's exit must find it gone. */
 	if (report >= 0)
 		daemon_report(report, false);
