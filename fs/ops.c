@@ -642,7 +642,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * kernel fills 2 MiB at a time (torch's mmap of a safetensors or
  * torch.save file): that arrives as two 1 MiB reads, exactly half a block.
  * The limit is prefetch_blocks, or the read-ahead window when it is wider:
- * a lone reader may keep the whole window busy, as a download would.
+ * a lone reader may keep the whole window busy, as a download would, and
+ * gets there within a few blocks (below).
  */
 static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
@@ -662,10 +663,18 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	}
 	h->next_offset = off + size;
 	if (h->next_offset - h->run_start > CACHE_BLOCK_SIZE / 2) {
-		/* One block ahead per block read so far, up to the limit. */
+		/*
+		 * One block ahead per block read so far while the run may be a
+		 * random reader's one block (mmap in random order: a run of 4
+		 * MiB counts two); past that, double with each block, so that
+		 * a sequential reader has the whole window busy after a few
+		 * blocks, not after as many blocks as the window is wide.
+		 */
 		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
+		uint64_t ahead = run_blocks <= 2 ? run_blocks :
+				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 1);
 
-		want = run_blocks < limit ? (uint32_t)run_blocks : limit;
+		want = ahead < limit ? (uint32_t)ahead : limit;
 	}
 	from = h->ahead > here + 1 ? h->ahead : here + 1;
 	if (want && here + want >= from && from < blocks) {
