@@ -271,58 +271,71 @@ void fs_prefetch_stop(struct fs *fs)
 	fs->prefetch = NULL;
 }
 
-void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
+/*
+ * The queue, locked, when jobs may be queued (read-ahead runs and is not
+ * stopping), with the window read before its lock; NULL otherwise.
+ */
+static struct fs_prefetch *queue_lock(struct fs *fs, unsigned *win)
 {
 	struct fs_prefetch *pf = fs->prefetch;
+
+	if (!pf)
+		return NULL;
+	*win = window(pf);
+	pthread_mutex_lock(&pf->lock);
+	if (!workers_count(pf->pool) || pf->stop) {
+		pthread_mutex_unlock(&pf->lock);
+		return NULL;
+	}
+	return pf;
+}
+
+/* The job just filled in at the queue's end is queued: wake, grow, unlock. */
+static void queue_push_unlock(struct fs_prefetch *pf, unsigned win)
+{
+	pf->count++;
+	/* Broadcast: the worker woken first may find this job's file full. */
+	pthread_cond_broadcast(&pf->wake);
+	grow(pf, win);
+	pthread_mutex_unlock(&pf->lock);
+}
+
+void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
+{
 	unsigned win;
+	struct fs_prefetch *pf = queue_lock(fs, &win);
+	struct job *j;
 
 	if (!pf)
 		return;
-	win = window(pf);
-	pthread_mutex_lock(&pf->lock);
-	if (workers_count(pf->pool) && pf->count < QUEUE_MAX && !pf->stop) {
-		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
-
-		repo_snapshot_ref(h->snap);
-		j->snap = h->snap;
-		j->entry = h->entry;
-		j->index = index;
-		j->ino = 0;
-		pf->count++;
-		/* Broadcast: the worker woken first may find this file full. */
-		pthread_cond_broadcast(&pf->wake);
-		grow(pf, win);
+	if (pf->count == QUEUE_MAX) {
+		pthread_mutex_unlock(&pf->lock); /* best effort: dropped */
+		return;
 	}
-	pthread_mutex_unlock(&pf->lock);
+	j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
+	repo_snapshot_ref(h->snap);
+	*j = (struct job){ .snap = h->snap, .entry = h->entry, .index = index };
+	queue_push_unlock(pf, win);
 }
 
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 {
-	struct fs_prefetch *pf = fs->prefetch;
 	unsigned win;
+	struct fs_prefetch *pf = queue_lock(fs, &win);
+	struct job *j;
 
 	if (!pf)
 		return;
-	win = window(pf);
-	pthread_mutex_lock(&pf->lock);
-	/* This one is not optional: wait for room rather than drop it. */
-	if (workers_count(pf->pool) && !pf->stop) {
-		struct job *j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
-
-		if (pf->count == QUEUE_MAX) {
-			/* Replace the newest read-ahead; it was only a guess. */
-			j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
-			if (j->snap)
-				repo_snapshot_unref(j->snap);
-			pf->count--;
-		}
-		memset(j, 0, sizeof(*j));
-		j->ino = ino;
-		pf->count++;
-		pthread_cond_broadcast(&pf->wake);
-		grow(pf, win);
+	/* This one is not optional: it takes the place of the newest read-ahead. */
+	if (pf->count == QUEUE_MAX) {
+		j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
+		if (j->snap)
+			repo_snapshot_unref(j->snap);
+		pf->count--;
 	}
-	pthread_mutex_unlock(&pf->lock);
+	j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
+	*j = (struct job){ .ino = ino };
+	queue_push_unlock(pf, win);
 }
 
 unsigned fs_prefetch_window(struct fs *fs)

@@ -9,24 +9,6 @@ H=$HUBFS_BIN
 REPO=hubfs-test/tiny-model
 KEY=model/$REPO
 
-# Peak CDN answers in progress, from the log's [t, end] of each request:
-#   peak [STATUS] [FROM]: of the answers with that status (default: all)
-#   that started at FROM or later.
-peak() {
-	"$PYTHON" - "$HUB_LOG" "${1:-}" "${2:-0}" <<'EOF'
-import json, sys
-log, status, since = sys.argv[1], sys.argv[2], float(sys.argv[3])
-reqs = [json.loads(l) for l in open(log) if l.strip()]
-reqs = [r for r in reqs if r["host"] == "cdn" and r["t"] >= since and
-        (not status or str(r["status"]) == status)]
-edges = sorted([(r["t"], 1) for r in reqs] + [(r["end"], -1) for r in reqs])
-cur = top = 0
-for _, d in edges:
-    cur += d
-    top = max(top, cur)
-print(top)
-EOF
-}
 # 429s of the CDN that started at FROM or later
 count_429() {
 	"$PYTHON" -c 'import json,sys
@@ -59,13 +41,13 @@ check "the CDN answered 429 ($n429 times)" test "$n429" -ge 1
 check "... and hubfs heard it (stderr: $(grep 'pushed back' "$T/err"))" \
 	grep -Eq "the server pushed back [1-9][0-9]* times" "$T/err"
 t429=$(first_429)
-before=$(peak)
+before=$(hub_peak host=cdn)
 # The CDN admits 4 at a time whatever the client does; what the client
 # controls is how many it asks for. Without the back-off the first
 # burst's threads come back after the Retry-After while 4 others run, and
 # get 429 again; with it the window is 4 by then (a probe may try a 5th).
 late=$(count_429 "$(echo "$t429 + 1" | bc)")
-after=$(peak "" "$(echo "$t429 + 1" | bc)")
+after=$(hub_peak host=cdn "t>=$(echo "$t429 + 1" | bc)")
 say "CDN requests in progress: $before at the peak; after the Retry-After at most $after, and $late more 429s"
 check "... more than the cap of 4 before the first 429" test "$before" -gt 4
 check "... at most the cap of 4, +1 for a probe, after it" test "$after" -le 5
@@ -85,7 +67,7 @@ fakehub_ctl DELETE log >/dev/null
 check "--jobs 2 downloads" "$H" download --quiet $REPO --jobs 2 --include '*.safetensors'
 check "... verified" sh -c '"$0" cache ls | grep -q "1 verified"' "$H"
 expect_eq 0 "$(hub_count status=429)" "... without a 429"
-check "... at most 2 CDN answers at once ($(peak))" test "$(peak)" -le 2
+check "... at most 2 CDN answers at once ($(hub_peak host=cdn))" test "$(hub_peak host=cdn)" -le 2
 check "--max-streams is the same option" "$H" download --quiet $REPO --max-streams 3 \
 	--include '*.json'
 "$H" download --jobs 0 $REPO 2>"$T/usage"

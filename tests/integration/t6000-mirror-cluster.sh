@@ -18,12 +18,8 @@ done
 TOP=$(cd "$TEST_LIB_DIR/../.." && pwd)
 
 # --- the fake Hub with a 200 MiB big-model (generated once, then reused) ---
+use_big_data
 BIG=$((200 * 1048576))
-export FAKEHUB_DATA=$HUBFS_TEST_TMP/fakehub-data-big200
-(
-	flock 9
-	"$PYTHON" "$TOP/tests/fakehub/genrepos.py" "$FAKEHUB_DATA" --big-size "$BIG" >/dev/null
-) 9>"$HUBFS_TEST_TMP/fakehub-data-big200.lock" || die "cannot generate $FAKEHUB_DATA"
 start_fakehub
 BIGKEY=model/hubfs-test/big-model
 BIGSHA=$(manifest field $BIGKEY model.safetensors sha256)

@@ -5,9 +5,11 @@
     hublog.py LOG sum FIELD [FILTER...]
     hublog.py LOG list [FILTER...]          one compact JSON line per match
     hublog.py LOG fields F1,F2 [FILTER...]  "v1:v2 v1:v2 ..." on one line
+    hublog.py LOG peak [FILTER...]          most of them in progress at once
+                                            (from each one's t to its end)
 
-A FILTER is KEY=VALUE (exact; true/false/null/integers compare as JSON) or
-KEY~GLOB (fnmatch on the field's text). Example:
+A FILTER is KEY=VALUE (exact; true/false/null/integers compare as JSON),
+KEY~GLOB (fnmatch on the field's text) or KEY>=NUMBER. Example:
     hublog.py log.jsonl count host=cdn method=GET 'path~/repos/*'
 """
 import fnmatch
@@ -16,7 +18,7 @@ import sys
 
 
 def parse_filter(text):
-    for op in ("~", "="):
+    for op in (">=", "~", "="):
         key, sep, value = text.partition(op)
         if sep:
             return key, op, value
@@ -26,7 +28,10 @@ def parse_filter(text):
 def matches(entry, filters):
     for key, op, value in filters:
         got = entry.get(key)
-        if op == "~":
+        if op == ">=":
+            if not isinstance(got, (int, float)) or got < float(value):
+                return False
+        elif op == "~":
             if got is None or not fnmatch.fnmatchcase(str(got), value):
                 return False
         else:
@@ -66,6 +71,13 @@ def main(argv):
     elif cmd == "fields":
         names = field.split(",")
         print(" ".join(":".join(str(e.get(n)) for n in names) for e in hits))
+    elif cmd == "peak":
+        edges = sorted([(e["t"], 1) for e in hits] + [(e["end"], -1) for e in hits])
+        cur = top = 0
+        for _, step in edges:
+            cur += step
+            top = max(top, cur)
+        print(top)
     elif cmd == "list":
         for e in hits:
             print(json.dumps(e, ensure_ascii=False, sort_keys=True))

@@ -142,6 +142,20 @@ hub_count() { $HUBLOG "$HUB_LOG" count "$@"; }
 hub_sum() { $HUBLOG "$HUB_LOG" sum "$@"; }
 # hub_fields F1,F2 [FILTER...]: e.g. hub_fields status,range host=cdn -> "206:bytes=0-9 ..."
 hub_fields() { $HUBLOG "$HUB_LOG" fields "$@"; }
+# hub_peak [FILTER...]: most matching requests in progress at once, e.g.
+#   hub_peak host=cdn status=206 't>=1733140000.5'
+hub_peak() { $HUBLOG "$HUB_LOG" peak "$@"; }
+
+# use_big_data: FAKEHUB_DATA with a 200 MiB big-model, generated once for
+# every test that asks (shared, under a lock).
+use_big_data() {
+	export FAKEHUB_DATA=$HUBFS_TEST_TMP/fakehub-data-big200
+	(
+		flock 9
+		"$PYTHON" "$TEST_LIB_DIR/../fakehub/genrepos.py" "$FAKEHUB_DATA" \
+			--big-size $((200 * 1048576)) >/dev/null
+	) 9>"$HUBFS_TEST_TMP/fakehub-data-big200.lock" || die "cannot generate $FAKEHUB_DATA"
+}
 
 is_mounted() { grep -q " $MNT fuse" /proc/mounts; }
 
