@@ -272,70 +272,51 @@ void fs_prefetch_stop(struct fs *fs)
 }
 
 /*
- * The queue, locked, when jobs may be queued (read-ahead runs and is not
- * stopping), with the window read before its lock; NULL otherwise.
+ * Queue @job. A read-ahead (@job.snap set) is a guess, dropped when the
+ * queue is full; an invalidation takes the place of the newest read-ahead
+ * instead. False when it was not queued (no read-ahead, stopping, full).
  */
-static struct fs_prefetch *queue_lock(struct fs *fs, unsigned *win)
+static bool queue_job(struct fs *fs, const struct job *job)
 {
 	struct fs_prefetch *pf = fs->prefetch;
+	bool queued = false;
+	unsigned win;
 
 	if (!pf)
-		return NULL;
-	*win = window(pf);
+		return false;
+	win = window(pf); /* before pf->lock: the two are never held together */
 	pthread_mutex_lock(&pf->lock);
-	if (!workers_count(pf->pool) || pf->stop) {
-		pthread_mutex_unlock(&pf->lock);
-		return NULL;
-	}
-	return pf;
-}
+	if (workers_count(pf->pool) && !pf->stop && pf->count == QUEUE_MAX && !job->snap) {
+		struct job *newest = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
 
-/* The job just filled in at the queue's end is queued: wake, grow, unlock. */
-static void queue_push_unlock(struct fs_prefetch *pf, unsigned win)
-{
-	pf->count++;
-	/* Broadcast: the worker woken first may find this job's file full. */
-	pthread_cond_broadcast(&pf->wake);
-	grow(pf, win);
+		if (newest->snap)
+			repo_snapshot_unref(newest->snap);
+		pf->count--;
+	}
+	if (workers_count(pf->pool) && !pf->stop && pf->count < QUEUE_MAX) {
+		pf->q[(pf->head + pf->count) % QUEUE_MAX] = *job;
+		pf->count++;
+		/* Broadcast: the worker woken first may find this job's file full. */
+		pthread_cond_broadcast(&pf->wake);
+		grow(pf, win);
+		queued = true;
+	}
 	pthread_mutex_unlock(&pf->lock);
+	return queued;
 }
 
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 {
-	unsigned win;
-	struct fs_prefetch *pf = queue_lock(fs, &win);
-	struct job *j;
+	struct job job = { .snap = h->snap, .entry = h->entry, .index = index };
 
-	if (!pf)
-		return;
-	if (pf->count == QUEUE_MAX) {
-		pthread_mutex_unlock(&pf->lock); /* best effort: dropped */
-		return;
-	}
-	j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
-	repo_snapshot_ref(h->snap);
-	*j = (struct job){ .snap = h->snap, .entry = h->entry, .index = index };
-	queue_push_unlock(pf, win);
+	repo_snapshot_ref(h->snap); /* the queue's */
+	if (!queue_job(fs, &job))
+		repo_snapshot_unref(h->snap);
 }
 
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 {
-	unsigned win;
-	struct fs_prefetch *pf = queue_lock(fs, &win);
-	struct job *j;
-
-	if (!pf)
-		return;
-	/* This one is not optional: it takes the place of the newest read-ahead. */
-	if (pf->count == QUEUE_MAX) {
-		j = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
-		if (j->snap)
-			repo_snapshot_unref(j->snap);
-		pf->count--;
-	}
-	j = &pf->q[(pf->head + pf->count) % QUEUE_MAX];
-	*j = (struct job){ .ino = ino };
-	queue_push_unlock(pf, win);
+	queue_job(fs, &(struct job){ .ino = ino });
 }
 
 unsigned fs_prefetch_window(struct fs *fs)
