@@ -150,8 +150,9 @@ struct fs_handle {
 	struct repo_source source;
 	struct cache_source src;
 	pthread_mutex_t lock;        /* guards the read-ahead state */
-	uint64_t next_offset;        /* where a sequential read goes on */
-	uint64_t run_start;          /* where the current sequential run began */
+	uint64_t next_offset;        /* the end of the current run: where a sequential read goes on */
+	uint64_t run_start;          /* where the current run began */
+	bool run_in_order;           /* every read of the run began where the last ended */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */

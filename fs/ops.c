@@ -635,12 +635,19 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 /*
- * Sequential reads fetch ahead, further the longer the run. A run starts
- * to count once it has read more than half a block: the kernel's own
- * read-ahead after a small read (a safetensors header) must not cost
- * another block, nor must one page fault in a mapping whose pages the
- * kernel fills 2 MiB at a time (torch's mmap of a safetensors or
- * torch.save file): that arrives as two 1 MiB reads, exactly half a block.
+ * Sequential reads fetch ahead, further the longer the run. A run is the
+ * span the reads of a handle cover while each lands within a block of it;
+ * a read further away starts a new one. A run read in order (read(2), the
+ * kernel's read-ahead) starts to count once it has read more than half a
+ * block: the kernel's own read-ahead after a small read (a safetensors
+ * header) must not cost another block, nor must one page fault in a
+ * mapping whose pages the kernel fills 2 MiB at a time (torch's mmap of a
+ * safetensors or torch.save file): that arrives as two 1 MiB reads,
+ * exactly half a block. Page faults of a mapping arrive out of order
+ * (the kernel reads around the fault, and its pieces come last first):
+ * such a run counts past two and a half blocks, more than a random reader
+ * of 4 MiB pieces covers (its piece, the 2 MiB before it that the kernel
+ * reads around, and 2 MiB of read-ahead after it).
  * The limit is prefetch_blocks, or the read-ahead window when it is wider:
  * a lone reader may keep the whole window busy, as a download would, and
  * gets there within a few blocks (below).
@@ -657,12 +664,20 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (limit < fs->opts.prefetch_blocks)
 		limit = fs->opts.prefetch_blocks;
 	pthread_mutex_lock(&h->lock);
-	if (off != h->next_offset) {
+	if (off + CACHE_BLOCK_SIZE < h->run_start || off > h->next_offset + CACHE_BLOCK_SIZE ||
+	    h->next_offset == 0) {
 		h->run_start = off;
+		h->next_offset = off;
+		h->run_in_order = true;
 		h->ahead = 0;
 	}
-	h->next_offset = off + size;
-	if (h->next_offset - h->run_start > CACHE_BLOCK_SIZE / 2) {
+	h->run_in_order = h->run_in_order && off == h->next_offset;
+	if (off < h->run_start)
+		h->run_start = off;
+	if (off + size > h->next_offset)
+		h->next_offset = off + size;
+	if (h->next_offset - h->run_start >
+	    (h->run_in_order ? CACHE_BLOCK_SIZE / 2 : 2 * CACHE_BLOCK_SIZE + CACHE_BLOCK_SIZE / 2)) {
 		/*
 		 * One block ahead per block read so far while the run may be a
 		 * random reader's one block (mmap in random order: a run of 4

@@ -41,6 +41,23 @@ check "... the window stayed within 4 ($(status_field readahead_peak_window))" \
 check "... at most 4 + 1 answers at once ($(hub_peak host=cdn status=206))" test "$(hub_peak host=cdn status=206)" -le 5
 unmount_hubfs || die "unmount failed"
 
+# --- a mapping read in order gets read-ahead too (its page faults arrive
+# out of order: the kernel reads around each one, last piece first) ---
+rm -rf "$T/cache"
+mount_hubfs --cache-dir "$T/cache"
+fakehub_ctl DELETE log >/dev/null
+MAPPED=$("$PYTHON" -c 'import hashlib, mmap, sys
+f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+h = hashlib.sha256()
+for at in range(0, 48 << 20, 4 << 20):
+    h.update(m[at:at + (4 << 20)])
+print(h.hexdigest())' "$MNT/$FILE")
+expect_eq "$(head -c $((48 << 20)) "$MNT/$FILE" | sha256sum | cut -d' ' -f1)" "$MAPPED" \
+	"an mmap of the first 48 MiB, in order: the file's bytes"
+check "... with fetches ahead of its page faults ($(hub_peak host=cdn status=206) at once)" \
+	test "$(hub_peak host=cdn status=206)" -gt 1
+unmount_hubfs || die "unmount failed"
+
 # --- a CDN that sheds load: 429 beyond 4 answers at once (the window starts at 8) ---
 fakehub_ctl POST config '{"cdn_max_active": 4}' >/dev/null
 cold_read
