@@ -118,10 +118,10 @@ void cli_snapshot_close(struct repo_env *env, struct hub_config *cfg,
  * snapshots/<commit>/<path> link under @repo_dir (repo_hf_repo_dir()); and
  * refs/<revision>. 0 or -errno.
  */
-int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
-		   const struct repo_entry *e, struct cache *cache,
-		   const struct cache_source *src);
-int hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap);
+int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
+		       const struct repo_entry *e, struct cache *cache,
+		       const struct cache_source *src);
+int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap);
 
 /*
  * Write object @key, verified whole first (cache_fill()), to @path through

@@ -197,7 +197,7 @@ static void finish_file(struct download *dl, struct dl_file *f)
 		}
 	}
 	if (dl->hf_repo_dir[0]) {
-		rc = hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
+		rc = cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
 		if (rc < 0) {
 			file_fail(f, "cannot write it to huggingface_hub's cache: ", strerror(-rc));
 			atomic_fetch_add(&dl->files_failed, 1);
@@ -436,7 +436,7 @@ static int download_report(struct download *dl, long cap, bool quiet)
 		return CLI_EXIT_FAIL;
 	}
 	/* The ref last: a snapshot folder is complete once a ref names it. */
-	rc = dl->hf_repo_dir[0] ? hf_export_ref(dl->hf_repo_dir, dl->snap) : 0;
+	rc = dl->hf_repo_dir[0] ? cli_hf_export_ref(dl->hf_repo_dir, dl->snap) : 0;
 	if (rc < 0) {
 		fprintf(stderr, "hubfs: cannot write the ref in %s: %s\n", dl->hf_repo_dir,
 			strerror(-rc));

@@ -89,9 +89,9 @@ static int put_symlink(const char *target, const char *link)
 	return fileio_symlink_atomic(target, link);
 }
 
-int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
-		   const struct repo_entry *e, struct cache *cache,
-		   const struct cache_source *src)
+int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
+		       const struct repo_entry *e, struct cache *cache,
+		       const struct cache_source *src)
 {
 	char blob[PATH_MAX], link[PATH_MAX], dir[PATH_MAX], target[PATH_MAX];
 	struct cache_key key;
@@ -125,7 +125,7 @@ int hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
 	return rc < 0 ? rc : put_symlink(target, link);
 }
 
-int hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
+int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
 {
 	const char *rev = hub_repo_revision(&snap->repo);
 	char path[PATH_MAX], dir[PATH_MAX];

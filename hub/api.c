@@ -43,7 +43,7 @@ struct api_call {
  */
 static int64_t call_begin(struct hub_client *c)
 {
-	int64_t prev = http_deadline();
+	int64_t prev = hub_http_deadline();
 
 	if (!prev)
 		hub_deadline_set(hub_now_ms() + c->cfg.op_timeout_ms);
@@ -69,7 +69,7 @@ static int transport_error(struct hub_client *c, int rc,
 {
 	char shown[256];
 
-	http_redact_url(x->url, shown, sizeof(shown));
+	hub_http_redact_url(x->url, shown, sizeof(shown));
 	switch (rc) {
 	case -EHOSTUNREACH:
 		return hub_fail(err, rc, 0, "cannot connect to %s (endpoint %s): %s",
@@ -149,7 +149,7 @@ static int follow_redirect(struct hub_client *c, const struct http_exchange *x,
 
 	if (hops >= HUB_MAX_REDIRECTS)
 		return -ELOOP;
-	rc = http_resolve_location(c, x->url, x->location, url, size, &same);
+	rc = hub_http_resolve_location(c, x->url, x->location, url, size, &same);
 	if (rc < 0)
 		return rc;
 	if (!same)
@@ -177,7 +177,7 @@ static int api_call(struct hub_client *c, struct api_call *call,
 		for (unsigned hops = 0;; hops++) {
 			int hop;
 
-			if (http_exchange_init(x, method, url) < 0)
+			if (hub_http_exchange_init(x, method, url) < 0)
 				return hub_fail(err, -EPROTO, 0, "URL too long");
 			x->send_auth = auth;
 			x->collect = call->out;
@@ -188,9 +188,9 @@ static int api_call(struct hub_client *c, struct api_call *call,
 			}
 			if (call->out)
 				buf_reset(call->out);
-			rc = http_perform(c, x);
+			rc = hub_http_perform(c, x);
 			if (rc < 0) {
-				retry = http_transport_is_retryable(rc, attempt);
+				retry = hub_http_transport_is_retryable(rc, attempt);
 				break;
 			}
 			pick_up_meta(call, x);
@@ -208,18 +208,18 @@ static int api_call(struct hub_client *c, struct api_call *call,
 			/* 301/302/303 turn a POST into a GET; 307/308 keep it. */
 			if (x->status != 307 && x->status != 308)
 				method = strcmp(method, "HEAD") == 0 ? "HEAD" : "GET";
-			http_exchange_release(x);
+			hub_http_exchange_release(x);
 		}
 		if (rc == 0 && x->status >= 200 && x->status < 300)
 			return 0;
 		if (rc == 0)
-			retry = http_status_is_retryable(x->status);
+			retry = hub_http_status_is_retryable(x->status);
 		if (!retry || attempt >= c->cfg.max_retries)
 			break;
-		if (http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
+		if (hub_http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
 			break; /* the Hub asks us to wait longer than we accept */
 		atomic_fetch_add(&c->n_retries, 1);
-		http_exchange_release(x);
+		hub_http_exchange_release(x);
 	}
 	if (rc < 0)
 		return transport_error(c, rc, x, attempt, err);
@@ -249,7 +249,7 @@ static struct http_exchange *exchange_new(struct hub_error *err)
 static void exchange_free(struct http_exchange *x)
 {
 	if (x) {
-		http_exchange_release(x);
+		hub_http_exchange_release(x);
 		free(x);
 	}
 }
@@ -385,13 +385,13 @@ static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 		}
 		if (!x->link[0] || !hub_parse_link_next(x->link, next, sizeof(next)))
 			break;
-		if (!http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
+		if (!hub_http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
 		    page + 1 >= MAX_PAGES) {
 			rc = hub_fail(err, -EPROTO, 0,
 				      "the Hub sent an invalid next-page link");
 			break;
 		}
-		http_exchange_release(x);
+		hub_http_exchange_release(x);
 	}
 	buf_release(&body);
 	exchange_free(x);
@@ -554,7 +554,7 @@ static int paths_info_within(struct hub_client *c, const struct hub_repo *repo,
 		if (rc == 0)
 			rc = hub_json_parse_entries(buf_cstr(&rq.body), rq.body.len, fn,
 						    ctx, NULL, err);
-		http_exchange_release(rq.x);
+		hub_http_exchange_release(rq.x);
 	}
 	buf_release(&form);
 	repo_request_end(&rq);
@@ -633,8 +633,8 @@ static int head_file_within(struct hub_client *c, const struct hub_repo *repo,
 		goto out;
 	}
 	out->is_lfs = x->status >= 300 && strlen(out->etag) == HUB_SHA256_HEX;
-	http_redact_url(x->status >= 300 ? x->location : x->url, out->location,
-			sizeof(out->location));
+	hub_http_redact_url(x->status >= 300 ? x->location : x->url, out->location,
+			    sizeof(out->location));
 	rc = 0;
 out:
 	buf_release(&url);
@@ -776,17 +776,17 @@ static bool range_attempt_retryable(struct hub_client *c, const struct range_rea
 		snprintf(x->transport_error, sizeof(x->transport_error), "%s", r->why);
 	}
 	if (*rc < 0) {
-		retry = http_transport_is_retryable(*rc, attempt);
+		retry = hub_http_transport_is_retryable(*rc, attempt);
 	} else if (from_cache && (x->status == 403 || x->status == 404 ||
 				  x->status == 410)) {
 		/* A signed URL that expired or was revoked: resolve again. */
-		http_location_drop(c, key_url);
+		hub_http_location_drop(c, key_url);
 		retry = true;
 	} else {
-		retry = http_status_is_retryable(x->status);
+		retry = hub_http_status_is_retryable(x->status);
 	}
 	if (from_cache && !retry)
-		http_location_drop(c, key_url);
+		hub_http_location_drop(c, key_url);
 	return retry;
 }
 
@@ -831,15 +831,15 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		uint64_t before = r.want_first;
 		bool from_cache, retry = false, auth = true;
 
-		from_cache = http_location_get(c, meta.url, target, sizeof(target));
+		from_cache = hub_http_location_get(c, meta.url, target, sizeof(target));
 		if (!from_cache)
 			snprintf(target, sizeof(target), "%s", meta.url);
 		auth = !from_cache;
 		for (unsigned hops = 0;; hops++) {
 			int hop;
 
-			http_exchange_release(x);
-			if (http_exchange_init(x, "GET", target) < 0) {
+			hub_http_exchange_release(x);
+			if (hub_http_exchange_init(x, "GET", target) < 0) {
 				rc = hub_fail(err, -EPROTO, 0, "URL too long");
 				goto out;
 			}
@@ -852,7 +852,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			r.x = x;
 			r.checked = false;
 			r.why = NULL;
-			rc = http_perform(c, x);
+			rc = hub_http_perform(c, x);
 			if (rc < 0 || !is_redirect(x))
 				break;
 			pick_up_meta(&meta, x);
@@ -872,7 +872,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			 * resolve request that a token keeps the mirror from caching.
 			 */
 			if (hop == 1 || x->status == 302)
-				http_location_put(c, meta.url, target);
+				hub_http_location_put(c, meta.url, target);
 		}
 		if (r.want_first > r.want_last)
 			break; /* everything arrived, whatever came after */
@@ -887,7 +887,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		}
 		if (!retry || attempt >= c->cfg.max_retries)
 			break;
-		if (http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
+		if (hub_http_backoff(c, attempt, rc == 0 ? x : NULL, &reset_secs) < 0)
 			break;
 		attempt++;
 		atomic_fetch_add(&c->n_retries, 1);

@@ -107,7 +107,7 @@ void hub_client_stats(struct hub_client *c, struct hub_stats *out)
 		out->by_status[i] = atomic_load(&c->n_status[i]);
 }
 
-void http_count_answer(struct hub_client *c, long status, int rc)
+void hub_http_count_answer(struct hub_client *c, long status, int rc)
 {
 	/* A body broken off after its status line counts both ways. */
 	if (status >= HUB_STATUS_MIN && status <= HUB_STATUS_MAX)

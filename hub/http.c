@@ -63,7 +63,7 @@ int64_t hub_deadline_get(void)
 	return thread_deadline_ms;
 }
 
-int64_t http_deadline(void)
+int64_t hub_http_deadline(void)
 {
 	return thread_deadline_ms;
 }
@@ -86,8 +86,8 @@ static int on_progress(void *c_, curl_off_t dltotal, curl_off_t dlnow,
 	return atomic_load(&c->cancelled) ? 1 : 0; /* non-zero aborts */
 }
 
-int http_exchange_init(struct http_exchange *x, const char *method,
-		       const char *url)
+int hub_http_exchange_init(struct http_exchange *x, const char *method,
+			   const char *url)
 {
 	memset(x, 0, sizeof(*x));
 	x->method = method;
@@ -98,7 +98,7 @@ int http_exchange_init(struct http_exchange *x, const char *method,
 	return 0;
 }
 
-void http_exchange_release(struct http_exchange *x)
+void hub_http_exchange_release(struct http_exchange *x)
 {
 	buf_release(&x->error_body);
 }
@@ -130,7 +130,7 @@ static void keep(struct http_exchange *x, char *field, size_t size,
 	field[len] = '\0';
 }
 
-void http_take_header(struct http_exchange *x, const char *data, size_t len)
+void hub_http_take_header(struct http_exchange *x, const char *data, size_t len)
 {
 	size_t name_len;
 	const char *colon, *value, *end = data + len;
@@ -203,7 +203,7 @@ void http_take_header(struct http_exchange *x, const char *data, size_t len)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *x_)
 {
-	http_take_header(x_, data, size * nmemb);
+	hub_http_take_header(x_, data, size * nmemb);
 	return size * nmemb;
 }
 
@@ -289,7 +289,7 @@ static int errno_for_curl(CURLcode cc)
 	}
 }
 
-bool http_transport_is_retryable(int rc, unsigned attempt)
+bool hub_http_transport_is_retryable(int rc, unsigned attempt)
 {
 	if (rc == -ETIMEDOUT)
 		return attempt < HUB_MAX_TIMEOUT_RETRIES;
@@ -301,13 +301,13 @@ bool http_transport_is_retryable(int rc, unsigned attempt)
 	return rc == -ECONNRESET || rc == -EPROTO;
 }
 
-bool http_status_is_retryable(long status)
+bool hub_http_status_is_retryable(long status)
 {
 	return status == 408 || status == 429 || status == 500 ||
 	       status == 502 || status == 503 || status == 504;
 }
 
-void http_redact_url(const char *url, char *out, size_t size)
+void hub_http_redact_url(const char *url, char *out, size_t size)
 {
 	const char *scheme = strstr(url, "://");
 	const char *host = scheme ? scheme + 3 : url;
@@ -328,7 +328,7 @@ void http_redact_url(const char *url, char *out, size_t size)
 
 void hub_redact_url(const char *url, char *out, size_t size)
 {
-	http_redact_url(url, out, size);
+	hub_http_redact_url(url, out, size);
 }
 
 /*
@@ -412,7 +412,7 @@ static int request_headers(struct hub_client *c, const struct http_exchange *x,
 		if (tmp)
 			*headers = tmp;
 	}
-	if (x->send_auth && c->auth_header && http_is_same_origin(c, x->url)) {
+	if (x->send_auth && c->auth_header && hub_http_is_same_origin(c, x->url)) {
 		tmp = curl_slist_append(*headers, c->auth_header);
 		if (!tmp)
 			return -ENOMEM;
@@ -457,7 +457,7 @@ static int transfer_result(struct http_exchange *x, CURLcode cc, int64_t deadlin
 	return rc;
 }
 
-int http_perform(struct hub_client *c, struct http_exchange *x)
+int hub_http_perform(struct hub_client *c, struct http_exchange *x)
 {
 	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "", range[RANGE_MAX], shown[512];
@@ -501,9 +501,9 @@ int http_perform(struct hub_client *c, struct http_exchange *x)
 	rc = transfer_result(x, cc, deadline, errbuf);
 	if (rc == 0 || x->status)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
-	http_count_answer(c, x->status, rc);
+	hub_http_count_answer(c, x->status, rc);
 	if (log_enabled(LOG_LVL_DEBUG)) {
-		http_redact_url(x->url, shown, sizeof(shown));
+		hub_http_redact_url(x->url, shown, sizeof(shown));
 		log_dbg("%s %s%s%s -> %ld, %llu bytes%s%s", x->method, shown,
 			x->has_range ? " range " : "", x->has_range ? range : "",
 			x->status, (unsigned long long)x->body_bytes,
@@ -551,7 +551,7 @@ static int url_origin(const char *url, char *out, size_t size)
 	return rc;
 }
 
-bool http_is_same_origin(struct hub_client *c, const char *url)
+bool hub_http_is_same_origin(struct hub_client *c, const char *url)
 {
 	char origin[sizeof(c->origin)];
 
@@ -559,9 +559,9 @@ bool http_is_same_origin(struct hub_client *c, const char *url)
 	       strcmp(origin, c->origin) == 0;
 }
 
-int http_resolve_location(struct hub_client *c, const char *base,
-			  const char *location, char *out, size_t size,
-			  bool *same_origin)
+int hub_http_resolve_location(struct hub_client *c, const char *base,
+			      const char *location, char *out, size_t size,
+			      bool *same_origin)
 {
 	CURLU *u = curl_url();
 	char *full = NULL;
@@ -580,7 +580,7 @@ int http_resolve_location(struct hub_client *c, const char *base,
 	curl_free(full);
 	curl_url_cleanup(u);
 	if (rc == 0)
-		*same_origin = http_is_same_origin(c, out);
+		*same_origin = hub_http_is_same_origin(c, out);
 	return rc;
 }
 
@@ -597,8 +597,8 @@ static void sleep_ms(struct hub_client *c, long ms)
 	}
 }
 
-int http_backoff(struct hub_client *c, unsigned attempt,
-		 const struct http_exchange *x, long *reset_secs)
+int hub_http_backoff(struct hub_client *c, unsigned attempt,
+		     const struct http_exchange *x, long *reset_secs)
 {
 	long wait_ms, cap = c->cfg.retry_base_ms * 16;
 	long secs = -1;
@@ -636,8 +636,8 @@ int http_backoff(struct hub_client *c, unsigned attempt,
 	return atomic_load(&c->cancelled) ? -ECANCELED : 0;
 }
 
-bool http_location_get(struct hub_client *c, const char *key, char *out,
-		       size_t size)
+bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
+			   size_t size)
 {
 	bool found = false;
 	int64_t now = now_secs();
@@ -660,7 +660,7 @@ bool http_location_get(struct hub_client *c, const char *key, char *out,
 	return found;
 }
 
-int64_t http_location_expiry(const char *url)
+int64_t hub_http_location_expiry(const char *url)
 {
 	const char *p = strstr(url, "Expires=");
 	int64_t ttl = 600;
@@ -678,9 +678,9 @@ int64_t http_location_expiry(const char *url)
 	return now_secs() + ttl;
 }
 
-void http_location_put(struct hub_client *c, const char *key, const char *url)
+void hub_http_location_put(struct hub_client *c, const char *key, const char *url)
 {
-	int64_t expires = http_location_expiry(url);
+	int64_t expires = hub_http_location_expiry(url);
 	struct location_entry *e;
 
 	if (strlen(key) >= sizeof(e->key) || strlen(url) >= sizeof(e->url) ||
@@ -702,7 +702,7 @@ void http_location_put(struct hub_client *c, const char *key, const char *url)
 	pthread_mutex_unlock(&c->loc_lock);
 }
 
-void http_location_drop(struct hub_client *c, const char *key)
+void hub_http_location_drop(struct hub_client *c, const char *key)
 {
 	pthread_mutex_lock(&c->loc_lock);
 	for (size_t i = 0; i < HUB_LOCATION_CACHE; i++) {

@@ -94,9 +94,9 @@ struct hub_client {
 };
 
 /* Prepare @x for a new request to @url (copied). 0 or -EPROTO (too long). */
-int http_exchange_init(struct http_exchange *x, const char *method,
-		       const char *url);
-void http_exchange_release(struct http_exchange *x);
+int hub_http_exchange_init(struct http_exchange *x, const char *method,
+			   const char *url);
+void hub_http_exchange_release(struct http_exchange *x);
 
 /*
  * Send @x and read its answer. Returns 0 when an HTTP answer arrived
@@ -106,7 +106,7 @@ void http_exchange_release(struct http_exchange *x);
  * (broken off), -ECANCELED (hub_client_cancel), -EIO, or the sink's own
  * error. The transport words are in x->transport_error.
  */
-int http_perform(struct hub_client *c, struct http_exchange *x);
+int hub_http_perform(struct hub_client *c, struct http_exchange *x);
 
 /*
  * Take one header line of an answer into @x, as libcurl hands it over
@@ -115,7 +115,7 @@ int http_perform(struct hub_client *c, struct http_exchange *x);
  * are kept; one that does not fit sets header_too_long. Exposed for the
  * fuzz target.
  */
-void http_take_header(struct http_exchange *x, const char *data, size_t len);
+void hub_http_take_header(struct http_exchange *x, const char *data, size_t len);
 
 /*
  * Would another attempt help, after @attempt (0-based) failed with @rc?
@@ -124,25 +124,25 @@ void http_take_header(struct http_exchange *x, const char *data, size_t len);
  * each try costs a whole low-speed window.
  */
 #define HUB_MAX_TIMEOUT_RETRIES 1
-bool http_transport_is_retryable(int rc, unsigned attempt);
-bool http_status_is_retryable(long status);
+bool hub_http_transport_is_retryable(int rc, unsigned attempt);
+bool hub_http_status_is_retryable(long status);
 
 /*
  * Resolve @location against @base into @out and say whether it has the
  * endpoint's origin. 0 or -EPROTO.
  */
-int http_resolve_location(struct hub_client *c, const char *base,
-			  const char *location, char *out, size_t size,
-			  bool *same_origin);
+int hub_http_resolve_location(struct hub_client *c, const char *base,
+			      const char *location, char *out, size_t size,
+			      bool *same_origin);
 
 /*
  * Count how one exchange ended, for hub_client_stats(): its status when
  * an answer came, else a timeout or another transport error (@rc).
  */
-void http_count_answer(struct hub_client *c, long status, int rc);
+void hub_http_count_answer(struct hub_client *c, long status, int rc);
 
 /* Does @url have the endpoint's origin? */
-bool http_is_same_origin(struct hub_client *c, const char *url);
+bool hub_http_is_same_origin(struct hub_client *c, const char *url);
 
 /*
  * Sleep before retry @attempt (0-based) of an answer @x (may be NULL).
@@ -153,27 +153,27 @@ bool http_is_same_origin(struct hub_client *c, const char *url);
  * *@reset_secs says how long), -ETIMEDOUT when the retry would start
  * after the thread's deadline, -ECANCELED after hub_client_cancel().
  */
-int http_backoff(struct hub_client *c, unsigned attempt,
-		 const struct http_exchange *x, long *reset_secs);
+int hub_http_backoff(struct hub_client *c, unsigned attempt,
+		     const struct http_exchange *x, long *reset_secs);
 
 /* The calling thread's deadline (hub_now_ms() time), or 0. */
-int64_t http_deadline(void);
+int64_t hub_http_deadline(void);
 
 /* Copy @url without its query into @out, for messages and logs. */
-void http_redact_url(const char *url, char *out, size_t size);
+void hub_http_redact_url(const char *url, char *out, size_t size);
 
 /*
  * When the signed CDN URL @url (a Location the Hub sent) stops working,
  * on the monotonic clock of the location cache: its Expires= minus a
  * margin, at most 10 minutes from now. Exposed for the fuzz target.
  */
-int64_t http_location_expiry(const char *url);
+int64_t hub_http_location_expiry(const char *url);
 
 /* Location cache of pinned files' CDN URLs. */
-bool http_location_get(struct hub_client *c, const char *key, char *out,
-		       size_t size);
-void http_location_put(struct hub_client *c, const char *key,
-		       const char *url);
-void http_location_drop(struct hub_client *c, const char *key);
+bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
+			   size_t size);
+void hub_http_location_put(struct hub_client *c, const char *key,
+			   const char *url);
+void hub_http_location_drop(struct hub_client *c, const char *key);
 
 #endif /* HUBFS_HUB_HTTP_H */

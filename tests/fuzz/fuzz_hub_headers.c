@@ -7,7 +7,7 @@
  *    ETag and X-Linked-Etag, and the decimal of Content-Length and
  *    X-Linked-Size, each on the input as one value (a C string, as the
  *    client keeps them);
- * 2. the header lines themselves (http_take_header() in hub/http.c): the
+ * 2. the header lines themselves (hub_http_take_header() in hub/http.c): the
  *    input cut into lines at '\n', each handed over as libcurl does, not
  *    NUL-terminated (in a buffer of exactly its size, so a read past it is
  *    an ASan report), then the kept values through the parsers of pass 1;
@@ -100,7 +100,7 @@ static void take_lines(const uint8_t *data, size_t size)
 			return;
 		buf_init(&x->error_body, HUB_MAX_ERROR_BODY);
 	}
-	http_take_header(x, "HTTP/1.1 200 OK\r\n", 17); /* a fresh answer */
+	hub_http_take_header(x, "HTTP/1.1 200 OK\r\n", 17); /* a fresh answer */
 	while (p < end) {
 		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
@@ -109,7 +109,7 @@ static void take_lines(const uint8_t *data, size_t size)
 		if (!line)
 			return;
 		memcpy(line, p, n);
-		http_take_header(x, line, n);
+		hub_http_take_header(x, line, n);
 		free(line);
 		p += n;
 	}
@@ -131,7 +131,7 @@ static void take_lines(const uint8_t *data, size_t size)
 	check_values(x->etag);
 	check_values(x->linked_size);
 	check_values(x->ratelimit);
-	(void)http_location_expiry(x->location);
+	(void)hub_http_location_expiry(x->location);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(value, data, size);
 	value[size] = '\0';
 	check_values(value);
-	(void)http_location_expiry(value);
+	(void)hub_http_location_expiry(value);
 	free(value);
 	take_lines(data, size);
 	return 0;

@@ -102,7 +102,7 @@ struct table_row {
 	const char *want_text; /* must appear in the message */
 };
 
-/* Hand @line to http_take_header() as libcurl does: no NUL after it. */
+/* Hand @line to hub_http_take_header() as libcurl does: no NUL after it. */
 static long status_of(struct http_exchange *x, const char *line)
 {
 	size_t n = strlen(line);
@@ -111,7 +111,7 @@ static long status_of(struct http_exchange *x, const char *line)
 	assert_non_null(exact);
 	memcpy(exact, line, n);
 	x->status = -1;
-	http_take_header(x, exact, n);
+	hub_http_take_header(x, exact, n);
 	free(exact);
 	return x->status;
 }
@@ -139,10 +139,10 @@ static void test_status_line(void **state)
 	assert_int_equal(status_of(x, "HTTP/1.1 099\r\n"), 0);
 	/* A header line is not a status line. */
 	x->status = 302;
-	http_take_header(x, "Location: /x\r\n", 14);
+	hub_http_take_header(x, "Location: /x\r\n", 14);
 	assert_int_equal(x->status, 302);
 	assert_string_equal(x->location, "/x");
-	http_exchange_release(x);
+	hub_http_exchange_release(x);
 	free(x);
 }
 
@@ -161,26 +161,26 @@ static void test_location_expiry(void **state)
 
 	(void)state;
 	/* No Expires=: ten minutes. A far one: still ten minutes. */
-	assert_true(http_location_expiry("https://cdn/x") >= now + 600);
-	assert_true(http_location_expiry("https://cdn/x") <= monotonic_secs() + 600);
-	assert_true(http_location_expiry("https://cdn/x?Expires=99999999999") <=
+	assert_true(hub_http_location_expiry("https://cdn/x") >= now + 600);
+	assert_true(hub_http_location_expiry("https://cdn/x") <= monotonic_secs() + 600);
+	assert_true(hub_http_location_expiry("https://cdn/x?Expires=99999999999") <=
 		    monotonic_secs() + 600);
 	/* Two minutes left: one minute of margin. */
 	snprintf(url, sizeof(url), "https://cdn/x?Expires=%lld", (long long)time(NULL) + 120);
-	assert_true(http_location_expiry(url) <= monotonic_secs() + 61);
-	assert_true(http_location_expiry(url) >= now + 59);
+	assert_true(hub_http_location_expiry(url) <= monotonic_secs() + 61);
+	assert_true(hub_http_location_expiry(url) >= now + 59);
 	/* Past: never in the future (kept by nobody). */
-	assert_true(http_location_expiry("https://cdn/x?Expires=5") <= monotonic_secs());
+	assert_true(hub_http_location_expiry("https://cdn/x?Expires=5") <= monotonic_secs());
 	/*
 	 * Beyond what strtoll() can give: LLONG_MIN, and "LLONG_MIN - now"
 	 * overflowed (UBSan: signed integer overflow). Found by review while
 	 * wiring this parser into fuzz_hub_headers, whose runs had not hit it.
 	 */
-	assert_true(http_location_expiry("https://cdn/x?Expires=-99999999999999999999") <=
+	assert_true(hub_http_location_expiry("https://cdn/x?Expires=-99999999999999999999") <=
 		    monotonic_secs());
-	assert_true(http_location_expiry("https://cdn/x?Expires=-9223372036854775808") <=
+	assert_true(hub_http_location_expiry("https://cdn/x?Expires=-9223372036854775808") <=
 		    monotonic_secs());
-	assert_true(http_location_expiry("https://cdn/x?Expires=99999999999999999999") <=
+	assert_true(hub_http_location_expiry("https://cdn/x?Expires=99999999999999999999") <=
 		    monotonic_secs() + 600);
 }
 
