@@ -124,9 +124,7 @@ static void file_fail(struct dl_file *f, const char *prefix, const char *detail)
 static bool local_is_same(const char *path, const struct dl_file *f)
 {
 	char hex[DIGEST_HEX_MAX], buf[1 << 16];
-	struct digest d;
 	struct stat st;
-	bool same = false;
 	int fd, rc;
 
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
@@ -135,22 +133,9 @@ static bool local_is_same(const char *path, const struct dl_file *f)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	rc = f->entry->is_lfs ? digest_init(&d, DIGEST_SHA256) :
-				digest_init_git_blob(&d, f->entry->size);
-	while (rc == 0) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		rc = digest_update(&d, buf, (size_t)n);
-	}
-	if (rc == 0 && digest_final_hex(&d, hex) == 0)
-		same = strcmp(hex, f->key.hash) == 0;
-	digest_release(&d);
+	rc = digest_hub_fd_hex(fd, f->entry->is_lfs, f->entry->size, buf, sizeof(buf), hex);
 	close(fd);
-	return same;
+	return rc == 0 && strcmp(hex, f->key.hash) == 0;
 }
 
 /* Copy a verified object out of the cache into DIR/path, atomically. */
