@@ -7,11 +7,8 @@
 . "$HUBFS_TEST_LIB"
 start_fakehub
 H=$HUBFS_BIN
-REPO=hubfs-test/tiny-model
-KEY=model/$REPO
-COMMIT=$(manifest commit $KEY)
+use_tiny_model
 read -r nfiles nlfs _ < <(manifest total $KEY)
-LFS_FILES="extra/weights.dat model.safetensors pytorch_model.bin"
 
 # make_tree DIR clone|full: the repo's files at main, as a clone made
 # without Git-LFS has them (LFS files as pointer stubs) or in full.

@@ -7,10 +7,7 @@
 . "$HUBFS_TEST_LIB"
 start_fakehub
 H=$HUBFS_BIN
-REPO=hubfs-test/tiny-model
-KEY=model/$REPO
-COMMIT=$(manifest commit $KEY)
-LFS_FILES="extra/weights.dat model.safetensors pytorch_model.bin"
+use_tiny_model
 
 # make_clone DIR: the repo's files at main as a clone made without Git-LFS
 # has them: LFS files as pointer stubs, and a .git whose HEAD is main.

@@ -142,6 +142,15 @@ hub_count() { $HUBLOG "$HUB_LOG" count "$@"; }
 hub_sum() { $HUBLOG "$HUB_LOG" sum "$@"; }
 # hub_fields F1,F2 [FILTER...]: e.g. hub_fields status,range host=cdn -> "206:bytes=0-9 ..."
 hub_fields() { $HUBLOG "$HUB_LOG" fields "$@"; }
+# use_tiny_model: REPO, KEY, COMMIT (main's) and LFS_FILES of the fake Hub's
+# hubfs-test/tiny-model, the repo most tests take apart.
+use_tiny_model() {
+	REPO=hubfs-test/tiny-model
+	KEY=model/$REPO
+	COMMIT=$(manifest commit $KEY)
+	LFS_FILES="extra/weights.dat model.safetensors pytorch_model.bin"
+}
+
 # hub_peak [FILTER...]: most matching requests in progress at once, e.g.
 #   hub_peak host=cdn status=206 't>=1733140000.5'
 hub_peak() { $HUBLOG "$HUB_LOG" peak "$@"; }
