@@ -2,8 +2,10 @@
 # Downloads over an emulated WAN (issue #17): the fake Hub with a latency
 # before every answer and a rate per CDN connection, and side by side in
 # one run, for each setting:
-#   - one big LFS file: curl -o (one stream), @huggingface/hub downloadFile,
-#     hubfs download, and a cold cat through the mount;
+#   - one big LFS file: curl -o (one stream), the emulation's ceiling on this
+#     machine (every 4 MiB block as its own curl, all at once),
+#     @huggingface/hub downloadFile, hubfs download, and a cold cat through
+#     the mount;
 #   - the 3,000-file dataset: hubfs download against a loop of single curl
 #     requests (timed on the first --loop-files files and scaled to all:
 #     every file costs the same two round trips).
@@ -76,6 +78,18 @@ EOF
 	: >"$W/requests.log"
 }
 
+# The emulation's ceiling on this machine: every block of the file as its
+# own 4 MiB range, one curl process each, all at once (after one resolve).
+curl_all_blocks() {
+	local url i n=$(( (bytes + 4194303) / 4194304 ))
+	url=$(curl -sS -o /dev/null -w '%{redirect_url}' "$HUB/$REPO/resolve/main/$FILE")
+	[ -n "$url" ] || url=$HUB/$REPO/resolve/main/$FILE
+	for i in $(seq 0 $((n - 1))); do
+		curl -sSf -o /dev/null -r $((i * 4194304))-$(((i + 1) * 4194304 - 1)) "$url" &
+	done
+	wait
+}
+
 curl_loop() {
 	head -n "$loop_files" "$W/ds-files" | while read -r p; do
 		curl -sSfL -o /dev/null "$HUB/datasets/$DS/resolve/main/$p" || echo "failed: $p" >&2
@@ -90,6 +104,7 @@ for s in $settings; do
 	echo "== $say" >&2
 	res[$s,curl]=$(timed curl -sSfL -o "$W/curl.out" "$HUB/$REPO/resolve/main/$FILE")
 	rm -f "$W/curl.out"
+	res[$s,ceiling]=$(timed curl_all_blocks)
 	: >"$W/requests.log"
 	if [ "$have_js" = 1 ]; then
 		res[$s,js]=$(timed node "$top/bench/js_download.mjs" "$HUB" $REPO $FILE "$W/js.out")
@@ -133,6 +148,7 @@ row() { # LABEL KEY
 	printf '\n'
 }
 row "curl -o" curl
+row "ceiling: every block at once" ceiling
 row "@huggingface/hub downloadFile" js
 row "hubfs download" dl
 row "cat through the mount, cold" cat
