@@ -199,28 +199,39 @@ static void fetch_blocks(void *dl_)
 	struct download *dl = dl_;
 
 	for (;;) {
-		size_t i = atomic_fetch_add(&dl->next_work, 1);
 		struct cache_error cerr = { { 0 } };
 		struct dl_file *f;
+		uint64_t len = 0;
+		size_t i;
 		int rc;
 
-		if (i >= dl->n_work)
+		/*
+		 * The place first, then the work: places are given in turn, so
+		 * blocks start in order and the running hash never waits long
+		 * for one block that the others overtook.
+		 */
+		hub_pace_acquire(dl->pace, 0);
+		i = atomic_fetch_add(&dl->next_work, 1);
+		if (i >= dl->n_work) {
+			hub_pace_release(dl->pace, 0);
 			break;
+		}
 		f = &dl->files[dl->work[i].file];
 		if (!atomic_load(&f->failed)) {
 			uint32_t k = dl->work[i].block;
-			uint64_t len = f->entry->size - (uint64_t)k * CACHE_BLOCK_SIZE;
 
+			len = f->entry->size - (uint64_t)k * CACHE_BLOCK_SIZE;
 			if (len > CACHE_BLOCK_SIZE)
 				len = CACHE_BLOCK_SIZE;
-			hub_pace_acquire(dl->pace, 0);
 			rc = cache_prefetch(dl->env.cache, &f->key, &f->src, k, &cerr);
-			hub_pace_release(dl->pace, rc < 0 ? 0 : len);
-			if (rc < 0)
+			if (rc < 0) {
 				file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
-			else
+				len = 0;
+			} else {
 				atomic_fetch_add(&dl->done_bytes, len);
+			}
 		}
+		hub_pace_release(dl->pace, len);
 		if (atomic_fetch_sub(&f->blocks_left, 1) == 1)
 			finish_file(dl, f);
 	}

@@ -26,9 +26,20 @@
 
 enum pace_change { PACE_KEPT, PACE_WIDENED, PACE_NARROWED };
 
+/*
+ * A thread waiting for a place. Places go in the order they were asked
+ * for: a download's workers ask in block order, and a running hash needs
+ * the blocks in that order (a block passed over again and again held the
+ * hash, and so the end of a download, back by a third of a second).
+ */
+struct pace_waiter {
+	struct pace_waiter *next;
+	pthread_cond_t wake;       /* it may be its turn, or the pace closed */
+};
+
 struct hub_pace {
 	pthread_mutex_t lock;
-	pthread_cond_t freed;      /* a place was given back, or the window grew */
+	struct pace_waiter *first, *tail; /* waiting for a place, oldest first */
 	struct hub_pace_opts o;
 
 	unsigned window, in_flight, waiting, peak_window;
@@ -88,7 +99,6 @@ int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out)
 	if (!p->o.clock_ms)
 		p->o.clock_ms = mono_ms;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
 	p->window = p->peak_window = p->o.initial;
 	p->slow_start = true;
 	p->last_cut = INT64_MIN / 2;
@@ -101,9 +111,15 @@ void hub_pace_free(struct hub_pace *p)
 {
 	if (!p)
 		return;
-	pthread_cond_destroy(&p->freed);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+}
+
+/* The oldest waiter checks whether it may go now. Called with p->lock held. */
+static void wake_first(struct hub_pace *p)
+{
+	if (p->first)
+		pthread_cond_signal(&p->first->wake);
 }
 
 static void set_window(struct hub_pace *p, unsigned w)
@@ -113,7 +129,7 @@ static void set_window(struct hub_pace *p, unsigned w)
 	if (w > p->o.max)
 		w = p->o.max;
 	if (w > p->window)
-		pthread_cond_broadcast(&p->freed);
+		wake_first(p);
 	p->window = w;
 	if (w > p->peak_window)
 		p->peak_window = w;
@@ -194,11 +210,31 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 	new_epoch(p, now);
 }
 
+static void leave_queue(struct hub_pace *p, struct pace_waiter *self)
+{
+	struct pace_waiter **at = &p->first, *prev = NULL;
+
+	while (*at != self) {
+		prev = *at;
+		at = &(*at)->next;
+	}
+	*at = self->next;
+	if (p->tail == self)
+		p->tail = prev;
+}
+
 int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 {
+	struct pace_waiter self = { .next = NULL };
 	int rc = 0;
 
+	pthread_cond_init(&self.wake, NULL);
 	pthread_mutex_lock(&p->lock);
+	if (p->tail)
+		p->tail->next = &self;
+	else
+		p->first = &self;
+	p->tail = &self;
 	p->waiting++;
 	for (;;) {
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
@@ -208,7 +244,7 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 			rc = -ECANCELED;
 			break;
 		}
-		if (p->in_flight < p->window && now >= p->hold_until)
+		if (p->first == &self && p->in_flight < p->window && now >= p->hold_until)
 			break;
 		if (deadline_ms && now >= deadline_ms) {
 			rc = -ETIMEDOUT;
@@ -221,22 +257,25 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 		if (deadline_ms && deadline_ms - now < wait)
 			wait = deadline_ms - now;
 		/*
-		 * Short real-time steps, checked against our own clock: a place
-		 * freed wakes us at once, a hold or a deadline within a step.
+		 * Short real-time steps, checked against our own clock: our
+		 * turn wakes us at once, a hold or a deadline within a step.
 		 */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)(wait > 0 ? wait : 1) * 1000000L;
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&p->freed, &p->lock, &ts);
+		pthread_cond_timedwait(&self.wake, &p->lock, &ts);
 	}
+	leave_queue(p, &self);
 	p->waiting--;
 	if (rc == 0) {
 		p->in_flight++;
 		if (p->in_flight >= p->window)
 			p->epoch_full = true;
 	}
+	wake_first(p); /* the next in line: a place may be left for it too */
 	pthread_mutex_unlock(&p->lock);
+	pthread_cond_destroy(&self.wake);
 	return rc;
 }
 
@@ -249,7 +288,7 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	p->epoch_done++;
 	p->bytes += bytes;
 	end_epoch(p, now_ms(p));
-	pthread_cond_signal(&p->freed);
+	wake_first(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -257,7 +296,8 @@ void hub_pace_close(struct hub_pace *p)
 {
 	pthread_mutex_lock(&p->lock);
 	p->closed = true;
-	pthread_cond_broadcast(&p->freed);
+	for (struct pace_waiter *w = p->first; w; w = w->next)
+		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -285,6 +325,7 @@ void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
 	pthread_mutex_lock(&p->lock);
 	out->window = p->window;
 	out->in_flight = p->in_flight;
+	out->waiting = p->waiting;
 	out->peak_window = p->peak_window;
 	out->widened = p->widened;
 	out->narrowed = p->narrowed;

@@ -44,6 +44,7 @@ struct hub_pace_opts {
 struct hub_pace_stats {
 	unsigned window;         /* the current window */
 	unsigned in_flight;
+	unsigned waiting;        /* in hub_pace_acquire() for a place */
 	unsigned peak_window;    /* the largest window so far */
 	uint64_t widened, narrowed, congestions; /* how often each happened */
 	uint64_t bytes;          /* as released */
@@ -57,7 +58,7 @@ void hub_pace_free(struct hub_pace *p);
 
 /*
  * Wait for a place in the window (and for any Retry-After to pass), then
- * take it. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0,
+ * take it. Places are given first come, first served. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0,
  * -ETIMEDOUT when the deadline came first, or -ECANCELED once the pace is
  * closed (nothing taken either way).
  */

@@ -266,6 +266,74 @@ static void test_threads_respect_window(void **state)
 	hub_pace_free(c.p);
 }
 
+/* ---- places go first come, first served ---- */
+
+struct queue_test {
+	struct hub_pace *p;
+	atomic_int next;    /* the order in which places were had */
+	int order[5];       /* [i]: when thread i had its place; [4]: the barger */
+};
+
+struct queuer {
+	struct queue_test *q;
+	int id;
+};
+
+static void *queuer(void *arg)
+{
+	struct queuer *me = arg;
+
+	assert_int_equal(hub_pace_acquire(me->q->p, 0), 0);
+	me->q->order[me->id] = atomic_fetch_add(&me->q->next, 1);
+	hub_pace_release(me->q->p, 1);
+	return NULL;
+}
+
+static void wait_for_waiters(struct hub_pace *p, unsigned n)
+{
+	struct hub_pace_stats s;
+
+	for (int i = 0; i < 5000; i++) {
+		hub_pace_stats(p, &s);
+		if (s.waiting == n)
+			return;
+		usleep(1000);
+	}
+	fail_msg("%u threads never queued", n);
+}
+
+/*
+ * A place given back goes to the oldest waiter, never to a thread that
+ * asks again at once: a download's workers ask in block order, and one
+ * that came back for its next block used to overtake the others.
+ */
+static void test_places_in_turn(void **state)
+{
+	struct queue_test q = { 0 };
+	struct queuer who[4];
+	pthread_t t[4];
+
+	(void)state;
+	assert_int_equal(hub_pace_new(&(struct hub_pace_opts){ .initial = 1, .max = 1 }, &q.p),
+			 0);
+	assert_int_equal(hub_pace_acquire(q.p, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		who[i] = (struct queuer){ &q, i };
+		assert_int_equal(pthread_create(&t[i], NULL, queuer, &who[i]), 0);
+		wait_for_waiters(q.p, (unsigned)i + 1);
+	}
+	/* give the place back and ask again at once: the four come first */
+	hub_pace_release(q.p, 1);
+	assert_int_equal(hub_pace_acquire(q.p, 0), 0);
+	q.order[4] = atomic_fetch_add(&q.next, 1);
+	hub_pace_release(q.p, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(q.order[i], i);
+	hub_pace_free(q.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_narrows_when_throughput_falls),
 		cmocka_unit_test(test_idle_window_is_not_judged),
 		cmocka_unit_test(test_threads_respect_window),
+		cmocka_unit_test(test_places_in_turn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
