@@ -1006,7 +1006,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 	/* Several fetches at once may have overshot the cap together. */
 	if (rc == 0)
 		evict(c, 0, false);
-	if (rc == 0)
+	/* The thread that completed the object verifies it (settle()) at once. */
+	if (rc == 0 && !*completed)
 		advance_hash(c, o, k);
 	return rc;
 }
@@ -1143,13 +1144,25 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	while (o->verifying || o->hashing)
+	while (o->verifying)
 		pthread_cond_wait(&c->changed, &c->lock);
 	if (o->verified || o->n_present != o->n_blocks) {
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
+	/*
+	 * Ours from here, while the running hash ends: readers that need
+	 * not wait for the verdict can tell it is coming (awaits_verdict()).
+	 */
 	o->verifying = true;
+	while (o->hashing)
+		pthread_cond_wait(&c->changed, &c->lock);
+	if (o->n_present != o->n_blocks) {
+		o->verifying = false;
+		pthread_cond_broadcast(&c->changed);
+		pthread_mutex_unlock(&c->lock);
+		return 0; /* a block went away: nothing to decide */
+	}
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins++;
 	/*
@@ -1239,14 +1252,36 @@ static bool needs_settle(const struct cache_object *o)
 	return o->n_present == o->n_blocks && !o->verified;
 }
 
-/* Verify when the object is complete but not verified (e.g. after a crash). */
+/*
+ * Must a read of [@offset, @offset + @len) wait for @o's verdict (@len 0:
+ * not a read, always)? Lock held. A complete object that is not verified is
+ * hashed before more of it is served, with one exception: while another
+ * thread verifies it, reads that end before its last block go on, checked
+ * block by block as every read before the object was complete was. A
+ * reader in order would otherwise stop for the whole hash at the block
+ * that completed the object. The read of the last block still waits: a
+ * reader of the whole file learns of a wrong hash before its last byte,
+ * and any other reader of it at its next read (o->rejects).
+ */
+static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t len)
+{
+	if (!needs_settle(o))
+		return false;
+	return !o->verifying || len == 0 || o->n_blocks == 0 ||
+	       (offset + len - 1) / CACHE_BLOCK_SIZE >= o->n_blocks - 1;
+}
+
+/*
+ * Verify when this thread @completed the object, or when the object is
+ * complete but not verified (e.g. after a crash) and awaits_verdict().
+ */
 static int settle(struct cache *c, struct cache_object *o, bool completed,
-		  struct cache_error *err)
+		  uint64_t offset, size_t len, struct cache_error *err)
 {
 	bool needed;
 
 	pthread_mutex_lock(&c->lock);
-	needed = completed || needs_settle(o);
+	needed = completed || awaits_verdict(o, offset, len);
 	pthread_mutex_unlock(&c->lock);
 	return needed ? verify_object(c, o, err) : 0;
 }
@@ -1271,7 +1306,7 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		pthread_mutex_lock(&c->lock);
 		rejects = o->rejects;
 		pthread_mutex_unlock(&c->lock);
-		rc = settle(c, o, false, err);
+		rc = settle(c, o, false, offset, len, err);
 		while (rc == 0 && done < len) {
 			uint64_t pos = offset + done;
 			uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -1286,7 +1321,7 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		}
 		/* The read that completes the object waits for its hash. */
 		if (rc == 0)
-			rc = settle(c, o, completed, err);
+			rc = settle(c, o, completed, offset, len, err);
 		if (rc == 0) {
 			/* Did the object fail its hash while we were reading it? */
 			pthread_mutex_lock(&c->lock);
@@ -1316,7 +1351,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	rejects = o->rejects;
-	rc = needs_settle(o) ? -EWOULDBLOCK : 0;
+	rc = awaits_verdict(o, offset, len) ? -EWOULDBLOCK : 0;
 	while (rc == 0 && done < len) {
 		uint64_t pos = offset + done;
 		uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -1349,7 +1384,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		done += n;
 	}
 	/* A block another process replaced un-verified it; so did a failed hash. */
-	if (rc == 0 && (needs_settle(o) || o->rejects != rejects))
+	if (rc == 0 && (awaits_verdict(o, offset, len) || o->rejects != rejects))
 		rc = -EWOULDBLOCK;
 	pthread_mutex_unlock(&c->lock);
 	return rc < 0 ? rc : (ssize_t)len;
@@ -1370,7 +1405,7 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 		return 0;
 	rc = get_block(c, o, src, index, 0, 0, NULL, &completed, err);
 	if (rc == 0)
-		rc = settle(c, o, completed, err);
+		rc = settle(c, o, completed, 0, 0, err);
 	return rc == -EAGAIN ? 0 : rc;
 }
 
@@ -1424,7 +1459,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 			pthread_mutex_lock(&c->lock);
 			completed = !o->verified;
 			pthread_mutex_unlock(&c->lock);
-			rc = settle(c, o, completed, err);
+			rc = settle(c, o, completed, 0, 0, err);
 		}
 		if (rc != -EAGAIN)
 			break;
@@ -1465,6 +1500,7 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		}
 		out->blocks_present = o->n_present;
 		out->verified = o->verified;
+		out->verifying = o->verifying;
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -146,6 +146,7 @@ struct cache_object_info {
 	uint32_t blocks_present;
 	uint32_t blocks_total;
 	bool verified;
+	bool verifying;         /* a thread is hashing the whole of it */
 };
 
 /*

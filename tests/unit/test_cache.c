@@ -611,6 +611,82 @@ static void test_read_cached_never_fetches(void **state)
 	free(buf);
 }
 
+/* The thread that completes an object, and with it the object's verification. */
+struct completer {
+	struct fx *f;
+	const struct mem_object *o;
+	ssize_t rc;
+};
+
+static void *complete_object(void *p)
+{
+	struct completer *a = p;
+	struct cache_error err = { { 0 } };
+	uint8_t byte;
+
+	a->rc = cache_read(a->f->c, &a->o->key, &a->f->ms.src, &byte, 1, 0, &err);
+	return NULL;
+}
+
+/*
+ * While one thread hashes a complete object, a read of a block before the
+ * last one is served from disk at once (a reader in order must not stop
+ * there for the whole hash); a read of the last block waits for the
+ * verdict. Each trial checks afterwards that the hash was still going on
+ * when it read: a trial where the hash won the race proves nothing and is
+ * run again with another object.
+ */
+static void test_reads_go_on_while_verifying(void **state)
+{
+	struct fx *f = *state;
+	struct cache_error err = { { 0 } };
+	int early = 0, last_checked = 0;
+	uint8_t buf[4096];
+
+	for (int trial = 0; trial < 20 && (!early || !last_checked); trial++) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
+						      (uint32_t)(40 + trial));
+		struct completer a = { f, o, 0 };
+		struct cache_object_info in;
+		pthread_t t;
+		ssize_t n;
+
+		/* Every block but the first: nothing to hash in order yet. */
+		for (uint32_t k = 1; k < 16; k++)
+			assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, k, &err), 0);
+		assert_false(info(f, &o->key).verifying);
+		assert_int_equal(pthread_create(&t, NULL, complete_object, &a), 0);
+		do
+			in = info(f, &o->key);
+		while (!in.verifying && !in.verified);
+		/* Block 7, then the last block, while the hash may still run. */
+		n = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 7 * BS + 5, &err);
+		if (!info(f, &o->key).verified) {
+			/* Read while the hash ran: served all the same. */
+			assert_int_equal(n, (ssize_t)sizeof(buf));
+			assert_bytes(buf, o->data + 7 * BS + 5, sizeof(buf), 7 * BS + 5);
+			early++;
+		}
+		n = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 16 * BS - 100, &err);
+		in = info(f, &o->key);
+		if (in.verifying) {
+			/* Still hashing when it returned: it cannot have served. */
+			assert_int_equal(n, -EWOULDBLOCK);
+			last_checked++;
+		}
+		pthread_join(t, NULL);
+		assert_int_equal(a.rc, 1);
+		assert_true(info(f, &o->key).verified);
+		/* Verified: the last block is served from disk too. */
+		assert_int_equal(cache_read_cached(f->c, &o->key, buf, 100, 16 * BS - 100, &err),
+				 100);
+		assert_int_equal(cache_evict_object(f->c, &o->key), 0);
+	}
+	if (!early || !last_checked)
+		fail_msg("the hash always won the race (%d early reads, %d last-block reads "
+			 "checked in 20 trials)", early, last_checked);
+}
+
 /* ---- 4. wrong hash ---- */
 
 static void test_wrong_hash_single_block(void **state)
@@ -2593,6 +2669,7 @@ int main(void)
 		T(test_corrupt_block_is_refetched),
 		T(test_corrupt_byte_never_reaches_caller),
 		T(test_read_cached_never_fetches),
+		T(test_reads_go_on_while_verifying),
 		T(test_wrong_hash_single_block),
 		T(test_wrong_hash_multi_block),
 		T(test_wrong_hash_concurrent_readers),
