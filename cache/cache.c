@@ -1494,9 +1494,12 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
 	if (o && o->key.size == key->size) {
-		for (uint32_t k = 0; k < o->n_blocks; k++) {
+		out->first_absent = o->n_blocks;
+		for (uint32_t k = o->n_blocks; k-- > 0;) {
 			if (o->blocks[k].present)
 				out->cached_bytes += block_len(key, k);
+			else
+				out->first_absent = k;
 		}
 		out->blocks_present = o->n_present;
 		out->verified = o->verified;

@@ -145,6 +145,7 @@ struct cache_object_info {
 	uint64_t cached_bytes;  /* content bytes present */
 	uint32_t blocks_present;
 	uint32_t blocks_total;
+	uint32_t first_absent;  /* the lowest block not stored (blocks_total: none) */
 	bool verified;
 	bool verifying;         /* a thread is hashing the whole of it */
 };

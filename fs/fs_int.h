@@ -154,6 +154,7 @@ struct fs_handle {
 	uint64_t run_start;          /* where the current run began */
 	bool run_in_order;           /* every read of the run began where the last ended */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
+	bool completing;             /* its missing blocks were queued (complete_in_background()) */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */
 };
@@ -239,6 +240,11 @@ unsigned fs_prefetch_window(struct fs *fs);
 void fs_prefetch_pace_stats(struct fs *fs, struct hub_pace_stats *out);
 /* Queue block @index of @h's file; takes its own snapshot ref. */
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
+/*
+ * Fetch every block of @h's file from @from to its end, @stride at a time
+ * in the queue: each fetch that ends queues the block @stride further on.
+ */
+void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uint32_t stride);
 /*
  * Drop the kernel's cached pages of @ino, from a worker thread: doing it
  * inside the read that found the problem would deadlock on page locks.

@@ -652,6 +652,41 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * a lone reader may keep the whole window busy, as a download would, and
  * gets there within a few blocks (below).
  */
+/* Files smaller than this (64 MiB) are never completed in the background. */
+#define COMPLETE_MIN_BLOCKS 16
+
+/*
+ * A file read out of order with more than half its blocks on disk is
+ * being read whole (a mapping's tensors in the header's order, not the
+ * file's): its missing blocks come as read-ahead, from the lowest one up,
+ * @limit at a time, so that the running hash, which needs them in order,
+ * keeps up, and the file ends verified even if the reader stops. Before,
+ * the reader's last read waited for the whole file's hash: of 3.4 s for a
+ * 1 GiB file mapped and read in random 4 MiB order, 1.3 s. It costs at
+ * most as many blocks again as the reader has read.
+ */
+static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t blocks,
+				   uint32_t limit)
+{
+	struct cache_object_info in;
+	bool start;
+
+	pthread_mutex_lock(&h->lock);
+	start = !h->completing;
+	pthread_mutex_unlock(&h->lock);
+	if (!start)
+		return;
+	cache_object_info(fs->deps.cache, &h->key, &in);
+	if (in.verified || in.blocks_total != blocks || 2 * (uint64_t)in.blocks_present <= blocks)
+		return;
+	pthread_mutex_lock(&h->lock);
+	start = !h->completing;
+	h->completing = true;
+	pthread_mutex_unlock(&h->lock);
+	if (start)
+		fs_prefetch_complete(fs, h, in.first_absent, limit);
+}
+
 static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
 {
@@ -706,6 +741,8 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->ahead = to + 1;
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (!want && blocks >= COMPLETE_MIN_BLOCKS)
+		complete_in_background(fs, h, blocks, limit);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -48,6 +48,7 @@ struct job {
 	struct repo_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
 	const struct repo_entry *entry;
 	uint32_t index;
+	uint32_t stride;             /* completing a file: then block index + stride; 0: no */
 	fuse_ino_t ino;              /* the inode to invalidate */
 };
 
@@ -63,6 +64,8 @@ struct fs_prefetch {
 	struct hub_pace *pace;       /* the window; its own lock; constant pointer */
 	const struct repo_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
+
+static bool queue_job(struct fs *fs, const struct job *job);
 
 /* The window now: how many fetches may be on the network at once. */
 static unsigned window(struct fs_prefetch *pf)
@@ -194,6 +197,12 @@ static void worker(void *pf_)
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
 		pthread_mutex_unlock(&pf->lock);
+		/* Completing a file: the block a stride on takes this one's place. */
+		if (job.stride && job.index + job.stride < cache_blocks_for(job.entry->size)) {
+			job.index += job.stride;
+			if (queue_job(pf->fs, &job))
+				continue; /* the queue has the snapshot ref now */
+		}
 		repo_snapshot_unref(job.snap);
 	}
 }
@@ -312,6 +321,20 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
 	repo_snapshot_ref(h->snap); /* the queue's */
 	if (!queue_job(fs, &job))
 		repo_snapshot_unref(h->snap);
+}
+
+void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uint32_t stride)
+{
+	uint32_t blocks = cache_blocks_for(h->entry->size);
+
+	for (uint32_t k = from; k < blocks && k < from + stride; k++) {
+		struct job job = { .snap = h->snap, .entry = h->entry, .index = k,
+				   .stride = stride };
+
+		repo_snapshot_ref(h->snap); /* the queue's */
+		if (!queue_job(fs, &job))
+			repo_snapshot_unref(h->snap);
+	}
 }
 
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)

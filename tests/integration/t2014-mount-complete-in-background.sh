@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A big file read out of order (a mapping's tensors in the header's order,
+# not the file's) gets its missing blocks in the background once more than
+# half of it is on disk, the lowest first, so that its hash keeps up and
+# the file ends verified without being read to the end; a reader that
+# touched less than half gets nothing it did not read.
+. "$HUBFS_TEST_LIB"
+require_fuse
+use_big_data  # a 200 MiB file: 50 blocks
+start_fakehub
+KEY=model/hubfs-test/big-model
+FILE=$MNT/hubfs-test/big-model/model.safetensors
+BLOB=$(manifest blob $KEY model.safetensors)
+BS=4194304
+NBLOCKS=50
+
+# read_blocks N SEED: 64 KiB from the middle of N distinct blocks, in a
+# shuffled order, through pread; the bytes must be the published ones.
+read_blocks() {
+	"$PYTHON" - "$FILE" "$BLOB" "$1" "$2" <<'PY'
+import os, random, sys
+path, blob, n, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+blocks = list(range(50))
+random.Random(seed).shuffle(blocks)
+fd, ref = os.open(path, os.O_RDONLY), open(blob, "rb")
+for k in blocks[:n]:
+    at = k * 4194304 + 1048576
+    ref.seek(at)
+    if os.pread(fd, 65536, at) != ref.read(65536):
+        sys.exit("wrong bytes in block %d" % k)
+print(" ".join(str(k) for k in sorted(blocks[:n])))
+PY
+}
+fetched_blocks() { # the blocks the CDN served, sorted
+	hub_fields range host=cdn status=206 | tr ' ' '\n' | sed -n 's/^bytes=\([0-9]*\)-.*/\1/p' |
+		while read -r at; do echo $((at / BS)); done | sort -n | uniq | tr '\n' ' ' | sed 's/ $//'
+}
+verified() { [ "$(getfattr --only-values -n user.hubfs.verified "$FILE" 2>/dev/null)" = 1 ]; }
+
+# --- 20 of 50 blocks, out of order: those 20, nothing more ---
+mount_hubfs --cache-dir "$T/cache1"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+read=$(read_blocks 20 7) || die "a read failed"
+sleep 1 # what read-ahead would have queued has had time to start
+expect_eq "$read" "$(fetched_blocks)" "20 blocks read out of order: exactly those fetched"
+check "... and the file is not verified" sh -c '! getfattr --only-values -n user.hubfs.verified "$0" | grep -q 1' "$FILE"
+unmount_hubfs || die "unmount failed"
+
+# --- 27 of 50 (more than half): the other 23 come, and the hash keeps up ---
+mount_hubfs --cache-dir "$T/cache2"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+# The 27th read finds 26 blocks stored, more than half: it starts the rest.
+read_blocks 27 7 >/dev/null || die "a read failed"
+check "the missing blocks came in the background, and the file verified" wait_for 30 verified
+expect_eq "$(seq -s ' ' 0 $((NBLOCKS - 1)))" "$(fetched_blocks)" "... every block fetched"
+expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... each once"
+expect_eq "$(manifest field $KEY model.safetensors sha256)" "$(sha256sum <"$FILE" | cut -d' ' -f1)" \
+	"... and the whole file reads back right"
+expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... from the cache"
+unmount_hubfs || die "unmount failed"
+check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
+test_done
