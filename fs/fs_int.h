@@ -242,7 +242,8 @@ void fs_prefetch_pace_stats(struct fs *fs, struct hub_pace_stats *out);
 void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
 /*
  * Fetch every block of @h's file from @from to its end, @stride at a time
- * in the queue: each fetch that ends queues the block @stride further on.
+ * in the queue: each fetch that succeeds queues the block @stride further
+ * on (a failure ends the chain). Best effort, as all read-ahead.
  */
 void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uint32_t stride);
 /*

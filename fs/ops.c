@@ -634,24 +634,6 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-/*
- * Sequential reads fetch ahead, further the longer the run. A run is the
- * span the reads of a handle cover while each lands within a block of it;
- * a read further away starts a new one. A run read in order (read(2), the
- * kernel's read-ahead) starts to count once it has read more than half a
- * block: the kernel's own read-ahead after a small read (a safetensors
- * header) must not cost another block, nor must one page fault in a
- * mapping whose pages the kernel fills 2 MiB at a time (torch's mmap of a
- * safetensors or torch.save file): that arrives as two 1 MiB reads,
- * exactly half a block. Page faults of a mapping arrive out of order
- * (the kernel reads around the fault, and its pieces come last first):
- * such a run counts past two and a half blocks, more than a random reader
- * of 4 MiB pieces covers (its piece, the 2 MiB before it that the kernel
- * reads around, and 2 MiB of read-ahead after it).
- * The limit is prefetch_blocks, or the read-ahead window when it is wider:
- * a lone reader may keep the whole window busy, as a download would, and
- * gets there within a few blocks (below).
- */
 /* Files smaller than this (64 MiB) are never completed in the background. */
 #define COMPLETE_MIN_BLOCKS 16
 
@@ -687,6 +669,24 @@ static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t 
 		fs_prefetch_complete(fs, h, in.first_absent, limit);
 }
 
+/*
+ * Sequential reads fetch ahead, further the longer the run. A run is the
+ * span the reads of a handle cover while each lands within a block of it;
+ * a read further away starts a new one. A run read in order (read(2), the
+ * kernel's read-ahead) starts to count once it has read more than half a
+ * block: the kernel's own read-ahead after a small read (a safetensors
+ * header) must not cost another block, nor must one page fault in a
+ * mapping whose pages the kernel fills 2 MiB at a time (torch's mmap of a
+ * safetensors or torch.save file): that arrives as two 1 MiB reads,
+ * exactly half a block. Page faults of a mapping arrive out of order
+ * (the kernel reads around the fault, and its pieces come last first):
+ * such a run counts past two and a half blocks, more than a random reader
+ * of 4 MiB pieces covers (its piece, the 2 MiB before it that the kernel
+ * reads around, and 2 MiB of read-ahead after it).
+ * The limit is prefetch_blocks, or the read-ahead window when it is wider:
+ * a lone reader may keep the whole window busy, as a download would, and
+ * gets there within a few blocks (below).
+ */
 static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
 {

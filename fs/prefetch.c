@@ -2,7 +2,8 @@
 /*
  * Read-ahead: threads that fetch the blocks a sequential reader will want
  * next, so that several range requests are in flight while the
- * application consumes the current block. Best effort: a full queue drops
+ * application consumes the current block, and that complete a file read
+ * out of order (fs_prefetch_complete()). Best effort: a full queue drops
  * the request, and a failed fetch is left for the reader to meet (and
  * report) itself.
  *
@@ -197,8 +198,12 @@ static void worker(void *pf_)
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
 		pthread_mutex_unlock(&pf->lock);
-		/* Completing a file: the block a stride on takes this one's place. */
-		if (job.stride && job.index + job.stride < cache_blocks_for(job.entry->size)) {
+		/*
+		 * Completing a file: the block a stride on takes this one's
+		 * place. A failure ends it: the reader meets it on its own.
+		 */
+		if (job.stride && rc == 0 &&
+		    job.index + job.stride < cache_blocks_for(job.entry->size)) {
 			job.index += job.stride;
 			if (queue_job(pf->fs, &job))
 				continue; /* the queue has the snapshot ref now */
