@@ -1494,13 +1494,23 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
 	if (o && o->key.size == key->size) {
-		out->first_absent = o->n_blocks;
-		for (uint32_t k = o->n_blocks; k-- > 0;) {
-			if (o->blocks[k].present)
-				out->cached_bytes += block_len(key, k);
-			else
-				out->first_absent = k;
+		/*
+		 * No walk over every block (the mount asks at reads of big
+		 * files): all blocks but the last are full, and the walk to
+		 * the first absent block stops there.
+		 */
+		if (o->n_blocks > 0) {
+			uint32_t last = o->n_blocks - 1;
+			bool last_present = o->blocks[last].present;
+
+			out->cached_bytes = (uint64_t)(o->n_present - last_present) *
+						    CACHE_BLOCK_SIZE +
+					    (last_present ? block_len(key, last) : 0);
 		}
+		if (o->n_present == o->n_blocks)
+			out->first_absent = o->n_blocks;
+		while (out->first_absent < o->n_blocks && o->blocks[out->first_absent].present)
+			out->first_absent++;
 		out->blocks_present = o->n_present;
 		out->verified = o->verified;
 		out->verifying = o->verifying;

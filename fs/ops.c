@@ -645,7 +645,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * keeps up, and the file ends verified even if the reader stops. Before,
  * the reader's last read waited for the whole file's hash: of 3.4 s for a
  * 1 GiB file mapped and read in random 4 MiB order, 1.3 s. It costs at
- * most as many blocks again as the reader has read.
+ * most as many blocks again as the reader has read. Called without
+ * h->lock, for a file not yet being completed.
  */
 static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t blocks,
 				   uint32_t limit)
@@ -653,16 +654,11 @@ static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t 
 	struct cache_object_info in;
 	bool start;
 
-	pthread_mutex_lock(&h->lock);
-	start = !h->completing;
-	pthread_mutex_unlock(&h->lock);
-	if (!start)
-		return;
 	cache_object_info(fs->deps.cache, &h->key, &in);
 	if (in.verified || in.blocks_total != blocks || 2 * (uint64_t)in.blocks_present <= blocks)
 		return;
 	pthread_mutex_lock(&h->lock);
-	start = !h->completing;
+	start = !h->completing; /* another read of this file may have been first */
 	h->completing = true;
 	pthread_mutex_unlock(&h->lock);
 	if (start)
@@ -692,6 +688,7 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 {
 	uint32_t blocks = cache_blocks_for(h->entry->size);
 	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, limit;
+	bool may_complete;
 
 	if (!fs->opts.prefetch_blocks || blocks <= 1)
 		return;
@@ -740,8 +737,9 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			fs_prefetch_block(fs, h, k);
 		h->ahead = to + 1;
 	}
+	may_complete = !want && blocks >= COMPLETE_MIN_BLOCKS && !h->completing;
 	pthread_mutex_unlock(&h->lock);
-	if (!want && blocks >= COMPLETE_MIN_BLOCKS)
+	if (may_complete)
 		complete_in_background(fs, h, blocks, limit);
 }
 

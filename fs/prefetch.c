@@ -319,27 +319,27 @@ static bool queue_job(struct fs *fs, const struct job *job)
 	return queued;
 }
 
-void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
+static void queue_block(struct fs *fs, struct fs_handle *h, uint32_t index, uint32_t stride)
 {
-	struct job job = { .snap = h->snap, .entry = h->entry, .index = index };
+	struct job job = { .snap = h->snap, .entry = h->entry, .index = index,
+			   .stride = stride };
 
 	repo_snapshot_ref(h->snap); /* the queue's */
 	if (!queue_job(fs, &job))
 		repo_snapshot_unref(h->snap);
 }
 
+void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index)
+{
+	queue_block(fs, h, index, 0);
+}
+
 void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uint32_t stride)
 {
 	uint32_t blocks = cache_blocks_for(h->entry->size);
 
-	for (uint32_t k = from; k < blocks && k < from + stride; k++) {
-		struct job job = { .snap = h->snap, .entry = h->entry, .index = k,
-				   .stride = stride };
-
-		repo_snapshot_ref(h->snap); /* the queue's */
-		if (!queue_job(fs, &job))
-			repo_snapshot_unref(h->snap);
-	}
+	for (uint32_t k = from; k < blocks && k - from < stride; k++)
+		queue_block(fs, h, k, stride);
 }
 
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)

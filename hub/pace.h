@@ -58,9 +58,10 @@ void hub_pace_free(struct hub_pace *p);
 
 /*
  * Wait for a place in the window (and for any Retry-After to pass), then
- * take it. Places are given first come, first served. @deadline_ms is a clock_ms() time, or 0 for none. Returns 0,
- * -ETIMEDOUT when the deadline came first, or -ECANCELED once the pace is
- * closed (nothing taken either way).
+ * take it; places go first come, first served. @deadline_ms is a
+ * clock_ms() time, or 0 for none. Returns 0, -ETIMEDOUT when the deadline
+ * came first, or -ECANCELED once the pace is closed (nothing taken either
+ * way).
  */
 int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms);
 

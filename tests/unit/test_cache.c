@@ -1775,6 +1775,8 @@ static void test_prefetch(void **state)
 	assert_int_equal(mem_source_fetches(&f->ms), 1);
 	assert_true(block_on_disk(f, &o->key, 1));
 	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_int_equal(info(f, &o->key).cached_bytes, BS);
+	assert_int_equal(info(f, &o->key).first_absent, 0);
 	assert_false(info(f, &o->key).verified);
 	/* Present: nothing to do. */
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 1, &err), 0);
@@ -1787,8 +1789,12 @@ static void test_prefetch(void **state)
 	assert_int_equal(s.fetches, 1);
 	/* The last missing block completes and verifies the object. */
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 0, &err), 0);
+	assert_int_equal(info(f, &o->key).first_absent, 2);
+	assert_int_equal(info(f, &o->key).cached_bytes, 2 * BS);
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 2, &err), 0);
 	assert_true(info(f, &o->key).verified);
+	assert_int_equal(info(f, &o->key).cached_bytes, 2 * BS + 1);
+	assert_int_equal(info(f, &o->key).first_absent, 3);
 	assert_int_equal(mem_source_fetches(&f->ms), 3);
 	read_expect(f, o, BS - 2, 4, 4);
 	assert_int_equal(mem_source_fetches(&f->ms), 3);
