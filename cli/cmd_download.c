@@ -39,7 +39,7 @@
 #define MAX_PATTERNS 64
 #define MAX_JOBS 64
 #define DEFAULT_JOBS 32   /* the cap; the window starts at FIRST_WINDOW */
-#define FIRST_WINDOW 8
+#define FIRST_WINDOW 16
 
 struct dl_file {
 	const struct repo_entry *entry;

@@ -304,7 +304,7 @@ static void mount_args_init(struct mount_args *m)
 	memset(m, 0, sizeof(*m));
 	m->opts = (struct fs_options){
 		.revision_ttl_secs = 60, .negative_ttl_secs = 30,
-		.prefetch_blocks = 16, .prefetch_threads = 8, .max_streams = 32,
+		.prefetch_blocks = 16, .prefetch_threads = 16, .max_streams = 32,
 	};
 	m->hub = (struct cli_hub_opts)CLI_HUB_OPTS_INIT;
 	m->copts.min_free_ratio = 0.05;

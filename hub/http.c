@@ -612,14 +612,9 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 	} else if (x && x->status == 503 && hub_parse_u64(x->retry_after, 86400, &ra) == 0) {
 		secs = (long)ra; /* a CDN edge that sheds load says when, too */
 	}
-	/* The others sharing the link narrow their window, and wait as long. */
-	if (c->pace && x && (x->status == 429 || x->status == 503))
-		hub_pace_congestion(c->pace, secs > 0 ? (int64_t)secs * 1000 : 0);
 	if (secs >= 0) {
 		if (x->status == 429)
 			*reset_secs = secs;
-		if (secs * 1000 > c->cfg.max_retry_wait_ms)
-			return -EAGAIN;
 		/* The window ends after t seconds; huggingface_hub waits t + 1. */
 		wait_ms = (secs + 1) * 1000;
 	} else {
@@ -629,10 +624,24 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 			wait_ms = cap;
 		wait_ms = wait_ms / 2 + (long)arc4random_uniform((uint32_t)(wait_ms / 2 + 1));
 	}
+	/*
+	 * The others sharing the link narrow their window, and start nothing
+	 * new for as long as this retry waits: what they started in between
+	 * would take the places the server has for the retries.
+	 */
+	if (c->pace && x && (x->status == 429 || x->status == 503))
+		hub_pace_congestion(c->pace, secs >= 0 ? wait_ms : 0);
+	if (secs >= 0 && secs * 1000 > c->cfg.max_retry_wait_ms)
+		return -EAGAIN;
 	/* A retry that could only start after the deadline is not worth a wait. */
 	if (thread_deadline_ms && hub_now_ms() + wait_ms >= thread_deadline_ms)
 		return -ETIMEDOUT;
+	/* The wait leaves the window: the others, or this retry, use it after. */
+	if (c->pace)
+		hub_pace_step_out(c->pace);
 	sleep_ms(c, wait_ms);
+	if (c->pace && hub_pace_step_in(c->pace, thread_deadline_ms) < 0)
+		return atomic_load(&c->cancelled) ? -ECANCELED : -ETIMEDOUT;
 	return atomic_load(&c->cancelled) ? -ECANCELED : 0;
 }
 

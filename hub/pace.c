@@ -35,7 +35,16 @@ enum pace_change { PACE_KEPT, PACE_WIDENED, PACE_NARROWED };
 struct pace_waiter {
 	struct pace_waiter *next;
 	pthread_cond_t wake;       /* it may be its turn, or the pace closed */
+	bool returning;            /* hub_pace_step_in(): goes before the others */
 };
+
+/*
+ * The pace this thread holds a place of (hub_pace_acquire(), not yet
+ * released), and whether it stepped out of it for a retry's wait. A
+ * thread holds at most one place at a time in hubfs.
+ */
+static _Thread_local struct hub_pace *held;
+static _Thread_local bool stepped_out;
 
 struct hub_pace {
 	pthread_mutex_t lock;
@@ -49,6 +58,8 @@ struct hub_pace {
 	enum pace_change last;
 	unsigned flat;             /* flat epochs since the last change */
 	int64_t hold_until, last_cut;
+	unsigned window_before_cut; /* the window the last 429/503 cut */
+	unsigned ended_since_cut;  /* transfers released since that cut */
 
 	int64_t epoch_start;
 	uint64_t epoch_bytes;
@@ -223,18 +234,31 @@ static void leave_queue(struct hub_pace *p, struct pace_waiter *self)
 		p->tail = prev;
 }
 
-int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
+/*
+ * Queue @self (at the end, or after the other returning transfers when
+ * @self->returning) and wait for its turn. Called with p->lock held;
+ * takes the place on success.
+ */
+static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadline_ms)
 {
-	struct pace_waiter self = { .next = NULL };
 	int rc = 0;
 
-	pthread_cond_init(&self.wake, NULL);
-	pthread_mutex_lock(&p->lock);
-	if (p->tail)
-		p->tail->next = &self;
-	else
-		p->first = &self;
-	p->tail = &self;
+	if (self->returning) {
+		struct pace_waiter **at = &p->first;
+
+		while (*at && (*at)->returning)
+			at = &(*at)->next;
+		self->next = *at;
+		*at = self;
+		if (!self->next)
+			p->tail = self;
+	} else {
+		if (p->tail)
+			p->tail->next = self;
+		else
+			p->first = self;
+		p->tail = self;
+	}
 	p->waiting++;
 	for (;;) {
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
@@ -244,7 +268,7 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 			rc = -ECANCELED;
 			break;
 		}
-		if (p->first == &self && p->in_flight < p->window && now >= p->hold_until)
+		if (p->first == self && p->in_flight < p->window && now >= p->hold_until)
 			break;
 		if (deadline_ms && now >= deadline_ms) {
 			rc = -ETIMEDOUT;
@@ -264,9 +288,9 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 		ts.tv_nsec += (long)(wait > 0 ? wait : 1) * 1000000L;
 		ts.tv_sec += ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&self.wake, &p->lock, &ts);
+		pthread_cond_timedwait(&self->wake, &p->lock, &ts);
 	}
-	leave_queue(p, &self);
+	leave_queue(p, self);
 	p->waiting--;
 	if (rc == 0) {
 		p->in_flight++;
@@ -274,6 +298,70 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 			p->epoch_full = true;
 	}
 	wake_first(p); /* the next in line: a place may be left for it too */
+	return rc;
+}
+
+int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
+{
+	struct pace_waiter self = { .next = NULL };
+	int rc;
+
+	pthread_cond_init(&self.wake, NULL);
+	pthread_mutex_lock(&p->lock);
+	rc = wait_turn(p, &self, deadline_ms);
+	pthread_mutex_unlock(&p->lock);
+	pthread_cond_destroy(&self.wake);
+	if (rc == 0) {
+		held = p;
+		stepped_out = false;
+	}
+	return rc;
+}
+
+void hub_pace_step_out(struct hub_pace *p)
+{
+	int64_t now;
+
+	if (held != p || stepped_out)
+		return;
+	pthread_mutex_lock(&p->lock);
+	stepped_out = true;
+	if (p->in_flight)
+		p->in_flight--;
+	now = now_ms(p);
+	/*
+	 * Shortly after a cut, what is still in flight and what ended since
+	 * is what the server admitted; the rejected ones step out one by one
+	 * as their answers come. The window becomes that: a halving could
+	 * leave it above (the retries would be refused again) or below.
+	 */
+	if (now - p->last_cut < (int64_t)p->o.epoch_ms) {
+		unsigned admitted = p->in_flight + p->ended_since_cut;
+
+		if (admitted > p->window_before_cut)
+			admitted = p->window_before_cut;
+		if (admitted < p->window)
+			narrow(p, admitted);
+		else
+			set_window(p, admitted);
+	}
+	wake_first(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
+{
+	struct pace_waiter self = { .next = NULL, .returning = true };
+	int rc;
+
+	if (held != p || !stepped_out)
+		return 0;
+	stepped_out = false;
+	pthread_cond_init(&self.wake, NULL);
+	pthread_mutex_lock(&p->lock);
+	rc = wait_turn(p, &self, deadline_ms);
+	if (rc < 0)
+		p->in_flight++; /* counted anyway: the caller releases it */
 	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&self.wake);
 	return rc;
@@ -281,9 +369,12 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 
 void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 {
+	if (held == p)
+		held = NULL;
 	pthread_mutex_lock(&p->lock);
 	if (p->in_flight)
 		p->in_flight--;
+	p->ended_since_cut++;
 	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
 	p->bytes += bytes;
@@ -313,6 +404,8 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 	/* The answers of one burst arrive together: one cut for them all. */
 	if (now - p->last_cut >= (int64_t)p->o.epoch_ms) {
 		p->last_cut = now;
+		p->window_before_cut = p->window;
+		p->ended_since_cut = 0;
 		narrow(p, p->window / 2);
 		p->prev_rate = 0; /* a rate measured before the cut compares with nothing */
 		new_epoch(p, now);

@@ -19,7 +19,12 @@
  *   - it fell by more than 30%: narrow to 3/4;
  *   - hub_pace_congestion() (a 429 or 503, reported by hub/ itself): halve
  *     (once per epoch, not once per answer), and start nothing new until
- *     the Retry-After has passed.
+ *     the Retry-After has passed. The refused transfers step out of the
+ *     window while they wait to retry (hub_pace_step_out()), and as they
+ *     do, the window becomes what the server admitted: the transfers
+ *     still in flight and those that ended since the cut. Their retries
+ *     come back through the window, ahead of new transfers, so a server
+ *     that admits 4 sees 4 again, not every retry at once.
  *
  * The window stays within [min, max]; max is the user's cap.
  *
@@ -73,6 +78,24 @@ void hub_pace_close(struct hub_pace *p);
 
 /* Give the place back after a transfer that moved @bytes (0 if it failed). */
 void hub_pace_release(struct hub_pace *p, uint64_t bytes);
+
+/*
+ * For a transfer about to wait before a retry (hub/http.c's backoff):
+ * give this thread's place back for the wait. Within an epoch of a 429 or
+ * 503, the window also becomes what the server admitted (above). Does
+ * nothing unless this thread holds a place of @p: the place a thread
+ * takes with hub_pace_acquire() is its own until it releases it.
+ */
+void hub_pace_step_out(struct hub_pace *p);
+
+/*
+ * After that wait: take a place again, before the transfers that have
+ * not started (this one started before them). Returns 0, -ETIMEDOUT or
+ * -ECANCELED as hub_pace_acquire() does; the place counts as taken either
+ * way, for the caller's hub_pace_release(). Nothing unless this thread
+ * stepped out.
+ */
+int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms);
 
 /*
  * The server pushed back (429, 503): halve the window and start nothing

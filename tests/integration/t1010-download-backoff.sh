@@ -52,7 +52,7 @@ say "CDN requests in progress: $before at the peak; after the Retry-After at mos
 check "... more than the cap of 4 before the first 429" test "$before" -gt 4
 check "... at most the cap of 4, +1 for a probe, after it" test "$after" -le 5
 check "... and at most 1 more 429 after it" test "$late" -le 1
-check "... the window ended narrower than it started (8)" \
+check "... the window ended narrower than it started (16)" \
 	grep -Eq "transfers at once: at most [0-9]+ \(cap 16\), [1-7] at the end" "$T/err"
 check "... and after, some work was done" test "$(hub_count host=cdn status=206)" -gt 0
 lfs_blocks=$(manifest entries $KEY | awk -F'\t' '$2 == "file" && $3 > 10485760 {n += int(($3 + 4194303) / 4194304)} END {print n + 0}')

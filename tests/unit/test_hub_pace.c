@@ -334,6 +334,143 @@ static void test_places_in_turn(void **state)
 	hub_pace_free(q.p);
 }
 
+/* ---- a refused burst: the window becomes what was admitted ---- */
+
+struct burst {
+	struct hub_pace *p;
+	atomic_int stepped_out, next, refuse, retry, finish_admitted, finish;
+	atomic_int waiting_after_newcomer; /* still waiting when the newcomer went */
+};
+
+struct transfer {
+	struct burst *b;
+	int id;
+};
+
+static void wait_flag(atomic_int *flag)
+{
+	while (!atomic_load(flag))
+		usleep(1000);
+}
+
+/* Threads 0-11 are refused and retry; 12-15 are admitted; 16 comes later. */
+static void *transfer(void *arg)
+{
+	struct transfer *me = arg;
+	struct burst *b = me->b;
+
+	assert_int_equal(hub_pace_acquire(b->p, 0), 0);
+	if (me->id == 16) {
+		struct hub_pace_stats s;
+
+		/* every retry was before it in the queue: none waits any more */
+		hub_pace_stats(b->p, &s);
+		atomic_store(&b->waiting_after_newcomer, (int)s.waiting);
+	} else if (me->id < 12) {
+		wait_flag(&b->refuse);
+		/* what hub/http.c's backoff does with a 429 */
+		hub_pace_congestion(b->p, 1000);
+		hub_pace_step_out(b->p);
+		atomic_fetch_add(&b->stepped_out, 1);
+		wait_flag(&b->retry);
+		assert_int_equal(hub_pace_step_in(b->p, 0), 0);
+		atomic_fetch_add(&b->next, 1);
+		wait_flag(&b->finish);
+	} else {
+		wait_flag(&b->finish_admitted);
+	}
+	hub_pace_release(b->p, 1000);
+	return NULL;
+}
+
+static struct hub_pace_stats stats_when(struct hub_pace *p, unsigned in_flight,
+					unsigned waiting)
+{
+	struct hub_pace_stats s;
+
+	for (int i = 0; i < 5000; i++) {
+		hub_pace_stats(p, &s);
+		if (s.in_flight == in_flight && s.waiting == waiting)
+			return s;
+		usleep(1000);
+	}
+	fail_msg("never %u in flight and %u waiting (%u, %u)", in_flight, waiting,
+		 s.in_flight, s.waiting);
+	return s;
+}
+
+/*
+ * A server that admits 4 of 16 at once: 12 answers of 429. The window
+ * becomes 4 (not 8, a halving), the 12 wait for the Retry-After out of
+ * it, and come back through it 4 at a time, before a transfer that asked
+ * while they waited. Before, they kept their places and came back all at
+ * once, and the server refused 8 of them again.
+ */
+static void test_refused_retries_come_back_through_window(void **state)
+{
+	struct burst b = { .waiting_after_newcomer = -1 };
+	struct transfer who[17];
+	struct hub_pace_stats s;
+	pthread_t t[17];
+
+	(void)state;
+	b.p = make(16, 32);
+	for (int i = 0; i < 16; i++) {
+		who[i] = (struct transfer){ &b, i };
+		assert_int_equal(pthread_create(&t[i], NULL, transfer, &who[i]), 0);
+	}
+	stats_when(b.p, 16, 0);
+	atomic_store(&b.refuse, 1);
+	while (atomic_load(&b.stepped_out) < 12)
+		usleep(1000);
+	s = stats_when(b.p, 4, 0);
+	assert_int_equal(s.window, 4);
+	/* a newcomer asks during the Retry-After */
+	who[16] = (struct transfer){ &b, 16 };
+	assert_int_equal(pthread_create(&t[16], NULL, transfer, &who[16]), 0);
+	stats_when(b.p, 4, 1);
+	atomic_fetch_add(&fake_now, 1000);
+	atomic_store(&b.retry, 1);
+	/* the window is full of the admitted ones: every retry waits */
+	s = stats_when(b.p, 4, 13);
+	assert_int_equal(atomic_load(&b.next), 0);
+	atomic_store(&b.finish_admitted, 1);
+	/* four retries in their places, the other eight and the newcomer wait */
+	s = stats_when(b.p, 4, 9);
+	assert_int_equal(s.window, 4);
+	assert_int_equal(atomic_load(&b.next), 4);
+	atomic_store(&b.finish, 1);
+	for (int i = 0; i < 17; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(atomic_load(&b.waiting_after_newcomer), 0);
+	hub_pace_stats(b.p, &s);
+	assert_int_equal(s.in_flight, 0);
+	assert_true(s.window <= 5);
+	hub_pace_free(b.p);
+}
+
+/* A thread that holds no place of the pace neither steps out nor in. */
+static void test_step_out_needs_a_place(void **state)
+{
+	struct hub_pace *p = make(2, 2);
+	struct hub_pace_stats s;
+
+	(void)state;
+	hub_pace_step_out(p);
+	assert_int_equal(hub_pace_step_in(p, 1), 0);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	hub_pace_step_out(p);
+	hub_pace_step_out(p); /* once only */
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 0);
+	assert_int_equal(hub_pace_step_in(p, 0), 0);
+	hub_pace_release(p, 1);
+	hub_pace_step_out(p); /* released: nothing */
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 0);
+	hub_pace_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +483,8 @@ int main(void)
 		cmocka_unit_test(test_idle_window_is_not_judged),
 		cmocka_unit_test(test_threads_respect_window),
 		cmocka_unit_test(test_places_in_turn),
+		cmocka_unit_test(test_refused_retries_come_back_through_window),
+		cmocka_unit_test(test_step_out_needs_a_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
