@@ -20,6 +20,7 @@
 #include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/iobuf.h"
 
 static const char block_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'B', 'L', 'K' };
 static const char objmeta_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'O', 'B', 'J' };
@@ -183,29 +184,26 @@ static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)
 	return h->data_len - start < CACHE_CHUNK_SIZE ? h->data_len - start : CACHE_CHUNK_SIZE;
 }
 
-int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
-			   const void *data, size_t len)
+/*
+ * The chunk CRCs of [@offset, @offset + @len), as they reach the file. A
+ * chunk's bytes come in order; whole chunks are summed four at a time,
+ * three times as fast as one running CRC, which is why they are summed
+ * from the stage, not from libcurl's 16 KiB pieces.
+ */
+static int crc_put(struct cache_block_writer *w, uint32_t offset, const uint8_t *p,
+		   size_t len)
 {
-	const uint8_t *p = data;
 	size_t done = 0;
-	int rc;
 
-	if (offset > w->h.data_len || len > w->h.data_len - offset)
-		return -EINVAL;
-	rc = fileio_pwrite_full(w->file.fd, data, len, (off_t)w->h.header_size + offset);
-	if (rc < 0)
-		return rc;
 	while (done < len) {
 		uint32_t at = offset + (uint32_t)done, i = at / CACHE_CHUNK_SIZE;
 		uint32_t in = at % CACHE_CHUNK_SIZE, n = chunk_len(&w->h, i) - in;
 
-		/* A chunk's bytes come in order, from one thread. */
 		if (in != w->chunk_done[i])
 			return -EINVAL;
 		if (n > len - done)
 			n = (uint32_t)(len - done);
 		if (in == 0 && n == chunk_len(&w->h, i)) {
-			/* Whole chunks at once, several CRCs in parallel. */
 			uint32_t whole = (uint32_t)((len - done) / CACHE_CHUNK_SIZE);
 			uint32_t bytes;
 
@@ -227,11 +225,83 @@ int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
 	return 0;
 }
 
+/* Sum and write out what the stage holds. */
+static int stage_flush(struct cache_block_writer *w)
+{
+	int rc = 0;
+
+	if (w->stage_len) {
+		rc = crc_put(w, w->stage_off, w->stage, w->stage_len);
+		if (rc == 0)
+			rc = fileio_pwrite_full(w->file.fd, w->stage, w->stage_len,
+						(off_t)w->h.header_size + w->stage_off);
+	}
+	w->stage_len = 0;
+	return rc;
+}
+
+/* To the file through the stage; a piece as big as the stage goes directly. */
+static int stage_put(struct cache_block_writer *w, uint32_t offset, const uint8_t *p,
+		     size_t len)
+{
+	size_t done = 0;
+	int rc;
+
+	if (w->stage_len && offset != w->stage_off + w->stage_len) {
+		rc = stage_flush(w);
+		if (rc < 0)
+			return rc;
+	}
+	if (!w->stage_len && len >= CACHE_WRITER_STAGE) {
+		rc = crc_put(w, offset, p, len);
+		return rc < 0 ? rc : fileio_pwrite_full(w->file.fd, p, len,
+							(off_t)w->h.header_size + offset);
+	}
+	if (!w->stage) {
+		w->stage = iobuf_alloc(CACHE_WRITER_STAGE);
+		if (!w->stage)
+			return -ENOMEM;
+	}
+	while (done < len) {
+		size_t n = CACHE_WRITER_STAGE - w->stage_len;
+
+		if (n > len - done)
+			n = len - done;
+		if (!w->stage_len)
+			w->stage_off = offset + (uint32_t)done;
+		memcpy(w->stage + w->stage_len, p + done, n);
+		w->stage_len += (uint32_t)n;
+		done += n;
+		if (w->stage_len == CACHE_WRITER_STAGE) {
+			rc = stage_flush(w);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static void stage_release(struct cache_block_writer *w)
+{
+	iobuf_free(w->stage, CACHE_WRITER_STAGE);
+	w->stage = NULL;
+	w->stage_len = 0;
+}
+
+int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
+			   const void *data, size_t len)
+{
+	if (offset > w->h.data_len || len > w->h.data_len - offset)
+		return -EINVAL;
+	return stage_put(w, offset, data, len);
+}
+
 int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
 {
 	uint8_t head[4096];
-	int rc = 0;
+	int rc = stage_flush(w);
 
+	stage_release(w);
 	for (uint32_t i = 0; i < w->h.n_chunks && rc == 0; i++) {
 		if (w->chunk_done[i] != chunk_len(&w->h, i))
 			rc = -EBADMSG;
@@ -255,6 +325,7 @@ int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
 
 void cache_block_writer_abort(struct cache_block_writer *w)
 {
+	stage_release(w);
 	fileio_atomic_rollback(&w->file);
 }
 

@@ -687,7 +687,7 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
 {
 	uint32_t blocks = cache_blocks_for(h->entry->size);
-	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, limit;
+	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, limit, window;
 	bool may_complete;
 
 	if (!fs->opts.prefetch_blocks || blocks <= 1)
@@ -698,7 +698,8 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	 * fetches widens (hub/pace.h). With the window alone as the
 	 * horizon it never grew past 16 under a 30 ms link.
 	 */
-	limit = 2 * fs_prefetch_window(fs);
+	window = fs_prefetch_window(fs);
+	limit = 2 * window;
 	if (limit < fs->opts.prefetch_blocks)
 		limit = fs->opts.prefetch_blocks;
 	pthread_mutex_lock(&h->lock);
@@ -726,6 +727,15 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
 		uint64_t ahead = run_blocks <= 2 ? run_blocks :
 				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 1);
+
+		/*
+		 * In order from the file's first byte (cat, cp, a checksum, a
+		 * loader): the whole window at once, as a download starts.
+		 * Growing with the blocks read, each a round trip away, cost
+		 * 0.8 s of a 2.7 s read of 512 MiB at 100 ms.
+		 */
+		if (h->run_in_order && h->run_start == 0 && ahead < window)
+			ahead = window;
 
 		want = ahead < limit ? (uint32_t)ahead : limit;
 	}

@@ -22,12 +22,12 @@ cold_read() { # [mount options...]: a fresh cache, one cold cat of the big file
 	GOT=$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)
 }
 
-# --- the window widens past its start (8) for one reader ---
+# --- the window widens past its start (16) for one reader ---
 cold_read
 expect_eq "$WANT" "$GOT" "a cold read behind a slow CDN: the right bytes"
 wide=$(status_field readahead_peak_window)
-check "... the read-ahead window widened past 8 (to $wide)" test "$wide" -gt 8
-check "... and more than 8 CDN answers ran at once ($(hub_peak host=cdn status=206))" test "$(hub_peak host=cdn status=206)" -gt 8
+check "... the read-ahead window widened past 16 (to $wide)" test "$wide" -gt 16
+check "... and more than 16 CDN answers ran at once ($(hub_peak host=cdn status=206))" test "$(hub_peak host=cdn status=206)" -gt 16
 expect_eq 0 "$(status_field readahead_congestions)" "... with no pushback counted"
 unmount_hubfs || die "unmount failed"
 
@@ -58,7 +58,32 @@ check "... with fetches ahead of its page faults ($(hub_peak host=cdn status=206
 	test "$(hub_peak host=cdn status=206)" -gt 1
 unmount_hubfs || die "unmount failed"
 
-# --- a CDN that sheds load: 429 beyond 4 answers at once (the window starts at 8) ---
+# --- a reader from the first byte gets the first window at once, as a
+# download starts; one that starts in the middle ramps up block by block ---
+cdn_gets_settled() { # the CDN GETs once read-ahead is done (no change for 1 s)
+	local n=-1 m
+	for _ in $(seq 40); do
+		m=$(hub_count host=cdn method=GET)
+		[ "$m" = "$n" ] && break
+		n=$m
+		sleep 1
+	done
+	echo "$n"
+}
+rm -rf "$T/cache"
+mount_hubfs --cache-dir "$T/cache"
+fakehub_ctl DELETE log >/dev/null
+head -c $((3 << 20)) "$MNT/$FILE" >/dev/null
+first=$(cdn_gets_settled)
+check "3 MiB from the first byte: its block and the first window of 16 ahead ($first GETs)" \
+	test "$first" -ge 17 -a "$first" -le 18
+fakehub_ctl DELETE log >/dev/null
+dd if="$MNT/$FILE" of=/dev/null bs=1M skip=120 count=3 status=none
+middle=$(cdn_gets_settled)
+check "3 MiB from the middle: a block or two ahead ($middle GETs)" test "$middle" -le 3
+unmount_hubfs || die "unmount failed"
+
+# --- a CDN that sheds load: 429 beyond 4 answers at once (the window starts at 16) ---
 fakehub_ctl POST config '{"cdn_max_active": 4}' >/dev/null
 cold_read
 expect_eq "$WANT" "$GOT" "behind a CDN answering 429: the right bytes"

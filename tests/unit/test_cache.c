@@ -26,6 +26,7 @@
 #include "cache/cache.h"
 #include "cache/cache_int.h"
 #include "tests/helpers/mem_source.h"
+#include "util/fileio.h"
 #include "tests/helpers/scratch.h"
 #include "util/crc32c.h"
 #include "util/lfs.h"
@@ -2117,6 +2118,70 @@ static void tamper_block(struct fx *f, const struct mem_object *o, uint32_t k,
 	}
 }
 
+/* The bytes of the temporary file @w writes, beyond its header. */
+static off_t written(const struct cache_block_writer *w)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(w->file.fd, &st), 0);
+	return st.st_size > (off_t)w->h.header_size ? st.st_size - (off_t)w->h.header_size : 0;
+}
+
+/*
+ * A block arrives in libcurl's 16 KiB pieces: they reach the file a stage
+ * at a time (a pwrite of each was 33,000 system calls for 512 MiB), a
+ * piece as big as the stage at once, and the block reads back whole. A
+ * piece out of order within a chunk still makes the block invalid.
+ */
+static void test_writer_stages_pieces(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 100, 7);
+	struct cache_block_writer w;
+	char dir[PATH_MAX], path[PATH_MAX];
+	uint8_t *back = malloc(BS);
+	uint32_t done = 0, piece = 16 << 10;
+	bool refused;
+
+	assert_non_null(back);
+	obj_dir(f, &o->key, dir, sizeof(dir));
+	assert_int_equal(fileio_mkdirs(dir, 0755), 0);
+	block_file(f, &o->key, 0, path, sizeof(path));
+	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS), 0);
+	for (; done < CACHE_WRITER_STAGE - piece; done += piece)
+		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, piece), 0);
+	assert_int_equal(written(&w), 0);
+	assert_int_equal(cache_block_writer_put(&w, done, o->data + done, piece), 0);
+	done += piece;
+	assert_int_equal(written(&w), CACHE_WRITER_STAGE);
+	/* three stages in one piece, straight through */
+	assert_int_equal(cache_block_writer_put(&w, done, o->data + done, 3 * CACHE_WRITER_STAGE),
+			 0);
+	done += 3 * CACHE_WRITER_STAGE;
+	assert_int_equal(written(&w), done);
+	for (uint32_t n; done < BS; done += n) {
+		n = BS - done < 7777 ? BS - done : 7777;
+		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, n), 0);
+	}
+	assert_int_equal(cache_block_writer_close(&w, NULL), 0);
+	assert_int_equal(cache_block_read(w.file.tmp, &o->key, 0, 0, BS, back, NULL), 0);
+	assert_memory_equal(back, o->data, BS);
+	fileio_atomic_rollback(&w.file);
+
+	/* the second 16 KiB of a chunk before its first */
+	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS), 0);
+	refused = cache_block_writer_put(&w, piece, o->data + piece, piece) < 0;
+	refused |= cache_block_writer_put(&w, 0, o->data, piece) < 0;
+	for (done = 2 * piece; done < BS; done += piece)
+		refused |= cache_block_writer_put(&w, done, o->data + done, piece) < 0;
+	if (refused)
+		cache_block_writer_abort(&w);
+	else
+		refused = cache_block_writer_close(&w, NULL) < 0; /* or at the end */
+	assert_true(refused);
+	free(back);
+}
+
 static void test_tampered_blocks(void **state)
 {
 	struct fx *f = *state;
@@ -2700,6 +2765,7 @@ int main(void)
 		T(test_block_replaced_under_a_live_process),
 		T(test_objmeta_format),
 		T(test_tampered_blocks),
+		T(test_writer_stages_pieces),
 		T(test_tampered_objmeta),
 		T(test_foreign_and_unreadable_files),
 		T(test_verify_object_wrong_hash_unverifies),
