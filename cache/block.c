@@ -60,11 +60,12 @@ int cache_hash_raw(const struct cache_key *key, uint8_t raw[32])
 	memset(raw, 0, 32);
 	if (!digest_is_hex(key->hash, 2 * n))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned int v;
+	/* Lower-case hex, checked above; not sscanf(), which is slow: every block read parses it. */
+	for (size_t i = 0; i < 2 * n; i++) {
+		char ch = key->hash[i];
+		unsigned nibble = ch <= '9' ? (unsigned)(ch - '0') : (unsigned)(ch - 'a' + 10);
 
-		sscanf(key->hash + 2 * i, "%2x", &v);
-		raw[i] = (uint8_t)v;
+		raw[i / 2] = (uint8_t)(raw[i / 2] << 4 | nibble);
 	}
 	return 0;
 }

@@ -2399,6 +2399,25 @@ static void test_invalid_keys(void **state)
 	assert_true(cache_key_is_valid(&big));
 }
 
+/* The raw hash in every block header: the bytes the hex spells, zero-padded. */
+static void test_hash_raw(void **state)
+{
+	static const uint8_t want[32] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+					  0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10,
+					  0x00, 0xff, 0x0f, 0xf0, 0xa5, 0x5a };
+	struct cache_key key = { .algo = CACHE_ALGO_GIT_SHA1, .size = 1 };
+	uint8_t raw[32];
+
+	(void)state;
+	snprintf(key.hash, sizeof(key.hash), "%s", "0123456789abcdeffedcba987654321000ff0ff0");
+	assert_int_equal(cache_hash_raw(&key, raw), 0);
+	assert_memory_equal(raw, want, 20);
+	for (int i = 20; i < 32; i++)
+		assert_int_equal(raw[i], 0);
+	key.hash[5] = 'G';
+	assert_int_equal(cache_hash_raw(&key, raw), -EINVAL);
+}
+
 /* The listing's size is the authority: a stored object of another size is not served. */
 static void test_size_mismatch(void **state)
 {
@@ -2784,6 +2803,7 @@ int main(void)
 		T(test_each_object),
 		cmocka_unit_test(test_format_marker),
 		T(test_invalid_keys),
+		cmocka_unit_test(test_hash_raw),
 		T(test_size_mismatch),
 		T(test_two_handles_share_directory),
 		T(test_refresh_follows_other_process),
