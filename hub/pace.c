@@ -58,8 +58,6 @@ struct hub_pace {
 	enum pace_change last;
 	unsigned flat;             /* flat epochs since the last change */
 	int64_t hold_until, last_cut;
-	unsigned window_before_cut; /* the window the last 429/503 cut */
-	unsigned ended_since_cut;  /* transfers released since that cut */
 
 	int64_t epoch_start;
 	uint64_t epoch_bytes;
@@ -330,21 +328,14 @@ void hub_pace_step_out(struct hub_pace *p)
 		p->in_flight--;
 	now = now_ms(p);
 	/*
-	 * Shortly after a cut, what is still in flight and what ended since
-	 * is what the server admitted; the rejected ones step out one by one
-	 * as their answers come. The window becomes that: a halving could
-	 * leave it above (the retries would be refused again) or below.
+	 * Shortly after a cut, what is still in flight is what the server
+	 * admitted: the refused step out one by one as their answers come.
+	 * The window becomes that when it is less than the halving. Not the
+	 * transfers that ended since: small files from another host end in
+	 * the meantime, and counted, they let the retries be refused again.
 	 */
-	if (now - p->last_cut < (int64_t)p->o.epoch_ms) {
-		unsigned admitted = p->in_flight + p->ended_since_cut;
-
-		if (admitted > p->window_before_cut)
-			admitted = p->window_before_cut;
-		if (admitted < p->window)
-			narrow(p, admitted);
-		else
-			set_window(p, admitted);
-	}
+	if (now - p->last_cut < (int64_t)p->o.epoch_ms && p->in_flight < p->window)
+		narrow(p, p->in_flight);
 	wake_first(p);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -374,7 +365,6 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	pthread_mutex_lock(&p->lock);
 	if (p->in_flight)
 		p->in_flight--;
-	p->ended_since_cut++;
 	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
 	p->bytes += bytes;
@@ -404,8 +394,6 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 	/* The answers of one burst arrive together: one cut for them all. */
 	if (now - p->last_cut >= (int64_t)p->o.epoch_ms) {
 		p->last_cut = now;
-		p->window_before_cut = p->window;
-		p->ended_since_cut = 0;
 		narrow(p, p->window / 2);
 		p->prev_rate = 0; /* a rate measured before the cut compares with nothing */
 		new_epoch(p, now);

@@ -21,8 +21,8 @@
  *     (once per epoch, not once per answer), and start nothing new until
  *     the Retry-After has passed. The refused transfers step out of the
  *     window while they wait to retry (hub_pace_step_out()), and as they
- *     do, the window becomes what the server admitted: the transfers
- *     still in flight and those that ended since the cut. Their retries
+ *     do, the window becomes what the server admitted, the transfers
+ *     still in flight, when that is less than the halving. Their retries
  *     come back through the window, ahead of new transfers, so a server
  *     that admits 4 sees 4 again, not every retry at once.
  *
