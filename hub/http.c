@@ -15,6 +15,7 @@
  */
 #include "hub/http.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,23 @@ static int transfer_result(struct http_exchange *x, CURLcode cc, int64_t deadlin
 	return rc;
 }
 
+/*
+ * A number for the server @url asks, for the pace's count of who asks
+ * whom: FNV-1a of "scheme://authority", without case. Never 0.
+ */
+static uint32_t server_tag(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *end = scheme ? scheme + 3 + strcspn(scheme + 3, "/?#") : url;
+	uint32_t h = 2166136261u;
+
+	for (const char *p = url; p < end; p++) {
+		h ^= (unsigned char)tolower((unsigned char)*p);
+		h *= 16777619u;
+	}
+	return h ? h : 1;
+}
+
 int hub_http_perform(struct hub_client *c, struct http_exchange *x)
 {
 	struct curl_slist *headers = NULL;
@@ -495,6 +513,8 @@ int hub_http_perform(struct hub_client *c, struct http_exchange *x)
 		goto out;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
+	if (c->pace)
+		hub_pace_asking(c->pace, server_tag(x->url));
 	atomic_fetch_add(&c->n_requests, 1);
 	cc = curl_easy_perform(h);
 	atomic_fetch_add(&c->n_body_bytes, x->body_bytes);

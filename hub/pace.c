@@ -39,16 +39,25 @@ struct pace_waiter {
 };
 
 /*
- * The pace this thread holds a place of (hub_pace_acquire(), not yet
- * released), and whether it stepped out of it for a retry's wait. A
- * thread holds at most one place at a time in hubfs.
+ * A place taken (hub_pace_acquire(), not yet released): the server its
+ * transfer asks (hub_pace_asking(); 0 until it says), and whether it
+ * stepped out for a retry's wait. A thread holds at most one place at a
+ * time in hubfs, so the place is the thread's own: @held says of which
+ * pace, and the pace links it into its list of places while it is held.
  */
+struct pace_place {
+	struct pace_place *prev, *next; /* the pace's places; under its lock */
+	uint32_t server;
+	bool out;
+};
+
 static _Thread_local struct hub_pace *held;
-static _Thread_local bool stepped_out;
+static _Thread_local struct pace_place place;
 
 struct hub_pace {
 	pthread_mutex_t lock;
 	struct pace_waiter *first, *tail; /* waiting for a place, oldest first */
+	struct pace_place *places;         /* taken, in no order */
 	struct hub_pace_opts o;
 
 	unsigned window, in_flight, waiting, peak_window;
@@ -120,6 +129,8 @@ void hub_pace_free(struct hub_pace *p)
 {
 	if (!p)
 		return;
+	if (held == p)
+		held = NULL; /* a place its owner never gave back (tests) */
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -182,6 +193,17 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 	if (dt < (int64_t)p->o.epoch_ms || p->epoch_done < p->window)
 		return;
 	rate = (double)p->epoch_bytes / (double)dt;
+	if (p->epoch_start < p->hold_until) {
+		/*
+		 * Nothing new started during a Retry-After: a rate that spans
+		 * one says nothing of the link, and compared with the next it
+		 * looked like growth (a widening into the server's refusal).
+		 */
+		p->prev_rate = 0;
+		p->last = PACE_KEPT;
+		new_epoch(p, now);
+		return;
+	}
 	if (!p->epoch_full) {
 		/* The callers could not fill the window: it says nothing about it. */
 		p->prev_rate = 0;
@@ -307,35 +329,64 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 	pthread_cond_init(&self.wake, NULL);
 	pthread_mutex_lock(&p->lock);
 	rc = wait_turn(p, &self, deadline_ms);
+	if (rc == 0 && !held) {
+		/* This thread's place joins the pace's list (one at a time). */
+		place = (struct pace_place){ .next = p->places };
+		if (p->places)
+			p->places->prev = &place;
+		p->places = &place;
+		held = p;
+	}
 	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&self.wake);
-	if (rc == 0) {
-		held = p;
-		stepped_out = false;
-	}
 	return rc;
+}
+
+void hub_pace_asking(struct hub_pace *p, uint32_t server)
+{
+	if (held != p)
+		return;
+	pthread_mutex_lock(&p->lock); /* step-outs of others count the places */
+	place.server = server;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The places asking @server and not waiting out of the window. Under the lock. */
+static unsigned serving(const struct hub_pace *p, uint32_t server)
+{
+	unsigned n = 0;
+
+	for (const struct pace_place *at = p->places; at; at = at->next)
+		n += at->server == server && !at->out;
+	return n;
 }
 
 void hub_pace_step_out(struct hub_pace *p)
 {
 	int64_t now;
 
-	if (held != p || stepped_out)
+	if (held != p || place.out)
 		return;
 	pthread_mutex_lock(&p->lock);
-	stepped_out = true;
+	place.out = true;
 	if (p->in_flight)
 		p->in_flight--;
 	now = now_ms(p);
 	/*
-	 * Shortly after a cut, what is still in flight is what the server
-	 * admitted: the refused step out one by one as their answers come.
-	 * The window becomes that when it is less than the halving. Not the
-	 * transfers that ended since: small files from another host end in
-	 * the meantime, and counted, they let the retries be refused again.
+	 * After a cut, and for as long as its Retry-After holds, the places
+	 * still asking the server that refused this one are what it admitted:
+	 * the refused step out one by one as their answers come. The window
+	 * becomes that when it is less than the halving. Not every transfer
+	 * still in flight: small files from the Hub's API host are, as the
+	 * CDN refuses blocks, and counted, they let the retries be refused
+	 * again (3 more 429s in one CI run).
 	 */
-	if (now - p->last_cut < (int64_t)p->o.epoch_ms && p->in_flight < p->window)
-		narrow(p, p->in_flight);
+	if (now - p->last_cut < (int64_t)p->o.epoch_ms || now < p->hold_until) {
+		unsigned admitted = serving(p, place.server);
+
+		if (admitted < p->window)
+			narrow(p, admitted);
+	}
 	wake_first(p);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -345,14 +396,14 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
 	struct pace_waiter self = { .next = NULL, .returning = true };
 	int rc;
 
-	if (held != p || !stepped_out)
+	if (held != p || !place.out)
 		return 0;
-	stepped_out = false;
 	pthread_cond_init(&self.wake, NULL);
 	pthread_mutex_lock(&p->lock);
 	rc = wait_turn(p, &self, deadline_ms);
 	if (rc < 0)
 		p->in_flight++; /* counted anyway: the caller releases it */
+	place.out = false;
 	pthread_mutex_unlock(&p->lock);
 	pthread_cond_destroy(&self.wake);
 	return rc;
@@ -360,10 +411,20 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
 
 void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 {
-	if (held == p)
-		held = NULL;
+	bool out = false;
+
 	pthread_mutex_lock(&p->lock);
-	if (p->in_flight)
+	if (held == p) {
+		out = place.out;
+		if (place.prev)
+			place.prev->next = place.next;
+		else
+			p->places = place.next;
+		if (place.next)
+			place.next->prev = place.prev;
+		held = NULL;
+	}
+	if (p->in_flight && !out) /* a place out of the window was given back already */
 		p->in_flight--;
 	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
@@ -395,6 +456,7 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 	if (now - p->last_cut >= (int64_t)p->o.epoch_ms) {
 		p->last_cut = now;
 		narrow(p, p->window / 2);
+		p->flat = 0;
 		p->prev_rate = 0; /* a rate measured before the cut compares with nothing */
 		new_epoch(p, now);
 	}

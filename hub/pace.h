@@ -22,14 +22,17 @@
  *     the Retry-After has passed. The refused transfers step out of the
  *     window while they wait to retry (hub_pace_step_out()), and as they
  *     do, the window becomes what the server admitted, the transfers
- *     still in flight, when that is less than the halving. Their retries
- *     come back through the window, ahead of new transfers, so a server
- *     that admits 4 sees 4 again, not every retry at once.
+ *     still asking it (hub_pace_asking()), when that is less than the
+ *     halving. Their retries come back through the window, ahead of new
+ *     transfers, so a server that admits 4 sees 4 again, not every retry
+ *     at once. An epoch that spans a Retry-After is not compared: nothing
+ *     new started in it.
  *
  * The window stays within [min, max]; max is the user's cap.
  *
  * Threads: every function may be called from any thread; one mutex guards
- * the state and no call holds it while waiting for the network.
+ * the state and no call holds it while waiting for the network. A thread
+ * holds at most one place at a time, and gives it back before it ends.
  */
 #ifndef HUBFS_HUB_PACE_H
 #define HUBFS_HUB_PACE_H
@@ -75,6 +78,15 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms);
  * with -ECANCELED at once. Releases still count. Cannot be undone.
  */
 void hub_pace_close(struct hub_pace *p);
+
+/*
+ * The transfer of this thread's place now asks @server (any number that
+ * names a server, e.g. a hash of its origin; 0 is where places start):
+ * what a 429 from it says is counted among the places asking it only.
+ * hub/http.c says it before each request. Nothing unless this thread
+ * holds a place of @p.
+ */
+void hub_pace_asking(struct hub_pace *p, uint32_t server);
 
 /* Give the place back after a transfer that moved @bytes (0 if it failed). */
 void hub_pace_release(struct hub_pace *p, uint64_t bytes);

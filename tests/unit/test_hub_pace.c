@@ -178,6 +178,32 @@ static void test_additive_after_congestion(void **state)
 	hub_pace_free(p);
 }
 
+/*
+ * An epoch that spans a Retry-After moved little, for nothing new started
+ * in it. Compared with the next, it looked like growth, and the window
+ * widened into the server's refusal again. It is not compared.
+ */
+static void test_hold_is_not_measured(void **state)
+{
+	struct hub_pace *p = make(8, 64);
+
+	(void)state;
+	assert_int_equal(fill(p), 8);
+	hub_pace_congestion(p, 2000);
+	assert_int_equal(window(p), 4);
+	/* four refused move nothing; the four admitted end with the hold */
+	for (int i = 0; i < 4; i++)
+		hub_pace_release(p, 0);
+	atomic_fetch_add(&fake_now, 2000);
+	for (int i = 0; i < 4; i++)
+		hub_pace_release(p, 1000000);
+	epoch(p, link_12); /* twice the rate of the hold's epoch */
+	assert_int_equal(window(p), 4);
+	epoch(p, link_12);
+	assert_int_equal(window(p), 4);
+	hub_pace_free(p);
+}
+
 static uint64_t falling_rate = 100000;
 
 static uint64_t link_falling(unsigned w)
@@ -338,7 +364,7 @@ static void test_places_in_turn(void **state)
 
 struct burst {
 	struct hub_pace *p;
-	atomic_int stepped_out, next, refuse, retry, finish_admitted, finish;
+	atomic_int stepped_out, next, refuse, retry, finish_admitted, finish, finish_api;
 	atomic_int waiting_after_newcomer; /* still waiting when the newcomer went */
 };
 
@@ -353,14 +379,20 @@ static void wait_flag(atomic_int *flag)
 		usleep(1000);
 }
 
-/* Threads 0-11 are refused and retry; 12-15 are admitted; 16 comes later. */
+enum { CDN = 7, API = 9 }; /* two servers, as hub/http.c names them */
+
+/*
+ * Threads 0-11 ask the CDN and are refused and retry; 12-15 ask it and
+ * are admitted; 16-18 ask the API host meanwhile; 19 comes later.
+ */
 static void *transfer(void *arg)
 {
 	struct transfer *me = arg;
 	struct burst *b = me->b;
 
 	assert_int_equal(hub_pace_acquire(b->p, 0), 0);
-	if (me->id == 16) {
+	hub_pace_asking(b->p, me->id >= 16 && me->id < 19 ? API : CDN);
+	if (me->id == 19) {
 		struct hub_pace_stats s;
 
 		/* every retry was before it in the queue: none waits any more */
@@ -376,6 +408,8 @@ static void *transfer(void *arg)
 		assert_int_equal(hub_pace_step_in(b->p, 0), 0);
 		atomic_fetch_add(&b->next, 1);
 		wait_flag(&b->finish);
+	} else if (me->id >= 16) {
+		wait_flag(&b->finish_api);
 	} else {
 		wait_flag(&b->finish_admitted);
 	}
@@ -400,34 +434,39 @@ static struct hub_pace_stats stats_when(struct hub_pace *p, unsigned in_flight,
 }
 
 /*
- * A server that admits 4 of 16 at once: 12 answers of 429. The window
- * becomes 4 (not 8, a halving), the 12 wait for the Retry-After out of
- * it, and come back through it 4 at a time, before a transfer that asked
- * while they waited. Before, they kept their places and came back all at
- * once, and the server refused 8 of them again.
+ * A CDN that admits 4 of 16 at once: 12 answers of 429, while 3 small
+ * files come from the API host. The window becomes 4 (not 9, a halving,
+ * nor 7, all that was still in flight), the 12 wait for the Retry-After
+ * out of it, and come back through it 4 at a time, before a transfer
+ * that asked while they waited. Before, they kept their places and came
+ * back all at once, and the CDN refused 8 of them again.
  */
 static void test_refused_retries_come_back_through_window(void **state)
 {
 	struct burst b = { .waiting_after_newcomer = -1 };
-	struct transfer who[17];
+	struct transfer who[20];
 	struct hub_pace_stats s;
-	pthread_t t[17];
+	pthread_t t[20];
 
 	(void)state;
-	b.p = make(16, 32);
-	for (int i = 0; i < 16; i++) {
+	b.p = make(19, 32);
+	for (int i = 0; i < 19; i++) {
 		who[i] = (struct transfer){ &b, i };
 		assert_int_equal(pthread_create(&t[i], NULL, transfer, &who[i]), 0);
 	}
-	stats_when(b.p, 16, 0);
+	stats_when(b.p, 19, 0);
 	atomic_store(&b.refuse, 1);
 	while (atomic_load(&b.stepped_out) < 12)
 		usleep(1000);
+	s = stats_when(b.p, 7, 0);
+	assert_int_equal(s.window, 4);
+	/* the small files end during the Retry-After */
+	atomic_store(&b.finish_api, 1);
 	s = stats_when(b.p, 4, 0);
 	assert_int_equal(s.window, 4);
 	/* a newcomer asks during the Retry-After */
-	who[16] = (struct transfer){ &b, 16 };
-	assert_int_equal(pthread_create(&t[16], NULL, transfer, &who[16]), 0);
+	who[19] = (struct transfer){ &b, 19 };
+	assert_int_equal(pthread_create(&t[19], NULL, transfer, &who[19]), 0);
 	stats_when(b.p, 4, 1);
 	atomic_fetch_add(&fake_now, 1000);
 	atomic_store(&b.retry, 1);
@@ -440,7 +479,7 @@ static void test_refused_retries_come_back_through_window(void **state)
 	assert_int_equal(s.window, 4);
 	assert_int_equal(atomic_load(&b.next), 4);
 	atomic_store(&b.finish, 1);
-	for (int i = 0; i < 17; i++)
+	for (int i = 0; i < 20; i++)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&b.waiting_after_newcomer), 0);
 	hub_pace_stats(b.p, &s);
@@ -479,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_cap_holds),
 		cmocka_unit_test(test_congestion_halves_once_and_holds),
 		cmocka_unit_test(test_additive_after_congestion),
+		cmocka_unit_test(test_hold_is_not_measured),
 		cmocka_unit_test(test_narrows_when_throughput_falls),
 		cmocka_unit_test(test_idle_window_is_not_judged),
 		cmocka_unit_test(test_threads_respect_window),
