@@ -37,10 +37,10 @@ wait "$FAKEHUB_PID" 2>/dev/null
 FAKEHUB_PID=
 export HUBFS_MAX_RETRIES=1 HUBFS_CONNECT_TIMEOUT=2
 mount_hubfs
-start=$(date +%s)
+start=$(now_cs)
 expect_eq "$(manifest field $KEY config.json sha256)" "$(read_file "$R/config.json")" \
 	"network down: a cached file of a visited commit reads"
 expect_eq EIO "$(read_file "$R/vocab.txt")" "network down: an uncached file is EIO"
-check "... within seconds" test $(($(date +%s) - start)) -lt 30
+check "... within seconds" less_than_since "$start" 30
 check "... and the log says the Hub is unreachable" grep -q "unreachable" "$HUBFS_LOG"
 finish_mount

@@ -16,7 +16,7 @@ ls "$D" "$R" >/dev/null || die "cannot list $D and $R"
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
 fault '{"kind": "stall", "host": "hub", "glob": "/api/resolve-cache/*", "after_bytes": 0, "seconds": 60, "count": -1}'
 STUCK=()
-T0=$(date +%s.%N)
+T0=$(now_cs)
 # Sixteen different files, so that sixteen requests reach the daemon (readers
 # of one file would queue on its page in the kernel instead).
 for i in $(seq 0 15); do
@@ -45,16 +45,16 @@ check "... within 1 s" within 1
 # The readers get SIGINT 6 s after they started: each ends, and the unmount
 # is not held up by the fetches still running for them.
 for p in "${STUCK[@]}"; do wait "$p" || true; done
-SECS=$(echo "$(date +%s.%N) - $T0 - 6" | bc)
+SECS=$(echo "$(secs_since "$T0") - 6" | bc)
 say "16 readers ended $SECS s after SIGINT"
 check "all 16 readers end within 1 s of SIGINT" within 1
-t0=$(date +%s.%N)
+t0=$(now_cs)
 "$HUBFS_BIN" umount "$MNT"
 expect_eq 0 "$?" "hubfs umount works"
 wait "$HUBFS_PID"
 expect_eq 0 "$?" "the daemon exits cleanly"
 HUBFS_PID=
-SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+SECS=$(secs_since "$t0")
 say "unmounted and exited in $SECS s"
 check "... within 3 s, although 60 s stalls were still in flight" within 3
 test_done

@@ -117,8 +117,6 @@ try:
     print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())
 except OSError as e:
     print(errno.errorcode[e.errno])' "$1"; }
-now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc; }
 cdn_bytes() { hub_sum bytes host=cdn; }
 # mirror_get URL [curl options...]: "STATUS MIRROR-CACHE-STATUS"
 mirror_get() {
@@ -134,14 +132,14 @@ location_of() { tr -d '\r' <"$T/headers" | awk -F': ' 'tolower($1)=="location" {
 export HUBFS_MAX_RETRIES=2
 for n in 1 2 3 4; do mount_at "node$n" --op-timeout 10; done
 fakehub_ctl DELETE log >/dev/null
-t0=$(now)
+t0=$(now_cs)
 readers=()
 for n in 1 2 3; do
 	read_file "$T/mnt-node$n/hubfs-test/big-model/model.safetensors" >"$T/sum-$n" &
 	readers+=($!)
 done
 wait "${readers[@]}"
-t_three=$(elapsed "$t0")
+t_three=$(secs_since "$t0")
 for n in 1 2 3; do
 	expect_eq "$BIGSHA" "$(cat "$T/sum-$n")" "node$n read the 200 MiB file right, three at once"
 done
@@ -167,10 +165,10 @@ expect_eq "" "$(unaligned $BIG)" "... each a run of whole 4 MiB blocks: slices m
 
 # ======== a fourth node, later: nothing from the origin ========
 fakehub_ctl DELETE log >/dev/null
-t0=$(now)
+t0=$(now_cs)
 expect_eq "$BIGSHA" "$(read_file "$T/mnt-node4/hubfs-test/big-model/model.safetensors")" \
 	"node4, later, reads the file right"
-t_fourth=$(elapsed "$t0")
+t_fourth=$(secs_since "$t0")
 expect_eq 0 "$(cdn_bytes)" "... with 0 bytes from the origin CDN"
 say "node4: 0 bytes from the origin, $t_fourth s; $(hub_count host=cdn method=HEAD) signature checks (HEAD, 0 bytes), $(hub_count host=hub) Hub requests"
 
@@ -306,10 +304,10 @@ fault '{"kind": "wrong_length", "delta": 1000, "host": "cdn", "method": "GET", "
 expect_eq "$(want model.safetensors)" "$(read_file "$R/model.safetensors")" "a wrong Content-Length: the right bytes"
 SHARD=model-00001-of-00003.safetensors
 fault '{"kind": "stall", "after_bytes": 100000, "seconds": 3, "host": "cdn", "method": "GET", "glob": "/repos/*", "count": 1}'
-t0=$(now)
+t0=$(now_cs)
 expect_eq "$(manifest field model/hubfs-test/sharded-model $SHARD sha256)" \
 	"$(read_file "$T/mnt-node4/hubfs-test/sharded-model/$SHARD")" "a 3 s stall mid-slice: the right bytes"
-check "... within the op timeout" test "$(echo "$(elapsed "$t0") < 10" | bc)" = 1
+check "... within the op timeout" test "$(echo "$(secs_since "$t0") < 10" | bc)" = 1
 for k in reset wrong_length stall; do
 	expect_eq 1 "$(hub_count host=cdn fault=$k)" "... the $k fault did happen, once"
 done
@@ -323,20 +321,20 @@ fakehub_ctl DELETE faults >/dev/null
 
 # ======== the mirror goes away ========
 stop_mirror
-t0=$(now)
+t0=$(now_cs)
 for n in 1 2 3; do
 	expect_eq "$BIGSHA" "$(read_file "$T/mnt-node$n/hubfs-test/big-model/model.safetensors")" \
 		"mirror down: node$n serves the file it cached"
 done
 expect_eq "$PRIVSHA" "$(read_file "$T/mnt-alice/hubfs-test/private-model/model.safetensors")" \
 	"mirror down: alice's mount serves her cached private file"
-t_cached=$(elapsed "$t0")
-t0=$(now)
+t_cached=$(secs_since "$t0")
+t0=$(now_cs)
 expect_eq EIO "$(read_file "$T/mnt-node1/hubfs-test/tiny-model/config.json")" \
 	"mirror down: a file node1 never read is EIO"
 r=$(read_file "$T/mnt-node2/hubfs-test/sharded-model/config.json")
 check "mirror down: a repo node2 never listed is ENOENT or EIO ($r)" test "$r" = ENOENT -o "$r" = EIO
-t_fail=$(elapsed "$t0")
+t_fail=$(secs_since "$t0")
 check "... both within the op timeout (10 s each): $t_fail s" test "$(echo "$t_fail < 20" | bc)" = 1
 say "mirror down: cached reads in $t_cached s, uncached failures in $t_fail s"
 

@@ -88,14 +88,31 @@ expect_code() {
 	fi
 }
 
+# now_cs: centiseconds since boot (CLOCK_BOOTTIME, from /proc/uptime).
+# Spans of time are measured with it, never with date(1) or $SECONDS: in
+# one CI run the wall clock stepped about 20 s forward during t2011, and
+# readers that ended in 1 s were measured at 27 s.
+now_cs() {
+	local up _
+	read -r up _ </proc/uptime
+	echo $((10#${up/./}))
+}
+# secs_since T: the seconds (two decimals) from T, a now_cs, until now.
+secs_since() {
+	local cs=$(($(now_cs) - $1))
+	printf '%d.%02d\n' $((cs / 100)) $((cs % 100))
+}
+# less_than_since T SECONDS: fewer than SECONDS have passed since T (a now_cs).
+less_than_since() { [ $(($(now_cs) - $1)) -lt $(($2 * 100)) ]; }
+
 # timed COMMAND...: runs it with output in $T/out and $T/err; sets RC (its
 # exit status) and SECS (its run time).
 timed() {
 	local t0
-	t0=$(date +%s.%N)
+	t0=$(now_cs)
 	"$@" >"$T/out" 2>"$T/err"
 	RC=$?
-	SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+	SECS=$(secs_since "$t0")
 	say "$* -> exit $RC in $SECS s"
 }
 # within SECONDS: the last timed command took no longer.
@@ -103,10 +120,12 @@ within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 
 # wait_for SECONDS COMMAND...: poll until the command succeeds.
 wait_for() {
-	local deadline=$((SECONDS + $1))
+	local since
+	since=$(now_cs)
+	local seconds=$1
 	shift
 	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
+		less_than_since "$since" "$seconds" || return 1
 		sleep 0.05
 	done
 }
