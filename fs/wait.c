@@ -20,9 +20,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/log.h"
+#include "util/time.h"
 
 #define WAIT_SLICE_MS 50 /* how late an interrupt may be noticed */
 /*
@@ -59,15 +59,7 @@ int fs_wait_check(struct fs *fs, const struct fs_wait *w)
 int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
 		  pthread_mutex_t *lock)
 {
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += WAIT_SLICE_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(cond, lock, &until);
+	time_cond_wait_ms(cond, lock, WAIT_SLICE_MS);
 	return fs_wait_check(fs, w);
 }
 

@@ -10,7 +10,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "util/time.h"
 
 #define PACE_GROW 1.10     /* more than this × the last epoch's rate: widen */
 #define PACE_FALL 0.70     /* less than this: narrow */
@@ -79,11 +80,8 @@ struct hub_pace {
 
 static int64_t mono_ms(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return time_mono_ms();
 }
 
 static int64_t now_ms(const struct hub_pace *p)
@@ -282,7 +280,6 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 	p->waiting++;
 	for (;;) {
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
-		struct timespec ts;
 
 		if (p->closed) {
 			rc = -ECANCELED;
@@ -301,14 +298,11 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 		if (deadline_ms && deadline_ms - now < wait)
 			wait = deadline_ms - now;
 		/*
-		 * Short real-time steps, checked against our own clock: our
-		 * turn wakes us at once, a hold or a deadline within a step.
+		 * Short steps, checked against our own clock (a test's fake
+		 * one): our turn wakes us at once, a hold or a deadline
+		 * within a step.
 		 */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)(wait > 0 ? wait : 1) * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&self->wake, &p->lock, &ts);
+		time_cond_wait_ms(&self->wake, &p->lock, wait > 0 ? wait : 1);
 	}
 	leave_queue(p, self);
 	p->waiting--;

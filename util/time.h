@@ -7,6 +7,7 @@
 #ifndef HUBFS_UTIL_TIME_H
 #define HUBFS_UTIL_TIME_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -25,5 +26,15 @@ int64_t time_ns(clockid_t clock);
 /* Now on CLOCK_MONOTONIC, in milliseconds and in whole seconds. */
 int64_t time_mono_ms(void);
 int64_t time_mono_secs(void);
+
+/*
+ * Wait on @cond, @lock held, for at most @ms milliseconds of
+ * CLOCK_MONOTONIC. Not pthread_cond_timedwait(): its deadline is on the
+ * wall clock, which a step (NTP, a VM resumed; a CI run saw 20 s) ends
+ * early or, stepped back, stretches by the whole step, and a reader
+ * whose interrupt is checked between waits would hang that long.
+ * Returns 0 (woken, maybe spuriously) or ETIMEDOUT.
+ */
+int time_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms);
 
 #endif /* HUBFS_UTIL_TIME_H */

@@ -112,6 +112,26 @@ static void test_time(void **state)
 	assert_true(time_ns(CLOCK_REALTIME) / TIME_NS_PER_SEC >= (int64_t)time(NULL) - 1);
 }
 
+/* A wait on the monotonic clock lasts what it was asked, and no wait is 0. */
+static void test_cond_wait(void **state)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+	int64_t t0, waited;
+
+	(void)state;
+	pthread_mutex_lock(&lock);
+	t0 = time_mono_ms();
+	assert_int_equal(time_cond_wait_ms(&cond, &lock, 30), ETIMEDOUT);
+	waited = time_mono_ms() - t0;
+	assert_true(waited >= 30 && waited < 5000);
+	t0 = time_mono_ms();
+	assert_int_equal(time_cond_wait_ms(&cond, &lock, 0), ETIMEDOUT);
+	assert_int_equal(time_cond_wait_ms(&cond, &lock, -5), ETIMEDOUT);
+	assert_true(time_mono_ms() - t0 < 1000);
+	pthread_mutex_unlock(&lock);
+}
+
 static void test_is_hex(void **state)
 {
 	(void)state;
@@ -132,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_streaming_equals_one_shot),
 		cmocka_unit_test(test_hub_fd),
 		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_cond_wait),
 		cmocka_unit_test(test_is_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
