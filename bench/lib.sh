@@ -47,6 +47,7 @@ bench_build() {
 
 bench_cleanup() {
 	grep -q " $MNT fuse" /proc/mounts && fusermount3 -uz "$MNT"
+	grep -q " $W/tmpfs tmpfs" /proc/mounts && umount "$W/tmpfs"
 	[ -n "${hub_pid:-}" ] && kill "$hub_pid" 2>/dev/null
 	rm -rf "$W"
 }
