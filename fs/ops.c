@@ -687,7 +687,8 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 			    size_t size)
 {
 	uint32_t blocks = cache_blocks_for(h->entry->size);
-	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, limit, window;
+	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, to, limit, window;
+	uint32_t last = size ? (uint32_t)((off + size - 1) / CACHE_BLOCK_SIZE) : here;
 	bool may_complete;
 
 	if (!fs->opts.prefetch_blocks || blocks <= 1)
@@ -739,10 +740,18 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 
 		want = ahead < limit ? (uint32_t)ahead : limit;
 	}
+	/*
+	 * The blocks past the first that this read itself spans are fetched
+	 * beside the first, not after it: a page fault in a mapping is read
+	 * around, 512 KiB before the fault and the rest after, so a random
+	 * reader's every piece spans two blocks, and at 30 ms away the second
+	 * fetch cost a round trip and a block's transfer more.
+	 */
+	to = here + want > last ? here + want : last;
+	if (to > blocks - 1)
+		to = blocks - 1;
 	from = h->ahead > here + 1 ? h->ahead : here + 1;
-	if (want && here + want >= from && from < blocks) {
-		uint32_t to = here + want < blocks - 1 ? here + want : blocks - 1;
-
+	if (from <= to) {
 		for (uint32_t k = from; k <= to; k++)
 			fs_prefetch_block(fs, h, k);
 		h->ahead = to + 1;

@@ -3,7 +3,8 @@
 # not the file's) gets its missing blocks in the background once more than
 # half of it is on disk, the lowest first, so that its hash keeps up and
 # the file ends verified without being read to the end; a reader that
-# touched less than half gets nothing it did not read.
+# touched less than half gets nothing it did not read. A read that spans
+# two blocks fetches them at once.
 . "$HUBFS_TEST_LIB"
 require_fuse
 use_big_data  # a 200 MiB file: 50 blocks
@@ -59,6 +60,24 @@ expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... each once"
 expect_eq "$(manifest field $KEY model.safetensors sha256)" "$(sha256sum <"$FILE" | cut -d' ' -f1)" \
 	"... and the whole file reads back right"
 expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... from the cache"
+unmount_hubfs || die "unmount failed"
+# --- a read across a block boundary fetches both blocks at once: the
+# kernel reads around a page fault (512 KiB before it), so a mapping read
+# in random order has every piece span two blocks ---
+fakehub_ctl POST config '{"cdn_rate": 4194304}' >/dev/null # a block takes a second
+mount_hubfs --cache-dir "$T/cache3"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+"$PYTHON" - "$FILE" "$BLOB" <<'PY' || die "the read across blocks 9 and 10 failed"
+import os, sys
+at = 10 * 4194304 - 524288
+fd, ref = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
+ref.seek(at)
+sys.exit(os.pread(fd, 1048576, at) != ref.read(1048576))
+PY
+ok "1 MiB across the boundary of blocks 9 and 10: the right bytes"
+expect_eq "9 10" "$(fetched_blocks)" "... those two blocks fetched"
+expect_eq 2 "$(hub_peak host=cdn status=206)" "... at once, not one after the other"
 unmount_hubfs || die "unmount failed"
 check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
 test_done
