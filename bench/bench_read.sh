@@ -27,23 +27,20 @@ FILE=model.safetensors
 bytes=$((size_mib * 1048576))
 
 secs() { echo "$2 - $1" | bc; }
-# Cold and warm are the client's side: hubfs's cache files, the JS client's
-# file, the mount's pages (gone with each unmount). The fake Hub's blobs stay
-# in the page cache, as on a CDN edge and as in bench_wan.sh: dropping them
-# too timed this machine's disk under the fake Hub (a cold random 4 MiB
-# piece of a blob took 9 ms, against 2 ms served from memory).
+# Cold and warm are the client's side: hubfs's cache files are dropped from
+# the page cache here, the JS client's file is removed before its measure,
+# and the mount's pages go with each unmount. The fake Hub's blobs stay in
+# the page cache, as on a CDN edge and as in bench_wan.sh: dropping them too
+# timed this machine's disk under the fake Hub (a cold random 4 MiB piece
+# of a blob took 9 ms, against 2 ms served from memory).
 drop() {
 	sync
 	"$py" -c 'import os, sys
-for top in sys.argv[1:]:
-    for d, _, names in os.walk(top):
-        for n in names:
-            try:
-                fd = os.open(os.path.join(d, n), os.O_RDONLY)
-            except OSError:
-                continue
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            os.close(fd)' "$W/cache" "$W/js.out" 2>/dev/null || true
+for d, _, names in os.walk(sys.argv[1]):
+    for n in names:
+        fd = os.open(os.path.join(d, n), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)' "$W/cache"
 }
 # the big files' blobs (the largest), into the page cache
 warm_hub() { find "$data/blobs" -type f -size +1M -exec cat {} + >/dev/null; }
