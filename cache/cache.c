@@ -1482,6 +1482,24 @@ uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
 	return n;
 }
 
+uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+	uint32_t ready = 0;
+
+	if (!cache_key_is_valid(key))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o && o->hashing) {
+		for (uint32_t k = o->hashed; k < o->n_blocks && o->blocks[k].present &&
+					     !o->blocks[k].fetching; k++)
+			ready++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ready;
+}
+
 void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out)
 {

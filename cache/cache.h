@@ -158,6 +158,15 @@ struct cache_object_info {
  */
 uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key);
 
+/*
+ * How many blocks of @key its running hash could take now and has not:
+ * stored, in order from the first it has not taken, while a thread is
+ * hashing them (0 when none is: one block, verified, not begun). What
+ * fetches ahead (downloads, read-ahead) tells its pace by this that the
+ * hash, not the network, is the limit. O(that many), no I/O.
+ */
+uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key);
+
 /* What is stored of @key (zeros when nothing). Never does I/O past a stat. */
 void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out);

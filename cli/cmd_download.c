@@ -224,6 +224,7 @@ static void fetch_blocks(void *dl_)
 			if (len > CACHE_BLOCK_SIZE)
 				len = CACHE_BLOCK_SIZE;
 			rc = cache_prefetch(dl->env.cache, &f->key, &f->src, k, &cerr);
+			hub_pace_backlog(dl->pace, cache_hash_backlog(dl->env.cache, &f->key));
 			if (rc < 0) {
 				file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
 				len = 0;
@@ -418,8 +419,9 @@ static int download_report(struct download *dl, long cap, bool quiet)
 
 		hub_pace_stats(dl->pace, &ps);
 		fprintf(stderr, "hubfs: transfers at once: at most %u (cap %ld), %u at the end; "
-			"the server pushed back %" PRIu64 " times\n", ps.peak_window, cap,
-			ps.window, ps.congestions);
+			"the server pushed back %" PRIu64 " times; narrowed %" PRIu64
+			" times for the hash\n", ps.peak_window, cap, ps.window, ps.congestions,
+			ps.backlogs);
 	}
 	if (atomic_load(&dl->files_failed)) {
 		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl->files_failed),

@@ -17,6 +17,8 @@
 #define PACE_FALL 0.70     /* less than this: narrow */
 #define PACE_FLAT_PROBE 5  /* flat epochs before a probe of +1 */
 #define PACE_WAIT_STEP_MS 50
+/* hub_pace_backlog() narrows to no less: one place for the consumer's thread, one fetching. */
+#define PACE_BACKLOG_FLOOR 2
 /*
  * What a transfer costs beside its bytes, in bytes: about what a link
  * moves in one round trip. Small files are then measured by how many
@@ -73,9 +75,20 @@ struct hub_pace {
 	uint64_t epoch_bytes;
 	unsigned epoch_done;
 	bool epoch_full;           /* the window was the limit in this epoch */
+	bool epoch_backlog;        /* hub_pace_backlog() saw a window's worth waiting */
+	/*
+	 * Narrowings for a backlog since the last judged epoch: the window
+	 * before them and the rate then. The first full epoch after them
+	 * keeps them, or, when it moved less than PACE_FALL of that rate
+	 * (the link, not the consumer, was the limit), undoes them and
+	 * turns them off for good (backlog_off).
+	 */
+	unsigned backlog_from;     /* 0: none to judge */
+	double backlog_rate;       /* the rate before them */
+	bool backlog_off;
 	double prev_rate;          /* bytes/ms of the last full epoch, 0: none */
 
-	uint64_t widened, narrowed, congestions, bytes;
+	uint64_t widened, narrowed, congestions, backlogs, bytes;
 };
 
 static int64_t mono_ms(void *ctx)
@@ -180,6 +193,7 @@ static void new_epoch(struct hub_pace *p, int64_t now)
 	p->epoch_bytes = 0;
 	p->epoch_done = 0;
 	p->epoch_full = p->in_flight >= p->window || p->waiting > 0;
+	p->epoch_backlog = false;
 }
 
 /* Called under the lock after each release: decide once the epoch is over. */
@@ -196,6 +210,25 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 		 * Nothing new started during a Retry-After: a rate that spans
 		 * one says nothing of the link, and compared with the next it
 		 * looked like growth (a widening into the server's refusal).
+		 */
+		p->prev_rate = 0;
+		p->last = PACE_KEPT;
+		new_epoch(p, now);
+		return;
+	}
+	if (p->backlog_from) {
+		if (p->epoch_full && rate < PACE_FALL * p->backlog_rate) {
+			set_window(p, p->backlog_from);
+			p->backlog_off = true;
+			p->epoch_backlog = false;
+		}
+		p->backlog_from = 0;
+	}
+	if (p->epoch_backlog) {
+		/*
+		 * The consumer, not the link, was the limit: the rate says
+		 * nothing of the link, and a narrower window that moved more
+		 * bytes (it left the consumer more CPU) is no call to widen.
 		 */
 		p->prev_rate = 0;
 		p->last = PACE_KEPT;
@@ -457,6 +490,38 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 	pthread_mutex_unlock(&p->lock);
 }
 
+void hub_pace_backlog(struct hub_pace *p, unsigned ready)
+{
+	int64_t now;
+
+	pthread_mutex_lock(&p->lock);
+	if (!ready || ready < p->window || p->backlog_off)
+		goto out;
+	p->epoch_backlog = true;
+	/*
+	 * Once a window's worth of transfers ended since the last change:
+	 * those started before it say nothing of it.
+	 */
+	if (p->window <= PACE_BACKLOG_FLOOR || p->epoch_done < p->window)
+		goto out;
+	now = now_ms(p);
+	if (!p->backlog_from) {
+		/* What the judgement compares with: the last epoch, or this one so far. */
+		p->backlog_rate = p->prev_rate > 0 ? p->prev_rate
+				  : (double)p->epoch_bytes / (double)(now - p->epoch_start + 1);
+		if (p->backlog_rate <= 0)
+			goto out;
+		p->backlog_from = p->window;
+	}
+	p->backlogs++;
+	narrow(p, p->window / 2 > PACE_BACKLOG_FLOOR ? p->window / 2 : PACE_BACKLOG_FLOOR);
+	p->flat = 0;
+	new_epoch(p, now);
+	p->epoch_backlog = true;
+out:
+	pthread_mutex_unlock(&p->lock);
+}
+
 void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
 {
 	pthread_mutex_lock(&p->lock);
@@ -467,6 +532,7 @@ void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
 	out->widened = p->widened;
 	out->narrowed = p->narrowed;
 	out->congestions = p->congestions;
+	out->backlogs = p->backlogs;
 	out->bytes = p->bytes;
 	pthread_mutex_unlock(&p->lock);
 }

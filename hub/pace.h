@@ -17,6 +17,16 @@
  *   - it stayed within ±10% after a widening: the widening did not help,
  *     undo it and stop doubling; after 5 such flat epochs, probe +1;
  *   - it fell by more than 30%: narrow to 3/4;
+ *   - hub_pace_backlog() (what consumes the transfers, one thread that
+ *     hashes a file in order, has a window's worth waiting): halve, not
+ *     below 2, each time a window's worth of transfers ended since the
+ *     last change, and no widening in an epoch that saw it. Where the CPU
+ *     is the limit (loopback, two cores), more transfers only took CPU
+ *     from that thread, and a download ended with a second of hashing
+ *     alone. The first full epoch after such narrowings judges them: a
+ *     rate under 70% of the one before says the link was the limit after
+ *     all (a transfer moves little on its own), so the window goes back
+ *     and backlogs are ignored from then on;
  *   - hub_pace_congestion() (a 429 or 503, reported by hub/ itself): halve
  *     (once per epoch, not once per answer), and start nothing new until
  *     the Retry-After has passed. The refused transfers step out of the
@@ -55,6 +65,7 @@ struct hub_pace_stats {
 	unsigned waiting;        /* in hub_pace_acquire() for a place */
 	unsigned peak_window;    /* the largest window so far */
 	uint64_t widened, narrowed, congestions; /* how often each happened */
+	uint64_t backlogs;       /* narrowings by hub_pace_backlog() */
 	uint64_t bytes;          /* as released */
 };
 
@@ -114,6 +125,14 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms);
  * new for @wait_ms (its Retry-After; 0 if it gave none).
  */
 void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms);
+
+/*
+ * What takes the transfers' bytes after them is behind: @ready finished
+ * transfers wait for it (hubfs download: blocks on disk that the running
+ * hash of their file could take now, cache_hash_backlog(), said after
+ * each block). When that is the window or more, the window halves (above).
+ */
+void hub_pace_backlog(struct hub_pace *p, unsigned ready);
 
 void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out);
 

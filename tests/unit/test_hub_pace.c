@@ -246,6 +246,94 @@ static void test_idle_window_is_not_judged(void **state)
 	hub_pace_free(p);
 }
 
+/* ---- a consumer behind the transfers (hub_pace_backlog()) ---- */
+
+/*
+ * A window's worth of 1 MB transfers on a link that moves @rate(window)
+ * bytes per ms in all, each release followed by the consumer's backlog:
+ * @ready finished transfers waiting for it (the window's worth when
+ * @ready is ~0u). Quicker than an epoch at a fast link's rates, as on
+ * loopback, where the backlog grows within one.
+ */
+static void burst(struct hub_pace *p, uint64_t (*rate)(unsigned), unsigned ready)
+{
+	unsigned w = fill(p);
+
+	assert_int_equal(w, window(p));
+	atomic_fetch_add(&fake_now, (int64_t)((uint64_t)w * 1000000 / rate(w)));
+	for (unsigned i = 0; i < w; i++) {
+		hub_pace_release(p, 1000000);
+		hub_pace_backlog(p, ready == ~0u ? w : ready);
+	}
+}
+
+/* The CPU is the limit: 1 GB/s in all, however many transfers. */
+static uint64_t cpu_bound(unsigned w)
+{
+	(void)w;
+	return 1000000;
+}
+
+/* The link is: 64 MB/s a transfer, 1 GB/s at 16. */
+static uint64_t per_stream(unsigned w)
+{
+	return (uint64_t)w * 64000;
+}
+
+static void test_backlog_narrows_to_two_and_holds(void **state)
+{
+	struct hub_pace *p = make(16, 32);
+	struct hub_pace_stats s;
+
+	(void)state;
+	/* a backlog under the window says nothing */
+	for (int i = 0; i < 30; i++)
+		burst(p, cpu_bound, 3);
+	assert_true(window(p) >= 16);
+	hub_pace_free(p);
+
+	p = make(16, 32);
+	/* a window's worth waiting: 16, 8, 4, 2, each after a window's worth ended */
+	burst(p, cpu_bound, ~0u);
+	assert_int_equal(window(p), 8);
+	burst(p, cpu_bound, ~0u);
+	burst(p, cpu_bound, ~0u);
+	assert_int_equal(window(p), 2);
+	/* as many bytes at 2 as at 16: kept; never below 2; no widening while it lasts */
+	for (int i = 0; i < 200; i++)
+		burst(p, cpu_bound, ~0u);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.window, 2);
+	assert_int_equal(s.backlogs, 3);
+	assert_int_equal(s.peak_window, 16);
+	assert_int_equal(s.widened, 0);
+	hub_pace_free(p);
+}
+
+static void test_backlog_undone_when_the_link_was_the_limit(void **state)
+{
+	struct hub_pace *p = make(16, 32);
+	struct hub_pace_stats s;
+
+	(void)state;
+	burst(p, per_stream, ~0u);
+	burst(p, per_stream, ~0u);
+	burst(p, per_stream, ~0u);
+	assert_int_equal(window(p), 2);
+	/* an epoch at 2 moves an eighth of what 16 did: back to 16, and no more of it */
+	for (int i = 0; i < 20; i++)
+		burst(p, per_stream, ~0u);
+	hub_pace_stats(p, &s);
+	assert_true(s.window >= 16);
+	assert_int_equal(s.backlogs, 3);
+	for (int i = 0; i < 100; i++)
+		burst(p, per_stream, ~0u);
+	hub_pace_stats(p, &s);
+	assert_true(s.window >= 16);
+	assert_int_equal(s.backlogs, 3);
+	hub_pace_free(p);
+}
+
 /* ---- threads: the window is never exceeded ---- */
 
 struct crowd {
@@ -521,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_hold_is_not_measured),
 		cmocka_unit_test(test_narrows_when_throughput_falls),
 		cmocka_unit_test(test_idle_window_is_not_judged),
+		cmocka_unit_test(test_backlog_narrows_to_two_and_holds),
+		cmocka_unit_test(test_backlog_undone_when_the_link_was_the_limit),
 		cmocka_unit_test(test_threads_respect_window),
 		cmocka_unit_test(test_places_in_turn),
 		cmocka_unit_test(test_refused_retries_come_back_through_window),
