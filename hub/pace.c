@@ -485,6 +485,11 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 		narrow(p, p->window / 2);
 		p->flat = 0;
 		p->prev_rate = 0; /* a rate measured before the cut compares with nothing */
+		/*
+		 * Nor do narrowings for a backlog still to be judged: the
+		 * slower epochs after a push back would give their window back.
+		 */
+		p->backlog_from = 0;
 		new_epoch(p, now);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -26,7 +26,8 @@
  *     alone. The first full epoch after such narrowings judges them: a
  *     rate under 70% of the one before says the link was the limit after
  *     all (a transfer moves little on its own), so the window goes back
- *     and backlogs are ignored from then on;
+ *     and backlogs are ignored from then on. A push back (below) before
+ *     that judgement ends it: what the server admitted stands;
  *   - hub_pace_congestion() (a 429 or 503, reported by hub/ itself): halve
  *     (once per epoch, not once per answer), and start nothing new until
  *     the Retry-After has passed. The refused transfers step out of the

@@ -334,6 +334,28 @@ static void test_backlog_undone_when_the_link_was_the_limit(void **state)
 	hub_pace_free(p);
 }
 
+static void test_pushback_outranks_the_backlog_judgement(void **state)
+{
+	struct hub_pace *p = make(16, 32);
+
+	(void)state;
+	burst(p, per_stream, ~0u);
+	burst(p, per_stream, ~0u);
+	burst(p, per_stream, ~0u);
+	assert_int_equal(window(p), 2);
+	/*
+	 * The server pushes back before the cuts are judged: what it
+	 * admitted stands, and a slower epoch after it is no reason to
+	 * give the window of before the cuts back.
+	 */
+	hub_pace_congestion(p, 0);
+	assert_int_equal(window(p), 1);
+	for (int i = 0; i < 20; i++) /* three epochs */
+		burst(p, per_stream, 0);
+	assert_true(window(p) < 8);
+	hub_pace_free(p);
+}
+
 /* ---- threads: the window is never exceeded ---- */
 
 struct crowd {
@@ -611,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_idle_window_is_not_judged),
 		cmocka_unit_test(test_backlog_narrows_to_two_and_holds),
 		cmocka_unit_test(test_backlog_undone_when_the_link_was_the_limit),
+		cmocka_unit_test(test_pushback_outranks_the_backlog_judgement),
 		cmocka_unit_test(test_threads_respect_window),
 		cmocka_unit_test(test_places_in_turn),
 		cmocka_unit_test(test_refused_retries_come_back_through_window),
