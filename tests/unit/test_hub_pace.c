@@ -280,6 +280,16 @@ static uint64_t per_stream(unsigned w)
 	return (uint64_t)w * 64000;
 }
 
+/* A window's worth waiting after each of three bursts: 16, 8, 4, 2. */
+static void backlog_to_two(struct hub_pace *p, uint64_t (*rate)(unsigned))
+{
+	burst(p, rate, ~0u);
+	assert_int_equal(window(p), 8);
+	burst(p, rate, ~0u);
+	burst(p, rate, ~0u);
+	assert_int_equal(window(p), 2);
+}
+
 static void test_backlog_narrows_to_two_and_holds(void **state)
 {
 	struct hub_pace *p = make(16, 32);
@@ -293,12 +303,8 @@ static void test_backlog_narrows_to_two_and_holds(void **state)
 	hub_pace_free(p);
 
 	p = make(16, 32);
-	/* a window's worth waiting: 16, 8, 4, 2, each after a window's worth ended */
-	burst(p, cpu_bound, ~0u);
-	assert_int_equal(window(p), 8);
-	burst(p, cpu_bound, ~0u);
-	burst(p, cpu_bound, ~0u);
-	assert_int_equal(window(p), 2);
+	/* each cut after a window's worth ended */
+	backlog_to_two(p, cpu_bound);
 	/* as many bytes at 2 as at 16: kept; never below 2; no widening while it lasts */
 	for (int i = 0; i < 200; i++)
 		burst(p, cpu_bound, ~0u);
@@ -316,10 +322,7 @@ static void test_backlog_undone_when_the_link_was_the_limit(void **state)
 	struct hub_pace_stats s;
 
 	(void)state;
-	burst(p, per_stream, ~0u);
-	burst(p, per_stream, ~0u);
-	burst(p, per_stream, ~0u);
-	assert_int_equal(window(p), 2);
+	backlog_to_two(p, per_stream);
 	/* an epoch at 2 moves an eighth of what 16 did: back to 16, and no more of it */
 	for (int i = 0; i < 20; i++)
 		burst(p, per_stream, ~0u);
@@ -339,10 +342,7 @@ static void test_pushback_outranks_the_backlog_judgement(void **state)
 	struct hub_pace *p = make(16, 32);
 
 	(void)state;
-	burst(p, per_stream, ~0u);
-	burst(p, per_stream, ~0u);
-	burst(p, per_stream, ~0u);
-	assert_int_equal(window(p), 2);
+	backlog_to_two(p, per_stream);
 	/*
 	 * The server pushes back before the cuts are judged: what it
 	 * admitted stands, and a slower epoch after it is no reason to
