@@ -153,6 +153,7 @@ struct fs_handle {
 	uint64_t next_offset;        /* the end of the current run: where a sequential read goes on */
 	uint64_t run_start;          /* where the current run began */
 	bool run_in_order;           /* every read of the run began where the last ended */
+	bool last_run_streamed;      /* the run before this one was longer than a block */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	bool completing;             /* its missing blocks were queued (complete_in_background()) */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */

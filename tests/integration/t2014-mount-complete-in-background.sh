@@ -79,5 +79,36 @@ ok "1 MiB across the boundary of blocks 9 and 10: the right bytes"
 expect_eq "9 10" "$(fetched_blocks)" "... those two blocks fetched"
 expect_eq 2 "$(hub_peak host=cdn status=206)" "... at once, not one after the other"
 unmount_hubfs || die "unmount failed"
+
+# --- a reader whose last run went on past one block (a mapping read in
+# 4 MiB pieces in random order: the kernel reads 1 MiB at a time from
+# 512 KiB before the piece to 512 KiB past it) has the block after its
+# next run's first read fetched beside it, not a fetch later. The same
+# requests as the kernel's, by pread, so that the order is exact ---
+fakehub_ctl POST config '{"cdn_rate": 8388608}' >/dev/null # half a second a block
+mount_hubfs --cache-dir "$T/cache4"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+second_run=$("$PYTHON" - "$FILE" "$BLOB" <<'PY' || die "the reads in pieces failed"
+import os, sys, time
+fd, ref = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
+def piece_reads(block, n):
+    for i in range(n):
+        at = block * 4194304 - 524288 + i * 1048576
+        ref.seek(at)
+        if os.pread(fd, 1048576, at) != ref.read(1048576):
+            sys.exit("wrong bytes at %d" % at)
+piece_reads(10, 6)   # the piece of block 10: a run of 6 MiB
+time.sleep(2)        # its read-ahead has ended
+print(time.time())
+piece_reads(40, 1)   # the next piece's first read: blocks 39 and 40
+time.sleep(1.5)      # what it queued beside them has had time to arrive
+PY
+)
+ok "a piece, then the first read of the next piece: the right bytes"
+expect_eq "39 40 41" "$(fetched_blocks | tr ' ' '\n' | awk '$1 >= 30' | tr '\n' ' ' | sed 's/ $//')" \
+	"... block 41 fetched beside 39 and 40, before any read of it"
+expect_eq 3 "$(hub_peak host=cdn status=206 "t>=$second_run")" "... all three at once"
+unmount_hubfs || die "unmount failed"
 check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
 test_done
