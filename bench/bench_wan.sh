@@ -112,13 +112,17 @@ for s in $settings; do
 	fi
 	: >"$W/requests.log"
 	rm -rf "$W/cache"
+	b0=$(busy_seconds)
 	res[$s,dl]=$(timed "$H" download --quiet --cache-dir "$W/cache" $REPO --include $FILE)
+	res[$s,dl_cpu]=$(echo "$(busy_seconds) - $b0" | bc)
 	echo "   hubfs download: $(log_stats)" >&2
 	if [ "$do_mount" = 1 ]; then
 		rm -rf "$W/cache"
 		mount_it
 		: >"$W/requests.log"
+		b0=$(busy_seconds)
 		res[$s,cat]=$(timed cat "$MNT/$REPO/$FILE")
+		res[$s,cat_cpu]=$(echo "$(busy_seconds) - $b0" | bc)
 		echo "   mount cat:      $(log_stats)" >&2
 		umount_it
 	fi
@@ -158,5 +162,13 @@ for s in $settings; do
 done
 printf '\n%-34s' "dataset: loop of curl (scaled)"
 for s in $settings; do printf '%20s' "$(printf '%.1fs' "${res[$s,loop]}")"; done
+printf '\n'
+# What every process on the machine spent (hubfs, the fake Hub, cat): where
+# the cores, not the network, are the limit, cat's extra copies show here
+printf '%-34s' "CPU-s per GiB: download / cat"
+for s in $settings; do
+	printf '%20s' "$(echo "scale=1; ${res[$s,dl_cpu]} * 1024 / $size_mib" | bc) / $(
+		[ -n "${res[$s,cat_cpu]:-}" ] && echo "scale=1; ${res[$s,cat_cpu]} * 1024 / $size_mib" | bc || echo -)"
+done
 printf '\n'
 echo "goals at 30:60M: hubfs download >= 8x curl; cat >= 0.9x hubfs download; dataset >= 10x the loop"

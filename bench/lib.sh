@@ -16,6 +16,8 @@
 #                        a mount of $MNT (mnt_pid) with its cache in
 #                        $W/cache, warnings to $W/hubfs.log
 #   now, median          the time in seconds; the median of numbers on stdin
+#   busy_seconds         CPU time every process on the machine has used so far
+#                        (user, nice, system, irq, softirq: /proc/stat), in seconds
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 py=${PYTHON:-python3}
@@ -78,4 +80,7 @@ mount_it() {
 umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
 
 now() { date +%s.%N; }
+busy_seconds() {
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
