@@ -158,3 +158,4 @@ row "peak daemon RSS, one reader (MiB)" "$(( $(m rss1) / 1024 ))" '<=' 48
 row "peak daemon RSS, $readers concurrent readers (MiB)" "$(( $(m rss8) / 1024 ))" '<=' 96
 printf '  (%d readers of %d files: %s MiB/s combined)\n' $readers $readers \
 	"$(echo "scale=0; $readers * $bytes / 1048576 / $(m eight)" | bc)"
+steal_report

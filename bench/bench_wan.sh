@@ -172,3 +172,4 @@ for s in $settings; do
 done
 printf '\n'
 echo "goals at 30:60M: hubfs download >= 8x curl; cat >= 0.9x hubfs download; dataset >= 10x the loop"
+steal_report

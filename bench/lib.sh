@@ -18,6 +18,8 @@
 #   now, median          the time in seconds; the median of numbers on stdin
 #   busy_seconds         CPU time every process on the machine has used so far
 #                        (user, nice, system, irq, softirq: /proc/stat), in seconds
+#   steal_report         one line: how much of this run's CPU time the hypervisor
+#                        gave to other guests (/proc/stat steal), since bench_workdir
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 py=${PYTHON:-python3}
@@ -59,6 +61,8 @@ bench_workdir() {
 	MNT=$W/mnt
 	mkdir -p "$MNT"
 	trap bench_cleanup EXIT
+	bench_t0=$(now)
+	bench_steal0=$(steal_seconds)
 }
 
 bench_start_hub() {
@@ -82,5 +86,15 @@ umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
 now() { date +%s.%N; }
 busy_seconds() {
 	awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+}
+steal_seconds() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f\n", $9 / hz }' /proc/stat; }
+# A shared virtual machine's noise, measured: a run with much steal is not
+# comparable with a quiet one.
+steal_report() {
+	local wall steal
+	wall=$(echo "$(now) - $bench_t0" | bc)
+	steal=$(echo "$(steal_seconds) - $bench_steal0" | bc)
+	printf 'steal: other guests had %.1f of the %.0f core-seconds of this run (%.0f%%)\n' \
+		"$steal" "$(echo "$wall * $(nproc)" | bc)" "$(echo "100 * $steal / ($wall * $(nproc))" | bc -l)"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
