@@ -94,12 +94,26 @@ static struct fs_node *node_of(fuse_req_t req, fuse_ino_t ino)
 	return fs_node_get(fs_of(req), ino);
 }
 
+/*
+ * The kernel's read-ahead for a hubfs file, and so what one page fault of
+ * a mapping reads around it: one 1 MiB request. 4 MiB was measured too
+ * (docs/benchmarks.md, sixth session): no faster within this machine's
+ * noise, and a mapping read at random would read four times as much
+ * around each fault. Requests are synchronous (below), so a larger window
+ * only sends more of them one after the other.
+ */
+#define READ_AHEAD_KIB 1024u
+
 static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 {
 	(void)fs_;
-	/* Big read-ahead windows: the content behind them is immutable. */
-	if (conn->max_readahead < (1u << 20))
-		conn->max_readahead = 1u << 20;
+	/*
+	 * Big read-ahead windows: the content behind them is immutable. The
+	 * kernel keeps the smaller of this and the mount's read_ahead_kb
+	 * (raise_readahead()) once this INIT is answered.
+	 */
+	if (conn->max_readahead < READ_AHEAD_KIB * 1024)
+		conn->max_readahead = READ_AHEAD_KIB * 1024;
 	/*
 	 * libfuse sizes max_pages (the largest read request) from max_write:
 	 * 1 MiB requests instead of 128 KiB cut the per-request cost of a
@@ -1212,7 +1226,9 @@ static void daemon_report(int report, bool serving)
  * read arrives as 128 KiB requests. As root we can raise the mount's own
  * limit (its backing_dev_info, named by the mount's device number in
  * /proc/self/mountinfo; reading it needs no access to the mount, which is
- * not served yet). Best effort: elsewhere the default stays.
+ * not served yet). Best effort: elsewhere the default stays. The answer
+ * to INIT, after this, caps it at conn->max_readahead (fs_op_init()): it
+ * was raised to 4 MiB here for a while, and was 1 MiB all the same.
  */
 static void raise_readahead(const char *mountpoint, unsigned kib)
 {
@@ -1384,7 +1400,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		rc = -EIO;
 		goto out_signals;
 	}
-	raise_readahead(opts->mountpoint, 4096);
+	raise_readahead(opts->mountpoint, READ_AHEAD_KIB);
 	if (opts->foreground)
 		rc = fuse_daemonize(1) != 0 ? -EIO : 0;
 	else
