@@ -129,7 +129,12 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *buf,
 			  size_t len, uint64_t offset, struct cache_error *err);
 
-/* Make block @index present (fetching it if needed), without copying. */
+/*
+ * Make block @index present (fetching it if needed), without copying.
+ * Verifies the object when this call completed it, or when it is complete
+ * and nobody verifies it; a verification running in another thread is
+ * not waited for.
+ */
 int cache_prefetch(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, uint32_t index,
 		   struct cache_error *err);

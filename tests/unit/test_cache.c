@@ -688,6 +688,51 @@ static void test_reads_go_on_while_verifying(void **state)
 			 "checked in 20 trials)", early, last_checked);
 }
 
+/*
+ * A read-ahead of a block of an object that another thread is verifying
+ * returns at once: it has nothing to take from the verdict, and a
+ * read-ahead worker waiting out a whole hash is one that other files'
+ * readers cannot use. Each trial checks afterwards that the hash was still
+ * going on when the read-ahead returned: one where the hash won the race
+ * proves nothing and is run again with another object.
+ */
+static void test_prefetch_does_not_wait_for_the_verdict(void **state)
+{
+	struct fx *f = *state;
+	struct cache_error err = { { 0 } };
+	int checked = 0;
+
+	for (int trial = 0; trial < 20 && !checked; trial++) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
+						      (uint32_t)(80 + trial));
+		struct completer a = { f, o, 0 };
+		struct cache_object_info in;
+		pthread_t t;
+		int rc;
+
+		/* Every block but the first: nothing to hash in order yet. */
+		for (uint32_t k = 1; k < 16; k++)
+			assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, k, &err), 0);
+		assert_int_equal(pthread_create(&t, NULL, complete_object, &a), 0);
+		do
+			in = info(f, &o->key);
+		while (!in.verifying && !in.verified);
+		rc = cache_prefetch(f->c, &o->key, &f->ms.src, 7, &err);
+		if (info(f, &o->key).verifying) {
+			/* Returned while the hash ran: it did not wait for it. */
+			assert_int_equal(rc, 0);
+			checked++;
+		}
+		pthread_join(t, NULL);
+		assert_int_equal(a.rc, 1);
+		assert_true(info(f, &o->key).verified);
+		assert_int_equal(cache_evict_object(f->c, &o->key), 0);
+	}
+	if (!checked)
+		fail_msg("no read-ahead returned while its object was being verified "
+			 "(20 trials)");
+}
+
 /* ---- 4. wrong hash ---- */
 
 static void test_wrong_hash_single_block(void **state)
@@ -2760,6 +2805,7 @@ int main(void)
 		T(test_corrupt_byte_never_reaches_caller),
 		T(test_read_cached_never_fetches),
 		T(test_reads_go_on_while_verifying),
+		T(test_prefetch_does_not_wait_for_the_verdict),
 		T(test_wrong_hash_single_block),
 		T(test_wrong_hash_multi_block),
 		T(test_wrong_hash_concurrent_readers),
