@@ -780,7 +780,9 @@ static void plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	 * that long; the block is one the kernel would ask for next.
 	 */
 	speculate = !want && h->last_run_streamed;
-	to = here + want > last + speculate ? here + want : last + speculate;
+	to = here + want;
+	if (to < last + speculate)
+		to = last + speculate;
 	if (to > blocks - 1)
 		to = blocks - 1;
 	from = h->ahead > here + 1 ? h->ahead : here + 1;
@@ -1227,8 +1229,8 @@ static void daemon_report(int report, bool serving)
  * limit (its backing_dev_info, named by the mount's device number in
  * /proc/self/mountinfo; reading it needs no access to the mount, which is
  * not served yet). Best effort: elsewhere the default stays. The answer
- * to INIT, after this, caps it at conn->max_readahead (fs_op_init()): it
- * was raised to 4 MiB here for a while, and was 1 MiB all the same.
+ * to INIT, which comes after this, caps it at conn->max_readahead
+ * (fs_op_init()): both ask for READ_AHEAD_KIB.
  */
 static void raise_readahead(const char *mountpoint, unsigned kib)
 {

@@ -630,6 +630,25 @@ static void *complete_object(void *p)
 }
 
 /*
+ * A 16-block object with every block but the first on disk (nothing to
+ * hash in order yet), completed by thread *@t through @a; returns once
+ * that thread verifies it, or already has.
+ */
+static void start_verification(struct fx *f, struct completer *a, pthread_t *t)
+{
+	struct cache_error err = { { 0 } };
+	struct cache_object_info in;
+
+	for (uint32_t k = 1; k < 16; k++)
+		assert_int_equal(cache_prefetch(f->c, &a->o->key, &f->ms.src, k, &err), 0);
+	assert_false(info(f, &a->o->key).verifying);
+	assert_int_equal(pthread_create(t, NULL, complete_object, a), 0);
+	do
+		in = info(f, &a->o->key);
+	while (!in.verifying && !in.verified);
+}
+
+/*
  * While one thread hashes a complete object, a read of a block before the
  * last one is served from disk at once (a reader in order must not stop
  * there for the whole hash); a read of the last block waits for the
@@ -652,14 +671,7 @@ static void test_reads_go_on_while_verifying(void **state)
 		pthread_t t;
 		ssize_t n;
 
-		/* Every block but the first: nothing to hash in order yet. */
-		for (uint32_t k = 1; k < 16; k++)
-			assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, k, &err), 0);
-		assert_false(info(f, &o->key).verifying);
-		assert_int_equal(pthread_create(&t, NULL, complete_object, &a), 0);
-		do
-			in = info(f, &o->key);
-		while (!in.verifying && !in.verified);
+		start_verification(f, &a, &t);
 		/* Block 7, then the last block, while the hash may still run. */
 		n = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 7 * BS + 5, &err);
 		if (!info(f, &o->key).verified) {
@@ -706,17 +718,10 @@ static void test_prefetch_does_not_wait_for_the_verdict(void **state)
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
 						      (uint32_t)(80 + trial));
 		struct completer a = { f, o, 0 };
-		struct cache_object_info in;
 		pthread_t t;
 		int rc;
 
-		/* Every block but the first: nothing to hash in order yet. */
-		for (uint32_t k = 1; k < 16; k++)
-			assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, k, &err), 0);
-		assert_int_equal(pthread_create(&t, NULL, complete_object, &a), 0);
-		do
-			in = info(f, &o->key);
-		while (!in.verifying && !in.verified);
+		start_verification(f, &a, &t);
 		rc = cache_prefetch(f->c, &o->key, &f->ms.src, 7, &err);
 		if (info(f, &o->key).verifying) {
 			/* Returned while the hash ran: it did not wait for it. */
