@@ -4,7 +4,8 @@
 # half of it is on disk, the lowest first, so that its hash keeps up and
 # the file ends verified without being read to the end; a reader that
 # touched less than half gets nothing it did not read. A read that spans
-# two blocks fetches them at once.
+# two blocks fetches them at once, and a reader of pieces longer than a
+# block gets the block after its next piece's first read with it.
 . "$HUBFS_TEST_LIB"
 require_fuse
 use_big_data  # a 200 MiB file: 50 blocks
