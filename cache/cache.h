@@ -73,9 +73,10 @@ struct cache_source {
 		     size_t len, void *out, struct cache_error *err);
 	/*
 	 * Optional, and used when set: the same bytes handed to @sink as they
-	 * arrive, so that a fetch holds no block-sized buffer. Each byte once;
-	 * a source may run several streams at once, each over whole
-	 * CACHE_CHUNK_SIZE-aligned chunks, each chunk's bytes in order.
+	 * arrive, so that a fetch holds no block-sized buffer. Each byte once,
+	 * one call to @sink at a time (a sink is not thread-safe); chunks
+	 * (CACHE_CHUNK_SIZE-aligned) may come in any order, each chunk's bytes
+	 * in order.
 	 */
 	int (*fetch_stream)(void *ctx, const struct cache_key *key, uint64_t offset,
 			    size_t len, cache_sink_fn sink, void *sink_ctx,

@@ -80,9 +80,9 @@ uint32_t cache_block_header_size(uint32_t data_len);
  * A block file written as its bytes arrive, so that a fetch needs no
  * block-sized buffer: open a temporary file beside @path, put the data
  * in pieces, then close it into a complete block (header and CRCs) ready
- * to publish under @path. Pieces may come from several threads at once
- * as long as each CACHE_CHUNK_SIZE chunk is put by one thread, in order
- * (the CRCs are computed as the bytes pass).
+ * to publish under @path. One thread at a time (the stage below is
+ * shared); chunks may come in any order, each CACHE_CHUNK_SIZE chunk's
+ * bytes in order (the CRCs are computed as the bytes pass).
  */
 /*
  * The bytes put go to the file in pieces of CACHE_WRITER_STAGE: libcurl
