@@ -694,11 +694,11 @@ static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t 
  * header) must not cost another block, nor must one page fault in a
  * mapping whose pages the kernel fills 2 MiB at a time (torch's mmap of a
  * safetensors or torch.save file): that arrives as two 1 MiB reads,
- * exactly half a block. Page faults of a mapping arrive out of order
- * (the kernel reads around the fault, and its pieces come last first):
- * such a run counts past two and a half blocks, more than a random reader
- * of 4 MiB pieces covers (its piece, the 2 MiB before it that the kernel
- * reads around, and 2 MiB of read-ahead after it).
+ * exactly half a block. A run read out of order counts past two and a
+ * half blocks, more than a random reader of 4 MiB pieces covers: the
+ * pieces the kernel reads around a page fault may come in any order.
+ * (Kernel 6.18 with the 1 MiB read-ahead sends them in order, 1 MiB at
+ * a time, from 512 KiB before the piece to 512 KiB past it.)
  * The limit is prefetch_blocks, or the read-ahead window when it is wider:
  * a lone reader may keep the whole window busy, as a download would, and
  * gets there within a few blocks (below).
