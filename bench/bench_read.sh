@@ -97,15 +97,19 @@ for r in $(seq "$rounds"); do
 	cat "$W/tmpfs/local" >/dev/null
 	record hot_small "$(timed cat "$W/tmpfs/local")"
 	umount "$W/tmpfs"
-	# mmap in random 4 MiB order, cold
-	rm -rf "$W/cache"; drop; mount_it
-	record mmap "$(timed "$py" -c '
-import mmap, os, random, sys
+	# mmap in random 4 MiB order, cold; then in order, for what the order
+	# alone costs (a mapping's page faults cost more than read(2) does)
+	for order in random sequential; do
+		rm -rf "$W/cache"; drop; mount_it
+		record "mmap_$order" "$(timed "$py" -c '
+import mmap, random, sys
 f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-blocks = list(range(0, len(m), 4 << 20)); random.Random(1).shuffle(blocks)
+blocks = list(range(0, len(m), 4 << 20))
+if sys.argv[2] == "random": random.Random(1).shuffle(blocks)
 for b in blocks: m[b:b + (4 << 20)]
-' "$MNT/$REPO/$FILE")"
-	umount_it
+' "$MNT/$REPO/$FILE" $order)"
+		umount_it
+	done
 	# two cold readers of two different files at once
 	rm -rf "$W/cache"; drop; mount_it
 	record two "$(timed sh -c "cat '$MNT/$REPO/$FILE' >/dev/null & cat '$MNT/$REPO/model-2.safetensors' >/dev/null & wait")"
@@ -153,7 +157,13 @@ printf '  page cache behind the mount: %s\n  behind the ext4 file: %s\n' \
 	"$folios_mount" "$folios_local"
 row "  hot re-read / hot tmpfs file, 4 KiB folios like FUSE's" \
 	"$(ratio "$(m hot_small)" "$(m hot)")" '>=' 0.9
-row "mmap, random order, cold / sequential cold (time)" "$(ratio "$(m mmap)" "$(m cold)")" '<=' 1.2
+row "mmap, random order, cold / sequential cold (time)" "$(ratio "$(m mmap_random)" "$(m cold)")" '<=' 1.2
+# Why the row above can miss: the same mapping read in order costs more
+# than read(2) too (page faults; the kernel's read-around of each fault)
+row "  mmap, random order / mmap in order, both cold (time)" \
+	"$(ratio "$(m mmap_random)" "$(m mmap_sequential)")" '<=' 1.2
+printf '  mmap in order / sequential cold read(2) (time): %s\n' \
+	"$(ratio "$(m mmap_sequential)" "$(m cold)")"
 row "peak daemon RSS, one reader (MiB)" "$(( $(m rss1) / 1024 ))" '<=' 48
 row "peak daemon RSS, $readers concurrent readers (MiB)" "$(( $(m rss8) / 1024 ))" '<=' 96
 printf '  (%d readers of %d files: %s MiB/s combined)\n' $readers $readers \
