@@ -68,6 +68,7 @@ struct cache_object {
 	struct cache_key key;
 	uint32_t n_blocks;
 	uint32_t n_present;
+	uint32_t n_fetching;  /* blocks being fetched by this process */
 	struct block_state *blocks;
 	bool verified;
 	bool verifying;      /* one thread is hashing the whole object */
@@ -680,6 +681,13 @@ static int check_fetched(const struct cache_key *key, uint32_t k,
 	return 0;
 }
 
+/* A reader to tell once its bytes are in (cache_read_early()). */
+struct read_early {
+	void (*ready)(void *ctx);
+	void *ctx;
+	bool told;
+};
+
 /*
  * Where a fetch's bytes go as they arrive: a block file being written,
  * the reader's part of the block (when a reader fetches), and the first
@@ -689,10 +697,42 @@ struct fetch_sink {
 	struct cache_block_writer w;
 	uint8_t *out;                /* [out_off, out_off + out_len) of the block, or NULL */
 	uint32_t out_off, out_len;
+	uint32_t out_next;           /* out[0, out_next) arrived, in order */
+	struct read_early *early;    /* the reader to tell when out[] is full, or NULL */
+	struct cache *c;
+	struct cache_object *o;
+	uint32_t k;                  /* the block */
 	uint8_t head[LFS_POINTER_MAX];
 	uint32_t head_len;           /* bytes of head[] received */
 	int store_rc;                /* why writing failed (the fetch then stops), or 0 */
 };
+
+/*
+ * Tell the reader its bytes are in, if they are and it may have them
+ * before the block is stored (cache_read_early()): not from the object's
+ * last block, nor from the block that completes it (those reads wait for
+ * the verdict), nor from block 0 before its head is known not to be a
+ * Git-LFS pointer.
+ */
+static void answer_early(struct fetch_sink *s)
+{
+	uint32_t need_head = s->w.h.data_len < LFS_POINTER_MAX ? s->w.h.data_len :
+			     LFS_POINTER_MAX;
+	bool may;
+
+	if (!s->early || s->early->told || s->out_next < s->out_len)
+		return;
+	if (s->k == 0 && (s->head_len < need_head ||
+			  check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) < 0))
+		return;
+	pthread_mutex_lock(&s->c->lock);
+	may = s->k + 1 < s->o->n_blocks && s->o->n_present + 1 < s->o->n_blocks;
+	pthread_mutex_unlock(&s->c->lock);
+	if (!may)
+		return;
+	s->early->told = true;
+	s->early->ready(s->early->ctx);
+}
 
 static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 {
@@ -718,7 +758,11 @@ static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 
 		memcpy(s->out + (lo - s->out_off), (const uint8_t *)data + (lo - offset),
 		       (size_t)(hi - lo));
+		/* Counted only in order: no byte of a gap is ever answered. */
+		if (lo - s->out_off == s->out_next)
+			s->out_next += (uint32_t)(hi - lo);
 	}
+	answer_early(s);
 	return 0;
 }
 
@@ -788,8 +832,8 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
  */
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *out,
-		       uint32_t off, uint32_t len, uint64_t *write_id,
-		       struct cache_error *err)
+		       uint32_t off, uint32_t len, struct read_early *early,
+		       uint64_t *write_id, struct cache_error *err)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
 	uint32_t blen = block_len(&o->key, k);
@@ -802,6 +846,10 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	s->out = out;
 	s->out_off = off;
 	s->out_len = len;
+	s->early = out ? early : NULL;
+	s->c = c;
+	s->o = o;
+	s->k = k;
 	/* The block is already counted in reserved_bytes: make room for it. */
 	evict(c, 0, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
@@ -902,7 +950,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
  */
 static int get_block(struct cache *c, struct cache_object *o,
 		     const struct cache_source *src, uint32_t k, uint32_t off,
-		     uint32_t len, void *out, bool *completed,
+		     uint32_t len, void *out, struct read_early *early, bool *completed,
 		     struct cache_error *err)
 {
 	struct block_state *b = &o->blocks[k];
@@ -962,6 +1010,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			mark_absent(c, o, k);
 			c->stats.corrupt_blocks++;
 			b->fetching = true; /* nobody else touches the file meanwhile */
+			o->n_fetching++;
 			pthread_mutex_unlock(&c->lock);
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
 				 "fetching it again", k, o->key.hash);
@@ -979,16 +1028,18 @@ static int get_block(struct cache *c, struct cache_object *o,
 		}
 		mark_absent(c, o, k);
 		b->fetching = true;
+		o->n_fetching++;
 		c->reserved_bytes += dsize;
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	rc = fetch_block(c, o, src, k, out, off, len, &id, err);
+	rc = fetch_block(c, o, src, k, out, off, len, early, &id, err);
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
 	b->fetching = false;
+	o->n_fetching--;
 	b->gen++;
 	b->fetch_rc = rc;
 	if (rc == 0) {
@@ -1290,6 +1341,15 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, void *buf, size_t len,
 		   uint64_t offset, struct cache_error *err)
 {
+	return cache_read_early(c, key, src, buf, len, offset, err, NULL, NULL);
+}
+
+ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
+			 const struct cache_source *src, void *buf, size_t len,
+			 uint64_t offset, struct cache_error *err,
+			 void (*ready)(void *ctx), void *ctx)
+{
+	struct read_early early = { .ready = ready, .ctx = ctx };
 	struct cache_object *o;
 	int rc;
 
@@ -1315,8 +1375,9 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 
 			if (n > len - done)
 				n = (uint32_t)(len - done);
+			/* The read's last block: the one that may answer early. */
 			rc = get_block(c, o, src, k, in, n, (uint8_t *)buf + done,
-				       &completed, err);
+				       ready && done + n == len ? &early : NULL, &completed, err);
 			done += n;
 		}
 		/* The read that completes the object waits for its hash. */
@@ -1403,7 +1464,7 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 		return rc;
 	if (index >= o->n_blocks)
 		return 0;
-	rc = get_block(c, o, src, index, 0, 0, NULL, &completed, err);
+	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, &completed, err);
 	if (rc == 0) {
 		/*
 		 * Verify what this call completed, or a complete object nobody
@@ -1466,7 +1527,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 
 		rc = 0;
 		for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++)
-			rc = get_block(c, o, src, k, 0, 0, NULL, &completed, err);
+			rc = get_block(c, o, src, k, 0, 0, NULL, NULL, &completed, err);
 		if (rc == 0) {
 			/* Present per the index is not proof: hash it all. */
 			pthread_mutex_lock(&c->lock);
@@ -1543,6 +1604,7 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		while (out->first_absent < o->n_blocks && o->blocks[out->first_absent].present)
 			out->first_absent++;
 		out->blocks_present = o->n_present;
+		out->blocks_arriving = o->n_fetching;
 		out->verified = o->verified;
 		out->verifying = o->verifying;
 	}

@@ -120,6 +120,22 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		   uint64_t offset, struct cache_error *err);
 
 /*
+ * cache_read() that also calls @ready(@ctx) as soon as @buf holds all the
+ * bytes asked for, when that is before the call returns: this thread
+ * fetches the read's last block, and the bytes have arrived, not yet the
+ * rest of the block. A reader's first byte then waits for its own bytes,
+ * not for the block's 4 MiB. Never for a read of the object's last block
+ * or one that would complete the object (both wait for the verdict), nor
+ * for block 0 before its first bytes are known not to be a Git-LFS
+ * pointer. @ready runs on this thread, at most once, with no cache lock
+ * held; it must copy what it needs from @buf, which stays the caller's.
+ */
+ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
+			 const struct cache_source *src, void *buf, size_t len,
+			 uint64_t offset, struct cache_error *err,
+			 void (*ready)(void *ctx), void *ctx);
+
+/*
  * cache_read() when it can answer from disk at once: every block of the
  * range present and no fetch, eviction or hash to wait for. Never fetches
  * and never waits on another thread, so a caller that must stay
@@ -150,6 +166,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 struct cache_object_info {
 	uint64_t cached_bytes;  /* content bytes present */
 	uint32_t blocks_present;
+	uint32_t blocks_arriving; /* being fetched by this process, not yet stored */
 	uint32_t blocks_total;
 	uint32_t first_absent;  /* the lowest block not stored (blocks_total: none) */
 	bool verified;

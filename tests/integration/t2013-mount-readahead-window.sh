@@ -41,8 +41,8 @@ check "... the window stayed within 4 ($(status_field readahead_peak_window))" \
 check "... at most 4 + 1 answers at once ($(hub_peak host=cdn status=206))" test "$(hub_peak host=cdn status=206)" -le 5
 unmount_hubfs || die "unmount failed"
 
-# --- a mapping read in order gets read-ahead too (its page faults arrive
-# out of order: the kernel reads around each one, last piece first) ---
+# --- a mapping read in order gets read-ahead too (the kernel reads around
+# each page fault, 1 MiB at a time) ---
 rm -rf "$T/cache"
 mount_hubfs --cache-dir "$T/cache"
 fakehub_ctl DELETE log >/dev/null

@@ -954,6 +954,109 @@ static void test_pointer_as_lfs_block0_is_refused(void **state)
 	read_all(f, o);
 }
 
+/* What cache_read_early()'s reader saw when told its bytes were in. */
+struct early_news {
+	struct fx *f;
+	const struct mem_object *o;
+	const uint8_t *buf;
+	uint64_t off;
+	size_t len;
+	unsigned told;
+	uint32_t present_then;       /* blocks stored when told */
+	uint32_t arriving_then;      /* blocks being fetched when told */
+	bool bytes_right_then;
+};
+
+static void early_ready(void *ctx)
+{
+	struct early_news *n = ctx;
+
+	struct cache_object_info i = info(n->f, &n->o->key);
+
+	n->told++;
+	n->present_then = i.blocks_present;
+	n->arriving_then = i.blocks_arriving;
+	n->bytes_right_then = memcmp(n->buf, n->o->data + n->off, n->len) == 0;
+}
+
+/* cache_read_early(@off, @len) of @o must return the bytes; the news in @n. */
+static void read_early_expect(struct fx *f, const struct mem_object *o, uint64_t off,
+			      size_t len, struct early_news *n)
+{
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(len);
+
+	assert_non_null(buf);
+	*n = (struct early_news){ .f = f, .o = o, .buf = buf, .off = off, .len = len };
+	assert_int_equal(cache_read_early(f->c, &o->key, &f->ms.src, buf, len, off, &err,
+					  early_ready, n), (ssize_t)len);
+	assert_bytes(buf, o->data + off, len, off);
+	free(buf);
+}
+
+/*
+ * A reader that fetches its block is told its bytes are in before the
+ * block is stored (the time to a file's first byte), with the right
+ * bytes; never for the object's last block, nor for the block that
+ * completes the object, nor for a block 0 that is an LFS pointer.
+ */
+static void test_read_answers_before_the_block_is_stored(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 21);
+	struct mem_object *stub = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 10 * MiB, 22);
+	struct cache_error err = { { 0 } };
+	struct early_news n;
+	uint8_t buf[100];
+
+	/* A header read: told while block 0 was not yet stored. */
+	read_early_expect(f, o, 0, 8, &n);
+	assert_int_equal(n.told, 1);
+	assert_int_equal(n.present_then, 0);
+	assert_int_equal(n.arriving_then, 1); /* what completes a file counts it */
+	assert_true(n.bytes_right_then);
+	assert_true(block_on_disk(f, &o->key, 0)); /* stored all the same */
+	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_int_equal(info(f, &o->key).blocks_arriving, 0);
+	/* A read across two blocks: told once, when the second one's part is in. */
+	read_early_expect(f, o, 2 * BS - 50, 100, &n);
+	assert_int_equal(n.told, 1);
+	assert_int_equal(n.present_then, 2);
+	assert_true(n.bytes_right_then);
+	/* Already stored: nothing to tell early; the read returns. */
+	read_early_expect(f, o, 10, 10, &n);
+	assert_int_equal(n.told, 0);
+	/* The object's last block waits for the verdict: never told early. */
+	read_early_expect(f, o, 3 * BS, 100, &n);
+	assert_int_equal(n.told, 0);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(mem_object_fetches_all(o), 4);
+
+	/* The block that completes an object: not told early either. */
+	mem_source_reset_counts(&f->ms);
+	o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 23);
+	/*
+	 * Bytes that come out of order are never counted as in: the streaming
+	 * source hands a block's second half over first, so a read across
+	 * the middle is told only with the buffered source, in one piece.
+	 */
+	read_early_expect(f, o, BS / 2 - 10, 20, &n);
+	assert_int_equal(n.told, f->ms.src.fetch_stream ? 0 : 1);
+	read_early_expect(f, o, 2 * BS, 100, &n);
+	read_early_expect(f, o, 3 * BS, 100, &n);
+	assert_int_equal(n.told, 0); /* the last block */
+	read_early_expect(f, o, BS, 100, &n);
+	assert_int_equal(n.told, 0); /* the block that completed it */
+	assert_true(info(f, &o->key).verified);
+
+	/* Block 0 that is a pointer stub: refused, never told. */
+	stub->serve_pointer = true;
+	n = (struct early_news){ .f = f, .o = stub, .buf = buf, .len = sizeof(buf) };
+	assert_int_equal(cache_read_early(f->c, &stub->key, &f->ms.src, buf, sizeof(buf), 0,
+					  &err, early_ready, &n), -EBADMSG);
+	assert_int_equal(n.told, 0);
+}
+
 /* ---- 6. single flight ---- */
 
 static void test_single_flight_same_block(void **state)
@@ -2817,6 +2920,7 @@ int main(void)
 		T(test_wrong_hash_concurrent_whole_readers),
 		T(test_pointer_as_git_content_is_refused),
 		T(test_pointer_as_lfs_block0_is_refused),
+		T(test_read_answers_before_the_block_is_stored),
 		T(test_single_flight_same_block),
 		T(test_single_flight_many_blocks),
 		T(test_single_flight_whole_readers),
