@@ -731,6 +731,8 @@ static void answer_early(struct fetch_sink *s)
 	if (!may)
 		return;
 	s->early->told = true;
+	/* The buffer is the caller's to hand on from here: nothing more goes in. */
+	s->out = NULL;
 	s->early->ready(s->early->ctx);
 }
 
@@ -1392,7 +1394,8 @@ ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			}
 			pthread_mutex_unlock(&c->lock);
 		}
-		if (rc != -EAGAIN)
+		/* A reader told early has its bytes: no round may write @buf again. */
+		if (rc != -EAGAIN || early.told)
 			return rc < 0 ? rc : (ssize_t)len;
 	}
 	return -EBADMSG;

@@ -128,7 +128,8 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
  * or one that would complete the object (both wait for the verdict), nor
  * for block 0 before its first bytes are known not to be a Git-LFS
  * pointer. @ready runs on this thread, at most once, with no cache lock
- * held; it must copy what it needs from @buf, which stays the caller's.
+ * held; from then on nothing more is written to @buf, so the caller may
+ * hand it on (the mount answers with it while this call stores the block).
  */
 ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			 const struct cache_source *src, void *buf, size_t len,

@@ -486,9 +486,10 @@ struct cache_job {
 	ssize_t result;              /* bytes read, or -errno; set once done */
 	struct cache_error cerr;
 	/*
-	 * A copy of buf, made when its bytes were in before the block they
-	 * came in was (cache_read_early()): the request answers with it, and
-	 * the helper goes on storing the block. Guarded by lock.
+	 * buf, handed over when its bytes were in before the block they came
+	 * in was (cache_read_early(), which writes no more to it): the request
+	 * answers with it, and the helper goes on storing the block. Guarded
+	 * by lock.
 	 */
 	char *early_buf;
 };
@@ -514,13 +515,10 @@ static void cache_job_put(struct cache_job *job)
 static void cache_job_early(void *job_)
 {
 	struct cache_job *job = job_;
-	char *copy = iobuf_alloc(job->size);
 
-	if (!copy)
-		return; /* then it answers when the read returns */
-	memcpy(copy, job->buf, job->size);
 	pthread_mutex_lock(&job->lock);
-	job->early_buf = copy;
+	job->early_buf = job->buf;
+	job->buf = NULL;
 	pthread_cond_broadcast(&job->done_cond);
 	pthread_mutex_unlock(&job->lock);
 }
