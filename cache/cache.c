@@ -709,10 +709,11 @@ struct fetch_sink {
 
 /*
  * Tell the reader its bytes are in, if they are and it may have them
- * before the block is stored (cache_read_early()): not from the object's
- * last block, nor from the block that completes it (those reads wait for
- * the verdict), nor from block 0 before its head is known not to be a
- * Git-LFS pointer.
+ * before the block is stored (cache_read_early()): not from the block that
+ * completes the object (that read waits for the verdict; fetch_block()
+ * already left out the object's last block), nor from block 0 before its
+ * head is known not to be a Git-LFS pointer. Decided once: a reader that
+ * may not be told is forgotten, so later pieces cost nothing.
  */
 static void answer_early(struct fetch_sink *s)
 {
@@ -720,20 +721,20 @@ static void answer_early(struct fetch_sink *s)
 			     LFS_POINTER_MAX;
 	bool may;
 
-	if (!s->early || s->early->told || s->out_next < s->out_len)
-		return;
-	if (s->k == 0 && (s->head_len < need_head ||
-			  check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) < 0))
+	if (!s->early || s->out_next < s->out_len || (s->k == 0 && s->head_len < need_head))
 		return;
 	pthread_mutex_lock(&s->c->lock);
-	may = s->k + 1 < s->o->n_blocks && s->o->n_present + 1 < s->o->n_blocks;
+	may = s->o->n_present + 1 < s->o->n_blocks;
 	pthread_mutex_unlock(&s->c->lock);
-	if (!may)
-		return;
-	s->early->told = true;
-	/* The buffer is the caller's to hand on from here: nothing more goes in. */
-	s->out = NULL;
-	s->early->ready(s->early->ctx);
+	if (may && s->k == 0)
+		may = check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) == 0;
+	if (may) {
+		s->early->told = true;
+		/* The buffer is the caller's to hand on from here: nothing more goes in. */
+		s->out = NULL;
+		s->early->ready(s->early->ctx);
+	}
+	s->early = NULL;
 }
 
 static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
@@ -848,7 +849,8 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	s->out = out;
 	s->out_off = off;
 	s->out_len = len;
-	s->early = out ? early : NULL;
+	/* A read of the object's last block waits for the verdict: never early. */
+	s->early = out && k + 1 < o->n_blocks ? early : NULL;
 	s->c = c;
 	s->o = o;
 	s->k = k;

@@ -702,7 +702,6 @@ static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t 
 	bool start;
 
 	cache_object_info(fs->deps.cache, &h->key, &in);
-	/* Arriving counts: a read may be answered before its block is stored. */
 	if (in.verified || in.blocks_total != blocks ||
 	    2 * ((uint64_t)in.blocks_present + in.blocks_arriving) <= blocks)
 		return;
