@@ -43,6 +43,8 @@ static const struct status_metric status_metrics[] = {
 	  "HTTP body bytes received, API answers included." },
 	{ "bytes_served", "hubfs_bytes_served_total", "counter",
 	  "Bytes returned to readers of the mount." },
+	{ "bytes_pushed", "hubfs_bytes_pushed_total", "counter",
+	  "Of the bytes served, those put in the kernel's page cache ahead of a sequential reader." },
 	{ "reads", "hubfs_reads_total", "counter",
 	  "Read requests answered with data." },
 	{ "cache_hit_ratio", "hubfs_cache_hit_ratio", "gauge",
@@ -248,9 +250,13 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 		status_bytes(status_u64(root, "bytes_fetched"), a, sizeof(a)));
 	fprintf(out, "  %-24s %s\n", "bytes received (HTTP)",
 		status_bytes(status_u64(root, "bytes_received"), a, sizeof(a)));
-	fprintf(out, "  %-24s %s in %llu reads\n", "bytes served",
+	fprintf(out, "  %-24s %s in %llu reads", "bytes served",
 		status_bytes(status_u64(root, "bytes_served"), a, sizeof(a)),
 		(unsigned long long)status_u64(root, "reads"));
+	if (status_u64(root, "bytes_pushed"))
+		fprintf(out, ", %s of them pushed ahead",
+			status_bytes(status_u64(root, "bytes_pushed"), a, sizeof(a)));
+	fputc('\n', out);
 	if (json_object_is_type(ratio, json_type_double) || json_object_is_type(ratio, json_type_int))
 		fprintf(out, "  %-24s %.1f %%\n", "cache hit ratio",
 			100.0 * json_object_get_double(ratio));

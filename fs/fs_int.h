@@ -102,6 +102,7 @@ struct fs_open {
 struct fs_status_counters {
 	atomic_uint_fast64_t bytes_served;     /* content bytes replied to reads */
 	atomic_uint_fast64_t reads;            /* read requests answered with bytes */
+	atomic_uint_fast64_t bytes_pushed;     /* of bytes_served, put in the page cache unasked */
 	atomic_uint_fast64_t reads_in_flight;  /* read requests being served now */
 	atomic_uint_fast64_t readahead_in_flight; /* read-ahead fetches running now */
 };
@@ -156,7 +157,10 @@ struct fs_handle {
 	bool last_run_streamed;      /* the run before this one was longer than a block */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	bool completing;             /* its missing blocks were queued (complete_in_background()) */
+	uint32_t push_next;          /* blocks below this were handed to the kernel (push_ahead()) */
+	uint64_t pushed_end;         /* where the bytes handed to the kernel end; 0: none this run */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
+	atomic_uint refs;            /* the kernel's (open to release), and a pushing read's */
 	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */
 };
 
@@ -312,5 +316,7 @@ int fs_status_render(struct fs *fs, struct buf *out);
 void fs_status_read_begin(struct fs *fs);
 void fs_status_read_end(struct fs *fs);
 void fs_status_served(struct fs *fs, size_t n);
+/* @n bytes handed to the kernel's page cache ahead of the reads (push_ahead()). */
+void fs_status_pushed(struct fs *fs, size_t n);
 
 #endif /* HUBFS_FS_FS_INT_H */

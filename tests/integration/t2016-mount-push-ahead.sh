@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A reader in order has the blocks ahead of it that are on disk handed to
+# the kernel's page cache (FUSE_NOTIFY_STORE): its reads find those pages
+# and most never reach hubfs. After a remount (the kernel's pages gone, the
+# cache's files on disk), a `cat` of the 200 MiB big file gets the
+# published bytes with most of them pushed, in far fewer read requests
+# than one per MiB. A header read and a reader out of order push nothing.
+# A block whose file on disk is wrong is not pushed: the reader's own read
+# finds it, it is fetched again, and the bytes are right.
+. "$HUBFS_TEST_LIB"
+require_fuse
+use_big_data
+start_fakehub
+KEY=model/hubfs-test/big-model
+FILE=hubfs-test/big-model/model.safetensors
+BLOB=$(manifest blob $KEY model.safetensors)
+WANT=$(manifest field $KEY model.safetensors sha256)
+SIZE=$(manifest field $KEY model.safetensors size)
+MIB=$(( (SIZE + 1048575) / 1048576 ))
+BS=4194304
+
+status_field() { "$HUBFS_BIN" status "$MNT" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+check "the big file, downloaded into the cache" \
+	"$HUBFS_BIN" download --quiet --cache-dir "$T/cache" hubfs-test/big-model --include model.safetensors
+
+# --- a header read and a reader out of order push nothing ---
+mount_hubfs --cache-dir "$T/cache"
+header() { "$PYTHON" -c 'import struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+sys.stdout.buffer.write(f.read(n))' "$1"; }
+expect_eq "$(header "$BLOB" | sha256sum)" "$(header "$MNT/$FILE" | sha256sum)" "a header read: the published header"
+expect_eq 0 "$(status_field bytes_pushed)" "... with nothing pushed"
+for at in 150 40 100 10; do
+	dd if="$MNT/$FILE" of=/dev/null bs=1M skip=$at count=2 status=none
+done
+expect_eq 0 "$(status_field bytes_pushed)" "reads of 2 MiB here and there: nothing pushed"
+unmount_hubfs || die "unmount failed"
+
+# --- a reader in order, after a remount ---
+mount_hubfs --cache-dir "$T/cache"
+fakehub_ctl DELETE log >/dev/null
+expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "cat after a remount: the published bytes"
+pushed=$(status_field bytes_pushed)
+reads=$(status_field reads)
+check "... most of them pushed ahead ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 2))
+check "... in fewer read requests than half the MiB ($reads for $MIB)" test "$reads" -lt $((MIB / 2))
+# A page the kernel was reading as it was pushed is counted twice.
+served=$(status_field bytes_served)
+check "... bytes served, pushed ones included: the file's size, a little more ($served)" \
+	test "$served" -ge "$SIZE" -a "$served" -le $((SIZE + SIZE / 4))
+expect_eq 0 "$(hub_count host=cdn)" "... and nothing fetched"
+unmount_hubfs || die "unmount failed"
+
+# --- a wrong block file ahead of the reader is not pushed ---
+blk="$T/cache/objects/sha256/${WANT:0:2}/$WANT/b20"
+check "block 20's file exists" test -f "$blk"
+printf '\xff' | dd of="$blk" bs=1 seek=100000 conv=notrunc status=none
+mount_hubfs --cache-dir "$T/cache"
+fakehub_ctl DELETE log >/dev/null
+expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "a flipped byte in block 20's file: the published bytes all the same"
+expect_eq "bytes=$((20 * BS))-$((21 * BS - 1))" "$(hub_fields range host=cdn)" \
+	"... block 20 fetched again, and nothing else"
+check "... and the log says why" grep -q "block 20 of $WANT failed its checksum" "$T/hubfs.log"
+finish_mount
