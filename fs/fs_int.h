@@ -128,6 +128,7 @@ struct fs {
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
 	pthread_cond_t helpers_done; /* n_helpers fell to 0 */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
+	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
 	struct fs_status_counters status;
 };
 
