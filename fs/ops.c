@@ -857,7 +857,8 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
  * Hand block @k of @h's file to the kernel's page cache (FUSE_NOTIFY_STORE),
  * if every byte of it can be served from disk now: the bytes a read would
  * be given, checked against their CRCs, the file's last block only once
- * the file is verified (cache_read_cached()). -EWOULDBLOCK when not.
+ * the file is verified (cache_read_cached()). -EWOULDBLOCK when not, and
+ * -EBADMSG once the file failed its hash.
  */
 static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32_t k,
 		      char *buf)
@@ -874,6 +875,10 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 
 		if (n != (ssize_t)len)
 			return -EWOULDBLOCK;
+		/* As a read checks before it answers (fs_op_read()). */
+		if (atomic_load(&h->poisoned) ||
+		    cache_object_rejects(fs->deps.cache, &h->key) != h->rejects_at_open)
+			return -EBADMSG;
 		/* Before the pages land: a read there goes on with the run. */
 		pthread_mutex_lock(&h->lock);
 		if (at + len > h->pushed_end)
@@ -891,24 +896,25 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
  * A reader in order past a block (cat, cp, a checksum, a loader) has the
  * PUSH_AHEAD blocks after the last one its read reached (@end: where the
  * read ended) handed to the kernel's page cache as soon as they are on
- * disk, by the thread that answered its read, after answering. Its reads then find those pages and skip us. Reads are
- * synchronous (fs_op_init()): each 1 MiB request waited for the one
- * before, and a warm read after a remount ran at 0.58-0.73 of a `cat` of
- * the cache's own files; pushed, 0.75-0.86 (docs/benchmarks.md, an eighth
- * session). The kernel still asks for one block in PUSH_AHEAD + 1, and so
- * the read-ahead above still hears where the reader is. A page the
- * kernel is reading at the same moment waits for that read (page lock)
- * and is then written with the same bytes: wasted, never wrong.
+ * disk, by the thread that answered its read, after answering. Its reads
+ * then find those pages and skip us. Reads are synchronous (fs_op_init()):
+ * each 1 MiB request waited for the one before, and a warm read after a
+ * remount ran at 0.58-0.69 of a `cat` of the cache's own files; pushed,
+ * 0.76-0.88 (docs/benchmarks.md, an eighth session). The kernel still
+ * asks for one block in PUSH_AHEAD + 1, and so the read-ahead above still
+ * hears where the reader is. A page the kernel is reading at the same
+ * moment waits for that read (page lock) and is then written with the
+ * same bytes: wasted, never wrong.
  */
 static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint64_t end)
 {
-	uint32_t blocks = cache_blocks_for(h->entry->size);
-	uint32_t first = (uint32_t)((end - 1) / CACHE_BLOCK_SIZE) + 1, last = first + PUSH_AHEAD - 1;
-	uint32_t k;
+	uint32_t blocks = cache_blocks_for(h->entry->size), first, last, k;
 	char *buf = NULL;
 
 	if (end == 0)
 		return;
+	first = (uint32_t)((end - 1) / CACHE_BLOCK_SIZE) + 1;
+	last = first + PUSH_AHEAD - 1;
 	if (atomic_fetch_add(&fs->n_pushing, 1) >= PUSHING_MAX) {
 		atomic_fetch_sub(&fs->n_pushing, 1);
 		return;
@@ -924,7 +930,7 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 		if (k > last || (!buf && !(buf = iobuf_alloc(PUSH_PIECE))))
 			break;
 		if (push_block(fs, h, ino, k, buf) < 0) {
-			/* Not on disk yet: a later read of the run tries again. */
+			/* Not on disk yet (or failed): the run's next read tries again. */
 			pthread_mutex_lock(&h->lock);
 			if (h->push_next == k + 1)
 				h->push_next = k;
