@@ -841,14 +841,25 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	return streaming;
 }
 
+/*
+ * @h's content failed its hash since the file was opened: it is poisoned,
+ * or the cache counted a failure of its object since (fs_op_read()).
+ * Nothing more of it may be given to the kernel.
+ */
+static bool content_failed(struct fs *fs, struct fs_handle *h)
+{
+	return atomic_load(&h->poisoned) ||
+	       cache_object_rejects(fs->deps.cache, &h->key) != h->rejects_at_open;
+}
+
 /* Blocks ahead of a reader in order that push_ahead() hands to the kernel. */
 #define PUSH_AHEAD 4
 /* Pushed a piece at a time: a read's buffer, from the same pool (iobuf.h). */
 #define PUSH_PIECE (1u << 20)
 /*
  * Reads pushing at once, mount-wide: each holds a buffer. With eight cold
- * readers each pushing, the daemon's peak RSS went from 89-92 MiB to
- * 106-110 (bench_read.sh's eight readers); they are CPU-bound, and the
+ * readers each pushing, the daemon's peak RSS went from 89-100 MiB to 106
+ * and 110 (bench_read.sh's eight readers); they are CPU-bound, and the
  * pushes gained them nothing. A read past the cap answers as before.
  */
 #define PUSHING_MAX 2
@@ -875,9 +886,7 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 
 		if (n != (ssize_t)len)
 			return -EWOULDBLOCK;
-		/* As a read checks before it answers (fs_op_read()). */
-		if (atomic_load(&h->poisoned) ||
-		    cache_object_rejects(fs->deps.cache, &h->key) != h->rejects_at_open)
+		if (content_failed(fs, h))
 			return -EBADMSG;
 		/* Before the pages land: a read there goes on with the run. */
 		pthread_mutex_lock(&h->lock);
@@ -991,8 +1000,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * anything is fetched again, so no read after one can miss it, even
 	 * before fs_poison_object() marks the open files.
 	 */
-	if (n >= 0 && (atomic_load(&h->poisoned) ||
-		       cache_object_rejects(fs->deps.cache, &h->key) != h->rejects_at_open)) {
+	if (n >= 0 && content_failed(fs, h)) {
 		atomic_store(&h->poisoned, true);
 		reply_err(req, -EBADMSG);
 		iobuf_free(buf, size);
