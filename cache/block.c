@@ -297,6 +297,36 @@ int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
 	return stage_put(w, offset, data, len);
 }
 
+int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, void *out,
+			   uint32_t len)
+{
+	uint32_t done = 0;
+
+	if (offset > w->h.data_len || len > w->h.data_len - offset)
+		return -EINVAL;
+	while (done < len) {
+		uint32_t at = offset + done, n = len - done;
+
+		if (w->stage_len && at >= w->stage_off && at < w->stage_off + w->stage_len) {
+			if (n > w->stage_off + w->stage_len - at)
+				n = w->stage_off + w->stage_len - at;
+			memcpy((uint8_t *)out + done, w->stage + (at - w->stage_off), n);
+		} else {
+			ssize_t got;
+
+			/* Up to the stage, if it lies ahead: the rest is in the file. */
+			if (w->stage_len && at < w->stage_off && n > w->stage_off - at)
+				n = w->stage_off - at;
+			got = fileio_pread_full(w->file.fd, (uint8_t *)out + done, n,
+						(off_t)w->h.header_size + at);
+			if (got != (ssize_t)n)
+				return got < 0 ? (int)got : -EIO;
+		}
+		done += n;
+	}
+	return 0;
+}
+
 int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
 {
 	uint8_t head[4096];

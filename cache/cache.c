@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ struct block_state {
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
 	bool evicting;       /* a thread is removing its file now */
+	struct fetch_sink *sink; /* while fetching: where its bytes go (fetch_block()) */
 	/*
 	 * The write id of the block file whose bytes went into the object's
 	 * hash. While the object is verified, a file read with another id
@@ -689,16 +691,40 @@ struct read_early {
 };
 
 /*
+ * A reader of part of a block being fetched: the bytes of
+ * [off, off + len) of the block are copied to out as they arrive.
+ */
+struct fetch_reader {
+	uint8_t *out;
+	uint32_t off, len;
+	uint32_t got;              /* out[0, got) arrived, in order */
+	struct read_early *early;  /* to tell once out[] is full, or NULL */
+	struct fetch_reader *next; /* on a sink's joining or joined list */
+};
+
+/*
  * Where a fetch's bytes go as they arrive: a block file being written,
- * the reader's part of the block (when a reader fetches), and the first
- * bytes, for the pointer-stub check before anything is published.
+ * the part of the block of the reader that fetches (when one does), the
+ * parts of readers that came for the block while it was being fetched,
+ * and the first bytes, for the pointer-stub check before anything is
+ * published. Owned by the fetching thread, but for @joining.
+ *
+ * A reader that finds its block being fetched (get_block()) puts itself
+ * on @joining under c->lock and waits for the fetch to end. The fetching
+ * thread takes it onto @joined at its next piece, copies in the bytes
+ * already written (cache_block_writer_get()) and, from then on, each
+ * piece's share, and tells it once they are all in, as it tells its own
+ * reader. Only while the bytes come in order: after a gap, joined readers
+ * are dropped and read the block once it is stored, as before.
  */
 struct fetch_sink {
 	struct cache_block_writer w;
-	uint8_t *out;                /* [out_off, out_off + out_len) of the block, or NULL */
-	uint32_t out_off, out_len;
-	uint32_t out_next;           /* out[0, out_next) arrived, in order */
-	struct read_early *early;    /* the reader to tell when out[] is full, or NULL */
+	struct fetch_reader own;     /* own.out NULL: no reader fetches */
+	struct fetch_reader *joining; /* under c->lock */
+	atomic_bool has_joining;     /* joining is not empty: look under the lock */
+	struct fetch_reader *joined;
+	uint32_t in_order;           /* bytes [0, in_order) arrived, and no other */
+	bool out_of_order;           /* a piece came after a gap: nobody joins any more */
 	struct cache *c;
 	struct cache_object *o;
 	uint32_t k;                  /* the block */
@@ -708,41 +734,108 @@ struct fetch_sink {
 };
 
 /*
- * Tell the reader its bytes are in, if they are and it may have them
- * before the block is stored (cache_read_early()): not from the block that
- * completes the object (that read waits for the verdict; fetch_block()
- * already left out the object's last block), nor from block 0 before its
- * head is known not to be a Git-LFS pointer. Decided once: a reader that
- * may not be told is forgotten, so later pieces cost nothing.
+ * May a reader whose bytes are in be told so before the block is stored
+ * (cache_read_early())? Not from the block that completes the object
+ * (that read waits for the verdict; fetch_block() and join_fetch() leave
+ * out the object's last block), nor from block 0 that is a Git-LFS
+ * pointer: -EAGAIN while its head is still incomplete, then 0 or -EPERM.
  */
-static void answer_early(struct fetch_sink *s)
+static int may_answer_early(struct fetch_sink *s)
 {
 	uint32_t need_head = s->w.h.data_len < LFS_POINTER_MAX ? s->w.h.data_len :
 			     LFS_POINTER_MAX;
 	bool may;
 
-	if (!s->early || s->out_next < s->out_len || (s->k == 0 && s->head_len < need_head))
-		return;
+	if (s->k == 0 && s->head_len < need_head)
+		return -EAGAIN;
 	pthread_mutex_lock(&s->c->lock);
 	may = s->o->n_present + 1 < s->o->n_blocks;
 	pthread_mutex_unlock(&s->c->lock);
 	if (may && s->k == 0)
 		may = check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) == 0;
-	if (may) {
-		s->early->told = true;
+	return may ? 0 : -EPERM;
+}
+
+/*
+ * Copy a piece's share into @r. Bytes are counted only in order: no byte
+ * of a gap is ever answered.
+ */
+static void reader_put(struct fetch_reader *r, uint64_t offset, const void *data,
+		       size_t len)
+{
+	uint64_t end = offset + len, r_end = (uint64_t)r->off + r->len;
+	uint64_t lo, hi;
+
+	if (end <= r->off || offset >= r_end)
+		return;
+	lo = offset > r->off ? offset : r->off;
+	hi = end < r_end ? end : r_end;
+	memcpy(r->out + (lo - r->off), (const uint8_t *)data + (lo - offset), (size_t)(hi - lo));
+	if (lo - r->off == r->got)
+		r->got += (uint32_t)(hi - lo);
+}
+
+/*
+ * Tell @r its bytes are in, when they are and it may have them early.
+ * Decided once: true when @r is done with (told, or never to be told),
+ * false while its bytes or block 0's head are still to come.
+ */
+static bool answer_early(struct fetch_sink *s, struct fetch_reader *r)
+{
+	int rc;
+
+	if (r->got < r->len)
+		return false;
+	rc = may_answer_early(s);
+	if (rc == -EAGAIN)
+		return false;
+	if (rc == 0) {
+		r->early->told = true;
 		/* The buffer is the caller's to hand on from here: nothing more goes in. */
-		s->out = NULL;
-		s->early->ready(s->early->ctx);
+		r->out = NULL;
+		r->early->ready(r->early->ctx);
 	}
-	s->early = NULL;
+	return true;
+}
+
+/*
+ * Take the readers that joined since the last piece (the fetching
+ * thread): each gets the bytes already written, then goes on with the rest.
+ */
+static void adopt_joining(struct fetch_sink *s)
+{
+	struct fetch_reader *r, *next;
+
+	pthread_mutex_lock(&s->c->lock);
+	r = s->joining;
+	s->joining = NULL;
+	atomic_store(&s->has_joining, false);
+	pthread_mutex_unlock(&s->c->lock);
+	for (; r; r = next) {
+		uint32_t have = s->in_order > r->off ? s->in_order - r->off : 0;
+
+		next = r->next;
+		if (have > r->len)
+			have = r->len;
+		if (s->out_of_order ||
+		    (have && cache_block_writer_get(&s->w, r->off, r->out, have) < 0))
+			continue; /* it reads the block once stored */
+		r->got = have;
+		r->next = s->joined;
+		s->joined = r;
+	}
 }
 
 static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 {
 	struct fetch_sink *s = sink;
 	uint64_t end = offset + len;
-	int rc = cache_block_writer_put(&s->w, (uint32_t)offset, data, len);
+	struct fetch_reader **link;
+	int rc;
 
+	if (atomic_load(&s->has_joining))
+		adopt_joining(s);
+	rc = cache_block_writer_put(&s->w, (uint32_t)offset, data, len);
 	if (rc < 0) {
 		s->store_rc = rc;
 		return rc;
@@ -754,19 +847,51 @@ static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 		if (offset + n > s->head_len)
 			s->head_len = (uint32_t)(offset + n);
 	}
-	if (s->out && end > s->out_off && offset < (uint64_t)s->out_off + s->out_len) {
-		uint64_t lo = offset > s->out_off ? offset : s->out_off;
-		uint64_t hi = end < (uint64_t)s->out_off + s->out_len ?
-			      end : (uint64_t)s->out_off + s->out_len;
-
-		memcpy(s->out + (lo - s->out_off), (const uint8_t *)data + (lo - offset),
-		       (size_t)(hi - lo));
-		/* Counted only in order: no byte of a gap is ever answered. */
-		if (lo - s->out_off == s->out_next)
-			s->out_next += (uint32_t)(hi - lo);
+	if (offset == s->in_order)
+		s->in_order = (uint32_t)end;
+	else
+		s->out_of_order = true;
+	if (s->own.out) {
+		reader_put(&s->own, offset, data, len);
+		if (s->own.early && answer_early(s, &s->own))
+			s->own.early = NULL;
 	}
-	answer_early(s);
+	for (link = &s->joined; *link;) {
+		struct fetch_reader *r = *link;
+
+		if (!s->out_of_order)
+			reader_put(r, offset, data, len);
+		if (s->out_of_order || answer_early(s, r)) {
+			*link = r->next; /* done with: told, or it reads the block once stored */
+			if (r->early->told) {
+				pthread_mutex_lock(&s->c->lock);
+				s->c->stats.fetch_joins++;
+				pthread_mutex_unlock(&s->c->lock);
+			}
+		} else {
+			link = &r->next;
+		}
+	}
 	return 0;
+}
+
+/*
+ * Put the reader of @out (@off, @len of block @k) on the fetch of @b, so
+ * that it is answered as soon as its bytes arrive rather than once the
+ * block is stored (struct fetch_sink). The caller holds c->lock, then
+ * waits for the fetch to end; *@r is the fetching thread's until then.
+ */
+static void join_fetch(struct cache_object *o, uint32_t k, struct fetch_reader *r,
+		       uint8_t *out, uint32_t off, uint32_t len, struct read_early *early)
+{
+	struct fetch_sink *s = o->blocks[k].sink;
+
+	if (!s || !out || !early || early->told || k + 1 >= o->n_blocks)
+		return;
+	*r = (struct fetch_reader){ .out = out, .off = off, .len = len, .early = early,
+				    .next = s->joining };
+	s->joining = r;
+	atomic_store(&s->has_joining, true);
 }
 
 /* A source that fills a buffer: one buffer's worth through the sink. */
@@ -846,11 +971,10 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 
 	if (!s)
 		return -ENOMEM;
-	s->out = out;
-	s->out_off = off;
-	s->out_len = len;
+	s->own = (struct fetch_reader){ .out = out, .off = off, .len = len };
 	/* A read of the object's last block waits for the verdict: never early. */
-	s->early = out && k + 1 < o->n_blocks ? early : NULL;
+	s->own.early = out && k + 1 < o->n_blocks ? early : NULL;
+	atomic_init(&s->has_joining, false);
 	s->c = c;
 	s->o = o;
 	s->k = k;
@@ -864,9 +988,16 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		free(s);
 		return rc;
 	}
+	pthread_mutex_lock(&c->lock);
+	o->blocks[k].sink = s;
+	pthread_mutex_unlock(&c->lock);
 	rc = src->fetch_stream ?
 		src->fetch_stream(src->ctx, &o->key, start, blen, sink_put, s, err) :
 		fetch_buffered(src, &o->key, start, blen, s, err);
+	/* Readers not told yet read the block once stored (get_block()). */
+	pthread_mutex_lock(&c->lock);
+	o->blocks[k].sink = NULL;
+	pthread_mutex_unlock(&c->lock);
 	if (rc < 0 && s->store_rc < 0) {
 		/* The disk, not the Hub, stopped the transfer: say so. */
 		rc = s->store_rc;
@@ -969,11 +1100,20 @@ static int get_block(struct cache *c, struct cache_object *o,
 		uint32_t gen;
 
 		if (b->fetching || b->evicting) {
+			struct fetch_reader joined;
+
 			gen = b->gen;
-			if (b->fetching)
+			if (b->fetching) {
 				c->stats.fetch_waits++;
+				join_fetch(o, k, &joined, out, off, len, early);
+			}
 			while (b->fetching || b->evicting)
 				pthread_cond_wait(&c->changed, &c->lock);
+			if (early && early->told) {
+				/* Answered from the fetch's bytes: they are handed on. */
+				pthread_mutex_unlock(&c->lock);
+				return 0;
+			}
 			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
 				rc = b->fetch_rc;
 				pthread_mutex_unlock(&c->lock);

@@ -253,6 +253,7 @@ int cache_prune(struct cache *c, uint64_t max_bytes, uint64_t *freed);
 struct cache_stats {
 	uint64_t fetches;        /* blocks fetched from the source */
 	uint64_t fetch_waits;    /* reads that waited for another's fetch of a block */
+	uint64_t fetch_joins;    /* of those, answered from its bytes as they arrived */
 	uint64_t fetch_bytes;
 	uint64_t disk_hits;      /* block reads served from disk */
 	uint64_t corrupt_blocks; /* dropped for a failed CRC */

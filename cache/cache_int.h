@@ -111,6 +111,14 @@ int cache_block_writer_put(struct cache_block_writer *w, uint32_t offset,
 			   const void *data, size_t len);
 
 /*
+ * Copy @len bytes at @offset of the data put so far to @out: from the
+ * stage, or read back from the file. The caller knows they were put.
+ * 0, -EINVAL or -errno.
+ */
+int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, void *out,
+			   uint32_t len);
+
+/*
  * Every byte put: write the header and close. The complete file then
  * waits in w->file for a commit, with write id *@write_id. -EBADMSG when
  * a byte is missing; on any failure the temporary file is gone.

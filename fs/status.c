@@ -12,7 +12,7 @@
  *   bytes_fetched, bytes_received, bytes_served, bytes_pushed, reads,
  *   cache_hit_ratio, requests, requests_by_status {"200": n, ...}, retries,
  *   resumes, timeouts, transport_errors, verification_failures, corrupt_blocks,
- *   rejected, block_fetches, block_fetch_waits, block_disk_hits,
+ *   rejected, block_fetches, block_fetch_waits, block_fetch_joins, block_disk_hits,
  *   reads_in_flight, readahead_in_flight, readahead_window,
  *   readahead_peak_window, readahead_congestions,
  *   cache {dir, bytes, max_bytes, min_free_ratio, objects, blocks}
@@ -145,6 +145,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "rejected", cs.rejected);
 	rc = rc ? rc : json_u64(b, "block_fetches", cs.fetches);
 	rc = rc ? rc : json_u64(b, "block_fetch_waits", cs.fetch_waits);
+	rc = rc ? rc : json_u64(b, "block_fetch_joins", cs.fetch_joins);
 	rc = rc ? rc : json_u64(b, "block_disk_hits", cs.disk_hits);
 	rc = rc ? rc : json_u64(b, "reads_in_flight", atomic_load(&fs->status.reads_in_flight));
 	rc = rc ? rc : json_u64(b, "readahead_in_flight",

@@ -112,7 +112,7 @@ int fileio_atomic_open(struct fileio_atomic *af, const char *path, int mode, boo
 		af->tmp[0] = '\0';
 		return rc;
 	}
-	af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	af->fd = open(af->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (af->fd < 0) {
 		af->tmp[0] = '\0';
 		return -errno;

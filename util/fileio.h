@@ -34,7 +34,7 @@
  * below are not made from two at once.
  */
 struct fileio_atomic {
-	int fd;              /* the temporary file, open for writing; -1 once closed */
+	int fd;              /* the temporary file, open for reading back too; -1 once closed */
 	bool sync;           /* fsync it before it is closed */
 	char path[PATH_MAX]; /* the final name */
 	char tmp[PATH_MAX];  /* the temporary name; "" when there is no such file */

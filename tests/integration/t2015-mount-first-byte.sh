@@ -2,7 +2,8 @@
 # A reader's first byte does not wait for its whole block: behind a CDN
 # that gives each connection 2 MiB/s (a 4 MiB block takes 2 s), a cold
 # read of a file's header is answered once its bytes are in, in one
-# request for the block, which is stored and verified all the same. A read
+# request for the block, which is stored and verified all the same; so is a
+# second reader that finds the block arriving. A read
 # of the file's last block still waits for that block (a reader of the
 # whole file learns of a wrong hash before its last byte).
 . "$HUBFS_TEST_LIB"
@@ -26,6 +27,18 @@ timed header "$MNT/$FILE"
 expect_eq 0 "$RC" "a cold header read through the mount"
 expect_eq "$(header "$BLOB" | sha256sum)" "$(sha256sum <"$T/out")" "... gives the published header"
 check "... within 1 s, not after the block's 2 s ($SECS s)" within 1
+# --- a second reader, while that block arrives: answered once its bytes are in ---
+# Its read (a page at 512 KiB, and the kernel's read-ahead to 1.5 MiB) finds
+# block 0 being fetched for the header and joins that fetch: it gets the bytes
+# already written and the rest as they come, not the whole block first.
+timed dd if="$MNT/$FILE" bs=4096 skip=128 count=1 status=none
+expect_eq "$(dd if="$BLOB" bs=4096 skip=128 count=1 status=none | sha256sum)" \
+	"$(sha256sum <"$T/out")" "a read inside the block being fetched: the published bytes"
+expect_eq 0 "$(hub_count host=cdn status=206)" "... answered while the block's request still runs"
+check "... within 1.5 s, not after the block's 2 s ($SECS s)" within 1.5
+status_field() { "$HUBFS_BIN" status "$MNT" --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+check "... counted as a read that joined a fetch" test "$(status_field block_fetch_joins)" -ge 1
+
 # The block goes on arriving and is stored: one request, the whole block.
 block_stored() { [ "$(hub_count host=cdn status=206)" = 1 ]; }
 wait_for 10 block_stored || not_ok "the block's request ended"
