@@ -493,32 +493,43 @@ void cache_block_readahead(const char *path)
 	}
 }
 
+/*
+ * Hashed in pieces read into one buffer, not through a mapping of the
+ * block: a mapping's pages count in the process's RSS while it lives, and
+ * with eight files hashing at once that was 32 MiB of a mount's peak. The
+ * CPU is the same (the copy is into a buffer that stays in cache).
+ */
+#define HASH_PIECE (256u << 10)
+
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
 		     struct digest *d, uint64_t *write_id)
 {
 	struct cache_block_header h;
-	size_t map_len;
 	struct stat st;
-	uint8_t *map;
-	int fd, rc;
+	uint8_t *piece;
+	int fd, rc = 0;
 
 	fd = open_checked(path, key, index, 0, 0, &h);
 	if (fd < 0)
 		return fd;
-	map_len = (size_t)h.header_size + h.data_len;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;
-	else if ((uint64_t)st.st_size != map_len)
+	else if ((uint64_t)st.st_size != (uint64_t)h.header_size + h.data_len)
 		rc = -EBADMSG;
-	else {
-		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-		if (map == MAP_FAILED) {
-			rc = -errno;
-		} else {
-			rc = digest_update(d, map + h.header_size, h.data_len);
-			munmap(map, map_len);
-		}
+	piece = rc == 0 ? iobuf_alloc(HASH_PIECE) : NULL;
+	if (rc == 0 && !piece)
+		rc = -ENOMEM;
+	for (uint32_t done = 0; rc == 0 && done < h.data_len;) {
+		uint32_t n = h.data_len - done < HASH_PIECE ? h.data_len - done : HASH_PIECE;
+		ssize_t got = fileio_pread_full(fd, piece, n, (off_t)h.header_size + done);
+
+		if (got != (ssize_t)n)
+			rc = got < 0 ? (int)got : -EBADMSG;
+		else
+			rc = digest_update(d, piece, n);
+		done += n;
 	}
+	iobuf_free(piece, HASH_PIECE);
 	close(fd);
 	if (rc == 0 && write_id)
 		*write_id = h.write_id;

@@ -129,8 +129,8 @@ int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id);
 void cache_block_writer_abort(struct cache_block_writer *w);
 
 /*
- * Feed the data of block @index of @key at @path to @d, straight from the
- * file (no copy), and say which write id that file carries. No CRC check:
+ * Feed the data of block @index of @key at @path to @d, read from the
+ * file in pieces, and say which write id that file carries. No CRC check:
  * the whole-object hash being made is the stronger one. 0, -ENOENT,
  * -EBADMSG (not a block of this object) or -errno.
  */
