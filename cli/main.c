@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,9 +453,27 @@ static int cmd_umount(int argc, char **argv)
 	return EXIT_FAIL;
 }
 
+/*
+ * Allocations of 128 KiB and more (libcurl's 256 KiB receive buffer per
+ * ranged transfer, a thread's scratch block) are mappings of their own,
+ * given back when freed. By default glibc raises that threshold after the
+ * first such free, and from then on they come from the arena of the
+ * thread that asked, which keeps what was freed: with eight cold readers
+ * and dozens of threads, a mount's peak RSS was 84-96 MiB, and 68-73 MiB
+ * with the threshold fixed here (util/iobuf.h says the same of buffers).
+ */
+static void keep_big_allocations_apart(void)
+{
+#ifdef M_MMAP_THRESHOLD
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+
+	keep_big_allocations_apart();
 
 	/*
 	 * mount(8) runs /sbin/mount.fuse.hubfs (type fuse.hubfs) or
