@@ -1065,6 +1065,7 @@ struct gated_source {
 	struct cache_source src;
 	const struct mem_object *o;
 	atomic_uint allow;    /* bytes of a block it may hand over now */
+	atomic_uint fail_at;  /* fail (EIO) once this many are handed over; 0: never */
 	atomic_uint waiting;  /* the fetch waits with this many handed over (+1), or 0 */
 	atomic_uint fetches;
 };
@@ -1088,6 +1089,8 @@ static int gated_fetch_stream(void *ctx, const struct cache_key *key, uint64_t o
 			nanosleep(&tick, NULL);
 		}
 		atomic_store(&g->waiting, 0);
+		if (atomic_load(&g->fail_at) && done >= atomic_load(&g->fail_at))
+			return -EIO;
 		rc = sink(sink_ctx, done, g->o->data + offset + done, n);
 		if (rc < 0)
 			return rc;
@@ -1173,6 +1176,13 @@ static void joiner_start(struct joiner *j, struct fx *f, struct gated_source *g,
 	assert_int_equal(pthread_create(&j->t, NULL, joiner_run, j), 0);
 }
 
+static void joiner_end_rc(struct joiner *j, ssize_t rc)
+{
+	assert_int_equal(pthread_join(j->t, NULL), 0);
+	assert_int_equal(j->rc, rc);
+	free(j->buf);
+}
+
 static void joiner_end(struct joiner *j)
 {
 	assert_int_equal(pthread_join(j->t, NULL), 0);
@@ -1253,6 +1263,30 @@ static void test_waiting_read_answered_as_bytes_arrive(void **state)
 	assert_int_equal(atomic_load(&last_waiter.told), 0);
 	assert_int_equal(stats(f).fetch_joins, 2);
 	assert_int_equal(atomic_load(&g.fetches), 2);
+
+	/*
+	 * A fetch that fails after a reader joined it: the reader, not told
+	 * yet, gets the failure, and a read after it fetches the block anew.
+	 */
+	g.o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 100, 25);
+	atomic_store(&g.allow, gate);
+	joiner_start(&first, f, &g, 0, 100);
+	wait_held_at(&g, gate);
+	joiner_start(&ahead, f, &g, 2 * MiB, 100);
+	wait_fetch_waits(f, &g, 4);
+	atomic_store(&g.allow, gate + 7777);
+	wait_held_at(&g, gate + 7777); /* taken on, its bytes still to come */
+	atomic_store(&g.fail_at, gate + 7777);
+	atomic_store(&g.allow, UINT32_MAX);
+	joiner_end_rc(&first, -EIO);
+	joiner_end_rc(&ahead, -EIO);
+	assert_int_equal(atomic_load(&first.told), 1); /* its bytes came before the failure */
+	assert_int_equal(atomic_load(&ahead.told), 0);
+	assert_int_equal(stats(f).fetch_joins, 2);
+	atomic_store(&g.fail_at, 0);
+	joiner_start(&ahead, f, &g, 2 * MiB, 100);
+	joiner_end(&ahead);
+	assert_int_equal(atomic_load(&g.fetches), 4);
 }
 
 /* ---- 6. single flight ---- */
