@@ -876,10 +876,12 @@ static int sink_put(void *sink, uint64_t offset, const void *data, size_t len)
 }
 
 /*
- * Put the reader of @out (@off, @len of block @k) on the fetch of @b, so
- * that it is answered as soon as its bytes arrive rather than once the
- * block is stored (struct fetch_sink). The caller holds c->lock, then
- * waits for the fetch to end; *@r is the fetching thread's until then.
+ * Put the reader of @out ([@off, @off + @len) of block @k of @o) on the
+ * block's fetch, so that it is answered as soon as its bytes arrive rather
+ * than once the block is stored (struct fetch_sink). The caller holds
+ * c->lock, then waits for the fetch to end; *@r is the fetching thread's
+ * until then. Not for the object's last block, nor for a read with no
+ * reader to tell (@early NULL: a read-ahead, or not the read's last block).
  */
 static void join_fetch(struct cache_object *o, uint32_t k, struct fetch_reader *r,
 		       uint8_t *out, uint32_t off, uint32_t len, struct read_early *early)
