@@ -74,6 +74,12 @@ struct fs_node {
 	struct repo_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
 	uint32_t entry;              /* ENTRY: index in snap->entries */
 
+	/*
+	 * ENTRY: its object's failures (cache_object_rejects()) when it was
+	 * last opened; an open that finds more has the kernel drop its pages.
+	 */
+	atomic_uint rejects_seen;
+
 	/* Guarded by fs->lock: */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
@@ -303,6 +309,15 @@ int fs_errno_for_kernel(int rc);
  * pages of their inodes are dropped, as after a read that met the failure.
  */
 void fs_poison_object(struct fs *fs, const struct cache_key *key);
+
+/*
+ * @entry of @snap (the object @key) failed its hash where no reader's
+ * request waits to say so (read-ahead, or a read answered before its block
+ * was stored): log it, with repo, revision, file and @why, and poison it.
+ */
+void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
+		      const struct repo_entry *entry, const struct cache_key *key,
+		      const char *why);
 
 /* ---- status.c ---- */
 

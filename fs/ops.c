@@ -456,6 +456,16 @@ void fs_poison_object(struct fs *fs, const struct cache_key *key)
 		fs_prefetch_invalidate(fs, inos[i]);
 }
 
+void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
+		      const struct repo_entry *entry, const struct cache_key *key,
+		      const char *why)
+{
+	log_err("%s@%s:%s: refused: %s", snap->repo_key,
+		snap->repo.revision[0] ? snap->repo.revision : "main", entry->path,
+		why[0] ? why : "verification failed");
+	fs_poison_object(fs, key);
+}
+
 static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
 			     const char *why)
 {
@@ -499,6 +509,7 @@ struct cache_job {
 	 * by lock.
 	 */
 	char *early_buf;
+	bool answered_early;         /* guarded by lock */
 };
 
 static void cache_job_put(struct cache_job *job)
@@ -526,6 +537,7 @@ static void cache_job_early(void *job_)
 	pthread_mutex_lock(&job->lock);
 	job->early_buf = job->buf;
 	job->buf = NULL;
+	job->answered_early = true;
 	pthread_cond_broadcast(&job->done_cond);
 	pthread_mutex_unlock(&job->lock);
 }
@@ -534,6 +546,7 @@ static void run_cache_job(struct fs *fs, void *job_)
 {
 	struct cache_job *job = job_;
 	int64_t prev = hub_deadline_set(job->deadline_ms);
+	bool answered_early;
 	ssize_t n;
 
 	if (job->fill)
@@ -542,6 +555,15 @@ static void run_cache_job(struct fs *fs, void *job_)
 		n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf,
 				     job->size, job->offset, &job->cerr, cache_job_early, job);
 	hub_deadline_set(prev);
+	pthread_mutex_lock(&job->lock);
+	answered_early = job->answered_early;
+	pthread_mutex_unlock(&job->lock);
+	/*
+	 * Answered before its block was stored, this read's fetch went on to
+	 * complete the file, which failed its hash: no request waits to say so.
+	 */
+	if (n == -EBADMSG && answered_early)
+		fs_refuse_object(fs, job->snap, job->source.entry, &job->key, job->cerr.message);
 	pthread_mutex_lock(&job->lock);
 	job->result = n;
 	job->done = true;
@@ -674,8 +696,15 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			return;
 		}
 	}
-	/* One inode is one commit's file: what the kernel cached stays right. */
-	fi->keep_cache = 1;
+	/*
+	 * One inode is one commit's file: what the kernel cached stays right,
+	 * unless it came from content that failed its hash since the inode
+	 * was last opened. The pages a reader was given before the failure
+	 * are dropped by the kernel at this open, whoever met the failure and
+	 * whenever the pages of the files then open are dropped (queued).
+	 */
+	fi->keep_cache = atomic_exchange(&n->rejects_seen, h->rejects_at_open) ==
+			 h->rejects_at_open;
 	track_open(fs, &h->open, free_handle_item);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);

@@ -185,11 +185,7 @@ static void worker(void *pf_)
 			 * that starts now would not learn of the failure from the
 			 * cache (the object is simply gone): fail their files here.
 			 */
-			log_err("%s@%s:%s: refused: %s", job.snap->repo_key,
-				job.snap->repo.revision[0] ? job.snap->repo.revision : "main",
-				job.entry->path, cerr.message[0] ? cerr.message :
-				"verification failed");
-			fs_poison_object(pf->fs, &key);
+			fs_refuse_object(pf->fs, job.snap, job.entry, &key, cerr.message);
 		} else if (rc < 0) {
 			log_dbg("read-ahead of block %u of '%s' failed: %s", job.index,
 				job.entry->path, cerr.message);
