@@ -304,9 +304,10 @@ extern const struct fuse_lowlevel_ops fs_ops;
 int fs_errno_for_kernel(int rc);
 
 /*
- * The object @key failed its whole-object hash outside a read of it (in
- * read-ahead): every open file of it fails from now on, and the kernel's
- * pages of their inodes are dropped, as after a read that met the failure.
+ * The object @key failed its whole-object hash: every open file of it
+ * fails from now on, and the kernel's pages of their inodes are dropped
+ * (queued to a worker). The next open of an inode whose object failed
+ * since its last open drops that inode's pages too (fs_op_open()).
  */
 void fs_poison_object(struct fs *fs, const struct cache_key *key);
 
