@@ -145,6 +145,13 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 * EINTR. Read-ahead across the Hub is our own (prefetch.c).
 	 */
 	conn->want &= ~FUSE_CAP_ASYNC_READ;
+	/*
+	 * The same for O_DIRECT: with asynchronous direct I/O the kernel
+	 * waits for its requests uninterruptibly, so a reader that opened the
+	 * file O_DIRECT (dd iflag=direct, some loaders) stayed in D state,
+	 * deaf even to SIGKILL, until the fetch ended or its deadline passed.
+	 */
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

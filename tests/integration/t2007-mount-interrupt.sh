@@ -40,6 +40,13 @@ timed timeout -s INT 2 "$PYTHON" "$T/reader.py" "$R/model.safetensors"
 expect_eq "EINTR" "$(cat "$T/out")" "a reader that handles SIGINT gets EINTR from read(2)"
 check "... within 1 s of the signal" within 3
 
+# --- the same for O_DIRECT (dd iflag=direct): the kernel's asynchronous
+# direct I/O would wait for the fetch uninterruptibly, not even SIGKILL
+# ending it ---
+timed timeout -s INT 2 dd if="$R/model.safetensors" of=/dev/null bs=1M count=1 iflag=direct
+expect_eq 124 "$RC" "an O_DIRECT read is ended by SIGINT"
+check "... within 1 s of the signal" within 3
+
 # --- a reader that waits on the same stalled fetch is not disturbed ---
 fakehub_ctl DELETE faults >/dev/null
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 3, "count": 1}'
