@@ -517,6 +517,7 @@ struct cache_job {
 	 */
 	char *early_buf;
 	bool answered_early;         /* guarded by lock */
+	bool abandoned;              /* the request stopped waiting first; guarded by lock */
 };
 
 static void cache_job_put(struct cache_job *job)
@@ -553,7 +554,7 @@ static void run_cache_job(struct fs *fs, void *job_)
 {
 	struct cache_job *job = job_;
 	int64_t prev = hub_deadline_set(job->deadline_ms);
-	bool answered_early;
+	bool unheard;
 	ssize_t n;
 
 	if (job->fill)
@@ -563,19 +564,18 @@ static void run_cache_job(struct fs *fs, void *job_)
 				     job->size, job->offset, &job->cerr, cache_job_early, job);
 	hub_deadline_set(prev);
 	pthread_mutex_lock(&job->lock);
-	answered_early = job->answered_early;
-	pthread_mutex_unlock(&job->lock);
-	/*
-	 * Answered before its block was stored, this read's fetch went on to
-	 * complete the file, which failed its hash: no request waits to say so.
-	 */
-	if (n == -EBADMSG && answered_early)
-		fs_refuse_object(fs, job->snap, job->source.entry, &job->key, job->cerr.message);
-	pthread_mutex_lock(&job->lock);
 	job->result = n;
 	job->done = true;
+	unheard = job->answered_early || job->abandoned;
 	pthread_cond_broadcast(&job->done_cond);
 	pthread_mutex_unlock(&job->lock);
+	/*
+	 * The file failed its hash and no request waits to say so: it was
+	 * answered before its block was stored, or it gave up (a signal, its
+	 * deadline) while this fetch went on to complete the file.
+	 */
+	if (n == -EBADMSG && unheard)
+		fs_refuse_object(fs, job->snap, job->source.entry, &job->key, job->cerr.message);
 	cache_job_put(job);
 }
 
@@ -632,10 +632,12 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 		*cerr = job->cerr;
 		*out = job->buf;
 		job->buf = NULL;
-	} else if (rc == -ETIMEDOUT) {
-		snprintf(cerr->message, sizeof(cerr->message),
-			 "no answer within the %.0f s deadline; the fetch goes on for the "
-			 "next reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
+	} else {
+		job->abandoned = true; /* the helper reports what it meets */
+		if (rc == -ETIMEDOUT)
+			snprintf(cerr->message, sizeof(cerr->message),
+				 "no answer within the %.0f s deadline; the fetch goes on for "
+				 "the next reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
 	}
 	pthread_mutex_unlock(&job->lock);
 	cache_job_put(job);
