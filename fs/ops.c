@@ -905,9 +905,12 @@ static bool content_failed(struct fs *fs, struct fs_handle *h)
 /*
  * Hand block @k of @h's file to the kernel's page cache (FUSE_NOTIFY_STORE),
  * if every byte of it can be served from disk now: the bytes a read would
- * be given, checked against their CRCs, the file's last block only once
- * the file is verified (cache_read_cached()). -EWOULDBLOCK when not, and
- * -EBADMSG once the file failed its hash.
+ * be given, checked against their CRCs (cache_read_cached()), and the
+ * file's last block only once the file is verified (checked here: the
+ * cache serves the last block of a file not yet complete, to a reader of
+ * its end alone, but a push serves a reader in order, whose last read
+ * must wait for the verdict). -EWOULDBLOCK when not, and -EBADMSG once the
+ * file failed its hash.
  */
 static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32_t k,
 		      char *buf)
@@ -915,8 +918,15 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE, end = start + CACHE_BLOCK_SIZE;
 	struct cache_error cerr = { { 0 } };
 
-	if (end > h->entry->size)
+	if (end >= h->entry->size) {
+		struct cache_object_info in;
+
+		/* The last block only with the verdict, as a read would wait for it. */
+		cache_object_info(fs->deps.cache, &h->key, &in);
+		if (!in.verified)
+			return -EWOULDBLOCK;
 		end = h->entry->size;
+	}
 	for (uint64_t at = start; at < end; at += PUSH_PIECE) {
 		size_t len = end - at < PUSH_PIECE ? (size_t)(end - at) : PUSH_PIECE;
 		struct fuse_bufvec piece = FUSE_BUFVEC_INIT(len);
@@ -935,6 +945,14 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		if (fuse_lowlevel_notify_store(fs->se, ino, (off_t)at, &piece, 0) < 0)
 			return -EWOULDBLOCK; /* unmounting, or the inode is forgotten */
 		fs_status_pushed(fs, len);
+		/*
+		 * The content failed between the check above and the store: the
+		 * drop of the inode's pages may have run before these landed.
+		 */
+		if (content_failed(fs, h)) {
+			fs_prefetch_invalidate(fs, ino);
+			return -EBADMSG;
+		}
 	}
 	return 0;
 }
