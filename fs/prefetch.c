@@ -15,7 +15,8 @@
  * (repo_source.pace); a block already cached costs none.
  *
  * Workers: one more starts when work waits, none is idle and there are
- * fewer than the window, up to max_streams.
+ * fewer than the window (for an invalidation, whatever the window), up to
+ * max_streams.
  *
  * A file whose Hub stalls must not take read-ahead from the others: a
  * file alone in the queue may have the whole window in flight, but while
@@ -281,10 +282,26 @@ void fs_prefetch_stop(struct fs *fs)
 	fs->prefetch = NULL;
 }
 
+/* Make room for an invalidation: the newest read-ahead goes. Under pf->lock. */
+static void drop_newest_read_ahead(struct fs_prefetch *pf)
+{
+	for (size_t i = pf->count; i-- > 0;) {
+		size_t at = (pf->head + i) % QUEUE_MAX;
+
+		if (!pf->q[at].snap)
+			continue;
+		repo_snapshot_unref(pf->q[at].snap);
+		for (size_t k = i; k + 1 < pf->count; k++)
+			pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k + 1) % QUEUE_MAX];
+		pf->count--;
+		return;
+	}
+}
+
 /*
  * Queue @job. A read-ahead (@job.snap set) is a guess, dropped when the
  * queue is full; an invalidation takes the place of the newest read-ahead
- * instead. False when it was not queued (no read-ahead, stopping, full).
+ * instead (a queue of invalidations only is full for it too). False when it was not queued (no read-ahead, stopping, full).
  */
 static bool queue_job(struct fs *fs, const struct job *job)
 {
@@ -296,19 +313,18 @@ static bool queue_job(struct fs *fs, const struct job *job)
 		return false;
 	win = window(pf); /* before pf->lock: the two are never held together */
 	pthread_mutex_lock(&pf->lock);
-	if (workers_count(pf->pool) && !pf->stop && pf->count == QUEUE_MAX && !job->snap) {
-		struct job *newest = &pf->q[(pf->head + pf->count - 1) % QUEUE_MAX];
-
-		if (newest->snap)
-			repo_snapshot_unref(newest->snap);
-		pf->count--;
-	}
+	if (workers_count(pf->pool) && !pf->stop && pf->count == QUEUE_MAX && !job->snap)
+		drop_newest_read_ahead(pf);
 	if (workers_count(pf->pool) && !pf->stop && pf->count < QUEUE_MAX) {
 		pf->q[(pf->head + pf->count) % QUEUE_MAX] = *job;
 		pf->count++;
 		/* Broadcast: the worker woken first may find this job's file full. */
 		pthread_cond_broadcast(&pf->wake);
-		grow(pf, win);
+		/*
+		 * An invalidation must not wait for fetches that may stall until
+		 * their deadline: a worker past the window, up to max_streams.
+		 */
+		grow(pf, job->snap ? win : PREFETCH_MAX_THREADS);
 		queued = true;
 	}
 	pthread_mutex_unlock(&pf->lock);
