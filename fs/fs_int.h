@@ -74,13 +74,8 @@ struct fs_node {
 	struct repo_snapshot *snap;    /* ENTRY: the snapshot it belongs to (a ref) */
 	uint32_t entry;              /* ENTRY: index in snap->entries */
 
-	/*
-	 * ENTRY: its object's failures (cache_object_rejects()) when it was
-	 * last opened; an open that finds more has the kernel drop its pages.
-	 */
-	atomic_uint rejects_seen;
-
 	/* Guarded by fs->lock: */
+	bool retired;                /* ENTRY: its content failed (fs_nodes_retire_locked()) */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
 	char *key;                   /* its key in the table, or NULL (the root) */
@@ -182,6 +177,12 @@ void fs_node_hold(struct fs *fs, struct fs_node *node);
 void fs_node_release(struct fs *fs, struct fs_node *node);
 /* The kernel dropped @n lookups of @node: freed when nothing holds it. */
 void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
+/*
+ * Retire the file nodes of object @key, whose content failed its hash:
+ * see inode.c. The caller holds fs->lock.
+ */
+size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, fuse_ino_t **inos);
+
 /* After FORGETs: return freed memory to the system once most nodes went. */
 void fs_table_trim(struct fs *fs);
 /* Nodes alive now (tests and status). */
@@ -305,9 +306,9 @@ int fs_errno_for_kernel(int rc);
 
 /*
  * The object @key failed its whole-object hash: every open file of it
- * fails from now on, and the kernel's pages of their inodes are dropped
- * (queued to a worker). The next open of an inode whose object failed
- * since its last open drops that inode's pages too (fs_op_open()).
+ * fails from now on, the kernel's pages of its inodes are dropped (queued
+ * to a worker), and its names lead to new inodes (fs_nodes_retire_locked()):
+ * an open after the failure never shares pages with one before it.
  */
 void fs_poison_object(struct fs *fs, const struct cache_key *key);
 

@@ -346,6 +346,62 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
 	}
 }
 
+/*
+ * Retire every file node whose content is @key: it leaves the key table,
+ * so the next lookup of its name makes a new node with a new inode
+ * number, and opens of it fail with ESTALE (fs_op_open()), which has the
+ * kernel look the name up again. The old inode's pages, which may hold
+ * the failed content, are thus never seen by an open after the failure;
+ * its open files are poisoned by the caller. Returns how many nodes were
+ * retired, with their inode numbers in *@inos (malloc'ed; NULL if that
+ * failed). The caller holds fs->lock. A walk over every node: a failed
+ * hash is rare, and no index by object is kept for it.
+ */
+size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, fuse_ino_t **inos)
+{
+	struct fs_node_table *t = fs->nodes;
+	size_t n = 0, cap = 0;
+
+	*inos = NULL;
+	for (size_t i = 0; i < t->n_slots; i++) {
+		for (struct fs_node *node = t->by_ino[i]; node; node = node->next_by_ino) {
+			const struct repo_entry *e;
+			struct cache_key k;
+
+			if (node->kind != NODE_ENTRY || node->retired)
+				continue;
+			e = &node->snap->entries[node->entry];
+			if (e->is_dir)
+				continue;
+			repo_entry_key(e, &k);
+			if (k.algo != key->algo || strcmp(k.hash, key->hash) != 0)
+				continue;
+			node->retired = true;
+			if (node->key) {
+				struct fs_node **p = &t->by_key[key_slot(t, node->key)];
+
+				while (*p != node)
+					p = &(*p)->next_by_key;
+				*p = node->next_by_key;
+				free(node->key);
+				node->key = NULL; /* table_grow() links it by inode only */
+			}
+			if (n == cap) {
+				fuse_ino_t *more = realloc(*inos, (cap ? 2 * cap : 8) * sizeof(**inos));
+
+				if (!more) {
+					log_err("out of memory: the kernel keeps pages of failed content");
+					continue;
+				}
+				*inos = more;
+				cap = cap ? 2 * cap : 8;
+			}
+			(*inos)[n++] = node->ino;
+		}
+	}
+	return n;
+}
+
 int fs_table_init(struct fs *fs)
 {
 	struct fs_node_table *t = calloc(1, sizeof(*t));

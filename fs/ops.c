@@ -52,6 +52,7 @@ int fs_errno_for_kernel(int rc)
 	case ENODATA:
 	case ERANGE:
 	case EINVAL:
+	case ESTALE: /* the kernel looks the name up again (fs_op_open()) */
 		return -rc;
 	default:
 		/* Integrity, protocol and network failures: what storage says. */
@@ -59,16 +60,29 @@ int fs_errno_for_kernel(int rc)
 	}
 }
 
-static void track_open(struct fs *fs, struct fs_open *o, void (*free_fn)(struct fs_open *))
+/*
+ * List @o, unless it opens file node @retirable (NULL: a directory) and
+ * that node is retired (fs_nodes_retire_locked()): false then. Under the
+ * lock that retires nodes and poisons their open files, so an open is
+ * either refused or listed in time to be poisoned.
+ */
+static bool track_open(struct fs *fs, struct fs_open *o, void (*free_fn)(struct fs_open *),
+		       const struct fs_node *retirable)
 {
+	bool listed;
+
 	o->fs = fs;
 	o->free = free_fn;
 	pthread_mutex_lock(&fs->lock);
-	o->next = fs->open_items.next;
-	o->prev = &fs->open_items;
-	fs->open_items.next->prev = o;
-	fs->open_items.next = o;
+	listed = !retirable || !retirable->retired;
+	if (listed) {
+		o->next = fs->open_items.next;
+		o->prev = &fs->open_items;
+		fs->open_items.next->prev = o;
+		fs->open_items.next = o;
+	}
 	pthread_mutex_unlock(&fs->lock);
+	return listed;
 }
 
 static void untrack_open(struct fs *fs, struct fs_open *o)
@@ -270,7 +284,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	d->node = n;
 	fs_node_hold(fs, n);
-	track_open(fs, &d->open, free_dir);
+	track_open(fs, &d->open, free_dir, NULL);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* A commit's folder never changes: the kernel may keep what it read. */
 	fi->cache_readdir = n->kind == NODE_REPO || n->kind == NODE_ENTRY;
@@ -444,23 +458,22 @@ static void free_handle_item(struct fs_open *o)
 
 void fs_poison_object(struct fs *fs, const struct cache_key *key)
 {
-	fuse_ino_t inos[64];
-	size_t n = 0;
+	fuse_ino_t *inos;
+	size_t n;
 
 	pthread_mutex_lock(&fs->lock);
 	for (struct fs_open *o = fs->open_items.next; o != &fs->open_items; o = o->next) {
 		struct fs_handle *h = (struct fs_handle *)o;
 
-		if (o->free != free_handle_item || h->key.algo != key->algo ||
-		    strcmp(h->key.hash, key->hash) != 0)
-			continue;
-		atomic_store(&h->poisoned, true);
-		if (n < sizeof(inos) / sizeof(inos[0]))
-			inos[n++] = h->node->ino;
+		if (o->free == free_handle_item && h->key.algo == key->algo &&
+		    strcmp(h->key.hash, key->hash) == 0)
+			atomic_store(&h->poisoned, true);
 	}
+	n = fs_nodes_retire_locked(fs, key, &inos);
 	pthread_mutex_unlock(&fs->lock);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; inos && i < n; i++)
 		fs_prefetch_invalidate(fs, inos[i]);
+	free(inos);
 }
 
 void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
@@ -706,15 +719,17 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		}
 	}
 	/*
-	 * One inode is one commit's file: what the kernel cached stays right,
-	 * unless it came from content that failed its hash since the inode
-	 * was last opened. The pages a reader was given before the failure
-	 * are dropped by the kernel at this open, whoever met the failure and
-	 * whenever the pages of the files then open are dropped (queued).
+	 * Its content failed since the kernel looked the name up: ESTALE has
+	 * the kernel look it up again, and that finds a new inode, whose
+	 * pages are not the failed content's (fs_poison_object()).
 	 */
-	fi->keep_cache = atomic_exchange(&n->rejects_seen, h->rejects_at_open) ==
-			 h->rejects_at_open;
-	track_open(fs, &h->open, free_handle_item);
+	if (!track_open(fs, &h->open, free_handle_item, n)) {
+		handle_free(h);
+		reply_err(req, -ESTALE);
+		return;
+	}
+	/* One inode is one commit's file, and never shows failed content twice. */
+	fi->keep_cache = 1;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
 }

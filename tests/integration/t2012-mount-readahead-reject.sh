@@ -7,16 +7,24 @@ start_mount_with
 KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
 ls "$R" >/dev/null || die "cannot list $R"
-# Reads 3 MiB (read-ahead of block 1 starts after 2 MiB), waits for it to
-# finish, then reads the rest: prints the sha256, or the errno.
+# slow.py FILE [FIRST READY GO]: reads 3 MiB (read-ahead of block 1 starts
+# after 2 MiB) and waits 1.5 s for it to finish; or reads FIRST bytes, makes
+# the file READY and waits until GO exists. Then reads the rest, and prints
+# the sha256, or the errno.
 cat >"$T/slow.py" <<'PY'
-import errno, hashlib, sys, time
+import errno, hashlib, os, sys, time
+first = int(sys.argv[2]) if len(sys.argv) > 2 else 3 << 20
 h = hashlib.sha256()
 try:
     with open(sys.argv[1], "rb", buffering=0) as f:
-        while f.tell() < (3 << 20):
-            h.update(f.read(1 << 20))
-        time.sleep(1.5)
+        while f.tell() < first:
+            h.update(f.read(min(1 << 20, first - f.tell())))
+        if len(sys.argv) > 2:
+            open(sys.argv[3], "w").close()
+            while not os.path.exists(sys.argv[4]):
+                time.sleep(0.05)
+        else:
+            time.sleep(1.5)
         while True:
             b = f.read(1 << 20)
             if not b:
@@ -53,6 +61,50 @@ check "a file failed by the fetch of a read already answered: logged" wait_for 1
 fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
 expect_eq "$(manifest field $KEY pytorch_model.bin sha256)" "$("$PYTHON" "$T/slow.py" "$R/pytorch_model.bin")" \
 	"... and the next read is right, the bad page it gave included"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- a new open after the failure, while a reader of the bad content reads on ---
+# A reads 256 KiB of the bad block 0 (answered unverified) and pauses. B reads
+# the whole file and meets the failure. C opens after that and reads the file,
+# right, through the kernel's page cache. A must not finish the file from C's
+# pages behind its own bad first bytes: C's open gets a new inode (the name is
+# looked up again), so A's reads still reach hubfs, and end in EIO.
+mount_hubfs --cache-dir "$T/cache3"
+fakehub_ctl POST faults '{"kind": "corrupt", "host": "cdn", "glob": "/repos/*", "offset": 10, "count": 1}' >/dev/null
+ino_before=$(stat -c %i "$R/pytorch_model.bin")
+"$PYTHON" "$T/slow.py" "$R/pytorch_model.bin" $((256 << 10)) "$T/a-read" "$T/c-done" >"$T/a.out" &
+a_pid=$!
+wait_for 20 test -e "$T/a-read" || die "the first reader did not get its first bytes"
+check "B, reading the whole file, meets the failure" sh -c '! cat "$0" >/dev/null' "$R/pytorch_model.bin"
+expect_eq "$(manifest field $KEY pytorch_model.bin sha256)" "$(sha256sum <"$R/pytorch_model.bin" | cut -d' ' -f1)" \
+	"C, an open after the failure, reads the right content"
+check "... through a new inode" test "$(stat -c %i "$R/pytorch_model.bin")" != "$ino_before"
+touch "$T/c-done"
+wait "$a_pid"
+expect_eq EIO "$(cat "$T/a.out")" "A, who got bad bytes before the failure, still ends in EIO"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- a read that gave up while its fetch went on to fail the file ---
+# Blocks 0 and 2 of weights.dat (3 blocks) are stored; a read of block 1,
+# behind a 2 MiB/s CDN, is interrupted. Its helper goes on, completes the
+# file, and the hash fails with no request waiting: it is logged and
+# refused all the same.
+mount_hubfs --cache-dir "$T/cache4"
+W=$R/extra/weights.dat
+fakehub_ctl POST config '{"cdn_rate": 2097152}' >/dev/null
+head -c 100 "$W" >/dev/null
+sleep 2.5 # block 0 stored, then block 2: one at a time
+tail -c 100 "$W" >/dev/null
+blocks_stored() { [ "$(find "$T/cache4/objects" -type f -name 'b*' | wc -l)" -ge 2 ]; }
+check "blocks 0 and 2 stored" wait_for 10 blocks_stored
+expect_eq 0 "$(grep -c '"range":"bytes=4194304-8388607"' "$HUB_LOG")" "block 1 not asked for yet"
+fakehub_ctl POST faults '{"kind": "corrupt", "host": "cdn", "glob": "/repos/*", "offset": 4194314, "count": 1}' >/dev/null
+timeout -s INT 0.5 dd if="$W" of=/dev/null bs=4096 skip=1024 count=1 2>/dev/null
+expect_eq 0 "$(grep -c "weights.dat: refused" "$HUBFS_LOG")" "the interrupted read returned before its fetch ended"
+gave_up_refused() { grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat: refused: the content's sha256 is" "$HUBFS_LOG"; }
+check "the failure its fetch met is logged and refused" wait_for 10 gave_up_refused
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
 test_done

@@ -737,6 +737,47 @@ static void test_concurrent_readers(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+/*
+ * Content that failed its hash: its open files fail from then on, an open
+ * of its inode is ESTALE (the kernel then looks the name up again), and
+ * that lookup finds a new inode, which serves the content anew. The old
+ * node goes once the kernel forgets it.
+ */
+static void test_failed_content_retires_its_inode(void **state)
+{
+	struct fx *f = *state;
+	struct fuse_file_info fi, fi2;
+	fuse_ino_t org, repo = lookup_repo(f, &org);
+	fuse_ino_t old = lookup(f, repo, "config.json"), fresh;
+	struct fs_node *n = fs_node_get(&f->fs, old);
+	struct cache_key key;
+	char buf[400];
+
+	assert_non_null(n);
+	repo_entry_key(&n->snap->entries[n->entry], &key);
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi), 0);
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), 300);
+
+	fs_poison_object(&f->fs, &key);
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE);
+	fresh = lookup(f, repo, "config.json");
+	assert_int_not_equal(fresh, old);
+	assert_int_equal(lookup(f, repo, "config.json"), fresh); /* one new node, not one each */
+	assert_int_equal(open_file(f, fresh, O_RDONLY, &fi2), 0);
+	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), 300);
+	assert_memory_equal(buf, f->config->data, 300);
+	release(f, fresh, &fi2);
+	release(f, old, &fi);
+
+	forget(f, fresh);
+	forget(f, fresh);
+	forget(f, old);
+	forget(f, repo);
+	forget(f, org);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -748,6 +789,7 @@ int main(void)
 		TEST(test_getattr),
 		TEST(test_readdir),
 		TEST(test_concurrent_readers),
+		TEST(test_failed_content_retires_its_inode),
 	};
 
 	if (hub_global_init() != 0)
