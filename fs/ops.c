@@ -480,10 +480,11 @@ void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
 		      const struct repo_entry *entry, const struct cache_key *key,
 		      const char *why)
 {
+	/* Poisoned first: once the line is there, the next open is a new inode. */
+	fs_poison_object(fs, key);
 	log_err("%s@%s:%s: refused: %s", snap->repo_key,
 		snap->repo.revision[0] ? snap->repo.revision : "main", entry->path,
 		why[0] ? why : "verification failed");
-	fs_poison_object(fs, key);
 }
 
 static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
@@ -1078,12 +1079,12 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (n < 0) {
-		log_read_failure(fs, h, (int)n, cerr.message);
 		if (n == -EBADMSG) {
 			/* Every open file of it: another may hold unverified blocks. */
 			atomic_store(&h->poisoned, true);
 			fs_poison_object(fs, &h->key);
 		}
+		log_read_failure(fs, h, (int)n, cerr.message);
 		reply_err(req, (int)n);
 	} else {
 		/* The file may be released once answered: hold it for the push. */

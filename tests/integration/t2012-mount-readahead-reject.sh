@@ -54,9 +54,12 @@ expect_eq 0 "$?" "the daemon exits cleanly"
 mount_hubfs --cache-dir "$T/cache2"
 fakehub_ctl POST config '{"cdn_rate": 2097152}' >/dev/null
 fakehub_ctl POST faults '{"kind": "corrupt", "host": "cdn", "glob": "/repos/*", "offset": 10, "count": 1}' >/dev/null
+# Section one logged it once for each read that met the failure.
+refusals() { grep -c "model/hubfs-test/tiny-model@main:pytorch_model.bin: refused: the content's sha256 is" "$HUBFS_LOG"; }
+refusals_before=$(refusals)
 head -c 100 "$R/pytorch_model.bin" >"$T/head"
 tail -c 100 "$R/pytorch_model.bin" >/dev/null
-refused() { [ "$(grep -c "model/hubfs-test/tiny-model@main:pytorch_model.bin: refused: the content's sha256 is" "$HUBFS_LOG")" = 2 ]; }
+refused() { [ "$(refusals)" -gt "$refusals_before" ]; }
 check "a file failed by the fetch of a read already answered: logged" wait_for 10 refused
 fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
 expect_eq "$(manifest field $KEY pytorch_model.bin sha256)" "$("$PYTHON" "$T/slow.py" "$R/pytorch_model.bin")" \
