@@ -78,14 +78,17 @@ struct cache_object {
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
-	 * order, so that completing a big object costs little more hashing.
-	 * Owned by the thread that set hashing (or verifying); dropped when a
-	 * block below hashed goes away.
+	 * order, so that completing a big object costs little more hashing,
+	 * and so that an object whose hashed blocks went away (a cap smaller
+	 * than it) still gets a verdict. Owned by the thread that set hashing
+	 * (or verifying).
 	 */
 	struct digest hasher;
 	uint32_t hashed;
 	bool hashing;
-	bool hash_stale;     /* a hashed block went away while hashing */
+	bool hash_stale;     /* a block went away while verifying */
+	bool hashed_gone;    /* a block the running hash took went away since */
+	bool warned_unverifiable; /* logged that eviction ended its running hash */
 	char reject_why[256]; /* and why, for the readers it fails */
 };
 
@@ -347,11 +350,13 @@ static void drop_hash(struct cache_object *o)
 		digest_release(&o->hasher);
 	o->hashed = 0;
 	o->hash_stale = false;
+	o->hashed_gone = false;
 }
 
 static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
+	bool was_present = b->present;
 
 	if (b->present) {
 		b->present = false;
@@ -362,13 +367,26 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	}
 	o->verified = false;
 	/*
-	 * What was hashed of this block may not be what comes back: a running
-	 * hash or a verification in progress must not end in "verified".
+	 * A verification in progress needs every block: what comes back may
+	 * not be what it hashed, so it must not end in "verified". The running
+	 * hash keeps what it took of this block, as the bytes readers were
+	 * given: the block's hashed_id says which file that was, and a block
+	 * fetched again, another file, un-verifies the object when read
+	 * (note_write_id()). So an object whose first blocks were evicted
+	 * behind a reader in order still gets a verdict (running_verdict_due()).
+	 * A stored block it has not taken yet ends it: what would come back
+	 * need not be what readers were given.
 	 */
-	if (o->verifying || (o->hashing && k < o->hashed))
+	if (o->verifying)
 		o->hash_stale = true;
 	else if (k < o->hashed)
-		drop_hash(o);
+		o->hashed_gone = true;
+	else if (!was_present)
+		return; /* a miss: nothing was served of it */
+	else if (o->hashing)
+		o->hash_stale = true; /* advance_hash() drops it at its next block */
+	else if (o->hasher.ctx)
+		drop_hash(o); /* it would take what comes back, not what was served */
 }
 
 static uint32_t disk_size(const struct cache_key *key, uint32_t k)
@@ -599,10 +617,55 @@ static int publish_block(struct cache *c, struct fileio_atomic *af, uint32_t dsi
  * directory may exceed the cap by the blocks in flight. Returns the bytes
  * freed.
  */
+/*
+ * Will the running hash of @b's object still take @b? Evicting it would
+ * leave that object without a verdict until it is whole on disk again,
+ * which under a cap smaller than the object is never. Lock held.
+ */
+static bool awaited_by_hash(const struct block_state *b)
+{
+	const struct cache_object *o = b->obj;
+
+	return (o->hasher.ctx || o->hashing) && (uint32_t)(b - o->blocks) >= o->hashed;
+}
+
+enum { EVICT_BATCH = 16, FREE_STEP = 8 };
+
+/*
+ * Mark victims from the tail of the LRU list into @v (holding @n already),
+ * until @need bytes are @taken (with @low, FREE_STEP blocks), sparing the
+ * blocks a running hash awaits when @spare_hashed. Returns how many @v
+ * holds. Lock held.
+ */
+static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_hashed,
+			   struct block_state **v, size_t n, uint64_t *taken)
+{
+	for (struct block_state *b = c->lru.lru_prev, *prev;
+	     (low || need) && b != &c->lru && n < EVICT_BATCH; b = prev) {
+		prev = b->lru_prev;
+		if (b->pins || b->fetching || b->evicting || b->obj->verifying ||
+		    (spare_hashed && awaited_by_hash(b)))
+			continue;
+		if (awaited_by_hash(b) && !b->obj->warned_unverifiable) {
+			b->obj->warned_unverifiable = true;
+			log_warn("cache: %s: block %u evicted before its hash took it: this "
+				 "object cannot be verified whole under this cap (--max-cache-size)",
+				 b->obj->key.hash, (unsigned)(b - b->obj->blocks));
+		}
+		*taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
+		mark_absent(c, b->obj, (uint32_t)(b - b->obj->blocks));
+		b->evicting = true;
+		c->stats.evicted_blocks++;
+		v[n++] = b;
+		if (low ? n >= FREE_STEP : *taken >= need)
+			break;
+	}
+	return n;
+}
+
 static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 {
-	enum { BATCH = 16, FREE_STEP = 8 };
-	struct block_state *v[BATCH];
+	struct block_state *v[EVICT_BATCH];
 	char path[PATH_MAX];
 	uint64_t freed = 0;
 
@@ -619,19 +682,13 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		pthread_mutex_lock(&c->lock);
 		if (cap && u.bytes + c->reserved_bytes > cap)
 			need = u.bytes + c->reserved_bytes - cap;
-		for (struct block_state *b = c->lru.lru_prev, *prev;
-		     (low || need) && b != &c->lru && n < BATCH; b = prev) {
-			prev = b->lru_prev;
-			if (b->pins || b->fetching || b->evicting || b->obj->verifying)
-				continue;
-			taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
-			mark_absent(c, b->obj, (uint32_t)(b - b->obj->blocks));
-			b->evicting = true;
-			c->stats.evicted_blocks++;
-			v[n++] = b;
-			if (low ? n >= FREE_STEP : taken >= need)
-				break;
-		}
+		/*
+		 * Blocks a running hash has still to take go only when the
+		 * others do not free enough (awaited_by_hash()).
+		 */
+		n = pick_victims(c, low, need, true, v, 0, &taken);
+		if (low ? n < FREE_STEP : taken < need)
+			n = pick_victims(c, low, need, false, v, n, &taken);
 		pthread_mutex_unlock(&c->lock);
 		for (size_t i = 0; i < n; i++) {
 			struct cache_object *o = v[i]->obj;
@@ -1027,13 +1084,77 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	return rc;
 }
 
+static void discard_files(struct cache *c, const struct cache_object *o);
+
+/*
+ * Is the running hash to decide @o, although @o is not complete? That is
+ * when it has taken blocks that have gone since (evicted behind a reader
+ * in order, under a cap smaller than the object), and every block it has
+ * still to take is on disk or arriving: it reaches the end, and no
+ * verification ever would. Lock held.
+ */
+static bool running_verdict_due(const struct cache_object *o)
+{
+	if (!o->hashed_gone || o->n_present == o->n_blocks || !o->hasher.ctx ||
+	    o->verifying || o->verified)
+		return false;
+	for (uint32_t k = o->hashed; k < o->n_blocks; k++) {
+		if (!o->blocks[k].present && !o->blocks[k].fetching)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The running hash took every block of @o, which is not complete (see
+ * above): its verdict is the object's. Right: the hash goes, and nothing
+ * is marked verified (the blocks left are checked again when all are
+ * there). Wrong: the object is rejected, as end_verification() does, and
+ * -EBADMSG returned. Called with c->lock held and o->hashing ours; returns
+ * with the lock held, the files of a rejected object to discard after it.
+ */
+static int end_running_hash(struct cache *c, struct cache_object *o,
+			    struct cache_error *err)
+{
+	struct digest d = o->hasher;
+	char hex[DIGEST_HEX_MAX];
+	int rc;
+
+	memset(&o->hasher, 0, sizeof(o->hasher));
+	o->hashed = 0;
+	o->hashed_gone = false;
+	pthread_mutex_unlock(&c->lock);
+	rc = digest_final_hex(&d, hex);
+	digest_release(&d);
+	pthread_mutex_lock(&c->lock);
+	if (rc < 0)
+		return 0;
+	if (strcmp(hex, o->key.hash) == 0) {
+		c->stats.verified++;
+		return 0;
+	}
+	snprintf(o->reject_why, sizeof(o->reject_why),
+		 "the content's %s is %s, not %s: discarded",
+		 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1", hex, o->key.hash);
+	set_error(err, "%s", o->reject_why);
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		mark_absent(c, o, k);
+	o->hash_stale = false; /* set by the marks above: there is no hash left */
+	o->rejects++;
+	c->stats.rejected++;
+	return -EBADMSG;
+}
+
 /*
  * Feed the running hash: block @k just arrived. When it is the next one
  * the hash needs, it goes in from its file, and so do the blocks after it
  * already on disk. Best effort: a thread already hashing, or a block out
- * of order, leaves the work to a later call or to verify_object().
+ * of order, leaves the work to a later call or to verify_object(). Returns
+ * -EBADMSG when this call took the last block of an object that is not
+ * complete and the content is wrong (end_running_hash()), else 0.
  */
-static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
+static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
+			struct cache_error *err)
 {
 	char path[PATH_MAX];
 	int rc = 0;
@@ -1042,7 +1163,7 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
 	if (o->hashing || o->verifying || o->verified || o->hashed != k ||
 	    o->n_blocks < 2 || !o->blocks[k].present || o->blocks[k].evicting) {
 		pthread_mutex_unlock(&c->lock);
-		return;
+		return 0;
 	}
 	o->hashing = true;
 	o->blocks[k].pins++;
@@ -1074,9 +1195,16 @@ static void advance_hash(struct cache *c, struct cache_object *o, uint32_t k)
 		o->blocks[k].pins++;
 		pthread_mutex_unlock(&c->lock);
 	}
+	/* A complete object is verify_object()'s, which takes the hash over. */
+	rc = 0;
+	if (o->hashed == o->n_blocks && o->hashed_gone && o->hasher.ctx)
+		rc = end_running_hash(c, o, err);
 	o->hashing = false;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
+	if (rc == -EBADMSG)
+		discard_files(c, o);
+	return rc;
 }
 
 /*
@@ -1200,12 +1328,17 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
+	/*
+	 * The thread that completed the object verifies it (settle()) at once.
+	 * The running hash takes the block before eviction may: under a cap
+	 * smaller than the object, the blocks it took may go, but a block it
+	 * never took breaks it, and the object then gets no verdict.
+	 */
+	if (rc == 0 && !*completed)
+		rc = advance_hash(c, o, k, err);
 	/* Several fetches at once may have overshot the cap together. */
 	if (rc == 0)
 		evict(c, 0, false);
-	/* The thread that completed the object verifies it (settle()) at once. */
-	if (rc == 0 && !*completed)
-		advance_hash(c, o, k);
 	return rc;
 }
 
@@ -1366,9 +1499,10 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	 * Take over the running hash of the blocks that arrived in order.
 	 * Their hashed_id say which files it covered: if one has been
 	 * replaced since, its next read finds another id and the object is
-	 * hashed again then.
+	 * hashed again then. Not when one of them went away meanwhile: then
+	 * all of it is hashed as it is on disk now.
 	 */
-	if (o->hasher.ctx && o->hashed && !o->hash_stale) {
+	if (o->hasher.ctx && o->hashed && !o->hash_stale && !o->hashed_gone) {
 		d = o->hasher;
 		start = o->hashed;
 		memset(&o->hasher, 0, sizeof(o->hasher));
@@ -1449,6 +1583,21 @@ static bool needs_settle(const struct cache_object *o)
 	return o->n_present == o->n_blocks && !o->verified;
 }
 
+static bool reaches_last_block(const struct cache_object *o, uint64_t offset, size_t len)
+{
+	return o->n_blocks == 0 || (offset + len - 1) / CACHE_BLOCK_SIZE >= o->n_blocks - 1;
+}
+
+/*
+ * Must a read of [@offset, @offset + @len), not complete, wait for the
+ * running hash's verdict (running_verdict_due())? The read of its last block
+ * does, as it would for a complete object (below). Lock held.
+ */
+static bool awaits_running_verdict(const struct cache_object *o, uint64_t offset, size_t len)
+{
+	return len && reaches_last_block(o, offset, len) && running_verdict_due(o);
+}
+
 /*
  * Must a read of [@offset, @offset + @len) wait for @o's verdict (@len 0:
  * not a read, always)? Lock held. A complete object that is not verified is
@@ -1463,9 +1612,8 @@ static bool needs_settle(const struct cache_object *o)
 static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t len)
 {
 	if (!needs_settle(o))
-		return false;
-	return !o->verifying || len == 0 || o->n_blocks == 0 ||
-	       (offset + len - 1) / CACHE_BLOCK_SIZE >= o->n_blocks - 1;
+		return awaits_running_verdict(o, offset, len);
+	return !o->verifying || len == 0 || reaches_last_block(o, offset, len);
 }
 
 /*
@@ -1476,11 +1624,38 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 		  uint64_t offset, size_t len, struct cache_error *err)
 {
 	bool needed;
+	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
-	needed = completed || awaits_verdict(o, offset, len);
+	/*
+	 * The running hash is to decide an object not complete: this read
+	 * waits for it, and takes the next block itself when no thread does
+	 * (advance_hash()), until the verdict is in, or the hash cannot reach
+	 * the end any more (a block it needs went away).
+	 */
+	while (!completed && awaits_running_verdict(o, offset, len)) {
+		uint32_t next;
+
+		while (o->hashing)
+			pthread_cond_wait(&c->changed, &c->lock);
+		if (!awaits_running_verdict(o, offset, len))
+			break;
+		next = o->hashed;
+		if (next >= o->n_blocks)
+			break;
+		if (o->blocks[next].fetching) {
+			pthread_cond_wait(&c->changed, &c->lock); /* its fetch feeds the hash */
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		rc = advance_hash(c, o, next, err);
+		pthread_mutex_lock(&c->lock);
+		if (rc < 0)
+			break;
+	}
+	needed = rc == 0 && (completed || awaits_verdict(o, offset, len));
 	pthread_mutex_unlock(&c->lock);
-	return needed ? verify_object(c, o, err) : 0;
+	return needed ? verify_object(c, o, err) : rc;
 }
 
 ssize_t cache_read(struct cache *c, const struct cache_key *key,

@@ -110,4 +110,27 @@ gave_up_refused() { grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat:
 check "the failure its fetch met is logged and refused" wait_for 10 gave_up_refused
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- a cache cap smaller than the file ---
+# weights.dat (11 MiB, 3 blocks) never fits a 9 MiB cap whole: its first
+# block is evicted behind the reader. The running hash took it before it
+# went, so the whole-file reader still gets the verdict at the last block:
+# EIO for the bad content, the right bytes the next time. One read-ahead
+# fetch at a time, at 8 MiB/s: with all three blocks in flight at once (11
+# MiB) the cap had to take block 0 while the reader was still in it, and a
+# block the hash had not taken yet (which it logs; docs/cache-format.md).
+mount_hubfs --cache-dir "$T/cache5" --max-cache-size 9M --max-streams 1
+fakehub_ctl POST config '{"cdn_rate": 8388608}' >/dev/null
+fakehub_ctl POST faults '{"kind": "corrupt", "host": "cdn", "glob": "/repos/*", "offset": 10, "count": 1}' >/dev/null
+check "a whole-file reader of bad content under a small cap gets EIO" \
+	sh -c '! cat "$0" >/dev/null 2>"$1"' "$R/extra/weights.dat" "$T/cat.err"
+check "... (EIO)" grep -q "Input/output error" "$T/cat.err"
+check "... logged" grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat: refused: the content's sha256 is" "$HUBFS_LOG"
+expect_eq "$(manifest field $KEY extra/weights.dat sha256)" "$(sha256sum <"$R/extra/weights.dat" | cut -d' ' -f1)" \
+	"... and the right bytes the next time"
+check "the cap held" test "$(du -sb "$T/cache5/objects" | cut -f1)" -le $((9 << 20))
+check "... and no block went before the hash took it" sh -c '! grep -q "cannot be verified whole" "$0"' "$HUBFS_LOG"
+fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
 test_done

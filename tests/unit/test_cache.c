@@ -1549,6 +1549,57 @@ static void test_evict_order_follows_use(void **state)
 	assert_true(usage(f).bytes <= f->opts.max_bytes);
 }
 
+/*
+ * A reader in order of an object larger than the cap: the blocks the
+ * running hash took are evicted behind it, so the object is never whole on
+ * disk, and the read of its last block still waits for the hash's verdict:
+ * right content is served (and counted verified), wrong content fails
+ * there, whether the reader or read-ahead stored the last block. Before,
+ * an eviction dropped the running hash and the last block was served
+ * unverified: a wrong byte in block 0 reached a whole-file reader.
+ */
+static void test_evict_behind_the_hash_still_decides(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	uint64_t size = 3 * BS + 1000, last = 3 * BS;
+	struct mem_object *good = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 18);
+	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 19);
+	struct mem_object *bad2 = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, size, 20);
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(BS);
+
+	assert_non_null(buf);
+	for (uint64_t off = 0; off < last; off += BS)
+		read_expect(f, good, off, BS, (ssize_t)BS);
+	assert_false(block_on_disk(f, &good->key, 0));
+	read_expect(f, good, last, 1000, 1000);
+	assert_int_equal(stats(f).verified, 1);
+	assert_int_equal(stats(f).rejected, 0);
+	assert_true(usage(f).bytes <= f->opts.max_bytes);
+
+	mem_object_corrupt(bad, 0, 77);
+	for (uint64_t off = 0; off < last; off += BS)
+		assert_int_equal(cache_read(f->c, &bad->key, &f->ms.src, buf, BS, off, &err),
+				 (ssize_t)BS);
+	assert_false(block_on_disk(f, &bad->key, 0));
+	assert_int_equal(cache_read(f->c, &bad->key, &f->ms.src, buf, 1000, last, &err),
+			 -EBADMSG);
+	assert_non_null(strstr(err.message, "sha256 is"));
+	assert_int_equal(stats(f).rejected, 1);
+	assert_int_equal(info(f, &bad->key).blocks_present, 0);
+	assert_int_equal(count_block_files(f, &bad->key), 0);
+
+	/* Read-ahead stores the last block: the worker meets the verdict. */
+	mem_object_corrupt(bad2, 1, 5);
+	for (uint64_t off = 0; off < last; off += BS)
+		assert_int_equal(cache_read(f->c, &bad2->key, &f->ms.src, buf, BS, off, &err),
+				 (ssize_t)BS);
+	assert_int_equal(cache_prefetch(f->c, &bad2->key, &f->ms.src, 3, &err), -EBADMSG);
+	assert_int_equal(stats(f).rejected, 2);
+	assert_int_equal(cache_object_rejects(f->c, &bad2->key), 1);
+	free(buf);
+}
+
 struct hammer {
 	struct fx *f;
 	const struct mem_object *o;
@@ -3162,6 +3213,7 @@ int main(void)
 		T(test_source_error_concurrent_waiters),
 		T_LIMIT(test_evict_keeps_limit, fx_setup_3_blocks),
 		T_LIMIT(test_evict_is_lru_exact, fx_setup_3_blocks),
+		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_evict_order_follows_use, fx_setup_3_blocks),
 		T_LIMIT(test_evict_never_takes_block_in_use, fx_setup_2_blocks),
 		T_LIMIT(test_evict_limit_under_concurrent_misses, fx_setup_2_blocks),
