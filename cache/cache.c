@@ -1127,6 +1127,7 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 	rc = digest_final_hex(&d, hex);
 	digest_release(&d);
 	pthread_mutex_lock(&c->lock);
+	o->hash_stale = false; /* set by an eviction meanwhile: there is no hash left */
 	if (rc < 0)
 		return 0;
 	if (strcmp(hex, o->key.hash) == 0) {
@@ -1139,7 +1140,7 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 	set_error(err, "%s", o->reject_why);
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		mark_absent(c, o, k);
-	o->hash_stale = false; /* set by the marks above: there is no hash left */
+	o->hash_stale = false; /* as above */
 	o->rejects++;
 	c->stats.rejected++;
 	return -EBADMSG;
