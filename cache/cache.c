@@ -369,13 +369,12 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	/*
 	 * A verification in progress needs every block: what comes back may
 	 * not be what it hashed, so it must not end in "verified". The running
-	 * hash keeps what it took of this block, as the bytes readers were
-	 * given: the block's hashed_id says which file that was, and a block
-	 * fetched again, another file, un-verifies the object when read
-	 * (note_write_id()). So an object whose first blocks were evicted
-	 * behind a reader in order still gets a verdict (running_verdict_due()).
-	 * A stored block it has not taken yet ends it: what would come back
-	 * need not be what readers were given.
+	 * hash keeps what it took of this block, the bytes readers were given,
+	 * so that an object whose first blocks were evicted behind a reader in
+	 * order still gets a verdict (running_verdict_due()); should the block
+	 * be fetched again, the hash ends then (get_block()). A stored block it
+	 * has not taken yet ends it now: what would come back need not be what
+	 * readers were given.
 	 */
 	if (o->verifying)
 		o->hash_stale = true;
@@ -626,7 +625,8 @@ static bool awaited_by_hash(const struct block_state *b)
 {
 	const struct cache_object *o = b->obj;
 
-	return (o->hasher.ctx || o->hashing) && (uint32_t)(b - o->blocks) >= o->hashed;
+	/* hashing first: while it is set, its thread may be writing o->hasher. */
+	return (o->hashing || o->hasher.ctx) && (uint32_t)(b - o->blocks) >= o->hashed;
 }
 
 enum { EVICT_BATCH = 16, FREE_STEP = 8 };
@@ -1320,6 +1320,17 @@ static int get_block(struct cache *c, struct cache_object *o,
 	if (rc == 0) {
 		mark_present(c, o, k);
 		note_write_id(o, k, id);
+		/*
+		 * Fetched again after the running hash took it: readers may get
+		 * these bytes, which it did not hash. Its verdict would not be
+		 * about them, so it ends (mark_absent() did not end it).
+		 */
+		if (k < o->hashed && !o->verifying) {
+			if (o->hashing)
+				o->hash_stale = true;
+			else
+				drop_hash(o);
+		}
 		c->stats.fetches++;
 		c->stats.fetch_bytes += block_len(&o->key, k);
 		if (o->n_present == o->n_blocks && !o->verified)
@@ -1632,18 +1643,34 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	 * The running hash is to decide an object not complete: this read
 	 * waits for it, and takes the next block itself when no thread does
 	 * (advance_hash()), until the verdict is in, or the hash cannot reach
-	 * the end any more (a block it needs went away).
+	 * the end any more (a block it needs went away). So does the read
+	 * that completed the object, when a block the hash took went away
+	 * again since: verify_object() would find it incomplete.
 	 */
-	while (!completed && awaits_running_verdict(o, offset, len)) {
+	while (completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)) {
 		uint32_t next;
 
 		while (o->hashing)
 			pthread_cond_wait(&c->changed, &c->lock);
-		if (!awaits_running_verdict(o, offset, len))
+		if (!(completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)))
 			break;
 		next = o->hashed;
-		if (next >= o->n_blocks)
-			break;
+		if (next >= o->n_blocks) {
+			/*
+			 * It took every block while the object was whole, and one
+			 * went before a verification began: decide it here.
+			 */
+			o->hashing = true;
+			rc = end_running_hash(c, o, err);
+			o->hashing = false;
+			pthread_cond_broadcast(&c->changed);
+			if (rc == -EBADMSG) {
+				pthread_mutex_unlock(&c->lock);
+				discard_files(c, o);
+				return rc;
+			}
+			continue;
+		}
 		if (o->blocks[next].fetching) {
 			pthread_cond_wait(&c->changed, &c->lock); /* its fetch feeds the hash */
 			continue;

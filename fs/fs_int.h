@@ -76,6 +76,7 @@ struct fs_node {
 
 	/* Guarded by fs->lock: */
 	bool retired;                /* ENTRY: its content failed (fs_nodes_retire_locked()) */
+	uint32_t born_rejects;       /* ENTRY: its object's failures when it was made; constant */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
 	char *key;                   /* its key in the table, or NULL (the root) */
@@ -181,7 +182,8 @@ void fs_node_forget(struct fs *fs, struct fs_node *node, uint64_t n);
  * Retire the file nodes of object @key, whose content failed its hash:
  * see inode.c. The caller holds fs->lock.
  */
-size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, fuse_ino_t **inos);
+size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, uint32_t rejects,
+			      fuse_ino_t **inos);
 
 /* After FORGETs: return freed memory to the system once most nodes went. */
 void fs_table_trim(struct fs *fs);
@@ -305,12 +307,14 @@ extern const struct fuse_lowlevel_ops fs_ops;
 int fs_errno_for_kernel(int rc);
 
 /*
- * The object @key failed its whole-object hash: every open file of it
- * fails from now on, the kernel's pages of its inodes are dropped (queued
- * to a worker), and its names lead to new inodes (fs_nodes_retire_locked()):
- * an open after the failure never shares pages with one before it.
+ * The object @key failed its whole-object hash, its failure number
+ * @rejects (cache_object_rejects() after it): every open file of an inode
+ * made before that fails from now on, the kernel's pages of those inodes
+ * are dropped (queued to a worker), and their names lead to new inodes
+ * (fs_nodes_retire_locked()): an open after the failure never shares pages
+ * with one before it, and a late report of the failure leaves it alone.
  */
-void fs_poison_object(struct fs *fs, const struct cache_key *key);
+void fs_poison_object(struct fs *fs, const struct cache_key *key, uint32_t rejects);
 
 /*
  * @entry of @snap (the object @key) failed its hash where no reader's

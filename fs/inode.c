@@ -347,7 +347,10 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
 }
 
 /*
- * Retire every file node whose content is @key: it leaves the key table,
+ * Retire every file node whose content is @key and that was made before
+ * its failure number @rejects (a late report of a failure must not retire
+ * the node made after it, whose pages are the content fetched anew): it
+ * leaves the key table,
  * so the next lookup of its name makes a new node with a new inode
  * number, and opens of it fail with ESTALE (fs_op_open()), which has the
  * kernel look the name up again. The old inode's pages, which may hold
@@ -357,7 +360,8 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
  * failed). The caller holds fs->lock. A walk over every node: a failed
  * hash is rare, and no index by object is kept for it.
  */
-size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, fuse_ino_t **inos)
+size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, uint32_t rejects,
+			      fuse_ino_t **inos)
 {
 	struct fs_node_table *t = fs->nodes;
 	size_t n = 0, cap = 0;
@@ -368,7 +372,7 @@ size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, fuse_i
 			const struct repo_entry *e;
 			struct cache_key k;
 
-			if (node->kind != NODE_ENTRY || node->retired)
+			if (node->kind != NODE_ENTRY || node->retired || node->born_rejects >= rejects)
 				continue;
 			e = &node->snap->entries[node->entry];
 			if (e->is_dir)
@@ -760,12 +764,20 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 {
 	struct entry_arg *arg = arg_;
 	struct fs_node *n = node_add(fs, NODE_ENTRY, parent, key);
+	const struct repo_entry *e = &arg->snap->entries[arg->index];
 
 	if (n) {
 		n->repo = parent->repo;
 		n->snap = arg->snap;
 		n->entry = arg->index;
 		repo_snapshot_ref(arg->snap);
+		if (!e->is_dir) {
+			struct cache_key k;
+
+			repo_entry_key(e, &k);
+			/* c->lock inside fs->lock: the cache never calls back. */
+			n->born_rejects = cache_object_rejects(fs->deps.cache, &k);
+		}
 	}
 	return n;
 }

@@ -456,7 +456,7 @@ static void free_handle_item(struct fs_open *o)
 	handle_put((struct fs_handle *)o); /* the first member */
 }
 
-void fs_poison_object(struct fs *fs, const struct cache_key *key)
+void fs_poison_object(struct fs *fs, const struct cache_key *key, uint32_t rejects)
 {
 	fuse_ino_t *inos;
 	size_t n;
@@ -465,11 +465,11 @@ void fs_poison_object(struct fs *fs, const struct cache_key *key)
 	for (struct fs_open *o = fs->open_items.next; o != &fs->open_items; o = o->next) {
 		struct fs_handle *h = (struct fs_handle *)o;
 
-		if (o->free == free_handle_item && h->key.algo == key->algo &&
-		    strcmp(h->key.hash, key->hash) == 0)
+		if (o->free == free_handle_item && h->node->born_rejects < rejects &&
+		    h->key.algo == key->algo && strcmp(h->key.hash, key->hash) == 0)
 			atomic_store(&h->poisoned, true);
 	}
-	n = fs_nodes_retire_locked(fs, key, &inos);
+	n = fs_nodes_retire_locked(fs, key, rejects, &inos);
 	pthread_mutex_unlock(&fs->lock);
 	for (size_t i = 0; inos && i < n; i++)
 		fs_prefetch_invalidate(fs, inos[i]);
@@ -481,7 +481,7 @@ void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
 		      const char *why)
 {
 	/* Poisoned first: once the line is there, the next open is a new inode. */
-	fs_poison_object(fs, key);
+	fs_poison_object(fs, key, cache_object_rejects(fs->deps.cache, key));
 	log_err("%s@%s:%s: refused: %s", snap->repo_key,
 		snap->repo.revision[0] ? snap->repo.revision : "main", entry->path,
 		why[0] ? why : "verification failed");
@@ -1082,7 +1082,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (n == -EBADMSG) {
 			/* Every open file of it: another may hold unverified blocks. */
 			atomic_store(&h->poisoned, true);
-			fs_poison_object(fs, &h->key);
+			fs_poison_object(fs, &h->key, cache_object_rejects(fs->deps.cache, &h->key));
 		}
 		log_read_failure(fs, h, (int)n, cerr.message);
 		reply_err(req, (int)n);

@@ -102,29 +102,38 @@ static bool others_wait(const struct fs_prefetch *pf, const struct repo_entry *e
 	return false;
 }
 
+/* Take job @i of the queue into @out, closing the gap it leaves. */
+static void take_at(struct fs_prefetch *pf, size_t i, struct job *out)
+{
+	*out = pf->q[(pf->head + i) % QUEUE_MAX];
+	for (size_t k = i; k > 0; k--)
+		pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k - 1) % QUEUE_MAX];
+	pf->head = (pf->head + 1) % QUEUE_MAX;
+	pf->count--;
+}
+
 /*
- * Take the oldest job that may run now (an invalidation always may; a
- * fetch when its file has room), closing the gap it leaves. False: none.
- * @win: the window, read before pf->lock was taken.
+ * Take the oldest invalidation, else the oldest fetch whose file has room.
+ * False: none. Invalidations first: the worker started past the window for
+ * one must not spend itself on a fetch that may stall. @win: the window,
+ * read before pf->lock was taken.
  */
 static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
 {
 	for (size_t i = 0; i < pf->count; i++) {
-		size_t at = (pf->head + i) % QUEUE_MAX;
-		const struct job *j = &pf->q[at];
-
-		if (j->snap) {
-			unsigned cap = others_wait(pf, j->entry) ? (win + 1) / 2 : win;
-
-			if (in_flight(pf, j->entry) >= cap)
-				continue;
+		if (!pf->q[(pf->head + i) % QUEUE_MAX].snap) {
+			take_at(pf, i, out);
+			return true;
 		}
-		*out = pf->q[at];
-		for (size_t k = i; k > 0; k--)
-			pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k - 1) % QUEUE_MAX];
-		pf->head = (pf->head + 1) % QUEUE_MAX;
-		pf->count--;
-		return true;
+	}
+	for (size_t i = 0; i < pf->count; i++) {
+		const struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
+		unsigned cap = others_wait(pf, j->entry) ? (win + 1) / 2 : win;
+
+		if (in_flight(pf, j->entry) < cap) {
+			take_at(pf, i, out);
+			return true;
+		}
 	}
 	return false;
 }

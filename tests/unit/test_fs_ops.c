@@ -758,7 +758,7 @@ static void test_failed_content_retires_its_inode(void **state)
 	assert_int_equal(open_file(f, old, O_RDONLY, &fi), 0);
 	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), 300);
 
-	fs_poison_object(&f->fs, &key);
+	fs_poison_object(&f->fs, &key, 1); /* its first failure */
 	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EIO);
 	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE);
 	fresh = lookup(f, repo, "config.json");
@@ -767,6 +767,14 @@ static void test_failed_content_retires_its_inode(void **state)
 	assert_int_equal(open_file(f, fresh, O_RDONLY, &fi2), 0);
 	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), 300);
 	assert_memory_equal(buf, f->config->data, 300);
+	/*
+	 * A late report of a failure the new inode was made after (a read
+	 * that began before it) leaves that inode and its open file alone.
+	 */
+	fs_poison_object(&f->fs, &key, fs_node_get(&f->fs, fresh)->born_rejects);
+	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), 300);
+	assert_int_equal(lookup(f, repo, "config.json"), fresh);
+	forget(f, fresh);
 	release(f, fresh, &fi2);
 	release(f, old, &fi);
 
