@@ -607,16 +607,6 @@ static int publish_block(struct cache *c, struct fileio_atomic *af, uint32_t dsi
 }
 
 /*
- * Evict least-recently-used blocks until the directory's block files and
- * this process's fetches in flight fit under @limit (0: no limit) and,
- * with @check_free, the filesystem keeps its free-space ratio. The victims
- * come from the tail of this process's LRU list, so the cost does not
- * depend on how much is cached; blocks being read, fetched or hashed are
- * never taken. Blocks only other processes know are theirs to evict: the
- * directory may exceed the cap by the blocks in flight. Returns the bytes
- * freed.
- */
-/*
  * Will the running hash of @b's object still take @b? Evicting it would
  * leave that object without a verdict until it is whole on disk again,
  * which under a cap smaller than the object is never. Lock held.
@@ -663,6 +653,16 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 	return n;
 }
 
+/*
+ * Evict least-recently-used blocks until the directory's block files and
+ * this process's fetches in flight fit under @limit (0: no limit) and,
+ * with @check_free, the filesystem keeps its free-space ratio. The victims
+ * come from the tail of this process's LRU list, so the cost does not
+ * depend on how much is cached; blocks being read, fetched or hashed are
+ * never taken. Blocks only other processes know are theirs to evict: the
+ * directory may exceed the cap by the blocks in flight. Returns the bytes
+ * freed.
+ */
 static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 {
 	struct block_state *v[EVICT_BATCH];
@@ -1086,6 +1086,27 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 
 static void discard_files(struct cache *c, const struct cache_object *o);
 
+/* Why @o's content, which hashed to @hex, is refused. */
+static void mismatch_why(const struct cache_object *o, const char *hex, char *why, size_t size)
+{
+	snprintf(why, size, "the content's %s is %s, not %s: discarded",
+		 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1", hex, o->key.hash);
+}
+
+/*
+ * @o's content failed its hash (@why): every block is gone from the index,
+ * and every read that overlapped this content fails too (o->rejects). The
+ * caller discards the files once c->lock is dropped. Lock held.
+ */
+static void reject_object(struct cache *c, struct cache_object *o, const char *why)
+{
+	for (uint32_t k = 0; k < o->n_blocks; k++)
+		mark_absent(c, o, k);
+	o->rejects++;
+	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
+	c->stats.rejected++;
+}
+
 /*
  * Is the running hash to decide @o, although @o is not complete? That is
  * when it has taken blocks that have gone since (evicted behind a reader
@@ -1117,7 +1138,7 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 			    struct cache_error *err)
 {
 	struct digest d = o->hasher;
-	char hex[DIGEST_HEX_MAX];
+	char hex[DIGEST_HEX_MAX], why[256];
 	int rc;
 
 	memset(&o->hasher, 0, sizeof(o->hasher));
@@ -1134,15 +1155,10 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 		c->stats.verified++;
 		return 0;
 	}
-	snprintf(o->reject_why, sizeof(o->reject_why),
-		 "the content's %s is %s, not %s: discarded",
-		 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1", hex, o->key.hash);
-	set_error(err, "%s", o->reject_why);
-	for (uint32_t k = 0; k < o->n_blocks; k++)
-		mark_absent(c, o, k);
+	mismatch_why(o, hex, why, sizeof(why));
+	set_error(err, "%s", why);
+	reject_object(c, o, why);
 	o->hash_stale = false; /* as above */
-	o->rejects++;
-	c->stats.rejected++;
 	return -EBADMSG;
 }
 
@@ -1452,12 +1468,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 		o->verified = true;
 		c->stats.verified++;
 	} else if (rc == -EBADMSG) {
-		for (uint32_t k = 0; k < o->n_blocks; k++)
-			mark_absent(c, o, k);
-		/* Every read that overlapped this content must fail too. */
-		o->rejects++;
-		snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
-		c->stats.rejected++;
+		reject_object(c, o, why);
 	}
 	o->verifying = false;
 	pthread_cond_broadcast(&c->changed);
@@ -1535,9 +1546,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		digest_release(&d);
 	iobuf_free(buf, CACHE_BLOCK_SIZE);
 	if (rc == 0 && strcmp(hex, o->key.hash) != 0) {
-		snprintf(why, sizeof(why), "the content's %s is %s, not %s: discarded",
-			 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1",
-			 hex, o->key.hash);
+		mismatch_why(o, hex, why, sizeof(why));
 		set_error(err, "%s", why);
 		rc = -EBADMSG;
 	}

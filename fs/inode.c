@@ -77,24 +77,28 @@ static void table_link(struct fs_node_table *t, struct fs_node *n)
 	}
 }
 
-static void table_unlink(struct fs_node_table *t, struct fs_node *n)
+/* Take @n off the key table: no lookup finds it by name any more. */
+static void table_unlink_key(struct fs_node_table *t, struct fs_node *n)
 {
-	struct fs_node **p;
-
-	for (p = &t->by_ino[ino_slot(t, n->ino)]; *p; p = &(*p)->next_by_ino) {
-		if (*p == n) {
-			*p = n->next_by_ino;
-			break;
-		}
-	}
 	if (!n->key)
 		return;
-	for (p = &t->by_key[key_slot(t, n->key)]; *p; p = &(*p)->next_by_key) {
+	for (struct fs_node **p = &t->by_key[key_slot(t, n->key)]; *p; p = &(*p)->next_by_key) {
 		if (*p == n) {
 			*p = n->next_by_key;
 			break;
 		}
 	}
+}
+
+static void table_unlink(struct fs_node_table *t, struct fs_node *n)
+{
+	for (struct fs_node **p = &t->by_ino[ino_slot(t, n->ino)]; *p; p = &(*p)->next_by_ino) {
+		if (*p == n) {
+			*p = n->next_by_ino;
+			break;
+		}
+	}
+	table_unlink_key(t, n);
 }
 
 /* Twice the slots, every node rehashed: amortized O(1) per insert. */
@@ -350,10 +354,9 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
  * Retire every file node whose content is @key and that was made before
  * its failure number @rejects (a late report of a failure must not retire
  * the node made after it, whose pages are the content fetched anew): it
- * leaves the key table,
- * so the next lookup of its name makes a new node with a new inode
- * number, and opens of it fail with ESTALE (fs_op_open()), which has the
- * kernel look the name up again. The old inode's pages, which may hold
+ * leaves the key table, so the next lookup of its name makes a new node
+ * with a new inode number, and opens of it fail with ESTALE (fs_op_open()),
+ * which has the kernel look the name up again. The old inode's pages, which may hold
  * the failed content, are thus never seen by an open after the failure;
  * its open files are poisoned by the caller. Returns how many nodes were
  * retired, with their inode numbers in *@inos (malloc'ed; NULL if that
@@ -381,15 +384,9 @@ size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, uint32
 			if (k.algo != key->algo || strcmp(k.hash, key->hash) != 0)
 				continue;
 			node->retired = true;
-			if (node->key) {
-				struct fs_node **p = &t->by_key[key_slot(t, node->key)];
-
-				while (*p != node)
-					p = &(*p)->next_by_key;
-				*p = node->next_by_key;
-				free(node->key);
-				node->key = NULL; /* table_grow() links it by inode only */
-			}
+			table_unlink_key(t, node);
+			free(node->key);
+			node->key = NULL; /* table_grow() links it by inode only */
 			if (n == cap) {
 				fuse_ino_t *more = realloc(*inos, (cap ? 2 * cap : 8) * sizeof(**inos));
 

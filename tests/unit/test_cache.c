@@ -612,11 +612,15 @@ static void test_read_cached_never_fetches(void **state)
 	free(buf);
 }
 
-/* The thread that completes an object, and with it the object's verification. */
+/*
+ * The thread that completes an object, and with it the object's
+ * verification: a read of one byte at @at.
+ */
 struct completer {
 	struct fx *f;
 	const struct mem_object *o;
 	ssize_t rc;
+	uint64_t at;
 };
 
 static void *complete_object(void *p)
@@ -625,7 +629,7 @@ static void *complete_object(void *p)
 	struct cache_error err = { { 0 } };
 	uint8_t byte;
 
-	a->rc = cache_read(a->f->c, &a->o->key, &a->f->ms.src, &byte, 1, 0, &err);
+	a->rc = cache_read(a->f->c, &a->o->key, &a->f->ms.src, &byte, 1, a->at, &err);
 	return NULL;
 }
 
@@ -666,7 +670,7 @@ static void test_reads_go_on_while_verifying(void **state)
 	for (int trial = 0; trial < 20 && (!early || !last_checked); trial++) {
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
 						      (uint32_t)(40 + trial));
-		struct completer a = { f, o, 0 };
+		struct completer a = { .f = f, .o = o };
 		struct cache_object_info in;
 		pthread_t t;
 		ssize_t n;
@@ -717,7 +721,7 @@ static void test_prefetch_does_not_wait_for_the_verdict(void **state)
 	for (int trial = 0; trial < 20 && !checked; trial++) {
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
 						      (uint32_t)(80 + trial));
-		struct completer a = { f, o, 0 };
+		struct completer a = { .f = f, .o = o };
 		pthread_t t;
 		int rc;
 
@@ -1661,22 +1665,6 @@ static void test_evict_refetched_block_ends_the_hash(void **state)
  * The read still waits for the running hash's verdict. (Found by review: it
  * was served with no verdict.)
  */
-struct last_read {
-	struct fx *f;
-	const struct mem_object *o;
-	ssize_t n;
-};
-
-static void *read_last_block(void *arg)
-{
-	struct last_read *r = arg;
-	struct cache_error err = { { 0 } };
-	uint8_t buf[1000];
-
-	r->n = cache_read(r->f->c, &r->o->key, &r->f->ms.src, buf, sizeof(buf), 2 * BS, &err);
-	return NULL;
-}
-
 static void test_completing_read_waits_for_running_verdict(void **state)
 {
 	struct fx *f = *state;
@@ -1685,7 +1673,7 @@ static void test_completing_read_waits_for_running_verdict(void **state)
 	struct mem_source ms2;
 	struct mem_object *other;
 	struct cache_error err = { { 0 } };
-	struct last_read r = { .f = f, .o = o };
+	struct completer r = { .f = f, .o = o, .at = 2 * BS };
 	struct cache *c2;
 	uint8_t *buf = malloc(BS);
 	pthread_t t;
@@ -1699,13 +1687,13 @@ static void test_completing_read_waits_for_running_verdict(void **state)
 	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 0, &err), (ssize_t)BS);
 	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, BS, &err), (ssize_t)BS);
 	mem_source_hold(&f->ms, true);
-	assert_int_equal(pthread_create(&t, NULL, read_last_block, &r), 0);
+	assert_int_equal(pthread_create(&t, NULL, complete_object, &r), 0);
 	while (mem_source_held(&f->ms) == 0)
 		usleep(1000);
 	assert_int_equal(cache_read(c2, &other->key, &ms2.src, buf, 3000, 0, &err), 3000);
 	mem_source_hold(&f->ms, false);
 	pthread_join(t, NULL);
-	assert_int_equal(r.n, -EBADMSG);
+	assert_int_equal(r.rc, -EBADMSG);
 	assert_true(stats(f).evicted_blocks >= 1);
 	cache_close(c2);
 	mem_source_release(&ms2);
