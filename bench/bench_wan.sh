@@ -2,10 +2,10 @@
 # Downloads over an emulated WAN (issue #17): the fake Hub with a latency
 # before every answer and a rate per CDN connection, and side by side in
 # one run, for each setting:
-#   - one big LFS file: curl -o (one stream), the emulation's ceiling on this
+#   - one big LFS file (1 GiB, as in issue #17; --size): curl -o (one stream), the emulation's ceiling on this
 #     machine (every 4 MiB block as its own curl, all at once),
 #     @huggingface/hub downloadFile, hubfs download, and a cold cat through
-#     the mount;
+#     the mount, and the cat's time against the download's;
 #   - the 3,000-file dataset: hubfs download against a loop of single curl
 #     requests (timed on the first --loop-files files and scaled to all:
 #     every file costs the same two round trips).
@@ -22,7 +22,7 @@
 # the fake Hub's data with a big file (made here, in /tmp, once).
 set -eu
 . "$(dirname "$0")/lib.sh"
-size_mib=512
+size_mib=1024
 settings="0:0 30:60M 100:20M"
 loop_files=200
 do_mount=1
@@ -156,6 +156,12 @@ row "ceiling: every block at once" ceiling
 row "@huggingface/hub downloadFile" js
 row "hubfs download" dl
 row "cat through the mount, cold" cat
+printf '%-34s' "cat ÷ hubfs download"
+for s in $settings; do
+	if [ -n "${res[$s,cat]:-}" ]; then printf '%20s' "$(echo "scale=2; ${res[$s,dl]} / ${res[$s,cat]}" | bc)"
+	else printf '%20s' "-"; fi
+done
+printf '\n'
 printf '%-34s' "dataset: hubfs download (× loop)"
 for s in $settings; do
 	printf '%20s' "$(printf '%.1fs' "${res[$s,ds]}") ($(ratio "${res[$s,loop]}" "${res[$s,ds]}")×)"
