@@ -327,7 +327,23 @@ int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, 
 	return 0;
 }
 
-int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
+/* The content stamp of the bytes @h describes (struct cache_block_id): FNV-1a. */
+static uint64_t content_stamp(const struct cache_block_header *h)
+{
+	uint64_t x = 1469598103934665603ull ^ h->data_len;
+
+	for (uint32_t i = 0; i < h->n_chunks; i++)
+		x = (x ^ h->chunk_crc[i]) * 1099511628211ull;
+	return x ? x : 1;
+}
+
+static void set_id(struct cache_block_id *id, const struct cache_block_header *h)
+{
+	if (id)
+		*id = (struct cache_block_id){ h->write_id, content_stamp(h) };
+}
+
+int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id *id)
 {
 	uint8_t head[4096];
 	int rc = stage_flush(w);
@@ -349,8 +365,8 @@ int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id)
 		return rc;
 	}
 	rc = fileio_atomic_close(&w->file);
-	if (rc == 0 && write_id)
-		*write_id = w->h.write_id;
+	if (rc == 0)
+		set_id(id, &w->h);
 	return rc;
 }
 
@@ -373,7 +389,9 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
 		cache_block_writer_abort(&w);
 		return rc;
 	}
-	rc = cache_block_writer_close(&w, write_id);
+	rc = cache_block_writer_close(&w, NULL);
+	if (rc == 0 && write_id)
+		*write_id = w.h.write_id;
 	/* The rename publishes a complete block, or nothing. */
 	return rc < 0 ? rc : fileio_atomic_commit(&w.file);
 }
@@ -503,7 +521,7 @@ void cache_block_readahead(const char *path)
 #define HASH_PIECE (256u << 10)
 
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, uint64_t *write_id)
+		     struct digest *d, struct cache_block_id *id)
 {
 	struct cache_block_header h;
 	struct stat st;
@@ -532,13 +550,13 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 	}
 	iobuf_free(piece, HASH_PIECE);
 	close(fd);
-	if (rc == 0 && write_id)
-		*write_id = h.write_id;
+	if (rc == 0)
+		set_id(id, &h);
 	return rc;
 }
 
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-		     uint32_t off, uint32_t len, void *out, uint64_t *write_id)
+		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id)
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct cache_block_header h;
@@ -550,8 +568,7 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	if (fd < 0)
 		return fd;
 	/* From this open file: the id and the bytes are of one and the same file. */
-	if (write_id)
-		*write_id = h.write_id;
+	set_id(id, &h);
 	if (len == 0)
 		goto out;
 

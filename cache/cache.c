@@ -63,6 +63,13 @@ struct block_state {
 	 * was not verified: the object is hashed again before it is trusted.
 	 */
 	uint64_t hashed_id;
+	/*
+	 * The content stamp of the bytes this block has held (0: none seen
+	 * since the object's last rejection). Kept when the block goes: a
+	 * file of it read or stored later must hold the same bytes, for
+	 * readers may have had the first ones (note_block()).
+	 */
+	uint64_t content;
 };
 
 struct cache_object {
@@ -332,15 +339,23 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 }
 
 /*
- * Block @k was read (or written) from a file with write id @id. If that is
- * not the file the object's hash covered, the object is not verified:
- * another process, or a crash between an eviction and its object meta
- * rewrite, replaced it. No clock is asked: ids never repeat.
+ * Block @k was read (or written) from the file @id names. If that is not
+ * the file the object's hash covered, the object is not verified: another
+ * process, or a crash between an eviction and its object meta rewrite,
+ * replaced it. No clock is asked: ids never repeat. If the file holds
+ * other bytes than the block held before, false: the caller rejects the
+ * object (reject_changed()). Lock held.
  */
-static void note_write_id(struct cache_object *o, uint32_t k, uint64_t id)
+static bool note_block(struct cache_object *o, uint32_t k, const struct cache_block_id *id)
 {
-	if (o->verified && id != o->blocks[k].hashed_id)
+	struct block_state *b = &o->blocks[k];
+
+	if (o->verified && id->write_id != b->hashed_id)
 		o->verified = false;
+	if (b->content && b->content != id->content)
+		return false;
+	b->content = id->content;
+	return true;
 }
 
 /* Forget the running hash (the caller holds c->lock and it is not in use). */
@@ -990,11 +1005,11 @@ static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k
  * Publish the complete temporary block file @af as block @k. When another
  * process published it first, theirs is used as it is (its write id is
  * what a verification records), unless it is not a valid block: then it
- * goes, and ours takes its place. *@write_id is the id of the file now in
- * place. @af's temporary file is gone afterwards.
+ * goes, and ours takes its place. *@id says which file is now in place.
+ * @af's temporary file is gone afterwards.
  */
 static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
-		       struct fileio_atomic *af, uint64_t *write_id)
+		       struct fileio_atomic *af, struct cache_block_id *id)
 {
 	int rc = -EEXIST;
 
@@ -1002,7 +1017,7 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
 		rc = publish_block(c, af, disk_size(&o->key, k));
 		if (rc != -EEXIST)
 			break;
-		rc = cache_block_read(af->path, &o->key, k, 0, 0, NULL, write_id);
+		rc = cache_block_read(af->path, &o->key, k, 0, 0, NULL, id);
 		if (rc == -EBADMSG)
 			remove_block_file(c, af->path, disk_size(&o->key, k));
 		if (rc == -EBADMSG || rc == -ENOENT)
@@ -1020,7 +1035,7 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *out,
 		       uint32_t off, uint32_t len, struct read_early *early,
-		       uint64_t *write_id, struct cache_error *err)
+		       struct cache_block_id *id, struct cache_error *err)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
 	uint32_t blen = block_len(&o->key, k);
@@ -1073,9 +1088,9 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		free(s);
 		return rc;
 	}
-	rc = cache_block_writer_close(&s->w, write_id);
+	rc = cache_block_writer_close(&s->w, id);
 	if (rc == 0)
-		rc = store_block(c, o, k, &s->w.file, write_id);
+		rc = store_block(c, o, k, &s->w.file, id);
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  rc == -EBADMSG ? "block %u arrived incomplete" :
@@ -1100,11 +1115,30 @@ static void mismatch_why(const struct cache_object *o, const char *hex, char *wh
  */
 static void reject_object(struct cache *c, struct cache_object *o, const char *why)
 {
-	for (uint32_t k = 0; k < o->n_blocks; k++)
+	for (uint32_t k = 0; k < o->n_blocks; k++) {
 		mark_absent(c, o, k);
+		o->blocks[k].content = 0; /* what comes next starts afresh */
+	}
 	o->rejects++;
 	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 	c->stats.rejected++;
+}
+
+/*
+ * Block @k of @o came back with other bytes than it held before
+ * (note_block()): one of the two contents is wrong, and readers may have
+ * had either. The object is rejected as a failed hash is. Lock held; the
+ * caller discards the files once it is dropped.
+ */
+static void reject_changed(struct cache *c, struct cache_object *o, uint32_t k,
+			   struct cache_error *err)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "block %u came back with other bytes than before: the Hub "
+		 "sent two contents for one file; discarded", k);
+	set_error(err, "%s", why);
+	reject_object(c, o, why);
 }
 
 /*
@@ -1168,12 +1202,14 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
  * already on disk. Best effort: a thread already hashing, or a block out
  * of order, leaves the work to a later call or to verify_object(). Returns
  * -EBADMSG when this call took the last block of an object that is not
- * complete and the content is wrong (end_running_hash()), else 0.
+ * complete and the content is wrong (end_running_hash()), or met a block
+ * that came back with other bytes (note_block()); else 0.
  */
 static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			struct cache_error *err)
 {
 	char path[PATH_MAX];
+	bool changed = false;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1189,7 +1225,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	if (k == 0)
 		rc = digest_init_hub(&o->hasher, o->key.algo == CACHE_ALGO_SHA256, o->key.size);
 	for (;;) {
-		uint64_t id = 0;
+		struct cache_block_id id = { 0, 0 };
 		bool next_ready;
 
 		block_path(c, o, k, path, sizeof(path));
@@ -1197,12 +1233,18 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id);
 		pthread_mutex_lock(&c->lock);
 		o->blocks[k].pins--;
+		if (rc == 0 && !note_block(o, k, &id)) {
+			reject_changed(c, o, k, err);
+			drop_hash(o);
+			changed = true;
+			break; /* the lock is held */
+		}
 		if (rc < 0 || o->hash_stale) {
 			/* Leave it to verify_object(), which reads everything anew. */
 			drop_hash(o);
 			break; /* the lock is held */
 		}
-		o->blocks[k].hashed_id = id;
+		o->blocks[k].hashed_id = id.write_id;
 		o->hashed = ++k;
 		/* The next block came first (read-ahead): take it from disk too. */
 		next_ready = k < o->n_blocks && o->blocks[k].present &&
@@ -1213,8 +1255,8 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* A complete object is verify_object()'s, which takes the hash over. */
-	rc = 0;
-	if (o->hashed == o->n_blocks && o->hashed_gone && o->hasher.ctx)
+	rc = changed ? -EBADMSG : 0;
+	if (!changed && o->hashed == o->n_blocks && o->hashed_gone && o->hasher.ctx)
 		rc = end_running_hash(c, o, err);
 	o->hashing = false;
 	pthread_cond_broadcast(&c->changed);
@@ -1237,8 +1279,9 @@ static int get_block(struct cache *c, struct cache_object *o,
 {
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
+	struct cache_block_id id = { 0, 0 };
+	bool changed = false;
 	char path[PATH_MAX];
-	uint64_t id = 0;
 	int rc;
 
 	block_path(c, o, k, path, sizeof(path));
@@ -1247,6 +1290,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		uint32_t gen;
 
 		if (b->fetching || b->evicting) {
+			uint32_t rejects = o->rejects;
 			struct fetch_reader joined;
 
 			gen = b->gen;
@@ -1263,9 +1307,13 @@ static int get_block(struct cache *c, struct cache_object *o,
 			}
 			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
 				rc = b->fetch_rc;
+				/* The fetch rejected the object (note_block()): say why. */
+				if (o->rejects != rejects)
+					set_error(err, "%s", o->reject_why);
+				else
+					set_error(err, "the fetch of block %u failed: %s", k,
+						  strerror(-rc));
 				pthread_mutex_unlock(&c->lock);
-				set_error(err, "the fetch of block %u failed: %s", k,
-					  strerror(-rc));
 				return rc;
 			}
 			continue;
@@ -1292,7 +1340,12 @@ static int get_block(struct cache *c, struct cache_object *o,
 			continue;
 		if (rc == 0) {
 			mark_present(c, o, k);
-			note_write_id(o, k, id);
+			if (!note_block(o, k, &id)) {
+				reject_changed(c, o, k, err);
+				pthread_mutex_unlock(&c->lock);
+				discard_files(c, o);
+				return -EBADMSG;
+			}
 			c->stats.disk_hits++;
 			pthread_mutex_unlock(&c->lock);
 			return 0;
@@ -1332,10 +1385,17 @@ static int get_block(struct cache *c, struct cache_object *o,
 	b->fetching = false;
 	o->n_fetching--;
 	b->gen++;
-	b->fetch_rc = rc;
 	if (rc == 0) {
 		mark_present(c, o, k);
-		note_write_id(o, k, id);
+		if (!note_block(o, k, &id)) {
+			/* Those who joined this fetch fail with it (get_block()). */
+			reject_changed(c, o, k, err);
+			changed = true;
+			rc = -EBADMSG;
+		}
+	}
+	b->fetch_rc = rc;
+	if (rc == 0) {
 		/*
 		 * Fetched again after the running hash took it: readers may get
 		 * these bytes, which it did not hash. Its verdict would not be
@@ -1351,11 +1411,13 @@ static int get_block(struct cache *c, struct cache_object *o,
 		c->stats.fetch_bytes += block_len(&o->key, k);
 		if (o->n_present == o->n_blocks && !o->verified)
 			*completed = true;
-	} else if (rc == -EBADMSG) {
+	} else if (rc == -EBADMSG && !changed) {
 		c->stats.rejected++;
 	}
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
+	if (changed)
+		discard_files(c, o);
 	/*
 	 * The thread that completed the object verifies it (settle()) at once.
 	 * The running hash takes the block before eviction may: under a cap
@@ -1397,13 +1459,14 @@ typedef int (*unreadable_block_fn)(struct cache *c, struct cache_object *o, uint
 /*
  * The whole-object hash loop of verify_object() and cache_verify_object():
  * blocks @start to the last of @o, read anew from their files, in order,
- * into @d (started by the caller), each file's write id into ids[k],
- * through @buf (a block's size). An unreadable block goes to @unreadable.
+ * into @d (started by the caller), each file's write id into ids[k] and
+ * content stamp into contents[k] (@contents may be NULL), through @buf (a
+ * block's size). An unreadable block goes to @unreadable.
  * Returns 0, the code @unreadable gave, or the first other error of a read
  * or of the digest. Called without c->lock.
  */
 static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
-		       struct digest *d, uint8_t *buf, uint64_t *ids,
+		       struct digest *d, uint8_t *buf, uint64_t *ids, uint64_t *contents,
 		       unreadable_block_fn unreadable, void *ctx)
 {
 	char path[PATH_MAX];
@@ -1411,9 +1474,13 @@ static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 
 	for (uint32_t k = start; rc == 0 && k < o->n_blocks; k++) {
 		uint32_t len = block_len(&o->key, k);
+		struct cache_block_id id = { 0, 0 };
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = cache_block_read(path, &o->key, k, 0, len, buf, &ids[k]);
+		rc = cache_block_read(path, &o->key, k, 0, len, buf, &id);
+		ids[k] = id.write_id;
+		if (contents)
+			contents[k] = id.content;
 		if (rc == 0)
 			rc = digest_update(d, buf, len);
 		else if (rc == -ENOENT || rc == -EBADMSG)
@@ -1444,13 +1511,17 @@ static int drop_unreadable(struct cache *c, struct cache_object *o, uint32_t k,
  * The end of verify_object(), whose hashing gave @rc: unpin the blocks,
  * and publish the outcome. Verified (0): the write ids of the files hashed
  * (@ids from block @start on; the running hash's before it) go into the
- * blocks and the object meta file. Wrong (-EBADMSG, @why): the object is
- * rejected and its files discarded. Returns @rc, or -EAGAIN when a block
- * went away meanwhile.
+ * blocks and the object meta file, unless a file held other bytes than
+ * its block did before (@contents, note_block()). Wrong (-EBADMSG, @why,
+ * or that): the object is rejected and its files discarded. Returns @rc,
+ * or -EAGAIN when a block went away meanwhile.
  */
 static int end_verification(struct cache *c, struct cache_object *o, int rc,
-			    uint32_t start, uint64_t *ids, const char *why)
+			    uint32_t start, uint64_t *ids, const uint64_t *contents,
+			    const char *why, struct cache_error *err)
 {
+	bool changed = false;
+
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins--;
@@ -1458,6 +1529,15 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 	if (rc == 0 && o->hash_stale)
 		rc = -EAGAIN;
 	o->hash_stale = false;
+	for (uint32_t k = start; rc == 0 && k < o->n_blocks; k++) {
+		struct cache_block_id id = { ids[k], contents[k] };
+
+		if (!note_block(o, k, &id)) {
+			reject_changed(c, o, k, err);
+			changed = true;
+			rc = -EBADMSG;
+		}
+	}
 	if (rc == 0) {
 		for (uint32_t k = 0; k < o->n_blocks; k++) {
 			if (k < start)
@@ -1467,7 +1547,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 		}
 		o->verified = true;
 		c->stats.verified++;
-	} else if (rc == -EBADMSG) {
+	} else if (rc == -EBADMSG && !changed) {
 		reject_object(c, o, why);
 	}
 	o->verifying = false;
@@ -1491,7 +1571,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 {
 	char hex[DIGEST_HEX_MAX], why[256] = "";
 	struct digest d = { 0 };
-	uint64_t *ids = NULL;
+	uint64_t *ids = NULL, *contents = NULL;
 	uint8_t *buf = NULL;
 	uint32_t start = 0;
 	int rc;
@@ -1534,12 +1614,14 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 
 	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
-	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
+	/* The write ids, then the content stamps. */
+	ids = calloc(2 * (size_t)o->n_blocks + 1, sizeof(*ids));
+	contents = ids ? ids + o->n_blocks : NULL;
 	rc = buf && ids ? 0 : -ENOMEM;
 	if (rc == 0 && start == 0)
 		rc = digest_init_hub(&d, o->key.algo == CACHE_ALGO_SHA256, o->key.size);
 	if (rc == 0)
-		rc = hash_blocks(c, o, start, &d, buf, ids, drop_unreadable, NULL);
+		rc = hash_blocks(c, o, start, &d, buf, ids, contents, drop_unreadable, NULL);
 	if (rc == 0)
 		rc = digest_final_hex(&d, hex);
 	if (d.ctx)
@@ -1551,7 +1633,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		rc = -EBADMSG;
 	}
 
-	rc = end_verification(c, o, rc, start, ids, why);
+	rc = end_verification(c, o, rc, start, ids, contents, why, err);
 	free(ids);
 	return rc;
 }
@@ -1778,7 +1860,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		uint32_t in = (uint32_t)(pos % CACHE_BLOCK_SIZE);
 		uint32_t n = block_len(key, k) - in, gen;
 		struct block_state *b = &o->blocks[k];
-		uint64_t id = 0;
+		struct cache_block_id id = { 0, 0 };
 
 		if (n > len - done)
 			n = (uint32_t)(len - done);
@@ -1793,13 +1875,17 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		rc = cache_block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
-		/* Anything but a clean read of the same file is cache_read()'s job. */
-		if (rc < 0 || b->gen != gen || b->fetching || b->evicting) {
+		/*
+		 * Anything but a clean read of the same file is cache_read()'s
+		 * job, other bytes than the block held before included: it
+		 * rejects the object.
+		 */
+		if (rc < 0 || b->gen != gen || b->fetching || b->evicting ||
+		    !note_block(o, k, &id)) {
 			rc = -EWOULDBLOCK;
 			break;
 		}
 		lru_touch(c, b);
-		note_write_id(o, k, id);
 		c->stats.disk_hits++;
 		done += n;
 	}
@@ -1856,16 +1942,16 @@ static void confirm_verified(struct cache *c, struct cache_object *o)
 	verified = o->verified;
 	pthread_mutex_unlock(&c->lock);
 	for (uint32_t k = 0; verified && k < o->n_blocks; k++) {
-		uint64_t id = 0;
+		struct cache_block_id id = { 0, 0 };
 		int rc;
 
 		block_path(c, o, k, path, sizeof(path));
 		rc = cache_block_read(path, &o->key, k, 0, 0, NULL, &id);
 		pthread_mutex_lock(&c->lock);
-		if (rc == 0)
-			note_write_id(o, k, id);
-		else if (rc == -ENOENT || rc == -EBADMSG)
+		if (rc == 0 && o->verified && id.write_id != o->blocks[k].hashed_id)
 			o->verified = false; /* get_block() finds out the rest */
+		else if (rc == -ENOENT || rc == -EBADMSG)
+			o->verified = false;
 		verified = o->verified;
 		pthread_mutex_unlock(&c->lock);
 	}
@@ -1999,8 +2085,8 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	}
 	/* Without an object meta file nothing of the object counts (scan() removes it). */
 	for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++) {
+		struct cache_block_id id = { 0, 0 };
 		struct stat st;
-		uint64_t id;
 
 		block_path(c, o, k, path, sizeof(path));
 		on_disk[k] = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -2008,7 +2094,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		/* "Verified" names block files: each must be the one named. */
 		if (m.verified && (!on_disk[k] ||
 				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
-				   id != m.ids[k]))
+				   id.write_id != m.ids[k]))
 			m.verified = false;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -2179,7 +2265,7 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	closedir(d);
 	/*
 	 * The record says which block files were hashed; each block's id is
-	 * compared with it when the block is read (note_write_id()), so a
+	 * compared with it when the block is read (note_block()), so a
 	 * file replaced since is never served as verified.
 	 */
 	o->verified = m.verified && n_found == o->n_blocks;
@@ -2524,7 +2610,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 	rc = digest_init_hub(&d, key->algo == CACHE_ALGO_SHA256, key->size);
 	out->complete = rc == 0;
 	if (rc == 0)
-		rc = hash_blocks(c, o, 0, &d, buf, ids, report_unreadable, &v);
+		rc = hash_blocks(c, o, 0, &d, buf, ids, NULL, report_unreadable, &v);
 	if (rc == 0)
 		out->blocks_checked = o->n_blocks - v.missing;
 	if (rc == 0 && out->complete) {

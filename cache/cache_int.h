@@ -58,6 +58,22 @@ struct cache_objmeta {
 	uint64_t *ids;          /* n_ids write ids; owned, free with cache_objmeta_release() */
 };
 
+/*
+ * Which file a block's bytes were read from, or written to, and what they
+ * are. The write id names the file: ids never repeat. The content stamp
+ * names the bytes: a mix of the block's length and chunk CRCs, never 0.
+ * Two files of one block whose stamps differ hold different bytes, so
+ * the Hub sent two contents for one immutable object, and readers may
+ * have had the wrong one (docs/cache-format.md, "A block that comes back
+ * different"). Equal stamps are the same bytes up to a CRC-32C collision
+ * of each chunk that differs: proof against a fault, not a forger, whom
+ * the whole-object hash still stops.
+ */
+struct cache_block_id {
+	uint64_t write_id;
+	uint64_t content;
+};
+
 #define CACHE_OBJMETA_VERSION 2
 #define CACHE_OBJMETA_FIXED 72 /* bytes before the ids; a CRC-32C follows them */
 
@@ -120,22 +136,23 @@ int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, 
 
 /*
  * Every byte put: write the header and close. The complete file then
- * waits in w->file for a commit, with write id *@write_id. -EBADMSG when
- * a byte is missing; on any failure the temporary file is gone.
+ * waits in w->file for a commit; *@id (may be NULL) says which it is.
+ * -EBADMSG when a byte is missing; on any failure the temporary file is
+ * gone.
  */
-int cache_block_writer_close(struct cache_block_writer *w, uint64_t *write_id);
+int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id *id);
 
 /* Give up: close and remove the temporary file. */
 void cache_block_writer_abort(struct cache_block_writer *w);
 
 /*
  * Feed the data of block @index of @key at @path to @d, read from the
- * file in pieces, and say which write id that file carries. No CRC check:
- * the whole-object hash being made is the stronger one. 0, -ENOENT,
- * -EBADMSG (not a block of this object) or -errno.
+ * file in pieces, and say which file that was (*@id). No CRC check: the
+ * whole-object hash being made is the stronger one. 0, -ENOENT, -EBADMSG
+ * (not a block of this object) or -errno.
  */
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, uint64_t *write_id);
+		     struct digest *d, struct cache_block_id *id);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
@@ -149,12 +166,12 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
  * @path into @out, checking the header (magic, version, CRC, that it
  * belongs to this object and index) and the CRC of every chunk touched.
- * *@write_id (may be NULL) gets the write id of the very file the bytes
- * came from (0 for a block written before write ids existed).
+ * *@id (may be NULL) says which file the bytes came from: the very file
+ * read (write id 0 for a block written before write ids existed).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-		     uint32_t off, uint32_t len, void *out, uint64_t *write_id);
+		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id);
 
 /*
  * Ask the kernel to start reading block file @path into the page cache

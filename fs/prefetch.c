@@ -190,7 +190,9 @@ static void worker(void *pf_)
 		atomic_fetch_sub(&pf->fs->status.readahead_in_flight, 1);
 		if (rc == -EBADMSG) {
 			/*
-			 * This fetch completed the object and it failed its hash.
+			 * This fetch completed the object and it failed its hash,
+			 * or its block came back with other bytes than readers
+			 * were served before (cache/cache.c, note_block()).
 			 * Its readers were served unverified blocks of it; a read
 			 * that starts now would not learn of the failure from the
 			 * cache (the object is simply gone): fail their files here.

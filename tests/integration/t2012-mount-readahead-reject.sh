@@ -133,4 +133,33 @@ check "... and no block went before the hash took it" sh -c '! grep -q "cannot b
 fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- a block served, evicted before any verdict, and fetched again right ---
+# A reads one page of weights.dat's block 1, which the CDN sends wrong this
+# once: a partial read, served unverified, and kept in the kernel's page
+# cache. Reading pytorch_model.bin fills the 9 MiB cap, and block 1 goes.
+# B then reads the whole file: block 1 comes again, right, and A's page is
+# still in the page cache, in the middle of B's read. The hash of what is
+# on disk now is right, and B used to end with A's wrong byte and exit 0.
+# Block 1 came back with other bytes than it was served with: the file is
+# refused, and the next open reads it right.
+mount_hubfs --cache-dir "$T/cache6" --max-cache-size 9M --max-streams 1
+WSHA=$(manifest field $KEY extra/weights.dat sha256)
+fakehub_ctl POST faults "{\"kind\": \"corrupt\", \"host\": \"cdn\", \"glob\": \"*$WSHA*\", \"offset\": 4194314, \"count\": 1}" >/dev/null
+dd if="$R/extra/weights.dat" of="$T/a-page" bs=4096 skip=1024 count=1 2>/dev/null ||
+	die "cannot read a page of block 1"
+check "A was served the wrong byte (a partial read is not verified)" \
+	test "$(od -An -tu1 -j10 -N1 "$T/a-page")" != "$(dd if="$(manifest blob $KEY extra/weights.dat)" bs=1 skip=4194314 count=1 2>/dev/null | od -An -tu1)"
+expect_eq "$(manifest field $KEY pytorch_model.bin sha256)" "$(sha256sum <"$R/pytorch_model.bin" | cut -d' ' -f1)" \
+	"another file fills the cap"
+block1_gone() { ! find "$T/cache6/objects" -path "*$WSHA/b1" | grep -q .; }
+check "... and block 1 of weights.dat is evicted" wait_for 10 block1_gone
+check "B, reading the whole file after, fails" \
+	sh -c '! sha256sum <"$0" >"$1" 2>"$2"' "$R/extra/weights.dat" "$T/b.out" "$T/b.err"
+check "... (EIO), not a wrong sum" grep -q "Input/output error" "$T/b.err"
+check "... logged" grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat: refused: block 1 came back with other bytes" "$HUBFS_LOG"
+expect_eq "$WSHA" "$(sha256sum <"$R/extra/weights.dat" | cut -d' ' -f1)" \
+	"... and the next open reads it right"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
 test_done

@@ -1628,9 +1628,11 @@ static int flaky_fetch(void *ctx, const struct cache_key *key, uint64_t offset, 
  * Under a 2-block cap, read-ahead runs ahead of the reader and the hash
  * takes each block as it lands; the blocks behind go. The reader fetches
  * block 1 again, and this time its bytes are wrong. The running hash took
- * the first, right bytes: its verdict would not be about what the reader
- * got, so the refetch ends it, and the hash starts over behind the reader
- * and fails the last read. (Found by review: the last read succeeded.)
+ * the first, right bytes, so its verdict would not be about what the
+ * reader got. (Found by review: the last read succeeded. The refetch then
+ * ended the running hash, and the last read failed.) Now the read of
+ * block 1 itself fails: it came back with other bytes than it held
+ * (note_block()). What is fetched after that is checked afresh.
  */
 static void test_evict_refetched_block_ends_the_hash(void **state)
 {
@@ -1640,7 +1642,6 @@ static void test_evict_refetched_block_ends_the_hash(void **state)
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
 	struct cache_error err = { { 0 } };
 	uint8_t *buf;
-	ssize_t n = 0;
 
 	if (f->ms.src.fetch_stream)
 		skip(); /* the flaky wrapper wraps whole-block fetches only */
@@ -1648,13 +1649,64 @@ static void test_evict_refetched_block_ends_the_hash(void **state)
 	assert_non_null(buf);
 	for (uint32_t k = 0; k < 4; k++)
 		assert_int_equal(cache_prefetch(f->c, &o->key, &src, k, &err), 0);
-	for (uint32_t k = 0; k < 4; k++)
-		assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, k * BS, &err),
-				 (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, BS, &err), -EBADMSG);
 	assert_int_equal(atomic_load(&fl.seen), 2); /* block 1 came twice, wrong the second time */
-	n = cache_read(f->c, &o->key, &src, buf, 1000, 4 * BS, &err);
-	assert_int_equal(n, -EBADMSG);
+	assert_non_null(strstr(err.message, "block 1 came back with other bytes"));
 	assert_int_equal(stats(f).rejected, 1);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	/* Afresh: the third copy of block 1 is right, and so is the verdict. */
+	for (uint32_t k = 0; k < 4; k++)
+		read_expect(f, o, (uint64_t)k * BS, BS, (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 1000, 4 * BS, &err), 1000);
+	assert_int_equal(stats(f).rejected, 1);
+	free(buf);
+}
+
+/*
+ * The same when the first bytes were the wrong ones, and no hash took
+ * them: a reader of block 1 alone is served them (a partial read is
+ * never verified); the cap takes the block; a reader of the whole file
+ * then fetches it again, right. The whole-file hash would find nothing
+ * wrong, and said so: the verdict covered bytes the first reader was not
+ * given, and the mount's page cache still held theirs. Now block 1's
+ * return with other bytes rejects the object, so every reader of the
+ * first content fails (docs/cache-format.md, "A block that comes back
+ * different").
+ */
+static void test_block_back_with_other_bytes_rejects(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS + 1000, 24);
+	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 1 };
+	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+	uint8_t *buf;
+
+	if (f->ms.src.fetch_stream)
+		skip(); /* the flaky wrapper wraps whole-block fetches only */
+	buf = malloc(BS);
+	assert_non_null(buf);
+	/* Served the wrong byte: a partial read is not verified. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 200, BS, &err), 200);
+	assert_int_not_equal(buf[100], o->data[BS + 100]);
+	/* Two other blocks fill the cap: block 1 goes. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 10, 2 * BS, &err), 10);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 10, 3 * BS, &err), 10);
+	block_file(f, &o->key, 1, path, sizeof(path));
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* A whole-file reader: block 1 comes back right, and differs. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, BS, &err), -EBADMSG);
+	assert_non_null(strstr(err.message, "block 1 came back with other bytes"));
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	assert_int_equal(atomic_load(&fl.seen), 2);
+	/* Afresh, the content is whole and right. */
+	for (uint32_t k = 0; k < 4; k++)
+		read_expect(f, o, (uint64_t)k * BS, BS, (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 1000, 4 * BS, &err), 1000);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
 	free(buf);
 }
 
@@ -3320,6 +3372,7 @@ int main(void)
 		T_LIMIT(test_evict_is_lru_exact, fx_setup_3_blocks),
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_evict_refetched_block_ends_the_hash, fx_setup_2_blocks),
+		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_completing_read_waits_for_running_verdict, fx_setup_2_blocks_and_a_bit),
 		T_LIMIT(test_evict_order_follows_use, fx_setup_3_blocks),
 		T_LIMIT(test_evict_never_takes_block_in_use, fx_setup_2_blocks),
