@@ -1910,6 +1910,23 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 	if (index >= o->n_blocks)
 		return 0;
 	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, &completed, err);
+	/*
+	 * Blocks found on disk (a file partly fetched by an earlier run) feed
+	 * the running hash here, on the read-ahead's thread, as blocks stored
+	 * by this process do when they arrive: read in order, such a file gets
+	 * the running verdict under a cap smaller than it, and its last read
+	 * does not wait for a hash of the whole file. A FUSE thread's read of
+	 * a block on disk never hashes.
+	 */
+	if (rc == 0 && !completed) {
+		uint32_t next;
+
+		pthread_mutex_lock(&c->lock);
+		next = o->hashed;
+		pthread_mutex_unlock(&c->lock);
+		if (next <= index)
+			rc = advance_hash(c, o, next, err);
+	}
 	if (rc == 0) {
 		/*
 		 * Verify what this call completed, or a complete object nobody

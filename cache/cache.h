@@ -258,7 +258,7 @@ struct cache_stats {
 	uint64_t disk_hits;      /* block reads served from disk */
 	uint64_t corrupt_blocks; /* dropped for a failed CRC */
 	uint64_t evicted_blocks;
-	uint64_t verified;       /* objects verified */
+	uint64_t verified;       /* whole-content hashes that matched (again for each time) */
 	uint64_t rejected;       /* objects or blocks refused (hash, pointer, size) */
 };
 void cache_stats(struct cache *c, struct cache_stats *out);

@@ -1604,6 +1604,54 @@ static void test_evict_behind_the_hash_still_decides(void **state)
 	free(buf);
 }
 
+/*
+ * A file partly on disk from an earlier run (blocks 0 and 1), read in
+ * order under a 2-block cap as the mount reads: each read, then the
+ * read-ahead of the next block. The blocks found on disk feed the running
+ * hash on the read-ahead's call, so the verdict still comes when blocks 0
+ * and 1 have been evicted behind the reader: right content is served,
+ * wrong content fails where the last block is stored (here the read-ahead
+ * of it, which the mount reports as a refusal). Before, disk hits never
+ * fed the hash, and the last block was served with no verdict.
+ */
+static void test_blocks_on_disk_feed_the_running_hash(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	uint64_t size = 4 * BS + 1000, last = 4 * BS;
+	struct mem_object *good = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 25);
+	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 26);
+	struct mem_object *objs[2] = { good, bad };
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(BS);
+
+	assert_non_null(buf);
+	mem_object_corrupt(bad, 0, 77);
+	for (int i = 0; i < 2; i++) {
+		const struct cache_key *key = &objs[i]->key;
+
+		for (uint32_t k = 0; k < 2; k++)
+			assert_int_equal(cache_read(f->c, key, &f->ms.src, buf, BS, k * BS, &err),
+					 (ssize_t)BS);
+		fx_reopen(f); /* an earlier run */
+		for (uint32_t k = 0; k < 4; k++) {
+			assert_int_equal(cache_read(f->c, key, &f->ms.src, buf, BS, k * BS, &err),
+					 (ssize_t)BS);
+			/* The read-ahead that stores the last block meets the verdict. */
+			assert_int_equal(cache_prefetch(f->c, key, &f->ms.src, k + 1, &err),
+					 k == 3 && i == 1 ? -EBADMSG : 0);
+		}
+		assert_false(block_on_disk(f, key, 0));
+		/* Counted since the reopen: the verdict is this run's. */
+		assert_int_equal(stats(f).verified, i == 0);
+		assert_int_equal(stats(f).rejected, i == 1);
+		assert_int_equal(cache_object_rejects(f->c, key), i == 1);
+		if (i == 0)
+			read_expect(f, good, last, 1000, 1000);
+		assert_true(usage(f).bytes <= f->opts.max_bytes);
+	}
+	free(buf);
+}
+
 /* A source whose @flip_on_fetch-th fetch of block @flip_block has a byte flipped. */
 struct flaky_source {
 	struct mem_source *ms;
@@ -3373,6 +3421,7 @@ int main(void)
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_evict_refetched_block_ends_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
+		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T_LIMIT(test_completing_read_waits_for_running_verdict, fx_setup_2_blocks_and_a_bit),
 		T_LIMIT(test_evict_order_follows_use, fx_setup_3_blocks),
 		T_LIMIT(test_evict_never_takes_block_in_use, fx_setup_2_blocks),
