@@ -661,7 +661,18 @@ struct range_read {
 	hub_write_fn fn;
 	void *ctx;
 	const char *why;       /* what was wrong with the answer */
+	struct hub_client *c;
+	const char *resolving; /* the resolve this thread was let make, not yet let go */
 };
+
+/* Let others waiting for this file's resolve go (hub_http_location_wait()). */
+static void range_resolved(struct range_read *r)
+{
+	if (r->resolving) {
+		hub_http_location_release(r->c, r->resolving);
+		r->resolving = NULL;
+	}
+}
 
 /* Validate a 200/206 answer against what we asked, before any byte is used. */
 static int check_range_answer(struct range_read *r, long status)
@@ -705,6 +716,8 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	struct range_read *r = r_;
 	int rc;
 
+	/* Answered without a redirect: nothing to wait for. */
+	range_resolved(r);
 	if (!r->checked) {
 		rc = check_range_answer(r, status);
 		if (rc < 0)
@@ -796,7 +809,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			     struct hub_error *err)
 {
 	struct api_call meta = { .repo = repo, .path = path };
-	struct range_read r = { .file_size = file_size, .fn = fn, .ctx = ctx };
+	struct range_read r = { .file_size = file_size, .fn = fn, .ctx = ctx, .c = c };
 	struct http_exchange *x = NULL;
 	unsigned attempt = 0, progress_resumes = 0;
 	char target[HUB_MAX_URL];
@@ -831,7 +844,10 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 		uint64_t before = r.want_first;
 		bool from_cache, retry = false, auth = true;
 
-		from_cache = hub_http_location_get(c, meta.url, target, sizeof(target));
+		bool claimed;
+
+		from_cache = hub_http_location_wait(c, meta.url, target, sizeof(target), &claimed);
+		r.resolving = claimed ? meta.url : NULL;
 		if (!from_cache)
 			snprintf(target, sizeof(target), "%s", meta.url);
 		auth = !from_cache;
@@ -873,7 +889,9 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 			 */
 			if (hop == 1 || x->status == 302)
 				hub_http_location_put(c, meta.url, target);
+			range_resolved(&r);
 		}
+		range_resolved(&r); /* the attempt failed before an answer */
 		if (r.want_first > r.want_last)
 			break; /* everything arrived, whatever came after */
 		retry = range_attempt_retryable(c, &r, meta.url, from_cache, attempt, &rc);

@@ -31,6 +31,7 @@ int hub_client_new(const struct hub_config *cfg, struct hub_client **out)
 		return -ENOMEM;
 	pthread_mutex_init(&c->pool_lock, NULL);
 	pthread_mutex_init(&c->loc_lock, NULL);
+	pthread_cond_init(&c->loc_changed, NULL);
 	c->cfg = *cfg;
 	c->cfg.endpoint = strdup(cfg->endpoint);
 	c->cfg.token = NULL;
@@ -87,6 +88,7 @@ void hub_client_free(struct hub_client *c)
 	free(c->cfg.endpoint);
 	pthread_mutex_destroy(&c->pool_lock);
 	pthread_mutex_destroy(&c->loc_lock);
+	pthread_cond_destroy(&c->loc_changed);
 	free(c);
 }
 

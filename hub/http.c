@@ -689,6 +689,77 @@ bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
 	return found;
 }
 
+/* Never 0 (a free slot of c->resolving): FNV-1a of @key. */
+static uint64_t key_hash(const char *key)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* The slot of c->resolving holding @h, or -1. Lock held. */
+static int resolving_slot(const struct hub_client *c, uint64_t h)
+{
+	for (int i = 0; i < HUB_RESOLVING_MAX; i++) {
+		if (c->resolving[i] == h)
+			return i;
+	}
+	return -1;
+}
+
+#define HUB_RESOLVE_WAIT_MS 10000
+
+bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
+			    size_t size, bool *claimed)
+{
+	int64_t until = hub_now_ms() + HUB_RESOLVE_WAIT_MS;
+	uint64_t h = key_hash(key);
+	int free_slot;
+
+	*claimed = false;
+	if (thread_deadline_ms && thread_deadline_ms < until)
+		until = thread_deadline_ms;
+	for (;;) {
+		int64_t now;
+
+		if (hub_http_location_get(c, key, out, size))
+			return true;
+		pthread_mutex_lock(&c->loc_lock);
+		if (resolving_slot(c, h) < 0) {
+			/* Nobody is: this thread resolves it, if there is room to say so. */
+			free_slot = resolving_slot(c, 0);
+			if (free_slot >= 0) {
+				c->resolving[free_slot] = h;
+				*claimed = true;
+			}
+			pthread_mutex_unlock(&c->loc_lock);
+			return false;
+		}
+		now = hub_now_ms();
+		if (now >= until || atomic_load(&c->cancelled)) {
+			pthread_mutex_unlock(&c->loc_lock);
+			return false; /* waited enough: resolve it ourselves */
+		}
+		/* In slices, so that a cancel is seen: it does not signal. */
+		time_cond_wait_ms(&c->loc_changed, &c->loc_lock, until - now < 100 ? until - now : 100);
+		pthread_mutex_unlock(&c->loc_lock);
+	}
+}
+
+void hub_http_location_release(struct hub_client *c, const char *key)
+{
+	int i;
+
+	pthread_mutex_lock(&c->loc_lock);
+	i = resolving_slot(c, key_hash(key));
+	if (i >= 0)
+		c->resolving[i] = 0;
+	pthread_cond_broadcast(&c->loc_changed);
+	pthread_mutex_unlock(&c->loc_lock);
+}
+
 int64_t hub_http_location_expiry(const char *url)
 {
 	const char *p = strstr(url, "Expires=");
@@ -728,6 +799,7 @@ void hub_http_location_put(struct hub_client *c, const char *key, const char *ur
 	memcpy(e->key, key, strlen(key) + 1);
 	memcpy(e->url, url, strlen(url) + 1);
 	e->expires = expires;
+	pthread_cond_broadcast(&c->loc_changed);
 	pthread_mutex_unlock(&c->loc_lock);
 }
 

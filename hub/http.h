@@ -72,6 +72,8 @@ struct location_entry {
 /* Idle handles kept, each with its live connections: as many as transfers run at once. */
 #define HUB_POOL_MAX 64
 #define HUB_LOCATION_CACHE 64
+/* Resolves in flight that others may wait for (hub_http_location_wait()). */
+#define HUB_RESOLVING_MAX 64
 
 struct hub_client {
 	struct hub_config cfg;      /* own copies; the token is a secret */
@@ -82,9 +84,11 @@ struct hub_client {
 	void *pool[HUB_POOL_MAX];   /* idle CURL easy handles */
 	size_t pool_len;
 
-	pthread_mutex_t loc_lock;   /* protects locs and loc_next */
+	pthread_mutex_t loc_lock;   /* protects locs, loc_next and resolving */
+	pthread_cond_t loc_changed; /* a location was put, or a resolve let go */
 	struct location_entry *locs; /* HUB_LOCATION_CACHE entries */
 	size_t loc_next;
+	uint64_t resolving[HUB_RESOLVING_MAX]; /* keys' hashes being resolved; 0 free */
 
 	atomic_uint_fast64_t n_requests, n_retries, n_resumes, n_body_bytes;
 	atomic_uint_fast64_t n_timeouts, n_transport_errors; /* see struct hub_stats */
@@ -172,6 +176,20 @@ int64_t hub_http_location_expiry(const char *url);
 /* Location cache of pinned files' CDN URLs. */
 bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
 			   size_t size);
+/*
+ * hub_http_location_get(), and when the location is not known while
+ * another thread of this client is resolving @key now, wait for that
+ * (until this thread's deadline, at most HUB_RESOLVE_WAIT_MS) and look
+ * again: the transfers of one file start with one resolve, not one each,
+ * and the Hub counts resolves against a quota (docs/architecture.md).
+ * When it is still unknown, *@claimed says whether this thread is now the
+ * one resolving it: it then calls hub_http_location_release() as soon as
+ * the answer's headers are in (the location put, or a direct answer), or
+ * the attempt failed.
+ */
+bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
+			    size_t size, bool *claimed);
+void hub_http_location_release(struct hub_client *c, const char *key);
 void hub_http_location_put(struct hub_client *c, const char *key,
 			   const char *url);
 void hub_http_location_drop(struct hub_client *c, const char *key);

@@ -28,8 +28,13 @@ expect_eq "$(manifest files $KEY | grep -vc '\.safetensors$\|\.bin$')" \
 "$H" cache evict --all >/dev/null
 
 # --- local dir, progress ---
+fakehub_ctl DELETE log >/dev/null
 "$H" download $REPO --local-dir "$T/local" 2>"$T/progress"
 expect_eq 0 "$?" "download --local-dir succeeds"
+# Its 10 blocks start at once: one resolve, the others wait for its answer
+# (the Hub counts resolves against a quota).
+expect_eq "10 1" "$(hub_count host=cdn 'path~*/repos/*' 'range~bytes=*' "path~*$(manifest field $KEY model.safetensors sha256)") $(hub_count 'path~*/resolve/*/model.safetensors')" \
+	"model.safetensors: 10 ranged CDN requests after 1 resolve"
 check "progress lines are printed when stderr is not a terminal" grep -q "^hubfs: 100% .* files $nfiles/$nfiles" "$T/progress"
 for f in $(manifest files $KEY); do
 	[ -f "$T/local/$f" ] && [ ! -L "$T/local/$f" ] || not_ok "$f is a real file"

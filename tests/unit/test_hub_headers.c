@@ -14,6 +14,9 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "hub/http.h"
 #include "hub/hub_int.h"
@@ -232,6 +235,89 @@ static void test_error_table(void **state)
 	}
 }
 
+
+struct waiter {
+	struct hub_client *c;
+	const char *key;
+	int64_t deadline_ms;  /* 0: none */
+	char out[256];
+	bool found, claimed;
+	atomic_bool done;
+};
+
+static void *wait_for_location(void *w_)
+{
+	struct waiter *w = w_;
+
+	hub_deadline_set(w->deadline_ms);
+	w->found = hub_http_location_wait(w->c, w->key, w->out, sizeof(w->out), &w->claimed);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/*
+ * One resolve per file at a time: the first thread to miss the location
+ * cache resolves it; the others wait for its answer instead of sending
+ * their own, but no longer than their deadline.
+ */
+static void test_location_wait(void **state)
+{
+	static char endpoint[] = "http://127.0.0.1:9";
+	struct hub_config cfg = { .endpoint = endpoint, .op_timeout_ms = 10000 };
+	struct waiter w = { .key = "http://h/m/resolve/abc/f" };
+	struct hub_client *c;
+	char out[256];
+	bool claimed;
+	pthread_t t;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(hub_client_new(&cfg, &c), 0);
+	w.c = c;
+	assert_false(hub_http_location_wait(c, w.key, out, sizeof(out), &claimed));
+	assert_true(claimed); /* ours to resolve */
+	assert_int_equal(pthread_create(&t, NULL, wait_for_location, &w), 0);
+	usleep(150 * 1000);
+	assert_false(atomic_load(&w.done)); /* waiting for our answer */
+	hub_http_location_put(c, w.key, "https://cdn/x");
+	hub_http_location_release(c, w.key);
+	pthread_join(t, NULL);
+	assert_true(w.found);
+	assert_false(w.claimed);
+	assert_string_equal(w.out, "https://cdn/x");
+
+	/* A resolve that fails lets the next one try. */
+	memset(&w, 0, sizeof(w));
+	w.c = c;
+	w.key = "http://h/m/resolve/abc/g";
+	assert_false(hub_http_location_wait(c, w.key, out, sizeof(out), &claimed));
+	assert_true(claimed);
+	assert_int_equal(pthread_create(&t, NULL, wait_for_location, &w), 0);
+	usleep(50 * 1000);
+	hub_http_location_release(c, w.key);
+	pthread_join(t, NULL);
+	assert_false(w.found);
+	assert_true(w.claimed);
+	hub_http_location_release(c, w.key);
+
+	/* A waiter's deadline ends its wait: it resolves on its own. */
+	memset(&w, 0, sizeof(w));
+	w.c = c;
+	w.key = "http://h/m/resolve/abc/h";
+	assert_false(hub_http_location_wait(c, w.key, out, sizeof(out), &claimed));
+	assert_true(claimed);
+	t0 = hub_now_ms();
+	w.deadline_ms = t0 + 300;
+	assert_int_equal(pthread_create(&t, NULL, wait_for_location, &w), 0);
+	pthread_join(t, NULL);
+	assert_false(w.found);
+	assert_false(w.claimed);
+	assert_true(hub_now_ms() - t0 >= 250);
+	assert_true(hub_now_ms() - t0 < 3000);
+	hub_http_location_release(c, w.key);
+	hub_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_numbers_and_etags),
 		cmocka_unit_test(test_status_line),
 		cmocka_unit_test(test_location_expiry),
+		cmocka_unit_test(test_location_wait),
 		cmocka_unit_test(test_error_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
