@@ -919,6 +919,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 	else
 		rc = http_failure(c, &meta, x, attempt, reset_secs, err);
 out:
+	range_resolved(&r); /* before the key it names goes */
 	buf_release(&key);
 	exchange_free(x);
 	return rc;
