@@ -55,6 +55,20 @@ check "... the summary names it and why" grep -q "vocab.txt: the Hub failed with
 check "... the other files are verified" sh -c '"$0" cache ls | grep -q "partial ($1 verified"' "$H" $((nfiles - 1))
 fakehub_ctl DELETE faults >/dev/null
 
+# --- a resolve that fails lets the file's other transfers go at once ---
+# The first of model.safetensors' 10 transfers to miss the location cache
+# resolves it, and is told a wrong X-Linked-Size: it fails. The others,
+# waiting for its answer, resolve on their own then, not after 10 s.
+"$H" cache evict --all >/dev/null
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "wrong_linked_size", "host": "hub", "glob": "*/resolve/*/model.safetensors", "count": 1}'
+SECONDS=0
+"$H" download --quiet $REPO --include model.safetensors 2>"$T/wls"
+expect_eq "1 0" "$? $((SECONDS >= 8))" "a failed resolve fails its transfer, and nobody waits for it"
+check "... the others resolved on their own" test "$(hub_count 'path~*/resolve/*/model.safetensors')" -ge 2
+"$H" download --quiet $REPO --include model.safetensors
+expect_eq 0 "$?" "... and the next run completes the file"
+
 # --- kill -9 mid-way, run again: nothing fetched twice ---
 "$H" cache evict --all >/dev/null
 fakehub_ctl DELETE log >/dev/null
