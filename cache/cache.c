@@ -1030,12 +1030,16 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
 /*
  * Fetch block @k of @o through @src straight into a new block file and
  * publish it, copying [@off, @off + @len) of it to @out on the way (when
- * @out is not NULL). A streaming source needs no block-sized buffer.
+ * @out is not NULL). A streaming source needs no block-sized buffer. *@id
+ * says which file is in place then (another process's, when it published
+ * first), *@received the content stamp of the bytes this fetch received,
+ * which readers answered on the way were given.
  */
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *out,
 		       uint32_t off, uint32_t len, struct read_early *early,
-		       struct cache_block_id *id, struct cache_error *err)
+		       struct cache_block_id *id, uint64_t *received,
+		       struct cache_error *err)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
 	uint32_t blen = block_len(&o->key, k);
@@ -1089,8 +1093,10 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		return rc;
 	}
 	rc = cache_block_writer_close(&s->w, id);
-	if (rc == 0)
+	if (rc == 0) {
+		*received = id->content;
 		rc = store_block(c, o, k, &s->w.file, id);
+	}
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  rc == -EBADMSG ? "block %u arrived incomplete" :
@@ -1280,6 +1286,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
 	struct cache_block_id id = { 0, 0 };
+	uint64_t received = 0;
 	bool changed = false;
 	char path[PATH_MAX];
 	int rc;
@@ -1378,7 +1385,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	rc = fetch_block(c, o, src, k, out, off, len, early, &id, err);
+	rc = fetch_block(c, o, src, k, out, off, len, early, &id, &received, err);
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
@@ -1386,8 +1393,15 @@ static int get_block(struct cache *c, struct cache_object *o,
 	o->n_fetching--;
 	b->gen++;
 	if (rc == 0) {
+		struct cache_block_id got = { id.write_id, received };
+
 		mark_present(c, o, k);
-		if (!note_block(o, k, &id)) {
+		/*
+		 * What this fetch received (readers answered on the way have
+		 * it), then the file in place: another process's, when it
+		 * published first, must hold the same bytes.
+		 */
+		if (!note_block(o, k, &got) || !note_block(o, k, &id)) {
 			/* Those who joined this fetch fail with it (get_block()). */
 			reject_changed(c, o, k, err);
 			changed = true;

@@ -1605,6 +1605,47 @@ static void test_evict_behind_the_hash_still_decides(void **state)
 }
 
 /*
+ * Two processes fetch block 1 at once, and the CDN sends the other one a
+ * wrong byte. It publishes first; this fetch then finds its file in place
+ * and uses it. But readers answered on the way got this fetch's bytes, and
+ * the verdict would be about the other's: the object is rejected.
+ */
+static void test_block_in_place_with_other_bytes_rejects(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1000, 27);
+	struct cache_options opts2 = f->opts;
+	struct completer r = { .f = f, .o = o, .at = BS + 10 };
+	struct cache_error err = { { 0 } };
+	struct mem_source ms2;
+	struct mem_object *o2;
+	struct cache *c2;
+	uint8_t buf[100];
+	pthread_t t;
+
+	mem_source_init(&ms2);
+	o2 = mem_source_add(&ms2, CACHE_ALGO_SHA256, 2 * BS + 1000, 27); /* the same file */
+	assert_string_equal(o2->key.hash, o->key.hash);
+	mem_object_corrupt(o2, 1, 99);
+	assert_int_equal(cache_open(&opts2, &c2), 0);
+	mem_source_hold(&f->ms, true);
+	assert_int_equal(pthread_create(&t, NULL, complete_object, &r), 0);
+	while (mem_source_held(&f->ms) == 0)
+		usleep(1000);
+	/* The other process: its wrong block 1 is published first. */
+	assert_int_equal(cache_read(c2, &o2->key, &ms2.src, buf, sizeof(buf), BS, &err),
+			 (ssize_t)sizeof(buf));
+	mem_source_hold(&f->ms, false);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	/* Afresh, from this process's right source. */
+	read_expect(f, o, BS, 100, 100);
+	cache_close(c2);
+	mem_source_release(&ms2);
+}
+
+/*
  * A file partly on disk from an earlier run (blocks 0 and 1), read in
  * order under a 2-block cap as the mount reads: each read, then the
  * read-ahead of the next block. The blocks found on disk feed the running
@@ -3422,6 +3463,7 @@ int main(void)
 		T_LIMIT(test_evict_refetched_block_ends_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
+		T(test_block_in_place_with_other_bytes_rejects),
 		T_LIMIT(test_completing_read_waits_for_running_verdict, fx_setup_2_blocks_and_a_bit),
 		T_LIMIT(test_evict_order_follows_use, fx_setup_3_blocks),
 		T_LIMIT(test_evict_never_takes_block_in_use, fx_setup_2_blocks),
