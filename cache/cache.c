@@ -803,6 +803,14 @@ struct fetch_sink {
 	uint8_t head[LFS_POINTER_MAX];
 	uint32_t head_len;           /* bytes of head[] received */
 	int store_rc;                /* why writing failed (the fetch then stops), or 0 */
+	bool told;                   /* a reader was told its bytes are in (answer_early()) */
+};
+
+/* How a fetch_block() went, beside its return code. */
+struct fetch_outcome {
+	struct cache_block_id in_place; /* the file in place: ours, or another process's */
+	uint64_t received;           /* the content stamp of the bytes this fetch received */
+	bool told;                   /* readers were answered from them on the way */
 };
 
 /*
@@ -863,6 +871,7 @@ static bool answer_early(struct fetch_sink *s, struct fetch_reader *r)
 		return false;
 	if (rc == 0) {
 		r->early->told = true;
+		s->told = true;
 		/* The buffer is the caller's to hand on from here: nothing more goes in. */
 		r->out = NULL;
 		r->early->ready(r->early->ctx);
@@ -1030,16 +1039,15 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
 /*
  * Fetch block @k of @o through @src straight into a new block file and
  * publish it, copying [@off, @off + @len) of it to @out on the way (when
- * @out is not NULL). A streaming source needs no block-sized buffer. *@id
+ * @out is not NULL). A streaming source needs no block-sized buffer. *@how
  * says which file is in place then (another process's, when it published
- * first), *@received the content stamp of the bytes this fetch received,
- * which readers answered on the way were given.
+ * first), what this fetch received, and whether readers were answered
+ * from that on the way: they were, even when the fetch fails.
  */
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *out,
 		       uint32_t off, uint32_t len, struct read_early *early,
-		       struct cache_block_id *id, uint64_t *received,
-		       struct cache_error *err)
+		       struct fetch_outcome *how, struct cache_error *err)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
 	uint32_t blen = block_len(&o->key, k);
@@ -1076,6 +1084,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	pthread_mutex_lock(&c->lock);
 	o->blocks[k].sink = NULL;
 	pthread_mutex_unlock(&c->lock);
+	how->told = s->told;
 	if (rc < 0 && s->store_rc < 0) {
 		/* The disk, not the Hub, stopped the transfer: say so. */
 		rc = s->store_rc;
@@ -1092,10 +1101,10 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		free(s);
 		return rc;
 	}
-	rc = cache_block_writer_close(&s->w, id);
+	rc = cache_block_writer_close(&s->w, &how->in_place);
 	if (rc == 0) {
-		*received = id->content;
-		rc = store_block(c, o, k, &s->w.file, id);
+		how->received = how->in_place.content;
+		rc = store_block(c, o, k, &s->w.file, &how->in_place);
 	}
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
@@ -1145,6 +1154,27 @@ static void reject_changed(struct cache *c, struct cache_object *o, uint32_t k,
 		 "sent two contents for one file; discarded", k);
 	set_error(err, "%s", why);
 	reject_object(c, o, why);
+}
+
+/*
+ * The fetch of block @k of @o failed (@rc, @err's message) after readers
+ * were answered from its first bytes (answer_early()): no stamp says what
+ * they got, so no later copy of the block could be checked against it.
+ * Every read that overlapped @o fails (o->rejects, as after a failed hash:
+ * the mount retires the inode, whose pages are gone with it), but nothing
+ * on disk is wrong, and nothing is discarded. Lock held.
+ */
+static void refuse_told(struct cache_object *o, uint32_t k, int rc,
+			struct cache_error *err)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "the transfer of block %u failed (%.120s) after readers "
+		 "were given part of it, which nothing can check now", k,
+		 err && err->message[0] ? err->message : strerror(-rc));
+	set_error(err, "%s", why);
+	o->rejects++;
+	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 }
 
 /*
@@ -1239,15 +1269,16 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id);
 		pthread_mutex_lock(&c->lock);
 		o->blocks[k].pins--;
-		if (rc == 0 && !note_block(o, k, &id)) {
-			reject_changed(c, o, k, err);
-			drop_hash(o);
-			changed = true;
-			break; /* the lock is held */
-		}
+		/* Stale first: a rejection meanwhile leaves no stamp to note. */
 		if (rc < 0 || o->hash_stale) {
 			/* Leave it to verify_object(), which reads everything anew. */
 			drop_hash(o);
+			break; /* the lock is held */
+		}
+		if (!note_block(o, k, &id)) {
+			reject_changed(c, o, k, err);
+			drop_hash(o);
+			changed = true;
 			break; /* the lock is held */
 		}
 		o->blocks[k].hashed_id = id.write_id;
@@ -1286,7 +1317,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
 	struct cache_block_id id = { 0, 0 };
-	uint64_t received = 0;
+	struct fetch_outcome how = { { 0, 0 }, 0, false };
 	bool changed = false;
 	char path[PATH_MAX];
 	int rc;
@@ -1294,12 +1325,12 @@ static int get_block(struct cache *c, struct cache_object *o,
 	block_path(c, o, k, path, sizeof(path));
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		uint32_t gen;
+		uint32_t gen, rejects;
 
 		if (b->fetching || b->evicting) {
-			uint32_t rejects = o->rejects;
 			struct fetch_reader joined;
 
+			rejects = o->rejects;
 			gen = b->gen;
 			if (b->fetching) {
 				c->stats.fetch_waits++;
@@ -1337,13 +1368,17 @@ static int get_block(struct cache *c, struct cache_object *o,
 			return 0;
 		}
 		gen = b->gen;
+		rejects = o->rejects;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
 		rc = cache_block_read(path, &o->key, k, off, out ? len : 0, out, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
-		/* A fetch ended or began meanwhile: what we read may predate it. */
-		if (b->gen != gen || b->fetching || b->evicting)
+		/*
+		 * A fetch ended or began meanwhile: what we read may predate it.
+		 * A rejection: the file read is going, and its stamp with it.
+		 */
+		if (b->gen != gen || b->fetching || b->evicting || o->rejects != rejects)
 			continue;
 		if (rc == 0) {
 			mark_present(c, o, k);
@@ -1385,7 +1420,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	rc = fetch_block(c, o, src, k, out, off, len, early, &id, &received, err);
+	rc = fetch_block(c, o, src, k, out, off, len, early, &how, err);
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
@@ -1393,7 +1428,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	o->n_fetching--;
 	b->gen++;
 	if (rc == 0) {
-		struct cache_block_id got = { id.write_id, received };
+		struct cache_block_id got = { how.in_place.write_id, how.received };
 
 		mark_present(c, o, k);
 		/*
@@ -1401,12 +1436,16 @@ static int get_block(struct cache *c, struct cache_object *o,
 		 * it), then the file in place: another process's, when it
 		 * published first, must hold the same bytes.
 		 */
-		if (!note_block(o, k, &got) || !note_block(o, k, &id)) {
+		if (!note_block(o, k, &got) || !note_block(o, k, &how.in_place)) {
 			/* Those who joined this fetch fail with it (get_block()). */
 			reject_changed(c, o, k, err);
 			changed = true;
 			rc = -EBADMSG;
 		}
+	} else if (how.told) {
+		/* Readers were given part of this block, and the rest never came. */
+		refuse_told(o, k, rc, err);
+		rc = -EBADMSG;
 	}
 	b->fetch_rc = rc;
 	if (rc == 0) {
@@ -1895,7 +1934,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		 * rejects the object.
 		 */
 		if (rc < 0 || b->gen != gen || b->fetching || b->evicting ||
-		    !note_block(o, k, &id)) {
+		    o->rejects != rejects || !note_block(o, k, &id)) {
 			rc = -EWOULDBLOCK;
 			break;
 		}

@@ -716,6 +716,7 @@ bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 {
 	int64_t until = hub_now_ms() + HUB_RESOLVE_WAIT_MS;
 	uint64_t h = key_hash(key);
+	bool waited = false;
 	int free_slot;
 
 	*claimed = false;
@@ -728,8 +729,14 @@ bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 			return true;
 		pthread_mutex_lock(&c->loc_lock);
 		if (resolving_slot(c, h) < 0) {
-			/* Nobody is: this thread resolves it, if there is room to say so. */
-			free_slot = resolving_slot(c, 0);
+			/*
+			 * Nobody is: this thread resolves it, if there is room to
+			 * say so. Not after a wait: the one waited for found no
+			 * location to keep (a direct answer, a same-host redirect,
+			 * a failure), and the waiters go on together, as they
+			 * would have without the wait, not one after another.
+			 */
+			free_slot = waited ? -1 : resolving_slot(c, 0);
 			if (free_slot >= 0) {
 				c->resolving[free_slot] = h;
 				*claimed = true;
@@ -745,6 +752,7 @@ bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 		/* In slices, so that a cancel is seen: it does not signal. */
 		time_cond_wait_ms(&c->loc_changed, &c->loc_lock, until - now < 100 ? until - now : 100);
 		pthread_mutex_unlock(&c->loc_lock);
+		waited = true;
 	}
 }
 

@@ -183,9 +183,10 @@ bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
  * again: the transfers of one file start with one resolve, not one each,
  * and the Hub counts resolves against a quota (docs/architecture.md).
  * When it is still unknown, *@claimed says whether this thread is now the
- * one resolving it: it then calls hub_http_location_release() as soon as
- * the answer's headers are in (the location put, or a direct answer), or
- * the attempt failed.
+ * one resolving it (never after a wait: then the waiters go on together):
+ * it then calls hub_http_location_release() as soon as the answer's
+ * headers are in (the location put, or a direct answer), or the attempt
+ * failed.
  */
 bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 			    size_t size, bool *claimed);

@@ -286,18 +286,25 @@ static void test_location_wait(void **state)
 	assert_false(w.claimed);
 	assert_string_equal(w.out, "https://cdn/x");
 
-	/* A resolve that fails lets the next one try. */
+	/*
+	 * A resolve that leaves no location (it failed, or was answered
+	 * directly) lets the waiters go on their own, together: none claims.
+	 */
 	memset(&w, 0, sizeof(w));
 	w.c = c;
 	w.key = "http://h/m/resolve/abc/g";
 	assert_false(hub_http_location_wait(c, w.key, out, sizeof(out), &claimed));
 	assert_true(claimed);
 	assert_int_equal(pthread_create(&t, NULL, wait_for_location, &w), 0);
-	usleep(50 * 1000);
+	usleep(150 * 1000);
+	assert_false(atomic_load(&w.done));
 	hub_http_location_release(c, w.key);
 	pthread_join(t, NULL);
 	assert_false(w.found);
-	assert_true(w.claimed);
+	assert_false(w.claimed);
+	/* A later miss, with nobody resolving, claims it again. */
+	assert_false(hub_http_location_wait(c, w.key, out, sizeof(out), &claimed));
+	assert_true(claimed);
 	hub_http_location_release(c, w.key);
 
 	/* A waiter's deadline ends its wait: it resolves on its own. */
