@@ -20,6 +20,7 @@
 #include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 #include "util/iobuf.h"
 
 static const char block_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'B', 'L', 'K' };
@@ -330,10 +331,10 @@ int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, 
 /* The content stamp of the bytes @h describes (struct cache_block_id): FNV-1a. */
 static uint64_t content_stamp(const struct cache_block_header *h)
 {
-	uint64_t x = 1469598103934665603ull ^ h->data_len;
+	uint64_t x = HASH_FNV1A_START ^ h->data_len;
 
 	for (uint32_t i = 0; i < h->n_chunks; i++)
-		x = (x ^ h->chunk_crc[i]) * 1099511628211ull;
+		x = hash_fnv1a(x, h->chunk_crc[i]);
 	return x ? x : 1;
 }
 

@@ -41,6 +41,7 @@
 
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 #include "util/iobuf.h"
 #include "util/lfs.h"
 #include "util/log.h"
@@ -216,10 +217,8 @@ static void discard_path(const char *path)
 
 static size_t key_slot(const struct cache *c, const struct cache_key *key)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)key->algo;
+	uint64_t h = hash_fnv1a_str(HASH_FNV1A_START ^ (uint64_t)key->algo, key->hash);
 
-	for (const char *p = key->hash; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	return (size_t)(h % c->table_size);
 }
 

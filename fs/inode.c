@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "cache/meta.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -36,11 +37,7 @@
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return hash_fnv1a_str(HASH_FNV1A_START, s);
 }
 
 /* ---- the node tables: by inode number and by key, under fs->lock ---- */

@@ -842,9 +842,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 
 	while (r.want_first <= r.want_last) {
 		uint64_t before = r.want_first;
-		bool from_cache, retry = false, auth = true;
-
-		bool claimed;
+		bool from_cache, claimed, retry = false, auth = true;
 
 		from_cache = hub_http_location_wait(c, meta.url, target, sizeof(target), &claimed);
 		r.resolving = claimed ? meta.url : NULL;

@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 
 #include "hub/pace.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -692,10 +693,8 @@ bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
 /* Never 0 (a free slot of c->resolving): FNV-1a of @key. */
 static uint64_t key_hash(const char *key)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = hash_fnv1a_str(HASH_FNV1A_START, key);
 
-	for (const char *p = key; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
 	return h ? h : 1;
 }
 

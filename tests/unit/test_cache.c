@@ -1697,13 +1697,19 @@ static void test_blocks_on_disk_feed_the_running_hash(void **state)
 	free(buf);
 }
 
-/* A source whose @flip_on_fetch-th fetch of block @flip_block has a byte flipped. */
+/*
+ * A source whose @flip_on_fetch-th fetch of block @flip_block has a byte
+ * flipped; with @forge, with four more changed to keep the chunk's CRC.
+ */
 struct flaky_source {
 	struct mem_source *ms;
 	uint32_t flip_block;
 	unsigned flip_on_fetch; /* 1-based */
+	bool forge;
 	atomic_uint seen;
 };
+
+static void forge_same_crc(uint8_t *chunk, uint32_t at, uint32_t fix);
 
 static int flaky_fetch(void *ctx, const struct cache_key *key, uint64_t offset, size_t len,
 		       void *out, struct cache_error *err)
@@ -1712,8 +1718,12 @@ static int flaky_fetch(void *ctx, const struct cache_key *key, uint64_t offset, 
 	int rc = fl->ms->src.fetch(fl->ms, key, offset, len, out, err);
 
 	if (rc == 0 && offset / BS == fl->flip_block &&
-	    atomic_fetch_add(&fl->seen, 1) + 1 == fl->flip_on_fetch)
-		((uint8_t *)out)[100] ^= 0x5a;
+	    atomic_fetch_add(&fl->seen, 1) + 1 == fl->flip_on_fetch) {
+		if (fl->forge)
+			forge_same_crc(out, 100, 200);
+		else
+			((uint8_t *)out)[100] ^= 0x5a;
+	}
 	return rc;
 }
 
@@ -1816,19 +1826,6 @@ static void forge_same_crc(uint8_t *chunk, uint32_t at, uint32_t fix)
 	assert_int_equal(crc32c(0, chunk, CACHE_CHUNK_SIZE), crc0);
 }
 
-/* A source whose second fetch of block 1 differs, with the same chunk CRCs. */
-static int forging_fetch(void *ctx, const struct cache_key *key, uint64_t offset, size_t len,
-			 void *out, struct cache_error *err)
-{
-	struct flaky_source *fl = ctx;
-	int rc = fl->ms->src.fetch(fl->ms, key, offset, len, out, err);
-
-	if (rc == 0 && offset / BS == fl->flip_block &&
-	    atomic_fetch_add(&fl->seen, 1) + 1 == fl->flip_on_fetch)
-		forge_same_crc(out, 100, 200);
-	return rc;
-}
-
 /*
  * As above, but the second copy of block 1 has the first's chunk CRCs (a
  * forger's, not a fault's): its stamp is the same, so nothing rejects it
@@ -1840,8 +1837,9 @@ static void test_refetch_with_the_same_stamp_ends_the_hash(void **state)
 {
 	struct fx *f = *state; /* a 2-block cap */
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS + 1000, 28);
-	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 2 };
-	struct cache_source src = { .fetch = forging_fetch, .ctx = &fl };
+	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 2,
+				   .forge = true };
+	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
 	struct cache_error err = { { 0 } };
 	uint8_t *buf;
 
