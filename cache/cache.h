@@ -259,7 +259,8 @@ struct cache_stats {
 	uint64_t corrupt_blocks; /* dropped for a failed CRC */
 	uint64_t evicted_blocks;
 	uint64_t verified;       /* whole-content hashes that matched (again for each time) */
-	uint64_t rejected;       /* objects or blocks refused (hash, pointer, size) */
+	/* objects or blocks refused: hash, pointer, size, stamp, a broken transfer already answered */
+	uint64_t rejected;
 };
 void cache_stats(struct cache *c, struct cache_stats *out);
 
