@@ -2131,6 +2131,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	struct cache_objmeta m;
 	struct cache_object *o;
 	uint8_t raw[32];
+	uint64_t *content;
 	bool *on_disk;
 	int rc;
 
@@ -2142,8 +2143,12 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	if (!o)
 		return;
 	on_disk = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*on_disk));
-	if (!on_disk)
+	content = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*content));
+	if (!on_disk || !content) {
+		free(on_disk);
+		free(content);
 		return;
+	}
 	objmeta_path(c, key, path, sizeof(path));
 	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
@@ -2165,6 +2170,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
 				   id.write_id != m.ids[k]))
 			m.verified = false;
+		content[k] = id.content;
 	}
 	pthread_mutex_lock(&c->lock);
 	if (!o->verifying && !o->hashing) {
@@ -2177,6 +2183,15 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 				mark_present(c, o, k);
 			else if (b->present)
 				mark_absent(c, o, k);
+		}
+		/*
+		 * Another process's verdict is about its files' bytes. Readers
+		 * here may have had other ones (note_block()): then it is not
+		 * this object's, and their next read rejects it.
+		 */
+		for (uint32_t k = 0; rc == 0 && m.verified && k < o->n_blocks; k++) {
+			if (o->blocks[k].content && o->blocks[k].content != content[k])
+				m.verified = false;
 		}
 		if (rc == 0 && m.verified && o->n_present == o->n_blocks) {
 			/* Verified elsewhere: reads still check each block's write id. */
@@ -2191,6 +2206,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	if (rc == 0)
 		cache_objmeta_release(&m);
 	free(on_disk);
+	free(content);
 }
 
 /* ---- open, scan, close ---- */

@@ -3271,6 +3271,43 @@ static void test_refresh_follows_other_process(void **state)
 	read_all(f, o);
 }
 
+/*
+ * This process served part of block 1 as the CDN sent it to this process,
+ * wrong; then another process evicted the object and verified it whole
+ * from a right copy. Its "verified" is about other bytes than this
+ * process's reader got: getfattr must not say 1, and the next read here
+ * rejects the object.
+ */
+static void test_refresh_keeps_what_readers_here_got(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 94);
+	struct cache_error err = { { 0 } };
+	struct mem_source ms2;
+	struct mem_object *o2;
+	struct cache *other;
+	uint8_t buf[100];
+
+	mem_source_init(&ms2);
+	o2 = mem_source_add(&ms2, CACHE_ALGO_SHA256, 2 * BS + 9, 94); /* the same file */
+	assert_string_equal(o2->key.hash, o->key.hash);
+	mem_object_corrupt(o, 1, 5);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), BS, &err),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(cache_open(&f->opts, &other), 0);
+	assert_int_equal(cache_evict_object(other, &o->key), 0);
+	assert_int_equal(cache_fill(other, &o2->key, &ms2.src, &err), 0);
+	cache_object_refresh(f->c, &o->key);
+	assert_false(info(f, &o->key).verified);
+	assert_int_equal(info(f, &o->key).cached_bytes, o->key.size);
+	/* The right copy on disk is other bytes than this reader got. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), BS, &err),
+			 -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	cache_close(other);
+	mem_source_release(&ms2);
+}
+
 /* Bytes of block files in the directory now. */
 static uint64_t dir_block_bytes(struct fx *f)
 {
@@ -3605,6 +3642,7 @@ int main(void)
 		T(test_size_mismatch),
 		T(test_two_handles_share_directory),
 		T(test_refresh_follows_other_process),
+		T(test_refresh_keeps_what_readers_here_got),
 		T(test_cap_is_directory_wide),
 		T(test_publish_never_replaces),
 		T(test_publish_replaces_corrupt),
