@@ -200,7 +200,7 @@ static void objmeta_path(const struct cache *c, const struct cache_key *key,
 		 algo_dir(key->algo), key->hash, key->hash);
 }
 
-static void remove_tree(const char *path);
+static void remove_at(int at, const char *name, unsigned depth);
 
 /*
  * Remove what sits where a block file should be: normally a file, but the
@@ -209,8 +209,7 @@ static void remove_tree(const char *path);
  */
 static void discard_path(const char *path)
 {
-	if (unlink(path) < 0 && errno == EISDIR)
-		remove_tree(path);
+	remove_at(AT_FDCWD, path, 0);
 }
 
 /* ---- the index (all under c->lock) ---- */
@@ -2235,24 +2234,55 @@ static bool join(char *out, size_t size, const char *a, const char *b)
 	return n > 0 && (size_t)n < size;
 }
 
-static void remove_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	char sub[PATH_MAX];
+/* Deeper than the cache's layout goes: what is below is left. */
+#define REMOVE_DEPTH_MAX 8
 
+/*
+ * Remove @name in the directory @at, with all it holds when it is a
+ * directory. A symbolic link is removed itself, never followed, at every
+ * level: the cache makes none, and one planted in it must not lead a
+ * removal out of it.
+ */
+static void remove_at(int at, const char *name, unsigned depth)
+{
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd;
+
+	if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > REMOVE_DEPTH_MAX)
+		return;
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && !(d = fdopendir(fd)))
+		close(fd);
 	if (d) {
 		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (!join(sub, sizeof(sub), path, de->d_name))
-				continue;
-			if (unlink(sub) < 0 && errno == EISDIR)
-				remove_tree(sub);
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+				remove_at(dirfd(d), de->d_name, depth + 1);
 		}
 		closedir(d);
 	}
-	rmdir(path);
+	unlinkat(at, name, AT_REMOVEDIR);
+}
+
+/*
+ * Open @name in @at as a directory of the cache's own: a symbolic
+ * link, or anything else that is not a directory, is removed (the cache
+ * makes none) and NULL returned. Never follows a link.
+ */
+static DIR *open_cache_dir_at(int at, const char *name)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			remove_at(at, name, 0);
+		return NULL;
+	}
+	d = fdopendir(fd);
+	if (!d)
+		close(fd);
+	return d;
 }
 
 /* Take one object directory into the index, or remove what is not ours. */
@@ -2292,8 +2322,13 @@ static int by_mtime(const void *a_, const void *b_)
 	return a->mtime < b->mtime ? -1 : a->mtime > b->mtime;
 }
 
+/*
+ * Take the object directory @hash of the fan-out directory @fan into the
+ * index, or remove what is not ours. Removals go through the directories'
+ * descriptors, opened without following links (remove_at()).
+ */
 static void scan_object(struct cache *c, struct scan_list *found, enum cache_algo algo,
-			const char *dir, const char *hash)
+			DIR *fan, const char *dir, const char *hash)
 {
 	struct cache_key key = { .algo = algo };
 	struct cache_objmeta m;
@@ -2304,26 +2339,24 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	uint8_t raw[32];
 	DIR *d;
 
-	if (strlen(hash) >= sizeof(key.hash) || !join(path, sizeof(path), dir, "meta")) {
-		remove_tree(dir);
+	d = open_cache_dir_at(dirfd(fan), hash);
+	if (!d)
 		return;
-	}
+	if (strlen(hash) >= sizeof(key.hash) || !join(path, sizeof(path), dir, "meta"))
+		goto remove;
 	memcpy(key.hash, hash, strlen(hash) + 1);
-	if (!cache_key_is_valid(&key) || cache_objmeta_read(path, &m) < 0) {
-		/* No trustworthy identity: nothing in it can be used. */
-		remove_tree(dir);
-		return;
-	}
+	/* No trustworthy identity: nothing in it can be used. */
+	if (!cache_key_is_valid(&key) || cache_objmeta_read(path, &m) < 0)
+		goto remove;
 	if (m.algo != algo || cache_hash_raw(&key, raw) < 0 || memcmp(raw, m.hash, 32) != 0) {
 		cache_objmeta_release(&m);
-		remove_tree(dir);
-		return;
+		goto remove;
 	}
 	key.size = m.object_size;
 	o = add_object(c, &key);
-	d = o ? opendir(dir) : NULL;
-	if (!d) {
+	if (!o) {
 		cache_objmeta_release(&m);
+		closedir(d);
 		return;
 	}
 	o->objmeta_checked = true;
@@ -2331,17 +2364,16 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 		struct stat st;
 		uint32_t k;
 
-		if (!join(path, sizeof(path), dir, de->d_name))
-			continue;
 		if (fileio_is_stale_tmp(de->d_name)) {
-			unlink(path);
+			unlinkat(dirfd(d), de->d_name, 0);
 			continue;
 		}
-		if (!parse_block_name(de->d_name, &k) || lstat(path, &st) < 0)
+		if (!parse_block_name(de->d_name, &k) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (!S_ISREG(st.st_mode) || k >= o->n_blocks ||
 		    (uint64_t)st.st_size != disk_size(&key, k)) {
-			discard_path(path); /* cannot be a block of this object */
+			remove_at(dirfd(d), de->d_name, 1); /* cannot be a block of this object */
 			continue;
 		}
 		scan_note(c, found, &o->blocks[k], &st);
@@ -2357,6 +2389,10 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	for (uint32_t k = 0; k < m.n_ids; k++)
 		o->blocks[k].hashed_id = m.ids[k];
 	cache_objmeta_release(&m);
+	return;
+remove:
+	closedir(d);
+	remove_at(dirfd(fan), hash, 0);
 }
 
 static void scan(struct cache *c)
@@ -2378,7 +2414,7 @@ static void scan(struct cache *c)
 				continue;
 			if (!join(fan, sizeof(fan), top, e1->d_name))
 				continue;
-			d2 = opendir(fan);
+			d2 = open_cache_dir_at(dirfd(d1), e1->d_name);
 			if (!d2)
 				continue;
 			while ((e2 = readdir(d2)) != NULL) {
@@ -2387,10 +2423,11 @@ static void scan(struct cache *c)
 				if (!join(obj, sizeof(obj), fan, e2->d_name))
 					continue;
 				if (strncmp(e2->d_name, e1->d_name, 2) != 0) {
-					remove_tree(obj); /* filed under the wrong prefix */
+					/* filed under the wrong prefix */
+					remove_at(dirfd(d2), e2->d_name, 0);
 					continue;
 				}
-				scan_object(c, &found, algos[a], obj, e2->d_name);
+				scan_object(c, &found, algos[a], d2, obj, e2->d_name);
 			}
 			closedir(d2);
 		}

@@ -2325,6 +2325,72 @@ static void test_open_removes_leftovers(void **state)
 	assert_int_equal(mem_source_fetches(&f->ms), 2);
 }
 
+/*
+ * Links planted in the cache directory lead nowhere at open: an object
+ * directory, a fan-out directory, a block and a folder inside an object
+ * that are symbolic links are removed themselves, and what they point to
+ * outside the cache is left whole (the walk once emptied it).
+ */
+static void test_open_never_follows_links(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 5, 95);
+	char out[PATH_MAX], path[2 * PATH_MAX], obj[2 * PATH_MAX], sub[2 * PATH_MAX];
+	const char *fans[] = { "ab", "cd" };
+	char hash[65];
+
+	read_all(f, o);
+	scratch_dir_make(out, sizeof(out), "hubfs-test-outside");
+	snprintf(sub, sizeof(sub), "%s/ab0", out); /* a fan-out link finds it */
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(path, sizeof(path), "%s/ab0/keep", out);
+	write_file(path, "keep", 4);
+	snprintf(path, sizeof(path), "%s/keep", out);
+	write_file(path, "keep", 4);
+	/* objects/sha256/ab/ab00…: a link to the outside directory, with no meta. */
+	memset(hash, '0', 64);
+	hash[64] = '\0';
+	memcpy(hash, "ab", 2);
+	snprintf(path, sizeof(path), "%s/objects/sha256/ab", f->dir);
+	assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+	snprintf(obj, sizeof(obj), "%s/objects/sha256/ab/%s", f->dir, hash);
+	assert_int_equal(symlink(out, obj), 0);
+	/* objects/sha256/cd: a fan-out link to it (its "ab0" is under a wrong prefix). */
+	snprintf(path, sizeof(path), "%s/objects/sha256/cd", f->dir);
+	assert_int_equal(symlink(out, path), 0);
+	/* In the real object: a block and a folder that are links to it. */
+	snprintf(path, sizeof(path), "%s/objects/sha256/%.2s/%s/b7", f->dir, o->key.hash,
+		 o->key.hash);
+	snprintf(sub, sizeof(sub), "%s/keep", out);
+	assert_int_equal(symlink(sub, path), 0);
+	snprintf(path, sizeof(path), "%s/objects/sha256/%.2s/%s/junk", f->dir, o->key.hash,
+		 o->key.hash);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/objects/sha256/%.2s/%s/junk/b0", f->dir,
+		 o->key.hash, o->key.hash);
+	assert_int_equal(symlink(out, path), 0);
+
+	fx_reopen(f);
+	snprintf(path, sizeof(path), "%s/keep", out);
+	assert_true(exists(path));
+	snprintf(path, sizeof(path), "%s/ab0/keep", out);
+	assert_true(exists(path));
+	/* The links are gone, the real fan-out directory stays. */
+	for (size_t i = 0; i < 2; i++) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/objects/sha256/%s", f->dir, fans[i]);
+		assert_true(i == 0 ? lstat(path, &st) == 0 && S_ISDIR(st.st_mode) :
+				     lstat(path, &st) < 0);
+	}
+	assert_false(exists(obj));
+	/* The object itself is still cached whole. */
+	mem_source_reset_counts(&f->ms);
+	read_all(f, o);
+	assert_int_equal(mem_source_fetches(&f->ms), 0);
+	scratch_dir_remove(out);
+}
+
 /* A wrong-size block file and a block past the end are dropped at open. */
 static void test_open_drops_misfit_blocks(void **state)
 {
@@ -3624,6 +3690,7 @@ int main(void)
 		T(test_foreign_and_unreadable_files),
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
+		T(test_open_never_follows_links),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
 		T(test_empty_object),
