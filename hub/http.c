@@ -217,9 +217,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *x_)
 
 	x->body_bytes += len;
 	if (x->status < 200 || x->status >= 300) {
-		/* An error body is only read for its message; cut it short. */
-		if (buf_append(&x->error_body, data, len) < 0)
+		/*
+		 * An error body is only read for its message: its first
+		 * HUB_MAX_ERROR_BODY bytes. The transfer then stops as one
+		 * that had all it wanted, so the status still decides (a
+		 * 503 with a big HTML page is retried, a 404 is ENOENT).
+		 */
+		size_t room = x->error_body.max_len - x->error_body.len;
+
+		if (buf_append(&x->error_body, data, len < room ? len : room) < 0 || len >= room) {
+			x->sink_rc = 1;
 			return 0;
+		}
 		return len;
 	}
 	if (x->header_too_long) {

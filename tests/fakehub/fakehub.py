@@ -1312,6 +1312,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = int(faults["status"].get("code", 503))
             ans = error_answer(code, "fake hub fault: status %d" % code,
                                body=self.command != "HEAD")
+            pad = int(faults["status"].get("body_bytes", 0))
+            if pad and self.command != "HEAD":
+                # A CDN's HTML error page, as big as asked.
+                page = b"<html><body>" + b"x" * pad
+                ans.body = page[:pad]
+                ans.set_header("Content-Type", "text/html")
             self.finish_answer(ans, hh)
             return True
         return False

@@ -25,6 +25,18 @@ expect_eq 3 "$(hub_count "path~$TREE")" "... after exactly 3 requests"
 fakehub_ctl DELETE faults >/dev/null
 fakehub_ctl DELETE log >/dev/null
 
+# --- an error page bigger than hubfs keeps (64 KiB): still the status decides ---
+fault '{"kind": "status", "code": 503, "body_bytes": 300000, "glob": "'"$TREE"'", "count": 2}'
+check "ls survives two 503s with 300 KB pages" "$H" ls hubfs-test/tiny-model
+expect_eq "503 503 200" "$(hub_fields status "path~$TREE")" "... retried as any 503"
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "status", "code": 404, "body_bytes": 300000, "host": "cdn", "glob": "/repos/*", "count": -1}'
+"$HUB_FETCH" --size "$(manifest field model/hubfs-test/tiny-model pytorch_model.bin size)" \
+	--offset 0 --length 100 hubfs-test/tiny-model pytorch_model.bin >/dev/null 2>"$T/err404"
+check "a 404 from the CDN with a 300 KB page is ENOENT, not EIO" grep -q "ENOENT" "$T/err404"
+fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl DELETE log >/dev/null
+
 # --- a connection reset on an API answer is retried ---
 fault '{"kind": "reset", "after_bytes": 10, "glob": "'"$TREE"'", "count": 1}'
 check "ls survives a reset connection" "$H" ls hubfs-test/tiny-model
