@@ -110,6 +110,8 @@ struct cache {
 	/* The directory-wide usage file and the lock around it (see above). */
 	pthread_mutex_t usage_mutex;
 	int usage_fd;
+	bool usage_flocked;        /* under usage_mutex: the flock is ours now */
+	int64_t usage_stuck_until; /* under usage_mutex: only try the flock till then */
 	struct cache_object **table;
 	size_t table_size;
 	size_t n_objects;
@@ -510,17 +512,55 @@ struct usage {
 	long pid;       /* who asked for the cap */
 };
 
+/*
+ * How long a thread waits for another process's flock on DIR/usage before
+ * it goes on without it. The flock only keeps the count exact (a link or
+ * an unlink is atomic on its own), and its holder may be stopped (Ctrl-Z)
+ * or walking a huge directory at its open: waiting for ever would hang
+ * every fetch here. After a wait that ended so, the next ones only try,
+ * for USAGE_STUCK_MS. The count may then drift until the next open
+ * recounts it.
+ */
+#define USAGE_WAIT_MS 2000
+#define USAGE_STUCK_MS 10000
+
 static void usage_lock(struct cache *c)
 {
+	int64_t now, until;
+	unsigned nap_ms = 1;
+
 	pthread_mutex_lock(&c->usage_mutex); /* flock does not exclude our own threads */
-	while (c->usage_fd >= 0 && flock(c->usage_fd, LOCK_EX) < 0 && errno == EINTR)
-		;
+	c->usage_flocked = false;
+	if (c->usage_fd < 0)
+		return;
+	now = time_mono_ms();
+	until = now < c->usage_stuck_until ? now : now + USAGE_WAIT_MS;
+	for (;;) {
+		if (flock(c->usage_fd, LOCK_EX | LOCK_NB) == 0) {
+			c->usage_flocked = true;
+			return;
+		}
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return;
+		now = time_mono_ms();
+		if (now >= until)
+			break;
+		usleep(1000u * (unsigned)(until - now < nap_ms ? until - now : nap_ms));
+		if (nap_ms < 64)
+			nap_ms *= 2;
+	}
+	if (now >= c->usage_stuck_until)
+		log_warn("cache: another process has held %s/usage for over %d s; going on "
+			 "without it (the usage count may drift until the next open)",
+			 c->dir, USAGE_WAIT_MS / 1000);
+	c->usage_stuck_until = now + USAGE_STUCK_MS;
 }
 
 static void usage_unlock(struct cache *c)
 {
-	if (c->usage_fd >= 0)
+	if (c->usage_flocked)
 		flock(c->usage_fd, LOCK_UN);
+	c->usage_flocked = false;
 	pthread_mutex_unlock(&c->usage_mutex);
 }
 

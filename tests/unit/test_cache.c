@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "tests/helpers/scratch.h"
 #include "util/crc32c.h"
 #include "util/lfs.h"
+#include "util/time.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define BS ((uint64_t)CACHE_BLOCK_SIZE)
@@ -2326,6 +2328,41 @@ static void test_open_removes_leftovers(void **state)
 }
 
 /*
+ * Another process holds the flock on DIR/usage and never lets go (stopped
+ * with Ctrl-Z): a fetch here waits a bounded time for it, then goes on
+ * without it, and the next ones do not wait again for a while.
+ */
+static void test_usage_lock_held_elsewhere_waits_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 96);
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX + 16];
+	int64_t t0, waited;
+	uint8_t buf[100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/usage", f->dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0); /* another open file: another holder */
+	t0 = time_mono_ms();
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err),
+			 (ssize_t)sizeof(buf));
+	waited = time_mono_ms() - t0;
+	print_message("first fetch under a held flock: %lld ms\n", (long long)waited);
+	assert_true(waited >= 1500 && waited < 6000);
+	assert_memory_equal(buf, o->data, sizeof(buf));
+	t0 = time_mono_ms();
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), BS, &err),
+			 (ssize_t)sizeof(buf));
+	assert_true(time_mono_ms() - t0 < 1000);
+	assert_memory_equal(buf, o->data + BS, sizeof(buf));
+	close(fd); /* lets go */
+	read_all(f, o);
+}
+
+/*
  * Links planted in the cache directory lead nowhere at open: an object
  * directory, a fan-out directory, a block and a folder inside an object
  * that are symbolic links are removed themselves, and what they point to
@@ -3691,6 +3728,7 @@ int main(void)
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
 		T(test_open_never_follows_links),
+		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
 		T(test_empty_object),
