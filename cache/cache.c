@@ -2171,13 +2171,18 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	struct cache_object *o;
 	uint8_t raw[32];
 	uint64_t *content;
-	bool *on_disk;
+	bool *on_disk, stored;
 	int rc;
 
 	if (!cache_key_is_valid(key))
 		return;
+	objmeta_path(c, key, path, sizeof(path));
+	stored = access(path, F_OK) == 0; /* I/O: before the lock */
 	pthread_mutex_lock(&c->lock);
-	o = get_object(c, key);
+	o = find_object(c, key);
+	/* Never read here and nothing on disk: nothing to follow (no state made). */
+	if (!o && stored)
+		o = get_object(c, key);
 	pthread_mutex_unlock(&c->lock);
 	if (!o)
 		return;
@@ -2188,7 +2193,6 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		free(content);
 		return;
 	}
-	objmeta_path(c, key, path, sizeof(path));
 	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
 	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||

@@ -24,7 +24,12 @@
 #define CACHE_FORMAT_VERSION 1
 #define CACHE_MARKER "hubfs-cache 1\n"
 #define CACHE_CHUNKS_MAX (CACHE_BLOCK_SIZE / CACHE_CHUNK_SIZE)
-#define CACHE_MAX_OBJECT_SIZE (UINT64_C(1) << 48)
+/*
+ * 1 TiB, as the Hub client accepts: an object's block states cost 64 bytes
+ * per 4 MiB, 16 MiB at this size, and a tampered object meta file must
+ * not make every open allocate 4 GiB.
+ */
+#define CACHE_MAX_OBJECT_SIZE (UINT64_C(1) << 40)
 
 /* Block file: a header of cache_block_header_size() bytes, then the data. */
 struct cache_block_header {

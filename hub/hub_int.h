@@ -18,7 +18,12 @@
 #define HUB_MAX_JSON_BYTES (32u << 20)   /* one page or one info answer */
 #define HUB_MAX_ERROR_BODY (64u << 10)   /* an error answer's body */
 #define HUB_MAX_URL 8192
-#define HUB_MAX_FILE_SIZE (UINT64_C(1) << 48) /* 256 TiB: sizes past it are lies */
+/*
+ * 1 TiB: sizes past it are lies. The Hub's largest files are tens of GB,
+ * and the cache keeps 64 bytes of state per 4 MiB block of an object it
+ * reads: 16 MiB at this size, 4 GiB at 2^48.
+ */
+#define HUB_MAX_FILE_SIZE (UINT64_C(1) << 40)
 
 /* ---- errors.c ---- */
 

@@ -2328,6 +2328,23 @@ static void test_open_removes_leftovers(void **state)
 }
 
 /*
+ * getfattr of a file never read, with nothing on disk, makes no state: a
+ * listing of 1 TiB files would otherwise cost 16 MiB per file asked.
+ */
+static void test_refresh_of_a_file_never_read_makes_no_state(void **state)
+{
+	struct fx *f = *state;
+	struct cache_key key = { .algo = CACHE_ALGO_SHA256, .size = CACHE_MAX_OBJECT_SIZE };
+
+	memset(key.hash, 'e', 64);
+	key.hash[64] = '\0';
+	cache_object_refresh(f->c, &key);
+	assert_int_equal(usage(f).objects, 0);
+	assert_int_equal(info(f, &key).blocks_total, CACHE_MAX_OBJECT_SIZE / BS);
+	assert_int_equal(info(f, &key).cached_bytes, 0);
+}
+
+/*
  * Another process holds the flock on DIR/usage and never lets go (stopped
  * with Ctrl-Z): a fetch here waits a bounded time for it, then goes on
  * without it, and the next ones do not wait again for a while.
@@ -3265,7 +3282,7 @@ static void test_invalid_keys(void **state)
 	bad[4].hash[40] = '\0';                     /* 40 digits for sha256 */
 	bad[5].algo = (enum cache_algo)0;
 	bad[6].algo = (enum cache_algo)3;
-	bad[7].size = (UINT64_C(1) << 48) + 1;
+	bad[7].size = CACHE_MAX_OBJECT_SIZE + 1; /* 1 TiB */
 	bad[8].hash[0] = '\0';
 	for (int k = 0; k < 9; k++) {
 		assert_false(cache_key_is_valid(&bad[k]));
@@ -3286,7 +3303,7 @@ static void test_invalid_keys(void **state)
 	assert_int_equal(usage(f).objects, 0);
 
 	assert_true(cache_key_is_valid(&o->key));
-	big.size = UINT64_C(1) << 48;
+	big.size = CACHE_MAX_OBJECT_SIZE;
 	assert_true(cache_key_is_valid(&big));
 }
 
@@ -3729,6 +3746,7 @@ int main(void)
 		T(test_open_removes_leftovers),
 		T(test_open_never_follows_links),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
+		T(test_refresh_of_a_file_never_read_makes_no_state),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
 		T(test_empty_object),

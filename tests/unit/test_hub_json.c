@@ -86,6 +86,8 @@ static void test_hostile_entries(void **state)
 		"{\"type\":\"file\"," OID ",\"size\":1e30,\"path\":\"float\"}",
 		"{\"type\":\"file\"," OID ",\"size\":99999999999999999999999,\"path\":\"huge\"}",
 		"{\"type\":\"file\"," OID ",\"size\":9223372036854775807,\"path\":\"int64max\"}",
+		/* Past 1 TiB: no file on the Hub is, and its block table would cost 16 MiB. */
+		"{\"type\":\"file\"," OID ",\"size\":1099511627777,\"path\":\"past-1-TiB\"}",
 		"{\"type\":\"file\"," OID ",\"size\":\"12\",\"path\":\"string-size\"}",
 		"{\"type\":\"file\"," OID ",\"path\":\"no-size\"}",
 		"{\"type\":\"file\",\"oid\":\"xyz\",\"size\":1,\"path\":\"bad-oid\"}",
