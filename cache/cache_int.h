@@ -179,6 +179,12 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id);
 
 /*
+ * Tests only: called with the descriptor between mapping a block file and
+ * copying out of the mapping (a file truncated there must not crash us).
+ */
+extern void (*cache_block_mapped_hook)(int fd);
+
+/*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
  * Best effort: no check, no error.

@@ -2327,6 +2327,41 @@ static void test_open_removes_leftovers(void **state)
 	assert_int_equal(mem_source_fetches(&f->ms), 2);
 }
 
+static void truncate_once(int fd)
+{
+	char path[64];
+
+	cache_block_mapped_hook = NULL;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd); /* it is open read-only */
+	assert_int_equal(truncate(path, 4096), 0);
+}
+
+/*
+ * A block file cut short by someone else while it is mapped for a read:
+ * the copy faults (SIGBUS), and once that ended the whole mount. The read
+ * now treats the file as damaged: the block is fetched again, and the
+ * reader gets the right bytes.
+ */
+static void test_block_truncated_while_mapped(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 97);
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(BS);
+
+	assert_non_null(buf);
+	read_all(f, o);
+	mem_source_reset_counts(&f->ms);
+	cache_block_mapped_hook = truncate_once;
+	/* 1 MiB at a chunk boundary: the mapped path. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, MiB, BS, &err),
+			 (ssize_t)MiB);
+	assert_null(cache_block_mapped_hook); /* the mapping was read */
+	assert_memory_equal(buf, o->data + BS, MiB);
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	free(buf);
+}
+
 /*
  * getfattr of a file never read, with nothing on disk, makes no state: a
  * listing of 1 TiB files would otherwise cost 16 MiB per file asked.
@@ -3747,6 +3782,7 @@ int main(void)
 		T(test_open_never_follows_links),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
+		T(test_block_truncated_while_mapped),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
 		T(test_empty_object),
