@@ -1652,10 +1652,14 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 	return rc;
 }
 
+/* verify_object() found the object not complete: nothing was decided. */
+#define VERIFY_INCOMPLETE 1
+
 /*
- * Hash the whole object and compare. Returns 0 (verified, or not complete
- * any more: nothing to decide), -EBADMSG (wrong hash: the object is
- * discarded), -EAGAIN (a block went bad while hashing: fetch and retry).
+ * Hash the whole object and compare. Returns 0 (verified),
+ * VERIFY_INCOMPLETE (a block is not there: nothing to decide), -EBADMSG
+ * (wrong hash: the object is discarded), -EAGAIN (a block went bad while
+ * hashing: fetch and retry).
  */
 static int verify_object(struct cache *c, struct cache_object *o,
 			 struct cache_error *err)
@@ -1671,8 +1675,9 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	while (o->verifying)
 		pthread_cond_wait(&c->changed, &c->lock);
 	if (o->verified || o->n_present != o->n_blocks) {
+		rc = o->verified ? 0 : VERIFY_INCOMPLETE;
 		pthread_mutex_unlock(&c->lock);
-		return 0;
+		return rc;
 	}
 	/*
 	 * Ours from here, while the running hash ends: readers that need
@@ -1685,7 +1690,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 		o->verifying = false;
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
-		return 0; /* a block went away: nothing to decide */
+		return VERIFY_INCOMPLETE; /* a block went away */
 	}
 	for (uint32_t k = 0; k < o->n_blocks; k++)
 		o->blocks[k].pins++;
@@ -1814,58 +1819,80 @@ static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t
  * Verify when this thread @completed the object, or when the object is
  * complete but not verified (e.g. after a crash) and awaits_verdict().
  */
+void (*cache_settle_hook)(struct cache *c, const struct cache_key *key);
+
 static int settle(struct cache *c, struct cache_object *o, bool completed,
 		  uint64_t offset, size_t len, struct cache_error *err)
 {
-	bool needed;
-	int rc = 0;
-
-	pthread_mutex_lock(&c->lock);
 	/*
-	 * The running hash is to decide an object not complete: this read
-	 * waits for it, and takes the next block itself when no thread does
-	 * (advance_hash()), until the verdict is in, or the hash cannot reach
-	 * the end any more (a block it needs went away). So does the read
-	 * that completed the object, when a block the hash took went away
-	 * again since: verify_object() would find it incomplete.
+	 * A block the hash took may go between the wait below and the
+	 * verification, which then finds the object incomplete and decides
+	 * nothing: the wait runs again, the running hash now being due.
 	 */
-	while (completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)) {
-		uint32_t next;
+	for (int round = 0;; round++) {
+		bool needed;
+		int rc = 0;
 
-		while (o->hashing)
-			pthread_cond_wait(&c->changed, &c->lock);
-		if (!(completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)))
-			break;
-		next = o->hashed;
-		if (next >= o->n_blocks) {
-			/*
-			 * It took every block while the object was whole, and one
-			 * went before a verification began: decide it here.
-			 */
-			o->hashing = true;
-			rc = end_running_hash(c, o, err);
-			o->hashing = false;
-			pthread_cond_broadcast(&c->changed);
-			if (rc == -EBADMSG) {
-				pthread_mutex_unlock(&c->lock);
-				discard_files(c, o);
-				return rc;
-			}
-			continue;
-		}
-		if (o->blocks[next].fetching) {
-			pthread_cond_wait(&c->changed, &c->lock); /* its fetch feeds the hash */
-			continue;
-		}
-		pthread_mutex_unlock(&c->lock);
-		rc = advance_hash(c, o, next, err);
 		pthread_mutex_lock(&c->lock);
-		if (rc < 0)
-			break;
+		/*
+		 * The running hash is to decide an object not complete: this
+		 * read waits for it, and takes the next block itself when no
+		 * thread does (advance_hash()), until the verdict is in, or the
+		 * hash cannot reach the end any more (a block it needs went
+		 * away). So does the read that completed the object, when a
+		 * block the hash took went away again since: verify_object()
+		 * would find it incomplete.
+		 */
+		while (completed ? running_verdict_due(o) :
+				   awaits_running_verdict(o, offset, len)) {
+			uint32_t next;
+
+			while (o->hashing)
+				pthread_cond_wait(&c->changed, &c->lock);
+			if (!(completed ? running_verdict_due(o) :
+					  awaits_running_verdict(o, offset, len)))
+				break;
+			next = o->hashed;
+			if (next >= o->n_blocks) {
+				/*
+				 * It took every block while the object was whole,
+				 * and one went before a verification began:
+				 * decide it here.
+				 */
+				o->hashing = true;
+				rc = end_running_hash(c, o, err);
+				o->hashing = false;
+				pthread_cond_broadcast(&c->changed);
+				if (rc == -EBADMSG) {
+					pthread_mutex_unlock(&c->lock);
+					discard_files(c, o);
+					return rc;
+				}
+				continue;
+			}
+			if (o->blocks[next].fetching) {
+				/* its fetch feeds the hash */
+				pthread_cond_wait(&c->changed, &c->lock);
+				continue;
+			}
+			pthread_mutex_unlock(&c->lock);
+			rc = advance_hash(c, o, next, err);
+			pthread_mutex_lock(&c->lock);
+			if (rc < 0)
+				break;
+		}
+		needed = rc == 0 && (completed || awaits_verdict(o, offset, len));
+		pthread_mutex_unlock(&c->lock);
+		if (!needed)
+			return rc;
+		if (cache_settle_hook)
+			cache_settle_hook(c, &o->key);
+		rc = verify_object(c, o, err);
+		if (rc != VERIFY_INCOMPLETE)
+			return rc;
+		if (round == 2)
+			return 0; /* as before: the log has said why (pick_victims()) */
 	}
-	needed = rc == 0 && (completed || awaits_verdict(o, offset, len));
-	pthread_mutex_unlock(&c->lock);
-	return needed ? verify_object(c, o, err) : rc;
 }
 
 ssize_t cache_read(struct cache *c, const struct cache_key *key,

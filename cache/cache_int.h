@@ -185,6 +185,12 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 extern void (*cache_block_mapped_hook)(int fd);
 
 /*
+ * Tests only: called when a read that needs the object's verdict is about
+ * to verify it whole (a block may go just then).
+ */
+extern void (*cache_settle_hook)(struct cache *c, const struct cache_key *key);
+
+/*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
  * Best effort: no check, no error.

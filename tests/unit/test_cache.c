@@ -2327,6 +2327,43 @@ static void test_open_removes_leftovers(void **state)
 	assert_int_equal(mem_source_fetches(&f->ms), 2);
 }
 
+static void evict_block_0_once(struct cache *c, const struct cache_key *key)
+{
+	char path[PATH_MAX + 128];
+
+	cache_settle_hook = NULL;
+	snprintf(path, sizeof(path), "%s/objects/sha256/%.2s/%s/b0", cache_dir(c), key->hash,
+		 key->hash);
+	assert_int_equal(unlink(path), 0); /* another process evicts it... */
+	cache_object_refresh(c, key);      /* ...and this one learns of it */
+}
+
+/*
+ * A wrong file read in order: the running hash took blocks 0 and 1, and
+ * the read of block 2 completes the object. Just before it verifies the
+ * whole, block 0 goes. The verification finds the object incomplete; it
+ * used to decide nothing, and the last read returned the wrong bytes with
+ * success. Now the running hash, due again, gives the verdict.
+ */
+static void test_block_gone_before_the_last_verdict(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 98);
+	struct cache_error err = { { 0 } };
+	uint8_t buf[100];
+
+	mem_object_corrupt(o, 1, 5);
+	for (uint32_t k = 0; k < 2; k++)
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), k * BS,
+					    &err),
+				 (ssize_t)sizeof(buf));
+	cache_settle_hook = evict_block_0_once;
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 2 * BS, &err),
+			 -EBADMSG);
+	assert_null(cache_settle_hook); /* the hook ran */
+	assert_int_equal(stats(f).rejected, 1);
+}
+
 static void truncate_once(int fd)
 {
 	char path[64];
@@ -3783,6 +3820,7 @@ int main(void)
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
 		T(test_block_truncated_while_mapped),
+		T(test_block_gone_before_the_last_verdict),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
 		T(test_empty_object),
