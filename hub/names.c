@@ -105,16 +105,36 @@ bool hub_repo_id_is_valid(const char *id)
 	       id_part_is_valid(slash + 1, len - (size_t)(slash - id) - 1);
 }
 
+/*
+ * A revision is a branch, a tag, a commit sha or refs/pr/N: all git ref
+ * names, so git's rules apply (git check-ref-format). They matter here:
+ * "..", "." or "a/../b" would be dropped from the URL on the way
+ * (RFC 3986 dot segments), and the Hub would answer for the default
+ * branch under a name that does not exist.
+ */
 bool hub_revision_is_valid(const char *rev)
 {
 	size_t len = strlen(rev);
+	const char *component = rev;
 
-	if (len == 0 || len > HUB_REVISION_MAX)
+	if (len == 0 || len > HUB_REVISION_MAX || strcmp(rev, "@") == 0 ||
+	    strstr(rev, "..") || strstr(rev, "@{") || strstr(rev, "//") ||
+	    rev[0] == '/' || rev[len - 1] == '/' || rev[len - 1] == '.')
 		return false;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i <= len; i++) {
 		unsigned char c = (unsigned char)rev[i];
 
-		if (c < 0x20 || c == 0x7f)
+		if (c == '/' || c == '\0') {
+			size_t n = (size_t)(rev + i - component);
+
+			/* No component begins with '.' or ends with ".lock". */
+			if (component[0] == '.' ||
+			    (n >= 5 && memcmp(rev + i - 5, ".lock", 5) == 0))
+				return false;
+			component = rev + i + 1;
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f || strchr(" ~^:?*[\\", c))
 			return false;
 	}
 	return true;

@@ -44,6 +44,12 @@ check "... and it is in no listing" sh -c '! ls "$0" | grep -q ghostorg' "$MNT"
 expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/typo-repo")" "a repo that does not exist: ENOENT, not EACCES"
 check "... and it is in no listing" sh -c '! ls "$0/hubfs-test" | grep -q typo-repo' "$MNT"
 expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/tiny-model/no-such-file")" "a path that does not exist: ENOENT"
+requests=$(hub_count)
+for rev in .. %2E%2E . a%2F..%2Fb main~1; do
+	expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/tiny-model@$rev")" "a revision that is no git ref name (@$rev): ENOENT"
+done
+expect_eq "$requests" "$(hub_count)" "... known without asking the Hub (the URL would lose '..')"
+check "... and in no listing" sh -c '! ls -A "$0/hubfs-test" | grep -q "tiny-model@"' "$MNT"
 
 # git probes HEAD, .git, objects... upwards from a repo folder.
 requests=$(hub_count)

@@ -63,6 +63,15 @@ static void test_parse_hffs_forms(void **state)
 	assert_int_equal(hub_repo_parse("org/m@feature/long-context",
 					HUB_REPO_MODEL, false, &r, &err), 0);
 	assert_string_equal(r.revision, "feature/long-context");
+	/* Dots inside names, '@' and non-ASCII letters are fine in git refs. */
+	assert_int_equal(hub_repo_parse("org/m@v1.0.2-rc.1", HUB_REPO_MODEL, false, &r, &err), 0);
+	assert_int_equal(hub_repo_parse("org/m@user@host", HUB_REPO_MODEL, false, &r, &err), 0);
+	assert_string_equal(r.revision, "user@host");
+	assert_int_equal(hub_repo_parse("org/m@r%C3%A9sum%C3%A9", HUB_REPO_MODEL, false, &r, &err),
+			 0);
+	assert_int_equal(hub_repo_parse("org/m@refs%2Fconvert%2Fparquet", HUB_REPO_MODEL, false, &r,
+					&err),
+			 0);
 
 	/* --type dataset applies to a bare id, and must agree with a prefix. */
 	assert_int_equal(hub_repo_parse("org/ds", HUB_REPO_DATASET, true, &r, &err), 0);
@@ -77,6 +86,12 @@ static void test_parse_rejects(void **state)
 	static const char *const bad[] = {
 		"org/model@", "org/model@bad%2", "org/model@%zz", "org/model@a%00b",
 		"org/model@tab\there", "bad id", "org//x", "",
+		/* Not git ref names (git check-ref-format): ".." would vanish from the URL. */
+		"org/model@..", "org/model@%2E%2E", "org/model@.", "org/model@a/../b",
+		"org/model@.hidden", "org/model@a/.b", "org/model@main~1", "org/model@a^",
+		"org/model@a:b", "org/model@a b", "org/model@a*", "org/model@a?", "org/model@a[",
+		"org/model@a\\b", "org/model@x.lock", "org/model@a/x.lock/b", "org/model@a@{1}",
+		"org/model@@", "org/model@/a", "org/model@a/", "org/model@a//b", "org/model@a.",
 	};
 	struct hub_repo r;
 	struct hub_error err = { 0 };
