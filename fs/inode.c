@@ -1185,14 +1185,16 @@ static int add_local(void *ctx_, const char *repo, const char *commit)
 /*
  * The Hub's list of @org's repos, kept in the node for the revision TTL
  * (not fetched again by every `ls`), and the old one kept when the Hub
- * cannot be reached. Appends to @out.
+ * cannot be reached. Appends to @out, and says in *@from_hub whether there
+ * was a list of the Hub's to append. Returns 0, or the Hub's error when
+ * there was none (offline: 0).
  */
 static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *org,
-		       struct fs_names *out)
+		       struct fs_names *out, bool *from_hub)
 {
 	struct fs_names *fresh = NULL, *cur;
 	int64_t now = time_mono_secs();
-	int rc = 0;
+	int rc = 0, failed = 0;
 
 	pthread_mutex_lock(&fs->lock);
 	if (!org->listed || now - org->listed_at >= fs->opts.revision_ttl_secs) {
@@ -1207,6 +1209,7 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 			if (rc < 0) {
 				names_free(fresh);
 				fresh = NULL;
+				failed = rc;
 			}
 		}
 		pthread_mutex_lock(&fs->lock);
@@ -1217,11 +1220,12 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 		}
 	}
 	cur = org->listed;
+	*from_hub = cur != NULL;
 	rc = 0;
 	for (size_t i = 0; cur && rc == 0 && i < cur->n; i++)
 		rc = names_add(out, cur->v[i]);
 	pthread_mutex_unlock(&fs->lock);
-	return rc;
+	return rc < 0 ? rc : cur ? 0 : failed;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -1253,15 +1257,28 @@ int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
 		.type = hub_repo_type_name(dir->kind == NODE_ROOT ? HUB_REPO_MODEL : dir->type),
 		.org = dir->kind == NODE_ORG ? dir->name : NULL,
 	};
-	int rc;
+	bool from_hub = false;
+	int rc = 0, failed = 0;
 
 	memset(out, 0, sizeof(*out));
-	/* What the cache knows, as shown offline too. */
-	rc = cache_listings_each(cache_dir(fs->deps.cache), add_local, &ctx);
-	if (rc == 0)
-		rc = ctx.rc;
-	if (rc == 0 && dir->kind == NODE_ORG)
-		rc = org_listing(fs, w, dir, out);
+	if (dir->kind == NODE_ORG) {
+		failed = org_listing(fs, w, dir, out, &from_hub);
+		if (failed == -EINTR || failed == -ECANCELED || failed == -ENOMEM) {
+			fs_names_release(out);
+			return failed;
+		}
+	}
+	/*
+	 * What the cache knows, when there is no list of the Hub's: offline,
+	 * the root, an org whose listing failed. Not beside one: a repo
+	 * cached by a token this mount lacks, or deleted since, would be
+	 * listed and then refused by lookup.
+	 */
+	if (!from_hub) {
+		rc = cache_listings_each(cache_dir(fs->deps.cache), add_local, &ctx);
+		if (rc == 0)
+			rc = ctx.rc;
+	}
 	/* And what this mount has looked up and found. */
 	pthread_mutex_lock(&fs->lock);
 	for (struct fs_node *c = dir->first_child; rc == 0 && c; c = c->next_sibling) {
@@ -1269,6 +1286,9 @@ int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
 			rc = names_add(out, c->name);
 	}
 	pthread_mutex_unlock(&fs->lock);
+	/* The Hub failed and nothing is known: an error, not an empty folder. */
+	if (rc == 0 && failed < 0 && out->n == 0)
+		rc = failed;
 	if (rc == 0)
 		names_sort_unique(out);
 	if (rc < 0)

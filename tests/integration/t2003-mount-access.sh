@@ -43,4 +43,22 @@ expect_eq "$(manifest field model/hubfs-test/gated-model "$lfs" sha256)" \
 	"$(sha256sum <"$MNT/hubfs-test/gated-model/$lfs" | cut -d' ' -f1)" "alice reads the gated repo's LFS file"
 expect_eq 0 "$(hub_count host=cdn auth=true)" "no request carried the token to the CDN"
 check "the token appears in no log" sh -c '! grep -q "$0" "$1" "$2"' "$ALICE_TOKEN" "$HUBFS_LOG" "$HUB_LOG"
+
+# --- an org's listing is the Hub's: what alice cached is not listed without her token ---
+unmount_hubfs
+mount_hubfs
+check "the org lists its repos without the private one alice cached" \
+	sh -c '! ls "$0/hubfs-test" | grep -qx private-model' "$MNT"
+check "... so ls -l of the org lists no name it then refuses" ls -l "$MNT/hubfs-test"
+
+# --- an org listing that fails, with nothing known: an error, not an empty folder ---
+unmount_hubfs
+HUBFS_MAX_RETRIES=0 mount_hubfs
+check "spaces/hubfs-test exists" test -d "$MNT/spaces/hubfs-test"
+fault '{"kind": "status", "code": 500, "host": "hub", "glob": "/api/spaces", "count": -1}'
+ls "$MNT/spaces/hubfs-test" >/dev/null 2>"$T/ls-err"
+expect_eq 2 "$?" "ls of an org whose listing fails, with nothing known: fails"
+check "... with EIO" grep -q "Input/output error" "$T/ls-err"
+fakehub_ctl DELETE faults >/dev/null
+check "... and lists it once the Hub answers" sh -c 'ls "$0/spaces/hubfs-test" | grep -qx demo-space' "$MNT"
 finish_mount
