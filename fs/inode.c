@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -794,12 +795,8 @@ static int find_known_org(void *ctx_, const char *repo, const char *commit)
 
 static int names_add(struct fs_names *l, const char *name);
 
-static int add_listed(void *ctx, const struct hub_repo_summary *r)
-{
-	const char *slash = strchr(r->id, '/');
-
-	return slash ? names_add(ctx, slash + 1) : 0;
-}
+struct list_job;
+static int add_listed(void *ctx, const struct hub_repo_summary *r);
 
 /*
  * A namespace listing, asked of the Hub on a helper thread while the
@@ -820,6 +817,22 @@ struct list_job {
 	struct hub_error err;
 };
 
+/*
+ * A repo of the listing, by name. The Hub's author filter ignores case,
+ * but the mount shows names as the Hub spells them: a repo of "org" is
+ * not one of "ORG", else "ORG" would be a second folder of the same repos.
+ */
+static int add_listed(void *ctx, const struct hub_repo_summary *r)
+{
+	struct list_job *j = ctx;
+	const char *slash = strchr(r->id, '/');
+
+	if (!slash || (size_t)(slash - r->id) != strlen(j->org) ||
+	    strncmp(r->id, j->org, (size_t)(slash - r->id)) != 0)
+		return 0;
+	return names_add(&j->names, slash + 1);
+}
+
 static void list_job_put(struct list_job *j)
 {
 	int left;
@@ -839,8 +852,7 @@ static void list_job_run(struct fs *fs, void *j_)
 {
 	struct list_job *j = j_;
 	int64_t prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
-	int rc = hub_list_repos(fs->deps.hub, j->type, j->org, j->max, add_listed, &j->names,
-				&j->err);
+	int rc = hub_list_repos(fs->deps.hub, j->type, j->org, j->max, add_listed, j, &j->err);
 
 	hub_deadline_set(prev);
 	pthread_mutex_lock(&j->lock);
@@ -978,9 +990,19 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	if (!arg.repo)
 		return -ENOMEM;
 	rc = repo_current_snapshot(fs, w, arg.repo, &snap);
+	/*
+	 * The Hub answers for "ORG/Name" as for "org/name" (a redirect): the
+	 * mount has one folder per repo, under the Hub's spelling.
+	 */
+	if (rc == 0 && strcmp(snap->repo.id, repo.id) != 0 &&
+	    strcasecmp(snap->repo.id, repo.id) == 0) {
+		log_dbg("%s: not found; the Hub spells it %s", repo.id, snap->repo.id);
+		rc = -ENOENT;
+	}
 	if (rc < 0) {
 		if (rc == -ENOENT || rc == -EACCES)
 			negative_put(fs, key, rc);
+		repo_snapshot_unref(snap);
 		repo_free(arg.repo);
 		return rc;
 	}

@@ -50,6 +50,12 @@ for rev in .. %2E%2E . a%2F..%2Fb main~1; do
 done
 expect_eq "$requests" "$(hub_count)" "... known without asking the Hub (the URL would lose '..')"
 check "... and in no listing" sh -c '! ls -A "$0/hubfs-test" | grep -q "tiny-model@"' "$MNT"
+# The Hub answers for another spelling of a name (its author filter and
+# a redirect ignore case); the mount has one folder per repo, as spelled.
+expect_eq ENOENT "$(errno_of "$MNT/HUBFS-TEST/tiny-model")" "an org in other letter case: ENOENT"
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/Tiny-Model")" "a repo in other letter case: ENOENT"
+expect_eq ENOENT "$(errno_of "$MNT/datasets/hubfs-test/BIG-dataset")" "... a dataset too"
+check "... and neither is listed" sh -c '! ls "$0" "$0/hubfs-test" "$0/datasets/hubfs-test" | grep -qE "HUBFS-TEST|Tiny-Model|BIG-dataset"' "$MNT"
 
 # git probes HEAD, .git, objects... upwards from a repo folder.
 requests=$(hub_count)
