@@ -170,6 +170,12 @@ struct fs_handle {
 /* ---- inode.c ---- */
 
 int fs_table_init(struct fs *fs);
+/*
+ * With --repo: load the root's repo before mounting. 0, or -errno when the
+ * Hub says it or its revision is not there or not ours to read (said in
+ * the log); a Hub that cannot be reached is no reason not to mount.
+ */
+int fs_check_root_repo(struct fs *fs);
 void fs_table_release(struct fs *fs);
 /* The node of inode @ino, or NULL; not held (see "Lifetime"). */
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);

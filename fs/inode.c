@@ -667,6 +667,40 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 	return rc;
 }
 
+int fs_check_root_repo(struct fs *fs)
+{
+	struct fs_node *root = fs_node_get(fs, FUSE_ROOT_ID);
+	struct hub_error err = { 0 };
+	struct repo_snapshot *snap = NULL;
+	struct fs_repo *r;
+	int64_t prev;
+	int rc;
+
+	if (!root || root->kind != NODE_REPO)
+		return 0;
+	r = root->repo;
+	/* Before the FUSE session and its threads: no helper, no wait. */
+	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
+	rc = repo_snapshot_load(&fs->env, &r->repo, &snap, &err);
+	hub_deadline_set(prev);
+	/* Offline, a repo the cache never saw is simply not there. */
+	if (rc == -ENETDOWN && fs->env.offline)
+		rc = -ENOENT;
+	if (rc == 0) {
+		/* The first ls needs no second load. */
+		r->snap = snap;
+		r->checked_at = time_mono_secs();
+		return 0;
+	}
+	if (rc == -ENOENT || rc == -EACCES || rc == -EINVAL || rc == -EPERM) {
+		log_err("--repo %s: %s", fs->opts.repo, err.message);
+		return rc;
+	}
+	/* Unreachable: the cache may serve it, and the Hub may come back. */
+	log_warn("--repo %s: %s; mounting all the same", fs->opts.repo, err.message);
+	return 0;
+}
+
 int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		     struct repo_snapshot **snap, uint32_t *entry)
 {

@@ -1612,6 +1612,8 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	if (rc == 0)
 		rc = fs_table_init(fs);
 	if (rc == 0)
+		rc = fs_check_root_repo(fs);
+	if (rc == 0)
 		rc = build_args(opts, &args);
 	if (rc < 0)
 		goto out;

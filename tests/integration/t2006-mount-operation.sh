@@ -67,6 +67,12 @@ check "--repo: the root is the dataset" test -f "$MNT/README.md"
 expect_eq "$(manifest files dataset/hubfs-test/big-dataset v1.0 | wc -l)" "$(find "$MNT" -type f | wc -l)" \
 	"--repo: every file of the revision is there"
 unmount_hubfs
+for spec in hubfs-test/no-such-repo hubfs-test/tiny-model@no-such-branch; do
+	"$HUBFS_BIN" mount "$MNT" --repo "$spec" 2>"$T/repo.err"
+	expect_eq 1 "$?" "--repo $spec: mount fails (exit 1)"
+	check "... saying why on the terminal" grep -q "not found" "$T/repo.err"
+	check "... and nothing is mounted" sh -c '! mountpoint -q "$0"' "$MNT"
+done
 
 # --- daemon mode ---
 "$HUBFS_BIN" mount "$MNT" --log-level debug
