@@ -147,6 +147,7 @@ int cmd_ls(int argc, char **argv)
 	struct hub_repo repo;
 	bool recursive = false;
 	const char *path = "";
+	char path_buf[4096];
 	int c, rc;
 
 	optind = 1;
@@ -192,14 +193,35 @@ int cmd_ls(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (argc - optind == 2) {
-		path = argv[optind + 1];
-		while (*path == '/')
-			path++;
+		const char *arg = argv[optind + 1];
+		size_t n;
+
+		while (*arg == '/')
+			arg++;
+		/* "data/", as ls itself prints folders, names the folder. */
+		n = strlen(arg);
+		while (n && arg[n - 1] == '/')
+			n--;
+		if (n >= sizeof(path_buf)) {
+			fprintf(stderr, "hubfs: path too long\n");
+			return CLI_EXIT_USAGE;
+		}
+		memcpy(path_buf, arg, n);
+		path_buf[n] = '\0';
+		path = path_buf;
 	}
 	rc = cli_hub_connect(&o, &cfg, &client);
 	if (rc)
 		return rc;
 	rc = hub_list_tree(client, &repo, path, recursive, print_entry, &ctx, &err);
+	if (rc == -ENOENT && path[0] && !recursive) {
+		/* A file: listed by itself, as ls(1) does. */
+		struct hub_error err2 = { 0 };
+
+		if (hub_paths_info(client, &repo, &path, 1, print_entry, &ctx, &err2) == 0 &&
+		    ctx.count > 0)
+			rc = 0;
+	}
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = -EIO;
 	hub_client_free(client);

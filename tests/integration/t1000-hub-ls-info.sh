@@ -26,6 +26,9 @@ manifest entries model/hubfs-test/tiny-model |
 	awk -F'\t' '$1 !~ /\// { print $1 ($2 == "dir" ? "/" : "") }' | sort >"$T/want-top"
 check "ls lists one level" cmp -s "$T/want-top" <(sort "$T/top")
 expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model extra)" "ls of a sub-folder"
+expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model extra/)" "... named with a '/', as ls prints it"
+expect_eq "config.json" "$("$H" ls hubfs-test/tiny-model config.json)" "ls of a file lists the file, as ls(1)"
+expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model /extra/weights.dat)" "... in a sub-folder"
 
 # --- -l: size, kind and the Hub's hash ---
 line=$("$H" ls -l hubfs-test/tiny-model | grep ' model.safetensors$')
