@@ -48,8 +48,9 @@ struct dl_file {
 	struct cache_source src;
 	atomic_uint blocks_left;  /* blocks still to fetch */
 	atomic_bool failed;
-	pthread_mutex_t lock;     /* guards error */
+	pthread_mutex_t lock;     /* guards error and error_rc */
 	char error[600];
+	int error_rc;             /* the -errno of the first reason */
 	bool done;                /* verified (and written out) */
 };
 
@@ -110,12 +111,14 @@ static bool matches(const char *path, char *const *patterns, size_t n)
 	return false;
 }
 
-/* Keep the first reason a file failed: @prefix then @detail. */
-static void file_fail(struct dl_file *f, const char *prefix, const char *detail)
+/* Keep the first reason a file failed (@rc): @prefix then @detail. */
+static void file_fail(struct dl_file *f, int rc, const char *prefix, const char *detail)
 {
 	pthread_mutex_lock(&f->lock);
-	if (!f->error[0])
+	if (!f->error[0]) {
 		snprintf(f->error, sizeof(f->error), "%s%s", prefix, detail);
+		f->error_rc = rc;
+	}
 	pthread_mutex_unlock(&f->lock);
 	atomic_store(&f->failed, true);
 }
@@ -169,14 +172,14 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	}
 	rc = cache_fill(dl->env.cache, &f->key, &f->src, &cerr);
 	if (rc < 0) {
-		file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
+		file_fail(f, rc, "", cerr.message[0] ? cerr.message : strerror(-rc));
 		atomic_fetch_add(&dl->files_failed, 1);
 		return;
 	}
 	if (dl->local_dir) {
 		rc = write_local(dl, f);
 		if (rc < 0) {
-			file_fail(f, "cannot write it to the local dir: ", strerror(-rc));
+			file_fail(f, rc, "cannot write it to the local dir: ", strerror(-rc));
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;
 		}
@@ -184,7 +187,8 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	if (dl->hf_repo_dir[0]) {
 		rc = cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
 		if (rc < 0) {
-			file_fail(f, "cannot write it to huggingface_hub's cache: ", strerror(-rc));
+			file_fail(f, rc, "cannot write it to huggingface_hub's cache: ",
+				  strerror(-rc));
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;
 		}
@@ -226,7 +230,7 @@ static void fetch_blocks(void *dl_)
 			rc = cache_prefetch(dl->env.cache, &f->key, &f->src, k, &cerr);
 			hub_pace_backlog(dl->pace, cache_hash_backlog(dl->env.cache, &f->key));
 			if (rc < 0) {
-				file_fail(f, "", cerr.message[0] ? cerr.message : strerror(-rc));
+				file_fail(f, rc, "", cerr.message[0] ? cerr.message : strerror(-rc));
 				len = 0;
 			} else {
 				atomic_fetch_add(&dl->done_bytes, len);
@@ -425,14 +429,26 @@ static int download_report(struct download *dl, long cap, bool quiet)
 			ps.backlogs);
 	}
 	if (atomic_load(&dl->files_failed)) {
+		int code = -1;
+
 		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl->files_failed),
 			dl->n_files);
 		for (size_t i = 0; i < dl->n_files; i++) {
-			if (!dl->files[i].done)
-				fprintf(stderr, "  %s: %s\n", dl->files[i].entry->path,
-					dl->files[i].error[0] ? dl->files[i].error : "failed");
+			const struct dl_file *f = &dl->files[i];
+			int c = cli_exit_code(f->error_rc);
+
+			if (f->done)
+				continue;
+			fprintf(stderr, "  %s: %s\n", f->entry->path,
+				f->error[0] ? f->error : "failed");
+			code = code < 0 || code == c ? c : CLI_EXIT_FAIL;
 		}
-		return CLI_EXIT_FAIL;
+		/*
+		 * One reason for every file that failed (a gated repo without
+		 * access, the Hub away): its own code, as a command that asked
+		 * the Hub once would say. Else 1.
+		 */
+		return code > 0 ? code : CLI_EXIT_FAIL;
 	}
 	/* The ref last: a snapshot folder is complete once a ref names it. */
 	rc = dl->hf_repo_dir[0] ? cli_hf_export_ref(dl->hf_repo_dir, dl->snap) : 0;

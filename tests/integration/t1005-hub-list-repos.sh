@@ -114,7 +114,13 @@ HF_TOKEN=$BOB_TOKEN "$HUB_FETCH" hubfs-test/gated-model config.json >/dev/null 2
 check "gated content, not approved: EACCES, ask for access" \
 	grep -q "error EACCES: your token has no access to gated model 'hubfs-test/gated-model': ask for access at $HUB_URL/hubfs-test/gated-model" "$T/err"
 "$H" download hubfs-test/gated-model --include config.json --local-dir "$T/g" >/dev/null 2>"$T/err"
-expect_eq 1 "$?" "hubfs download of gated content fails the file (exit 1)"
+expect_eq 4 "$?" "hubfs download of gated content: every file failed for no access (exit 4)"
 check "... with the access message" grep -q "config.json: model 'hubfs-test/gated-model' is gated: log in" "$T/err"
+fault '{"kind": "status", "code": 404, "host": "cdn", "glob": "/repos/*", "count": -1}'
+fault '{"kind": "status", "code": 403, "host": "hub", "glob": "*/resolve/*/config.json", "count": -1}'
+"$H" download hubfs-test/gated-model --include config.json --include '*.safetensors' \
+	--token-file <(printf %s "$ALICE_TOKEN") --local-dir "$T/g2" >/dev/null 2>"$T/err"
+expect_eq 1 "$?" "... and a download whose files failed for different reasons: exit 1"
+fakehub_ctl DELETE faults >/dev/null
 check "the token is in no output" sh -c '! grep -rq "$0" "$1"' "$ALICE_TOKEN" "$T"
 test_done
