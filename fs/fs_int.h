@@ -153,7 +153,7 @@ struct fs_handle {
 	struct cache_key key;
 	struct repo_source source;
 	struct cache_source src;
-	pthread_mutex_t lock;        /* guards the read-ahead state */
+	pthread_mutex_t lock;        /* guards the read-ahead state and the failed read */
 	uint64_t next_offset;        /* the end of the current run: where a sequential read goes on */
 	uint64_t run_start;          /* where the current run began */
 	bool run_in_order;           /* every read of the run began where the last ended */
@@ -165,6 +165,15 @@ struct fs_handle {
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	atomic_uint refs;            /* the kernel's (open to release), and a pushing read's */
 	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */
+	/*
+	 * The last read that failed, and how (under lock): the kernel retries
+	 * a failed read-ahead as a read of the page the reader needs, at once,
+	 * and that retry gets the same answer instead of a second full wait
+	 * (two operation timeouts for one read).
+	 */
+	uint64_t failed_off, failed_end;
+	int64_t failed_at_ms;
+	int failed_rc;
 };
 
 /* ---- inode.c ---- */

@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/iobuf.h"
 #include "util/log.h"
+#include "util/time.h"
 
 /*
  * libfuse 3.14 stops at 10 worker threads by default, and a request that
@@ -1023,6 +1024,35 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 	atomic_fetch_sub(&fs->n_pushing, 1);
 }
 
+/* How long the answer of a failed read stands for a read of its bytes on the same file. */
+#define FAILED_READ_MEMO_MS 1000
+
+/* The error of a read of [@off, …) that failed on @h just now, or 0. */
+static int recent_failure(struct fs_handle *h, uint64_t off)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->failed_rc < 0 && off >= h->failed_off && off < h->failed_end &&
+	    time_mono_ms() - h->failed_at_ms < FAILED_READ_MEMO_MS)
+		rc = h->failed_rc;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void note_failure(struct fs_handle *h, uint64_t off, size_t size, int rc)
+{
+	/* A reader interrupted asks nothing again; the next one tries anew. */
+	if (rc == -EINTR || rc == -ECANCELED)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->failed_off = off;
+	h->failed_end = off + size;
+	h->failed_at_ms = time_mono_ms();
+	h->failed_rc = rc;
+	pthread_mutex_unlock(&h->lock);
+}
+
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -1045,6 +1075,11 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (off < 0 || (uint64_t)off >= h->entry->size) {
 		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	n = recent_failure(h, (uint64_t)off);
+	if (n < 0) {
+		reply_err(req, (int)n);
 		return;
 	}
 	streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
@@ -1085,6 +1120,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fs_poison_object(fs, &h->key, cache_object_rejects(fs->deps.cache, &h->key));
 		}
 		log_read_failure(fs, h, (int)n, cerr.message);
+		note_failure(h, (uint64_t)off, size, (int)n);
 		reply_err(req, (int)n);
 	} else {
 		/* The file may be released once answered: hold it for the push. */

@@ -57,4 +57,17 @@ HUBFS_PID=
 SECS=$(secs_since "$t0")
 say "unmounted and exited in $SECS s"
 check "... within 3 s, although 60 s stalls were still in flight" within 3
+
+# --- a read of a stalled file fails once, within the operation timeout ---
+# The kernel retries a failed read-ahead page as a read of its own: that
+# retry must not start a second full wait.
+mount_hubfs --op-timeout 3
+t0=$(now_cs)
+cat "$D/shard-0020.csv" >/dev/null 2>"$T/cat.err"
+expect_eq 1 "$?" "cat of a stalled file fails"
+check "... with EIO" grep -q "Input/output error" "$T/cat.err"
+SECS=$(secs_since "$t0")
+say "cat failed after $SECS s (--op-timeout 3)"
+check "... within the operation timeout and a little (5 s), not twice it" within 5
+unmount_hubfs
 test_done
