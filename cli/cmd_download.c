@@ -50,7 +50,7 @@ struct dl_file {
 	atomic_bool failed;
 	pthread_mutex_t lock;     /* guards error and error_rc */
 	char error[600];
-	int error_rc;             /* the -errno of the first reason */
+	int error_rc;             /* the Hub's or the cache's -errno of the first reason; 0: ours */
 	bool done;                /* verified (and written out) */
 };
 
@@ -179,7 +179,8 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	if (dl->local_dir) {
 		rc = write_local(dl, f);
 		if (rc < 0) {
-			file_fail(f, rc, "cannot write it to the local dir: ", strerror(-rc));
+			/* Ours, not the Hub's: exit 1 whatever the errno (0 here). */
+			file_fail(f, 0, "cannot write it to the local dir: ", strerror(-rc));
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;
 		}
@@ -187,7 +188,7 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	if (dl->hf_repo_dir[0]) {
 		rc = cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
 		if (rc < 0) {
-			file_fail(f, rc, "cannot write it to huggingface_hub's cache: ",
+			file_fail(f, 0, "cannot write it to huggingface_hub's cache: ",
 				  strerror(-rc));
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;

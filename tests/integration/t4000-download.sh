@@ -45,12 +45,17 @@ check "... no pointer among them" sh -c '! grep -rl "git-lfs.github.com/spec" "$
 check "... and no temporary file left" sh -c '! find "$0" -name "*.tmp.*" | grep -q .' "$T/local"
 "$H" download --quiet $REPO --local-dir "$T/local" 2>"$T/quiet"
 check "--quiet prints nothing" test ! -s "$T/quiet"
+# A local dir that cannot be written: our failure, exit 1, whatever its errno
+# (here ENOENT: /proc takes no new folder), not the code of a Hub's answer.
+"$H" download --quiet $REPO --include config.json --local-dir /proc/hubfs-no/out 2>"$T/local-fail"
+expect_eq 1 "$?" "a local dir that cannot be written: exit 1"
+check "... saying so" grep -q "cannot write it to the local dir" "$T/local-fail"
 
 # --- a file that cannot be fetched ---
 "$H" cache evict --all >/dev/null
 fakehub_ctl POST faults '{"kind": "status", "code": 503, "glob": "*/vocab.txt", "count": -1}' >/dev/null
 HUBFS_MAX_RETRIES=1 "$H" download --quiet $REPO 2>"$T/fail"
-expect_eq 1 "$?" "a failed file makes the exit code 1"
+expect_eq 5 "$?" "a file the Hub failed: exit 5, the Hub's reason's code (1 for mixed reasons)"
 check "... the summary names it and why" grep -q "vocab.txt: the Hub failed with HTTP 503" "$T/fail"
 check "... the other files are verified" sh -c '"$0" cache ls | grep -q "partial ($1 verified"' "$H" $((nfiles - 1))
 fakehub_ctl DELETE faults >/dev/null
@@ -64,7 +69,7 @@ fakehub_ctl DELETE log >/dev/null
 fault '{"kind": "wrong_linked_size", "host": "hub", "glob": "*/resolve/*/model.safetensors", "count": 1}'
 SECONDS=0
 "$H" download --quiet $REPO --include model.safetensors 2>"$T/wls"
-expect_eq "1 0" "$? $((SECONDS >= 8))" "a failed resolve fails its transfer, and nobody waits for it"
+expect_eq "5 0" "$? $((SECONDS >= 8))" "a failed resolve fails its transfer (exit 5), and nobody waits for it"
 check "... the others resolved on their own" test "$(hub_count 'path~*/resolve/*/model.safetensors')" -ge 2
 "$H" download --quiet $REPO --include model.safetensors
 expect_eq 0 "$?" "... and the next run completes the file"
