@@ -262,6 +262,21 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 
 	if (digest_is_hex(s->repo.revision, HUB_OID_HEX)) {
 		memcpy(s->commit, s->repo.revision, sizeof(s->commit));
+		/*
+		 * A commit needs no resolve, but the id may be spelled otherwise
+		 * than on the Hub ("Org/Name"), which answers for it all the
+		 * same: the listing would be stored, and the mount would show a
+		 * folder, under a name the Hub does not have. One question
+		 * gives its spelling; an unreachable Hub leaves the one asked.
+		 */
+		if (env->offline)
+			return 0;
+		rc = hub_repo_info(env->hub, &s->repo, &info, err);
+		if (rc < 0)
+			return is_network_error(rc) ? 0 : rc;
+		snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
+		repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
+		hub_repo_info_release(&info);
 		return 0;
 	}
 	if (!env->offline) {

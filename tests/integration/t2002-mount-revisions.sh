@@ -38,8 +38,11 @@ expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <&7 | cut -d'
 exec 7<&-
 fakehub_ctl DELETE log >/dev/null
 ls "$R@$new" >/dev/null
+expect_eq 1 "$(hub_count 'path~/api/models/hubfs-test/tiny-model/revision/*')" \
+	"a sha path asks the Hub once, for the id's spelling"
+fakehub_ctl DELETE log >/dev/null
 sleep 1.2
 ls "$R@$new" >/dev/null
 expect_eq 0 "$(hub_count 'path~/api/models/hubfs-test/tiny-model/revision/*')" \
-	"a sha path is never re-resolved"
+	"... and is never re-resolved"
 finish_mount

@@ -55,6 +55,10 @@ check "... and in no listing" sh -c '! ls -A "$0/hubfs-test" | grep -q "tiny-mod
 expect_eq ENOENT "$(errno_of "$MNT/HUBFS-TEST/tiny-model")" "an org in other letter case: ENOENT"
 expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/Tiny-Model")" "a repo in other letter case: ENOENT"
 expect_eq ENOENT "$(errno_of "$MNT/datasets/hubfs-test/BIG-dataset")" "... a dataset too"
+sha=$(manifest commit model/hubfs-test/tiny-model)
+expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/Tiny-Model@$sha")" "... at a commit too (no resolve, the id still checked)"
+expect_eq OK "$(errno_of "$MNT/hubfs-test/tiny-model@$sha")" "... which the right spelling reaches"
+check "... and no listing is stored under the wrong one" sh -c '! find "$0" -path "*Tiny-Model*" | grep -q .' "$CACHE_DIR"
 check "... and neither is listed" sh -c '! ls "$0" "$0/hubfs-test" "$0/datasets/hubfs-test" | grep -qE "HUBFS-TEST|Tiny-Model|BIG-dataset"' "$MNT"
 
 # git probes HEAD, .git, objects... upwards from a repo folder.
