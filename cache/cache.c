@@ -517,24 +517,28 @@ struct usage {
  * it goes on without it. The flock only keeps the count exact (a link or
  * an unlink is atomic on its own), and its holder may be stopped (Ctrl-Z)
  * or walking a huge directory at its open: waiting for ever would hang
- * every fetch here. After a wait that ended so, the next ones only try,
- * for USAGE_STUCK_MS. The count may then drift until the next open
- * recounts it.
+ * every fetch here. After a wait that ended so, the next ones wait
+ * USAGE_TRY_MS at most, for USAGE_STUCK_MS (a window that only a full
+ * wait opens, so brief contention later still gets the flock). The count
+ * may drift meanwhile, until the next open recounts it.
  */
 #define USAGE_WAIT_MS 2000
+#define USAGE_TRY_MS 50
 #define USAGE_STUCK_MS 10000
 
 static void usage_lock(struct cache *c)
 {
 	int64_t now, until;
 	unsigned nap_ms = 1;
+	bool stuck;
 
 	pthread_mutex_lock(&c->usage_mutex); /* flock does not exclude our own threads */
 	c->usage_flocked = false;
 	if (c->usage_fd < 0)
 		return;
 	now = time_mono_ms();
-	until = now < c->usage_stuck_until ? now : now + USAGE_WAIT_MS;
+	stuck = now < c->usage_stuck_until;
+	until = now + (stuck ? USAGE_TRY_MS : USAGE_WAIT_MS);
 	for (;;) {
 		if (flock(c->usage_fd, LOCK_EX | LOCK_NB) == 0) {
 			c->usage_flocked = true;
@@ -549,11 +553,12 @@ static void usage_lock(struct cache *c)
 		if (nap_ms < 64)
 			nap_ms *= 2;
 	}
-	if (now >= c->usage_stuck_until)
+	if (!stuck) {
 		log_warn("cache: another process has held %s/usage for over %d s; going on "
 			 "without it (the usage count may drift until the next open)",
 			 c->dir, USAGE_WAIT_MS / 1000);
-	c->usage_stuck_until = now + USAGE_STUCK_MS;
+		c->usage_stuck_until = now + USAGE_STUCK_MS;
+	}
 }
 
 static void usage_unlock(struct cache *c)
