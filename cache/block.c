@@ -447,17 +447,36 @@ static _Thread_local sigjmp_buf *mapped_copy_escape;
 static struct sigaction sigbus_before; /* set under sigbus_lock */
 static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static _Thread_local bool sigbus_chaining;
+
 static void on_sigbus(int sig, siginfo_t *info, void *context)
 {
+	bool handler = (sigbus_before.sa_flags & SA_SIGINFO) ||
+		       (sigbus_before.sa_handler != SIG_IGN && sigbus_before.sa_handler != SIG_DFL);
+
 	if (mapped_copy_escape)
 		siglongjmp(*mapped_copy_escape, 1);
-	/* Not ours: as before (the faulting access runs again and gets it). */
-	if (sigbus_before.sa_flags & SA_SIGINFO)
-		sigbus_before.sa_sigaction(sig, info, context);
-	else if (sigbus_before.sa_handler != SIG_IGN && sigbus_before.sa_handler != SIG_DFL)
-		sigbus_before.sa_handler(sig);
-	else
-		sigaction(SIGBUS, &sigbus_before, NULL);
+	/*
+	 * Not ours: to the handler there was before. Back here from it (it
+	 * chains to us, having been set after us): the default instead.
+	 */
+	if (handler && !sigbus_chaining) {
+		sigbus_chaining = true;
+		if (sigbus_before.sa_flags & SA_SIGINFO)
+			sigbus_before.sa_sigaction(sig, info, context);
+		else
+			sigbus_before.sa_handler(sig);
+		sigbus_chaining = false;
+		return;
+	}
+	/*
+	 * A fault (si_code > 0) ends us as it would have; so does a kill(1),
+	 * raised again so as not to be swallowed, unless it was ignored.
+	 */
+	if (handler || sigbus_before.sa_handler == SIG_DFL || !info || info->si_code > 0) {
+		signal(SIGBUS, SIG_DFL);
+		raise(sig);
+	}
 }
 
 static bool sigbus_is_ours(void)

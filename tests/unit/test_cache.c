@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -2339,6 +2340,47 @@ static void evict_block_0_once(struct cache *c, const struct cache_key *key)
 }
 
 /*
+ * The SIGBUS guard takes only the faults of its own copies: a SIGBUS sent
+ * by another process still ends this one, as it did before the guard.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+static void test_sigbus_not_ours_still_ends_us(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS, 99);
+	int status;
+	pid_t pid;
+
+#ifdef UNDER_TSAN
+	skip(); /* TSan keeps the signal it is sent, whatever the disposition says */
+#endif
+	read_all(f, o);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cache_error err = { { 0 } };
+		uint8_t *buf = malloc(MiB);
+
+		signal(SIGBUS, SIG_DFL); /* not cmocka's */
+		/* A mapped read installs the guard over the default. */
+		if (!buf || cache_read(f->c, &o->key, &f->ms.src, buf, MiB, 0, &err) != (ssize_t)MiB)
+			_exit(2);
+		kill(getpid(), SIGBUS);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGBUS);
+}
+
+/*
  * A wrong file read in order: the running hash took blocks 0 and 1, and
  * the read of block 2 completes the object. Just before it verifies the
  * whole, block 0 goes. The verification finds the object incomplete; it
@@ -3823,6 +3865,7 @@ int main(void)
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
 		T(test_block_truncated_while_mapped),
+		T(test_sigbus_not_ours_still_ends_us),
 		T(test_block_gone_before_the_last_verdict),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
