@@ -148,6 +148,7 @@ int cmd_ls(int argc, char **argv)
 	bool recursive = false;
 	const char *path = "";
 	char path_buf[4096];
+	bool as_folder = false; /* named with a trailing '/' */
 	int c, rc;
 
 	optind = 1;
@@ -200,8 +201,10 @@ int cmd_ls(int argc, char **argv)
 			arg++;
 		/* "data/", as ls itself prints folders, names the folder. */
 		n = strlen(arg);
-		while (n && arg[n - 1] == '/')
+		while (n && arg[n - 1] == '/') {
 			n--;
+			as_folder = true;
+		}
 		if (n >= sizeof(path_buf)) {
 			fprintf(stderr, "hubfs: path too long\n");
 			return CLI_EXIT_USAGE;
@@ -214,8 +217,8 @@ int cmd_ls(int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = hub_list_tree(client, &repo, path, recursive, print_entry, &ctx, &err);
-	if (rc == -ENOENT && path[0] && !recursive) {
-		/* A file: listed by itself, as ls(1) does. */
+	if (rc == -ENOENT && path[0] && !as_folder) {
+		/* A file: listed by itself, as ls(1) does (with -R too). */
 		struct hub_error err2 = { 0 };
 
 		if (hub_paths_info(client, &repo, &path, 1, print_entry, &ctx, &err2) == 0 &&

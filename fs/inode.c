@@ -667,6 +667,8 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 	return rc;
 }
 
+#define ROOT_CHECK_MS 20000
+
 int fs_check_root_repo(struct fs *fs)
 {
 	struct fs_node *root = fs_node_get(fs, FUSE_ROOT_ID);
@@ -679,8 +681,15 @@ int fs_check_root_repo(struct fs *fs)
 	if (!root || root->kind != NODE_REPO)
 		return 0;
 	r = root->repo;
-	/* Before the FUSE session and its threads: no helper, no wait. */
-	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
+	/*
+	 * Before the FUSE session and its threads: no helper, no wait. At
+	 * most ROOT_CHECK_MS, for a mount unit waits for us (systemd's
+	 * TimeoutSec=90 in contrib/): past that it is "unreachable", and the
+	 * load goes on at the first ls.
+	 */
+	prev = hub_deadline_set(hub_now_ms() + (fs->deps.hub_config->op_timeout_ms < ROOT_CHECK_MS ?
+						 fs->deps.hub_config->op_timeout_ms :
+						 ROOT_CHECK_MS));
 	rc = repo_snapshot_load(&fs->env, &r->repo, &snap, &err);
 	hub_deadline_set(prev);
 	/* Offline, a repo the cache never saw is simply not there. */

@@ -29,6 +29,9 @@ expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model extra)" "ls of a 
 expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model extra/)" "... named with a '/', as ls prints it"
 expect_eq "config.json" "$("$H" ls hubfs-test/tiny-model config.json)" "ls of a file lists the file, as ls(1)"
 expect_eq "extra/weights.dat" "$("$H" ls hubfs-test/tiny-model /extra/weights.dat)" "... in a sub-folder"
+expect_eq "config.json" "$("$H" ls -R hubfs-test/tiny-model config.json)" "... with -R too"
+expect_code 3 "not found" "a file named as a folder ('config.json/') is not found" \
+	"$H" ls hubfs-test/tiny-model config.json/
 
 # --- -l: size, kind and the Hub's hash ---
 line=$("$H" ls -l hubfs-test/tiny-model | grep ' model.safetensors$')
