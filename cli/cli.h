@@ -131,6 +131,11 @@ int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap);
  */
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path);
+/*
+ * Does the regular file @path (not followed if a link) hold exactly the
+ * bytes of object @key? Read and hashed whole: sha256 or git blob sha1.
+ */
+bool cli_file_holds(const char *path, const struct cache_key *key);
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

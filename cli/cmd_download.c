@@ -123,24 +123,6 @@ static void file_fail(struct dl_file *f, int rc, const char *prefix, const char 
 	atomic_store(&f->failed, true);
 }
 
-/* Hash of an existing local file, to skip rewriting identical content. */
-static bool local_is_same(const char *path, const struct dl_file *f)
-{
-	char hex[DIGEST_HEX_MAX], buf[1 << 16];
-	struct stat st;
-	int fd, rc;
-
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != f->entry->size)
-		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	rc = digest_hub_fd_hex(fd, f->entry->is_lfs, f->entry->size, buf, sizeof(buf), hex);
-	close(fd);
-	return rc == 0 && strcmp(hex, f->key.hash) == 0;
-}
-
 /* Copy a verified object out of the cache into DIR/path, atomically. */
 static int write_local(struct download *dl, struct dl_file *f)
 {
@@ -151,7 +133,7 @@ static int write_local(struct download *dl, struct dl_file *f)
 	if (snprintf(path, sizeof(path), "%s/%s", dl->local_dir, f->entry->path) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
-	if (local_is_same(path, f))
+	if (cli_file_holds(path, &f->key))
 		return 0;
 	slash = strrchr(path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);

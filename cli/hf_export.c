@@ -12,13 +12,14 @@
  *
  * Every byte written comes from the verified cache (cache_read() of an
  * object that cache_fill() verified), through a temporary file renamed
- * into place; a blob already there with the right size is kept as it is.
+ * into place; a blob already there is kept when its bytes hash right.
  * The layout is huggingface_hub's: blobs are copies, since the cache keeps
  * objects as checksummed blocks, not as plain files.
  */
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/digest.h"
 #include "util/fileio.h"
 #include "util/iobuf.h"
 
@@ -64,13 +66,32 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 	return rc;
 }
 
-/* The blob of @key, copied out of the verified cache unless already there. */
+bool cli_file_holds(const char *path, const struct cache_key *key)
+{
+	char hex[DIGEST_HEX_MAX], buf[1 << 16];
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != key->size)
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	rc = digest_hub_fd_hex(fd, key->algo == CACHE_ALGO_SHA256, key->size, buf, sizeof(buf),
+			       hex);
+	close(fd);
+	return rc == 0 && strcmp(hex, key->hash) == 0;
+}
+
+/*
+ * The blob of @key, copied out of the verified cache unless already there
+ * with its bytes: a blob of the right size is hashed first, for a damaged
+ * one would be what huggingface_hub loads, offline too.
+ */
 static int put_blob(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *blob)
 {
-	struct stat st;
-
-	if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == key->size)
+	if (cli_file_holds(blob, key))
 		return 0;
 	return cli_copy_object(cache, key, src, blob);
 }

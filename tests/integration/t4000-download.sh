@@ -45,6 +45,16 @@ check "... no pointer among them" sh -c '! grep -rl "git-lfs.github.com/spec" "$
 check "... and no temporary file left" sh -c '! find "$0" -name "*.tmp.*" | grep -q .' "$T/local"
 "$H" download --quiet $REPO --local-dir "$T/local" 2>"$T/quiet"
 check "--quiet prints nothing" test ! -s "$T/quiet"
+# --hf-cache: a blob already in huggingface_hub's cache, of the right size but
+# damaged, is replaced by the verified bytes, not kept because of its size.
+sha=$(manifest field $KEY model.safetensors sha256)
+HF_HUB_CACHE="$T/hfc" "$H" download --quiet $REPO --include model.safetensors --hf-cache
+blob="$T/hfc/models--hubfs-test--tiny-model/blobs/$sha"
+printf 'X' | dd of="$blob" bs=1 seek=1000 conv=notrunc status=none
+HF_HUB_CACHE="$T/hfc" "$H" download --quiet $REPO --include model.safetensors --hf-cache
+expect_eq 0 "$?" "--hf-cache again over a damaged blob of the right size succeeds"
+expect_eq "$sha" "$(sha256sum <"$blob" | cut -d' ' -f1)" "... and the blob holds the right bytes again"
+
 # A local dir that cannot be written: our failure, exit 1, whatever its errno
 # (here ENOENT: /proc takes no new folder), not the code of a Hub's answer.
 "$H" download --quiet $REPO --include config.json --local-dir /proc/hubfs-no/out 2>"$T/local-fail"
