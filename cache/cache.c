@@ -2537,6 +2537,29 @@ static void sweep_tmp(const char *dir)
 }
 
 /* The format marker: refuse a directory written by another format. */
+/*
+ * Is @dir empty but for what a marker write cut short leaves? The marker
+ * is the first file a new cache gets (fsync'ed): a directory with other
+ * files and no marker is someone else's, and opening it would sweep its
+ * temporary-looking files, rewrite a "usage" file and tag it for backups
+ * to skip.
+ */
+static bool holds_only_marker_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool only = d != NULL;
+
+	while (only && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    strncmp(de->d_name, "hubfs-cache.tmp.", 16) != 0)
+			only = false;
+	}
+	if (d)
+		closedir(d);
+	return only;
+}
+
 static int check_marker(struct cache *c)
 {
 	char path[PATH_MAX];
@@ -2546,7 +2569,9 @@ static int check_marker(struct cache *c)
 	snprintf(path, sizeof(path), "%s/hubfs-cache", c->dir);
 	buf_init(&b, 256);
 	rc = fileio_read_all(path, 256, &b);
-	if (rc == -ENOENT) {
+	if (rc == -ENOENT && !holds_only_marker_leftovers(c->dir))
+		rc = -ENOTEMPTY;
+	else if (rc == -ENOENT) {
 		static const char tag[] =
 			"Signature: 8a477f597d28d172789f06886806bc55\n"
 			"# This file is a cache directory tag created by hubfs.\n";

@@ -33,6 +33,11 @@ int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 			"use another --cache-dir\n", dir);
 		return CLI_EXIT_FAIL;
 	}
+	if (rc == -ENOTEMPTY) {
+		fprintf(stderr, "hubfs: '%s' is not empty and is not a hubfs cache (no "
+			"'hubfs-cache' marker in it): name an empty or new directory\n", dir);
+		return CLI_EXIT_USAGE;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "hubfs: cannot open the cache '%s': %s\n", dir,
 			strerror(-rc));

@@ -10,6 +10,13 @@ export HUBFS_CACHE_DIR=$CACHE_DIR
 REPO=hubfs-test/tiny-model
 read -r nfiles nlfs bytes < <(manifest total model/$REPO)
 
+# A directory that is neither empty nor a hubfs cache is not taken for one.
+mkdir "$T/foreign" && printf 'my notes\n' >"$T/foreign/usage"
+expect_code 2 "is not a hubfs cache" "cache ls of a foreign directory: exit 2" \
+	"$H" cache ls --cache-dir "$T/foreign"
+expect_eq "my notes" "$(cat "$T/foreign/usage")" "... and its files are left as they were"
+check "... untagged" test ! -e "$T/foreign/CACHEDIR.TAG"
+
 check "download fills the cache" "$H" download --quiet $REPO
 row=$("$H" cache ls | grep "^model/$REPO ")
 check "cache ls shows the repo at main, all $nfiles files, verified" \

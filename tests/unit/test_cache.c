@@ -3340,6 +3340,55 @@ static void test_foreign_and_unreadable_files(void **state)
 
 /* ---- 13. format marker ---- */
 
+/*
+ * A directory that is neither empty nor a hubfs cache is someone else's:
+ * refused, and nothing in it touched (opening it used to rewrite a file
+ * named "usage", sweep "x.tmp.PID.N" files of dead pids and tag it for
+ * backups to skip). An empty one, or one with only the leftover of a
+ * marker write cut short, becomes a cache.
+ */
+static void test_open_refuses_a_foreign_directory(void **state)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	struct cache_options opts = { 0 };
+	struct cache *c = NULL;
+	char got[64] = "";
+	FILE *fp;
+
+	(void)state;
+	scratch_dir_make(dir, sizeof(dir), "hubfs-test-foreign");
+	opts.dir = dir;
+	snprintf(path, sizeof(path), "%s/usage", dir);
+	write_file(path, "my notes\n", 9);
+	snprintf(path, sizeof(path), "%s/draft.tmp.999999.1", dir);
+	write_file(path, "keep", 4);
+	assert_int_equal(cache_open(&opts, &c), -ENOTEMPTY);
+	assert_null(c);
+	snprintf(path, sizeof(path), "%s/usage", dir);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(got, sizeof(got), fp));
+	fclose(fp);
+	assert_string_equal(got, "my notes\n");
+	snprintf(path, sizeof(path), "%s/draft.tmp.999999.1", dir);
+	assert_true(exists(path));
+	snprintf(path, sizeof(path), "%s/CACHEDIR.TAG", dir);
+	assert_false(exists(path));
+	snprintf(path, sizeof(path), "%s/hubfs-cache", dir);
+	assert_false(exists(path));
+	scratch_dir_remove(dir);
+
+	/* Only a cut-short marker write: a cache after all. */
+	scratch_dir_make(dir, sizeof(dir), "hubfs-test-foreign");
+	snprintf(path, sizeof(path), "%s/hubfs-cache.tmp.999999.0", dir);
+	write_file(path, "hubfs", 5);
+	assert_int_equal(cache_open(&opts, &c), 0);
+	cache_close(c);
+	snprintf(path, sizeof(path), "%s/hubfs-cache", dir);
+	assert_true(exists(path));
+	scratch_dir_remove(dir);
+}
+
 static void test_format_marker(void **state)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32];
@@ -3862,6 +3911,7 @@ int main(void)
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
 		T(test_open_never_follows_links),
+		T(test_open_refuses_a_foreign_directory),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
 		T(test_block_truncated_while_mapped),
