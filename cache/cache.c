@@ -2450,6 +2450,7 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 		if (!S_ISREG(st.st_mode) || k >= o->n_blocks ||
 		    (uint64_t)st.st_size != disk_size(&key, k)) {
 			remove_at(dirfd(d), de->d_name, 1); /* cannot be a block of this object */
+			c->stats.dropped_at_open++;
 			continue;
 		}
 		scan_note(c, found, &o->blocks[k], &st);
@@ -2469,6 +2470,7 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 remove:
 	closedir(d);
 	remove_at(dirfd(fan), hash, 0);
+	c->stats.dropped_at_open++;
 }
 
 static void scan(struct cache *c)
@@ -2501,6 +2503,7 @@ static void scan(struct cache *c)
 				if (strncmp(e2->d_name, e1->d_name, 2) != 0) {
 					/* filed under the wrong prefix */
 					remove_at(dirfd(d2), e2->d_name, 0);
+					c->stats.dropped_at_open++;
 					continue;
 				}
 				scan_object(c, &found, algos[a], d2, obj, e2->d_name);

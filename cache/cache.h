@@ -261,6 +261,8 @@ struct cache_stats {
 	uint64_t verified;       /* whole-content hashes that matched (again for each time) */
 	/* objects or blocks refused: hash, pointer, size, stamp, a broken transfer already answered */
 	uint64_t rejected;
+	/* files or object folders the walk at open removed: they could not be what they claimed */
+	uint64_t dropped_at_open;
 };
 void cache_stats(struct cache *c, struct cache_stats *out);
 

@@ -449,10 +449,18 @@ int cmd_cache(int argc, char **argv)
 		rc = cache_ls(c, json);
 	} else if (strcmp(sub, "verify") == 0 && optind == argc) {
 		struct verify_state st = { .cache = c, .repair = repair };
+		struct cache_stats cs;
 
+		/* What opening the cache already removed was found damaged too. */
+		cache_stats(c, &cs);
+		if (cs.dropped_at_open)
+			printf("%" PRIu64 " damaged file%s removed when the cache was opened "
+			       "(wrong size, or not a block of its object): fetched again when read\n",
+			       cs.dropped_at_open, cs.dropped_at_open == 1 ? "" : "s");
 		rc = cache_each_object(c, verify_one, &st);
 		printf("%" PRIu64 " objects checked, %" PRIu64 " with problems%s\n",
 		       st.objects, st.bad, st.bad && repair ? " (repaired: fetched again on next use)" : "");
+		st.bad += cs.dropped_at_open;
 		rc = rc < 0 ? CLI_EXIT_FAIL : st.bad && !repair ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	} else if (strcmp(sub, "evict") == 0 && (all ? optind == argc : optind == argc - 1)) {
 		rc = cache_evict(c, all ? NULL : argv[optind], all);

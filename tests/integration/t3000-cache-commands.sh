@@ -49,6 +49,14 @@ check "download repairs the repo" "$H" download --quiet $REPO
 expect_eq "bytes=12582912-16777215" "$(hub_fields range host=cdn)" "... fetching exactly the dropped block"
 check "... and everything verifies" "$H" cache verify
 
+# --- a block file cut short: the walk at open removes it, and verify says so ---
+truncate -s 1000 "$blk"
+"$H" cache verify >"$T/verify" 2>&1
+expect_eq 1 "$?" "cache verify of a cut-short block file: exit 1"
+check "... saying a damaged file was removed at open" grep -q "^1 damaged file removed when the cache was opened" "$T/verify"
+check "... after which the cache is clean" "$H" cache verify
+check "download repairs the repo again" "$H" download --quiet $REPO
+
 # --- evict a revision: what main shares with v1.0 stays ---
 check "download v1.0 too" "$H" download --quiet $REPO@v1.0
 "$H" cache evict $REPO@v1.0 >"$T/evict"
