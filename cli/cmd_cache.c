@@ -407,7 +407,7 @@ int cmd_cache(int argc, char **argv)
 	 */
 	if (strcmp(sub, "export") == 0) {
 		static char download[] = "download", hf_cache[] = "--hf-cache",
-			    offline[] = "--offline";
+			    cache_only[] = "--cache-only";
 		char **args;
 		int n = 0, status;
 
@@ -424,7 +424,7 @@ int cmd_cache(int argc, char **argv)
 		for (int i = 2; i < argc; i++)
 			args[n++] = argv[i];
 		args[n++] = hf_cache;
-		args[n++] = offline;
+		args[n++] = cache_only;
 		args[n] = NULL;
 		status = cmd_download(n, args);
 		free(args);

@@ -75,6 +75,7 @@ static int by_block_then_file(const void *a_, const void *b_)
 }
 
 struct download {
+	bool cache_only;           /* cache export: offline, and says "not in the cache" */
 	struct repo_env env;
 	struct repo_snapshot *snap;
 	struct dl_file *files;
@@ -418,11 +419,14 @@ static int download_report(struct download *dl, long cap, bool quiet)
 			dl->n_files);
 		for (size_t i = 0; i < dl->n_files; i++) {
 			const struct dl_file *f = &dl->files[i];
-			int c = cli_exit_code(f->error_rc);
+			bool absent = dl->cache_only && f->error_rc == -ENETDOWN;
+			/* Not in the cache, for cache export: a file that failed (1). */
+			int c = absent ? CLI_EXIT_FAIL : cli_exit_code(f->error_rc);
 
 			if (f->done)
 				continue;
 			fprintf(stderr, "  %s: %s\n", f->entry->path,
+				absent ? "not in the cache (cache export reads only the cache)" :
 				f->error[0] ? f->error : "failed");
 			code = code < 0 || code == c ? c : CLI_EXIT_FAIL;
 		}
@@ -457,6 +461,7 @@ int cmd_download(int argc, char **argv)
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "local-dir", required_argument, NULL, 'L' },
 		{ "hf-cache", no_argument, NULL, 'H' },
+		{ "cache-only", no_argument, NULL, 'E' }, /* cache export's, not shown */
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "max-streams", required_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -493,6 +498,10 @@ int cmd_download(int argc, char **argv)
 			break;
 		case 'L': dl.local_dir = optarg; break;
 		case 'H': hf_cache = true; break;
+		case 'E':
+			dl.cache_only = true;
+			o.ovr.offline = true;
+			break;
 		case 'j':
 			jobs = strtol(optarg, &end, 10);
 			if (*end || jobs < 1 || jobs > MAX_JOBS) {

@@ -297,8 +297,9 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 	}
 	if (cache_ref_load(root, s->repo_key, rev, s->commit, &at) < 0) {
 		if (env->offline)
-			return hub_fail(err, -ENETDOWN, 0, "%s@%s: offline mode, and the cache "
-					"has never seen this revision", s->repo_key, rev);
+			return hub_fail(err, -ENETDOWN, 0, "%s@%s: the cache has never seen "
+					"this revision, and the Hub may not be asked (offline "
+					"mode, or cache export)", s->repo_key, rev);
 		return rc; /* the Hub's own error says it best */
 	}
 	if (!env->offline)

@@ -55,6 +55,15 @@ HF_HUB_CACHE="$T/hfc" "$H" download --quiet $REPO --include model.safetensors --
 expect_eq 0 "$?" "--hf-cache again over a damaged blob of the right size succeeds"
 expect_eq "$sha" "$(sha256sum <"$blob" | cut -d' ' -f1)" "... and the blob holds the right bytes again"
 
+# cache export of a repo the cache holds in part: the files it lacks fail
+# with that reason (not "offline mode", which nobody asked for), exit 1.
+"$H" download --quiet $REPO --include config.json --cache-dir "$T/cpart"
+HF_HUB_CACHE="$T/hfc2" "$H" cache export $REPO --cache-dir "$T/cpart" --quiet 2>"$T/export"
+expect_eq 1 "$?" "cache export of a repo cached in part: exit 1"
+check "... the files it lacks are 'not in the cache'" grep -q "model.safetensors: not in the cache" "$T/export"
+check "... and nothing speaks of offline mode" sh -c '! grep -q "offline mode" "$0"' "$T/export"
+check "... what it holds is exported" test -f "$T/hfc2/models--hubfs-test--tiny-model/snapshots/$(manifest commit $KEY)/config.json"
+
 # A local dir that cannot be written: our failure, exit 1, whatever its errno
 # (here ENOENT: /proc takes no new folder), not the code of a Hub's answer.
 "$H" download --quiet $REPO --include config.json --local-dir /proc/hubfs-no/out 2>"$T/local-fail"
