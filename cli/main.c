@@ -54,7 +54,7 @@ static void print_usage(FILE *out)
 		"  --strict                opening a file fetches and verifies all of it\n"
 		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
 		"  --max-streams N         read-ahead fetches in flight at most: the cap of\n"
-		"                          a window that adapts from 8 (default 32, 1..64)\n"
+		"                          a window that starts at 16 (default 32, 1..64)\n"
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
 		"  --connect-timeout SECS  wait this long for a connection (default 10)\n"
@@ -440,6 +440,12 @@ static int cmd_umount(int argc, char **argv)
 	}
 	if (argc != 2) {
 		fprintf(stderr, "hubfs: umount needs exactly one MOUNTPOINT\n");
+		return EXIT_USAGE;
+	}
+	if (argv[1][0] == '-') {
+		/* An option (--version), not a folder: './-x' names one so named. */
+		fprintf(stderr, "hubfs: umount: unknown option '%s' (see hubfs umount --help)\n",
+			argv[1]);
 		return EXIT_USAGE;
 	}
 	if (run_fusermount("-u", argv[1]) == 0)

@@ -55,6 +55,8 @@ check "after kill -9 the mount is stale" sh -c '! ls "$0" 2>/dev/null' "$MNT"
 "$HUBFS_BIN" mount -f "$MNT" 2>"$T/stale.err"
 expect_eq 1 "$?" "mounting over a stale mount fails"
 check "... saying so, and how to recover" grep -q "stale mount .* run 'hubfs umount" "$T/stale.err"
+expect_code 2 "unknown option" "hubfs umount --version is an unknown option, not a folder" \
+	"$HUBFS_BIN" umount --version
 check "hubfs umount recovers it" "$HUBFS_BIN" umount "$MNT"
 check "... and a new mount works" sh -c '"$0" mount -f "$1" & sleep 1; ls "$1/hubfs-test/tiny-model" | grep -q config.json' \
 	"$HUBFS_BIN" "$MNT"
