@@ -91,7 +91,8 @@ struct download {
 	atomic_uint_fast64_t done_bytes;   /* present or fetched */
 	atomic_uint_fast64_t fetched_bytes;
 	atomic_size_t files_done, files_failed;
-	uint64_t start_bytes;
+	uint64_t start_bytes;      /* cached when it began, in part or verified */
+	uint64_t verified_bytes;   /* of files verified when it began: nothing to go through */
 	struct timespec start;
 	atomic_bool finished;
 	int progress;                      /* 0 none, 1 periodic lines, 2 tty bar */
@@ -239,7 +240,8 @@ static void print_progress(struct download *dl, bool last)
 {
 	uint64_t done = atomic_load(&dl->done_bytes);
 	double secs = elapsed(&dl->start);
-	double rate = secs > 0 ? (double)(done - dl->start_bytes) / secs : 0;
+	double rate = secs > 0 && done > dl->start_bytes ?
+			      (double)(done - dl->start_bytes) / secs : 0;
 	char a[32], b[32], r[32], eta[32] = "--:--";
 	size_t files = atomic_load(&dl->files_done) + atomic_load(&dl->files_failed);
 	int pct = dl->total_bytes ? (int)(100.0 * (double)done / (double)dl->total_bytes) : 100;
@@ -344,6 +346,7 @@ static int plan_download(struct download *dl, char *const *include, size_t n_inc
 		cache_object_info(dl->env.cache, &f->key, &info);
 		dl->total_bytes += e->size;
 		dl->start_bytes += info.verified ? e->size : info.cached_bytes;
+		dl->verified_bytes += info.verified ? e->size : 0;
 		if (dry_run) {
 			char s[32];
 
@@ -376,7 +379,8 @@ static void download_run(struct download *dl, long jobs)
 {
 	struct workers *progress = NULL;
 
-	atomic_init(&dl->done_bytes, dl->start_bytes);
+	/* Every block of a file not verified is counted as it is gone through. */
+	atomic_init(&dl->done_bytes, dl->verified_bytes);
 	clock_gettime(CLOCK_MONOTONIC, &dl->start);
 	/* Without a thread for it, no live progress: the last line still comes. */
 	if (dl->progress)

@@ -55,7 +55,11 @@ truncate -s 1000 "$blk"
 expect_eq 1 "$?" "cache verify of a cut-short block file: exit 1"
 check "... saying a damaged file was removed at open" grep -q "^1 damaged file removed when the cache was opened" "$T/verify"
 check "... after which the cache is clean" "$H" cache verify
-check "download repairs the repo again" "$H" download --quiet $REPO
+"$H" download $REPO 2>"$T/progress"
+expect_eq 0 "$?" "download repairs the repo again"
+expect_eq "100% $(grep -o '[0-9]*% [^,]*' "$T/progress" | tail -1 | cut -d' ' -f4-)" \
+	"$(grep -o '[0-9]*% [^,]*' "$T/progress" | tail -1 | cut -d' ' -f1,4-)" \
+	"... its progress ends at 100%, the total, not past it ($(grep -o '[0-9]*% [^,]*' "$T/progress" | tail -1))"
 
 # --- evict a revision: what main shares with v1.0 stays ---
 check "download v1.0 too" "$H" download --quiet $REPO@v1.0
