@@ -1826,78 +1826,81 @@ static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t
  */
 void (*cache_settle_hook)(struct cache *c, const struct cache_key *key);
 
+/* settle() once: 0, -errno, or VERIFY_INCOMPLETE when the verification found a block gone. */
+static int settle_once(struct cache *c, struct cache_object *o, bool completed,
+		       uint64_t offset, size_t len, struct cache_error *err)
+{
+	bool needed;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	/*
+	 * The running hash is to decide an object not complete: this read
+	 * waits for it, and takes the next block itself when no thread does
+	 * (advance_hash()), until the verdict is in, or the hash cannot reach
+	 * the end any more (a block it needs went away). So does the read
+	 * that completed the object, when a block the hash took went away
+	 * again since: verify_object() would find it incomplete.
+	 */
+	while (completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)) {
+		uint32_t next;
+
+		while (o->hashing)
+			pthread_cond_wait(&c->changed, &c->lock);
+		if (!(completed ? running_verdict_due(o) : awaits_running_verdict(o, offset, len)))
+			break;
+		next = o->hashed;
+		if (next >= o->n_blocks) {
+			/*
+			 * It took every block while the object was whole, and one
+			 * went before a verification began: decide it here.
+			 */
+			o->hashing = true;
+			rc = end_running_hash(c, o, err);
+			o->hashing = false;
+			pthread_cond_broadcast(&c->changed);
+			if (rc == -EBADMSG) {
+				pthread_mutex_unlock(&c->lock);
+				discard_files(c, o);
+				return rc;
+			}
+			continue;
+		}
+		if (o->blocks[next].fetching) {
+			pthread_cond_wait(&c->changed, &c->lock); /* its fetch feeds the hash */
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		rc = advance_hash(c, o, next, err);
+		pthread_mutex_lock(&c->lock);
+		if (rc < 0)
+			break;
+	}
+	needed = rc == 0 && (completed || awaits_verdict(o, offset, len));
+	pthread_mutex_unlock(&c->lock);
+	if (!needed)
+		return rc;
+	if (cache_settle_hook)
+		cache_settle_hook(c, &o->key);
+	return verify_object(c, o, err);
+}
+
 static int settle(struct cache *c, struct cache_object *o, bool completed,
 		  uint64_t offset, size_t len, struct cache_error *err)
 {
 	/*
-	 * A block the hash took may go between the wait below and the
-	 * verification, which then finds the object incomplete and decides
-	 * nothing: the wait runs again, the running hash now being due.
+	 * A block the hash took may go between the wait and the verification,
+	 * which then decides nothing: the wait runs again, the running hash
+	 * now being due. Three rounds at most; then, as before, no verdict
+	 * (the log has said why: pick_victims()).
 	 */
-	for (int round = 0;; round++) {
-		bool needed;
-		int rc = 0;
+	for (int round = 0; round < 3; round++) {
+		int rc = settle_once(c, o, completed, offset, len, err);
 
-		pthread_mutex_lock(&c->lock);
-		/*
-		 * The running hash is to decide an object not complete: this
-		 * read waits for it, and takes the next block itself when no
-		 * thread does (advance_hash()), until the verdict is in, or the
-		 * hash cannot reach the end any more (a block it needs went
-		 * away). So does the read that completed the object, when a
-		 * block the hash took went away again since: verify_object()
-		 * would find it incomplete.
-		 */
-		while (completed ? running_verdict_due(o) :
-				   awaits_running_verdict(o, offset, len)) {
-			uint32_t next;
-
-			while (o->hashing)
-				pthread_cond_wait(&c->changed, &c->lock);
-			if (!(completed ? running_verdict_due(o) :
-					  awaits_running_verdict(o, offset, len)))
-				break;
-			next = o->hashed;
-			if (next >= o->n_blocks) {
-				/*
-				 * It took every block while the object was whole,
-				 * and one went before a verification began:
-				 * decide it here.
-				 */
-				o->hashing = true;
-				rc = end_running_hash(c, o, err);
-				o->hashing = false;
-				pthread_cond_broadcast(&c->changed);
-				if (rc == -EBADMSG) {
-					pthread_mutex_unlock(&c->lock);
-					discard_files(c, o);
-					return rc;
-				}
-				continue;
-			}
-			if (o->blocks[next].fetching) {
-				/* its fetch feeds the hash */
-				pthread_cond_wait(&c->changed, &c->lock);
-				continue;
-			}
-			pthread_mutex_unlock(&c->lock);
-			rc = advance_hash(c, o, next, err);
-			pthread_mutex_lock(&c->lock);
-			if (rc < 0)
-				break;
-		}
-		needed = rc == 0 && (completed || awaits_verdict(o, offset, len));
-		pthread_mutex_unlock(&c->lock);
-		if (!needed)
-			return rc;
-		if (cache_settle_hook)
-			cache_settle_hook(c, &o->key);
-		rc = verify_object(c, o, err);
 		if (rc != VERIFY_INCOMPLETE)
 			return rc;
-		if (round == 2)
-			return 0; /* as before: the log has said why (pick_victims()) */
 	}
+	return 0;
 }
 
 ssize_t cache_read(struct cache *c, const struct cache_key *key,
@@ -2202,8 +2205,12 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	struct cache_objmeta m;
 	struct cache_object *o;
 	uint8_t raw[32];
-	uint64_t *content;
-	bool *on_disk, stored;
+	/* Per block: its file, and the stamp of the bytes in it (when verified elsewhere). */
+	struct {
+		bool on_disk;
+		uint64_t content;
+	} *seen;
+	bool stored;
 	int rc;
 
 	if (!cache_key_is_valid(key))
@@ -2218,13 +2225,9 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	pthread_mutex_unlock(&c->lock);
 	if (!o)
 		return;
-	on_disk = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*on_disk));
-	content = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*content));
-	if (!on_disk || !content) {
-		free(on_disk);
-		free(content);
+	seen = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*seen));
+	if (!seen)
 		return;
-	}
 	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
 	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||
@@ -2238,14 +2241,14 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		struct stat st;
 
 		block_path(c, o, k, path, sizeof(path));
-		on_disk[k] = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-			     (uint64_t)st.st_size == disk_size(key, k);
+		seen[k].on_disk = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+				  (uint64_t)st.st_size == disk_size(key, k);
 		/* "Verified" names block files: each must be the one named. */
-		if (m.verified && (!on_disk[k] ||
+		if (m.verified && (!seen[k].on_disk ||
 				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
 				   id.write_id != m.ids[k]))
 			m.verified = false;
-		content[k] = id.content;
+		seen[k].content = id.content;
 	}
 	pthread_mutex_lock(&c->lock);
 	if (!o->verifying && !o->hashing) {
@@ -2254,7 +2257,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 
 			if (b->fetching || b->evicting || b->pins)
 				continue; /* this process knows better right now */
-			if (on_disk[k])
+			if (seen[k].on_disk)
 				mark_present(c, o, k);
 			else if (b->present)
 				mark_absent(c, o, k);
@@ -2265,7 +2268,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		 * this object's, and their next read rejects it.
 		 */
 		for (uint32_t k = 0; rc == 0 && m.verified && k < o->n_blocks; k++) {
-			if (o->blocks[k].content && o->blocks[k].content != content[k])
+			if (o->blocks[k].content && o->blocks[k].content != seen[k].content)
 				m.verified = false;
 		}
 		if (rc == 0 && m.verified && o->n_present == o->n_blocks) {
@@ -2280,8 +2283,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		cache_objmeta_release(&m);
-	free(on_disk);
-	free(content);
+	free(seen);
 }
 
 /* ---- open, scan, close ---- */

@@ -570,12 +570,30 @@ static void log_load_failure(const struct hub_repo *repo, int rc,
  * ends whether or not the request that started it still waits. It holds
  * a reference on @r: the node may be forgotten meanwhile.
  */
+/*
+ * Load @r's snapshot (again, from @old, when not NULL) within @timeout_ms,
+ * on the calling thread. -ENOENT offline for a repo the cache never saw.
+ */
+static int load_snapshot(struct fs *fs, const struct fs_repo *r,
+			 const struct repo_snapshot *old, int64_t timeout_ms,
+			 struct repo_snapshot **fresh, struct hub_error *err)
+{
+	int64_t prev = hub_deadline_set(hub_now_ms() + timeout_ms);
+	int rc = old ? repo_snapshot_refresh(&fs->env, old, fresh, err) :
+		       repo_snapshot_load(&fs->env, &r->repo, fresh, err);
+
+	hub_deadline_set(prev);
+	/* Offline, a repo the cache never saw is simply not there. */
+	if (rc == -ENETDOWN && fs->env.offline)
+		rc = -ENOENT;
+	return rc;
+}
+
 static void load_repo(struct fs *fs, void *r_)
 {
 	struct fs_repo *r = r_;
 	struct hub_error err = { 0 };
 	struct repo_snapshot *fresh = NULL, *old = NULL;
-	int64_t prev;
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
@@ -584,13 +602,7 @@ static void load_repo(struct fs *fs, void *r_)
 		repo_snapshot_ref(old);
 	pthread_mutex_unlock(&r->lock);
 
-	prev = hub_deadline_set(hub_now_ms() + fs->deps.hub_config->op_timeout_ms);
-	rc = old ? repo_snapshot_refresh(&fs->env, old, &fresh, &err) :
-		   repo_snapshot_load(&fs->env, &r->repo, &fresh, &err);
-	hub_deadline_set(prev);
-	/* Offline, a repo the cache never saw is simply not there. */
-	if (rc == -ENETDOWN && fs->env.offline)
-		rc = -ENOENT;
+	rc = load_snapshot(fs, r, old, fs->deps.hub_config->op_timeout_ms, &fresh, &err);
 
 	pthread_mutex_lock(&r->lock);
 	r->checked_at = time_mono_secs();
@@ -674,8 +686,8 @@ int fs_check_root_repo(struct fs *fs)
 	struct fs_node *root = fs_node_get(fs, FUSE_ROOT_ID);
 	struct hub_error err = { 0 };
 	struct repo_snapshot *snap = NULL;
+	int64_t timeout_ms = fs->deps.hub_config->op_timeout_ms;
 	struct fs_repo *r;
-	int64_t prev;
 	int rc;
 
 	if (!root || root->kind != NODE_REPO)
@@ -687,14 +699,8 @@ int fs_check_root_repo(struct fs *fs)
 	 * TimeoutSec=90 in contrib/): past that it is "unreachable", and the
 	 * load goes on at the first ls.
 	 */
-	prev = hub_deadline_set(hub_now_ms() + (fs->deps.hub_config->op_timeout_ms < ROOT_CHECK_MS ?
-						 fs->deps.hub_config->op_timeout_ms :
-						 ROOT_CHECK_MS));
-	rc = repo_snapshot_load(&fs->env, &r->repo, &snap, &err);
-	hub_deadline_set(prev);
-	/* Offline, a repo the cache never saw is simply not there. */
-	if (rc == -ENETDOWN && fs->env.offline)
-		rc = -ENOENT;
+	rc = load_snapshot(fs, r, NULL, timeout_ms < ROOT_CHECK_MS ? timeout_ms : ROOT_CHECK_MS,
+			   &snap, &err);
 	if (rc == 0) {
 		/* The first ls needs no second load. */
 		r->snap = snap;
@@ -837,9 +843,6 @@ static int find_known_org(void *ctx_, const char *repo, const char *commit)
 }
 
 static int names_add(struct fs_names *l, const char *name);
-
-struct list_job;
-static int add_listed(void *ctx, const struct hub_repo_summary *r);
 
 /*
  * A namespace listing, asked of the Hub on a helper thread while the
