@@ -60,6 +60,11 @@ enum {
 	{ "min-speed", required_argument, NULL, CLI_OPT_MIN_SPEED },     \
 	{ "op-timeout", required_argument, NULL, CLI_OPT_OP_TIMEOUT }
 
+/* The help line every command taking CLI_HUB_LONGOPTS ends with. */
+#define CLI_HUB_OPTS_HELP                                                \
+	"  --connect-timeout SECS, --stall-timeout SECS, --min-speed BYTES/S,\n" \
+	"  --op-timeout SECS, --retries N, --log-level LEVEL: as for mount\n"
+
 /*
  * Handle one of the shared options. Returns 1 when @c was one (and was
  * fine), 0 when it is not a shared option, or -1 after printing an error.

@@ -300,7 +300,8 @@ static void download_usage(FILE *out)
 		"  --max-streams N     the same as --jobs\n"
 		"  --dry-run           print what would be fetched, fetch nothing\n"
 		"  --quiet             no progress\n"
-		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n",
+		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n"
+		CLI_HUB_OPTS_HELP,
 		DEFAULT_JOBS);
 }
 

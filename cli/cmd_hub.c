@@ -107,7 +107,8 @@ static void ls_usage(FILE *out)
 		"                    for ORG: commit, last modified, private, gated\n"
 		"  -h, --human       sizes as 1.5 MiB (with -l)\n"
 		"  --type TYPE       model, dataset or space\n"
-		"  --endpoint URL, --token-file FILE, --offline, --log-level L\n");
+		"  --endpoint URL, --token-file FILE, --offline\n"
+		CLI_HUB_OPTS_HELP);
 }
 
 static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
@@ -254,7 +255,8 @@ static void info_usage(FILE *out)
 		"usage: hubfs info REPO[@REV] [--json]\n"
 		"  id, commit, last modified, tags, private/gated, number of files\n"
 		"  and total size (what a full download fetches)\n"
-		"  --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+		"  --type TYPE, --endpoint URL, --token-file FILE, --offline\n"
+		CLI_HUB_OPTS_HELP);
 }
 
 static void print_info_text(const struct hub_repo *repo,

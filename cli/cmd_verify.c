@@ -585,7 +585,8 @@ static void verify_usage(FILE *out)
 		"  --deep              with --repo: also hash every file (sha256 / git sha1)\n"
 		"  --require FILE      FILE must exist as a regular file (repeatable)\n"
 		"  --json              one JSON object instead of lines\n"
-		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n"
+		CLI_HUB_OPTS_HELP);
 }
 
 int cmd_verify(int argc, char **argv)
@@ -1019,7 +1020,8 @@ static void repair_usage(FILE *out)
 		"  --repo REPO[@REV]   the repo and revision the clone was made from\n"
 		"  --dry-run           list what would be repaired, change nothing\n"
 		"  --jobs N            parallel transfers (default 8)\n"
-		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n");
+		"  --cache-dir DIR, --type TYPE, --endpoint URL, --token-file FILE, --offline\n"
+		CLI_HUB_OPTS_HELP);
 }
 
 /* --dry-run: what would be repaired, and what could not be. */
