@@ -99,6 +99,27 @@ static void reply_err(fuse_req_t req, int rc)
 	fuse_reply_err(req, fs_errno_for_kernel(rc < 0 ? rc : -EIO));
 }
 
+/*
+ * A read of a file that was opened fails as storage fails: a Hub that no
+ * longer has the file (a squashed history, a deleted repo) must not turn
+ * f.read() into FileNotFoundError, which a loader may take for "try the
+ * next format". EACCES stays: it is how a gated file's content is refused
+ * (README). The log line keeps the Hub's answer.
+ */
+static void reply_read_err(fuse_req_t req, int rc)
+{
+	switch (-rc) {
+	case EACCES:
+	case EINTR:
+	case ENOMEM:
+	case ENOSPC:
+		fuse_reply_err(req, -rc);
+		return;
+	default:
+		fuse_reply_err(req, EIO);
+	}
+}
+
 static struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
@@ -1070,7 +1091,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * took from the bad content. This open file stays failed instead.
 	 */
 	if (atomic_load(&h->poisoned)) {
-		reply_err(req, -EBADMSG);
+		reply_read_err(req, -EBADMSG);
 		return;
 	}
 	if (off < 0 || (uint64_t)off >= h->entry->size) {
@@ -1079,13 +1100,13 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	n = recent_failure(h, (uint64_t)off);
 	if (n < 0) {
-		reply_err(req, (int)n);
+		reply_read_err(req, (int)n);
 		return;
 	}
 	streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
 	buf = iobuf_alloc(size);
 	if (!buf) {
-		reply_err(req, -ENOMEM);
+		reply_read_err(req, -ENOMEM);
 		return;
 	}
 	/*
@@ -1109,7 +1130,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 */
 	if (n >= 0 && content_failed(fs, h)) {
 		atomic_store(&h->poisoned, true);
-		reply_err(req, -EBADMSG);
+		reply_read_err(req, -EBADMSG);
 		iobuf_free(buf, size);
 		return;
 	}
@@ -1121,7 +1142,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		log_read_failure(fs, h, (int)n, cerr.message);
 		note_failure(h, (uint64_t)off, size, (int)n);
-		reply_err(req, (int)n);
+		reply_read_err(req, (int)n);
 	} else {
 		/* The file may be released once answered: hold it for the push. */
 		if (streaming)

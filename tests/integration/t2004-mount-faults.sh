@@ -51,4 +51,12 @@ expect_eq EIO "$(read_file "$R/tokenizer.json")" "503 for ever: EIO"
 check "... within seconds" less_than_since "$start" 20
 fakehub_ctl DELETE faults >/dev/null
 expect_eq "$(want tokenizer.json)" "$(read_file "$R/tokenizer.json")" "... and right once the Hub is well"
+
+# --- a file the Hub no longer has (a squashed history, a deleted repo):
+# the read of an open file is EIO, not ENOENT, which Python would raise as
+# FileNotFoundError from f.read(); the log keeps the Hub's answer ---
+fault '{"kind": "status", "code": 404, "host": "any", "glob": "*/vocab.txt", "method": "GET", "count": -1}'
+expect_eq EIO "$(read_file "$R/vocab.txt")" "a 404 for an open file's content: EIO"
+check "... and the log says the Hub had no such file" grep -q "tiny-model@main:vocab.txt: read failed: .*\(not found\|404\)" "$HUBFS_LOG"
+fakehub_ctl DELETE faults >/dev/null
 finish_mount
