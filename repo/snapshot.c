@@ -267,7 +267,9 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 		 * than on the Hub ("Org/Name"), which answers for it all the
 		 * same: the listing would be stored, and the mount would show a
 		 * folder, under a name the Hub does not have. One question
-		 * gives its spelling; an unreachable Hub leaves the one asked.
+		 * gives its spelling, and the commit's date (the files' mtime:
+		 * without it they would show 1970); an unreachable Hub leaves
+		 * the spelling asked and the date the cache remembers.
 		 */
 		if (env->offline)
 			return 0;
@@ -276,7 +278,10 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 			return is_network_error(rc) ? 0 : rc;
 		snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
 		repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
+		s->commit_time = parse_iso_time(info.last_modified);
 		hub_repo_info_release(&info);
+		if (s->commit_time)
+			cache_commit_time_store(root, s->repo_key, s->commit, s->commit_time);
 		return 0;
 	}
 	if (!env->offline) {

@@ -9,6 +9,12 @@ KEY=model/hubfs-test/tiny-model
 R=$MNT/hubfs-test/tiny-model
 xattr() { getfattr --only-values -n "user.hubfs.$1" "$2" 2>/dev/null; }
 
+# A commit asked for by its sha first, before any name of it was resolved:
+# its files carry the commit's date, as @v1.0's (the same commit) do.
+sha_mtime=$(stat -c %Y "$R@$(manifest commit $KEY v1.0)/config.json")
+check "@sha: the files' mtime is the commit's date, not 1970 ($sha_mtime)" test "$sha_mtime" -gt 946684800
+expect_eq "$(stat -c %Y "$R@v1.0/config.json")" "$sha_mtime" "... the same as @v1.0's"
+
 for rev in v1.0 refs%2Fpr%2F1 feature%2Flong-context "$(manifest commit $KEY v1.0)"; do
 	dec=$(printf '%b' "${rev//%/\\x}")
 	expect_eq "$(manifest files $KEY "$dec" | sort | tr '\n' ' ')" \
