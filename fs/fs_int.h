@@ -54,6 +54,7 @@ struct fs_repo {
 	int64_t checked_at;          /* monotonic seconds of the last resolve */
 	atomic_int refs;             /* its node's, and a loading helper's */
 	bool loading;                /* one helper thread is asking the Hub */
+	int64_t load_started_ms;     /* since when (hub_now_ms()) */
 	unsigned load_gen;           /* loads ended so far */
 	int load_rc;                 /* how the last one ended: 0 or -errno */
 };

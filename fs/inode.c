@@ -564,13 +564,6 @@ static void log_load_failure(const struct hub_repo *repo, int rc,
 }
 
 /*
- * Load or refresh @r's snapshot and publish how it went: runs on a helper
- * thread (or, when none can be made, on the caller's), with no lock held
- * while the Hub is asked, and within a deadline of its own, so that it
- * ends whether or not the request that started it still waits. It holds
- * a reference on @r: the node may be forgotten meanwhile.
- */
-/*
  * Load @r's snapshot (again, from @old, when not NULL) within @timeout_ms,
  * on the calling thread. -ENOENT offline for a repo the cache never saw.
  */
@@ -589,6 +582,13 @@ static int load_snapshot(struct fs *fs, const struct fs_repo *r,
 	return rc;
 }
 
+/*
+ * Load or refresh @r's snapshot and publish how it went: runs on a helper
+ * thread (or, when none can be made, on the caller's), with no lock held
+ * while the Hub is asked, and within a deadline of its own, so that it
+ * ends whether or not the request that started it still waits. It holds
+ * a reference on @r: the node may be forgotten meanwhile.
+ */
 static void load_repo(struct fs *fs, void *r_)
 {
 	struct fs_repo *r = r_;
@@ -629,6 +629,15 @@ static void load_repo(struct fs *fs, void *r_)
 }
 
 /*
+ * How long a caller that has a snapshot waits for its refresh past the
+ * revision TTL. A Hub that answers in time shows a moved branch at once;
+ * one that is slow or away must not hold every lookup, open and ls under
+ * the repo for --op-timeout once a TTL: the commit at hand is served, and
+ * the refresh goes on for whoever asks after it ends.
+ */
+#define REFRESH_WAIT_MS 2000
+
+/*
  * The repo's snapshot now, (re)loading it when due. Returns a ref, or
  * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
  * caller stops waiting (the load goes on for whoever asks next).
@@ -652,6 +661,7 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 		}
 		if (!r->loading) {
 			r->loading = true;
+			r->load_started_ms = hub_now_ms();
 			gen = r->load_gen;
 			waiting = true;
 			atomic_fetch_add(&r->refs, 1); /* the helper's */
@@ -661,6 +671,8 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 			pthread_mutex_lock(&r->lock);
 			continue;
 		}
+		if (r->snap && hub_now_ms() - r->load_started_ms >= REFRESH_WAIT_MS)
+			break;
 		if (!waiting) {
 			gen = r->load_gen;
 			waiting = true;
@@ -1266,10 +1278,17 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 
 	pthread_mutex_lock(&fs->lock);
 	if (!org->listed || now - org->listed_at >= fs->opts.revision_ttl_secs) {
+		/* With a list at hand, a refresh is waited for briefly (above). */
+		struct fs_wait brief = { .req = w ? w->req : NULL,
+					 .deadline_ms = hub_now_ms() + REFRESH_WAIT_MS };
+		const struct fs_wait *wait_for = w;
+
+		if (org->listed && (!w || w->deadline_ms > brief.deadline_ms))
+			wait_for = &brief;
 		pthread_mutex_unlock(&fs->lock);
 		fresh = fs->env.offline ? NULL : calloc(1, sizeof(*fresh));
 		if (fresh) {
-			rc = list_namespace(fs, w, org->type, org->name, 0, fresh);
+			rc = list_namespace(fs, wait_for, org->type, org->name, 0, fresh);
 			if (rc == -EINTR || rc == -ECANCELED) {
 				names_free(fresh);
 				return rc; /* the caller is gone; the old list stays */
@@ -1285,6 +1304,12 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 			names_free(org->listed);
 			org->listed = fresh;
 			org->listed_at = now;
+		} else if (org->listed && !fs->env.offline) {
+			/*
+			 * The Hub failed or is slow: the list at hand serves
+			 * until the next TTL, not one more wait per ls.
+			 */
+			org->listed_at = time_mono_secs();
 		}
 	}
 	cur = org->listed;

@@ -31,4 +31,32 @@ for endpoint in http://127.0.0.1:9 http://hub.invalid; do
 done
 check "no request reached the fake Hub while it was unreachable" \
 	test "$(hub_count 'path~*sharded-model*')" = 0
+
+# --- a Hub that stalls once the revision TTL has passed: a repo and an org
+# already listed are served from what the mount has after a short wait
+# (REFRESH_WAIT_MS, 2 s), and at once while that refresh still runs; not
+# after --op-timeout, and not once per lookup ---
+export HUBFS_RETRY_BASE_MS=50
+mount_hubfs --revision-ttl 1 --op-timeout 8
+R=$MNT/hubfs-test/tiny-model
+ls -l "$R" >/dev/null && cat "$R/config.json" >/dev/null && ls "$MNT/hubfs-test" >/dev/null ||
+	die "cannot list while the Hub is there"
+fault '{"kind": "stall", "host": "hub", "glob": "/api/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+sleep 1.5
+timed stat "$R/config.json"
+expect_eq 0 "$RC" "past the TTL with the Hub stalled: a file of a listed repo is there"
+check "... after the short refresh wait, not --op-timeout ($SECS s)" within 3
+timed stat "$R/tokenizer.json"
+check "... and the next lookup, while that refresh runs, at once ($SECS s)" within 0.5
+timed cat "$R/config.json"
+expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <"$T/out" | cut -d' ' -f1)" \
+	"... with the right bytes of the commit at hand"
+timed ls "$MNT/hubfs-test"
+expect_eq 0 "$RC" "an org listed before: ls works"
+check "... within the short wait ($SECS s)" within 3
+check "... and lists the repos it had" grep -qx tiny-model "$T/out"
+timed ls "$MNT/hubfs-test"
+check "... and the next ls is at once ($SECS s)" within 0.5
+fakehub_ctl DELETE faults >/dev/null
+unmount_hubfs
 test_done
