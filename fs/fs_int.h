@@ -89,6 +89,7 @@ struct fs_node {
 };
 
 struct fs_prefetch;
+struct cache_job;
 
 /*
  * What a FUSE open gave out (a file handle or a directory listing), on a
@@ -129,8 +130,10 @@ struct fs {
 
 	atomic_bool stopping;        /* the session ended: waits end, helpers finish */
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
-	pthread_cond_t helpers_done; /* n_helpers fell to 0 */
+	pthread_cond_t helpers_done; /* a helper ended */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
+	pthread_mutex_t orphans_lock; /* guards orphans; taken before a job's lock */
+	struct cache_job *orphans;   /* reads whose request left (ops.c) */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
 	struct fs_status_counters status;
 };
@@ -304,11 +307,14 @@ int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
 
 /*
  * Run @fn(@fs, @arg) on a new detached thread, counted so that the mount
- * can wait for all of them at its end (fs_helpers_drain()). Returns 0, or
- * -errno when no thread could be made: then the caller does the work
- * itself.
+ * can wait for all of them at its end (fs_helpers_drain()). When none can
+ * be had, waits for one within @w; with no request (@w NULL) runs @fn on
+ * the caller's thread. Returns 0 once @fn runs or ran, or -EINTR /
+ * -ETIMEDOUT / -ECANCELED from @w: then @fn never runs, and the caller
+ * undoes what it prepared for it.
  */
-int fs_helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg);
+int fs_helper_run(struct fs *fs, const struct fs_wait *w,
+		  void (*fn)(struct fs *fs, void *arg), void *arg);
 void fs_helpers_drain(struct fs *fs);
 
 /* ---- ops.c ---- */

@@ -666,9 +666,16 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 			waiting = true;
 			atomic_fetch_add(&r->refs, 1); /* the helper's */
 			pthread_mutex_unlock(&r->lock);
-			if (fs_helper_start(fs, load_repo, r) < 0)
-				load_repo(fs, r);
+			rc = fs_helper_run(fs, w, load_repo, r);
 			pthread_mutex_lock(&r->lock);
+			if (rc < 0) {
+				/* No load ran: the next caller starts one. */
+				r->loading = false;
+				pthread_cond_broadcast(&r->loaded);
+				/* Not the last ref: the caller's node holds one. */
+				atomic_fetch_sub(&r->refs, 1);
+				break;
+			}
 			continue;
 		}
 		if (r->snap && hub_now_ms() - r->load_started_ms >= REFRESH_WAIT_MS)
@@ -936,8 +943,12 @@ static int list_namespace(struct fs *fs, const struct fs_wait *w, enum hub_repo_
 	j->type = type;
 	j->max = max;
 	snprintf(j->org, sizeof(j->org), "%s", org);
-	if (fs_helper_start(fs, list_job_run, j) < 0)
-		list_job_run(fs, j);
+	rc = fs_helper_run(fs, w, list_job_run, j);
+	if (rc < 0) {
+		list_job_put(j); /* the helper's, never started */
+		list_job_put(j);
+		return rc;
+	}
 	pthread_mutex_lock(&j->lock);
 	while (!j->done && rc == 0)
 		rc = fs_wait_slice(fs, w, &j->done_cond, &j->lock);

@@ -554,6 +554,7 @@ struct cache_job {
 	char *early_buf;
 	bool answered_early;         /* guarded by lock */
 	bool abandoned;              /* the request stopped waiting first; guarded by lock */
+	struct cache_job *next_orphan; /* on fs->orphans; guarded by fs->orphans_lock */
 };
 
 static void cache_job_put(struct cache_job *job)
@@ -571,6 +572,101 @@ static void cache_job_put(struct cache_job *job)
 	iobuf_free(job->buf, job->size);
 	iobuf_free(job->early_buf, job->size);
 	free(job);
+}
+
+/*
+ * A read whose request stopped waiting (a signal, its deadline) while its
+ * helper still fetches is kept on fs->orphans until the helper ends, so
+ * that the same read asked again adopts it instead of starting another
+ * helper: Python retries a read that a timer's signal interrupted (PEP
+ * 475) as often as the timer ticks, and each retry would otherwise add a
+ * thread that lives until the stalled fetch's deadline. The list holds a
+ * ref on each job; at most ORPHANS_MAX, the oldest let go first.
+ */
+#define ORPHANS_MAX 64
+
+static void orphan_keep(struct fs *fs, struct cache_job *job)
+{
+	struct cache_job *drop = NULL, **p;
+	size_t n = 0;
+
+	pthread_mutex_lock(&fs->orphans_lock);
+	pthread_mutex_lock(&job->lock);
+	if (job->done) {
+		/* Its helper ended meanwhile, and found it on no list. */
+		pthread_mutex_unlock(&job->lock);
+		pthread_mutex_unlock(&fs->orphans_lock);
+		return;
+	}
+	job->refs++;
+	pthread_mutex_unlock(&job->lock);
+	job->next_orphan = fs->orphans;
+	fs->orphans = job;
+	for (p = &fs->orphans; *p; p = &(*p)->next_orphan) {
+		if (++n > ORPHANS_MAX) {
+			drop = *p; /* the oldest; none is after it */
+			*p = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->orphans_lock);
+	if (drop)
+		cache_job_put(drop);
+}
+
+/* Take @job off fs->orphans, if it is there: its helper ended. */
+static void orphan_forget(struct fs *fs, struct cache_job *job)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&fs->orphans_lock);
+	for (struct cache_job **p = &fs->orphans; *p; p = &(*p)->next_orphan) {
+		if (*p == job) {
+			*p = job->next_orphan;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->orphans_lock);
+	if (found)
+		cache_job_put(job);
+}
+
+/*
+ * The orphaned read of @size bytes at @offset of @key, taken off the list
+ * with its ref, which the caller now owns; NULL when there is none.
+ */
+static struct cache_job *orphan_adopt(struct fs *fs, const struct cache_key *key,
+				      size_t size, uint64_t offset)
+{
+	struct cache_job *job = NULL;
+
+	pthread_mutex_lock(&fs->orphans_lock);
+	for (struct cache_job **p = &fs->orphans; *p; p = &(*p)->next_orphan) {
+		struct cache_job *o = *p;
+
+		if (o->size != size || o->offset != offset || o->key.algo != key->algo ||
+		    o->key.size != key->size || strcmp(o->key.hash, key->hash) != 0)
+			continue;
+		*p = o->next_orphan;
+		pthread_mutex_lock(&o->lock);
+		o->abandoned = false; /* heard again: its request reports what it meets */
+		pthread_mutex_unlock(&o->lock);
+		job = o;
+		break;
+	}
+	pthread_mutex_unlock(&fs->orphans_lock);
+	return job;
+}
+
+static void fs_orphans_release(struct fs *fs)
+{
+	while (fs->orphans) {
+		struct cache_job *job = fs->orphans;
+
+		fs->orphans = job->next_orphan;
+		cache_job_put(job);
+	}
 }
 
 /* cache_read_early()'s news: the bytes are in; let the request answer now. */
@@ -612,6 +708,8 @@ static void run_cache_job(struct fs *fs, void *job_)
 	 */
 	if (n == -EBADMSG && unheard)
 		fs_refuse_object(fs, job->snap, job->source.entry, &job->key, job->cerr.message);
+	if (unheard)
+		orphan_forget(fs, job);
 	cache_job_put(job);
 }
 
@@ -625,10 +723,14 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 			  bool fill, size_t size, uint64_t offset, char **out,
 			  struct cache_error *cerr)
 {
-	struct cache_job *job = calloc(1, sizeof(*job));
+	struct cache_job *job = fill ? NULL : orphan_adopt(fs, &h->key, size, offset);
+	bool left = false;
 	ssize_t rc = 0;
 
 	*out = NULL;
+	if (job)
+		goto wait; /* the same read, left by a request before: its helper goes on */
+	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
 	job->buf = fill ? NULL : iobuf_alloc(size);
@@ -652,9 +754,13 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
 	job->size = size;
 	job->offset = offset;
-	if (fs_helper_start(fs, run_cache_job, job) < 0)
-		run_cache_job(fs, job);
-
+	rc = fs_helper_run(fs, w, run_cache_job, job);
+	if (rc < 0) {
+		cache_job_put(job); /* the helper's, never started */
+		cache_job_put(job);
+		return rc;
+	}
+wait:
 	pthread_mutex_lock(&job->lock);
 	while (!job->done && !job->early_buf && rc == 0)
 		rc = fs_wait_slice(fs, w, &job->done_cond, &job->lock);
@@ -670,12 +776,15 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 		job->buf = NULL;
 	} else {
 		job->abandoned = true; /* the helper reports what it meets */
+		left = !job->fill;
 		if (rc == -ETIMEDOUT)
 			snprintf(cerr->message, sizeof(cerr->message),
 				 "no answer within the %.0f s deadline; the fetch goes on for "
 				 "the next reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
 	}
 	pthread_mutex_unlock(&job->lock);
+	if (left)
+		orphan_keep(fs, job);
 	cache_job_put(job);
 	return rc;
 }
@@ -1585,6 +1694,7 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	fs->open_items.next = fs->open_items.prev = &fs->open_items;
 	pthread_mutex_init(&fs->helpers_lock, NULL);
 	pthread_cond_init(&fs->helpers_done, NULL);
+	pthread_mutex_init(&fs->orphans_lock, NULL);
 	if (repo_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
@@ -1604,6 +1714,8 @@ static void fs_destroy(struct fs *fs)
 	}
 	if (fs->nodes)
 		fs_table_release(fs);
+	fs_orphans_release(fs);
+	pthread_mutex_destroy(&fs->orphans_lock);
 	pthread_mutex_destroy(&fs->helpers_lock);
 	pthread_cond_destroy(&fs->helpers_done);
 	free(fs);

@@ -11,7 +11,11 @@
  * the repo table, for the next reader: fetches are never cancelled by an
  * interrupt, only bounded by their own deadline. Helpers are started on
  * demand, one per piece of work, so that no pool can run dry; each one
- * is bounded in time by the Hub client's limits.
+ * is bounded in time by the Hub client's limits, and their number by
+ * HELPERS_MAX. A request that finds no helper to be had (the cap, or a
+ * pids limit such as systemd's TasksMax) waits for one, interruptibly:
+ * the work never runs on the request's own thread, where a signal could
+ * not end it.
  *
  * Locking: fs->helpers_lock guards fs->n_helpers only.
  */
@@ -31,6 +35,11 @@
  * normally the one reported.
  */
 #define WAIT_GRACE_MS 1000
+/*
+ * Helper threads at once, at most: what stalled fetches abandoned by
+ * their requests can pile up to. Each costs a stack's address space.
+ */
+#define HELPERS_MAX 512
 
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req)
 {
@@ -76,41 +85,75 @@ static void *helper_main(void *h_)
 	free(h_);
 	h.fn(h.fs, h.arg);
 	pthread_mutex_lock(&h.fs->helpers_lock);
-	if (--h.fs->n_helpers == 0)
-		pthread_cond_broadcast(&h.fs->helpers_done);
+	h.fs->n_helpers--;
+	pthread_cond_broadcast(&h.fs->helpers_done);
 	pthread_mutex_unlock(&h.fs->helpers_lock);
 	return NULL;
 }
 
-int fs_helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg)
+/* One helper for @fn(@arg), if one can be had now: 0, or -errno. */
+static int helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg)
 {
-	struct helper *h = malloc(sizeof(*h));
+	struct helper *h;
 	pthread_attr_t attr;
 	pthread_t tid;
 	int rc;
 
-	if (!h)
-		return -ENOMEM;
-	h->fs = fs;
-	h->fn = fn;
-	h->arg = arg;
 	pthread_mutex_lock(&fs->helpers_lock);
+	if (fs->n_helpers >= HELPERS_MAX) {
+		pthread_mutex_unlock(&fs->helpers_lock);
+		return -EBUSY; /* pthread_create() says EAGAIN for a pids limit */
+	}
 	fs->n_helpers++;
 	pthread_mutex_unlock(&fs->helpers_lock);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&tid, &attr, helper_main, h);
-	pthread_attr_destroy(&attr);
+	h = malloc(sizeof(*h));
+	rc = h ? 0 : ENOMEM;
+	if (h) {
+		h->fs = fs;
+		h->fn = fn;
+		h->arg = arg;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&tid, &attr, helper_main, h);
+		pthread_attr_destroy(&attr);
+	}
 	if (rc != 0) {
 		free(h);
 		pthread_mutex_lock(&fs->helpers_lock);
-		if (--fs->n_helpers == 0)
-			pthread_cond_broadcast(&fs->helpers_done);
+		fs->n_helpers--;
+		pthread_cond_broadcast(&fs->helpers_done);
 		pthread_mutex_unlock(&fs->helpers_lock);
-		log_dbg("cannot start a helper thread: %s; working inline", strerror(rc));
 		return -rc;
 	}
 	return 0;
+}
+
+int fs_helper_run(struct fs *fs, const struct fs_wait *w,
+		  void (*fn)(struct fs *fs, void *arg), void *arg)
+{
+	bool logged = false;
+	int rc;
+
+	for (;;) {
+		rc = helper_start(fs, fn, arg);
+		if (rc == 0)
+			return 0;
+		if (!w) {
+			fn(fs, arg); /* a thread of ours: nobody to interrupt it */
+			return 0;
+		}
+		pthread_mutex_lock(&fs->helpers_lock);
+		if (!logged) {
+			log_warn("no helper thread to be had (%s, %u running); the request "
+				 "waits for one", rc == -EBUSY ? "at the cap" : strerror(-rc),
+				 fs->n_helpers);
+			logged = true;
+		}
+		rc = fs_wait_slice(fs, w, &fs->helpers_done, &fs->helpers_lock);
+		pthread_mutex_unlock(&fs->helpers_lock);
+		if (rc < 0)
+			return rc;
+	}
 }
 
 void fs_helpers_drain(struct fs *fs)

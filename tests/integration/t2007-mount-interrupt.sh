@@ -74,6 +74,56 @@ check "once the Hub answers, the repo is there (EINTR was not cached as a failur
 	ls "$MNT/hubfs-test/sharded-model"
 check "the daemon never logged an error for the interrupts" sh -c '! grep -q "ERROR" "$0"' "$HUBFS_LOG"
 
+# --- a reader under a 100 Hz timer (as sampling profilers run): each tick
+# interrupts its read of a stalled file, and Python asks the same read again
+# (PEP 475). The retries adopt the read left before, with its helper: the
+# daemon does not gain a thread per tick ---
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+threads() { ls "/proc/$HUBFS_PID/task" | wc -l; }
+before=$(threads)
+"$PYTHON" - "$MNT/hubfs-test/sharded-model/model-00002-of-00003.safetensors" <<'PY' &
+import signal, sys
+signal.signal(signal.SIGALRM, lambda *a: None)
+signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+with open(sys.argv[1], "rb") as f:
+    f.read(1 << 20)
+PY
+TICKED=$!
+sleep 3
+after=$(threads)
+kill "$TICKED"; wait "$TICKED" 2>/dev/null
+say "daemon threads: $before before, $after after 3 s of 100 interrupts a second"
+check "... at most 8 more threads ($before -> $after)" test "$after" -le $((before + 8))
+
+# --- no thread to be had (a pids limit, as systemd's TasksMax sets): a
+# read that needs a helper waits for one, interruptibly, rather than doing
+# the fetch on its own thread, where SIGINT could not end it. On a fresh
+# mount, whose FUSE threads are idle ---
+fakehub_ctl DELETE faults >/dev/null
+unmount_hubfs
+mount_hubfs --stall-timeout 5
+ls "$MNT/hubfs-test/sharded-model" >/dev/null
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+CG=/sys/fs/cgroup/pids/hubfs-t2007-$$
+if mkdir "$CG" 2>/dev/null && echo "$HUBFS_PID" >"$CG/cgroup.procs" 2>/dev/null; then
+	echo $(($(threads) + 3)) >"$CG/pids.max"
+	for i in 1 2 3; do  # each leaves a helper waiting for the stall: no room left
+		timeout -s INT 0.3 dd if="$MNT/hubfs-test/sharded-model/model-00003-of-00003.safetensors" \
+			of=/dev/null bs=64k count=1 skip=$((i * 20)) iflag=direct 2>/dev/null
+	done
+	timed timeout -s KILL 20 timeout -s INT 1 "$PYTHON" "$T/reader.py" \
+		"$MNT/hubfs-test/sharded-model/model-00001-of-00003.safetensors"
+	expect_eq "EINTR" "$(cat "$T/out")" "with no helper thread to be had, SIGINT ends the read: EINTR"
+	check "... within 1 s of the signal ($SECS s)" within 2.5
+	check "... and the log says the request waited for a helper" grep -q "no helper thread to be had" "$HUBFS_LOG"
+	echo "$HUBFS_PID" >/sys/fs/cgroup/pids/cgroup.procs
+	rmdir "$CG"
+else
+	rmdir "$CG" 2>/dev/null
+	say "skipped the pids-limit check: no cgroup v1 pids controller to write"
+fi
+fakehub_ctl DELETE faults >/dev/null
+
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
 test_done
