@@ -48,6 +48,7 @@ enum fs_node_kind {
 struct fs_repo {
 	struct hub_repo repo;        /* revision as named ("" = default branch) */
 	bool pinned;                 /* the revision is a commit: never changes */
+	bool from_org_list;          /* made from the Hub's list of its org, loaded at first use */
 	pthread_mutex_t lock;        /* guards the fields below */
 	pthread_cond_t loaded;       /* a load ended */
 	struct repo_snapshot *snap;    /* current; NULL until first loaded */

@@ -274,6 +274,27 @@ static void names_free(struct fs_names *l)
 	free(l);
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, each name once: O(n log n), whatever the sources overlap. */
+static void names_sort_unique(struct fs_names *l)
+{
+	size_t w = 0;
+
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_names);
+	for (size_t r = 0; r < l->n; r++) {
+		if (w && strcmp(l->v[w - 1], l->v[r]) == 0)
+			free(l->v[r]);
+		else
+			l->v[w++] = l->v[r];
+	}
+	l->n = w;
+}
+
 static void node_free(struct fs_node *n)
 {
 	if (n->kind == NODE_REPO)
@@ -1016,6 +1037,37 @@ static int lookup_org(struct fs *fs, const struct fs_wait *w, struct fs_node *pa
 }
 
 /* "NAME@REV" (or "NAME") in directory @parent → a repo node. */
+static int cmp_name_key(const void *key, const void *name)
+{
+	return strcmp(key, *(char *const *)name);
+}
+
+/* Does the Hub's list of org @parent, fresh within the TTL, have @name as spelled? */
+static bool org_lists(struct fs *fs, const struct fs_node *parent, const char *name)
+{
+	bool listed = false;
+
+	if (parent->kind != NODE_ORG || fs->env.offline)
+		return false;
+	pthread_mutex_lock(&fs->lock);
+	if (parent->listed &&
+	    time_mono_secs() - parent->listed_at < fs->opts.revision_ttl_secs)
+		listed = bsearch(name, parent->listed->v, parent->listed->n,
+				 sizeof(*parent->listed->v), cmp_name_key) != NULL;
+	pthread_mutex_unlock(&fs->lock);
+	return listed;
+}
+
+static bool repo_loaded(struct fs_repo *r)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&r->lock);
+	loaded = r->snap != NULL;
+	pthread_mutex_unlock(&r->lock);
+	return loaded;
+}
+
 static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 		       const char *id, const char *name, struct fs_node **out)
 {
@@ -1038,6 +1090,11 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 		n->nlookup++;
 	pthread_mutex_unlock(&fs->lock);
 	if (n) {
+		/* Made from the org's list and not used yet: nothing to resolve. */
+		if (n->repo->from_org_list && !repo_loaded(n->repo)) {
+			*out = n;
+			return 0;
+		}
 		/* Known: re-resolve its branch when due. */
 		rc = repo_current_snapshot(fs, w, n->repo, &snap);
 		if (rc < 0) {
@@ -1051,8 +1108,27 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	if (negative_hit(fs, key, &rc))
 		return rc;
 	/*
+	 * The default branch of a repo the Hub's list of the org has, as
+	 * spelled: a folder at once, loaded at its first use inside. `ls -l
+	 * ORG` looks up every name, and a load is two requests (info and
+	 * tree): 2,402 for an org of 1,201 repos, most of the Hub's anonymous
+	 * quota of 3,000 per five minutes.
+	 */
+	if (!repo.revision[0] && org_lists(fs, parent, name)) {
+		arg.repo = repo_new(&repo);
+		if (!arg.repo)
+			return -ENOMEM;
+		arg.repo->from_org_list = true;
+		n = lookup_or_make(fs, parent, key, make_repo, &arg);
+		repo_free(arg.repo); /* not taken: another thread made it first */
+		if (!n)
+			return -ENOMEM;
+		*out = n;
+		return 0;
+	}
+	/*
 	 * Load first, into a repo no node has yet: a repo folder exists only
-	 * once its snapshot does. The load runs on a helper; a request that
+	 * once its snapshot does (or the Hub's list of the org has it). The load runs on a helper; a request that
 	 * stops waiting leaves it to finish into the cache for the next one.
 	 */
 	arg.repo = repo_new(&repo);
@@ -1178,6 +1254,17 @@ int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		*timeout = VIRTUAL_TIMEOUT_SECS;
 		return 0;
 	}
+	if (node->kind == NODE_REPO && node->repo->from_org_list && !repo_loaded(node->repo)) {
+		/*
+		 * From the org's list, not loaded yet: dated as its org until
+		 * it is, and asked again soon, for its commit's date then.
+		 */
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_mtime = st->st_ctime = st->st_atime = fs->started_at;
+		*timeout = 1.0;
+		return 0;
+	}
 	rc = fs_node_snapshot(fs, w, node, &snap, &idx);
 	if (rc < 0)
 		return rc;
@@ -1210,6 +1297,10 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 	struct repo_snapshot *snap;
 	uint32_t idx;
 
+	if (node->kind == NODE_REPO && !repo_loaded(node->repo)) {
+		snprintf(out, size, "%s", node->repo->repo.id); /* no load for a log line */
+		return;
+	}
 	if ((node->kind != NODE_REPO && node->kind != NODE_ENTRY) ||
 	    fs_node_snapshot(fs, NULL, node, &snap, &idx) < 0) {
 		snprintf(out, size, "inode %lu", (unsigned long)node->ino);
@@ -1310,6 +1401,8 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 				failed = rc;
 			}
 		}
+		if (fresh)
+			names_sort_unique(fresh); /* for org_lists()'s bsearch */
 		pthread_mutex_lock(&fs->lock);
 		if (fresh) {
 			names_free(org->listed);
@@ -1330,27 +1423,6 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 		rc = names_add(out, cur->v[i]);
 	pthread_mutex_unlock(&fs->lock);
 	return rc < 0 ? rc : cur ? 0 : failed;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted, each name once: O(n log n), whatever the sources overlap. */
-static void names_sort_unique(struct fs_names *l)
-{
-	size_t w = 0;
-
-	if (l->n)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_names);
-	for (size_t r = 0; r < l->n; r++) {
-		if (w && strcmp(l->v[w - 1], l->v[r]) == 0)
-			free(l->v[r]);
-		else
-			l->v[w++] = l->v[r];
-	}
-	l->n = w;
 }
 
 int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,

@@ -118,4 +118,19 @@ check "hubfs cache evict, from another process" \
 expect_eq "0 0" "$(x cached "$S/$f") $(x verified "$S/$f")" "the live mount's getfattr follows the eviction"
 expect_eq "$want" "$(sha256sum <"$S/$f" | cut -d' ' -f1)" "... and the file reads right again"
 
+# --- ls -l of an org of 1,201 models: its list from the Hub, not a load
+# (info and tree) of every repo it names; a repo loads at its first use ---
+fakehub_ctl DELETE log >/dev/null
+ls -l "$MNT/bulk-org" >"$T/ls-l" || die "ls -l bulk-org failed"
+expect_eq 1201 "$(grep -c '^d' "$T/ls-l")" "ls -l bulk-org shows each of its 1,201 models as a folder"
+n=$(hub_count host=hub)
+check "... with the org's list alone ($n requests)" test "$n" -le 3
+expect_eq 0 "$(hub_count 'path~/api/models/bulk-org/*')" "... and no repo loaded"
+check "a folder from the list is a repo: config.json inside" test -f "$MNT/bulk-org/model-0007/config.json"
+check "... loaded at that first use" test "$(hub_count 'path~/api/models/bulk-org/model-0007*')" -ge 1
+sleep 1.2  # the folder's attributes from before its load are kept 1 s
+expect_eq "$(stat -c %Y "$MNT/bulk-org/model-0007/config.json")" "$(stat -c %Y "$MNT/bulk-org/model-0007")" \
+	"... and then dated by its commit, as its files"
+check "a name the list lacks is still not a folder" sh -c '! test -e "$0/bulk-org/model-9999"' "$MNT"
+
 finish_mount
