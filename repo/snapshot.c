@@ -112,6 +112,19 @@ static int by_path(const void *a_, const void *b_)
 	return strcmp(a->path, b->path);
 }
 
+/*
+ * The table's order: by path, and a folder before a file of the same
+ * path, so that which of the two a self-contradicting listing keeps does
+ * not depend on qsort()'s whims (the file is dropped, and logged).
+ */
+static int by_path_folders_first(const void *a_, const void *b_)
+{
+	const struct repo_entry *a = a_, *b = b_;
+	int c = strcmp(a->path, b->path);
+
+	return c ? c : (int)b->is_dir - (int)a->is_dir;
+}
+
 /* The directory part of @path ("" for top-level names) into @out. */
 static void parent_of(const char *path, char *out, size_t size)
 {
@@ -152,7 +165,7 @@ static int finish_table(struct repo_snapshot *s, struct builder *b)
 	}
 	if (rc < 0)
 		return rc;
-	qsort(b->entries, b->n, sizeof(*b->entries), by_path);
+	qsort(b->entries, b->n, sizeof(*b->entries), by_path_folders_first);
 	for (size_t i = 0; i < b->n; i++) {
 		struct repo_entry *e = &b->entries[i];
 
@@ -162,6 +175,10 @@ static int finish_table(struct repo_snapshot *s, struct builder *b)
 				free(b->entries[out - 1].path);
 				b->entries[out - 1] = *e;
 			} else {
+				if (e->oid[0] && !e->is_dir)
+					log_warn("snapshot %s@%s: '%s' is listed as a folder and "
+						 "a file; the file is ignored", s->repo_key,
+						 s->commit, e->path);
 				free(e->path);
 			}
 			continue;
@@ -247,6 +264,114 @@ static int store_listing(const char *root, const struct repo_snapshot *s,
 			 s->repo_key, s->commit, strerror(-rc));
 	free(ce);
 	return 0;
+}
+
+/* ---- entry tables, one per commit of a repo in this process ---- */
+
+/*
+ * Every snapshot of one commit shares its entry table: repo@main,
+ * repo@v1.0 and repo@<sha> naming one commit are one table, not three
+ * (a 100,000-file dataset's is about 58 MB). The tables are immutable
+ * once built. tables_lock guards the list and every table's refs.
+ */
+struct repo_table {
+	struct repo_table *next;
+	unsigned refs;
+	char repo_key[128];
+	char commit[41];
+	struct repo_entry *entries;
+	size_t n_entries;
+	uint64_t total_bytes;
+	size_t n_files;
+};
+
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct repo_table *tables;
+
+static void use_table(struct repo_snapshot *s, struct repo_table *t)
+{
+	s->table = t;
+	s->entries = t->entries;
+	s->n_entries = t->n_entries;
+	s->total_bytes = t->total_bytes;
+	s->n_files = t->n_files;
+}
+
+/* @s's commit's table, when a snapshot of it is alive here: @s takes a ref. */
+static bool find_table(struct repo_snapshot *s)
+{
+	struct repo_table *t;
+
+	pthread_mutex_lock(&tables_lock);
+	for (t = tables; t; t = t->next)
+		if (strcmp(t->commit, s->commit) == 0 && strcmp(t->repo_key, s->repo_key) == 0)
+			break;
+	if (t)
+		t->refs++;
+	pthread_mutex_unlock(&tables_lock);
+	if (t)
+		use_table(s, t);
+	return t != NULL;
+}
+
+/*
+ * Share the table @s just built, or, when another thread published one of
+ * the same commit meanwhile, use that and free @s's own.
+ */
+static int publish_table(struct repo_snapshot *s)
+{
+	struct repo_table *t = calloc(1, sizeof(*t)), *old;
+
+	if (!t)
+		return -ENOMEM;
+	snprintf(t->repo_key, sizeof(t->repo_key), "%s", s->repo_key);
+	memcpy(t->commit, s->commit, sizeof(t->commit));
+	t->entries = s->entries;
+	t->n_entries = s->n_entries;
+	t->total_bytes = s->total_bytes;
+	t->n_files = s->n_files;
+	t->refs = 1;
+	pthread_mutex_lock(&tables_lock);
+	for (old = tables; old; old = old->next)
+		if (strcmp(old->commit, t->commit) == 0 && strcmp(old->repo_key, t->repo_key) == 0)
+			break;
+	if (old) {
+		old->refs++;
+	} else {
+		t->next = tables;
+		tables = t;
+	}
+	pthread_mutex_unlock(&tables_lock);
+	if (old) {
+		free_entries(t->entries, t->n_entries);
+		free(t);
+		t = old;
+	}
+	use_table(s, t);
+	return 0;
+}
+
+static void put_table(struct repo_table *t)
+{
+	bool last = false;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&tables_lock);
+	if (--t->refs == 0) {
+		for (struct repo_table **p = &tables; *p; p = &(*p)->next) {
+			if (*p == t) {
+				*p = t->next;
+				break;
+			}
+		}
+		last = true;
+	}
+	pthread_mutex_unlock(&tables_lock);
+	if (last) {
+		free_entries(t->entries, t->n_entries);
+		free(t);
+	}
 }
 
 /* ---- loading ---- */
@@ -341,6 +466,10 @@ static int load(struct repo_env *env, const struct hub_repo *repo,
 		cache_commit_time_load(root, s->repo_key, s->commit, &s->commit_time);
 	if (env->hf_hub_cache)
 		hf_blob_dir(env->hf_hub_cache, &s->repo, s->hf_blobs, sizeof(s->hf_blobs));
+	if (find_table(s)) {
+		*out = s; /* another name of a commit already here */
+		return 0;
+	}
 
 	rc = cache_listing_load(root, s->repo_key, s->commit, from_cache_entry, &b);
 	if (rc == -ENOENT || rc == -EBADMSG) {
@@ -362,6 +491,8 @@ static int load(struct repo_env *env, const struct hub_repo *repo,
 	if (rc < 0)
 		goto fail;
 	rc = finish_table(s, &b);
+	if (rc == 0 && (rc = publish_table(s)) < 0)
+		free_entries(s->entries, s->n_entries);
 	if (rc < 0)
 		goto fail;
 	*out = s;
@@ -395,7 +526,7 @@ void repo_snapshot_unref(struct repo_snapshot *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	free_entries(s->entries, s->n_entries);
+	put_table(s->table);
 	free(s);
 }
 

@@ -68,6 +68,8 @@ struct repo_entry {
 	char sha256[65];      /* LFS files */
 };
 
+struct repo_table;
+
 struct repo_snapshot {
 	atomic_int refs;
 	struct hub_repo repo;       /* canonical id; revision as asked ("" = default) */
@@ -75,7 +77,8 @@ struct repo_snapshot {
 	char commit[41];
 	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
 	bool from_cache_only;       /* the Hub was not asked (offline, or unreachable) */
-	struct repo_entry *entries; /* sorted by path; entries[0] is the root */
+	struct repo_table *table;   /* owns entries: shared by the snapshots of one commit */
+	struct repo_entry *entries; /* sorted by path; entries[0] is the root; read-only */
 	size_t n_entries;
 	uint64_t total_bytes;       /* sum of file sizes */
 	size_t n_files;

@@ -283,6 +283,36 @@ static void test_load_pinned_and_unknown(void **state)
 }
 
 /*
+ * Two names of one commit (a branch and the sha) share one entry table,
+ * which outlives the first snapshot let go and goes with the last.
+ */
+static void test_one_table_per_commit(void **state)
+{
+	struct fx *f = *state;
+	struct hub_error err = { 0 };
+	struct repo_snapshot *by_branch = NULL, *by_sha = NULL, *again = NULL;
+	struct hub_repo r = f->repo;
+
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &by_branch, &err), 0);
+	snprintf(r.revision, sizeof(r.revision), "%s", COMMIT);
+	assert_int_equal(repo_snapshot_load(&f->env, &r, &by_sha, &err), 0);
+	assert_ptr_not_equal(by_branch, by_sha);
+	assert_ptr_equal(by_branch->entries, by_sha->entries);
+	assert_int_equal(by_branch->n_entries, by_sha->n_entries);
+	assert_string_equal(by_sha->repo.revision, COMMIT);
+	assert_string_equal(by_branch->repo.revision, "");
+	repo_snapshot_unref(by_branch);
+	/* Still whole for the other name (ASan would see a use after free). */
+	assert_non_null(repo_snapshot_find(by_sha, "d/m.safetensors"));
+	assert_int_equal(by_sha->n_files, 4);
+	repo_snapshot_unref(by_sha);
+	/* Gone with the last: a new load builds it again. */
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &again, &err), 0);
+	assert_non_null(repo_snapshot_find(again, "a.txt"));
+	repo_snapshot_unref(again);
+}
+
+/*
  * A right blob in huggingface_hub's cache serves reads with no Hub at all
  * (the source's Hub client is NULL: asking it would crash).
  */
@@ -358,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_offline_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_pinned_and_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_table_per_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_from_hf_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_threads, setup, teardown),
 	};
