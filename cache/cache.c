@@ -81,6 +81,19 @@ struct cache_object {
 	uint32_t n_fetching;  /* blocks being fetched by this process */
 	struct block_state *blocks;
 	bool verified;
+	/*
+	 * A hash found the content right since its last rejection (a whole
+	 * verification, the running hash's end, or the object meta file).
+	 * Unlike verified, which an eviction clears, it stays: the blocks
+	 * fetched again are held to the same content stamps.
+	 */
+	bool vouched;
+	/*
+	 * Running hashes that had taken blocks and ended with no verdict, and
+	 * verifications given up (settle()): readers given those blocks may
+	 * have nothing left to vouch for them. Never decreases.
+	 */
+	uint32_t hash_losses;
 	bool verifying;      /* one thread is hashing the whole object */
 	bool objmeta_checked; /* its object meta file was read or written */
 	uint32_t rejects;    /* bumped when its content failed the hash */
@@ -368,6 +381,14 @@ static void drop_hash(struct cache_object *o)
 	o->hashed_gone = false;
 }
 
+/* drop_hash() with no verdict, of a hash that took blocks: counted. */
+static void lose_hash(struct cache_object *o)
+{
+	if (o->hashed > 0)
+		o->hash_losses++;
+	drop_hash(o);
+}
+
 static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
@@ -391,13 +412,24 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	 * has not taken yet ends it now: what would come back need not be what
 	 * readers were given.
 	 */
-	if (o->verifying)
+	if (o->verifying) {
 		o->hash_stale = true;
-	else if (k < o->hashed)
+		return;
+	}
+	if (k < o->hashed) {
 		o->hashed_gone = true;
-	else if (!was_present)
+		return;
+	}
+	if (!was_present)
 		return; /* a miss: nothing was served of it */
-	else if (o->hashing)
+	/*
+	 * Bytes of it may have been served, and no hash will take them now:
+	 * a reader of the whole file must learn that nothing vouches for
+	 * what it got (hash_losses), unless a hash already did.
+	 */
+	if (!o->vouched)
+		o->hash_losses++;
+	if (o->hashing)
 		o->hash_stale = true; /* advance_hash() drops it at its next block */
 	else if (o->hasher.ctx)
 		drop_hash(o); /* it would take what comes back, not what was served */
@@ -476,6 +508,7 @@ static int check_objmeta(struct cache *c, struct cache_object *o)
 		for (uint32_t k = 0; k < o->n_blocks; k++)
 			o->blocks[k].hashed_id = m.ids[k];
 		o->verified = true;
+		o->vouched = true;
 	}
 	pthread_mutex_unlock(&c->lock);
 	cache_objmeta_release(&m);
@@ -1178,6 +1211,7 @@ static void reject_object(struct cache *c, struct cache_object *o, const char *w
 		o->blocks[k].content = 0; /* what comes next starts afresh */
 	}
 	o->rejects++;
+	o->vouched = false;
 	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 	c->stats.rejected++;
 }
@@ -1217,6 +1251,7 @@ static void refuse_told(struct cache_object *o, uint32_t k, int rc,
 		 err && err->message[0] ? err->message : strerror(-rc));
 	set_error(err, "%s", why);
 	o->rejects++;
+	o->vouched = false;
 	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 }
 
@@ -1265,6 +1300,7 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 	if (rc < 0)
 		return 0;
 	if (strcmp(hex, o->key.hash) == 0) {
+		o->vouched = true;
 		c->stats.verified++;
 		return 0;
 	}
@@ -1315,7 +1351,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		/* Stale first: a rejection meanwhile leaves no stamp to note. */
 		if (rc < 0 || o->hash_stale) {
 			/* Leave it to verify_object(), which reads everything anew. */
-			drop_hash(o);
+			lose_hash(o);
 			break; /* the lock is held */
 		}
 		if (!note_block(o, k, &id)) {
@@ -1501,7 +1537,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			if (o->hashing)
 				o->hash_stale = true;
 			else
-				drop_hash(o);
+				lose_hash(o);
 		}
 		c->stats.fetches++;
 		c->stats.fetch_bytes += block_len(&o->key, k);
@@ -1642,6 +1678,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 				o->blocks[k].hashed_id = ids[k];
 		}
 		o->verified = true;
+		o->vouched = true;
 		c->stats.verified++;
 	} else if (rc == -EBADMSG && !changed) {
 		reject_object(c, o, why);
@@ -1900,6 +1937,9 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 		if (rc != VERIFY_INCOMPLETE)
 			return rc;
 	}
+	pthread_mutex_lock(&c->lock);
+	o->hash_losses++; /* a reader of all of it is told (cache_object_info()) */
+	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
@@ -2144,6 +2184,21 @@ uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
 	return n;
 }
 
+void cache_object_reject(struct cache *c, const struct cache_key *key, const char *why)
+{
+	struct cache_object *o;
+
+	if (!cache_key_is_valid(key))
+		return;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o && o->key.size == key->size)
+		reject_object(c, o, why);
+	pthread_mutex_unlock(&c->lock);
+	if (o && o->key.size == key->size)
+		discard_files(c, o);
+}
+
 uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key)
 {
 	struct cache_object *o;
@@ -2193,6 +2248,8 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 			out->first_absent++;
 		out->blocks_present = o->n_present;
 		out->blocks_arriving = o->n_fetching;
+		out->vouched = o->vouched;
+		out->hash_losses = o->hash_losses;
 		out->verified = o->verified;
 		out->verifying = o->verifying;
 	}
@@ -2405,6 +2462,38 @@ static int by_mtime(const void *a_, const void *b_)
  * index, or remove what is not ours. Removals go through the directories'
  * descriptors, opened without following links (remove_at()).
  */
+/*
+ * An object directory with no usable meta file: what is in it goes, but
+ * not another process's block in flight (a live temporary file), whose
+ * link would then fail. A discard that found one left the directory so
+ * (discard_files()'s rmdir fails), and a download's fetch then failed
+ * with ENOENT after any process opened the cache. Only blocks and the
+ * like count as damage; temporary files and an empty directory do not.
+ * Closes @d.
+ */
+static void remove_unusable_object(struct cache *c, DIR *fan, DIR *d, const char *hash)
+{
+	bool in_flight = false, damaged = false;
+	struct dirent *de;
+
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strstr(de->d_name, ".tmp.") && !fileio_is_stale_tmp(de->d_name)) {
+			in_flight = true;
+			continue;
+		}
+		if (!strstr(de->d_name, ".tmp."))
+			damaged = true;
+		remove_at(dirfd(d), de->d_name, 1);
+	}
+	closedir(d);
+	if (!in_flight)
+		unlinkat(dirfd(fan), hash, AT_REMOVEDIR);
+	if (damaged)
+		c->stats.dropped_at_open++;
+}
+
 static void scan_object(struct cache *c, struct scan_list *found, enum cache_algo algo,
 			DIR *fan, const char *dir, const char *hash)
 {
@@ -2465,14 +2554,13 @@ static void scan_object(struct cache *c, struct scan_list *found, enum cache_alg
 	 * file replaced since is never served as verified.
 	 */
 	o->verified = m.verified && n_found == o->n_blocks;
+	o->vouched = o->verified;
 	for (uint32_t k = 0; k < m.n_ids; k++)
 		o->blocks[k].hashed_id = m.ids[k];
 	cache_objmeta_release(&m);
 	return;
 remove:
-	closedir(d);
-	remove_at(dirfd(fan), hash, 0);
-	c->stats.dropped_at_open++;
+	remove_unusable_object(c, fan, d, hash);
 }
 
 static void scan(struct cache *c)

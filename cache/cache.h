@@ -172,6 +172,8 @@ struct cache_object_info {
 	uint32_t first_absent;  /* the lowest block not stored (blocks_total: none) */
 	bool verified;
 	bool verifying;         /* a thread is hashing the whole of it */
+	bool vouched;           /* a hash found it right since its last rejection */
+	uint32_t hash_losses;   /* hashes that ended with no verdict, ever (never decreases) */
 };
 
 /*
@@ -181,6 +183,13 @@ struct cache_object_info {
  * belonged to content found wrong since. O(1), no I/O.
  */
 uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key);
+
+/*
+ * Refuse @key's content as a failed hash does (@why, for readers that
+ * fail after): every reader of it fails, its files go, and it is fetched
+ * again. For a reader that got all of it with no hash to vouch for it.
+ */
+void cache_object_reject(struct cache *c, const struct cache_key *key, const char *why);
 
 /*
  * How many blocks of @key its running hash could take now and has not:

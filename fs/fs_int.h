@@ -7,7 +7,9 @@
  * list and org listing, the negative cache and the list of open items.
  * Each struct fs_repo has its own lock for its current snapshot, and a
  * reference count (its node and a helper loading it hold one each);
- * fs->helpers_lock the count of helper threads. An open file's lock
+ * fs->helpers_lock the count of helper threads, fs->orphans_lock the
+ * reads whose request left (taken before such a job's own lock), and
+ * fs->failed_lock the reads that failed just now. An open file's lock
  * (struct fs_handle) is held while it queues read-ahead, so it is taken
  * before the read-ahead queue's or the read-ahead window's (prefetch.c,
  * hub/pace.h), never after; the queue's code reads the window before it
@@ -79,6 +81,7 @@ struct fs_node {
 	/* Guarded by fs->lock: */
 	bool retired;                /* ENTRY: its content failed (fs_nodes_retire_locked()) */
 	uint32_t born_rejects;       /* ENTRY: its object's failures when it was made; constant */
+	uint32_t born_losses;        /* ENTRY: its object's hash_losses then (ops.c); constant */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
 	char *key;                   /* its key in the table, or NULL (the root) */
@@ -112,6 +115,16 @@ struct fs_status_counters {
 	atomic_uint_fast64_t readahead_in_flight; /* read-ahead fetches running now */
 };
 
+/* A read that failed, remembered for the next read of its bytes (ops.c). */
+struct fs_failed_read {
+	struct cache_key key;
+	uint64_t off, end;
+	int64_t at_ms;               /* time_mono_ms() */
+	int rc;                      /* -errno; 0: an empty slot */
+	uint32_t rejects;            /* cache_object_rejects() then */
+};
+#define FS_FAILED_READS 16
+
 struct fs {
 	struct fs_options opts;
 	struct fs_deps deps;
@@ -135,6 +148,8 @@ struct fs {
 	unsigned n_helpers;          /* helper threads running (wait.c) */
 	pthread_mutex_t orphans_lock; /* guards orphans; taken before a job's lock */
 	struct cache_job *orphans;   /* reads whose request left (ops.c) */
+	pthread_mutex_t failed_lock; /* guards failed */
+	struct fs_failed_read failed[FS_FAILED_READS]; /* the last reads that failed */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
 	struct fs_status_counters status;
 };
@@ -158,7 +173,7 @@ struct fs_handle {
 	struct cache_key key;
 	struct repo_source source;
 	struct cache_source src;
-	pthread_mutex_t lock;        /* guards the read-ahead state and the failed read */
+	pthread_mutex_t lock;        /* guards the read-ahead state */
 	uint64_t next_offset;        /* the end of the current run: where a sequential read goes on */
 	uint64_t run_start;          /* where the current run began */
 	bool run_in_order;           /* every read of the run began where the last ended */
@@ -170,15 +185,7 @@ struct fs_handle {
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	atomic_uint refs;            /* the kernel's (open to release), and a pushing read's */
 	uint32_t rejects_at_open;    /* cache_object_rejects() when opened; constant */
-	/*
-	 * The last read that failed, and how (under lock): the kernel retries
-	 * a failed read-ahead as a read of the page the reader needs, at once,
-	 * and that retry gets the same answer instead of a second full wait
-	 * (two operation timeouts for one read).
-	 */
-	uint64_t failed_off, failed_end;
-	int64_t failed_at_ms;
-	int failed_rc;
+	int64_t opened_ms;           /* time_mono_ms() then; constant */
 };
 
 /* ---- inode.c ---- */
@@ -328,6 +335,8 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* The one place where internal errors become kernel errnos. */
 int fs_errno_for_kernel(int rc);
+/* The cache's count of @key's hashes that ended with no verdict (whole_read_unvouched()). */
+uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key);
 
 /*
  * The object @key failed its whole-object hash, its failure number

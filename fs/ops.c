@@ -575,6 +575,47 @@ static void cache_job_put(struct cache_job *job)
 }
 
 /*
+ * Did @h's reader get the whole file, from its first byte, with this read
+ * reaching its end, while no hash has vouched for the content? The read
+ * of the last block waits for the verdict, but under a cap the running
+ * hash can lose a block it had yet to take (evicted, or taken and fetched
+ * again for another reader), and a complete object can lose one before
+ * its verification: then nothing is decided, and such a reader would get
+ * success for bytes no hash covered (a soak saw a wrong sha256 that way,
+ * of content refused a second before). It gets EIO instead, and the
+ * content is refused, so that the next open fetches and hashes anew.
+ */
+uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key)
+{
+	struct cache_object_info in;
+
+	cache_object_info(fs->deps.cache, key, &in);
+	return in.hash_losses;
+}
+
+static bool whole_read_unvouched(struct fs *fs, struct fs_handle *h, uint64_t end)
+{
+	struct cache_object_info in;
+	bool whole;
+
+	if (end < h->entry->size)
+		return false;
+	pthread_mutex_lock(&h->lock);
+	whole = h->run_start == 0;
+	pthread_mutex_unlock(&h->lock);
+	if (!whole)
+		return false;
+	/*
+	 * Only after such a loss since the inode was made (its page cache
+	 * may hold bytes read since then by anyone): a verdict still on its
+	 * way (the read that completes the object, answered after this one)
+	 * is not a missing one.
+	 */
+	cache_object_info(fs->deps.cache, &h->key, &in);
+	return in.hash_losses != h->node->born_losses && !in.vouched;
+}
+
+/*
  * A read whose request stopped waiting (a signal, its deadline) while its
  * helper still fetches is kept on fs->orphans until the helper ends, so
  * that the same read asked again adopts it instead of starting another
@@ -831,6 +872,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	repo_entry_key(h->entry, &h->key);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
+	h->opened_ms = time_mono_ms();
 	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {
 		struct cache_error cerr = { { 0 } };
@@ -1154,33 +1196,71 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 	atomic_fetch_sub(&fs->n_pushing, 1);
 }
 
-/* How long the answer of a failed read stands for a read of its bytes on the same file. */
+/*
+ * How long the answer of a failed read stands for a read of its bytes, of
+ * the same content, by any file open when it failed. The kernel retries a failed
+ * read-ahead page at once as a read of its own; and readers of one page
+ * wait on its lock one after another, each then asking again: six readers
+ * of a block the CDN kept failing took 9 to 37 s, each paying the whole
+ * retry budget after the one before (a soak's finding).
+ */
 #define FAILED_READ_MEMO_MS 1000
 
-/* The error of a read of [@off, …) that failed on @h just now, or 0. */
-static int recent_failure(struct fs_handle *h, uint64_t off)
+/* The error of a read of [@off, …) of @h's content that failed just now, or 0. */
+static int recent_failure(struct fs *fs, const struct fs_handle *h, uint64_t off)
 {
+	uint32_t rejects = cache_object_rejects(fs->deps.cache, &h->key);
+	int64_t now = time_mono_ms();
 	int rc = 0;
 
-	pthread_mutex_lock(&h->lock);
-	if (h->failed_rc < 0 && off >= h->failed_off && off < h->failed_end &&
-	    time_mono_ms() - h->failed_at_ms < FAILED_READ_MEMO_MS)
-		rc = h->failed_rc;
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&fs->failed_lock);
+	for (size_t i = 0; i < FS_FAILED_READS && rc == 0; i++) {
+		const struct fs_failed_read *f = &fs->failed[i];
+
+		/*
+		 * For files open when it failed (their readers were waiting),
+		 * not for one opened after, which tries anew; and not across a
+		 * rejection of the content, which is fetched anew.
+		 */
+		if (f->rc < 0 && off >= f->off && off < f->end &&
+		    now - f->at_ms < FAILED_READ_MEMO_MS && h->opened_ms <= f->at_ms &&
+		    f->rejects == rejects &&
+		    f->key.algo == h->key.algo && strcmp(f->key.hash, h->key.hash) == 0)
+			rc = f->rc;
+	}
+	pthread_mutex_unlock(&fs->failed_lock);
 	return rc;
 }
 
-static void note_failure(struct fs_handle *h, uint64_t off, size_t size, int rc)
+static void note_failure(struct fs *fs, const struct fs_handle *h, uint64_t off,
+			 size_t size, int rc)
 {
-	/* A reader interrupted asks nothing again; the next one tries anew. */
-	if (rc == -EINTR || rc == -ECANCELED)
+	struct fs_failed_read *oldest;
+	uint32_t rejects;
+
+	/*
+	 * A reader interrupted asks nothing again; the next one tries anew.
+	 * Nor does content that failed its hash stand: its files are gone,
+	 * and the next open fetches and reads it afresh.
+	 */
+	if (rc == -EINTR || rc == -ECANCELED || rc == -EBADMSG)
 		return;
-	pthread_mutex_lock(&h->lock);
-	h->failed_off = off;
-	h->failed_end = off + size;
-	h->failed_at_ms = time_mono_ms();
-	h->failed_rc = rc;
-	pthread_mutex_unlock(&h->lock);
+	/* Nor a failure met by a reader of content rejected since it opened. */
+	rejects = cache_object_rejects(fs->deps.cache, &h->key);
+	if (rejects != h->rejects_at_open)
+		return;
+	pthread_mutex_lock(&fs->failed_lock);
+	oldest = &fs->failed[0];
+	for (size_t i = 1; i < FS_FAILED_READS; i++)
+		if (fs->failed[i].at_ms < oldest->at_ms)
+			oldest = &fs->failed[i];
+	oldest->key = h->key;
+	oldest->off = off;
+	oldest->end = off + size;
+	oldest->at_ms = time_mono_ms();
+	oldest->rc = rc;
+	oldest->rejects = rejects;
+	pthread_mutex_unlock(&fs->failed_lock);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1207,7 +1287,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	n = recent_failure(h, (uint64_t)off);
+	n = recent_failure(fs, h, (uint64_t)off);
 	if (n < 0) {
 		reply_read_err(req, (int)n);
 		return;
@@ -1243,6 +1323,18 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		iobuf_free(buf, size);
 		return;
 	}
+	if (n >= 0 && whole_read_unvouched(fs, h, (uint64_t)off + (uint64_t)n)) {
+		const char *why = "the whole file was read, and no hash vouched for it: its "
+				  "blocks went before they were hashed (a cap too small for the "
+				  "readers at once, --max-cache-size?); it is fetched again";
+
+		atomic_store(&h->poisoned, true);
+		cache_object_reject(fs->deps.cache, &h->key, why);
+		fs_refuse_object(fs, h->snap, h->entry, &h->key, why);
+		reply_read_err(req, -EBADMSG);
+		iobuf_free(buf, size);
+		return;
+	}
 	if (n < 0) {
 		if (n == -EBADMSG) {
 			/* Every open file of it: another may hold unverified blocks. */
@@ -1250,7 +1342,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fs_poison_object(fs, &h->key, cache_object_rejects(fs->deps.cache, &h->key));
 		}
 		log_read_failure(fs, h, (int)n, cerr.message);
-		note_failure(h, (uint64_t)off, size, (int)n);
+		note_failure(fs, h, (uint64_t)off, size, (int)n);
 		reply_read_err(req, (int)n);
 	} else {
 		/* The file may be released once answered: hold it for the push. */
@@ -1695,6 +1787,7 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	pthread_mutex_init(&fs->helpers_lock, NULL);
 	pthread_cond_init(&fs->helpers_done, NULL);
 	pthread_mutex_init(&fs->orphans_lock, NULL);
+	pthread_mutex_init(&fs->failed_lock, NULL);
 	if (repo_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
@@ -1716,6 +1809,7 @@ static void fs_destroy(struct fs *fs)
 		fs_table_release(fs);
 	fs_orphans_release(fs);
 	pthread_mutex_destroy(&fs->orphans_lock);
+	pthread_mutex_destroy(&fs->failed_lock);
 	pthread_mutex_destroy(&fs->helpers_lock);
 	pthread_cond_destroy(&fs->helpers_done);
 	free(fs);

@@ -70,4 +70,27 @@ SECS=$(secs_since "$t0")
 say "cat failed after $SECS s (--op-timeout 3)"
 check "... within the operation timeout and a little (5 s), not twice it" within 5
 unmount_hubfs
+
+# --- six readers of one file whose block the CDN keeps failing: they wait
+# on the page's lock in the kernel one after another, and each then asks
+# again; the failure stands for a second for every reader of those bytes,
+# so they all end with about one retry budget, not six in a row ---
+fakehub_ctl DELETE faults >/dev/null
+HUBFS_RETRY_BASE_MS=500 mount_hubfs --retries 2
+ls "$R" >/dev/null
+fault '{"kind": "status", "code": 502, "host": "cdn", "glob": "/repos/*", "count": -1}'
+t0=$(now_cs)
+READERS=()
+for i in 1 2 3 4 5 6; do
+	cat "$R/model.safetensors" >/dev/null 2>&1 &
+	READERS+=($!)
+done
+failed=0
+for p in "${READERS[@]}"; do wait "$p" || failed=$((failed + 1)); done
+SECS=$(secs_since "$t0")
+say "six readers of a failing block ended after $SECS s"
+expect_eq 6 "$failed" "every reader of the failing block gets EIO"
+check "... all within about one retry budget (4 s), not one after another" within 4
+fakehub_ctl DELETE faults >/dev/null
+unmount_hubfs
 test_done

@@ -1830,6 +1830,41 @@ static void forge_same_crc(uint8_t *chunk, uint32_t at, uint32_t fix)
 }
 
 /*
+ * A reader in order under a 2-block cap: the running hash takes blocks 0
+ * to 2 while the cap evicts behind it. Another reader asks for block 0:
+ * it is fetched again, and the running hash ends, for its verdict would
+ * not be about these bytes. That end is counted (hash_losses), and no
+ * hash vouches for the content: the mount fails a reader of the whole
+ * file then rather than answer its last read with no verdict (fs/ops.c,
+ * whole_read_unvouched()). A verdict later vouches again.
+ */
+static void test_lost_running_hash_is_counted(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	uint64_t size = 3 * BS + 1000;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 29);
+	struct cache_object_info in;
+
+	for (uint64_t off = 0; off < 3 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS);
+	in = info(f, &o->key);
+	assert_int_equal(in.hash_losses, 0);
+	assert_false(in.vouched);
+	assert_false(block_on_disk(f, &o->key, 0));
+	read_expect(f, o, 0, 100, 100); /* block 0 again: fetched anew */
+	in = info(f, &o->key);
+	assert_int_equal(in.hash_losses, 1);
+	assert_false(in.vouched);
+	/* The rest in order from the start: a new running hash decides it. */
+	for (uint64_t off = BS; off < 3 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS);
+	read_expect(f, o, 3 * BS, 1000, 1000);
+	in = info(f, &o->key);
+	assert_int_equal(in.hash_losses, 1);
+	assert_true(in.vouched);
+}
+
+/*
  * As above, but the second copy of block 1 has the first's chunk CRCs (a
  * forger's, not a fault's): its stamp is the same, so nothing rejects it
  * when it comes. The running hash took the first copy; the refetch ends
@@ -2326,6 +2361,56 @@ static void test_open_removes_leftovers(void **state)
 	assert_true(info(f, &a->key).verified);
 	read_all(f, a);
 	assert_int_equal(mem_source_fetches(&f->ms), 2);
+}
+
+/*
+ * An object discarded while another process fetched one of its blocks:
+ * the discard removed its meta file and blocks, and its rmdir failed on
+ * the other's temporary file. The next open of the cache must leave that
+ * file alone, which the other process is about to link into place (it
+ * removed the whole directory, and the fetch failed with ENOENT), and
+ * must not call the leftovers damage unless a block was among them.
+ */
+static void test_open_keeps_a_live_fetch_of_a_discarded_object(void **state)
+{
+	struct fx *f = *state;
+	char top[PATH_MAX + 32], obj[PATH_MAX + 112], live[PATH_MAX + 192];
+	char path[PATH_MAX + 192], hash[65];
+	uint64_t dropped;
+
+	memset(hash, 'c', 64);
+	hash[64] = '\0';
+	snprintf(top, sizeof(top), "%s/objects", f->dir);
+	assert_true(mkdir(top, 0755) == 0 || errno == EEXIST);
+	snprintf(top, sizeof(top), "%s/objects/sha256", f->dir);
+	assert_true(mkdir(top, 0755) == 0 || errno == EEXIST);
+	snprintf(top, sizeof(top), "%s/objects/sha256/cc", f->dir);
+	assert_true(mkdir(top, 0755) == 0 || errno == EEXIST);
+	snprintf(obj, sizeof(obj), "%s/%s", top, hash);
+	assert_int_equal(mkdir(obj, 0755), 0);
+	snprintf(live, sizeof(live), "%s/b2.tmp.%ld.8", obj, (long)getppid());
+	write_file(live, "in flight", 9);
+	snprintf(path, sizeof(path), "%s/b1.tmp.%ld.1", obj, (long)scratch_dead_pid());
+	write_file(path, "dead", 4);
+
+	fx_reopen(f);
+	assert_true(exists(live));
+	assert_false(exists(path));
+	assert_int_equal(stats(f).dropped_at_open, 0); /* no block was lost */
+
+	/* A block without a meta file is lost, and said so; the fetch still stays. */
+	snprintf(path, sizeof(path), "%s/b0", obj);
+	write_file(path, "a block", 7);
+	dropped = stats(f).dropped_at_open;
+	fx_reopen(f);
+	assert_true(exists(live));
+	assert_false(exists(path));
+	assert_int_equal(stats(f).dropped_at_open, dropped + 1);
+
+	/* Once the fetch is gone, so is the directory. */
+	unlink(live);
+	fx_reopen(f);
+	assert_false(exists(obj));
 }
 
 static void evict_block_0_once(struct cache *c, const struct cache_key *key)
@@ -3891,6 +3976,7 @@ int main(void)
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_refetch_with_the_same_stamp_ends_the_hash, fx_setup_2_blocks),
+		T_LIMIT(test_lost_running_hash_is_counted, fx_setup_2_blocks),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
@@ -3910,6 +3996,7 @@ int main(void)
 		T(test_foreign_and_unreadable_files),
 		T(test_verify_object_wrong_hash_unverifies),
 		T(test_open_removes_leftovers),
+		T(test_open_keeps_a_live_fetch_of_a_discarded_object),
 		T(test_open_never_follows_links),
 		T(test_open_refuses_a_foreign_directory),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
