@@ -1209,8 +1209,8 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 /* The error of a read of [@off, …) of @h's content that failed just now, or 0. */
 static int recent_failure(struct fs *fs, const struct fs_handle *h, uint64_t off)
 {
-	uint32_t rejects = cache_object_rejects(fs->deps.cache, &h->key);
 	int64_t now = time_mono_ms();
+	uint32_t rejects = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&fs->failed_lock);
@@ -1219,16 +1219,19 @@ static int recent_failure(struct fs *fs, const struct fs_handle *h, uint64_t off
 
 		/*
 		 * For files open when it failed (their readers were waiting),
-		 * not for one opened after, which tries anew; and not across a
-		 * rejection of the content, which is fetched anew.
+		 * not for one opened after, which tries anew.
 		 */
 		if (f->rc < 0 && off >= f->off && off < f->end &&
 		    now - f->at_ms < FAILED_READ_MEMO_MS && h->opened_ms <= f->at_ms &&
-		    f->rejects == rejects &&
-		    f->key.algo == h->key.algo && strcmp(f->key.hash, h->key.hash) == 0)
+		    f->key.algo == h->key.algo && strcmp(f->key.hash, h->key.hash) == 0) {
 			rc = f->rc;
+			rejects = f->rejects;
+		}
 	}
 	pthread_mutex_unlock(&fs->failed_lock);
+	/* Not across a rejection of the content either: that is fetched anew. */
+	if (rc < 0 && cache_object_rejects(fs->deps.cache, &h->key) != rejects)
+		rc = 0;
 	return rc;
 }
 
