@@ -1037,7 +1037,6 @@ static int lookup_org(struct fs *fs, const struct fs_wait *w, struct fs_node *pa
 	return *out ? 0 : -ENOMEM;
 }
 
-/* "NAME@REV" (or "NAME") in directory @parent → a repo node. */
 static int cmp_name_key(const void *key, const void *name)
 {
 	return strcmp(key, *(char *const *)name);
@@ -1069,6 +1068,7 @@ static bool repo_loaded(struct fs_repo *r)
 	return loaded;
 }
 
+/* "NAME@REV" (or "NAME") in directory @parent → a repo node. */
 static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 		       const char *id, const char *name, struct fs_node **out)
 {
@@ -1128,9 +1128,10 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 		return 0;
 	}
 	/*
-	 * Load first, into a repo no node has yet: a repo folder exists only
-	 * once its snapshot does (or the Hub's list of the org has it). The load runs on a helper; a request that
-	 * stops waiting leaves it to finish into the cache for the next one.
+	 * Otherwise load first, into a repo no node has yet: a repo folder
+	 * exists only once its snapshot does. The load runs on a helper; a
+	 * request that stops waiting leaves it to finish into the cache for
+	 * the next one.
 	 */
 	arg.repo = repo_new(&repo);
 	if (!arg.repo)

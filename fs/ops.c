@@ -574,6 +574,14 @@ static void cache_job_put(struct cache_job *job)
 	free(job);
 }
 
+uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key)
+{
+	struct cache_object_info in;
+
+	cache_object_info(fs->deps.cache, key, &in);
+	return in.hash_losses;
+}
+
 /*
  * Did @h's reader get the whole file, from its first byte, with this read
  * reaching its end, while no hash has vouched for the content? The read
@@ -585,14 +593,6 @@ static void cache_job_put(struct cache_job *job)
  * of content refused a second before). It gets EIO instead, and the
  * content is refused, so that the next open fetches and hashes anew.
  */
-uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key)
-{
-	struct cache_object_info in;
-
-	cache_object_info(fs->deps.cache, key, &in);
-	return in.hash_losses;
-}
-
 static bool whole_read_unvouched(struct fs *fs, struct fs_handle *h, uint64_t end)
 {
 	struct cache_object_info in;

@@ -37,12 +37,12 @@ check "no request reached the fake Hub while it was unreachable" \
 # (REFRESH_WAIT_MS, 2 s), and at once while that refresh still runs; not
 # after --op-timeout, and not once per lookup ---
 export HUBFS_RETRY_BASE_MS=50
-mount_hubfs --revision-ttl 1 --op-timeout 8
+mount_hubfs --revision-ttl 2 --op-timeout 8
 R=$MNT/hubfs-test/tiny-model
 ls -l "$R" >/dev/null && cat "$R/config.json" >/dev/null && ls "$MNT/hubfs-test" >/dev/null ||
 	die "cannot list while the Hub is there"
 fault '{"kind": "stall", "host": "hub", "glob": "/api/*", "after_bytes": 0, "seconds": 60, "count": -1}'
-sleep 1.5
+sleep 2.5  # past the TTL (2 s: times are kept in whole seconds, 1 s would be a coin toss)
 timed stat "$R/config.json"
 expect_eq 0 "$RC" "past the TTL with the Hub stalled: a file of a listed repo is there"
 check "... after the short refresh wait, not --op-timeout ($SECS s)" within 3
