@@ -89,9 +89,10 @@ struct cache_object {
 	 */
 	bool vouched;
 	/*
-	 * Running hashes that had taken blocks and ended with no verdict, and
-	 * verifications given up (settle()): readers given those blocks may
-	 * have nothing left to vouch for them. Never decreases.
+	 * Running hashes that had taken blocks and ended with no verdict,
+	 * stored blocks evicted before any hash took them (mark_absent()),
+	 * and verifications given up (settle()): readers given those bytes
+	 * may have nothing left to vouch for them. Never decreases.
 	 */
 	uint32_t hash_losses;
 	bool verifying;      /* one thread is hashing the whole object */
@@ -2333,6 +2334,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			for (uint32_t k = 0; k < m.n_ids; k++)
 				o->blocks[k].hashed_id = m.ids[k];
 			o->verified = true;
+			o->vouched = true; /* the same stamps as the blocks read here */
 		} else if (rc < 0 || !m.verified) {
 			o->verified = false;
 		}
@@ -2946,6 +2948,7 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		for (uint32_t k = 0; k < o->n_blocks; k++)
 			o->blocks[k].hashed_id = ids[k];
 		o->verified = o->n_present == o->n_blocks;
+		o->vouched = o->vouched || o->verified;
 		pthread_mutex_unlock(&c->lock);
 		write_objmeta(c, key, ids);
 	} else if (out->complete && !repair) {
