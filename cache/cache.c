@@ -2200,6 +2200,21 @@ void cache_object_reject(struct cache *c, const struct cache_key *key, const cha
 		discard_files(c, o);
 }
 
+uint32_t cache_object_hash_losses(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+	uint32_t n = 0;
+
+	if (!cache_key_is_valid(key))
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o)
+		n = o->hash_losses;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key)
 {
 	struct cache_object *o;

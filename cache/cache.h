@@ -185,6 +185,12 @@ struct cache_object_info {
 uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key);
 
 /*
+ * How many hashes of @key's content ended with no verdict in this process
+ * (cache_object_info()'s hash_losses, in O(1) and with no walk).
+ */
+uint32_t cache_object_hash_losses(struct cache *c, const struct cache_key *key);
+
+/*
  * Refuse @key's content as a failed hash does (@why, for readers that
  * fail after): every reader of it fails, its files go, and it is fetched
  * again. For a reader that got all of it with no hash to vouch for it.

@@ -81,7 +81,7 @@ struct fs_node {
 	/* Guarded by fs->lock: */
 	bool retired;                /* ENTRY: its content failed (fs_nodes_retire_locked()) */
 	uint32_t born_rejects;       /* ENTRY: its object's failures when it was made; constant */
-	uint32_t born_losses;        /* ENTRY: its object's hash_losses then (ops.c); constant */
+	uint32_t born_losses;        /* ENTRY: cache_object_hash_losses() then (ops.c); constant */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
 	char *key;                   /* its key in the table, or NULL (the root) */
@@ -335,8 +335,6 @@ extern const struct fuse_lowlevel_ops fs_ops;
 
 /* The one place where internal errors become kernel errnos. */
 int fs_errno_for_kernel(int rc);
-/* The cache's count of @key's hashes that ended with no verdict (whole_read_unvouched()). */
-uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key);
 
 /*
  * The object @key failed its whole-object hash, its failure number

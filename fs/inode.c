@@ -861,7 +861,7 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 			repo_entry_key(e, &k);
 			/* c->lock inside fs->lock: the cache never calls back. */
 			n->born_rejects = cache_object_rejects(fs->deps.cache, &k);
-			n->born_losses = fs_hash_losses(fs, &k);
+			n->born_losses = cache_object_hash_losses(fs->deps.cache, &k);
 		}
 	}
 	return n;

@@ -574,14 +574,6 @@ static void cache_job_put(struct cache_job *job)
 	free(job);
 }
 
-uint32_t fs_hash_losses(struct fs *fs, const struct cache_key *key)
-{
-	struct cache_object_info in;
-
-	cache_object_info(fs->deps.cache, key, &in);
-	return in.hash_losses;
-}
-
 /*
  * Did @h's reader get the whole file, from its first byte, with this read
  * reaching its end, while no hash has vouched for the content? The read
