@@ -69,7 +69,8 @@ struct fs_names {
 };
 
 struct fs_node {
-	fuse_ino_t ino;              /* never reused while mounted */
+	fuse_ino_t ino;              /* the kernel's handle: never reused while mounted */
+	uint64_t st_ino;             /* what stat and readdir show: fs_child_ino(); constant */
 	enum fs_node_kind kind;
 	struct fs_node *parent;      /* a ref on it; NULL for the root */
 	enum hub_repo_type type;     /* TYPE, ORG, REPO, ENTRY */
@@ -236,6 +237,16 @@ struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
  */
 int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		     struct repo_snapshot **snap, uint32_t *entry);
+
+/*
+ * The inode number stat and readdir show for @name in the folder whose
+ * number is @parent_ino (the root's is FUSE_ROOT_ID), and of content
+ * @oid for a file (NULL for a folder): the first 8 bytes of a sha256 of
+ * the three. A name keeps its number when the kernel forgets it, across
+ * mounts and across commits while its content stays; other content under
+ * the name has another. Never 0 or FUSE_ROOT_ID.
+ */
+uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid);
 
 /* Attributes of @node; also says how long the kernel may keep them. */
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,

@@ -9,7 +9,11 @@
  * count in refs. When both are zero the node leaves the tables and is
  * freed, and with it its hold on its parent, its repo and its snapshot:
  * after `find` and a drop of the kernel's caches, memory returns to what
- * it was. Inode numbers are never reused while mounted.
+ * it was. A node's number for the kernel (ino) is never reused while
+ * mounted; the number stat shows (st_ino) comes from its path and
+ * content, so that tools that remember (dev, ino) -- tar's incremental
+ * dumps, rsync, find's loop check, du -- see the same file as the same
+ * file after a FORGET, a remount or a move of the branch that left it.
  *
  * No name is invented: an org folder exists when the cache knows a repo
  * of it or the Hub lists one; a repo folder when its snapshot loads; a
@@ -29,6 +33,7 @@
 #include <time.h>
 
 #include "cache/meta.h"
+#include "util/digest.h"
 #include "util/hash.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -444,6 +449,7 @@ int fs_table_init(struct fs *fs)
 	if (!root)
 		return -ENOMEM;
 	root->name = strdup("");
+	root->st_ino = FUSE_ROOT_ID;
 	if (fs->opts.repo) {
 		struct hub_error err = { 0 };
 		struct hub_repo r;
@@ -474,6 +480,7 @@ int fs_table_init(struct fs *fs)
 		n->refs = 1;
 		if (!n->name)
 			return -ENOMEM;
+		n->st_ino = fs_child_ino(root->st_ino, n->name, NULL);
 	}
 	return 0;
 }
@@ -813,6 +820,7 @@ static struct fs_node *make_org(struct fs *fs, struct fs_node *parent, char *key
 		return NULL;
 	}
 	n->name = name;
+	n->st_ino = fs_child_ino(parent->st_ino, name, NULL);
 	return n;
 }
 
@@ -833,6 +841,7 @@ static struct fs_node *make_repo(struct fs *fs, struct fs_node *parent, char *ke
 		return NULL;
 	}
 	n->name = name;
+	n->st_ino = fs_child_ino(parent->st_ino, name, NULL);
 	n->repo = arg->repo;
 	arg->repo = NULL;
 	return n;
@@ -854,6 +863,7 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 		n->repo = parent->repo;
 		n->snap = arg->snap;
 		n->entry = arg->index;
+		n->st_ino = fs_child_ino(parent->st_ino, e->name, e->is_dir ? NULL : e->oid);
 		repo_snapshot_ref(arg->snap);
 		if (!e->is_dir) {
 			struct cache_key k;
@@ -1235,6 +1245,28 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 
 /* ---- attributes ---- */
 
+uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid)
+{
+	unsigned char buf[8 + 256 + 1 + 41];
+	size_t name_len = strnlen(name, 256), oid_len = oid ? strnlen(oid, 41) : 0, n = 0;
+	uint64_t ino;
+
+	for (int i = 0; i < 8; i++)
+		buf[n++] = (unsigned char)(parent_ino >> (8 * i));
+	memcpy(buf + n, name, name_len);
+	n += name_len;
+	buf[n++] = '\0'; /* "ab" + oid "c..." is not "a" + "bc..." */
+	memcpy(buf + n, oid ? oid : "", oid_len);
+	n += oid_len;
+	ino = digest_sha256_u64(buf, n);
+	if (ino == 0) { /* OpenSSL failed: a weaker number beats none */
+		ino = HASH_FNV1A_START;
+		for (size_t i = 0; i < n; i++)
+			ino = hash_fnv1a(ino, buf[i]);
+	}
+	return ino <= FUSE_ROOT_ID ? ino + 2 : ino;
+}
+
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		 struct stat *st, double *timeout)
 {
@@ -1244,7 +1276,7 @@ int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	st->st_ino = node->ino;
+	st->st_ino = node->st_ino;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_blksize = 4096;

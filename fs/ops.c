@@ -377,6 +377,20 @@ static bool dir_entry_at(const struct fs_dir *d, off_t off, struct dir_cursor *c
 	return true;
 }
 
+/* The number stat will show for @c: readdir's d_ino is what `ls -i` prints. */
+static uint64_t dirent_ino(const struct fs_dir *d, const struct dir_cursor *c)
+{
+	const struct repo_entry *e;
+
+	if (!c->is_child) /* "." or ".." */
+		return c->name[1] == '\0' || !d->node->parent ? d->node->st_ino :
+								 d->node->parent->st_ino;
+	if (!d->snap)
+		return fs_child_ino(d->node->st_ino, c->name, NULL);
+	e = &d->snap->entries[c->index];
+	return fs_child_ino(d->node->st_ino, e->name, e->is_dir ? NULL : e->oid);
+}
+
 static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 			  struct fuse_file_info *fi, bool plus)
 {
@@ -396,8 +410,7 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 		double timeout;
 		size_t len;
 
-		/* d_ino 0 means "no entry" to readdir(3): say "unknown" instead. */
-		e.attr.st_ino = 0xffffffffu;
+		e.attr.st_ino = dirent_ino(d, &c);
 		e.attr.st_mode = c.is_dir ? S_IFDIR : S_IFREG;
 		/*
 		 * readdirplus: an entry of a commit is looked up here and now, so

@@ -100,6 +100,18 @@ int digest_git_blob_hex(const void *data, size_t len, char hex[DIGEST_HEX_MAX])
 	return digest_all_hex(&d, digest_init_git_blob(&d, len), data, len, hex);
 }
 
+uint64_t digest_sha256_u64(const void *data, size_t len)
+{
+	unsigned char raw[EVP_MAX_MD_SIZE];
+	uint64_t v = 0;
+
+	if (EVP_Digest(data, len, raw, NULL, EVP_sha256(), NULL) != 1)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | raw[i];
+	return v;
+}
+
 int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
 		      char hex[DIGEST_HEX_MAX])
 {

@@ -64,6 +64,13 @@ int digest_git_blob_hex(const void *data, size_t len,
 int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
 		      char hex[DIGEST_HEX_MAX]);
 
+/*
+ * The first 8 bytes of the sha256 of @data, as a number (big-endian):
+ * for numbers that must stay the same from run to run and that names an
+ * adversary chooses must not collide (inode numbers). 0 if OpenSSL fails.
+ */
+uint64_t digest_sha256_u64(const void *data, size_t len);
+
 /* True when @s is exactly @len lower-case hex digits. */
 bool digest_is_hex(const char *s, size_t len);
 

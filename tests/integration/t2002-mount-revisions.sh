@@ -33,6 +33,8 @@ expect_eq 2 "$?" "an unknown revision is ENOENT"
 old=$(manifest commit $KEY)
 new=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/manifest.json"))["repos"][sys.argv[2]]["spare"]["main"])' "$FAKEHUB_DATA" $KEY)
 expect_eq "$old" "$(xattr commit "$R/config.json")" "main starts at its commit"
+ino_of() { stat -c %i "$R/$1"; }
+ino_config=$(ino_of config.json) ino_weights=$(ino_of model.safetensors) ino_extra=$(ino_of extra)
 exec 7<"$R/config.json"          # an open file keeps its commit
 fakehub_ctl POST refs '{"repo": "'$KEY'", "branch": "main", "commit": "'$new'"}' >/dev/null
 sleep 2.2                        # the TTL, and the kernel's entry timeout
@@ -42,6 +44,10 @@ expect_eq "$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manif
 expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <&7 | cut -d' ' -f1)" \
 	"a file opened before the move still reads the old commit's bytes"
 exec 7<&-
+check "the changed config.json has a new inode number (tools see another file)" \
+	test "$(ino_of config.json)" != "$ino_config"
+expect_eq "$ino_weights $ino_extra" "$(ino_of model.safetensors) $(ino_of extra)" \
+	"... and unchanged files and folders keep theirs"
 fakehub_ctl DELETE log >/dev/null
 ls "$R@$new" >/dev/null
 expect_eq 1 "$(hub_count 'path~/api/models/hubfs-test/tiny-model/revision/*')" \

@@ -133,4 +133,47 @@ expect_eq "$(stat -c %Y "$MNT/bulk-org/model-0007/config.json")" "$(stat -c %Y "
 	"... and then dated by its commit, as its files"
 check "a name the list lacks is still not a folder" sh -c '! test -e "$0/bulk-org/model-9999"' "$MNT"
 
+# --- inode numbers: the same name shows the same number, and readdir's
+# d_ino is stat's st_ino (ls -i, find -inum; tar --listed-incremental and
+# rsync remember (dev, ino)) ---
+inos() { # PATH...: "path ino" for each, by stat
+	for p in "$@"; do printf '%s %s\n' "$p" "$(stat -c %i "$p")"; done
+}
+TM=$MNT/hubfs-test/tiny-model
+ino_paths=("$MNT/datasets" "$MNT/hubfs-test" "$TM" "$TM/config.json" "$TM@v1.0/config.json"
+	"$MNT/datasets/hubfs-test/wide-dataset/data" "$S/$f")
+inos "${ino_paths[@]}" >"$T/inos.before"
+expect_eq "$(wc -l <"$T/inos.before")" "$(cut -d' ' -f2 "$T/inos.before" | sort -u | wc -l)" \
+	"different names have different numbers"
+sync
+if echo 2 >/proc/sys/vm/drop_caches 2>/dev/null; then
+	sleep 0.5 # the kernel's FORGETs reach the daemon
+	inos "${ino_paths[@]}" >"$T/inos.after"
+	expect_eq "$(cat "$T/inos.before")" "$(cat "$T/inos.after")" \
+		"every name keeps its number after the kernel forgot it (drop_caches)"
+else
+	not_ok "cannot write /proc/sys/vm/drop_caches (mount tests run as root)"
+fi
+dino_mismatches() { # DIR...: names whose readdir d_ino is not their st_ino
+	"$PYTHON" -c 'import os,sys
+bad = 0
+for d in sys.argv[1:]:
+    for e in os.scandir(d):
+        if e.inode() != os.stat(e.path, follow_symlinks=False).st_ino:
+            print(e.path, e.inode(), os.stat(e.path).st_ino); bad += 1
+    for dot in (".", ".."):
+        p = os.path.join(d, dot)
+        if os.stat(p).st_ino != os.stat(os.path.normpath(p)).st_ino:
+            print(p); bad += 1
+print(bad)' "$@" | tail -1
+}
+expect_eq 0 "$(dino_mismatches "$MNT" "$MNT/hubfs-test" "$TM" "$S" "$MNT/datasets/hubfs-test/wide-dataset/data")" \
+	"readdir gives each name the number stat gives it (root, an org, repos, a subfolder)"
+expect_eq "$(stat -c %i "$TM/config.json")" \
+	"$(ls -i "$TM" | awk '$2 == "config.json" {print $1}')" "ls -i prints stat's number"
+unmount_hubfs || not_ok "unmount before the remount"
+mount_hubfs --cache-dir "$CACHE_DIR"
+inos "${ino_paths[@]}" >"$T/inos.remount"
+expect_eq "$(cat "$T/inos.before")" "$(cat "$T/inos.remount")" "... and after a remount"
+
 finish_mount

@@ -200,18 +200,33 @@ static void test_child_holds_parent(void **state)
 	assert_null(fs_node_get(&f->fs, sub_ino));
 }
 
-/* One name, one inode while known; a new, never reused one after. */
+/*
+ * One name, one node while known; a new node id, never reused, after --
+ * but the same number for stat, which comes from the path and content.
+ */
 static void test_inode_numbers(void **state)
 {
 	struct fx *f = *state;
 	struct fs_node *org = look(f, root(f), "acme");
 	struct fs_node *a = look(f, org, "wide"), *b = look(f, org, "wide");
 	fuse_ino_t first = a->ino;
+	uint64_t shown = a->st_ino;
+	struct stat st;
+	double timeout;
 
 	assert_ptr_equal(a, b);
+	assert_int_equal(shown, fs_child_ino(fs_child_ino(FUSE_ROOT_ID, "acme", NULL), "wide", NULL));
+	assert_true(shown > FUSE_ROOT_ID);
 	fs_node_forget(&f->fs, a, 2);
 	a = look(f, org, "wide");
 	assert_true(a->ino > first);
+	assert_int_equal(a->st_ino, shown);
+	assert_int_equal(fs_node_stat(&f->fs, NULL, a, &st, &timeout), 0);
+	assert_int_equal(st.st_ino, shown);
+	/* A file's number follows its content; "ab"+"c" is not "a"+"bc". */
+	assert_true(fs_child_ino(shown, "x.bin", "aa") != fs_child_ino(shown, "x.bin", "ab"));
+	assert_true(fs_child_ino(shown, "x.bin", NULL) != fs_child_ino(shown, "x.bi", "n"));
+	assert_true(fs_child_ino(shown, "x.bin", NULL) != fs_child_ino(shown + 1, "x.bin", NULL));
 	fs_node_forget(&f->fs, a, 1);
 	fs_node_forget(&f->fs, org, 1);
 	assert_int_equal(fs_node_count(&f->fs), f->base);
