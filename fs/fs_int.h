@@ -241,12 +241,17 @@ int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *nod
 /*
  * The inode number stat and readdir show for @name in the folder whose
  * number is @parent_ino (the root's is FUSE_ROOT_ID), and of content
- * @oid for a file (NULL for a folder): the first 8 bytes of a sha256 of
- * the three. A name keeps its number when the kernel forgets it, across
- * mounts and across commits while its content stays; other content under
- * the name has another. Never 0 or FUSE_ROOT_ID.
+ * @oid for a file (NULL for a folder), refused @refusals times in this
+ * mount (cache_object_rejects(), 0 for a folder): the first 8 bytes of a
+ * sha256 of them. A name keeps its number when the kernel forgets it,
+ * across mounts and across commits while its content stays; other
+ * content under the name has another, and so has the inode made after
+ * its content was refused (fs_nodes_retire_locked()): with the retired
+ * inode's number, a soak's whole-file readers got the refused bytes
+ * with success. Never 0 or FUSE_ROOT_ID.
  */
-uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid);
+uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid,
+		     uint32_t refusals);
 
 /* Attributes of @node; also says how long the kernel may keep them. */
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,

@@ -379,8 +379,9 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
  * its failure number @rejects (a late report of a failure must not retire
  * the node made after it, whose pages are the content fetched anew): it
  * leaves the key table, so the next lookup of its name makes a new node
- * with a new inode number, and opens of it fail with ESTALE (fs_op_open()),
- * which has the kernel look the name up again. The old inode's pages, which may hold
+ * with a new node id (its st_ino, from path and content, stays), and opens
+ * of it fail with ESTALE (fs_op_open()), which has the kernel look the
+ * name up again. The old inode's pages, which may hold
  * the failed content, are thus never seen by an open after the failure;
  * its open files are poisoned by the caller. Returns how many nodes were
  * retired, with their inode numbers in *@inos (malloc'ed; NULL if that
@@ -480,7 +481,7 @@ int fs_table_init(struct fs *fs)
 		n->refs = 1;
 		if (!n->name)
 			return -ENOMEM;
-		n->st_ino = fs_child_ino(root->st_ino, n->name, NULL);
+		n->st_ino = fs_child_ino(root->st_ino, n->name, NULL, 0);
 	}
 	return 0;
 }
@@ -820,7 +821,7 @@ static struct fs_node *make_org(struct fs *fs, struct fs_node *parent, char *key
 		return NULL;
 	}
 	n->name = name;
-	n->st_ino = fs_child_ino(parent->st_ino, name, NULL);
+	n->st_ino = fs_child_ino(parent->st_ino, name, NULL, 0);
 	return n;
 }
 
@@ -841,7 +842,7 @@ static struct fs_node *make_repo(struct fs *fs, struct fs_node *parent, char *ke
 		return NULL;
 	}
 	n->name = name;
-	n->st_ino = fs_child_ino(parent->st_ino, name, NULL);
+	n->st_ino = fs_child_ino(parent->st_ino, name, NULL, 0);
 	n->repo = arg->repo;
 	arg->repo = NULL;
 	return n;
@@ -863,7 +864,6 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 		n->repo = parent->repo;
 		n->snap = arg->snap;
 		n->entry = arg->index;
-		n->st_ino = fs_child_ino(parent->st_ino, e->name, e->is_dir ? NULL : e->oid);
 		repo_snapshot_ref(arg->snap);
 		if (!e->is_dir) {
 			struct cache_key k;
@@ -873,6 +873,8 @@ static struct fs_node *make_entry(struct fs *fs, struct fs_node *parent, char *k
 			n->born_rejects = cache_object_rejects(fs->deps.cache, &k);
 			n->born_losses = cache_object_hash_losses(fs->deps.cache, &k);
 		}
+		n->st_ino = fs_child_ino(parent->st_ino, e->name, e->is_dir ? NULL : e->oid,
+					 n->born_rejects);
 	}
 	return n;
 }
@@ -1245,9 +1247,10 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 
 /* ---- attributes ---- */
 
-uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid)
+uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid,
+		     uint32_t refusals)
 {
-	unsigned char buf[8 + 256 + 1 + 41];
+	unsigned char buf[8 + 256 + 1 + 41 + 4];
 	size_t name_len = strnlen(name, 256), oid_len = oid ? strnlen(oid, 41) : 0, n = 0;
 	uint64_t ino;
 
@@ -1258,6 +1261,8 @@ uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid)
 	buf[n++] = '\0'; /* "ab" + oid "c..." is not "a" + "bc..." */
 	memcpy(buf + n, oid ? oid : "", oid_len);
 	n += oid_len;
+	for (int i = 0; refusals && i < 4; i++)
+		buf[n++] = (unsigned char)(refusals >> (8 * i));
 	ino = digest_sha256_u64(buf, n);
 	if (ino == 0) { /* OpenSSL failed: a weaker number beats none */
 		ino = HASH_FNV1A_START;

@@ -378,17 +378,22 @@ static bool dir_entry_at(const struct fs_dir *d, off_t off, struct dir_cursor *c
 }
 
 /* The number stat will show for @c: readdir's d_ino is what `ls -i` prints. */
-static uint64_t dirent_ino(const struct fs_dir *d, const struct dir_cursor *c)
+static uint64_t dirent_ino(struct fs *fs, const struct fs_dir *d, const struct dir_cursor *c)
 {
 	const struct repo_entry *e;
+	struct cache_key key;
 
 	if (!c->is_child) /* "." or ".." */
 		return c->name[1] == '\0' || !d->node->parent ? d->node->st_ino :
 								 d->node->parent->st_ino;
 	if (!d->snap)
-		return fs_child_ino(d->node->st_ino, c->name, NULL);
+		return fs_child_ino(d->node->st_ino, c->name, NULL, 0);
 	e = &d->snap->entries[c->index];
-	return fs_child_ino(d->node->st_ino, e->name, e->is_dir ? NULL : e->oid);
+	if (e->is_dir)
+		return fs_child_ino(d->node->st_ino, e->name, NULL, 0);
+	repo_entry_key(e, &key);
+	return fs_child_ino(d->node->st_ino, e->name, e->oid,
+			    cache_object_rejects(fs->deps.cache, &key));
 }
 
 static void reply_readdir(fuse_req_t req, size_t size, off_t off,
@@ -410,7 +415,7 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 		double timeout;
 		size_t len;
 
-		e.attr.st_ino = dirent_ino(d, &c);
+		e.attr.st_ino = dirent_ino(fs, d, &c);
 		e.attr.st_mode = c.is_dir ? S_IFDIR : S_IFREG;
 		/*
 		 * readdirplus: an entry of a commit is looked up here and now, so

@@ -215,7 +215,7 @@ static void test_inode_numbers(void **state)
 	double timeout;
 
 	assert_ptr_equal(a, b);
-	assert_int_equal(shown, fs_child_ino(fs_child_ino(FUSE_ROOT_ID, "acme", NULL), "wide", NULL));
+	assert_int_equal(shown, fs_child_ino(fs_child_ino(FUSE_ROOT_ID, "acme", NULL, 0), "wide", NULL, 0));
 	assert_true(shown > FUSE_ROOT_ID);
 	fs_node_forget(&f->fs, a, 2);
 	a = look(f, org, "wide");
@@ -224,9 +224,11 @@ static void test_inode_numbers(void **state)
 	assert_int_equal(fs_node_stat(&f->fs, NULL, a, &st, &timeout), 0);
 	assert_int_equal(st.st_ino, shown);
 	/* A file's number follows its content; "ab"+"c" is not "a"+"bc". */
-	assert_true(fs_child_ino(shown, "x.bin", "aa") != fs_child_ino(shown, "x.bin", "ab"));
-	assert_true(fs_child_ino(shown, "x.bin", NULL) != fs_child_ino(shown, "x.bi", "n"));
-	assert_true(fs_child_ino(shown, "x.bin", NULL) != fs_child_ino(shown + 1, "x.bin", NULL));
+	assert_true(fs_child_ino(shown, "x.bin", "aa", 0) != fs_child_ino(shown, "x.bin", "ab", 0));
+	assert_true(fs_child_ino(shown, "x.bin", NULL, 0) != fs_child_ino(shown, "x.bi", "n", 0));
+	assert_true(fs_child_ino(shown, "x.bin", NULL, 0) != fs_child_ino(shown + 1, "x.bin", NULL, 0));
+	/* Content refused: the inode made after it has another number. */
+	assert_true(fs_child_ino(shown, "x.bin", "aa", 0) != fs_child_ino(shown, "x.bin", "aa", 1));
 	fs_node_forget(&f->fs, a, 1);
 	fs_node_forget(&f->fs, org, 1);
 	assert_int_equal(fs_node_count(&f->fs), f->base);
