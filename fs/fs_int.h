@@ -247,9 +247,9 @@ int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *nod
  * sha256 of them. A name keeps its number when the kernel forgets it,
  * across mounts and across commits while its content stays; other
  * content under the name has another, and so has the inode made after
- * its content was refused (fs_nodes_retire_locked()): with the retired
- * inode's number, a soak's whole-file readers got the refused bytes
- * with success. Never 0 or FUSE_ROOT_ID.
+ * its content was refused (fs_nodes_retire_locked()): what was served
+ * under the old number was refused, and a tool that compares (dev, ino)
+ * must not take the file for the one it read. Never 0 or FUSE_ROOT_ID.
  */
 uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid,
 		     uint32_t refusals);

@@ -83,7 +83,7 @@ check "B, reading the whole file, meets the failure" sh -c '! cat "$0" >/dev/nul
 expect_eq "$(manifest field $KEY pytorch_model.bin sha256)" "$(sha256sum <"$R/pytorch_model.bin" | cut -d' ' -f1)" \
 	"C, an open after the failure, reads the right content"
 # A new inode, with its own number: the content's refusal is part of it
-# (fs_child_ino()). With the old number, a soak's readers got refused bytes.
+# (fs_child_ino()), so that tools do not take it for the file they read.
 check "... through a new inode" test "$(stat -c %i "$R/pytorch_model.bin")" != "$ino_before"
 touch "$T/c-done"
 wait "$a_pid"
