@@ -99,6 +99,13 @@ struct cache_object {
 	bool objmeta_checked; /* its object meta file was read or written */
 	uint32_t rejects;    /* bumped when its content failed the hash */
 	/*
+	 * Rejections whose files are still on disk: reject_object() counts
+	 * one, discard_rejected() takes it off once they are gone. Meanwhile
+	 * no block is read from disk (get_block()): a file there is of the
+	 * content refused.
+	 */
+	uint32_t discarding;
+	/*
 	 * The running hash of blocks [0, hashed): fed as blocks arrive in
 	 * order, so that completing a big object costs little more hashing,
 	 * and so that an object whose hashed blocks went away (a cap smaller
@@ -877,6 +884,7 @@ struct fetch_sink {
 	struct cache *c;
 	struct cache_object *o;
 	uint32_t k;                  /* the block */
+	uint32_t rejects;            /* o->rejects when the fetch began */
 	uint8_t head[LFS_POINTER_MAX];
 	uint32_t head_len;           /* bytes of head[] received */
 	int store_rc;                /* why writing failed (the fetch then stops), or 0 */
@@ -906,7 +914,8 @@ static int may_answer_early(struct fetch_sink *s)
 	if (s->k == 0 && s->head_len < need_head)
 		return -EAGAIN;
 	pthread_mutex_lock(&s->c->lock);
-	may = s->o->n_present + 1 < s->o->n_blocks;
+	/* Nor from a fetch that began before the content was refused. */
+	may = s->o->n_present + 1 < s->o->n_blocks && s->o->rejects == s->rejects;
 	pthread_mutex_unlock(&s->c->lock);
 	if (may && s->k == 0)
 		may = check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) == 0;
@@ -1123,7 +1132,7 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
  */
 static int fetch_block(struct cache *c, struct cache_object *o,
 		       const struct cache_source *src, uint32_t k, uint8_t *out,
-		       uint32_t off, uint32_t len, struct read_early *early,
+		       uint32_t off, uint32_t len, struct read_early *early, uint32_t rejects,
 		       struct fetch_outcome *how, struct cache_error *err)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
@@ -1141,6 +1150,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	s->c = c;
 	s->o = o;
 	s->k = k;
+	s->rejects = rejects;
 	/* The block is already counted in reserved_bytes: make room for it. */
 	evict(c, 0, c->opts.min_free_ratio > 0);
 	block_path(c, o, k, path, sizeof(path));
@@ -1191,7 +1201,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	return rc;
 }
 
-static void discard_files(struct cache *c, const struct cache_object *o);
+static void discard_rejected(struct cache *c, struct cache_object *o);
 
 /* Why @o's content, which hashed to @hex, is refused. */
 static void mismatch_why(const struct cache_object *o, const char *hex, char *why, size_t size)
@@ -1203,7 +1213,8 @@ static void mismatch_why(const struct cache_object *o, const char *hex, char *wh
 /*
  * @o's content failed its hash (@why): every block is gone from the index,
  * and every read that overlapped this content fails too (o->rejects). The
- * caller discards the files once c->lock is dropped. Lock held.
+ * caller discards the files once c->lock is dropped (discard_rejected()).
+ * Lock held.
  */
 static void reject_object(struct cache *c, struct cache_object *o, const char *why)
 {
@@ -1212,6 +1223,7 @@ static void reject_object(struct cache *c, struct cache_object *o, const char *w
 		o->blocks[k].content = 0; /* what comes next starts afresh */
 	}
 	o->rejects++;
+	o->discarding++;
 	o->vouched = false;
 	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
 	c->stats.rejected++;
@@ -1379,7 +1391,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == -EBADMSG)
-		discard_files(c, o);
+		discard_rejected(c, o);
 	return rc;
 }
 
@@ -1398,8 +1410,9 @@ static int get_block(struct cache *c, struct cache_object *o,
 	uint32_t dsize = disk_size(&o->key, k);
 	struct cache_block_id id = { 0, 0 };
 	struct fetch_outcome how = { { 0, 0 }, 0, false };
-	bool changed = false;
+	bool changed = false, stale = false;
 	char path[PATH_MAX];
+	uint32_t fetch_rejects;
 	int rc;
 
 	block_path(c, o, k, path, sizeof(path));
@@ -1407,6 +1420,11 @@ static int get_block(struct cache *c, struct cache_object *o,
 	for (;;) {
 		uint32_t gen, rejects;
 
+		/* A file on disk now may be of content just refused. */
+		if (o->discarding) {
+			pthread_cond_wait(&c->changed, &c->lock);
+			continue;
+		}
 		if (b->fetching || b->evicting) {
 			struct fetch_reader joined;
 
@@ -1465,7 +1483,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			if (!note_block(o, k, &id)) {
 				reject_changed(c, o, k, err);
 				pthread_mutex_unlock(&c->lock);
-				discard_files(c, o);
+				discard_rejected(c, o);
 				return -EBADMSG;
 			}
 			c->stats.disk_hits++;
@@ -1484,6 +1502,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			write_objmeta(c, &o->key, NULL);
 			pthread_mutex_lock(&c->lock);
 			c->reserved_bytes += dsize;
+			fetch_rejects = o->rejects;
 			break;
 		}
 		if (rc != -ENOENT) {
@@ -1496,18 +1515,27 @@ static int get_block(struct cache *c, struct cache_object *o,
 		b->fetching = true;
 		o->n_fetching++;
 		c->reserved_bytes += dsize;
+		fetch_rejects = o->rejects;
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	rc = fetch_block(c, o, src, k, out, off, len, early, &how, err);
+	rc = fetch_block(c, o, src, k, out, off, len, early, fetch_rejects, &how, err);
 
 	pthread_mutex_lock(&c->lock);
 	c->reserved_bytes -= dsize;
 	b->fetching = false;
 	o->n_fetching--;
 	b->gen++;
-	if (rc == 0) {
+	if (rc == 0 && o->rejects != fetch_rejects) {
+		/*
+		 * Its content was refused while it arrived: these bytes may be
+		 * the refused ones, and no reader may have them. Its file goes;
+		 * the readers waiting for it ask again (-EAGAIN).
+		 */
+		stale = true;
+		rc = -EAGAIN;
+	} else if (rc == 0) {
 		struct cache_block_id got = { how.in_place.write_id, how.received };
 
 		mark_present(c, o, k);
@@ -1550,7 +1578,9 @@ static int get_block(struct cache *c, struct cache_object *o,
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 	if (changed)
-		discard_files(c, o);
+		discard_rejected(c, o);
+	if (stale)
+		remove_block_file(c, path, dsize);
 	/*
 	 * The thread that completed the object verifies it (settle()) at once.
 	 * The running hash takes the block before eviction may: under a cap
@@ -1565,7 +1595,22 @@ static int get_block(struct cache *c, struct cache_object *o,
 	return rc;
 }
 
-/* Remove every file of an object (its hash was wrong). */
+static void discard_files(struct cache *c, const struct cache_object *o);
+
+/*
+ * Remove the files of content reject_object() refused, then let readers
+ * read the disk again: what is there from now on was stored after.
+ */
+static void discard_rejected(struct cache *c, struct cache_object *o)
+{
+	discard_files(c, o);
+	pthread_mutex_lock(&c->lock);
+	o->discarding--;
+	pthread_cond_broadcast(&c->changed);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Remove every file of an object. */
 static void discard_files(struct cache *c, const struct cache_object *o)
 {
 	char path[PATH_MAX];
@@ -1691,7 +1736,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 	if (rc == 0)
 		write_objmeta(c, &o->key, ids);
 	else if (rc == -EBADMSG)
-		discard_files(c, o);
+		discard_rejected(c, o);
 	return rc;
 }
 
@@ -1899,7 +1944,7 @@ static int settle_once(struct cache *c, struct cache_object *o, bool completed,
 			pthread_cond_broadcast(&c->changed);
 			if (rc == -EBADMSG) {
 				pthread_mutex_unlock(&c->lock);
-				discard_files(c, o);
+				discard_rejected(c, o);
 				return rc;
 			}
 			continue;
@@ -2197,7 +2242,7 @@ void cache_object_reject(struct cache *c, const struct cache_key *key, const cha
 		reject_object(c, o, why);
 	pthread_mutex_unlock(&c->lock);
 	if (o && o->key.size == key->size)
-		discard_files(c, o);
+		discard_rejected(c, o);
 }
 
 uint32_t cache_object_hash_losses(struct cache *c, const struct cache_key *key)

@@ -1210,6 +1210,38 @@ static void wait_fetch_waits(struct fx *f, struct gated_source *g, uint64_t n)
 }
 
 /*
+ * A fetch that was under way when its object's content was refused: its
+ * bytes may be of the refused content (a soak got such bytes into a new
+ * inode, and whole-file readers got them with success). Nobody is told
+ * from them, its file is not kept, and the read gets the block fetched
+ * anew.
+ */
+static void test_fetch_across_a_rejection(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 100, 26);
+	struct gated_source g = { .src = { .fetch = gated_fetch,
+					   .fetch_stream = gated_fetch_stream },
+				  .o = o };
+	unsigned gate = 7777 * 135;
+	struct joiner reader;
+
+	g.src.ctx = &g;
+	atomic_store(&g.allow, gate);
+	joiner_start(&reader, f, &g, 2 * MiB, 100);
+	wait_held_at(&g, gate);
+	cache_object_reject(f->c, &o->key, "refused by the test");
+	atomic_store(&g.allow, UINT32_MAX);
+	joiner_end(&reader);
+	GATE_CHECK(&g, atomic_load(&g.fetches) == 2); /* the block again, after the refusal */
+	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	/* The block on disk is the second fetch's: read again, no fetch. */
+	read_expect(f, o, 0, 100, 100);
+	assert_int_equal(mem_object_fetches(o, 0), 0);
+}
+
+/*
  * A read that finds its block being fetched by another is told as soon as
  * its own bytes have arrived, with the right bytes, before the block is
  * stored: the bytes already written are read back, the rest copied as
@@ -3965,6 +3997,7 @@ int main(void)
 		T(test_pointer_as_lfs_block0_is_refused),
 		T(test_read_answers_before_the_block_is_stored),
 		T(test_waiting_read_answered_as_bytes_arrive),
+		T(test_fetch_across_a_rejection),
 		T(test_single_flight_same_block),
 		T(test_single_flight_many_blocks),
 		T(test_single_flight_whole_readers),
