@@ -13,7 +13,9 @@
  * and block states it reaches. It is never held across disk or network
  * I/O: a thread marks a block "fetching" or "pinned" under the lock, drops
  * it for the I/O, and takes it again to publish the result; waiters sleep
- * on c->changed. Objects are never freed before cache_close().
+ * on c->changed. An object lives while it has refs (a call using it, an
+ * eviction of its block, an inode of the mount: cache_object_hold()) or
+ * anything to remember (forgettable()); the last put_object() frees it.
  *
  * The directory's usage (bytes of block files, and the cap) is shared by
  * every process through the file DIR/usage: a block file is published
@@ -76,6 +78,12 @@ struct block_state {
 struct cache_object {
 	struct cache_object *next; /* hash chain */
 	struct cache_key key;
+	/*
+	 * Who keeps a pointer to it across a drop of c->lock: each public
+	 * call that uses it (lookup() .. put_object()), evict() for each
+	 * victim's object, and each cache_object_hold().
+	 */
+	uint32_t refs;
 	uint32_t n_blocks;
 	uint32_t n_present;
 	uint32_t n_fetching;  /* blocks being fetched by this process */
@@ -118,7 +126,7 @@ struct cache_object {
 	bool hash_stale;     /* a block went away while verifying */
 	bool hashed_gone;    /* a block the running hash took went away since */
 	bool warned_unverifiable; /* logged that eviction ended its running hash */
-	char reject_why[256]; /* and why, for the readers it fails */
+	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
 };
 
 struct cache {
@@ -325,6 +333,53 @@ static struct cache_object *get_object(struct cache *c, const struct cache_key *
 	return o ? o : add_object(c, key);
 }
 
+static void drop_hash(struct cache_object *o);
+
+/*
+ * Is nothing of @o left to remember? No block on disk or arriving (the
+ * index accounts for those), no verdict standing for an empty object, no
+ * hash under way, and no rejection or lost hash: an inode of the mount
+ * compares those counts with the ones it was born with, and an object
+ * made anew starts them at 0 (fs/). Its content stamps and "vouched" go
+ * with it: nobody holds it, so no inode has pages of it. Lock held.
+ */
+static bool forgettable(const struct cache_object *o)
+{
+	return o->refs == 0 && o->n_present == 0 && o->n_fetching == 0 && !o->verified &&
+	       !o->verifying && !o->hashing && !o->hasher.ctx && o->hashed == 0 &&
+	       o->rejects == 0 && o->discarding == 0 && o->hash_losses == 0;
+}
+
+/*
+ * Drop a ref on @o; the last one frees it when forgettable(), so that the
+ * index holds what is cached and what is in use, not every object ever
+ * read (a million-file dataset read through a cap). Lock held.
+ */
+static void put_object(struct cache *c, struct cache_object *o)
+{
+	if (--o->refs > 0 || !forgettable(o))
+		return;
+	for (struct cache_object **p = &c->table[key_slot(c, &o->key)]; *p; p = &(*p)->next) {
+		if (*p == o) {
+			*p = o->next;
+			break;
+		}
+	}
+	c->n_objects--;
+	drop_hash(o);
+	free(o->reject_why);
+	free(o->blocks);
+	free(o);
+}
+
+/* put_object() with the lock taken here. */
+static void put_object_unlocked(struct cache *c, struct cache_object *o)
+{
+	pthread_mutex_lock(&c->lock);
+	put_object(c, o);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static uint32_t disk_size(const struct cache_key *key, uint32_t k);
 
 static void lru_unlink(struct block_state *b)
@@ -337,6 +392,14 @@ static void lru_unlink(struct block_state *b)
 /* Make @b the most recently used block. */
 static void lru_touch(struct cache *c, struct block_state *b)
 {
+	/*
+	 * Only a present block is on the list: a reader that re-takes the
+	 * lock after its read may find its block gone meanwhile (a
+	 * verification dropped it), and an absent block left on the list
+	 * would outlive its object (put_object()).
+	 */
+	if (!b->present)
+		return;
 	if (b->lru_next)
 		lru_unlink(b);
 	b->lru_next = c->lru.lru_next;
@@ -744,6 +807,7 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 		*taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
 		mark_absent(c, b->obj, (uint32_t)(b - b->obj->blocks));
 		b->evicting = true;
+		b->obj->refs++; /* evict() puts it when the file is gone */
 		c->stats.evicted_blocks++;
 		v[n++] = b;
 		if (low ? n >= FREE_STEP : *taken >= need)
@@ -812,8 +876,10 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		 * rename over a file: a millisecond per evicted block.
 		 */
 		pthread_mutex_lock(&c->lock);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			v[i]->evicting = false;
+			put_object(c, v[i]->obj);
+		}
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
 		freed += taken;
@@ -1210,6 +1276,18 @@ static void mismatch_why(const struct cache_object *o, const char *hex, char *wh
 		 o->key.algo == CACHE_ALGO_SHA256 ? "sha256" : "git blob sha1", hex, o->key.hash);
 }
 
+static void set_reject_why(struct cache_object *o, const char *why)
+{
+	free(o->reject_why);
+	o->reject_why = strdup(why); /* NULL: readers get a plainer message */
+}
+
+/* Why @o's content was last refused, for a reader's error. Lock held. */
+static const char *reject_why(const struct cache_object *o)
+{
+	return o->reject_why ? o->reject_why : "the content failed its check: discarded";
+}
+
 /*
  * @o's content failed its hash (@why): every block is gone from the index,
  * and every read that overlapped this content fails too (o->rejects). The
@@ -1225,7 +1303,7 @@ static void reject_object(struct cache *c, struct cache_object *o, const char *w
 	o->rejects++;
 	o->discarding++;
 	o->vouched = false;
-	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
+	set_reject_why(o, why);
 	c->stats.rejected++;
 }
 
@@ -1265,7 +1343,7 @@ static void refuse_told(struct cache_object *o, uint32_t k, int rc,
 	set_error(err, "%s", why);
 	o->rejects++;
 	o->vouched = false;
-	snprintf(o->reject_why, sizeof(o->reject_why), "%s", why);
+	set_reject_why(o, why);
 }
 
 /*
@@ -1445,7 +1523,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 				rc = b->fetch_rc;
 				/* The fetch rejected the object (note_block()): say why. */
 				if (o->rejects != rejects)
-					set_error(err, "%s", o->reject_why);
+					set_error(err, "%s", reject_why(o));
 				else
 					set_error(err, "the fetch of block %u failed: %s", k,
 						  strerror(-rc));
@@ -1835,6 +1913,8 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 	pthread_mutex_lock(&c->lock);
 	o = get_object(c, key);
 	*rc = o ? 0 : find_object(c, key) ? -EBADMSG : -ENOMEM;
+	if (o)
+		o->refs++;
 	pthread_mutex_unlock(&c->lock);
 	if (!o) {
 		set_error(err, *rc == -EBADMSG ? "object %s is stored with another size" :
@@ -1842,7 +1922,11 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 		return NULL;
 	}
 	*rc = check_objmeta(c, o);
-	return *rc < 0 ? NULL : o;
+	if (*rc < 0) {
+		put_object_unlocked(c, o);
+		return NULL;
+	}
+	return o;
 }
 
 /*
@@ -1857,8 +1941,10 @@ static struct cache_object *lookup_range(struct cache *c, const struct cache_key
 
 	if (!o)
 		return NULL;
-	if (offset >= key->size || *len == 0)
+	if (offset >= key->size || *len == 0) {
+		put_object_unlocked(c, o);
 		return NULL; /* *rc is 0 */
+	}
 	if (*len > key->size - offset)
 		*len = (size_t)(key->size - offset);
 	return o;
@@ -1996,18 +2082,15 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 	return cache_read_early(c, key, src, buf, len, offset, err, NULL, NULL);
 }
 
-ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
-			 const struct cache_source *src, void *buf, size_t len,
-			 uint64_t offset, struct cache_error *err,
-			 void (*ready)(void *ctx), void *ctx)
+/* cache_read_early() of @len bytes, within @o, which the caller holds. */
+static ssize_t read_object(struct cache *c, struct cache_object *o,
+			   const struct cache_source *src, void *buf, size_t len,
+			   uint64_t offset, struct cache_error *err,
+			   void (*ready)(void *ctx), void *ctx)
 {
+	const struct cache_key *key = &o->key;
 	struct read_early early = { .ready = ready, .ctx = ctx };
-	struct cache_object *o;
 	int rc;
-
-	o = lookup_range(c, key, offset, &len, err, &rc);
-	if (!o)
-		return rc;
 
 	/* A wrong block met while hashing is fetched again; a few rounds at most. */
 	for (int round = 0; round < 3; round++) {
@@ -2040,7 +2123,7 @@ ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			pthread_mutex_lock(&c->lock);
 			if (o->rejects != rejects) {
 				rc = -EBADMSG;
-				set_error(err, "%s", o->reject_why);
+				set_error(err, "%s", reject_why(o));
 			}
 			pthread_mutex_unlock(&c->lock);
 		}
@@ -2049,6 +2132,23 @@ ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			return rc < 0 ? rc : (ssize_t)len;
 	}
 	return -EBADMSG;
+}
+
+ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
+			 const struct cache_source *src, void *buf, size_t len,
+			 uint64_t offset, struct cache_error *err,
+			 void (*ready)(void *ctx), void *ctx)
+{
+	struct cache_object *o;
+	ssize_t n;
+	int rc;
+
+	o = lookup_range(c, key, offset, &len, err, &rc);
+	if (!o)
+		return rc;
+	n = read_object(c, o, src, buf, len, offset, err, ready, ctx);
+	put_object_unlocked(c, o);
+	return n;
 }
 
 ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *buf,
@@ -2104,21 +2204,19 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 	/* A block another process replaced un-verified it; so did a failed hash. */
 	if (rc == 0 && (awaits_verdict(o, offset, len) || o->rejects != rejects))
 		rc = -EWOULDBLOCK;
+	put_object(c, o);
 	pthread_mutex_unlock(&c->lock);
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-int cache_prefetch(struct cache *c, const struct cache_key *key,
-		   const struct cache_source *src, uint32_t index,
-		   struct cache_error *err)
+/* cache_prefetch() of block @index of @o, which the caller holds. */
+static int prefetch_block(struct cache *c, struct cache_object *o,
+			  const struct cache_source *src, uint32_t index,
+			  struct cache_error *err)
 {
-	struct cache_object *o;
 	bool completed = false, another_verifies;
 	int rc;
 
-	o = lookup(c, key, err, &rc);
-	if (!o)
-		return rc;
 	if (index >= o->n_blocks)
 		return 0;
 	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, &completed, err);
@@ -2155,6 +2253,21 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 			rc = settle(c, o, completed, 0, 0, err);
 	}
 	return rc == -EAGAIN ? 0 : rc;
+}
+
+int cache_prefetch(struct cache *c, const struct cache_key *key,
+		   const struct cache_source *src, uint32_t index,
+		   struct cache_error *err)
+{
+	struct cache_object *o;
+	int rc;
+
+	o = lookup(c, key, err, &rc);
+	if (!o)
+		return rc;
+	rc = prefetch_block(c, o, src, index, err);
+	put_object_unlocked(c, o);
+	return rc;
 }
 
 /*
@@ -2212,6 +2325,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 		if (rc != -EAGAIN)
 			break;
 	}
+	put_object_unlocked(c, o);
 	return rc == -EAGAIN ? -EBADMSG : rc;
 }
 
@@ -2238,11 +2352,46 @@ void cache_object_reject(struct cache *c, const struct cache_key *key, const cha
 		return;
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
-	if (o && o->key.size == key->size)
+	if (o && o->key.size != key->size)
+		o = NULL;
+	if (o) {
 		reject_object(c, o, why);
+		o->refs++;
+	}
 	pthread_mutex_unlock(&c->lock);
-	if (o && o->key.size == key->size)
+	if (o) {
 		discard_rejected(c, o);
+		put_object_unlocked(c, o); /* rejected: kept, for its count */
+	}
+}
+
+int cache_object_hold(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+	int rc;
+
+	if (!cache_key_is_valid(key))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	o = get_object(c, key);
+	rc = o ? 0 : find_object(c, key) ? -EBADMSG : -ENOMEM;
+	if (o)
+		o->refs++;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void cache_object_release(struct cache *c, const struct cache_key *key)
+{
+	struct cache_object *o;
+
+	if (!cache_key_is_valid(key))
+		return;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o && o->key.size == key->size && o->refs > 0)
+		put_object(c, o);
+	pthread_mutex_unlock(&c->lock);
 }
 
 uint32_t cache_object_hash_losses(struct cache *c, const struct cache_key *key)
@@ -2340,12 +2489,16 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 	/* Never read here and nothing on disk: nothing to follow (no state made). */
 	if (!o && stored)
 		o = get_object(c, key);
+	if (o)
+		o->refs++;
 	pthread_mutex_unlock(&c->lock);
 	if (!o)
 		return;
 	seen = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*seen));
-	if (!seen)
+	if (!seen) {
+		put_object_unlocked(c, o);
 		return;
+	}
 	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
 	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||
@@ -2399,6 +2552,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			o->verified = false;
 		}
 	}
+	put_object(c, o);
 	pthread_mutex_unlock(&c->lock);
 	if (rc == 0)
 		cache_objmeta_release(&m);
@@ -2851,6 +3005,7 @@ void cache_close(struct cache *c)
 		for (; o; o = next) {
 			next = o->next;
 			drop_hash(o);
+			free(o->reject_why);
 			free(o->blocks);
 			free(o);
 		}
@@ -2959,15 +3114,13 @@ static int report_unreadable(struct cache *c, struct cache_object *o, uint32_t k
 	return 0;
 }
 
+static int verify_whole(struct cache *c, struct cache_object *o, bool repair,
+			struct cache_verify_report *out);
+
 int cache_verify_object(struct cache *c, const struct cache_key *key,
 			bool repair, struct cache_verify_report *out)
 {
-	struct verify_report_ctx v = { .out = out, .repair = repair };
 	struct cache_object *o;
-	struct digest d = { 0 };
-	char hex[DIGEST_HEX_MAX];
-	uint64_t *ids;
-	uint8_t *buf;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -2975,9 +3128,28 @@ int cache_verify_object(struct cache *c, const struct cache_key *key,
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
+	if (o)
+		o->refs++;
 	pthread_mutex_unlock(&c->lock);
 	if (!o)
 		return -ENOENT;
+	rc = verify_whole(c, o, repair, out);
+	put_object_unlocked(c, o);
+	return rc;
+}
+
+/* cache_verify_object() of @o, which the caller holds. */
+static int verify_whole(struct cache *c, struct cache_object *o, bool repair,
+			struct cache_verify_report *out)
+{
+	struct verify_report_ctx v = { .out = out, .repair = repair };
+	const struct cache_key *key = &o->key;
+	struct digest d = { 0 };
+	char hex[DIGEST_HEX_MAX];
+	uint64_t *ids;
+	uint8_t *buf;
+	int rc;
+
 	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
 	ids = calloc(o->n_blocks ? o->n_blocks : 1, sizeof(*ids));
 	if (!buf || !ids) {
@@ -3051,8 +3223,10 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 		mark_absent(c, o, k);
 	o->verified = false;
 	c->stats.evicted_blocks += o->n_blocks;
+	o->refs++;
 	pthread_mutex_unlock(&c->lock);
 	discard_files(c, o);
+	put_object_unlocked(c, o);
 	return 0;
 }
 

@@ -185,6 +185,19 @@ struct cache_object_info {
 uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key);
 
 /*
+ * Keep what this process knows of @key's content (the stamps of the bytes
+ * its readers were given, whether a hash vouched for them, its counts)
+ * until cache_object_release(), though all its blocks be evicted. The
+ * mount holds an object for each inode of it that was opened, whose pages
+ * may hold its bytes. Without a hold, an object nothing uses and with
+ * nothing cached is forgotten, so that the index stays the size of what
+ * is cached and in use. 0, -EINVAL, -EBADMSG (stored with another size)
+ * or -ENOMEM; no I/O.
+ */
+int cache_object_hold(struct cache *c, const struct cache_key *key);
+void cache_object_release(struct cache *c, const struct cache_key *key);
+
+/*
  * How many hashes of @key's content ended with no verdict in this process
  * (cache_object_info()'s hash_losses, in O(1) and with no walk).
  */

@@ -83,6 +83,7 @@ struct fs_node {
 	bool retired;                /* ENTRY: its content failed (fs_nodes_retire_locked()) */
 	uint32_t born_rejects;       /* ENTRY: its object's failures when it was made; constant */
 	uint32_t born_losses;        /* ENTRY: cache_object_hash_losses() then (ops.c); constant */
+	bool holds_object;           /* ENTRY: opened: its pages keep the cache's object (fs_node_hold_object()) */
 	uint64_t nlookup;            /* the kernel's references */
 	uint64_t refs;               /* ours */
 	char *key;                   /* its key in the table, or NULL (the root) */
@@ -252,6 +253,13 @@ int fs_node_snapshot(struct fs *fs, const struct fs_wait *w, struct fs_node *nod
  */
 uint64_t fs_child_ino(uint64_t parent_ino, const char *name, const char *oid,
 		     uint32_t refusals);
+
+/*
+ * At a file's open: have the cache keep what it knows of @node's content
+ * for as long as the node lives, for the kernel may keep its pages as
+ * long (cache_object_hold()). Once per node; best effort.
+ */
+void fs_node_hold_object(struct fs *fs, struct fs_node *node);
 
 /* Attributes of @node; also says how long the kernel may keep them. */
 int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,

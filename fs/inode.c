@@ -359,6 +359,12 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
 
 		table_unlink(fs->nodes, n);
 		fs->nodes->n_nodes--;
+		if (n->holds_object) {
+			struct cache_key k;
+
+			repo_entry_key(&n->snap->entries[n->entry], &k);
+			cache_object_release(fs->deps.cache, &k); /* c->lock inside fs->lock */
+		}
 		if (parent && n->kind != NODE_ENTRY) {
 			if (n->prev_sibling)
 				n->prev_sibling->next_sibling = n->next_sibling;
@@ -388,6 +394,19 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
  * failed). The caller holds fs->lock. A walk over every node: a failed
  * hash is rare, and no index by object is kept for it.
  */
+void fs_node_hold_object(struct fs *fs, struct fs_node *node)
+{
+	struct cache_key k;
+
+	if (node->kind != NODE_ENTRY || node->snap->entries[node->entry].is_dir)
+		return;
+	repo_entry_key(&node->snap->entries[node->entry], &k);
+	pthread_mutex_lock(&fs->lock);
+	if (!node->holds_object)
+		node->holds_object = cache_object_hold(fs->deps.cache, &k) == 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, uint32_t rejects,
 			      fuse_ino_t **inos)
 {

@@ -881,6 +881,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	repo_entry_key(h->entry, &h->key);
+	fs_node_hold_object(fs, n);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
 	h->opened_ms = time_mono_ms();
 	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);

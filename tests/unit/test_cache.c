@@ -1552,6 +1552,54 @@ static void test_evict_keeps_limit(void **state)
 }
 
 /*
+ * The index holds what is cached and in use, not every object ever read:
+ * under a cap, an object whose blocks all went, that no call uses and no
+ * inode holds, is forgotten (it was kept until cache_close(), ~0.5 KB
+ * each). A held one keeps what it knows; a rejected one keeps its count;
+ * a forgotten one reads right again.
+ */
+static void test_idle_objects_are_forgotten(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 24 };
+	struct mem_object *o[N];
+	struct cache_object_info i;
+
+	for (int n = 0; n < N; n++)
+		o[n] = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS / 2, 900 + (uint64_t)n);
+	assert_int_equal(cache_object_hold(f->c, &o[0]->key), 0);
+	for (int n = 0; n < N; n++) {
+		read_all(f, o[n]);
+		assert_true(info(f, &o[n]->key).vouched);
+	}
+	/* Six fit under the cap; the index has those and the held one. */
+	assert_true(usage(f).blocks <= 6);
+	assert_true(usage(f).objects <= usage(f).blocks + 1);
+	i = info(f, &o[1]->key);
+	assert_int_equal(i.blocks_present, 0);
+	assert_false(i.vouched); /* forgotten: nothing of it known */
+	i = info(f, &o[0]->key);
+	assert_int_equal(i.blocks_present, 0);
+	assert_true(i.vouched); /* held: the verdict stays with the stamps */
+	cache_object_release(f->c, &o[0]->key);
+	assert_false(info(f, &o[0]->key).vouched);
+	assert_true(usage(f).objects <= usage(f).blocks);
+
+	/* Forgotten, then read again: fetched and checked anew. */
+	read_all(f, o[1]);
+	assert_int_equal(mem_object_fetches(o[1], 0), 2);
+	assert_true(info(f, &o[1]->key).vouched);
+
+	/* Rejected: its files go, and its count stays for the readers' inodes. */
+	cache_object_reject(f->c, &o[1]->key, "test");
+	assert_int_equal(info(f, &o[1]->key).blocks_present, 0);
+	assert_int_equal(cache_object_rejects(f->c, &o[1]->key), 1);
+	/* A release with no hold takes nothing: the count is still there. */
+	cache_object_release(f->c, &o[1]->key);
+	assert_int_equal(cache_object_rejects(f->c, &o[1]->key), 1);
+}
+
+/*
  * Exactly LRU, and no more than needed: under a 3-block limit, reading
  * block 3 after blocks 0..2 evicts block 0 only. (An earlier evict()
  * dropped its whole batch of up to 64 oldest candidates: 0, 1 and 2.)
@@ -4005,6 +4053,7 @@ int main(void)
 		T(test_source_error),
 		T(test_source_error_concurrent_waiters),
 		T_LIMIT(test_evict_keeps_limit, fx_setup_3_blocks),
+		T_LIMIT(test_idle_objects_are_forgotten, fx_setup_3_blocks),
 		T_LIMIT(test_evict_is_lru_exact, fx_setup_3_blocks),
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
