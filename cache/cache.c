@@ -1601,18 +1601,25 @@ static int get_block(struct cache *c, struct cache_object *o,
 	rc = fetch_block(c, o, src, k, out, off, len, early, fetch_rejects, &how, err);
 
 	pthread_mutex_lock(&c->lock);
+	if (rc == 0 && o->rejects != fetch_rejects) {
+		/*
+		 * Its content was refused while it arrived: these bytes may be
+		 * the refused ones, and no reader may have them. Its file goes
+		 * while the block is still "fetching", so that nobody reads it
+		 * meanwhile; the readers waiting for it then ask again (-EAGAIN).
+		 */
+		pthread_mutex_unlock(&c->lock);
+		remove_block_file(c, path, dsize);
+		pthread_mutex_lock(&c->lock);
+		stale = true;
+		rc = -EAGAIN;
+	}
 	c->reserved_bytes -= dsize;
 	b->fetching = false;
 	o->n_fetching--;
 	b->gen++;
-	if (rc == 0 && o->rejects != fetch_rejects) {
-		/*
-		 * Its content was refused while it arrived: these bytes may be
-		 * the refused ones, and no reader may have them. Its file goes;
-		 * the readers waiting for it ask again (-EAGAIN).
-		 */
-		stale = true;
-		rc = -EAGAIN;
+	if (stale) {
+		/* nothing stored, nothing to note */
 	} else if (rc == 0) {
 		struct cache_block_id got = { how.in_place.write_id, how.received };
 
@@ -1657,8 +1664,6 @@ static int get_block(struct cache *c, struct cache_object *o,
 	pthread_mutex_unlock(&c->lock);
 	if (changed)
 		discard_rejected(c, o);
-	if (stale)
-		remove_block_file(c, path, dsize);
 	/*
 	 * The thread that completed the object verifies it (settle()) at once.
 	 * The running hash takes the block before eviction may: under a cap
@@ -2165,7 +2170,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	rejects = o->rejects;
-	rc = awaits_verdict(o, offset, len) ? -EWOULDBLOCK : 0;
+	rc = awaits_verdict(o, offset, len) || o->discarding ? -EWOULDBLOCK : 0;
 	while (rc == 0 && done < len) {
 		uint64_t pos = offset + done;
 		uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -2522,7 +2527,8 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		seen[k].content = id.content;
 	}
 	pthread_mutex_lock(&c->lock);
-	if (!o->verifying && !o->hashing) {
+	/* While refused files are being removed, what the disk shows is theirs. */
+	if (!o->verifying && !o->hashing && !o->discarding) {
 		for (uint32_t k = 0; k < o->n_blocks; k++) {
 			struct block_state *b = &o->blocks[k];
 

@@ -984,8 +984,14 @@ static void finish_stubs(struct repair *r)
 		struct stub *s = &r->stubs[i];
 		struct cache_error cerr = { { 0 } };
 		char size[32];
+		bool held;
 		int rc;
 
+		/*
+		 * Held from the fill to the last read: should the blocks go
+		 * between reads, what comes back is held to the bytes hashed.
+		 */
+		held = !s->error[0] && cache_object_hold(r->env.cache, &s->key) == 0;
 		if (!s->error[0]) {
 			rc = buf ? cache_fill(r->env.cache, &s->key, &s->src, &cerr) : -ENOMEM;
 			if (rc < 0)
@@ -998,6 +1004,8 @@ static void finish_stubs(struct repair *r)
 			else if (rc < 0)
 				stub_fail(r, s, "cannot write it: %s", strerror(-rc));
 		}
+		if (held)
+			cache_object_release(r->env.cache, &s->key);
 		if (s->error[0]) {
 			printf("%s: not repaired: %s\n", s->path, s->error);
 			r->failed++;

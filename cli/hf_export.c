@@ -40,13 +40,22 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 	uint64_t off = 0;
 	int rc;
 
-	/* Not one byte before the whole object has matched its hash. */
-	rc = cache_fill(cache, key, src, &cerr);
+	/*
+	 * Held from the fill to the last read: should the blocks go between
+	 * reads (a cap), what comes back is held to the bytes hashed.
+	 */
+	rc = cache_object_hold(cache, key);
 	if (rc < 0)
 		return rc;
-	buf = iobuf_alloc(CACHE_BLOCK_SIZE);
-	if (!buf)
-		return -ENOMEM;
+	/* Not one byte before the whole object has matched its hash. */
+	rc = cache_fill(cache, key, src, &cerr);
+	buf = rc == 0 ? iobuf_alloc(CACHE_BLOCK_SIZE) : NULL;
+	if (rc == 0 && !buf)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		cache_object_release(cache, key);
+		return rc;
+	}
 	rc = fileio_atomic_open(&af, path, 0644, false); /* no fsync: cli.h says why */
 	while (rc == 0 && off < key->size) {
 		ssize_t n = cache_read(cache, key, src, buf, CACHE_BLOCK_SIZE, off, &cerr);
@@ -63,6 +72,7 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 	else
 		fileio_atomic_rollback(&af);
 	iobuf_free(buf, CACHE_BLOCK_SIZE);
+	cache_object_release(cache, key);
 	return rc;
 }
 

@@ -380,6 +380,19 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
 	}
 }
 
+void fs_node_hold_object(struct fs *fs, struct fs_node *node)
+{
+	struct cache_key k;
+
+	if (node->kind != NODE_ENTRY || node->snap->entries[node->entry].is_dir)
+		return;
+	repo_entry_key(&node->snap->entries[node->entry], &k);
+	pthread_mutex_lock(&fs->lock);
+	if (!node->holds_object)
+		node->holds_object = cache_object_hold(fs->deps.cache, &k) == 0;
+	pthread_mutex_unlock(&fs->lock);
+}
+
 /*
  * Retire every file node whose content is @key and that was made before
  * its failure number @rejects (a late report of a failure must not retire
@@ -394,19 +407,6 @@ static void node_put_locked(struct fs *fs, struct fs_node *n)
  * failed). The caller holds fs->lock. A walk over every node: a failed
  * hash is rare, and no index by object is kept for it.
  */
-void fs_node_hold_object(struct fs *fs, struct fs_node *node)
-{
-	struct cache_key k;
-
-	if (node->kind != NODE_ENTRY || node->snap->entries[node->entry].is_dir)
-		return;
-	repo_entry_key(&node->snap->entries[node->entry], &k);
-	pthread_mutex_lock(&fs->lock);
-	if (!node->holds_object)
-		node->holds_object = cache_object_hold(fs->deps.cache, &k) == 0;
-	pthread_mutex_unlock(&fs->lock);
-}
-
 size_t fs_nodes_retire_locked(struct fs *fs, const struct cache_key *key, uint32_t rejects,
 			      fuse_ino_t **inos)
 {
