@@ -1618,9 +1618,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	b->fetching = false;
 	o->n_fetching--;
 	b->gen++;
-	if (stale) {
-		/* nothing stored, nothing to note */
-	} else if (rc == 0) {
+	if (rc == 0) {
 		struct cache_block_id got = { how.in_place.write_id, how.received };
 
 		mark_present(c, o, k);
@@ -1635,7 +1633,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			changed = true;
 			rc = -EBADMSG;
 		}
-	} else if (how.told) {
+	} else if (how.told && !stale) {
 		/* Readers were given part of this block, and the rest never came. */
 		refuse_told(o, k, rc, err);
 		rc = -EBADMSG;
@@ -1905,13 +1903,15 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	return rc;
 }
 
-static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
-				   struct cache_error *err, int *rc)
+/*
+ * The object of @key, made if new, with a ref taken: 0, or -EINVAL (a bad
+ * key), -EBADMSG (stored with another size) or -ENOMEM in *@rc.
+ */
+static struct cache_object *take_object(struct cache *c, const struct cache_key *key, int *rc)
 {
 	struct cache_object *o;
 
 	if (!cache_key_is_valid(key)) {
-		set_error(err, "invalid object key");
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -1921,8 +1921,18 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 	if (o)
 		o->refs++;
 	pthread_mutex_unlock(&c->lock);
+	return o;
+}
+
+/* take_object(), its object meta file checked, or NULL with @err said. */
+static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
+				   struct cache_error *err, int *rc)
+{
+	struct cache_object *o = take_object(c, key, rc);
+
 	if (!o) {
-		set_error(err, *rc == -EBADMSG ? "object %s is stored with another size" :
+		set_error(err, *rc == -EINVAL ? "invalid object key" :
+			  *rc == -EBADMSG ? "object %s is stored with another size" :
 			  "cannot track object %s", key->hash);
 		return NULL;
 	}
@@ -2334,7 +2344,8 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 	return rc == -EAGAIN ? -EBADMSG : rc;
 }
 
-uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
+/* @key's rejections (or, with @losses, lost hashes); 0 for an object not known. */
+static uint32_t object_count(struct cache *c, const struct cache_key *key, bool losses)
 {
 	struct cache_object *o;
 	uint32_t n = 0;
@@ -2344,9 +2355,14 @@ uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
 	if (o)
-		n = o->rejects;
+		n = losses ? o->hash_losses : o->rejects;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+uint32_t cache_object_rejects(struct cache *c, const struct cache_key *key)
+{
+	return object_count(c, key, false);
 }
 
 void cache_object_reject(struct cache *c, const struct cache_key *key, const char *why)
@@ -2372,17 +2388,9 @@ void cache_object_reject(struct cache *c, const struct cache_key *key, const cha
 
 int cache_object_hold(struct cache *c, const struct cache_key *key)
 {
-	struct cache_object *o;
 	int rc;
 
-	if (!cache_key_is_valid(key))
-		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
-	o = get_object(c, key);
-	rc = o ? 0 : find_object(c, key) ? -EBADMSG : -ENOMEM;
-	if (o)
-		o->refs++;
-	pthread_mutex_unlock(&c->lock);
+	take_object(c, key, &rc);
 	return rc;
 }
 
@@ -2401,17 +2409,7 @@ void cache_object_release(struct cache *c, const struct cache_key *key)
 
 uint32_t cache_object_hash_losses(struct cache *c, const struct cache_key *key)
 {
-	struct cache_object *o;
-	uint32_t n = 0;
-
-	if (!cache_key_is_valid(key))
-		return 0;
-	pthread_mutex_lock(&c->lock);
-	o = find_object(c, key);
-	if (o)
-		n = o->hash_losses;
-	pthread_mutex_unlock(&c->lock);
-	return n;
+	return object_count(c, key, true);
 }
 
 uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key)

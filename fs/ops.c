@@ -415,8 +415,6 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 		double timeout;
 		size_t len;
 
-		e.attr.st_ino = dirent_ino(fs, d, &c);
-		e.attr.st_mode = c.is_dir ? S_IFDIR : S_IFREG;
 		/*
 		 * readdirplus: an entry of a commit is looked up here and now, so
 		 * that `ls -l` costs no LOOKUP per name. Names in a folder of names
@@ -431,6 +429,11 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 				fs_node_forget(fs, n, 1);
 				n = NULL;
 			}
+		}
+		if (!n) { /* no attributes: the number and the type */
+			memset(&e.attr, 0, sizeof(e.attr));
+			e.attr.st_ino = dirent_ino(fs, d, &c);
+			e.attr.st_mode = c.is_dir ? S_IFDIR : S_IFREG;
 		}
 		len = plus ? fuse_add_direntry_plus(req, out + used, size - used, c.name, &e,
 						    c.next) :
