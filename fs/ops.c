@@ -986,10 +986,13 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	uint32_t blocks = cache_blocks_for(h->entry->size);
 	uint32_t here = (uint32_t)(off / CACHE_BLOCK_SIZE), want = 0, from, to, limit, window;
 	uint32_t last = size ? (uint32_t)((off + size - 1) / CACHE_BLOCK_SIZE) : here;
+	uint64_t cap = fs->deps.cache_options ? fs->deps.cache_options->max_bytes : 0;
+	uint32_t cap_blocks = cap / CACHE_BLOCK_SIZE > UINT32_MAX ? UINT32_MAX :
+			      (uint32_t)(cap / CACHE_BLOCK_SIZE);
 	uint64_t reach;
 	bool may_complete, speculate, streaming;
 
-	if (!fs->opts.prefetch_blocks || blocks <= 1)
+	if (!fs->opts.prefetch_blocks || blocks <= 1 || (cap && cap_blocks <= 1))
 		return false;
 	/*
 	 * Twice the window: of the blocks ahead of a reader some have
@@ -1001,6 +1004,14 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	limit = 2 * window;
 	if (limit < fs->opts.prefetch_blocks)
 		limit = fs->opts.prefetch_blocks;
+	/*
+	 * Under a cap, no more ahead than it holds beside the reader's own
+	 * block: more would evict the block the reader is in, or one the
+	 * running hash still awaits, for blocks not read yet. Under a 9 MiB
+	 * cap the next open of an 11 MiB file did both, and read EIO (t2012).
+	 */
+	if (cap_blocks && limit > cap_blocks - 1)
+		limit = cap_blocks - 1;
 	pthread_mutex_lock(&h->lock);
 	/* Pages pushed ahead (push_ahead()) are read without asking us. */
 	reach = h->pushed_end > h->next_offset ? h->pushed_end : h->next_offset;
@@ -1295,8 +1306,12 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * The kernel retries a failed page on its own; after a failed hash
 	 * that retry would be served fresh bytes next to pages it already
 	 * took from the bad content. This open file stays failed instead.
+	 * So does one whose content was refused since it opened, before it
+	 * is poisoned: its read would fail after fetching (below), and the
+	 * block would take the room of the next open's under a cap.
 	 */
-	if (atomic_load(&h->poisoned)) {
+	if (atomic_load(&h->poisoned) || content_failed(fs, h)) {
+		atomic_store(&h->poisoned, true);
 		reply_read_err(req, -EBADMSG);
 		return;
 	}

@@ -51,6 +51,7 @@ struct job {
 	const struct repo_entry *entry;
 	uint32_t index;
 	uint32_t stride;             /* completing a file: then block index + stride; 0: no */
+	uint32_t rejects;            /* cache_object_rejects() when its file was opened */
 	fuse_ino_t ino;              /* the inode to invalidate */
 };
 
@@ -138,21 +139,58 @@ static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
 	return false;
 }
 
+/*
+ * Fetch the block of @job, unless its content was refused since the file
+ * was opened (-ECANCELED): that open is failed (fs_op_read()), and a new
+ * one plans its own read-ahead. Fetched anyway, the block would only take
+ * the room of those the next reader needs under a cap.
+ */
+static int fetch_job(struct fs_prefetch *pf, const struct job *job)
+{
+	struct cache_error cerr = { { 0 } };
+	struct cache_source src;
+	struct repo_source source;
+	struct cache_key key;
+	int64_t prev;
+	int rc;
+
+	repo_entry_key(job->entry, &key);
+	if (cache_object_rejects(pf->fs->deps.cache, &key) != job->rejects)
+		return -ECANCELED;
+	repo_source_init(&source, pf->fs->deps.hub, job->snap, job->entry, &src);
+	source.pace = pf->pace;
+	atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
+	/* Its own deadline: the wait for a place in the window counts. */
+	prev = hub_deadline_set(hub_now_ms() + pf->fs->deps.hub_config->op_timeout_ms);
+	rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job->index, &cerr);
+	hub_deadline_set(prev);
+	atomic_fetch_sub(&pf->fs->status.readahead_in_flight, 1);
+	if (rc == -EBADMSG) {
+		/*
+		 * This fetch completed the object and it failed its hash,
+		 * or its block came back with other bytes than readers
+		 * were served before (cache/cache.c, note_block()).
+		 * Its readers were served unverified blocks of it; a read
+		 * that starts now would not learn of the failure from the
+		 * cache (the object is simply gone): fail their files here.
+		 */
+		fs_refuse_object(pf->fs, job->snap, job->entry, &key, cerr.message);
+	} else if (rc < 0) {
+		log_dbg("read-ahead of block %u of '%s' failed: %s", job->index,
+			job->entry->path, cerr.message);
+	}
+	return rc;
+}
+
 static void worker(void *pf_)
 {
 	struct fs_prefetch *pf = pf_;
 
 	for (;;) {
-		struct cache_error cerr = { { 0 } };
-		struct cache_source src;
-		struct repo_source source;
-		struct cache_key key;
-		struct job job;
-		unsigned slot = 0;
-		int64_t prev;
-		int rc;
-
 		unsigned win = window(pf);
+		unsigned slot = 0;
+		struct job job;
+		int rc;
 
 		pthread_mutex_lock(&pf->lock);
 		pf->n_idle++;
@@ -179,29 +217,7 @@ static void worker(void *pf_)
 			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, 0, 0);
 			continue;
 		}
-		repo_entry_key(job.entry, &key);
-		repo_source_init(&source, pf->fs->deps.hub, job.snap, job.entry, &src);
-		source.pace = pf->pace;
-		atomic_fetch_add(&pf->fs->status.readahead_in_flight, 1);
-		/* Its own deadline: the wait for a place in the window counts. */
-		prev = hub_deadline_set(hub_now_ms() + pf->fs->deps.hub_config->op_timeout_ms);
-		rc = cache_prefetch(pf->fs->deps.cache, &key, &src, job.index, &cerr);
-		hub_deadline_set(prev);
-		atomic_fetch_sub(&pf->fs->status.readahead_in_flight, 1);
-		if (rc == -EBADMSG) {
-			/*
-			 * This fetch completed the object and it failed its hash,
-			 * or its block came back with other bytes than readers
-			 * were served before (cache/cache.c, note_block()).
-			 * Its readers were served unverified blocks of it; a read
-			 * that starts now would not learn of the failure from the
-			 * cache (the object is simply gone): fail their files here.
-			 */
-			fs_refuse_object(pf->fs, job.snap, job.entry, &key, cerr.message);
-		} else if (rc < 0) {
-			log_dbg("read-ahead of block %u of '%s' failed: %s", job.index,
-				job.entry->path, cerr.message);
-		}
+		rc = fetch_job(pf, &job);
 		pthread_mutex_lock(&pf->lock);
 		pf->fetching[slot] = NULL;
 		pthread_cond_broadcast(&pf->wake); /* its file may have room again */
@@ -345,7 +361,7 @@ static bool queue_job(struct fs *fs, const struct job *job)
 static void queue_block(struct fs *fs, struct fs_handle *h, uint32_t index, uint32_t stride)
 {
 	struct job job = { .snap = h->snap, .entry = h->entry, .index = index,
-			   .stride = stride };
+			   .stride = stride, .rejects = h->rejects_at_open };
 
 	repo_snapshot_ref(h->snap); /* the queue's */
 	if (!queue_job(fs, &job))

@@ -148,6 +148,8 @@ expect_eq 0 "$?" "the daemon exits cleanly"
 mount_hubfs --cache-dir "$T/cache6" --max-cache-size 9M --max-streams 1
 WSHA=$(manifest field $KEY extra/weights.dat sha256)
 fakehub_ctl POST faults "{\"kind\": \"corrupt\", \"host\": \"cdn\", \"glob\": \"*$WSHA*\", \"offset\": 4194314, \"count\": 1}" >/dev/null
+w2_gets() { hub_count host=cdn method=GET "path~*$WSHA" range=bytes=8388608-11534335; }
+w2_gets_before=$(w2_gets)
 dd if="$R/extra/weights.dat" of="$T/a-page" bs=4096 skip=1024 count=1 2>/dev/null ||
 	die "cannot read a page of block 1"
 check "A was served the wrong byte (a partial read is not verified)" \
@@ -160,6 +162,12 @@ check "B, reading the whole file after, fails" \
 	sh -c '! sha256sum <"$0" >"$1" 2>"$2"' "$R/extra/weights.dat" "$T/b.out" "$T/b.err"
 check "... (EIO), not a wrong sum" grep -q "Input/output error" "$T/b.err"
 check "... logged" grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat: refused: block 1 came back with other bytes" "$HUBFS_LOG"
+# B's read-ahead of block 2, still queued at the refusal, is dropped: its
+# block used to take the room of the next open's under this cap, which then
+# lost a block before its hash took it, and read EIO (1 run in 7). (A read
+# of B's under way at the refusal may still fetch its block once.)
+sleep 1
+expect_eq 0 "$(($(w2_gets) - w2_gets_before))" "... and B's read-ahead of block 2 is not fetched after"
 expect_eq "$WSHA" "$(sha256sum <"$R/extra/weights.dat" | cut -d' ' -f1)" \
 	"... and the next open reads it right"
 unmount_hubfs
