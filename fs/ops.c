@@ -596,27 +596,28 @@ static void cache_job_put(struct cache_job *job)
 }
 
 /*
- * Did @h's reader get the whole file, from its first byte, with this read
- * reaching its end, while no hash has vouched for the content? The read
- * of the last block waits for the verdict, but under a cap the running
- * hash can lose a block it had yet to take (evicted, or taken and fetched
- * again for another reader), and a complete object can lose one before
- * its verification: then nothing is decided, and such a reader would get
- * success for bytes no hash covered (a soak saw a wrong sha256 that way,
- * of content refused a second before). It gets EIO instead, and the
- * content is refused, so that the next open fetches and hashes anew.
+ * Does this read reach the file's end while no hash has vouched for the
+ * content? The read of the last block waits for the verdict, but under a
+ * cap the running hash can lose a block it had yet to take (evicted, or
+ * taken and fetched again for another reader), and a complete object can
+ * lose one before its verification: then nothing is decided, and a reader
+ * of the whole file would get success for bytes no hash covered (a soak
+ * saw a wrong sha256 that way, of content refused a second before). It
+ * gets EIO instead, and the content is refused, so that the next open
+ * fetches and hashes anew.
+ * Any read of the end, not only one of a run from the first byte: the
+ * page cache is the inode's, and a reader from the first byte finds the
+ * pages other opens read there (under a 12 MiB cap four readers of a 41
+ * MiB file each read a part, none a run from 0 to the end, and all four
+ * got a wrong sha256 with success, 326 times in 18 s of a soak). The last
+ * pages enter the page cache only through here or with the verdict
+ * (push_block()), so no reader gets to the end without this check.
  */
 static bool whole_read_unvouched(struct fs *fs, struct fs_handle *h, uint64_t end)
 {
 	struct cache_object_info in;
-	bool whole;
 
 	if (end < h->entry->size)
-		return false;
-	pthread_mutex_lock(&h->lock);
-	whole = h->run_start == 0;
-	pthread_mutex_unlock(&h->lock);
-	if (!whole)
 		return false;
 	/*
 	 * Only after such a loss since the inode was made (its page cache
@@ -992,7 +993,7 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	uint64_t reach;
 	bool may_complete, speculate, streaming;
 
-	if (!fs->opts.prefetch_blocks || blocks <= 1 || (cap && cap_blocks <= 1))
+	if (!fs->opts.prefetch_blocks || blocks <= 1 || (cap && cap_blocks <= 2))
 		return false;
 	/*
 	 * Twice the window: of the blocks ahead of a reader some have
@@ -1005,13 +1006,16 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (limit < fs->opts.prefetch_blocks)
 		limit = fs->opts.prefetch_blocks;
 	/*
-	 * Under a cap, no more ahead than it holds beside the reader's own
-	 * block: more would evict the block the reader is in, or one the
-	 * running hash still awaits, for blocks not read yet. Under a 9 MiB
-	 * cap the next open of an 11 MiB file did both, and read EIO (t2012).
+	 * Under a cap, no more ahead than it holds beside the block the
+	 * reader is in and the one it moves to (which also covers each block
+	 * file's few KiB over its 4 MiB): more would evict the block the
+	 * reader is in, or one the running hash still awaits, for blocks not
+	 * read yet. Under a 9 MiB cap the next open of an 11 MiB file did
+	 * both, and read EIO (t2012); with one block less of margin, so did a
+	 * lone reader of a 41 MiB file under 12 MiB (t2017).
 	 */
-	if (cap_blocks && limit > cap_blocks - 1)
-		limit = cap_blocks - 1;
+	if (cap_blocks && limit > cap_blocks - 2)
+		limit = cap_blocks - 2;
 	pthread_mutex_lock(&h->lock);
 	/* Pages pushed ahead (push_ahead()) are read without asking us. */
 	reach = h->pushed_end > h->next_offset ? h->pushed_end : h->next_offset;

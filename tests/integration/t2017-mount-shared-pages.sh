@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Four readers of one file at once share its inode's page cache: each reads
+# some pages through hubfs and the rest from pages another read. Under a
+# cap too small for them (12 MiB, a 41 MiB file) the running hash loses
+# blocks and no verdict comes. With one byte the CDN sends wrong, all four
+# readers used to end with that byte and success: none of them had a run
+# from the first byte to the end, which the whole-read check asked for
+# (fs/ops.c, whole_read_unvouched()). Each must now end in EIO or the
+# right sha256, never a wrong one, and a later reader alone reads it right.
+. "$HUBFS_TEST_LIB"
+use_tiny_model
+start_mount_with --max-cache-size 12M --max-streams 4
+F=$MNT/$REPO/model.safetensors
+WANT=$(manifest field $KEY model.safetensors sha256)
+# readers.py FILE SHA256: four whole-file readers at once (128 KiB reads);
+# prints one word each: ok, EIO, WRONG or the errno's name.
+cat >"$T/readers.py" <<'PY'
+import errno, hashlib, sys, threading
+path, want = sys.argv[1], sys.argv[2]
+out = []
+def whole():
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while True:
+                b = f.read(128 << 10)
+                if not b:
+                    break
+                h.update(b)
+        out.append("ok" if h.hexdigest() == want else "WRONG")
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+ts = [threading.Thread(target=whole) for _ in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(" ".join(sorted(out)))
+PY
+: >"$T/results"
+for round in 1 2 3 4 5; do
+	fakehub_ctl POST faults "{\"kind\": \"corrupt\", \"host\": \"cdn\", \"glob\": \"*$WANT*\", \"count\": 1}" >/dev/null
+	"$PYTHON" "$T/readers.py" "$F" "$WANT" >>"$T/results"
+	fakehub_ctl DELETE faults >/dev/null
+done
+sed 's/^/# readers: /' "$T/results"
+check "the CDN did send wrong bytes" test "$(hub_count host=cdn 'fault~corrupt*')" -ge 1
+check "no reader of 20 ended with a wrong sha256 and success" sh -c '! grep -q WRONG "$0"' "$T/results"
+check "... each ended in EIO or the right sum" sh -c '! grep -Eqv "^((ok|EIO) ?)+$" "$0"' "$T/results"
+check "... and the refusals are logged" grep -q "model.safetensors: refused:" "$HUBFS_LOG"
+expect_eq "$WANT" "$(sha256sum <"$F" | cut -d' ' -f1)" "a reader alone then reads it right"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
+test_done
