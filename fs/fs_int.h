@@ -317,6 +317,8 @@ void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uin
  * inside the read that found the problem would deadlock on page locks.
  */
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
+/* fs_prefetch_invalidate() of the pages of [@off, @off + @len) only. */
+void fs_prefetch_invalidate_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
 
 /* ---- wait.c ---- */
 

@@ -595,38 +595,45 @@ static void cache_job_put(struct cache_job *job)
 	free(job);
 }
 
+/* What a read that ends at @end may do with the file's last pages (check_end_read()). */
+enum end_read {
+	END_NOT_REACHED,  /* the read stops short of the end */
+	END_VOUCHED,      /* a hash vouched for the content: the pages may stay */
+	END_PENDING,      /* no verdict yet: answered, then its pages dropped */
+	END_LOST,         /* no verdict can come for what was served: EIO */
+};
+
 /*
- * Does this read reach the file's end while no hash has vouched for the
+ * Does this read reach the file's end, and has a hash vouched for the
  * content? The read of the last block waits for the verdict, but under a
  * cap the running hash can lose a block it had yet to take (evicted, or
  * taken and fetched again for another reader), and a complete object can
  * lose one before its verification: then nothing is decided, and a reader
  * of the whole file would get success for bytes no hash covered (a soak
- * saw a wrong sha256 that way, of content refused a second before). It
- * gets EIO instead, and the content is refused, so that the next open
- * fetches and hashes anew.
+ * saw a wrong sha256 that way, of content refused a second before). After
+ * such a loss since the inode was made (END_LOST) it gets EIO instead, and
+ * the content is refused, so that the next open fetches and hashes anew.
  * Any read of the end, not only one of a run from the first byte: the
  * page cache is the inode's, and a reader from the first byte finds the
  * pages other opens read there (under a 12 MiB cap four readers of a 41
  * MiB file each read a part, none a run from 0 to the end, and all four
- * got a wrong sha256 with success, 326 times in 18 s of a soak). The last
- * pages enter the page cache only through here or with the verdict
- * (push_block()), so no reader gets to the end without this check.
+ * got a wrong sha256 with success, 326 times in 18 s of a soak).
+ * With no loss yet and no verdict (a footer read, the object incomplete:
+ * END_PENDING), the read is answered, but its pages must not stay: the
+ * verdict may be lost later, and a whole reader would then find them and
+ * never ask. So the last pages stay in the page cache only with a verdict
+ * (here, or pushed: push_block()), and every reader of the end asks us.
  */
-static bool whole_read_unvouched(struct fs *fs, struct fs_handle *h, uint64_t end)
+static enum end_read check_end_read(struct fs *fs, struct fs_handle *h, uint64_t end)
 {
 	struct cache_object_info in;
 
 	if (end < h->entry->size)
-		return false;
-	/*
-	 * Only after such a loss since the inode was made (its page cache
-	 * may hold bytes read since then by anyone): a verdict still on its
-	 * way (the read that completes the object, answered after this one)
-	 * is not a missing one.
-	 */
+		return END_NOT_REACHED;
 	cache_object_info(fs->deps.cache, &h->key, &in);
-	return in.hash_losses != h->node->born_losses && !in.vouched;
+	if (in.vouched)
+		return END_VOUCHED;
+	return in.hash_losses != h->node->born_losses ? END_LOST : END_PENDING;
 }
 
 /*
@@ -1302,6 +1309,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct cache_error cerr = { { 0 } };
 	char *buf = NULL;
+	enum end_read end;
 	struct fs_wait w;
 	bool streaming;
 	ssize_t n;
@@ -1359,7 +1367,8 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		iobuf_free(buf, size);
 		return;
 	}
-	if (n >= 0 && whole_read_unvouched(fs, h, (uint64_t)off + (uint64_t)n)) {
+	end = n >= 0 ? check_end_read(fs, h, (uint64_t)off + (uint64_t)n) : END_NOT_REACHED;
+	if (end == END_LOST) {
 		const char *why = "the whole file was read, and no hash vouched for it: its "
 				  "blocks went before they were hashed (a cap too small for the "
 				  "readers at once, --max-cache-size?); it is fetched again";
@@ -1386,6 +1395,8 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			atomic_fetch_add(&h->refs, 1);
 		fs_status_served(fs, (size_t)n);
 		fuse_reply_buf(req, buf, (size_t)n);
+		if (end == END_PENDING)
+			fs_prefetch_invalidate_range(fs, ino, off, (off_t)n);
 	}
 	iobuf_free(buf, size);
 	if (n >= 0 && streaming) {

@@ -53,6 +53,7 @@ struct job {
 	uint32_t stride;             /* completing a file: then block index + stride; 0: no */
 	uint32_t rejects;            /* cache_object_rejects() when its file was opened */
 	fuse_ino_t ino;              /* the inode to invalidate */
+	off_t inval_off, inval_len;  /* its pages to drop; 0, 0: all of them */
 };
 
 struct fs_prefetch {
@@ -214,7 +215,8 @@ static void worker(void *pf_)
 		pthread_mutex_unlock(&pf->lock);
 
 		if (!job.snap) {
-			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, 0, 0);
+			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, job.inval_off,
+							 job.inval_len);
 			continue;
 		}
 		rc = fetch_job(pf, &job);
@@ -384,6 +386,11 @@ void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uin
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
 {
 	queue_job(fs, &(struct job){ .ino = ino });
+}
+
+void fs_prefetch_invalidate_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
+{
+	queue_job(fs, &(struct job){ .ino = ino, .inval_off = off, .inval_len = len });
 }
 
 unsigned fs_prefetch_window(struct fs *fs)

@@ -46,7 +46,30 @@ check "the CDN did send wrong bytes" test "$(hub_count host=cdn 'fault~corrupt*'
 check "no reader of 20 ended with a wrong sha256 and success" sh -c '! grep -q WRONG "$0"' "$T/results"
 check "... each ended in EIO or the right sum" sh -c '! grep -Eqv "^((ok|EIO) ?)+$" "$0"' "$T/results"
 check "... and the refusals are logged" grep -q "model.safetensors: refused:" "$HUBFS_LOG"
+# The readers' reads under way at their refusals may still fetch a block
+# each, into the cap the lone reader needs: it starts once they are done.
+status_fields() { "$HUBFS_BIN" status "$MNT" --json | "$PYTHON" -c 'import json, sys
+s = json.load(sys.stdin); print(s["reads_in_flight"], s["readahead_in_flight"], s["bytes_fetched"])'; }
+quiet() { a=$(status_fields); sleep 0.5; b=$(status_fields); [ "$a" = "$b" ] && [ "${a% *}" = "0 0" ]; }
+check "the readers' fetches end" wait_for 20 quiet
 expect_eq "$WANT" "$(sha256sum <"$F" | cut -d' ' -f1)" "a reader alone then reads it right"
+unmount_hubfs
+expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- a footer read keeps no page of the end without a verdict ---
+# A read of the end alone (a zip's or a parquet file's footer) is answered
+# before any verdict: the file is not all there. Its pages must not stay in
+# the page cache: were the verdict lost after, a reader of the whole file
+# would find them there, and end with success without asking hubfs, whose
+# check of the end (the first section) it would never meet.
+mount_hubfs --cache-dir "$T/cache2"
+W=$MNT/$REPO/extra/weights.dat
+tail -c 100 "$W" >/dev/null || die "cannot read the end of $W"
+# fincore: how many of the file's pages the kernel holds (util-linux).
+resident() { fincore --bytes --noheadings --output RES "$W" | tr -d ' '; }
+check "a footer read leaves none of its pages cached" wait_for 5 test "$(resident)" = 0
+expect_eq "$(manifest field $KEY extra/weights.dat sha256)" "$(sha256sum <"$W" | cut -d' ' -f1)" \
+	"... and the whole file after is right"
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
 test_done
