@@ -1036,8 +1036,16 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->push_next = 0;
 		h->pushed_end = 0;
 	}
+	/*
+	 * In order: where the run ended, or into what was pushed. A read
+	 * wholly inside what the run already covered is a page or two the
+	 * kernel lacked there (seen behind a cat whose pages were pushed, 4
+	 * or 8 KiB, 2 MiB behind it): taking it for a reader out of order
+	 * ended the pushes for the rest of the file (t2016, 1 run in 8).
+	 */
 	h->run_in_order = h->run_in_order &&
-			  (off == h->next_offset || (off > h->next_offset && off <= h->pushed_end));
+			  (off == h->next_offset || (off > h->next_offset && off <= h->pushed_end) ||
+			   (off >= h->run_start && off + size <= reach));
 	if (off < h->run_start)
 		h->run_start = off;
 	if (off + size > h->next_offset)
