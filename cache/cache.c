@@ -480,8 +480,11 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	 * so that an object whose first blocks were evicted behind a reader in
 	 * order still gets a verdict (running_verdict_due()); should the block
 	 * be fetched again, the hash ends then (get_block()). A stored block it
-	 * has not taken yet ends it now: what would come back need not be what
-	 * readers were given.
+	 * has not taken yet leaves it waiting there: what comes back is held
+	 * to the block's content stamp (note_block()), as a verification's
+	 * blocks are. Ending it instead left a reader in order with no verdict
+	 * for an object whose later blocks an earlier reader had fetched and
+	 * the cap then took (t2017's reader alone, after four at once).
 	 */
 	if (o->verifying) {
 		o->hash_stale = true;
@@ -494,16 +497,12 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	if (!was_present)
 		return; /* a miss: nothing was served of it */
 	/*
-	 * Bytes of it may have been served, and no hash will take them now:
-	 * a reader of the whole file must learn that nothing vouches for
-	 * what it got (hash_losses), unless a hash already did.
+	 * Bytes of it may have been served, and only a hash that takes it
+	 * again can vouch for them: until one does, a reader of the whole
+	 * file must learn that nothing vouches for what it got (hash_losses).
 	 */
 	if (!o->vouched)
 		o->hash_losses++;
-	if (o->hashing)
-		o->hash_stale = true; /* advance_hash() drops it at its next block */
-	else if (o->hasher.ctx)
-		drop_hash(o); /* it would take what comes back, not what was served */
 }
 
 static uint32_t disk_size(const struct cache_key *key, uint32_t k)
@@ -769,16 +768,29 @@ static int publish_block(struct cache *c, struct fileio_atomic *af, uint32_t dsi
 }
 
 /*
- * Will the running hash of @b's object still take @b? Evicting it would
- * leave that object without a verdict until it is whole on disk again,
- * which under a cap smaller than the object is never. Lock held.
+ * Blocks past the running hash's front that eviction spares while it can:
+ * the front and the one after, where a reader in order and its read-ahead
+ * are. Not all it has yet to take: a block far ahead (fetched by a reader
+ * before, and left on disk) was spared over the block a reader in order
+ * was still reading, under a cap of two blocks; that block, fetched again
+ * once hashed, ended the hash, and the reader got EIO (t2017).
+ */
+#define HASH_FRONT_BLOCKS 2
+
+/*
+ * Is @b at the front of its object's running hash, to be taken next?
+ * Evicting it stops the hash there until the block is fetched again, and
+ * a reader of the whole file given its bytes meanwhile has no verdict
+ * (mark_absent()). Lock held.
  */
 static bool awaited_by_hash(const struct block_state *b)
 {
 	const struct cache_object *o = b->obj;
+	uint32_t k = (uint32_t)(b - o->blocks);
 
 	/* hashing first: while it is set, its thread may be writing o->hasher. */
-	return (o->hashing || o->hasher.ctx) && (uint32_t)(b - o->blocks) >= o->hashed;
+	return (o->hashing || o->hasher.ctx) && k >= o->hashed &&
+	       k - o->hashed < HASH_FRONT_BLOCKS;
 }
 
 enum { EVICT_BATCH = 16, FREE_STEP = 8 };
@@ -800,8 +812,9 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 			continue;
 		if (awaited_by_hash(b) && !b->obj->warned_unverifiable) {
 			b->obj->warned_unverifiable = true;
-			log_warn("cache: %s: block %u evicted before its hash took it: this "
-				 "object cannot be verified whole under this cap (--max-cache-size)",
+			log_warn("cache: %s: block %u evicted before its hash took it: the "
+				 "hash waits for it to be fetched again (a cap too small for the "
+				 "reads at once, --max-cache-size?)",
 				 b->obj->key.hash, (unsigned)(b - b->obj->blocks));
 		}
 		*taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
@@ -2229,10 +2242,24 @@ static int prefetch_block(struct cache *c, struct cache_object *o,
 			  const struct cache_source *src, uint32_t index,
 			  struct cache_error *err)
 {
-	bool completed = false, another_verifies;
+	bool completed = false, another_verifies, taken_and_gone;
 	int rc;
 
 	if (index >= o->n_blocks)
+		return 0;
+	/*
+	 * A block the running hash took and that went since is not fetched
+	 * again: that would end the hash (get_block()), and no reader asked
+	 * for it. A read-ahead job queued for a block that the reader's own
+	 * read fetched first, and that the cap took once it was hashed, did
+	 * exactly that: a reader in order under a 12 MiB cap then read the
+	 * whole file with no hash running, and got EIO (t2017).
+	 */
+	pthread_mutex_lock(&c->lock);
+	taken_and_gone = index < o->hashed && o->hasher.ctx && !o->verifying &&
+			 !o->blocks[index].present && !o->blocks[index].fetching;
+	pthread_mutex_unlock(&c->lock);
+	if (taken_and_gone)
 		return 0;
 	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, &completed, err);
 	/*

@@ -151,7 +151,9 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
  * Make block @index present (fetching it if needed), without copying.
  * Verifies the object when this call completed it, or when it is complete
  * and nobody verifies it; a verification running in another thread is
- * not waited for.
+ * not waited for. A block that the object's running hash took and that
+ * has gone since is left absent (0): fetched again, it would end the hash,
+ * and a reader that needs it fetches it itself.
  */
 int cache_prefetch(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, uint32_t index,

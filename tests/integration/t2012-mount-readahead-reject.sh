@@ -131,7 +131,7 @@ check "... logged" grep -q "model/hubfs-test/tiny-model@main:extra/weights.dat: 
 expect_eq "$(manifest field $KEY extra/weights.dat sha256)" "$(sha256sum <"$R/extra/weights.dat" | cut -d' ' -f1)" \
 	"... and the right bytes the next time"
 check "the cap held" test "$(du -sb "$T/cache5/objects" | cut -f1)" -le $((9 << 20))
-check "... and no block went before the hash took it" sh -c '! grep -q "cannot be verified whole" "$0"' "$HUBFS_LOG"
+check "... and no block went before the hash took it" sh -c '! grep -q "evicted before its hash took it" "$0"' "$HUBFS_LOG"
 fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"

@@ -1916,7 +1916,7 @@ static void forge_same_crc(uint8_t *chunk, uint32_t at, uint32_t fix)
  * not be about these bytes. That end is counted (hash_losses), and no
  * hash vouches for the content: the mount fails a reader of the whole
  * file then rather than answer its last read with no verdict (fs/ops.c,
- * whole_read_unvouched()). A verdict later vouches again.
+ * check_end_read()). A verdict later vouches again.
  */
 static void test_lost_running_hash_is_counted(void **state)
 {
@@ -1941,6 +1941,88 @@ static void test_lost_running_hash_is_counted(void **state)
 	read_expect(f, o, 3 * BS, 1000, 1000);
 	in = info(f, &o->key);
 	assert_int_equal(in.hash_losses, 1);
+	assert_true(in.vouched);
+}
+
+/*
+ * A reader in order under a 2-block cap, with a block far ahead already on
+ * disk (an earlier reader's, before any hash ran). Eviction takes the far
+ * block, not the one the reader is in: sparing every block the running
+ * hash had yet to take, it took block 0, which the reader was still
+ * reading, and its refetch ended the hash (t2017's reader alone got EIO).
+ * The far block's eviction does not end the hash either: it is fetched
+ * again when the reader gets there, held to its content stamp, and the
+ * running hash vouches for the whole file.
+ */
+static void test_reader_in_order_keeps_its_block_over_a_far_one(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 5 * BS + 1000, 31);
+	struct cache_error err = { { 0 } };
+	struct cache_object_info in;
+
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 4, &err), 0);
+	read_expect(f, o, 0, BS / 2, (ssize_t)(BS / 2)); /* the hash takes block 0 */
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 1, &err), 0);
+	assert_true(block_on_disk(f, &o->key, 0));
+	assert_false(block_on_disk(f, &o->key, 4));
+	read_expect(f, o, BS / 2, BS / 2, (ssize_t)(BS / 2)); /* the rest of block 0 */
+	assert_int_equal(mem_object_fetches(o, 0), 1);
+	for (uint64_t off = BS; off < 5 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS);
+	read_expect(f, o, 5 * BS, 1000, 1000);
+	assert_int_equal(mem_object_fetches(o, 4), 2);
+	for (uint32_t k = 0; k < 4; k++)
+		assert_int_equal(mem_object_fetches(o, k), 1);
+	in = info(f, &o->key);
+	assert_true(in.vouched);
+}
+
+/*
+ * The same, the reader's own reads fetching: the far block goes as block
+ * 1 arrives, before the hash takes block 1. Its eviction used to end the
+ * hash ("what comes back need not be what was served"), and with block 0
+ * gone next nothing could start it again: no verdict, and the reader of
+ * the whole file got EIO. The content stamp holds the block's return to
+ * what was served; the hash goes on and vouches.
+ */
+static void test_far_block_evicted_keeps_the_hash(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 5 * BS + 1000, 33);
+	struct cache_error err = { { 0 } };
+	struct cache_object_info in;
+
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 4, &err), 0);
+	for (uint64_t off = 0; off < 5 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS);
+	read_expect(f, o, 5 * BS, 1000, 1000);
+	assert_int_equal(mem_object_fetches(o, 4), 2);
+	in = info(f, &o->key);
+	assert_true(in.vouched);
+}
+
+/*
+ * Read-ahead of a block the running hash took and the cap took since
+ * fetches nothing: a job queued for a block the reader's own read fetched
+ * first would otherwise fetch it again, and end the hash.
+ */
+static void test_prefetch_leaves_a_hashed_block_gone(void **state)
+{
+	struct fx *f = *state; /* a 2-block cap */
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 1000, 32);
+	struct cache_error err = { { 0 } };
+	struct cache_object_info in;
+
+	for (uint64_t off = 0; off < 3 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS);
+	assert_false(block_on_disk(f, &o->key, 0));
+	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 0, &err), 0);
+	assert_false(block_on_disk(f, &o->key, 0));
+	assert_int_equal(mem_object_fetches(o, 0), 1);
+	read_expect(f, o, 3 * BS, 1000, 1000);
+	in = info(f, &o->key);
+	assert_int_equal(in.hash_losses, 0);
 	assert_true(in.vouched);
 }
 
@@ -4059,6 +4141,9 @@ int main(void)
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_refetch_with_the_same_stamp_ends_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_lost_running_hash_is_counted, fx_setup_2_blocks),
+		T_LIMIT(test_reader_in_order_keeps_its_block_over_a_far_one, fx_setup_2_blocks),
+		T_LIMIT(test_prefetch_leaves_a_hashed_block_gone, fx_setup_2_blocks),
+		T_LIMIT(test_far_block_evicted_keeps_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
