@@ -1014,15 +1014,17 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		limit = fs->opts.prefetch_blocks;
 	/*
 	 * Under a cap, no more ahead than it holds beside the block the
-	 * reader is in and the one it moves to (which also covers each block
-	 * file's few KiB over its 4 MiB): more would evict the block the
-	 * reader is in, or one the running hash still awaits, for blocks not
-	 * read yet. Under a 9 MiB cap the next open of an 11 MiB file did
-	 * both, and read EIO (t2012); with one block less of margin, so did a
-	 * lone reader of a 41 MiB file under 12 MiB (t2017).
+	 * reader is in, the one it left and one of margin (each block file
+	 * is a few KiB over its 4 MiB: 12 MiB holds two). More would evict
+	 * the block the reader is in, or one the running hash still awaits,
+	 * for blocks not read yet: under a 9 MiB cap the next open of an 11
+	 * MiB file did both, and read EIO (t2012). The block left is kept
+	 * for the kernel's reads of a page or two behind the reader (see
+	 * run_in_order below): fetched again once hashed, it ends the hash,
+	 * and a lone reader of a 41 MiB file under 12 MiB read EIO (t2017).
 	 */
-	if (cap_blocks && limit > cap_blocks - 2)
-		limit = cap_blocks - 2;
+	if (cap_blocks && limit > cap_blocks - 3)
+		limit = cap_blocks - 3;
 	pthread_mutex_lock(&h->lock);
 	/* Pages pushed ahead (push_ahead()) are read without asking us. */
 	reach = h->pushed_end > h->next_offset ? h->pushed_end : h->next_offset;
@@ -1344,7 +1346,6 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_read_err(req, (int)n);
 		return;
 	}
-	streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
 	buf = iobuf_alloc(size);
 	if (!buf) {
 		reply_read_err(req, -ENOMEM);
@@ -1356,6 +1357,17 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * request). Only a read that must fetch or wait takes a helper.
 	 */
 	n = cache_read_cached(fs->deps.cache, &h->key, buf, size, (uint64_t)off, &cerr);
+	/*
+	 * Read-ahead is planned once this read's block, if on disk, is the
+	 * cache's most recently used: a reader's first read of a block that
+	 * read-ahead stored earlier would otherwise leave it the eviction's
+	 * first pick, before the block the reader just left. Under a cap of
+	 * two blocks, the block ahead then took the reader's own: fetched
+	 * again, after the hash took it, it ended the hash, and the reader
+	 * of the whole file got EIO (t2017). A read that must fetch still
+	 * plans its read-ahead before it waits.
+	 */
+	streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
 	if (n == -EWOULDBLOCK) {
 		iobuf_free(buf, size);
 		fs_wait_init(&w, fs, req);
