@@ -1041,9 +1041,11 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	/*
 	 * In order: where the run ended, or into what was pushed. A read
 	 * wholly inside what the run already covered is a page or two the
-	 * kernel lacked there (seen behind a cat whose pages were pushed, 4
-	 * or 8 KiB, 2 MiB behind it): taking it for a reader out of order
-	 * ended the pushes for the rest of the file (t2016, 1 run in 8).
+	 * kernel lacked there: reclaim took them before the reader came
+	 * (seen behind a cat whose pages were pushed, 4 or 8 KiB, 2 MiB
+	 * behind it; ftrace showed kdamond's proactive pageout removing
+	 * them). Taking it for a reader out of order ended the pushes for
+	 * the rest of the file (t2016, 1 run in 8).
 	 */
 	h->run_in_order = h->run_in_order &&
 			  (off == h->next_offset || (off > h->next_offset && off <= h->pushed_end) ||
