@@ -44,10 +44,17 @@ fakehub_ctl DELETE log >/dev/null
 expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "cat after a remount: the published bytes"
 pushed=$(status_field bytes_pushed)
 reads=$(status_field reads)
-check "... most of them pushed ahead ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 2))
-check "... in fewer read requests than half the MiB ($reads for $MIB)" test "$reads" -lt $((MIB / 2))
-# A page the kernel was reading as it was pushed is counted twice.
 served=$(status_field bytes_served)
+check "... most of them pushed ahead ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 2))
+# The kernel asks again, a page or a few at a time, for pages reclaim took
+# before the reader came: proactive reclaim on the CI machine (DAMON) made
+# 100-181 reads of a run that had 74 otherwise, 40-49 MiB asked for either way.
+# So the bytes asked for are what the pushes must halve; the requests stay
+# fewer than a cat sends unpushed (one per MiB, 205 for this file).
+check "... the kernel asked for less than half the file ($(((served - pushed) / 1048576)) MiB)" \
+	test $((served - pushed)) -lt $((SIZE / 2))
+check "... in fewer read requests than one per MiB ($reads for $MIB)" test "$reads" -lt "$MIB"
+# A page the kernel was reading as it was pushed is counted twice.
 check "... bytes served, pushed ones included: the file's size, a little more ($served)" \
 	test "$served" -ge "$SIZE" -a "$served" -le $((SIZE + SIZE / 4))
 expect_eq 0 "$(hub_count host=cdn)" "... and nothing fetched"
@@ -78,8 +85,11 @@ print(h.hexdigest())' "$MNT/$FILE")
 expect_eq "$WANT" "$got" "a reader that reads a lost page again: the published bytes"
 pushed=$(status_field bytes_pushed)
 reads=$(status_field reads)
+served=$(status_field bytes_served)
 check "... still pushed ahead after it ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 2))
-check "... in fewer read requests than half the MiB ($reads for $MIB)" test "$reads" -lt $((MIB / 2))
+check "... the kernel asked for less than half the file ($(((served - pushed) / 1048576)) MiB)" \
+	test $((served - pushed)) -lt $((SIZE / 2))
+check "... in fewer read requests than one per MiB ($reads for $MIB)" test "$reads" -lt "$MIB"
 expect_eq 0 "$(hub_count host=cdn)" "... and nothing fetched"
 unmount_hubfs || die "unmount failed"
 
