@@ -601,6 +601,24 @@ fail:
 	return rc;
 }
 
+void cache_block_drop_pages(const char *path, bool now)
+{
+	int fd = fileio_open_untrusted(path);
+
+	if (fd < 0)
+		return;
+	/*
+	 * DONTNEED drops clean pages and starts the write-back of dirty ones
+	 * (a block just fetched is dirty for up to 30 s): those go at the next
+	 * call, after the write. Not now: the write starts, the pages stay.
+	 */
+	if (now)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	else
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	close(fd);
+}
+
 void cache_block_readahead(const char *path)
 {
 	int fd = fileio_open_untrusted(path);
@@ -621,7 +639,7 @@ void cache_block_readahead(const char *path)
 #define HASH_PIECE (256u << 10)
 
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, struct cache_block_id *id)
+		     struct digest *d, struct cache_block_id *id, bool drop_pages)
 {
 	struct cache_block_header h;
 	struct stat st;
@@ -649,6 +667,8 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 		done += n;
 	}
 	iobuf_free(piece, HASH_PIECE);
+	if (drop_pages)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	close(fd);
 	if (rc == 0)
 		set_id(id, &h);

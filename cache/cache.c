@@ -59,6 +59,7 @@ struct block_state {
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
 	bool evicting;       /* a thread is removing its file now */
+	bool drop_when_hashed; /* a reader in order passed it: its pages go once hashed */
 	struct fetch_sink *sink; /* while fetching: where its bytes go (fetch_block()) */
 	/*
 	 * The write id of the block file whose bytes went into the object's
@@ -126,6 +127,12 @@ struct cache_object {
 	bool hash_stale;     /* a block went away while verifying */
 	bool hashed_gone;    /* a block the running hash took went away since */
 	bool warned_unverifiable; /* logged that eviction ended its running hash */
+	/*
+	 * A reader in order let go of blocks of it (cache_drop_behind()):
+	 * each block stored from now on starts its write at once, so that
+	 * its pages are clean, and can go, when the reader passes it.
+	 */
+	bool streamed;
 	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
 };
 
@@ -467,6 +474,7 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 
 	if (b->present) {
 		b->present = false;
+		b->drop_when_hashed = false;
 		o->n_present--;
 		c->disk_bytes -= disk_size(&o->key, k);
 		c->n_blocks--;
@@ -1218,6 +1226,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	uint32_t blen = block_len(&o->key, k);
 	struct fetch_sink *s = calloc(1, sizeof(*s));
 	char path[PATH_MAX];
+	bool streamed;
 	int rc;
 
 	if (!s)
@@ -1249,6 +1258,7 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	/* Readers not told yet read the block once stored (get_block()). */
 	pthread_mutex_lock(&c->lock);
 	o->blocks[k].sink = NULL;
+	streamed = o->streamed;
 	pthread_mutex_unlock(&c->lock);
 	how->told = s->told;
 	if (rc < 0 && s->store_rc < 0) {
@@ -1272,6 +1282,12 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		how->received = how->in_place.content;
 		rc = store_block(c, o, k, &s->w.file, &how->in_place);
 	}
+	/*
+	 * A reader in order will let go of it soon (cache_drop_behind()):
+	 * its write starts now, so that its pages are clean by then.
+	 */
+	if (rc == 0 && streamed)
+		cache_block_drop_pages(path, false);
 	if (rc < 0)
 		set_error(err, rc == -ENOSPC ? "the cache's disk is full" :
 			  rc == -EBADMSG ? "block %u arrived incomplete" :
@@ -1428,7 +1444,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			struct cache_error *err)
 {
 	char path[PATH_MAX];
-	bool changed = false;
+	bool changed = false, drop;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1439,6 +1455,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	}
 	o->hashing = true;
 	o->blocks[k].pins++;
+	drop = o->blocks[k].drop_when_hashed;
 	pthread_mutex_unlock(&c->lock);
 
 	if (k == 0)
@@ -1449,7 +1466,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 
 		block_path(c, o, k, path, sizeof(path));
 		if (rc == 0)
-			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id);
+			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop);
 		pthread_mutex_lock(&c->lock);
 		o->blocks[k].pins--;
 		/* Stale first: a rejection meanwhile leaves no stamp to note. */
@@ -1465,6 +1482,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			break; /* the lock is held */
 		}
 		o->blocks[k].hashed_id = id.write_id;
+		o->blocks[k].drop_when_hashed = false;
 		o->hashed = ++k;
 		/* The next block came first (read-ahead): take it from disk too. */
 		next_ready = k < o->n_blocks && o->blocks[k].present &&
@@ -1472,6 +1490,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		if (!next_ready)
 			break; /* the lock is held */
 		o->blocks[k].pins++;
+		drop = o->blocks[k].drop_when_hashed;
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* A complete object is verify_object()'s, which takes the hash over. */
@@ -2494,6 +2513,30 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		out->verifying = o->verifying;
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_drop_behind(struct cache *c, const struct cache_key *key, uint32_t k)
+{
+	struct cache_object *o;
+	char path[PATH_MAX];
+	bool found = false, hashed = false;
+
+	if (!cache_key_is_valid(key))
+		return;
+	pthread_mutex_lock(&c->lock);
+	o = find_object(c, key);
+	if (o && o->key.size == key->size && k < o->n_blocks) {
+		o->streamed = true;
+		/* Taken by the running hash, or a hash vouched already. */
+		hashed = o->verified || o->vouched || (o->n_blocks >= 2 && o->hashed > k);
+		found = o->blocks[k].present && !o->blocks[k].evicting;
+		o->blocks[k].drop_when_hashed = found && !hashed;
+		if (found)
+			block_path(c, o, k, path, sizeof(path));
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (found)
+		cache_block_drop_pages(path, hashed);
 }
 
 void cache_object_refresh(struct cache *c, const struct cache_key *key)

@@ -226,6 +226,18 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out);
 
 /*
+ * A reader in order is past block @k of @key, and the kernel holds its
+ * bytes in the mount's own page cache: the block file's pages need not
+ * stay there too. Its clean pages go now if the running hash has taken
+ * the block (or a hash vouched for the object), else when the hash takes it;
+ * dirty ones start their write, and go at a later call: call it again
+ * for the block some blocks later. From the first call on, each block
+ * of @key stored starts its write at once, so that it is clean when let
+ * go of. Best effort, no error: a block read again comes from disk.
+ */
+void cache_drop_behind(struct cache *c, const struct cache_key *key, uint32_t k);
+
+/*
  * Bring the index's view of @key up to date with the disk, where other
  * processes (hubfs cache evict|prune, a download) may have added, evicted
  * or verified blocks: one stat per block, a read of the meta file, and,

@@ -153,11 +153,12 @@ void cache_block_writer_abort(struct cache_block_writer *w);
 /*
  * Feed the data of block @index of @key at @path to @d, read from the
  * file in pieces, and say which file that was (*@id). No CRC check: the
- * whole-object hash being made is the stronger one. 0, -ENOENT, -EBADMSG
+ * whole-object hash being made is the stronger one. With @drop_pages the
+ * file's clean pages leave the page cache after. 0, -ENOENT, -EBADMSG
  * (not a block of this object) or -errno.
  */
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, struct cache_block_id *id);
+		     struct digest *d, struct cache_block_id *id, bool drop_pages);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
@@ -196,6 +197,15 @@ extern void (*cache_settle_hook)(struct cache *c, const struct cache_key *key);
  * Best effort: no check, no error.
  */
 void cache_block_readahead(const char *path);
+
+/*
+ * Block file @path's bytes are needed from memory no more: with @now, its
+ * clean pages leave the page cache (posix_fadvise DONTNEED, which also
+ * starts writing dirty ones); without, only the write of its dirty pages
+ * starts (sync_file_range), so that a later drop finds them clean. Best
+ * effort: no check, no error.
+ */
+void cache_block_drop_pages(const char *path, bool now);
 
 /* ---- block.c: object meta files ---- */
 

@@ -183,6 +183,8 @@ struct fs_handle {
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	bool completing;             /* its missing blocks were queued (complete_in_background()) */
 	uint32_t push_next;          /* blocks below this were handed to the kernel (push_ahead()) */
+	uint32_t drop_next;          /* blocks below this were let go of once (drop_behind()) */
+	uint32_t drop_again_next;    /* ... and twice */
 	uint64_t pushed_end;         /* where the bytes handed to the kernel end; 0: none this run */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	atomic_uint refs;            /* the kernel's (open to release), and a pushing read's */

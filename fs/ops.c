@@ -1036,6 +1036,9 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->run_in_order = true;
 		h->ahead = 0;
 		h->push_next = 0;
+		/* The first block wholly in the run: one it entered midway is not its. */
+		h->drop_next = (uint32_t)((off + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE);
+		h->drop_again_next = h->drop_next;
 		h->pushed_end = 0;
 	}
 	/*
@@ -1245,6 +1248,71 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 }
 
 /*
+ * How many blocks after its first call drop_behind() lets go of a block
+ * again. Dirty pages stay in the page cache: the cache starts writing a
+ * block as soon as it is stored once a reader lets go of blocks of its
+ * object, but the blocks stored before that were still dirty at the first
+ * call. Reads reach hubfs one block in PUSH_AHEAD + 1, so a lag shorter
+ * than that made both calls at once. The last blocks a reader in order
+ * passes, a block or two past the lag, keep their pages: 16-20 MiB of a
+ * 200 MiB file in t2019.
+ */
+#define DROP_AGAIN_LAG 10
+
+/*
+ * Only a run from the file's first byte lets go of blocks (cat, cp, a
+ * checksum, a loader reading in order), and not before it is this long.
+ * A mapping read in random 4 MiB pieces reads each piece in order (5 MiB
+ * with the kernel's read-around), and pieces that follow each other make
+ * longer runs: letting go of their blocks made it slower (2.7-4.6 s
+ * against 2.3-3.1 s for 1 GiB, by turns), most likely for drops of pages
+ * still dirty, whose write a DONTNEED submits on the calling thread
+ * (without the cache's early write, the drops cost the most).
+ */
+#define DROP_MIN_RUN (4 * (uint64_t)CACHE_BLOCK_SIZE)
+
+/*
+ * A reader in order from the file's first byte whose read ended at @end
+ * has left the blocks before the one it ended in behind: the kernel holds
+ * their bytes in the mount's own pages, and the block files' pages go from
+ * the page cache (cache_drop_behind()), once the running hash took them.
+ * Without it a file read through the mount took its size twice in page
+ * cache; in a 1,600 MiB memory cgroup, re-reads of a 1 GiB file thrashed
+ * (1.2-2.6 s, 480-1,050 reads reaching hubfs each), and with it were
+ * served by the kernel's pages (0.16-0.28 s, 44 reads at most):
+ * docs/benchmarks.md, a seventeenth session. Each block is let go of
+ * twice (DROP_AGAIN_LAG).
+ */
+static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t end)
+{
+	uint32_t passed = 0, again, from, from_again;
+
+	pthread_mutex_lock(&h->lock);
+	/*
+	 * Only blocks the run read whole, and only if it is still the run
+	 * this read was part of: a read of the same file elsewhere may have
+	 * begun another since (a mapping read in random pieces has several
+	 * at once), and dropping by this read's end against its start let
+	 * go of blocks nobody had read, which the reader then met on disk.
+	 */
+	if (h->run_in_order && h->run_start == 0 && end <= h->next_offset &&
+	    h->next_offset > DROP_MIN_RUN)
+		passed = (uint32_t)((end - 1) / CACHE_BLOCK_SIZE);
+	again = passed > DROP_AGAIN_LAG ? passed - DROP_AGAIN_LAG : 0;
+	from = h->drop_next;
+	from_again = h->drop_again_next;
+	if (passed > from)
+		h->drop_next = passed;
+	if (again > from_again)
+		h->drop_again_next = again;
+	pthread_mutex_unlock(&h->lock);
+	for (uint32_t k = from; k < passed; k++)
+		cache_drop_behind(fs->deps.cache, &h->key, k);
+	for (uint32_t k = from_again; k < again; k++)
+		cache_drop_behind(fs->deps.cache, &h->key, k);
+}
+
+/*
  * How long the answer of a failed read stands for a read of its bytes, of
  * the same content, by any file open when it failed. The kernel retries a failed
  * read-ahead page at once as a read of its own; and readers of one page
@@ -1422,6 +1490,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	iobuf_free(buf, size);
 	if (n >= 0 && streaming) {
+		drop_behind(fs, h, (uint64_t)off + (uint64_t)n);
 		push_ahead(fs, h, ino, (uint64_t)off + (uint64_t)n);
 		handle_put(h);
 	}

@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -2024,6 +2027,94 @@ static void test_prefetch_leaves_a_hashed_block_gone(void **state)
 	in = info(f, &o->key);
 	assert_int_equal(in.hash_losses, 0);
 	assert_true(in.vouched);
+}
+
+/* Pages of block file @k in the page cache (mincore over a mapping). */
+static size_t resident_pages(struct fx *f, const struct cache_key *key, uint32_t k)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char vec[(FULL_BLOCK_DISK + 4095) / 4096];
+	char path[PATH_MAX];
+	struct stat st;
+	size_t n = 0, pages;
+	void *map;
+	int fd;
+
+	block_file(f, key, k, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	pages = ((size_t)st.st_size + (size_t)page - 1) / (size_t)page;
+	assert_true(pages <= sizeof(vec));
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mincore(map, (size_t)st.st_size, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(map, (size_t)st.st_size);
+	close(fd);
+	return n;
+}
+
+/* Write block file @k's dirty pages: a drop then finds them clean. */
+static void make_clean(struct fx *f, const struct cache_key *key, uint32_t k)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	block_file(f, key, k, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+}
+
+/*
+ * A reader in order lets go of the blocks it passed (cache_drop_behind()):
+ * the kernel holds their bytes in the mount's pages. A block the running
+ * hash took leaves the page cache at once; one it has yet to take stays
+ * (the hash would read it from disk) and goes when the hash takes it. A
+ * block nobody passed stays, though a later one was passed: a mapping
+ * read in random pieces passes pieces here and there, and dropping every
+ * block below the highest one passed sent its reads of the others to the
+ * disk. The blocks are made clean first: a drop only starts the write of
+ * dirty pages.
+ */
+static void test_drop_behind_leaves_the_page_cache_once_hashed(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 6 * BS + 1000, 43);
+	struct statfs fsinfo;
+
+	if (statfs(f->dir, &fsinfo) == 0 && fsinfo.f_type == TMPFS_MAGIC)
+		skip(); /* tmpfs pages are the files: nothing to drop */
+	for (uint64_t off = 0; off < 3 * BS; off += BS)
+		read_expect(f, o, off, BS, (ssize_t)BS); /* the hash takes 0, 1, 2 */
+	read_expect(f, o, 4 * BS, BS, (ssize_t)BS);      /* stored; the hash waits for 3 */
+	read_expect(f, o, 5 * BS, BS, (ssize_t)BS);
+	for (uint32_t k = 0; k < 6; k++) {
+		if (k != 3)
+			make_clean(f, &o->key, k);
+	}
+	assert_true(resident_pages(f, &o->key, 1) > 0);
+
+	cache_drop_behind(f->c, &o->key, 1);
+	assert_int_equal(resident_pages(f, &o->key, 1), 0);
+	assert_true(resident_pages(f, &o->key, 2) > 0); /* not passed yet */
+
+	cache_drop_behind(f->c, &o->key, 5);
+	assert_true(resident_pages(f, &o->key, 5) > 0); /* the hash has yet to take it */
+	read_expect(f, o, 3 * BS, BS, (ssize_t)BS);     /* the hash takes 3, 4 and 5 */
+	assert_int_equal(resident_pages(f, &o->key, 5), 0);
+	assert_true(resident_pages(f, &o->key, 4) > 0); /* never passed */
+	assert_true(resident_pages(f, &o->key, 2) > 0); /* taken before: no drop asked */
+
+	/* A hint only: read again, the bytes come from disk, and the file verifies. */
+	read_expect(f, o, BS, BS, (ssize_t)BS);
+	read_expect(f, o, 5 * BS, BS, (ssize_t)BS);
+	read_expect(f, o, 6 * BS, 1000, 1000);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(stats(f).rejected, 0);
 }
 
 /*
@@ -4144,6 +4235,7 @@ int main(void)
 		T_LIMIT(test_reader_in_order_keeps_its_block_over_a_far_one, fx_setup_2_blocks),
 		T_LIMIT(test_prefetch_leaves_a_hashed_block_gone, fx_setup_2_blocks),
 		T_LIMIT(test_far_block_evicted_keeps_the_hash, fx_setup_2_blocks),
+		T(test_drop_behind_leaves_the_page_cache_once_hashed),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
