@@ -1253,9 +1253,8 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
  * block as soon as it is stored once a reader lets go of blocks of its
  * object, but the blocks stored before that were still dirty at the first
  * call. Reads reach hubfs one block in PUSH_AHEAD + 1, so a lag shorter
- * than that made both calls at once. The last blocks a reader in order
- * passes, a block or two past the lag, keep their pages: 16-20 MiB of a
- * 200 MiB file in t2019.
+ * than that made both calls at once. What stays is the blocks the reader
+ * never passed, the file's last few: 16-20 MiB of a 200 MiB file (t2019).
  */
 #define DROP_AGAIN_LAG 10
 
