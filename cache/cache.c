@@ -1756,6 +1756,25 @@ typedef int (*unreadable_block_fn)(struct cache *c, struct cache_object *o, uint
  * Returns 0, the code @unreadable gave, or the first other error of a read
  * or of the digest. Called without c->lock.
  */
+/*
+ * Block @k of @o (file @path) was just hashed: if a reader passed it
+ * (cache_drop_behind()), its pages go now, as the running hash lets them
+ * go (advance_hash()). A mapping read in random pieces completes its
+ * object before the running hash gets far, and this hash takes the rest.
+ */
+static void drop_if_passed(struct cache *c, struct cache_object *o, uint32_t k,
+			   const char *path)
+{
+	bool drop;
+
+	pthread_mutex_lock(&c->lock);
+	drop = o->blocks[k].drop_when_hashed;
+	o->blocks[k].drop_when_hashed = false;
+	pthread_mutex_unlock(&c->lock);
+	if (drop)
+		cache_block_drop_pages(path, true);
+}
+
 static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 		       struct digest *d, uint8_t *buf, uint64_t *ids, uint64_t *contents,
 		       unreadable_block_fn unreadable, void *ctx)
@@ -1776,6 +1795,8 @@ static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 			rc = digest_update(d, buf, len);
 		else if (rc == -ENOENT || rc == -EBADMSG)
 			rc = unreadable(c, o, k, path, rc, ctx);
+		if (rc == 0)
+			drop_if_passed(c, o, k, path);
 	}
 	return rc;
 }

@@ -2118,6 +2118,37 @@ static void test_drop_behind_leaves_the_page_cache_once_hashed(void **state)
 }
 
 /*
+ * A mapping read in random pieces completes its object before the running
+ * hash gets far: the hash that verifies it takes the rest, and lets go of
+ * the pages of the blocks passed meanwhile, as the running hash does.
+ */
+static void test_drop_behind_when_the_object_completes(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 6 * BS + 1000, 44);
+	struct statfs fsinfo;
+
+	if (statfs(f->dir, &fsinfo) == 0 && fsinfo.f_type == TMPFS_MAGIC)
+		skip(); /* tmpfs pages are the files: nothing to drop */
+	for (uint32_t k = 6; k >= 1; k--) /* the hash waits for block 0 */
+		read_expect(f, o, k * BS, k == 6 ? 1000 : BS, k == 6 ? 1000 : (ssize_t)BS);
+	for (uint32_t k = 1; k <= 6; k++)
+		make_clean(f, &o->key, k);
+	cache_drop_behind(f->c, &o->key, 2);
+	cache_drop_behind(f->c, &o->key, 5);
+	assert_true(resident_pages(f, &o->key, 2) > 0); /* not hashed yet */
+	assert_true(resident_pages(f, &o->key, 5) > 0);
+
+	read_expect(f, o, 0, BS, (ssize_t)BS); /* complete: hashed and verified */
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(resident_pages(f, &o->key, 2), 0);
+	assert_int_equal(resident_pages(f, &o->key, 5), 0);
+	assert_true(resident_pages(f, &o->key, 4) > 0); /* never passed */
+	read_expect(f, o, 5 * BS, BS, (ssize_t)BS);     /* from disk, through the checks */
+	assert_int_equal(stats(f).rejected, 0);
+}
+
+/*
  * As above, but the second copy of block 1 has the first's chunk CRCs (a
  * forger's, not a fault's): its stamp is the same, so nothing rejects it
  * when it comes. The running hash took the first copy; the refetch ends
@@ -4236,6 +4267,7 @@ int main(void)
 		T_LIMIT(test_prefetch_leaves_a_hashed_block_gone, fx_setup_2_blocks),
 		T_LIMIT(test_far_block_evicted_keeps_the_hash, fx_setup_2_blocks),
 		T(test_drop_behind_leaves_the_page_cache_once_hashed),
+		T(test_drop_behind_when_the_object_completes),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
