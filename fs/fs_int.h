@@ -166,6 +166,43 @@ struct fs_wait {
 	int64_t deadline_ms;         /* hub_now_ms() time */
 };
 
+/*
+ * What of an open file the kernel was given, by read replies and pushes
+ * (fs/given.c), and which blocks of it the cache was told to let go of
+ * (drop_behind() in ops.c). A bit per 64 KiB chunk (CACHE_CHUNK_SIZE), one
+ * word per block. A block given whole is in the mount's page cache: a push
+ * of it would copy it there again, and the cache's copy of it may leave the
+ * page cache. Files of one block are not tracked (n_blocks 0), nor any
+ * when memory ran out. Guarded by the handle's lock.
+ */
+#define FS_GIVEN_AGAIN_LAG 10  /* see fs_given_passed() */
+struct fs_given {
+	uint64_t size;               /* the file's */
+	uint32_t n_blocks;           /* 0: nothing tracked */
+	uint64_t *chunks;            /* per block: bit c set, its chunk c was given */
+	uint8_t *let_go;             /* per block: fs_given_passed() returned it */
+	uint32_t again[FS_GIVEN_AGAIN_LAG]; /* the last blocks returned, to return again */
+	uint32_t n_again;            /* blocks returned so far */
+};
+
+/* Track a file of @size bytes. Without memory it tracks nothing. */
+void fs_given_init(struct fs_given *g, uint64_t size);
+void fs_given_free(struct fs_given *g);
+/* The kernel has the bytes [@off, @off + @len): the chunks wholly inside. */
+void fs_given_mark(struct fs_given *g, uint64_t off, uint64_t len);
+/* Every chunk of block @k was given. */
+bool fs_given_whole(const struct fs_given *g, uint32_t k);
+/* At most this many blocks behind a read fs_given_passed() looks at. */
+#define FS_GIVEN_SCAN 16
+/*
+ * A read ended at @end: the blocks the cache may let go of now, written to
+ * @out (room for 2 * FS_GIVEN_SCAN), their count returned. Those are the
+ * blocks given whole among the FS_GIVEN_SCAN up to the one @end falls in,
+ * each once; and each of those again FS_GIVEN_AGAIN_LAG blocks later, for
+ * pages that were still dirty the first time.
+ */
+size_t fs_given_passed(struct fs_given *g, uint64_t end, uint32_t *out);
+
 /* An open file. */
 struct fs_handle {
 	struct fs_open open;         /* first: on fs->open_items */
@@ -183,8 +220,7 @@ struct fs_handle {
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	bool completing;             /* its missing blocks were queued (complete_in_background()) */
 	uint32_t push_next;          /* blocks below this were handed to the kernel (push_ahead()) */
-	uint32_t drop_next;          /* blocks below this were let go of once (drop_behind()) */
-	uint32_t drop_again_next;    /* ... and twice */
+	struct fs_given given;       /* what the kernel has of it */
 	uint64_t pushed_end;         /* where the bytes handed to the kernel end; 0: none this run */
 	atomic_bool poisoned;        /* its content failed verification: EIO from now on */
 	atomic_uint refs;            /* the kernel's (open to release), and a pushing read's */

@@ -484,6 +484,7 @@ static void handle_free(struct fs_handle *h)
 	if (h->node)
 		fs_node_release(h->open.fs, h->node);
 	pthread_mutex_destroy(&h->lock);
+	fs_given_free(&h->given);
 	free(h);
 }
 
@@ -892,6 +893,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	repo_entry_key(h->entry, &h->key);
+	fs_given_init(&h->given, h->entry->size);
 	fs_node_hold_object(fs, n);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
 	h->opened_ms = time_mono_ms();
@@ -1036,9 +1038,6 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->run_in_order = true;
 		h->ahead = 0;
 		h->push_next = 0;
-		/* The first block wholly in the run: one it entered midway is not its. */
-		h->drop_next = (uint32_t)((off + CACHE_BLOCK_SIZE - 1) / CACHE_BLOCK_SIZE);
-		h->drop_again_next = h->drop_next;
 		h->pushed_end = 0;
 	}
 	/*
@@ -1185,6 +1184,9 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		if (fuse_lowlevel_notify_store(fs->se, ino, (off_t)at, &piece, 0) < 0)
 			return -EWOULDBLOCK; /* unmounting, or the inode is forgotten */
 		fs_status_pushed(fs, len);
+		pthread_mutex_lock(&h->lock);
+		fs_given_mark(&h->given, at, len);
+		pthread_mutex_unlock(&h->lock);
 		/*
 		 * The content failed between the check above and the store: the
 		 * drop of the inode's pages may have run before these landed.
@@ -1229,6 +1231,9 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 	for (;;) {
 		pthread_mutex_lock(&h->lock);
 		k = h->push_next > first ? h->push_next : first;
+		/* What the kernel has whole already would be copied there twice. */
+		while (k <= last && fs_given_whole(&h->given, k))
+			k++;
 		if (k <= last)
 			h->push_next = k + 1; /* ours: another read's thread takes the next */
 		pthread_mutex_unlock(&h->lock);
@@ -1248,67 +1253,31 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 }
 
 /*
- * How many blocks after its first call drop_behind() lets go of a block
- * again. Dirty pages stay in the page cache: the cache starts writing a
- * block as soon as it is stored once a reader lets go of blocks of its
- * object, but the blocks stored before that were still dirty at the first
- * call. Reads reach hubfs one block in PUSH_AHEAD + 1, so a lag shorter
- * than that made both calls at once. What stays is the blocks the reader
- * never passed, the file's last few: 16-20 MiB of a 200 MiB file (t2019).
- */
-#define DROP_AGAIN_LAG 10
-
-/*
- * Only a run from the file's first byte lets go of blocks (cat, cp, a
- * checksum, a loader reading in order), and not before it is this long.
- * A mapping read in random 4 MiB pieces reads each piece in order (5 MiB
- * with the kernel's read-around), and pieces that follow each other make
- * longer runs: letting go of their blocks made it slower (2.7-4.6 s
- * against 2.3-3.1 s for 1 GiB, by turns), most likely for drops of pages
- * still dirty, whose write a DONTNEED submits on the calling thread
- * (without the cache's early write, the drops cost the most).
- */
-#define DROP_MIN_RUN (4 * (uint64_t)CACHE_BLOCK_SIZE)
-
-/*
- * A reader in order from the file's first byte whose read ended at @end
- * has left the blocks before the one it ended in behind: the kernel holds
- * their bytes in the mount's own pages, and the block files' pages go from
- * the page cache (cache_drop_behind()), once the running hash took them.
- * Without it a file read through the mount took its size twice in page
- * cache; in a 1,600 MiB memory cgroup, re-reads of a 1 GiB file thrashed
- * (1.2-2.6 s, 480-1,050 reads reaching hubfs each), and with it were
- * served by the kernel's pages (0.16-0.28 s, 44 reads at most):
- * docs/benchmarks.md, a seventeenth session. Each block is let go of
- * twice (DROP_AGAIN_LAG).
+ * A read ended at @end: the blocks behind it that the kernel holds whole in
+ * the mount's own pages (read or pushed: struct fs_given) leave the page
+ * cache as the cache's copies (cache_drop_behind()), once the running hash
+ * took them. Without it a file read through the mount took its size twice
+ * in page cache; in a 1,600 MiB memory cgroup, re-reads of a 1 GiB file
+ * thrashed (1.2-2.6 s, 480-1,050 reads reaching hubfs each), and with it
+ * were served by the kernel's pages (0.16-0.28 s, 44 reads at most):
+ * docs/benchmarks.md, a seventeenth session. A mapping read in random
+ * pieces lets go of each block it read whole, and keeps the ones it read
+ * a part of: the rest of those is read from the cache's copy later.
+ * Dirty pages stay in the page cache: the cache starts writing each block
+ * as soon as it is stored once a reader lets go of blocks of its object,
+ * but the blocks stored before that were still dirty the first time, so
+ * each block is named again FS_GIVEN_AGAIN_LAG blocks later.
  */
 static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t end)
 {
-	uint32_t passed = 0, again, from, from_again;
+	uint32_t blocks[2 * FS_GIVEN_SCAN];
+	size_t n;
 
 	pthread_mutex_lock(&h->lock);
-	/*
-	 * Only blocks the run read whole, and only if it is still the run
-	 * this read was part of: a read of the same file elsewhere may have
-	 * begun another since (a mapping read in random pieces has several
-	 * at once), and dropping by this read's end against its start let
-	 * go of blocks nobody had read, which the reader then met on disk.
-	 */
-	if (h->run_in_order && h->run_start == 0 && end <= h->next_offset &&
-	    h->next_offset > DROP_MIN_RUN)
-		passed = (uint32_t)((end - 1) / CACHE_BLOCK_SIZE);
-	again = passed > DROP_AGAIN_LAG ? passed - DROP_AGAIN_LAG : 0;
-	from = h->drop_next;
-	from_again = h->drop_again_next;
-	if (passed > from)
-		h->drop_next = passed;
-	if (again > from_again)
-		h->drop_again_next = again;
+	n = fs_given_passed(&h->given, end, blocks);
 	pthread_mutex_unlock(&h->lock);
-	for (uint32_t k = from; k < passed; k++)
-		cache_drop_behind(fs->deps.cache, &h->key, k);
-	for (uint32_t k = from_again; k < again; k++)
-		cache_drop_behind(fs->deps.cache, &h->key, k);
+	for (size_t i = 0; i < n; i++)
+		cache_drop_behind(fs->deps.cache, &h->key, blocks[i]);
 }
 
 /*
@@ -1390,7 +1359,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = NULL;
 	enum end_read end;
 	struct fs_wait w;
-	bool streaming;
+	bool streaming, given = false;
 	ssize_t n;
 
 	/*
@@ -1479,20 +1448,25 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		note_failure(fs, h, (uint64_t)off, size, (int)n);
 		reply_read_err(req, (int)n);
 	} else {
-		/* The file may be released once answered: hold it for the push. */
-		if (streaming)
-			atomic_fetch_add(&h->refs, 1);
+		/* The file may be released once answered: hold it for what follows. */
+		atomic_fetch_add(&h->refs, 1);
 		fs_status_served(fs, (size_t)n);
-		fuse_reply_buf(req, buf, (size_t)n);
+		given = fuse_reply_buf(req, buf, (size_t)n) == 0;
 		if (end == END_PENDING)
 			fs_prefetch_invalidate_range(fs, ino, off, (off_t)n);
 	}
 	iobuf_free(buf, size);
-	if (n >= 0 && streaming) {
+	if (n < 0)
+		return;
+	if (given) {
+		pthread_mutex_lock(&h->lock);
+		fs_given_mark(&h->given, (uint64_t)off, (uint64_t)n);
+		pthread_mutex_unlock(&h->lock);
 		drop_behind(fs, h, (uint64_t)off + (uint64_t)n);
-		push_ahead(fs, h, ino, (uint64_t)off + (uint64_t)n);
-		handle_put(h);
 	}
+	if (streaming)
+		push_ahead(fs, h, ino, (uint64_t)off + (uint64_t)n);
+	handle_put(h);
 }
 
 /* fs_op_read(), counted as in flight for `hubfs status`. */
