@@ -1253,27 +1253,28 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 }
 
 /*
- * A read ended at @end: the blocks behind it that the kernel holds whole in
- * the mount's own pages (read or pushed: struct fs_given) leave the page
- * cache as the cache's copies (cache_drop_behind()), once the running hash
- * took them. Without it a file read through the mount took its size twice
- * in page cache; in a 1,600 MiB memory cgroup, re-reads of a 1 GiB file
- * thrashed (1.2-2.6 s, 480-1,050 reads reaching hubfs each), and with it
- * were served by the kernel's pages (0.16-0.28 s, 44 reads at most):
- * docs/benchmarks.md, a seventeenth session. A mapping read in random
- * pieces lets go of each block it read whole, and keeps the ones it read
- * a part of: the rest of those is read from the cache's copy later.
- * Dirty pages stay in the page cache: the cache starts writing each block
+ * A read gave the kernel [@off, @end): noted (struct fs_given), and the
+ * blocks near it that the kernel holds whole in the mount's own pages,
+ * read or pushed, leave the page cache as the cache's copies
+ * (cache_drop_behind()), once a hash took them. Without it a file read
+ * through the mount took its size twice in page cache; in a 1,600 MiB
+ * memory cgroup, re-reads of a 1 GiB file thrashed (1.2-2.6 s, 480-1,050
+ * reads reaching hubfs each), and with it were served by the kernel's
+ * pages (0.16-0.28 s, 44 reads at most): docs/benchmarks.md, a
+ * seventeenth session. A mapping read in random pieces lets go of each
+ * block it read whole, and keeps the ones it read a part of: the rest of
+ * those is read from the cache's copy later. Dirty pages stay in the page cache: the cache starts writing each block
  * as soon as it is stored once a reader lets go of blocks of its object,
  * but the blocks stored before that were still dirty the first time, so
  * each block is named again FS_GIVEN_AGAIN_LAG blocks later.
  */
-static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t end)
+static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t off, uint64_t end)
 {
 	uint32_t blocks[2 * FS_GIVEN_SCAN];
 	size_t n;
 
 	pthread_mutex_lock(&h->lock);
+	fs_given_mark(&h->given, off, end - off);
 	n = fs_given_passed(&h->given, end, blocks);
 	pthread_mutex_unlock(&h->lock);
 	for (size_t i = 0; i < n; i++)
@@ -1451,19 +1452,16 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* The file may be released once answered: hold it for what follows. */
 		atomic_fetch_add(&h->refs, 1);
 		fs_status_served(fs, (size_t)n);
-		given = fuse_reply_buf(req, buf, (size_t)n) == 0;
+		/* Pages dropped at once are not the kernel's to keep. */
+		given = fuse_reply_buf(req, buf, (size_t)n) == 0 && end != END_PENDING;
 		if (end == END_PENDING)
 			fs_prefetch_invalidate_range(fs, ino, off, (off_t)n);
 	}
 	iobuf_free(buf, size);
 	if (n < 0)
 		return;
-	if (given) {
-		pthread_mutex_lock(&h->lock);
-		fs_given_mark(&h->given, (uint64_t)off, (uint64_t)n);
-		pthread_mutex_unlock(&h->lock);
-		drop_behind(fs, h, (uint64_t)off + (uint64_t)n);
-	}
+	if (given)
+		drop_behind(fs, h, (uint64_t)off, (uint64_t)off + (uint64_t)n);
 	if (streaming)
 		push_ahead(fs, h, ino, (uint64_t)off + (uint64_t)n);
 	handle_put(h);
