@@ -5,9 +5,12 @@
 
 Each round injects one `corrupt` fault (one flipped byte, once) on a random
 big LFS file of the fake Hub, drops the files' pages from the kernel's page
-cache (every other round), then four threads read whole files at once
-(128 KiB reads, unbuffered): that file and three picked at random. A reader ends one of
-three ways:
+cache (every other round), then four threads read whole files at once: that
+file and three picked at random. Three read in order (128 KiB reads,
+unbuffered); one, picked at random, reads in 4 MiB pieces in random order,
+each piece at once (a loader reading tensors in its header's order), ending
+with the piece at the file's end, whose read waits for the verdict. A reader
+ends one of three ways:
 
   ok      every byte read, and the sha256 is the published one;
   EIO     the mount refused: a hash failed, or a cap too small for the
@@ -16,8 +19,10 @@ three ways:
   WRONG   the read ended with success and a wrong sha256: the mount served
           bytes that no hash vouched for. Never allowed.
 
-others_ok and others_EIO count the readers of files other than the round's
-victim: their EIO can only be a cap's doing.
+others_ok and others_EIO count the readers in order of files other than the
+round's victim: their EIO can only be a cap's doing. pieces_ok and pieces_EIO
+count the readers in pieces: under a cap of a few blocks their EIO is common
+(the running hash needs the blocks in order, and the cap takes them first).
 
 A reader still reading ROUND_LIMIT seconds after its round began is a HANG.
 Prints one JSON line of counts; exits 1 on any WRONG, HANG or other error,
@@ -39,6 +44,7 @@ import urllib.request
 
 READERS = 4
 READ_SIZE = 128 << 10
+PIECE = 4 << 20
 ROUND_LIMIT = 120  # s: past --op-timeout's retries, well short of ctest's limit
 
 
@@ -89,6 +95,34 @@ def read_whole(path, want, out):
         out.append("EIO" if e.errno == 5 else "errno %d" % e.errno)
 
 
+def read_pieces(path, want, out, seed):
+    """As read_whole(), in 4 MiB pieces in random order, the file's end last."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        out.append("EIO" if e.errno == 5 else "errno %d" % e.errno)
+        return
+    try:
+        size = os.fstat(fd).st_size
+        starts = list(range(0, size, PIECE))
+        last = starts.pop()
+        random.Random(seed).shuffle(starts)
+        content = bytearray(size)
+        for start in starts + [last]:
+            at, end = start, min(start + PIECE, size)
+            while at < end:  # a read that fails midway returns what came first
+                b = os.pread(fd, end - at, at)
+                if not b:
+                    raise OSError(0, "the file ends at %d, not %d" % (at, size))
+                content[at:at + len(b)] = b
+                at += len(b)
+        out.append("ok" if hashlib.sha256(content).hexdigest() == want else "WRONG")
+    except OSError as e:
+        out.append("EIO" if e.errno == 5 else "errno %d" % e.errno)
+    finally:
+        os.close(fd)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mount", required=True)
@@ -102,7 +136,7 @@ def main():
     if not files:
         sys.exit("corrupt_race.py: no LFS file over 4 MiB in %s" % a.data)
     counts = {"rounds": 0, "ok": 0, "EIO": 0, "WRONG": 0, "HANG": 0, "other": 0,
-              "others_ok": 0, "others_EIO": 0}
+              "others_ok": 0, "others_EIO": 0, "pieces_ok": 0, "pieces_EIO": 0}
     wrong = []
     end = time.monotonic() + a.seconds
     while time.monotonic() < end:
@@ -119,22 +153,28 @@ def main():
             for path, _ in picks:
                 drop_pages(os.path.join(a.mount, path))
         results = [[] for _ in picks]
+        in_pieces = rng.randrange(READERS)
         threads = [threading.Thread(target=read_whole, daemon=True,
                                     args=(os.path.join(a.mount, p), s, r))
-                   for (p, s), r in zip(picks, results)]
+                   if i != in_pieces else
+                   threading.Thread(target=read_pieces, daemon=True,
+                                    args=(os.path.join(a.mount, p), s, r, rng.random()))
+                   for i, ((p, s), r) in enumerate(zip(picks, results))]
         deadline = time.monotonic() + ROUND_LIMIT
         for t in threads:
             t.start()
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        for (path, _), r in zip(picks, results):
+        for i, ((path, _), r) in enumerate(zip(picks, results)):
             what = r[0] if r else "HANG"
             counts[what if what in counts else "other"] += 1
-            if path != victim[0] and what in ("ok", "EIO"):
+            if i == in_pieces and what in ("ok", "EIO"):
+                counts["pieces_" + what] += 1
+            elif path != victim[0] and what in ("ok", "EIO"):
                 counts["others_" + what] += 1
             if what not in ("ok", "EIO"):
                 wrong.append({"round": counts["rounds"], "path": path, "result": what,
-                              "victim": victim[0]})
+                              "victim": victim[0], "in_pieces": i == in_pieces})
                 print("corrupt_race.py: round %d: %s: %s" % (counts["rounds"], path, what),
                       file=sys.stderr, flush=True)
         control(a.hub, "DELETE", "faults")
