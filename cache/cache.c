@@ -1748,6 +1748,28 @@ typedef int (*unreadable_block_fn)(struct cache *c, struct cache_object *o, uint
 				   const char *path, int rc, void *ctx);
 
 /*
+ * Block @k of @o was just hashed: if a reader passed it
+ * (cache_drop_behind()), its pages go now, as the running hash lets them
+ * go (advance_hash()). A mapping read in random pieces completes its
+ * object before the running hash gets far, and verify_object() takes the
+ * rest. Called without c->lock.
+ */
+static void drop_if_passed(struct cache *c, struct cache_object *o, uint32_t k)
+{
+	char path[PATH_MAX];
+	bool drop;
+
+	pthread_mutex_lock(&c->lock);
+	drop = o->blocks[k].drop_when_hashed;
+	o->blocks[k].drop_when_hashed = false;
+	if (drop)
+		block_path(c, o, k, path, sizeof(path));
+	pthread_mutex_unlock(&c->lock);
+	if (drop)
+		cache_block_drop_pages(path, true);
+}
+
+/*
  * The whole-object hash loop of verify_object() and cache_verify_object():
  * blocks @start to the last of @o, read anew from their files, in order,
  * into @d (started by the caller), each file's write id into ids[k] and
@@ -1756,25 +1778,6 @@ typedef int (*unreadable_block_fn)(struct cache *c, struct cache_object *o, uint
  * Returns 0, the code @unreadable gave, or the first other error of a read
  * or of the digest. Called without c->lock.
  */
-/*
- * Block @k of @o (file @path) was just hashed: if a reader passed it
- * (cache_drop_behind()), its pages go now, as the running hash lets them
- * go (advance_hash()). A mapping read in random pieces completes its
- * object before the running hash gets far, and this hash takes the rest.
- */
-static void drop_if_passed(struct cache *c, struct cache_object *o, uint32_t k,
-			   const char *path)
-{
-	bool drop;
-
-	pthread_mutex_lock(&c->lock);
-	drop = o->blocks[k].drop_when_hashed;
-	o->blocks[k].drop_when_hashed = false;
-	pthread_mutex_unlock(&c->lock);
-	if (drop)
-		cache_block_drop_pages(path, true);
-}
-
 static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 		       struct digest *d, uint8_t *buf, uint64_t *ids, uint64_t *contents,
 		       unreadable_block_fn unreadable, void *ctx)
@@ -1796,7 +1799,7 @@ static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 		else if (rc == -ENOENT || rc == -EBADMSG)
 			rc = unreadable(c, o, k, path, rc, ctx);
 		if (rc == 0)
-			drop_if_passed(c, o, k, path);
+			drop_if_passed(c, o, k);
 	}
 	return rc;
 }
@@ -1867,10 +1870,17 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 
-	if (rc == 0)
+	if (rc == 0) {
 		write_objmeta(c, &o->key, ids);
-	else if (rc == -EBADMSG)
+		/*
+		 * Blocks named while it was verified were taken for not hashed
+		 * (drop_hash() had reset the running hash): verified, they go.
+		 */
+		for (uint32_t k = 0; k < o->n_blocks; k++)
+			drop_if_passed(c, o, k);
+	} else if (rc == -EBADMSG) {
 		discard_rejected(c, o);
+	}
 	return rc;
 }
 

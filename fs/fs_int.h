@@ -170,10 +170,12 @@ struct fs_wait {
  * What of an open file the kernel was given, by read replies and pushes
  * (fs/given.c), and which blocks of it the cache was told to let go of
  * (drop_behind() in ops.c). A bit per 64 KiB chunk (CACHE_CHUNK_SIZE), one
- * word per block. A block given whole is in the mount's page cache: a push
- * of it would copy it there again, and the cache's copy of it may leave the
- * page cache. Files of one block are not tracked (n_blocks 0), nor any
- * when memory ran out. Guarded by the handle's lock.
+ * word per block. A block given whole was put in the mount's page cache:
+ * a push of it would copy it there again, and the cache's copy of it may
+ * leave the page cache. A hint: the kernel may have lost pages since
+ * (reclaim), and those are then read again from the cache's copy, on disk
+ * if it went. Files of one block are not tracked (n_blocks 0), nor O_DIRECT
+ * opens, nor any when memory ran out. Guarded by the handle's lock.
  */
 #define FS_GIVEN_AGAIN_LAG 10  /* see fs_given_passed() */
 struct fs_given {
@@ -198,8 +200,9 @@ bool fs_given_whole(const struct fs_given *g, uint32_t k);
  * A read ended at @end: the blocks the cache may let go of now, written to
  * @out (room for 2 * FS_GIVEN_SCAN), their count returned. Those are the
  * blocks given whole among the FS_GIVEN_SCAN up to the one @end falls in,
- * each once; and each of those again FS_GIVEN_AGAIN_LAG blocks later, for
- * pages that were still dirty the first time.
+ * each once; and each of those again once FS_GIVEN_AGAIN_LAG more blocks
+ * have been returned, for pages that were still dirty the first time (the
+ * last ones returned never are).
  */
 size_t fs_given_passed(struct fs_given *g, uint64_t end, uint32_t *out);
 

@@ -893,7 +893,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	repo_entry_key(h->entry, &h->key);
-	fs_given_init(&h->given, h->entry->size);
+	/* O_DIRECT reads leave no pages behind: nothing to note for them. */
+	fs_given_init(&h->given, fi->flags & O_DIRECT ? 0 : h->entry->size);
 	fs_node_hold_object(fs, n);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
 	h->opened_ms = time_mono_ms();
@@ -1263,10 +1264,11 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
  * pages (0.16-0.28 s, 44 reads at most): docs/benchmarks.md, a
  * seventeenth session. A mapping read in random pieces lets go of each
  * block it read whole, and keeps the ones it read a part of: the rest of
- * those is read from the cache's copy later. Dirty pages stay in the page cache: the cache starts writing each block
- * as soon as it is stored once a reader lets go of blocks of its object,
- * but the blocks stored before that were still dirty the first time, so
- * each block is named again FS_GIVEN_AGAIN_LAG blocks later.
+ * those is read from the cache's copy later. Dirty pages stay in the
+ * page cache: the cache starts writing each block as soon as it is stored
+ * once a reader lets go of blocks of its object, but the blocks stored
+ * before that were still dirty the first time, so each block is named
+ * again once FS_GIVEN_AGAIN_LAG more blocks have been (fs_given_passed()).
  */
 static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t off, uint64_t end)
 {

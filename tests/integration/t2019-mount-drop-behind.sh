@@ -8,8 +8,8 @@
 # the block files' pages, and a second `cat` fetches nothing (the kernel's
 # pages serve it, and hubfs reads the disk for what reclaim took of them).
 # A mapping read in random 4 MiB pieces lets go of the blocks it read whole,
-# and is given each byte once (pushes skip what the kernel has whole). A
-# reader of a part of a block keeps it in the page cache.
+# and is not pushed what the kernel has whole already. A reader of a part of
+# a block keeps it in the page cache.
 . "$HUBFS_TEST_LIB"
 require_fuse
 command -v fincore >/dev/null || skip_all "no fincore (util-linux)"
@@ -47,8 +47,8 @@ unmount_hubfs || die "unmount failed"
 # --- a mapping read in random 4 MiB pieces ---
 # Each piece is read whole, with the kernel's 512 KiB around it, so every
 # block of the file ends up given whole to the kernel: by the piece's own
-# reads, or by a push ahead of one. Given once: pushes skip what the kernel
-# has whole, and served bytes (reads and pushes) stay near the file's size:
+# reads, or by a push ahead of one. Pushes skip what the kernel has whole,
+# and served bytes (reads and pushes) stay near the file's size:
 # 209-219 MiB here, and 291-312 MiB before, when every piece pushed the
 # four blocks after it, read or not (1.6 times the size for 1 GiB).
 # The blocks read whole let go of their cache copies, like a cat's.

@@ -3,7 +3,8 @@
  * What of an open file the kernel was given (fs/given.c): a block counts
  * as given whole only when every chunk of it was, however the ranges were
  * cut, and fs_given_passed() names each such block once, then once more
- * FS_GIVEN_AGAIN_LAG blocks later, never a block given in part.
+ * when FS_GIVEN_AGAIN_LAG more blocks have been named, never a block
+ * given in part.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,7 +89,7 @@ static void test_passed_names_whole_blocks_twice(void **state)
 		for (size_t i = 0; i < n; i++)
 			seen[out[i]]++;
 	}
-	/* Each block named twice, once FS_GIVEN_AGAIN_LAG blocks later. */
+	/* Each named twice, the second time FS_GIVEN_AGAIN_LAG names later. */
 	for (uint32_t k = 6; k <= 30; k++)
 		assert_int_equal(seen[k], k + FS_GIVEN_AGAIN_LAG <= 30 ? 2 : 1);
 	assert_int_equal(seen[5], 1); /* its second time: the first was above */
