@@ -59,7 +59,7 @@ struct block_state {
 	bool present;        /* the file exists, as far as we know */
 	bool fetching;       /* a thread is fetching it now */
 	bool evicting;       /* a thread is removing its file now */
-	bool drop_when_hashed; /* a reader in order passed it: its pages go once hashed */
+	bool drop_when_hashed; /* the kernel holds it whole: its pages go once hashed */
 	struct fetch_sink *sink; /* while fetching: where its bytes go (fetch_block()) */
 	/*
 	 * The write id of the block file whose bytes went into the object's
@@ -128,9 +128,9 @@ struct cache_object {
 	bool hashed_gone;    /* a block the running hash took went away since */
 	bool warned_unverifiable; /* logged that eviction ended its running hash */
 	/*
-	 * A reader in order let go of blocks of it (cache_drop_behind()):
-	 * each block stored from now on starts its write at once, so that
-	 * its pages are clean, and can go, when the reader passes it.
+	 * A reader let go of blocks of it (cache_drop_behind()): each block
+	 * stored from now on starts its write at once, so that its pages are
+	 * clean, and can go, when the reader has it whole.
 	 */
 	bool streamed;
 	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
@@ -1283,8 +1283,8 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 		rc = store_block(c, o, k, &s->w.file, &how->in_place);
 	}
 	/*
-	 * A reader in order will let go of it soon (cache_drop_behind()):
-	 * its write starts now, so that its pages are clean by then.
+	 * A reader will let go of it soon (cache_drop_behind()): its write
+	 * starts now, so that its pages are clean by then.
 	 */
 	if (rc == 0 && streamed)
 		cache_block_drop_pages(path, false);

@@ -226,9 +226,9 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		       struct cache_object_info *out);
 
 /*
- * A reader in order is past block @k of @key, and the kernel holds its
- * bytes in the mount's own page cache: the block file's pages need not
- * stay there too. Its clean pages go now if the running hash has taken
+ * The kernel holds block @k of @key whole in the mount's own page cache
+ * (a reader was given all of it): the block file's pages need not stay
+ * there too. Its clean pages go now if the running hash has taken
  * the block (or a hash vouched for the object), else when the hash takes it;
  * dirty ones start their write, and go at a later call: call it again
  * for the block some blocks later. From the first call on, each block

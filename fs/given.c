@@ -79,9 +79,7 @@ size_t fs_given_passed(struct fs_given *g, uint64_t end, uint32_t *out)
 	uint32_t hi, lo;
 	size_t n = 0;
 
-	if (!g->n_blocks)
-		return 0;
-	if (!end)
+	if (!g->n_blocks || !end)
 		return 0;
 	/* Up to the block the read ended in: a read may complete its own. */
 	hi = end >= g->size ? g->n_blocks : (uint32_t)((end - 1) / CACHE_BLOCK_SIZE) + 1;

@@ -1275,6 +1275,8 @@ static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t off, uint64
 	uint32_t blocks[2 * FS_GIVEN_SCAN];
 	size_t n;
 
+	if (!h->given.n_blocks)
+		return; /* untracked (set at open): no lock taken for nothing */
 	pthread_mutex_lock(&h->lock);
 	fs_given_mark(&h->given, off, end - off);
 	n = fs_given_passed(&h->given, end, blocks);
