@@ -729,6 +729,19 @@ out:
 	return rc;
 }
 
+int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
+			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos)
+{
+	struct cache_block_header h;
+	int fd = open_checked(path, key, index, off, len, &h);
+
+	if (fd < 0)
+		return fd;
+	set_id(id, &h);
+	*pos = (uint64_t)h.header_size + off;
+	return fd;
+}
+
 /*
  * Object meta file, format 2 (docs/cache-format.md): the fixed fields, then
  * n_ids write ids, then a CRC-32C of everything before it.

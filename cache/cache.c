@@ -68,6 +68,14 @@ struct block_state {
 	 */
 	uint64_t hashed_id;
 	/*
+	 * The write id of the block file this process stored, until its bytes
+	 * are handed on once (0: none, or handed on): its CRCs were computed
+	 * from the very bytes it holds, as they arrived, so they may go on
+	 * unread the first time (cache_open_stored()). Ids never repeat: a
+	 * file put in its place by anyone has another id.
+	 */
+	uint64_t stored_id;
+	/*
 	 * The content stamp of the bytes this block has held (0: none seen
 	 * since the object's last rejection). Kept when the block goes: a
 	 * file of it read or stored later must hold the same bytes, for
@@ -982,6 +990,7 @@ struct fetch_sink {
 struct fetch_outcome {
 	struct cache_block_id in_place; /* the file in place: ours, or another process's */
 	uint64_t received;           /* the content stamp of the bytes this fetch received */
+	uint64_t stored_id;          /* in_place's write id when it is ours, else 0 */
 	bool told;                   /* readers were answered from them on the way */
 };
 
@@ -1279,8 +1288,11 @@ static int fetch_block(struct cache *c, struct cache_object *o,
 	}
 	rc = cache_block_writer_close(&s->w, &how->in_place);
 	if (rc == 0) {
+		uint64_t ours = how->in_place.write_id;
+
 		how->received = how->in_place.content;
 		rc = store_block(c, o, k, &s->w.file, &how->in_place);
+		how->stored_id = how->in_place.write_id == ours ? ours : 0;
 	}
 	/*
 	 * A reader will let go of it soon (cache_drop_behind()): its write
@@ -1519,7 +1531,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
 	struct cache_block_id id = { 0, 0 };
-	struct fetch_outcome how = { { 0, 0 }, 0, false };
+	struct fetch_outcome how = { { 0, 0 }, 0, 0, false };
 	bool changed = false, stale = false;
 	char path[PATH_MAX];
 	uint32_t fetch_rejects;
@@ -1654,6 +1666,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		struct cache_block_id got = { how.in_place.write_id, how.received };
 
 		mark_present(c, o, k);
+		b->stored_id = how.stored_id;
 		/*
 		 * What this fetch received (readers answered on the way have
 		 * it), then the file in place: another process's, when it
@@ -2229,6 +2242,28 @@ ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 	return n;
 }
 
+/* May block @b's file be read with c->lock dropped (pinned)? Lock held. */
+static bool readable_now(const struct block_state *b)
+{
+	return b->present && !b->fetching && !b->evicting;
+}
+
+/*
+ * Block @k's file, read as @id with c->lock dropped, pinned at @gen while
+ * the object's rejections stood at @rejects: was it a clean read of the
+ * file the index still has, with the bytes the block held before? Anything
+ * else is cache_read()'s job, which rejects the object when the bytes
+ * changed. Lock held.
+ */
+static bool read_stood(struct cache_object *o, uint32_t k, uint32_t gen, uint32_t rejects,
+		       const struct cache_block_id *id)
+{
+	const struct block_state *b = &o->blocks[k];
+
+	return b->gen == gen && !b->fetching && !b->evicting && o->rejects == rejects &&
+	       note_block(o, k, id);
+}
+
 ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *buf,
 			  size_t len, uint64_t offset, struct cache_error *err)
 {
@@ -2254,7 +2289,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 
 		if (n > len - done)
 			n = (uint32_t)(len - done);
-		if (!b->present || b->fetching || b->evicting) {
+		if (!readable_now(b)) {
 			rc = -EWOULDBLOCK;
 			break;
 		}
@@ -2265,13 +2300,7 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		rc = cache_block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
-		/*
-		 * Anything but a clean read of the same file is cache_read()'s
-		 * job, other bytes than the block held before included: it
-		 * rejects the object.
-		 */
-		if (rc < 0 || b->gen != gen || b->fetching || b->evicting ||
-		    o->rejects != rejects || !note_block(o, k, &id)) {
+		if (rc < 0 || !read_stood(o, k, gen, rejects, &id)) {
 			rc = -EWOULDBLOCK;
 			break;
 		}
@@ -2285,6 +2314,52 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 	put_object(c, o);
 	pthread_mutex_unlock(&c->lock);
 	return rc < 0 ? rc : (ssize_t)len;
+}
+
+int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t offset,
+		      size_t len, uint64_t *pos)
+{
+	uint32_t k = (uint32_t)(offset / CACHE_BLOCK_SIZE), in, gen, rejects;
+	struct cache_block_id id = { 0, 0 };
+	struct cache_object *o;
+	struct block_state *b;
+	char path[PATH_MAX];
+	int rc, fd = -EWOULDBLOCK;
+
+	o = lookup_range(c, key, offset, &len, NULL, &rc);
+	if (!o)
+		return rc < 0 ? rc : -EINVAL;
+	in = (uint32_t)(offset % CACHE_BLOCK_SIZE);
+	pthread_mutex_lock(&c->lock);
+	b = &o->blocks[k];
+	rejects = o->rejects;
+	if (in + len > block_len(key, k)) {
+		fd = -EINVAL; /* one block at a time */
+	} else if (readable_now(b) && b->stored_id && !o->discarding &&
+		   !awaits_verdict(o, offset, len)) {
+		gen = b->gen;
+		b->pins++;
+		pthread_mutex_unlock(&c->lock);
+		block_path(c, o, k, path, sizeof(path));
+		fd = cache_block_open_data(path, key, k, in, (uint32_t)len, &id, pos);
+		pthread_mutex_lock(&c->lock);
+		b->pins--;
+		/* Not the file this process stored: its bytes want their CRCs read. */
+		if (fd >= 0 && (id.write_id != b->stored_id || !read_stood(o, k, gen, rejects, &id) ||
+				awaits_verdict(o, offset, len))) {
+			close(fd);
+			fd = -EWOULDBLOCK;
+		} else if (fd >= 0) {
+			b->stored_id = 0; /* once: from now on its bytes are read and checked */
+			lru_touch(c, b);
+			c->stats.disk_hits++;
+		} else {
+			fd = -EWOULDBLOCK; /* cache_read_cached() or cache_read() says why */
+		}
+	}
+	put_object(c, o);
+	pthread_mutex_unlock(&c->lock);
+	return fd;
 }
 
 /* cache_prefetch() of block @index of @o, which the caller holds. */

@@ -169,6 +169,15 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
 		      const void *data, uint32_t len, uint64_t *write_id);
 
 /*
+ * Open block @index's file with its header checked as cache_block_read()
+ * checks it, for [@off, @off + @len) of its data, which starts at *@pos
+ * in the file. The data's CRCs are not checked: the caller vouches for
+ * the bytes (cache_open_stored()). The descriptor, or -errno.
+ */
+int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
+			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos);
+
+/*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
  * @path into @out, checking the header (magic, version, CRC, that it
  * belongs to this object and index) and the CRC of every chunk touched.

@@ -45,6 +45,8 @@ static const struct status_metric status_metrics[] = {
 	  "Bytes returned to readers of the mount." },
 	{ "bytes_pushed", "hubfs_bytes_pushed_total", "counter",
 	  "Of the bytes served, those put in the kernel's page cache ahead of a sequential reader." },
+	{ "bytes_spliced", "hubfs_bytes_spliced_total", "counter",
+	  "Of the bytes pushed, those spliced unread from blocks this mount had just stored." },
 	{ "reads", "hubfs_reads_total", "counter",
 	  "Read requests answered with data." },
 	{ "cache_hit_ratio", "hubfs_cache_hit_ratio", "gauge",
@@ -256,6 +258,9 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 	if (status_u64(root, "bytes_pushed"))
 		fprintf(out, ", %s of them pushed ahead",
 			status_bytes(status_u64(root, "bytes_pushed"), a, sizeof(a)));
+	if (status_u64(root, "bytes_spliced"))
+		fprintf(out, " (%s spliced)",
+			status_bytes(status_u64(root, "bytes_spliced"), a, sizeof(a)));
 	fputc('\n', out);
 	if (json_object_is_type(ratio, json_type_double) || json_object_is_type(ratio, json_type_int))
 		fprintf(out, "  %-24s %.1f %%\n", "cache hit ratio",

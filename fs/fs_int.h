@@ -113,6 +113,7 @@ struct fs_status_counters {
 	atomic_uint_fast64_t bytes_served;     /* content bytes replied to reads */
 	atomic_uint_fast64_t reads;            /* read requests answered with bytes */
 	atomic_uint_fast64_t bytes_pushed;     /* of bytes_served, put in the page cache unasked */
+	atomic_uint_fast64_t bytes_spliced;    /* of bytes_pushed, spliced from blocks we stored */
 	atomic_uint_fast64_t reads_in_flight;  /* read requests being served now */
 	atomic_uint_fast64_t readahead_in_flight; /* read-ahead fetches running now */
 };
@@ -153,6 +154,7 @@ struct fs {
 	pthread_mutex_t failed_lock; /* guards failed */
 	struct fs_failed_read failed[FS_FAILED_READS]; /* the last reads that failed */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
+	atomic_bool splice_pushes;   /* set once, at INIT (fs_op_init()), before any read */
 	struct fs_status_counters status;
 };
 
@@ -436,6 +438,6 @@ void fs_status_read_begin(struct fs *fs);
 void fs_status_read_end(struct fs *fs);
 void fs_status_served(struct fs *fs, size_t n);
 /* @n bytes handed to the kernel's page cache ahead of the reads (push_ahead()). */
-void fs_status_pushed(struct fs *fs, size_t n);
+void fs_status_pushed(struct fs *fs, size_t n, bool spliced);
 
 #endif /* HUBFS_FS_FS_INT_H */

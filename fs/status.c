@@ -9,7 +9,7 @@
  *
  * The fields (docs/hubfs.1, STATUS, says what each means):
  *   version, pid, endpoint, offline, repo, strict, uptime_seconds,
- *   bytes_fetched, bytes_received, bytes_served, bytes_pushed, reads,
+ *   bytes_fetched, bytes_received, bytes_served, bytes_pushed, bytes_spliced, reads,
  *   cache_hit_ratio, requests, requests_by_status {"200": n, ...}, retries,
  *   resumes, timeouts, transport_errors, verification_failures, corrupt_blocks,
  *   rejected, block_fetches, block_fetch_waits, block_fetch_joins, block_disk_hits,
@@ -43,10 +43,12 @@ void fs_status_served(struct fs *fs, size_t n)
 	atomic_fetch_add(&fs->status.reads, 1);
 }
 
-void fs_status_pushed(struct fs *fs, size_t n)
+void fs_status_pushed(struct fs *fs, size_t n, bool spliced)
 {
 	atomic_fetch_add(&fs->status.bytes_served, n);
 	atomic_fetch_add(&fs->status.bytes_pushed, n);
+	if (spliced)
+		atomic_fetch_add(&fs->status.bytes_spliced, n);
 }
 
 /* @s as a JSON string literal, or null. */
@@ -115,6 +117,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "bytes_received", hs->bytes_body);
 	rc = rc ? rc : json_u64(b, "bytes_served", served);
 	rc = rc ? rc : json_u64(b, "bytes_pushed", atomic_load(&fs->status.bytes_pushed));
+	rc = rc ? rc : json_u64(b, "bytes_spliced", atomic_load(&fs->status.bytes_spliced));
 	rc = rc ? rc : json_u64(b, "reads", atomic_load(&fs->status.reads));
 	/*
 	 * The byte hit ratio: the share of the bytes served that this mount

@@ -7,7 +7,10 @@
 # than one per MiB. A header read and a reader out of order push nothing.
 # A page the kernel asks for again behind the reader does not end the
 # pushes. A block whose file on disk is wrong is not pushed: the reader's own read
-# finds it, it is fetched again, and the bytes are right.
+# finds it, it is fetched again, and the bytes are right. Blocks another
+# process stored are read back and checked before they are pushed; blocks
+# this mount fetched are spliced from their files, once, and those bytes
+# are right too.
 . "$HUBFS_TEST_LIB"
 require_fuse
 use_big_data
@@ -46,6 +49,7 @@ pushed=$(status_field bytes_pushed)
 reads=$(status_field reads)
 served=$(status_field bytes_served)
 check "... most of them pushed ahead ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 2))
+expect_eq 0 "$(status_field bytes_spliced)" "... none spliced: another process stored them, so they were read and checked"
 # The kernel asks again, a page or a few at a time, for pages reclaim took
 # before the reader came: proactive reclaim on the CI machine (DAMON) made
 # 100-181 reads of a run that had 74 otherwise, 40-49 MiB asked for either way.
@@ -103,4 +107,26 @@ expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "a flipped byte i
 expect_eq "bytes=$((20 * BS))-$((21 * BS - 1))" "$(hub_fields range host=cdn)" \
 	"... block 20 fetched again, and nothing else"
 check "... and the log says why" grep -q "block 20 of $WANT failed its checksum" "$T/hubfs.log"
+unmount_hubfs || die "unmount failed"
+
+# --- a cold reader in order: the blocks this mount stores, spliced ---
+mount_hubfs --cache-dir "$T/cold-cache"
+fakehub_ctl DELETE log >/dev/null
+expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "a cold cat: the published bytes"
+pushed=$(status_field bytes_pushed)
+spliced=$(status_field bytes_spliced)
+check "... pushed ahead ($((pushed / 1048576)) of $MIB MiB)" test "$pushed" -ge $((SIZE / 4))
+check "... most of it spliced from the blocks this mount stored ($((spliced / 1048576)) MiB)" \
+	test "$spliced" -ge $((pushed / 2)) -a "$spliced" -le "$pushed"
+expect_eq $(( (SIZE + BS - 1) / BS )) "$(hub_count host=cdn)" "... each block fetched once"
+# A block this mount stored is spliced once at most: a re-read after the
+# kernel dropped its pages reads and checks the blocks pushed before, and
+# splices only those the first reader had read itself.
+echo 1 >/proc/sys/vm/drop_caches
+expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "a re-read after the page cache was dropped: the published bytes"
+check "... spliced once at most: $(($(status_field bytes_spliced) / 1048576)) MiB in all, of $MIB" \
+	test "$(status_field bytes_spliced)" -le "$SIZE"
+check "... but pushed again ($(( ($(status_field bytes_pushed) - pushed) / 1048576 )) MiB)" \
+	test "$(status_field bytes_pushed)" -gt $((pushed + SIZE / 4))
+expect_eq $(( (SIZE + BS - 1) / BS )) "$(hub_count host=cdn)" "... and nothing fetched again"
 finish_mount

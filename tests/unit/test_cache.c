@@ -619,6 +619,77 @@ static void test_read_cached_never_fetches(void **state)
 	free(buf);
 }
 
+/* cache_open_stored()'s descriptor for [@off, @off + @len) holds the content there. */
+static void expect_stored(struct fx *f, const struct mem_object *o, uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	uint64_t pos = 0;
+	int fd = cache_open_stored(f->c, &o->key, off, len, &pos);
+
+	assert_non_null(buf);
+	if (fd < 0)
+		fail_msg("cache_open_stored(%llu, %zu): %s", (unsigned long long)off, len,
+			 strerror(-fd));
+	assert_int_equal(fileio_pread_full(fd, buf, len, (off_t)pos), (ssize_t)len);
+	assert_bytes(buf, o->data + off, len, off);
+	close(fd);
+	free(buf);
+}
+
+/*
+ * A block's file is handed out unread (to be spliced) only when this
+ * process stored that very file, and once: not a block on disk from
+ * another process, not a file another process put in place of ours, not
+ * a second time, never across blocks, and never by fetching.
+ */
+static void test_open_stored_only_what_this_process_stored(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 22);
+	struct cache_error err = { { 0 } };
+	struct cache *other;
+	char path[PATH_MAX];
+	uint64_t pos;
+	uint8_t byte;
+
+	assert_int_equal(cache_open_stored(f->c, &o->key, BS, BS, &pos), -EWOULDBLOCK);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), 0);
+
+	/* Blocks 0 and 1, fetched and stored here: their files, at the right place. */
+	read_expect(f, o, 0, 10, 10);
+	read_expect(f, o, BS, 10, 10);
+	read_expect(f, o, 2 * BS, 10, 10);
+	assert_int_equal(cache_open_stored(f->c, &o->key, BS - 10, 20, &pos), -EINVAL);
+	expect_stored(f, o, BS + 7, MiB);
+	assert_int_equal(cache_open_stored(f->c, &o->key, BS, BS, &pos), -EWOULDBLOCK);
+	assert_int_equal(cache_read_cached(f->c, &o->key, &byte, 1, BS, &err), 1);
+	expect_stored(f, o, 2 * BS, BS);
+	assert_int_equal(cache_open_stored(f->c, &o->key, 2 * BS, 10, &pos), -EWOULDBLOCK);
+	assert_int_equal(atomic_load(&f->ms.total_fetches), 3);
+
+	/* Another process reads both from disk: it stored neither. */
+	assert_int_equal(cache_open(&f->opts, &other), 0);
+	assert_int_equal(cache_read(other, &o->key, &f->ms.src, &byte, 1, BS, &err), 1);
+	assert_int_equal(cache_open_stored(other, &o->key, BS, BS, &pos), -EWOULDBLOCK);
+
+	/* It puts a file of its own in place of block 0: ours no more. */
+	block_file(f, &o->key, 0, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cache_read(other, &o->key, &f->ms.src, &byte, 1, 0, &err), 1);
+	assert_int_equal(cache_open_stored(f->c, &o->key, 0, BS, &pos), -EWOULDBLOCK);
+	assert_int_equal(cache_read_cached(f->c, &o->key, &byte, 1, 0, &err), 1);
+	cache_close(other);
+
+	/* Block 3, the last, stored here: handed out once the verdict is in. */
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	expect_stored(f, o, 3 * BS, 100);
+	for (uint32_t k = 0; k < 4; k++)
+		assert_int_equal(cache_open_stored(f->c, &o->key, k * BS, 10, &pos), -EWOULDBLOCK);
+	/* Blocks 0-3, and block 0 again by the other process. */
+	assert_int_equal(atomic_load(&f->ms.total_fetches), 5);
+}
+
 /*
  * The thread that completes an object, and with it the object's
  * verification: a read of one byte at @at.
@@ -4239,6 +4310,7 @@ int main(void)
 		T(test_corrupt_block_is_refetched),
 		T(test_corrupt_byte_never_reaches_caller),
 		T(test_read_cached_never_fetches),
+		T(test_open_stored_only_what_this_process_stored),
 		T(test_reads_go_on_while_verifying),
 		T(test_prefetch_does_not_wait_for_the_verdict),
 		T(test_wrong_hash_single_block),
