@@ -77,7 +77,7 @@ declare -A file_may_include=(
 declare -A lib_owners=(
 	[curl]="hub"
 	[json-c]="hub cli" # cli: cmd_status.c reads a mount's status file
-	[fuse]="fs"
+	[fuse]="fs bench" # bench: bench_fuse_floor.c, a FUSE server of its own, for FUSE's floor
 	[openssl]="util"
 	[cmocka]="tests"
 )
