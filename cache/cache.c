@@ -69,12 +69,14 @@ struct block_state {
 	uint64_t hashed_id;
 	/*
 	 * The write id of the block file this process stored, until its bytes
-	 * are handed on once (0: none, or handed on): its CRCs were computed
-	 * from the very bytes it holds, as they arrived, so they may go on
-	 * unread the first time (cache_open_stored()). Ids never repeat: a
-	 * file put in its place by anyone has another id.
+	 * are handed on once (0: none, or handed on), and when (time_mono_ms()):
+	 * its CRCs were computed from the very bytes it holds, as they arrived,
+	 * so they may go on unread the first time, soon after
+	 * (cache_open_stored()). Ids never repeat: a file put in its place by
+	 * anyone has another id.
 	 */
 	uint64_t stored_id;
+	int64_t stored_ms;
 	/*
 	 * The content stamp of the bytes this block has held (0: none seen
 	 * since the object's last rejection). Kept when the block goes: a
@@ -1667,6 +1669,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 
 		mark_present(c, o, k);
 		b->stored_id = how.stored_id;
+		b->stored_ms = time_mono_ms();
 		/*
 		 * What this fetch received (readers answered on the way have
 		 * it), then the file in place: another process's, when it
@@ -2316,6 +2319,8 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
+int64_t cache_stored_fresh_ms = 10000;
+
 int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t offset,
 		      size_t len, uint64_t *pos)
 {
@@ -2336,6 +2341,7 @@ int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t off
 	if (in + len > block_len(key, k)) {
 		fd = -EINVAL; /* one block at a time */
 	} else if (readable_now(b) && b->stored_id && !o->discarding &&
+		   time_mono_ms() - b->stored_ms <= cache_stored_fresh_ms &&
 		   !awaits_verdict(o, offset, len)) {
 		gen = b->gen;
 		b->pins++;

@@ -149,17 +149,18 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 
 /*
  * cache_read_cached() of [@offset, @offset + @len), within one block, that
- * hands out the block's file instead of its bytes, unread: once, the
- * first time, for a file this process stored. Its CRCs were computed from
- * those very bytes as they arrived, moments before as a rule (the mount
- * splices them into the kernel's page cache ahead of a reader in order;
- * fs/ops.c); a file changed in place between the two goes unnoticed by
- * this call, and by the object's hash only if the hash reads it after.
- * Every later read of the block reads and checks its bytes. The open
- * descriptor, the bytes at *@pos in it; the caller closes it.
- * -EWOULDBLOCK when cache_read_cached() must read and check them instead:
- * absent, busy, awaiting a verdict, stored by another process or an
- * earlier one, or handed out before. -EINVAL across blocks.
+ * hands out the block's file instead of its bytes, unread: once, for a
+ * file this process stored less than 10 s before. Its CRCs were computed
+ * from those very bytes as they arrived, and its pages are as a rule still
+ * the ones written, in memory (the mount splices them into the kernel's
+ * page cache ahead of a reader in order; fs/ops.c). A file changed in
+ * place between the two goes unnoticed by this call, and by the object's
+ * hash only if the hash reads it after. Every other read of the block
+ * reads and checks its bytes. The open descriptor, the bytes at *@pos in
+ * it; the caller closes it. -EWOULDBLOCK when cache_read_cached() must
+ * read and check them instead: absent, busy, awaiting a verdict, stored by
+ * another process, an earlier one or too long ago, or handed out before.
+ * -EINVAL across blocks.
  */
 int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t offset,
 		      size_t len, uint64_t *pos);

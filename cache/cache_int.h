@@ -195,6 +195,15 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 extern void (*cache_block_mapped_hook)(int fd);
 
 /*
+ * How long after its store a block file may be handed out unread
+ * (cache_open_stored()): 10 s, within the kernel's 30 s before it writes
+ * dirty pages back, so that the bytes are as a rule still the ones this
+ * process wrote, in memory, not read back from the disk the CRCs guard
+ * against. Tests may shorten it.
+ */
+extern int64_t cache_stored_fresh_ms;
+
+/*
  * Tests only: called when a read that needs the object's verdict is about
  * to verify it whole (a block may go just then).
  */

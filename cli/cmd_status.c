@@ -46,7 +46,7 @@ static const struct status_metric status_metrics[] = {
 	{ "bytes_pushed", "hubfs_bytes_pushed_total", "counter",
 	  "Of the bytes served, those put in the kernel's page cache ahead of a sequential reader." },
 	{ "bytes_spliced", "hubfs_bytes_spliced_total", "counter",
-	  "Of the bytes pushed, those spliced unread from blocks this mount had just stored." },
+	  "Of the bytes pushed, those handed on unread from blocks this mount had just stored." },
 	{ "reads", "hubfs_reads_total", "counter",
 	  "Read requests answered with data." },
 	{ "cache_hit_ratio", "hubfs_cache_hit_ratio", "gauge",

@@ -1244,7 +1244,12 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		if (at + len > h->pushed_end)
 			h->pushed_end = at + len;
 		pthread_mutex_unlock(&h->lock);
-		if (fuse_lowlevel_notify_store(fs->se, ino, (off_t)at, &piece, 0) < 0) {
+		/*
+		 * A piece in memory goes as it came: wanting splices, libfuse
+		 * would write it into its pipe first, one copy more.
+		 */
+		if (fuse_lowlevel_notify_store(fs->se, ino, (off_t)at, &piece,
+					       fd >= 0 ? 0 : FUSE_BUF_NO_SPLICE) < 0) {
 			rc = -EWOULDBLOCK; /* unmounting, or the inode is forgotten */
 			break;
 		}

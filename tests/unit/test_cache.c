@@ -638,9 +638,11 @@ static void expect_stored(struct fx *f, const struct mem_object *o, uint64_t off
 
 /*
  * A block's file is handed out unread (to be spliced) only when this
- * process stored that very file, and once: not a block on disk from
- * another process, not a file another process put in place of ours, not
- * a second time, never across blocks, and never by fetching.
+ * process stored that very file, within cache_stored_fresh_ms, and once:
+ * not a block on disk from another process, not a file another process
+ * put in place of ours, not a second time, not too long after, not a
+ * block of a content that failed its hash, never across blocks, and
+ * never by fetching.
  */
 static void test_open_stored_only_what_this_process_stored(void **state)
 {
@@ -688,6 +690,36 @@ static void test_open_stored_only_what_this_process_stored(void **state)
 		assert_int_equal(cache_open_stored(f->c, &o->key, k * BS, 10, &pos), -EWOULDBLOCK);
 	/* Blocks 0-3, and block 0 again by the other process. */
 	assert_int_equal(atomic_load(&f->ms.total_fetches), 5);
+}
+
+/* Stored too long ago, or of a content that failed: read and checked. */
+static void test_open_stored_only_fresh_and_right(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 10, 23);
+	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 10, 24);
+	int64_t fresh = cache_stored_fresh_ms;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(2 * BS + 10);
+	uint64_t pos;
+
+	assert_non_null(buf);
+	cache_stored_fresh_ms = 100;
+	read_expect(f, o, 0, 10, 10);
+	read_expect(f, o, BS, 10, 10);
+	expect_stored(f, o, 0, BS);
+	nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
+	assert_int_equal(cache_open_stored(f->c, &o->key, BS, BS, &pos), -EWOULDBLOCK);
+	assert_int_equal(cache_read_cached(f->c, &o->key, buf, BS, BS, &err), (ssize_t)BS);
+
+	/* Block 0 of a content whose hash fails: gone with the content. */
+	mem_object_corrupt(bad, 2, 5);
+	assert_int_equal(cache_read(f->c, &bad->key, &f->ms.src, buf, 10, 0, &err), 10);
+	assert_int_equal(cache_read(f->c, &bad->key, &f->ms.src, buf, (size_t)bad->key.size, 0,
+				    &err), -EBADMSG);
+	assert_int_equal(cache_open_stored(f->c, &bad->key, 0, BS, &pos), -EWOULDBLOCK);
+	cache_stored_fresh_ms = fresh;
+	free(buf);
 }
 
 /*
@@ -4311,6 +4343,7 @@ int main(void)
 		T(test_corrupt_byte_never_reaches_caller),
 		T(test_read_cached_never_fetches),
 		T(test_open_stored_only_what_this_process_stored),
+		T(test_open_stored_only_fresh_and_right),
 		T(test_reads_go_on_while_verifying),
 		T(test_prefetch_does_not_wait_for_the_verdict),
 		T(test_wrong_hash_single_block),
