@@ -219,8 +219,8 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 	/*
 	 * Splice the blocks pushed ahead of a reader from the files this mount
-	 * stored (push_block()): the kernel copies them from the block files'
-	 * pages, and we neither read them back nor pin a buffer. A cold `cat`
+	 * has just stored (push_block()): the kernel copies them from the block
+	 * files' pages, and we neither read them back nor pin a buffer. A cold `cat`
 	 * of 1 GiB took about 10% less time (docs/benchmarks.md, a nineteenth
 	 * session). Replies to reads are written from memory as before.
 	 */
@@ -1190,12 +1190,12 @@ static bool content_failed(struct fs *fs, struct fs_handle *h)
  * block only once the file is verified (checked here: the cache serves the
  * last block of a file not yet complete, to a reader of its end alone, but
  * a push serves a reader in order, whose last read must wait for the
- * verdict). A block this mount stored goes spliced from its file
- * (cache_open_stored()): its CRCs were computed from those bytes as they
- * arrived. Any other is read into *@buf (allocated here) and checked
- * against its CRCs first (cache_read_cached()), as a read would be.
- * -EWOULDBLOCK when it cannot be pushed now, and -EBADMSG once the file
- * failed its hash.
+ * verdict). A block this mount stored less than 10 s before goes to
+ * libfuse as its file, unread, once (cache_open_stored()): its CRCs were
+ * computed from those bytes as they arrived. Any other is read into *@buf
+ * (allocated here) and checked against its CRCs first
+ * (cache_read_cached()), as a read would be. -EWOULDBLOCK when it cannot
+ * be pushed now, and -EBADMSG once the file failed its hash.
  */
 static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32_t k,
 		      char **buf)
