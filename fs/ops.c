@@ -221,7 +221,7 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 * Splice the blocks pushed ahead of a reader from the files this mount
 	 * has just stored (push_block()): the kernel copies them from the block
 	 * files' pages, and we neither read them back nor pin a buffer. A cold `cat`
-	 * of 1 GiB took about 10% less time (docs/benchmarks.md, a nineteenth
+	 * of 1 GiB took 7-10% less time (docs/benchmarks.md, a nineteenth
 	 * session). Replies to reads are written from memory as before.
 	 */
 	if ((conn->capable & FUSE_CAP_SPLICE_WRITE) && pipes_hold_a_push()) {
