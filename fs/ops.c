@@ -218,11 +218,12 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 */
 	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 	/*
-	 * Splice the blocks pushed ahead of a reader from the files this mount
-	 * has just stored (push_block()): the kernel copies them from the block
-	 * files' pages, and we neither read them back nor pin a buffer. A cold `cat`
-	 * of 1 GiB took 7-10% less time (docs/benchmarks.md, a nineteenth
-	 * session). Replies to reads are written from memory as before.
+	 * Splice the blocks pushed ahead of a reader from the files this
+	 * mount has just stored (push_block()): the kernel copies them from
+	 * the block files' pages, and we neither read them back nor pin a
+	 * buffer. A cold `cat` of 1 GiB took 7-10% less time
+	 * (docs/benchmarks.md, a nineteenth session). Replies to reads are
+	 * written from memory as before.
 	 */
 	if ((conn->capable & FUSE_CAP_SPLICE_WRITE) && pipes_hold_a_push()) {
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -1214,6 +1215,8 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 			return -EWOULDBLOCK;
 		end = h->entry->size;
 	}
+	if (content_failed(fs, h))
+		return -EBADMSG;
 	if (atomic_load_explicit(&fs->splice_pushes, memory_order_relaxed))
 		fd = cache_open_stored(fs->deps.cache, &h->key, start, end - start, &pos);
 	if (fd >= 0)
@@ -1235,10 +1238,6 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 			rc = -EWOULDBLOCK;
 			break;
 		}
-		if (content_failed(fs, h)) {
-			rc = -EBADMSG;
-			break;
-		}
 		/* Before the pages land: a read there goes on with the run. */
 		pthread_mutex_lock(&h->lock);
 		if (at + len > h->pushed_end)
@@ -1258,8 +1257,9 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		fs_given_mark(&h->given, at, len);
 		pthread_mutex_unlock(&h->lock);
 		/*
-		 * The content failed between the check above and the store: the
-		 * drop of the inode's pages may have run before these landed.
+		 * The content failed since the check before this piece (above,
+		 * or the last piece's): the drop of the inode's pages may have
+		 * run before these landed.
 		 */
 		if (content_failed(fs, h)) {
 			fs_prefetch_invalidate(fs, ino);
