@@ -50,15 +50,26 @@
 #include "util/path.h"
 #include "util/time.h"
 
+/*
+ * Where a block is, in this process's view (docs/cache-format.md,
+ * "Concurrency: the whole model"). Only the thread that moved a block to
+ * BLOCK_FETCHING or BLOCK_EVICTING moves it on; the others wait on
+ * c->changed.
+ */
+enum block_phase {
+	BLOCK_ABSENT = 0, /* no file, as far as we know */
+	BLOCK_FETCHING,   /* one thread fetches it into a temporary file */
+	BLOCK_PRESENT,    /* its file is there; on the LRU list */
+	BLOCK_EVICTING,   /* one thread removes its file */
+};
+
 struct block_state {
 	struct block_state *lru_prev, *lru_next; /* on c->lru while present */
 	struct cache_object *obj; /* which object it is a block of */
+	enum block_phase phase;
 	uint32_t pins;       /* readers inside cache_block_read() now */
 	uint32_t gen;        /* bumped when a fetch of this block ends */
 	int32_t fetch_rc;    /* how the last fetch ended */
-	bool present;        /* the file exists, as far as we know */
-	bool fetching;       /* a thread is fetching it now */
-	bool evicting;       /* a thread is removing its file now */
 	bool drop_when_hashed; /* the kernel holds it whole: its pages go once hashed */
 	struct fetch_sink *sink; /* while fetching: where its bytes go (fetch_block()) */
 	/*
@@ -85,6 +96,12 @@ struct block_state {
 	 */
 	uint64_t content;
 };
+
+/* A thread has the block's file in hand (fetching or evicting): wait for it. */
+static bool block_busy(const struct block_state *b)
+{
+	return b->phase == BLOCK_FETCHING || b->phase == BLOCK_EVICTING;
+}
 
 struct cache_object {
 	struct cache_object *next; /* hash chain */
@@ -415,7 +432,7 @@ static void lru_touch(struct cache *c, struct block_state *b)
 	 * verification dropped it), and an absent block left on the list
 	 * would outlive its object (put_object()).
 	 */
-	if (!b->present)
+	if (b->phase != BLOCK_PRESENT)
 		return;
 	if (b->lru_next)
 		lru_unlink(b);
@@ -430,8 +447,8 @@ static void mark_present(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
 
-	if (!b->present) {
-		b->present = true;
+	if (b->phase != BLOCK_PRESENT) {
+		b->phase = BLOCK_PRESENT;
 		o->n_present++;
 		c->disk_bytes += disk_size(&o->key, k);
 		c->n_blocks++;
@@ -480,10 +497,10 @@ static void lose_hash(struct cache_object *o)
 static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 {
 	struct block_state *b = &o->blocks[k];
-	bool was_present = b->present;
+	bool was_present = b->phase == BLOCK_PRESENT;
 
-	if (b->present) {
-		b->present = false;
+	if (was_present) {
+		b->phase = BLOCK_ABSENT;
 		b->drop_when_hashed = false;
 		o->n_present--;
 		c->disk_bytes -= disk_size(&o->key, k);
@@ -825,7 +842,7 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 	for (struct block_state *b = c->lru.lru_prev, *prev;
 	     (low || need) && b != &c->lru && n < EVICT_BATCH; b = prev) {
 		prev = b->lru_prev;
-		if (b->pins || b->fetching || b->evicting || b->obj->verifying ||
+		if (b->pins || b->phase != BLOCK_PRESENT || b->obj->verifying ||
 		    (spare_hashed && awaited_by_hash(b)))
 			continue;
 		if (awaited_by_hash(b) && !b->obj->warned_unverifiable) {
@@ -837,7 +854,7 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 		}
 		*taken += disk_size(&b->obj->key, (uint32_t)(b - b->obj->blocks));
 		mark_absent(c, b->obj, (uint32_t)(b - b->obj->blocks));
-		b->evicting = true;
+		b->phase = BLOCK_EVICTING;
 		b->obj->refs++; /* evict() puts it when the file is gone */
 		c->stats.evicted_blocks++;
 		v[n++] = b;
@@ -908,7 +925,7 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		 */
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < n; i++) {
-			v[i]->evicting = false;
+			v[i]->phase = BLOCK_ABSENT;
 			put_object(c, v[i]->obj);
 		}
 		pthread_cond_broadcast(&c->changed);
@@ -1402,7 +1419,7 @@ static bool running_verdict_due(const struct cache_object *o)
 	    o->verifying || o->verified)
 		return false;
 	for (uint32_t k = o->hashed; k < o->n_blocks; k++) {
-		if (!o->blocks[k].present && !o->blocks[k].fetching)
+		if (o->blocks[k].phase != BLOCK_PRESENT && o->blocks[k].phase != BLOCK_FETCHING)
 			return false;
 	}
 	return true;
@@ -1463,7 +1480,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 
 	pthread_mutex_lock(&c->lock);
 	if (o->hashing || o->verifying || o->verified || o->hashed != k ||
-	    o->n_blocks < 2 || !o->blocks[k].present || o->blocks[k].evicting) {
+	    o->n_blocks < 2 || o->blocks[k].phase != BLOCK_PRESENT) {
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
@@ -1499,8 +1516,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		o->blocks[k].drop_when_hashed = false;
 		o->hashed = ++k;
 		/* The next block came first (read-ahead): take it from disk too. */
-		next_ready = k < o->n_blocks && o->blocks[k].present &&
-			     !o->blocks[k].fetching && !o->blocks[k].evicting;
+		next_ready = k < o->n_blocks && o->blocks[k].phase == BLOCK_PRESENT;
 		if (!next_ready)
 			break; /* the lock is held */
 		o->blocks[k].pins++;
@@ -1549,23 +1565,23 @@ static int get_block(struct cache *c, struct cache_object *o,
 			pthread_cond_wait(&c->changed, &c->lock);
 			continue;
 		}
-		if (b->fetching || b->evicting) {
+		if (block_busy(b)) {
 			struct fetch_reader joined;
 
 			rejects = o->rejects;
 			gen = b->gen;
-			if (b->fetching) {
+			if (b->phase == BLOCK_FETCHING) {
 				c->stats.fetch_waits++;
 				join_fetch(o, k, &joined, out, off, len, early);
 			}
-			while (b->fetching || b->evicting)
+			while (block_busy(b))
 				pthread_cond_wait(&c->changed, &c->lock);
 			if (early && early->told) {
 				/* Answered from the fetch's bytes: they are handed on. */
 				pthread_mutex_unlock(&c->lock);
 				return 0;
 			}
-			if (!b->present && b->gen != gen && b->fetch_rc < 0) {
+			if (b->phase != BLOCK_PRESENT && b->gen != gen && b->fetch_rc < 0) {
 				rc = b->fetch_rc;
 				/* The fetch rejected the object (note_block()): say why. */
 				if (o->rejects != rejects)
@@ -1578,7 +1594,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			}
 			continue;
 		}
-		if (!out && b->present) {
+		if (!out && b->phase == BLOCK_PRESENT) {
 			/*
 			 * Read-ahead of a block on disk: have the kernel read it
 			 * now, so the reader's synchronous requests find it in
@@ -1600,7 +1616,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		 * A fetch ended or began meanwhile: what we read may predate it.
 		 * A rejection: the file read is going, and its stamp with it.
 		 */
-		if (b->gen != gen || b->fetching || b->evicting || o->rejects != rejects)
+		if (b->gen != gen || block_busy(b) || o->rejects != rejects)
 			continue;
 		if (rc == 0) {
 			mark_present(c, o, k);
@@ -1617,7 +1633,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		if (rc == -EBADMSG) {
 			mark_absent(c, o, k);
 			c->stats.corrupt_blocks++;
-			b->fetching = true; /* nobody else touches the file meanwhile */
+			b->phase = BLOCK_FETCHING; /* nobody else touches the file meanwhile */
 			o->n_fetching++;
 			pthread_mutex_unlock(&c->lock);
 			log_warn("cache: block %u of %s failed its checksum; dropped, "
@@ -1636,7 +1652,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 			return rc;
 		}
 		mark_absent(c, o, k);
-		b->fetching = true;
+		b->phase = BLOCK_FETCHING;
 		o->n_fetching++;
 		c->reserved_bytes += dsize;
 		fetch_rejects = o->rejects;
@@ -1661,7 +1677,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 		rc = -EAGAIN;
 	}
 	c->reserved_bytes -= dsize;
-	b->fetching = false;
+	b->phase = BLOCK_ABSENT; /* or present, below */
 	o->n_fetching--;
 	b->gen++;
 	if (rc == 0) {
@@ -2129,7 +2145,7 @@ static int settle_once(struct cache *c, struct cache_object *o, bool completed,
 			}
 			continue;
 		}
-		if (o->blocks[next].fetching) {
+		if (o->blocks[next].phase == BLOCK_FETCHING) {
 			pthread_cond_wait(&c->changed, &c->lock); /* its fetch feeds the hash */
 			continue;
 		}
@@ -2248,7 +2264,7 @@ ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 /* May block @b's file be read with c->lock dropped (pinned)? Lock held. */
 static bool readable_now(const struct block_state *b)
 {
-	return b->present && !b->fetching && !b->evicting;
+	return b->phase == BLOCK_PRESENT;
 }
 
 /*
@@ -2263,7 +2279,7 @@ static bool read_stood(struct cache_object *o, uint32_t k, uint32_t gen, uint32_
 {
 	const struct block_state *b = &o->blocks[k];
 
-	return b->gen == gen && !b->fetching && !b->evicting && o->rejects == rejects &&
+	return b->gen == gen && !block_busy(b) && o->rejects == rejects &&
 	       note_block(o, k, id);
 }
 
@@ -2388,7 +2404,8 @@ static int prefetch_block(struct cache *c, struct cache_object *o,
 	 */
 	pthread_mutex_lock(&c->lock);
 	taken_and_gone = index < o->hashed && o->hasher.ctx && !o->verifying &&
-			 !o->blocks[index].present && !o->blocks[index].fetching;
+			 o->blocks[index].phase != BLOCK_PRESENT &&
+			 o->blocks[index].phase != BLOCK_FETCHING;
 	pthread_mutex_unlock(&c->lock);
 	if (taken_and_gone)
 		return 0;
@@ -2580,8 +2597,8 @@ uint32_t cache_hash_backlog(struct cache *c, const struct cache_key *key)
 	pthread_mutex_lock(&c->lock);
 	o = find_object(c, key);
 	if (o && o->hashing) {
-		for (uint32_t k = o->hashed; k < o->n_blocks && o->blocks[k].present &&
-					     !o->blocks[k].fetching; k++)
+		for (uint32_t k = o->hashed; k < o->n_blocks && o->blocks[k].phase == BLOCK_PRESENT;
+		     k++)
 			ready++;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -2607,7 +2624,7 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		 */
 		if (o->n_blocks > 0) {
 			uint32_t last = o->n_blocks - 1;
-			bool last_present = o->blocks[last].present;
+			bool last_present = o->blocks[last].phase == BLOCK_PRESENT;
 
 			out->cached_bytes = (uint64_t)(o->n_present - last_present) *
 						    CACHE_BLOCK_SIZE +
@@ -2615,7 +2632,8 @@ void cache_object_info(struct cache *c, const struct cache_key *key,
 		}
 		if (o->n_present == o->n_blocks)
 			out->first_absent = o->n_blocks;
-		while (out->first_absent < o->n_blocks && o->blocks[out->first_absent].present)
+		while (out->first_absent < o->n_blocks &&
+		       o->blocks[out->first_absent].phase == BLOCK_PRESENT)
 			out->first_absent++;
 		out->blocks_present = o->n_present;
 		out->blocks_arriving = o->n_fetching;
@@ -2641,7 +2659,7 @@ void cache_drop_behind(struct cache *c, const struct cache_key *key, uint32_t k)
 		o->streamed = true;
 		/* Taken by the running hash, or a hash vouched already. */
 		hashed = o->verified || o->vouched || (o->n_blocks >= 2 && o->hashed > k);
-		found = o->blocks[k].present && !o->blocks[k].evicting;
+		found = o->blocks[k].phase == BLOCK_PRESENT;
 		o->blocks[k].drop_when_hashed = found && !hashed;
 		if (found)
 			block_path(c, o, k, path, sizeof(path));
@@ -2712,11 +2730,11 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		for (uint32_t k = 0; k < o->n_blocks; k++) {
 			struct block_state *b = &o->blocks[k];
 
-			if (b->fetching || b->evicting || b->pins)
+			if (block_busy(b) || b->pins)
 				continue; /* this process knows better right now */
 			if (seen[k].on_disk)
 				mark_present(c, o, k);
-			else if (b->present)
+			else if (b->phase == BLOCK_PRESENT)
 				mark_absent(c, o, k);
 		}
 		/*
@@ -3400,7 +3418,7 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 		return -ENOENT;
 	}
 	for (uint32_t k = 0; k < o->n_blocks; k++) {
-		if (o->blocks[k].pins || o->blocks[k].fetching || o->verifying) {
+		if (o->blocks[k].pins || o->blocks[k].phase == BLOCK_FETCHING || o->verifying) {
 			pthread_mutex_unlock(&c->lock);
 			return -EBUSY;
 		}
