@@ -167,7 +167,7 @@ struct cache {
 	char *dir;
 	struct cache_options opts;
 	pthread_mutex_t lock;
-	pthread_cond_t changed;    /* a fetch or a verification ended */
+	pthread_cond_t changed;    /* a fetch, eviction, hash step, verification or discard ended */
 	/* Present blocks, most recently used first: lru.lru_next is the newest. */
 	struct block_state lru;
 	/* The directory-wide usage file and the lock around it (see above). */
@@ -1471,11 +1471,14 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
  * complete and the content is wrong (end_running_hash()), or met a block
  * that came back with other bytes (note_block()); else 0.
  */
+void (*cache_hashed_block_hook)(struct cache *c, const struct cache_key *key, uint32_t k);
+
 static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			struct cache_error *err)
 {
 	char path[PATH_MAX];
 	bool changed = false, drop;
+	uint32_t rejects;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1487,6 +1490,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	o->hashing = true;
 	o->blocks[k].pins++;
 	drop = o->blocks[k].drop_when_hashed;
+	rejects = o->rejects;
 	pthread_mutex_unlock(&c->lock);
 
 	if (k == 0)
@@ -1498,9 +1502,23 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		block_path(c, o, k, path, sizeof(path));
 		if (rc == 0)
 			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop);
+		if (cache_hashed_block_hook)
+			cache_hashed_block_hook(c, &o->key, k);
 		pthread_mutex_lock(&c->lock);
 		o->blocks[k].pins--;
-		/* Stale first: a rejection meanwhile leaves no stamp to note. */
+		/*
+		 * The content was refused meanwhile (another thread's read or
+		 * fetch met other bytes, or a reader of the whole file found no
+		 * hash left): the file read was of the content refused. Its
+		 * stamp must not be noted, for reject_object() cleared the
+		 * stamps so that what is fetched next starts afresh, and the
+		 * hash is of nothing that stands. Not a loss: the rejection
+		 * already fails every reader of those bytes.
+		 */
+		if (o->rejects != rejects) {
+			drop_hash(o);
+			break; /* the lock is held */
+		}
 		if (rc < 0 || o->hash_stale) {
 			/* Leave it to verify_object(), which reads everything anew. */
 			lose_hash(o);

@@ -210,6 +210,14 @@ extern int64_t cache_stored_fresh_ms;
 extern void (*cache_settle_hook)(struct cache *c, const struct cache_key *key);
 
 /*
+ * Tests only: called when the running hash has read block @k from its
+ * file, before it takes c->lock again to note it (another thread may
+ * reject the object just then).
+ */
+extern void (*cache_hashed_block_hook)(struct cache *c, const struct cache_key *key,
+				       uint32_t k);
+
+/*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
  * Best effort: no check, no error.

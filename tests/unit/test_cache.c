@@ -1955,6 +1955,56 @@ static void test_refetched_with_other_bytes_after_the_hash_rejects(void **state)
 	free(buf);
 }
 
+/* Refuse the object once, just after the running hash read block 0. */
+static void reject_after_hashing_block_0(struct cache *c, const struct cache_key *key,
+					 uint32_t k)
+{
+	if (k != 0)
+		return;
+	cache_hashed_block_hook = NULL;
+	cache_object_reject(c, key, "refused by another thread while it was hashed");
+}
+
+/*
+ * The content is refused while the running hash reads block 0 (another
+ * thread met other bytes, say). Its file was of the refused content, and
+ * the rejection cleared every block's content stamp so that what comes
+ * next starts afresh. The hash must not note that file's stamp after the
+ * rejection: it did (a review's finding), and block 0 fetched again, now
+ * with the right bytes, "came back with other bytes" and was refused a
+ * second time.
+ */
+static void test_rejected_while_hashed_leaves_no_stamp(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 22);
+	struct flaky_source fl = { .ms = &f->ms, .flip_block = 0, .flip_on_fetch = 1 };
+	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
+	struct cache_error err = { { 0 } };
+	uint8_t *buf;
+
+	if (f->ms.src.fetch_stream)
+		skip(); /* the flaky wrapper wraps whole-block fetches only */
+	buf = malloc(BS);
+	assert_non_null(buf);
+	cache_hashed_block_hook = reject_after_hashing_block_0;
+	/* Block 0 arrives with a flipped byte; the hash reads it; it is refused. */
+	assert_int_equal(cache_prefetch(f->c, &o->key, &src, 0, &err), 0);
+	assert_null(cache_hashed_block_hook); /* the hook ran */
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	assert_false(block_on_disk(f, &o->key, 0));
+	/* Fetched again, right this time: served, and nothing refused again. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_bytes(buf, o->data, BS, 0);
+	assert_int_equal(atomic_load(&fl.seen), 2);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	/* And the whole object is verified. */
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	free(buf);
+}
+
 /*
  * Make @chunk (CACHE_CHUNK_SIZE bytes) differ at byte @at and still have
  * its CRC-32C: four bytes at @fix are changed to cancel the flip. The CRC
@@ -4366,6 +4416,7 @@ int main(void)
 		T_LIMIT(test_evict_is_lru_exact, fx_setup_3_blocks),
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
+		T(test_rejected_while_hashed_leaves_no_stamp),
 		T_LIMIT(test_refetch_with_the_same_stamp_ends_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_lost_running_hash_is_counted, fx_setup_2_blocks),
 		T_LIMIT(test_reader_in_order_keeps_its_block_over_a_far_one, fx_setup_2_blocks),
