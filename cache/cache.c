@@ -1360,6 +1360,15 @@ static void reject_object(struct cache *c, struct cache_object *o, const char *w
 		mark_absent(c, o, k);
 		o->blocks[k].content = 0; /* what comes next starts afresh */
 	}
+	/*
+	 * The running hash is of the content refused: what is fetched next
+	 * must not feed it, nor end it as a loss, for the rejection already
+	 * fails every reader of those bytes. A thread hashing now drops it
+	 * itself when it sees the rejection (advance_hash(),
+	 * end_running_hash()); a verification hashes anew.
+	 */
+	if (!o->hashing && !o->verifying)
+		drop_hash(o);
 	o->rejects++;
 	o->discarding++;
 	o->vouched = false;
@@ -1438,6 +1447,7 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 {
 	struct digest d = o->hasher;
 	char hex[DIGEST_HEX_MAX], why[256];
+	uint32_t rejects = o->rejects;
 	int rc;
 
 	memset(&o->hasher, 0, sizeof(o->hasher));
@@ -1448,7 +1458,8 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 	digest_release(&d);
 	pthread_mutex_lock(&c->lock);
 	o->hash_stale = false; /* set by an eviction meanwhile: there is no hash left */
-	if (rc < 0)
+	/* Refused meanwhile: the verdict is about content that no longer stands. */
+	if (rc < 0 || o->rejects != rejects)
 		return 0;
 	if (strcmp(hex, o->key.hash) == 0) {
 		o->vouched = true;
@@ -1478,7 +1489,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 {
 	char path[PATH_MAX];
 	bool changed = false, drop;
-	uint32_t rejects;
+	uint32_t rejects, gen;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1490,6 +1501,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	o->hashing = true;
 	o->blocks[k].pins++;
 	drop = o->blocks[k].drop_when_hashed;
+	gen = o->blocks[k].gen;
 	rejects = o->rejects;
 	pthread_mutex_unlock(&c->lock);
 
@@ -1519,7 +1531,14 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			drop_hash(o);
 			break; /* the lock is held */
 		}
-		if (rc < 0 || o->hash_stale) {
+		/*
+		 * A fetch of the block ended meanwhile (its file went, and a
+		 * reader fetched it again): readers may have bytes other than
+		 * the ones read here, and a content stamp proves them equal only
+		 * up to a CRC collision. As for a block the hash took that is
+		 * fetched again (get_block()), the hash ends.
+		 */
+		if (rc < 0 || o->hash_stale || o->blocks[k].gen != gen) {
 			/* Leave it to verify_object(), which reads everything anew. */
 			lose_hash(o);
 			break; /* the lock is held */
@@ -1539,6 +1558,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			break; /* the lock is held */
 		o->blocks[k].pins++;
 		drop = o->blocks[k].drop_when_hashed;
+		gen = o->blocks[k].gen;
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* A complete object is verify_object()'s, which takes the hash over. */
@@ -1768,6 +1788,14 @@ static void discard_rejected(struct cache *c, struct cache_object *o)
 {
 	discard_files(c, o);
 	pthread_mutex_lock(&c->lock);
+	/*
+	 * Its object meta file went with them. The directory stays when a
+	 * file of another fetch is in it, and then nothing would write the
+	 * meta file again: the blocks stored next would count for nothing
+	 * (cache_object_refresh() marks them absent, and the next open
+	 * removes them). The next call that takes the object writes it.
+	 */
+	o->objmeta_checked = false;
 	o->discarding--;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
@@ -2687,18 +2715,27 @@ void cache_drop_behind(struct cache *c, const struct cache_key *key, uint32_t k)
 		cache_block_drop_pages(path, hashed);
 }
 
+void (*cache_refresh_looked_hook)(struct cache *c, const struct cache_key *key);
+
 void cache_object_refresh(struct cache *c, const struct cache_key *key)
 {
 	char path[PATH_MAX];
 	struct cache_objmeta m;
 	struct cache_object *o;
 	uint8_t raw[32];
-	/* Per block: its file, and the stamp of the bytes in it (when verified elsewhere). */
+	/*
+	 * Per block: its file, and the stamp of the bytes in it (when
+	 * verified elsewhere); and its phase and fetch count before the
+	 * look, to tell whether this process moved it meanwhile.
+	 */
 	struct {
 		bool on_disk;
 		uint64_t content;
+		enum block_phase phase;
+		uint32_t gen;
 	} *seen;
-	bool stored;
+	bool stored, moved = false;
+	uint32_t rejects;
 	int rc;
 
 	if (!cache_key_is_valid(key))
@@ -2720,6 +2757,13 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 		put_object_unlocked(c, o);
 		return;
 	}
+	pthread_mutex_lock(&c->lock);
+	rejects = o->rejects;
+	for (uint32_t k = 0; k < o->n_blocks; k++) {
+		seen[k].phase = o->blocks[k].phase;
+		seen[k].gen = o->blocks[k].gen;
+	}
+	pthread_mutex_unlock(&c->lock);
 	rc = cache_objmeta_read(path, &m);
 	cache_hash_raw(key, raw);
 	if (rc == 0 && (m.algo != key->algo || m.object_size != key->size ||
@@ -2742,14 +2786,30 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			m.verified = false;
 		seen[k].content = id.content;
 	}
+	if (cache_refresh_looked_hook)
+		cache_refresh_looked_hook(c, key);
 	pthread_mutex_lock(&c->lock);
-	/* While refused files are being removed, what the disk shows is theirs. */
-	if (!o->verifying && !o->hashing && !o->discarding) {
+	/*
+	 * While refused files are being removed, what the disk shows is
+	 * theirs; and once refused since the look, what it showed was.
+	 */
+	if (!o->verifying && !o->hashing && !o->discarding && o->rejects == rejects) {
 		for (uint32_t k = 0; k < o->n_blocks; k++) {
 			struct block_state *b = &o->blocks[k];
 
+			/*
+			 * This process knows better: the block was fetched,
+			 * stored or evicted since the look (a file the look
+			 * missed may be one it just stored, and marking it
+			 * absent would count a lost hash and stop the running
+			 * one there), or it is in a thread's hands or read now.
+			 */
+			if (b->phase != seen[k].phase || b->gen != seen[k].gen) {
+				moved = true;
+				continue;
+			}
 			if (block_busy(b) || b->pins)
-				continue; /* this process knows better right now */
+				continue;
 			if (seen[k].on_disk)
 				mark_present(c, o, k);
 			else if (b->phase == BLOCK_PRESENT)
@@ -2764,7 +2824,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 			if (o->blocks[k].content && o->blocks[k].content != seen[k].content)
 				m.verified = false;
 		}
-		if (rc == 0 && m.verified && o->n_present == o->n_blocks) {
+		if (rc == 0 && m.verified && !moved && o->n_present == o->n_blocks) {
 			/* Verified elsewhere: reads still check each block's write id. */
 			for (uint32_t k = 0; k < m.n_ids; k++)
 				o->blocks[k].hashed_id = m.ids[k];

@@ -218,6 +218,12 @@ extern void (*cache_hashed_block_hook)(struct cache *c, const struct cache_key *
 				       uint32_t k);
 
 /*
+ * Tests only: called when cache_object_refresh() has looked at the disk,
+ * before it takes c->lock to bring the index up to date.
+ */
+extern void (*cache_refresh_looked_hook)(struct cache *c, const struct cache_key *key);
+
+/*
  * Ask the kernel to start reading block file @path into the page cache
  * (posix_fadvise WILLNEED), so that a sequential reader finds it there.
  * Best effort: no check, no error.

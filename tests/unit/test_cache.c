@@ -2006,6 +2006,176 @@ static void test_rejected_while_hashed_leaves_no_stamp(void **state)
 }
 
 /*
+ * A rejection while no thread hashes: the running hash of the refused
+ * content went on standing, and the first block it had taken, fetched
+ * again for the next reader, ended it as a loss (hash_losses), which the
+ * mount reads as "nothing vouches for what this reader got" and fails a
+ * reader of the whole file under a cap with it (a review's finding). The
+ * rejection drops it instead: no loss, and the content fetched afresh is
+ * hashed and verified from its first block.
+ */
+static void test_rejection_drops_an_idle_running_hash(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 23);
+	uint32_t losses;
+
+	read_expect(f, o, 0, BS, (ssize_t)BS); /* the running hash takes block 0 */
+	losses = info(f, &o->key).hash_losses;
+	cache_object_reject(f->c, &o->key, "refused, say by a reader of the whole file");
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(info(f, &o->key).hash_losses, losses);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+}
+
+struct refetch_while_hashed {
+	struct fx *f;
+	struct mem_object *o;
+	struct cache_source *src;
+	uint8_t *buf;
+};
+static struct refetch_while_hashed *refetch_ctx;
+
+/* Once, when the hash has read block 0: another process evicts it, and a reader here fetches it again. */
+static void refetch_block_0_once(struct cache *c, const struct cache_key *key, uint32_t k)
+{
+	struct refetch_while_hashed *r = refetch_ctx;
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+
+	(void)c;
+	if (k != 0)
+		return;
+	cache_hashed_block_hook = NULL;
+	block_file(r->f, key, 0, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cache_read(r->f->c, key, r->src, r->buf, BS, 0, &err), (ssize_t)BS);
+}
+
+/*
+ * The running hash reads block 0's file; meanwhile another process
+ * evicts it and a reader here fetches it again, and the CDN sends other
+ * bytes with the same CRCs (forged), which the reader is given. The hash
+ * noted the first file's bytes as block 0's, so its verdict would be
+ * about bytes the reader was not given: the whole object was then found
+ * right while the reader held forged bytes (a review's finding). A fetch
+ * of the block that ended meanwhile now ends the hash, as one after the
+ * hash took the block does, and the object is hashed whole from disk:
+ * wrong, rejected.
+ */
+static void test_refetch_while_hashed_ends_the_hash(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 29);
+	struct flaky_source fl = { .ms = &f->ms, .flip_block = 0, .flip_on_fetch = 2,
+				   .forge = true };
+	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
+	struct refetch_while_hashed r = { .f = f, .o = o, .src = &src };
+	struct cache_error err = { { 0 } };
+	uint8_t *buf;
+
+	if (f->ms.src.fetch_stream)
+		skip(); /* the wrapper wraps whole-block fetches only */
+	buf = malloc(BS);
+	r.buf = malloc(BS);
+	assert_non_null(buf);
+	assert_non_null(r.buf);
+	refetch_ctx = &r;
+	cache_hashed_block_hook = refetch_block_0_once;
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_null(cache_hashed_block_hook); /* the hook ran */
+	assert_int_equal(atomic_load(&fl.seen), 2); /* block 0 came twice, forged the second time */
+	assert_true(memcmp(r.buf, o->data, BS) != 0); /* that reader got the forged bytes */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, BS, &err), (ssize_t)BS);
+	/* The read that completes the object waits for the verdict: wrong. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 2 * BS, &err), -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	refetch_ctx = NULL;
+	free(r.buf);
+	free(buf);
+}
+
+static struct fx *store_block_2_fx;
+static struct mem_object *store_block_2_obj;
+
+/* Once, when the refresh has looked: a reader here stores block 2. */
+static void store_block_2_once(struct cache *c, const struct cache_key *key)
+{
+	(void)c;
+	(void)key;
+	cache_refresh_looked_hook = NULL;
+	read_expect(store_block_2_fx, store_block_2_obj, 2 * BS, BS, (ssize_t)BS);
+}
+
+/*
+ * `getfattr user.hubfs.cached` brings the index up to date with the disk
+ * (cache_object_refresh()). A block this process stored after the look
+ * was found "not on disk" and marked absent: a lost hash counted (which
+ * fails a reader of the whole file under a cap), and the block read from
+ * disk again (a review's finding). A block fetched, stored or evicted
+ * since the look is left as this process knows it.
+ */
+static void test_refresh_keeps_a_block_stored_after_its_look(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 31);
+	struct cache_object_info before, after;
+
+	read_expect(f, o, 0, BS, (ssize_t)BS); /* the running hash takes block 0 */
+	before = info(f, &o->key);
+	store_block_2_fx = f;
+	store_block_2_obj = o;
+	cache_refresh_looked_hook = store_block_2_once;
+	cache_object_refresh(f->c, &o->key);
+	assert_null(cache_refresh_looked_hook); /* the hook ran */
+	after = info(f, &o->key);
+	assert_int_equal(after.blocks_present, 2);
+	assert_int_equal(after.hash_losses, before.hash_losses);
+	/* The next refresh sees block 2 on disk, and the object ends verified. */
+	cache_object_refresh(f->c, &o->key);
+	assert_int_equal(info(f, &o->key).blocks_present, 2);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(info(f, &o->key).hash_losses, before.hash_losses);
+	assert_int_equal(o->fetches[2], 1); /* block 2 was never fetched again */
+}
+
+/*
+ * A rejection removes the object's files, its object meta file and its
+ * directory; the directory stays when another file is in it (a fetch's
+ * temporary file), and nothing wrote the meta file again: the blocks
+ * stored next counted for nothing, a refresh (getfattr) marked them
+ * absent with a lost hash each, and the next open removed them (a
+ * review's finding). Now the next call that takes the object writes it.
+ */
+static void test_meta_file_comes_back_after_a_rejection(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 32);
+	char dir[PATH_MAX], meta[PATH_MAX + 8], other[PATH_MAX + 32];
+	uint32_t losses;
+
+	read_expect(f, o, 0, BS, (ssize_t)BS);
+	obj_dir(f, &o->key, dir, sizeof(dir));
+	snprintf(meta, sizeof(meta), "%s/meta", dir);
+	snprintf(other, sizeof(other), "%s/b1.tmp.another-fetch", dir);
+	write_file(other, "x", 1); /* keeps the directory */
+	cache_object_reject(f->c, &o->key, "refused");
+	assert_false(exists(meta));
+	read_expect(f, o, 2 * BS, BS, (ssize_t)BS);
+	assert_true(exists(meta));
+	losses = info(f, &o->key).hash_losses;
+	cache_object_refresh(f->c, &o->key);
+	assert_int_equal(info(f, &o->key).blocks_present, 1);
+	assert_int_equal(info(f, &o->key).hash_losses, losses);
+	unlink(other);
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+}
+
+/*
  * Make @chunk (CACHE_CHUNK_SIZE bytes) differ at byte @at and still have
  * its CRC-32C: four bytes at @fix are changed to cancel the flip. The CRC
  * is affine in the bits, and any 32 bits in a row map onto its 32 bits
@@ -4417,6 +4587,10 @@ int main(void)
 		T_LIMIT(test_evict_behind_the_hash_still_decides, fx_setup_2_blocks),
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
 		T(test_rejected_while_hashed_leaves_no_stamp),
+		T(test_rejection_drops_an_idle_running_hash),
+		T(test_refetch_while_hashed_ends_the_hash),
+		T(test_refresh_keeps_a_block_stored_after_its_look),
+		T(test_meta_file_comes_back_after_a_rejection),
 		T_LIMIT(test_refetch_with_the_same_stamp_ends_the_hash, fx_setup_2_blocks),
 		T_LIMIT(test_lost_running_hash_is_counted, fx_setup_2_blocks),
 		T_LIMIT(test_reader_in_order_keeps_its_block_over_a_far_one, fx_setup_2_blocks),
