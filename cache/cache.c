@@ -1778,7 +1778,7 @@ static int get_block(struct cache *c, struct cache_object *o,
 	return rc;
 }
 
-static void discard_files(struct cache *c, const struct cache_object *o);
+static bool discard_files(struct cache *c, const struct cache_object *o);
 
 /*
  * Remove the files of content reject_object() refused, then let readers
@@ -1786,23 +1786,25 @@ static void discard_files(struct cache *c, const struct cache_object *o);
  */
 static void discard_rejected(struct cache *c, struct cache_object *o)
 {
-	discard_files(c, o);
-	pthread_mutex_lock(&c->lock);
 	/*
-	 * Its object meta file went with them. The directory stays when a
-	 * file of another fetch is in it, and then nothing would write the
-	 * meta file again: the blocks stored next would count for nothing
-	 * (cache_object_refresh() marks them absent, and the next open
-	 * removes them). The next call that takes the object writes it.
+	 * Its object meta file goes with them. When the directory stays (a
+	 * file of another fetch is in it), nothing would write the meta file
+	 * again, for this process checked it at first use: the blocks stored
+	 * next would count for nothing (cache_object_refresh() marks them
+	 * absent, and the next open removes them). So a new one, of an
+	 * object not verified, is written now, before any block is read or
+	 * fetched again (they wait for the discard).
 	 */
-	o->objmeta_checked = false;
+	if (!discard_files(c, o))
+		write_objmeta(c, &o->key, NULL);
+	pthread_mutex_lock(&c->lock);
 	o->discarding--;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Remove every file of an object. */
-static void discard_files(struct cache *c, const struct cache_object *o)
+/* Remove every file of an object. False when its directory stays (not empty). */
+static bool discard_files(struct cache *c, const struct cache_object *o)
 {
 	char path[PATH_MAX];
 
@@ -1813,7 +1815,7 @@ static void discard_files(struct cache *c, const struct cache_object *o)
 	objmeta_path(c, &o->key, path, sizeof(path));
 	unlink(path);
 	cache_object_dir(c, &o->key, path, sizeof(path));
-	rmdir(path);
+	return rmdir(path) == 0 || (errno != ENOTEMPTY && errno != EEXIST);
 }
 
 /*
@@ -1978,7 +1980,7 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	struct digest d = { 0 };
 	uint64_t *ids = NULL, *contents = NULL;
 	uint8_t *buf = NULL;
-	uint32_t start = 0;
+	uint32_t start = 0, rejects;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -1994,9 +1996,17 @@ static int verify_object(struct cache *c, struct cache_object *o,
 	 * not wait for the verdict can tell it is coming (awaits_verdict()).
 	 */
 	o->verifying = true;
+	rejects = o->rejects;
 	while (o->hashing)
 		pthread_cond_wait(&c->changed, &c->lock);
 	if (o->n_present != o->n_blocks) {
+		/*
+		 * Refused while this waited: reject_object() left the running
+		 * hash to us (it was verifying), and it is of the content
+		 * refused. Kept, it would end as a loss at the next fetch.
+		 */
+		if (o->rejects != rejects)
+			drop_hash(o);
 		o->verifying = false;
 		pthread_cond_broadcast(&c->changed);
 		pthread_mutex_unlock(&c->lock);
