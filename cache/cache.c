@@ -1581,8 +1581,8 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
  */
 static int get_block(struct cache *c, struct cache_object *o,
 		     const struct cache_source *src, uint32_t k, uint32_t off,
-		     uint32_t len, void *out, struct read_early *early, bool *completed,
-		     struct cache_error *err)
+		     uint32_t len, void *out, struct read_early *early, bool spare_taken,
+		     bool *completed, struct cache_error *err)
 {
 	struct block_state *b = &o->blocks[k];
 	uint32_t dsize = disk_size(&o->key, k);
@@ -1602,6 +1602,18 @@ static int get_block(struct cache *c, struct cache_object *o,
 		if (o->discarding) {
 			pthread_cond_wait(&c->changed, &c->lock);
 			continue;
+		}
+		/*
+		 * @spare_taken (read-ahead): a block the running hash took and
+		 * that went since is left absent. Its fetch would end the hash
+		 * (below), and no reader asked for it. Checked here, in the
+		 * same hold of the lock as the decision to fetch: an eviction
+		 * in between let read-ahead end the hash.
+		 */
+		if (spare_taken && k < o->hashed && o->hasher.ctx && !o->verifying &&
+		    b->phase == BLOCK_ABSENT) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
 		}
 		if (block_busy(b)) {
 			struct fetch_reader joined;
@@ -2278,7 +2290,8 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 				n = (uint32_t)(len - done);
 			/* The read's last block: the one that may answer early. */
 			rc = get_block(c, o, src, k, in, n, (uint8_t *)buf + done,
-				       ready && done + n == len ? &early : NULL, &completed, err);
+				       ready && done + n == len ? &early : NULL, false, &completed,
+				       err);
 			done += n;
 		}
 		/* The read that completes the object waits for its hash. */
@@ -2445,27 +2458,20 @@ static int prefetch_block(struct cache *c, struct cache_object *o,
 			  const struct cache_source *src, uint32_t index,
 			  struct cache_error *err)
 {
-	bool completed = false, another_verifies, taken_and_gone;
+	bool completed = false, another_verifies;
 	int rc;
 
 	if (index >= o->n_blocks)
 		return 0;
 	/*
 	 * A block the running hash took and that went since is not fetched
-	 * again: that would end the hash (get_block()), and no reader asked
-	 * for it. A read-ahead job queued for a block that the reader's own
-	 * read fetched first, and that the cap took once it was hashed, did
-	 * exactly that: a reader in order under a 12 MiB cap then read the
-	 * whole file with no hash running, and got EIO (t2017).
+	 * again (get_block()'s @spare_taken): that would end the hash, and
+	 * no reader asked for it. A read-ahead job queued for a block that
+	 * the reader's own read fetched first, and that the cap took once it
+	 * was hashed, did exactly that: a reader in order under a 12 MiB cap
+	 * then read the whole file with no hash running, and got EIO (t2017).
 	 */
-	pthread_mutex_lock(&c->lock);
-	taken_and_gone = index < o->hashed && o->hasher.ctx && !o->verifying &&
-			 o->blocks[index].phase != BLOCK_PRESENT &&
-			 o->blocks[index].phase != BLOCK_FETCHING;
-	pthread_mutex_unlock(&c->lock);
-	if (taken_and_gone)
-		return 0;
-	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, &completed, err);
+	rc = get_block(c, o, src, index, 0, 0, NULL, NULL, true, &completed, err);
 	/*
 	 * Blocks found on disk (a file partly fetched by an earlier run) feed
 	 * the running hash here, on the read-ahead's thread, as blocks stored
@@ -2560,7 +2566,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 
 		rc = 0;
 		for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++)
-			rc = get_block(c, o, src, k, 0, 0, NULL, NULL, &completed, err);
+			rc = get_block(c, o, src, k, 0, 0, NULL, NULL, false, &completed, err);
 		if (rc == 0) {
 			/* Present per the index is not proof: hash it all. */
 			pthread_mutex_lock(&c->lock);
