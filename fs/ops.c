@@ -519,6 +519,9 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 /* ---- files ---- */
 
+/* Files smaller than this (64 MiB) are never completed in the background. */
+#define COMPLETE_MIN_BLOCKS 16
+
 static void handle_free(struct fs_handle *h)
 {
 	if (!h)
@@ -982,9 +985,6 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  */
 #define STREAMED_RUN CACHE_BLOCK_SIZE
 
-/* Files smaller than this (64 MiB) are never completed in the background. */
-#define COMPLETE_MIN_BLOCKS 16
-
 /*
  * A file read out of order with more than half its blocks on disk or
  * arriving is being read whole (a mapping's tensors in the header's
@@ -995,8 +995,10 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * bytes are in (cache_read_early()), before its block is stored. Before,
  * the reader's last read waited for the whole file's hash: of 3.4 s for a
  * 1 GiB file mapped and read in random 4 MiB order, 1.3 s. It costs at
- * most as many blocks again as the reader has read. Called without
- * h->lock, for a file not yet being completed.
+ * most as many blocks again as are on disk: for a reader out of order,
+ * the blocks its reads asked for, for nothing goes ahead of a random
+ * piece (plan_read_ahead()). Called without h->lock, for a file not yet
+ * being completed.
  */
 static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t blocks,
 				   uint32_t limit)
@@ -1103,15 +1105,20 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (h->next_offset - h->run_start >
 	    (h->run_in_order ? CACHE_BLOCK_SIZE / 2 : 2 * CACHE_BLOCK_SIZE + CACHE_BLOCK_SIZE / 2)) {
 		/*
-		 * One block ahead per block read so far while the run may be a
-		 * random reader's one block (mmap in random order: a run of 4
-		 * MiB counts two); past that, double with each block, so that
-		 * a sequential reader has the whole window busy after a few
-		 * blocks, not after as many blocks as the window is wide.
+		 * Nothing ahead while the run may be one random piece: the
+		 * kernel reads a mapping's 4 MiB piece as a run of 6 MiB (from
+		 * 512 KiB before it), and the two blocks that went ahead of
+		 * each counted as on disk for complete_in_background(): a
+		 * reader of 40 random pieces, 16% of 1 GiB, had all of it
+		 * fetched (docs/benchmarks.md, a twenty-first session). From
+		 * two whole blocks read on, one block ahead, doubling with each
+		 * block, so that a sequential reader has the whole window busy
+		 * after a few blocks, not after as many blocks as the window is
+		 * wide.
 		 */
-		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE + 1;
-		uint64_t ahead = run_blocks <= 2 ? run_blocks :
-				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 1);
+		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE;
+		uint64_t ahead = run_blocks < 2 ? 0 :
+				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 2);
 
 		/*
 		 * In order from the file's first byte (cat, cp, a checksum, a
@@ -1139,10 +1146,12 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	 * block was asked for only once the first had arrived: two fetches in
 	 * a row for every piece. At 30 ms away, a 512 MiB file mapped and
 	 * read in random 4 MiB pieces took 4.5-4.7 s before and 3.4-3.6 s
-	 * after. It costs at most a block per run, and only after a run
-	 * that long; the block is one the kernel would ask for next.
+	 * after. Only with the run's first read: it costs at most a block
+	 * per run, and only after a run that long; the block is one the
+	 * kernel would ask for next. (Each read of a piece asking for it
+	 * fetched the block after the piece as well.)
 	 */
-	speculate = !want && h->last_run_streamed;
+	speculate = !want && h->last_run_streamed && off == h->run_start;
 	to = here + want;
 	if (to < last + speculate)
 		to = last + speculate;

@@ -3,7 +3,8 @@
 # not the file's) gets its missing blocks in the background once more than
 # half of it is on disk, the lowest first, so that its hash keeps up and
 # the file ends verified without being read to the end; a reader that
-# touched less than half gets nothing it did not read. A read that spans
+# touched less than half gets nothing it did not read, also one that reads
+# in pieces of 4 MiB (nothing goes ahead of a random piece). A read that spans
 # two blocks fetches them at once, and a reader of pieces longer than a
 # block gets the block after its next piece's first read with it.
 . "$HUBFS_TEST_LIB"
@@ -62,6 +63,39 @@ expect_eq "$(manifest field $KEY model.safetensors sha256)" "$(sha256sum <"$FILE
 	"... and the whole file reads back right"
 expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... from the cache"
 unmount_hubfs || die "unmount failed"
+# --- a mapping read in random 4 MiB pieces, as the kernel reads one (six
+# reads of 1 MiB from 512 KiB before the piece): nothing goes ahead of a
+# piece, so while its reads have asked for less than half the blocks,
+# exactly those are fetched; once more than half are on disk, the rest
+# comes. Before, the two blocks fetched ahead of each piece counted as on
+# disk, and a reader of 16% of a file had all of it fetched ---
+mount_hubfs --cache-dir "$T/cache-pieces"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+read_pieces() { # BLOCK...: each piece read as the kernel reads it, checked
+	"$PYTHON" - "$FILE" "$BLOB" "$@" <<'PY'
+import os, sys
+fd, ref = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
+for block in map(int, sys.argv[3:]):
+    for i in range(6):
+        at = block * 4194304 - 524288 + i * 1048576
+        ref.seek(at)
+        if os.pread(fd, 1048576, at) != ref.read(1048576):
+            sys.exit("wrong bytes at %d" % at)
+PY
+}
+read_pieces 3 10 17 24 31 38 || die "the reads in pieces failed"
+sleep 1 # what read-ahead would have queued has had time to start
+expect_eq "2 3 4 9 10 11 16 17 18 23 24 25 30 31 32 37 38 39" "$(fetched_blocks)" \
+	"6 pieces, 18 blocks asked for: exactly those fetched"
+check "... and the file is not verified" sh -c '! getfattr --only-values -n user.hubfs.verified "$0" | grep -q 1' "$FILE"
+# 3 more pieces: 27 blocks asked for, more than half.
+read_pieces 45 13 20 || die "the reads in pieces failed"
+check "past half the blocks on disk, the rest came, and the file verified" wait_for 30 verified
+expect_eq "$(seq -s ' ' 0 $((NBLOCKS - 1)))" "$(fetched_blocks)" "... every block fetched"
+expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... each once"
+unmount_hubfs || die "unmount failed"
+
 # --- a read across a block boundary fetches both blocks at once: the
 # kernel reads around a page fault (512 KiB before it), so a mapping read
 # in random order has every piece span two blocks ---
