@@ -221,9 +221,11 @@ struct fs_handle {
 	uint64_t next_offset;        /* the end of the current run: where a sequential read goes on */
 	uint64_t run_start;          /* where the current run began */
 	bool run_in_order;           /* every read of the run began where the last ended */
-	bool last_run_streamed;      /* the run before this one was longer than a block */
+	uint64_t last_run_len;       /* how long the run before this one was, in bytes */
 	uint32_t ahead;              /* blocks below this were queued for read-ahead */
 	bool completing;             /* its missing blocks were queued (complete_in_background()) */
+	uint8_t *asked;              /* per block: a read asked for a byte of it; NULL: not counted */
+	uint32_t n_asked;            /* blocks with asked set */
 	uint32_t push_next;          /* blocks below this were handed to the kernel (push_ahead()) */
 	struct fs_given given;       /* what the kernel has of it */
 	uint64_t pushed_end;         /* where the bytes handed to the kernel end; 0: none this run */

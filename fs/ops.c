@@ -531,6 +531,7 @@ static void handle_free(struct fs_handle *h)
 		fs_node_release(h->open.fs, h->node);
 	pthread_mutex_destroy(&h->lock);
 	fs_given_free(&h->given);
+	free(h->asked);
 	free(h);
 }
 
@@ -941,6 +942,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	repo_entry_key(h->entry, &h->key);
 	/* O_DIRECT reads leave no pages behind: nothing to note for them. */
 	fs_given_init(&h->given, fi->flags & O_DIRECT ? 0 : h->entry->size);
+	/* For complete_in_background(); without the memory, never completed. */
+	if (cache_blocks_for(h->entry->size) >= COMPLETE_MIN_BLOCKS)
+		h->asked = calloc(cache_blocks_for(h->entry->size), 1);
 	fs_node_hold_object(fs, n);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
 	h->opened_ms = time_mono_ms();
@@ -984,28 +988,38 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * read-around (1 MiB) or a record: the reader reads in pieces.
  */
 #define STREAMED_RUN CACHE_BLOCK_SIZE
+/*
+ * A run shorter than this (12 MiB) after one longer than a block was a
+ * random reader's piece (of up to 8 MiB, read around): see the ramp in
+ * plan_read_ahead().
+ */
+#define RANDOM_PIECE_MAX (3 * (uint64_t)CACHE_BLOCK_SIZE)
 
 /*
- * A file read out of order with more than half its blocks on disk or
- * arriving is being read whole (a mapping's tensors in the header's
- * order, not the file's): its missing blocks come as read-ahead, from
- * the lowest one up, @limit at a time, so that the running hash, which
- * needs them in order, keeps up, and the file ends verified even if the
- * reader stops. Arriving counts because a read is answered once its own
- * bytes are in (cache_read_early()), before its block is stored. Before,
- * the reader's last read waited for the whole file's hash: of 3.4 s for a
- * 1 GiB file mapped and read in random 4 MiB order, 1.3 s. It costs at
- * most as many blocks again as are on disk: for a reader out of order,
- * the blocks its reads asked for, for nothing goes ahead of a random
- * piece (plan_read_ahead()). Called without h->lock, for a file not yet
- * being completed.
+ * A file whose reads, out of order, asked for bytes of more than half its
+ * blocks (@asked, counted by this open file) is being read whole (a
+ * mapping's tensors in the header's order, not the file's): its missing
+ * blocks come as read-ahead, from the lowest one up, @limit at a time, so
+ * that the running hash, which needs them in order, keeps up, and the file
+ * ends verified even if the reader stops. Before, the reader's last read
+ * waited for the whole file's hash: of 3.4 s for a 1 GiB file mapped and
+ * read in random 4 MiB order, 1.3 s. It costs at most as many blocks again
+ * as the reader asked for. The blocks read-ahead fetched ahead of its runs
+ * do not count: when they did, a reader of 40 random 4 MiB pieces, 16% of
+ * 1 GiB, had all of it fetched (docs/benchmarks.md, a twenty-first
+ * session). More than half must be on disk or arriving as well (arriving:
+ * a read is answered once its own bytes are in, cache_read_early()): under
+ * a cap that holds less, completing would evict what the reader reads.
+ * Called without h->lock, for a file not yet being completed.
  */
 static void complete_in_background(struct fs *fs, struct fs_handle *h, uint32_t blocks,
-				   uint32_t limit)
+				   uint32_t limit, uint32_t asked)
 {
 	struct cache_object_info in;
 	bool start;
 
+	if (2 * (uint64_t)asked <= blocks)
+		return;
 	cache_object_info(fs->deps.cache, &h->key, &in);
 	if (in.verified || in.blocks_total != blocks ||
 	    2 * ((uint64_t)in.blocks_present + in.blocks_arriving) <= blocks)
@@ -1046,7 +1060,8 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	uint32_t cap_blocks = cap / CACHE_BLOCK_SIZE > UINT32_MAX ? UINT32_MAX :
 			      (uint32_t)(cap / CACHE_BLOCK_SIZE);
 	uint64_t reach;
-	bool may_complete, speculate, streaming;
+	uint32_t asked;
+	bool after_piece, may_complete, speculate, streaming;
 
 	if (!fs->opts.prefetch_blocks || blocks <= 1 || (cap && cap_blocks <= 2))
 		return false;
@@ -1074,11 +1089,15 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (cap_blocks && limit > cap_blocks - 3)
 		limit = cap_blocks - 3;
 	pthread_mutex_lock(&h->lock);
+	for (uint32_t k = here; h->asked && k <= last; k++) {
+		h->n_asked += !h->asked[k];
+		h->asked[k] = 1;
+	}
 	/* Pages pushed ahead (push_ahead()) are read without asking us. */
 	reach = h->pushed_end > h->next_offset ? h->pushed_end : h->next_offset;
 	if (off + CACHE_BLOCK_SIZE < h->run_start || off > reach + CACHE_BLOCK_SIZE ||
 	    h->next_offset == 0) {
-		h->last_run_streamed = h->next_offset - h->run_start > STREAMED_RUN;
+		h->last_run_len = h->next_offset - h->run_start;
 		h->run_start = off;
 		h->next_offset = off;
 		h->run_in_order = true;
@@ -1098,6 +1117,8 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	h->run_in_order = h->run_in_order &&
 			  (off == h->next_offset || (off > h->next_offset && off <= h->pushed_end) ||
 			   (off >= h->run_start && off + size <= reach));
+	/* The last run was a random reader's piece: see the ramp below. */
+	after_piece = h->last_run_len > STREAMED_RUN && h->last_run_len < RANDOM_PIECE_MAX;
 	if (off < h->run_start)
 		h->run_start = off;
 	if (off + size > h->next_offset)
@@ -1105,20 +1126,26 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (h->next_offset - h->run_start >
 	    (h->run_in_order ? CACHE_BLOCK_SIZE / 2 : 2 * CACHE_BLOCK_SIZE + CACHE_BLOCK_SIZE / 2)) {
 		/*
-		 * Nothing ahead while the run may be one random piece: the
-		 * kernel reads a mapping's 4 MiB piece as a run of 6 MiB (from
-		 * 512 KiB before it), and the two blocks that went ahead of
-		 * each counted as on disk for complete_in_background(): a
-		 * reader of 40 random pieces, 16% of 1 GiB, had all of it
-		 * fetched (docs/benchmarks.md, a twenty-first session). From
-		 * two whole blocks read on, one block ahead, doubling with each
-		 * block, so that a sequential reader has the whole window busy
-		 * after a few blocks, not after as many blocks as the window is
-		 * wide.
+		 * One block ahead per block read so far while the run may be a
+		 * random reader's one block (mmap in random order: a run of 4
+		 * MiB counts two); past that, double with each block, so that
+		 * a sequential reader has the whole window busy after a few
+		 * blocks, not after as many blocks as the window is wide.
+		 * Nothing, though, before two whole blocks of a run whose reader
+		 * has read a piece before it (a run longer than a block and
+		 * shorter than RANDOM_PIECE_MAX): the kernel reads a mapping's
+		 * random 4 MiB piece as a run of 6 MiB (from 512 KiB before it),
+		 * and two blocks went ahead of each, 5 fetched for 3 read. Not
+		 * for every run: a reader of 32 MiB runs here and there 30 ms
+		 * away took 1.3-1.5 times as long without the ramp's start.
 		 */
-		uint64_t run_blocks = (h->next_offset - h->run_start) / CACHE_BLOCK_SIZE;
-		uint64_t ahead = run_blocks < 2 ? 0 :
-				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 2);
+		uint64_t read = h->next_offset - h->run_start;
+		uint64_t run_blocks = read / CACHE_BLOCK_SIZE + 1;
+		uint64_t ahead = run_blocks <= 2 ? run_blocks :
+				 run_blocks >= 8 ? limit : 1ull << (run_blocks - 1);
+
+		if (after_piece && read < 2 * CACHE_BLOCK_SIZE)
+			ahead = 0;
 
 		/*
 		 * In order from the file's first byte (cat, cp, a checksum, a
@@ -1146,12 +1173,13 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	 * block was asked for only once the first had arrived: two fetches in
 	 * a row for every piece. At 30 ms away, a 512 MiB file mapped and
 	 * read in random 4 MiB pieces took 4.5-4.7 s before and 3.4-3.6 s
-	 * after. Only with the run's first read: it costs at most a block
-	 * per run, and only after a run that long; the block is one the
-	 * kernel would ask for next. (Each read of a piece asking for it
-	 * fetched the block after the piece as well.)
+	 * after. It costs at most a block per run, and only after a run that
+	 * long; the block is one the kernel would ask for next. After a piece,
+	 * with the run's first read only: the later reads of a piece, with
+	 * nothing ahead, would each ask for the block after their own, and
+	 * the last one for the block after the piece.
 	 */
-	speculate = !want && h->last_run_streamed && off == h->run_start;
+	speculate = !want && h->last_run_len > STREAMED_RUN && (!after_piece || off == h->run_start);
 	to = here + want;
 	if (to < last + speculate)
 		to = last + speculate;
@@ -1164,10 +1192,11 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 		h->ahead = to + 1;
 	}
 	may_complete = !want && blocks >= COMPLETE_MIN_BLOCKS && !h->completing;
+	asked = h->n_asked;
 	streaming = want && h->run_in_order && h->next_offset - h->run_start > STREAMED_RUN;
 	pthread_mutex_unlock(&h->lock);
 	if (may_complete)
-		complete_in_background(fs, h, blocks, limit);
+		complete_in_background(fs, h, blocks, limit, asked);
 	return streaming;
 }
 

@@ -4,7 +4,8 @@
 # half of it is on disk, the lowest first, so that its hash keeps up and
 # the file ends verified without being read to the end; a reader that
 # touched less than half gets nothing it did not read, also one that reads
-# in pieces of 4 MiB (nothing goes ahead of a random piece). A read that spans
+# in pieces of 4 MiB (nothing goes ahead of a random piece, and what
+# read-ahead fetched does not count). A read that spans
 # two blocks fetches them at once, and a reader of pieces longer than a
 # block gets the block after its next piece's first read with it.
 . "$HUBFS_TEST_LIB"
@@ -64,36 +65,75 @@ expect_eq "$(manifest field $KEY model.safetensors sha256)" "$(sha256sum <"$FILE
 expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... from the cache"
 unmount_hubfs || die "unmount failed"
 # --- a mapping read in random 4 MiB pieces, as the kernel reads one (six
-# reads of 1 MiB from 512 KiB before the piece): nothing goes ahead of a
-# piece, so while its reads have asked for less than half the blocks,
-# exactly those are fetched; once more than half are on disk, the rest
-# comes. Before, the two blocks fetched ahead of each piece counted as on
-# disk, and a reader of 16% of a file had all of it fetched ---
+# reads of 1 MiB from 512 KiB before the piece), through one open file:
+# once it has read a piece, nothing goes ahead of the next ones, and the
+# blocks read-ahead fetched do not count towards half, so that while its
+# reads have asked for less than half the blocks, only those are fetched
+# (and two ahead of its first piece, which might have been a sequential
+# run's start); past half, the rest comes. Before, a reader of 16% of a
+# file had all of it fetched ---
 mount_hubfs --cache-dir "$T/cache-pieces"
 ls "$MNT/hubfs-test/big-model" >/dev/null
 fakehub_ctl DELETE log >/dev/null
-read_pieces() { # BLOCK...: each piece read as the kernel reads it, checked
-	"$PYTHON" - "$FILE" "$BLOB" "$@" <<'PY'
-import os, sys
+"$PYTHON" - "$FILE" "$BLOB" "$T/pieces-half" "$T/pieces-go" >"$T/pieces.out" 2>&1 <<'PY' &
+import os, sys, time
 fd, ref = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
-for block in map(int, sys.argv[3:]):
-    for i in range(6):
-        at = block * 4194304 - 524288 + i * 1048576
-        ref.seek(at)
-        if os.pread(fd, 1048576, at) != ref.read(1048576):
-            sys.exit("wrong bytes at %d" % at)
+def read_pieces(*blocks):
+    for block in blocks:
+        for i in range(6):
+            at = block * 4194304 - 524288 + i * 1048576
+            ref.seek(at)
+            if os.pread(fd, 1048576, at) != ref.read(1048576):
+                sys.exit("wrong bytes at %d" % at)
+read_pieces(3, 10, 17, 24, 31, 38)
+open(sys.argv[3], "w").close()
+for _ in range(600):
+    if os.path.exists(sys.argv[4]):
+        break
+    time.sleep(0.1)
+read_pieces(45, 13, 20) # 27 blocks asked for, more than half
 PY
-}
-read_pieces 3 10 17 24 31 38 || die "the reads in pieces failed"
+reader=$!
+check "6 pieces read" wait_for 30 test -e "$T/pieces-half"
 sleep 1 # what read-ahead would have queued has had time to start
-expect_eq "2 3 4 9 10 11 16 17 18 23 24 25 30 31 32 37 38 39" "$(fetched_blocks)" \
-	"6 pieces, 18 blocks asked for: exactly those fetched"
+expect_eq "2 3 4 5 6 9 10 11 16 17 18 23 24 25 30 31 32 37 38 39" "$(fetched_blocks)" \
+	"6 pieces, 18 blocks asked for: those fetched, and 2 ahead of the first piece only"
 check "... and the file is not verified" sh -c '! getfattr --only-values -n user.hubfs.verified "$0" | grep -q 1' "$FILE"
-# 3 more pieces: 27 blocks asked for, more than half.
-read_pieces 45 13 20 || die "the reads in pieces failed"
-check "past half the blocks on disk, the rest came, and the file verified" wait_for 30 verified
+touch "$T/pieces-go"
+wait "$reader" || die "the reads in pieces failed: $(cat "$T/pieces.out")"
+check "past half the blocks asked for, the rest came, and the file verified" wait_for 30 verified
 expect_eq "$(seq -s ' ' 0 $((NBLOCKS - 1)))" "$(fetched_blocks)" "... every block fetched"
 expect_eq "$NBLOCKS" "$(hub_count host=cdn status=206)" "... each once"
+unmount_hubfs || die "unmount failed"
+
+# --- what read-ahead fetched ahead of a run does not count towards half:
+# a run of 32 MiB in order from block 20 has the window fetched ahead of
+# it (more than half the file on disk), and reads here and there after it,
+# through the same open file, do not start the completion ---
+mount_hubfs --cache-dir "$T/cache-ahead"
+ls "$MNT/hubfs-test/big-model" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+"$PYTHON" - "$FILE" "$BLOB" <<'PY' || die "the run and the reads after it failed"
+import os, sys, time
+fd, ref = os.open(sys.argv[1], os.O_RDONLY), open(sys.argv[2], "rb")
+def check(at, n):
+    ref.seek(at)
+    if os.pread(fd, n, at) != ref.read(n):
+        sys.exit("wrong bytes at %d" % at)
+for at in range(20 * 4194304, 28 * 4194304, 1048576):
+    check(at, 1048576)
+time.sleep(1) # the read-ahead lands
+for k in (2, 5, 8, 44, 47):
+    check(k * 4194304 + 1048576, 65536)
+time.sleep(1) # a completion would have started by now
+PY
+fetched=$(fetched_blocks)
+ahead=$(echo "$fetched" | tr ' ' '\n' | awk '$1 >= 28 && $1 < 44' | wc -l)
+check "the run had blocks fetched ahead of it ($ahead)" test "$ahead" -ge 8
+check "... more than half the file on disk ($(echo "$fetched" | wc -w) blocks)" \
+	test "$(echo "$fetched" | wc -w)" -gt $((NBLOCKS / 2))
+check "... but 13 blocks asked for did not start the completion: block 0 not fetched" \
+	sh -c 'case " $0 " in *" 0 "*) exit 1;; esac' "$fetched"
 unmount_hubfs || die "unmount failed"
 
 # --- a read across a block boundary fetches both blocks at once: the
