@@ -1089,7 +1089,8 @@ static bool plan_read_ahead(struct fs *fs, struct fs_handle *h, uint64_t off,
 	if (cap_blocks && limit > cap_blocks - 3)
 		limit = cap_blocks - 3;
 	pthread_mutex_lock(&h->lock);
-	for (uint32_t k = here; h->asked && k <= last; k++) {
+	/* The kernel's reads stop at the file's end, but a read is untrusted. */
+	for (uint32_t k = here; h->asked && k <= last && k < blocks; k++) {
 		h->n_asked += !h->asked[k];
 		h->asked[k] = 1;
 	}
