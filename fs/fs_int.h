@@ -358,6 +358,14 @@ void fs_prefetch_block(struct fs *fs, struct fs_handle *h, uint32_t index);
  */
 void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uint32_t stride);
 /*
+ * @h was closed: the read-ahead its reads queued and no worker has taken
+ * yet goes (fetches in flight end as they would). Nothing reads through
+ * it any more; a reader of 32 MiB from the first byte that then closed
+ * had 20 blocks more fetched after it, 30 ms away. What completes its
+ * file (fs_prefetch_complete()) stays: the file ends verified.
+ */
+void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h);
+/*
  * Drop the kernel's cached pages of @ino, from a worker thread: doing it
  * inside the read that found the problem would deadlock on page locks.
  */

@@ -1605,9 +1605,12 @@ static void fs_op_read_counted(fuse_req_t req, fuse_ino_t ino, size_t size, off_
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	untrack_open(fs_of(req), &((struct fs_handle *)(uintptr_t)fi->fh)->open);
-	handle_put((struct fs_handle *)(uintptr_t)fi->fh);
+	fs_prefetch_forget(fs_of(req), h);
+	untrack_open(fs_of(req), &h->open);
+	handle_put(h);
 	fuse_reply_err(req, 0);
 }
 

@@ -4,8 +4,9 @@
  * next, so that several range requests are in flight while the
  * application consumes the current block, and that complete a file read
  * out of order (fs_prefetch_complete()). Best effort: a full queue drops
- * the request, and a failed fetch is left for the reader to meet (and
- * report) itself.
+ * the request, a closed file its read-ahead not yet taken
+ * (fs_prefetch_forget()), and a failed fetch is left for the reader to
+ * meet (and report) itself.
  *
  * How many fetches run at once is an adaptive window (hub/pace.h), as in
  * `hubfs download`: it starts at prefetch_threads, widens while the
@@ -51,6 +52,7 @@ struct job {
 	const struct repo_entry *entry;
 	uint32_t index;
 	uint32_t stride;             /* completing a file: then block index + stride; 0: no */
+	const struct fs_handle *owner; /* the open file whose read queued it; never dereferenced */
 	uint32_t rejects;            /* cache_object_rejects() when its file was opened */
 	fuse_ino_t ino;              /* the inode to invalidate */
 	off_t inval_off, inval_len;  /* its pages to drop; 0, 0: all of them */
@@ -363,7 +365,7 @@ static bool queue_job(struct fs *fs, const struct job *job)
 static void queue_block(struct fs *fs, struct fs_handle *h, uint32_t index, uint32_t stride)
 {
 	struct job job = { .snap = h->snap, .entry = h->entry, .index = index,
-			   .stride = stride, .rejects = h->rejects_at_open };
+			   .stride = stride, .owner = h, .rejects = h->rejects_at_open };
 
 	repo_snapshot_ref(h->snap); /* the queue's */
 	if (!queue_job(fs, &job))
@@ -381,6 +383,27 @@ void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uin
 
 	for (uint32_t k = from; k < blocks && k - from < stride; k++)
 		queue_block(fs, h, k, stride);
+}
+
+void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h)
+{
+	struct fs_prefetch *pf = fs->prefetch;
+	size_t kept = 0;
+
+	if (!pf)
+		return;
+	pthread_mutex_lock(&pf->lock);
+	for (size_t i = 0; i < pf->count; i++) {
+		struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
+
+		if (j->snap && j->owner == h && !j->stride) {
+			repo_snapshot_unref(j->snap);
+			continue;
+		}
+		pf->q[(pf->head + kept++) % QUEUE_MAX] = *j;
+	}
+	pf->count = kept;
+	pthread_mutex_unlock(&pf->lock);
 }
 
 void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)

@@ -83,6 +83,24 @@ middle=$(cdn_gets_settled)
 check "3 MiB from the middle: a block or two ahead ($middle GETs)" test "$middle" -le 3
 unmount_hubfs || die "unmount failed"
 
+# --- a reader that closes its file takes the read-ahead still queued for
+# it along: 2 fetches at once, 16 blocks ahead of a reader from the first
+# byte, each block 0.5 s away; 24 MiB read, then closed ---
+fakehub_ctl POST config '{"cdn_rate": 8388608}' >/dev/null
+rm -rf "$T/cache"
+mount_hubfs --cache-dir "$T/cache" -o max_streams=2
+fakehub_ctl DELETE log >/dev/null
+dd if="$MNT/$FILE" of=/dev/null bs=1M count=24 status=none
+at_close=$(hub_count host=cdn method=GET)
+after=$(cdn_gets_settled)
+# The 6 blocks read, the one the kernel's read-ahead may reach past them,
+# and at most 2 in flight when it closed (and one more taken meanwhile);
+# with the queue left alone, all 16 ahead came (22 or more).
+check "24 MiB read, then closed: $after blocks fetched ($at_close when it closed), not the 16 queued ahead" \
+	test "$after" -le 11
+unmount_hubfs || die "unmount failed"
+fakehub_ctl POST config '{"cdn_rate": 33554432}' >/dev/null
+
 # --- a CDN that sheds load: 429 beyond 4 answers at once (the window starts at 16) ---
 fakehub_ctl POST config '{"cdn_max_active": 4}' >/dev/null
 cold_read
