@@ -160,6 +160,19 @@ struct cache_object {
 	 * clean, and can go, when the reader has it whole.
 	 */
 	bool streamed;
+	/*
+	 * What this process handed out of it while it was not verified, since
+	 * its last rejection (readers, answers before a block was stored,
+	 * pushes to the kernel): a bit per 64 KiB chunk (NULL: nothing yet),
+	 * n_served of them set, each before its bytes are read. The read that
+	 * leaves no chunk unmarked waits for the verdict (serves_all()), so
+	 * that a reader in any order, or several sharing the page cache, never
+	 * has every byte before it. served_unknown: no memory for the bits,
+	 * and every read counts as that read.
+	 */
+	uint64_t *served;
+	uint32_t n_served;
+	bool served_unknown;
 	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
 };
 
@@ -384,6 +397,64 @@ static bool forgettable(const struct cache_object *o)
 	       o->rejects == 0 && o->discarding == 0 && o->hash_losses == 0;
 }
 
+/* Nothing of @o handed out unverified any more (verified, or refused). Lock held. */
+static void forget_served(struct cache_object *o)
+{
+	free(o->served);
+	o->served = NULL;
+	o->n_served = 0;
+	o->served_unknown = false;
+}
+
+static uint32_t chunks_of(const struct cache_object *o)
+{
+	return (uint32_t)((o->key.size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+}
+
+static bool chunk_served(const struct cache_object *o, uint32_t i)
+{
+	return o->served && (o->served[i / 64] >> (i % 64) & 1);
+}
+
+/*
+ * Once [@offset, @offset + @len) is handed out too, has every chunk of @o
+ * been (@len 0: has it now)? Lock held.
+ */
+static bool serves_all(const struct cache_object *o, uint64_t offset, size_t len)
+{
+	uint32_t total = chunks_of(o), missing = 0;
+
+	if (o->served_unknown)
+		return true;
+	if (len) {
+		uint32_t last = (uint32_t)((offset + len - 1) / CACHE_CHUNK_SIZE);
+
+		for (uint32_t i = (uint32_t)(offset / CACHE_CHUNK_SIZE); i <= last && i < total; i++)
+			missing += !chunk_served(o, i);
+	}
+	return o->n_served + missing >= total;
+}
+
+/* [@offset, @offset + @len) of @o is handed out: mark it, before its bytes are read. Lock held. */
+static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
+{
+	uint32_t total = chunks_of(o), last;
+
+	if (o->verified || o->served_unknown || len == 0)
+		return;
+	if (!o->served && !(o->served = calloc((total + 63) / 64, sizeof(*o->served)))) {
+		o->served_unknown = true;
+		return;
+	}
+	last = (uint32_t)((offset + len - 1) / CACHE_CHUNK_SIZE);
+	for (uint32_t i = (uint32_t)(offset / CACHE_CHUNK_SIZE); i <= last && i < total; i++) {
+		if (!chunk_served(o, i)) {
+			o->served[i / 64] |= 1ull << (i % 64);
+			o->n_served++;
+		}
+	}
+}
+
 /*
  * Drop a ref on @o; the last one frees it when forgettable(), so that the
  * index holds what is cached and what is in use, not every object ever
@@ -401,6 +472,7 @@ static void put_object(struct cache *c, struct cache_object *o)
 	}
 	c->n_objects--;
 	drop_hash(o);
+	forget_served(o);
 	free(o->reject_why);
 	free(o->blocks);
 	free(o);
@@ -1030,7 +1102,8 @@ static int may_answer_early(struct fetch_sink *s)
 		return -EAGAIN;
 	pthread_mutex_lock(&s->c->lock);
 	/* Nor from a fetch that began before the content was refused. */
-	may = s->o->n_present + 1 < s->o->n_blocks && s->o->rejects == s->rejects;
+	may = s->o->n_present + 1 < s->o->n_blocks && s->o->rejects == s->rejects &&
+	      !serves_all(s->o, 0, 0);
 	pthread_mutex_unlock(&s->c->lock);
 	if (may && s->k == 0)
 		may = check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) == 0;
@@ -1372,6 +1445,7 @@ static void reject_object(struct cache *c, struct cache_object *o, const char *w
 	o->rejects++;
 	o->discarding++;
 	o->vouched = false;
+	forget_served(o); /* the next content starts afresh, on a new inode */
 	set_reject_why(o, why);
 	c->stats.rejected++;
 }
@@ -1954,6 +2028,7 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 		}
 		o->verified = true;
 		o->vouched = true;
+		forget_served(o);
 		c->stats.verified++;
 	} else if (rc == -EBADMSG && !changed) {
 		reject_object(c, o, why);
@@ -2153,18 +2228,20 @@ static bool awaits_running_verdict(const struct cache_object *o, uint64_t offset
  * Must a read of [@offset, @offset + @len) wait for @o's verdict (@len 0:
  * not a read, always)? Lock held. A complete object that is not verified is
  * hashed before more of it is served, with one exception: while another
- * thread verifies it, reads that end before its last block go on, checked
- * block by block as every read before the object was complete was. A
- * reader in order would otherwise stop for the whole hash at the block
- * that completed the object. The read of the last block still waits: a
- * reader of the whole file learns of a wrong hash before its last byte,
- * and any other reader of it at its next read (o->rejects).
+ * thread verifies it, reads go on, checked block by block as every read
+ * before the object was complete was, until one would leave no chunk of it
+ * unserved (serves_all()): that one waits. A reader in order would
+ * otherwise stop for the whole hash at the block that completed the
+ * object, and one out of order at its last block. A reader of the whole
+ * file, in any order, learns of a wrong hash before its last byte, and
+ * any other reader of it at its next read (o->rejects). An object of one
+ * block is always hashed before its first byte.
  */
 static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t len)
 {
 	if (!needs_settle(o))
 		return awaits_running_verdict(o, offset, len);
-	return !o->verifying || len == 0 || reaches_last_block(o, offset, len);
+	return !o->verifying || len == 0 || o->n_blocks < 2 || serves_all(o, offset, len);
 }
 
 /*
@@ -2253,6 +2330,59 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	return 0;
 }
 
+/*
+ * A read that leaves no chunk of @o unserved, while the blocks @o lacks are
+ * all arriving (read-ahead's, or answered before they were stored), waits
+ * for them: @o is then complete, and the read waits for its verdict
+ * (settle()). A mapping read in random order otherwise had its last bytes
+ * while the background completion still stored blocks, and the verdict
+ * came after them. Not when a block is absent and not arriving (evicted
+ * since it was served, under a cap): the running hash decides then, if
+ * anything, as for a reader in order. Fetches end by their deadlines.
+ */
+static void await_arrivals(struct cache *c, struct cache_object *o)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!o->verified && o->n_blocks >= 2 && o->n_fetching > 0 &&
+	       o->n_present + o->n_fetching == o->n_blocks && serves_all(o, 0, 0))
+		pthread_cond_wait(&c->changed, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/*
+ * Must a read of [@offset, @offset + @len) of @o not be served at once, by
+ * a caller that cannot wait (cache_read_cached(), cache_open_stored())?
+ * When it must wait for the verdict, and when it would leave no chunk
+ * unserved of an object not verified: read_object() decides that one.
+ * Lock held.
+ */
+static bool held_back(const struct cache_object *o, uint64_t offset, size_t len)
+{
+	return awaits_verdict(o, offset, len) ||
+	       (o->n_blocks >= 2 && !o->verified && serves_all(o, offset, len));
+}
+
+/*
+ * May the read of [@offset, @offset + @len) that completed @o be answered
+ * before its thread verifies @o? Yes when a chunk of it is still to be
+ * served (then that read waits), @o has more than one block and its
+ * content was not refused since the read began (@rejects). A mapping read
+ * in random order otherwise stopped for half the object's hash at the
+ * read that happened to complete it (docs/benchmarks.md, a twenty-second
+ * session).
+ */
+static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
+				      uint64_t offset, size_t len, uint32_t rejects)
+{
+	bool may;
+
+	pthread_mutex_lock(&c->lock);
+	may = o->n_blocks >= 2 && !o->verified && o->rejects == rejects &&
+	      !serves_all(o, offset, len);
+	pthread_mutex_unlock(&c->lock);
+	return may;
+}
+
 ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, void *buf, size_t len,
 		   uint64_t offset, struct cache_error *err)
@@ -2278,6 +2408,7 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 
 		pthread_mutex_lock(&c->lock);
 		rejects = o->rejects;
+		mark_served(o, offset, len);
 		pthread_mutex_unlock(&c->lock);
 		rc = settle(c, o, false, offset, len, err);
 		while (rc == 0 && done < len) {
@@ -2294,7 +2425,18 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 				       err);
 			done += n;
 		}
-		/* The read that completes the object waits for its hash. */
+		/*
+		 * The read that completes the object hashes it: after answering
+		 * when it leaves chunks unserved (the read that serves the last
+		 * of them will wait for the verdict), else before.
+		 */
+		if (rc == 0 && !completed)
+			await_arrivals(c, o);
+		if (rc == 0 && completed && ready && !early.told &&
+		    may_answer_before_verdict(c, o, offset, len, rejects)) {
+			early.told = true;
+			ready(ctx);
+		}
 		if (rc == 0)
 			rc = settle(c, o, completed, offset, len, err);
 		if (rc == 0) {
@@ -2366,7 +2508,9 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		return rc;
 	pthread_mutex_lock(&c->lock);
 	rejects = o->rejects;
-	rc = awaits_verdict(o, offset, len) || o->discarding ? -EWOULDBLOCK : 0;
+	rc = held_back(o, offset, len) || o->discarding ? -EWOULDBLOCK : 0;
+	if (rc == 0)
+		mark_served(o, offset, len);
 	while (rc == 0 && done < len) {
 		uint64_t pos = offset + done;
 		uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -2427,7 +2571,8 @@ int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t off
 		fd = -EINVAL; /* one block at a time */
 	} else if (readable_now(b) && b->stored_id && !o->discarding &&
 		   time_mono_ms() - b->stored_ms <= cache_stored_fresh_ms &&
-		   !awaits_verdict(o, offset, len)) {
+		   !held_back(o, offset, len)) {
+		mark_served(o, offset, len);
 		gen = b->gen;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);

@@ -125,11 +125,16 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
  * fetches the read's last block, and the bytes have arrived, not yet the
  * rest of the block. A reader's first byte then waits for its own bytes,
  * not for the block's 4 MiB. Never for a read of the object's last block
- * or one that would complete the object (both wait for the verdict), nor
- * for block 0 before its first bytes are known not to be a Git-LFS
- * pointer. @ready runs on this thread, at most once, with no cache lock
+ * or one that would complete the object while the block arrives, nor for
+ * block 0 before its first bytes are known not to be a Git-LFS pointer.
+ * The read that completes the object is told once its block is stored,
+ * before this call hashes the whole object, while a chunk of the object
+ * remains that no read was given (the read that serves the last of them
+ * is told after the verdict): a failed hash is then this call's return
+ * only. @ready runs on this thread, at most once, with no cache lock
  * held; from then on nothing more is written to @buf, so the caller may
- * hand it on (the mount answers with it while this call stores the block).
+ * hand it on (the mount answers with it while this call stores the block,
+ * or hashes the object).
  */
 ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			 const struct cache_source *src, void *buf, size_t len,

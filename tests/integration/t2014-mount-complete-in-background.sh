@@ -187,5 +187,45 @@ expect_eq "39 40 41" "$(fetched_blocks | tr ' ' '\n' | awk '$1 >= 30' | tr '\n' 
 	"... block 41 fetched beside 39 and 40, before any read of it"
 expect_eq 3 "$(hub_peak host=cdn status=206 "t>=$second_run")" "... all three at once"
 unmount_hubfs || die "unmount failed"
+# --- a reader out of order of a wrong file: the end first (a footer), then
+# every other block in random order through one open file. Past half, the
+# rest comes in the background and its verification runs while the reader
+# reads on from disk; the read that leaves nothing of the file unserved
+# waits for the verdict and gets EIO. Before, the reads that did not
+# reach the last block went on during the verification, and the reader
+# could have every byte of the wrong file with success ---
+fakehub_ctl POST config '{"cdn_rate": 0}' >/dev/null
+for round in 1 2 3; do
+	mount_hubfs --cache-dir "$T/cache-wrong-$round"
+	ls "$MNT/hubfs-test/big-model" >/dev/null
+	fakehub_ctl DELETE log >/dev/null
+	# A byte of block 20's answer flipped, whichever reader asks for it.
+	fakehub_ctl POST faults "{\"kind\": \"corrupt\", \"host\": \"cdn\", \"glob\": \"/repos/*\", \"offset\": $((20 * BS + 100)), \"count\": 1}" >/dev/null
+	got=$("$PYTHON" - "$FILE" "$round" <<'PY'
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size, bs = os.fstat(fd).st_size, 4194304
+n = (size + bs - 1) // bs
+order = [n - 1] + random.Random(int(sys.argv[2])).sample(range(n - 1), n - 1)
+def read_block(k):  # all of it: a read cut short by a failed page is asked again
+    at, end = k * bs, min(size, (k + 1) * bs)
+    while at < end:
+        got = os.pread(fd, end - at, at)
+        if not got:
+            sys.exit("end of file at %d" % at)
+        at += len(got)
+try:
+    for k in order:
+        read_block(k)
+except OSError as e:
+    print("errno %d" % e.errno)
+    sys.exit(0)
+print("every byte read")
+PY
+)
+	expect_eq "errno 5" "$got" "round $round: a reader of a wrong file, its end first, then the rest out of order, gets EIO"
+	unmount_hubfs || die "unmount failed"
+done
+fakehub_ctl DELETE faults >/dev/null
 check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
 test_done

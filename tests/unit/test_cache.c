@@ -773,55 +773,102 @@ static void start_verification(struct fx *f, struct completer *a, pthread_t *t)
 }
 
 /*
- * While one thread hashes a complete object, a read of a block before the
- * last one is served from disk at once (a reader in order must not stop
- * there for the whole hash); a read of the last block waits for the
- * verdict. Each trial checks afterwards that the hash was still going on
- * when it read: a trial where the hash won the race proves nothing and is
- * run again with another object.
+ * While one thread hashes a complete object, reads are served from disk at
+ * once, the last block's too (a reader in order must not stop there for
+ * the whole hash, nor one out of order at the last block), until a read
+ * would leave no chunk of it unserved: that read waits for the verdict, so
+ * that no reader, in any order, has every byte before it. Each trial
+ * checks afterwards that the hash was still going on when it read: a
+ * trial where the hash won the race proves nothing and is run again with
+ * another object.
  */
 static void test_reads_go_on_while_verifying(void **state)
 {
 	struct fx *f = *state;
 	struct cache_error err = { { 0 } };
-	int early = 0, last_checked = 0;
-	uint8_t buf[4096];
+	int early = 0, whole_checked = 0;
+	uint8_t buf[4096], *all = malloc(16 * BS);
 
-	for (int trial = 0; trial < 20 && (!early || !last_checked); trial++) {
+	assert_non_null(all);
+	for (int trial = 0; trial < 20 && (!early || !whole_checked); trial++) {
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
 						      (uint32_t)(40 + trial));
 		struct completer a = { .f = f, .o = o };
 		struct cache_object_info in;
 		pthread_t t;
-		ssize_t n;
+		ssize_t n7, nlast, n;
 
 		start_verification(f, &a, &t);
 		/* Block 7, then the last block, while the hash may still run. */
-		n = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 7 * BS + 5, &err);
+		n7 = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 7 * BS + 5, &err);
+		if (n7 > 0)
+			assert_bytes(buf, o->data + 7 * BS + 5, sizeof(buf), 7 * BS + 5);
+		nlast = cache_read_cached(f->c, &o->key, buf, 100, 16 * BS - 100, &err);
+		if (nlast > 0)
+			assert_bytes(buf, o->data + 16 * BS - 100, 100, 16 * BS - 100);
 		if (!info(f, &o->key).verified) {
 			/* Read while the hash ran: served all the same. */
-			assert_int_equal(n, (ssize_t)sizeof(buf));
-			assert_bytes(buf, o->data + 7 * BS + 5, sizeof(buf), 7 * BS + 5);
+			assert_int_equal(n7, (ssize_t)sizeof(buf));
+			assert_int_equal(nlast, 100);
 			early++;
 		}
-		n = cache_read_cached(f->c, &o->key, buf, sizeof(buf), 16 * BS - 100, &err);
+		/* The read of everything else would leave no chunk unserved. */
+		n = cache_read_cached(f->c, &o->key, all, 16 * BS, 0, &err);
 		in = info(f, &o->key);
 		if (in.verifying) {
 			/* Still hashing when it returned: it cannot have served. */
 			assert_int_equal(n, -EWOULDBLOCK);
-			last_checked++;
+			whole_checked++;
 		}
 		pthread_join(t, NULL);
 		assert_int_equal(a.rc, 1);
 		assert_true(info(f, &o->key).verified);
-		/* Verified: the last block is served from disk too. */
-		assert_int_equal(cache_read_cached(f->c, &o->key, buf, 100, 16 * BS - 100, &err),
-				 100);
+		/* Verified: all of it is served from disk. */
+		assert_int_equal(cache_read_cached(f->c, &o->key, all, 16 * BS, 0, &err),
+				 (ssize_t)(16 * BS));
+		assert_bytes(all, o->data, 16 * BS, 0);
 		assert_int_equal(cache_evict_object(f->c, &o->key), 0);
 	}
-	if (!early || !last_checked)
-		fail_msg("the hash always won the race (%d early reads, %d last-block reads "
-			 "checked in 20 trials)", early, last_checked);
+	free(all);
+	if (!early || !whole_checked)
+		fail_msg("the hash always won the race (%d early reads, %d whole reads "
+			 "checked in 20 trials)", early, whole_checked);
+}
+
+/*
+ * A reader out of order of a wrong object: it reads the last block while
+ * the object is not complete (a footer first), then the rest while another
+ * thread verifies it. That read leaves no chunk unserved: it waits for the
+ * verdict and fails. Before, it was served (it ends before the last
+ * block), and the reader had every byte of the wrong content with
+ * success. A few objects: the hash may also win the race (then the rest's
+ * read completes the object anew itself, and fails all the same).
+ */
+static void test_reader_out_of_order_meets_the_verdict(void **state)
+{
+	struct fx *f = *state;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(16 * BS);
+
+	assert_non_null(buf);
+	for (int trial = 0; trial < 5; trial++) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 16 * BS,
+						      (uint32_t)(70 + trial));
+		struct completer a = { .f = f, .o = o };
+		pthread_t t;
+
+		mem_object_corrupt(o, 9, 1234);
+		/* The last block first: served, the object being incomplete. */
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 15 * BS, &err),
+				 (ssize_t)BS);
+		start_verification(f, &a, &t);
+		/* Blocks 0 to 14: every chunk served once this one is. */
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 15 * BS, 0, &err),
+				 -EBADMSG);
+		pthread_join(t, NULL);
+		assert_int_equal(a.rc, -EBADMSG);
+	}
+	free(buf);
 }
 
 /*
@@ -1088,6 +1135,7 @@ struct early_news {
 	unsigned told;
 	uint32_t present_then;       /* blocks stored when told */
 	uint32_t arriving_then;      /* blocks being fetched when told */
+	bool verified_then;
 	bool bytes_right_then;
 };
 
@@ -1100,6 +1148,7 @@ static void early_ready(void *ctx)
 	n->told++;
 	n->present_then = i.blocks_present;
 	n->arriving_then = i.blocks_arriving;
+	n->verified_then = i.verified;
 	n->bytes_right_then = memcmp(n->buf, n->o->data + n->off, n->len) == 0;
 }
 
@@ -1122,7 +1171,11 @@ static void read_early_expect(struct fx *f, const struct mem_object *o, uint64_t
  * A reader that fetches its block is told its bytes are in before the
  * block is stored (the time to a file's first byte), with the right
  * bytes; never for the object's last block, nor for the block that
- * completes the object, nor for a block 0 that is an LFS pointer.
+ * completes the object, nor for a block 0 that is an LFS pointer. The
+ * read that completes the object is told once its block is stored,
+ * before its thread verifies the object, while chunks of it remain that
+ * no read was given; the read that leaves none is told only after the
+ * verdict.
  */
 static void test_read_answers_before_the_block_is_stored(void **state)
 {
@@ -1150,9 +1203,14 @@ static void test_read_answers_before_the_block_is_stored(void **state)
 	/* Already stored: nothing to tell early; the read returns. */
 	read_early_expect(f, o, 10, 10, &n);
 	assert_int_equal(n.told, 0);
-	/* The object's last block waits for the verdict: never told early. */
+	/*
+	 * The object's last block, which completes it: not told while it
+	 * arrives; told once stored, and the object is verified after.
+	 */
 	read_early_expect(f, o, 3 * BS, 100, &n);
-	assert_int_equal(n.told, 0);
+	assert_int_equal(n.told, 1);
+	assert_int_equal(n.present_then, 4);
+	assert_false(n.verified_then);
 	assert_true(info(f, &o->key).verified);
 	assert_int_equal(mem_object_fetches_all(o), 4);
 
@@ -1170,7 +1228,17 @@ static void test_read_answers_before_the_block_is_stored(void **state)
 	read_early_expect(f, o, 3 * BS, 100, &n);
 	assert_int_equal(n.told, 0); /* the last block */
 	read_early_expect(f, o, BS, 100, &n);
-	assert_int_equal(n.told, 0); /* the block that completed it */
+	assert_int_equal(n.told, 1); /* the block that completed it: once stored */
+	assert_int_equal(n.present_then, 4);
+	assert_false(n.verified_then);
+	assert_true(info(f, &o->key).verified);
+
+	/* The read that completes an object and leaves no chunk unserved: after the verdict. */
+	o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 24);
+	read_early_expect(f, o, 0, BS, &n);
+	assert_int_equal(n.told, f->ms.src.fetch_stream ? 0 : 1); /* as above: in order only */
+	read_early_expect(f, o, BS, BS, &n);
+	assert_int_equal(n.told, 0);
 	assert_true(info(f, &o->key).verified);
 
 	/* Block 0 that is a pointer stub: refused, never told. */
@@ -4575,6 +4643,7 @@ int main(void)
 		T(test_open_stored_only_what_this_process_stored),
 		T(test_open_stored_only_fresh_and_right),
 		T(test_reads_go_on_while_verifying),
+		T(test_reader_out_of_order_meets_the_verdict),
 		T(test_prefetch_does_not_wait_for_the_verdict),
 		T(test_wrong_hash_single_block),
 		T(test_wrong_hash_multi_block),
