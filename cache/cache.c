@@ -2402,15 +2402,23 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 
 	/* A wrong block met while hashing is fetched again; a few rounds at most. */
 	for (int round = 0; round < 3; round++) {
-		bool completed = false;
+		bool completed = false, verify_after;
 		size_t done = 0;
 		uint32_t rejects;
 
 		pthread_mutex_lock(&c->lock);
 		rejects = o->rejects;
 		mark_served(o, offset, len);
+		/*
+		 * Complete, not verified, and nobody verifies it yet (the
+		 * read-ahead that completed it has not begun, or a crash came
+		 * first): while chunks remain unserved, this read is answered
+		 * first and hashes it after, as the read that completes it does.
+		 */
+		verify_after = ready && o->n_blocks >= 2 && needs_settle(o) && !o->verifying &&
+			       !serves_all(o, 0, 0);
 		pthread_mutex_unlock(&c->lock);
-		rc = settle(c, o, false, offset, len, err);
+		rc = verify_after ? 0 : settle(c, o, false, offset, len, err);
 		while (rc == 0 && done < len) {
 			uint64_t pos = offset + done;
 			uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -2428,11 +2436,12 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 		/*
 		 * The read that completes the object hashes it: after answering
 		 * when it leaves chunks unserved (the read that serves the last
-		 * of them will wait for the verdict), else before.
+		 * of them will wait for the verdict), else before. So does one
+		 * that found it complete with nobody hashing it (verify_after).
 		 */
 		if (rc == 0 && !completed)
 			await_arrivals(c, o);
-		if (rc == 0 && completed && ready && !early.told &&
+		if (rc == 0 && (completed || verify_after) && ready && !early.told &&
 		    may_answer_before_verdict(c, o, offset, len, rejects)) {
 			early.told = true;
 			ready(ctx);
