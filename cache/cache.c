@@ -161,18 +161,20 @@ struct cache_object {
 	 */
 	bool streamed;
 	/*
-	 * What this process handed out of it while it was not verified, since
-	 * its last rejection (readers, answers before a block was stored,
-	 * pushes to the kernel): a bit per 64 KiB chunk (NULL: nothing yet),
-	 * n_served of them set, each before its bytes are read. The read that
-	 * leaves no chunk unmarked waits for the verdict (serves_all()), so
-	 * that a reader in any order, or several sharing the page cache, never
-	 * has every byte before it. served_unknown: no memory for the bits,
-	 * and every read counts as that read.
+	 * What this process handed out of it since its last rejection (reads,
+	 * answers before a block was stored, pushes to the kernel), verified
+	 * or not: the kernel keeps pages across opens and verdicts, and a
+	 * reader may take them from there. A bit per 64 KiB chunk (NULL:
+	 * nothing yet), n_served of them set, each before its bytes are read.
+	 * Once the object is complete, the read that leaves no chunk unmarked
+	 * waits for the verdict (serves_all()), so that a reader in any order,
+	 * or several sharing the page cache, never has every byte before it.
+	 * served_whole: every chunk was handed out (the bits are freed then),
+	 * or there was no memory for them; every read counts as the last.
 	 */
 	uint64_t *served;
 	uint32_t n_served;
-	bool served_unknown;
+	bool served_whole;
 	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
 };
 
@@ -397,13 +399,13 @@ static bool forgettable(const struct cache_object *o)
 	       o->rejects == 0 && o->discarding == 0 && o->hash_losses == 0;
 }
 
-/* Nothing of @o handed out unverified any more (verified, or refused). Lock held. */
+/* Nothing of @o's content handed out (refused, or forgotten). Lock held. */
 static void forget_served(struct cache_object *o)
 {
 	free(o->served);
 	o->served = NULL;
 	o->n_served = 0;
-	o->served_unknown = false;
+	o->served_whole = false;
 }
 
 static uint32_t chunks_of(const struct cache_object *o)
@@ -424,7 +426,7 @@ static bool serves_all(const struct cache_object *o, uint64_t offset, size_t len
 {
 	uint32_t total = chunks_of(o), missing = 0;
 
-	if (o->served_unknown)
+	if (o->served_whole)
 		return true;
 	if (len) {
 		uint32_t last = (uint32_t)((offset + len - 1) / CACHE_CHUNK_SIZE);
@@ -440,10 +442,10 @@ static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
 {
 	uint32_t total = chunks_of(o), last;
 
-	if (o->verified || o->served_unknown || len == 0)
+	if (o->served_whole || len == 0)
 		return;
 	if (!o->served && !(o->served = calloc((total + 63) / 64, sizeof(*o->served)))) {
-		o->served_unknown = true;
+		o->served_whole = true;
 		return;
 	}
 	last = (uint32_t)((offset + len - 1) / CACHE_CHUNK_SIZE);
@@ -452,6 +454,11 @@ static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
 			o->served[i / 64] |= 1ull << (i % 64);
 			o->n_served++;
 		}
+	}
+	if (o->n_served >= total) {
+		free(o->served);
+		o->served = NULL;
+		o->served_whole = true;
 	}
 }
 
@@ -2028,7 +2035,6 @@ static int end_verification(struct cache *c, struct cache_object *o, int rc,
 		}
 		o->verified = true;
 		o->vouched = true;
-		forget_served(o);
 		c->stats.verified++;
 	} else if (rc == -EBADMSG && !changed) {
 		reject_object(c, o, why);
