@@ -462,6 +462,16 @@ static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
 	}
 }
 
+/* Free @o and what it owns; it is out of the table (or the table goes). */
+static void free_object(struct cache_object *o)
+{
+	drop_hash(o);
+	forget_served(o);
+	free(o->reject_why);
+	free(o->blocks);
+	free(o);
+}
+
 /*
  * Drop a ref on @o; the last one frees it when forgettable(), so that the
  * index holds what is cached and what is in use, not every object ever
@@ -478,11 +488,7 @@ static void put_object(struct cache *c, struct cache_object *o)
 		}
 	}
 	c->n_objects--;
-	drop_hash(o);
-	forget_served(o);
-	free(o->reject_why);
-	free(o->blocks);
-	free(o);
+	free_object(o);
 }
 
 /* put_object() with the lock taken here. */
@@ -3462,10 +3468,7 @@ void cache_close(struct cache *c)
 
 		for (; o; o = next) {
 			next = o->next;
-			drop_hash(o);
-			free(o->reject_why);
-			free(o->blocks);
-			free(o);
+			free_object(o);
 		}
 	}
 	free(c->table);
