@@ -420,13 +420,14 @@ static bool chunk_served(const struct cache_object *o, uint32_t i)
 
 /*
  * Once [@offset, @offset + @len) is handed out too, has every chunk of @o
- * been (@len 0: has it now)? Lock held.
+ * been (@len 0: has it now)? An object of one block counts as whole from
+ * its first byte: it is always hashed before that. Lock held.
  */
 static bool serves_all(const struct cache_object *o, uint64_t offset, size_t len)
 {
 	uint32_t total = chunks_of(o), missing = 0;
 
-	if (o->served_whole)
+	if (o->served_whole || o->n_blocks < 2)
 		return true;
 	if (len) {
 		uint32_t last = (uint32_t)((offset + len - 1) / CACHE_CHUNK_SIZE);
@@ -2253,7 +2254,7 @@ static bool awaits_verdict(const struct cache_object *o, uint64_t offset, size_t
 {
 	if (!needs_settle(o))
 		return awaits_running_verdict(o, offset, len);
-	return !o->verifying || len == 0 || o->n_blocks < 2 || serves_all(o, offset, len);
+	return !o->verifying || len == 0 || serves_all(o, offset, len);
 }
 
 /*
@@ -2355,7 +2356,7 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 static void await_arrivals(struct cache *c, struct cache_object *o)
 {
 	pthread_mutex_lock(&c->lock);
-	while (!o->verified && o->n_blocks >= 2 && o->n_fetching > 0 &&
+	while (!o->verified && o->n_fetching > 0 &&
 	       o->n_present + o->n_fetching == o->n_blocks && serves_all(o, 0, 0))
 		pthread_cond_wait(&c->changed, &c->lock);
 	pthread_mutex_unlock(&c->lock);
@@ -2370,15 +2371,14 @@ static void await_arrivals(struct cache *c, struct cache_object *o)
  */
 static bool held_back(const struct cache_object *o, uint64_t offset, size_t len)
 {
-	return awaits_verdict(o, offset, len) ||
-	       (o->n_blocks >= 2 && !o->verified && serves_all(o, offset, len));
+	return awaits_verdict(o, offset, len) || (!o->verified && serves_all(o, offset, len));
 }
 
 /*
  * May the read of [@offset, @offset + @len) that completed @o be answered
  * before its thread verifies @o? Yes when a chunk of it is still to be
- * served (then that read waits), @o has more than one block and its
- * content was not refused since the read began (@rejects). A mapping read
+ * served (then that read waits) and its content was not refused since
+ * the read began (@rejects). A mapping read
  * in random order otherwise stopped for half the object's hash at the
  * read that happened to complete it (docs/benchmarks.md, a twenty-second
  * session).
@@ -2389,8 +2389,7 @@ static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
 	bool may;
 
 	pthread_mutex_lock(&c->lock);
-	may = o->n_blocks >= 2 && !o->verified && o->rejects == rejects &&
-	      !serves_all(o, offset, len);
+	may = !o->verified && o->rejects == rejects && !serves_all(o, offset, len);
 	pthread_mutex_unlock(&c->lock);
 	return may;
 }
@@ -2427,8 +2426,7 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 		 * first): while chunks remain unserved, this read is answered
 		 * first and hashes it after, as the read that completes it does.
 		 */
-		verify_after = ready && o->n_blocks >= 2 && needs_settle(o) && !o->verifying &&
-			       !serves_all(o, 0, 0);
+		verify_after = ready && needs_settle(o) && !o->verifying && !serves_all(o, 0, 0);
 		pthread_mutex_unlock(&c->lock);
 		rc = verify_after ? 0 : settle(c, o, false, offset, len, err);
 		while (rc == 0 && done < len) {

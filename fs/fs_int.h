@@ -360,8 +360,8 @@ void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uin
 /*
  * @h was closed: the read-ahead its reads queued and no worker has taken
  * yet goes (fetches in flight end as they would). Nothing reads through
- * it any more; a reader of 32 MiB from the first byte that then closed
- * had 20 blocks more fetched after it, 30 ms away. What completes its
+ * it any more; a reader of 32 MiB from the first byte, 30 ms away, that
+ * then closed had 72 blocks fetched for its 8, 44-48 now. What completes its
  * file (fs_prefetch_complete()) stays: the file ends verified.
  */
 void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h);
