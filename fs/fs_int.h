@@ -171,8 +171,11 @@ struct fs_wait {
 /*
  * What of an open file the kernel was given, by read replies and pushes
  * (fs/given.c), and which blocks of it the cache was told to let go of
- * (drop_behind() in ops.c). A bit per 64 KiB chunk (CACHE_CHUNK_SIZE), one
- * word per block. A block given whole was put in the mount's page cache:
+ * (drop_behind() in ops.c). A bit per page, 128 bytes per block: the
+ * kernel's reads meet at any page (6.18.44 splits a mapping's 4 MiB piece
+ * 4 KiB short of a MiB), and with a bit per 64 KiB chunk, counting only
+ * chunks wholly inside one read, no piece was ever given whole (t2019).
+ * A block given whole was put in the mount's page cache:
  * a push of it would copy it there again, and the cache's copy of it may
  * leave the page cache. A hint: the kernel may have lost pages since
  * (reclaim), and those are then read again from the cache's copy, on disk
@@ -180,10 +183,12 @@ struct fs_wait {
  * opens, nor any when memory ran out. Guarded by the handle's lock.
  */
 #define FS_GIVEN_AGAIN_LAG 10  /* see fs_given_passed() */
+#define FS_GIVEN_PAGE 4096u
+#define FS_GIVEN_WORDS (CACHE_BLOCK_SIZE / FS_GIVEN_PAGE / 64)
 struct fs_given {
 	uint64_t size;               /* the file's */
 	uint32_t n_blocks;           /* 0: nothing tracked */
-	uint64_t *chunks;            /* per block: bit c set, its chunk c was given */
+	uint64_t *pages;             /* FS_GIVEN_WORDS per block: bit p set, its page p was given */
 	uint8_t *let_go;             /* per block: fs_given_passed() returned it */
 	uint32_t again[FS_GIVEN_AGAIN_LAG]; /* the last blocks returned, to return again */
 	uint32_t n_again;            /* blocks returned so far */
@@ -192,9 +197,9 @@ struct fs_given {
 /* Track a file of @size bytes. Without memory it tracks nothing. */
 void fs_given_init(struct fs_given *g, uint64_t size);
 void fs_given_free(struct fs_given *g);
-/* The kernel has the bytes [@off, @off + @len): the chunks wholly inside. */
+/* The kernel has the bytes [@off, @off + @len): the pages wholly inside. */
 void fs_given_mark(struct fs_given *g, uint64_t off, uint64_t len);
-/* Every chunk of block @k was given. */
+/* Every page of block @k was given. */
 bool fs_given_whole(const struct fs_given *g, uint32_t k);
 /* At most this many blocks behind a read fs_given_passed() looks at. */
 #define FS_GIVEN_SCAN 16

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What of an open file the kernel was given: see struct fs_given in
- * fs_int.h. One word per block, a bit per 64 KiB chunk.
+ * fs_int.h. A bit per page, FS_GIVEN_WORDS words per block.
  */
 #include <stdlib.h>
 
 #include "fs/fs_int.h"
 
-_Static_assert(CACHE_BLOCK_SIZE / CACHE_CHUNK_SIZE == 64,
-	       "a block's chunks are the bits of one uint64_t");
+#define PAGES_PER_BLOCK (CACHE_BLOCK_SIZE / FS_GIVEN_PAGE)
+
+_Static_assert(PAGES_PER_BLOCK == 64 * FS_GIVEN_WORDS,
+	       "a block's pages are the bits of FS_GIVEN_WORDS words");
 
 void fs_given_init(struct fs_given *g, uint64_t size)
 {
@@ -17,9 +19,9 @@ void fs_given_init(struct fs_given *g, uint64_t size)
 	*g = (struct fs_given){ .size = size };
 	if (blocks <= 1)
 		return; /* nothing to push, and a small file's copy is small */
-	g->chunks = calloc(blocks, sizeof(*g->chunks));
+	g->pages = calloc((size_t)blocks * FS_GIVEN_WORDS, sizeof(*g->pages));
 	g->let_go = calloc(blocks, sizeof(*g->let_go));
-	if (!g->chunks || !g->let_go) {
+	if (!g->pages || !g->let_go) {
 		fs_given_free(g); /* tracked nothing: every push goes, nothing drops */
 		g->size = size;
 		return;
@@ -29,19 +31,9 @@ void fs_given_init(struct fs_given *g, uint64_t size)
 
 void fs_given_free(struct fs_given *g)
 {
-	free(g->chunks);
+	free(g->pages);
 	free(g->let_go);
 	*g = (struct fs_given){ 0 };
-}
-
-/* The bits of block @k's chunks: all 64, or fewer for the file's last block. */
-static uint64_t block_mask(const struct fs_given *g, uint32_t k)
-{
-	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE;
-	uint64_t len = g->size - start < CACHE_BLOCK_SIZE ? g->size - start : CACHE_BLOCK_SIZE;
-	uint32_t chunks = (uint32_t)((len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
-
-	return chunks == 64 ? UINT64_MAX : (UINT64_C(1) << chunks) - 1;
 }
 
 void fs_given_mark(struct fs_given *g, uint64_t off, uint64_t len)
@@ -51,27 +43,32 @@ void fs_given_mark(struct fs_given *g, uint64_t off, uint64_t len)
 	if (!g->n_blocks || !len || off >= g->size)
 		return;
 	if (end >= g->size)
-		end = g->size + CACHE_CHUNK_SIZE - 1; /* the file's last chunk, however short */
-	/* Chunks wholly inside [off, end): a part of one is not the chunk. */
-	first = (off + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
-	last = end / CACHE_CHUNK_SIZE; /* exclusive */
-	for (uint64_t c = first; c < last; c++) {
-		uint32_t k = (uint32_t)(c / 64);
-
-		if (k >= g->n_blocks)
-			break;
-		g->chunks[k] |= UINT64_C(1) << (c % 64);
-	}
+		end = g->size + FS_GIVEN_PAGE - 1; /* the file's last page, however short */
+	/* Pages wholly inside [off, end): a part of one is not the page. */
+	first = (off + FS_GIVEN_PAGE - 1) / FS_GIVEN_PAGE;
+	last = end / FS_GIVEN_PAGE; /* exclusive */
+	if (last > (uint64_t)g->n_blocks * PAGES_PER_BLOCK)
+		last = (uint64_t)g->n_blocks * PAGES_PER_BLOCK;
+	for (uint64_t p = first; p < last; p++)
+		g->pages[p / 64] |= UINT64_C(1) << (p % 64);
 }
 
 bool fs_given_whole(const struct fs_given *g, uint32_t k)
 {
-	uint64_t mask;
+	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE, len;
+	const uint64_t *w;
+	uint32_t pages;
 
 	if (k >= g->n_blocks)
 		return false;
-	mask = block_mask(g, k);
-	return (g->chunks[k] & mask) == mask;
+	len = g->size - start < CACHE_BLOCK_SIZE ? g->size - start : CACHE_BLOCK_SIZE;
+	pages = (uint32_t)((len + FS_GIVEN_PAGE - 1) / FS_GIVEN_PAGE);
+	w = &g->pages[(size_t)k * FS_GIVEN_WORDS];
+	for (; pages >= 64; pages -= 64, w++) {
+		if (*w != UINT64_MAX)
+			return false;
+	}
+	return !pages || (*w & ((UINT64_C(1) << pages) - 1)) == (UINT64_C(1) << pages) - 1;
 }
 
 size_t fs_given_passed(struct fs_given *g, uint64_t end, uint32_t *out)

@@ -51,7 +51,13 @@ unmount_hubfs || die "unmount failed"
 # and served bytes (reads and pushes) stay near the file's size:
 # 209-219 MiB here, and 291-312 MiB before, when every piece pushed the
 # four blocks after it, read or not (1.6 times the size for 1 GiB).
-# The blocks read whole let go of their cache copies, like a cat's.
+# Whether a piece pushes at all is the kernel's: 6.18.44 reads a piece's
+# last MiB second (from 4 KiB short of it), the run is then out of order,
+# and nothing is pushed; earlier 6.18 kernels read it in order, and runs
+# of adjacent pieces pushed. So the pushes are counted, not required.
+# The blocks read whole let go of their cache copies, like a cat's: on
+# 6.18.44 only since the kernel's pages are counted one by one (fs/given.c),
+# for its reads meet inside a 64 KiB chunk.
 mount_hubfs --cache-dir "$CACHE_DIR"
 got=$("$PYTHON" -c 'import hashlib, mmap, random, sys
 f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -65,10 +71,8 @@ print(hashlib.sha256(b"".join(hashlib.sha256(d[b:b + (4 << 20)]).digest()
       for b in range(0, len(d), 4 << 20))).hexdigest())' "$(manifest blob $KEY model.safetensors)")
 expect_eq "$want" "$got" "a mapping read in random pieces: every piece's bytes"
 served=$(status_field bytes_served)
-check "... each byte given to the kernel about once ($((served / 1048576)) MiB served of $((SIZE / 1048576)))" \
+check "... each byte given to the kernel about once ($((served / 1048576)) MiB served of $((SIZE / 1048576)), $(($(status_field bytes_pushed) / 1048576)) MiB of it pushed)" \
 	test "$served" -le $((SIZE + SIZE / 4))
-check "... some of it pushed ahead of the reader ($(($(status_field bytes_pushed) / 1048576)) MiB)" \
-	test "$(status_field bytes_pushed)" -gt 0
 # The cache's copies of blocks read whole go once hashed and written; the
 # disk may still be writing the last ones.
 for _ in $(seq 50); do

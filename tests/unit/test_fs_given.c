@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What of an open file the kernel was given (fs/given.c): a block counts
- * as given whole only when every chunk of it was, however the ranges were
+ * as given whole only when every page of it was, however the ranges were
  * cut, and fs_given_passed() names each such block once, then once more
  * when FS_GIVEN_AGAIN_LAG more blocks have been named, never a block
  * given in part.
@@ -17,6 +17,8 @@
 
 #define BLOCK ((uint64_t)CACHE_BLOCK_SIZE)
 #define CHUNK ((uint64_t)CACHE_CHUNK_SIZE)
+#define PAGE ((uint64_t)FS_GIVEN_PAGE)
+#define MIB_4K_SHORT ((UINT64_C(1) << 20) - PAGE)
 
 static void test_small_files_are_not_tracked(void **state)
 {
@@ -32,21 +34,33 @@ static void test_small_files_are_not_tracked(void **state)
 	fs_given_free(&g);
 }
 
-static void test_whole_only_when_every_chunk_was_given(void **state)
+static void test_whole_only_when_every_page_was_given(void **state)
 {
-	/* Three blocks, the last 100 KiB + 1 byte: two chunks, one short. */
+	/* Three blocks, the last 100 KiB + 1 byte: 26 pages, one short. */
 	uint64_t size = 2 * BLOCK + 100 * 1024 + 1;
 	struct fs_given g;
 
 	(void)state;
 	fs_given_init(&g, size);
 	assert_int_equal(g.n_blocks, 3);
-	/* Block 0 in two reads that meet mid-chunk: that chunk is never whole. */
-	fs_given_mark(&g, 0, 2 * CHUNK + 4096);
-	fs_given_mark(&g, 2 * CHUNK + 4096, BLOCK - 2 * CHUNK - 4096);
-	assert_false(fs_given_whole(&g, 0));
-	fs_given_mark(&g, 2 * CHUNK, CHUNK); /* the chunk itself */
+	/*
+	 * Block 0 in reads that meet at a page inside a chunk, as the kernel
+	 * cuts a mapping's piece (4 KiB short of a MiB): whole. Before, with
+	 * a bit per 64 KiB chunk, that chunk never was.
+	 */
+	fs_given_mark(&g, 0, MIB_4K_SHORT);
+	fs_given_mark(&g, MIB_4K_SHORT, BLOCK - MIB_4K_SHORT - PAGE);
+	assert_false(fs_given_whole(&g, 0)); /* its last page is missing */
+	fs_given_mark(&g, BLOCK - PAGE, PAGE);
 	assert_true(fs_given_whole(&g, 0));
+	/* Reads that meet inside a page (not the kernel's): that page is not given. */
+	fs_given_mark(&g, BLOCK, 3 * CHUNK + 100);
+	fs_given_mark(&g, BLOCK + 3 * CHUNK + 100, BLOCK - 3 * CHUNK - 100);
+	assert_false(fs_given_whole(&g, 1));
+	fs_given_mark(&g, BLOCK + 3 * CHUNK, PAGE); /* the page itself */
+	assert_true(fs_given_whole(&g, 1));
+	fs_given_free(&g);
+	fs_given_init(&g, size);
 	/* Block 1 all but its last chunk. */
 	fs_given_mark(&g, BLOCK, BLOCK - CHUNK);
 	assert_false(fs_given_whole(&g, 1));
@@ -54,7 +68,7 @@ static void test_whole_only_when_every_chunk_was_given(void **state)
 	fs_given_mark(&g, 2 * BLOCK - CHUNK, 2 * CHUNK);
 	assert_true(fs_given_whole(&g, 1));
 	assert_false(fs_given_whole(&g, 2));
-	/* The short last chunk, given by a read to the end of the file. */
+	/* The short last page, given by a read to the end of the file. */
 	fs_given_mark(&g, 2 * BLOCK + CHUNK, size - 2 * BLOCK - CHUNK);
 	assert_true(fs_given_whole(&g, 2));
 	/* Past the end, nothing; out of range, never whole. */
@@ -118,7 +132,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_files_are_not_tracked),
-		cmocka_unit_test(test_whole_only_when_every_chunk_was_given),
+		cmocka_unit_test(test_whole_only_when_every_page_was_given),
 		cmocka_unit_test(test_passed_names_whole_blocks_twice),
 		cmocka_unit_test(test_passed_looks_only_near_the_read),
 	};
