@@ -115,6 +115,13 @@ struct cache_object {
 	uint32_t n_blocks;
 	uint32_t n_present;
 	uint32_t n_fetching;  /* blocks being fetched by this process */
+	/*
+	 * Of those, the fetches that answered readers before their block was
+	 * stored (cache_read_early()): those bytes meet the block's content
+	 * stamp only when it is (note_block()). settle_served_whole() waits
+	 * for them.
+	 */
+	uint32_t n_told;
 	struct block_state *blocks;
 	bool verified;
 	/*
@@ -438,12 +445,17 @@ static bool serves_all(const struct cache_object *o, uint64_t offset, size_t len
 	return o->n_served + missing >= total;
 }
 
-/* [@offset, @offset + @len) of @o is handed out: mark it, before its bytes are read. Lock held. */
+/*
+ * [@offset, @offset + @len) of @o is handed out: mark it, before its bytes
+ * are read. Not for an object of one block, which serves_all() counts as
+ * whole from its first byte: the bits would cost a million small files
+ * read in part 32 bytes each, for nothing. Lock held.
+ */
 static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
 {
 	uint32_t total = chunks_of(o), last;
 
-	if (o->served_whole || len == 0)
+	if (o->served_whole || len == 0 || o->n_blocks < 2)
 		return;
 	if (!o->served && !(o->served = calloc((total + 63) / 64, sizeof(*o->served)))) {
 		o->served_whole = true;
@@ -1088,7 +1100,7 @@ struct fetch_sink {
 	uint8_t head[LFS_POINTER_MAX];
 	uint32_t head_len;           /* bytes of head[] received */
 	int store_rc;                /* why writing failed (the fetch then stops), or 0 */
-	bool told;                   /* a reader was told its bytes are in (answer_early()) */
+	bool told;                   /* a reader was told its bytes are in: counted in o->n_told */
 };
 
 /* How a fetch_block() went, beside its return code. */
@@ -1114,13 +1126,18 @@ static int may_answer_early(struct fetch_sink *s)
 
 	if (s->k == 0 && s->head_len < need_head)
 		return -EAGAIN;
+	if (s->k == 0 && check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) < 0)
+		return -EPERM;
 	pthread_mutex_lock(&s->c->lock);
 	/* Nor from a fetch that began before the content was refused. */
 	may = s->o->n_present + 1 < s->o->n_blocks && s->o->rejects == s->rejects &&
 	      !serves_all(s->o, 0, 0);
+	/* Counted under the lock that decided it: no read that completes the set may miss it. */
+	if (may && !s->told) {
+		s->told = true;
+		s->o->n_told++;
+	}
 	pthread_mutex_unlock(&s->c->lock);
-	if (may && s->k == 0)
-		may = check_fetched(&s->o->key, 0, s->head, s->head_len, NULL) == 0;
 	return may ? 0 : -EPERM;
 }
 
@@ -1158,8 +1175,7 @@ static bool answer_early(struct fetch_sink *s, struct fetch_reader *r)
 	if (rc == -EAGAIN)
 		return false;
 	if (rc == 0) {
-		r->early->told = true;
-		s->told = true;
+		r->early->told = true; /* s->told is set: may_answer_early() */
 		/* The buffer is the caller's to hand on from here: nothing more goes in. */
 		r->out = NULL;
 		r->early->ready(r->early->ctx);
@@ -1817,6 +1833,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 	c->reserved_bytes -= dsize;
 	b->phase = BLOCK_ABSENT; /* or present, below */
 	o->n_fetching--;
+	if (how.told)
+		o->n_told--;
 	b->gen++;
 	if (rc == 0) {
 		struct cache_block_id got = { how.in_place.write_id, how.received };
@@ -2394,6 +2412,59 @@ static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
 	return may;
 }
 
+/*
+ * Every chunk of @o has been handed out since its last rejection, this
+ * read's included (serves_all()): a reader in any order, or several
+ * through the page cache, may now hold the whole file, and this read may
+ * succeed only if a hash vouches for what they hold. So it waits for the
+ * fetches that answered readers before their block was stored (their
+ * bytes meet the block's content stamp only then), and takes a verdict
+ * that stands (verified; or vouched, every block fetched since being held
+ * to the stamps the hash saw), else asks for one (settle(): the whole
+ * hash of a complete object, the running hash of one that it can still
+ * take to the end). With none, a block went before any hash took it (a
+ * cap smaller than its readers need, another process's eviction, a file
+ * gone while it was hashed), and nothing can vouch for what was handed
+ * out: the content is refused (-EBADMSG), to be fetched and hashed anew,
+ * as the mount refuses a whole read of a file whose hash was lost
+ * (fs/ops.c, END_LOST). Fetches end by their deadlines.
+ */
+static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t offset,
+			       size_t len, struct cache_error *err)
+{
+	const char *why = "every byte of it was handed out, and no hash can vouch for them: "
+			  "blocks went before a hash took them (a cap too small for the "
+			  "readers at once, --max-cache-size?); it is fetched again";
+	uint32_t rejects;
+	bool decided;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	while (o->n_told > 0 && serves_all(o, 0, 0))
+		pthread_cond_wait(&c->changed, &c->lock);
+	rejects = o->rejects;
+	decided = !serves_all(o, 0, 0) || o->verified || o->vouched;
+	pthread_mutex_unlock(&c->lock);
+	if (decided)
+		return 0;
+	rc = settle(c, o, true, offset, len, err);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	/* Refused meanwhile: the caller learns it from o->rejects. */
+	decided = o->verified || o->vouched || o->rejects != rejects;
+	if (!decided) {
+		set_error(err, "%s", why);
+		log_warn("cache: %s: %s", o->key.hash, why);
+		reject_object(c, o, why);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (decided)
+		return 0;
+	discard_rejected(c, o);
+	return -EBADMSG;
+}
+
 ssize_t cache_read(struct cache *c, const struct cache_key *key,
 		   const struct cache_source *src, void *buf, size_t len,
 		   uint64_t offset, struct cache_error *err)
@@ -2458,6 +2529,8 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 		}
 		if (rc == 0)
 			rc = settle(c, o, completed, offset, len, err);
+		if (rc == 0)
+			rc = settle_served_whole(c, o, offset, len, err);
 		if (rc == 0) {
 			/* Did the object fail its hash while we were reading it? */
 			pthread_mutex_lock(&c->lock);

@@ -872,6 +872,106 @@ static void test_reader_out_of_order_meets_the_verdict(void **state)
 }
 
 /*
+ * A reader out of order that read the end first, then a wrong block that
+ * went (a cap) before any hash took it, then the rest: the read that
+ * leaves no chunk unserved finds the object incomplete, and no hash that
+ * can still vouch for what was handed out. It succeeded (a review's
+ * finding; the object was not complete, so nothing waited), and the
+ * reader had every byte of a wrong file. It fails now, and the content is
+ * refused: the next reader gets it fetched and hashed anew. With the right
+ * content too: nothing can tell the two apart any more.
+ */
+static void test_last_chunks_with_no_hash_left_fail(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = malloc(4 * BS);
+
+	assert_non_null(buf);
+	for (int wrong = 1; wrong >= 0; wrong--) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256,
+						      3 * BS + 100000, (uint32_t)(80 + wrong));
+		uint64_t size = o->key.size;
+		struct cache_error err = { { 0 } };
+		char path[PATH_MAX];
+
+		if (wrong)
+			mem_object_corrupt(o, 1, 4321);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, size - 3 * BS,
+					    3 * BS, &err), (ssize_t)(size - 3 * BS));
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, BS, &err),
+				 (ssize_t)BS);
+		block_file(f, &o->key, 1, path, sizeof(path));
+		assert_int_equal(unlink(path), 0);
+		cache_object_refresh(f->c, &o->key);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 0, &err),
+				 (ssize_t)BS);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 2 * BS, &err),
+				 -EBADMSG);
+		assert_non_null(strstr(err.message, "no hash can vouch"));
+		assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+		/* Fetched and hashed anew: right, or refused again. */
+		mem_source_reset_counts(&f->ms);
+		if (wrong) {
+			assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 0, &err),
+					 (ssize_t)BS);
+			assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, size - BS, BS,
+						    &err), -EBADMSG);
+		} else {
+			read_all(f, o);
+			assert_true(info(f, &o->key).verified);
+		}
+		assert_int_equal(mem_object_fetches(o, 0), 1);
+	}
+	free(buf);
+}
+
+/* Another process takes block 3's file while the object is hashed: once. */
+static struct fx *gone_while_hashed;
+static int gone_while_hashed_runs;
+
+static void take_block_3(struct cache *c, const struct cache_key *key)
+{
+	char path[PATH_MAX];
+
+	(void)c;
+	if (gone_while_hashed_runs++)
+		return;
+	block_file(gone_while_hashed, key, 3, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+}
+
+/*
+ * The read that completes an object and leaves no chunk of it unserved
+ * hashes it, and a block file goes meanwhile: the verification decides
+ * nothing, and the object is no longer complete. That read succeeded (a
+ * review's finding: no loss was counted, and the retry found nothing to
+ * verify), with a wrong block among those handed out. It fails now.
+ */
+static void test_last_chunks_when_the_hash_lost_a_block_fail(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100000, 82);
+	uint64_t size = o->key.size;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(BS);
+
+	assert_non_null(buf);
+	mem_object_corrupt(o, 1, 99);
+	gone_while_hashed = f;
+	gone_while_hashed_runs = 0;
+	cache_settle_hook = take_block_3;
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, size - 3 * BS, 3 * BS, &err),
+			 (ssize_t)(size - 3 * BS));
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, BS, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, BS, 2 * BS, &err), -EBADMSG);
+	assert_true(gone_while_hashed_runs >= 1);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	cache_settle_hook = NULL;
+	free(buf);
+}
+
+/*
  * A read-ahead of a block of an object that another thread is verifying
  * returns at once: it has nothing to take from the verdict, and a
  * read-ahead worker waiting out a whole hash is one that other files'
@@ -1260,6 +1360,7 @@ struct gated_source {
 	atomic_uint fail_at;  /* fail (EIO) once this many are handed over; 0: never */
 	atomic_uint waiting;  /* the fetch waits with this many handed over (+1), or 0 */
 	atomic_uint fetches;
+	atomic_uint wrong_from; /* from this fetch on (1: the first), byte 10 of each block is flipped; 0: never */
 };
 
 static int gated_fetch_stream(void *ctx, const struct cache_key *key, uint64_t offset,
@@ -1269,11 +1370,14 @@ static int gated_fetch_stream(void *ctx, const struct cache_key *key, uint64_t o
 	struct gated_source *g = ctx;
 	struct timespec tick = { .tv_nsec = 1000000 };
 
+	unsigned nth = atomic_fetch_add(&g->fetches, 1) + 1;
+	bool wrong = atomic_load(&g->wrong_from) && nth >= atomic_load(&g->wrong_from);
+	uint8_t piece[7777];
+
 	(void)key;
 	(void)err;
-	atomic_fetch_add(&g->fetches, 1);
 	for (size_t done = 0; done < len;) {
-		size_t n = len - done < 7777 ? len - done : 7777;
+		size_t n = len - done < sizeof(piece) ? len - done : sizeof(piece);
 		int rc;
 
 		while (done + n > atomic_load(&g->allow)) {
@@ -1283,7 +1387,10 @@ static int gated_fetch_stream(void *ctx, const struct cache_key *key, uint64_t o
 		atomic_store(&g->waiting, 0);
 		if (atomic_load(&g->fail_at) && done >= atomic_load(&g->fail_at))
 			return -EIO;
-		rc = sink(sink_ctx, done, g->o->data + offset + done, n);
+		memcpy(piece, g->o->data + offset + done, n);
+		if (wrong && done == 0)
+			piece[10] ^= 0xff;
+		rc = sink(sink_ctx, done, piece, n);
 		if (rc < 0)
 			return rc;
 		done += n;
@@ -1331,6 +1438,7 @@ struct joiner {
 	atomic_uint told;          /* ready() calls */
 	atomic_uint present_then;  /* blocks stored when told */
 	atomic_bool bytes_right_then;
+	atomic_bool done;          /* its call returned */
 	ssize_t rc;
 	pthread_t t;
 };
@@ -1352,6 +1460,7 @@ static void *joiner_run(void *arg)
 
 	j->rc = cache_read_early(j->f->c, &j->g->o->key, &j->g->src, j->buf, j->len, j->off,
 				 &err, joiner_ready, j);
+	atomic_store(&j->done, true);
 	return NULL;
 }
 
@@ -1423,6 +1532,65 @@ static void test_fetch_across_a_rejection(void **state)
 	/* The block on disk is the second fetch's: read again, no fetch. */
 	read_expect(f, o, 0, 100, 100);
 	assert_int_equal(mem_object_fetches(o, 0), 0);
+}
+
+/*
+ * A verified object lost two blocks (a cap, another process), and a
+ * reader is told its bytes of one fetched again before the block is
+ * stored: wrong bytes, the Hub having sent others this time; the block's
+ * content stamp shows it only once stored. The read that then leaves no
+ * chunk unserved (the end, while that fetch still runs) must not succeed
+ * before it: the object being incomplete and vouched for, it did at once
+ * (a review's finding), and the reader had every byte of a wrong file.
+ * It waits for the fetch, and fails with it.
+ */
+static void test_read_of_the_last_chunks_waits_for_early_answers(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100000, 27);
+	struct gated_source g = { .src = { .fetch = gated_fetch,
+					   .fetch_stream = gated_fetch_stream },
+				  .o = o };
+	uint64_t size = o->key.size, chunk = 64 * 1024;
+	struct timespec pause = { .tv_nsec = 300 * 1000000 };
+	struct cache_error err = { { 0 } };
+	struct joiner early, last;
+	uint8_t *buf = malloc(2 * BS);
+	char path[PATH_MAX];
+
+	assert_non_null(buf);
+	g.src.ctx = &g;
+	atomic_store(&g.allow, UINT32_MAX);
+	assert_int_equal(cache_fill(f->c, &o->key, &g.src, &err), 0);
+	assert_true(info(f, &o->key).vouched);
+	/* Everything but block 1's first chunk and the last one. */
+	assert_int_equal(cache_read(f->c, &o->key, &g.src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &o->key, &g.src, buf, BS - chunk, BS + chunk, &err),
+			 (ssize_t)(BS - chunk));
+	assert_int_equal(cache_read(f->c, &o->key, &g.src, buf, size - 2 * BS - chunk, 2 * BS,
+				    &err), (ssize_t)(size - 2 * BS - chunk));
+	for (uint32_t k = 1; k <= 2; k++) {
+		block_file(f, &o->key, k, path, sizeof(path));
+		assert_int_equal(unlink(path), 0);
+	}
+	cache_object_refresh(f->c, &o->key);
+	assert_int_equal(info(f, &o->key).blocks_present, 2);
+	/* Block 1 again, wrong: its first chunk told early, the rest held. */
+	atomic_store(&g.wrong_from, atomic_load(&g.fetches) + 1);
+	atomic_store(&g.allow, 7777 * 20);
+	joiner_start(&early, f, &g, BS, chunk);
+	wait_held_at(&g, 7777 * 20);
+	GATE_CHECK(&g, atomic_load(&early.told) == 1);
+	GATE_CHECK(&g, !atomic_load(&early.bytes_right_then)); /* the flipped byte */
+	/* The last chunk: every byte handed out once it is. */
+	joiner_start(&last, f, &g, size - chunk, chunk);
+	nanosleep(&pause, NULL);
+	GATE_CHECK(&g, !atomic_load(&last.done));
+	atomic_store(&g.allow, UINT32_MAX);
+	joiner_end_rc(&last, -EBADMSG);
+	joiner_end_rc(&early, -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	free(buf);
 }
 
 /*
@@ -4644,6 +4812,8 @@ int main(void)
 		T(test_open_stored_only_fresh_and_right),
 		T(test_reads_go_on_while_verifying),
 		T(test_reader_out_of_order_meets_the_verdict),
+		T(test_last_chunks_with_no_hash_left_fail),
+		T(test_last_chunks_when_the_hash_lost_a_block_fail),
 		T(test_prefetch_does_not_wait_for_the_verdict),
 		T(test_wrong_hash_single_block),
 		T(test_wrong_hash_multi_block),
@@ -4654,6 +4824,7 @@ int main(void)
 		T(test_read_answers_before_the_block_is_stored),
 		T(test_waiting_read_answered_as_bytes_arrive),
 		T(test_fetch_across_a_rejection),
+		T(test_read_of_the_last_chunks_waits_for_early_answers),
 		T(test_single_flight_same_block),
 		T(test_single_flight_many_blocks),
 		T(test_single_flight_whole_readers),
