@@ -570,6 +570,15 @@ static bool note_block(struct cache_object *o, uint32_t k, const struct cache_bl
 		o->verified = false;
 	if (b->content && b->content != id->content)
 		return false;
+	/*
+	 * Vouched for by a hash of other files (the object meta file, after a
+	 * remount) and never read here: no stamp to hold these bytes to, so
+	 * the verdict is not about them. evict() notes the stamps of the
+	 * blocks it takes, so that only a file another process replaced
+	 * comes here.
+	 */
+	if (o->vouched && !b->content && id->write_id != b->hashed_id)
+		o->vouched = false;
 	b->content = id->content;
 	return true;
 }
@@ -963,6 +972,25 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 }
 
 /*
+ * The content stamp of block @k's file at @path, if it is the file whose
+ * write id is @write_id (the one a hash vouched for); else 0. A block of
+ * a vouched object goes with its stamp noted, so that what comes back is
+ * held to it (note_block()): its header only is read.
+ */
+static uint64_t file_stamp(const char *path, const struct cache_key *key, uint32_t k,
+			   uint64_t write_id)
+{
+	struct cache_block_id id = { 0, 0 };
+	uint64_t pos;
+	int fd = cache_block_open_data(path, key, k, 0, 0, &id, &pos);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return id.write_id == write_id ? id.content : 0;
+}
+
+/*
  * Evict least-recently-used blocks until the directory's block files and
  * this process's fetches in flight fit under @limit (0: no limit) and,
  * with @check_free, the filesystem keeps its free-space ratio. The victims
@@ -975,6 +1003,9 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
 static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 {
 	struct block_state *v[EVICT_BATCH];
+	/* Per victim: the file whose stamp to note (its hashed id), or 0; the stamp read. */
+	uint64_t stamp_of[EVICT_BATCH], stamp[EVICT_BATCH];
+	uint32_t rejects[EVICT_BATCH];
 	char path[PATH_MAX];
 	uint64_t freed = 0;
 
@@ -998,12 +1029,17 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		n = pick_victims(c, low, need, true, v, 0, &taken);
 		if (low ? n < FREE_STEP : taken < need)
 			n = pick_victims(c, low, need, false, v, n, &taken);
+		for (size_t i = 0; i < n; i++) {
+			stamp_of[i] = v[i]->obj->vouched && !v[i]->content ? v[i]->hashed_id : 0;
+			rejects[i] = v[i]->obj->rejects;
+		}
 		pthread_mutex_unlock(&c->lock);
 		for (size_t i = 0; i < n; i++) {
 			struct cache_object *o = v[i]->obj;
 			uint32_t k = (uint32_t)(v[i] - o->blocks);
 
 			block_path(c, o, k, path, sizeof(path));
+			stamp[i] = stamp_of[i] ? file_stamp(path, &o->key, k, stamp_of[i]) : 0;
 			/* Another process may have removed it already: not counted twice. */
 			if (unlink(path) == 0)
 				u.bytes = u.bytes > disk_size(&o->key, k) ?
@@ -1024,6 +1060,8 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 		pthread_mutex_lock(&c->lock);
 		for (size_t i = 0; i < n; i++) {
 			v[i]->phase = BLOCK_ABSENT;
+			if (stamp[i] && !v[i]->content && v[i]->obj->rejects == rejects[i])
+				v[i]->content = stamp[i];
 			put_object(c, v[i]->obj);
 		}
 		pthread_cond_broadcast(&c->changed);

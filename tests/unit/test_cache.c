@@ -2750,6 +2750,87 @@ static void test_refetch_with_the_same_stamp_ends_the_hash(void **state)
 }
 
 /*
+ * An object verified before a remount is vouched for by its object meta
+ * file, and its blocks' content stamps are unknown until read. Blocks the
+ * cap takes go with their stamps noted (evict() reads their headers), so
+ * that what comes back is held to them: a right block keeps the verdict
+ * (a reader of the whole file under the cap gets it with success), a wrong
+ * one is refused as it arrives. Before, it was taken, and the object
+ * stayed vouched for: a reader of the whole file had it with success.
+ */
+static void test_evicted_blocks_of_a_vouched_object_keep_their_stamps(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 90);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 91);
+	struct mem_object *c = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 93);
+	struct cache_error err = { { 0 } };
+	uint8_t buf[100];
+	uint32_t k = 0;
+
+	read_all(f, a);
+	read_all(f, c);
+	f->opts.max_bytes = 3 * FULL_BLOCK_DISK;
+	fx_reopen(f);
+	assert_true(info(f, &a->key).vouched);
+	assert_true(info(f, &c->key).vouched);
+	/* Held, as the mount holds an object its open inodes may have pages of. */
+	assert_int_equal(cache_object_hold(f->c, &a->key), 0);
+	assert_int_equal(cache_object_hold(f->c, &c->key), 0);
+	read_all(f, b); /* takes blocks of a and c never read here */
+	assert_true(info(f, &a->key).blocks_present + info(f, &c->key).blocks_present <= 1);
+	/* Fetched again right: held to the stamps, still vouched for. */
+	mem_source_reset_counts(&f->ms);
+	read_all(f, c);
+	assert_true(mem_object_fetches_all(c) >= 3);
+	assert_true(info(f, &c->key).vouched);
+	/* Fetched again wrong: refused as it arrives. */
+	while (block_on_disk(f, &a->key, k))
+		k++;
+	mem_object_corrupt(a, k, 777);
+	assert_int_equal(cache_read(f->c, &a->key, &f->ms.src, buf, sizeof(buf),
+				    (uint64_t)k * BS, &err), -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &a->key), 1);
+	cache_object_release(f->c, &a->key);
+	cache_object_release(f->c, &c->key);
+}
+
+/*
+ * The same object, when its blocks went by another hand (another process
+ * evicted them, its stamps unread): a block that comes back is not what
+ * the verdict was about, which then stands no more. A wrong one among
+ * them is not caught as it arrives, and the read that leaves nothing
+ * unserved fails for want of a verdict. Before, the object stayed vouched
+ * for, and that read succeeded: every byte of a wrong file.
+ */
+static void test_block_replaced_elsewhere_ends_the_verdict(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 92);
+	uint8_t *buf = malloc(2 * BS);
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+
+	assert_non_null(buf);
+	read_all(f, a);
+	fx_reopen(f);
+	assert_true(info(f, &a->key).vouched);
+	read_expect(f, a, 2 * BS, BS, (ssize_t)BS); /* block 2's stamp: known */
+	for (uint32_t k = 1; k <= 2; k++) {
+		block_file(f, &a->key, k, path, sizeof(path));
+		assert_int_equal(unlink(path), 0);
+	}
+	cache_object_refresh(f->c, &a->key);
+	mem_object_corrupt(a, 1, 555);
+	assert_int_equal(cache_read(f->c, &a->key, &f->ms.src, buf, BS, BS, &err), (ssize_t)BS);
+	assert_false(info(f, &a->key).vouched);
+	assert_int_equal(cache_read(f->c, &a->key, &f->ms.src, buf, BS, 0, &err), (ssize_t)BS);
+	assert_int_equal(cache_read(f->c, &a->key, &f->ms.src, buf, BS, 3 * BS, &err), -EBADMSG);
+	assert_int_equal(cache_object_rejects(f->c, &a->key), 1);
+	free(buf);
+}
+
+/*
  * The same when the first bytes were the wrong ones, and no hash took
  * them: a reader of block 1 alone is served them (a partial read is
  * never verified); the cap takes the block; a reader of the whole file
@@ -4849,6 +4930,8 @@ int main(void)
 		T(test_drop_behind_leaves_the_page_cache_once_hashed),
 		T(test_drop_behind_when_the_object_completes),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
+		T(test_evicted_blocks_of_a_vouched_object_keep_their_stamps),
+		T(test_block_replaced_elsewhere_ends_the_verdict),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
 		T_LIMIT(test_completing_read_waits_for_running_verdict, fx_setup_2_blocks_and_a_bit),
