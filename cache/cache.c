@@ -133,9 +133,11 @@ struct cache_object {
 	bool vouched;
 	/*
 	 * Running hashes that had taken blocks and ended with no verdict,
-	 * stored blocks evicted before any hash took them (mark_absent()),
-	 * and verifications given up (settle()): readers given those bytes
-	 * may have nothing left to vouch for them. Never decreases.
+	 * stored blocks evicted before any hash took them or while one
+	 * verified the object (mark_absent()), verifications given up
+	 * (settle()), and a verdict ended by a block back with no stamp
+	 * (note_block()): readers given those bytes may have nothing left to
+	 * vouch for them. Never decreases.
 	 */
 	uint32_t hash_losses;
 	bool verifying;      /* one thread is hashing the whole object */
@@ -182,6 +184,7 @@ struct cache_object {
 	uint64_t *served;
 	uint32_t n_served;
 	bool served_whole;
+	uint32_t served_losses; /* hash_losses when the served set began */
 	char *reject_why;    /* and why, for the readers it fails; NULL before (or no memory) */
 };
 
@@ -457,6 +460,8 @@ static void mark_served(struct cache_object *o, uint64_t offset, size_t len)
 
 	if (o->served_whole || len == 0 || o->n_blocks < 2)
 		return;
+	if (!o->served)
+		o->served_losses = o->hash_losses; /* the set begins */
 	if (!o->served && !(o->served = calloc((total + 63) / 64, sizeof(*o->served)))) {
 		o->served_whole = true;
 		return;
@@ -575,10 +580,13 @@ static bool note_block(struct cache_object *o, uint32_t k, const struct cache_bl
 	 * remount) and never read here: no stamp to hold these bytes to, so
 	 * the verdict is not about them. evict() notes the stamps of the
 	 * blocks it takes, so that only a file another process replaced
-	 * comes here.
+	 * comes here. The blocks that went while it was vouched for went
+	 * with no loss counted (mark_absent()): one is counted now.
 	 */
-	if (o->vouched && !b->content && id->write_id != b->hashed_id)
+	if (o->vouched && !b->content && id->write_id != b->hashed_id) {
 		o->vouched = false;
+		o->hash_losses++;
+	}
 	b->content = id->content;
 	return true;
 }
@@ -630,6 +638,9 @@ static void mark_absent(struct cache *c, struct cache_object *o, uint32_t k)
 	 */
 	if (o->verifying) {
 		o->hash_stale = true;
+		/* A verification that then ends with the object incomplete decides nothing. */
+		if (was_present && !o->vouched)
+			o->hash_losses++;
 		return;
 	}
 	if (k < o->hashed) {
@@ -2451,21 +2462,25 @@ static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
 }
 
 /*
- * Every chunk of @o has been handed out since its last rejection, this
- * read's included (serves_all()): a reader in any order, or several
- * through the page cache, may now hold the whole file, and this read may
- * succeed only if a hash vouches for what they hold. So it waits for the
- * fetches that answered readers before their block was stored (their
- * bytes meet the block's content stamp only then), and takes a verdict
- * that stands (verified; or vouched, every block fetched since being held
- * to the stamps the hash saw), else asks for one (settle(): the whole
- * hash of a complete object, the running hash of one that it can still
- * take to the end). With none, a block went before any hash took it (a
- * cap smaller than its readers need, another process's eviction, a file
- * gone while it was hashed), and nothing can vouch for what was handed
- * out: the content is refused (-EBADMSG), to be fetched and hashed anew,
- * as the mount refuses a whole read of a file whose hash was lost
- * (fs/ops.c, END_LOST). Fetches end by their deadlines.
+ * Every chunk of @o has been marked since its last rejection, this read's
+ * included (serves_all()): a reader in any order, or several through the
+ * page cache, may hold the whole file once the reads that marked them are
+ * answered, and this read may succeed only if no byte handed out is beyond
+ * a verdict's reach. So it waits for the fetches that answered readers
+ * before their block was stored (their bytes meet the block's content
+ * stamp only then), and takes a verdict that stands (verified; or
+ * vouched, every block fetched since being held to the stamps the hash
+ * saw), else asks for one when it can be had (settle(): the whole hash of
+ * a complete object, or the running hash when it can reach the end).
+ * Still none: while no block went since the set began (hash_losses), the
+ * object is incomplete only because reads that marked their blocks are
+ * still to fetch them, and the one that completes it meets the verdict;
+ * when one went before any hash took it (a cap smaller than the readers
+ * need, another process's eviction, a file gone while the object was
+ * hashed), nothing can vouch for what was handed out: the content is
+ * refused (-EBADMSG), to be fetched and hashed anew, as the mount refuses
+ * an end read after a lost hash (fs/ops.c, END_LOST). Fetches end by their
+ * deadlines.
  */
 static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t offset,
 			       size_t len, struct cache_error *err)
@@ -2474,7 +2489,7 @@ static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t
 			  "blocks went before a hash took them (a cap too small for the "
 			  "readers at once, --max-cache-size?); it is fetched again";
 	uint32_t rejects;
-	bool decided;
+	bool decided, decidable;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -2482,15 +2497,19 @@ static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t
 		pthread_cond_wait(&c->changed, &c->lock);
 	rejects = o->rejects;
 	decided = !serves_all(o, 0, 0) || o->verified || o->vouched;
+	decidable = o->n_present == o->n_blocks || running_verdict_due(o);
 	pthread_mutex_unlock(&c->lock);
 	if (decided)
 		return 0;
-	rc = settle(c, o, true, offset, len, err);
-	if (rc < 0)
-		return rc;
+	if (decidable) {
+		rc = settle(c, o, true, offset, len, err);
+		if (rc < 0)
+			return rc;
+	}
 	pthread_mutex_lock(&c->lock);
 	/* Refused meanwhile: the caller learns it from o->rejects. */
-	decided = o->verified || o->vouched || o->rejects != rejects;
+	decided = o->verified || o->vouched || o->rejects != rejects ||
+		  o->hash_losses == o->served_losses;
 	if (!decided) {
 		set_error(err, "%s", why);
 		log_warn("cache: %s: %s", o->key.hash, why);
