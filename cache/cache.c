@@ -1565,6 +1565,7 @@ static void refuse_told(struct cache_object *o, uint32_t k, int rc,
 	set_error(err, "%s", why);
 	o->rejects++;
 	o->vouched = false;
+	forget_served(o); /* as at any rejection: what is served next starts a set */
 	set_reject_why(o, why);
 }
 
@@ -2398,6 +2399,11 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	 * now being due. Three rounds at most; then, as before, no verdict
 	 * (the log has said why: pick_victims()).
 	 */
+	uint32_t rejects;
+
+	pthread_mutex_lock(&c->lock);
+	rejects = o->rejects;
+	pthread_mutex_unlock(&c->lock);
 	for (int round = 0; round < 3; round++) {
 		int rc = settle_once(c, o, completed, offset, len, err);
 
@@ -2405,7 +2411,14 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 			return rc;
 	}
 	pthread_mutex_lock(&c->lock);
-	o->hash_losses++; /* a reader of all of it is told (cache_object_info()) */
+	/*
+	 * A reader of all of it is told (cache_object_info()). Not when the
+	 * content was refused meanwhile (incomplete for that): the loss
+	 * would land in the next content's count (served_losses), and refuse
+	 * it too.
+	 */
+	if (o->rejects == rejects)
+		o->hash_losses++;
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

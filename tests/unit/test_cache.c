@@ -1631,6 +1631,109 @@ static void test_last_chunk_beside_a_read_still_to_fetch(void **state)
 	free(buf);
 }
 
+/* test_late_loss_stays_with_the_content_refused: its reads on other threads. */
+struct late_loss_read {
+	struct fx *f;
+	const struct mem_object *o;
+	uint64_t off, len;
+	ssize_t rc;
+	pthread_t t;
+};
+static struct late_loss_read late_loss_reads[2];
+static atomic_int late_loss_armed;
+
+static void *late_loss_run(void *arg)
+{
+	struct late_loss_read *r = arg;
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(r->len);
+
+	assert_non_null(buf);
+	r->rc = cache_read(r->f->c, &r->o->key, &r->f->ms.src, buf, r->len, r->off, &err);
+	free(buf);
+	return NULL;
+}
+
+static void late_loss_start(struct late_loss_read *r)
+{
+	assert_int_equal(pthread_create(&r->t, NULL, late_loss_run, r), 0);
+}
+
+static void late_loss_end(struct late_loss_read *r)
+{
+	assert_int_equal(pthread_join(r->t, NULL), 0);
+}
+
+/*
+ * The read that completed the object is about to verify it: another read
+ * verifies it first and refuses it, and one more starts on the content
+ * fetched anew.
+ */
+static void late_loss_hook(struct cache *c, const struct cache_key *key)
+{
+	(void)c, (void)key;
+	if (!atomic_exchange(&late_loss_armed, 0))
+		return;
+	late_loss_start(&late_loss_reads[0]);
+	late_loss_end(&late_loss_reads[0]);
+	late_loss_start(&late_loss_reads[1]);
+	late_loss_end(&late_loss_reads[1]);
+}
+
+/*
+ * The read that completed a wrong object is about to verify it when
+ * another read verifies it first and refuses it, and a third starts on
+ * the content fetched anew. The first read's verification then finds
+ * nothing (all gone) and gives up: counted as a lost hash, that loss
+ * landed in the new content's count (a review's finding), and a reader of
+ * the end of the new, right content, beside a reader of the rest still
+ * fetching, was refused. A loss of content refused meanwhile is not
+ * counted now.
+ */
+static void test_late_loss_stays_with_the_content_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 300000, 29);
+	uint64_t chunk = CACHE_CHUNK_SIZE, size = o->key.size;
+	struct late_loss_read rest = { .f = f, .o = o, .off = chunk, .len = size - 2 * chunk };
+	struct timespec tick = { .tv_nsec = 1000000 };
+	struct cache_error err = { { 0 } };
+	uint8_t *buf = malloc(chunk);
+
+	assert_non_null(buf);
+	late_loss_reads[0] = (struct late_loss_read){ .f = f, .o = o, .off = chunk, .len = chunk };
+	late_loss_reads[1] = (struct late_loss_read){ .f = f, .o = o, .off = 0, .len = chunk };
+	o->corrupt_block = 1;
+	o->corrupt_at = 100;
+	for (uint32_t k = 0; k < 3; k++)
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk,
+					    (uint64_t)k * BS, &err), (ssize_t)chunk);
+	o->corrupt_block = -1; /* right from now on */
+	atomic_store(&late_loss_armed, 1);
+	cache_settle_hook = late_loss_hook;
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk, 3 * BS, &err),
+			 -EBADMSG);
+	cache_settle_hook = NULL;
+	assert_int_equal(late_loss_reads[0].rc, -EBADMSG);
+	assert_int_equal(late_loss_reads[1].rc, (ssize_t)chunk);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	/* The new, right content: its end, then the rest, held at its first fetch, beside the end again. */
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk, size - chunk, &err),
+			 (ssize_t)chunk);
+	mem_source_hold(&f->ms, true);
+	late_loss_start(&rest);
+	for (int i = 0; i < 10000 && atomic_load(&f->ms.held) == 0; i++)
+		nanosleep(&tick, NULL);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk, size - chunk, &err),
+			 (ssize_t)chunk);
+	mem_source_hold(&f->ms, false);
+	late_loss_end(&rest);
+	assert_int_equal(rest.rc, (ssize_t)(size - 2 * chunk));
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	assert_true(info(f, &o->key).verified);
+	free(buf);
+}
+
 /*
  * A read that finds its block being fetched by another is told as soon as
  * its own bytes have arrived, with the right bytes, before the block is
@@ -4945,6 +5048,7 @@ int main(void)
 		T(test_fetch_across_a_rejection),
 		T(test_read_of_the_last_chunks_waits_for_early_answers),
 		T(test_last_chunk_beside_a_read_still_to_fetch),
+		T(test_late_loss_stays_with_the_content_refused),
 		T(test_single_flight_same_block),
 		T(test_single_flight_many_blocks),
 		T(test_single_flight_whole_readers),
