@@ -1613,8 +1613,12 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
 	pthread_mutex_lock(&c->lock);
 	o->hash_stale = false; /* set by an eviction meanwhile: there is no hash left */
 	/* Refused meanwhile: the verdict is about content that no longer stands. */
-	if (rc < 0 || o->rejects != rejects)
+	if (o->rejects != rejects)
 		return 0;
+	if (rc < 0) {
+		o->hash_losses++; /* no verdict, and blocks it took may have gone (lose_hash()) */
+		return 0;
+	}
 	if (strcmp(hex, o->key.hash) == 0) {
 		o->vouched = true;
 		c->stats.verified++;
@@ -2390,8 +2394,12 @@ static int settle_once(struct cache *c, struct cache_object *o, bool completed,
 	return verify_object(c, o, err);
 }
 
+/*
+ * settle_once() until it decides or gives up. @rejects: o->rejects when
+ * the caller's read (or fill, or read-ahead) began, before it fetched.
+ */
 static int settle(struct cache *c, struct cache_object *o, bool completed,
-		  uint64_t offset, size_t len, struct cache_error *err)
+		  uint64_t offset, size_t len, uint32_t rejects, struct cache_error *err)
 {
 	/*
 	 * A block the hash took may go between the wait and the verification,
@@ -2399,11 +2407,6 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	 * now being due. Three rounds at most; then, as before, no verdict
 	 * (the log has said why: pick_victims()).
 	 */
-	uint32_t rejects;
-
-	pthread_mutex_lock(&c->lock);
-	rejects = o->rejects;
-	pthread_mutex_unlock(&c->lock);
 	for (int round = 0; round < 3; round++) {
 		int rc = settle_once(c, o, completed, offset, len, err);
 
@@ -2413,9 +2416,10 @@ static int settle(struct cache *c, struct cache_object *o, bool completed,
 	pthread_mutex_lock(&c->lock);
 	/*
 	 * A reader of all of it is told (cache_object_info()). Not when the
-	 * content was refused meanwhile (incomplete for that): the loss
-	 * would land in the next content's count (served_losses), and refuse
-	 * it too.
+	 * content was refused since the caller began (incomplete for that):
+	 * the loss would land in the next content's count (served_losses),
+	 * and refuse it too. Since the caller began, not since this call: a
+	 * read answered early may be refused between its fetch and here.
 	 */
 	if (o->rejects == rejects)
 		o->hash_losses++;
@@ -2496,26 +2500,25 @@ static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
  * deadlines.
  */
 static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t offset,
-			       size_t len, struct cache_error *err)
+			       size_t len, uint32_t rejects, struct cache_error *err)
 {
 	const char *why = "every byte of it was handed out, and no hash can vouch for them: "
 			  "blocks went before a hash took them (a cap too small for the "
 			  "readers at once, --max-cache-size?); it is fetched again";
-	uint32_t rejects;
 	bool decided, decidable;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
 	while (o->n_told > 0 && serves_all(o, 0, 0))
 		pthread_cond_wait(&c->changed, &c->lock);
-	rejects = o->rejects;
-	decided = !serves_all(o, 0, 0) || o->verified || o->vouched;
+	/* Refused since the read began: the caller fails it (o->rejects). */
+	decided = !serves_all(o, 0, 0) || o->verified || o->vouched || o->rejects != rejects;
 	decidable = o->n_present == o->n_blocks || running_verdict_due(o);
 	pthread_mutex_unlock(&c->lock);
 	if (decided)
 		return 0;
 	if (decidable) {
-		rc = settle(c, o, true, offset, len, err);
+		rc = settle(c, o, true, offset, len, rejects, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -2569,7 +2572,7 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 		 */
 		verify_after = ready && needs_settle(o) && !o->verifying && !serves_all(o, 0, 0);
 		pthread_mutex_unlock(&c->lock);
-		rc = verify_after ? 0 : settle(c, o, false, offset, len, err);
+		rc = verify_after ? 0 : settle(c, o, false, offset, len, rejects, err);
 		while (rc == 0 && done < len) {
 			uint64_t pos = offset + done;
 			uint32_t k = (uint32_t)(pos / CACHE_BLOCK_SIZE);
@@ -2598,9 +2601,9 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 			ready(ctx);
 		}
 		if (rc == 0)
-			rc = settle(c, o, completed, offset, len, err);
+			rc = settle(c, o, completed, offset, len, rejects, err);
 		if (rc == 0)
-			rc = settle_served_whole(c, o, offset, len, err);
+			rc = settle_served_whole(c, o, offset, len, rejects, err);
 		if (rc == 0) {
 			/* Did the object fail its hash while we were reading it? */
 			pthread_mutex_lock(&c->lock);
@@ -2766,10 +2769,14 @@ static int prefetch_block(struct cache *c, struct cache_object *o,
 			  struct cache_error *err)
 {
 	bool completed = false, another_verifies;
+	uint32_t rejects;
 	int rc;
 
 	if (index >= o->n_blocks)
 		return 0;
+	pthread_mutex_lock(&c->lock);
+	rejects = o->rejects;
+	pthread_mutex_unlock(&c->lock);
 	/*
 	 * A block the running hash took and that went since is not fetched
 	 * again (get_block()'s @spare_taken): that would end the hash, and
@@ -2809,7 +2816,7 @@ static int prefetch_block(struct cache *c, struct cache_object *o,
 		another_verifies = !completed && o->verifying;
 		pthread_mutex_unlock(&c->lock);
 		if (!another_verifies)
-			rc = settle(c, o, completed, 0, 0, err);
+			rc = settle(c, o, completed, 0, 0, rejects, err);
 	}
 	return rc == -EAGAIN ? 0 : rc;
 }
@@ -2870,7 +2877,11 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 	confirm_verified(c, o);
 	for (int round = 0; round < 3; round++) {
 		bool completed = false;
+		uint32_t rejects;
 
+		pthread_mutex_lock(&c->lock);
+		rejects = o->rejects;
+		pthread_mutex_unlock(&c->lock);
 		rc = 0;
 		for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++)
 			rc = get_block(c, o, src, k, 0, 0, NULL, NULL, false, &completed, err);
@@ -2879,7 +2890,7 @@ int cache_fill(struct cache *c, const struct cache_key *key,
 			pthread_mutex_lock(&c->lock);
 			completed = !o->verified;
 			pthread_mutex_unlock(&c->lock);
-			rc = settle(c, o, completed, 0, 0, err);
+			rc = settle(c, o, completed, 0, 0, rejects, err);
 		}
 		if (rc != -EAGAIN)
 			break;

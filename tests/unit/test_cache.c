@@ -1680,6 +1680,14 @@ static void late_loss_hook(struct cache *c, const struct cache_key *key)
 	late_loss_end(&late_loss_reads[1]);
 }
 
+static void late_loss_round(struct fx *f, bool early);
+
+/* The same, at the moment the read that completed the object is answered early. */
+static void late_loss_ready(void *ctx)
+{
+	late_loss_hook(NULL, ctx);
+}
+
 /*
  * The read that completed a wrong object is about to verify it when
  * another read verifies it first and refuses it, and a third starts on
@@ -1687,13 +1695,21 @@ static void late_loss_hook(struct cache *c, const struct cache_key *key)
  * nothing (all gone) and gives up: counted as a lost hash, that loss
  * landed in the new content's count (a review's finding), and a reader of
  * the end of the new, right content, beside a reader of the rest still
- * fetching, was refused. A loss of content refused meanwhile is not
- * counted now.
+ * fetching, was refused. A loss of content refused since the read began is
+ * not counted now: whether the refusal comes as it starts to verify, or
+ * while it is answered early, before that (the next review's finding,
+ * against a count that looked only from the verification's start).
  */
 static void test_late_loss_stays_with_the_content_refused(void **state)
 {
-	struct fx *f = *state;
-	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 300000, 29);
+	for (int early = 0; early <= 1; early++)
+		late_loss_round(*state, early);
+}
+
+static void late_loss_round(struct fx *f, bool early)
+{
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 300000,
+					      (uint32_t)(29 + early));
 	uint64_t chunk = CACHE_CHUNK_SIZE, size = o->key.size;
 	struct late_loss_read rest = { .f = f, .o = o, .off = chunk, .len = size - 2 * chunk };
 	struct timespec tick = { .tv_nsec = 1000000 };
@@ -1710,10 +1726,16 @@ static void test_late_loss_stays_with_the_content_refused(void **state)
 					    (uint64_t)k * BS, &err), (ssize_t)chunk);
 	o->corrupt_block = -1; /* right from now on */
 	atomic_store(&late_loss_armed, 1);
-	cache_settle_hook = late_loss_hook;
-	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk, 3 * BS, &err),
-			 -EBADMSG);
-	cache_settle_hook = NULL;
+	if (early) {
+		assert_int_equal(cache_read_early(f->c, &o->key, &f->ms.src, buf, chunk, 3 * BS,
+						  &err, late_loss_ready, NULL), -EBADMSG);
+		assert_int_equal(atomic_load(&late_loss_armed), 0); /* it was answered early */
+	} else {
+		cache_settle_hook = late_loss_hook;
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, chunk, 3 * BS, &err),
+				 -EBADMSG);
+		cache_settle_hook = NULL;
+	}
 	assert_int_equal(late_loss_reads[0].rc, -EBADMSG);
 	assert_int_equal(late_loss_reads[1].rc, (ssize_t)chunk);
 	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
