@@ -175,11 +175,13 @@ struct cache_object {
 	 * or not: the kernel keeps pages across opens and verdicts, and a
 	 * reader may take them from there. A bit per 64 KiB chunk (NULL:
 	 * nothing yet), n_served of them set, each before its bytes are read.
-	 * Once the object is complete, the read that leaves no chunk unmarked
-	 * waits for the verdict (serves_all()), so that a reader in any order,
-	 * or several sharing the page cache, never has every byte before it.
-	 * served_whole: every chunk was handed out (the bits are freed then),
-	 * or there was no memory for them; every read counts as the last.
+	 * The read that leaves no chunk unmarked, and every read after it,
+	 * succeeds only under a verdict, or while no block went since the set
+	 * began (settle_served_whole(); served_losses), so that a reader in
+	 * any order, or several sharing the page cache, never has every byte
+	 * of a wrong file. served_whole: every chunk was handed out (the bits
+	 * are freed then), or there was no memory for them; every read counts
+	 * as the last.
 	 */
 	uint64_t *served;
 	uint32_t n_served;
@@ -1165,7 +1167,9 @@ struct fetch_outcome {
  * (cache_read_early())? Not from the block that completes the object
  * (that read waits for the verdict; fetch_block() and join_fetch() leave
  * out the object's last block), nor from block 0 that is a Git-LFS
- * pointer: -EAGAIN while its head is still incomplete, then 0 or -EPERM.
+ * pointer, nor once every chunk was handed out: -EAGAIN while block 0's
+ * head is still incomplete, then 0 or -EPERM. A yes is counted in
+ * o->n_told until the fetch ends (get_block()).
  */
 static int may_answer_early(struct fetch_sink *s)
 {
