@@ -116,17 +116,22 @@ def settle(path, sha256, timeout=10.0):
     """Wait until the request log holds every CDN answer the mount has cached for the file
     at path: the fake Hub writes a log line once the answer is sent, which may be just after
     the reader got its bytes. The mount's own count is user.hubfs.cached; a cold file's
-    cached bytes are what the CDN sent for it."""
+    cached bytes are what the CDN sent for it. Equal once is not enough: a read answered
+    before its block was stored leaves that block out of both while its transfer ends (an
+    ASan build's CI run counted a column chunk's block in the next step's log), so the two
+    must agree twice, 0.3 s apart."""
     import time
     deadline = time.monotonic() + timeout
+    agreed = None
     while True:
         cached = int(os.getxattr(path, "user.hubfs.cached"))
         logged = sum(e.get("bytes") or 0 for e in log_entries()
                      if e["host"] == "cdn" and e["path"].endswith("/" + sha256) and by_hubfs(e))
-        if cached == logged or time.monotonic() > deadline:
+        if cached == logged and agreed == cached or time.monotonic() > deadline:
             return check(cached == logged, "%s: the CDN sent what the mount cached (%d bytes)"
                          % (os.path.basename(path), cached))
-        time.sleep(0.05)
+        agreed = cached if cached == logged else None
+        time.sleep(0.3 if agreed is not None else 0.05)
 
 
 def fetched_blocks(sha256, what, size):
