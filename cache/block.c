@@ -23,8 +23,8 @@
 #include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
-#include "util/hash.h"
 #include "util/iobuf.h"
+#include "util/uhash.h"
 
 static const char block_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'B', 'L', 'K' };
 static const char objmeta_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'O', 'B', 'J' };
@@ -81,7 +81,7 @@ uint32_t cache_block_header_size(uint32_t data_len)
 }
 
 /*
- * Block header, format 1 (docs/cache-format.md): little-endian fields at
+ * Block header, format 2 (docs/cache-format.md): little-endian fields at
  * these offsets, then zeros up to the header size.
  */
 enum {
@@ -98,7 +98,8 @@ enum {
 	BLOCK_OFF_N_CHUNKS = 80,
 	BLOCK_OFF_CHUNK_CRCS = 84,
 	BLOCK_OFF_WRITE_ID = BLOCK_OFF_CHUNK_CRCS + 4 * CACHE_CHUNKS_MAX,
-	BLOCK_OFF_CRC = BLOCK_OFF_WRITE_ID + 8, /* CRC-32C of the bytes before it */
+	BLOCK_OFF_STAMP = BLOCK_OFF_WRITE_ID + 8,
+	BLOCK_OFF_CRC = BLOCK_OFF_STAMP + 8, /* CRC-32C of the bytes before it */
 };
 _Static_assert(BLOCK_OFF_HASH + 32 == BLOCK_OFF_OBJECT_SIZE, "the hash is 32 bytes");
 _Static_assert(BLOCK_OFF_WRITE_ID == 340, "64 chunk CRCs, as the format says");
@@ -123,6 +124,7 @@ static void encode_block_header(const struct cache_block_header *h, uint8_t *out
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		put32(out + BLOCK_OFF_CHUNK_CRCS + 4 * i, h->chunk_crc[i]);
 	put64(out + BLOCK_OFF_WRITE_ID, h->write_id);
+	put64(out + BLOCK_OFF_STAMP, h->stamp);
 	put32(out + BLOCK_OFF_CRC, crc32c(0, out, BLOCK_OFF_CRC));
 }
 
@@ -149,7 +151,8 @@ int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		h->chunk_crc[i] = get32(in + BLOCK_OFF_CHUNK_CRCS + 4 * i);
 	h->write_id = get64(in + BLOCK_OFF_WRITE_ID);
-	return 0;
+	h->stamp = get64(in + BLOCK_OFF_STAMP);
+	return h->stamp ? 0 : -EBADMSG;
 }
 
 /*
@@ -169,14 +172,18 @@ static int new_write_id(uint64_t *id)
 }
 
 int cache_block_writer_open(struct cache_block_writer *w, const char *path,
-			    const struct cache_key *key, uint32_t index, uint32_t len)
+			    const struct cache_key *key, uint32_t index, uint32_t len,
+			    const struct uhash_key *stamp_key)
 {
 	memset(w, 0, sizeof(*w));
 	w->file.fd = -1;
 	w->h = (struct cache_block_header){ .algo = key->algo, .object_size = key->size,
 					    .index = index, .data_len = len };
+	w->stamp_key = stamp_key;
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
 		return -EINVAL;
+	if (!stamp_key)
+		return -EROFS; /* a directory this process could not give a key */
 	w->h.header_size = cache_block_header_size(len);
 	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
 	return fileio_atomic_open(&w->file, path, 0644, false);
@@ -190,10 +197,11 @@ static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)
 }
 
 /*
- * The chunk CRCs of [@offset, @offset + @len), as they reach the file. A
- * chunk's bytes come in order; whole chunks are summed four at a time,
- * three times as fast as one running CRC, which is why they are summed
- * from the stage, not from libcurl's 16 KiB pieces.
+ * The chunk CRCs and keyed sums of [@offset, @offset + @len), as they
+ * reach the file. A chunk's bytes come in order; whole chunks are summed
+ * four at a time, three times as fast as one running CRC, which is why
+ * they are summed from the stage, not from libcurl's 16 KiB pieces. The
+ * keyed sums take the bytes while they are in the CPU's cache.
  */
 static int crc_put(struct cache_block_writer *w, uint32_t offset, const uint8_t *p,
 		   size_t len)
@@ -218,12 +226,17 @@ static int crc_put(struct cache_block_writer *w, uint32_t offset, const uint8_t 
 			if (bytes > len - done)
 				bytes = (uint32_t)(len - done);
 			crc32c_chunks(p + done, bytes, CACHE_CHUNK_SIZE, &w->h.chunk_crc[i]);
-			for (uint32_t k = i; k < i + whole; k++)
+			for (uint32_t k = i; k < i + whole; k++) {
 				w->chunk_done[k] = chunk_len(&w->h, k);
+				w->chunk_sum[k] = uhash_span_add(w->stamp_key, 0, 0,
+								 p + done + (k - i) * CACHE_CHUNK_SIZE,
+								 w->chunk_done[k]);
+			}
 			done += bytes;
 			continue;
 		}
 		w->h.chunk_crc[i] = crc32c(w->h.chunk_crc[i], p + done, n);
+		w->chunk_sum[i] = uhash_span_add(w->stamp_key, w->chunk_sum[i], in, p + done, n);
 		w->chunk_done[i] += n;
 		done += n;
 	}
@@ -331,20 +344,10 @@ int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, 
 	return 0;
 }
 
-/* The content stamp of the bytes @h describes (struct cache_block_id): FNV-1a. */
-static uint64_t content_stamp(const struct cache_block_header *h)
-{
-	uint64_t x = HASH_FNV1A_START ^ h->data_len;
-
-	for (uint32_t i = 0; i < h->n_chunks; i++)
-		x = hash_fnv1a(x, h->chunk_crc[i]);
-	return x ? x : 1;
-}
-
 static void set_id(struct cache_block_id *id, const struct cache_block_header *h)
 {
 	if (id)
-		*id = (struct cache_block_id){ h->write_id, content_stamp(h) };
+		*id = (struct cache_block_id){ h->write_id, h->stamp };
 }
 
 int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id *id)
@@ -360,6 +363,9 @@ int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id
 	if (rc == 0)
 		rc = new_write_id(&w->h.write_id);
 	if (rc == 0) {
+		uint64_t sum = uhash_combine(w->stamp_key, w->chunk_sum, w->h.n_chunks);
+
+		w->h.stamp = sum ? sum : 1;
 		memset(head, 0, sizeof(head));
 		encode_block_header(&w->h, head);
 		rc = fileio_pwrite_full(w->file.fd, head, w->h.header_size, 0);
@@ -381,10 +387,11 @@ void cache_block_writer_abort(struct cache_block_writer *w)
 }
 
 int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
-		      const void *data, uint32_t len, uint64_t *write_id)
+		      const void *data, uint32_t len, const struct uhash_key *stamp_key,
+		      uint64_t *write_id)
 {
 	struct cache_block_writer w;
-	int rc = cache_block_writer_open(&w, path, key, index, len);
+	int rc = cache_block_writer_open(&w, path, key, index, len, stamp_key);
 
 	if (rc < 0)
 		return rc;

@@ -36,11 +36,13 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "util/crc32c.h"
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/hash.h"
@@ -209,6 +211,7 @@ struct cache {
 	uint64_t reserved_bytes;   /* blocks this process is fetching, counted against the cap */
 	uint64_t n_blocks;
 	struct cache_stats stats;
+	struct uhash_key *stamp_key; /* owned; read-only once open; NULL: none (load_stamp_key()) */
 };
 
 static const char *algo_dir(enum cache_algo algo)
@@ -1352,7 +1355,8 @@ static int fetch_buffered(const struct cache_source *src, const struct cache_key
 static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k,
 			     const char *path, struct cache_block_writer *w)
 {
-	int rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
+	int rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k),
+					 c->stamp_key);
 
 	if (rc == -ENOENT) {
 		char dir[PATH_MAX];
@@ -1361,7 +1365,8 @@ static int open_block_writer(struct cache *c, struct cache_object *o, uint32_t k
 		rc = fileio_mkdirs(dir, 0755);
 		if (rc == 0) {
 			write_objmeta(c, &o->key, NULL);
-			rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k));
+			rc = cache_block_writer_open(w, path, &o->key, k, block_len(&o->key, k),
+						     c->stamp_key);
 		}
 	}
 	return rc;
@@ -3517,6 +3522,124 @@ static int check_marker(struct cache *c)
 }
 
 /*
+ * DIR/stamp-key: the secret of the directory's content stamps (struct
+ * cache_block_id), "hubfs-stamp-key 1\nkey <64 hex>\ncrc <8 hex>\n".
+ * 0, -ENOENT, -EBADMSG or -errno.
+ */
+#define STAMP_KEY_HEAD "hubfs-stamp-key 1\nkey "
+#define STAMP_KEY_FILE_LEN (sizeof(STAMP_KEY_HEAD) - 1 + 2 * UHASH_SECRET + 14)
+
+static int hex_digit(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static int read_stamp_key(const char *path, uint8_t secret[UHASH_SECRET])
+{
+	const size_t head = sizeof(STAMP_KEY_HEAD) - 1, crc_at = head + 2 * UHASH_SECRET + 1;
+	char crc_hex[9];
+	struct buf b;
+	const char *t;
+	int rc;
+
+	buf_init(&b, STAMP_KEY_FILE_LEN + 1);
+	rc = fileio_read_all(path, STAMP_KEY_FILE_LEN + 1, &b);
+	t = buf_cstr(&b);
+	if (rc == 0 && (b.len != STAMP_KEY_FILE_LEN || memcmp(t, STAMP_KEY_HEAD, head) != 0 ||
+			memcmp(t + crc_at - 1, "\ncrc ", 5) != 0 || t[b.len - 1] != '\n'))
+		rc = -EBADMSG;
+	if (rc == 0) {
+		snprintf(crc_hex, sizeof(crc_hex), "%08x", crc32c(0, t, crc_at));
+		if (memcmp(t + crc_at + 4, crc_hex, 8) != 0)
+			rc = -EBADMSG;
+	}
+	for (size_t i = 0; rc == 0 && i < UHASH_SECRET; i++) {
+		int hi = hex_digit(t[head + 2 * i]), lo = hex_digit(t[head + 2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			rc = -EBADMSG;
+		else
+			secret[i] = (uint8_t)(hi << 4 | lo);
+	}
+	buf_release(&b);
+	return rc;
+}
+
+static int write_stamp_key(const char *path, bool replace)
+{
+	uint8_t secret[UHASH_SECRET];
+	char text[STAMP_KEY_FILE_LEN + 1];
+	struct fileio_atomic af;
+	size_t n;
+	int rc;
+
+	if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret))
+		return -EIO;
+	n = (size_t)snprintf(text, sizeof(text), "%s", STAMP_KEY_HEAD);
+	for (size_t i = 0; i < UHASH_SECRET; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%02x", secret[i]);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "crc %08x\n", crc32c(0, text, n));
+	explicit_bzero(secret, sizeof(secret));
+	rc = fileio_atomic_open(&af, path, 0644, true);
+	if (rc == 0)
+		rc = fileio_write_full(af.fd, text, n);
+	if (rc == 0)
+		rc = replace ? fileio_atomic_commit(&af) : fileio_atomic_commit_new(&af);
+	if (rc < 0)
+		fileio_atomic_rollback(&af);
+	return rc == -EEXIST ? 0 : rc; /* another process's key went in first: read it */
+}
+
+/*
+ * Read the directory's stamp key, making it first if there is none: every
+ * process of the directory must stamp with one key, or a block's two
+ * files would look different. A damaged key file is replaced (the stamps
+ * in blocks stored under the old key then differ from new ones: a block
+ * of those that comes back is refused once, and fetched again). Where no
+ * key can be had, c->stamp_key stays NULL and no block is stored.
+ */
+static void load_stamp_key(struct cache *c)
+{
+	uint8_t secret[UHASH_SECRET];
+	char path[PATH_MAX];
+	int rc = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s/stamp-key", c->dir);
+	for (int attempt = 0; attempt < 3 && rc < 0; attempt++) {
+		rc = read_stamp_key(path, secret);
+		if (rc == -EBADMSG)
+			log_warn("cache: %s is damaged: it is replaced by a new key", path);
+		if (rc == -ENOENT || rc == -EBADMSG) {
+			int wrc = write_stamp_key(path, rc == -EBADMSG);
+
+			if (wrc < 0) {
+				rc = wrc;
+				break;
+			}
+		} else if (rc < 0) {
+			break;
+		}
+	}
+	if (rc == 0) {
+		c->stamp_key = malloc(sizeof(*c->stamp_key));
+		if (c->stamp_key && uhash_key_init(c->stamp_key, secret) < 0) {
+			free(c->stamp_key);
+			c->stamp_key = NULL;
+		}
+	}
+	explicit_bzero(secret, sizeof(secret));
+	if (!c->stamp_key)
+		log_warn("cache: no stamp key in %s (%s): nothing will be stored there",
+			 c->dir, strerror(rc < 0 ? -rc : ENOMEM));
+}
+
+const struct uhash_key *cache_stamp_key(const struct cache *c)
+{
+	return c->stamp_key;
+}
+
+/*
  * DIR/usage, kept open for flock. Where it cannot be written (a cache of
  * another user), this process counts only what it knows.
  */
@@ -3587,6 +3710,7 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 	if (rc < 0)
 		goto fail_locks;
 	sweep_tmp(c->dir);
+	load_stamp_key(c);
 	open_usage(c);
 	/* Counted afresh at every open: a crash between a publish and its count is forgotten. */
 	usage_lock(c);
@@ -3645,6 +3769,7 @@ void cache_close(struct cache *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->usage_mutex);
+	free(c->stamp_key);
 	free(c->dir);
 	free(c);
 }

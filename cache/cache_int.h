@@ -20,8 +20,9 @@
 #include "cache/cache.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/uhash.h"
 
-#define CACHE_FORMAT_VERSION 1
+#define CACHE_FORMAT_VERSION 2 /* of block files: 2 added the content stamp */
 #define CACHE_MARKER "hubfs-cache 1\n"
 #define CACHE_CHUNKS_MAX (CACHE_BLOCK_SIZE / CACHE_CHUNK_SIZE)
 /*
@@ -42,9 +43,10 @@ struct cache_block_header {
 	uint32_t n_chunks;
 	uint32_t chunk_crc[CACHE_CHUNKS_MAX];
 	uint64_t write_id;      /* random, never 0: which write made this file */
+	uint64_t stamp;         /* the data's content stamp, never 0 (struct cache_block_id) */
 };
 
-#define CACHE_BLOCK_HEADER_ENCODED 352 /* bytes of a block header's fields */
+#define CACHE_BLOCK_HEADER_ENCODED 360 /* bytes of a block header's fields */
 
 /*
  * Object meta file (DIR/objects/.../meta): the object's identity and
@@ -66,13 +68,15 @@ struct cache_objmeta {
 /*
  * Which file a block's bytes were read from, or written to, and what they
  * are. The write id names the file: ids never repeat. The content stamp
- * names the bytes: a mix of the block's length and chunk CRCs, never 0.
- * Two files of one block whose stamps differ hold different bytes, so
- * the Hub sent two contents for one immutable object, and readers may
- * have had the wrong one (docs/cache-format.md, "A block that comes back
- * different"). Equal stamps are the same bytes up to a CRC-32C collision
- * of each chunk that differs: proof against a fault, not a forger, whom
- * the whole-object hash still stops.
+ * names the bytes: the keyed sum (util/uhash.h) of the data, made by the
+ * writer as the bytes pass, with the key of the cache directory (its
+ * stamp-key file), and kept in the header; never 0. Two files of one
+ * block whose stamps differ hold different bytes, so the Hub sent two
+ * contents for one immutable object, and readers may have had the wrong
+ * one (docs/cache-format.md, "A block that comes back different"). Equal
+ * stamps are the same bytes but with probability 2^-60 for whoever sent
+ * them, who never sees the key: proof against a forger too, as a CRC is
+ * not.
  */
 struct cache_block_id {
 	uint64_t write_id;
@@ -115,14 +119,20 @@ uint32_t cache_block_header_size(uint32_t data_len);
 struct cache_block_writer {
 	struct fileio_atomic file;             /* not fsync'ed (docs/cache-format.md) */
 	struct cache_block_header h;
+	const struct uhash_key *stamp_key;     /* the directory's, not owned */
 	uint32_t chunk_done[CACHE_CHUNKS_MAX]; /* bytes of each chunk put so far */
+	uint64_t chunk_sum[CACHE_CHUNKS_MAX];  /* each chunk's keyed sum so far */
 	uint8_t *stage;                        /* bytes put, not yet written; or NULL */
 	uint32_t stage_off, stage_len;         /* where in the data, how many */
 };
 
-/* 0, or -errno (-ENOENT: the object's directory is gone). */
+/*
+ * Stamped with @stamp_key (the cache's; it outlives the writer). 0, or
+ * -errno (-ENOENT: the object's directory is gone; -EROFS: no key).
+ */
 int cache_block_writer_open(struct cache_block_writer *w, const char *path,
-			    const struct cache_key *key, uint32_t index, uint32_t len);
+			    const struct cache_key *key, uint32_t index, uint32_t len,
+			    const struct uhash_key *stamp_key);
 
 /*
  * Put @len bytes at @offset of the block's data. 0, -EINVAL or -errno. The
@@ -162,11 +172,13 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
- * @path atomically, with its CRCs and a new random write id, which
- * *@write_id (may be NULL) gets. 0 or -errno (-ENOSPC).
+ * @path atomically, with its CRCs, its stamp by @stamp_key and a new
+ * random write id, which *@write_id (may be NULL) gets. 0 or -errno
+ * (-ENOSPC).
  */
 int cache_block_write(const char *path, const struct cache_key *key, uint32_t index,
-		      const void *data, uint32_t len, uint64_t *write_id);
+		      const void *data, uint32_t len, const struct uhash_key *stamp_key,
+		      uint64_t *write_id);
 
 /*
  * Open block @index's file with its header checked as cache_block_read()
@@ -253,10 +265,17 @@ void cache_objmeta_release(struct cache_objmeta *m);
 /* Decode the @size bytes of an object meta file, as cache_objmeta_read() does. */
 int cache_objmeta_decode(const uint8_t *buf, size_t size, struct cache_objmeta *m);
 
-/* ---- paths (cache.c) ---- */
+/* ---- paths and the stamp key (cache.c) ---- */
 
 /* "<dir>/objects/<algo>/<h0h1>/<hash>" into @out. */
 int cache_object_dir(const struct cache *c, const struct cache_key *key,
 		     char *out, size_t size);
+
+/*
+ * The key of the directory's content stamps (its stamp-key file), which
+ * every process using the directory shares; NULL when this process could
+ * neither read nor make it (a directory not its own): it stores no block.
+ */
+const struct uhash_key *cache_stamp_key(const struct cache *c);
 
 #endif /* HUBFS_CACHE_CACHE_INT_H */

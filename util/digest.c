@@ -100,12 +100,17 @@ int digest_git_blob_hex(const void *data, size_t len, char hex[DIGEST_HEX_MAX])
 	return digest_all_hex(&d, digest_init_git_blob(&d, len), data, len, hex);
 }
 
+int digest_sha256_raw(const void *data, size_t len, uint8_t out[32])
+{
+	return EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+}
+
 uint64_t digest_sha256_u64(const void *data, size_t len)
 {
-	unsigned char raw[EVP_MAX_MD_SIZE];
+	uint8_t raw[32];
 	uint64_t v = 0;
 
-	if (EVP_Digest(data, len, raw, NULL, EVP_sha256(), NULL) != 1)
+	if (digest_sha256_raw(data, len, raw) < 0)
 		return 0;
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | raw[i];

@@ -64,6 +64,9 @@ int digest_git_blob_hex(const void *data, size_t len,
 int digest_hub_fd_hex(int fd, bool lfs, uint64_t size, void *buf, size_t buf_size,
 		      char hex[DIGEST_HEX_MAX]);
 
+/* The sha256 of @data, raw. 0 or -EIO. */
+int digest_sha256_raw(const void *data, size_t len, uint8_t out[32]);
+
 /*
  * The first 8 bytes of the sha256 of @data, as a number (big-endian):
  * for numbers that must stay the same from run to run and that names an

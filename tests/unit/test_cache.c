@@ -31,10 +31,10 @@
 #include "cache/cache.h"
 #include "cache/cache_int.h"
 #include "tests/helpers/mem_source.h"
+#include "util/buf.h"
 #include "util/crc32c.h"
 #include "util/fileio.h"
 #include "tests/helpers/scratch.h"
-#include "util/crc32c.h"
 #include "util/lfs.h"
 #include "util/time.h"
 
@@ -72,7 +72,7 @@ static int fx_setup(void **state)
 	return fx_setup_limit(state, 0);
 }
 
-/* The context of a hook that fetches again (test_refetch_while_hashed_ends_the_hash). */
+/* The context of a hook that fetches again (test_forged_refetch_while_hashed_is_refused). */
 static struct refetch_while_hashed *refetch_ctx;
 
 static int fx_teardown(void **state)
@@ -263,7 +263,9 @@ static void replace_block_in_the_past(struct fx *f, const struct mem_object *o,
 	if (corrupt_at >= 0)
 		data[corrupt_at] ^= 0x01;
 	block_file(f, &o->key, k, path, sizeof(path));
-	assert_int_equal(cache_block_write(path, &o->key, k, data, (uint32_t)len, NULL), 0);
+	assert_int_equal(cache_block_write(path, &o->key, k, data, (uint32_t)len,
+					   cache_stamp_key(f->c), NULL),
+			 0);
 	assert_int_equal(utimensat(AT_FDCWD, path, past, 0), 0);
 	free(data);
 }
@@ -2444,6 +2446,7 @@ struct refetch_while_hashed {
 	struct mem_object *o;
 	struct cache_source *src;
 	uint8_t *buf;
+	ssize_t got; /* what that reader's read returned */
 };
 
 /* Once, when the hash has read block 0: another process evicts it, and a reader here fetches it again. */
@@ -2459,21 +2462,20 @@ static void refetch_block_0_once(struct cache *c, const struct cache_key *key, u
 	cache_hashed_block_hook = NULL;
 	block_file(r->f, key, 0, path, sizeof(path));
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(cache_read(r->f->c, key, r->src, r->buf, BS, 0, &err), (ssize_t)BS);
+	r->got = cache_read(r->f->c, key, r->src, r->buf, BS, 0, &err);
 }
 
 /*
  * The running hash reads block 0's file; meanwhile another process
  * evicts it and a reader here fetches it again, and the CDN sends other
- * bytes with the same CRCs (forged), which the reader is given. The hash
- * noted the first file's bytes as block 0's, so its verdict would be
- * about bytes the reader was not given: the whole object was then found
- * right while the reader held forged bytes (a review's finding). A fetch
- * of the block that ended meanwhile now ends the hash, as one after the
- * hash took the block does, and the object is hashed whole from disk:
- * wrong, rejected.
+ * bytes with the same CRCs (forged). Once (a review's finding) that reader
+ * was given them, the hash's verdict was about the first file's bytes,
+ * and the whole object was found right. With stamps a CRC, the fetch
+ * ending meanwhile had to end the hash. The stamp is now a keyed sum the
+ * forger cannot match: the block is refused as it arrives, that reader
+ * gets EBADMSG, and the object is fetched anew, right.
  */
-static void test_refetch_while_hashed_ends_the_hash(void **state)
+static void test_forged_refetch_while_hashed_is_refused(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 29);
@@ -2492,14 +2494,18 @@ static void test_refetch_while_hashed_ends_the_hash(void **state)
 	assert_non_null(r.buf);
 	refetch_ctx = &r;
 	cache_hashed_block_hook = refetch_block_0_once;
-	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), (ssize_t)BS);
+	/* The read that started the hash spans the refusal: it fails too. */
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), -EBADMSG);
 	assert_null(cache_hashed_block_hook); /* the hook ran */
 	assert_int_equal(atomic_load(&fl.seen), 2); /* block 0 came twice, forged the second time */
-	assert_true(memcmp(r.buf, o->data, BS) != 0); /* that reader got the forged bytes */
-	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, BS, &err), (ssize_t)BS);
-	/* The read that completes the object waits for the verdict: wrong. */
-	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 2 * BS, &err), -EBADMSG);
+	assert_int_equal(r.got, -EBADMSG);
 	assert_int_equal(cache_object_rejects(f->c, &o->key), 1);
+	for (uint32_t k = 0; k < 3; k++) {
+		assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, k * BS, &err),
+				 (ssize_t)BS);
+		assert_memory_equal(buf, o->data + (size_t)k * BS, BS);
+	}
+	assert_true(info(f, &o->key).verified);
 	refetch_ctx = NULL;
 	free(r.buf);
 	free(buf);
@@ -2882,12 +2888,12 @@ static void test_drop_behind_when_the_object_completes(void **state)
 
 /*
  * As above, but the second copy of block 1 has the first's chunk CRCs (a
- * forger's, not a fault's): its stamp is the same, so nothing rejects it
- * when it comes. The running hash took the first copy; the refetch ends
- * it, so its "right" is not taken for bytes it never read: the hash starts
- * over behind the reader, reads the second copy, and fails the last read.
+ * forger's, not a fault's). With stamps a CRC it was not refused as it
+ * came, and the refetch had to end the running hash, or its "right" would
+ * have been taken for bytes it never read. The keyed stamp differs: the
+ * read of block 1 fails as it arrives, and the object is fetched anew.
  */
-static void test_refetch_with_the_same_stamp_ends_the_hash(void **state)
+static void test_forged_refetch_is_refused_as_it_comes(void **state)
 {
 	struct fx *f = *state; /* a 2-block cap */
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS + 1000, 28);
@@ -2903,12 +2909,17 @@ static void test_refetch_with_the_same_stamp_ends_the_hash(void **state)
 	assert_non_null(buf);
 	for (uint32_t k = 0; k < 4; k++)
 		assert_int_equal(cache_prefetch(f->c, &o->key, &src, k, &err), 0);
-	for (uint32_t k = 0; k < 4; k++)
-		assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, k * BS, &err),
-				 (ssize_t)BS);
+	for (uint32_t k = 0; k < 4; k++) {
+		ssize_t got = cache_read(f->c, &o->key, &src, buf, BS, k * BS, &err);
+
+		assert_int_equal(got, k == 1 ? -EBADMSG : (ssize_t)BS);
+		if (got > 0)
+			assert_memory_equal(buf, o->data + (size_t)k * BS, BS);
+	}
 	assert_int_equal(atomic_load(&fl.seen), 2); /* block 1 came twice, forged the second time */
-	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 1000, 4 * BS, &err), -EBADMSG);
 	assert_int_equal(stats(f).rejected, 1);
+	assert_int_equal(cache_read(f->c, &o->key, &src, buf, 1000, 4 * BS, &err), 1000);
+	assert_memory_equal(buf, o->data + 4 * (size_t)BS, 1000);
 	free(buf);
 }
 
@@ -2956,6 +2967,60 @@ static void test_evicted_blocks_of_a_vouched_object_keep_their_stamps(void **sta
 	assert_int_equal(cache_object_rejects(f->c, &a->key), 1);
 	cache_object_release(f->c, &a->key);
 	cache_object_release(f->c, &c->key);
+}
+
+/*
+ * The same, with the block that comes back forged to keep its chunk CRCs
+ * (a review's reproducer: a CDN that knows the content). With stamps a CRC
+ * it was taken, the object stayed vouched for, and a reader of the whole
+ * file had every byte of a wrong one with success. The keyed stamp the
+ * block's file kept differs from the forgery's: refused as it arrives,
+ * for an object verified here and for one vouched for by its meta file.
+ */
+static void test_forged_block_of_a_vouched_object_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 96);
+	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 97);
+	struct flaky_source fl = { .ms = &f->ms, .flip_on_fetch = 1, .forge = true };
+	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
+	struct cache_error err = { { 0 } };
+	uint8_t *buf;
+
+	if (f->ms.src.fetch_stream)
+		skip(); /* the wrapper wraps whole-block fetches only */
+	buf = malloc(BS);
+	assert_non_null(buf);
+	for (int round = 0; round < 2; round++) {
+		uint32_t k = 0;
+
+		f->opts.max_bytes = 0;
+		fx_reopen(f);
+		read_all(f, a);
+		if (round == 1)
+			fx_reopen(f); /* vouched for by the meta file, stamps unread */
+		assert_true(info(f, &a->key).vouched);
+		f->opts.max_bytes = 3 * FULL_BLOCK_DISK;
+		fx_reopen(f);
+		assert_int_equal(cache_object_hold(f->c, &a->key), 0);
+		read_all(f, b); /* the cap takes blocks of a */
+		while (block_on_disk(f, &a->key, k))
+			k++;
+		assert_true(k < 4);
+		fl.flip_block = k;
+		atomic_store(&fl.seen, 0);
+		assert_int_equal(cache_read(f->c, &a->key, &src, buf, BS, (uint64_t)k * BS, &err),
+				 -EBADMSG);
+		assert_int_equal(atomic_load(&fl.seen), 1); /* the forged copy came */
+		assert_false(info(f, &a->key).vouched);
+		assert_int_equal(cache_read(f->c, &a->key, &src, buf, BS, (uint64_t)k * BS, &err),
+				 (ssize_t)BS);
+		assert_memory_equal(buf, a->data + (size_t)k * BS, BS);
+		cache_object_release(f->c, &a->key);
+		assert_int_equal(cache_evict_object(f->c, &a->key), 0);
+		assert_int_equal(cache_evict_object(f->c, &b->key), 0);
+	}
+	free(buf);
 }
 
 /*
@@ -4345,6 +4410,7 @@ static void test_writer_stages_pieces(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 100, 7);
 	struct cache_block_writer w;
+	struct cache_block_id pieced, read_back, whole;
 	char dir[PATH_MAX], path[PATH_MAX];
 	uint8_t *back = malloc(BS);
 	uint32_t done = 0, piece = 16 << 10;
@@ -4354,7 +4420,8 @@ static void test_writer_stages_pieces(void **state)
 	obj_dir(f, &o->key, dir, sizeof(dir));
 	assert_int_equal(fileio_mkdirs(dir, 0755), 0);
 	block_file(f, &o->key, 0, path, sizeof(path));
-	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS), 0);
+	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS, cache_stamp_key(f->c)),
+			 0);
 	for (; done < CACHE_WRITER_STAGE - piece; done += piece)
 		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, piece), 0);
 	assert_int_equal(written(&w), 0);
@@ -4370,13 +4437,22 @@ static void test_writer_stages_pieces(void **state)
 		n = BS - done < 7777 ? BS - done : 7777;
 		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, n), 0);
 	}
-	assert_int_equal(cache_block_writer_close(&w, NULL), 0);
-	assert_int_equal(cache_block_read(w.file.tmp, &o->key, 0, 0, BS, back, NULL), 0);
+	assert_int_equal(cache_block_writer_close(&w, &pieced), 0);
+	assert_int_equal(cache_block_read(w.file.tmp, &o->key, 0, 0, BS, back, &read_back), 0);
 	assert_memory_equal(back, o->data, BS);
 	fileio_atomic_rollback(&w.file);
+	/* The stamp is of the bytes, whatever pieces they came in; the header keeps it. */
+	assert_int_equal(cache_block_write(path, &o->key, 0, o->data, BS, cache_stamp_key(f->c),
+					   NULL),
+			 0);
+	assert_int_equal(cache_block_read(path, &o->key, 0, 0, 1, back, &whole), 0);
+	assert_true(pieced.content == read_back.content && pieced.content == whole.content);
+	assert_true(pieced.write_id != whole.write_id);
+	assert_int_equal(unlink(path), 0);
 
 	/* the second 16 KiB of a chunk before its first */
-	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS), 0);
+	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS, cache_stamp_key(f->c)),
+			 0);
 	refused = cache_block_writer_put(&w, piece, o->data + piece, piece) < 0;
 	refused |= cache_block_writer_put(&w, 0, o->data, piece) < 0;
 	for (done = 2 * piece; done < BS; done += piece)
@@ -4608,6 +4684,59 @@ static void test_format_marker(void **state)
 	assert_null(c);
 }
 
+/*
+ * The stamp key: made once per directory and shared by every process that
+ * opens it (else one block's two files would have two stamps), replaced
+ * when damaged, and where none can be had nothing is stored.
+ */
+static void test_stamp_key_is_the_directorys(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 10, 98);
+	struct cache_error err = { { 0 } };
+	struct cache *other = NULL;
+	struct uhash_key first;
+	char path[PATH_MAX + 16];
+	uint8_t buf[10];
+
+	snprintf(path, sizeof(path), "%s/stamp-key", f->dir);
+	assert_true(exists(path));
+	assert_int_equal(cache_open(&f->opts, &other), 0);
+	assert_non_null(cache_stamp_key(f->c));
+	assert_memory_equal(cache_stamp_key(f->c), cache_stamp_key(other), sizeof(first));
+	cache_close(other);
+	memcpy(&first, cache_stamp_key(f->c), sizeof(first));
+	fx_reopen(f);
+	assert_memory_equal(cache_stamp_key(f->c), &first, sizeof(first));
+
+	/* Damaged (one hex digit changed, the CRC no longer matches): a new key. */
+	{
+		struct buf b;
+
+		buf_init(&b, 256);
+		assert_int_equal(fileio_read_all(path, 256, &b), 0);
+		b.data[30] = b.data[30] == '0' ? '1' : '0';
+		write_file(path, b.data, b.len);
+		buf_release(&b);
+	}
+	fx_reopen(f);
+	assert_non_null(cache_stamp_key(f->c));
+	assert_memory_not_equal(cache_stamp_key(f->c), &first, sizeof(first));
+	read_expect(f, o, 0, BS + 10, BS + 10);
+
+	/* None to be had (a directory in its place): reads fail, nothing is stored. */
+	assert_int_equal(cache_evict_object(f->c, &o->key), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+	fx_reopen(f);
+	assert_null(cache_stamp_key(f->c));
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err), -EROFS);
+	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	assert_int_equal(rmdir(path), 0);
+	fx_reopen(f);
+	assert_non_null(cache_stamp_key(f->c));
+}
+
 /* ---- 14. invalid keys ---- */
 
 static void test_invalid_keys(void **state)
@@ -4647,7 +4776,7 @@ static void test_invalid_keys(void **state)
 	}
 	assert_int_equal(mem_source_fetches(&f->ms), 0);
 	count_tree(f->dir);
-	assert_int_equal(tree_files, 3); /* the marker, CACHEDIR.TAG and usage */
+	assert_int_equal(tree_files, 4); /* the marker, CACHEDIR.TAG, stamp-key and usage */
 	assert_int_equal(usage(f).objects, 0);
 
 	assert_true(cache_key_is_valid(&o->key));
@@ -5084,10 +5213,10 @@ int main(void)
 		T_LIMIT(test_refetched_with_other_bytes_after_the_hash_rejects, fx_setup_2_blocks),
 		T(test_rejected_while_hashed_leaves_no_stamp),
 		T(test_rejection_drops_an_idle_running_hash),
-		T(test_refetch_while_hashed_ends_the_hash),
+		T(test_forged_refetch_while_hashed_is_refused),
 		T(test_refresh_keeps_a_block_stored_after_its_look),
 		T(test_meta_file_comes_back_after_a_rejection),
-		T_LIMIT(test_refetch_with_the_same_stamp_ends_the_hash, fx_setup_2_blocks),
+		T_LIMIT(test_forged_refetch_is_refused_as_it_comes, fx_setup_2_blocks),
 		T_LIMIT(test_lost_running_hash_is_counted, fx_setup_2_blocks),
 		T_LIMIT(test_reader_in_order_keeps_its_block_over_a_far_one, fx_setup_2_blocks),
 		T_LIMIT(test_prefetch_leaves_a_hashed_block_gone, fx_setup_2_blocks),
@@ -5096,6 +5225,7 @@ int main(void)
 		T(test_drop_behind_when_the_object_completes),
 		T_LIMIT(test_block_back_with_other_bytes_rejects, fx_setup_2_blocks),
 		T(test_evicted_blocks_of_a_vouched_object_keep_their_stamps),
+		T(test_forged_block_of_a_vouched_object_is_refused),
 		T(test_block_replaced_elsewhere_ends_the_verdict),
 		T_LIMIT(test_blocks_on_disk_feed_the_running_hash, fx_setup_2_blocks),
 		T(test_block_in_place_with_other_bytes_rejects),
@@ -5136,6 +5266,7 @@ int main(void)
 		T(test_prune_keeps_newest),
 		T(test_each_object),
 		cmocka_unit_test(test_format_marker),
+		T(test_stamp_key_is_the_directorys),
 		T(test_invalid_keys),
 		cmocka_unit_test(test_hash_raw),
 		T(test_size_mismatch),
