@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/iobuf.h"
+#include "util/log.h"
 #include "util/uhash.h"
 
 static const char block_magic[8] = { 'H', 'U', 'B', 'F', 'S', 'B', 'L', 'K' };
@@ -100,6 +102,7 @@ enum {
 	BLOCK_OFF_WRITE_ID = BLOCK_OFF_CHUNK_CRCS + 4 * CACHE_CHUNKS_MAX,
 	BLOCK_OFF_STAMP = BLOCK_OFF_WRITE_ID + 8,
 	BLOCK_OFF_CRC = BLOCK_OFF_STAMP + 8, /* CRC-32C of the bytes before it */
+	BLOCK_V1_OFF_CRC = BLOCK_OFF_STAMP,  /* format 1 had no stamp: its CRC was here */
 };
 _Static_assert(BLOCK_OFF_HASH + 32 == BLOCK_OFF_OBJECT_SIZE, "the hash is 32 bytes");
 _Static_assert(BLOCK_OFF_WRITE_ID == 340, "64 chunk CRCs, as the format says");
@@ -128,11 +131,15 @@ static void encode_block_header(const struct cache_block_header *h, uint8_t *out
 	put32(out + BLOCK_OFF_CRC, crc32c(0, out, BLOCK_OFF_CRC));
 }
 
-int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
+/* A header of format 1 (*@old; no stamp, h->stamp 0) or 2. 0 or -EBADMSG. */
+static int decode_header(const uint8_t *in, struct cache_block_header *h, bool *old)
 {
+	uint32_t version = get32(in + BLOCK_OFF_VERSION);
+	uint32_t crc_at = version == 1 ? BLOCK_V1_OFF_CRC : BLOCK_OFF_CRC;
+
 	if (memcmp(in + BLOCK_OFF_MAGIC, block_magic, 8) != 0 ||
-	    get32(in + BLOCK_OFF_VERSION) != CACHE_FORMAT_VERSION ||
-	    get32(in + BLOCK_OFF_CRC) != crc32c(0, in, BLOCK_OFF_CRC))
+	    (version != 1 && version != CACHE_FORMAT_VERSION) ||
+	    get32(in + crc_at) != crc32c(0, in, crc_at))
 		return -EBADMSG;
 	if (get32(in + BLOCK_OFF_BLOCK_SIZE) != CACHE_BLOCK_SIZE ||
 	    get32(in + BLOCK_OFF_CHUNK_SIZE) != CACHE_CHUNK_SIZE)
@@ -151,8 +158,17 @@ int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		h->chunk_crc[i] = get32(in + BLOCK_OFF_CHUNK_CRCS + 4 * i);
 	h->write_id = get64(in + BLOCK_OFF_WRITE_ID);
-	h->stamp = get64(in + BLOCK_OFF_STAMP);
-	return h->stamp ? 0 : -EBADMSG;
+	*old = version == 1;
+	h->stamp = *old ? 0 : get64(in + BLOCK_OFF_STAMP);
+	return *old || h->stamp ? 0 : -EBADMSG;
+}
+
+int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
+{
+	bool old;
+	int rc = decode_header(in, h, &old);
+
+	return rc == 0 && old ? -EBADMSG : rc;
 }
 
 /*
@@ -564,18 +580,97 @@ static int read_mapped(int fd, const struct cache_block_header *h, uint32_t off,
 	return 0;
 }
 
+#define UPGRADE_PIECE (256u << 10) /* whole chunks */
+
+/*
+ * Give the block file @path of format 1 its content stamp, in place: its
+ * data is read whole, checked against its chunk CRCs and summed with
+ * @stamp_key, and the header rewritten as format 2 (the same write id,
+ * so that a verdict naming it still holds; the same mtime, which orders
+ * eviction). Two writers write the same bytes. Into @h: the header. An
+ * open descriptor, or -EBADMSG (damaged, or no key), -errno.
+ */
+static int upgrade_format_1(const char *path, struct cache_block_header *h,
+			    const struct uhash_key *stamp_key)
+{
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], *piece = NULL;
+	uint32_t crcs[CACHE_CHUNKS_MAX];
+	uint64_t sums[CACHE_CHUNKS_MAX];
+	static atomic_bool told;
+	struct stat st;
+	bool old = false;
+	int fd, rc;
+
+	if (!stamp_key)
+		return -EBADMSG;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ELOOP ? -EBADMSG : -errno;
+	rc = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EBADMSG;
+	if (rc == 0 && fileio_pread_full(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
+		rc = -EBADMSG;
+	if (rc == 0)
+		rc = decode_header(head, h, &old);
+	if (rc < 0 || !old)
+		goto out; /* damaged; or another writer was first */
+	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
+		rc = -EBADMSG;
+	piece = rc == 0 ? iobuf_alloc(UPGRADE_PIECE) : NULL;
+	if (rc == 0 && !piece)
+		rc = -ENOMEM;
+	for (uint32_t done = 0; rc == 0 && done < h->data_len;) {
+		uint32_t n = h->data_len - done < UPGRADE_PIECE ? h->data_len - done : UPGRADE_PIECE;
+
+		if (fileio_pread_full(fd, piece, n, (off_t)h->header_size + done) != (ssize_t)n) {
+			rc = -EBADMSG;
+			break;
+		}
+		crc32c_chunks(piece, n, CACHE_CHUNK_SIZE, crcs + done / CACHE_CHUNK_SIZE);
+		for (uint32_t at = 0; at < n; at += CACHE_CHUNK_SIZE) {
+			uint32_t i = (done + at) / CACHE_CHUNK_SIZE;
+
+			if (crcs[i] != h->chunk_crc[i])
+				rc = -EBADMSG;
+			sums[i] = uhash_span_add(stamp_key, 0, 0, piece + at, chunk_len(h, i));
+		}
+		done += n;
+	}
+	iobuf_free(piece, UPGRADE_PIECE);
+	if (rc == 0) {
+		uint64_t sum = uhash_combine(stamp_key, sums, h->n_chunks);
+		const struct timespec times[2] = { st.st_atim, st.st_mtim };
+
+		h->stamp = sum ? sum : 1;
+		encode_block_header(h, head);
+		rc = fileio_pwrite_full(fd, head, sizeof(head), 0);
+		if (rc == 0)
+			futimens(fd, times);
+	}
+	if (rc == 0 && !atomic_exchange(&told, true))
+		log_info("cache: block files of format 1 get their content stamps as they are "
+			 "first read (the first: %s)", path);
+out:
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 /*
  * Open block @index of @key and check its header: magic, version, CRC,
  * that it belongs to this object and index, and that it is exactly as
- * long as the object's size says, and holds [@off, @off + @len).
+ * long as the object's size says, and holds [@off, @off + @len). A block
+ * of format 1 is upgraded first (upgrade_format_1()).
  * Returns an open descriptor, or -ENOENT, -EBADMSG, -errno.
  */
 static int open_checked(const char *path, const struct cache_key *key,
 			uint32_t index, uint32_t off, uint32_t len,
-			struct cache_block_header *h)
+			struct cache_block_header *h, const struct uhash_key *stamp_key)
 {
 	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], raw[32];
 	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
+	bool old = false;
 	ssize_t n;
 	int fd, rc;
 
@@ -589,7 +684,13 @@ static int open_checked(const char *path, const struct cache_key *key,
 		rc = n < 0 ? (int)n : -EBADMSG;
 		goto fail;
 	}
-	rc = cache_block_header_decode(head, h);
+	rc = decode_header(head, h, &old);
+	if (rc == 0 && old) {
+		close(fd);
+		fd = upgrade_format_1(path, h, stamp_key);
+		if (fd < 0)
+			return fd;
+	}
 	/* A valid block of another object or place is as wrong as noise. */
 	if (rc == 0 && (h->algo != key->algo || memcmp(h->hash, raw, 32) != 0 ||
 			h->object_size != key->size || h->index != index))
@@ -646,14 +747,15 @@ void cache_block_readahead(const char *path)
 #define HASH_PIECE (256u << 10)
 
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, struct cache_block_id *id, bool drop_pages)
+		     struct digest *d, struct cache_block_id *id, bool drop_pages,
+		     const struct uhash_key *stamp_key)
 {
 	struct cache_block_header h;
 	struct stat st;
 	uint8_t *piece;
 	int fd, rc = 0;
 
-	fd = open_checked(path, key, index, 0, 0, &h);
+	fd = open_checked(path, key, index, 0, 0, &h, stamp_key);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0)
@@ -683,7 +785,8 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 }
 
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id)
+		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id,
+		     const struct uhash_key *stamp_key)
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct cache_block_header h;
@@ -691,7 +794,7 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open_checked(path, key, index, off, len, &h);
+	fd = open_checked(path, key, index, off, len, &h, stamp_key);
 	if (fd < 0)
 		return fd;
 	/* From this open file: the id and the bytes are of one and the same file. */
@@ -737,10 +840,11 @@ out:
 }
 
 int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
-			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos)
+			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos,
+			  const struct uhash_key *stamp_key)
 {
 	struct cache_block_header h;
-	int fd = open_checked(path, key, index, off, len, &h);
+	int fd = open_checked(path, key, index, off, len, &h, stamp_key);
 
 	if (fd < 0)
 		return fd;

@@ -991,14 +991,16 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
  * The content stamp of block @k's file at @path, if it is the file whose
  * write id is @write_id (the one a hash vouched for); else 0. A block of
  * a vouched object goes with its stamp noted, so that what comes back is
- * held to it (note_block()): its header only is read.
+ * held to it (note_block()): its header only is read. Not a block of
+ * format 1, which would be read whole under the usage lock to get its
+ * stamp: it goes with none, and when it comes back the verdict ends.
  */
 static uint64_t file_stamp(const char *path, const struct cache_key *key, uint32_t k,
 			   uint64_t write_id)
 {
 	struct cache_block_id id = { 0, 0 };
 	uint64_t pos;
-	int fd = cache_block_open_data(path, key, k, 0, 0, &id, &pos);
+	int fd = cache_block_open_data(path, key, k, 0, 0, &id, &pos, NULL);
 
 	if (fd < 0)
 		return 0;
@@ -1388,7 +1390,7 @@ static int store_block(struct cache *c, struct cache_object *o, uint32_t k,
 		rc = publish_block(c, af, disk_size(&o->key, k));
 		if (rc != -EEXIST)
 			break;
-		rc = cache_block_read(af->path, &o->key, k, 0, 0, NULL, id);
+		rc = cache_block_read(af->path, &o->key, k, 0, 0, NULL, id, c->stamp_key);
 		if (rc == -EBADMSG)
 			remove_block_file(c, af->path, disk_size(&o->key, k));
 		if (rc == -EBADMSG || rc == -ENOENT)
@@ -1680,7 +1682,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 
 		block_path(c, o, k, path, sizeof(path));
 		if (rc == 0)
-			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop);
+			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop, c->stamp_key);
 		if (cache_hashed_block_hook)
 			cache_hashed_block_hook(c, &o->key, k);
 		pthread_mutex_lock(&c->lock);
@@ -1826,7 +1828,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 		rejects = o->rejects;
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
-		rc = cache_block_read(path, &o->key, k, off, out ? len : 0, out, &id);
+		rc = cache_block_read(path, &o->key, k, off, out ? len : 0, out, &id,
+				      c->stamp_key);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/*
@@ -2051,7 +2054,7 @@ static int hash_blocks(struct cache *c, struct cache_object *o, uint32_t start,
 		struct cache_block_id id = { 0, 0 };
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = cache_block_read(path, &o->key, k, 0, len, buf, &id);
+		rc = cache_block_read(path, &o->key, k, 0, len, buf, &id, c->stamp_key);
 		ids[k] = id.write_id;
 		if (contents)
 			contents[k] = id.content;
@@ -2703,7 +2706,8 @@ ssize_t cache_read_cached(struct cache *c, const struct cache_key *key, void *bu
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
 		block_path(c, o, k, path, sizeof(path));
-		rc = cache_block_read(path, key, k, in, n, (uint8_t *)buf + done, &id);
+		rc = cache_block_read(path, key, k, in, n, (uint8_t *)buf + done, &id,
+				      c->stamp_key);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		if (rc < 0 || !read_stood(o, k, gen, rejects, &id)) {
@@ -2751,7 +2755,8 @@ int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t off
 		b->pins++;
 		pthread_mutex_unlock(&c->lock);
 		block_path(c, o, k, path, sizeof(path));
-		fd = cache_block_open_data(path, key, k, in, (uint32_t)len, &id, pos);
+		fd = cache_block_open_data(path, key, k, in, (uint32_t)len, &id, pos,
+					   c->stamp_key);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/* Not the file this process stored: its bytes want their CRCs read. */
@@ -2863,7 +2868,7 @@ static void confirm_verified(struct cache *c, struct cache_object *o)
 		int rc;
 
 		block_path(c, o, k, path, sizeof(path));
-		rc = cache_block_read(path, &o->key, k, 0, 0, NULL, &id);
+		rc = cache_block_read(path, &o->key, k, 0, 0, NULL, &id, c->stamp_key);
 		pthread_mutex_lock(&c->lock);
 		if (rc == 0 && o->verified && id.write_id != o->blocks[k].hashed_id)
 			o->verified = false; /* get_block() finds out the rest */
@@ -3124,7 +3129,7 @@ void cache_object_refresh(struct cache *c, const struct cache_key *key)
 				  (uint64_t)st.st_size == disk_size(key, k);
 		/* "Verified" names block files: each must be the one named. */
 		if (m.verified && (!seen[k].on_disk ||
-				   cache_block_read(path, key, k, 0, 0, NULL, &id) != 0 ||
+				   cache_block_read(path, key, k, 0, 0, NULL, &id, c->stamp_key) != 0 ||
 				   id.write_id != m.ids[k]))
 			m.verified = false;
 		seen[k].content = id.content;

@@ -168,7 +168,8 @@ void cache_block_writer_abort(struct cache_block_writer *w);
  * (not a block of this object) or -errno.
  */
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
-		     struct digest *d, struct cache_block_id *id, bool drop_pages);
+		     struct digest *d, struct cache_block_id *id, bool drop_pages,
+		     const struct uhash_key *stamp_key);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into
@@ -187,7 +188,8 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
  * the bytes (cache_open_stored()). The descriptor, or -errno.
  */
 int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
-			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos);
+			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos,
+			  const struct uhash_key *stamp_key);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
@@ -195,10 +197,13 @@ int cache_block_open_data(const char *path, const struct cache_key *key, uint32_
  * belongs to this object and index) and the CRC of every chunk touched.
  * *@id (may be NULL) says which file the bytes came from: the very file
  * read (write id 0 for a block written before write ids existed).
+ * A block file of format 1 is given its stamp with @stamp_key first, in
+ * place (every one of these functions does that).
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
-		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id);
+		     uint32_t off, uint32_t len, void *out, struct cache_block_id *id,
+		     const struct uhash_key *stamp_key);
 
 /*
  * Tests only: called with the descriptor between mapping a block file and

@@ -4438,14 +4438,17 @@ static void test_writer_stages_pieces(void **state)
 		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, n), 0);
 	}
 	assert_int_equal(cache_block_writer_close(&w, &pieced), 0);
-	assert_int_equal(cache_block_read(w.file.tmp, &o->key, 0, 0, BS, back, &read_back), 0);
+	assert_int_equal(cache_block_read(w.file.tmp, &o->key, 0, 0, BS, back, &read_back,
+					  cache_stamp_key(f->c)),
+			 0);
 	assert_memory_equal(back, o->data, BS);
 	fileio_atomic_rollback(&w.file);
 	/* The stamp is of the bytes, whatever pieces they came in; the header keeps it. */
 	assert_int_equal(cache_block_write(path, &o->key, 0, o->data, BS, cache_stamp_key(f->c),
 					   NULL),
 			 0);
-	assert_int_equal(cache_block_read(path, &o->key, 0, 0, 1, back, &whole), 0);
+	assert_int_equal(cache_block_read(path, &o->key, 0, 0, 1, back, &whole, cache_stamp_key(f->c)),
+			 0);
 	assert_true(pieced.content == read_back.content && pieced.content == whole.content);
 	assert_true(pieced.write_id != whole.write_id);
 	assert_int_equal(unlink(path), 0);
@@ -4682,6 +4685,77 @@ static void test_format_marker(void **state)
 	opts.dir = "/proc/hubfs-cache-test/nope";
 	assert_true(cache_open(&opts, &c) < 0);
 	assert_null(c);
+}
+
+/* Rewrite block file @path's header as format 1 wrote it: no stamp, its CRC at 348. */
+static void make_format_1(const char *path)
+{
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED];
+	int fd = open(path, O_RDWR);
+	uint32_t crc;
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, head, sizeof(head), 0), (ssize_t)sizeof(head));
+	head[8] = 1; /* the version, little-endian */
+	memset(head + 348, 0, sizeof(head) - 348);
+	crc = crc32c(0, head, 348);
+	for (int i = 0; i < 4; i++)
+		head[348 + i] = (uint8_t)(crc >> (8 * i));
+	assert_int_equal(pwrite(fd, head, sizeof(head), 0), (ssize_t)sizeof(head));
+	close(fd);
+}
+
+/*
+ * A cache written before stamps (block format 1) is not thrown away: each
+ * block gets its stamp in place when first read, checked against its CRCs
+ * (the stamp a fresh write of the bytes would have), keeping its write id,
+ * so that its object stays verified, and its mtime, which orders eviction.
+ * A damaged one is dropped and fetched again, as any damaged block.
+ */
+static void test_blocks_of_format_1_get_their_stamps(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 99);
+	struct timespec past[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+	struct cache_block_id before[4], after;
+	char path[PATH_MAX];
+	uint8_t byte;
+	struct stat st;
+
+	read_all(f, o);
+	assert_true(info(f, &o->key).verified);
+	for (uint32_t k = 0; k < 4; k++) {
+		block_file(f, &o->key, k, path, sizeof(path));
+		assert_int_equal(cache_block_read(path, &o->key, k, 0, 0, NULL, &before[k], NULL), 0);
+		make_format_1(path);
+		assert_int_equal(utimensat(AT_FDCWD, path, past, 0), 0);
+		/* Not readable as it is, nor upgraded without a key. */
+		assert_int_equal(cache_block_read(path, &o->key, k, 0, 1, &byte, NULL, NULL),
+				 -EBADMSG);
+	}
+	fx_reopen(f);
+	assert_true(info(f, &o->key).vouched); /* the meta file's write ids still match */
+	mem_source_reset_counts(&f->ms);
+	read_all(f, o);
+	assert_int_equal(mem_object_fetches_all(o), 0);
+	assert_true(info(f, &o->key).vouched);
+	for (uint32_t k = 0; k < 4; k++) {
+		block_file(f, &o->key, k, path, sizeof(path));
+		assert_int_equal(cache_block_read(path, &o->key, k, 0, 1, &byte, &after, NULL), 0);
+		assert_true(after.write_id == before[k].write_id);
+		assert_true(after.content == before[k].content);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mtim.tv_sec, past[1].tv_sec);
+	}
+
+	/* Damaged: a byte of block 2's data changed while it was of format 1. */
+	block_file(f, &o->key, 2, path, sizeof(path));
+	make_format_1(path);
+	flip_byte(path, 4096 + 5000);
+	fx_reopen(f);
+	mem_source_reset_counts(&f->ms);
+	read_expect(f, o, 2 * BS, BS, (ssize_t)BS);
+	assert_int_equal(mem_object_fetches(o, 2), 1);
 }
 
 /*
@@ -5266,6 +5340,7 @@ int main(void)
 		T(test_prune_keeps_newest),
 		T(test_each_object),
 		cmocka_unit_test(test_format_marker),
+		T(test_blocks_of_format_1_get_their_stamps),
 		T(test_stamp_key_is_the_directorys),
 		T(test_invalid_keys),
 		cmocka_unit_test(test_hash_raw),

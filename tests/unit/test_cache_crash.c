@@ -375,7 +375,7 @@ static struct cache *check_cache(struct crash *cr, int round, bool track,
 					cr->must_have[i][k] = false;
 				continue;
 			}
-			rc = cache_block_read(path, &o->key, k, 0, len, buf, NULL);
+			rc = cache_block_read(path, &o->key, k, 0, len, buf, NULL, NULL);
 			if (rc != 0)
 				fail_msg("round %d: block %u of object %zu is on disk but "
 					 "unreadable: %d", round, k, i, rc);
