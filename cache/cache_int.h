@@ -74,9 +74,9 @@ struct cache_objmeta {
  * block whose stamps differ hold different bytes, so the Hub sent two
  * contents for one immutable object, and readers may have had the wrong
  * one (docs/cache-format.md, "A block that comes back different"). Equal
- * stamps are the same bytes but with probability 2^-60 for whoever sent
- * them, who never sees the key: proof against a forger too, as a CRC is
- * not.
+ * stamps of different bytes happen with probability at most 2^-63 for
+ * whoever sent them, who never sees the key: proof against a forger too,
+ * as a CRC is not.
  */
 struct cache_block_id {
 	uint64_t write_id;
