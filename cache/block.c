@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -100,15 +101,18 @@ enum {
 	BLOCK_OFF_N_CHUNKS = 80,
 	BLOCK_OFF_CHUNK_CRCS = 84,
 	BLOCK_OFF_WRITE_ID = BLOCK_OFF_CHUNK_CRCS + 4 * CACHE_CHUNKS_MAX,
-	BLOCK_OFF_STAMP = BLOCK_OFF_WRITE_ID + 8,
-	BLOCK_OFF_CRC = BLOCK_OFF_STAMP + 8, /* CRC-32C of the bytes before it */
-	BLOCK_V1_OFF_CRC = BLOCK_OFF_STAMP,  /* format 1 had no stamp: its CRC was here */
+	BLOCK_OFF_KEY_ID = BLOCK_OFF_WRITE_ID + 8,
+	BLOCK_OFF_STAMP = BLOCK_OFF_KEY_ID + 8,
+	BLOCK_OFF_CRC = BLOCK_OFF_STAMP + 8,   /* CRC-32C of the bytes before it */
+	BLOCK_V1_OFF_CRC = BLOCK_OFF_KEY_ID,   /* format 1 had no stamp: its CRC was here */
 };
 _Static_assert(BLOCK_OFF_HASH + 32 == BLOCK_OFF_OBJECT_SIZE, "the hash is 32 bytes");
 _Static_assert(BLOCK_OFF_WRITE_ID == 340, "64 chunk CRCs, as the format says");
 _Static_assert(BLOCK_OFF_CRC + 4 == CACHE_BLOCK_HEADER_ENCODED,
 	       "the header CRC is the last encoded field");
 _Static_assert(CACHE_BLOCK_HEADER_ENCODED <= 512, "the fields fit the smallest header");
+_Static_assert(CACHE_CHUNK_SIZE == UHASH_SPAN && CACHE_CHUNKS_MAX <= UHASH_SPANS,
+	       "a chunk is a span of the stamp's sum, and every chunk has a key");
 
 static void encode_block_header(const struct cache_block_header *h, uint8_t *out)
 {
@@ -127,6 +131,7 @@ static void encode_block_header(const struct cache_block_header *h, uint8_t *out
 	for (uint32_t i = 0; i < h->n_chunks; i++)
 		put32(out + BLOCK_OFF_CHUNK_CRCS + 4 * i, h->chunk_crc[i]);
 	put64(out + BLOCK_OFF_WRITE_ID, h->write_id);
+	put64(out + BLOCK_OFF_KEY_ID, h->key_id);
 	put64(out + BLOCK_OFF_STAMP, h->stamp);
 	put32(out + BLOCK_OFF_CRC, crc32c(0, out, BLOCK_OFF_CRC));
 }
@@ -159,8 +164,9 @@ static int decode_header(const uint8_t *in, struct cache_block_header *h, bool *
 		h->chunk_crc[i] = get32(in + BLOCK_OFF_CHUNK_CRCS + 4 * i);
 	h->write_id = get64(in + BLOCK_OFF_WRITE_ID);
 	*old = version == 1;
+	h->key_id = *old ? 0 : get64(in + BLOCK_OFF_KEY_ID);
 	h->stamp = *old ? 0 : get64(in + BLOCK_OFF_STAMP);
-	return *old || h->stamp ? 0 : -EBADMSG;
+	return *old || (h->stamp && h->key_id) ? 0 : -EBADMSG;
 }
 
 int cache_block_header_decode(const uint8_t *in, struct cache_block_header *h)
@@ -360,10 +366,13 @@ int cache_block_writer_get(const struct cache_block_writer *w, uint32_t offset, 
 	return 0;
 }
 
+/* A stamp mixed with its key's id: stamps of two keys never meet as equal. */
 static void set_id(struct cache_block_id *id, const struct cache_block_header *h)
 {
+	uint64_t content = h->stamp ? h->stamp ^ (h->key_id * UINT64_C(0x9e3779b97f4a7c15)) : 0;
+
 	if (id)
-		*id = (struct cache_block_id){ h->write_id, h->stamp };
+		*id = (struct cache_block_id){ h->write_id, h->stamp && !content ? 1 : content };
 }
 
 int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id *id)
@@ -382,6 +391,7 @@ int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id
 		uint64_t sum = uhash_combine(w->stamp_key, w->chunk_sum, w->h.n_chunks);
 
 		w->h.stamp = sum ? sum : 1;
+		w->h.key_id = w->stamp_key->id;
 		memset(head, 0, sizeof(head));
 		encode_block_header(&w->h, head);
 		rc = fileio_pwrite_full(w->file.fd, head, w->h.header_size, 0);
@@ -580,46 +590,38 @@ static int read_mapped(int fd, const struct cache_block_header *h, uint32_t off,
 	return 0;
 }
 
-#define UPGRADE_PIECE (256u << 10) /* whole chunks */
+#define RESTAMP_PIECE (256u << 10) /* whole chunks */
 
 /*
- * Give the block file @path of format 1 its content stamp, in place: its
- * data is read whole, checked against its chunk CRCs and summed with
- * @stamp_key, and the header rewritten as format 2 (the same write id,
- * so that a verdict naming it still holds; the same mtime, which orders
- * eviction). Two writers write the same bytes. Into @h: the header. An
- * open descriptor, or -EBADMSG (damaged, or no key), -errno.
+ * Block file @path (open at @fd, its header in @h) is of format 1, or
+ * stamped with another key: sum its data with @stamp_key, checking every
+ * chunk's CRC on the way, into @h. Then, so that the next open needs no
+ * such pass, rewrite its header, when the file can be written: the same
+ * write id (a verdict naming it still holds) and mtime (it orders
+ * eviction), under an exclusive flock, which a reader that finds a
+ * header failing its CRC waits for before it looks again
+ * (read_header()). A file that cannot be written (another user's cache,
+ * a read-only mount) is summed at each open. 0 or -EBADMSG, -errno.
  */
-static int upgrade_format_1(const char *path, struct cache_block_header *h,
-			    const struct uhash_key *stamp_key)
+static int restamp(int fd, const char *path, struct cache_block_header *h,
+		   const struct uhash_key *stamp_key)
 {
-	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], *piece = NULL;
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], *piece;
 	uint32_t crcs[CACHE_CHUNKS_MAX];
-	uint64_t sums[CACHE_CHUNKS_MAX];
+	uint64_t sums[CACHE_CHUNKS_MAX], sum;
 	static atomic_bool told;
-	struct stat st;
-	bool old = false;
-	int fd, rc;
+	struct stat st, wst;
+	int rc = 0, wfd;
 
-	if (!stamp_key)
-		return -EBADMSG;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
-	rc = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EBADMSG;
-	if (rc == 0 && fileio_pread_full(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
-		rc = -EBADMSG;
-	if (rc == 0)
-		rc = decode_header(head, h, &old);
-	if (rc < 0 || !old)
-		goto out; /* damaged; or another writer was first */
+	if (fstat(fd, &st) < 0)
+		return -errno;
 	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
-		rc = -EBADMSG;
-	piece = rc == 0 ? iobuf_alloc(UPGRADE_PIECE) : NULL;
-	if (rc == 0 && !piece)
-		rc = -ENOMEM;
+		return -EBADMSG;
+	piece = iobuf_alloc(RESTAMP_PIECE);
+	if (!piece)
+		return -ENOMEM;
 	for (uint32_t done = 0; rc == 0 && done < h->data_len;) {
-		uint32_t n = h->data_len - done < UPGRADE_PIECE ? h->data_len - done : UPGRADE_PIECE;
+		uint32_t n = h->data_len - done < RESTAMP_PIECE ? h->data_len - done : RESTAMP_PIECE;
 
 		if (fileio_pread_full(fd, piece, n, (off_t)h->header_size + done) != (ssize_t)n) {
 			rc = -EBADMSG;
@@ -635,43 +637,74 @@ static int upgrade_format_1(const char *path, struct cache_block_header *h,
 		}
 		done += n;
 	}
-	iobuf_free(piece, UPGRADE_PIECE);
-	if (rc == 0) {
-		uint64_t sum = uhash_combine(stamp_key, sums, h->n_chunks);
+	iobuf_free(piece, RESTAMP_PIECE);
+	if (rc < 0)
+		return rc;
+	sum = uhash_combine(stamp_key, sums, h->n_chunks);
+	h->stamp = sum ? sum : 1;
+	h->key_id = stamp_key->id;
+	/* Best effort from here: the stamp is made, the file only keeps it. */
+	wfd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (wfd < 0)
+		return 0;
+	if (fstat(wfd, &wst) == 0 && wst.st_ino == st.st_ino && wst.st_dev == st.st_dev &&
+	    flock(wfd, LOCK_EX) == 0) {
 		const struct timespec times[2] = { st.st_atim, st.st_mtim };
 
-		h->stamp = sum ? sum : 1;
 		encode_block_header(h, head);
-		rc = fileio_pwrite_full(fd, head, sizeof(head), 0);
-		if (rc == 0)
-			futimens(fd, times);
+		if (fileio_pwrite_full(wfd, head, sizeof(head), 0) == 0) {
+			futimens(wfd, times);
+			if (!atomic_exchange(&told, true))
+				log_info("cache: block files of format 1, or stamped with another "
+					 "key, are stamped anew as they are first read (the first: %s)",
+					 path);
+		}
+		flock(wfd, LOCK_UN);
 	}
-	if (rc == 0 && !atomic_exchange(&told, true))
-		log_info("cache: block files of format 1 get their content stamps as they are "
-			 "first read (the first: %s)", path);
-out:
-	if (rc < 0) {
-		close(fd);
-		return rc;
+	close(wfd);
+	return 0;
+}
+
+/*
+ * The header of the block file at @fd into @h (*@old: format 1). One
+ * that fails its CRC is looked at again once, after any rewrite under
+ * way (restamp()) has ended: a read that met the rewrite half done would
+ * otherwise take a good block for a damaged one. 0, -EBADMSG or -errno.
+ */
+static int read_header(int fd, struct cache_block_header *h, bool *old)
+{
+	uint8_t head[CACHE_BLOCK_HEADER_ENCODED];
+	ssize_t n = fileio_pread_full(fd, head, sizeof(head), 0);
+	int rc;
+
+	if (n != (ssize_t)sizeof(head))
+		return n < 0 ? (int)n : -EBADMSG;
+	rc = decode_header(head, h, old);
+	if (rc == -EBADMSG && flock(fd, LOCK_SH) == 0) {
+		if (fileio_pread_full(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head))
+			rc = decode_header(head, h, old);
+		flock(fd, LOCK_UN);
 	}
-	return fd;
+	return rc;
 }
 
 /*
  * Open block @index of @key and check its header: magic, version, CRC,
  * that it belongs to this object and index, and that it is exactly as
  * long as the object's size says, and holds [@off, @off + @len). A block
- * of format 1 is upgraded first (upgrade_format_1()).
- * Returns an open descriptor, or -ENOENT, -EBADMSG, -errno.
+ * of format 1, or stamped with another key, is summed with @stamp_key
+ * first (restamp()), if @may_restamp; else its stamp is "not known" (0).
+ * Returns an open descriptor, or -ENOENT, -EBADMSG, -EROFS (such a block
+ * and no key), -errno.
  */
 static int open_checked(const char *path, const struct cache_key *key,
 			uint32_t index, uint32_t off, uint32_t len,
-			struct cache_block_header *h, const struct uhash_key *stamp_key)
+			struct cache_block_header *h, const struct uhash_key *stamp_key,
+			bool may_restamp)
 {
-	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], raw[32];
 	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
+	uint8_t raw[32];
 	bool old = false;
-	ssize_t n;
 	int fd, rc;
 
 	if (cache_hash_raw(key, raw) < 0)
@@ -679,18 +712,7 @@ static int open_checked(const char *path, const struct cache_key *key,
 	fd = fileio_open_untrusted(path);
 	if (fd < 0)
 		return fd;
-	n = fileio_pread_full(fd, head, sizeof(head), 0);
-	if (n != (ssize_t)sizeof(head)) {
-		rc = n < 0 ? (int)n : -EBADMSG;
-		goto fail;
-	}
-	rc = decode_header(head, h, &old);
-	if (rc == 0 && old) {
-		close(fd);
-		fd = upgrade_format_1(path, h, stamp_key);
-		if (fd < 0)
-			return fd;
-	}
+	rc = read_header(fd, h, &old);
 	/* A valid block of another object or place is as wrong as noise. */
 	if (rc == 0 && (h->algo != key->algo || memcmp(h->hash, raw, 32) != 0 ||
 			h->object_size != key->size || h->index != index))
@@ -701,6 +723,14 @@ static int open_checked(const char *path, const struct cache_key *key,
 	/* Exactly as long as the object's size says this block is. */
 	if (rc == 0 && (h->data_len != want || off > h->data_len || len > h->data_len - off))
 		rc = -EBADMSG;
+	if (rc == 0 && (old || (stamp_key && h->key_id != stamp_key->id))) {
+		if (!stamp_key)
+			rc = -EROFS; /* not damaged: this process cannot tell what it holds */
+		else if (may_restamp)
+			rc = restamp(fd, path, h, stamp_key);
+		else
+			h->stamp = h->key_id = 0;
+	}
 	if (rc < 0)
 		goto fail;
 	return fd;
@@ -755,7 +785,7 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 	uint8_t *piece;
 	int fd, rc = 0;
 
-	fd = open_checked(path, key, index, 0, 0, &h, stamp_key);
+	fd = open_checked(path, key, index, 0, 0, &h, stamp_key, true);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0)
@@ -794,7 +824,7 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open_checked(path, key, index, off, len, &h, stamp_key);
+	fd = open_checked(path, key, index, off, len, &h, stamp_key, true);
 	if (fd < 0)
 		return fd;
 	/* From this open file: the id and the bytes are of one and the same file. */
@@ -841,10 +871,10 @@ out:
 
 int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
 			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos,
-			  const struct uhash_key *stamp_key)
+			  const struct uhash_key *stamp_key, bool may_restamp)
 {
 	struct cache_block_header h;
-	int fd = open_checked(path, key, index, off, len, &h, stamp_key);
+	int fd = open_checked(path, key, index, off, len, &h, stamp_key, may_restamp);
 
 	if (fd < 0)
 		return fd;

@@ -992,15 +992,16 @@ static size_t pick_victims(struct cache *c, bool low, uint64_t need, bool spare_
  * write id is @write_id (the one a hash vouched for); else 0. A block of
  * a vouched object goes with its stamp noted, so that what comes back is
  * held to it (note_block()): its header only is read. Not a block of
- * format 1, which would be read whole under the usage lock to get its
- * stamp: it goes with none, and when it comes back the verdict ends.
+ * format 1 or of another key, which would be read whole under the usage
+ * lock to get its stamp: it goes with none, and when it comes back the
+ * verdict ends.
  */
-static uint64_t file_stamp(const char *path, const struct cache_key *key, uint32_t k,
-			   uint64_t write_id)
+static uint64_t file_stamp(const struct cache *c, const char *path, const struct cache_key *key,
+			   uint32_t k, uint64_t write_id)
 {
 	struct cache_block_id id = { 0, 0 };
 	uint64_t pos;
-	int fd = cache_block_open_data(path, key, k, 0, 0, &id, &pos, NULL);
+	int fd = cache_block_open_data(path, key, k, 0, 0, &id, &pos, c->stamp_key, false);
 
 	if (fd < 0)
 		return 0;
@@ -1057,7 +1058,7 @@ static uint64_t evict(struct cache *c, uint64_t limit, bool check_free)
 			uint32_t k = (uint32_t)(v[i] - o->blocks);
 
 			block_path(c, o, k, path, sizeof(path));
-			stamp[i] = stamp_of[i] ? file_stamp(path, &o->key, k, stamp_of[i]) : 0;
+			stamp[i] = stamp_of[i] ? file_stamp(c, path, &o->key, k, stamp_of[i]) : 0;
 			/* Another process may have removed it already: not counted twice. */
 			if (unlink(path) == 0)
 				u.bytes = u.bytes > disk_size(&o->key, k) ?
@@ -1703,9 +1704,10 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		/*
 		 * A fetch of the block ended meanwhile (its file went, and a
 		 * reader fetched it again): readers may have bytes other than
-		 * the ones read here, and a content stamp proves them equal only
-		 * up to a CRC collision. As for a block the hash took that is
-		 * fetched again (get_block()), the hash ends.
+		 * the ones read here. Their stamps are compared when the fetch
+		 * stores them (note_block()); the hash vouches only for bytes it
+		 * read, so, as for a block the hash took that is fetched again
+		 * (get_block()), it ends.
 		 */
 		if (rc < 0 || o->hash_stale || o->blocks[k].gen != gen) {
 			/* Leave it to verify_object(), which reads everything anew. */
@@ -2756,7 +2758,7 @@ int cache_open_stored(struct cache *c, const struct cache_key *key, uint64_t off
 		pthread_mutex_unlock(&c->lock);
 		block_path(c, o, k, path, sizeof(path));
 		fd = cache_block_open_data(path, key, k, in, (uint32_t)len, &id, pos,
-					   c->stamp_key);
+					   c->stamp_key, true);
 		pthread_mutex_lock(&c->lock);
 		b->pins--;
 		/* Not the file this process stored: its bytes want their CRCs read. */
@@ -2852,7 +2854,8 @@ int cache_prefetch(struct cache *c, const struct cache_key *key,
 
 /*
  * A verified object on the index's word: check that every block file is
- * still the one its hash covered (one header read each), so that a fill
+ * still the one its hash covered (one header read each; a block of format
+ * 1 or of another stamp key is read whole, once), so that a fill
  * never reports "verified" over a file some process replaced.
  */
 static void confirm_verified(struct cache *c, struct cache_object *o)
@@ -3549,6 +3552,8 @@ static int read_stamp_key(const char *path, uint8_t secret[UHASH_SECRET])
 
 	buf_init(&b, STAMP_KEY_FILE_LEN + 1);
 	rc = fileio_read_all(path, STAMP_KEY_FILE_LEN + 1, &b);
+	if (rc == -EFBIG)
+		rc = -EBADMSG; /* too long to be a key: damaged */
 	t = buf_cstr(&b);
 	if (rc == 0 && (b.len != STAMP_KEY_FILE_LEN || memcmp(t, STAMP_KEY_HEAD, head) != 0 ||
 			memcmp(t + crc_at - 1, "\ncrc ", 5) != 0 || t[b.len - 1] != '\n'))

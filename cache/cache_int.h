@@ -43,10 +43,11 @@ struct cache_block_header {
 	uint32_t n_chunks;
 	uint32_t chunk_crc[CACHE_CHUNKS_MAX];
 	uint64_t write_id;      /* random, never 0: which write made this file */
-	uint64_t stamp;         /* the data's content stamp, never 0 (struct cache_block_id) */
+	uint64_t key_id;        /* the stamp key's id (struct uhash_key); 0: format 1, no stamp */
+	uint64_t stamp;         /* the data's keyed sum, never 0 (struct cache_block_id) */
 };
 
-#define CACHE_BLOCK_HEADER_ENCODED 360 /* bytes of a block header's fields */
+#define CACHE_BLOCK_HEADER_ENCODED 368 /* bytes of a block header's fields */
 
 /*
  * Object meta file (DIR/objects/.../meta): the object's identity and
@@ -70,13 +71,17 @@ struct cache_objmeta {
  * are. The write id names the file: ids never repeat. The content stamp
  * names the bytes: the keyed sum (util/uhash.h) of the data, made by the
  * writer as the bytes pass, with the key of the cache directory (its
- * stamp-key file), and kept in the header; never 0. Two files of one
+ * stamp-key file), and kept in the header with the key's id; mixed with
+ * that id, so that stamps of two keys never compare equal; never 0, 0
+ * meaning "not known". A block file stamped with another key (or of
+ * format 1, unstamped) is summed anew with this process's key when it is
+ * opened, and its header rewritten (cache_block_read()). Two files of one
  * block whose stamps differ hold different bytes, so the Hub sent two
  * contents for one immutable object, and readers may have had the wrong
  * one (docs/cache-format.md, "A block that comes back different"). Equal
- * stamps of different bytes happen with probability at most 2^-63 for
- * whoever sent them, who never sees the key: proof against a forger too,
- * as a CRC is not.
+ * stamps of different bytes happen with probability at most 3 * 2^-64
+ * (a sum of 0 is kept as 1) for whoever sent them, who never sees the
+ * key: proof against a forger too, as a CRC is not.
  */
 struct cache_block_id {
 	uint64_t write_id;
@@ -185,11 +190,13 @@ int cache_block_write(const char *path, const struct cache_key *key, uint32_t in
  * Open block @index's file with its header checked as cache_block_read()
  * checks it, for [@off, @off + @len) of its data, which starts at *@pos
  * in the file. The data's CRCs are not checked: the caller vouches for
- * the bytes (cache_open_stored()). The descriptor, or -errno.
+ * the bytes (cache_open_stored()). Without @may_restamp a file that
+ * would need a new stamp is not read whole: its stamp is 0, not known.
+ * The descriptor, or -errno.
  */
 int cache_block_open_data(const char *path, const struct cache_key *key, uint32_t index,
 			  uint32_t off, uint32_t len, struct cache_block_id *id, uint64_t *pos,
-			  const struct uhash_key *stamp_key);
+			  const struct uhash_key *stamp_key, bool may_restamp);
 
 /*
  * Read bytes [@off, @off + @len) of the data of block @index of @key from
@@ -197,8 +204,11 @@ int cache_block_open_data(const char *path, const struct cache_key *key, uint32_
  * belongs to this object and index) and the CRC of every chunk touched.
  * *@id (may be NULL) says which file the bytes came from: the very file
  * read (write id 0 for a block written before write ids existed).
- * A block file of format 1 is given its stamp with @stamp_key first, in
- * place (every one of these functions does that).
+ * A block file of format 1, or stamped with another key than @stamp_key,
+ * is read whole first, checked against its chunk CRCs and summed with
+ * @stamp_key; the header is rewritten with that stamp when the file can
+ * be written (every one of these functions does that). With no key
+ * (@stamp_key NULL) such a file cannot be read: -EROFS, the file stays.
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,

@@ -37,6 +37,17 @@ int uhash_key_init(struct uhash_key *k, const uint8_t secret[UHASH_SECRET])
 				k->span[i + j - n_word] = le64toh(v);
 		}
 	}
+	{
+		static const char id_label[] = "hubfs block stamp key id";
+		uint8_t id_in[UHASH_SECRET + sizeof(id_label)];
+
+		memcpy(id_in, secret, UHASH_SECRET);
+		memcpy(id_in + UHASH_SECRET, id_label, sizeof(id_label));
+		if (digest_sha256_raw(id_in, sizeof(id_in), out) < 0)
+			return -EIO;
+		memcpy(&k->id, out, 8);
+		k->id = le64toh(k->id) ? le64toh(k->id) : 1;
+	}
 #ifdef HAVE_X86_CLMUL
 	k->clmul = __builtin_cpu_supports("pclmul");
 	k->clmul512 = k->clmul && __builtin_cpu_supports("avx512f") &&
