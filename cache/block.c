@@ -205,7 +205,7 @@ int cache_block_writer_open(struct cache_block_writer *w, const char *path,
 	if (len > CACHE_BLOCK_SIZE || cache_hash_raw(key, w->h.hash) < 0)
 		return -EINVAL;
 	if (!stamp_key)
-		return -EROFS; /* a directory this process could not give a key */
+		return -EROFS; /* no key (tests: an open cache always has one) */
 	w->h.header_size = cache_block_header_size(len);
 	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
 	return fileio_atomic_open(&w->file, path, 0644, false);
@@ -647,8 +647,9 @@ static int restamp(int fd, const char *path, struct cache_block_header *h,
 	wfd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (wfd < 0)
 		return 0;
+	/* Not waited for: anyone who can read the file can hold a lock on it. */
 	if (fstat(wfd, &wst) == 0 && wst.st_ino == st.st_ino && wst.st_dev == st.st_dev &&
-	    flock(wfd, LOCK_EX) == 0) {
+	    flock(wfd, LOCK_EX | LOCK_NB) == 0) {
 		const struct timespec times[2] = { st.st_atim, st.st_mtim };
 
 		encode_block_header(h, head);
@@ -665,11 +666,15 @@ static int restamp(int fd, const char *path, struct cache_block_header *h,
 	return 0;
 }
 
+#define HEADER_WAIT_TRIES 200 /* of 1 ms: a rewrite holds its lock for one pwrite */
+
 /*
  * The header of the block file at @fd into @h (*@old: format 1). One
  * that fails its CRC is looked at again once, after any rewrite under
  * way (restamp()) has ended: a read that met the rewrite half done would
- * otherwise take a good block for a damaged one. 0, -EBADMSG or -errno.
+ * otherwise take a good block for a damaged one. The lock is tried, not
+ * waited for, and for 0.2 s at most: whoever can read the file can hold
+ * one. 0, -EBADMSG or -errno.
  */
 static int read_header(int fd, struct cache_block_header *h, bool *old)
 {
@@ -680,10 +685,16 @@ static int read_header(int fd, struct cache_block_header *h, bool *old)
 	if (n != (ssize_t)sizeof(head))
 		return n < 0 ? (int)n : -EBADMSG;
 	rc = decode_header(head, h, old);
-	if (rc == -EBADMSG && flock(fd, LOCK_SH) == 0) {
-		if (fileio_pread_full(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head))
-			rc = decode_header(head, h, old);
-		flock(fd, LOCK_UN);
+	for (int i = 0; rc == -EBADMSG && i < HEADER_WAIT_TRIES; i++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+			if (fileio_pread_full(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head))
+				rc = decode_header(head, h, old);
+			flock(fd, LOCK_UN);
+			break;
+		}
+		if (errno != EWOULDBLOCK)
+			break;
+		usleep(1000);
 	}
 	return rc;
 }

@@ -211,7 +211,7 @@ struct cache {
 	uint64_t reserved_bytes;   /* blocks this process is fetching, counted against the cap */
 	uint64_t n_blocks;
 	struct cache_stats stats;
-	struct uhash_key *stamp_key; /* owned; read-only once open; NULL: none (load_stamp_key()) */
+	struct uhash_key *stamp_key; /* owned; read-only once open (load_stamp_key()) */
 };
 
 static const char *algo_dir(enum cache_algo algo)
@@ -3602,14 +3602,15 @@ static int write_stamp_key(const char *path, bool replace)
 }
 
 /*
- * Read the directory's stamp key, making it first if there is none: every
- * process of the directory must stamp with one key, or a block's two
- * files would look different. A damaged key file is replaced (the stamps
- * in blocks stored under the old key then differ from new ones: a block
- * of those that comes back is refused once, and fetched again). Where no
- * key can be had, c->stamp_key stays NULL and no block is stored.
+ * Read the directory's stamp key, making it first if there is none. A
+ * damaged key file is replaced: processes running with the old key keep
+ * it, and each stamps anew a block file of another key when it opens it
+ * (cache_block_read()). Where no key can be had the cache does not open:
+ * a process that cannot stamp cannot tell a block that came back with
+ * other bytes, and without a key of its own it would compare stamps of
+ * two keys. 0 or -errno.
  */
-static void load_stamp_key(struct cache *c)
+static int load_stamp_key(struct cache *c)
 {
 	uint8_t secret[UHASH_SECRET];
 	char path[PATH_MAX];
@@ -3639,9 +3640,12 @@ static void load_stamp_key(struct cache *c)
 		}
 	}
 	explicit_bzero(secret, sizeof(secret));
-	if (!c->stamp_key)
-		log_warn("cache: no stamp key in %s (%s): nothing will be stored there",
-			 c->dir, strerror(rc < 0 ? -rc : ENOMEM));
+	if (!c->stamp_key) {
+		rc = rc < 0 ? rc : -ENOMEM;
+		log_err("cache: cannot read or make the stamp key %s: %s (a cache of another "
+			"user is opened first by its owner)", path, strerror(-rc));
+	}
+	return rc;
 }
 
 const struct uhash_key *cache_stamp_key(const struct cache *c)
@@ -3717,10 +3721,11 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 	}
 	if (rc == 0)
 		rc = check_marker(c);
+	if (rc == 0)
+		rc = load_stamp_key(c);
 	if (rc < 0)
 		goto fail_locks;
 	sweep_tmp(c->dir);
-	load_stamp_key(c);
 	open_usage(c);
 	/* Counted afresh at every open: a crash between a publish and its count is forgotten. */
 	usage_lock(c);
@@ -3742,6 +3747,7 @@ fail_locks:
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->changed);
 	pthread_mutex_destroy(&c->usage_mutex);
+	free(c->stamp_key);
 fail:
 	free(c->table);
 	free(c->dir);

@@ -208,7 +208,8 @@ int cache_block_open_data(const char *path, const struct cache_key *key, uint32_
  * is read whole first, checked against its chunk CRCs and summed with
  * @stamp_key; the header is rewritten with that stamp when the file can
  * be written (every one of these functions does that). With no key
- * (@stamp_key NULL) such a file cannot be read: -EROFS, the file stays.
+ * (@stamp_key NULL: tests) such a file cannot be read: -EROFS, the file
+ * stays, and other stamps are taken as they are.
  * Returns 0, -ENOENT (no file), -EBADMSG (corrupt or foreign), or -errno.
  */
 int cache_block_read(const char *path, const struct cache_key *key, uint32_t index,
@@ -287,9 +288,10 @@ int cache_object_dir(const struct cache *c, const struct cache_key *key,
 		     char *out, size_t size);
 
 /*
- * The key of the directory's content stamps (its stamp-key file), which
- * every process using the directory shares; NULL when this process could
- * neither read nor make it (a directory not its own): it stores no block.
+ * The key of the directory's content stamps (its stamp-key file), read
+ * or made when the cache is opened (which fails without one); a process
+ * that replaced a damaged file has another key than those that read the
+ * old one (cache_block_read() says what that costs).
  */
 const struct uhash_key *cache_stamp_key(const struct cache *c);
 

@@ -4760,22 +4760,36 @@ static void test_blocks_of_format_1_get_their_stamps(void **state)
 		assert_int_equal(st.st_mtim.tv_sec, past[1].tv_sec);
 	}
 
-	/* A process with no key (none could be made: a full disk) leaves them be. */
+	/* No key to be had (none could be made: a full disk): the cache does not open. */
 	block_file(f, &o->key, 1, path, sizeof(path));
 	make_format_1(path);
 	snprintf(key_path, sizeof(key_path), "%s/stamp-key", f->dir);
 	snprintf(key_aside, sizeof(key_aside), "%s/stamp-key.aside", f->dir);
 	assert_int_equal(rename(key_path, key_aside), 0);
 	assert_int_equal(mkdir(key_path, 0755), 0);
-	fx_reopen(f);
-	assert_null(cache_stamp_key(f->c));
-	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, &byte, 1, BS, &err), -EROFS);
+	cache_close(f->c);
+	f->c = NULL;
+	assert_true(cache_open(&f->opts, &f->c) < 0);
 	assert_true(exists(path));
 	assert_int_equal(rmdir(key_path), 0);
 	assert_int_equal(rename(key_aside, key_path), 0);
-	fx_reopen(f);
-	read_expect(f, o, BS, BS, (ssize_t)BS);
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
+	/* A lock on the file (another reader's): stamped, not rewritten; then rewritten. */
+	{
+		int held = open(path, O_RDONLY);
+
+		assert_true(held >= 0);
+		assert_int_equal(flock(held, LOCK_SH), 0);
+		read_expect(f, o, BS, BS, (ssize_t)BS);
+		assert_int_equal(cache_block_read(path, &o->key, 1, 0, 1, &byte, NULL, NULL),
+				 -EROFS); /* still of format 1 */
+		close(held);
+		fx_reopen(f);
+		read_expect(f, o, BS, BS, (ssize_t)BS);
+		assert_int_equal(cache_block_read(path, &o->key, 1, 0, 1, &byte, NULL, NULL), 0);
+	}
 	assert_int_equal(mem_object_fetches(o, 1), 0);
+	(void)err;
 
 	/* Damaged: a byte of block 2's data changed while it was of format 1. */
 	block_file(f, &o->key, 2, path, sizeof(path));
@@ -4830,17 +4844,19 @@ static void test_stamp_key_is_the_directorys(void **state)
 	assert_memory_not_equal(cache_stamp_key(f->c)->word, first.word, sizeof(first.word));
 	read_expect(f, o, 0, BS + 10, BS + 10);
 
-	/* None to be had (a directory in its place): reads fail, nothing is stored. */
-	assert_int_equal(cache_evict_object(f->c, &o->key), 0);
+	/* None to be had (a directory in its place): the cache does not open. */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(mkdir(path, 0755), 0);
-	fx_reopen(f);
-	assert_null(cache_stamp_key(f->c));
-	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err), -EROFS);
-	assert_int_equal(info(f, &o->key).blocks_present, 0);
+	cache_close(f->c);
+	f->c = (struct cache *)1;
+	assert_true(cache_open(&f->opts, &f->c) < 0);
+	assert_null(f->c);
 	assert_int_equal(rmdir(path), 0);
-	fx_reopen(f);
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
 	assert_non_null(cache_stamp_key(f->c));
+	read_expect(f, o, 0, BS + 10, BS + 10); /* stamped anew with the third key */
+	(void)err;
+	(void)buf;
 }
 
 /*
@@ -4931,14 +4947,24 @@ static void test_header_being_rewritten_is_waited_for(void **state)
 	bad[100] ^= 0x40; /* half old, half new: the CRC fails */
 	assert_int_equal(pwrite(fd, bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
 	assert_int_equal(pthread_create(&t, NULL, torn_reader_run, &r), 0);
-	usleep(200 * 1000);
+	usleep(50 * 1000);
 	assert_int_equal(pwrite(fd, good, sizeof(good), 0), (ssize_t)sizeof(good));
 	assert_int_equal(flock(fd, LOCK_UN), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	close(fd);
 	assert_int_equal(r.got, (ssize_t)BS);
 	assert_memory_equal(r.buf, o->data, BS);
 	assert_int_equal(mem_object_fetches(o, 0), 0); /* not dropped, not fetched */
+
+	/* A lock held for good on a header that is bad for good: not waited for long. */
+	fx_reopen(f);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	assert_int_equal(pwrite(fd, bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+	assert_int_equal(pthread_create(&t, NULL, torn_reader_run, &r), 0);
+	assert_int_equal(pthread_join(t, NULL), 0); /* with the lock still held */
+	assert_int_equal(r.got, (ssize_t)BS);   /* dropped and fetched again */
+	assert_memory_equal(r.buf, o->data, BS);
+	assert_int_equal(mem_object_fetches(o, 0), 1);
+	close(fd);
 	free(r.buf);
 }
 
