@@ -2511,6 +2511,56 @@ static void test_forged_refetch_while_hashed_is_refused(void **state)
 	free(buf);
 }
 
+/* Once, when the hash has read block 1: another process evicts it, and a reader here fetches it again. */
+static void refetch_block_1_once(struct cache *c, const struct cache_key *key, uint32_t k)
+{
+	struct refetch_while_hashed *r = refetch_ctx;
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+
+	(void)c;
+	if (k != 1)
+		return;
+	cache_hashed_block_hook = NULL;
+	block_file(r->f, key, 1, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	r->got = cache_read(r->f->c, key, r->src, r->buf, BS, BS, &err);
+}
+
+/*
+ * As above with the same bytes fetched again: nothing to refuse, and
+ * the stamps agree. The hash still vouches only for bytes it read, so
+ * the fetch that ended while it read block 1's old file ends it (a lost
+ * hash, counted; without the rule the count is one less) and the verdict
+ * comes from the files on disk
+ * (advance_hash(), the block's gen). With keyed stamps this rule is no
+ * longer what stops a forged copy (the stamp is, above); a review found
+ * it left with no test, which this is.
+ */
+static void test_refetch_while_hashed_ends_the_hash(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 30);
+	struct refetch_while_hashed r = { .f = f, .o = o, .src = &f->ms.src };
+
+	r.buf = malloc(BS);
+	assert_non_null(r.buf);
+	refetch_ctx = &r;
+	cache_hashed_block_hook = refetch_block_1_once;
+	for (uint32_t k = 0; k < 3; k++)
+		read_expect(f, o, (uint64_t)k * BS, BS, (ssize_t)BS);
+	assert_null(cache_hashed_block_hook); /* the hook ran */
+	assert_int_equal(r.got, (ssize_t)BS);
+	assert_memory_equal(r.buf, o->data + BS, BS);
+	assert_int_equal(mem_object_fetches(o, 1), 2);
+	/* The file gone under the hash (mark_absent()), and the hash the fetch ended. */
+	assert_int_equal(info(f, &o->key).hash_losses, 2);
+	assert_true(info(f, &o->key).verified);
+	assert_int_equal(cache_object_rejects(f->c, &o->key), 0);
+	refetch_ctx = NULL;
+	free(r.buf);
+}
+
 static struct fx *store_block_2_fx;
 static struct mem_object *store_block_2_obj;
 
@@ -5445,6 +5495,7 @@ int main(void)
 		T(test_rejected_while_hashed_leaves_no_stamp),
 		T(test_rejection_drops_an_idle_running_hash),
 		T(test_forged_refetch_while_hashed_is_refused),
+		T(test_refetch_while_hashed_ends_the_hash),
 		T(test_refresh_keeps_a_block_stored_after_its_look),
 		T(test_meta_file_comes_back_after_a_rejection),
 		T_LIMIT(test_forged_refetch_is_refused_as_it_comes, fx_setup_2_blocks),
