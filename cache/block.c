@@ -218,6 +218,25 @@ static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)
 	return h->data_len - start < CACHE_CHUNK_SIZE ? h->data_len - start : CACHE_CHUNK_SIZE;
 }
 
+/* The keyed sums of the @n whole chunks at @p, chunk @first on, into @sums[@first...]. */
+static void sum_chunks(const struct uhash_key *k, const struct cache_block_header *h,
+		       const uint8_t *p, uint32_t first, uint32_t n, uint64_t *sums)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		sums[i] = uhash_span_add(k, 0, 0, p + (size_t)(i - first) * CACHE_CHUNK_SIZE,
+					 chunk_len(h, i));
+}
+
+/* The content stamp of @h's data from every chunk's keyed sum (@sums), never 0. */
+static void set_stamp(struct cache_block_header *h, const struct uhash_key *k,
+		      const uint64_t *sums)
+{
+	uint64_t sum = uhash_combine(k, sums, h->n_chunks);
+
+	h->stamp = sum ? sum : 1;
+	h->key_id = k->id;
+}
+
 /*
  * The chunk CRCs and keyed sums of [@offset, @offset + @len), as they
  * reach the file. A chunk's bytes come in order; whole chunks are summed
@@ -248,12 +267,9 @@ static int crc_put(struct cache_block_writer *w, uint32_t offset, const uint8_t 
 			if (bytes > len - done)
 				bytes = (uint32_t)(len - done);
 			crc32c_chunks(p + done, bytes, CACHE_CHUNK_SIZE, &w->h.chunk_crc[i]);
-			for (uint32_t k = i; k < i + whole; k++) {
+			for (uint32_t k = i; k < i + whole; k++)
 				w->chunk_done[k] = chunk_len(&w->h, k);
-				w->chunk_sum[k] = uhash_span_add(w->stamp_key, 0, 0,
-								 p + done + (k - i) * CACHE_CHUNK_SIZE,
-								 w->chunk_done[k]);
-			}
+			sum_chunks(w->stamp_key, &w->h, p + done, i, whole, w->chunk_sum);
 			done += bytes;
 			continue;
 		}
@@ -388,10 +404,7 @@ int cache_block_writer_close(struct cache_block_writer *w, struct cache_block_id
 	if (rc == 0)
 		rc = new_write_id(&w->h.write_id);
 	if (rc == 0) {
-		uint64_t sum = uhash_combine(w->stamp_key, w->chunk_sum, w->h.n_chunks);
-
-		w->h.stamp = sum ? sum : 1;
-		w->h.key_id = w->stamp_key->id;
+		set_stamp(&w->h, w->stamp_key, w->chunk_sum);
 		memset(head, 0, sizeof(head));
 		encode_block_header(&w->h, head);
 		rc = fileio_pwrite_full(w->file.fd, head, w->h.header_size, 0);
@@ -590,7 +603,14 @@ static int read_mapped(int fd, const struct cache_block_header *h, uint32_t off,
 	return 0;
 }
 
-#define RESTAMP_PIECE (256u << 10) /* whole chunks */
+/*
+ * Block files are read whole (a hash, a new stamp) in pieces into one
+ * buffer, not through a mapping of the block: a mapping's pages count in
+ * the process's RSS while it lives, and with eight files hashing at once
+ * mapped block files were 10-26 MiB of a mount's RSS. The CPU is the same
+ * (the copy is into a buffer that stays in cache). Whole chunks.
+ */
+#define WHOLE_READ_PIECE (256u << 10)
 
 /*
  * Block file @path (open at @fd, its header in @h) is of format 1, or
@@ -608,7 +628,7 @@ static int restamp(int fd, const char *path, struct cache_block_header *h,
 {
 	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], *piece;
 	uint32_t crcs[CACHE_CHUNKS_MAX];
-	uint64_t sums[CACHE_CHUNKS_MAX], sum;
+	uint64_t sums[CACHE_CHUNKS_MAX];
 	static atomic_bool told;
 	struct stat st, wst;
 	int rc = 0, wfd;
@@ -617,32 +637,30 @@ static int restamp(int fd, const char *path, struct cache_block_header *h,
 		return -errno;
 	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
 		return -EBADMSG;
-	piece = iobuf_alloc(RESTAMP_PIECE);
+	piece = iobuf_alloc(WHOLE_READ_PIECE);
 	if (!piece)
 		return -ENOMEM;
 	for (uint32_t done = 0; rc == 0 && done < h->data_len;) {
-		uint32_t n = h->data_len - done < RESTAMP_PIECE ? h->data_len - done : RESTAMP_PIECE;
+		uint32_t n = h->data_len - done < WHOLE_READ_PIECE ? h->data_len - done
+								   : WHOLE_READ_PIECE;
 
 		if (fileio_pread_full(fd, piece, n, (off_t)h->header_size + done) != (ssize_t)n) {
 			rc = -EBADMSG;
 			break;
 		}
 		crc32c_chunks(piece, n, CACHE_CHUNK_SIZE, crcs + done / CACHE_CHUNK_SIZE);
-		for (uint32_t at = 0; at < n; at += CACHE_CHUNK_SIZE) {
-			uint32_t i = (done + at) / CACHE_CHUNK_SIZE;
-
-			if (crcs[i] != h->chunk_crc[i])
-				rc = -EBADMSG;
-			sums[i] = uhash_span_add(stamp_key, 0, 0, piece + at, chunk_len(h, i));
-		}
+		sum_chunks(stamp_key, h, piece, done / CACHE_CHUNK_SIZE,
+			   (n + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE, sums);
 		done += n;
 	}
-	iobuf_free(piece, RESTAMP_PIECE);
+	iobuf_free(piece, WHOLE_READ_PIECE);
+	for (uint32_t i = 0; rc == 0 && i < h->n_chunks; i++) {
+		if (crcs[i] != h->chunk_crc[i])
+			rc = -EBADMSG;
+	}
 	if (rc < 0)
 		return rc;
-	sum = uhash_combine(stamp_key, sums, h->n_chunks);
-	h->stamp = sum ? sum : 1;
-	h->key_id = stamp_key->id;
+	set_stamp(h, stamp_key, sums);
 	/* Best effort from here: the stamp is made, the file only keeps it. */
 	wfd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (wfd < 0)
@@ -778,15 +796,6 @@ void cache_block_readahead(const char *path)
 	}
 }
 
-/*
- * Hashed in pieces read into one buffer, not through a mapping of the
- * block: a mapping's pages count in the process's RSS while it lives, and
- * with eight files hashing at once mapped block files were 10-26 MiB of a
- * mount's RSS. The CPU is the same (the copy is into a buffer that stays
- * in cache).
- */
-#define HASH_PIECE (256u << 10)
-
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
 		     struct digest *d, struct cache_block_id *id, bool drop_pages,
 		     const struct uhash_key *stamp_key)
@@ -803,11 +812,11 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 		rc = -errno;
 	else if ((uint64_t)st.st_size != (uint64_t)h.header_size + h.data_len)
 		rc = -EBADMSG;
-	piece = rc == 0 ? iobuf_alloc(HASH_PIECE) : NULL;
+	piece = rc == 0 ? iobuf_alloc(WHOLE_READ_PIECE) : NULL;
 	if (rc == 0 && !piece)
 		rc = -ENOMEM;
 	for (uint32_t done = 0; rc == 0 && done < h.data_len;) {
-		uint32_t n = h.data_len - done < HASH_PIECE ? h.data_len - done : HASH_PIECE;
+		uint32_t n = h.data_len - done < WHOLE_READ_PIECE ? h.data_len - done : WHOLE_READ_PIECE;
 		ssize_t got = fileio_pread_full(fd, piece, n, (off_t)h.header_size + done);
 
 		if (got != (ssize_t)n)
@@ -816,7 +825,7 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 			rc = digest_update(d, piece, n);
 		done += n;
 	}
-	iobuf_free(piece, HASH_PIECE);
+	iobuf_free(piece, WHOLE_READ_PIECE);
 	if (drop_pages)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	close(fd);

@@ -2445,24 +2445,25 @@ struct refetch_while_hashed {
 	struct fx *f;
 	struct mem_object *o;
 	struct cache_source *src;
+	uint32_t block; /* the block to fetch again */
 	uint8_t *buf;
 	ssize_t got; /* what that reader's read returned */
 };
 
-/* Once, when the hash has read block 0: another process evicts it, and a reader here fetches it again. */
-static void refetch_block_0_once(struct cache *c, const struct cache_key *key, uint32_t k)
+/* Once, when the hash has read r->block: another process evicts it, and a reader here fetches it again. */
+static void refetch_block_once(struct cache *c, const struct cache_key *key, uint32_t k)
 {
 	struct refetch_while_hashed *r = refetch_ctx;
 	struct cache_error err = { { 0 } };
 	char path[PATH_MAX];
 
 	(void)c;
-	if (k != 0)
+	if (k != r->block)
 		return;
 	cache_hashed_block_hook = NULL;
-	block_file(r->f, key, 0, path, sizeof(path));
+	block_file(r->f, key, k, path, sizeof(path));
 	assert_int_equal(unlink(path), 0);
-	r->got = cache_read(r->f->c, key, r->src, r->buf, BS, 0, &err);
+	r->got = cache_read(r->f->c, key, r->src, r->buf, BS, (uint64_t)k * BS, &err);
 }
 
 /*
@@ -2493,7 +2494,7 @@ static void test_forged_refetch_while_hashed_is_refused(void **state)
 	assert_non_null(buf);
 	assert_non_null(r.buf);
 	refetch_ctx = &r;
-	cache_hashed_block_hook = refetch_block_0_once;
+	cache_hashed_block_hook = refetch_block_once;
 	/* The read that started the hash spans the refusal: it fails too. */
 	assert_int_equal(cache_read(f->c, &o->key, &src, buf, BS, 0, &err), -EBADMSG);
 	assert_null(cache_hashed_block_hook); /* the hook ran */
@@ -2511,22 +2512,6 @@ static void test_forged_refetch_while_hashed_is_refused(void **state)
 	free(buf);
 }
 
-/* Once, when the hash has read block 1: another process evicts it, and a reader here fetches it again. */
-static void refetch_block_1_once(struct cache *c, const struct cache_key *key, uint32_t k)
-{
-	struct refetch_while_hashed *r = refetch_ctx;
-	struct cache_error err = { { 0 } };
-	char path[PATH_MAX];
-
-	(void)c;
-	if (k != 1)
-		return;
-	cache_hashed_block_hook = NULL;
-	block_file(r->f, key, 1, path, sizeof(path));
-	assert_int_equal(unlink(path), 0);
-	r->got = cache_read(r->f->c, key, r->src, r->buf, BS, BS, &err);
-}
-
 /*
  * As above with the same bytes fetched again: nothing to refuse, and
  * the stamps agree. The hash still vouches only for bytes it read, so
@@ -2541,12 +2526,12 @@ static void test_refetch_while_hashed_ends_the_hash(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 30);
-	struct refetch_while_hashed r = { .f = f, .o = o, .src = &f->ms.src };
+	struct refetch_while_hashed r = { .f = f, .o = o, .src = &f->ms.src, .block = 1 };
 
 	r.buf = malloc(BS);
 	assert_non_null(r.buf);
 	refetch_ctx = &r;
-	cache_hashed_block_hook = refetch_block_1_once;
+	cache_hashed_block_hook = refetch_block_once;
 	for (uint32_t k = 0; k < 3; k++)
 		read_expect(f, o, (uint64_t)k * BS, BS, (ssize_t)BS);
 	assert_null(cache_hashed_block_hook); /* the hook ran */

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "tests/helpers/rng.h"
 #include "util/crc32c.h"
 
 /*
@@ -25,31 +26,6 @@ static uint32_t ref_crc32c(uint32_t crc, const void *data, size_t len)
 			crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
 	}
 	return ~crc;
-}
-
-/* A fixed xorshift64 stream, so a failure is reproducible. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
-}
-
-static uint64_t rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
-static void rng_fill(unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(rng_next() >> 56);
 }
 
 static void test_check_value(void **state)

@@ -8,27 +8,9 @@
 
 #include <cmocka.h>
 
+#include "tests/helpers/rng.h"
 #include "util/crc32c.h"
 #include "util/uhash.h"
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
-static void rng_fill(uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(rng_next() >> 56);
-}
 
 static struct uhash_key *key_from(uint8_t fill)
 {
