@@ -18,6 +18,11 @@
 # --deps prints the module dependency list (who includes whom, counted)
 # instead of checking.
 #
+#   a retried condition read once (the tests' shell scripts): wait_for
+#     polls the command it is given, whose words the shell expanded once,
+#     so "wait_for 5 test "$(...)" ..." tests one value for 5 s. Such a
+#     condition goes through eval in single quotes (tests/lib/test-lib.sh).
+#
 # Checks every *.c and *.h file git tracks or would track (new files count;
 # build trees are ignored). Run from anywhere.
 set -eu
@@ -110,6 +115,16 @@ while IFS= read -r hit; do
 		;;
 	esac
 done < <(grep -nHE '^[[:space:]]*#[[:space:]]*include' "${files[@]}" || true)
+
+# A '$(' before any single quote on a wait_for line is expanded once.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	mapfile -t scripts < <(git ls-files --cached --others --exclude-standard -- 'tests/*.sh' ':!:tests/fidelity/node_modules')
+else
+	mapfile -t scripts < <(find tests -path '*/node_modules' -prune -o -type f -name '*.sh' -print)
+fi
+while IFS= read -r hit; do
+	fail "${hit%%:*}:$(cut -d: -f2 <<<"$hit"): wait_for retries a condition read once (use eval '...')"
+done < <(grep -nHE "(^|[[:space:];&|(])wait_for[[:space:]]+[0-9.]+[[:space:]][^']*[$][(]" "${scripts[@]}" /dev/null || true)
 
 if [ "$mode" = --deps ]; then
 	for k in "${!deps[@]}"; do

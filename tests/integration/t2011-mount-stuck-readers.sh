@@ -24,7 +24,7 @@ for i in $(seq 0 15); do
 	timeout -s INT 6 cat "$D/shard-$(printf %04d "$i").csv" >/dev/null 2>&1 &
 	STUCK+=($!)
 done
-wait_for 10 test "$(hub_count fault=stall)" -ge 16 || die "the readers did not reach the Hub"
+wait_for 10 eval 'test "$(hub_count fault=stall)" -ge 16' || die "the readers did not reach the Hub"
 sleep 1
 alive=0
 for p in "${STUCK[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done

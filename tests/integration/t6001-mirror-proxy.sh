@@ -62,7 +62,7 @@ wait_for 10 curl -s -o /dev/null --proxy "$PROXY" "$HUB_URL/api/models" ||
 # can be after curl returned: wait for the readiness probe's lines before
 # clearing the logs, or one lands in the counts below.
 wait_for 5 grep -q /api/models "$NGX/access.log" || die "the proxy logged no request"
-wait_for 5 test "$(hub_count path=/api/models)" -ge 1 || die "the fake Hub logged no request"
+wait_for 5 eval 'test "$(hub_count path=/api/models)" -ge 1' || die "the fake Hub logged no request"
 : >"$NGX/access.log"
 # proxied HOSTPORT [auth=yes|auth=no]: lines of the proxy's log for that host
 proxied() { awk -v h="$1" -v a="${2:-}" '$1 == h && (a == "" || $4 == a)' "$NGX/access.log" | wc -l; }

@@ -118,7 +118,12 @@ timed() {
 # within SECONDS: the last timed command took no longer.
 within() { [ "$(echo "$SECS <= $1" | bc)" = 1 ]; }
 
-# wait_for SECONDS COMMAND...: poll until the command succeeds.
+# wait_for SECONDS COMMAND...: poll until the command succeeds. The command
+# and its words are fixed when wait_for is called: a condition on a value
+# read anew each time goes in quotes through eval, as in
+#   wait_for 5 eval 'test "$(hub_count fault=stall)" -ge 16'
+# ("wait_for 5 test "$(...)" ..." would test one value, read once, for 5 s;
+# scripts/check-source.sh refuses it).
 wait_for() {
 	local since
 	since=$(now_cs)
