@@ -3535,7 +3535,7 @@ static int check_marker(struct cache *c)
  * 0, -ENOENT, -EBADMSG or -errno.
  */
 #define STAMP_KEY_HEAD "hubfs-stamp-key 1\nkey "
-#define STAMP_KEY_FILE_LEN (sizeof(STAMP_KEY_HEAD) - 1 + 2 * UHASH_SECRET + 14)
+#define STAMP_KEY_FILE_LEN (sizeof(STAMP_KEY_HEAD) - 1 + 2 * UHASH_SECRET + 1 + CRC32C_LINE_LEN)
 
 static int hex_digit(char ch)
 {
@@ -3544,8 +3544,7 @@ static int hex_digit(char ch)
 
 static int read_stamp_key(const char *path, uint8_t secret[UHASH_SECRET])
 {
-	const size_t head = sizeof(STAMP_KEY_HEAD) - 1, crc_at = head + 2 * UHASH_SECRET + 1;
-	char crc_hex[9];
+	const size_t head = sizeof(STAMP_KEY_HEAD) - 1;
 	struct buf b;
 	const char *t;
 	int rc;
@@ -3556,13 +3555,8 @@ static int read_stamp_key(const char *path, uint8_t secret[UHASH_SECRET])
 		rc = -EBADMSG; /* too long to be a key: damaged */
 	t = buf_cstr(&b);
 	if (rc == 0 && (b.len != STAMP_KEY_FILE_LEN || memcmp(t, STAMP_KEY_HEAD, head) != 0 ||
-			memcmp(t + crc_at - 1, "\ncrc ", 5) != 0 || t[b.len - 1] != '\n'))
+			!crc32c_line_check(t, b.len)))
 		rc = -EBADMSG;
-	if (rc == 0) {
-		snprintf(crc_hex, sizeof(crc_hex), "%08x", crc32c(0, t, crc_at));
-		if (memcmp(t + crc_at + 4, crc_hex, 8) != 0)
-			rc = -EBADMSG;
-	}
 	for (size_t i = 0; rc == 0 && i < UHASH_SECRET; i++) {
 		int hi = hex_digit(t[head + 2 * i]), lo = hex_digit(t[head + 2 * i + 1]);
 
@@ -3589,8 +3583,10 @@ static int write_stamp_key(const char *path, bool replace)
 	for (size_t i = 0; i < UHASH_SECRET; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%02x", secret[i]);
 	n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
-	n += (size_t)snprintf(text + n, sizeof(text) - n, "crc %08x\n", crc32c(0, text, n));
+	n = crc32c_line_append(text, n, sizeof(text));
 	explicit_bzero(secret, sizeof(secret));
+	if (n != STAMP_KEY_FILE_LEN)
+		return -EINVAL; /* cannot be: the sizes are fixed */
 	rc = fileio_atomic_open(&af, path, 0644, true);
 	if (rc == 0)
 		rc = fileio_write_full(af.fd, text, n);

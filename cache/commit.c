@@ -19,8 +19,6 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 
-#define CRC_LINE_LEN (4 + 8 + 1) /* "crc <8 hex>\n" */
-
 static int commit_path(const char *root, const char *repo, const char *commit,
 		       char *dir, size_t dir_size, char *path, size_t path_size)
 {
@@ -37,18 +35,14 @@ static int commit_path(const char *root, const char *repo, const char *commit,
 
 size_t cache_commit_time_format(int64_t unix_time, char *out, size_t size)
 {
-	int n, m;
+	int n;
 
 	if (unix_time < 0)
 		return 0;
 	n = snprintf(out, size, "hubfs-commit 1\ndate %" PRId64 "\n", unix_time);
 	if (n < 0 || (size_t)n >= size)
 		return 0;
-	m = snprintf(out + n, size - (size_t)n, "crc %08x\n",
-		     crc32c(0, out, (size_t)n));
-	if (m < 0 || (size_t)m >= size - (size_t)n)
-		return 0;
-	return (size_t)(n + m);
+	return crc32c_line_append(out, (size_t)n, size);
 }
 
 /* Exactly "hubfs-commit 1\ndate <canonical decimal>\ncrc <8 lower hex>\n". */
@@ -58,15 +52,12 @@ int cache_commit_time_parse(const char *data, size_t len, int64_t *unix_time)
 	const size_t head_len = sizeof(head) - 1;
 	size_t body, digits;
 	uint64_t t = 0;
-	uint32_t crc = 0;
 
 	/* The smallest file has one digit; the crc covers all before its line. */
-	if (len > CACHE_COMMIT_FILE_MAX || len < head_len + 2 + CRC_LINE_LEN)
+	if (len > CACHE_COMMIT_FILE_MAX || len < head_len + 2 + CRC32C_LINE_LEN ||
+	    memcmp(data, head, head_len) != 0 || !crc32c_line_check(data, len))
 		return -EBADMSG;
-	body = len - CRC_LINE_LEN;
-	if (memcmp(data, head, head_len) != 0 || data[body - 1] != '\n' ||
-	    memcmp(data + body, "crc ", 4) != 0 || data[len - 1] != '\n')
-		return -EBADMSG;
+	body = len - CRC32C_LINE_LEN;
 	/*
 	 * One spelling per date: no sign, space or leading zero (sscanf()
 	 * took all three, and any whitespace for the magic's space and
@@ -83,15 +74,6 @@ int cache_commit_time_parse(const char *data, size_t len, int64_t *unix_time)
 			return -EBADMSG;
 		t = t * 10 + (uint64_t)(c - '0');
 	}
-	for (size_t i = 0; i < 8; i++) {
-		char h = data[body + 4 + i];
-
-		if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')))
-			return -EBADMSG;
-		crc = crc << 4 | (uint32_t)(h <= '9' ? h - '0' : h - 'a' + 10);
-	}
-	if (crc != crc32c(0, data, body))
-		return -EBADMSG;
 	*unix_time = (int64_t)t;
 	return 0;
 }

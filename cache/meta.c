@@ -92,15 +92,14 @@
 #define REF_SUFFIX ".ref"
 
 #define COMMIT_HEX 40
-/* The last line of a file: its prefix, the hex check of every byte before it, '\n'. */
-#define END_PREFIX "end " /* a listing's: sha256 */
-#define CRC_PREFIX "crc " /* a ref's: CRC-32C */
+/*
+ * The last line of a listing: "end ", the sha256 of every byte before it,
+ * '\n'. A ref's is a CRC-32C line (util/crc32c.h).
+ */
+#define END_PREFIX "end "
 #define TRAILER_PREFIX_LEN 4
-#define CRC_HEX_LEN 8
 #define END_LINE_LEN (TRAILER_PREFIX_LEN + DIGEST_SHA256_HEX_LEN + 1)
-#define CRC_LINE_LEN (TRAILER_PREFIX_LEN + CRC_HEX_LEN + 1)
-_Static_assert(sizeof(END_PREFIX) - 1 == TRAILER_PREFIX_LEN &&
-	       sizeof(CRC_PREFIX) - 1 == TRAILER_PREFIX_LEN, "trailer prefixes");
+_Static_assert(sizeof(END_PREFIX) - 1 == TRAILER_PREFIX_LEN, "trailer prefix");
 #define REF_MAX_BYTES 256
 
 /*
@@ -743,24 +742,11 @@ int cache_ref_parse(const char *data, size_t len, char commit[41],
 	struct cursor c;
 	const char *line, *value;
 	size_t line_len, value_len, body;
-	uint64_t crc, at;
+	uint64_t at;
 
-	if (len <= CRC_LINE_LEN)
+	if (!crc32c_line_check(data, len))
 		return -EBADMSG;
-	body = len - CRC_LINE_LEN;
-	if (data[body - 1] != '\n' ||
-	    memcmp(data + body, CRC_PREFIX, TRAILER_PREFIX_LEN) != 0 ||
-	    !is_lower_hex(data + body + TRAILER_PREFIX_LEN, CRC_HEX_LEN) ||
-	    data[len - 1] != '\n')
-		return -EBADMSG;
-	crc = 0;
-	for (size_t i = 0; i < CRC_HEX_LEN; i++) {
-		char h = data[body + TRAILER_PREFIX_LEN + i];
-
-		crc = crc << 4 | (uint64_t)(h <= '9' ? h - '0' : h - 'a' + 10);
-	}
-	if (crc != crc32c(0, data, body))
-		return -EBADMSG;
+	body = len - CRC32C_LINE_LEN;
 
 	c.p = data;
 	c.end = data + body;
@@ -814,7 +800,8 @@ int cache_ref_store(const char *root, const char *repo, const char *revision,
 	char dir[PATH_MAX], path[PATH_MAX];
 	char text[REF_MAX_BYTES];
 	struct repo_key k;
-	int rc, n, m;
+	size_t len;
+	int rc, n;
 
 	if (!root_is_valid(root) || repo_key_parse(repo, &k) < 0 ||
 	    !cache_revision_is_valid(revision) || !commit_is_valid(commit) ||
@@ -828,11 +815,10 @@ int cache_ref_store(const char *root, const char *repo, const char *revision,
 		     resolved_at);
 	if (n < 0 || (size_t)n >= sizeof(text))
 		return -EINVAL;
-	m = snprintf(text + n, sizeof(text) - (size_t)n, CRC_PREFIX "%08" PRIx32 "\n",
-		     crc32c(0, text, (size_t)n));
-	if (m < 0 || (size_t)m >= sizeof(text) - (size_t)n)
+	len = crc32c_line_append(text, (size_t)n, sizeof(text));
+	if (!len)
 		return -EINVAL;
-	return write_metadata_file(dir, path, text, (size_t)(n + m));
+	return write_metadata_file(dir, path, text, len);
 }
 
 int cache_ref_load(const char *root, const char *repo, const char *revision,

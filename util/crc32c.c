@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define POLY 0x82f63b78u /* reflected Castagnoli polynomial */
@@ -181,4 +182,32 @@ void crc32c_copy_chunks(void *dst, const void *src, size_t len, size_t chunk,
 		memcpy(q + i, p + i, len - i);
 		crc32c_chunks(p + i, len - i, chunk, out);
 	}
+}
+
+size_t crc32c_line_append(char *text, size_t len, size_t size)
+{
+	int n;
+
+	if (len >= size)
+		return 0;
+	n = snprintf(text + len, size - len, "crc %08x\n", crc32c(0, text, len));
+	return n == CRC32C_LINE_LEN && (size_t)n < size - len ? len + CRC32C_LINE_LEN : 0;
+}
+
+bool crc32c_line_check(const char *data, size_t len)
+{
+	size_t body = len - CRC32C_LINE_LEN;
+	uint32_t crc = 0;
+
+	if (len <= CRC32C_LINE_LEN || data[body - 1] != '\n' ||
+	    memcmp(data + body, "crc ", 4) != 0 || data[len - 1] != '\n')
+		return false;
+	for (size_t i = body + 4; i < len - 1; i++) {
+		char h = data[i];
+
+		if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f')))
+			return false; /* one spelling: lower-case hex */
+		crc = crc << 4 | (uint32_t)(h <= '9' ? h - '0' : h - 'a' + 10);
+	}
+	return crc == crc32c(0, data, body);
 }

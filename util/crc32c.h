@@ -8,6 +8,7 @@
 #ifndef HUBFS_UTIL_CRC32C_H
 #define HUBFS_UTIL_CRC32C_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,25 @@ void crc32c_chunks(const void *data, size_t len, size_t chunk, uint32_t *out);
  */
 void crc32c_copy_chunks(void *dst, const void *src, size_t len, size_t chunk,
 			uint32_t *out);
+
+/*
+ * The last line of the cache's small text files (a ref, a commit's date,
+ * the stamp key): "crc <8 lower hex>\n", the CRC-32C of every byte
+ * before it, which end a line of their own.
+ */
+#define CRC32C_LINE_LEN 13
+
+/*
+ * Append that line to @text[0, @len), NUL-terminated, in @size bytes.
+ * Returns the new length, or 0 when it does not fit.
+ */
+size_t crc32c_line_append(char *text, size_t len, size_t size);
+
+/*
+ * Whether @data[0, @len) ends in that line, spelt exactly so, after a
+ * newline, with the CRC of the bytes before it. Its body is then the
+ * first @len - CRC32C_LINE_LEN bytes.
+ */
+bool crc32c_line_check(const char *data, size_t len);
 
 #endif /* HUBFS_UTIL_CRC32C_H */

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,6 +328,51 @@ static void test_copy_chunks_equals_separate(void **state)
 	free(got);
 }
 
+/*
+ * The trailer line of the cache's small text files: what append writes,
+ * check takes, spelt as the files have always been, and nothing else.
+ */
+static void test_crc_line_round_trip_and_refusals(void **state)
+{
+	static const char body[] = "hubfs-commit 1\ndate 1700000000\n";
+	const size_t n = sizeof(body) - 1, len = n + CRC32C_LINE_LEN;
+	char text[128], want[32], copy[128];
+
+	(void)state;
+	memcpy(text, body, n);
+	assert_int_equal(crc32c_line_append(text, n, sizeof(text)), len);
+	/* The spelling the files on disk already have. */
+	snprintf(want, sizeof(want), "crc %08x\n", ref_crc32c(0, body, n));
+	assert_string_equal(text + n, want);
+	assert_true(crc32c_line_check(text, len));
+
+	/* Any byte changed, the body's or the line's, is refused. */
+	for (size_t i = 0; i < len; i++) {
+		memcpy(copy, text, len);
+		copy[i] ^= 0x01;
+		if (crc32c_line_check(copy, len))
+			fail_msg("a change at byte %zu was taken", i);
+	}
+	/* Upper-case hex is another spelling of the same CRC: refused. */
+	memcpy(copy, text, len);
+	for (size_t i = n + 4; i < len - 1; i++)
+		copy[i] = (char)(copy[i] >= 'a' ? copy[i] - 'a' + 'A' : copy[i]);
+	if (memcmp(copy, text, len) != 0)
+		assert_false(crc32c_line_check(copy, len));
+	/* Cut short anywhere, or with no line at all. */
+	for (size_t cut = 0; cut < len; cut++)
+		assert_false(crc32c_line_check(text, cut));
+	/* The body must end a line: "xcrc ..." is not a last line. */
+	memcpy(copy, "x", 1);
+	assert_int_equal(crc32c_line_append(copy, 1, sizeof(copy)), 1 + CRC32C_LINE_LEN);
+	assert_false(crc32c_line_check(copy, 1 + CRC32C_LINE_LEN));
+	/* No room: nothing claimed written (the NUL needs a byte too). */
+	memcpy(copy, body, n);
+	assert_int_equal(crc32c_line_append(copy, n, n + CRC32C_LINE_LEN), 0);
+	assert_int_equal(crc32c_line_append(copy, n, n), 0);
+	assert_int_equal(crc32c_line_append(copy, n, n + CRC32C_LINE_LEN + 1), len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_chunks_match_reference),
 		cmocka_unit_test(test_bit_flip_detected),
 		cmocka_unit_test(test_copy_chunks_equals_separate),
+		cmocka_unit_test(test_crc_line_round_trip_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
