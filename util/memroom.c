@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/* The page cache's room before reclaim: see memroom.h. */
+#include "util/memroom.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/fileio.h"
+
+#define SMALL_FILE_MAX (64u << 10) /* meminfo is 1.5 KiB, a cgroup file a line */
+/* v1 writes "no limit" as the largest page multiple below 2^63. */
+#define V1_NO_LIMIT (UINT64_C(1) << 62)
+
+/* @path's whole text, NUL-terminated, into @b (released by the caller). */
+static bool read_text(const char *path, struct buf *b)
+{
+	buf_init(b, SMALL_FILE_MAX);
+	return fileio_read_all(path, SMALL_FILE_MAX, b) == 0;
+}
+
+/*
+ * A cgroup file of one value: a decimal count of bytes, or "max" (v2's
+ * no limit: UINT64_MAX). False when it is missing or anything else.
+ */
+static bool read_value(const char *dir, const char *name, uint64_t *out)
+{
+	char path[PATH_MAX];
+	struct buf b;
+	const char *t;
+	char *end;
+	bool ok = false;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return false;
+	if (read_text(path, &b)) {
+		t = buf_cstr(&b);
+		if (strcmp(t, "max\n") == 0 || strcmp(t, "max") == 0) {
+			*out = UINT64_MAX;
+			ok = true;
+		} else if (*t >= '0' && *t <= '9') {
+			errno = 0;
+			*out = strtoull(t, &end, 10);
+			ok = errno == 0 && (*end == '\n' || *end == '\0');
+		}
+	}
+	buf_release(&b);
+	return ok;
+}
+
+static uint64_t least(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* What a limit leaves over a use: 0 once it is reached. */
+static uint64_t left(uint64_t limit, uint64_t used)
+{
+	return limit > used ? limit - used : 0;
+}
+
+/* The room under one cgroup directory's own limits, v2's or v1's. */
+static uint64_t cgroup_dir_room(const char *dir)
+{
+	uint64_t max, high, current, limit, usage;
+
+	if (read_value(dir, "memory.current", &current)) {
+		limit = UINT64_MAX;
+		if (read_value(dir, "memory.max", &max))
+			limit = least(limit, max);
+		if (read_value(dir, "memory.high", &high))
+			limit = least(limit, high);
+		return limit == UINT64_MAX ? MEM_ROOM_UNKNOWN : left(limit, current);
+	}
+	if (read_value(dir, "memory.limit_in_bytes", &limit) &&
+	    read_value(dir, "memory.usage_in_bytes", &usage) && limit < V1_NO_LIMIT)
+		return left(limit, usage);
+	return MEM_ROOM_UNKNOWN;
+}
+
+/*
+ * The least room under @base@path and each directory above it up to
+ * @base: a cgroup's limit binds every cgroup below it. @path is the
+ * kernel's: absolute; one with a component that starts with '.' is not
+ * walked (no ".." may lead out of @base).
+ */
+static uint64_t cgroup_path_room(const char *base, const char *path)
+{
+	char dir[PATH_MAX];
+	uint64_t room = MEM_ROOM_UNKNOWN;
+	size_t base_len = strlen(base), len;
+	char *slash;
+
+	if (path[0] != '/' || strstr(path, "/.") ||
+	    snprintf(dir, sizeof(dir), "%s%s", base, path) >= (int)sizeof(dir))
+		return MEM_ROOM_UNKNOWN;
+	for (;;) {
+		len = strlen(dir);
+		while (len > base_len && dir[len - 1] == '/')
+			dir[--len] = '\0'; /* the root's "/" */
+		room = least(room, cgroup_dir_room(dir));
+		if (len <= base_len)
+			return room;
+		slash = strrchr(dir + base_len, '/');
+		if (!slash)
+			return room;
+		*slash = '\0';
+	}
+}
+
+/* MemFree, in bytes, from @proc/meminfo. */
+static uint64_t free_memory(const char *proc)
+{
+	char path[PATH_MAX];
+	uint64_t kib = 0;
+	const char *line;
+	struct buf b;
+	bool found = false;
+	char *end;
+
+	if (snprintf(path, sizeof(path), "%s/meminfo", proc) >= (int)sizeof(path))
+		return MEM_ROOM_UNKNOWN;
+	if (read_text(path, &b)) {
+		const char *text = buf_cstr(&b);
+
+		line = strncmp(text, "MemFree:", 8) == 0 ? text : strstr(text, "\nMemFree:");
+		if (line) {
+			line += *line == '\n';
+			errno = 0;
+			kib = strtoull(line + 8, &end, 10);
+			found = errno == 0 && end != line + 8 && strncmp(end, " kB", 3) == 0 &&
+				kib <= UINT64_MAX / 1024;
+		}
+	}
+	buf_release(&b);
+	return found ? kib * 1024 : MEM_ROOM_UNKNOWN;
+}
+
+uint64_t mem_room(const char *proc, const char *cgroup_root)
+{
+	char path[PATH_MAX], base[PATH_MAX];
+	uint64_t room = free_memory(proc);
+	struct buf b;
+	char *line, *next, *controllers, *cg;
+
+	if (snprintf(path, sizeof(path), "%s/self/cgroup", proc) >= (int)sizeof(path))
+		return room;
+	if (!read_text(path, &b) || !b.data) {
+		buf_release(&b);
+		return room;
+	}
+	/* "ID:CONTROLLERS:PATH" per line; v2's is "0::PATH". */
+	for (line = b.data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		controllers = strchr(line, ':');
+		cg = controllers ? strchr(controllers + 1, ':') : NULL;
+		if (!cg)
+			continue;
+		*cg++ = '\0';
+		controllers++;
+		if (*controllers == '\0') {
+			/* v2: mounted at the root, or beside v1 as "unified" */
+			room = least(room, cgroup_path_room(cgroup_root, cg));
+			if (snprintf(base, sizeof(base), "%s/unified", cgroup_root) < (int)sizeof(base))
+				room = least(room, cgroup_path_room(base, cg));
+		} else {
+			for (char *c = controllers, *save = NULL, *name;
+			     (name = strtok_r(c, ",", &save)); c = NULL) {
+				if (strcmp(name, "memory") == 0 &&
+				    snprintf(base, sizeof(base), "%s/memory", cgroup_root) <
+					    (int)sizeof(base))
+					room = least(room, cgroup_path_room(base, cg));
+			}
+		}
+	}
+	buf_release(&b);
+	return room;
+}
