@@ -77,6 +77,8 @@ static const struct status_metric status_metrics[] = {
 	  "The widest the read-ahead window has been." },
 	{ "readahead_congestions", "hubfs_readahead_congestions_total", "counter",
 	  "429 and 503 answers that narrowed the read-ahead window." },
+	{ "blocks_let_go", "hubfs_blocks_let_go_total", "counter",
+	  "Times the cache's copy of a block the kernel holds was let go of the page cache (--drop-behind)." },
 	{ "cache.bytes", "hubfs_cache_bytes", "gauge",
 	  "Bytes the cache directory holds." },
 	{ "cache.max_bytes", "hubfs_cache_max_bytes", "gauge",
@@ -290,6 +292,13 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 		"read-ahead window", (unsigned long long)status_u64(root, "readahead_window"),
 		(unsigned long long)status_u64(root, "readahead_peak_window"),
 		(unsigned long long)status_u64(root, "readahead_congestions"));
+	fprintf(out, "  %-24s %s, %llu block copies let go", "drop-behind",
+		status_str(root, "drop_behind") ? status_str(root, "drop_behind") : "?",
+		(unsigned long long)status_u64(root, "blocks_let_go"));
+	if (json_object_is_type(status_field(root, "memory_room_bytes"), json_type_int))
+		fprintf(out, ", memory's room %s",
+			status_bytes(status_u64(root, "memory_room_bytes"), a, sizeof(a)));
+	fputc('\n', out);
 	status_bytes(status_u64(root, "cache.bytes"), a, sizeof(a));
 	if (cap)
 		fprintf(out, "  %-24s %s of %s cap (%.0f %%)\n", "cache size", a,

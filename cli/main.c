@@ -55,6 +55,9 @@ static void print_usage(FILE *out)
 		"  --revision-ttl SECS     re-resolve branches after SECS (default 60)\n"
 		"  --max-streams N         read-ahead fetches in flight at most: the cap of\n"
 		"                          a window that starts at 16 (default 32, 1..64)\n"
+		"  --drop-behind WHEN      the cache's copy of what a reader was given\n"
+		"                          leaves the page cache: auto (where memory has\n"
+		"                          no room for both copies; default), always, never\n"
 		"  --cache-dir DIR, --max-cache-size SIZE, --min-free RATIO (0.05)\n"
 		"  --endpoint URL, --token-file FILE, --offline\n"
 		"  --connect-timeout SECS  wait this long for a connection (default 10)\n"
@@ -68,9 +71,10 @@ static void print_usage(FILE *out)
 		"  for '-', taken out of the list before FUSE sees it (fstab: hubfs(1));\n"
 		"  mount(8)'s own (_netdev, nofail, noauto, x-*...) are ignored, rw too\n"
 		"  (with a warning: the mount is read-only). The -o forms:\n"
-		"    repo= type= strict revision_ttl= max_streams= cache_dir= max_cache_size=\n"
-		"    min_free= endpoint= token_file= offline connect_timeout=\n"
-		"    stall_timeout= min_speed= op_timeout= retries= log_level=\n"
+		"    repo= type= strict revision_ttl= max_streams= drop_behind= cache_dir=\n"
+		"    max_cache_size= min_free= endpoint= token_file= offline\n"
+		"    connect_timeout= stall_timeout= min_speed= op_timeout= retries=\n"
+		"    log_level=\n"
 		"\n"
 		"See hubfs(1) for details.\n");
 }
@@ -98,6 +102,7 @@ static const struct option mount_longopts[] = {
 	{ "revision-ttl", required_argument, NULL, 'T' },
 	{ "strict", no_argument, NULL, 'S' },
 	{ "max-streams", required_argument, NULL, 'X' },
+	{ "drop-behind", required_argument, NULL, 'B' },
 	{ "help", no_argument, NULL, 'h' },
 	CLI_HUB_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
@@ -152,6 +157,18 @@ static int mount_apply(struct mount_args *m, int c, char *arg)
 		m->opts.max_streams = (unsigned)n;
 		break;
 	}
+	case 'B':
+		if (strcmp(arg, "auto") == 0) {
+			m->opts.drop_behind = FS_DROP_AUTO;
+		} else if (strcmp(arg, "always") == 0) {
+			m->opts.drop_behind = FS_DROP_ALWAYS;
+		} else if (strcmp(arg, "never") == 0) {
+			m->opts.drop_behind = FS_DROP_NEVER;
+		} else {
+			fprintf(stderr, "hubfs: --drop-behind is auto, always or never\n");
+			return EXIT_USAGE;
+		}
+		break;
 	case 'T':
 		m->opts.revision_ttl_secs = strtol(arg, &end, 10);
 		if (end == arg || *end || m->opts.revision_ttl_secs < 0) {

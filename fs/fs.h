@@ -23,6 +23,17 @@
 #include "cache/cache.h"
 #include "hub/hub.h"
 
+/*
+ * Whether the cache's copy of what a reader was given whole leaves the
+ * page cache (drop_behind() in fs/ops.c): the kernel holds the same bytes
+ * in the mount's own pages.
+ */
+enum fs_drop_behind {
+	FS_DROP_AUTO = 0, /* when memory has no room for both copies of the file, with room to spare */
+	FS_DROP_ALWAYS,
+	FS_DROP_NEVER,
+};
+
 struct fs_options {
 	const char *mountpoint;     /* required */
 	const char *fuse_options;   /* extra "-o" options, comma-separated, or NULL */
@@ -35,6 +46,7 @@ struct fs_options {
 	unsigned prefetch_blocks;   /* how far sequential reads fetch ahead */
 	unsigned prefetch_threads;  /* the read-ahead window at start (hub_pace's first window) */
 	unsigned max_streams;       /* the window's cap: read-ahead fetches in flight, at most */
+	enum fs_drop_behind drop_behind;
 };
 
 /* What the mount reads through; owned by the caller, outlives fs_run(). */

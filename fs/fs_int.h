@@ -116,6 +116,7 @@ struct fs_status_counters {
 	atomic_uint_fast64_t bytes_spliced;    /* of bytes_pushed, spliced from blocks we stored */
 	atomic_uint_fast64_t reads_in_flight;  /* read requests being served now */
 	atomic_uint_fast64_t readahead_in_flight; /* read-ahead fetches running now */
+	atomic_uint_fast64_t blocks_let_go;    /* cache copies told to leave the page cache */
 };
 
 /* A read that failed, remembered for the next read of its bytes (ops.c). */
@@ -155,6 +156,9 @@ struct fs {
 	struct fs_failed_read failed[FS_FAILED_READS]; /* the last reads that failed */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
 	atomic_bool splice_pushes;   /* set once, at INIT (fs_op_init()), before any read */
+	/* The memory's room (util/memroom.h) and when it was measured (drop_behind()). */
+	_Atomic uint64_t memory_room;
+	_Atomic int64_t memory_room_ms; /* time_mono_ms() */
 	struct fs_status_counters status;
 };
 

@@ -25,6 +25,7 @@
 #include "util/buf.h"
 #include "util/iobuf.h"
 #include "util/log.h"
+#include "util/memroom.h"
 #include "util/time.h"
 
 /*
@@ -1374,16 +1375,46 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 	atomic_fetch_sub(&fs->n_pushing, 1);
 }
 
+/* How long a measure of the memory's room stands: a few small files read. */
+#define MEMORY_ROOM_MS 100
+/* What must stay free beside both copies of a file for the cache's to stay. */
+#define MEMORY_ROOM_SPARE (UINT64_C(256) << 20)
+
 /*
- * A read gave the kernel [@off, @end): noted (struct fs_given), and the
- * blocks near it that the kernel holds whole in the mount's own pages,
- * read or pushed, leave the page cache as the cache's copies
- * (cache_drop_behind()), once a hash took them. Without it a file read
- * through the mount took its size twice in page cache; in a 1,600 MiB
- * memory cgroup, re-reads of a 1 GiB file thrashed (1.2-2.6 s, 480-1,050
- * reads reaching hubfs each), and with it were served by the kernel's
- * pages (0.16-0.28 s, 44 reads at most): docs/benchmarks.md, a
- * seventeenth session. A mapping read in random pieces lets go of each
+ * Whether the cache's copy of a file of @size bytes that a reader was
+ * given should leave the page cache, by fs->opts.drop_behind: in auto,
+ * when the memory's room (util/memroom.h), measured at most every
+ * MEMORY_ROOM_MS by one thread at a time, holds less than both copies of
+ * the file and MEMORY_ROOM_SPARE, or could not be measured.
+ */
+static bool memory_short(struct fs *fs, uint64_t size)
+{
+	int64_t now, at;
+	uint64_t room;
+
+	if (fs->opts.drop_behind != FS_DROP_AUTO)
+		return fs->opts.drop_behind == FS_DROP_ALWAYS;
+	now = time_mono_ms();
+	at = atomic_load(&fs->memory_room_ms);
+	if (now - at >= MEMORY_ROOM_MS && atomic_compare_exchange_strong(&fs->memory_room_ms, &at, now))
+		atomic_store(&fs->memory_room, mem_room("/proc", "/sys/fs/cgroup"));
+	room = atomic_load(&fs->memory_room);
+	return room == MEM_ROOM_UNKNOWN || room / 2 < size + MEMORY_ROOM_SPARE / 2;
+}
+
+/*
+ * A read gave the kernel [@off, @end): noted (struct fs_given), and,
+ * where memory is short (memory_short()), the blocks near it that the
+ * kernel holds whole in the mount's own pages, read or pushed, leave the
+ * page cache as the cache's copies (cache_drop_behind()), once a hash
+ * took them. Without it a file read through the mount takes its size
+ * twice in page cache; in a 1,600 MiB memory cgroup, re-reads of a 1 GiB
+ * file thrashed (1.2-2.6 s, 480-1,050 reads reaching hubfs each), and
+ * with it were served by the kernel's pages (0.16-0.28 s, 44 reads at
+ * most): docs/benchmarks.md, a seventeenth session. Where the room holds
+ * both copies, they stay: letting go costs the read's path the pages'
+ * freeing and the blocks' early write-back (a warm read of 1 GiB 16% of
+ * its time, a twenty-fifth session). A mapping read in random pieces lets go of each
  * block it read whole, and keeps the ones it read a part of: the rest of
  * those is read from the cache's copy later. Dirty pages stay in the
  * page cache: the cache starts writing each block as soon as it is stored
@@ -1394,16 +1425,20 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 static void drop_behind(struct fs *fs, struct fs_handle *h, uint64_t off, uint64_t end)
 {
 	uint32_t blocks[2 * FS_GIVEN_SCAN];
-	size_t n;
+	bool let_go;
+	size_t n = 0;
 
 	if (!h->given.n_blocks)
 		return; /* untracked (set at open): no lock taken for nothing */
+	let_go = memory_short(fs, h->entry->size);
 	pthread_mutex_lock(&h->lock);
 	fs_given_mark(&h->given, off, end - off);
-	n = fs_given_passed(&h->given, end, blocks);
+	if (let_go)
+		n = fs_given_passed(&h->given, end, blocks);
 	pthread_mutex_unlock(&h->lock);
 	for (size_t i = 0; i < n; i++)
 		cache_drop_behind(fs->deps.cache, &h->key, blocks[i]);
+	atomic_fetch_add(&fs->status.blocks_let_go, n);
 }
 
 /*
@@ -2029,6 +2064,10 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 		fs->env.hf_hub_cache = fs->hf_cache;
 	fs->uid = getuid();
 	fs->gid = getgid();
+	if (opts->drop_behind == FS_DROP_AUTO) {
+		fs->memory_room = mem_room("/proc", "/sys/fs/cgroup");
+		fs->memory_room_ms = time_mono_ms();
+	}
 	return fs;
 }
 

@@ -14,8 +14,8 @@
  *   resumes, timeouts, transport_errors, verification_failures, corrupt_blocks,
  *   rejected, block_fetches, block_fetch_waits, block_fetch_joins, block_disk_hits,
  *   reads_in_flight, readahead_in_flight, readahead_window,
- *   readahead_peak_window, readahead_congestions,
- *   cache {dir, bytes, max_bytes, min_free_ratio, objects, blocks}
+ *   readahead_peak_window, readahead_congestions, drop_behind, blocks_let_go,
+ *   memory_room_bytes, cache {dir, bytes, max_bytes, min_free_ratio, objects, blocks}
  */
 #include "fs/fs_int.h"
 
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/memroom.h"
 
 void fs_status_read_begin(struct fs *fs)
 {
@@ -93,6 +94,9 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	struct cache_usage cu;
 	struct hub_pace_stats ps;
 	uint64_t served = atomic_load(&fs->status.bytes_served);
+	/* As drop_behind() last measured it; only auto measures. */
+	uint64_t room = fs->opts.drop_behind == FS_DROP_AUTO ? atomic_load(&fs->memory_room) :
+							      MEM_ROOM_UNKNOWN;
 	time_t now = time(NULL);
 	bool first = true;
 	int rc;
@@ -156,6 +160,14 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "readahead_window", ps.window);
 	rc = rc ? rc : json_u64(b, "readahead_peak_window", ps.peak_window);
 	rc = rc ? rc : json_u64(b, "readahead_congestions", ps.congestions);
+	rc = rc ? rc : buf_printf(b, ",\"drop_behind\":\"%s\"",
+				  fs->opts.drop_behind == FS_DROP_ALWAYS ? "always" :
+				  fs->opts.drop_behind == FS_DROP_NEVER  ? "never" : "auto");
+	rc = rc ? rc : json_u64(b, "blocks_let_go", atomic_load(&fs->status.blocks_let_go));
+	if (rc == 0 && room == MEM_ROOM_UNKNOWN)
+		rc = buf_append_str(b, ",\"memory_room_bytes\":null");
+	else
+		rc = rc ? rc : json_u64(b, "memory_room_bytes", room);
 	rc = rc ? rc : buf_append_str(b, ",\"cache\":{\"dir\":");
 	rc = rc ? rc : json_str(b, cache_dir(fs->deps.cache));
 	rc = rc ? rc : json_u64(b, "bytes", cu.dir_bytes); /* what the cap compares */

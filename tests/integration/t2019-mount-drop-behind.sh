@@ -9,7 +9,10 @@
 # pages serve it, and hubfs reads the disk for what reclaim took of them).
 # A mapping read in random 4 MiB pieces lets go of the blocks it read whole,
 # and is not pushed what the kernel has whole already. A reader of a part of
-# a block keeps it in the page cache.
+# a block keeps it in the page cache. These run with --drop-behind always;
+# the last section shows auto: where memory has room for both copies of the
+# file (here, most likely) nothing is let go, and in a memory cgroup too
+# small for them it is.
 . "$HUBFS_TEST_LIB"
 require_fuse
 command -v fincore >/dev/null || skip_all "no fincore (util-linux)"
@@ -32,7 +35,7 @@ resident() {
 	(cd "$dir" && fincore -b -n -o RES $(printf 'b%s ' "$@")) | awk '{s += $1} END {print s + 0}'
 }
 
-mount_hubfs --cache-dir "$CACHE_DIR"
+mount_hubfs --cache-dir "$CACHE_DIR" --drop-behind always
 expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "a cold cat: the published bytes"
 left=$(resident)
 # The last blocks stay, never passed by the reader (16-20 MiB here; all of
@@ -58,7 +61,7 @@ unmount_hubfs || die "unmount failed"
 # The blocks read whole let go of their cache copies, like a cat's: on
 # 6.18.44 only since the kernel's pages are counted one by one (fs/given.c),
 # for its reads meet inside a 64 KiB chunk.
-mount_hubfs --cache-dir "$CACHE_DIR"
+mount_hubfs --cache-dir "$CACHE_DIR" --drop-behind always
 got=$("$PYTHON" -c 'import hashlib, mmap, random, sys
 f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 pieces = list(range(0, len(m), 4 << 20)); random.Random(1).shuffle(pieces)
@@ -85,7 +88,7 @@ check "... and the block files keep less than half of it in the page cache ($((l
 unmount_hubfs || die "unmount failed"
 
 # --- a reader out of order keeps what it read ---
-mount_hubfs --cache-dir "$CACHE_DIR"
+mount_hubfs --cache-dir "$CACHE_DIR" --drop-behind always
 "$PYTHON" -c 'import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 for b in (30, 10, 20):
@@ -95,4 +98,57 @@ for b in 30 10 20; do
 done
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
+
+# --- auto: only where memory has no room for both copies ---
+# A cold cat in a fresh cache, so that every block is stored anew; the
+# room is the daemon's own measure (memory_room_bytes).
+rm -rf "$CACHE_DIR"
+mount_hubfs --cache-dir "$CACHE_DIR"
+expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "auto: a cold cat, the published bytes"
+room=$(status_field memory_room_bytes)
+if [ "$room" != None ] && [ "$room" -gt $((2 * SIZE + (1 << 30))) ]; then
+	left=$(resident)
+	expect_eq 0 "$(status_field blocks_let_go)" "... with $((room >> 20)) MiB of room: nothing let go"
+	check "... the block files stay in the page cache ($((left >> 20)) MiB)" \
+		test "$left" -ge $((SIZE * 3 / 4))
+else
+	say "auto with $room bytes of room: too little to show that nothing is let go"
+fi
+unmount_hubfs || die "unmount failed"
+
+# The daemon in a memory cgroup of 512 MiB (v1's, or v2's where it has the
+# memory controller): less than both copies of the file and 256 MiB.
+CG=
+if [ -w /sys/fs/cgroup/memory/cgroup.procs ]; then
+	CG=/sys/fs/cgroup/memory/hubfs-test.$$ LIMIT_FILE=memory.limit_in_bytes
+elif grep -qw memory /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+	CG=/sys/fs/cgroup/hubfs-test.$$ LIMIT_FILE=memory.max
+fi
+if [ -n "$CG" ] && mkdir "$CG" 2>/dev/null; then
+	_cgroup_cleanup() {
+		local rc=$?
+		if [ -d "$CG" ]; then # a process in it keeps it
+			[ -n "$HUBFS_PID" ] && { kill "$HUBFS_PID"; wait "$HUBFS_PID"; }
+			rmdir "$CG"
+		fi
+		(exit "$rc")
+		_cleanup
+	}
+	trap _cgroup_cleanup EXIT
+	echo $((512 << 20)) >"$CG/$LIMIT_FILE" || die "cannot limit $CG"
+	rm -rf "$CACHE_DIR"
+	mount_hubfs --cache-dir "$CACHE_DIR"
+	echo "$HUBFS_PID" >"$CG/cgroup.procs" || die "cannot move the daemon into $CG"
+	expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "auto in a 512 MiB cgroup: the published bytes"
+	room=$(status_field memory_room_bytes)
+	left=$(resident)
+	check "... the room is the cgroup's ($((room >> 20)) MiB)" test "$room" -le $((512 << 20))
+	check "... the block copies are let go ($(status_field blocks_let_go) times)" \
+		test "$(status_field blocks_let_go)" -gt 0
+	check "... and leave the page cache ($((left >> 20)) MiB stay)" test "$left" -le $((SIZE / 4))
+	unmount_hubfs || die "unmount failed"
+	rmdir "$CG" || say "cannot remove $CG"
+else
+	say "no memory cgroup to be made here: auto under a limit not shown"
+fi
 test_done
