@@ -10,14 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -471,137 +468,7 @@ static void *scratch(void)
 	return p;
 }
 
-/*
- * Large aligned reads map the block and check and copy it in one pass:
- * the data is read once instead of twice (copy, then CRC). Block files
- * are published by link() and never rewritten or truncated in place, so the
- * mapping stays valid; a file shorter than its header says is refused
- * before it is mapped.
- */
-#define MAP_MIN_SPAN (512u << 10)
-
-void (*cache_block_mapped_hook)(int fd);
-
-/*
- * A block file truncated by someone else while we copy out of its mapping
- * makes the copy fault with SIGBUS, which would end the whole mount. The
- * copy runs under a recovery point of its thread instead: the handler
- * jumps back to it, and the read fails as a damaged file's does. A SIGBUS
- * anywhere else goes to the disposition there was before.
- */
-static _Thread_local sigjmp_buf *mapped_copy_escape;
-static struct sigaction sigbus_before; /* set under sigbus_lock */
-static pthread_mutex_t sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static _Thread_local bool sigbus_chaining;
-
-static void on_sigbus(int sig, siginfo_t *info, void *context)
-{
-	bool handler = (sigbus_before.sa_flags & SA_SIGINFO) ||
-		       (sigbus_before.sa_handler != SIG_IGN && sigbus_before.sa_handler != SIG_DFL);
-
-	if (mapped_copy_escape)
-		siglongjmp(*mapped_copy_escape, 1);
-	/*
-	 * Not ours: to the handler there was before. Back here from it (it
-	 * chains to us, having been set after us): the default instead.
-	 */
-	if (handler && !sigbus_chaining) {
-		sigbus_chaining = true;
-		if (sigbus_before.sa_flags & SA_SIGINFO)
-			sigbus_before.sa_sigaction(sig, info, context);
-		else
-			sigbus_before.sa_handler(sig);
-		sigbus_chaining = false;
-		return;
-	}
-	/*
-	 * A fault (si_code > 0) ends us as it would have; so does a kill(1),
-	 * raised again so as not to be swallowed, unless it was ignored.
-	 */
-	if (handler || sigbus_before.sa_handler == SIG_DFL || !info || info->si_code > 0) {
-		signal(SIGBUS, SIG_DFL);
-		raise(sig);
-	}
-}
-
-static bool sigbus_is_ours(void)
-{
-	struct sigaction cur;
-
-	return sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
-	       cur.sa_sigaction == on_sigbus;
-}
-
-/*
- * Asked before each mapped copy (one syscall, against a copy of up to
- * 1 MiB): a handler set after ours (a test harness, a library) would
- * otherwise leave the copy unguarded.
- */
-static void guard_sigbus(void)
-{
-	struct sigaction sa;
-
-	if (sigbus_is_ours())
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	/* NODEFER: the jump leaves the handler, and the mask must not keep SIGBUS. */
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	pthread_mutex_lock(&sigbus_lock);
-	if (!sigbus_is_ours())
-		sigaction(SIGBUS, &sa, &sigbus_before);
-	pthread_mutex_unlock(&sigbus_lock);
-}
-
-/* Copy and CRC @len bytes out of a mapping; -EBADMSG when the file shrank under it. */
-static int copy_mapped(void *out, const uint8_t *from, uint32_t len, uint32_t *crcs)
-{
-	sigjmp_buf escape;
-
-	if (sigsetjmp(escape, 0)) {
-		mapped_copy_escape = NULL;
-		return -EBADMSG;
-	}
-	mapped_copy_escape = &escape;
-	crc32c_copy_chunks(out, from, len, CACHE_CHUNK_SIZE, crcs);
-	mapped_copy_escape = NULL;
-	return 0;
-}
-
-static int read_mapped(int fd, const struct cache_block_header *h, uint32_t off,
-		       uint32_t len, void *out)
-{
-	uint32_t crcs[CACHE_CHUNKS_MAX], first = off / CACHE_CHUNK_SIZE;
-	/* Only the pages read: from the page holding @off, not the header. */
-	off_t start = (off_t)h->header_size + off;
-	off_t map_start = start - start % (off_t)sysconf(_SC_PAGESIZE);
-	size_t map_len = (size_t)(start - map_start) + len;
-	struct stat st;
-	uint8_t *map;
-	int rc;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
-		return -EBADMSG;
-	guard_sigbus();
-	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, map_start);
-	if (map == MAP_FAILED)
-		return -errno;
-	if (cache_block_mapped_hook)
-		cache_block_mapped_hook(fd);
-	rc = copy_mapped(out, map + (start - map_start), len, crcs);
-	munmap(map, map_len);
-	if (rc < 0)
-		return rc;
-	for (uint32_t i = 0; i < (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE; i++) {
-		if (crcs[i] != h->chunk_crc[first + i])
-			return -EBADMSG;
-	}
-	return 0;
-}
+void (*cache_block_read_hook)(int fd);
 
 /*
  * Block files are read whole (a hash, a new stamp) in pieces into one
@@ -851,13 +718,17 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	set_id(id, &h);
 	if (len == 0)
 		goto out;
-
+	if (cache_block_read_hook)
+		cache_block_read_hook(fd);
+	/*
+	 * The chunks read with pread(), then their CRCs: a file cut short
+	 * meanwhile reads short, and is damaged. Through a mapping, checked
+	 * and copied in one pass, the same reads cost more on kernel 6.18 (a
+	 * warm read of 1 GiB through the mount 16% more time, 18% more CPU:
+	 * docs/benchmarks.md, a twenty-fifth session), and a file cut short
+	 * under the mapping faulted.
+	 */
 	first = off / CACHE_CHUNK_SIZE;
-	if (len >= MAP_MIN_SPAN && off % CACHE_CHUNK_SIZE == 0 &&
-	    (len % CACHE_CHUNK_SIZE == 0 || off + len == h.data_len)) {
-		rc = read_mapped(fd, &h, off, len, out);
-		goto out;
-	}
 	last = (off + len - 1) / CACHE_CHUNK_SIZE;
 	span_off = first * CACHE_CHUNK_SIZE;
 	span_len = (last + 1) * CACHE_CHUNK_SIZE;

@@ -217,10 +217,11 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 		     const struct uhash_key *stamp_key);
 
 /*
- * Tests only: called with the descriptor between mapping a block file and
- * copying out of the mapping (a file truncated there must not crash us).
+ * Tests only: called with the descriptor of a block file that
+ * cache_block_read() opened and checked, before it reads the bytes (a file
+ * cut short there is damaged, not served).
  */
-extern void (*cache_block_mapped_hook)(int fd);
+extern void (*cache_block_read_hook)(int fd);
 
 /*
  * How long after its store a block file may be handed out unread

@@ -71,14 +71,9 @@ __attribute__((target("sse4.2"))) static uint32_t hw_update(uint32_t c,
 	return c;
 }
 
-/*
- * Four equal pieces at once: four independent dependency chains. With
- * @dst, each 8-byte word is also copied there as it is read, and the
- * tails after the words. Inlined into its two callers, so that the one
- * without @dst carries no test of it.
- */
-__attribute__((target("sse4.2"), always_inline)) static inline void
-hw_four_body(uint8_t *dst, const unsigned char *p, size_t n, uint32_t out[4])
+/* Four equal pieces at once: four independent dependency chains. */
+__attribute__((target("sse4.2"))) static void hw_four(const unsigned char *p, size_t n,
+						      uint32_t out[4])
 {
 	uint64_t a = ~0u, b = ~0u, c = ~0u, d = ~0u;
 	size_t i = 0;
@@ -90,37 +85,15 @@ hw_four_body(uint8_t *dst, const unsigned char *p, size_t n, uint32_t out[4])
 		memcpy(&vb, p + n + i, 8);
 		memcpy(&vc, p + 2 * n + i, 8);
 		memcpy(&vd, p + 3 * n + i, 8);
-		if (dst) {
-			memcpy(dst + i, &va, 8);
-			memcpy(dst + n + i, &vb, 8);
-			memcpy(dst + 2 * n + i, &vc, 8);
-			memcpy(dst + 3 * n + i, &vd, 8);
-		}
 		a = __builtin_ia32_crc32di(a, va);
 		b = __builtin_ia32_crc32di(b, vb);
 		c = __builtin_ia32_crc32di(c, vc);
 		d = __builtin_ia32_crc32di(d, vd);
 	}
-	for (size_t k = 0; dst && k < 4; k++)
-		memcpy(dst + k * n + i, p + k * n + i, n - i);
 	out[0] = ~hw_update((uint32_t)a, p + i, n - i);
 	out[1] = ~hw_update((uint32_t)b, p + n + i, n - i);
 	out[2] = ~hw_update((uint32_t)c, p + 2 * n + i, n - i);
 	out[3] = ~hw_update((uint32_t)d, p + 3 * n + i, n - i);
-}
-
-__attribute__((target("sse4.2"))) static void hw_four(const unsigned char *p, size_t n,
-						      uint32_t out[4])
-{
-	hw_four_body(NULL, p, n, out);
-}
-
-/* hw_four() that also copies the four pieces to @dst. */
-__attribute__((target("sse4.2"))) static void hw_four_copy(uint8_t *dst,
-							   const unsigned char *p,
-							   size_t n, uint32_t out[4])
-{
-	hw_four_body(dst, p, n, out);
 }
 
 static bool have_hw(void)
@@ -163,25 +136,6 @@ void crc32c_chunks(const void *data, size_t len, size_t chunk, uint32_t *out)
 #endif
 	for (; i < len; i += chunk)
 		*out++ = crc32c(0, p + i, len - i < chunk ? len - i : chunk);
-}
-
-void crc32c_copy_chunks(void *dst, const void *src, size_t len, size_t chunk,
-			uint32_t *out)
-{
-	const unsigned char *p = src;
-	uint8_t *q = dst;
-	size_t i = 0;
-
-#if HAVE_HW
-	if (have_hw()) {
-		for (; i + 4 * chunk <= len; i += 4 * chunk, out += 4)
-			hw_four_copy(q + i, p + i, chunk, out);
-	}
-#endif
-	if (i < len) {
-		memcpy(q + i, p + i, len - i);
-		crc32c_chunks(p + i, len - i, chunk, out);
-	}
 }
 
 size_t crc32c_line_append(char *text, size_t len, size_t size)

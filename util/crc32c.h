@@ -23,14 +23,6 @@ uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 void crc32c_chunks(const void *data, size_t len, size_t chunk, uint32_t *out);
 
 /*
- * Copy @len bytes from @src to @dst and compute the per-chunk CRCs as
- * crc32c_chunks() does, in one pass: the data is read once, which makes
- * checking it nearly free next to the copy itself.
- */
-void crc32c_copy_chunks(void *dst, const void *src, size_t len, size_t chunk,
-			uint32_t *out);
-
-/*
  * The last line of the cache's small text files (a ref, a commit's date,
  * the stamp key): "crc <8 lower hex>\n", the CRC-32C of every byte
  * before it, which end a line of their own.

@@ -81,7 +81,7 @@ static int fx_teardown(void **state)
 
 	/* A test that failed before its hook ran must not leave it to the next. */
 	cache_settle_hook = NULL;
-	cache_block_mapped_hook = NULL;
+	cache_block_read_hook = NULL;
 	cache_hashed_block_hook = NULL;
 	cache_refresh_looked_hook = NULL;
 	refetch_ctx = NULL;
@@ -3622,47 +3622,6 @@ static void evict_block_0_once(struct cache *c, const struct cache_key *key)
 }
 
 /*
- * The SIGBUS guard takes only the faults of its own copies: a SIGBUS sent
- * by another process still ends this one, as it did before the guard.
- */
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
-static void test_sigbus_not_ours_still_ends_us(void **state)
-{
-	struct fx *f = *state;
-	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS, 99);
-	int status;
-	pid_t pid;
-
-#ifdef UNDER_TSAN
-	skip(); /* TSan keeps the signal it is sent, whatever the disposition says */
-#endif
-	read_all(f, o);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct cache_error err = { { 0 } };
-		uint8_t *buf = malloc(MiB);
-
-		signal(SIGBUS, SIG_DFL); /* not cmocka's */
-		/* A mapped read installs the guard over the default. */
-		if (!buf || cache_read(f->c, &o->key, &f->ms.src, buf, MiB, 0, &err) != (ssize_t)MiB)
-			_exit(2);
-		kill(getpid(), SIGBUS);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGBUS);
-}
-
-/*
  * A wrong file read in order: the running hash took blocks 0 and 1, and
  * the read of block 2 completes the object. Just before it verifies the
  * whole, block 0 goes. The verification finds the object incomplete; it
@@ -3692,18 +3651,18 @@ static void truncate_once(int fd)
 {
 	char path[64];
 
-	cache_block_mapped_hook = NULL;
+	cache_block_read_hook = NULL;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd); /* it is open read-only */
 	assert_int_equal(truncate(path, 4096), 0);
 }
 
 /*
- * A block file cut short by someone else while it is mapped for a read:
- * the copy faults (SIGBUS), and once that ended the whole mount. The read
- * now treats the file as damaged: the block is fetched again, and the
- * reader gets the right bytes.
+ * A block file cut short by someone else after a read opened and checked
+ * it: the bytes read short, and the file is damaged, not served (through
+ * a mapping, as reads once were, the copy faulted and ended the mount).
+ * The block is fetched again, and the reader gets the right bytes.
  */
-static void test_block_truncated_while_mapped(void **state)
+static void test_block_truncated_while_read(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 97);
@@ -3713,13 +3672,19 @@ static void test_block_truncated_while_mapped(void **state)
 	assert_non_null(buf);
 	read_all(f, o);
 	mem_source_reset_counts(&f->ms);
-	cache_block_mapped_hook = truncate_once;
-	/* 1 MiB at a chunk boundary: the mapped path. */
+	cache_block_read_hook = truncate_once;
+	/* 1 MiB at a chunk boundary, and a piece across chunks. */
 	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, MiB, BS, &err),
 			 (ssize_t)MiB);
-	assert_null(cache_block_mapped_hook); /* the mapping was read */
+	assert_null(cache_block_read_hook); /* the file was cut short */
 	assert_memory_equal(buf, o->data + BS, MiB);
 	assert_int_equal(mem_source_fetches(&f->ms), 1);
+	cache_block_read_hook = truncate_once;
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, 100000, 70000, &err),
+			 100000);
+	assert_null(cache_block_read_hook);
+	assert_memory_equal(buf, o->data + 70000, 100000);
+	assert_int_equal(mem_source_fetches(&f->ms), 2);
 	free(buf);
 }
 
@@ -5517,8 +5482,7 @@ int main(void)
 		T(test_open_refuses_a_foreign_directory),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
-		T(test_block_truncated_while_mapped),
-		T(test_sigbus_not_ours_still_ends_us),
+		T(test_block_truncated_while_read),
 		T(test_block_gone_before_the_last_verdict),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),

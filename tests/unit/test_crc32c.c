@@ -289,45 +289,6 @@ static void test_bit_flip_detected(void **state)
 	free(mem);
 }
 
-/* The fused copy gives the same bytes and the same CRCs as copy-then-CRC. */
-static void test_copy_chunks_equals_separate(void **state)
-{
-	static const size_t chunks[] = { 1, 7, 64, 4096, 65536 };
-	static const size_t lens[] = { 0, 1, 63, 64, 255, 256, 4095, 65536,
-				       4 * 65536, 4 * 65536 + 1, 9 * 65536 + 100,
-				       64 * 65536 };
-	size_t max = 64 * 65536 + 8;
-	unsigned char *src = malloc(max), *dst = malloc(max);
-	uint32_t *want = malloc((max + 1) * sizeof(*want));
-	uint32_t *got = malloc((max + 1) * sizeof(*got));
-
-	(void)state;
-	assert_non_null(src);
-	assert_non_null(dst);
-	for (size_t i = 0; i < max; i++)
-		src[i] = (unsigned char)(i * 2654435761u >> 13);
-	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
-		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
-			size_t len = lens[l], n = (len + chunks[c] - 1) / chunks[c];
-
-			if (n > 100000)
-				continue;
-			memset(dst, 0xee, max);
-			crc32c_chunks(src + 3, len, chunks[c], want);
-			crc32c_copy_chunks(dst + 1, src + 3, len, chunks[c], got);
-			assert_memory_equal(dst + 1, src + 3, len);
-			assert_int_equal(dst[0], 0xee);      /* nothing before */
-			assert_int_equal(dst[1 + len], 0xee); /* nothing after */
-			if (n)
-				assert_memory_equal(got, want, n * sizeof(*got));
-		}
-	}
-	free(src);
-	free(dst);
-	free(want);
-	free(got);
-}
-
 /*
  * The trailer line of the cache's small text files: what append writes,
  * check takes, spelt as the files have always been, and nothing else.
@@ -384,7 +345,6 @@ int main(void)
 		cmocka_unit_test(test_chunks_match_per_piece),
 		cmocka_unit_test(test_chunks_match_reference),
 		cmocka_unit_test(test_bit_flip_detected),
-		cmocka_unit_test(test_copy_chunks_equals_separate),
 		cmocka_unit_test(test_crc_line_round_trip_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
