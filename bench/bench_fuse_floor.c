@@ -2,14 +2,11 @@
  * bench_fuse_floor: a FUSE file system that does nothing but answer reads,
  * for what FUSE itself costs on this kernel (bench_read.sh, issue #11).
  *
- *   bench_fuse_floor MOUNTPOINT (SIZE_MIB | --file PATH) [--async]
+ *   bench_fuse_floor MOUNTPOINT SIZE_MIB [--async]
  *
  * One file, /data, of SIZE_MIB MiB. Each read is answered from one static
  * buffer, with no cache, no hash and no network behind it: a cold read
- * through hubfs has to do at least this on top of a download. With --file,
- * /data is PATH's bytes, each read a pread() of PATH answered as it came
- * (no check, no copy more): what FUSE costs a file read from the disk, the
- * floor of a warm read through hubfs. The mount is
+ * through hubfs has to do at least this on top of a download. The mount is
  * set up as hubfs's is (1 MiB requests and read-ahead, synchronous reads,
  * the page cache kept), so the kernel does the same work for both; --async
  * lets the kernel read ahead in the background instead, whichever is
@@ -19,12 +16,10 @@
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define DATA_INO 2
 #define REPLY_MAX (1u << 20)
@@ -33,7 +28,6 @@ static const char data_name[] = "data";
 static off_t data_size;
 static int async_reads;
 static char reply[REPLY_MAX];
-static int source_fd = -1; /* --file: /data's bytes */
 
 static void fill_attr(fuse_ino_t ino, struct stat *st)
 {
@@ -110,17 +104,6 @@ static void floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size = (size_t)(data_size - off);
 	if (size > REPLY_MAX)
 		size = REPLY_MAX;
-	if (source_fd >= 0) {
-		/* A buffer of each thread's own: reads run on up to 16 at once. */
-		static _Thread_local char piece[REPLY_MAX];
-		ssize_t n = pread(source_fd, piece, size, off);
-
-		if (n < 0)
-			fuse_reply_err(req, errno);
-		else
-			fuse_reply_buf(req, piece, (size_t)n);
-		return;
-	}
 	fuse_reply_buf(req, reply, size);
 }
 
@@ -141,25 +124,12 @@ int main(int argc, char **argv)
 	struct fuse_session *se;
 	int rc;
 
-	int at = 3;
-	struct stat st;
-
-	if (argc >= 4 && strcmp(argv[2], "--file") == 0) {
-		source_fd = open(argv[3], O_RDONLY | O_CLOEXEC);
-		if (source_fd < 0 || fstat(source_fd, &st) != 0) {
-			perror(argv[3]);
-			return 1;
-		}
-		data_size = st.st_size;
-		at = 4;
-	} else if (argc >= 3) {
-		data_size = (off_t)strtoll(argv[2], NULL, 10) << 20;
-	}
-	if (argc < 3 || argc > at + 1 || (argc == at + 1 && strcmp(argv[at], "--async") != 0)) {
-		fprintf(stderr, "usage: %s MOUNTPOINT (SIZE_MIB | --file PATH) [--async]\n", argv[0]);
+	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "--async") != 0)) {
+		fprintf(stderr, "usage: %s MOUNTPOINT SIZE_MIB [--async]\n", argv[0]);
 		return 2;
 	}
-	async_reads = argc == at + 1;
+	data_size = (off_t)strtoll(argv[2], NULL, 10) << 20;
+	async_reads = argc == 4;
 	/* Not zeros: a page of zeros could be shared or compared cheaply. */
 	for (size_t i = 0; i < sizeof(reply); i++)
 		reply[i] = (char)(i * 131 + 7);

@@ -33,19 +33,14 @@ secs() { echo "$2 - $1" | bc; }
 # the page cache, as on a CDN edge and as in bench_wan.sh: dropping them too
 # timed this machine's disk under the fake Hub (a cold random 4 MiB piece
 # of a blob took 9 ms, against 2 ms served from memory).
-# drop [PATH]: the files under PATH (a file, or $W/cache) leave the page cache
 drop() {
 	sync
 	"$py" -c 'import os, sys
-def drop(path):
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
-if os.path.isfile(sys.argv[1]):
-    drop(sys.argv[1])
 for d, _, names in os.walk(sys.argv[1]):
     for n in names:
-        drop(os.path.join(d, n))' "${1:-$W/cache}"
+        fd = os.open(os.path.join(d, n), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)' "$W/cache"
 }
 # the big files' blobs (the largest), into the page cache
 warm_hub() { find "$data/blobs" -type f -size +1M -exec cat {} + >/dev/null; }
@@ -99,16 +94,6 @@ for r in $(seq "$rounds"); do
 	sha=$(find "$W/cache/objects/sha256" -mindepth 2 -maxdepth 2 -type d | head -1)
 	drop
 	record warm_plain "$(timed sh -c "cat '$sha'/b* >/dev/null")"
-	# the floor of the warm row: the block files in one file on the same
-	# disk, read through FUSE with nothing else behind it (each read a
-	# pread of it), and by cat
-	cat "$sha"/b* >"$W/floor_src"
-	drop "$W/floor_src"
-	record warm_plain_one "$(timed cat "$W/floor_src")"
-	drop "$W/floor_src"; floor_mount --file "$W/floor_src"
-	record warm_floor "$(timed cat "$W/floor/data")"
-	floor_umount
-	rm -f "$W/floor_src"
 	dd if=/dev/zero of="$W/local" bs=1M count="$size_mib" status=none
 	cat "$W/local" >/dev/null
 	record hot_plain "$(timed cat "$W/local")"
@@ -181,10 +166,6 @@ row "hubfs download / @huggingface/hub downloadFile" "$(ratio "$(m js)" "$(m dow
 row "two cold readers of two files, combined / one reader alone" \
 	"$(ratio "$(echo "2 * $(m cold)" | bc)" "$(m two)")" '>=' 0.9
 row "warm read after remount / cat of the cache's own files" "$(ratio "$(m warm_plain)" "$(m warm)")" '>=' 0.85
-# Why the row above can miss: what FUSE costs a read of a file on the disk
-printf '  a read through FUSE of a file on the disk, nothing else behind it / cat of that file: %s\n' \
-	"$(ratio "$(m warm_plain_one)" "$(m warm_floor)")"
-row "  warm read / that FUSE file's read (our goal)" "$(ratio "$(m warm_floor)" "$(m warm)")" '>=' 0.85
 row "hot re-read / hot local file" "$(ratio "$(m hot_plain)" "$(m hot)")" '>=' 0.9
 # Why the row above can miss: the page cache behind each file (256 MiB of it)
 printf '  page cache behind the mount: %s\n  behind the ext4 file: %s\n' \

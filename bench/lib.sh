@@ -15,11 +15,10 @@
 #   mount_it [hubfs mount options...], umount_it
 #                        a mount of $MNT (mnt_pid) with its cache in
 #                        $W/cache, warnings to $W/hubfs.log
-#   floor_mount [--file PATH], floor_umount
+#   floor_mount, floor_umount
 #                        bench_fuse_floor (built by bench_build
 #                        bench_fuse_floor) on $W/floor: $W/floor/data,
-#                        $size_mib MiB of FUSE with nothing behind it (or
-#                        PATH's bytes, read from it as asked)
+#                        $size_mib MiB of FUSE with nothing behind it
 #   now, median          the time in seconds; the median of numbers on stdin
 #   busy_seconds         CPU time every process on the machine has used so far
 #                        (user, nice, system, irq, softirq: /proc/stat), in seconds
@@ -91,7 +90,7 @@ umount_it() { fusermount3 -u "$MNT"; wait "$mnt_pid" 2>/dev/null || true; }
 # The same read-ahead as hubfs sets on its mount (fs/ops.c, READ_AHEAD_KIB)
 floor_mount() {
 	mkdir -p "$W/floor"
-	"$build/bench/bench_fuse_floor" "$W/floor" "${@:-$size_mib}" &
+	"$build/bench/bench_fuse_floor" "$W/floor" "$size_mib" &
 	floor_pid=$!
 	for _ in $(seq 100); do grep -q " $W/floor fuse" /proc/mounts && break; sleep 0.05; done
 	echo 1024 >"/sys/class/bdi/$(mountpoint -d "$W/floor")/read_ahead_kb"
