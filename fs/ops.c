@@ -1413,9 +1413,9 @@ static bool memory_short(struct fs *fs, uint64_t size)
  * with it were served by the kernel's pages (0.16-0.28 s, 44 reads at
  * most): docs/benchmarks.md, a seventeenth session. Where the room holds
  * both copies, they stay: letting go costs the read's path the pages'
- * freeing and the blocks' early write-back (a warm read of 1 GiB 16% of
- * its time, a twenty-fifth session). A mapping read in random pieces lets go of each
- * block it read whole, and keeps the ones it read a part of: the rest of
+ * freeing and the blocks' early write-back (0.1-0.4 CPU-s per GiB read,
+ * a twenty-fifth session). A mapping read in random pieces lets go of
+ * each block it read whole, and keeps the ones it read a part of: the rest of
  * those is read from the cache's copy later. Dirty pages stay in the
  * page cache: the cache starts writing each block as soon as it is stored
  * once a reader lets go of blocks of its object, but the blocks stored

@@ -3,9 +3,9 @@
  * How much more the page cache may take before the kernel has to take
  * some back (reclaim): what the mount asks before it lets go of the cache
  * files' pages behind a reader, which hold what the mount's own pages
- * hold (fs/ops.c, drop_behind()). Dropping them costs a read a sixth of
- * its time; keeping them where memory is short evicts other pages, and
- * in a memory cgroup the reader's own.
+ * hold (fs/ops.c, drop_behind()). Dropping them costs a read CPU on its
+ * path; keeping them where memory is short evicts other pages, and in a
+ * memory cgroup the reader's own.
  *
  * The room is the least of: the system's free memory (MemFree in
  * /proc/meminfo; MemAvailable counts the page cache, and filling that is
