@@ -707,6 +707,7 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct cache_block_header h;
+	struct stat st;
 	uint8_t *span;
 	ssize_t n;
 	int fd, rc = 0;
@@ -718,6 +719,15 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	set_id(id, &h);
 	if (len == 0)
 		goto out;
+	/* Exactly header + data long, or damaged: a file grown or cut short is not the one stored. */
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size != (uint64_t)h.header_size + h.data_len) {
+		rc = -EBADMSG;
+		goto out;
+	}
 	if (cache_block_read_hook)
 		cache_block_read_hook(fd);
 	/*

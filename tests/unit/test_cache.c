@@ -3689,6 +3689,34 @@ static void test_block_truncated_while_read(void **state)
 }
 
 /*
+ * A block file with bytes after its data (grown by someone else) is not
+ * the one stored: every read checks the length, not only the cache's
+ * open and the hashes (the mapped reads did, and went). The block is
+ * fetched again.
+ */
+static void test_block_grown_is_damaged(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 96);
+	struct cache_error err = { { 0 } };
+	char path[PATH_MAX];
+	uint8_t buf[1000];
+	int fd;
+
+	read_all(f, o);
+	mem_source_reset_counts(&f->ms);
+	block_file(f, &o->key, 1, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), BS + 5, &err),
+			 (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, o->data + BS + 5, sizeof(buf));
+	assert_int_equal(mem_source_fetches(&f->ms), 1);
+}
+
+/*
  * getfattr of a file never read, with nothing on disk, makes no state: a
  * listing of 1 TiB files would otherwise cost 16 MiB per file asked.
  */
@@ -5483,6 +5511,7 @@ int main(void)
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
 		T(test_block_truncated_while_read),
+		T(test_block_grown_is_damaged),
 		T(test_block_gone_before_the_last_verdict),
 		T(test_open_drops_misfit_blocks),
 		T(test_open_removes_top_level_leftovers),
