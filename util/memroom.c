@@ -82,11 +82,24 @@ static uint64_t cgroup_dir_room(const char *dir)
 	return MEM_ROOM_UNKNOWN;
 }
 
+/* Absolute, and no component "." or "..": nothing that could lead out of a base. */
+static bool path_stays_below(const char *path)
+{
+	if (path[0] != '/')
+		return false;
+	for (const char *c = path; c; c = strchr(c + 1, '/')) {
+		size_t n = strcspn(c + 1, "/");
+
+		if ((n == 1 && c[1] == '.') || (n == 2 && c[1] == '.' && c[2] == '.'))
+			return false;
+	}
+	return true;
+}
+
 /*
  * The least room under @base@path and each directory above it up to
  * @base: a cgroup's limit binds every cgroup below it. @path is the
- * kernel's: absolute; one with a component that starts with '.' is not
- * walked (no ".." may lead out of @base).
+ * kernel's; one that could lead out of @base is not walked.
  */
 static uint64_t cgroup_path_room(const char *base, const char *path)
 {
@@ -95,7 +108,7 @@ static uint64_t cgroup_path_room(const char *base, const char *path)
 	size_t base_len = strlen(base), len;
 	char *slash;
 
-	if (path[0] != '/' || strstr(path, "/.") ||
+	if (!path_stays_below(path) ||
 	    snprintf(dir, sizeof(dir), "%s%s", base, path) >= (int)sizeof(dir))
 		return MEM_ROOM_UNKNOWN;
 	for (;;) {

@@ -102,10 +102,14 @@ expect_eq 0 "$?" "the daemon exits cleanly"
 # --- auto: only where memory has no room for both copies ---
 # A cold cat in a fresh cache, so that every block is stored anew; the
 # room is the daemon's own measure (memory_room_bytes).
+# The room is read before and after the cat: the read lets go while it is
+# under 2 x 200 MiB and 256 MiB, and has 1 GiB more at both ends.
 rm -rf "$CACHE_DIR"
 mount_hubfs --cache-dir "$CACHE_DIR"
+before=$(status_field memory_room_bytes)
 expect_eq "$WANT" "$(sha256sum <"$MNT/$FILE" | cut -d' ' -f1)" "auto: a cold cat, the published bytes"
 room=$(status_field memory_room_bytes)
+[ "$before" != None ] && [ "$room" != None ] && [ "$before" -lt "$room" ] && room=$before
 if [ "$room" != None ] && [ "$room" -gt $((2 * SIZE + (1 << 30))) ]; then
 	left=$(resident)
 	expect_eq 0 "$(status_field blocks_let_go)" "... with $((room >> 20)) MiB of room: nothing let go"
@@ -116,19 +120,27 @@ else
 fi
 unmount_hubfs || die "unmount failed"
 
-# The daemon in a memory cgroup of 512 MiB (v1's, or v2's where it has the
-# memory controller): less than both copies of the file and 256 MiB.
+# The daemon in a memory cgroup of 512 MiB, made below the test's own
+# (v1's memory hierarchy, or v2's where the test's cgroup gives its
+# children the memory controller): less than both copies of the file and
+# 256 MiB.
 CG=
-if [ -w /sys/fs/cgroup/memory/cgroup.procs ]; then
-	CG=/sys/fs/cgroup/memory/hubfs-test.$$ LIMIT_FILE=memory.limit_in_bytes
-elif grep -qw memory /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
-	CG=/sys/fs/cgroup/hubfs-test.$$ LIMIT_FILE=memory.max
+v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)
+v2=$(awk -F: '$1 == 0 {print $3}' /proc/self/cgroup)
+if [ -n "$v1" ] && [ -w "/sys/fs/cgroup/memory${v1%/}/cgroup.procs" ]; then
+	CG=/sys/fs/cgroup/memory${v1%/}/hubfs-test.$$ LIMIT_FILE=memory.limit_in_bytes
+elif [ -n "$v2" ] && grep -qw memory "/sys/fs/cgroup${v2%/}/cgroup.subtree_control" 2>/dev/null; then
+	CG=/sys/fs/cgroup${v2%/}/hubfs-test.$$ LIMIT_FILE=memory.max
 fi
 if [ -n "$CG" ] && mkdir "$CG" 2>/dev/null; then
+	# The daemon keeps the cgroup: unmount (lazily, as _cleanup does, so
+	# that a daemon stuck in a request cannot hold us), end it, remove it.
 	_cgroup_cleanup() {
 		local rc=$?
-		if [ -d "$CG" ]; then # a process in it keeps it
+		if [ -d "$CG" ]; then
+			is_mounted && fusermount3 -u -z "$MNT"
 			[ -n "$HUBFS_PID" ] && { kill "$HUBFS_PID"; wait "$HUBFS_PID"; }
+			HUBFS_PID=
 			rmdir "$CG"
 		fi
 		(exit "$rc")

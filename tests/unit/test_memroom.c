@@ -158,11 +158,18 @@ static void test_bad_values_count_for_nothing(void **state)
 	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
 	put(t->cgroup, "memory/a/memory.limit_in_bytes", "99999999999999999999999\n"); /* ERANGE */
 	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
-	/* A path that would climb out of the tree is not walked. */
+	/* A path that would climb out of the tree is not walked... */
 	put(t->proc, "self/cgroup", "4:memory:/../../x\n");
 	put(t->dir, "x/memory.limit_in_bytes", "1\n");
 	put(t->dir, "x/memory.usage_in_bytes", "1\n");
 	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
+	put(t->proc, "self/cgroup", "4:memory:/a/./..\n");
+	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
+	/* ...but a cgroup whose name starts with a dot is one like any. */
+	put(t->proc, "self/cgroup", "4:memory:/.job/..x\n");
+	put(t->cgroup, "memory/.job/..x/memory.limit_in_bytes", "104857600\n");
+	put(t->cgroup, "memory/.job/..x/memory.usage_in_bytes", "0\n");
+	assert_int_equal(mem_room(t->proc, t->cgroup), 100 * MIB);
 	/* Lines with no path, and a missing file, are skipped. */
 	put(t->proc, "self/cgroup", "garbage\n4:memory\n\n");
 	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
