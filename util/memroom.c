@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/fileio.h"
 
 #define SMALL_FILE_MAX (64u << 10) /* meminfo is 1.5 KiB, a cgroup file a line */
+#define ZONEINFO_MAX (4u << 20)    /* 5 KiB here; per-CPU lists grow it on big machines */
 /* v1 writes "no limit" as the largest page multiple below 2^63. */
 #define V1_NO_LIMIT (UINT64_C(1) << 62)
 
@@ -125,6 +127,46 @@ static uint64_t cgroup_path_room(const char *base, const char *path)
 	}
 }
 
+/*
+ * The zones' high watermarks, in bytes, from @proc/zoneinfo: free memory
+ * under them is what kswapd reclaims towards, so it is no room. Each zone
+ * has a line "high N" (pages); the per-CPU lists' "high:" lines are not it.
+ * 0 where the file cannot be read.
+ */
+static uint64_t reclaim_line(const char *proc)
+{
+	char path[PATH_MAX];
+	uint64_t pages = 0, n;
+	const char *line, *next, *num;
+	struct buf b;
+	long page;
+	char *end;
+
+	if (snprintf(path, sizeof(path), "%s/zoneinfo", proc) >= (int)sizeof(path))
+		return 0;
+	buf_init(&b, ZONEINFO_MAX);
+	if (fileio_read_all(path, ZONEINFO_MAX, &b) == 0) {
+		for (line = buf_cstr(&b); line; line = next) {
+			next = strchr(line, '\n');
+			next = next ? next + 1 : NULL;
+			line += strspn(line, " \t");
+			if (strncmp(line, "high ", 5) != 0)
+				continue;
+			num = line + 5 + strspn(line + 5, " ");
+			if (*num < '0' || *num > '9')
+				continue;
+			errno = 0;
+			n = strtoull(num, &end, 10);
+			if (errno == 0 && (*end == '\n' || *end == '\0') &&
+			    n <= (UINT64_MAX >> 20) - pages)
+				pages += n;
+		}
+	}
+	buf_release(&b);
+	page = sysconf(_SC_PAGESIZE);
+	return pages * (uint64_t)(page > 0 ? page : 4096);
+}
+
 /* MemFree, in bytes, from @proc/meminfo. */
 static uint64_t free_memory(const char *proc)
 {
@@ -156,9 +198,14 @@ static uint64_t free_memory(const char *proc)
 uint64_t mem_room(const char *proc, const char *cgroup_root)
 {
 	char path[PATH_MAX], base[PATH_MAX];
-	uint64_t room = free_memory(proc);
+	uint64_t room = free_memory(proc), line_bytes;
 	struct buf b;
 	char *line, *next, *controllers, *cg;
+
+	if (room != MEM_ROOM_UNKNOWN) {
+		line_bytes = reclaim_line(proc);
+		room = room > line_bytes ? room - line_bytes : 0;
+	}
 
 	if (snprintf(path, sizeof(path), "%s/self/cgroup", proc) >= (int)sizeof(path))
 		return room;

@@ -8,8 +8,9 @@
  * memory cgroup the reader's own.
  *
  * The room is the least of: the system's free memory (MemFree in
- * /proc/meminfo; MemAvailable counts the page cache, and filling that is
- * what evicts other files' pages), and, in each memory cgroup that holds
+ * /proc/meminfo, less the zones' high watermarks in /proc/zoneinfo, which
+ * kswapd reclaims towards; MemAvailable counts the page cache, and filling
+ * that is what evicts other files' pages), and, in each memory cgroup that holds
  * this process, from its own up to the root, what its limit leaves (v2:
  * memory.max and memory.high against memory.current; v1:
  * memory.limit_in_bytes against memory.usage_in_bytes). A file that

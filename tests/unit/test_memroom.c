@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -85,6 +86,34 @@ static void test_free_memory_alone(void **state)
 	assert_int_equal(mem_room(t->proc, t->cgroup), 2 * MIB);
 	put(t->proc, "meminfo", "MemAvailable:   23015240 kB\n");
 	assert_int_equal(mem_room(t->proc, t->cgroup), MEM_ROOM_UNKNOWN);
+}
+
+/*
+ * Free memory under the zones' high watermarks is what kswapd reclaims
+ * towards: no room. The per-CPU lists' "high:" lines are not watermarks.
+ */
+static void test_watermarks_are_no_room(void **state)
+{
+	struct tree *t = *state;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	meminfo(t, 1024 * 1024); /* 1 GiB */
+	put(t->proc, "zoneinfo",
+	    "Node 0, zone      DMA\n  per-node stats\n      nr_inactive_anon 3\n"
+	    "  pages free     3840\n        boost    0\n        min      10\n"
+	    "        low      13\n        high     16\n        spanned  4095\n"
+	    "  pagesets\n    cpu: 0\n              count: 0\n              high:  999999\n"
+	    "Node 0, zone   Normal\n  pages free     100\n        min      14769\n"
+	    "        low      20163\n        high     25552\n"
+	    "  pagesets\n    cpu: 0\n              count: 10\n              high:  999999\n");
+	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB - (16 + 25552) * page);
+	/* Free memory under them: none, not a wrapped count. */
+	meminfo(t, 1024);
+	assert_int_equal(mem_room(t->proc, t->cgroup), 0);
+	/* A line that is not one number counts for nothing. */
+	meminfo(t, 1024 * 1024);
+	put(t->proc, "zoneinfo", "        high     12x\n        high\n        high     -3\n");
+	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB);
 }
 
 /* v1: the limit of the process's cgroup, and a tighter one above it, bind. */
@@ -186,6 +215,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_free_memory_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watermarks_are_no_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_limits_up_the_hierarchy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v2_max_and_high, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values_count_for_nothing, setup, teardown),
