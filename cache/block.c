@@ -480,9 +480,9 @@ void (*cache_block_read_hook)(int fd);
 #define WHOLE_READ_PIECE (256u << 10)
 
 /*
- * Block file @path (open at @fd, its header in @h) is of format 1, or
- * stamped with another key: sum its data with @stamp_key, checking every
- * chunk's CRC on the way, into @h. Then, so that the next open needs no
+ * Block file @path (open at @fd, @st its fstat(), its header in @h) is of
+ * format 1, or stamped with another key: sum its data with @stamp_key,
+ * checking every chunk's CRC on the way, into @h. Then, so that the next open needs no
  * such pass, rewrite its header, when the file can be written: the same
  * write id (a verdict naming it still holds) and mtime (it orders
  * eviction), under an exclusive flock, which a reader that finds a
@@ -490,20 +490,16 @@ void (*cache_block_read_hook)(int fd);
  * (read_header()). A file that cannot be written (another user's cache,
  * a read-only mount) is summed at each open. 0 or -EBADMSG, -errno.
  */
-static int restamp(int fd, const char *path, struct cache_block_header *h,
-		   const struct uhash_key *stamp_key)
+static int restamp(int fd, const struct stat *st, const char *path,
+		   struct cache_block_header *h, const struct uhash_key *stamp_key)
 {
 	uint8_t head[CACHE_BLOCK_HEADER_ENCODED], *piece;
 	uint32_t crcs[CACHE_CHUNKS_MAX];
 	uint64_t sums[CACHE_CHUNKS_MAX];
 	static atomic_bool told;
-	struct stat st, wst;
+	struct stat wst;
 	int rc = 0, wfd;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
-		return -EBADMSG;
 	piece = iobuf_alloc(WHOLE_READ_PIECE);
 	if (!piece)
 		return -ENOMEM;
@@ -533,9 +529,9 @@ static int restamp(int fd, const char *path, struct cache_block_header *h,
 	if (wfd < 0)
 		return 0;
 	/* Not waited for: anyone who can read the file can hold a lock on it. */
-	if (fstat(wfd, &wst) == 0 && wst.st_ino == st.st_ino && wst.st_dev == st.st_dev &&
+	if (fstat(wfd, &wst) == 0 && wst.st_ino == st->st_ino && wst.st_dev == st->st_dev &&
 	    flock(wfd, LOCK_EX | LOCK_NB) == 0) {
-		const struct timespec times[2] = { st.st_atim, st.st_mtim };
+		const struct timespec times[2] = { st->st_atim, st->st_mtim };
 
 		encode_block_header(h, head);
 		if (fileio_pwrite_full(wfd, head, sizeof(head), 0) == 0) {
@@ -586,8 +582,9 @@ static int read_header(int fd, struct cache_block_header *h, bool *old)
 
 /*
  * Open block @index of @key and check its header: magic, version, CRC,
- * that it belongs to this object and index, and that it is exactly as
- * long as the object's size says, and holds [@off, @off + @len). A block
+ * that it belongs to this object and index, that its data and the file
+ * are exactly as long as the object's size says (a file grown or cut
+ * short is not the one stored), and holds [@off, @off + @len). A block
  * of format 1, or stamped with another key, is summed with @stamp_key
  * first (restamp()), if @may_restamp; else its stamp is "not known" (0).
  * Returns an open descriptor, or -ENOENT, -EBADMSG, -EROFS (such a block
@@ -599,6 +596,7 @@ static int open_checked(const char *path, const struct cache_key *key,
 			bool may_restamp)
 {
 	uint64_t start = (uint64_t)index * CACHE_BLOCK_SIZE, want;
+	struct stat st;
 	uint8_t raw[32];
 	bool old = false;
 	int fd, rc;
@@ -619,11 +617,16 @@ static int open_checked(const char *path, const struct cache_key *key,
 	/* Exactly as long as the object's size says this block is. */
 	if (rc == 0 && (h->data_len != want || off > h->data_len || len > h->data_len - off))
 		rc = -EBADMSG;
+	/* And the file exactly header + data long: one grown or cut short is not the one stored. */
+	if (rc == 0 && fstat(fd, &st) < 0)
+		rc = -errno;
+	if (rc == 0 && (uint64_t)st.st_size != (uint64_t)h->header_size + h->data_len)
+		rc = -EBADMSG;
 	if (rc == 0 && (old || (stamp_key && h->key_id != stamp_key->id))) {
 		if (!stamp_key)
 			rc = -EROFS; /* not damaged: this process cannot tell what it holds */
 		else if (may_restamp)
-			rc = restamp(fd, path, h, stamp_key);
+			rc = restamp(fd, &st, path, h, stamp_key);
 		else
 			h->stamp = h->key_id = 0;
 	}
@@ -668,19 +671,14 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 		     const struct uhash_key *stamp_key)
 {
 	struct cache_block_header h;
-	struct stat st;
 	uint8_t *piece;
 	int fd, rc = 0;
 
 	fd = open_checked(path, key, index, 0, 0, &h, stamp_key, true);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if ((uint64_t)st.st_size != (uint64_t)h.header_size + h.data_len)
-		rc = -EBADMSG;
-	piece = rc == 0 ? iobuf_alloc(WHOLE_READ_PIECE) : NULL;
-	if (rc == 0 && !piece)
+	piece = iobuf_alloc(WHOLE_READ_PIECE);
+	if (!piece)
 		rc = -ENOMEM;
 	for (uint32_t done = 0; rc == 0 && done < h.data_len;) {
 		uint32_t n = h.data_len - done < WHOLE_READ_PIECE ? h.data_len - done : WHOLE_READ_PIECE;
@@ -707,7 +705,6 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 {
 	uint32_t first, last, span_off, span_len, crcs[CACHE_CHUNKS_MAX];
 	struct cache_block_header h;
-	struct stat st;
 	uint8_t *span;
 	ssize_t n;
 	int fd, rc = 0;
@@ -719,15 +716,6 @@ int cache_block_read(const char *path, const struct cache_key *key, uint32_t ind
 	set_id(id, &h);
 	if (len == 0)
 		goto out;
-	/* Exactly header + data long, or damaged: a file grown or cut short is not the one stored. */
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((uint64_t)st.st_size != (uint64_t)h.header_size + h.data_len) {
-		rc = -EBADMSG;
-		goto out;
-	}
 	if (cache_block_read_hook)
 		cache_block_read_hook(fd);
 	/*
