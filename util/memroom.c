@@ -18,11 +18,36 @@
 /* v1 writes "no limit" as the largest page multiple below 2^63. */
 #define V1_NO_LIMIT (UINT64_C(1) << 62)
 
-/* @path's whole text, NUL-terminated, into @b (released by the caller). */
-static bool read_text(const char *path, struct buf *b)
+/*
+ * @dir/@name's whole text, of @max bytes at most, NUL-terminated, into @b
+ * (released by the caller, whatever the answer).
+ */
+static bool read_text(const char *dir, const char *name, size_t max, struct buf *b)
 {
-	buf_init(b, SMALL_FILE_MAX);
-	return fileio_read_all(path, SMALL_FILE_MAX, b) == 0;
+	char path[PATH_MAX];
+
+	buf_init(b, max);
+	return snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path) &&
+	       fileio_read_all(path, max, b) == 0;
+}
+
+/* A decimal count at @p: digits, no sign or space, into *@out; *@end after it. */
+static bool count_at(const char *p, const char **end, uint64_t *out)
+{
+	char *e;
+
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(p, &e, 10);
+	*end = e;
+	return errno == 0;
+}
+
+/* A line's end: the newline, or the text's. */
+static bool at_line_end(const char *p)
+{
+	return *p == '\n' || *p == '\0';
 }
 
 /*
@@ -31,23 +56,17 @@ static bool read_text(const char *path, struct buf *b)
  */
 static bool read_value(const char *dir, const char *name, uint64_t *out)
 {
-	char path[PATH_MAX];
 	struct buf b;
-	const char *t;
-	char *end;
+	const char *t, *end;
 	bool ok = false;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-		return false;
-	if (read_text(path, &b)) {
+	if (read_text(dir, name, SMALL_FILE_MAX, &b)) {
 		t = buf_cstr(&b);
-		if (strcmp(t, "max\n") == 0 || strcmp(t, "max") == 0) {
+		if (strncmp(t, "max", 3) == 0 && at_line_end(t + 3)) {
 			*out = UINT64_MAX;
 			ok = true;
-		} else if (*t >= '0' && *t <= '9') {
-			errno = 0;
-			*out = strtoull(t, &end, 10);
-			ok = errno == 0 && (*end == '\n' || *end == '\0');
+		} else {
+			ok = count_at(t, &end, out) && at_line_end(end);
 		}
 	}
 	buf_release(&b);
@@ -135,29 +154,20 @@ static uint64_t cgroup_path_room(const char *base, const char *path)
  */
 static uint64_t reclaim_line(const char *proc)
 {
-	char path[PATH_MAX];
 	uint64_t pages = 0, n;
-	const char *line, *next, *num;
+	const char *line, *next, *end;
 	struct buf b;
 	long page;
-	char *end;
 
-	if (snprintf(path, sizeof(path), "%s/zoneinfo", proc) >= (int)sizeof(path))
-		return 0;
-	buf_init(&b, ZONEINFO_MAX);
-	if (fileio_read_all(path, ZONEINFO_MAX, &b) == 0) {
+	if (read_text(proc, "zoneinfo", ZONEINFO_MAX, &b)) {
 		for (line = buf_cstr(&b); line; line = next) {
 			next = strchr(line, '\n');
 			next = next ? next + 1 : NULL;
 			line += strspn(line, " \t");
 			if (strncmp(line, "high ", 5) != 0)
 				continue;
-			num = line + 5 + strspn(line + 5, " ");
-			if (*num < '0' || *num > '9')
-				continue;
-			errno = 0;
-			n = strtoull(num, &end, 10);
-			if (errno == 0 && (*end == '\n' || *end == '\0') &&
+			line += 5 + strspn(line + 5, " ");
+			if (count_at(line, &end, &n) && at_line_end(end) &&
 			    n <= (UINT64_MAX >> 20) - pages)
 				pages += n;
 		}
@@ -170,24 +180,18 @@ static uint64_t reclaim_line(const char *proc)
 /* MemFree, in bytes, from @proc/meminfo. */
 static uint64_t free_memory(const char *proc)
 {
-	char path[PATH_MAX];
 	uint64_t kib = 0;
-	const char *line;
+	const char *text, *line, *end;
 	struct buf b;
 	bool found = false;
-	char *end;
 
-	if (snprintf(path, sizeof(path), "%s/meminfo", proc) >= (int)sizeof(path))
-		return MEM_ROOM_UNKNOWN;
-	if (read_text(path, &b)) {
-		const char *text = buf_cstr(&b);
-
+	if (read_text(proc, "meminfo", SMALL_FILE_MAX, &b)) {
+		text = buf_cstr(&b);
 		line = strncmp(text, "MemFree:", 8) == 0 ? text : strstr(text, "\nMemFree:");
 		if (line) {
-			line += *line == '\n';
-			errno = 0;
-			kib = strtoull(line + 8, &end, 10);
-			found = errno == 0 && end != line + 8 && strncmp(end, " kB", 3) == 0 &&
+			line += (*line == '\n') + 8;
+			line += strspn(line, " ");
+			found = count_at(line, &end, &kib) && strncmp(end, " kB", 3) == 0 &&
 				kib <= UINT64_MAX / 1024;
 		}
 	}
@@ -197,7 +201,7 @@ static uint64_t free_memory(const char *proc)
 
 uint64_t mem_room(const char *proc, const char *cgroup_root)
 {
-	char path[PATH_MAX], base[PATH_MAX];
+	char base[PATH_MAX];
 	uint64_t room = free_memory(proc), line_bytes;
 	struct buf b;
 	char *line, *next, *controllers, *cg;
@@ -207,9 +211,7 @@ uint64_t mem_room(const char *proc, const char *cgroup_root)
 		room = room > line_bytes ? room - line_bytes : 0;
 	}
 
-	if (snprintf(path, sizeof(path), "%s/self/cgroup", proc) >= (int)sizeof(path))
-		return room;
-	if (!read_text(path, &b) || !b.data) {
+	if (!read_text(proc, "self/cgroup", SMALL_FILE_MAX, &b) || !b.data) {
 		buf_release(&b);
 		return room;
 	}
