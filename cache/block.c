@@ -194,6 +194,8 @@ int cache_block_writer_open(struct cache_block_writer *w, const char *path,
 			    const struct cache_key *key, uint32_t index, uint32_t len,
 			    const struct uhash_key *stamp_key)
 {
+	int rc;
+
 	memset(w, 0, sizeof(*w));
 	w->file.fd = -1;
 	w->h = (struct cache_block_header){ .algo = key->algo, .object_size = key->size,
@@ -205,7 +207,17 @@ int cache_block_writer_open(struct cache_block_writer *w, const char *path,
 		return -EROFS; /* no key (tests: an open cache always has one) */
 	w->h.header_size = cache_block_header_size(len);
 	w->h.n_chunks = (len + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE;
-	return fileio_atomic_open(&w->file, path, 0644, false);
+	rc = fileio_atomic_open(&w->file, path, 0644, false);
+	/*
+	 * The disk blocks at once: ext4 then maps each page of the writes
+	 * below to a block it has, instead of reserving one per 4 KiB
+	 * (a quarter of a write's CPU here). Only a hint: a file system
+	 * without it, or one short of room, gets the writes as before.
+	 */
+	if (rc == 0)
+		(void)fallocate(w->file.fd, FALLOC_FL_KEEP_SIZE, 0,
+				(off_t)w->h.header_size + len);
+	return rc;
 }
 
 static uint32_t chunk_len(const struct cache_block_header *h, uint32_t i)

@@ -4427,6 +4427,22 @@ static off_t written(const struct cache_block_writer *w)
 	return st.st_size > (off_t)w->h.header_size ? st.st_size - (off_t)w->h.header_size : 0;
 }
 
+/* Does the file system under @dir take fallocate(FALLOC_FL_KEEP_SIZE)? */
+static bool can_preallocate(const char *dir)
+{
+	char path[PATH_MAX + 32];
+	bool can;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/preallocate-probe", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	can = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+	close(fd);
+	unlink(path);
+	return can;
+}
+
 /*
  * A block arrives in libcurl's 16 KiB pieces: they reach the file a stage
  * at a time (a pwrite of each was 33,000 system calls for 512 MiB), a
@@ -4442,6 +4458,7 @@ static void test_writer_stages_pieces(void **state)
 	char dir[PATH_MAX], path[PATH_MAX];
 	uint8_t *back = malloc(BS);
 	uint32_t done = 0, piece = 16 << 10;
+	struct stat st;
 	bool refused;
 
 	assert_non_null(back);
@@ -4450,6 +4467,11 @@ static void test_writer_stages_pieces(void **state)
 	block_file(f, &o->key, 0, path, sizeof(path));
 	assert_int_equal(cache_block_writer_open(&w, path, &o->key, 0, BS, cache_stamp_key(f->c)),
 			 0);
+	/* Its disk blocks are taken at once where the file system can, its length is not. */
+	assert_int_equal(fstat(w.file.fd, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	if (can_preallocate(dir))
+		assert_true((uint64_t)st.st_blocks * 512 >= cache_block_header_size(BS) + BS);
 	for (; done < CACHE_WRITER_STAGE - piece; done += piece)
 		assert_int_equal(cache_block_writer_put(&w, done, o->data + done, piece), 0);
 	assert_int_equal(written(&w), 0);
