@@ -948,6 +948,16 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->asked = calloc(cache_blocks_for(h->entry->size), 1);
 	fs_node_hold_object(fs, n);
 	h->rejects_at_open = cache_object_rejects(fs->deps.cache, &h->key);
+	/*
+	 * Its content failed since this inode was made, and the thread that
+	 * met the failure has not retired the inode yet: the cache counts a
+	 * failure first, and its caller reports it after (fs_refuse_object()).
+	 * Meanwhile the inode's pages may hold the failed content, which
+	 * keep_cache would give this open. Retired here, so the open below is
+	 * ESTALE and the kernel's new lookup finds a new inode.
+	 */
+	if (n->born_rejects < h->rejects_at_open)
+		fs_poison_object(fs, &h->key, h->rejects_at_open);
 	h->opened_ms = time_mono_ms();
 	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {

@@ -787,6 +787,43 @@ static void test_failed_content_retires_its_inode(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+/*
+ * The cache counted a failure of the content that nobody reported to the
+ * mount yet (the thread that met it reports it after): an open of the old
+ * inode, whose pages may hold that content, is ESTALE all the same, and
+ * retires it, so that the kernel's new lookup finds a new inode.
+ */
+static void test_failure_not_yet_reported_retires_at_open(void **state)
+{
+	struct fx *f = *state;
+	struct cache_error cerr = { { 0 } };
+	struct fuse_file_info fi, fi2;
+	fuse_ino_t org, repo = lookup_repo(f, &org);
+	fuse_ino_t old = lookup(f, repo, "config.json"), fresh;
+	char buf[400];
+
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi), 0);
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), 300);
+	cache_object_reject(f->cache, &f->config->key, "a test's refusal");
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE);
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EIO);
+	fresh = lookup(f, repo, "config.json");
+	assert_int_not_equal(fresh, old);
+	/* The refusal removed the files: fetched again (offline here, so by hand). */
+	assert_int_equal(cache_fill(f->cache, &f->config->key, &f->ms.src, &cerr), 0);
+	assert_int_equal(open_file(f, fresh, O_RDONLY, &fi2), 0);
+	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), 300);
+	assert_memory_equal(buf, f->config->data, 300);
+	release(f, fresh, &fi2);
+	release(f, old, &fi);
+
+	forget(f, fresh);
+	forget(f, old);
+	forget(f, repo);
+	forget(f, org);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -799,6 +836,7 @@ int main(void)
 		TEST(test_readdir),
 		TEST(test_concurrent_readers),
 		TEST(test_failed_content_retires_its_inode),
+		TEST(test_failure_not_yet_reported_retires_at_open),
 	};
 
 	if (hub_global_init() != 0)
