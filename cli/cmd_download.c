@@ -34,6 +34,7 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/size.h"
+#include "util/time.h"
 #include "util/workers.h"
 
 #define MAX_PATTERNS 64
@@ -94,8 +95,11 @@ struct download {
 	uint64_t start_bytes;      /* cached when it began, in part or verified */
 	uint64_t verified_bytes;   /* of files verified when it began: nothing to go through */
 	struct timespec start;
-	atomic_bool finished;
 	int progress;                      /* 0 none, 1 periodic lines, 2 tty bar */
+	/* The transfers ended: the progress thread's tick ends now, not at its next one. */
+	pthread_mutex_t finish_lock;
+	pthread_cond_t finish_cond;
+	bool finished;                     /* guarded by finish_lock */
 };
 
 static bool matches(const char *path, char *const *patterns, size_t n)
@@ -270,18 +274,29 @@ static void print_progress(struct download *dl, bool last)
 	fflush(stderr);
 }
 
+#define PROGRESS_TICK_MS 200
+
+/*
+ * A tick at a time until the transfers end. Woken by the end, not slept
+ * through: a sleep of a whole tick kept every download (a 15 ms one of a
+ * small file too) until the next tick after its end.
+ */
 static void show_progress(void *dl_)
 {
 	struct download *dl = dl_;
-	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
 	int n = 0;
 
-	while (!atomic_load(&dl->finished)) {
-		nanosleep(&tick, NULL);
+	pthread_mutex_lock(&dl->finish_lock);
+	while (!dl->finished) {
+		if (time_cond_wait_ms(&dl->finish_cond, &dl->finish_lock, PROGRESS_TICK_MS) == 0)
+			continue; /* the end, or a spurious wake */
+		pthread_mutex_unlock(&dl->finish_lock);
 		/* A terminal gets a live bar; a log gets a line every 5 s. */
 		if (dl->progress == 2 || ++n % 25 == 0)
 			print_progress(dl, false);
+		pthread_mutex_lock(&dl->finish_lock);
 	}
+	pthread_mutex_unlock(&dl->finish_lock);
 }
 
 static void download_usage(FILE *out)
@@ -383,6 +398,9 @@ static void download_run(struct download *dl, long jobs)
 	/* Every block of a file not verified is counted as it is gone through. */
 	atomic_init(&dl->done_bytes, dl->verified_bytes);
 	clock_gettime(CLOCK_MONOTONIC, &dl->start);
+	pthread_mutex_init(&dl->finish_lock, NULL);
+	pthread_cond_init(&dl->finish_cond, NULL);
+	dl->finished = false;
 	/* Without a thread for it, no live progress: the last line still comes. */
 	if (dl->progress)
 		workers_start(1, 1, show_progress, dl, &progress);
@@ -396,8 +414,13 @@ static void download_run(struct download *dl, long jobs)
 		jobs = (long)dl->n_work;
 	workers_run((unsigned)jobs, fetch_blocks, dl);
 	hub_client_set_pace(dl->env.hub, NULL);
-	atomic_store(&dl->finished, true);
+	pthread_mutex_lock(&dl->finish_lock);
+	dl->finished = true;
+	pthread_cond_signal(&dl->finish_cond);
+	pthread_mutex_unlock(&dl->finish_lock);
 	workers_join(progress);
+	pthread_cond_destroy(&dl->finish_cond);
+	pthread_mutex_destroy(&dl->finish_lock);
 	if (dl->progress)
 		print_progress(dl, true);
 }
