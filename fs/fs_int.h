@@ -156,9 +156,15 @@ struct fs {
 	struct fs_failed_read failed[FS_FAILED_READS]; /* the last reads that failed */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
 	atomic_bool splice_pushes;   /* set once, at INIT (fs_op_init()), before any read */
-	/* The memory's room (util/memroom.h) and when it was measured (drop_behind()). */
+	/*
+	 * The memory's room (util/memroom.h) and when it was measured
+	 * (memory_short()); the zones' watermarks it is measured under, and
+	 * when they were read. Written by the one thread whose turn it is.
+	 */
 	_Atomic uint64_t memory_room;
 	_Atomic int64_t memory_room_ms; /* time_mono_ms() */
+	_Atomic uint64_t reclaim_line;
+	_Atomic int64_t reclaim_line_ms;
 	struct fs_status_counters status;
 };
 

@@ -1387,6 +1387,8 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 
 /* How long a measure of the memory's room stands: a few small files read. */
 #define MEMORY_ROOM_MS 100
+/* How long the zones' watermarks stand: they seldom move (util/memroom.h). */
+#define RECLAIM_LINE_MS 60000
 /* What must stay free beside both copies of a file for the cache's to stay. */
 #define MEMORY_ROOM_SPARE (UINT64_C(256) << 20)
 
@@ -1406,8 +1408,14 @@ static bool memory_short(struct fs *fs, uint64_t size)
 		return fs->opts.drop_behind == FS_DROP_ALWAYS;
 	now = time_mono_ms();
 	at = atomic_load(&fs->memory_room_ms);
-	if (now - at >= MEMORY_ROOM_MS && atomic_compare_exchange_strong(&fs->memory_room_ms, &at, now))
-		atomic_store(&fs->memory_room, mem_room("/proc", "/sys/fs/cgroup"));
+	if (now - at >= MEMORY_ROOM_MS && atomic_compare_exchange_strong(&fs->memory_room_ms, &at, now)) {
+		if (now - atomic_load(&fs->reclaim_line_ms) >= RECLAIM_LINE_MS) {
+			atomic_store(&fs->reclaim_line, mem_reclaim_line("/proc"));
+			atomic_store(&fs->reclaim_line_ms, now);
+		}
+		atomic_store(&fs->memory_room, mem_room_under("/proc", "/sys/fs/cgroup",
+							      atomic_load(&fs->reclaim_line)));
+	}
 	room = atomic_load(&fs->memory_room);
 	return room == MEM_ROOM_UNKNOWN || room / 2 < size + MEMORY_ROOM_SPARE / 2;
 }
@@ -2075,8 +2083,9 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	fs->uid = getuid();
 	fs->gid = getgid();
 	if (opts->drop_behind == FS_DROP_AUTO) {
-		fs->memory_room = mem_room("/proc", "/sys/fs/cgroup");
-		fs->memory_room_ms = time_mono_ms();
+		fs->reclaim_line = mem_reclaim_line("/proc");
+		fs->memory_room = mem_room_under("/proc", "/sys/fs/cgroup", fs->reclaim_line);
+		fs->memory_room_ms = fs->reclaim_line_ms = time_mono_ms();
 	}
 	return fs;
 }

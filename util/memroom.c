@@ -147,12 +147,11 @@ static uint64_t cgroup_path_room(const char *base, const char *path)
 }
 
 /*
- * The zones' high watermarks, in bytes, from @proc/zoneinfo: free memory
- * under them is what kswapd reclaims towards, so it is no room. Each zone
- * has a line "high N" (pages); the per-CPU lists' "high:" lines are not it.
- * 0 where the file cannot be read.
+ * Free memory under the zones' high watermarks is what kswapd reclaims
+ * towards, so it is no room. Each zone has a line "high N" (pages); the
+ * per-CPU lists' "high:" lines are not it.
  */
-static uint64_t reclaim_line(const char *proc)
+uint64_t mem_reclaim_line(const char *proc)
 {
 	uint64_t pages = 0, n;
 	const char *line, *next, *end;
@@ -201,15 +200,18 @@ static uint64_t free_memory(const char *proc)
 
 uint64_t mem_room(const char *proc, const char *cgroup_root)
 {
+	return mem_room_under(proc, cgroup_root, mem_reclaim_line(proc));
+}
+
+uint64_t mem_room_under(const char *proc, const char *cgroup_root, uint64_t reclaim_line)
+{
 	char base[PATH_MAX];
-	uint64_t room = free_memory(proc), line_bytes;
+	uint64_t room = free_memory(proc);
 	struct buf b;
 	char *line, *next, *controllers, *cg;
 
-	if (room != MEM_ROOM_UNKNOWN) {
-		line_bytes = reclaim_line(proc);
-		room = room > line_bytes ? room - line_bytes : 0;
-	}
+	if (room != MEM_ROOM_UNKNOWN)
+		room = room > reclaim_line ? room - reclaim_line : 0;
 
 	if (!read_text(proc, "self/cgroup", SMALL_FILE_MAX, &b) || !b.data) {
 		buf_release(&b);

@@ -35,4 +35,18 @@
  */
 uint64_t mem_room(const char *proc, const char *cgroup_root);
 
+/*
+ * The zones' high watermarks in bytes, from @proc/zoneinfo (0 when it
+ * cannot be read), which mem_room() takes off the free memory. They move
+ * only when an administrator or a memory hot-plug moves them (and for a
+ * short boost after fragmentation), and zoneinfo is long where there are
+ * many CPUs (each one's lists), each zone's lock taken to print it: a
+ * caller that measures often reads them seldom, and gives them to
+ * mem_room_under().
+ */
+uint64_t mem_reclaim_line(const char *proc);
+
+/* mem_room() with the watermarks given (mem_reclaim_line()'s), not read. */
+uint64_t mem_room_under(const char *proc, const char *cgroup_root, uint64_t reclaim_line);
+
 #endif /* HUBFS_UTIL_MEMROOM_H */

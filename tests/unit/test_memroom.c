@@ -107,6 +107,10 @@ static void test_watermarks_are_no_room(void **state)
 	    "        low      20163\n        high     25552\n"
 	    "  pagesets\n    cpu: 0\n              count: 10\n              high:  999999\n");
 	assert_int_equal(mem_room(t->proc, t->cgroup), 1024 * MIB - (16 + 25552) * page);
+	/* Read apart, and given: mem_room_under() takes the line it is given. */
+	assert_int_equal(mem_reclaim_line(t->proc), (16 + 25552) * page);
+	assert_int_equal(mem_room_under(t->proc, t->cgroup, 0), 1024 * MIB);
+	assert_int_equal(mem_room_under(t->proc, t->cgroup, 8 * page), 1024 * MIB - 8 * page);
 	/* Free memory under them: none, not a wrapped count. */
 	meminfo(t, 1024);
 	assert_int_equal(mem_room(t->proc, t->cgroup), 0);
