@@ -129,6 +129,7 @@ struct cache_block_writer {
 	uint64_t chunk_sum[CACHE_CHUNKS_MAX];  /* each chunk's keyed sum so far */
 	uint8_t *stage;                        /* bytes put, not yet written; or NULL */
 	uint32_t stage_off, stage_len;         /* where in the data, how many */
+	bool preallocated;                     /* its disk blocks were taken at open */
 };
 
 /*
