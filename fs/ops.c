@@ -87,6 +87,17 @@ static bool track_open(struct fs *fs, struct fs_open *o, void (*free_fn)(struct 
 	return listed;
 }
 
+/* Was @n retired (fs_nodes_retire_locked())? */
+static bool node_retired(struct fs *fs, const struct fs_node *n)
+{
+	bool retired;
+
+	pthread_mutex_lock(&fs->lock);
+	retired = n->retired;
+	pthread_mutex_unlock(&fs->lock);
+	return retired;
+}
+
 static void untrack_open(struct fs *fs, struct fs_open *o)
 {
 	pthread_mutex_lock(&fs->lock);
@@ -953,11 +964,18 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * met the failure has not retired the inode yet: the cache counts a
 	 * failure first, and its caller reports it after (fs_refuse_object()).
 	 * Meanwhile the inode's pages may hold the failed content, which
-	 * keep_cache would give this open. Retired here, so the open below is
-	 * ESTALE and the kernel's new lookup finds a new inode.
+	 * keep_cache would give this open. Retired here (once: the walk over
+	 * the nodes is not made again for an open of it after), and ESTALE at
+	 * once, on which the kernel's new lookup finds a new inode; a --strict
+	 * open does not fetch the file first.
 	 */
-	if (n->born_rejects < h->rejects_at_open)
-		fs_poison_object(fs, &h->key, h->rejects_at_open);
+	if (n->born_rejects < h->rejects_at_open) {
+		if (!node_retired(fs, n))
+			fs_poison_object(fs, &h->key, h->rejects_at_open);
+		handle_free(h);
+		reply_err(req, -ESTALE);
+		return;
+	}
 	h->opened_ms = time_mono_ms();
 	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
 	if (fs->opts.strict) {

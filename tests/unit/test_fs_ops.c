@@ -807,13 +807,18 @@ static void test_failure_not_yet_reported_retires_at_open(void **state)
 	cache_object_reject(f->cache, &f->config->key, "a test's refusal");
 	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE);
 	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE); /* and again */
 	fresh = lookup(f, repo, "config.json");
 	assert_int_not_equal(fresh, old);
 	/* The refusal removed the files: fetched again (offline here, so by hand). */
 	assert_int_equal(cache_fill(f->cache, &f->config->key, &f->ms.src, &cerr), 0);
 	assert_int_equal(open_file(f, fresh, O_RDONLY, &fi2), 0);
+	/* The report of the failure, late: the new inode and its open file stay. */
+	fs_poison_object(&f->fs, &f->config->key, cache_object_rejects(f->cache, &f->config->key));
 	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), 300);
 	assert_memory_equal(buf, f->config->data, 300);
+	assert_int_equal(lookup(f, repo, "config.json"), fresh);
+	forget(f, fresh);
 	release(f, fresh, &fi2);
 	release(f, old, &fi);
 
