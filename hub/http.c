@@ -632,6 +632,7 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 {
 	long wait_ms, cap = c->cfg.retry_base_ms * 16;
 	long secs = -1;
+	bool too_long;
 	uint64_t ra;
 
 	*reset_secs = -1;
@@ -654,14 +655,18 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 			wait_ms = cap;
 		wait_ms = wait_ms / 2 + (long)arc4random_uniform((uint32_t)(wait_ms / 2 + 1));
 	}
+	too_long = secs >= 0 && secs * 1000 > c->cfg.max_retry_wait_ms;
 	/*
 	 * The others sharing the link narrow their window, and start nothing
 	 * new for as long as this retry waits: what they started in between
-	 * would take the places the server has for the retries.
+	 * would take the places the server has for the retries. Not for a
+	 * wait this request does not make: it fails at once, and so do the
+	 * others at their first answer, instead of sitting out a reset that
+	 * may be a day away (a download's transfers waited for all of it).
 	 */
 	if (c->pace && x && (x->status == 429 || x->status == 503))
-		hub_pace_congestion(c->pace, secs >= 0 ? wait_ms : 0);
-	if (secs >= 0 && secs * 1000 > c->cfg.max_retry_wait_ms)
+		hub_pace_congestion(c->pace, secs >= 0 && !too_long ? wait_ms : 0);
+	if (too_long)
 		return -EAGAIN;
 	/* A retry that could only start after the deadline is not worth a wait. */
 	if (thread_deadline_ms && hub_now_ms() + wait_ms >= thread_deadline_ms)

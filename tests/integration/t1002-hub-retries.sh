@@ -64,6 +64,18 @@ check "... at once" less_than_since "$start" 3
 check "... saying when the quota resets" grep -q "rate limited by the Hub; the quota resets in 600 s" "$T/err"
 expect_eq 1 "$(hub_count "path~$TREE")" "... after one request"
 fakehub_ctl DELETE faults >/dev/null
+# The same on the CDN, in a download two transfers at a time: the blocks
+# not started yet are not held for the reset either (they were, for all of
+# it: the hold was set before the request gave up).
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "rate_limit", "reset_seconds": 600, "host": "cdn", "count": -1}'
+start=$(now_cs)
+HUBFS_MAX_RETRY_WAIT=5 timeout 60 "$H" download --quiet --jobs 2 hubfs-test/tiny-model \
+	--include model.safetensors --cache-dir "$T/ratelimited" 2>"$T/err"
+expect_eq 1 "$?" "a download under a long rate limit: exit 1, its file failed"
+check "... at once, not after the reset ($(secs_since "$start") s)" less_than_since "$start" 10
+check "... saying when the quota resets" grep -q "the quota resets in 600 s" "$T/err"
+fakehub_ctl DELETE faults >/dev/null
 
 # --- the same knobs as options: --retries, --stall-timeout ---
 fakehub_ctl DELETE log >/dev/null
