@@ -359,6 +359,8 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out,
  * 503s to it until fs_prefetch_stop().
  */
 int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams);
+/* At the unmount, first: no place in the window is given any more. */
+void fs_prefetch_cancel(struct fs *fs);
 void fs_prefetch_stop(struct fs *fs);
 /* The read-ahead window now (0 without read-ahead). */
 unsigned fs_prefetch_window(struct fs *fs);

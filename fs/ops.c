@@ -2170,6 +2170,12 @@ out:
 	/* Fetches that nobody waits for any more end now, not at their deadline. */
 	atomic_store(&fs->stopping, true);
 	hub_client_cancel(fs->deps.hub);
+	/*
+	 * And nobody waits for a place in the window any more: a Retry-After
+	 * may hold it for minutes, and a reader's fetch that joined a
+	 * read-ahead waiting there would hold up the drain below.
+	 */
+	fs_prefetch_cancel(fs);
 	fs_helpers_drain(fs);
 	fs_prefetch_stop(fs);
 	return rc;

@@ -287,6 +287,12 @@ int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 	return 0;
 }
 
+void fs_prefetch_cancel(struct fs *fs)
+{
+	if (fs->prefetch)
+		hub_pace_close(fs->prefetch->pace);
+}
+
 void fs_prefetch_stop(struct fs *fs)
 {
 	struct fs_prefetch *pf = fs->prefetch;

@@ -675,9 +675,12 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 	if (c->pace)
 		hub_pace_step_out(c->pace);
 	sleep_ms(c, wait_ms);
+	/* Cancelled: not back into the window, whose hold may outlast the wait. */
+	if (atomic_load(&c->cancelled))
+		return -ECANCELED; /* a place stepped out is given back as such */
 	if (c->pace && hub_pace_step_in(c->pace, thread_deadline_ms) < 0)
 		return atomic_load(&c->cancelled) ? -ECANCELED : -ETIMEDOUT;
-	return atomic_load(&c->cancelled) ? -ECANCELED : 0;
+	return 0;
 }
 
 bool hub_http_location_get(struct hub_client *c, const char *key, char *out,

@@ -93,4 +93,30 @@ expect_eq 6 "$failed" "every reader of the failing block gets EIO"
 check "... all within about one retry budget (4 s), not one after another" within 4
 fakehub_ctl DELETE faults >/dev/null
 unmount_hubfs
+
+# --- a reader that gave up on a rate-limited file: the fetches it left wait
+# for the quota's reset (30 s), and the unmount does not. The CDN is slow
+# and the window 2 wide, so that the reader catches up with a read-ahead
+# fetch that met the 429 and joins it (that join held the unmount for the
+# whole reset: the read-ahead's wait for a place ignored the unmount) ---
+fakehub_ctl POST config '{"cdn_rate": 2000000}' >/dev/null
+mount_hubfs --max-streams 2
+ls "$R" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+timeout -s INT 8 cat "$R/model.safetensors" >/dev/null 2>&1 &
+reader=$!
+wait_for 10 eval 'test "$(hub_count host=cdn "path~/repos/*")" -ge 1' || die "the reader did not reach the CDN"
+fault '{"kind": "rate_limit", "reset_seconds": 30, "host": "cdn", "glob": "/repos/*", "count": -1}'
+wait "$reader" || true
+check "read-ahead met the rate limit ($(hub_count host=cdn status=429) times)" \
+	test "$(hub_count host=cdn status=429)" -ge 1
+t0=$(now_cs)
+"$HUBFS_BIN" umount "$MNT"
+expect_eq 0 "$?" "hubfs umount works while fetches wait for a rate limit's reset"
+wait "$HUBFS_PID"
+expect_eq 0 "$?" "the daemon exits cleanly"
+HUBFS_PID=
+check "... within 3 s of the unmount ($(secs_since "$t0") s), although the Hub asked for 31" \
+	less_than_since "$t0" 3
+fakehub_ctl DELETE faults >/dev/null
 test_done
