@@ -1411,6 +1411,21 @@ static void push_ahead(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint6
 #define MEMORY_ROOM_SPARE (UINT64_C(256) << 20)
 
 /*
+ * Measure the memory's room now (@now, time_mono_ms()), with the zones'
+ * watermarks read again when they are RECLAIM_LINE_MS old. By one thread
+ * at a time: fs_create(), then memory_short()'s winner of the turn.
+ */
+static void measure_memory_room(struct fs *fs, int64_t now)
+{
+	if (now - atomic_load(&fs->reclaim_line_ms) >= RECLAIM_LINE_MS) {
+		atomic_store(&fs->reclaim_line, mem_reclaim_line("/proc"));
+		atomic_store(&fs->reclaim_line_ms, now);
+	}
+	atomic_store(&fs->memory_room,
+		     mem_room_under("/proc", "/sys/fs/cgroup", atomic_load(&fs->reclaim_line)));
+}
+
+/*
  * Whether the cache's copy of a file of @size bytes that a reader was
  * given should leave the page cache, by fs->opts.drop_behind: in auto,
  * when the memory's room (util/memroom.h), measured at most every
@@ -1426,14 +1441,8 @@ static bool memory_short(struct fs *fs, uint64_t size)
 		return fs->opts.drop_behind == FS_DROP_ALWAYS;
 	now = time_mono_ms();
 	at = atomic_load(&fs->memory_room_ms);
-	if (now - at >= MEMORY_ROOM_MS && atomic_compare_exchange_strong(&fs->memory_room_ms, &at, now)) {
-		if (now - atomic_load(&fs->reclaim_line_ms) >= RECLAIM_LINE_MS) {
-			atomic_store(&fs->reclaim_line, mem_reclaim_line("/proc"));
-			atomic_store(&fs->reclaim_line_ms, now);
-		}
-		atomic_store(&fs->memory_room, mem_room_under("/proc", "/sys/fs/cgroup",
-							      atomic_load(&fs->reclaim_line)));
-	}
+	if (now - at >= MEMORY_ROOM_MS && atomic_compare_exchange_strong(&fs->memory_room_ms, &at, now))
+		measure_memory_room(fs, now);
 	room = atomic_load(&fs->memory_room);
 	return room == MEM_ROOM_UNKNOWN || room / 2 < size + MEMORY_ROOM_SPARE / 2;
 }
@@ -2101,9 +2110,9 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	fs->uid = getuid();
 	fs->gid = getgid();
 	if (opts->drop_behind == FS_DROP_AUTO) {
-		fs->reclaim_line = mem_reclaim_line("/proc");
-		fs->memory_room = mem_room_under("/proc", "/sys/fs/cgroup", fs->reclaim_line);
-		fs->memory_room_ms = fs->reclaim_line_ms = time_mono_ms();
+		fs->memory_room_ms = time_mono_ms();
+		fs->reclaim_line_ms = INT64_MIN / 2; /* never read */
+		measure_memory_room(fs, fs->memory_room_ms);
 	}
 	return fs;
 }
