@@ -505,11 +505,11 @@ void (*cache_block_read_hook)(int fd);
 /*
  * Block file @path (open at @fd, @st its fstat(), its header in @h) is of
  * format 1, or stamped with another key: sum its data with @stamp_key,
- * checking every chunk's CRC on the way, into @h. Then, so that the next open needs no
- * such pass, rewrite its header, when the file can be written: the same
- * write id (a verdict naming it still holds) and mtime (it orders
- * eviction), under an exclusive flock, which a reader that finds a
- * header failing its CRC waits for before it looks again
+ * checking every chunk's CRC on the way, into @h. Then, so that the next
+ * open needs no such pass, rewrite its header, when the file can be
+ * written: the same write id (a verdict naming it still holds) and mtime
+ * (it orders eviction), under an exclusive flock, which a reader that
+ * finds a header failing its CRC waits for before it looks again
  * (read_header()). A file that cannot be written (another user's cache,
  * a read-only mount) is summed at each open. 0 or -EBADMSG, -errno.
  */
