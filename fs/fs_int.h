@@ -158,7 +158,7 @@ struct fs {
 	atomic_bool splice_pushes;   /* set once, at INIT (fs_op_init()), before any read */
 	/*
 	 * The memory's room (util/memroom.h) and when it was measured
-	 * (memory_short()); the zones' watermarks it is measured under, and
+	 * (measure_memory_room()); the zones' watermarks it is measured under, and
 	 * when they were read. Written by the one thread whose turn it is.
 	 */
 	_Atomic uint64_t memory_room;
