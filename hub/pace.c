@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "util/log.h"
 #include "util/time.h"
 
 #define PACE_GROW 1.10     /* more than this × the last epoch's rate: widen */
@@ -26,6 +28,14 @@
  * epoch of small files is no "growth".
  */
 #define PACE_TRANSFER_COST (64u << 10)
+/*
+ * The probe (opts.probe_ms): its one transfer says the link is near when
+ * it moved at least this much, this fast, within probe_ms. 400 MB/s is
+ * what two transfers need to keep a consumer of about a GB/s busy.
+ */
+#define PACE_NEAR_BYTES (1u << 20)
+#define PACE_NEAR_BYTES_PER_MS 400000u
+#define PACE_NEAR_WINDOW 2
 
 enum pace_change { PACE_KEPT, PACE_WIDENED, PACE_NARROWED };
 
@@ -64,6 +74,15 @@ struct hub_pace {
 	struct hub_pace_opts o;
 
 	unsigned window, in_flight, waiting, peak_window;
+	/*
+	 * The probe: while probing, the window is 1 and probe_place, once
+	 * taken, is the transfer that measures the link (a thread's place,
+	 * compared by address only), started at probe_start.
+	 */
+	enum { PROBE_NONE, PROBE_ON, PROBE_DONE } probe;
+	const struct pace_place *probe_place;
+	int64_t probe_start;
+	bool near;                 /* the probe found a near link */
 	unsigned before_widen;     /* the window before the last widening */
 	bool slow_start;           /* doubling, until growth stops or a push back */
 	bool closed;               /* hub_pace_close(): no place is given any more */
@@ -128,7 +147,10 @@ int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out)
 	if (!p->o.clock_ms)
 		p->o.clock_ms = mono_ms;
 	pthread_mutex_init(&p->lock, NULL);
-	p->window = p->peak_window = p->o.initial;
+	/* A probe only where the start it would change is wider than a near link's. */
+	if (p->o.probe_ms && p->o.initial > PACE_NEAR_WINDOW)
+		p->probe = PROBE_ON;
+	p->window = p->peak_window = p->probe == PROBE_ON ? 1 : p->o.initial;
 	p->slow_start = true;
 	p->last_cut = INT64_MIN / 2;
 	p->epoch_start = now_ms(p);
@@ -185,6 +207,52 @@ static void narrow(struct hub_pace *p, unsigned w)
 		p->narrowed++;
 	set_window(p, w);
 	p->last = PACE_NARROWED;
+}
+
+static void new_epoch(struct hub_pace *p, int64_t now);
+
+/*
+ * The probe is over: a near link starts at PACE_NEAR_WINDOW and widens one
+ * at a time (more transfers there mostly take CPU from the consumer);
+ * any other at the caller's start, as without a probe.
+ */
+static void end_probe(struct hub_pace *p, bool near, int64_t now, const char *why)
+{
+	log_info("transfers: %u at once to start: %s", near ? PACE_NEAR_WINDOW : p->o.initial, why);
+	p->probe = PROBE_DONE;
+	p->probe_place = NULL;
+	p->near = near;
+	if (near) {
+		p->slow_start = false;
+		set_window(p, PACE_NEAR_WINDOW);
+		new_epoch(p, now); /* the probe's time is no epoch of this window */
+	} else {
+		/*
+		 * The epoch goes on: as without a probe, the first one ends
+		 * with a window's worth of transfers, and slow start doubles
+		 * then (a new epoch here put that 200 ms later, and a cold
+		 * read at 30 ms took 50 ms longer).
+		 */
+		set_window(p, p->o.initial);
+	}
+	wake_first(p);
+}
+
+/* Did the probe's transfer, @bytes in @took ms, come from a near link? */
+static bool probe_says_near(const struct hub_pace *p, uint64_t bytes, int64_t took)
+{
+	if (took < 1)
+		took = 1;
+	return bytes >= PACE_NEAR_BYTES && took <= (int64_t)p->o.probe_ms &&
+	       bytes >= (uint64_t)took * PACE_NEAR_BYTES_PER_MS;
+}
+
+/* The probe's transfer has not ended within probe_ms: not a near link. */
+static void probe_timeout(struct hub_pace *p, int64_t now)
+{
+	if (p->probe == PROBE_ON && p->probe_place &&
+	    now - p->probe_start >= (int64_t)p->o.probe_ms)
+		end_probe(p, false, now, "the first still ran after the probe's time");
 }
 
 static void new_epoch(struct hub_pace *p, int64_t now)
@@ -314,6 +382,7 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 	for (;;) {
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
 
+		probe_timeout(p, now);
 		if (p->closed) {
 			rc = -ECANCELED;
 			break;
@@ -328,6 +397,9 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 			p->epoch_full = true;
 		if (now < p->hold_until && p->hold_until - now < wait)
 			wait = p->hold_until - now;
+		if (p->probe == PROBE_ON && p->probe_place &&
+		    p->probe_start + (int64_t)p->o.probe_ms - now < wait)
+			wait = p->probe_start + (int64_t)p->o.probe_ms - now;
 		if (deadline_ms && deadline_ms - now < wait)
 			wait = deadline_ms - now;
 		/*
@@ -348,14 +420,15 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 	return rc;
 }
 
-int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
+/* Wait for a place and take it as this thread's. Called with p->lock held. */
+static int acquire_locked(struct hub_pace *p, int64_t deadline_ms)
 {
 	struct pace_waiter self = { .next = NULL };
 	int rc;
 
 	pthread_cond_init(&self.wake, NULL);
-	pthread_mutex_lock(&p->lock);
 	rc = wait_turn(p, &self, deadline_ms);
+	pthread_cond_destroy(&self.wake);
 	if (rc == 0 && !held) {
 		/* This thread's place joins the pace's list (one at a time). */
 		place = (struct pace_place){ .next = p->places };
@@ -363,9 +436,21 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 			p->places->prev = &place;
 		p->places = &place;
 		held = p;
+		if (p->probe == PROBE_ON && !p->probe_place) {
+			p->probe_place = &place;
+			p->probe_start = now_ms(p);
+		}
 	}
+	return rc;
+}
+
+int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	rc = acquire_locked(p, deadline_ms);
 	pthread_mutex_unlock(&p->lock);
-	pthread_cond_destroy(&self.wake);
 	return rc;
 }
 
@@ -436,11 +521,29 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
 	return rc;
 }
 
-void hub_pace_release(struct hub_pace *p, uint64_t bytes)
+/* A transfer of @bytes ended: count it, and judge the epoch. Under the lock. */
+static void count_transfer(struct hub_pace *p, uint64_t bytes, int64_t now)
+{
+	if (held == p && p->probe == PROBE_ON && p->probe_place == &place) {
+		char why[96];
+		bool near = probe_says_near(p, bytes, now - p->probe_start);
+
+		snprintf(why, sizeof(why), "the first moved %llu KiB in %lld ms%s",
+			 (unsigned long long)(bytes >> 10), (long long)(now - p->probe_start),
+			 near ? ", a near link" : "");
+		end_probe(p, near, now, why);
+	}
+	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
+	p->epoch_done++;
+	p->bytes += bytes;
+	end_epoch(p, now);
+}
+
+/* This thread's place leaves the window, if it holds one. Under the lock. */
+static void give_back(struct hub_pace *p)
 {
 	bool out = false;
 
-	pthread_mutex_lock(&p->lock);
 	if (held == p) {
 		out = place.out;
 		if (place.prev)
@@ -453,12 +556,38 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	}
 	if (p->in_flight && !out) /* a place out of the window was given back already */
 		p->in_flight--;
-	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
-	p->epoch_done++;
-	p->bytes += bytes;
-	end_epoch(p, now_ms(p));
 	wake_first(p);
+}
+
+void hub_pace_release(struct hub_pace *p, uint64_t bytes)
+{
+	pthread_mutex_lock(&p->lock);
+	count_transfer(p, bytes, now_ms(p));
+	give_back(p);
 	pthread_mutex_unlock(&p->lock);
+}
+
+int hub_pace_next(struct hub_pace *p, uint64_t bytes, int64_t deadline_ms)
+{
+	int64_t now;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	now = now_ms(p);
+	count_transfer(p, bytes, now);
+	if (held == p && !place.out && !p->closed && p->in_flight <= p->window &&
+	    now >= p->hold_until && !(p->first && p->first->returning)) {
+		/* Kept: the window still has it, and no retry waits to come back. */
+		place.server = 0;
+		if (p->in_flight >= p->window || p->waiting > 0)
+			p->epoch_full = true;
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	give_back(p);
+	rc = acquire_locked(p, deadline_ms);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
 }
 
 void hub_pace_close(struct hub_pace *p)
@@ -477,6 +606,8 @@ void hub_pace_congestion(struct hub_pace *p, int64_t wait_ms)
 	pthread_mutex_lock(&p->lock);
 	now = now_ms(p);
 	p->congestions++;
+	if (p->probe == PROBE_ON)
+		end_probe(p, false, now, "the server pushed back"); /* halved from the start */
 	if (wait_ms > 0 && now + wait_ms > p->hold_until)
 		p->hold_until = now + wait_ms;
 	/* The answers of one burst arrive together: one cut for them all. */
@@ -534,6 +665,8 @@ void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
 	out->in_flight = p->in_flight;
 	out->waiting = p->waiting;
 	out->peak_window = p->peak_window;
+	out->probing = p->probe == PROBE_ON;
+	out->near = p->near;
 	out->widened = p->widened;
 	out->narrowed = p->narrowed;
 	out->congestions = p->congestions;

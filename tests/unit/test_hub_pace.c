@@ -627,6 +627,228 @@ static void test_step_out_needs_a_place(void **state)
 	hub_pace_free(p);
 }
 
+/* ---- the probe: a near link starts narrow (opts.probe_ms) ---- */
+
+static struct hub_pace *make_probing(unsigned initial, unsigned max)
+{
+	struct hub_pace *p;
+
+	atomic_store(&fake_now, 1000);
+	assert_int_equal(hub_pace_new(&(struct hub_pace_opts){ .initial = initial, .max = max,
+							       .epoch_ms = 100, .probe_ms = 10,
+							       .clock_ms = fake_clock },
+				      &p), 0);
+	return p;
+}
+
+/*
+ * The first transfer goes alone; 4 MiB in 3 ms (1.4 GB/s) is a near link:
+ * the window starts at 2, not 16, and widens one at a time on a link that
+ * rewards it. Without a probe, it would have doubled.
+ */
+static void test_probe_finds_a_near_link(void **state)
+{
+	struct hub_pace *p = make_probing(16, 32);
+	struct hub_pace_stats s;
+
+	(void)state;
+	hub_pace_stats(p, &s);
+	assert_true(s.probing);
+	assert_int_equal(s.window, 1);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	assert_int_equal(hub_pace_acquire(p, 1), -ETIMEDOUT); /* the probe goes alone */
+	atomic_fetch_add(&fake_now, 3);
+	hub_pace_release(p, 4u << 20);
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	assert_true(s.near);
+	assert_int_equal(s.window, 2);
+	for (int i = 0; i < 12; i++) {
+		unsigned w = window(p);
+
+		epoch(p, link_12);
+		assert_true(window(p) <= w + 1);
+	}
+	assert_true(window(p) > 2);
+	hub_pace_free(p);
+}
+
+/* One probe's transfer of @bytes in @ms: the window it leaves. */
+static unsigned probe_once(uint64_t bytes, int64_t ms)
+{
+	struct hub_pace *p = make_probing(16, 32);
+	struct hub_pace_stats s;
+
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	atomic_fetch_add(&fake_now, ms);
+	hub_pace_release(p, bytes);
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	hub_pace_free(p);
+	return s.near ? 0 : s.window;
+}
+
+/*
+ * Anything else is no near link, and the window opens to its start: a
+ * block that took longer than the probe, one too slow for its size, a
+ * small file (many of them want many transfers to hide each one's
+ * latency), a failure.
+ */
+static void test_probe_opens_to_the_start_otherwise(void **state)
+{
+	(void)state;
+	assert_int_equal(probe_once(4u << 20, 3), 0);   /* near, as above */
+	assert_int_equal(probe_once(4u << 20, 11), 16); /* past probe_ms */
+	assert_int_equal(probe_once(2u << 20, 8), 16);  /* 262 MB/s */
+	assert_int_equal(probe_once(100u << 10, 1), 16); /* a small file */
+	assert_int_equal(probe_once(0, 1), 16);          /* it failed */
+}
+
+struct prober {
+	struct hub_pace *p;
+	atomic_int got;  /* 1: it has its place */
+};
+
+static void *wait_for_place(void *arg)
+{
+	struct prober *w = arg;
+
+	assert_int_equal(hub_pace_acquire(w->p, 0), 0);
+	atomic_store(&w->got, 1);
+	hub_pace_release(w->p, 1000);
+	return NULL;
+}
+
+/*
+ * The probe's transfer still runs when probe_ms is up: the link is not
+ * near, and the window opens to its start then, without waiting for it
+ * (at 30 ms a block takes 100 ms). A push back during the probe ends it
+ * the same way and halves from the start.
+ */
+static void test_probe_time_is_bounded(void **state)
+{
+	struct hub_pace *p = make_probing(16, 32);
+	struct prober w = { .p = p };
+	struct hub_pace_stats s;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	pthread_create(&t, NULL, wait_for_place, &w);
+	wait_for_waiters(p, 1);
+	atomic_fetch_add(&fake_now, 9);
+	usleep(20000);
+	assert_int_equal(atomic_load(&w.got), 0); /* within probe_ms: it waits */
+	atomic_fetch_add(&fake_now, 1);
+	pthread_join(t, NULL); /* it had its place, the probe still running */
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	assert_false(s.near);
+	assert_int_equal(s.window, 16);
+	assert_int_equal(s.in_flight, 1);
+	atomic_fetch_add(&fake_now, 90);
+	hub_pace_release(p, 4u << 20); /* the probe's transfer, long after: no change */
+	assert_int_equal(window(p), 16);
+	hub_pace_free(p);
+
+	p = make_probing(16, 32);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	hub_pace_congestion(p, 0);
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	assert_int_equal(s.window, 8);
+	hub_pace_release(p, 0);
+	hub_pace_free(p);
+
+	/* a start of 2 or less has nothing to probe */
+	p = make_probing(2, 32);
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	assert_int_equal(s.window, 2);
+	hub_pace_free(p);
+}
+
+/* ---- hub_pace_next(): a thread keeps its place for its next transfer ---- */
+
+struct returner {
+	struct hub_pace *p;
+	atomic_int stepped_out, go, back;
+};
+
+static void *step_out_and_back(void *arg)
+{
+	struct returner *r = arg;
+
+	assert_int_equal(hub_pace_acquire(r->p, 0), 0);
+	hub_pace_step_out(r->p);
+	atomic_store(&r->stepped_out, 1);
+	wait_flag(&r->go);
+	assert_int_equal(hub_pace_step_in(r->p, 0), 0);
+	atomic_store(&r->back, 1);
+	hub_pace_release(r->p, 1000);
+	return NULL;
+}
+
+/*
+ * With others waiting, the thread that ends a transfer keeps its place
+ * for the next (no hand-off to a sleeping thread), and counts the bytes;
+ * not when the window narrowed under it, nor ahead of a retry that waits
+ * to come back.
+ */
+static void test_next_keeps_the_place(void **state)
+{
+	struct hub_pace *p = make(1, 1);
+	struct prober w = { .p = p };
+	struct returner r = { 0 };
+	struct hub_pace_stats s;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	pthread_create(&t, NULL, wait_for_place, &w);
+	wait_for_waiters(p, 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(hub_pace_next(p, 1000, 0), 0); /* would block if given away */
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 1);
+	assert_int_equal(s.waiting, 1);
+	assert_int_equal(s.bytes, 3000);
+	assert_int_equal(atomic_load(&w.got), 0);
+	hub_pace_release(p, 0);
+	pthread_join(t, NULL);
+	assert_int_equal(atomic_load(&w.got), 1);
+	hub_pace_free(p);
+
+	/* the window narrowed under it: the place goes */
+	p = make(2, 2);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	assert_int_equal(hub_pace_acquire(p, 0), 0); /* another transfer's place */
+	hub_pace_congestion(p, 0);
+	assert_int_equal(window(p), 1);
+	assert_int_equal(hub_pace_next(p, 1000, 1), -ETIMEDOUT);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 1);
+	hub_pace_release(p, 0);
+	hub_pace_free(p);
+
+	/* a retry waiting to come back goes first */
+	p = make(2, 2);
+	r.p = p;
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	pthread_create(&t, NULL, step_out_and_back, &r);
+	wait_flag(&r.stepped_out);
+	assert_int_equal(hub_pace_acquire(p, 0), 0); /* the window full again */
+	atomic_store(&r.go, 1);
+	wait_for_waiters(p, 1);
+	assert_int_equal(hub_pace_next(p, 1000, 1), -ETIMEDOUT);
+	pthread_join(t, NULL);
+	assert_int_equal(atomic_load(&r.back), 1);
+	hub_pace_release(p, 0);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.in_flight, 0);
+	hub_pace_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -645,6 +867,10 @@ int main(void)
 		cmocka_unit_test(test_places_in_turn),
 		cmocka_unit_test(test_refused_retries_come_back_through_window),
 		cmocka_unit_test(test_step_out_needs_a_place),
+		cmocka_unit_test(test_probe_finds_a_near_link),
+		cmocka_unit_test(test_probe_opens_to_the_start_otherwise),
+		cmocka_unit_test(test_probe_time_is_bounded),
+		cmocka_unit_test(test_next_keeps_the_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
