@@ -191,6 +191,14 @@ static void fetch_blocks(void *dl_)
 {
 	struct download *dl = dl_;
 
+	/*
+	 * The place first, then the work: blocks start in order, whichever
+	 * thread has the place, and the running hash never waits long for
+	 * one block that the others overtook. A thread keeps its place for
+	 * its next block when it can (hub_pace_next()), not while it
+	 * verifies a file.
+	 */
+	hub_pace_acquire(dl->pace, 0);
 	for (;;) {
 		struct cache_error cerr = { { 0 } };
 		struct dl_file *f;
@@ -198,12 +206,6 @@ static void fetch_blocks(void *dl_)
 		size_t i;
 		int rc;
 
-		/*
-		 * The place first, then the work: places are given in turn, so
-		 * blocks start in order and the running hash never waits long
-		 * for one block that the others overtook.
-		 */
-		hub_pace_acquire(dl->pace, 0);
 		i = atomic_fetch_add(&dl->next_work, 1);
 		if (i >= dl->n_work) {
 			hub_pace_release(dl->pace, 0);
@@ -225,9 +227,13 @@ static void fetch_blocks(void *dl_)
 				atomic_fetch_add(&dl->done_bytes, len);
 			}
 		}
-		hub_pace_release(dl->pace, len);
-		if (atomic_fetch_sub(&f->blocks_left, 1) == 1)
+		if (atomic_fetch_sub(&f->blocks_left, 1) == 1) {
+			hub_pace_release(dl->pace, len);
 			finish_file(dl, f);
+			hub_pace_acquire(dl->pace, 0);
+		} else {
+			hub_pace_next(dl->pace, len, 0);
+		}
 	}
 }
 
@@ -572,6 +578,7 @@ int cmd_download(int argc, char **argv)
 	if (dl.n_files == 0)
 		fprintf(stderr, "hubfs: no file of %s matches\n", dl.snap->repo_key);
 	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = FIRST_WINDOW,
+						   .probe_ms = HUB_PACE_PROBE_MS,
 						   .max = (unsigned)jobs }, &dl.pace);
 	if (rc < 0) {
 		exit_code = cli_report(rc, NULL);
