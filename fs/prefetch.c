@@ -68,17 +68,26 @@ struct fs_prefetch {
 	struct workers *pool;        /* the threads (util/workers.h); its own lock */
 	unsigned n_idle;             /* workers waiting for a job */
 	struct hub_pace *pace;       /* the window; its own lock; constant pointer */
+	unsigned first_window;       /* the pace's start after a probe that finds no near link */
 	const struct repo_entry *fetching[PREFETCH_MAX_THREADS]; /* in flight; NULL: free */
 };
 
 static bool queue_job(struct fs *fs, const struct job *job);
 
-/* The window now: how many fetches may be on the network at once. */
+/*
+ * The window now: how many fetches may be on the network at once. While
+ * the pace probes the link (hub/pace.h), the window it opens to without a
+ * near answer: the fetches that wait for it wait in the pace, which opens
+ * when the probe's time is up, not when its one fetch ends (at 30 ms and
+ * 60 MB/s a connection, 100 ms later).
+ */
 static unsigned window(struct fs_prefetch *pf)
 {
 	struct hub_pace_stats st;
 
 	hub_pace_stats(pf->pace, &st);
+	if (st.probing)
+		return pf->first_window;
 	return st.window ? st.window : 1;
 }
 
@@ -263,11 +272,13 @@ int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 	if (threads > max_streams)
 		threads = max_streams;
 	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = threads ? threads : 1,
-						   .max = max_streams }, &pf->pace);
+						   .max = max_streams,
+						   .probe_ms = HUB_PACE_PROBE_MS }, &pf->pace);
 	if (rc < 0) {
 		free(pf);
 		return rc;
 	}
+	pf->first_window = threads ? threads : 1;
 	/* A 429 or 503 to any of the mount's requests narrows the window. */
 	hub_client_set_pace(fs->deps.hub, pf->pace);
 	pf->fs = fs;
