@@ -29,9 +29,11 @@
  */
 #define PACE_TRANSFER_COST (64u << 10)
 /*
- * The probe (opts.probe_ms): its one transfer says the link is near when
- * it moved at least this much, this fast, within probe_ms. 400 MB/s is
- * what two transfers need to keep a consumer of about a GB/s busy.
+ * The probe (opts.probe_ms): a transfer of at least this much, this fast,
+ * ended within probe_ms of the first start, says the link is near. 400 MB/s
+ * is what two transfers need to keep a consumer of about a GB/s busy. A
+ * smaller one says nothing either way (a file's short last block, a small
+ * file): the next transfer probes in its turn.
  */
 #define PACE_NEAR_BYTES (1u << 20)
 #define PACE_NEAR_BYTES_PER_MS 400000u
@@ -77,11 +79,13 @@ struct hub_pace {
 	/*
 	 * The probe: while probing, the window is 1 and probe_place, once
 	 * taken, is the transfer that measures the link (a thread's place,
-	 * compared by address only), started at probe_start.
+	 * compared by address only), started at probe_start; the probe ends
+	 * at probe_until at the latest (the first start + probe_ms; 0: no
+	 * transfer started yet).
 	 */
 	enum { PROBE_NONE, PROBE_ON, PROBE_DONE } probe;
 	const struct pace_place *probe_place;
-	int64_t probe_start;
+	int64_t probe_start, probe_until;
 	bool near;                 /* the probe found a near link */
 	unsigned before_widen;     /* the window before the last widening */
 	bool slow_start;           /* doubling, until growth stops or a push back */
@@ -238,21 +242,40 @@ static void end_probe(struct hub_pace *p, bool near, int64_t now, const char *wh
 	wake_first(p);
 }
 
-/* Did the probe's transfer, @bytes in @took ms, come from a near link? */
-static bool probe_says_near(const struct hub_pace *p, uint64_t bytes, int64_t took)
+/* This thread's place, just taken, measures the link if none does. Under the lock. */
+static void probe_take(struct hub_pace *p)
 {
-	if (took < 1)
-		took = 1;
-	return bytes >= PACE_NEAR_BYTES && took <= (int64_t)p->o.probe_ms &&
-	       bytes >= (uint64_t)took * PACE_NEAR_BYTES_PER_MS;
+	if (p->probe != PROBE_ON || p->probe_place)
+		return;
+	p->probe_place = &place;
+	p->probe_start = now_ms(p);
+	if (!p->probe_until)
+		p->probe_until = p->probe_start + (int64_t)p->o.probe_ms;
 }
 
-/* The probe's transfer has not ended within probe_ms: not a near link. */
+/* The probe's transfer ended at @now having moved @bytes. Under the lock. */
+static void probe_ended(struct hub_pace *p, uint64_t bytes, int64_t now)
+{
+	int64_t took = now - p->probe_start > 0 ? now - p->probe_start : 1;
+	char why[96];
+	bool near;
+
+	if (bytes > 0 && bytes < PACE_NEAR_BYTES && now < p->probe_until) {
+		p->probe_place = NULL; /* too small to say: the next one probes */
+		return;
+	}
+	near = bytes >= PACE_NEAR_BYTES && now <= p->probe_until &&
+	       bytes >= (uint64_t)took * PACE_NEAR_BYTES_PER_MS;
+	snprintf(why, sizeof(why), "a transfer moved %llu KiB in %lld ms%s",
+		 (unsigned long long)(bytes >> 10), (long long)took, near ? ", a near link" : "");
+	end_probe(p, near, now, why);
+}
+
+/* The probe's time is up with no answer: not a near link. */
 static void probe_timeout(struct hub_pace *p, int64_t now)
 {
-	if (p->probe == PROBE_ON && p->probe_place &&
-	    now - p->probe_start >= (int64_t)p->o.probe_ms)
-		end_probe(p, false, now, "the first still ran after the probe's time");
+	if (p->probe == PROBE_ON && p->probe_until && now >= p->probe_until)
+		end_probe(p, false, now, "no transfer ended within the probe's time");
 }
 
 static void new_epoch(struct hub_pace *p, int64_t now)
@@ -397,9 +420,8 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 			p->epoch_full = true;
 		if (now < p->hold_until && p->hold_until - now < wait)
 			wait = p->hold_until - now;
-		if (p->probe == PROBE_ON && p->probe_place &&
-		    p->probe_start + (int64_t)p->o.probe_ms - now < wait)
-			wait = p->probe_start + (int64_t)p->o.probe_ms - now;
+		if (p->probe == PROBE_ON && p->probe_until && p->probe_until - now < wait)
+			wait = p->probe_until - now;
 		if (deadline_ms && deadline_ms - now < wait)
 			wait = deadline_ms - now;
 		/*
@@ -436,10 +458,7 @@ static int acquire_locked(struct hub_pace *p, int64_t deadline_ms)
 			p->places->prev = &place;
 		p->places = &place;
 		held = p;
-		if (p->probe == PROBE_ON && !p->probe_place) {
-			p->probe_place = &place;
-			p->probe_start = now_ms(p);
-		}
+		probe_take(p);
 	}
 	return rc;
 }
@@ -524,15 +543,8 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
 /* A transfer of @bytes ended: count it, and judge the epoch. Under the lock. */
 static void count_transfer(struct hub_pace *p, uint64_t bytes, int64_t now)
 {
-	if (held == p && p->probe == PROBE_ON && p->probe_place == &place) {
-		char why[96];
-		bool near = probe_says_near(p, bytes, now - p->probe_start);
-
-		snprintf(why, sizeof(why), "the first moved %llu KiB in %lld ms%s",
-			 (unsigned long long)(bytes >> 10), (long long)(now - p->probe_start),
-			 near ? ", a near link" : "");
-		end_probe(p, near, now, why);
-	}
+	if (held == p && p->probe == PROBE_ON && p->probe_place == &place)
+		probe_ended(p, bytes, now);
 	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
 	p->bytes += bytes;
@@ -579,6 +591,7 @@ int hub_pace_next(struct hub_pace *p, uint64_t bytes, int64_t deadline_ms)
 	    now >= p->hold_until && !(p->first && p->first->returning)) {
 		/* Kept: the window still has it, and no retry waits to come back. */
 		place.server = 0;
+		probe_take(p);
 		if (p->in_flight >= p->window || p->waiting > 0)
 			p->epoch_full = true;
 		pthread_mutex_unlock(&p->lock);

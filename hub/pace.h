@@ -43,6 +43,8 @@
  * goes alone, and the others wait for it, at most probe_ms. When it
  * brings at least 1 MiB at 400 MB/s or more within that time, the link is
  * near: the window starts at 2 and widens one at a time, not by doubling.
+ * A smaller transfer says nothing either way, and the next goes alone in
+ * its turn, within the same probe_ms.
  * On loopback, or a LAN mirror, a transfer moves a block in a few
  * milliseconds and two keep the consumer busy; sixteen only take its CPU
  * (a cold read of 1 GiB through the mount took 1.10-1.20 s at a window of

@@ -691,17 +691,49 @@ static unsigned probe_once(uint64_t bytes, int64_t ms)
 /*
  * Anything else is no near link, and the window opens to its start: a
  * block that took longer than the probe, one too slow for its size, a
- * small file (many of them want many transfers to hide each one's
- * latency), a failure.
+ * failure. A small transfer (a short last block, a small file) says
+ * nothing: the next one probes, within the probe's time from the first.
  */
 static void test_probe_opens_to_the_start_otherwise(void **state)
 {
+	struct hub_pace *p;
+	struct hub_pace_stats s;
+
 	(void)state;
 	assert_int_equal(probe_once(4u << 20, 3), 0);   /* near, as above */
 	assert_int_equal(probe_once(4u << 20, 11), 16); /* past probe_ms */
 	assert_int_equal(probe_once(2u << 20, 8), 16);  /* 262 MB/s */
-	assert_int_equal(probe_once(100u << 10, 1), 16); /* a small file */
 	assert_int_equal(probe_once(0, 1), 16);          /* it failed */
+
+	p = make_probing(16, 32);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	atomic_fetch_add(&fake_now, 1);
+	hub_pace_release(p, 100u << 10);
+	hub_pace_stats(p, &s);
+	assert_true(s.probing);
+	assert_int_equal(s.window, 1);
+	/* the next transfer probes, kept by the same thread: 4 MiB in 3 ms */
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	assert_int_equal(hub_pace_next(p, 100u << 10, 0), 0);
+	atomic_fetch_add(&fake_now, 3);
+	hub_pace_release(p, 4u << 20);
+	hub_pace_stats(p, &s);
+	assert_true(s.near);
+	assert_int_equal(s.window, 2);
+	hub_pace_free(p);
+
+	/* small ones until the probe's time from the first is up: not near */
+	p = make_probing(16, 32);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(hub_pace_acquire(p, 0), 0);
+		atomic_fetch_add(&fake_now, 2);
+		hub_pace_release(p, 100u << 10);
+	}
+	hub_pace_stats(p, &s);
+	assert_false(s.probing);
+	assert_false(s.near);
+	assert_int_equal(s.window, 16);
+	hub_pace_free(p);
 }
 
 struct prober {
