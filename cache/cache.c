@@ -211,6 +211,8 @@ struct cache {
 	uint64_t reserved_bytes;   /* blocks this process is fetching, counted against the cap */
 	uint64_t n_blocks;
 	struct cache_stats stats;
+	/* Bytes the running hashes took, read without the lock (cache_hashed_bytes()). */
+	_Atomic uint64_t hashed_bytes;
 	struct uhash_key *stamp_key; /* owned; read-only once open (load_stamp_key()) */
 };
 
@@ -1722,6 +1724,8 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		}
 		o->blocks[k].hashed_id = id.write_id;
 		o->blocks[k].drop_when_hashed = false;
+		atomic_fetch_add_explicit(&c->hashed_bytes, block_len(&o->key, k),
+					  memory_order_relaxed);
 		o->hashed = ++k;
 		/* The next block came first (read-ahead): take it from disk too. */
 		next_ready = k < o->n_blocks && o->blocks[k].phase == BLOCK_PRESENT;
@@ -3798,6 +3802,11 @@ void cache_usage(struct cache *c, struct cache_usage *out)
 	out->blocks = c->n_blocks;
 	out->objects = c->n_objects;
 	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_hashed_bytes(struct cache *c)
+{
+	return atomic_load_explicit(&c->hashed_bytes, memory_order_relaxed);
 }
 
 void cache_stats(struct cache *c, struct cache_stats *out)

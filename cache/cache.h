@@ -331,4 +331,11 @@ struct cache_stats {
 };
 void cache_stats(struct cache *c, struct cache_stats *out);
 
+/*
+ * The bytes the running hashes of this process have taken so far: how
+ * fast the verified read goes, for the read-ahead's window (fs/prefetch.c).
+ * Takes no lock; any thread.
+ */
+uint64_t cache_hashed_bytes(struct cache *c);
+
 #endif /* HUBFS_CACHE_CACHE_H */
