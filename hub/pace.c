@@ -110,6 +110,8 @@ struct hub_pace {
 	double backlog_rate;       /* the rate before them */
 	bool backlog_off;
 	double prev_rate;          /* bytes/ms of the last full epoch, 0: none */
+	uint64_t epoch_consumed;   /* opts.consumed() when the epoch began */
+	double prev_consumed_rate; /* the consumer's bytes/ms then, 0: none or nothing taken */
 
 	uint64_t widened, narrowed, congestions, backlogs, bytes;
 };
@@ -158,6 +160,8 @@ int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out)
 	p->slow_start = true;
 	p->last_cut = INT64_MIN / 2;
 	p->epoch_start = now_ms(p);
+	if (p->o.consumed)
+		p->epoch_consumed = p->o.consumed(p->o.consumed_ctx);
 	*out = p;
 	return 0;
 }
@@ -280,6 +284,8 @@ static void probe_timeout(struct hub_pace *p, int64_t now)
 
 static void new_epoch(struct hub_pace *p, int64_t now)
 {
+	if (p->o.consumed)
+		p->epoch_consumed = p->o.consumed(p->o.consumed_ctx);
 	p->epoch_start = now;
 	p->epoch_bytes = 0;
 	p->epoch_done = 0;
@@ -291,11 +297,14 @@ static void new_epoch(struct hub_pace *p, int64_t now)
 static void end_epoch(struct hub_pace *p, int64_t now)
 {
 	int64_t dt = now - p->epoch_start;
-	double rate, ratio;
+	double rate, ratio, growth, consumed_rate = 0;
 
 	if (dt < (int64_t)p->o.epoch_ms || p->epoch_done < p->window)
 		return;
 	rate = (double)p->epoch_bytes / (double)dt;
+	if (p->o.consumed)
+		consumed_rate = (double)(p->o.consumed(p->o.consumed_ctx) - p->epoch_consumed) /
+				(double)dt;
 	if (p->epoch_start < p->hold_until) {
 		/*
 		 * Nothing new started during a Retry-After: a rate that spans
@@ -337,18 +346,24 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 		if (p->slow_start)
 			widen(p);
 		p->prev_rate = rate;
+		p->prev_consumed_rate = consumed_rate;
 		new_epoch(p, now);
 		return;
 	}
 	ratio = rate / p->prev_rate;
-	if (ratio > PACE_GROW) {
+	/* A widening must have helped the consumer too, when it took anything in both. */
+	growth = ratio;
+	if (consumed_rate > 0 && p->prev_consumed_rate > 0 &&
+	    consumed_rate / p->prev_consumed_rate < growth)
+		growth = consumed_rate / p->prev_consumed_rate;
+	if (growth > PACE_GROW) {
 		p->flat = 0;
 		widen(p);
 	} else if (ratio < PACE_FALL) {
 		p->flat = 0;
 		narrow(p, p->window - p->window / 4);
 	} else if (p->last == PACE_WIDENED) {
-		/* More transfers did not move more bytes: take them back. */
+		/* More transfers moved no more bytes, or the consumer took no more: take them back. */
 		p->slow_start = false;
 		p->flat = 0;
 		set_window(p, p->before_widen);
@@ -360,6 +375,7 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 		p->last = PACE_KEPT;
 	}
 	p->prev_rate = rate;
+	p->prev_consumed_rate = consumed_rate;
 	new_epoch(p, now);
 }
 

@@ -53,6 +53,14 @@
  * a distant link needs many transfers to hide its latency, and learns no
  * more than probe_ms late that it is one.
  *
+ * The consumer (opts.consumed, the bytes what takes the transfers has
+ * taken so far; the mount gives the bytes its running hashes took): a
+ * widening stands only when the consumer's rate grew too, whenever both
+ * epochs compared saw it take something. On loopback more transfers move
+ * more bytes while the hash and the reader, short of CPU, take no more,
+ * and a near link's window crept from 2 to 10 over 8 GiB read in one
+ * mount by probes of +1, each judged by the transfers alone.
+ *
  * The window stays within [min, max]; max is the user's cap.
  *
  * Threads: every function may be called from any thread; one mutex guards
@@ -71,6 +79,12 @@ struct hub_pace_opts {
 	unsigned max;       /* the user's cap (default 32) */
 	unsigned epoch_ms;  /* shortest measuring epoch (default 200) */
 	unsigned probe_ms;  /* the probe's time (above); 0: none, start at initial */
+	/*
+	 * What the consumer has taken so far, in bytes (above); NULL: none.
+	 * Called under the pace's lock: it must take no lock itself.
+	 */
+	uint64_t (*consumed)(void *ctx);
+	void *consumed_ctx;
 	/* Monotonic milliseconds; NULL: CLOCK_MONOTONIC. For tests. */
 	int64_t (*clock_ms)(void *ctx);
 	void *clock_ctx;

@@ -881,6 +881,98 @@ static void test_next_keeps_the_place(void **state)
 	hub_pace_free(p);
 }
 
+/* ---- the consumer (opts.consumed): a widening must help it too ---- */
+
+static _Atomic uint64_t fake_consumed;
+
+static uint64_t fake_consumer(void *ctx)
+{
+	(void)ctx;
+	return atomic_load(&fake_consumed);
+}
+
+static struct hub_pace *make_consuming(unsigned initial, unsigned max)
+{
+	struct hub_pace *p;
+
+	atomic_store(&fake_now, 1000);
+	atomic_store(&fake_consumed, 0);
+	assert_int_equal(hub_pace_new(&(struct hub_pace_opts){ .initial = initial, .max = max,
+							       .epoch_ms = 100,
+							       .clock_ms = fake_clock,
+							       .consumed = fake_consumer },
+				      &p), 0);
+	return p;
+}
+
+/* epoch(), with a consumer that takes @taken(window) bytes per ms meanwhile. */
+static void epoch_consumed(struct hub_pace *p, uint64_t (*rate)(unsigned),
+			   uint64_t (*taken)(unsigned))
+{
+	unsigned w = fill(p);
+	int64_t ms = (int64_t)((uint64_t)w * 1000000 / rate(w));
+
+	if (ms < 100)
+		ms = 100;
+	atomic_fetch_add(&fake_now, ms);
+	atomic_fetch_add(&fake_consumed, taken(w) * (uint64_t)ms);
+	for (unsigned i = 0; i < w; i++)
+		hub_pace_release(p, 1000000);
+}
+
+/* A consumer short of CPU: it takes 3 MB/s whatever the window. */
+static uint64_t consumer_flat(unsigned w)
+{
+	(void)w;
+	return 3000;
+}
+
+/* One that takes what the link brings. */
+static uint64_t consumer_follows(unsigned w)
+{
+	return link_12(w);
+}
+
+/*
+ * The transfers move more with each place on loopback, but the consumer
+ * takes no more: the window stays where it started, its probes of +1
+ * taken back, where judged by the transfers alone it crept up to the
+ * link's 12 (test_widens_while_throughput_grows). A consumer that takes
+ * what comes lets it widen as before; one that took nothing in an epoch
+ * says nothing.
+ */
+static void test_widening_must_help_the_consumer(void **state)
+{
+	struct hub_pace *p = make_consuming(4, 64);
+	struct hub_pace_stats s;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		epoch_consumed(p, link_12, consumer_flat);
+		assert_true(window(p) <= 8); /* slow start's first doubling, taken back */
+	}
+	assert_true(window(p) <= 5);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.peak_window, 8);
+	hub_pace_free(p);
+
+	p = make_consuming(2, 64);
+	for (int i = 0; i < 40; i++)
+		epoch_consumed(p, link_12, consumer_follows);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.peak_window, 32);
+	assert_true(s.window >= 16 && s.window <= 17);
+	hub_pace_free(p);
+
+	/* nothing consumed (no running hash): the transfers alone judge */
+	p = make_consuming(2, 64);
+	for (int i = 0; i < 40; i++)
+		epoch(p, link_12);
+	hub_pace_stats(p, &s);
+	assert_int_equal(s.peak_window, 32);
+	hub_pace_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -903,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_probe_opens_to_the_start_otherwise),
 		cmocka_unit_test(test_probe_time_is_bounded),
 		cmocka_unit_test(test_next_keeps_the_place),
+		cmocka_unit_test(test_widening_must_help_the_consumer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
