@@ -79,7 +79,9 @@ static bool queue_job(struct fs *fs, const struct job *job);
  * the pace probes the link (hub/pace.h), the window it opens to without a
  * near answer: the fetches that wait for it wait in the pace, which opens
  * when the probe's time is up, not when its one fetch ends (at 30 ms and
- * 60 MB/s a connection, 100 ms later).
+ * 60 MB/s a connection, 100 ms later). When the probe finds a near link
+ * instead, a file may hold more fetches than the window of 2 for as long
+ * as those taken meanwhile take: one window's worth at most, once.
  */
 static unsigned window(struct fs_prefetch *pf)
 {

@@ -528,6 +528,8 @@ int hub_http_perform(struct hub_client *c, struct http_exchange *x)
 	atomic_fetch_add(&c->n_requests, 1);
 	cc = curl_easy_perform(h);
 	atomic_fetch_add(&c->n_body_bytes, x->body_bytes);
+	if (c->pace)
+		hub_pace_received(c->pace, x->body_bytes);
 	rc = transfer_result(x, cc, deadline, errbuf);
 	if (rc == 0 || x->status)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);

@@ -64,6 +64,7 @@ struct pace_place {
 	struct pace_place *prev, *next; /* the pace's places; under its lock */
 	uint32_t server;
 	bool out;
+	uint64_t received; /* from the network, this transfer; its own thread's only */
 };
 
 static _Thread_local struct hub_pace *held;
@@ -257,20 +258,26 @@ static void probe_take(struct hub_pace *p)
 		p->probe_until = p->probe_start + (int64_t)p->o.probe_ms;
 }
 
-/* The probe's transfer ended at @now having moved @bytes. Under the lock. */
+/*
+ * The probe's transfer ended at @now having received @bytes from the
+ * network (hub_pace_received()), not what its caller moved: a block a
+ * download found on disk moved 4 MiB in a few ms whatever the link.
+ * Under the lock.
+ */
 static void probe_ended(struct hub_pace *p, uint64_t bytes, int64_t now)
 {
 	int64_t took = now - p->probe_start > 0 ? now - p->probe_start : 1;
 	char why[96];
 	bool near;
 
-	if (bytes > 0 && bytes < PACE_NEAR_BYTES && now < p->probe_until) {
-		p->probe_place = NULL; /* too small to say: the next one probes */
+	if (bytes < PACE_NEAR_BYTES && now < p->probe_until) {
+		/* Too little to say (a small file, a block on disk, a failure): the next one probes. */
+		p->probe_place = NULL;
 		return;
 	}
 	near = bytes >= PACE_NEAR_BYTES && now <= p->probe_until &&
 	       bytes >= (uint64_t)took * PACE_NEAR_BYTES_PER_MS;
-	snprintf(why, sizeof(why), "a transfer moved %llu KiB in %lld ms%s",
+	snprintf(why, sizeof(why), "a transfer received %llu KiB in %lld ms%s",
 		 (unsigned long long)(bytes >> 10), (long long)took, near ? ", a near link" : "");
 	end_probe(p, near, now, why);
 }
@@ -299,7 +306,8 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 	int64_t dt = now - p->epoch_start;
 	double rate, ratio, growth, consumed_rate = 0;
 
-	if (dt < (int64_t)p->o.epoch_ms || p->epoch_done < p->window)
+	/* While probing, the epoch runs on: the probe's answer decides. */
+	if (p->probe == PROBE_ON || dt < (int64_t)p->o.epoch_ms || p->epoch_done < p->window)
 		return;
 	rate = (double)p->epoch_bytes / (double)dt;
 	if (p->o.consumed)
@@ -489,6 +497,12 @@ int hub_pace_acquire(struct hub_pace *p, int64_t deadline_ms)
 	return rc;
 }
 
+void hub_pace_received(struct hub_pace *p, uint64_t bytes)
+{
+	if (held == p)
+		place.received += bytes; /* this thread's own: no lock */
+}
+
 void hub_pace_asking(struct hub_pace *p, uint32_t server)
 {
 	if (held != p)
@@ -556,11 +570,19 @@ int hub_pace_step_in(struct hub_pace *p, int64_t deadline_ms)
 	return rc;
 }
 
-/* A transfer of @bytes ended: count it, and judge the epoch. Under the lock. */
+/* Does this thread's place measure the link? Under the lock. */
+static bool probing_here(const struct hub_pace *p)
+{
+	return held == p && p->probe == PROBE_ON && p->probe_place == &place;
+}
+
+/*
+ * A transfer of @bytes ended: count it, and judge the epoch. Under the
+ * lock. Before the probe's verdict: a near link's epoch starts after the
+ * probe, without its bytes.
+ */
 static void count_transfer(struct hub_pace *p, uint64_t bytes, int64_t now)
 {
-	if (held == p && p->probe == PROBE_ON && p->probe_place == &place)
-		probe_ended(p, bytes, now);
 	p->epoch_bytes += bytes + PACE_TRANSFER_COST;
 	p->epoch_done++;
 	p->bytes += bytes;
@@ -589,9 +611,17 @@ static void give_back(struct hub_pace *p)
 
 void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 {
+	bool probe;
+	int64_t now;
+
 	pthread_mutex_lock(&p->lock);
-	count_transfer(p, bytes, now_ms(p));
+	now = now_ms(p);
+	probe = probing_here(p);
+	/* Out of the window first: a new epoch counts only the places still in it. */
 	give_back(p);
+	count_transfer(p, bytes, now);
+	if (probe && p->probe == PROBE_ON)
+		probe_ended(p, place.received, now);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -603,10 +633,13 @@ int hub_pace_next(struct hub_pace *p, uint64_t bytes, int64_t deadline_ms)
 	pthread_mutex_lock(&p->lock);
 	now = now_ms(p);
 	count_transfer(p, bytes, now);
+	if (probing_here(p))
+		probe_ended(p, place.received, now);
 	if (held == p && !place.out && !p->closed && p->in_flight <= p->window &&
 	    now >= p->hold_until && !(p->first && p->first->returning)) {
 		/* Kept: the window still has it, and no retry waits to come back. */
 		place.server = 0;
+		place.received = 0;
 		probe_take(p);
 		if (p->in_flight >= p->window || p->waiting > 0)
 			p->epoch_full = true;

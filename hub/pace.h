@@ -41,15 +41,16 @@
  *
  * The probe (opts.probe_ms, for a start wider than 2): the first transfer
  * goes alone, and the others wait for it, at most probe_ms. When it
- * brings at least 1 MiB at 400 MB/s or more within that time, the link is
- * near: the window starts at 2 and widens one at a time, not by doubling.
- * A smaller transfer says nothing either way, and the next goes alone in
- * its turn, within the same probe_ms.
- * On loopback, or a LAN mirror, a transfer moves a block in a few
+ * receives at least 1 MiB from the network (hub_pace_received()) at 400
+ * MB/s or more within that time, the link is near: the window starts at 2
+ * and widens one at a time, not by doubling. A transfer that received
+ * less (a small file, a block found on disk, a failure) says nothing
+ * either way, and the next goes alone in its turn, within the same
+ * probe_ms from the first start. On loopback, or a LAN mirror, a transfer moves a block in a few
  * milliseconds and two keep the consumer busy; sixteen only take its CPU
  * (a cold read of 1 GiB through the mount took 1.10-1.20 s at a window of
- * 16 against 1.01-1.03 at 2, on two cores). Any other answer, a failure, a
- * push back, or no answer within probe_ms opens the window to its start:
+ * 16 against 1.01-1.03 at 2, on two cores). A slower answer, a push back,
+ * or no answer within probe_ms opens the window to its start:
  * a distant link needs many transfers to hide its latency, and learns no
  * more than probe_ms late that it is one.
  *
@@ -135,14 +136,22 @@ void hub_pace_close(struct hub_pace *p);
  */
 void hub_pace_asking(struct hub_pace *p, uint32_t server);
 
+/*
+ * This thread's transfer received @bytes of a body from the network
+ * (hub/http.c, after each request): what the probe judges. Nothing unless
+ * this thread holds a place of @p.
+ */
+void hub_pace_received(struct hub_pace *p, uint64_t bytes);
+
 /* Give the place back after a transfer that moved @bytes (0 if it failed). */
 void hub_pace_release(struct hub_pace *p, uint64_t bytes);
 
 /*
  * hub_pace_release() and hub_pace_acquire() in one, for a thread that
  * goes on to its next transfer at once: it keeps its place when the
- * window still has room for it and no retry waits to come back
- * (hub_pace_step_in()), ahead of the threads waiting for one. Handing the
+ * window still has room for it, no Retry-After holds new transfers back
+ * and no retry waits to come back (hub_pace_step_in()), ahead of the
+ * threads waiting for one. Handing the
  * place to a sleeping thread costs a wake-up, and on a machine whose
  * cores are busy, the scheduler's delay before that thread runs: with a
  * window of 2 and a consumer waiting for each transfer, a download of 1

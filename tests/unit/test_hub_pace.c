@@ -658,6 +658,7 @@ static void test_probe_finds_a_near_link(void **state)
 	assert_int_equal(hub_pace_acquire(p, 0), 0);
 	assert_int_equal(hub_pace_acquire(p, 1), -ETIMEDOUT); /* the probe goes alone */
 	atomic_fetch_add(&fake_now, 3);
+	hub_pace_received(p, 4u << 20); /* what hub/http.c says of its answers */
 	hub_pace_release(p, 4u << 20);
 	hub_pace_stats(p, &s);
 	assert_false(s.probing);
@@ -673,26 +674,31 @@ static void test_probe_finds_a_near_link(void **state)
 	hub_pace_free(p);
 }
 
-/* One probe's transfer of @bytes in @ms: the window it leaves. */
-static unsigned probe_once(uint64_t bytes, int64_t ms)
+/*
+ * One probe's transfer that moved @bytes, @received of them from the
+ * network, in @ms: the window it leaves (0: near, 1: still probing).
+ */
+static unsigned probe_once(uint64_t bytes, uint64_t received, int64_t ms)
 {
 	struct hub_pace *p = make_probing(16, 32);
 	struct hub_pace_stats s;
 
 	assert_int_equal(hub_pace_acquire(p, 0), 0);
 	atomic_fetch_add(&fake_now, ms);
+	hub_pace_received(p, received);
 	hub_pace_release(p, bytes);
 	hub_pace_stats(p, &s);
-	assert_false(s.probing);
+	assert_true(s.probing == (s.window == 1));
 	hub_pace_free(p);
 	return s.near ? 0 : s.window;
 }
 
 /*
- * Anything else is no near link, and the window opens to its start: a
- * block that took longer than the probe, one too slow for its size, a
- * failure. A small transfer (a short last block, a small file) says
- * nothing: the next one probes, within the probe's time from the first.
+ * A block that took longer than the probe, or one too slow for its size,
+ * is no near link: the window opens to its start. A transfer that
+ * received less than 1 MiB from the network (a short last block, a small
+ * file, a block a download found on disk, a failure) says nothing: the
+ * next one probes, within the probe's time from the first.
  */
 static void test_probe_opens_to_the_start_otherwise(void **state)
 {
@@ -700,22 +706,27 @@ static void test_probe_opens_to_the_start_otherwise(void **state)
 	struct hub_pace_stats s;
 
 	(void)state;
-	assert_int_equal(probe_once(4u << 20, 3), 0);   /* near, as above */
-	assert_int_equal(probe_once(4u << 20, 11), 16); /* past probe_ms */
-	assert_int_equal(probe_once(2u << 20, 8), 16);  /* 262 MB/s */
-	assert_int_equal(probe_once(0, 1), 16);          /* it failed */
+	assert_int_equal(probe_once(4u << 20, 4u << 20, 3), 0);   /* near, as above */
+	assert_int_equal(probe_once(4u << 20, 4u << 20, 11), 16); /* past probe_ms */
+	assert_int_equal(probe_once(2u << 20, 2u << 20, 8), 16);  /* 262 MB/s */
+	assert_int_equal(probe_once(4u << 20, 0, 3), 1);          /* found on disk */
+	assert_int_equal(probe_once(0, 300, 1), 1);               /* it failed */
+	assert_int_equal(probe_once(100u << 10, 100u << 10, 1), 1); /* a small file */
 
 	p = make_probing(16, 32);
 	assert_int_equal(hub_pace_acquire(p, 0), 0);
 	atomic_fetch_add(&fake_now, 1);
+	hub_pace_received(p, 100u << 10);
 	hub_pace_release(p, 100u << 10);
 	hub_pace_stats(p, &s);
 	assert_true(s.probing);
 	assert_int_equal(s.window, 1);
 	/* the next transfer probes, kept by the same thread: 4 MiB in 3 ms */
 	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	hub_pace_received(p, 100u << 10);
 	assert_int_equal(hub_pace_next(p, 100u << 10, 0), 0);
 	atomic_fetch_add(&fake_now, 3);
+	hub_pace_received(p, 4u << 20);
 	hub_pace_release(p, 4u << 20);
 	hub_pace_stats(p, &s);
 	assert_true(s.near);
@@ -727,6 +738,7 @@ static void test_probe_opens_to_the_start_otherwise(void **state)
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(hub_pace_acquire(p, 0), 0);
 		atomic_fetch_add(&fake_now, 2);
+		hub_pace_received(p, 100u << 10);
 		hub_pace_release(p, 100u << 10);
 	}
 	hub_pace_stats(p, &s);
@@ -840,7 +852,7 @@ static void test_next_keeps_the_place(void **state)
 	pthread_create(&t, NULL, wait_for_place, &w);
 	wait_for_waiters(p, 1);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(hub_pace_next(p, 1000, 0), 0); /* would block if given away */
+		assert_int_equal(hub_pace_next(p, 1000, 0), 0); /* given away, the waiter had it */
 	hub_pace_stats(p, &s);
 	assert_int_equal(s.in_flight, 1);
 	assert_int_equal(s.waiting, 1);
