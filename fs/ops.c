@@ -583,11 +583,21 @@ void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
 		      const struct repo_entry *entry, const struct cache_key *key,
 		      const char *why)
 {
+	const char *rev = snap->repo.revision[0] ? snap->repo.revision : "main";
+
 	/* Poisoned first: once the line is there, the next open is a new inode. */
 	fs_poison_object(fs, key, cache_object_rejects(fs->deps.cache, key));
-	log_err("%s@%s:%s: refused: %s", snap->repo_key,
-		snap->repo.revision[0] ? snap->repo.revision : "main", entry->path,
-		why[0] ? why : "verification failed");
+	/*
+	 * The unmount cancelled a read-ahead fetch whose first bytes a read was
+	 * given: nobody is left to read them, and an error line at each such
+	 * unmount only alarmed. Nothing on disk is wrong (refuse_told()).
+	 */
+	if (atomic_load(&fs->stopping))
+		log_info("%s@%s:%s: not checked, the mount ended: %s", snap->repo_key, rev,
+			 entry->path, why[0] ? why : "verification failed");
+	else
+		log_err("%s@%s:%s: refused: %s", snap->repo_key, rev, entry->path,
+			why[0] ? why : "verification failed");
 }
 
 static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
