@@ -511,10 +511,14 @@ class App:
         count = int(d.get("count", 1))
         if count == 0 or count < -1:
             raise ValueError("count must be positive or -1")
+        skip = int(d.get("skip", 0))
+        if skip < 0:
+            raise ValueError("skip must not be negative")
         f = {"kind": kind, "glob": d.get("glob") or "*", "host": host,
              "method": (d.get("method") or "").upper() or None, "count": count,
+             "skip": skip,
              "params": {k: v for k, v in d.items()
-                        if k not in ("kind", "glob", "host", "method", "count")}}
+                        if k not in ("kind", "glob", "host", "method", "count", "skip")}}
         with self.lock:
             f["id"] = self.next_fault_id
             self.next_fault_id += 1
@@ -545,6 +549,9 @@ class App:
                 if not fnmatch.fnmatchcase(dpath, f["glob"]):
                     continue
                 if not candidates[k](f["params"]):
+                    continue
+                if f["skip"] > 0:  # this many answers it could shape pass untouched first
+                    f["skip"] -= 1
                     continue
                 taken[k] = f["params"]
                 if f["count"] > 0:

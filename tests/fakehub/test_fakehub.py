@@ -1085,6 +1085,14 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual([x["fault"] for x in self.log_lines()[-4:]],
                          [None, "status", None, "status"])
 
+    def test_fault_skip(self):
+        path = "/api/models/hubfs-test/tiny-model"
+        self.fault(kind="status", glob=path, code=403, skip=2)
+        self.assertEqual(self.get(path + "/tree/main").status, 200)  # not its glob: no skip
+        self.assertEqual([self.get(path).status for _ in range(4)], [200, 200, 403, 200])
+        with self.assertRaises(Exception):
+            self.fault(kind="status", skip=-1)
+
     def test_fault_rate_limit_and_delay(self):
         self.fault(kind="rate_limit", glob="/api/*", reset_seconds=7, retry_after=True)
         r = self.get("/api/models/hubfs-test/tiny-model")
