@@ -813,6 +813,7 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 	struct http_exchange *x = NULL;
 	unsigned attempt = 0, progress_resumes = 0;
 	char target[HUB_MAX_URL];
+	bool resolved_again = false;
 	long reset_secs = -1;
 	struct buf key;
 	int rc = 0;
@@ -900,6 +901,16 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 				attempt = 0;
 				continue;
 			}
+		}
+		/*
+		 * A remembered link the CDN refused (revoked, or a clock that
+		 * disagrees with its Expires) was forgotten: resolving it again
+		 * is no retry of a failure, and waits for nothing, once.
+		 */
+		if (retry && rc == 0 && from_cache && !resolved_again &&
+		    (x->status == 403 || x->status == 404 || x->status == 410)) {
+			resolved_again = true;
+			continue;
 		}
 		if (!retry || attempt >= c->cfg.max_retries)
 			break;

@@ -69,6 +69,27 @@ check "... within seconds" less_than_since "$start" 15
 expect_eq 2 "$(hub_count host=cdn method=GET)" "... after one retry (2 requests)"
 fakehub_ctl DELETE faults >/dev/null
 
+# --- a remembered CDN link the CDN refuses is resolved again at once ---
+# One transfer at a time: the first block resolves the file's link, the
+# second asks the link remembered, which the CDN refuses once (403). That
+# is no failure to back off from (a retry's 500-1000 ms here before, with
+# the backoff's base at 1 s): nothing waits.
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "status", "code": 403, "host": "cdn", "glob": "/repos/*", "skip": 1, "count": 1}'
+HUBFS_RETRY_BASE_MS=1000 "$HUBFS_BIN" download --quiet --jobs 1 --cache-dir "$T/c403" \
+	--local-dir "$T/l403" $REPO --include $F >/dev/null 2>"$T/err"
+expect_eq 0 "$?" "a download whose remembered link the CDN refuses once ends well"
+expect_eq "$sha" "$(sha256sum <"$T/l403/$F" | cut -d' ' -f1)" "... with the right bytes"
+# milliseconds from the refused answer to the resolve that follows it
+gap=$("$PYTHON" -c 'import json,sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+i = next(i for i, r in enumerate(rs) if r["status"] == 403)
+nxt = next(r for r in rs[i + 1:] if r["host"] == "hub")
+print(int((nxt["t"] - rs[i]["end"]) * 1000))' "$HUB_LOG")
+check "... resolved again ${gap} ms after the refusal, with no backoff" test "$gap" -lt 200
+expect_eq 1 "$(hub_count host=cdn status=403)" "... refused once"
+fakehub_ctl DELETE faults >/dev/null
+
 # --- a lying listing size is caught by Content-Range ---
 HUBFS_MAX_RETRIES=0 "$HUB_FETCH" --size $((size + 1)) --offset 0 --length 10 $REPO $F >/dev/null 2>"$T/err"
 expect_eq 1 "$?" "a size other than the Hub's is refused"
