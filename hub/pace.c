@@ -29,11 +29,12 @@
  */
 #define PACE_TRANSFER_COST (64u << 10)
 /*
- * The probe (opts.probe_ms): a transfer of at least this much, this fast,
- * ended within probe_ms of the first start, says the link is near. 400 MB/s
- * is what two transfers need to keep a consumer of about a GB/s busy. A
- * smaller one says nothing either way (a file's short last block, a small
- * file): the next transfer probes in its turn.
+ * The probe (opts.probe_ms): a transfer that received at least this much
+ * from the network, this fast, and ended within probe_ms of the first
+ * start, says the link is near. 400 MB/s is what two transfers need to
+ * keep a consumer of about a GB/s busy. One that received less says
+ * nothing either way (a small file, a file's short last block, a block
+ * on disk, a failure): the next transfer probes in its turn.
  */
 #define PACE_NEAR_BYTES (1u << 20)
 #define PACE_NEAR_BYTES_PER_MS 400000u

@@ -46,21 +46,21 @@
  * and widens one at a time, not by doubling. A transfer that received
  * less (a small file, a block found on disk, a failure) says nothing
  * either way, and the next goes alone in its turn, within the same
- * probe_ms from the first start. On loopback, or a LAN mirror, a transfer moves a block in a few
- * milliseconds and two keep the consumer busy; sixteen only take its CPU
- * (a cold read of 1 GiB through the mount took 1.10-1.20 s at a window of
- * 16 against 1.01-1.03 at 2, on two cores). A slower answer, a push back,
- * or no answer within probe_ms opens the window to its start:
- * a distant link needs many transfers to hide its latency, and learns no
- * more than probe_ms late that it is one.
+ * probe_ms from the first start. On loopback, or a LAN mirror, a transfer
+ * moves a block in a few milliseconds and two keep the consumer busy;
+ * sixteen only take its CPU (a cold read of 1 GiB through the mount took
+ * 1.10-1.20 s at a window of 16 against 1.01-1.03 at 2, on two cores). A
+ * slower answer, a push back, or no answer within probe_ms opens the
+ * window to its start: a distant link needs many transfers to hide its
+ * latency, and learns no more than probe_ms late that it is one.
  *
- * The consumer (opts.consumed, the bytes what takes the transfers has
- * taken so far; the mount gives the bytes its running hashes took): a
- * widening stands only when the consumer's rate grew too, whenever both
- * epochs compared saw it take something. On loopback more transfers move
- * more bytes while the hash and the reader, short of CPU, take no more,
- * and a near link's window crept from 2 to 10 over 8 GiB read in one
- * mount by probes of +1, each judged by the transfers alone.
+ * The consumer (opts.consumed: how many bytes whatever takes the
+ * transfers' bytes has taken so far; hubfs gives what its running hashes
+ * took): a widening stands only when the consumer's rate grew too,
+ * whenever both epochs compared saw it take something. On loopback more
+ * transfers move more bytes while the hash and the reader, short of CPU,
+ * take no more, and a near link's window crept from 2 to 10 over 8 GiB
+ * read in one mount by probes of +1, each judged by the transfers alone.
  *
  * The window stays within [min, max]; max is the user's cap.
  *
@@ -151,11 +151,11 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes);
  * goes on to its next transfer at once: it keeps its place when the
  * window still has room for it, no Retry-After holds new transfers back
  * and no retry waits to come back (hub_pace_step_in()), ahead of the
- * threads waiting for one. Handing the
- * place to a sleeping thread costs a wake-up, and on a machine whose
- * cores are busy, the scheduler's delay before that thread runs: with a
- * window of 2 and a consumer waiting for each transfer, a download of 1
- * GiB took 0.96-1.02 s that way against 0.75-0.89 with two threads.
+ * threads waiting for one. Handing the place to a sleeping thread costs a
+ * wake-up, and on a machine whose cores are busy, the scheduler's delay
+ * before that thread runs: with a window of 2 and a consumer waiting for
+ * each transfer, a download of 1 GiB took 0.96-1.02 s that way against
+ * 0.75-0.89 with two threads.
  * Returns as hub_pace_acquire() does; on failure nothing is held.
  */
 int hub_pace_next(struct hub_pace *p, uint64_t bytes, int64_t deadline_ms);
