@@ -288,10 +288,12 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 	fprintf(out, "  %-24s %llu (read-ahead fetches: %llu)\n", "reads in flight",
 		(unsigned long long)status_u64(root, "reads_in_flight"),
 		(unsigned long long)status_u64(root, "readahead_in_flight"));
-	fprintf(out, "  %-24s %llu now, %llu at most so far, %llu pushbacks (429/503)\n",
+	fprintf(out, "  %-24s %llu now, %llu at most so far, %llu pushbacks (429/503); "
+		"the link: %s\n",
 		"read-ahead window", (unsigned long long)status_u64(root, "readahead_window"),
 		(unsigned long long)status_u64(root, "readahead_peak_window"),
-		(unsigned long long)status_u64(root, "readahead_congestions"));
+		(unsigned long long)status_u64(root, "readahead_congestions"),
+		status_str(root, "readahead_link") ? status_str(root, "readahead_link") : "?");
 	fprintf(out, "  %-24s %s, %llu block copies let go", "drop-behind",
 		status_str(root, "drop_behind") ? status_str(root, "drop_behind") : "?",
 		(unsigned long long)status_u64(root, "blocks_let_go"));

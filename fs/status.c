@@ -14,7 +14,8 @@
  *   resumes, timeouts, transport_errors, verification_failures, corrupt_blocks,
  *   rejected, block_fetches, block_fetch_waits, block_fetch_joins, block_disk_hits,
  *   reads_in_flight, readahead_in_flight, readahead_window,
- *   readahead_peak_window, readahead_congestions, drop_behind, blocks_let_go,
+ *   readahead_peak_window, readahead_congestions, readahead_link, drop_behind,
+ *   blocks_let_go,
  *   memory_room_bytes, cache {dir, bytes, max_bytes, min_free_ratio, objects, blocks}
  */
 #include "fs/fs_int.h"
@@ -160,6 +161,9 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "readahead_window", ps.window);
 	rc = rc ? rc : json_u64(b, "readahead_peak_window", ps.peak_window);
 	rc = rc ? rc : json_u64(b, "readahead_congestions", ps.congestions);
+	/* What the window's probe found (hub/pace.h): the window starts at 2 on a near link. */
+	rc = rc ? rc : buf_printf(b, ",\"readahead_link\":\"%s\"",
+				  ps.probing ? "probing" : ps.near ? "near" : "far");
 	rc = rc ? rc : buf_printf(b, ",\"drop_behind\":\"%s\"",
 				  fs->opts.drop_behind == FS_DROP_ALWAYS ? "always" :
 				  fs->opts.drop_behind == FS_DROP_NEVER  ? "never" : "auto");

@@ -31,6 +31,8 @@ expect_eq 0 "$(status_field "$T/s0.json" bytes_served)" "nothing served yet"
 expect_eq null "$(status_field "$T/s0.json" cache_hit_ratio)" "... so no hit ratio yet"
 expect_eq 1073741824 "$(status_field "$T/s0.json" cache.max_bytes)" "the cache's cap is --max-cache-size"
 expect_eq "$HUBFS_PID" "$(status_field "$T/s0.json" pid)" "the status comes from the mount's daemon"
+expect_eq probing "$(status_field "$T/s0.json" readahead_link)" "no fetch has probed the link yet"
+expect_eq 1 "$(status_field "$T/s0.json" readahead_window)" "... and the read-ahead window is 1"
 
 # --- one cold read of an 11 MiB LFS file, with one 503 on the CDN ---
 fakehub_ctl POST faults '{"kind": "status", "code": 503, "host": "cdn", "glob": "/repos/*", "count": 1}' >/dev/null
@@ -58,6 +60,8 @@ print(json.dumps(dict(sorted(c.items())), sort_keys=True))' "$HUB_LOG")
 got=$("$PYTHON" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["requests_by_status"], sort_keys=True))' "$T/s1.json")
 expect_eq "$want" "$got" "requests_by_status is the log's count of each status"
 expect_eq 1 "$(status_field "$T/s1.json" retries)" "the 503 shows as one retry"
+link=$(status_field "$T/s1.json" readahead_link)
+check "after read-ahead the link is known: $link" test "$link" = near -o "$link" = far
 expect_eq 0 "$(status_field "$T/s1.json" timeouts)" "no timeouts"
 expect_eq 0 "$(status_field "$T/s1.json" verification_failures)" "no verification failures"
 expect_eq 0 "$(status_field "$T/s1.json" reads_in_flight)" "no read in flight once it is done"
