@@ -3804,8 +3804,10 @@ void cache_usage(struct cache *c, struct cache_usage *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
-uint64_t cache_hashed_bytes(struct cache *c)
+uint64_t cache_hashed_bytes(void *cache)
 {
+	struct cache *c = cache;
+
 	return atomic_load_explicit(&c->hashed_bytes, memory_order_relaxed);
 }
 

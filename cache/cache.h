@@ -332,10 +332,11 @@ struct cache_stats {
 void cache_stats(struct cache *c, struct cache_stats *out);
 
 /*
- * The bytes the running hashes of this process have taken so far: how
- * fast the verified read goes, for the read-ahead's window (fs/prefetch.c).
- * Takes no lock; any thread.
+ * The bytes the running hashes of @cache (a struct cache) have taken so
+ * far: how fast the verified read goes, for the windows of transfers. A
+ * void pointer, so that it is hub_pace_opts.consumed as it stands. Takes
+ * no lock; any thread.
  */
-uint64_t cache_hashed_bytes(struct cache *c);
+uint64_t cache_hashed_bytes(void *cache);
 
 #endif /* HUBFS_CACHE_CACHE_H */

@@ -186,12 +186,6 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	atomic_fetch_add(&dl->files_done, 1);
 }
 
-/* What the window's consumer took: the bytes the running hashes took (hub/pace.h). */
-static uint64_t hashed_bytes(void *cache)
-{
-	return cache_hashed_bytes(cache);
-}
-
 /* A worker: the next unit of work until none is left. */
 static void fetch_blocks(void *dl_)
 {
@@ -586,7 +580,7 @@ int cmd_download(int argc, char **argv)
 	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = FIRST_WINDOW,
 						   .probe_ms = HUB_PACE_PROBE_MS,
 						   .max = (unsigned)jobs,
-						   .consumed = hashed_bytes,
+						   .consumed = cache_hashed_bytes,
 						   .consumed_ctx = dl.env.cache }, &dl.pace);
 	if (rc < 0) {
 		exit_code = cli_report(rc, NULL);

@@ -262,16 +262,6 @@ static void grow(struct fs_prefetch *pf, unsigned win)
 	(void)workers_grow(pf->pool); /* at max_streams, or refused: those there go on */
 }
 
-/*
- * What the window's consumer took: the bytes the running hashes took. A
- * reader's own bytes would not do: pushes put most of a sequential read
- * into the page cache, where its reads never reach the daemon.
- */
-static uint64_t hashed_bytes(void *cache)
-{
-	return cache_hashed_bytes(cache);
-}
-
 int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 {
 	struct fs_prefetch *pf = calloc(1, sizeof(*pf));
@@ -286,7 +276,13 @@ int fs_prefetch_start(struct fs *fs, unsigned threads, unsigned max_streams)
 	rc = hub_pace_new(&(struct hub_pace_opts){ .initial = threads ? threads : 1,
 						   .max = max_streams,
 						   .probe_ms = HUB_PACE_PROBE_MS,
-						   .consumed = hashed_bytes,
+						   /*
+						    * The window's consumer: the running hashes. A
+						    * reader's bytes would not do: pushes put most
+						    * of a sequential read into the page cache,
+						    * where its reads never reach the daemon.
+						    */
+						   .consumed = cache_hashed_bytes,
 						   .consumed_ctx = fs->deps.cache }, &pf->pace);
 	if (rc < 0) {
 		free(pf);
