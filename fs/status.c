@@ -163,7 +163,8 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : json_u64(b, "readahead_congestions", ps.congestions);
 	/* What the window's probe found (hub/pace.h): the window starts at 2 on a near link. */
 	rc = rc ? rc : buf_printf(b, ",\"readahead_link\":\"%s\"",
-				  ps.probing ? "probing" : ps.near ? "near" : "far");
+				  ps.probing ? "probing" : !ps.probed ? "none" :
+				  ps.near ? "near" : "far");
 	rc = rc ? rc : buf_printf(b, ",\"drop_behind\":\"%s\"",
 				  fs->opts.drop_behind == FS_DROP_ALWAYS ? "always" :
 				  fs->opts.drop_behind == FS_DROP_NEVER  ? "never" : "auto");

@@ -638,7 +638,7 @@ int hub_pace_next(struct hub_pace *p, uint64_t bytes, int64_t deadline_ms)
 		probe_ended(p, place.received, now);
 	if (held == p && !place.out && !p->closed && p->in_flight <= p->window &&
 	    now >= p->hold_until && !(p->first && p->first->returning)) {
-		/* Kept: the window still has it, and no retry waits to come back. */
+		/* Kept: the window has it, no Retry-After holds, no retry waits to come back. */
 		place.server = 0;
 		place.received = 0;
 		probe_take(p);
@@ -729,6 +729,7 @@ void hub_pace_stats(struct hub_pace *p, struct hub_pace_stats *out)
 	out->waiting = p->waiting;
 	out->peak_window = p->peak_window;
 	out->probing = p->probe == PROBE_ON;
+	out->probed = p->probe == PROBE_DONE;
 	out->near = p->near;
 	out->widened = p->widened;
 	out->narrowed = p->narrowed;

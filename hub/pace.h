@@ -97,6 +97,7 @@ struct hub_pace_stats {
 	unsigned waiting;        /* in hub_pace_acquire() for a place */
 	unsigned peak_window;    /* the largest window so far */
 	bool probing;            /* the probe is not over: the window is 1 */
+	bool probed;             /* it is over (false: none, or not over) */
 	bool near;               /* the probe found a near link */
 	uint64_t widened, narrowed, congestions; /* how often each happened */
 	uint64_t backlogs;       /* narrowings by hub_pace_backlog() */

@@ -91,6 +91,7 @@ rm -rf "$T/cache"
 mount_hubfs --cache-dir "$T/cache" -o max_streams=2
 fakehub_ctl DELETE log >/dev/null
 dd if="$MNT/$FILE" of=/dev/null bs=1M count=24 status=none
+expect_eq none "$(status_field readahead_link)" "a window of 2 at most is not probed"
 at_close=$(hub_count host=cdn method=GET)
 after=$(cdn_gets_settled)
 # The 6 blocks read, the one the kernel's read-ahead may reach past them,
