@@ -149,7 +149,11 @@ int fs_helper_run(struct fs *fs, const struct fs_wait *w,
 				 fs->n_helpers);
 			logged = true;
 		}
-		rc = fs_wait_slice(fs, w, &fs->helpers_done, &fs->helpers_lock);
+		/* A helper that ended since helper_start() has broadcast already. */
+		if (rc == -EBUSY && fs->n_helpers < HELPERS_MAX)
+			rc = fs_wait_check(fs, w);
+		else
+			rc = fs_wait_slice(fs, w, &fs->helpers_done, &fs->helpers_lock);
 		pthread_mutex_unlock(&fs->helpers_lock);
 		if (rc < 0)
 			return rc;
