@@ -114,6 +114,17 @@ struct hub_pace {
 	double prev_rate;          /* bytes/ms of the last full epoch, 0: none */
 	uint64_t epoch_consumed;   /* opts.consumed() when the epoch began */
 	double prev_consumed_rate; /* the consumer's bytes/ms then, 0: none or nothing taken */
+	/*
+	 * No place taken or asked for since idle_since (the consumer then at
+	 * idle_consumed), or since the pace was made: the epoch's clock, what
+	 * it counts of the consumer, and the probe's time stop until a place
+	 * is asked for (end_idle()). A reader that pauses met no slower link:
+	 * an epoch across a pause moved its bytes over minutes, and the window
+	 * narrowed at every pause, for good on a link that rewards a wide one.
+	 */
+	bool idle;
+	int64_t idle_since;
+	uint64_t idle_consumed;
 
 	uint64_t widened, narrowed, congestions, backlogs, bytes;
 };
@@ -164,6 +175,9 @@ int hub_pace_new(const struct hub_pace_opts *opts, struct hub_pace **out)
 	p->epoch_start = now_ms(p);
 	if (p->o.consumed)
 		p->epoch_consumed = p->o.consumed(p->o.consumed_ctx);
+	p->idle = true; /* a mount's first read may come minutes after it */
+	p->idle_since = p->epoch_start;
+	p->idle_consumed = p->epoch_consumed;
 	*out = p;
 	return 0;
 }
@@ -388,6 +402,34 @@ static void end_epoch(struct hub_pace *p, int64_t now)
 	new_epoch(p, now);
 }
 
+/* Nothing taken, out of the window or asked for from @now on: the clocks stop. Under the lock. */
+static void maybe_idle(struct hub_pace *p, int64_t now)
+{
+	if (p->idle || p->places || p->waiting || p->in_flight)
+		return;
+	p->idle = true;
+	p->idle_since = now;
+	if (p->o.consumed)
+		p->idle_consumed = p->o.consumed(p->o.consumed_ctx);
+}
+
+/* A place is asked for: the clocks go on from where they stopped. Under the lock. */
+static void end_idle(struct hub_pace *p, int64_t now)
+{
+	int64_t gap = now - p->idle_since;
+
+	if (!p->idle)
+		return;
+	p->idle = false;
+	if (gap <= 0)
+		return;
+	p->epoch_start += gap;
+	if (p->probe == PROBE_ON && p->probe_until)
+		p->probe_until += gap;
+	if (p->o.consumed)
+		p->epoch_consumed += p->o.consumed(p->o.consumed_ctx) - p->idle_consumed;
+}
+
 static void leave_queue(struct hub_pace *p, struct pace_waiter *self)
 {
 	struct pace_waiter **at = &p->first, *prev = NULL;
@@ -426,6 +468,7 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 			p->first = self;
 		p->tail = self;
 	}
+	end_idle(p, now_ms(p));
 	p->waiting++;
 	for (;;) {
 		int64_t now = now_ms(p), wait = PACE_WAIT_STEP_MS;
@@ -462,6 +505,8 @@ static int wait_turn(struct hub_pace *p, struct pace_waiter *self, int64_t deadl
 		p->in_flight++;
 		if (p->in_flight >= p->window)
 			p->epoch_full = true;
+	} else {
+		maybe_idle(p, now_ms(p));
 	}
 	wake_first(p); /* the next in line: a place may be left for it too */
 	return rc;
@@ -623,6 +668,7 @@ void hub_pace_release(struct hub_pace *p, uint64_t bytes)
 	count_transfer(p, bytes, now);
 	if (probe && p->probe == PROBE_ON)
 		probe_ended(p, place.received, now);
+	maybe_idle(p, now);
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -985,6 +985,78 @@ static void test_widening_must_help_the_consumer(void **state)
 	hub_pace_free(p);
 }
 
+/* ---- a pause: nothing in flight or asked for stops the clocks ---- */
+
+/*
+ * A reader on a link that rewards a wide window pauses four times for
+ * ten minutes. Each pause falls in the epoch that began as the last one
+ * ended; it ends with the first window of transfers after the pause,
+ * which moved its bytes in 100 ms of transfers, not in ten minutes: no
+ * narrowing. Before, each pause narrowed the window by a quarter, and the
+ * +1 probes after it, judged against the epochs before, were taken back:
+ * it stayed at 12.
+ */
+static void test_pauses_are_no_fall(void **state)
+{
+	struct hub_pace *p = make(16, 16);
+	struct hub_pace_stats s;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		epoch(p, per_stream);
+	for (int pause = 0; pause < 4; pause++) {
+		atomic_fetch_add(&fake_now, 600000);
+		for (int i = 0; i < 30; i++)
+			epoch(p, per_stream);
+		hub_pace_stats(p, &s);
+		assert_int_equal(s.narrowed, 0);
+		assert_int_equal(s.window, 16);
+	}
+	hub_pace_free(p);
+}
+
+/*
+ * The probe's time is the transfers' too: a mount's first file, small,
+ * hands the probe on, and the reader comes back for the weights a minute
+ * later. The probe goes on with them and finds the near link; before, the
+ * probe's 10 ms had long passed, and the window opened to 16.
+ */
+static void test_probe_waits_through_a_pause(void **state)
+{
+	struct hub_pace *p = make_probing(16, 32);
+	struct hub_pace_stats s;
+
+	(void)state;
+	atomic_fetch_add(&fake_now, 60000); /* mounted a minute before the first read */
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	atomic_fetch_add(&fake_now, 2);
+	hub_pace_received(p, 2000); /* config.json */
+	hub_pace_release(p, 2000);
+	atomic_fetch_add(&fake_now, 60000);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	hub_pace_stats(p, &s);
+	assert_true(s.probing);
+	assert_int_equal(s.window, 1);
+	atomic_fetch_add(&fake_now, 3);
+	hub_pace_received(p, 4u << 20);
+	hub_pace_release(p, 4u << 20);
+	hub_pace_stats(p, &s);
+	assert_true(s.near);
+	assert_int_equal(s.window, 2);
+
+	/* The probe's time is still the transfers' 10 ms: a slow first block is far. */
+	hub_pace_free(p);
+	p = make_probing(16, 32);
+	assert_int_equal(hub_pace_acquire(p, 0), 0);
+	atomic_fetch_add(&fake_now, 11);
+	hub_pace_received(p, 4u << 20);
+	hub_pace_release(p, 4u << 20);
+	hub_pace_stats(p, &s);
+	assert_false(s.near);
+	assert_int_equal(s.window, 16);
+	hub_pace_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1008,6 +1080,8 @@ int main(void)
 		cmocka_unit_test(test_probe_time_is_bounded),
 		cmocka_unit_test(test_next_keeps_the_place),
 		cmocka_unit_test(test_widening_must_help_the_consumer),
+		cmocka_unit_test(test_pauses_are_no_fall),
+		cmocka_unit_test(test_probe_waits_through_a_pause),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
