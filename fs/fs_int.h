@@ -95,6 +95,7 @@ struct fs_node {
 };
 
 struct fs_prefetch;
+struct fs_inval;
 struct cache_job;
 
 /*
@@ -143,6 +144,7 @@ struct fs {
 	time_t started_at;           /* the folders of names are dated from it */
 
 	struct fs_prefetch *prefetch;
+	struct fs_inval *inval;      /* the pages' drops (inval.c); constant while serving */
 	struct fs_open open_items;   /* list head; guarded by lock */
 	char hf_cache[4096];         /* huggingface_hub's cache dir, when there is one */
 
@@ -382,13 +384,21 @@ void fs_prefetch_complete(struct fs *fs, struct fs_handle *h, uint32_t from, uin
  * file (fs_prefetch_complete()) stays: the file ends verified.
  */
 void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h);
+
+/* ---- inval.c ---- */
+
+/* The thread that drops the kernel's pages (fs_inval()); until fs_inval_stop(). */
+int fs_inval_start(struct fs *fs);
+void fs_inval_stop(struct fs *fs);
 /*
- * Drop the kernel's cached pages of @ino, from a worker thread: doing it
- * inside the read that found the problem would deadlock on page locks.
+ * Drop the kernel's cached pages of @ino, soon, from a thread of its own:
+ * inside the read that found the problem the kernel would wait for that
+ * read's page locks, and behind the read-ahead's fetches for a stalled Hub.
+ * Never lost: a drop pending for @ino widens to take this one in.
  */
-void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino);
-/* fs_prefetch_invalidate() of the pages of [@off, @off + @len) only. */
-void fs_prefetch_invalidate_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
+void fs_inval(struct fs *fs, fuse_ino_t ino);
+/* fs_inval() of the pages of [@off, @off + @len) only. */
+void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
 
 /* ---- wait.c ---- */
 

@@ -575,7 +575,7 @@ void fs_poison_object(struct fs *fs, const struct cache_key *key, uint32_t rejec
 	n = fs_nodes_retire_locked(fs, key, rejects, &inos);
 	pthread_mutex_unlock(&fs->lock);
 	for (size_t i = 0; inos && i < n; i++)
-		fs_prefetch_invalidate(fs, inos[i]);
+		fs_inval(fs, inos[i]);
 	free(inos);
 }
 
@@ -634,6 +634,7 @@ struct cache_job {
 	char *buf;                   /* read: size bytes; given to the request when done */
 	size_t size;
 	uint64_t offset;
+	uint32_t rejects;            /* the refusals of its content when its file was opened */
 	ssize_t result;              /* bytes read, or -errno; set once done */
 	struct cache_error cerr;
 	/*
@@ -765,20 +766,26 @@ static void orphan_forget(struct fs *fs, struct cache_job *job)
 }
 
 /*
- * The orphaned read of @size bytes at @offset of @key, taken off the list
- * with its ref, which the caller now owns; NULL when there is none.
+ * The orphaned read of @size bytes at @offset of @h's file, taken off the
+ * list with its ref, which the caller now owns; NULL when there is none.
+ * Only one started by a file opened under the same refusals of its
+ * content: a file opened after a refusal reads anew (recent_failure()),
+ * and the bytes of a read begun before it may be of the content refused,
+ * which no served set records any more.
  */
-static struct cache_job *orphan_adopt(struct fs *fs, const struct cache_key *key,
+static struct cache_job *orphan_adopt(struct fs *fs, const struct fs_handle *h,
 				      size_t size, uint64_t offset)
 {
+	const struct cache_key *key = &h->key;
 	struct cache_job *job = NULL;
 
 	pthread_mutex_lock(&fs->orphans_lock);
 	for (struct cache_job **p = &fs->orphans; *p; p = &(*p)->next_orphan) {
 		struct cache_job *o = *p;
 
-		if (o->size != size || o->offset != offset || o->key.algo != key->algo ||
-		    o->key.size != key->size || strcmp(o->key.hash, key->hash) != 0)
+		if (o->size != size || o->offset != offset || o->rejects != h->rejects_at_open ||
+		    o->key.algo != key->algo || o->key.size != key->size ||
+		    strcmp(o->key.hash, key->hash) != 0)
 			continue;
 		*p = o->next_orphan;
 		pthread_mutex_lock(&o->lock);
@@ -855,7 +862,7 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 			  bool fill, size_t size, uint64_t offset, char **out,
 			  struct cache_error *cerr)
 {
-	struct cache_job *job = fill ? NULL : orphan_adopt(fs, &h->key, size, offset);
+	struct cache_job *job = fill ? NULL : orphan_adopt(fs, h, size, offset);
 	bool left = false;
 	ssize_t rc = 0;
 
@@ -886,6 +893,7 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
 	job->size = size;
 	job->offset = offset;
+	job->rejects = h->rejects_at_open;
 	rc = fs_helper_run(fs, w, run_cache_job, job);
 	if (rc < 0) {
 		cache_job_put(job); /* the helper's, never started */
@@ -1350,7 +1358,7 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		 * run before these landed.
 		 */
 		if (content_failed(fs, h)) {
-			fs_prefetch_invalidate(fs, ino);
+			fs_inval(fs, ino);
 			rc = -EBADMSG;
 		}
 	}
@@ -1670,7 +1678,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* Pages dropped at once are not the kernel's to keep. */
 		given = fuse_reply_buf(req, buf, (size_t)n) == 0 && end != END_PENDING;
 		if (end == END_PENDING)
-			fs_prefetch_invalidate_range(fs, ino, off, (off_t)n);
+			fs_inval_range(fs, ino, off, (off_t)n);
 	}
 	iobuf_free(buf, size);
 	if (n < 0)
@@ -2160,9 +2168,15 @@ static int serve(struct fs *fs, int *report)
 	int rc;
 
 	/* Threads start after daemonizing: fork() keeps only the caller's. */
+	rc = fs_inval_start(fs);
+	if (rc < 0) {
+		log_err("cannot start the thread that drops pages: %s", strerror(-rc));
+		return rc;
+	}
 	rc = fs_prefetch_start(fs, fs->opts.prefetch_threads, fs->opts.max_streams);
 	if (rc < 0) {
 		log_err("cannot start the read-ahead threads: %s", strerror(-rc));
+		fs_inval_stop(fs);
 		return rc;
 	}
 	loop = fuse_loop_cfg_create();
@@ -2197,6 +2211,7 @@ out:
 	fs_prefetch_cancel(fs);
 	fs_helpers_drain(fs);
 	fs_prefetch_stop(fs);
+	fs_inval_stop(fs);
 	return rc;
 }
 

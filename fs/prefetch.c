@@ -16,8 +16,7 @@
  * (repo_source.pace); a block already cached costs none.
  *
  * Workers: one more starts when work waits, none is idle and there are
- * fewer than the window (for an invalidation, whatever the window), up to
- * max_streams.
+ * fewer than the window, up to max_streams.
  *
  * A file whose Hub stalls must not take read-ahead from the others: a
  * file alone in the queue may have the whole window in flight, but while
@@ -48,14 +47,12 @@
 #define PREFETCH_MAX_THREADS 64
 
 struct job {
-	struct repo_snapshot *snap;    /* a ref, so the entry stays valid; NULL: invalidate */
+	struct repo_snapshot *snap;    /* a ref, so the entry stays valid */
 	const struct repo_entry *entry;
 	uint32_t index;
 	uint32_t stride;             /* completing a file: then block index + stride; 0: no */
 	const struct fs_handle *owner; /* the open file whose read queued it; never dereferenced */
 	uint32_t rejects;            /* cache_object_rejects() when its file was opened */
-	fuse_ino_t ino;              /* the inode to invalidate */
-	off_t inval_off, inval_len;  /* its pages to drop; 0, 0: all of them */
 };
 
 struct fs_prefetch {
@@ -111,7 +108,7 @@ static bool others_wait(const struct fs_prefetch *pf, const struct repo_entry *e
 	for (size_t i = 0; i < pf->count; i++) {
 		const struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
 
-		if (j->snap && j->entry != entry)
+		if (j->entry != entry)
 			return true;
 	}
 	return false;
@@ -128,19 +125,11 @@ static void take_at(struct fs_prefetch *pf, size_t i, struct job *out)
 }
 
 /*
- * Take the oldest invalidation, else the oldest fetch whose file has room.
- * False: none. Invalidations first: the worker started past the window for
- * one must not spend itself on a fetch that may stall. @win: the window,
- * read before pf->lock was taken.
+ * Take the oldest fetch whose file has room. False: none. @win: the
+ * window, read before pf->lock was taken.
  */
 static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
 {
-	for (size_t i = 0; i < pf->count; i++) {
-		if (!pf->q[(pf->head + i) % QUEUE_MAX].snap) {
-			take_at(pf, i, out);
-			return true;
-		}
-	}
 	for (size_t i = 0; i < pf->count; i++) {
 		const struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
 		unsigned cap = others_wait(pf, j->entry) ? (win + 1) / 2 : win;
@@ -220,18 +209,11 @@ static void worker(void *pf_)
 			pthread_mutex_unlock(&pf->lock);
 			return;
 		}
-		if (job.snap) {
-			while (pf->fetching[slot])
-				slot++; /* a free slot exists: one per thread */
-			pf->fetching[slot] = job.entry;
-		}
+		while (pf->fetching[slot])
+			slot++; /* a free slot exists: one per thread */
+		pf->fetching[slot] = job.entry;
 		pthread_mutex_unlock(&pf->lock);
 
-		if (!job.snap) {
-			fuse_lowlevel_notify_inval_inode(pf->fs->se, job.ino, job.inval_off,
-							 job.inval_len);
-			continue;
-		}
 		rc = fetch_job(pf, &job);
 		pthread_mutex_lock(&pf->lock);
 		pf->fetching[slot] = NULL;
@@ -329,8 +311,7 @@ void fs_prefetch_stop(struct fs *fs)
 	hub_client_set_pace(pf->fs->deps.hub, NULL);
 	hub_pace_free(pf->pace);
 	while (pf->count) {
-		if (pf->q[pf->head].snap)
-			repo_snapshot_unref(pf->q[pf->head].snap);
+		repo_snapshot_unref(pf->q[pf->head].snap);
 		pf->head = (pf->head + 1) % QUEUE_MAX;
 		pf->count--;
 	}
@@ -340,26 +321,9 @@ void fs_prefetch_stop(struct fs *fs)
 	fs->prefetch = NULL;
 }
 
-/* Make room for an invalidation: the newest read-ahead goes. Under pf->lock. */
-static void drop_newest_read_ahead(struct fs_prefetch *pf)
-{
-	for (size_t i = pf->count; i-- > 0;) {
-		size_t at = (pf->head + i) % QUEUE_MAX;
-
-		if (!pf->q[at].snap)
-			continue;
-		repo_snapshot_unref(pf->q[at].snap);
-		for (size_t k = i; k + 1 < pf->count; k++)
-			pf->q[(pf->head + k) % QUEUE_MAX] = pf->q[(pf->head + k + 1) % QUEUE_MAX];
-		pf->count--;
-		return;
-	}
-}
-
 /*
- * Queue @job. A read-ahead (@job.snap set) is a guess, dropped when the
- * queue is full; an invalidation takes the place of the newest read-ahead
- * instead (a queue of invalidations only is full for it too). False when it was not queued (no read-ahead, stopping, full).
+ * Queue @job: a guess, dropped when the queue is full. False when it was
+ * not queued (no read-ahead, stopping, full).
  */
 static bool queue_job(struct fs *fs, const struct job *job)
 {
@@ -371,18 +335,12 @@ static bool queue_job(struct fs *fs, const struct job *job)
 		return false;
 	win = window(pf); /* before pf->lock: the two are never held together */
 	pthread_mutex_lock(&pf->lock);
-	if (workers_count(pf->pool) && !pf->stop && pf->count == QUEUE_MAX && !job->snap)
-		drop_newest_read_ahead(pf);
 	if (workers_count(pf->pool) && !pf->stop && pf->count < QUEUE_MAX) {
 		pf->q[(pf->head + pf->count) % QUEUE_MAX] = *job;
 		pf->count++;
 		/* Broadcast: the worker woken first may find this job's file full. */
 		pthread_cond_broadcast(&pf->wake);
-		/*
-		 * An invalidation must not wait for fetches that may stall until
-		 * their deadline: a worker past the window, up to max_streams.
-		 */
-		grow(pf, job->snap ? win : PREFETCH_MAX_THREADS);
+		grow(pf, win);
 		queued = true;
 	}
 	pthread_mutex_unlock(&pf->lock);
@@ -423,7 +381,7 @@ void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h)
 	for (size_t i = 0; i < pf->count; i++) {
 		struct job *j = &pf->q[(pf->head + i) % QUEUE_MAX];
 
-		if (j->snap && j->owner == h && !j->stride) {
+		if (j->owner == h && !j->stride) {
 			repo_snapshot_unref(j->snap);
 			continue;
 		}
@@ -431,16 +389,6 @@ void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h)
 	}
 	pf->count = kept;
 	pthread_mutex_unlock(&pf->lock);
-}
-
-void fs_prefetch_invalidate(struct fs *fs, fuse_ino_t ino)
-{
-	queue_job(fs, &(struct job){ .ino = ino });
-}
-
-void fs_prefetch_invalidate_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
-{
-	queue_job(fs, &(struct job){ .ino = ino, .inval_off = off, .inval_len = len });
 }
 
 unsigned fs_prefetch_window(struct fs *fs)

@@ -8,16 +8,20 @@
  * Reads of cached files give their bytes, a file never fetched fails
  * with EIO, and concurrent readers of one file all get its bytes (TSan).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +31,7 @@
 #include "fs/fs_int.h"
 #include "tests/helpers/mem_source.h"
 #include "tests/helpers/scratch.h"
+#include "util/time.h"
 
 #define REPO_KEY "model/acme/files"
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
@@ -71,10 +76,52 @@ void *fuse_req_userdata(fuse_req_t req)
 	return req->fs;
 }
 
+/* Set: every request is interrupted (the reader got a signal). */
+static atomic_bool interrupt_requests;
+
 int fuse_req_interrupted(fuse_req_t req)
 {
 	(void)req;
+	return atomic_load(&interrupt_requests);
+}
+
+/* The drops of pages the kernel was told of, and when (time_mono_ms()). */
+#define DROPS_MAX 1024
+static pthread_mutex_t drops_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	fuse_ino_t ino;
+	off_t off, len;
+	int64_t at_ms;
+} drops[DROPS_MAX];
+static unsigned n_drops;
+
+int fuse_lowlevel_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino, off_t off,
+				     off_t len)
+{
+	(void)se;
+	pthread_mutex_lock(&drops_lock);
+	if (n_drops < DROPS_MAX)
+		drops[n_drops++] = (__typeof__(drops[0])){ ino, off, len, time_mono_ms() };
+	pthread_mutex_unlock(&drops_lock);
 	return 0;
+}
+
+static unsigned drops_seen(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&drops_lock);
+	n = n_drops;
+	pthread_mutex_unlock(&drops_lock);
+	return n;
+}
+
+/* Wait up to @ms for @n drops: how many there were. */
+static unsigned wait_for_drops(unsigned n, int ms)
+{
+	for (int i = 0; i < ms && drops_seen() < n; i++)
+		usleep(1000);
+	return drops_seen();
 }
 
 int fuse_reply_err(fuse_req_t req, int err)
@@ -171,6 +218,61 @@ size_t fuse_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize, const c
 
 /* ---- the fixture ---- */
 
+/* ---- a Hub on loopback that accepts connections and never answers ---- */
+
+struct stall {
+	int fd;                      /* listening; -1: not started */
+	int port;
+	pthread_t thread;
+	atomic_uint accepted;
+	int conns[64];               /* held open, so that requests wait */
+};
+
+static void *stall_main(void *st_)
+{
+	struct stall *st = st_;
+
+	for (;;) {
+		int c = accept(st->fd, NULL, NULL);
+		unsigned n;
+
+		if (c < 0)
+			return NULL; /* shut down */
+		n = atomic_fetch_add(&st->accepted, 1);
+		if (n < 64)
+			st->conns[n] = c;
+		else
+			close(c);
+	}
+}
+
+static void stall_start(struct stall *st)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	st->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(st->fd >= 0);
+	assert_int_equal(bind(st->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(st->fd, 64), 0);
+	assert_int_equal(getsockname(st->fd, (struct sockaddr *)&a, &len), 0);
+	st->port = ntohs(a.sin_port);
+	atomic_init(&st->accepted, 0);
+	assert_int_equal(pthread_create(&st->thread, NULL, stall_main, st), 0);
+}
+
+static void stall_stop(struct stall *st)
+{
+	unsigned n = atomic_load(&st->accepted);
+
+	shutdown(st->fd, SHUT_RDWR);
+	pthread_join(st->thread, NULL);
+	close(st->fd);
+	for (unsigned i = 0; i < n && i < 64; i++)
+		close(st->conns[i]);
+	st->fd = -1;
+}
+
 struct fx {
 	char dir[PATH_MAX];
 	struct cache *cache;
@@ -180,6 +282,9 @@ struct fx {
 	struct mem_object *config, *model, *cold;
 	struct fs fs;
 	size_t base;                 /* nodes of an fs nobody looked into */
+	struct stall stall;          /* go_online()'s Hub (fd -1: none) */
+	struct hub_config online_config;
+	struct hub_client *online;
 };
 
 /*
@@ -249,17 +354,58 @@ static int setup(void **state)
 	pthread_cond_init(&f->fs.helpers_done, NULL);
 	assert_int_equal(fs_table_init(&f->fs), 0);
 	f->base = fs_node_count(&f->fs);
+	f->stall.fd = -1;
+	pthread_mutex_lock(&drops_lock);
+	n_drops = 0;
+	pthread_mutex_unlock(&drops_lock);
 	*state = f;
 	return 0;
+}
+
+/*
+ * Fetches from files opened from now on go to a Hub that never answers,
+ * each for @op_timeout_ms at most; names are still looked up offline.
+ */
+static void go_online(struct fx *f, long op_timeout_ms)
+{
+	static char endpoint[64];
+
+	stall_start(&f->stall);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", f->stall.port);
+	f->online_config.endpoint = endpoint;
+	f->online_config.connect_timeout_ms = 1000;
+	f->online_config.stall_timeout_ms = 60000;
+	f->online_config.min_speed_bps = 1;
+	f->online_config.op_timeout_ms = op_timeout_ms;
+	assert_int_equal(hub_client_new(&f->online_config, &f->online), 0);
+	f->fs.deps.hub = f->online;
+	f->fs.deps.hub_config = &f->online_config;
+}
+
+/* The helper threads running now. */
+static unsigned helpers(struct fx *f)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->fs.helpers_lock);
+	n = f->fs.n_helpers;
+	pthread_mutex_unlock(&f->fs.helpers_lock);
+	return n;
 }
 
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	atomic_store(&interrupt_requests, false);
 	fs_helpers_drain(&f->fs);
 	if (f->fs.prefetch)
 		fs_prefetch_stop(&f->fs);
+	fs_inval_stop(&f->fs);
+	if (f->online)
+		hub_client_free(f->online);
+	if (f->stall.fd >= 0)
+		stall_stop(&f->stall);
 	/*
 	 * What a failed test left open, freed as fs_run() frees it at the end of a
 	 * mount (a test that passes released everything: its node count says so).
@@ -829,6 +975,124 @@ static void test_failure_not_yet_reported_retires_at_open(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+/*
+ * The kernel's pages are dropped at once, whatever the read-ahead does: a
+ * fetch stalled on the Hub held its only worker, and the drop waited for
+ * the fetch's deadline (3.7 s of a 4 s one here, up to 120 s by
+ * default), and a queue full of drops lost the rest (256 of 300 ran).
+ * Drops of one inode pending at once are one drop, widened.
+ */
+static void test_page_drops_do_not_wait_for_fetches(void **state)
+{
+	struct fx *f = *state;
+	struct fuse_file_info fi;
+	fuse_ino_t org, repo = lookup_repo(f, &org);
+	fuse_ino_t cold = lookup(f, repo, "cold.bin");
+	struct fs_handle *h;
+	int64_t t0;
+
+	go_online(f, 3000);
+	f->fs.opts.prefetch_blocks = 4;
+	assert_int_equal(fs_inval_start(&f->fs), 0);
+	assert_int_equal(fs_prefetch_start(&f->fs, 1, 1), 0);
+	assert_int_equal(open_file(f, cold, O_RDONLY, &fi), 0);
+	h = (struct fs_handle *)(uintptr_t)fi.fh;
+	fs_prefetch_block(&f->fs, h, 0);
+	for (int i = 0; i < 2000 && atomic_load(&f->stall.accepted) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->stall.accepted), 1); /* the one worker waits on the Hub */
+
+	t0 = time_mono_ms();
+	fs_inval(&f->fs, cold);
+	assert_int_equal(wait_for_drops(1, 2000), 1);
+	assert_true(drops[0].at_ms - t0 < 500);
+	assert_int_equal(drops[0].ino, cold);
+	assert_int_equal(drops[0].len, 0);
+
+	/* 300 inodes at once: every one dropped. */
+	for (fuse_ino_t ino = 1000; ino < 1300; ino++)
+		fs_inval_range(&f->fs, ino, 4096, 8192);
+	assert_int_equal(wait_for_drops(301, 2000), 301);
+	for (unsigned i = 1; i < 301; i++) {
+		assert_int_equal(drops[i].ino, 1000 + i - 1);
+		assert_int_equal(drops[i].off, 4096);
+		assert_int_equal(drops[i].len, 8192);
+	}
+	release(f, cold, &fi);
+	fs_prefetch_stop(&f->fs);
+	fs_inval_stop(&f->fs);
+
+	/* Pending together, ranges of one inode widen; apart ones take the file. */
+	pthread_mutex_lock(&drops_lock);
+	n_drops = 0;
+	pthread_mutex_unlock(&drops_lock);
+	assert_int_equal(fs_inval_start(&f->fs), 0);
+	pthread_mutex_lock(&drops_lock); /* the thread waits for this lock to report */
+	fs_inval_range(&f->fs, 7, 0, 100);  /* taken at once; reports once unlocked */
+	usleep(20000);
+	fs_inval_range(&f->fs, 8, 4096, 4096);
+	fs_inval_range(&f->fs, 8, 8192, 4096);  /* meets it: [4096, 12288) */
+	fs_inval_range(&f->fs, 9, 0, 4096);
+	fs_inval_range(&f->fs, 9, 1 << 20, 4096); /* apart: the whole file */
+	pthread_mutex_unlock(&drops_lock);
+	assert_int_equal(wait_for_drops(3, 2000), 3);
+	usleep(20000);
+	assert_int_equal(drops_seen(), 3);
+	assert_int_equal(drops[1].ino, 8);
+	assert_int_equal(drops[1].off, 4096);
+	assert_int_equal(drops[1].len, 8192);
+	assert_int_equal(drops[2].ino, 9);
+	assert_int_equal(drops[2].off, 0);
+	assert_int_equal(drops[2].len, 0);
+
+	forget(f, cold);
+	forget(f, repo);
+	forget(f, org);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
+/*
+ * A read whose request gave up (a signal) while its fetch stalls is kept
+ * for the same read asked again, but not for a file opened after a
+ * refusal of the content: that one reads anew, for the bytes of the read
+ * begun before may be of the content refused, which nothing records any
+ * more. It adopted it before: no new helper, the old read's bytes.
+ */
+static void test_a_read_after_a_refusal_starts_anew(void **state)
+{
+	struct fx *f = *state;
+	struct fuse_file_info fi, fi2;
+	fuse_ino_t org, repo = lookup_repo(f, &org);
+	fuse_ino_t old = lookup(f, repo, "cold.bin"), fresh;
+	char buf[4096];
+
+	go_online(f, 5000);
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi), 0);
+	atomic_store(&interrupt_requests, true);
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EINTR);
+	assert_int_equal(helpers(f), 1); /* its fetch goes on, kept for the same read */
+	assert_int_equal(read_at(&f->fs, old, &fi, buf, sizeof(buf), 0), -EINTR);
+	assert_int_equal(helpers(f), 1); /* asked again: adopted */
+
+	cache_object_reject(f->cache, &f->cold->key, "a test's refusal");
+	assert_int_equal(open_file(f, old, O_RDONLY, &fi2), ESTALE);
+	fresh = lookup(f, repo, "cold.bin");
+	assert_int_not_equal(fresh, old);
+	assert_int_equal(open_file(f, fresh, O_RDONLY, &fi2), 0);
+	assert_int_equal(read_at(&f->fs, fresh, &fi2, buf, sizeof(buf), 0), -EINTR);
+	assert_int_equal(helpers(f), 2); /* a fetch of its own */
+	atomic_store(&interrupt_requests, false);
+	release(f, fresh, &fi2);
+	release(f, old, &fi);
+	fs_helpers_drain(&f->fs);
+
+	forget(f, fresh);
+	forget(f, old);
+	forget(f, repo);
+	forget(f, org);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -842,6 +1106,8 @@ int main(void)
 		TEST(test_concurrent_readers),
 		TEST(test_failed_content_retires_its_inode),
 		TEST(test_failure_not_yet_reported_retires_at_open),
+		TEST(test_page_drops_do_not_wait_for_fetches),
+		TEST(test_a_read_after_a_refusal_starts_anew),
 	};
 
 	if (hub_global_init() != 0)

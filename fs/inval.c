@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dropping the kernel's cached pages of an inode (FUSE_NOTIFY_INVAL_INODE)
+ * from a thread of its own. A drop is asked for where it cannot be done:
+ * in the read that found the problem, the kernel would wait for the page
+ * locks of that very read. It must not wait behind anything else either:
+ * the pages it drops are unverified (the end of a file read before its
+ * verdict) or failed (content refused), and until they go another open of
+ * the inode reads them without asking us. On the read-ahead's workers it
+ * waited for a free one, which a stalled Hub held until its fetches'
+ * deadline, and a queue full of them lost the rest.
+ *
+ * One pending drop per inode: a second one for the same inode widens the
+ * first (to the whole file, unless both are ranges that meet), so the
+ * list is never longer than the inodes with a drop pending, and no drop
+ * is lost but for want of memory, which is logged. The thread can still
+ * wait in the kernel for a page that a read in flight holds locked; that
+ * read ends by its own deadline.
+ *
+ * Locking: iv->lock guards the list and stop; it is not held while the
+ * kernel is called.
+ */
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+struct drop {
+	struct drop *next;
+	fuse_ino_t ino;
+	off_t off, len;              /* len 0: every page of the inode */
+};
+
+struct fs_inval {
+	struct fs *fs;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;         /* a drop was asked for, or stop */
+	struct drop *first, *last;   /* pending, oldest first */
+	bool stop;
+	pthread_t thread;
+};
+
+/* @d widened to cover [@off, @off + @len) as well (len 0: everything). */
+static void widen(struct drop *d, off_t off, off_t len)
+{
+	off_t end;
+
+	if (d->len == 0)
+		return;
+	if (len == 0 || off > d->off + d->len || d->off > off + len) {
+		d->off = 0;
+		d->len = 0; /* apart, or the whole file: the whole file */
+		return;
+	}
+	end = off + len > d->off + d->len ? off + len : d->off + d->len;
+	if (off < d->off)
+		d->off = off;
+	d->len = end - d->off;
+}
+
+static void *inval_main(void *iv_)
+{
+	struct fs_inval *iv = iv_;
+
+	pthread_mutex_lock(&iv->lock);
+	for (;;) {
+		struct drop *d;
+
+		while (!iv->stop && !iv->first)
+			pthread_cond_wait(&iv->wake, &iv->lock);
+		if (iv->stop)
+			break;
+		d = iv->first;
+		iv->first = d->next;
+		if (!iv->first)
+			iv->last = NULL;
+		pthread_mutex_unlock(&iv->lock);
+		/* Fails only when the kernel no longer knows the inode, or at the unmount. */
+		(void)fuse_lowlevel_notify_inval_inode(iv->fs->se, d->ino, d->off, d->len);
+		free(d);
+		pthread_mutex_lock(&iv->lock);
+	}
+	pthread_mutex_unlock(&iv->lock);
+	return NULL;
+}
+
+int fs_inval_start(struct fs *fs)
+{
+	struct fs_inval *iv = calloc(1, sizeof(*iv));
+	int rc;
+
+	if (!iv)
+		return -ENOMEM;
+	iv->fs = fs;
+	pthread_mutex_init(&iv->lock, NULL);
+	pthread_cond_init(&iv->wake, NULL);
+	rc = pthread_create(&iv->thread, NULL, inval_main, iv);
+	if (rc != 0) {
+		pthread_mutex_destroy(&iv->lock);
+		pthread_cond_destroy(&iv->wake);
+		free(iv);
+		return -rc;
+	}
+	fs->inval = iv;
+	return 0;
+}
+
+void fs_inval_stop(struct fs *fs)
+{
+	struct fs_inval *iv = fs->inval;
+
+	if (!iv)
+		return;
+	pthread_mutex_lock(&iv->lock);
+	iv->stop = true;
+	pthread_cond_signal(&iv->wake);
+	pthread_mutex_unlock(&iv->lock);
+	pthread_join(iv->thread, NULL);
+	/* The mount is gone, and its inodes' pages with it. */
+	while (iv->first) {
+		struct drop *d = iv->first;
+
+		iv->first = d->next;
+		free(d);
+	}
+	pthread_mutex_destroy(&iv->lock);
+	pthread_cond_destroy(&iv->wake);
+	free(iv);
+	fs->inval = NULL;
+}
+
+void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
+{
+	struct fs_inval *iv = fs->inval;
+	struct drop *d;
+
+	if (!iv)
+		return;
+	if (len < 0 || off < 0) {
+		off = 0;
+		len = 0;
+	}
+	pthread_mutex_lock(&iv->lock);
+	for (d = iv->first; d; d = d->next) {
+		if (d->ino == ino) {
+			widen(d, off, len);
+			pthread_mutex_unlock(&iv->lock);
+			return;
+		}
+	}
+	d = malloc(sizeof(*d));
+	if (d) {
+		*d = (struct drop){ .ino = ino, .off = off, .len = len };
+		if (iv->last)
+			iv->last->next = d;
+		else
+			iv->first = d;
+		iv->last = d;
+		pthread_cond_signal(&iv->wake);
+	}
+	pthread_mutex_unlock(&iv->lock);
+	if (!d)
+		log_err("out of memory: the kernel keeps pages of inode %llu that should go",
+			(unsigned long long)ino);
+}
+
+void fs_inval(struct fs *fs, fuse_ino_t ino)
+{
+	fs_inval_range(fs, ino, 0, 0);
+}
