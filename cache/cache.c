@@ -714,6 +714,18 @@ static int check_objmeta(struct cache *c, struct cache_object *o)
 	pthread_mutex_unlock(&c->lock);
 	if (rc)
 		return 0;
+	/*
+	 * Its files are read, written and unlinked by path from here on: no
+	 * link may stand on the way (a planted one led the unlinks of its
+	 * blocks out of the cache). Where nothing stands yet, it is made.
+	 */
+	snprintf(path, sizeof(path), "objects/%s/%.2s/%s", algo_dir(o->key.algo), o->key.hash,
+		 o->key.hash);
+	rc = fileio_open_beneath(c->dir, path, O_RDONLY | O_DIRECTORY);
+	if (rc >= 0)
+		close(rc);
+	else if (rc != -ENOENT)
+		return rc;
 	cache_object_dir(c, &o->key, dir, sizeof(dir));
 	objmeta_path(c, &o->key, path, sizeof(path));
 	cache_hash_raw(&o->key, raw);
@@ -2279,6 +2291,10 @@ static struct cache_object *lookup(struct cache *c, const struct cache_key *key,
 	}
 	*rc = check_objmeta(c, o);
 	if (*rc < 0) {
+		set_error(err, "object %s: %s", key->hash,
+			  *rc == -ELOOP ? "a symbolic link stands on the way to its directory in "
+					  "the cache, and hubfs follows none there" :
+					  strerror(-*rc));
 		put_object_unlocked(c, o);
 		return NULL;
 	}
@@ -3426,10 +3442,20 @@ static void scan(struct cache *c)
 		DIR *d1, *d2;
 		struct dirent *e1, *e2;
 
+		char rel[32];
+		int fd;
+
 		snprintf(top, sizeof(top), "%s/objects/%s", c->dir, algo_dir(algos[a]));
-		d1 = opendir(top);
-		if (!d1)
+		snprintf(rel, sizeof(rel), "objects/%s", algo_dir(algos[a]));
+		/* No link followed: what the scan removes must be the cache's (no_links_at_top()). */
+		fd = fileio_open_beneath(c->dir, rel, O_RDONLY | O_DIRECTORY);
+		if (fd < 0)
 			continue;
+		d1 = fdopendir(fd);
+		if (!d1) {
+			close(fd);
+			continue;
+		}
 		while ((e1 = readdir(d1)) != NULL) {
 			if (strlen(e1->d_name) != 2 || e1->d_name[0] == '.')
 				continue;
@@ -3464,6 +3490,35 @@ static void scan(struct cache *c)
 		mark_present(c, b->obj, (uint32_t)(b - b->obj->blocks));
 	}
 	free(found.v);
+}
+
+/*
+ * The cache's own directories below its root are directories, not links
+ * (the root itself may be one): the scan below removes what it does not
+ * know in them, evictions and rejections unlink block files there, and a
+ * link at objects/sha256 made an open remove the files of a git
+ * repository it led to. A link there is refused, and left for its owner:
+ * -ELOOP, and the log says where.
+ */
+static int no_links_at_top(const struct cache *c)
+{
+	static const char *const dirs[] = { "objects", "objects/sha256", "objects/gitsha1",
+					    "listings", "refs", "commits" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int fd = fileio_open_beneath(c->dir, dirs[i], O_RDONLY | O_DIRECTORY);
+
+		if (fd >= 0) {
+			close(fd);
+		} else if (fd != -ENOENT) {
+			log_err("cache: %s/%s is not a directory of the cache (%s): hubfs "
+				"follows no link inside its cache directory; move it away, or "
+				"give --cache-dir the directory it leads to", c->dir, dirs[i],
+				fd == -ELOOP ? "a symbolic link" : strerror(-fd));
+			return -ELOOP;
+		}
+	}
+	return 0;
 }
 
 /* Leftovers of dead writers at the top (the marker files' temporaries). */
@@ -3721,6 +3776,8 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 	}
 	if (rc == 0)
 		rc = check_marker(c);
+	if (rc == 0)
+		rc = no_links_at_top(c);
 	if (rc == 0)
 		rc = load_stamp_key(c);
 	if (rc < 0)

@@ -1048,10 +1048,10 @@ static int walk_repos(const char *root, const char *top, const char *repo,
 	n = snprintf(path, sizeof(path), "%s/%s", root, top);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	/* The root itself may well be a symlink (~/.cache); below it, no. */
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The root itself may well be a symlink (~/.cache); below it, no: not @top either. */
+	fd = fileio_open_beneath(root, top, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
-		return is_junk_error(-errno) ? 0 : -errno;
+		return is_junk_error(fd) ? 0 : fd;
 	if (!repo) {
 		rc = walk_level(&w, fd, 0);
 		close(fd);
@@ -1268,13 +1268,15 @@ static int forget_revision(const char *root, const char *repo,
 /* Every commit date of a repo (cache/commit.c's files: named by commit). */
 static void forget_commit_dates(const char *root, const struct repo_key *k)
 {
-	char dir[PATH_MAX];
+	char rel[PATH_MAX];
 	struct names ns;
-	int dirfd;
+	int dirfd, n;
 
-	if (repo_dir_path(root, COMMITS_DIR, k, dir, sizeof(dir)) < 0)
+	/* No link followed on the way: every name in it goes. */
+	n = snprintf(rel, sizeof(rel), "%s/%s/%s/%s", COMMITS_DIR, k->type, k->org, k->name);
+	if (n < 0 || (size_t)n >= sizeof(rel))
 		return;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dirfd = fileio_open_beneath(root, rel, O_RDONLY | O_DIRECTORY);
 	if (dirfd < 0)
 		return;
 	if (list_names(dirfd, &ns) == 0) {

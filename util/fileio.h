@@ -96,6 +96,16 @@ ssize_t fileio_pread_full(int fd, void *buf, size_t len, off_t off);
 int fileio_write_full(int fd, const void *buf, size_t len);
 int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/*
+ * Open @rel (components joined by '/', none empty, "." or "..") below
+ * @root, following no link on the way: @root itself may be one (a cache
+ * in ~/.cache on another disk), nothing below it may. @flags are for the
+ * last component (O_NOFOLLOW and O_CLOEXEC added); every one before it
+ * must be a directory. The fd, or -errno: -ELOOP where a link stands,
+ * -ENOTDIR where a file stands on the way, -ENOENT where nothing does.
+ */
+int fileio_open_beneath(const char *root, const char *rel, int flags);
+
 /* mkdir -p with @mode for every created level. 0 or -errno. */
 int fileio_mkdirs(const char *path, int mode);
 

@@ -3837,6 +3837,94 @@ static void test_open_never_follows_links(void **state)
 	scratch_dir_remove(out);
 }
 
+/*
+ * A link at the cache's own directories below its root: the open refuses
+ * the cache and touches nothing behind the link. A link at objects/sha256
+ * to a git repository's objects made an open remove every file there
+ * (a helper's review): the scan removes what it does not know.
+ */
+static void test_open_refuses_links_at_the_top(void **state)
+{
+	struct fx *f = *state;
+	const char *tops[] = { "objects/sha256", "objects", "commits", "listings" };
+	char out[PATH_MAX], path[2 * PATH_MAX], aside[2 * PATH_MAX];
+	struct cache *c = NULL;
+
+	cache_close(f->c);
+	f->c = NULL;
+	scratch_dir_make(out, sizeof(out), "hubfs-test-outside");
+	/* A git repository's objects: files in two-character directories. */
+	snprintf(path, sizeof(path), "%s/ab", out);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/ab/cdef01", out);
+	write_file(path, "blob", 4);
+	snprintf(path, sizeof(path), "%s/sha256", out);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sha256/ab", out);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sha256/ab/zz", out);
+	write_file(path, "blob", 4);
+	for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, tops[i]);
+		snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+		if (exists(path))
+			assert_int_equal(rename(path, aside), 0);
+		if (i == 0) {
+			snprintf(aside, sizeof(aside), "%s/objects", f->dir);
+			assert_true(mkdir(aside, 0755) == 0 || errno == EEXIST);
+		}
+		assert_int_equal(symlink(out, path), 0);
+		assert_int_equal(cache_open(&f->opts, &c), -ELOOP);
+		assert_null(c);
+		snprintf(path, sizeof(path), "%s/ab/cdef01", out);
+		assert_true(exists(path));
+		snprintf(path, sizeof(path), "%s/sha256/ab/zz", out);
+		assert_true(exists(path));
+		/* The link is left for its owner; gone, the cache opens again. */
+		snprintf(path, sizeof(path), "%s/%s", f->dir, tops[i]);
+		assert_int_equal(unlink(path), 0);
+		snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+		if (exists(aside))
+			assert_int_equal(rename(aside, path), 0);
+		assert_int_equal(cache_open(&f->opts, &c), 0);
+		cache_close(c);
+		c = NULL;
+	}
+
+	/*
+	 * Planted once the cache is open: an object whose way in leads
+	 * through a link is refused, and nothing is made or removed behind it.
+	 */
+	assert_int_equal(cache_open(&f->opts, &f->c), 0);
+	{
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 1000, 96);
+		struct cache_error err = { { 0 } };
+		char buf[1000];
+		DIR *d;
+		struct dirent *de;
+		size_t n = 0;
+
+		snprintf(path, sizeof(path), "%s/objects/sha256", f->dir);
+		assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+		snprintf(path, sizeof(path), "%s/objects/sha256/%.2s", f->dir, o->key.hash);
+		assert_true(rmdir(path) == 0 || errno == ENOENT);
+		assert_int_equal(symlink(out, path), 0);
+		assert_int_equal(cache_read(f->c, &o->key, &f->ms.src, buf, sizeof(buf), 0, &err),
+				 -ELOOP);
+		assert_non_null(strstr(err.message, "symbolic link"));
+		assert_int_equal(mem_source_fetches(&f->ms), 0);
+		d = opendir(out);
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(n, 2); /* ab and sha256: nothing made there */
+		assert_int_equal(unlink(path), 0);
+		read_all(f, o);
+	}
+	scratch_dir_remove(out);
+}
+
 /* A wrong-size block file and a block past the end are dropped at open. */
 static void test_open_drops_misfit_blocks(void **state)
 {
@@ -5523,6 +5611,7 @@ int main(void)
 		T(test_open_removes_leftovers),
 		T(test_open_keeps_a_live_fetch_of_a_discarded_object),
 		T(test_open_never_follows_links),
+		T(test_open_refuses_links_at_the_top),
 		T(test_open_refuses_a_foreign_directory),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),

@@ -1196,6 +1196,45 @@ static void test_forget_repo(void **state)
 	assert_int_equal(cache_repo_forget(f->root, REPO, NULL), -ENOENT);
 }
 
+/*
+ * Forgetting a repo follows no link in the cache: `hubfs cache evict`
+ * removed every file of an outside directory that a link at
+ * commits/model/hubfs-test led to (a helper's review), and a link at
+ * refs/ led the walk of the refs out of the root.
+ */
+static void test_forget_follows_no_link(void **state)
+{
+	struct fixture *f = *state;
+	struct cache_file_entry e = file_entry("a", 1, OID1, NULL);
+	char outside[PATH_MAX], path[PATH_MAX];
+
+	assert_true(snprintf(outside, sizeof(outside), "%.3000s-outside", f->root) > 0);
+	mkdirs(outside);
+	snprintf(path, sizeof(path), "%.3000s/tiny", outside);
+	mkdirs(path);
+	snprintf(path, sizeof(path), "%.3000s/tiny/thesis.tex", outside);
+	put_file(path, "x", 1);
+	snprintf(path, sizeof(path), "%.3000s/model/hubfs-test/tiny", outside);
+	mkdirs(path);
+	snprintf(path, sizeof(path), "%.3000s/model/hubfs-test/tiny/main.ref", outside);
+	put_file(path, "x", 1);
+
+	assert_int_equal(cache_listing_store(f->root, REPO, C1, &e, 1), 0);
+	mkdirs(at(f, "commits/model"));
+	assert_int_equal(symlink(outside, at(f, "commits/model/hubfs-test")), 0);
+	assert_int_equal(symlink(outside, at(f, "refs")), 0);
+	(void)cache_repo_forget(f->root, REPO, NULL);
+	snprintf(path, sizeof(path), "%.3000s/tiny/thesis.tex", outside);
+	assert_true(exists(path));
+	snprintf(path, sizeof(path), "%.3000s/model/hubfs-test/tiny/main.ref", outside);
+	assert_true(exists(path));
+	assert_false(exists(at(f, REPO_DIR))); /* what is the cache's goes */
+	assert_int_equal(unlink(at(f, "refs")), 0);
+	assert_int_equal(unlink(at(f, "commits/model/hubfs-test")), 0);
+	snprintf(path, sizeof(path), "rm -rf '%.3000s'", outside);
+	assert_int_equal(system(path), 0);
+}
+
 /* A walk's callback may forget what it is being shown. */
 static int forget_each(void *ctx, const char *repo, const char *commit)
 {
@@ -1242,6 +1281,7 @@ int main(void)
 		TEST(test_listings_each),
 		TEST(test_refs_each),
 		TEST(test_forget_revision),
+		TEST(test_forget_follows_no_link),
 		TEST(test_forget_repo),
 		TEST(test_forget_from_callback),
 	};

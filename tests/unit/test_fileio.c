@@ -976,6 +976,49 @@ static void assert_is_dir(const char *path, mode_t mode)
 	assert_int_equal(st.st_mode & 07777, mode);
 }
 
+/*
+ * Below a root (which may be a link), no link is followed, and no "." or
+ * ".." is taken: what the cache removes through such a path is its own.
+ */
+static void test_open_beneath(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX], link[PATH_MAX], root_link[PATH_MAX];
+	int fd;
+
+	join(path, s->dir, "a/b");
+	assert_int_equal(fileio_mkdirs(path, 0755), 0);
+	join(path, s->dir, "a/b/f");
+	write_file(path, "x", 1);
+	fd = fileio_open_beneath(s->dir, "a/b/f", O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = fileio_open_beneath(s->dir, "a/b", O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	close(fd);
+	/* The root itself may be a link. */
+	join(root_link, s->dir, "root-link");
+	assert_int_equal(symlink(s->dir, root_link), 0);
+	fd = fileio_open_beneath(root_link, "a/b/f", O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	/* A link at any level below it is refused; so is a file on the way. */
+	join(link, s->dir, "a/l");
+	assert_int_equal(symlink("b", link), 0);
+	assert_int_equal(fileio_open_beneath(s->dir, "a/l/f", O_RDONLY), -ELOOP);
+	assert_int_equal(fileio_open_beneath(s->dir, "a/l", O_RDONLY | O_DIRECTORY), -ELOOP);
+	assert_int_equal(fileio_open_beneath(s->dir, "a/b/f/g", O_RDONLY), -ENOTDIR);
+	assert_int_equal(fileio_open_beneath(s->dir, "a/x/f", O_RDONLY), -ENOENT);
+	/* Nor a way out by name. */
+	assert_int_equal(fileio_open_beneath(s->dir, "a/../a/b", O_RDONLY), -EINVAL);
+	assert_int_equal(fileio_open_beneath(s->dir, "./a", O_RDONLY), -EINVAL);
+	assert_int_equal(fileio_open_beneath(s->dir, "a//b", O_RDONLY), -EINVAL);
+	assert_int_equal(fileio_open_beneath(s->dir, "", O_RDONLY), -EINVAL);
+	assert_int_equal(fileio_open_beneath(s->dir, "a/", O_RDONLY), -EINVAL);
+	unlink(root_link);
+	unlink(link);
+}
+
 static void test_mkdirs(void **state)
 {
 	struct scratch *s = *state;
@@ -1188,6 +1231,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_full, setup, teardown),
 		cmocka_unit_test(test_write_full_interrupted),
 		cmocka_unit_test(test_write_full_eintr),
+		cmocka_unit_test_setup_teardown(test_open_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdirs_last_component_regular_file,
 						setup, teardown),
