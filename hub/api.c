@@ -656,6 +656,7 @@ struct range_read {
 	uint64_t want_last;    /* absolute offset of the last byte we need */
 	uint64_t file_size;    /* UINT64_MAX when unknown */
 	uint64_t skip;         /* bytes of a 200 body to drop before want_first */
+	uint64_t answer_last;  /* the last byte the answer says it holds (UINT64_MAX: unsaid) */
 	bool checked;          /* the answer's headers were validated */
 	struct http_exchange *x;
 	hub_write_fn fn;
@@ -698,6 +699,7 @@ static int check_range_answer(struct range_read *r, long status)
 			return -EPROTO;
 		}
 		r->skip = 0;
+		r->answer_last = cr.last;
 	} else {
 		/* 200 to a Range request: the whole file; cut out our part. */
 		if (x->has_content_length && r->file_size != UINT64_MAX &&
@@ -706,6 +708,8 @@ static int check_range_answer(struct range_read *r, long status)
 			return -EPROTO;
 		}
 		r->skip = r->want_first;
+		r->answer_last = r->file_size != UINT64_MAX && r->file_size > 0 ? r->file_size - 1 :
+			         UINT64_MAX;
 	}
 	r->checked = true;
 	return 0;
@@ -732,6 +736,17 @@ static int range_sink(void *r_, long status, const char *data, size_t len)
 	}
 	if (len == 0)
 		return 0;
+	/*
+	 * Without a Content-Length (chunked), nothing else bounds the body:
+	 * bytes past the range it named, or past the file's end, are not the
+	 * file's bytes at those offsets.
+	 */
+	if (r->answer_last != UINT64_MAX &&
+	    (r->want_first > r->answer_last || len > r->answer_last - r->want_first + 1)) {
+		r->why = status == 206 ? "more bytes than its Content-Range holds"
+				       : "more bytes than the file has";
+		return -EPROTO;
+	}
 	if (len > r->want_last - r->want_first + 1) {
 		if (status == 206) {
 			r->why = "more bytes than the range asked";

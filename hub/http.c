@@ -132,15 +132,48 @@ static void keep(struct http_exchange *x, char *field, size_t size,
 	field[len] = '\0';
 }
 
+/*
+ * keep() for a value that goes into messages and logs: its control
+ * characters dropped, for a terminal would act on them (an escape that
+ * clears the screen, a line that forges a log entry).
+ */
+static void keep_printable(struct http_exchange *x, char *field, size_t size,
+			   const char *value, size_t len)
+{
+	size_t n = 0;
+
+	keep(x, field, size, value, len);
+	for (char *p = field; *p; p++) {
+		if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+			field[n++] = *p;
+	}
+	field[n] = '\0';
+}
+
 void hub_http_take_header(struct http_exchange *x, const char *data, size_t len)
 {
 	size_t name_len;
 	const char *colon, *value, *end = data + len;
 
+	if (len == 0 || data[0] == '\r' || data[0] == '\n') {
+		x->in_headers = false; /* the blank line that ends an answer's headers */
+		return;
+	}
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		const char *sp = memchr(data, ' ', len);
 
+		/*
+		 * Only where an answer starts. libcurl passes a line of the
+		 * headers that looks like one ("HTTP/1.1 206 x:") as a
+		 * header: taken for a status, it made a 404's page the
+		 * file's bytes of a range (a helper's review).
+		 */
+		if (x->in_headers) {
+			x->header_too_long = true;
+			return;
+		}
 		reset_answer(x);
+		x->in_headers = true;
 		/*
 		 * "HTTP/1.1 206 Partial Content": exactly three digits. Not
 		 * strtol(): libcurl's data has no NUL, and a line that ends in
@@ -189,12 +222,12 @@ void hub_http_take_header(struct http_exchange *x, const char *data, size_t len)
 	} else if (IS("ETag")) {
 		keep(x, x->etag, sizeof(x->etag), value, len);
 	} else if (IS("X-Error-Code")) {
-		keep(x, x->error_code, sizeof(x->error_code), value, len);
+		keep_printable(x, x->error_code, sizeof(x->error_code), value, len);
 	} else if (IS("X-Error-Message")) {
 		/* Informative only: cut rather than fail. */
 		if (len >= sizeof(x->error_message))
 			len = sizeof(x->error_message) - 1;
-		keep(x, x->error_message, sizeof(x->error_message), value, len);
+		keep_printable(x, x->error_message, sizeof(x->error_message), value, len);
 	} else if (IS("RateLimit")) {
 		keep(x, x->ratelimit, sizeof(x->ratelimit), value, len);
 	} else if (IS("Retry-After")) {
@@ -496,6 +529,7 @@ int hub_http_perform(struct hub_client *c, struct http_exchange *x)
 	int rc;
 
 	reset_answer(x);
+	x->in_headers = false;
 	x->sink_rc = 0;
 	x->transport_error[0] = '\0';
 	if (atomic_load(&c->cancelled)) {

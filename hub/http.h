@@ -56,7 +56,8 @@ struct http_exchange {
 	char error_message[HUB_MESSAGE_MAX];
 	char ratelimit[128];
 	char retry_after[32];
-	bool header_too_long;       /* a header we keep did not fit: -EPROTO */
+	bool header_too_long;       /* a header we keep did not fit, or one was malformed: -EPROTO */
+	bool in_headers;            /* a status line began the headers, no blank line ended them */
 	struct buf error_body;      /* body of a non-2xx answer, capped */
 	int sink_rc;                /* < 0: the sink's error; 1: the sink had enough */
 	uint64_t body_bytes;        /* body bytes of this answer */

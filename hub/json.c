@@ -22,6 +22,49 @@
 #define JSON_MAX_TAGS 1024
 #define JSON_MAX_TAG_LEN 256
 
+/*
+ * A rejected entry is logged by name this many times per page, then only
+ * counted: a page of a million bad entries wrote a million log lines.
+ */
+#define JSON_REJECTS_LOGGED 3
+
+/*
+ * json-c spends about 780 bytes on an empty object and 60 on a number:
+ * a page of "[{},{},...]" took 260 times its size in memory (a 32 MiB
+ * one would take 8.7 GB; a helper's review). The Hub's answers spend far
+ * more text on each value (a tree entry is about 100 bytes for 5 values,
+ * a language in a card about 5 for 1), so a document with more values
+ * than one per 4 bytes, or more objects and arrays than one per 32, is
+ * refused before it is parsed: at the largest size, what json-c then
+ * makes stays within about twice what an honest page of it costs.
+ */
+static bool dense_beyond_reason(const char *text, size_t len)
+{
+	size_t values = 0, containers = 0;
+	bool in_string = false, escaped = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (ch == '\\')
+				escaped = true;
+			else if (ch == '"')
+				in_string = false;
+			continue;
+		}
+		if (ch == '"')
+			in_string = true;
+		else if (ch == '{' || ch == '[')
+			containers++, values++;
+		else if (ch == ',')
+			values++;
+	}
+	return values > len / 4 + 4096 || containers > len / 32 + 4096;
+}
+
 /* Parse exactly @len bytes as one JSON value; NULL on any error. */
 static struct json_object *parse_all(const char *text, size_t len)
 {
@@ -30,6 +73,11 @@ static struct json_object *parse_all(const char *text, size_t len)
 
 	if (len > HUB_MAX_JSON_BYTES || len > INT32_MAX)
 		return NULL;
+	if (dense_beyond_reason(text, len)) {
+		log_warn("refused a JSON answer of %zu bytes: more values in it than any answer "
+			 "of the Hub holds", len);
+		return NULL;
+	}
 	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
 	if (!tok)
 		return NULL;
@@ -177,18 +225,21 @@ int hub_json_parse_entries(const char *text, size_t len, hub_entry_fn fn,
 		if (why) {
 			const char *p = get_string(o, "path", 200);
 
+			if (++bad > JSON_REJECTS_LOGGED)
+				continue;
 			/* Quote only a printable path: it came from outside. */
 			log_warn("rejected a listing entry%s%s%s: %s",
 				 p && path_validate_repo_path(p) == 0 ? " '" : "",
 				 p && path_validate_repo_path(p) == 0 ? p : "",
 				 p && path_validate_repo_path(p) == 0 ? "'" : "",
 				 why);
-			bad++;
 			continue;
 		}
 		rc = fn(ctx, &e);
 	}
 	json_object_put(arr);
+	if (bad > JSON_REJECTS_LOGGED)
+		log_warn("rejected %zu more entries of that listing", bad - JSON_REJECTS_LOGGED);
 	if (rejected)
 		*rejected = bad;
 	return rc;
@@ -416,18 +467,22 @@ int hub_json_parse_repo_list(const char *text, size_t len,
 			const char *id = get_string(json_object_array_get_idx(arr, i),
 						    "id", HUB_REPO_ID_MAX);
 
+			if (++bad > JSON_REJECTS_LOGGED)
+				continue;
 			/* Quote only an id that is safe to print: it came from outside. */
 			log_warn("rejected a repo of the listing of '%s'%s%s%s: %s", author,
 				 id && hub_repo_id_is_valid(id) ? " '" : "",
 				 id && hub_repo_id_is_valid(id) ? id : "",
 				 id && hub_repo_id_is_valid(id) ? "'" : "", why);
-			bad++;
 			continue;
 		}
 		given++;
 		rc = fn(ctx, &r);
 	}
 	json_object_put(arr);
+	if (bad > JSON_REJECTS_LOGGED)
+		log_warn("rejected %zu more repos of the listing of '%s'", bad - JSON_REJECTS_LOGGED,
+			 author);
 	if (delivered)
 		*delivered = given;
 	if (rejected)

@@ -65,7 +65,7 @@ MSG_DISABLED = "Access to this resource is disabled."
 
 FAULT_KINDS = ("reset", "corrupt", "lfs_pointer", "rate_limit", "status", "delay",
                "stall", "wrong_length", "ignore_range", "wrong_linked_size",
-               "drip_headers", "drip_body")
+               "drip_headers", "drip_body", "range_overrun", "status_in_headers")
 
 # Properties accepted by expand= / expand[]= on repo info. The union of the Hub's own
 # error text (hub-api.md 2.1), huggingface_hub's Expand*Property_T and the keys
@@ -1015,6 +1015,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "drip_headers" in faults or "drip_body" in faults:
             self._transmit_drip(ans, headers, faults, is_head)
             return
+        if ("range_overrun" in faults or "status_in_headers" in faults) and not is_head:
+            self._transmit_lie(ans, headers, faults)
+            return
         self.hold_log = "reset" in faults
         length = ans.file[2] if ans.file else len(ans.body)
         declared = length
@@ -1052,6 +1055,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         elif "wrong_length" in faults and not is_head:
             self.close_connection = True
+
+    def _transmit_lie(self, ans, headers, faults):
+        """A 206 that lies about its body (range_overrun, status_in_headers)."""
+        body = self._body_bytes(ans)
+        if "range_overrun" in faults:
+            # Its Content-Range names `short` bytes fewer than the body sent,
+            # chunked: no Content-Length bounds it either. Those last bytes
+            # are zeros, not the file's.
+            short = max(1, min(len(body) - 1, int(faults["range_overrun"].get("short", 1))))
+            body = body[:len(body) - short] + bytes(short)
+            first, last, total = (int(v) for v in re.match(
+                r"bytes (\d+)-(\d+)/(\d+)", ans.header("Content-Range")).groups())
+            hdrs = [(k, v) for k, v in headers
+                    if k.lower() not in ("content-range", "content-length")]
+            hdrs += [("Content-Range", "bytes %d-%d/%d" % (first, last - short, total)),
+                     ("Transfer-Encoding", "chunked"), ("Connection", "close")]
+            head = self._send_head(206, hdrs)
+            data = head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        else:
+            # An error whose headers hold a line that looks like a status
+            # line, then the headers the 206 would have had; its body, as long
+            # as the range, is an error page.
+            code = int(faults["status_in_headers"].get("code", 404))
+            page = (b"<html>Entry not found</html>\n" * (len(body) // 29 + 1))[:len(body)]
+            hdrs = [("HTTP/1.1 206 Partial Content", "")] + headers + \
+                   [("Content-Length", str(len(page))), ("Connection", "close")]
+            head = self._send_head(code, hdrs)
+            data = head + page
+        self._send_final(data, len(head))
+        self.close_connection = True
 
     def _drip(self, data, params):
         """Sends data `bytes` (default 1) at a time, one piece per `interval` seconds
@@ -1114,6 +1147,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             rng = info.get("range_requested")
             if rng:
                 cands["ignore_range"] = lambda p: True
+                if ans.status == 206 and not is_head:
+                    cands["range_overrun"] = lambda p: True
+                    cands["status_in_headers"] = lambda p: True
             if info.get("lfs"):
                 cands["lfs_pointer"] = lambda p: True
         if ans.header("X-Linked-Size") is not None and ans.kind == "redirect":
@@ -1155,7 +1191,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 faults["corrupt_at"] = corrupt_rel(more["corrupt"])
         self.fault_names += [k for k in ("ignore_range", "lfs_pointer", "corrupt",
                                          "wrong_linked_size", "wrong_length", "stall",
-                                         "reset", "drip_headers", "drip_body")
+                                         "reset", "drip_headers", "drip_body",
+                                         "range_overrun", "status_in_headers")
                              if k in faults]
         if extra:
             ans.headers += extra

@@ -1208,6 +1208,40 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual(self.get("/hubfs-test/tiny-model/resolve/main/big.bin")
                          .h("X-Linked-Size"), str(f["size"]))
 
+    def test_fault_range_overrun_status_in_headers(self):
+        big = self.tiny("big")
+        loc = self.lfs_url()
+        # range_overrun: not used up by a request without Range
+        self.fault(kind="range_overrun", glob="/repos/*", short=10)
+        self.assertEqual(self.cdn_get(loc).status, 200)
+        r = self.cdn_get(loc, {"Range": "bytes=0-99"})
+        self.assertEqual((r.status, r.h("Content-Range"), r.h("Content-Length"),
+                          r.h("Transfer-Encoding")),
+                         (206, "bytes 0-89/%d" % len(big), None, "chunked"))
+        self.assertEqual(r.body, big[:90] + bytes(10))  # past the range named: not the file
+        self.assertEqual(self.log_lines()[-1]["fault"], "range_overrun")
+        self.assertEqual(self.cdn_get(loc, {"Range": "bytes=0-99"}).body, big[:100])
+        # status_in_headers: a 404 with a status-like line and a 206's headers
+        # (http.client stops at that line: read the answer as bytes)
+        self.fault(kind="status_in_headers", glob="/repos/*")
+        u = urllib.parse.urlsplit(loc)
+        with socket.create_connection((u.hostname, u.port), timeout=10) as sock:
+            sock.sendall(b"GET %s?%s HTTP/1.1\r\nHost: x\r\nRange: bytes=0-99\r\n"
+                         b"Connection: close\r\n\r\n" % (u.path.encode(), u.query.encode()))
+            raw = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                raw += piece
+        head, body = raw.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        self.assertTrue(lines[0].startswith(b"HTTP/1.1 404"))
+        self.assertEqual(lines[1], b"HTTP/1.1 206 Partial Content: ")
+        self.assertIn(b"Content-Range: bytes 0-99/%d" % len(big), lines)
+        self.assertEqual((len(body), body[:6]), (100, b"<html>"))
+        self.assertEqual(self.log_lines()[-1]["fault"], "status_in_headers")
+
     def test_bad_fault_and_non_loopback(self):
         r = request(self.hub, "POST", "/_fake/faults", {"Content-Type": "application/json"},
                     b'{"kind": "explode"}')

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ranged reads: a body broken off resumes from where it stopped (never
 # fetching twice what arrived), a Range answered 200 is cut to the range,
-# lying answers are refused and retried, and a stall ends in a timeout.
+# lying answers are refused and retried (or fail, and give no byte), and a
+# stall ends in a timeout.
 . "$HUBFS_TEST_LIB"
 start_fakehub
 REPO=hubfs-test/tiny-model
@@ -41,6 +42,24 @@ expect_eq "$(head -c 4096 "$blob" | sha256sum | cut -d' ' -f1)" \
 	"$(fetch --offset 0 --length 4096 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
 	"a pointer stub instead of content is refused and refetched"
 expect_eq 2 "$(hub_count host=cdn method=GET)" "... in two requests"
+fakehub_ctl DELETE log >/dev/null
+
+# --- a 206 whose body runs on past its Content-Range (chunked, no Content-Length) ---
+# The last 100 bytes are not the file's: no byte past the range named is
+# taken, and the rest is asked for again. Before, all of it was.
+off=$((2 * 1048576)) len=65536
+want=$(dd if="$blob" bs=64k skip=32 count=1 status=none | sha256sum | cut -d' ' -f1)
+fault '{"kind": "range_overrun", "short": 100, "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$want" "$(fetch --offset $off --length $len 2>/dev/null | sha256sum | cut -d' ' -f1)" \
+	"a body past its Content-Range is refused there; the right bytes"
+expect_eq 2 "$(hub_count host=cdn method=GET)" "... the rest asked for again"
+fakehub_ctl DELETE log >/dev/null
+
+# --- a 404 with a status line among its headers: a 404, not its page as the range ---
+fault '{"kind": "status_in_headers", "host": "cdn", "glob": "/repos/*", "count": 1}'
+fetch --offset $off --length $len >"$T/out" 2>"$T/err"
+expect_eq 1 "$?" "an error answer that looks like a 206 inside its headers fails the read"
+expect_eq 0 "$(stat -c %s "$T/out")" "... and not a byte of its page is given"
 fakehub_ctl DELETE log >/dev/null
 
 # --- a wrong Content-Length on a git file: refused, retried ---

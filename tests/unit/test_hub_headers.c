@@ -114,6 +114,7 @@ static long status_of(struct http_exchange *x, const char *line)
 	assert_non_null(exact);
 	memcpy(exact, line, n);
 	x->status = -1;
+	hub_http_take_header(x, "\r\n", 2); /* the end of the answer before, if any */
 	hub_http_take_header(x, exact, n);
 	free(exact);
 	return x->status;
@@ -145,6 +146,28 @@ static void test_status_line(void **state)
 	hub_http_take_header(x, "Location: /x\r\n", 14);
 	assert_int_equal(x->status, 302);
 	assert_string_equal(x->location, "/x");
+	/*
+	 * A status line inside an answer's headers is no new answer: libcurl
+	 * passes "HTTP/1.1 206 x:" as a header, and taken for a status it
+	 * made a 404's page the bytes of a range (a helper's review). The
+	 * answer is malformed.
+	 */
+	assert_int_equal(status_of(x, "HTTP/1.1 404 Not Found\r\n"), 404);
+	assert_false(x->header_too_long);
+	hub_http_take_header(x, "HTTP/1.1 206 Partial:\r\n", 23);
+	assert_int_equal(x->status, 404);
+	assert_true(x->header_too_long);
+	/* After a blank line, the next answer's (a 100 Continue's, then the final one). */
+	assert_int_equal(status_of(x, "HTTP/1.1 100 Continue\r\n"), 100);
+	hub_http_take_header(x, "\r\n", 2);
+	hub_http_take_header(x, "HTTP/1.1 206 Partial Content\r\n", 30);
+	assert_int_equal(x->status, 206);
+	assert_false(x->header_too_long);
+	/* What goes into messages loses its control characters. */
+	hub_http_take_header(x, "X-Error-Message: \x1b[2Jgone\x08 \x7fnow\r\n", 33);
+	assert_string_equal(x->error_message, "[2Jgone now");
+	hub_http_take_header(x, "X-Error-Code: Repo\x1bNotFound\r\n", 29);
+	assert_string_equal(x->error_code, "RepoNotFound");
 	hub_http_exchange_release(x);
 	free(x);
 }

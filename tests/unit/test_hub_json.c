@@ -155,6 +155,63 @@ static void test_deep_nesting(void **state)
 	free(deep);
 }
 
+/*
+ * Values packed closer than any answer of the Hub packs them are refused
+ * before json-c makes them: a page of "{}" took 260 times its size in
+ * memory, 786 MB for 3 MB. A real page as long is taken, and its rejected
+ * entries are counted, not each logged.
+ */
+static void test_dense_documents(void **state)
+{
+	static const char *const units[] = { "{},", "[],", "1,", "\"\"," };
+	size_t count = 200000;
+	struct seen s;
+
+	(void)state;
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		size_t ulen = strlen(units[u]);
+		char *doc = malloc(count * ulen + 3);
+		size_t at = 0;
+
+		assert_non_null(doc);
+		doc[at++] = '[';
+		for (size_t i = 0; i < count; i++, at += ulen)
+			memcpy(doc + at, units[u], ulen);
+		doc[at - 1] = ']';
+		doc[at] = '\0';
+		assert_int_equal(parse(doc, &s, NULL), -EPROTO);
+		assert_int_equal(s.n, 0);
+		free(doc);
+	}
+	/* As many entries, each with its fields: taken, every one. */
+	{
+		static const char entry[] =
+			"{\"type\":\"file\",\"oid\":\"0123456789012345678901234567890123456789\","
+			"\"size\":5,\"path\":\"d/f\",\"lfs\":{\"oid\":\"%064d\",\"size\":5,"
+			"\"pointerSize\":130}},";
+		size_t n = 20000, elen = strlen(entry) - 5 + 64;
+		char *doc = malloc(n * elen + 3);
+		size_t at = 0, rejected = 0;
+
+		assert_non_null(doc);
+		doc[at++] = '[';
+		for (size_t i = 0; i < n; i++)
+			at += (size_t)snprintf(doc + at, n * elen + 3 - at, entry, (int)i);
+		doc[at - 1] = ']';
+		doc[at] = '\0';
+		assert_int_equal(parse(doc, &s, &rejected), 0);
+		assert_int_equal(s.n, n);
+		assert_int_equal(rejected, 0);
+		/* The same with a path that escapes: every one rejected, and counted. */
+		for (char *p = strstr(doc, "d/f"); p; p = strstr(p + 3, "d/f"))
+			memcpy(p, "../", 3);
+		assert_int_equal(parse(doc, &s, &rejected), 0);
+		assert_int_equal(s.n, 0);
+		assert_int_equal(rejected, n);
+		free(doc);
+	}
+}
+
 static int stop_after_one(void *ctx, const struct hub_entry *e)
 {
 	(void)e;
@@ -408,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_entries),
 		cmocka_unit_test(test_broken_documents),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_dense_documents),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_repo_info),
 		cmocka_unit_test(test_error_body),
