@@ -204,6 +204,7 @@ struct cache {
 	int usage_fd;
 	bool usage_flocked;        /* under usage_mutex: the flock is ours now */
 	int64_t usage_stuck_until; /* under usage_mutex: only try the flock till then */
+	long usage_pid;            /* under usage_mutex: the pid our cap's slot names; 0: none */
 	struct cache_object **table;
 	size_t table_size;
 	size_t n_objects;
@@ -771,20 +772,28 @@ static bool below_free_ratio(const struct cache *c)
 /* ---- the directory's usage, shared by every process ---- */
 
 /*
- * DIR/usage: one fixed-size line, rewritten in place under the usage lock:
- * the bytes of block files in the directory, and the cap a running process
- * (its pid) asked for. A cap lasts as long as that process: a mount's
+ * DIR/usage: fixed-size lines, rewritten in place under the usage lock.
+ * The first: the bytes of block files in the directory (and a cap with
+ * its pid, which only hubfs before 2026-12-07 wrote: still honoured).
+ * Then USAGE_SLOTS slots, one for each running process that was given a
+ * cap: its cap and its pid. A cap lasts as long as its process: a mount's
  * --max-cache-size binds every download and mount that shares the
- * directory while it runs, and no longer. A damaged line is recounted
- * from the block files at the next open.
+ * directory while it runs, and no longer; with several, the least binds.
+ * A damaged first line is recounted from the block files at the next
+ * open; a damaged slot is a free one.
  */
 #define USAGE_FORMAT "hubfs-usage 1 bytes %020llu cap %020llu pid %010ld\n"
 #define USAGE_LEN 81
+#define USAGE_SLOT_FORMAT "hubfs-cap %020llu pid %010ld\n"
+#define USAGE_SLOT_LEN 46
+#define USAGE_SLOTS 32
 
 struct usage {
 	uint64_t bytes;
-	uint64_t cap;   /* 0: none */
-	long pid;       /* who asked for the cap */
+	uint64_t cap;   /* 0: none (the first line's, from an older hubfs) */
+	long pid;       /* who asked for it */
+	uint64_t slot_cap[USAGE_SLOTS]; /* 0: a free slot */
+	long slot_pid[USAGE_SLOTS];
 };
 
 /*
@@ -851,12 +860,15 @@ static void usage_unlock(struct cache *c)
 static struct usage usage_read(struct cache *c)
 {
 	struct usage u = { 0 };
-	char line[USAGE_LEN + 1] = "";
+	char all[USAGE_LEN + USAGE_SLOTS * USAGE_SLOT_LEN + 1] = "", line[USAGE_LEN + 1];
 	unsigned long long b, m;
 	long pid;
 	int used = 0;
+	ssize_t n = c->usage_fd >= 0 ? pread(c->usage_fd, all, sizeof(all) - 1, 0) : -1;
 
-	if (c->usage_fd >= 0 && pread(c->usage_fd, line, USAGE_LEN, 0) == USAGE_LEN &&
+	memcpy(line, all, USAGE_LEN);
+	line[USAGE_LEN] = '\0';
+	if (n >= USAGE_LEN &&
 	    sscanf(line, "hubfs-usage 1 bytes %20llu cap %20llu pid %10ld\n%n", &b, &m, &pid,
 		   &used) == 3 && used == USAGE_LEN) {
 		u.bytes = b;
@@ -866,6 +878,19 @@ static struct usage usage_read(struct cache *c)
 		pthread_mutex_lock(&c->lock);
 		u.bytes = c->disk_bytes;
 		pthread_mutex_unlock(&c->lock);
+	}
+	for (size_t i = 0; i < USAGE_SLOTS && n >= (ssize_t)(USAGE_LEN + (i + 1) * USAGE_SLOT_LEN);
+	     i++) {
+		char slot[USAGE_SLOT_LEN + 1];
+
+		memcpy(slot, all + USAGE_LEN + i * USAGE_SLOT_LEN, USAGE_SLOT_LEN);
+		slot[USAGE_SLOT_LEN] = '\0';
+		used = 0;
+		if (sscanf(slot, "hubfs-cap %20llu pid %10ld\n%n", &m, &pid, &used) == 2 &&
+		    used == USAGE_SLOT_LEN && pid > 0) {
+			u.slot_cap[i] = m;
+			u.slot_pid[i] = pid;
+		}
 	}
 	return u;
 }
@@ -880,14 +905,80 @@ static void usage_write(struct cache *c, const struct usage *u)
 		log_dbg("cache: cannot update %s/usage: %s", c->dir, strerror(errno));
 }
 
-/* The cap in force: ours when this process was given one, else a live process's. */
+/* Write slot @i of DIR/usage: @cap for @pid (0, 0: free). Under the usage lock. */
+static void usage_write_slot(struct cache *c, size_t i, uint64_t cap, long pid)
+{
+	char slot[96];
+
+	if (snprintf(slot, sizeof(slot), USAGE_SLOT_FORMAT, (unsigned long long)cap, pid) !=
+	    USAGE_SLOT_LEN)
+		return; /* a pid past ten digits: none is */
+	if (c->usage_fd >= 0 &&
+	    pwrite(c->usage_fd, slot, USAGE_SLOT_LEN, (off_t)(USAGE_LEN + i * USAGE_SLOT_LEN)) !=
+		    USAGE_SLOT_LEN)
+		log_dbg("cache: cannot update %s/usage: %s", c->dir, strerror(errno));
+}
+
+static bool alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/*
+ * Record this process's cap (c->opts.max_bytes) in a slot of its own, as
+ * process @pid, in place of @was's (0: none). Under the usage lock.
+ */
+static void usage_claim(struct cache *c, const struct usage *u, long was, long pid)
+{
+	size_t at = USAGE_SLOTS;
+
+	for (size_t i = 0; i < USAGE_SLOTS && at == USAGE_SLOTS; i++) {
+		if (u->slot_pid[i] == pid || (was && u->slot_pid[i] == was))
+			at = i;
+	}
+	for (size_t i = 0; i < USAGE_SLOTS && at == USAGE_SLOTS; i++) {
+		if (!u->slot_cap[i] || !alive(u->slot_pid[i]))
+			at = i;
+	}
+	if (at == USAGE_SLOTS) {
+		log_warn("cache: %d processes with a cap share %s already; this one's (%llu bytes) "
+			 "binds only itself", USAGE_SLOTS, c->dir,
+			 (unsigned long long)c->opts.max_bytes);
+		return;
+	}
+	usage_write_slot(c, at, c->opts.max_bytes, pid);
+	c->usage_pid = pid;
+}
+
+/* This process's slot, and the first line's cap if it is ours, are free. Under the usage lock. */
+static void usage_release(struct cache *c, struct usage *u)
+{
+	for (size_t i = 0; i < USAGE_SLOTS; i++) {
+		if (c->usage_pid && u->slot_pid[i] == c->usage_pid)
+			usage_write_slot(c, i, 0, 0);
+	}
+	if (u->pid == (long)getpid()) {
+		u->cap = 0;
+		u->pid = 0;
+		usage_write(c, u);
+	}
+	c->usage_pid = 0;
+}
+
+/* The cap in force: ours when this process was given one, else the least of the live processes'. */
 static uint64_t usage_cap(const struct cache *c, const struct usage *u)
 {
+	uint64_t cap = 0;
+
 	if (c->opts.max_bytes)
 		return c->opts.max_bytes;
-	if (u->cap && u->pid > 0 && (kill((pid_t)u->pid, 0) == 0 || errno == EPERM))
-		return u->cap;
-	return 0;
+	if (u->cap && alive(u->pid))
+		cap = u->cap;
+	for (size_t i = 0; i < USAGE_SLOTS; i++) {
+		if (u->slot_cap[i] && (!cap || u->slot_cap[i] < cap) && alive(u->slot_pid[i]))
+			cap = u->slot_cap[i];
+	}
+	return cap;
 }
 
 /* Count @delta bytes of block files more (or fewer) in the directory. */
@@ -3791,11 +3882,9 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 		struct usage u = usage_read(c);
 
 		u.bytes = c->disk_bytes;
-		if (c->opts.max_bytes) {
-			u.cap = c->opts.max_bytes;
-			u.pid = (long)getpid();
-		}
 		usage_write(c, &u);
+		if (c->opts.max_bytes)
+			usage_claim(c, &u, 0, (long)getpid());
 	}
 	usage_unlock(c);
 	*out = c;
@@ -3831,11 +3920,7 @@ void cache_close(struct cache *c)
 		/* Our cap ends with us. */
 		usage_lock(c);
 		u = usage_read(c);
-		if (u.pid == (long)getpid()) {
-			u.cap = 0;
-			u.pid = 0;
-			usage_write(c, &u);
-		}
+		usage_release(c, &u);
 		usage_unlock(c);
 		close(c->usage_fd);
 	}
@@ -3845,6 +3930,18 @@ void cache_close(struct cache *c)
 	free(c->stamp_key);
 	free(c->dir);
 	free(c);
+}
+
+void cache_cap_follows_fork(struct cache *c)
+{
+	struct usage u;
+
+	if (!c->opts.max_bytes)
+		return;
+	usage_lock(c);
+	u = usage_read(c);
+	usage_claim(c, &u, c->usage_pid, (long)getpid());
+	usage_unlock(c);
 }
 
 /* ---- maintenance ---- */

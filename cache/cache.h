@@ -98,6 +98,14 @@ struct cache;
  * Returns 0 or -errno; -EPROTO for a directory of another format.
  */
 int cache_open(const struct cache_options *opts, struct cache **out);
+/*
+ * The process that opened @c forked, and the child goes on with it (a
+ * mount going to the background): the cap it recorded in the directory
+ * (--max-cache-size, which binds the other processes that share it) is
+ * the child's now. Recorded under the parent's pid, it ended when the
+ * parent exited, and bound nothing beside the mount.
+ */
+void cache_cap_follows_fork(struct cache *c);
 void cache_close(struct cache *c);
 
 /* "${HUBFS_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/hubfs}" into @out. */

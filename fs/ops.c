@@ -2253,10 +2253,14 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		goto out_signals;
 	}
 	raise_readahead(opts->mountpoint, READ_AHEAD_KIB);
-	if (opts->foreground)
+	if (opts->foreground) {
 		rc = fuse_daemonize(1) != 0 ? -EIO : 0;
-	else
+	} else {
 		rc = report = daemon_detach();
+		/* The parent exits: the directory's cap must name the daemon. */
+		if (rc >= 0)
+			cache_cap_follows_fork(fs->deps.cache);
+	}
 	if (rc >= 0)
 		rc = serve(fs, &report);
 	fuse_session_unmount(fs->se);
