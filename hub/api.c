@@ -936,8 +936,8 @@ static int read_range_within(struct hub_client *c, const struct hub_repo *repo,
 	}
 	if (r.want_first > r.want_last)
 		rc = 0;
-	else if (rc < 0 && is_transport_failure(rc))
-		rc = transport_error(c, rc, x, attempt, err);
+	else if (rc < 0 && (is_transport_failure(rc) || x->sink_rc >= 0))
+		rc = transport_error(c, rc, x, attempt, err); /* libcurl's words say why */
 	else if (rc < 0) /* the reader's own error: pass it through */
 		hub_fail(err, rc, 0, "reading '%s' stopped: %s", path, strerror(-rc));
 	else
