@@ -33,6 +33,7 @@
 #include "hub/pace.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/log.h"
 #include "util/size.h"
 #include "util/time.h"
 #include "util/workers.h"
@@ -134,6 +135,7 @@ static int write_local(struct download *dl, struct dl_file *f)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
 	const char *slash;
+	struct stat st;
 	int rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dl->local_dir, f->entry->path) >=
@@ -141,9 +143,21 @@ static int write_local(struct download *dl, struct dl_file *f)
 		return -ENAMETOOLONG;
 	if (cli_file_holds(path, &f->key))
 		return 0;
-	slash = strrchr(path, '/');
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	rc = fileio_mkdirs(dir, 0755);
+	/* huggingface_hub replaces it too, but says nothing: say which. */
+	if (lstat(path, &st) == 0)
+		log_warn("%s: replaced: its content was not the Hub's %s", path,
+			 f->entry->path);
+	/*
+	 * Its folders below DIR, made or found, never through a link: one
+	 * there (DIR/extra -> elsewhere) had the file written, and a file of
+	 * the same name replaced, outside DIR (a helper's review).
+	 */
+	slash = strrchr(f->entry->path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - f->entry->path) : 0,
+		 f->entry->path);
+	rc = fileio_mkdirs(dl->local_dir, 0755); /* DIR itself may be a link: the user's */
+	if (rc == 0)
+		rc = fileio_mkdirs_beneath(dl->local_dir, dir, 0755);
 	/* No fsync per file, as huggingface_hub: it cost 3,068 of them on a dataset. */
 	return rc < 0 ? rc : cli_copy_object(dl->env.cache, &f->key, &f->src, path);
 }

@@ -136,7 +136,10 @@ int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
 	    snprintf(link, sizeof(link), "%s/snapshots/%s/%s", repo_dir, snap->commit,
 		     e->path) >= (int)sizeof(link))
 		return -ENAMETOOLONG;
-	rc = fileio_mkdirs(dir, 0755);
+	/* Below the repo's folder, no link is followed on the way (fileio_mkdirs_beneath()). */
+	rc = fileio_mkdirs(repo_dir, 0755);
+	if (rc == 0)
+		rc = fileio_mkdirs_beneath(repo_dir, "blobs", 0755);
 	if (rc == 0)
 		rc = put_blob(cache, &key, src, blob);
 	if (rc < 0)
@@ -150,9 +153,11 @@ int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
 	if (snprintf(target + used, sizeof(target) - used, "blobs/%s", key.hash) >=
 	    (int)(sizeof(target) - used))
 		return -ENAMETOOLONG;
-	slash = strrchr(link, '/');
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - link), link);
-	rc = fileio_mkdirs(dir, 0755);
+	slash = strrchr(e->path, '/');
+	if (snprintf(dir, sizeof(dir), "snapshots/%s%s%.*s", snap->commit, slash ? "/" : "",
+		     slash ? (int)(slash - e->path) : 0, e->path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	rc = fileio_mkdirs_beneath(repo_dir, dir, 0755);
 	return rc < 0 ? rc : put_symlink(target, link);
 }
 
@@ -171,9 +176,12 @@ int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
 	/* "refs/pr/1" is refs/refs/pr/1, as the library writes it; never outside. */
 	if (strstr(rev, "..") || rev[0] == '/')
 		return -EINVAL;
-	slash = strrchr(path, '/');
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	rc = fileio_mkdirs(dir, 0755);
+	slash = strrchr(rev, '/');
+	snprintf(dir, sizeof(dir), "refs%s%.*s", slash ? "/" : "", slash ? (int)(slash - rev) : 0,
+		 rev);
+	rc = fileio_mkdirs(repo_dir, 0755);
+	if (rc == 0)
+		rc = fileio_mkdirs_beneath(repo_dir, dir, 0755);
 	return rc < 0 ? rc : fileio_write_atomic(path, snap->commit, strlen(snap->commit), 0644,
 						  false);
 }

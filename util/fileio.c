@@ -289,6 +289,52 @@ int fileio_open_beneath(const char *root, const char *rel, int flags)
 	}
 }
 
+int fileio_mkdirs_beneath(const char *root, const char *rel, int mode)
+{
+	char part[NAME_MAX + 1];
+	int fd;
+
+	if (!*rel)
+		return 0;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (const char *p = rel;;) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		struct stat st;
+		int next;
+
+		if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.')) {
+			close(fd);
+			return -EINVAL;
+		}
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (mkdirat(fd, part, (mode_t)mode) < 0 && errno != EEXIST) {
+			next = -errno;
+			close(fd);
+			return next;
+		}
+		next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			next = -errno;
+			if (next == -ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				next = -ELOOP;
+		}
+		close(fd);
+		if (next < 0 || !end) {
+			if (next >= 0)
+				close(next);
+			return next < 0 ? next : 0;
+		}
+		fd = next;
+		p = end + 1;
+	}
+}
+
 int fileio_mkdirs(const char *path, int mode)
 {
 	char tmp[PATH_MAX];

@@ -106,6 +106,15 @@ int fileio_pwrite_full(int fd, const void *buf, size_t len, off_t off);
  */
 int fileio_open_beneath(const char *root, const char *rel, int flags);
 
+/*
+ * mkdir -p of @rel (as fileio_open_beneath() takes it; "" makes nothing)
+ * below the existing directory @root, with @mode for every level made,
+ * following no link on the way: a destination that holds a link where a
+ * directory of ours goes is refused (-ELOOP), not written through. 0 or
+ * -errno (-ENOTDIR: a file stands there).
+ */
+int fileio_mkdirs_beneath(const char *root, const char *rel, int mode);
+
 /* mkdir -p with @mode for every created level. 0 or -errno. */
 int fileio_mkdirs(const char *path, int mode);
 

@@ -90,6 +90,38 @@ check "... what it holds is exported" test -f "$T/hfc2/models--hubfs-test--tiny-
 expect_eq 1 "$?" "a local dir that cannot be written: exit 1"
 check "... saying so" grep -q "cannot write it to the local dir" "$T/local-fail"
 
+# A file of the local dir that is not the Hub's is replaced, as
+# huggingface_hub does, but not in silence.
+echo '{"my": "edited"}' >"$T/linked2.json"
+mkdir -p "$T/edited"
+cp "$T/linked2.json" "$T/edited/config.json"
+"$H" download --quiet $REPO --include config.json --local-dir "$T/edited" 2>"$T/edited.err"
+expect_eq 0 "$?" "a local file edited by the user is replaced"
+check "... and a warning names it" grep -q "edited/config.json: replaced: its content was not the Hub's config.json" "$T/edited.err"
+"$H" download --quiet $REPO --include config.json --local-dir "$T/edited" 2>"$T/edited2.err"
+check "... a file that holds the Hub's content is left, with no word" test ! -s "$T/edited2.err"
+
+# A link in the local dir where a folder of the repo goes: not written
+# through. Before, DIR/extra -> elsewhere had extra/weights.dat written
+# there, replacing a file of that name (a helper's review). The same for
+# the folders of a huggingface_hub cache.
+mkdir -p "$T/linked" "$T/elsewhere"
+echo precious >"$T/elsewhere/weights.dat"
+ln -s "$T/elsewhere" "$T/linked/extra"
+"$H" download --quiet $REPO --include extra/ --include config.json --local-dir "$T/linked" \
+	2>"$T/linked.err"
+expect_eq 1 "$?" "a link where a folder goes in the local dir: exit 1"
+check "... saying so" grep -q "extra/weights.dat: cannot write it to the local dir: Too many levels of symbolic links" "$T/linked.err"
+expect_eq precious "$(cat "$T/elsewhere/weights.dat")" "... and nothing written behind the link"
+check "... the other file is written" cmp -s "$T/linked/config.json" "$(manifest blob $KEY config.json)"
+commit=$(manifest commit $KEY)
+mkdir -p "$T/hfc3/models--hubfs-test--tiny-model/snapshots/$commit" "$T/elsewhere2"
+echo precious >"$T/elsewhere2/weights.dat"
+ln -s "$T/elsewhere2" "$T/hfc3/models--hubfs-test--tiny-model/snapshots/$commit/extra"
+HF_HUB_CACHE="$T/hfc3" "$H" download --quiet $REPO --include extra/ --hf-cache 2>"$T/hfc3.err"
+expect_eq 1 "$?" "a link where a folder goes in huggingface_hub's cache: exit 1"
+expect_eq precious "$(cat "$T/elsewhere2/weights.dat")" "... and nothing written behind it"
+
 # --- a file that cannot be fetched ---
 "$H" cache evict --all >/dev/null
 fakehub_ctl POST faults '{"kind": "status", "code": 503, "glob": "*/vocab.txt", "count": -1}' >/dev/null

@@ -1019,6 +1019,30 @@ static void test_open_beneath(void **state)
 	unlink(link);
 }
 
+/* mkdir -p below a root, through no link: one where a folder goes is refused. */
+static void test_mkdirs_beneath(void **state)
+{
+	struct scratch *s = *state;
+	char path[PATH_MAX], link[PATH_MAX];
+
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "", 0755), 0);
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "x/y/z", 0750), 0);
+	join(path, s->dir, "x/y/z");
+	assert_is_dir(path, 0750);
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "x/y/z", 0700), 0); /* again: as it was */
+	assert_is_dir(path, 0750);
+	join(link, s->dir, "x/l");
+	assert_int_equal(symlink("y", link), 0);
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "x/l/w", 0755), -ELOOP);
+	join(path, s->dir, "x/y/w");
+	assert_false(access(path, F_OK) == 0); /* nothing made behind the link */
+	join(path, s->dir, "x/f");
+	write_file(path, "x", 1);
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "x/f/w", 0755), -ENOTDIR);
+	assert_int_equal(fileio_mkdirs_beneath(s->dir, "x/../x", 0755), -EINVAL);
+	unlink(link);
+}
+
 static void test_mkdirs(void **state)
 {
 	struct scratch *s = *state;
@@ -1232,6 +1256,7 @@ int main(void)
 		cmocka_unit_test(test_write_full_interrupted),
 		cmocka_unit_test(test_write_full_eintr),
 		cmocka_unit_test_setup_teardown(test_open_beneath, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mkdirs_beneath, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdirs_last_component_regular_file,
 						setup, teardown),
