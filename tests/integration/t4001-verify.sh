@@ -110,6 +110,35 @@ check "... and the message says how to log in" grep -q "set HF_TOKEN or pass --t
 expect_eq 5 "$(HF_ENDPOINT=http://127.0.0.1:9 HUBFS_MAX_RETRIES=0 run verify "$G" --repo spaces/hubfs-test/demo-space)" \
 	"a Hub that cannot be reached (and no cached listing): exit 5"
 
+# --- links among folders, and names that are not UTF-8 (a helper's review) ---
+L=$T/links
+make_tree "$L" full
+# A file of the repo replaced by a link to a folder above it: missing, not a note.
+rm "$L/model.safetensors"
+ln -s . "$L/model.safetensors"
+expect_eq 1 "$(run verify "$L" --repo $REPO --deep)" "a link to a folder where a file of the repo goes: exit 1"
+check "... the file is missing" grep -q "^model.safetensors: missing: a symlink to a folder is in its place" "$T/out"
+# A chain of 20 folders, each with two links to the next: each folder walked once.
+rm -rf "$L"
+mkdir -p "$L"
+for i in $(seq 0 19); do mkdir -p "$L/n$i"; ln -s "../n$((i + 1))" "$L/n$i/a"; ln -s "../n$((i + 1))" "$L/n$i/b"; done
+mkdir -p "$L/n20"
+echo x >"$L/n20/f"
+start=$(now_cs)
+expect_eq 0 "$(run verify "$L")" "a chain of folders linked twice over: verified"
+check "... within seconds (2^20 walks before)" less_than_since "$start" 10
+expect_eq 1 "$(grep -o '^[0-9]* files checked' "$T/out" | cut -d' ' -f1)" "... its one file checked once"
+# --json of a name that is not UTF-8: still JSON, and the name comes back as bytes.
+J=$T/notutf8
+mkdir -p "$J"
+name=$(printf 'bad\377name.bin')
+printf 'version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize 12345\n' \
+	"$(printf 'x%.0s' $(seq 64) | tr x a)" >"$J/$name"
+run verify "$J" --json >/dev/null
+expect_eq "True b'bad\\xffname.bin'" \
+	"$("$PYTHON" -c 'import json, os, sys; d = json.load(open(sys.argv[1])); print(d["ok"] is False, os.fsencode(d["problems"][0]["path"]))' "$T/out")" \
+	"verify --json of a pointer stub named in no UTF-8: valid JSON, the name's bytes kept"
+
 # --- bad command lines ---
 expect_eq 2 "$(run verify "$T/no-such-dir")" "a DIR that does not exist: exit 2"
 check "... with one line saying so" grep -qx "hubfs: '$T/no-such-dir': No such file or directory" "$T/err"
