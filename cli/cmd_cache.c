@@ -49,7 +49,7 @@ int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 /* ---- cache ls ---- */
 
 struct ls_row {
-	char repo[128];
+	char repo[HUB_REPO_ID_MAX + 16];
 	char commit[41];
 	char revisions[512];
 	uint64_t files, size, cached;
@@ -306,7 +306,7 @@ static int cache_evict(struct cache *c, const char *spec, bool all)
 	struct cli_hub_opts o = CLI_HUB_OPTS_INIT;
 	struct split_ctx split = { .root = root, .mine = &mine, .others = &others };
 	struct hub_repo repo;
-	char key[128], commit[41], freed[32];
+	char key[HUB_REPO_ID_MAX + 16], commit[41], freed[32];
 	uint64_t evicted = 0, shared = 0;
 	int rc;
 

@@ -54,7 +54,7 @@ static void repo_page(const struct hub_http_failure *f, char *out,
 int hub_error_from_http(struct hub_error *err,
 			const struct hub_http_failure *f)
 {
-	char what[160], page[256], hub_said[HUB_MESSAGE_MAX / 2] = "";
+	char what[HUB_REPO_ID_MAX + 16], page[HUB_REPO_ID_MAX + 272], hub_said[HUB_MESSAGE_MAX / 2] = "";
 	const char *code = f->hub_code ? f->hub_code : "";
 	const char *rev = f->repo ? hub_repo_revision(f->repo) : "";
 	int rc;

@@ -36,7 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HUB_REPO_ID_MAX 96
+#define HUB_REPO_PART_MAX 96 /* an org's name, or a repo's */
+#define HUB_REPO_ID_MAX (2 * HUB_REPO_PART_MAX + 1)
 #define HUB_REVISION_MAX 255
 #define HUB_OID_HEX 40    /* git sha1 */
 #define HUB_SHA256_HEX 64 /* LFS oid */
@@ -123,8 +124,8 @@ const char *hub_repo_type_name(enum hub_repo_type type);
 int hub_repo_type_parse(const char *name, enum hub_repo_type *out);
 
 /* Is @id a repo id the Hub accepts: "name" or "org/name", [A-Za-z0-9_.-],
- * at most 96 characters, no leading/trailing '-' or '.', no "--" or "..",
- * not ending in ".git"? */
+ * at most 96 characters each, no leading/trailing '-' or '.', no "--" or
+ * "..", not ending in ".git"? */
 bool hub_repo_id_is_valid(const char *id);
 
 /* Is @rev a revision we can name: 1..255 bytes, no control characters? */

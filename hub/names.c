@@ -95,6 +95,11 @@ bool hub_repo_id_is_valid(const char *id)
 
 	if (len == 0 || len > HUB_REPO_ID_MAX)
 		return false;
+	/* As huggingface_hub's REPO_ID_REGEX: each part at most HUB_REPO_PART_MAX. */
+	if (slash ? (size_t)(slash - id) > HUB_REPO_PART_MAX ||
+			    len - (size_t)(slash - id) - 1 > HUB_REPO_PART_MAX
+		  : len > HUB_REPO_PART_MAX)
+		return false;
 	if (len >= 4 && strcmp(id + len - 4, ".git") == 0)
 		return false;
 	if (!slash)
@@ -151,7 +156,12 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* Percent-decode @in into @out (at most @size - 1 bytes). 0 or -EINVAL. */
+/*
+ * Percent-decode @in into @out (at most @size - 1 bytes), as HfFileSystem
+ * does (urllib.parse.unquote): a '%' not followed by two hex digits is
+ * itself ("100%", "50%off" are branch names git allows). 0 or -EINVAL (a
+ * NUL, or too long).
+ */
 static int percent_decode(const char *in, char *out, size_t size)
 {
 	size_t n = 0;
@@ -163,12 +173,12 @@ static int percent_decode(const char *in, char *out, size_t size)
 			int hi = p[1] ? hex_value(p[1]) : -1;
 			int lo = hi >= 0 && p[2] ? hex_value(p[2]) : -1;
 
-			if (hi < 0 || lo < 0)
-				return -EINVAL;
-			c = (char)(hi * 16 + lo);
-			if (c == '\0')
-				return -EINVAL;
-			p += 2;
+			if (hi >= 0 && lo >= 0) {
+				c = (char)(hi * 16 + lo);
+				if (c == '\0')
+					return -EINVAL;
+				p += 2;
+			}
 		}
 		if (n + 1 >= size)
 			return -EINVAL;
@@ -231,7 +241,12 @@ int hub_repo_format(const struct hub_repo *repo, char *out, size_t size)
 	rc = buf_printf(&b, "%s%s", hub_repo_url_prefix(repo->type), repo->id);
 	if (rc == 0 && repo->revision[0]) {
 		rc = buf_append_str(&b, "@");
-		if (rc == 0 && strchr(repo->revision, '/'))
+		/*
+		 * Escaped wherever parsing would read it otherwise: a '/' would
+		 * start a path, and a '%' would be decoded again (branch "a%2Fb"
+		 * came back as branch "a/b", another one; a helper's review).
+		 */
+		if (rc == 0 && strpbrk(repo->revision, "/%"))
 			rc = hub_url_escape(&b, repo->revision, false);
 		else if (rc == 0)
 			rc = buf_append_str(&b, repo->revision);

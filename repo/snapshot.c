@@ -277,7 +277,7 @@ static int store_listing(const char *root, const struct repo_snapshot *s,
 struct repo_table {
 	struct repo_table *next;
 	unsigned refs;
-	char repo_key[128];
+	char repo_key[HUB_REPO_ID_MAX + 16];
 	char commit[41];
 	struct repo_entry *entries;
 	size_t n_entries;

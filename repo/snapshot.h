@@ -73,7 +73,7 @@ struct repo_table;
 struct repo_snapshot {
 	atomic_int refs;
 	struct hub_repo repo;       /* canonical id; revision as asked ("" = default) */
-	char repo_key[128];         /* "model/ORG/NAME": the cache's name for it */
+	char repo_key[HUB_REPO_ID_MAX + 16]; /* "model/ORG/NAME": the cache's name for it */
 	char commit[41];
 	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
 	bool from_cache_only;       /* the Hub was not asked (offline, or unreachable) */

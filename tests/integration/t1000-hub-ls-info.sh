@@ -78,7 +78,10 @@ expect_eq 2 "$?" "a --type that contradicts the prefix exits 2"
 
 # --- bad input: one line on stderr, documented exit codes ---
 expect_code 2 "not a valid repo id" "malformed id exits 2" "$H" ls 'bad..id/x'
-expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad%zz'
+expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad..rev'
+# As HfFileSystem (unquote): a '%' that starts no escape is the branch's own.
+expect_code 3 "revision 'bad%zz' not found" "a '%' that starts no escape is part of the name" \
+	"$H" ls 'hubfs-test/tiny-model@bad%zz'
 expect_code 3 "not found, or private and you are not logged in (log in: set HF_TOKEN" \
 	"missing repo, anonymous: the Hub's 401 is not found (exit 3) and says how to log in" "$H" info hubfs-test/no-such-repo
 expect_code 3 "not found" "missing repo with a token exits 3" env HF_TOKEN=$ALICE_TOKEN "$H" info hubfs-test/no-such-repo

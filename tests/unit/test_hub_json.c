@@ -390,7 +390,7 @@ static void test_repo_list_hostile(void **state)
 		"[{\"id\":\"org/a\\u0000b\"}]",                         /* embedded NUL */
 		"[{\"id\":\"org/a\\nb\"}]",
 		"[{\"id\":\"org/\\u00e9t\\u00e9\"}]",                   /* not [A-Za-z0-9_.-] */
-		"[{\"id\":\"org/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]",
+		"[{\"id\":\"org/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]", /* a name of 97 */
 		"[{\"id\":\"org/a\",\"private\":\"yes\"}]",
 		"[{\"id\":\"org/a\",\"private\":1}]",
 		"[{\"id\":\"org/a\",\"gated\":true}]",

@@ -2,6 +2,7 @@
 /* Repo ids, revisions and URL encoding (hub/names.c). */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
@@ -15,14 +16,22 @@ static void test_repo_ids(void **state)
 	static const char *const good[] = {
 		"gpt2", "org/name", "hubfs-test/tiny-model", "A_b.c-d/E.f_g",
 		"a/b", "x1/y2",
+		/* 96 characters each, as huggingface_hub's REPO_ID_REGEX allows (193 in all) */
+		("012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345/"
+		 "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345"),
+		("0123456789012345678901234567890123456789012345678/"
+		 "01234567890123456789012345678901234567890123456"),
 	};
 	static const char *const bad[] = {
 		"", "/", "org/", "/name", "a/b/c", "org/na me", "org/n@me",
 		"-org/name", "org/name-", ".org/name", "org/name.",
 		"org--x/name", "org/na..me", "org/name.git", "ørg/name",
 		"org/name\n",
-		("0123456789012345678901234567890123456789012345678/"
-		 "01234567890123456789012345678901234567890123456"),
+		/* a part of 97 */
+		("x/"
+		 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123457"),
+		("0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123457/x"),
+		"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123457",
 	};
 
 	(void)state;
@@ -84,7 +93,7 @@ static void test_parse_hffs_forms(void **state)
 static void test_parse_rejects(void **state)
 {
 	static const char *const bad[] = {
-		"org/model@", "org/model@bad%2", "org/model@%zz", "org/model@a%00b",
+		"org/model@", "org/model@a%00b",
 		"org/model@tab\there", "bad id", "org//x", "",
 		/* Not git ref names (git check-ref-format): ".." would vanish from the URL. */
 		"org/model@..", "org/model@%2E%2E", "org/model@.", "org/model@a/../b",
@@ -143,6 +152,25 @@ static void test_format_roundtrip(void **state)
 	assert_int_equal(back.type, HUB_REPO_DATASET);
 	/* Too small an output is an error, not a silent cut. */
 	assert_int_equal(hub_repo_format(&r, text, 8), -EFBIG);
+	/*
+	 * A '%' in a branch's name is escaped, so that the text parses back
+	 * to that branch: "a%2Fb" came back as "a/b", another branch, and
+	 * "100%" as no revision at all (a helper's review).
+	 */
+	static const char *const revisions[] = { "a%2Fb", "100%", "50%off", "a%%b" };
+	for (size_t i = 0; i < sizeof(revisions) / sizeof(revisions[0]); i++) {
+		snprintf(r.revision, sizeof(r.revision), "%s", revisions[i]);
+		assert_int_equal(hub_repo_format(&r, text, sizeof(text)), 0);
+		assert_int_equal(hub_repo_parse(text, HUB_REPO_MODEL, false, &back, &err), 0);
+		assert_string_equal(back.revision, revisions[i]);
+	}
+	/* As HfFileSystem (unquote): a '%' that starts no escape is itself. */
+	assert_int_equal(hub_repo_parse("org/m@100%", HUB_REPO_MODEL, false, &back, &err), 0);
+	assert_string_equal(back.revision, "100%");
+	assert_int_equal(hub_repo_parse("org/m@bad%2", HUB_REPO_MODEL, false, &back, &err), 0);
+	assert_string_equal(back.revision, "bad%2");
+	assert_int_equal(hub_repo_parse("org/m@%zz%41", HUB_REPO_MODEL, false, &back, &err), 0);
+	assert_string_equal(back.revision, "%zzA");
 }
 
 static void test_types(void **state)
