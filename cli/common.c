@@ -47,10 +47,18 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 	case CLI_OPT_RETRIES: {
 		char *end;
 		double v = strtod(arg, &end);
+		bool retries = c == CLI_OPT_RETRIES;
 
-		if (*end || v < 0 || v > 86400 || (c == CLI_OPT_RETRIES && v != (int)v)) {
+		/*
+		 * Written so that NaN fails too; a timeout of 0 (or "") meant
+		 * the default in silence, and retries past HUBFS_MAX_RETRIES's
+		 * 100 were taken.
+		 */
+		if (end == arg || *end ||
+		    !(retries ? v >= 0 && v <= 100 && v == (int)v : v > 0 && v <= 86400)) {
 			fprintf(stderr, "hubfs: '%s' is not a valid %s\n", arg,
-				c == CLI_OPT_RETRIES ? "number of retries" : "number of seconds");
+				retries ? "number of retries (0 to 100)"
+					: "number of seconds (more than 0, at most 86400)");
 			return -1;
 		}
 		if (c == CLI_OPT_CONNECT_TIMEOUT)

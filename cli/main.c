@@ -141,8 +141,9 @@ static int mount_apply(struct mount_args *m, int c, char *arg)
 		break;
 	case 'F':
 		m->copts.min_free_ratio = strtod(arg, &end);
-		if (end == arg || *end || m->copts.min_free_ratio < 0 ||
-		    m->copts.min_free_ratio >= 1) {
+		/* So written that NaN fails too: it turned the floor off, and broke `hubfs status`. */
+		if (end == arg || *end ||
+		    !(m->copts.min_free_ratio >= 0 && m->copts.min_free_ratio < 1)) {
 			fprintf(stderr, "hubfs: --min-free is a ratio in [0, 1)\n");
 			return EXIT_USAGE;
 		}
@@ -285,22 +286,33 @@ static int mount_run(struct mount_args *m)
 	 * terminal. The daemon moves to syslog once it serves (fs_run()).
 	 */
 	log_init("hubfs", m->level, false);
+	/*
+	 * A block being read and one being fetched must fit together, with
+	 * their headers: under less, every read of a file past one block
+	 * ends in EIO (the blocks go before a hash takes them).
+	 */
+	if (m->copts.max_bytes && m->copts.max_bytes < 2 * ((uint64_t)CACHE_BLOCK_SIZE + 65536))
+		log_warn("--max-cache-size %llu holds fewer than two 4 MiB blocks: every file "
+			 "larger than one will fail to read (give it 9M at least)",
+			 (unsigned long long)m->copts.max_bytes);
 	if (hub_global_init() < 0)
 		return EXIT_FAIL;
 	rc = cli_cache_open(m->cache_dir, &m->copts, &cache);
 	if (rc == 0)
 		rc = cli_hub_connect(&m->hub, &cfg, &hub);
 	if (rc == 0) {
-		char line[1024];
+		char line[1024], shown[512];
 
 		/* Which Hub, and how long it gets: the first thing to know when it hangs. */
+		/* A password in the endpoint's URL goes to no log. */
+		hub_redact_url(cfg.endpoint, shown, sizeof(shown));
 		if (cfg.offline)
 			snprintf(line, sizeof(line), "offline: no network use; serving what "
-				 "the cache holds (endpoint %s)", cfg.endpoint);
+				 "the cache holds (endpoint %s)", shown);
 		else
 			snprintf(line, sizeof(line), "Hub endpoint %s (from %s); connect "
 				 "within %.1f s, at least %ld bytes/s over %.1f s, %.1f s per "
-				 "operation, %u retries", cfg.endpoint, cfg.endpoint_source,
+				 "operation, %u retries", shown, cfg.endpoint_source,
 				 cfg.connect_timeout_ms / 1000.0, cfg.min_speed_bps,
 				 cfg.stall_timeout_ms / 1000.0, cfg.op_timeout_ms / 1000.0,
 				 cfg.max_retries);

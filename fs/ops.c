@@ -2165,6 +2165,7 @@ static void fs_destroy(struct fs *fs)
 static int serve(struct fs *fs, int *report)
 {
 	struct fuse_loop_config *loop;
+	char shown[512];
 	int rc;
 
 	/* Threads start after daemonizing: fork() keeps only the caller's. */
@@ -2191,10 +2192,10 @@ static int serve(struct fs *fs, int *report)
 		daemon_report(*report, true);
 		*report = -1;
 	}
+	hub_redact_url(fs->deps.hub_config->endpoint, shown, sizeof(shown)); /* no password */
 	log_info("mounted %s on %s (endpoint %s, cache %s)",
 		 fs->opts.repo ? fs->opts.repo : "the Hub", fs->opts.mountpoint,
-		 fs->deps.hub_config->offline ? "none: offline" : fs->deps.hub_config->endpoint,
-		 cache_dir(fs->deps.cache));
+		 fs->deps.hub_config->offline ? "none: offline" : shown, cache_dir(fs->deps.cache));
 	/* A positive result is the signal that ended the loop: a clean exit. */
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;

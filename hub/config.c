@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/log.h"
 #include "util/path.h"
+#include "util/size.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
 
@@ -42,6 +44,12 @@ static bool env_is_true(const char *name)
 		     strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
 }
 
+/* A variable set to what it cannot be: said once, and the default used. */
+static void env_refused(const char *name, const char *v, const char *want)
+{
+	log_warn("%s='%.40s' is not %s; the default is used", name, v, want);
+}
+
 /* A positive number of seconds from @name, as milliseconds, or @dflt. */
 static long env_secs_ms(const char *name, long dflt)
 {
@@ -52,8 +60,10 @@ static long env_secs_ms(const char *name, long dflt)
 	if (!v || !*v)
 		return dflt;
 	secs = strtod(v, &end);
-	if (*end || secs <= 0 || secs > 86400)
+	if (*end || !(secs > 0 && secs <= 86400)) {
+		env_refused(name, v, "a number of seconds in (0, 86400]");
 		return dflt;
+	}
 	return (long)(secs * 1000);
 }
 
@@ -66,8 +76,13 @@ static long env_long(const char *name, long dflt, long max)
 	if (!v || !*v)
 		return dflt;
 	n = strtol(v, &end, 10);
-	if (*end || n < 0 || n > max)
+	if (*end || n < 0 || n > max) {
+		char want[48];
+
+		snprintf(want, sizeof(want), "a whole number in [0, %ld]", max);
+		env_refused(name, v, want);
 		return dflt;
+	}
 	return n;
 }
 
@@ -166,12 +181,35 @@ static int hf_home(char *out, size_t size)
 {
 	const char *v = getenv("HF_HOME");
 
-	if (v && *v) {
-		int n = snprintf(out, size, "%s", v);
-
-		return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
-	}
+	if (v && *v)
+		return path_expand_user(v, out, size); /* "~/x", as huggingface_hub */
 	return path_user_cache_dir("huggingface", out, size);
+}
+
+/* Nothing but what clean_token() strips (spaces, CR, LF, tabs). */
+static bool token_is_blank(const char *t)
+{
+	return t[strspn(t, " \t\r\n")] == '\0';
+}
+
+/* The token of HF_TOKEN_PATH, else of $HF_HOME/token, if there is one. */
+static int token_from_files(struct hub_config *cfg, char *path, size_t size,
+			    struct hub_error *err)
+{
+	const char *v = getenv("HF_TOKEN_PATH");
+	int rc;
+
+	if (v && *v) {
+		cfg->token_source = "HF_TOKEN_PATH";
+		rc = path_expand_user(v, path, size); /* "~/x", as huggingface_hub */
+		return rc < 0 ? hub_fail(err, rc, 0, "HF_TOKEN_PATH is too long") :
+			read_token_file(path, false, &cfg->token, err);
+	}
+	if (size < 7 || hf_home(path, size - 6) < 0)
+		return 0;
+	memcpy(path + strlen(path), "/token", sizeof("/token"));
+	cfg->token_source = "$HF_HOME/token";
+	return read_token_file(path, false, &cfg->token, err);
 }
 
 int hub_config_load(struct hub_config *cfg,
@@ -190,10 +228,17 @@ int hub_config_load(struct hub_config *cfg,
 					      DEFAULT_CONNECT_TIMEOUT_MS);
 	cfg->stall_timeout_ms = env_secs_ms("HUBFS_STALL_TIMEOUT",
 					    DEFAULT_STALL_TIMEOUT_MS);
-	cfg->min_speed_bps = env_long("HUBFS_MIN_SPEED", DEFAULT_MIN_SPEED_BPS,
-				      1L << 30);
-	if (cfg->min_speed_bps < 1)
-		cfg->min_speed_bps = DEFAULT_MIN_SPEED_BPS;
+	cfg->min_speed_bps = DEFAULT_MIN_SPEED_BPS;
+	{
+		/* Bytes per second, in the units --min-speed takes (1K, 10M). */
+		const char *v = getenv("HUBFS_MIN_SPEED");
+		uint64_t bps;
+
+		if (v && *v && (size_parse(v, &bps) < 0 || bps < 1 || bps > (1ull << 30)))
+			env_refused("HUBFS_MIN_SPEED", v, "a rate in bytes/s (1K, 10M) up to 1G");
+		else if (v && *v)
+			cfg->min_speed_bps = (long)bps;
+	}
 	cfg->op_timeout_ms = env_secs_ms("HUBFS_OP_TIMEOUT", DEFAULT_OP_TIMEOUT_MS);
 	cfg->max_retries = (unsigned)env_long("HUBFS_MAX_RETRIES", 5, 100);
 	cfg->retry_base_ms = env_long("HUBFS_RETRY_BASE_MS", 500, 60000);
@@ -225,26 +270,34 @@ int hub_config_load(struct hub_config *cfg,
 	if (rc < 0)
 		goto fail;
 
+	/*
+	 * As huggingface_hub's get_token(): HF_TOKEN, else the older
+	 * HUGGING_FACE_HUB_TOKEN, each only when it holds a token once
+	 * cleaned (a blank one falls through to the file), else the file.
+	 */
 	env_token = getenv("HF_TOKEN");
+	if (!env_token || !*env_token)
+		env_token = getenv("HUGGING_FACE_HUB_TOKEN");
 	if (ovr->token_file) {
 		rc = read_token_file(ovr->token_file, true, &cfg->token, err);
 		cfg->token_source = "--token-file";
+		if (rc == 0 && !cfg->token)
+			rc = hub_fail(err, -EINVAL, 0, "the token file '%s' holds no token",
+				      ovr->token_file);
+	} else if (env_token && *env_token && token_is_blank(env_token)) {
+		/* huggingface_hub's _clean_token() makes it None: the file decides. */
+		rc = token_from_files(cfg, path, sizeof(path), err);
 	} else if (env_token && *env_token) {
 		bool bad;
 
 		cfg->token = clean_token(env_token, &bad);
-		cfg->token_source = "HF_TOKEN";
+		cfg->token_source = env_token == getenv("HF_TOKEN") ? "HF_TOKEN"
+								    : "HUGGING_FACE_HUB_TOKEN";
 		if (bad)
 			rc = hub_fail(err, -EINVAL, 0,
-				      "HF_TOKEN has characters a token cannot have");
-	} else if (getenv("HF_TOKEN_PATH") && *getenv("HF_TOKEN_PATH")) {
-		rc = read_token_file(getenv("HF_TOKEN_PATH"), false, &cfg->token,
-				     err);
-		cfg->token_source = "HF_TOKEN_PATH";
-	} else if (hf_home(path, sizeof(path) - 6) == 0) {
-		memcpy(path + strlen(path), "/token", sizeof("/token"));
-		rc = read_token_file(path, false, &cfg->token, err);
-		cfg->token_source = "$HF_HOME/token";
+				      "%s has characters a token cannot have", cfg->token_source);
+	} else {
+		rc = token_from_files(cfg, path, sizeof(path), err);
 	}
 	if (rc < 0)
 		goto fail;

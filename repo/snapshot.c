@@ -556,17 +556,20 @@ int repo_hf_hub_cache_path(char *out, size_t size)
 {
 	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
 	const char *home = getenv("HF_HOME");
-	int n = 0;
+	char joined[PATH_MAX];
 
+	/* "~" as huggingface_hub expands it (os.path.expanduser). */
 	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (legacy && *legacy)
-		n = snprintf(out, size, "%s", legacy);
-	else if (home && *home)
-		n = snprintf(out, size, "%s/hub", home);
-	else if (path_user_cache_dir("huggingface/hub", out, size) < 0)
-		return -ENOENT;
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+		return path_expand_user(v, out, size);
+	if (legacy && *legacy)
+		return path_expand_user(legacy, out, size);
+	if (home && *home) {
+		int n = snprintf(joined, sizeof(joined), "%s/hub", home);
+
+		return n < 0 || (size_t)n >= sizeof(joined) ? -ENAMETOOLONG :
+			path_expand_user(joined, out, size);
+	}
+	return path_user_cache_dir("huggingface/hub", out, size) < 0 ? -ENOENT : 0;
 }
 
 int repo_hf_hub_cache_dir(char *out, size_t size)

@@ -90,6 +90,18 @@ int path_validate_repo_path(const char *path)
 	}
 }
 
+int path_expand_user(const char *in, char *out, size_t size)
+{
+	const char *home = getenv("HOME");
+	int n;
+
+	if (in[0] == '~' && (in[1] == '\0' || in[1] == '/') && home && *home)
+		n = snprintf(out, size, "%s%s", home, in + 1);
+	else
+		n = snprintf(out, size, "%s", in);
+	return n >= 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
 int path_user_cache_dir(const char *sub, char *out, size_t size)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME");

@@ -35,4 +35,12 @@ bool path_is_utf8(const char *s, size_t len);
  */
 int path_user_cache_dir(const char *sub, char *out, size_t size);
 
+/*
+ * @in with a leading "~" or "~/" made $HOME, as Python's
+ * os.path.expanduser() does for the variables huggingface_hub reads
+ * (HF_HOME="~/x"), into @out. 0 or -ENAMETOOLONG; without $HOME, @in as
+ * it is.
+ */
+int path_expand_user(const char *in, char *out, size_t size);
+
 #endif /* HUBFS_UTIL_PATH_H */

@@ -79,6 +79,12 @@ expect_eq 2 "$?" "a --type that contradicts the prefix exits 2"
 # --- bad input: one line on stderr, documented exit codes ---
 expect_code 2 "not a valid repo id" "malformed id exits 2" "$H" ls 'bad..id/x'
 expect_code 2 "not a valid revision" "malformed revision exits 2" "$H" ls 'hubfs-test/tiny-model@bad..rev'
+# Option values that meant the default, or no limit, in silence (a helper's review).
+expect_code 2 "not a valid number of seconds" "--connect-timeout 0 exits 2" "$H" ls --connect-timeout 0 hubfs-test/tiny-model
+expect_code 2 "not a valid number of seconds" "--op-timeout nan exits 2" "$H" ls --op-timeout nan hubfs-test/tiny-model
+expect_code 2 "not a valid number of seconds" "an empty --stall-timeout exits 2" "$H" ls --stall-timeout= hubfs-test/tiny-model
+expect_code 2 "not a valid number of retries" "--retries 5000 exits 2" "$H" ls --retries 5000 hubfs-test/tiny-model
+expect_code 2 "ratio in \[0, 1)" "mount --min-free nan exits 2" "$H" mount "$T" --min-free nan
 # As HfFileSystem (unquote): a '%' that starts no escape is the branch's own.
 expect_code 3 "revision 'bad%zz' not found" "a '%' that starts no escape is part of the name" \
 	"$H" ls 'hubfs-test/tiny-model@bad%zz'

@@ -31,6 +31,13 @@ for how in "--offline" "env"; do
 	expect_eq 0 "$(hub_count)" "$how: not one request reached the Hub"
 done
 
+# A password in the endpoint's URL reaches no log (it did, twice: the
+# endpoint line and the "mounted" line, in syslog for a daemon).
+HF_ENDPOINT="http://user:s3cretpw@127.0.0.1:9" mount_hubfs --offline
+unmount_hubfs
+check "a password in the endpoint goes to no log line" sh -c '! grep -q s3cretpw "$0"' "$HUBFS_LOG"
+check "... which shows it masked" grep -q "endpoint http://\*\*\*@127.0.0.1:9" "$HUBFS_LOG"
+
 # --- the Hub goes away under an online mount ---
 kill "$FAKEHUB_PID"
 wait "$FAKEHUB_PID" 2>/dev/null

@@ -32,6 +32,7 @@ static int clear_env(void **state)
 	(void)state;
 	unsetenv("HF_ENDPOINT");
 	unsetenv("HF_TOKEN");
+	unsetenv("HUGGING_FACE_HUB_TOKEN");
 	unsetenv("HF_TOKEN_PATH");
 	unsetenv("HF_HUB_OFFLINE");
 	unsetenv("XDG_CACHE_HOME");
@@ -93,6 +94,12 @@ static void test_time_bounds(void **state)
 	setenv("HUBFS_MIN_SPEED", "0", 1);
 	setenv("HUBFS_OP_TIMEOUT", "-3", 1);
 	assert_time_bounds(NULL, 1024, 120000);
+	setenv("HUBFS_OP_TIMEOUT", "nan", 1);
+	assert_time_bounds(NULL, 1024, 120000);
+	/* A rate in the units --min-speed takes. */
+	setenv("HUBFS_MIN_SPEED", "2K", 1);
+	setenv("HUBFS_OP_TIMEOUT", "10s", 1);
+	assert_time_bounds(NULL, 2048, 120000);
 }
 
 /* The configuration loads with @ovr and has endpoint @want. */
@@ -160,6 +167,24 @@ static void test_token_precedence(void **state)
 	/* An empty HF_TOKEN means "none" and the files are asked next. */
 	setenv("HF_TOKEN", "", 1);
 	assert_token(NULL, "hf_from_path", NULL);
+	/* So does a blank one, as huggingface_hub's _clean_token() has it. */
+	setenv("HF_TOKEN", " \n", 1);
+	assert_token(NULL, "hf_from_path", "HF_TOKEN_PATH");
+	/* The older HUGGING_FACE_HUB_TOKEN, when HF_TOKEN says nothing. */
+	setenv("HF_TOKEN", "", 1);
+	setenv("HUGGING_FACE_HUB_TOKEN", "hf_older", 1);
+	assert_token(NULL, "hf_older", "HUGGING_FACE_HUB_TOKEN");
+	setenv("HF_TOKEN", "hf_from_env", 1);
+	assert_token(NULL, "hf_from_env", "HF_TOKEN");
+	unsetenv("HF_TOKEN");
+	unsetenv("HUGGING_FACE_HUB_TOKEN");
+	/* "~" in HF_TOKEN_PATH and HF_HOME, as os.path.expanduser() has it. */
+	setenv("HF_TOKEN_PATH", "~/other", 1);
+	assert_token(NULL, "hf_from_path", "HF_TOKEN_PATH");
+	unsetenv("HF_TOKEN_PATH");
+	setenv("HF_HOME", "~", 1);
+	assert_token(NULL, "hf_from_home", "$HF_HOME/token");
+	setenv("HF_HOME", dir, 1);
 }
 
 static void test_bad_tokens(void **state)
@@ -172,6 +197,19 @@ static void test_bad_tokens(void **state)
 	/* A named token file must exist; the default one may be missing. */
 	assert_int_equal(hub_config_load(&cfg, &ovr, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "no-such-token-file"));
+	/* ... and hold a token: empty, it meant "anonymous" in silence, over HF_TOKEN too. */
+	{
+		char path[256];
+		struct hub_config_overrides named = { 0 };
+
+		write_file("cli", "\n");
+		snprintf(path, sizeof(path), "%s/cli", dir);
+		named.token_file = path;
+		setenv("HF_TOKEN", "hf_from_env", 1);
+		assert_int_equal(hub_config_load(&cfg, &named, &err), -EINVAL);
+		assert_non_null(strstr(err.message, "holds no token"));
+		unsetenv("HF_TOKEN");
+	}
 	/* A token that could smuggle a header is refused, and not echoed. */
 	setenv("HF_TOKEN", "hf_x\r\nX-Evil: 1", 1);
 	assert_int_equal(hub_config_load(&cfg, NULL, &err), -EINVAL);
