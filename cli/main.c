@@ -90,6 +90,7 @@ struct mount_args {
 	char *o_lists[16];          /* copies of -o lists: their values are kept */
 	size_t n_o_lists;
 	char repo_spec[HUB_REPO_ID_MAX + 3 * HUB_REVISION_MAX + 16]; /* --repo, typed */
+	bool check_only;            /* mount -f (fake): every check, no mount */
 };
 
 static const struct option mount_longopts[] = {
@@ -261,6 +262,20 @@ static int mount_apply_list(struct mount_args *m, const char *list)
 	return 0;
 }
 
+/* mount -f: the mount point must be a directory we can enter. */
+static int mountpoint_usable(const char *path)
+{
+	struct stat st;
+
+	errno = 0;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || access(path, X_OK) < 0) {
+		log_err("cannot mount on '%s': %s", path,
+			errno ? strerror(errno) : "not a directory");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
 static int mount_run(struct mount_args *m)
 {
 	struct hub_config cfg = { 0 };
@@ -320,7 +335,10 @@ static int mount_run(struct mount_args *m)
 		log_info("%s", line);
 		deps = (struct fs_deps){ .hub = hub, .hub_config = &cfg, .cache = cache,
 					 .cache_options = &m->copts };
-		rc = fs_run(&m->opts, &deps) == 0 ? EXIT_OK : EXIT_FAIL;
+		if (m->check_only)
+			rc = mountpoint_usable(m->opts.mountpoint);
+		else
+			rc = fs_run(&m->opts, &deps) == 0 ? EXIT_OK : EXIT_FAIL;
 		hub_client_free(hub);
 		hub_config_release(&cfg);
 	}
@@ -429,8 +447,11 @@ static int cmd_mount_helper(const char *prog, int argc, char **argv)
 		fprintf(stderr, "%s: foreground and debug are for 'hubfs mount'\n", prog);
 		rc = EXIT_USAGE;
 	}
-	if (rc == 0 && !fake)
+	/* -f ("fake"): every check mount_run() makes (options, endpoint, token, cache), no mount. */
+	if (rc == 0) {
+		m.check_only = fake;
 		rc = mount_run(&m);
+	}
 	mount_args_release(&m);
 	return rc;
 }

@@ -80,6 +80,17 @@ check "nothing was mounted" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
 ln -s "$HUBFS_BIN" "$T/mount.hubfs"
 check "mount.hubfs -f (fake) mounts nothing" "$T/mount.hubfs" hubfs "$MNT" -f -o "endpoint=$HUB_URL"
 check "... and exits 0 with nothing mounted" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
+# -f checks what the mount would: an fstab line that cannot mount fails it
+# (it passed whatever it held before; a helper's review).
+for bad in "endpoint=ftp://x" "endpoint=$HUB_URL,token_file=/nonexistent" \
+	"endpoint=$HUB_URL,cache_dir=/proc/nope"; do
+	rc=0
+	"$T/mount.hubfs" hubfs "$MNT" -f -o "$bad" 2>"$T/fake.err" || rc=$?
+	check "mount.hubfs -f -o $bad fails (exit $rc)" test "$rc" -ne 0
+done
+rc=0
+"$T/mount.hubfs" hubfs "$T/no-such-dir" -f -o "endpoint=$HUB_URL" 2>"$T/fake.err" || rc=$?
+check "mount.hubfs -f on a mount point that is not there fails (exit $rc)" test "$rc" -ne 0
 rc=0
 "$T/mount.hubfs" org/name "$MNT" -o "endpoint=$HUB_URL" 2>"$T/src.err" || rc=$?
 expect_eq 2 "$rc" "a source other than 'hubfs' is refused"
