@@ -2616,21 +2616,28 @@ static bool may_answer_before_verdict(struct cache *c, struct cache_object *o,
  * a complete object, or the running hash when it can reach the end).
  * Still none: while no block went since the set began (hash_losses), the
  * object is incomplete only because reads that marked their blocks are
- * still to fetch them, and the one that completes it meets the verdict;
- * when one went before any hash took it (a cap smaller than the readers
+ * still to fetch them, and the one that completes it meets the verdict.
+ * When one went before any hash took it (a cap smaller than the readers
  * need, another process's eviction, a file gone while the object was
- * hashed), nothing can vouch for what was handed out: the content is
- * refused (-EBADMSG), to be fetched and hashed anew, as the mount refuses
- * an end read after a lost hash (fs/ops.c, END_LOST). Fetches end by their
- * deadlines.
+ * hashed), the blocks missing are fetched back (@src), each held to the
+ * content stamp of the bytes handed out of it (note_block()), and a whole
+ * hash decides: what it vouches for is what readers were given. Refusing
+ * there instead failed with EIO every reader of the whole file that a
+ * `hubfs cache evict` or `prune` beside the mount overtook, on a right
+ * file (a helper's review). Where the blocks cannot all be had at once (a
+ * cap smaller than the object), nothing can vouch for what was handed
+ * out: the content is refused (-EBADMSG), to be fetched and hashed anew,
+ * as the mount refuses an end read after a lost hash (fs/ops.c,
+ * END_LOST). Fetches end by their deadlines.
  */
-static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t offset,
-			       size_t len, uint32_t rejects, struct cache_error *err)
+static int settle_served_whole(struct cache *c, struct cache_object *o,
+			       const struct cache_source *src, uint64_t offset, size_t len,
+			       uint32_t rejects, struct cache_error *err)
 {
 	const char *why = "every byte of it was handed out, and no hash can vouch for them: "
 			  "blocks went before a hash took them (a cap too small for the "
 			  "readers at once, --max-cache-size?); it is fetched again";
-	bool decided, decidable;
+	bool decided, decidable, lost;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
@@ -2639,9 +2646,24 @@ static int settle_served_whole(struct cache *c, struct cache_object *o, uint64_t
 	/* Refused since the read began: the caller fails it (o->rejects). */
 	decided = !serves_all(o, 0, 0) || o->verified || o->vouched || o->rejects != rejects;
 	decidable = o->n_present == o->n_blocks || running_verdict_due(o);
+	lost = o->hash_losses != o->served_losses;
 	pthread_mutex_unlock(&c->lock);
 	if (decided)
 		return 0;
+	if (!decidable && lost && src) {
+		bool completed = false;
+
+		/* Another process's eviction: learn every block it took at once, not one a round. */
+		cache_object_refresh(c, &o->key);
+		rc = 0;
+		for (uint32_t k = 0; rc == 0 && k < o->n_blocks; k++)
+			rc = get_block(c, o, src, k, 0, 0, NULL, NULL, false, &completed, err);
+		if (rc < 0)
+			return rc;
+		pthread_mutex_lock(&c->lock);
+		decidable = o->n_present == o->n_blocks || running_verdict_due(o);
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (decidable) {
 		rc = settle(c, o, true, offset, len, rejects, err);
 		if (rc < 0)
@@ -2728,7 +2750,7 @@ static ssize_t read_object(struct cache *c, struct cache_object *o,
 		if (rc == 0)
 			rc = settle(c, o, completed, offset, len, rejects, err);
 		if (rc == 0)
-			rc = settle_served_whole(c, o, offset, len, rejects, err);
+			rc = settle_served_whole(c, o, src, offset, len, rejects, err);
 		if (rc == 0) {
 			/* Did the object fail its hash while we were reading it? */
 			pthread_mutex_lock(&c->lock);
