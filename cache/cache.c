@@ -4166,7 +4166,15 @@ int cache_evict_object(struct cache *c, const struct cache_key *key)
 	c->stats.evicted_blocks += o->n_blocks;
 	o->refs++;
 	pthread_mutex_unlock(&c->lock);
-	discard_files(c, o);
+	/*
+	 * The directory stays when another process is storing a block of it
+	 * (its temporary file): without a meta file, the block it links next
+	 * would be taken for damage and removed at the next open (a helper's
+	 * review: `cache evict` beside a download). A meta file of an object
+	 * not verified keeps it, as discard_rejected() does.
+	 */
+	if (!discard_files(c, o))
+		write_objmeta(c, &o->key, NULL);
 	put_object_unlocked(c, o);
 	return 0;
 }

@@ -145,12 +145,16 @@ static int cache_ls(struct cache *c, bool json)
 		return CLI_EXIT_FAIL;
 	}
 	cache_usage(c, &u);
-	if (json)
-		printf("{\"dir\": \"%s\", \"bytes\": %" PRIu64 ", \"objects\": %" PRIu64
-		       ", \"repos\": [", cache_dir(c), u.bytes, u.objects);
-	else
+	if (json) {
+		/* Escaped: a '"' or '\\' in the directory's name broke the document. */
+		fputs("{\"dir\": ", stdout);
+		cli_json_string(stdout, cache_dir(c));
+		printf(", \"bytes\": %" PRIu64 ", \"objects\": %" PRIu64 ", \"repos\": [", u.bytes,
+		       u.objects);
+	} else {
 		printf("%-40s %-20s %-8s %7s %23s  %s\n", "REPO", "REVISIONS", "COMMIT",
 		       "FILES", "CACHED / SIZE", "STATE");
+	}
 	for (size_t i = 0; i < st.n; i++) {
 		struct ls_row *r = &st.rows[i];
 		const char *state = r->files == UINT64_MAX ? "unreadable" :
@@ -274,6 +278,24 @@ static int split_listing(void *ctx_, const char *repo, const char *commit)
 	return 0;
 }
 
+/* Does a ref other than @ctx->revision point at @ctx->commit? */
+struct other_ref {
+	const char *revision, *commit;
+	bool found;
+};
+
+static int find_other_ref(void *ctx_, const char *repo, const char *revision,
+			  const char *commit, int64_t resolved_at)
+{
+	struct other_ref *ctx = ctx_;
+
+	(void)repo;
+	(void)resolved_at;
+	if (strcmp(revision, ctx->revision) != 0 && strcmp(commit, ctx->commit) == 0)
+		ctx->found = true;
+	return 0;
+}
+
 static bool in_set(const struct key_set *set, const struct cache_key *key)
 {
 	for (size_t i = 0; i < set->n; i++) {
@@ -338,6 +360,21 @@ static int cache_evict(struct cache *c, const char *spec, bool all)
 		fprintf(stderr, "hubfs: the cache holds nothing of '%s'\n", spec);
 		rc = CLI_EXIT_NOT_FOUND;
 		goto out;
+	}
+	/*
+	 * Another ref of the repo at the same commit (main and v1.0 at one
+	 * commit share one listing) still wants every file of it: only the
+	 * ref goes. They were evicted, with no word of it, before (a
+	 * helper's review).
+	 */
+	if (rc == 0 && repo.revision[0] && commit[0]) {
+		struct other_ref other = { .revision = repo.revision, .commit = commit };
+
+		cache_refs_each(root, key, find_other_ref, &other);
+		if (other.found) {
+			shared += mine.n;
+			mine.n = 0;
+		}
 	}
 	for (size_t i = 0; rc == 0 && i < mine.n; i++) {
 		if (in_set(&others, &mine.keys[i]))

@@ -35,7 +35,22 @@ int size_parse(const char *text, uint64_t *out)
 
 	if (!text || !*text || strchr(text, '-'))
 		return -EINVAL;
+	/*
+	 * Digits, a point and digits, then a unit: strtod() alone took hex,
+	 * hex floats and exponents ("0x10M", "0x1p20", "1e3M"), which no
+	 * page documents (a helper's review).
+	 */
+	for (s = text; (*s >= '0' && *s <= '9') || *s == '.'; s++)
+		;
+	if (s == text || strchr(s, '.') || strspn(text, "0123456789") == 0)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if ((*p >= '0' && *p <= '9') || *p == '.')
+			return -EINVAL; /* a digit after the unit began */
+	}
 	v = strtod(text, &end);
+	if (end != s)
+		return -EINVAL;
 	if (end == text || !isfinite(v) || v < 0)
 		return -EINVAL;
 	while (*end == ' ')

@@ -66,6 +66,20 @@ check "download v1.0 too" "$H" download --quiet $REPO@v1.0
 "$H" cache evict $REPO@v1.0 >"$T/evict"
 expect_eq 0 "$?" "cache evict REPO@v1.0"
 check "... keeps what main still uses" grep -q "kept: other repos or revisions use them" "$T/evict"
+# --json of a cache in a folder whose name holds a '"': valid JSON.
+expect_eq True "$("$H" cache ls --json --cache-dir "$T/q\"x\\y/c" |
+	"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["dir"].endswith("q\"x\\y/c"))')" \
+	"cache ls --json of a directory named with '\"' and '\\': valid JSON, the name kept"
+# A ref at the commit another ref names (big-dataset's main and v1.0):
+# evicting one evicts no file, only the ref (all of them went before).
+DS=datasets/hubfs-test/big-dataset
+"$H" download --quiet $DS --include README.md >/dev/null
+"$H" download --quiet $DS@v1.0 --include README.md >/dev/null
+"$H" cache evict $DS@v1.0 >"$T/evict-ds"
+expect_eq 0 "$?" "cache evict of a ref whose commit another ref names"
+check "... evicts no file of it" grep -q "^evicted 0 files of $DS@v1.0" "$T/evict-ds"
+check "... and says main still uses them" grep -q "kept: other repos or revisions use them" "$T/evict-ds"
+check "... main's README.md is still cached" sh -c '"$0" download --quiet --offline "$1" --include README.md' "$H" $DS
 check "... v1.0 is gone from cache ls" sh -c '! "$0" cache ls | grep -q "v1.0"' "$H"
 check "... main is still verified" sh -c '"$0" cache ls | grep "^model/$1 " | grep -q "verified$"' "$H" $REPO
 fakehub_ctl DELETE log >/dev/null

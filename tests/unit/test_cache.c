@@ -4284,6 +4284,31 @@ static void test_evict_object(void **state)
 	assert_int_equal(mem_object_fetches(a, 0), 2);
 	assert_int_equal(mem_object_fetches(b, 0), 1);
 	assert_true(info(f, &a->key).verified);
+
+	/*
+	 * Evicted while another process stores a block of it (its temporary
+	 * file keeps the directory): a meta file stays, so that the block it
+	 * links next is the object's, not damage for the next open to remove
+	 * (a helper's review: `cache evict` beside a download).
+	 */
+	{
+		char tmp[2 * PATH_MAX], meta[2 * PATH_MAX], blk[2 * PATH_MAX];
+
+		snprintf(tmp, sizeof(tmp), "%s/b1.tmp.%ld.0", dir, (long)getpid());
+		write_file(tmp, "x", 1);
+		assert_int_equal(cache_evict_object(f->c, &a->key), 0);
+		snprintf(meta, sizeof(meta), "%s/meta", dir);
+		assert_true(exists(meta));
+		/* The other process links its block; the next open keeps it. */
+		block_file(f, &a->key, 0, blk, sizeof(blk));
+		assert_false(exists(blk));
+		read_expect(f, a, 0, 100, 100); /* stands in for the other process's store */
+		assert_true(exists(blk));
+		unlink(tmp);
+		fx_reopen(f);
+		assert_true(exists(blk));
+		assert_int_equal(stats(f).dropped_at_open, 0);
+	}
 }
 
 static void test_prune(void **state)

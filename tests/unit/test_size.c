@@ -49,6 +49,14 @@ static void test_parse(void **state)
 	assert_int_equal(size_parse("1Kx", &v), -EINVAL);
 	assert_int_equal(size_parse("nan", &v), -EINVAL);
 	assert_int_equal(size_parse("99999999P", &v), -EINVAL);
+	/* Only digits, a point, and a unit: strtod() took these as well. */
+	assert_int_equal(size_parse("0x10M", &v), -EINVAL);
+	assert_int_equal(size_parse("0x1p20", &v), -EINVAL);
+	assert_int_equal(size_parse("1e3M", &v), -EINVAL);
+	assert_int_equal(size_parse("1.2.3", &v), -EINVAL);
+	assert_int_equal(size_parse(" 5", &v), -EINVAL);
+	assert_int_equal(size_parse("inf", &v), -EINVAL);
+	assert_int_equal(size_parse("5M1", &v), -EINVAL);
 }
 
 int main(void)
