@@ -3871,7 +3871,14 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->changed, NULL);
 	pthread_mutex_init(&c->usage_mutex, NULL);
-	rc = fileio_mkdirs(c->dir, 0755);
+	/*
+	 * A cache made here is its owner's alone (0700): it holds what the
+	 * token reads, private repos included, and its files are 0644 like
+	 * huggingface_hub's; other users read through the mount, with
+	 * allow_other. One that exists keeps its mode (a helper's review
+	 * found a private repo's weights readable by every local user).
+	 */
+	rc = fileio_mkdirs(c->dir, 0700);
 	if (rc == 0) {
 		/*
 		 * Absolute from here on: a mount's daemon moves to "/", and a

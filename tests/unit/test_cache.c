@@ -3928,6 +3928,28 @@ static void test_open_refuses_links_at_the_top(void **state)
 	scratch_dir_remove(out);
 }
 
+/* A cache directory made by hubfs is its owner's alone; one that exists keeps its mode. */
+static void test_new_cache_is_private(void **state)
+{
+	struct fx *f = *state;
+	struct cache_options opts = f->opts;
+	char dir[PATH_MAX + 16];
+	struct cache *c = NULL;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/fresh", f->dir);
+	opts.dir = dir;
+	assert_int_equal(cache_open(&opts, &c), 0);
+	cache_close(c);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(cache_open(&opts, &c), 0);
+	cache_close(c);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755);
+}
+
 /* A wrong-size block file and a block past the end are dropped at open. */
 static void test_open_drops_misfit_blocks(void **state)
 {
@@ -5640,6 +5662,7 @@ int main(void)
 		T(test_open_keeps_a_live_fetch_of_a_discarded_object),
 		T(test_open_never_follows_links),
 		T(test_open_refuses_links_at_the_top),
+		T(test_new_cache_is_private),
 		T(test_open_refuses_a_foreign_directory),
 		T(test_usage_lock_held_elsewhere_waits_bounded),
 		T(test_refresh_of_a_file_never_read_makes_no_state),
