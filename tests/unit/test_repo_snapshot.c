@@ -379,6 +379,137 @@ static void test_refs_threads(void **state)
 	repo_snapshot_unref(s); /* the last one frees it (ASan: no leak) */
 }
 
+/*
+ * A blob of huggingface_hub's cache checked good in one repo's folder
+ * vouches for no other file: org/other's blob of the same name and size
+ * holds other bytes, and is checked, and refused (a helper's review: it
+ * was read unchecked, the verdict being kept by the hash alone).
+ */
+static void test_hf_blob_verdict_is_per_file(void **state)
+{
+	struct fx *f = *state;
+	struct hub_error err = { 0 };
+	struct cache_error cerr = { { 0 } };
+	struct repo_snapshot *s1 = NULL, *s2 = NULL;
+	struct hub_repo r2 = f->repo;
+	struct repo_source src1, src2;
+	struct cache_source cs1, cs2;
+	struct cache_key k;
+	char blobs[PATH_MAX + 64], path[PATH_MAX + 128], out[8] = "";
+	struct cache_file_entry e[] = {
+		{ .path = "a.txt", .size = 6, .oid = HELLO_OID },
+	};
+	static char nowhere[] = "http://127.0.0.1:9";
+	struct hub_config offline = { .endpoint = nowhere, .offline = true, .op_timeout_ms = 1000 };
+	struct hub_client *hub = NULL;
+
+	assert_int_equal(hub_client_new(&offline, &hub), 0);
+	assert_int_equal(cache_listing_store(f->dir, "model/org/other", COMMIT, e, 1), 0);
+	assert_int_equal(cache_ref_store(f->dir, "model/org/other", "main", COMMIT, 1), 0);
+	snprintf(r2.id, sizeof(r2.id), "org/other");
+	snprintf(blobs, sizeof(blobs), "%s/models--org--name/blobs", f->hf);
+	assert_int_equal(fileio_mkdirs(blobs, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s", blobs, HELLO_OID);
+	assert_int_equal(fileio_write_atomic(path, "hello\n", 6, 0600, false), 0);
+	snprintf(blobs, sizeof(blobs), "%s/models--org--other/blobs", f->hf);
+	assert_int_equal(fileio_mkdirs(blobs, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s", blobs, HELLO_OID);
+	assert_int_equal(fileio_write_atomic(path, "EVIL!\n", 6, 0600, false), 0);
+	f->env.hf_hub_cache = f->hf;
+	assert_int_equal(repo_snapshot_load(&f->env, &f->repo, &s1, &err), 0);
+	assert_int_equal(repo_snapshot_load(&f->env, &r2, &s2, &err), 0);
+	repo_source_init(&src1, NULL, s1, repo_snapshot_find(s1, "a.txt"), &cs1);
+	repo_entry_key(src1.entry, &k);
+	assert_int_equal(cs1.fetch(cs1.ctx, &k, 0, 6, out, &cerr), 0);
+	assert_memory_equal(out, "hello\n", 6);
+	memset(out, 0, sizeof(out));
+	repo_source_init(&src2, hub, s2, repo_snapshot_find(s2, "a.txt"), &cs2);
+	/* Not from the wrong blob: from the Hub, offline here. */
+	assert_true(cs2.fetch(cs2.ctx, &k, 0, 6, out, &cerr) < 0);
+	assert_null(memmem(out, sizeof(out), "EVIL", 4));
+	repo_snapshot_unref(s1);
+	repo_snapshot_unref(s2);
+	hub_client_free(hub);
+}
+
+/*
+ * A file below a folder that is itself below a file ('a' a file, and
+ * 'a/b/c'): out of the tree, and not counted: a download fetched it, and
+ * the totals counted it (a helper's review).
+ */
+static void test_below_an_ignored_folder_is_ignored(void **state)
+{
+	struct fx *f = *state;
+	struct hub_error err = { 0 };
+	struct repo_snapshot *s = NULL;
+	struct hub_repo r = f->repo;
+	struct cache_file_entry le[] = {
+		{ .path = "a", .size = 6, .oid = HELLO_OID },
+		{ .path = "a/b/c", .size = 1000000, .oid = "4444444444444444444444444444444444444444" },
+	};
+
+	assert_int_equal(cache_listing_store(f->dir, "model/org/name", OTHER_COMMIT, le, 2), 0);
+	snprintf(r.revision, sizeof(r.revision), "%s", OTHER_COMMIT);
+	assert_int_equal(repo_snapshot_load(&f->env, &r, &s, &err), 0);
+	assert_int_equal(s->n_files, 1);
+	assert_int_equal(s->total_bytes, 6);
+	assert_int_equal(repo_snapshot_find(s, "a/b/c")->parent, REPO_NO_ENTRY);
+	repo_snapshot_unref(s);
+}
+
+/* A listing of @n files @depth folders deep, one chain for all (@distinct: one each). */
+static int load_deep(struct fx *f, size_t n, int depth, bool distinct, const char *commit,
+		     struct repo_snapshot **s)
+{
+	struct cache_file_entry *e = calloc(n, sizeof(*e));
+	char *paths = malloc(n * 4100);
+	struct hub_error err = { 0 };
+	struct hub_repo r = f->repo;
+
+	assert_non_null(e);
+	assert_non_null(paths);
+	for (size_t i = 0; i < n; i++) {
+		char *p = paths + i * 4100;
+		size_t k = distinct ? (size_t)snprintf(p, 4100, "d%zu/", i) : 0;
+
+		for (int d = 0; d < depth; d++) {
+			p[k++] = 'a';
+			p[k++] = '/';
+		}
+		snprintf(p + k, 4100 - k, "f%05zu", i);
+		e[i].path = p;
+		e[i].size = 1;
+		memcpy(e[i].oid, HELLO_OID, 41);
+	}
+	assert_int_equal(cache_listing_store(f->dir, "model/org/name", commit, e, n), 0);
+	free(e);
+	free(paths);
+	snprintf(r.revision, sizeof(r.revision), "%s", commit);
+	return repo_snapshot_load(&f->env, &r, s, &err);
+}
+
+/*
+ * Folders implied by deep paths are made once each: 100 files 2,040
+ * folders down one chain make 2,141 entries, and took 443 MB to build
+ * (each file added its whole chain, duplicates dropped after the sort; a
+ * helper's review). A crafted listing of distinct deep chains, which
+ * would imply a thousand times its own bytes, is refused.
+ */
+static void test_implied_folders_are_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct repo_snapshot *s = NULL;
+
+	assert_int_equal(load_deep(f, 100, 2040, false, "cccccccccccccccccccccccccccccccccccccccc", &s), 0);
+	assert_int_equal(s->n_entries, 100 + 2040 + 1);
+	assert_int_equal(s->n_files, 100);
+	repo_snapshot_unref(s);
+	s = NULL;
+	assert_int_equal(load_deep(f, 100, 1000, true, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &s),
+			 -EPROTO);
+	assert_null(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +522,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_table_per_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_from_hf_blob, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hf_blob_verdict_is_per_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_below_an_ignored_folder_is_ignored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_implied_folders_are_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
