@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "util/size.h"
+#include "util/utf8.h"
 
 #define STATUS_XATTR "user.hubfs.status"
 #define STATUS_MAX (64 * 1024)
@@ -174,16 +175,23 @@ static const char *status_str(struct json_object *root, const char *key)
 }
 
 /* A Prometheus label value: \, " and newline escaped. */
+/* A label value: UTF-8 (a path's stray byte becomes U+FFFD), '\\', '"' and newline escaped. */
 static void prom_label(FILE *out, const char *s)
 {
 	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(out, "\\%c", *s);
-		else if (*s == '\n')
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		size_t n = utf8_seq_len(p);
+
+		if (*p == '\\' || *p == '"') {
+			fprintf(out, "\\%c", *p);
+		} else if (*p == '\n') {
 			fputs("\\n", out);
-		else
-			fputc(*s, out);
+		} else if (n == 0) {
+			fputs(UTF8_REPLACEMENT, out);
+		} else {
+			fwrite(p, 1, n, out);
+			p += n - 1;
+		}
 	}
 	fputc('"', out);
 }

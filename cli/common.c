@@ -8,6 +8,7 @@
 #include "cache/cache.h"
 #include "util/log.h"
 #include "util/size.h"
+#include "util/utf8.h"
 
 int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 {
@@ -158,30 +159,12 @@ int cli_parse_repo(const struct cli_hub_opts *o, const char *spec,
 	return rc < 0 ? cli_report(rc, &err) : 0;
 }
 
-/* The length of the well-formed UTF-8 sequence at @p (RFC 3629), or 0. */
-static size_t utf8_len(const unsigned char *p)
-{
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-
-	if (n == 0 || p[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0; /* the NUL that ends @p too */
-	}
-	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
-		return 0;
-	return n;
-}
-
 void cli_json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p >= 0x80) {
-			size_t n = utf8_len(p);
+			size_t n = utf8_seq_len(p);
 
 			/*
 			 * JSON is UTF-8: a byte of a name that is not is written

@@ -28,6 +28,7 @@
 
 #include "util/buf.h"
 #include "util/memroom.h"
+#include "util/utf8.h"
 
 void fs_status_read_begin(struct fs *fs)
 {
@@ -62,12 +63,18 @@ static int json_str(struct buf *b, const char *s)
 		return buf_append_str(b, "null");
 	rc = buf_append_str(b, "\"");
 	for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+		size_t n = utf8_seq_len(p);
+
 		if (*p == '"' || *p == '\\')
 			rc = buf_printf(b, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
 			rc = buf_printf(b, "\\u%04x", *p);
-		else
-			rc = buf_append(b, p, 1);
+		else if (n == 0) /* JSON is UTF-8: a path's stray byte is U+FFFD here */
+			rc = buf_append_str(b, "\\ufffd");
+		else {
+			rc = buf_append(b, p, n);
+			p += n - 1;
+		}
 	}
 	return rc ? rc : buf_append_str(b, "\"");
 }

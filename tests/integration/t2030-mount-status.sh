@@ -158,5 +158,19 @@ check "... and a hit ratio of 1" \
 expect_eq "$(hub_count)" "$(status_field "$T/s3.json" requests)" \
 	"... with as many requests as the log has ($(hub_count))"
 check "the second mount unmounts cleanly" unmount_hubfs
+
+# A cache directory named in no UTF-8 (paths are bytes): the status is
+# still JSON and Prometheus text a strict parser reads (a helper's review:
+# the byte went through as it was, and json.load() failed).
+odd=$(printf '%s/c\377"d' "$T")
+MNT=$(printf '%s/m\377n"t' "$T") # the mount's path is a Prometheus label
+mkdir -p "$MNT"
+mount_hubfs --cache-dir "$odd"
+"$HUBFS_BIN" status "$MNT" --json >"$T/odd.json"
+check "status --json of a cache dir named in no UTF-8 is valid JSON" \
+	"$PYTHON" -c 'import json,sys; d = json.load(open(sys.argv[1], encoding="utf-8")); assert d["cache"]["dir"].endswith("c\ufffd\"d"), d["cache"]["dir"]' "$T/odd.json"
+"$HUBFS_BIN" status "$MNT" --prometheus >"$T/odd.prom"
+check "... and --prometheus is UTF-8, its mount label too" "$PYTHON" -c 'import sys; t = open(sys.argv[1], "rb").read().decode("utf-8"); assert "m\ufffdn\\\"t" in t, t[:300]' "$T/odd.prom"
+check "the third mount unmounts cleanly" unmount_hubfs
 check "no sanitizer report in the daemon's log" scan_logs "$HUBFS_LOG"
 test_done
