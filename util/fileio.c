@@ -251,52 +251,15 @@ int fileio_read_all(const char *path, size_t max_len, struct buf *out)
 	return rc;
 }
 
-int fileio_open_beneath(const char *root, const char *rel, int flags)
+/*
+ * fileio_open_beneath(), and fileio_mkdirs_beneath() when @mode >= 0:
+ * every component of @rel made a directory (mkdirat) before it is opened.
+ */
+static int walk_beneath(const char *root, const char *rel, int flags, int mode)
 {
 	char part[NAME_MAX + 1];
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
-	for (const char *p = rel;;) {
-		const char *end = strchr(p, '/');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		int next;
-
-		if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.') ||
-		    (len == 2 && p[0] == '.' && p[1] == '.')) {
-			close(fd);
-			return -EINVAL;
-		}
-		memcpy(part, p, len);
-		part[len] = '\0';
-		next = end ? openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-			   : openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0) {
-			struct stat st;
-
-			next = -errno;
-			/* O_DIRECTORY says ENOTDIR for a link too: say which. */
-			if (next == -ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISLNK(st.st_mode))
-				next = -ELOOP;
-		}
-		close(fd);
-		if (next < 0 || !end)
-			return next;
-		fd = next;
-		p = end + 1;
-	}
-}
-
-int fileio_mkdirs_beneath(const char *root, const char *rel, int mode)
-{
-	char part[NAME_MAX + 1];
-	int fd;
-
-	if (!*rel)
-		return 0;
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	for (const char *p = rel;;) {
@@ -312,27 +275,45 @@ int fileio_mkdirs_beneath(const char *root, const char *rel, int mode)
 		}
 		memcpy(part, p, len);
 		part[len] = '\0';
-		if (mkdirat(fd, part, (mode_t)mode) < 0 && errno != EEXIST) {
+		if (mode >= 0 && mkdirat(fd, part, (mode_t)mode) < 0 && errno != EEXIST) {
 			next = -errno;
 			close(fd);
 			return next;
 		}
-		next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		next = end || mode >= 0 ?
+			       openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
+			       openat(fd, part, flags | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
 			next = -errno;
+			/* O_DIRECTORY says ENOTDIR for a link too: say which. */
 			if (next == -ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    S_ISLNK(st.st_mode))
 				next = -ELOOP;
 		}
 		close(fd);
-		if (next < 0 || !end) {
-			if (next >= 0)
-				close(next);
-			return next < 0 ? next : 0;
-		}
+		if (next < 0 || !end)
+			return next;
 		fd = next;
 		p = end + 1;
 	}
+}
+
+int fileio_open_beneath(const char *root, const char *rel, int flags)
+{
+	return walk_beneath(root, rel, flags, -1);
+}
+
+int fileio_mkdirs_beneath(const char *root, const char *rel, int mode)
+{
+	int fd;
+
+	if (!*rel)
+		return 0;
+	fd = walk_beneath(root, rel, 0, mode);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 int fileio_mkdirs(const char *path, int mode)
