@@ -62,9 +62,9 @@
  * take no more, and a near link's window crept from 2 to 10 over 8 GiB
  * read in one mount by probes of +1, each judged by the transfers alone.
  *
- * A pause is no slower link: while no place is taken or asked for, the
- * epoch's clock, what it counts of the consumer, and the probe's time
- * stop, and they go on at the next hub_pace_acquire(). A reader that
+ * A pause is no slower link: while no place is taken or asked for (after
+ * the first was), the epoch's clock, what it counts of the consumer, and
+ * the probe's time stop, and they go on at the next hub_pace_acquire(). A reader that
  * paused for minutes inside an epoch had the window narrowed at every
  * pause, and on a link that rewards a wide window it stayed narrow; a
  * mount whose first file was small found its near link only if the next
