@@ -650,6 +650,31 @@ static void load_repo(struct fs *fs, void *r_)
 		repo_snapshot_ref(old);
 	pthread_mutex_unlock(&r->lock);
 
+	/*
+	 * Nothing at hand (the repo's first use, or its node forgotten by the
+	 * kernel under memory pressure, drop_caches): what the cache remembers
+	 * of the revision is put at hand first, so that a caller waits for the
+	 * Hub REFRESH_WAIT_MS at most, as a refresh's do, not --op-timeout (a
+	 * stalled Hub held every lookup under the repo that long: t2009, once,
+	 * beside another test's drop_caches). A commit named by its sha, the
+	 * same content whatever the Hub says, is served from it at once.
+	 */
+	if (!old && !fs->env.offline) {
+		struct repo_env cached = fs->env;
+		struct hub_error ignored = { 0 };
+
+		cached.offline = true;
+		if (repo_snapshot_load(&cached, &r->repo, &old, &ignored) == 0) {
+			pthread_mutex_lock(&r->lock);
+			if (!r->snap) {
+				repo_snapshot_ref(old);
+				r->snap = old;
+				pthread_cond_broadcast(&r->loaded);
+			}
+			pthread_mutex_unlock(&r->lock);
+		}
+	}
+
 	rc = load_snapshot(fs, r, old, fs->deps.hub_config->op_timeout_ms, &fresh, &err);
 
 	pthread_mutex_lock(&r->lock);

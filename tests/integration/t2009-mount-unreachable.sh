@@ -57,6 +57,19 @@ check "... within the short wait ($SECS s)" within 3
 check "... and lists the repos it had" grep -qx tiny-model "$T/out"
 timed ls "$MNT/hubfs-test"
 check "... and the next ls is at once ($SECS s)" within 0.5
+unmount_hubfs
+
+# --- a new mount (or a repo's node the kernel forgot: drop_caches, memory
+# pressure) with the Hub stalled: what the cache remembers of a visited
+# repo is at hand after the short wait, not after --op-timeout (8 s
+# before; it made this test fail once beside another's drop_caches) ---
+mount_hubfs --revision-ttl 2 --op-timeout 8
+timed stat "$R/config.json"
+expect_eq 0 "$RC" "a new mount, the Hub stalled: a file of a repo the cache has is there"
+check "... after the short wait, not --op-timeout ($SECS s)" within 3
+timed cat "$R/config.json"
+expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <"$T/out" | cut -d' ' -f1)" \
+	"... with the right bytes of the commit the cache remembers"
 fakehub_ctl DELETE faults >/dev/null
 unmount_hubfs
 test_done
