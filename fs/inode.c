@@ -1454,6 +1454,37 @@ static int add_local(void *ctx_, const char *repo, const char *commit)
  * was a list of the Hub's to append. Returns 0, or the Hub's error when
  * there was none (offline: 0).
  */
+/* Does the cache hold a listing of a repo of @org? (disk I/O: no lock held) */
+struct org_probe {
+	char prefix[HUB_REPO_ID_MAX + 16];
+	size_t len;
+	bool found;
+};
+
+static int probe_org(void *ctx_, const char *repo, const char *commit)
+{
+	struct org_probe *p = ctx_;
+
+	(void)commit;
+	if (strncmp(repo, p->prefix, p->len) != 0)
+		return 0;
+	p->found = true;
+	return 1; /* one is enough */
+}
+
+static bool org_known_locally(struct fs *fs, const struct fs_node *org)
+{
+	struct org_probe p = { .found = false };
+	int n = snprintf(p.prefix, sizeof(p.prefix), "%s/%s/", hub_repo_type_name(org->type),
+			 org->name);
+
+	if (n < 0 || (size_t)n >= sizeof(p.prefix))
+		return false;
+	p.len = (size_t)n;
+	cache_listings_each(cache_dir(fs->deps.cache), probe_org, &p);
+	return p.found;
+}
+
 static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *org,
 		       struct fs_names *out, bool *from_hub)
 {
@@ -1463,14 +1494,21 @@ static int org_listing(struct fs *fs, const struct fs_wait *w, struct fs_node *o
 
 	pthread_mutex_lock(&fs->lock);
 	if (!org->listed || now - org->listed_at >= fs->opts.revision_ttl_secs) {
-		/* With a list at hand, a refresh is waited for briefly (above). */
+		/*
+		 * With a list at hand, a refresh is waited for briefly (above);
+		 * so it is with repos of the org in the cache (a new mount, or
+		 * the org's node forgotten by the kernel), which serve after it:
+		 * a stalled Hub held such an `ls` for --op-timeout.
+		 */
 		struct fs_wait brief = { .req = w ? w->req : NULL,
 					 .deadline_ms = hub_now_ms() + REFRESH_WAIT_MS };
 		const struct fs_wait *wait_for = w;
+		bool had = org->listed != NULL;
 
-		if (org->listed && (!w || w->deadline_ms > brief.deadline_ms))
-			wait_for = &brief;
 		pthread_mutex_unlock(&fs->lock);
+		if ((had || (!fs->env.offline && org_known_locally(fs, org))) &&
+		    (!w || w->deadline_ms > brief.deadline_ms))
+			wait_for = &brief;
 		fresh = fs->env.offline ? NULL : calloc(1, sizeof(*fresh));
 		if (fresh) {
 			rc = list_namespace(fs, wait_for, org->type, org->name, 0, fresh);

@@ -70,6 +70,10 @@ check "... after the short wait, not --op-timeout ($SECS s)" within 3
 timed cat "$R/config.json"
 expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <"$T/out" | cut -d' ' -f1)" \
 	"... with the right bytes of the commit the cache remembers"
+timed ls "$MNT/hubfs-test"
+expect_eq 0 "$RC" "... and ls of its org works"
+check "... after the short wait too ($SECS s)" within 3
+check "... listing what the cache knows of it" grep -qx tiny-model "$T/out"
 fakehub_ctl DELETE faults >/dev/null
 unmount_hubfs
 test_done
