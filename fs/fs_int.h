@@ -387,9 +387,14 @@ void fs_prefetch_forget(struct fs *fs, const struct fs_handle *h);
 
 /* ---- inval.c ---- */
 
-/* The thread that drops the kernel's pages (fs_inval()); until fs_inval_stop(). */
+/*
+ * The thread that drops the kernel's pages (fs_inval()); until
+ * fs_inval_stop(), which waits a second at most for a drop the kernel
+ * holds up, and then fs_inval_finish(), after the unmount, which joins it.
+ */
 int fs_inval_start(struct fs *fs);
 void fs_inval_stop(struct fs *fs);
+void fs_inval_finish(struct fs *fs);
 /*
  * Drop the kernel's cached pages of @ino, soon, from a thread of its own:
  * inside the read that found the problem the kernel would wait for that

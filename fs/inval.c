@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -108,17 +109,11 @@ int fs_inval_start(struct fs *fs)
 	return 0;
 }
 
-void fs_inval_stop(struct fs *fs)
+/* Free what fs->inval holds, its thread joined. */
+static void fs_inval_free(struct fs *fs)
 {
 	struct fs_inval *iv = fs->inval;
 
-	if (!iv)
-		return;
-	pthread_mutex_lock(&iv->lock);
-	iv->stop = true;
-	pthread_cond_signal(&iv->wake);
-	pthread_mutex_unlock(&iv->lock);
-	pthread_join(iv->thread, NULL);
 	/* The mount is gone, and its inodes' pages with it. */
 	while (iv->first) {
 		struct drop *d = iv->first;
@@ -130,6 +125,44 @@ void fs_inval_stop(struct fs *fs)
 	pthread_cond_destroy(&iv->wake);
 	free(iv);
 	fs->inval = NULL;
+}
+
+/* How long the stop waits for a drop the kernel holds up (see below). */
+#define INVAL_STOP_WAIT_MS 1000
+
+void fs_inval_stop(struct fs *fs)
+{
+	struct fs_inval *iv = fs->inval;
+	struct timespec until;
+
+	if (!iv)
+		return;
+	pthread_mutex_lock(&iv->lock);
+	iv->stop = true;
+	pthread_cond_signal(&iv->wake);
+	pthread_mutex_unlock(&iv->lock);
+	/*
+	 * A drop in the kernel waits for the page locks of reads still queued
+	 * there, which nobody answers once the session loop has ended (a
+	 * SIGTERM): joined without a bound, the stop would wait for the
+	 * unmount that comes after it. Past the bound the thread is joined
+	 * after the unmount has aborted those reads (fs_inval_finish()).
+	 */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += INVAL_STOP_WAIT_MS / 1000;
+	if (pthread_timedjoin_np(iv->thread, NULL, &until) != 0) {
+		log_info("the kernel holds up a drop of pages; joined after the unmount");
+		return;
+	}
+	fs_inval_free(fs);
+}
+
+void fs_inval_finish(struct fs *fs)
+{
+	if (!fs->inval)
+		return;
+	pthread_join(fs->inval->thread, NULL);
+	fs_inval_free(fs);
 }
 
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)

@@ -2265,6 +2265,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	if (rc >= 0)
 		rc = serve(fs, &report);
 	fuse_session_unmount(fs->se);
+	fs_inval_finish(fs); /* a drop the kernel held up ends with the unmount */
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
 out_session:

@@ -1052,6 +1052,32 @@ static void test_page_drops_do_not_wait_for_fetches(void **state)
 }
 
 /*
+ * The stop waits a second at most for a drop the kernel holds up (page
+ * locks of reads queued there, which nobody answers once the session
+ * loop has ended): joined without a bound, it held up the unmount that
+ * would free them. The thread is joined after the unmount.
+ */
+static void test_page_drops_stop_in_bounded_time(void **state)
+{
+	struct fx *f = *state;
+	int64_t t0, took;
+
+	assert_int_equal(fs_inval_start(&f->fs), 0);
+	pthread_mutex_lock(&drops_lock); /* the "kernel" holds the drop up */
+	fs_inval(&f->fs, 5);
+	usleep(50000);
+	t0 = time_mono_ms();
+	fs_inval_stop(&f->fs);
+	took = time_mono_ms() - t0;
+	assert_true(took >= 800 && took < 2000);
+	assert_non_null(f->fs.inval); /* still to be joined */
+	pthread_mutex_unlock(&drops_lock); /* the unmount aborts what held it */
+	fs_inval_finish(&f->fs);
+	assert_null(f->fs.inval);
+	assert_int_equal(drops_seen(), 1);
+}
+
+/*
  * A read whose request gave up (a signal) while its fetch stalls is kept
  * for the same read asked again, but not for a file opened after a
  * refusal of the content: that one reads anew, for the bytes of the read
@@ -1108,6 +1134,7 @@ int main(void)
 		TEST(test_failure_not_yet_reported_retires_at_open),
 		TEST(test_page_drops_do_not_wait_for_fetches),
 		TEST(test_a_read_after_a_refusal_starts_anew),
+		TEST(test_page_drops_stop_in_bounded_time),
 	};
 
 	if (hub_global_init() != 0)
