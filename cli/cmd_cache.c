@@ -83,18 +83,25 @@ static int add_listing(void *st_, const char *repo, const char *commit)
 	return 0;
 }
 
+/* The cache's key of a listing's file @e. */
+static void entry_key(const struct cache_file_entry *e, struct cache_key *key)
+{
+	struct repo_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
+
+	memcpy(fe.oid, e->oid, sizeof(fe.oid));
+	memcpy(fe.sha256, e->lfs_sha256, sizeof(fe.sha256));
+	repo_entry_key(&fe, key);
+}
+
 static int count_entry(void *st_, const struct cache_file_entry *e)
 {
 	struct ls_state *st = st_;
-	struct repo_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
 	struct cache_object_info info;
 	struct cache_key key;
 
 	if (e->is_dir)
 		return 0;
-	memcpy(fe.oid, e->oid, sizeof(fe.oid));
-	memcpy(fe.sha256, e->lfs_sha256, sizeof(fe.sha256));
-	repo_entry_key(&fe, &key);
+	entry_key(e, &key);
 	cache_object_info(st->cache, &key, &info);
 	st->cur->files++;
 	st->cur->size += e->size;
@@ -198,6 +205,50 @@ struct verify_state {
 	uint64_t objects, bad, blocks_bad;
 };
 
+/*
+ * The files of the cached listings whose content is @key, a few: an
+ * object's hash alone told the user nothing of what it was.
+ */
+#define USERS_SHOWN 5
+
+struct users_ctx {
+	const char *root, *repo, *commit;
+	const struct cache_key *key;
+	unsigned shown;
+};
+
+static int user_entry(void *ctx_, const struct cache_file_entry *e)
+{
+	struct users_ctx *u = ctx_;
+	struct cache_key key;
+
+	if (e->is_dir || u->shown >= USERS_SHOWN)
+		return 0;
+	entry_key(e, &key);
+	if (key.algo == u->key->algo && strcmp(key.hash, u->key->hash) == 0) {
+		printf("  the content of %s@%.12s: %s\n", u->repo, u->commit, e->path);
+		u->shown++;
+	}
+	return 0;
+}
+
+static int user_listing(void *ctx_, const char *repo, const char *commit)
+{
+	struct users_ctx *u = ctx_;
+
+	u->repo = repo;
+	u->commit = commit;
+	cache_listing_load(u->root, repo, commit, user_entry, u);
+	return u->shown >= USERS_SHOWN;
+}
+
+static void print_users(struct cache *c, const struct cache_key *key)
+{
+	struct users_ctx u = { .root = cache_dir(c), .key = key };
+
+	cache_listings_each(u.root, user_listing, &u);
+}
+
 static int verify_one(void *st_, const struct cache_key *key,
 		      const struct cache_object_info *info)
 {
@@ -220,6 +271,7 @@ static int verify_one(void *st_, const struct cache_key *key,
 	else
 		printf("%s: content does not match its hash%s\n", key->hash,
 		       st->repair ? ": discarded" : "");
+	print_users(st->cache, key);
 	return 0;
 }
 
@@ -234,7 +286,6 @@ struct key_set {
 static int collect_key(void *set_, const struct cache_file_entry *e)
 {
 	struct key_set *set = set_;
-	struct repo_entry fe = { .is_lfs = e->is_lfs, .size = e->size };
 
 	if (e->is_dir)
 		return 0;
@@ -247,9 +298,7 @@ static int collect_key(void *set_, const struct cache_file_entry *e)
 		set->keys = p;
 		set->cap = cap;
 	}
-	memcpy(fe.oid, e->oid, sizeof(fe.oid));
-	memcpy(fe.sha256, e->lfs_sha256, sizeof(fe.sha256));
-	repo_entry_key(&fe, &set->keys[set->n++]);
+	entry_key(e, &set->keys[set->n++]);
 	return 0;
 }
 

@@ -41,6 +41,8 @@ printf '\xff' | dd of="$blk" bs=1 seek=100000 conv=notrunc status=none
 "$H" cache verify >"$T/verify" 2>&1
 expect_eq 1 "$?" "cache verify finds the problem (exit 1)"
 check "... and names the object and the block count" grep -q "^$sha: 1 of 10 blocks corrupt" "$T/verify"
+check "... and the file of the repo it is (a hash alone said nothing)" \
+	grep -q "^  the content of model/$REPO@[0-9a-f]\{12\}: model.safetensors$" "$T/verify"
 check "cache verify --repair drops it" "$H" cache verify --repair
 check "... after which the cache is clean" "$H" cache verify
 check "... and the repo shows partial" sh -c '"$0" cache ls | grep -q "partial"' "$H"
