@@ -792,8 +792,12 @@ struct usage {
 	uint64_t bytes;
 	uint64_t cap;   /* 0: none (the first line's, from an older hubfs) */
 	long pid;       /* who asked for it */
-	uint64_t slot_cap[USAGE_SLOTS]; /* 0: a free slot */
-	long slot_pid[USAGE_SLOTS];
+};
+
+/* The cap slots that follow the count's line (usage_read_slots()). */
+struct usage_slots {
+	uint64_t cap[USAGE_SLOTS]; /* 0: a free slot */
+	long pid[USAGE_SLOTS];
 };
 
 /*
@@ -860,15 +864,12 @@ static void usage_unlock(struct cache *c)
 static struct usage usage_read(struct cache *c)
 {
 	struct usage u = { 0 };
-	char all[USAGE_LEN + USAGE_SLOTS * USAGE_SLOT_LEN + 1] = "", line[USAGE_LEN + 1];
+	char line[USAGE_LEN + 1] = "";
 	unsigned long long b, m;
 	long pid;
 	int used = 0;
-	ssize_t n = c->usage_fd >= 0 ? pread(c->usage_fd, all, sizeof(all) - 1, 0) : -1;
 
-	memcpy(line, all, USAGE_LEN);
-	line[USAGE_LEN] = '\0';
-	if (n >= USAGE_LEN &&
+	if (c->usage_fd >= 0 && pread(c->usage_fd, line, USAGE_LEN, 0) == USAGE_LEN &&
 	    sscanf(line, "hubfs-usage 1 bytes %20llu cap %20llu pid %10ld\n%n", &b, &m, &pid,
 		   &used) == 3 && used == USAGE_LEN) {
 		u.bytes = b;
@@ -879,20 +880,37 @@ static struct usage usage_read(struct cache *c)
 		u.bytes = c->disk_bytes;
 		pthread_mutex_unlock(&c->lock);
 	}
-	for (size_t i = 0; i < USAGE_SLOTS && n >= (ssize_t)(USAGE_LEN + (i + 1) * USAGE_SLOT_LEN);
-	     i++) {
-		char slot[USAGE_SLOT_LEN + 1];
+	return u;
+}
 
-		memcpy(slot, all + USAGE_LEN + i * USAGE_SLOT_LEN, USAGE_SLOT_LEN);
+/*
+ * The cap slots, under the usage lock. Apart from usage_read(): the count
+ * is read at every store and eviction, the slots only where a cap is
+ * decided by another process's, or recorded.
+ */
+static struct usage_slots usage_read_slots(struct cache *c)
+{
+	struct usage_slots sl;
+	char all[USAGE_SLOTS * USAGE_SLOT_LEN + 1] = "";
+	ssize_t n;
+
+	memset(&sl, 0, sizeof(sl));
+	n = c->usage_fd >= 0 ? pread(c->usage_fd, all, sizeof(all) - 1, USAGE_LEN) : -1;
+	for (size_t i = 0; i < USAGE_SLOTS && n >= (ssize_t)((i + 1) * USAGE_SLOT_LEN); i++) {
+		char slot[USAGE_SLOT_LEN + 1];
+		unsigned long long m;
+		long pid;
+		int used = 0;
+
+		memcpy(slot, all + i * USAGE_SLOT_LEN, USAGE_SLOT_LEN);
 		slot[USAGE_SLOT_LEN] = '\0';
-		used = 0;
 		if (sscanf(slot, "hubfs-cap %20llu pid %10ld\n%n", &m, &pid, &used) == 2 &&
 		    used == USAGE_SLOT_LEN && pid > 0) {
-			u.slot_cap[i] = m;
-			u.slot_pid[i] = pid;
+			sl.cap[i] = m;
+			sl.pid[i] = pid;
 		}
 	}
-	return u;
+	return sl;
 }
 
 static void usage_write(struct cache *c, const struct usage *u)
@@ -928,16 +946,17 @@ static bool alive(long pid)
  * Record this process's cap (c->opts.max_bytes) in a slot of its own, as
  * process @pid, in place of @was's (0: none). Under the usage lock.
  */
-static void usage_claim(struct cache *c, const struct usage *u, long was, long pid)
+static void usage_claim(struct cache *c, long was, long pid)
 {
+	struct usage_slots sl = usage_read_slots(c);
 	size_t at = USAGE_SLOTS;
 
 	for (size_t i = 0; i < USAGE_SLOTS && at == USAGE_SLOTS; i++) {
-		if (u->slot_pid[i] == pid || (was && u->slot_pid[i] == was))
+		if (sl.pid[i] == pid || (was && sl.pid[i] == was))
 			at = i;
 	}
 	for (size_t i = 0; i < USAGE_SLOTS && at == USAGE_SLOTS; i++) {
-		if (!u->slot_cap[i] || !alive(u->slot_pid[i]))
+		if (!sl.cap[i] || !alive(sl.pid[i]))
 			at = i;
 	}
 	if (at == USAGE_SLOTS) {
@@ -953,8 +972,10 @@ static void usage_claim(struct cache *c, const struct usage *u, long was, long p
 /* This process's slot, and the first line's cap if it is ours, are free. Under the usage lock. */
 static void usage_release(struct cache *c, struct usage *u)
 {
+	struct usage_slots sl = usage_read_slots(c);
+
 	for (size_t i = 0; i < USAGE_SLOTS; i++) {
-		if (c->usage_pid && u->slot_pid[i] == c->usage_pid)
+		if (c->usage_pid && sl.pid[i] == c->usage_pid)
 			usage_write_slot(c, i, 0, 0);
 	}
 	if (u->pid == (long)getpid()) {
@@ -966,17 +987,19 @@ static void usage_release(struct cache *c, struct usage *u)
 }
 
 /* The cap in force: ours when this process was given one, else the least of the live processes'. */
-static uint64_t usage_cap(const struct cache *c, const struct usage *u)
+static uint64_t usage_cap(struct cache *c, const struct usage *u)
 {
+	struct usage_slots sl;
 	uint64_t cap = 0;
 
 	if (c->opts.max_bytes)
 		return c->opts.max_bytes;
 	if (u->cap && alive(u->pid))
 		cap = u->cap;
+	sl = usage_read_slots(c);
 	for (size_t i = 0; i < USAGE_SLOTS; i++) {
-		if (u->slot_cap[i] && (!cap || u->slot_cap[i] < cap) && alive(u->slot_pid[i]))
-			cap = u->slot_cap[i];
+		if (sl.cap[i] && (!cap || sl.cap[i] < cap) && alive(sl.pid[i]))
+			cap = sl.cap[i];
 	}
 	return cap;
 }
@@ -3913,7 +3936,7 @@ int cache_open(const struct cache_options *opts, struct cache **out)
 		u.bytes = c->disk_bytes;
 		usage_write(c, &u);
 		if (c->opts.max_bytes)
-			usage_claim(c, &u, 0, (long)getpid());
+			usage_claim(c, 0, (long)getpid());
 	}
 	usage_unlock(c);
 	*out = c;
@@ -3963,13 +3986,10 @@ void cache_close(struct cache *c)
 
 void cache_cap_follows_fork(struct cache *c)
 {
-	struct usage u;
-
 	if (!c->opts.max_bytes)
 		return;
 	usage_lock(c);
-	u = usage_read(c);
-	usage_claim(c, &u, c->usage_pid, (long)getpid());
+	usage_claim(c, c->usage_pid, (long)getpid());
 	usage_unlock(c);
 }
 
