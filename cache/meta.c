@@ -1237,10 +1237,14 @@ static int forget_revision(const char *root, const char *repo,
 		rc = read_ref(path, commit, NULL);
 	if (rc == -EBADMSG)
 		return 0; /* read_ref() removed it; its commit is unknown */
-	if (rc < 0)
+	if (rc == -ENOENT && commit_is_valid(revision)) {
+		/* No ref of that name: the commit itself (REPO@<sha>). */
+		memcpy(commit, revision, sizeof(commit));
+	} else if (rc < 0) {
 		return rc;
-	if (unlink(path) < 0 && errno != ENOENT)
+	} else if (unlink(path) < 0 && errno != ENOENT) {
 		return -errno;
+	}
 
 	/* Keep the listing while another ref of the repo points at it. */
 	rc = walk_repos(root, REFS_DIR, repo, refs_leaf,
@@ -1255,7 +1259,8 @@ static int forget_revision(const char *root, const char *repo,
 				       sizeof(path));
 		if (rc < 0)
 			return rc;
-		if (unlink(path) < 0 && errno != ENOENT)
+		/* Nothing at all under a commit named by itself: -ENOENT. */
+		if (unlink(path) < 0 && (errno != ENOENT || strcmp(commit, revision) == 0))
 			return -errno;
 		/* The commit's date goes with its listing. */
 		if (repo_dir_path(root, COMMITS_DIR, k, dir, sizeof(dir)) == 0 &&

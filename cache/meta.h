@@ -188,7 +188,9 @@ int cache_refs_each(const char *root, const char *repo, cache_ref_fn fn,
 
 /*
  * Forget @revision of @repo: its ref, and the listing of the commit it
- * pointed to unless another ref of the repo still points there. With
+ * pointed to unless another ref of the repo still points there; a
+ * @revision that names no ref but is a commit's 40 hex digits forgets that
+ * commit's listing on the same terms. With
  * @revision NULL, forget every ref and every listing of @repo. Emptied
  * directories are removed. A corrupt ref is removed as well (its listing,
  * if any, is then left for a later forget of the whole repo).

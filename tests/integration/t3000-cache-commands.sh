@@ -72,6 +72,29 @@ check "... keeps what main still uses" grep -q "kept: other repos or revisions u
 expect_eq True "$("$H" cache ls --json --cache-dir "$T/q\"x\\y/c" |
 	"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["dir"].endswith("q\"x\\y/c"))')" \
 	"cache ls --json of a directory named with '\"' and '\\': valid JSON, the name kept"
+# An unreadable listing: its file count is "-" and null, not 2^64-1 (and
+# the listing is removed as it is read, to be fetched again).
+bad=$CACHE_DIR/listings/model/hubfs-test/unreadable
+plant_bad_listing() {
+	mkdir -p "$bad" && printf 'hubfs-listing 1\nrepo model/hubfs-test/other\n' >"$bad/$(printf '%040d' 0).lst"
+}
+plant_bad_listing
+check "cache ls shows an unreadable listing with no count" \
+	sh -c '"$0" cache ls | grep -Eq "^model/hubfs-test/unreadable +- +0000000 +- .*unreadable$"' "$H"
+plant_bad_listing
+expect_eq "None unreadable" "$("$H" cache ls --json | "$PYTHON" -c 'import json,sys
+r=[r for r in json.load(sys.stdin)["repos"] if r["repo"].endswith("/unreadable")][0]; print(r["files"], r["state"])')" \
+	"... and cache ls --json says null"
+check "... and the listing is gone once read" test ! -e "$bad/$(printf '%040d' 0).lst"
+# A commit named by itself (REPO@<sha>, no ref of that name): its listing
+# goes too; it stayed, and `cache ls` listed it, before.
+v1=$(manifest commit model/$REPO v1.0)
+check "download v1.0 by its commit" "$H" download --quiet $REPO@$v1
+"$H" cache evict $REPO@$v1 >"$T/evict-sha"
+expect_eq 0 "$?" "cache evict REPO@<commit>"
+check "... its listing is gone from cache ls" sh -c '! "$0" cache ls | grep -q "$1"' "$H" "${v1:0:7}"
+"$H" cache evict $REPO@$v1 2>"$T/err"
+expect_eq 3 "$?" "... and a second evict finds nothing of it (exit 3)"
 # A ref at the commit another ref names (big-dataset's main and v1.0):
 # evicting one evicts no file, only the ref (all of them went before).
 DS=datasets/hubfs-test/big-dataset
