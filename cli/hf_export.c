@@ -30,6 +30,7 @@
 #include "util/digest.h"
 #include "util/fileio.h"
 #include "util/iobuf.h"
+#include "util/log.h"
 
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path)
@@ -179,6 +180,30 @@ int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
 	slash = strrchr(rev, '/');
 	snprintf(dir, sizeof(dir), "refs%s%.*s", slash ? "/" : "", slash ? (int)(slash - rev) : 0,
 		 rev);
+	/*
+	 * A commit only remembered (offline, or the Hub unreachable) does not
+	 * replace another the ref names: huggingface_hub writes a ref only when
+	 * it has just resolved it, so that one may well be newer, and replacing
+	 * it rolled an offline from_pretrained() back to the older files.
+	 */
+	if (snap->from_cache_only) {
+		char have[64];
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t n = fd >= 0 ? read(fd, have, sizeof(have) - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			have[n] = '\0';
+			have[strcspn(have, "\n")] = '\0';
+			if (strcmp(have, snap->commit) != 0) {
+				log_warn("hf cache: %s names %s, not %.12s that the cache remembers "
+					 "for '%s': left as it is (the Hub was not asked)",
+					 path, have[0] ? have : "nothing", snap->commit, rev);
+				return 0;
+			}
+		}
+	}
 	rc = fileio_mkdirs(repo_dir, 0755);
 	if (rc == 0)
 		rc = fileio_mkdirs_beneath(repo_dir, dir, 0755);

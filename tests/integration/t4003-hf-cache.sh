@@ -68,6 +68,14 @@ expect_eq "$requests" "$(hub_count)" "... asking the Hub nothing"
 manifest_json $K2 "$T/sharded.json"
 offline hubfs-test/sharded-model "$T/sharded.json" >"$T/py3.out" 2>&1
 expect_eq 0 "$?" "huggingface_hub finds the exported repo offline"
+# A ref huggingface_hub wrote since (a newer commit, say) is not rolled back
+# to the one the cache only remembers: it was, with no word.
+ref=$HF_HUB_CACHE/models--hubfs-test--sharded-model/refs/main
+printf '%s' "$(printf '%040d' 7)" >"$ref"
+"$HUBFS_BIN" cache export hubfs-test/sharded-model --quiet 2>"$T/export-ref.err"
+expect_eq 0 "$?" "a second export beside a ref that names another commit"
+expect_eq "$(printf '%040d' 7)" "$(cat "$ref")" "... leaves that ref as it is"
+check "... and says so" grep -q "left as it is" "$T/export-ref.err"
 "$HUBFS_BIN" cache export hubfs-test/odd-names --type dataset --quiet 2>"$T/export.err"
 check "exporting a repo the cache never saw fails" test $? -ne 0
 check "... and says why" grep -q "cache has never seen" "$T/export.err"
