@@ -16,6 +16,8 @@
 #include "hub/http.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -820,16 +822,69 @@ void hub_http_location_release(struct hub_client *c, const char *key)
 	pthread_mutex_unlock(&c->loc_lock);
 }
 
+/*
+ * The value of the query parameter named exactly @name in @url, copied
+ * into @out (at most @size - 1 bytes), or NULL. A name that merely ends
+ * with it (X-Amz-Expires for Expires) is another parameter.
+ */
+static const char *query_param(const char *url, const char *name, char *out, size_t size)
+{
+	const char *p = url + strcspn(url, "?#");
+	size_t name_len = strlen(name);
+
+	if (*p != '?')
+		return NULL; /* no query, or only in the fragment */
+
+	while (p && *p && *p != '#') {
+		const char *start = p + 1, *end = start + strcspn(start, "&#");
+
+		if ((size_t)(end - start) > name_len && strncmp(start, name, name_len) == 0 &&
+		    start[name_len] == '=') {
+			size_t len = (size_t)(end - start) - name_len - 1;
+
+			if (len >= size)
+				return NULL;
+			memcpy(out, start + name_len + 1, len);
+			out[len] = '\0';
+			return out;
+		}
+		p = *end == '&' ? end : NULL;
+	}
+	return NULL;
+}
+
+/* Seconds since the epoch of an AWS signature's X-Amz-Date (20250701T120000Z), or -1. */
+static long long amz_date(const char *s)
+{
+	struct tm tm = { 0 };
+	const char *end;
+
+	if (strlen(s) != 16)
+		return -1;
+	end = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+	return end && !*end ? (long long)timegm(&tm) : -1;
+}
+
 int64_t hub_http_location_expiry(const char *url)
 {
-	const char *p = strstr(url, "Expires=");
+	char value[64];
+	long long now = (long long)time(NULL), expires = LLONG_MAX;
 	int64_t ttl = 600;
 
-	if (p) {
-		/* The URL came from outside: strtoll() may give LLONG_MIN or MAX. */
-		long long expires = strtoll(p + 8, NULL, 10);
-		long long now = (long long)time(NULL);
+	/* The URL came from outside: strtoll() may give LLONG_MIN or MAX. */
+	if (query_param(url, "Expires", value, sizeof(value)))
+		expires = strtoll(value, NULL, 10);
+	/* An S3-style signature: signed at X-Amz-Date, for X-Amz-Expires seconds. */
+	if (query_param(url, "X-Amz-Date", value, sizeof(value))) {
+		long long signed_at = amz_date(value), lasts;
 
+		if (query_param(url, "X-Amz-Expires", value, sizeof(value)) && signed_at >= 0) {
+			lasts = strtoll(value, NULL, 10);
+			if (lasts >= 0 && lasts < INT32_MAX && signed_at + lasts < expires)
+				expires = signed_at + lasts;
+		}
+	}
+	if (expires != LLONG_MAX) {
 		if (expires <= now + 60)
 			ttl = 0; /* expired, or about to: not worth keeping */
 		else if (expires - now - 60 < ttl)

@@ -571,7 +571,13 @@ class App:
         q = []
         if disposition:
             q.append(("response-content-disposition", content_disposition(filename, attachment)))
+        # The real Hub's Xet links carry an S3 signature's X-Amz-Expires (a
+        # lifetime in seconds) before Expires (a date): a client must read the
+        # parameter of that very name.
         q += [("response-content-type", "application/octet-stream"),
+              ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+              ("X-Amz-Date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(expires - int(self.cfg("url_ttl"))))),
+              ("X-Amz-Expires", str(int(self.cfg("url_ttl")))),
               ("Expires", str(expires)), ("Signature", self.sign(path, expires)),
               ("Key-Pair-Id", "FAKE")]
         return "%s%s?%s" % (self.cdn_base, path,

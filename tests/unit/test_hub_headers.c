@@ -208,6 +208,39 @@ static void test_location_expiry(void **state)
 		    monotonic_secs());
 	assert_true(hub_http_location_expiry("https://cdn/x?Expires=99999999999999999999") <=
 		    monotonic_secs() + 600);
+	/*
+	 * The real Hub's Xet links carry X-Amz-Expires (seconds) before
+	 * Expires: the first "Expires=" was read as a date in 1970, and no
+	 * link was ever kept (a resolve per block). Only the parameter of that
+	 * very name counts; an S3 signature's lifetime counts too.
+	 */
+	snprintf(url, sizeof(url),
+		 "https://cas/x?X-Amz-Expires=3600&X-Amz-Date=20990101T000000Z&Expires=%lld&S=1",
+		 (long long)time(NULL) + 3600);
+	assert_true(hub_http_location_expiry(url) >= now + 600);
+	snprintf(url, sizeof(url), "https://cas/x?a=1&X-Amz-Expires=3600&Expires=%lld#Expires=5",
+		 (long long)time(NULL) + 3600);
+	assert_true(hub_http_location_expiry(url) >= now + 600);
+	assert_true(hub_http_location_expiry("https://cas/x?NoExpires=5&b=2") >= now + 600);
+	assert_true(hub_http_location_expiry("https://cas/x#?Expires=5") >= now + 600);
+	/* Signed an hour and a minute ago for an hour: gone. */
+	{
+		time_t t = time(NULL) - 3660;
+		struct tm tm;
+		char date[32];
+
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(url, sizeof(url), "https://cas/x?X-Amz-Date=%s&X-Amz-Expires=3600", date);
+		assert_true(hub_http_location_expiry(url) <= monotonic_secs());
+		/* Signed now for two minutes: a minute of margin. */
+		t = time(NULL);
+		gmtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+		snprintf(url, sizeof(url), "https://cas/x?X-Amz-Date=%s&X-Amz-Expires=120", date);
+		assert_true(hub_http_location_expiry(url) <= monotonic_secs() + 61);
+		assert_true(hub_http_location_expiry(url) >= now + 59);
+	}
 }
 
 static void test_error_table(void **state)
