@@ -319,6 +319,16 @@ static int repo_info_within(struct hub_client *c, const struct hub_repo *repo,
 		if (rc == 0)
 			rc = hub_url_escape(&rq.url, repo->revision, false);
 	}
+	/*
+	 * Only what hub_json_parse_repo_info() reads: by default the Hub lists
+	 * every file as a sibling (4.3 MB for 100,000 files, asked again at
+	 * every --revision-ttl), and 40,000 short names were refused as too
+	 * dense to be an answer. Spaces cannot be gated: expand=gated is a 400.
+	 */
+	if (rc == 0)
+		rc = buf_printf(&rq.url, "?expand=sha&expand=lastModified&expand=private"
+				"&expand=disabled&expand=tags%s",
+				repo->type == HUB_REPO_SPACE ? "" : "&expand=gated");
 	if (rc < 0)
 		rc = hub_fail(err, rc, 0, "URL too long");
 	else

@@ -39,6 +39,12 @@ expect_eq "100002 0 $bytes" \
 	"$(printf '%s' "$json" | "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d["files"], d["lfs_files"], d["total_size"])')" \
 	"info: 100,002 files, none in LFS, the manifest's total size"
 expect_eq "$nfiles $nlfs" "100002 0" "... as the manifest says"
+# The repo's info asks only for what is read of it: not the 100,002 files
+# as siblings (4.3 MB, asked again at every --revision-ttl; 40,000 short
+# names were refused as too dense for an answer).
+info_bytes=$(hub_sum bytes 'path=/api/datasets/hubfs-test/wide-dataset' status=200)
+check "... and its repo info was under 4 KB, no siblings ($info_bytes bytes)" \
+	test "${info_bytes:-0}" -gt 0 -a "${info_bytes:-0}" -lt 4096
 
 # --- a file of the big folder has its content ---
 f=data/big/row-31337.txt
