@@ -1838,7 +1838,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if c is not None:
             o["lastCommit"] = {"id": c.sha, "title": c.title, "date": c.date}
         if e["type"] == "file":
-            o["securityFileStatus"] = {"status": "safe"}
+            # The shape hub-api.md 4.1 gives; huggingface_hub reads avScan
+            # and pickleImportScan as keys (a KeyError without them).
+            o["securityFileStatus"] = {"status": "safe",
+                                       "avScan": {"virusFound": False, "virusNames": None},
+                                       "pickleImportScan": None}
         return o
 
     def tree(self, repo, segs):

@@ -413,6 +413,33 @@ def check_paths_info(repo, paths, rev="main"):
        [p for p in paths if p in want], [e.path for e in got])
 
 
+def check_expanded(repo):
+    """Listings with expand: every file's last commit and security status, as
+    the library parses them (a fake securityFileStatus without avScan made
+    each of these raise KeyError)."""
+    files = repo.files()
+    name = f"list_repo_tree {repo.type} {repo.id} recursive expand"
+    got = expect_success(name, attempt(lambda: list(api.list_repo_tree(
+        repo.id, repo_type=repo.type, recursive=True, expand=True, token=token_for(repo)))))
+    if got is not None:
+        compare_entries(name, expected_entries(repo, "main", "", True), got)
+        many(f"{name}: a last commit on every entry, a safe status on every file",
+             [e.path for e in got if e.last_commit is None or
+              (e.path in files and not getattr(e.security, "safe", False))], len(got))
+    paths = sorted(files)[:3]
+    name = f"get_paths_info {repo.type} {repo.id} expand"
+    got = expect_success(name, attempt(lambda: api.get_paths_info(
+        repo.id, paths, repo_type=repo.type, expand=True, token=token_for(repo))))
+    if got is not None:
+        eq(f"{name}: the paths", paths, [e.path for e in got])
+        truthy(f"{name}: each with its last commit", all(e.last_commit for e in got))
+    fs = HfFileSystem(endpoint=HUB, token=token_for(repo))
+    name = f"HfFileSystem.modified {repo.id}/{paths[0]}"
+    got = expect_success(name, attempt(lambda: fs.modified(f"{repo.fs_root()}/{paths[0]}")))
+    if got is not None:
+        truthy(f"{name}: a date", hasattr(got, "year"), show(got))
+
+
 # ---------------------------------------------------------------- repo lists
 
 def visible_repos(rtype, author, user):
@@ -846,6 +873,7 @@ def main():
                             "extra/weights.dat", ".gitattributes", "empty.txt"])
     check_paths_info(tiny, ["config.json", "model.safetensors"], rev="v1.0")
     check_paths_info(big, sorted(big.files())[:40] + sorted(big.dirs())[:5])
+    check_expanded(tiny)
 
     # --- repo lists: every namespace, every type, as each user sees it
     namespaces = sorted({r.get("author") for r in MANIFEST["repos"].values() if r.get("author")})
