@@ -1576,10 +1576,17 @@ int fs_virtual_list(struct fs *fs, const struct fs_wait *w, struct fs_node *dir,
 		if (rc == 0)
 			rc = ctx.rc;
 	}
-	/* And what this mount has looked up and found. */
+	/*
+	 * And what this mount has looked up and found, where no list of the
+	 * Hub's is at hand (the root, offline, a failed list): beside one, a
+	 * folder would show what anyone looked up, for as long as the kernel
+	 * kept it. Never a revision (NAME@REV): reachable by name, listed by
+	 * none, or du, find and tar of an org walked tiny-model once more for
+	 * each @REV someone had visited (a helper's review).
+	 */
 	pthread_mutex_lock(&fs->lock);
-	for (struct fs_node *c = dir->first_child; rc == 0 && c; c = c->next_sibling) {
-		if (c->name)
+	for (struct fs_node *c = dir->first_child; rc == 0 && !from_hub && c; c = c->next_sibling) {
+		if (c->name && !strchr(c->name, '@'))
 			rc = names_add(out, c->name);
 	}
 	pthread_mutex_unlock(&fs->lock);

@@ -60,6 +60,17 @@ expect_eq ENOENT "$(errno_of "$MNT/hubfs-test/Tiny-Model@$sha")" "... at a commi
 expect_eq OK "$(errno_of "$MNT/hubfs-test/tiny-model@$sha")" "... which the right spelling reaches"
 check "... and no listing is stored under the wrong one" sh -c '! find "$0" -path "*Tiny-Model*" | grep -q .' "$CACHE_DIR"
 check "... and neither is listed" sh -c '! ls "$0" "$0/hubfs-test" "$0/datasets/hubfs-test" | grep -qE "HUBFS-TEST|Tiny-Model|BIG-dataset"' "$MNT"
+# A revision looked up is reachable, and listed by no folder: an org's
+# folder listed each NAME@REV the kernel still held, so du, find and tar of
+# the org walked the repo once more for each.
+for rev in v1.0 main v1%2E0 refs%2Fpr%2F1 "$sha"; do
+	expect_eq OK "$(errno_of "$MNT/hubfs-test/tiny-model@$rev")" "tiny-model@$rev is reachable"
+done
+expect_eq OK "$(errno_of "$MNT/legacy-model@main")" "... and a legacy repo's legacy-model@main at the root"
+expect_eq "$(public_repos model hubfs-test | tr '\n' ' ')" "$(ls "$MNT/hubfs-test" | tr '\n' ' ')" \
+	"... and the org lists its public repos still, no NAME@REV"
+check "... nor does the root" sh -c '! ls -A "$0" | grep -q "@"' "$MNT"
+expect_eq 3 "$(find "$MNT/hubfs-test" -name config.json | wc -l)" "find of the org finds each repo's config.json once"
 
 # git probes HEAD, .git, objects... upwards from a repo folder.
 requests=$(hub_count)
