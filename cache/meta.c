@@ -1111,11 +1111,41 @@ static int listings_leaf(void *arg_, const char *repo, const char *dir,
 
 int cache_listings_each(const char *root, cache_listing_fn fn, void *ctx)
 {
-	struct listings_each_ctx arg = { .fn = fn, .ctx = ctx };
+	return cache_listings_each_under(root, NULL, NULL, fn, ctx);
+}
 
-	if (!root_is_valid(root) || !fn)
+int cache_listings_each_under(const char *root, const char *type, const char *org,
+			      cache_listing_fn fn, void *ctx)
+{
+	struct listings_each_ctx arg = { .fn = fn, .ctx = ctx };
+	struct walk w = { .root = root, .top = LISTINGS_DIR, .leaf = listings_leaf,
+			  .arg = &arg };
+	const char *parts[2] = { type, org };
+	int fd, depth, rc;
+
+	if (!root_is_valid(root) || !fn || (org && !type))
 		return -EINVAL;
-	return walk_repos(root, LISTINGS_DIR, NULL, listings_leaf, &arg);
+	if (!type)
+		return walk_repos(root, LISTINGS_DIR, NULL, listings_leaf, &arg);
+	if (!type_is_valid(type, strlen(type)) ||
+	    (org && strcmp(org, LEGACY_ORG) != 0 && !part_is_valid(org, strlen(org))))
+		return 0; /* no such directory is ours */
+	/* Down to the folder asked for, no link followed; then the walk from there. */
+	fd = fileio_open_beneath(root, LISTINGS_DIR, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return is_junk_error(fd) ? 0 : fd;
+	for (depth = 0; depth < 2 && parts[depth]; depth++) {
+		int sub = open_subdir(fd, parts[depth]);
+
+		close(fd);
+		if (sub < 0)
+			return is_junk_error(sub) ? 0 : sub;
+		fd = sub;
+		w.parts[depth] = parts[depth];
+	}
+	rc = walk_level(&w, fd, depth);
+	close(fd);
+	return rc;
 }
 
 struct refs_each_ctx {

@@ -169,6 +169,15 @@ typedef int (*cache_listing_fn)(void *ctx, const char *repo,
  */
 int cache_listings_each(const char *root, cache_listing_fn fn, void *ctx);
 
+/*
+ * The same, for the listings of one type ("model", "dataset", "space")
+ * only, or of one org of it (@org: "@" for legacy ids): the walk opens
+ * just that folder, so it costs what is under it, not the whole cache's.
+ * @org needs @type; @type NULL is every listing.
+ */
+int cache_listings_each_under(const char *root, const char *type, const char *org,
+			      cache_listing_fn fn, void *ctx);
+
 /* Called once per stored ref; non-zero stops the walk and is returned. */
 typedef int (*cache_ref_fn)(void *ctx, const char *repo, const char *revision,
 			    const char *commit, int64_t resolved_at);

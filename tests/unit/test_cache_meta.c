@@ -1045,6 +1045,39 @@ static void test_listings_each(void **state)
 
 	assert_int_equal(cache_listings_each(NULL, add_listing, &p), -EINVAL);
 	assert_int_equal(cache_listings_each(f->root, NULL, &p), -EINVAL);
+
+	/* One type, or one org of it: only what is under that folder. */
+	assert_int_equal(cache_listing_store(f->root, "model/org/other", C1, &e, 1), 0);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(cache_listings_each_under(f->root, "model", "hubfs-test", add_listing,
+						   &p), 0);
+	assert_int_equal(p.n, 2);
+	assert_string_equal(p.v[0], REPO "@" C1);
+	assert_string_equal(p.v[1], REPO "@" C2);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(cache_listings_each_under(f->root, "model", NULL, add_listing, &p), 0);
+	assert_int_equal(p.n, 4);
+	assert_true(has(&p, "model/gpt2@" C3) && has(&p, "model/org/other@" C1));
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(cache_listings_each_under(f->root, "model", "@", add_listing, &p), 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.v[0], "model/gpt2@" C3);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(cache_listings_each_under(f->root, "dataset", "org", add_listing, &p),
+			 0);
+	assert_int_equal(p.n, 1);
+	assert_string_equal(p.v[0], "dataset/org/data@" C1);
+	/* Nothing there, not ours, or a way out: nothing, no error. */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(cache_listings_each_under(f->root, "model", "nobody", add_listing, &p),
+			 0);
+	assert_int_equal(cache_listings_each_under(f->root, "other", "org", add_listing, &p), 0);
+	assert_int_equal(cache_listings_each_under(f->root, "model", "..", add_listing, &p), 0);
+	assert_int_equal(cache_listings_each_under(f->root, "model", ".hidden", add_listing, &p),
+			 0);
+	assert_int_equal(cache_listings_each_under(f->root, "model", "evil", add_listing, &p), 0);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(cache_listings_each_under(f->root, NULL, "org", add_listing, &p), -EINVAL);
 }
 
 static void test_refs_each(void **state)
