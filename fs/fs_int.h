@@ -130,6 +130,9 @@ struct fs_failed_read {
 };
 #define FS_FAILED_READS 16
 
+/* The longest name a folder of the mount has (statfs's f_namemax): longer is ENAMETOOLONG. */
+#define FS_NAME_MAX 255
+
 struct fs {
 	struct fs_options opts;
 	struct fs_deps deps;

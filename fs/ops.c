@@ -259,6 +259,11 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_err(req, -ENOENT);
 		return;
 	}
+	/* statfs says so: a longer name is no name of ours, nor any on the Hub. */
+	if (strlen(name) > FS_NAME_MAX) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
 	fs_wait_init(&w, fs, req);
 	rc = fs_lookup(fs, &w, dir, name, &n);
 	if (rc == -ENOENT) {
@@ -938,7 +943,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	uint32_t idx;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+	/* O_TRUNC too: the kernel truncates in the open itself (atomic_o_trunc)
+	 * where the mount is rw (remount,rw), and "succeeded" left it size 0. */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		reply_err(req, -EROFS);
 		return;
 	}
@@ -1719,9 +1726,13 @@ static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	(void)ino;
 	/* The space that matters is the cache's. */
-	if (statvfs(cache_dir(fs->deps.cache), &sv) < 0)
+	if (statvfs(cache_dir(fs->deps.cache), &sv) < 0) {
+		/* Gone from under the mount (moved, say): no space, but a block
+		 * size that df and stat -f can divide by. */
 		memset(&sv, 0, sizeof(sv));
-	sv.f_namemax = 255;
+		sv.f_bsize = sv.f_frsize = 4096;
+	}
+	sv.f_namemax = FS_NAME_MAX;
 	sv.f_flag |= ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
 }
@@ -1846,6 +1857,81 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf_release(&value);
 }
 
+/*
+ * ---- writes: EROFS ----
+ * The mount is "ro", so the kernel refuses them itself; but root can
+ * `mount -o remount,rw` it, and then each would reach us and, without a
+ * handler, fail with ENOSYS, EPERM or ENOTSUP: the file system is
+ * read-only, whatever the mount says.
+ */
+static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			  struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	reply_err(req, -EROFS);
+}
+
+/* unlink and rmdir */
+static void fs_op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			  const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		       const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	reply_err(req, -EROFS);
+}
+
+static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	reply_err(req, -EROFS);
+}
+
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_op_init,
 	.lookup = fs_op_lookup,
@@ -1862,6 +1948,17 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = fs_op_statfs,
 	.getxattr = fs_op_getxattr,
 	.listxattr = fs_op_listxattr,
+	.setattr = fs_op_setattr,
+	.mknod = fs_op_mknod,
+	.mkdir = fs_op_mkdir,
+	.unlink = fs_op_remove,
+	.rmdir = fs_op_remove,
+	.symlink = fs_op_symlink,
+	.rename = fs_op_rename,
+	.link = fs_op_link,
+	.create = fs_op_create,
+	.setxattr = fs_op_setxattr,
+	.removexattr = fs_op_removexattr,
 };
 
 /* ---- the mount's life ---- */

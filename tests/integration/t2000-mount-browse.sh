@@ -81,5 +81,47 @@ for op in "touch $M/new" "mkdir $M/d" "rm $M/config.json" "mv $M/config.json $M/
 	case $err in *"Read-only file system"*) ;; *) not_ok "'$op': $err" ;; esac
 done
 ok "every write fails with EROFS"
+# Remounted read-write by root, the file system is read-only all the same:
+# each write was ENOSYS, EPERM or ENOTSUP, and open(O_RDONLY|O_TRUNC)
+# succeeded, leaving the kernel with a file of size 0.
+errnos_rw() {
+	"$PYTHON" - "$M" <<'PY'
+import errno, os, sys
+m = sys.argv[1]
+def e(f):
+    try:
+        f(); return "OK"
+    except OSError as x:
+        return errno.errorcode[x.errno]
+ops = [lambda: os.close(os.open(m + "/new", os.O_CREAT | os.O_WRONLY, 0o644)),
+       lambda: os.mkdir(m + "/d"), lambda: os.unlink(m + "/config.json"),
+       lambda: os.rmdir(m + "/extra"), lambda: os.rename(m + "/config.json", m + "/c2"),
+       lambda: os.link(m + "/config.json", m + "/c3"), lambda: os.symlink("x", m + "/c4"),
+       lambda: os.mkfifo(m + "/f"), lambda: os.chmod(m + "/config.json", 0o600),
+       lambda: os.utime(m + "/config.json", (1, 1)), lambda: os.truncate(m + "/config.json", 0),
+       lambda: os.setxattr(m + "/config.json", "user.x", b"1"),
+       lambda: os.removexattr(m + "/config.json", "user.hubfs.oid"),
+       lambda: os.close(os.open(m + "/config.json", os.O_RDONLY | os.O_TRUNC))]
+print(" ".join(e(f) for f in ops), os.stat(m + "/config.json").st_size)
+PY
+}
+if mount -i -o remount,rw "$MNT" 2>"$T/remount.err"; then
+	expect_eq "$(printf 'EROFS %.0s' $(seq 14))$(manifest field $KEY config.json size)" "$(errnos_rw)" \
+		"remounted rw: every write, and an open with O_TRUNC, is EROFS; the file keeps its size"
+	mount -i -o remount,ro "$MNT" || not_ok "remount ro again"
+else
+	say "remount,rw refused ($(cat "$T/remount.err")): not checked"
+fi
+# A name longer than statfs's 255 is ENAMETOOLONG, not ENOENT.
+long=$(printf 'x%.0s' $(seq 256))
+for d in "$MNT" "$MNT/hubfs-test" "$M"; do
+	expect_eq ENAMETOOLONG "$("$PYTHON" -c 'import errno,os,sys
+try: os.stat(sys.argv[1]); print("OK")
+except OSError as e: print(errno.errorcode[e.errno])' "$d/$long")" "a 256-byte name in ${d#$MNT}/: ENAMETOOLONG"
+done
+# The cache directory moved away under the mount: statfs has a block size still.
+mv "$CACHE_DIR" "$CACHE_DIR.moved"
+expect_eq 4096 "$(stat -f -c %s "$MNT")" "statfs with the cache gone: a block size of 4096, not 0"
+mv "$CACHE_DIR.moved" "$CACHE_DIR"
 check "no token ever reached the CDN" test "$(hub_count host=cdn auth=true)" = 0
 finish_mount
