@@ -51,6 +51,7 @@ struct fs_repo {
 	struct hub_repo repo;        /* revision as named ("" = default branch) */
 	bool pinned;                 /* the revision is a commit: never changes */
 	bool from_org_list;          /* made from the Hub's list of its org, loaded at first use */
+	int64_t listed_date;         /* the date that list gives it (unix seconds; 0: none) */
 	pthread_mutex_t lock;        /* guards the fields below */
 	pthread_cond_t loaded;       /* a load ended */
 	struct repo_snapshot *snap;    /* current; NULL until first loaded */
@@ -90,7 +91,7 @@ struct fs_node {
 	struct fs_node *next_by_ino, *next_by_key;
 	/* Virtual children (not entries), for listing the folders of names. */
 	struct fs_node *first_child, *next_sibling, *prev_sibling;
-	struct fs_names *listed;     /* ORG: the Hub's list of its repos ... */
+	struct fs_names *listed;     /* ORG: the Hub's list of its repos (names_add_dated()) ... */
 	int64_t listed_at;           /* ... as of then (monotonic seconds) */
 };
 

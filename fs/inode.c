@@ -961,6 +961,8 @@ static int find_known_org(void *ctx_, const char *repo, const char *commit)
 }
 
 static int names_add(struct fs_names *l, const char *name);
+static int names_add_dated(struct fs_names *l, const char *name, int64_t date);
+static int64_t names_date(const char *dated_name);
 
 /*
  * A namespace listing, asked of the Hub on a helper thread while the
@@ -994,7 +996,7 @@ static int add_listed(void *ctx, const struct hub_repo_summary *r)
 	if (!slash || (size_t)(slash - r->id) != strlen(j->org) ||
 	    strncmp(r->id, j->org, (size_t)(slash - r->id)) != 0)
 		return 0;
-	return names_add(&j->names, slash + 1);
+	return names_add_dated(&j->names, slash + 1, r->last_modified);
 }
 
 static void list_job_put(struct list_job *j)
@@ -1027,7 +1029,7 @@ static void list_job_run(struct fs *fs, void *j_)
 	list_job_put(j);
 }
 
-/* The repos of namespace @org into @out (appended). 0 or -errno. */
+/* The repos of namespace @org into @out (what it held before is released). 0 or -errno. */
 static int list_namespace(struct fs *fs, const struct fs_wait *w, enum hub_repo_type type,
 			  const char *org, size_t max, struct fs_names *out)
 {
@@ -1055,8 +1057,12 @@ static int list_namespace(struct fs *fs, const struct fs_wait *w, enum hub_repo_
 		rc = j->rc;
 		if (rc < 0)
 			log_warn("cannot list namespace '%s': %s", org, j->err.message);
-		for (size_t i = 0; rc == 0 && i < j->names.n; i++)
-			rc = names_add(out, j->names.v[i]);
+		if (rc == 0) {
+			/* Handed over whole: the names keep their dates (names_add_dated()). */
+			fs_names_release(out);
+			*out = j->names;
+			memset(&j->names, 0, sizeof(j->names));
+		}
 	}
 	pthread_mutex_unlock(&j->lock);
 	list_job_put(j);
@@ -1122,20 +1128,26 @@ static int cmp_name_key(const void *key, const void *name)
 	return strcmp(key, *(char *const *)name);
 }
 
-/* Does the Hub's list of org @parent, fresh within the TTL, have @name as spelled? */
-static bool org_lists(struct fs *fs, const struct fs_node *parent, const char *name)
+/*
+ * Does the Hub's list of org @parent, fresh within the TTL, have @name as
+ * spelled? Then *@date is the date the list gives it (0: none).
+ */
+static bool org_lists(struct fs *fs, const struct fs_node *parent, const char *name,
+		      int64_t *date)
 {
-	bool listed = false;
+	char *const *found = NULL;
 
 	if (parent->kind != NODE_ORG || fs->env.offline)
 		return false;
 	pthread_mutex_lock(&fs->lock);
 	if (parent->listed &&
 	    time_mono_secs() - parent->listed_at < fs->opts.revision_ttl_secs)
-		listed = bsearch(name, parent->listed->v, parent->listed->n,
-				 sizeof(*parent->listed->v), cmp_name_key) != NULL;
+		found = bsearch(name, parent->listed->v, parent->listed->n,
+				sizeof(*parent->listed->v), cmp_name_key);
+	if (found)
+		*date = names_date(*found);
 	pthread_mutex_unlock(&fs->lock);
-	return listed;
+	return found != NULL;
 }
 
 static bool repo_loaded(struct fs_repo *r)
@@ -1156,6 +1168,7 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	struct repo_snapshot *snap = NULL;
 	struct repo_arg arg = { .name = name };
 	struct hub_repo repo;
+	int64_t listed_date = 0;
 	struct fs_node *n;
 	char key[512];
 	int rc;
@@ -1195,11 +1208,12 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	 * tree): 2,402 for an org of 1,201 repos, most of the Hub's anonymous
 	 * quota of 3,000 per five minutes.
 	 */
-	if (!repo.revision[0] && org_lists(fs, parent, name)) {
+	if (!repo.revision[0] && org_lists(fs, parent, name, &listed_date)) {
 		arg.repo = repo_new(&repo);
 		if (!arg.repo)
 			return -ENOMEM;
 		arg.repo->from_org_list = true;
+		arg.repo->listed_date = listed_date;
 		n = lookup_or_make(fs, parent, key, make_repo, &arg);
 		repo_free(arg.repo); /* not taken: another thread made it first */
 		if (!n)
@@ -1363,12 +1377,18 @@ int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 	}
 	if (node->kind == NODE_REPO && node->repo->from_org_list && !repo_loaded(node->repo)) {
 		/*
-		 * From the org's list, not loaded yet: dated as its org until
-		 * it is, and asked again soon, for its commit's date then.
+		 * From the org's list, not loaded yet: dated as the list dates
+		 * it (the date its repo info gives once loaded; as its org when
+		 * the list has none: tar and rsync took the mount's date, and a
+		 * new mount's rsync set every folder's time again), and asked
+		 * again soon, for its commit's date then.
 		 */
+		time_t date = node->repo->listed_date > 0 ? (time_t)node->repo->listed_date :
+							    fs->started_at;
+
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		st->st_mtime = st->st_ctime = st->st_atime = fs->started_at;
+		st->st_mtime = st->st_ctime = st->st_atime = date;
 		*timeout = 1.0;
 		return 0;
 	}
@@ -1421,22 +1441,53 @@ void fs_node_describe(struct fs *fs, struct fs_node *node, char *out, size_t siz
 
 /* ---- folders of names: the root, datasets/, spaces/, an org ---- */
 
-static int names_add(struct fs_names *l, const char *name)
+/* Append a copy of @name, with @extra bytes of room after its NUL. */
+static char *names_append(struct fs_names *l, const char *name, size_t extra)
 {
+	size_t len = strlen(name) + 1;
+
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 64;
 		char **v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
-			return -ENOMEM;
+			return NULL;
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n] = strdup(name);
+	l->v[l->n] = malloc(len + extra);
 	if (!l->v[l->n])
+		return NULL;
+	memcpy(l->v[l->n], name, len);
+	return l->v[l->n++];
+}
+
+static int names_add(struct fs_names *l, const char *name)
+{
+	return names_append(l, name, 0) ? 0 : -ENOMEM;
+}
+
+/*
+ * A name of the Hub's list of an org, with its repo's date kept after the
+ * name's NUL, where sorting, listing and copying the name leave it be;
+ * only names_date() reads it, and only of an org's list (fs_node.listed).
+ */
+static int names_add_dated(struct fs_names *l, const char *name, int64_t date)
+{
+	char *p = names_append(l, name, sizeof(date));
+
+	if (!p)
 		return -ENOMEM;
-	l->n++;
+	memcpy(p + strlen(p) + 1, &date, sizeof(date));
 	return 0;
+}
+
+static int64_t names_date(const char *dated_name)
+{
+	int64_t date;
+
+	memcpy(&date, dated_name + strlen(dated_name) + 1, sizeof(date));
+	return date;
 }
 
 struct local_ctx {

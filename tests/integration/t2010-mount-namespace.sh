@@ -134,6 +134,14 @@ expect_eq "$want" "$(sha256sum <"$S/$f" | cut -d' ' -f1)" "... and the file read
 fakehub_ctl DELETE log >/dev/null
 ls -l "$MNT/bulk-org" >"$T/ls-l" || die "ls -l bulk-org failed"
 expect_eq 1201 "$(grep -c '^d' "$T/ls-l")" "ls -l bulk-org shows each of its 1,201 models as a folder"
+# Dated as the Hub's list dates it (the date its repo info gives once it
+# loads), not as the mount: tar and rsync recorded the mount's start, and a
+# new mount's rsync set every folder's time again.
+expect_eq "$("$PYTHON" -c 'import json, sys, datetime
+r = json.load(open(sys.argv[1] + "/manifest.json"))["repos"]["model/bulk-org/model-0008"]
+d = r["commits"][r["refs"]["branches"]["main"]]["date"]
+print(int(datetime.datetime.fromisoformat(d.replace("Z", "+00:00")).timestamp()))' "$FAKEHUB_DATA")" \
+	"$(stat -c %Y "$MNT/bulk-org/model-0008")" "... each dated as the Hub's list dates it, before it loads"
 n=$(hub_count host=hub)
 check "... with the org's list alone ($n requests)" test "$n" -le 3
 expect_eq 0 "$(hub_count 'path~/api/models/bulk-org/*')" "... and no repo loaded"
