@@ -1003,6 +1003,22 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	h->opened_ms = time_mono_ms();
 	repo_source_init(&h->source, fs->deps.hub, h->snap, h->entry, &h->src);
+	/*
+	 * An empty file has nothing to fetch, and no read reaches the cache:
+	 * its hash, of nothing, is checked here, so that user.hubfs.verified
+	 * says 1 and a listing that names content for it is refused.
+	 */
+	if (h->entry->size == 0) {
+		struct cache_error cerr = { { 0 } };
+
+		rc = cache_fill(fs->deps.cache, &h->key, &h->src, &cerr);
+		if (rc < 0) {
+			log_read_failure(fs, h, rc, cerr.message);
+			handle_free(h);
+			reply_err(req, rc);
+			return;
+		}
+	}
 	if (fs->opts.strict) {
 		struct cache_error cerr = { { 0 } };
 		char *none;

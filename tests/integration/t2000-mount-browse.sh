@@ -13,6 +13,12 @@ check "the root lists datasets and spaces" sh -c 'ls "$0" | grep -qx datasets &&
 expect_eq "$(manifest entries $KEY | awk -F'\t' '$1 !~ /\// {print $1}' | sort | tr '\n' ' ')" \
 	"$(ls -A "$M" | sort | tr '\n' ' ')" "ls of a model repo shows its top level"
 check "the org now lists the repo" sh -c 'ls "$0/hubfs-test" | grep -qx tiny-model' "$MNT"
+# An empty file: no read reaches the cache, so its open checks the hash (of
+# nothing); user.hubfs.verified said 0 for ever before.
+verified_of() { getfattr --only-values -n user.hubfs.verified "$1" 2>/dev/null; }
+expect_eq 0 "$(verified_of "$M/empty.txt")" "an empty file not opened yet: not verified"
+check "... reads empty" test "$(wc -c <"$M/empty.txt")" -eq 0
+expect_eq 1 "$(verified_of "$M/empty.txt")" "... and once opened it is"
 D=$MNT/datasets/hubfs-test/big-dataset
 manifest entries dataset/hubfs-test/big-dataset | cut -f1 | sort >"$T/want"
 (cd "$D" && find . -mindepth 1 | sed 's|^\./||' | sort) >"$T/got"
