@@ -561,13 +561,17 @@ class App:
         return taken
 
     # CDN URL signing ---------------------------------------------------------------
-    def sign(self, path, expires):
-        return hmac.new(self.secret, ("%s\n%s" % (path, expires)).encode("utf-8"),
-                        hashlib.sha256).hexdigest()
+    def sign(self, path, expires, amz_date="", amz_expires=""):
+        """The signature covers every parameter that bounds the URL's life,
+        as the CDN's does: editing X-Amz-Expires is no more use than Expires."""
+        return hmac.new(self.secret, ("%s\n%s\n%s\n%s" % (path, expires, amz_date, amz_expires))
+                        .encode("utf-8"), hashlib.sha256).hexdigest()
 
     def cdn_url(self, sha256, filename, attachment=False, disposition=True):
         path = "/repos/%s/%s/%s" % (sha256[:2], sha256[2:4], sha256)
         expires = int(time.time()) + int(self.cfg("url_ttl"))
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(expires - int(self.cfg("url_ttl"))))
+        amz_expires = str(int(self.cfg("url_ttl")))
         q = []
         if disposition:
             q.append(("response-content-disposition", content_disposition(filename, attachment)))
@@ -576,9 +580,9 @@ class App:
         # parameter of that very name.
         q += [("response-content-type", "application/octet-stream"),
               ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-              ("X-Amz-Date", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(expires - int(self.cfg("url_ttl"))))),
-              ("X-Amz-Expires", str(int(self.cfg("url_ttl")))),
-              ("Expires", str(expires)), ("Signature", self.sign(path, expires)),
+              ("X-Amz-Date", amz_date), ("X-Amz-Expires", amz_expires),
+              ("Expires", str(expires)),
+              ("Signature", self.sign(path, expires, amz_date, amz_expires)),
               ("Key-Pair-Id", "FAKE")]
         return "%s%s?%s" % (self.cdn_base, path,
                             urllib.parse.urlencode(q, quote_via=urllib.parse.quote))
@@ -2194,7 +2198,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not expires or not sig:
             return deny("MissingKey", "Missing Key-Pair-Id query parameter or cookie "
                                            "value")
-        if not hmac.compare_digest(sig, app.sign(self.raw_path, expires)):
+        if not hmac.compare_digest(sig, app.sign(self.raw_path, expires,
+                                                 qs_get(self.query, "X-Amz-Date") or "",
+                                                 qs_get(self.query, "X-Amz-Expires") or "")):
             return deny("AccessDenied", "Access denied")
         try:
             if int(expires) < time.time():

@@ -505,7 +505,9 @@ class FakeHubTest(unittest.TestCase):
         f = [e for e in j if e["type"] == "file"][0]
         self.assertEqual(f["lastCommit"]["id"], self.facts["big"]["sha"])
         self.assertEqual(set(f["lastCommit"]), {"id", "title", "date"})
-        self.assertEqual(f["securityFileStatus"], {"status": "safe"})
+        self.assertEqual(f["securityFileStatus"],
+                         {"status": "safe", "avScan": {"virusFound": False, "virusNames": None},
+                          "pickleImportScan": None})
         # page size from the control endpoint
         self.ctl("POST", "/_fake/config", {"page_size": 600})
         self.assertEqual(len(self.get(path + "?recursive=true").json()), 600)
@@ -820,6 +822,10 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual(self.cdn_get(bad_sig).status, 403)
         later = loc.replace("Expires=" + q["Expires"], "Expires=" + str(int(q["Expires"]) + 9))
         self.assertEqual(self.cdn_get(later).status, 403)
+        # The Xet links' shape: X-Amz-Expires (a lifetime) before Expires, both signed.
+        self.assertLess(loc.index("X-Amz-Expires="), loc.index("&Expires="))
+        longer = loc.replace("X-Amz-Expires=" + q["X-Amz-Expires"], "X-Amz-Expires=999999")
+        self.assertEqual(self.cdn_get(longer).status, 403)
         self.assertEqual(self.cdn_get(loc.split("?")[0]).status, 403)
         self.ctl("POST", "/_fake/config", {"url_ttl": -5})
         expired = self.lfs_url()
