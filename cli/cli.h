@@ -131,11 +131,19 @@ int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap);
 /*
  * Write object @key, verified whole first (cache_fill()), to @path through
  * a temporary file renamed into place (not fsync'ed: a crash leaves the
- * old file or none, and the next run checks what is there). The one way
- * the commands copy content out of the cache. 0 or -errno.
+ * old file or none, and the next run checks what is there), mode 0666
+ * less the umask. The one way the commands copy content out of the cache.
+ * 0 or -errno.
  */
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path);
+/*
+ * Before a file is written to @root/@rel: remove the temporary files
+ * "<rel>.tmp.<pid>.<n>" that a run killed while writing it left beside it
+ * (their pid is gone; fileio_is_stale_tmp_of_shape()), and nothing else.
+ * No link below @root is followed. Each folder is read once per process.
+ */
+void cli_remove_stale_tmps(const char *root, const char *rel);
 /*
  * Does the regular file @path (not followed if a link) hold exactly the
  * bytes of object @key? Read and hashed whole: sha256 or git blob sha1.

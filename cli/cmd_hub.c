@@ -2,7 +2,9 @@
 /*
  * `hubfs ls` and `hubfs info`: a repo's files and facts, or a namespace's
  * repos, on a terminal, straight from the Hub API (the Python toolkit's
- * list_repo_files, list_models(author=) and model_info).
+ * list_repo_files, list_models(author=) and model_info). Offline, from
+ * what the cache remembers: the revision's commit and its listing, as
+ * `download --offline` reads them, and the repos it holds listings of.
  */
 #include "cli/cli.h"
 
@@ -12,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/cache.h"
+#include "cache/commit.h"
+#include "cache/meta.h"
 #include "util/size.h"
 
 struct ls_ctx {
@@ -95,6 +100,139 @@ static bool parse_namespace(const struct cli_hub_opts *o, const char *spec,
 	return true;
 }
 
+/* ---- offline: what the cache remembers ---- */
+
+/* A snapshot's entry as the Hub client lists it, for print_entry(). */
+static int print_snapshot_entry(struct ls_ctx *ctx, const struct repo_entry *e)
+{
+	struct hub_entry he = { .type = e->is_dir ? HUB_ENTRY_DIR : HUB_ENTRY_FILE,
+				.path = e->path, .size = e->size, .is_lfs = e->is_lfs };
+
+	snprintf(he.oid, sizeof(he.oid), "%s", e->oid);
+	snprintf(he.lfs_sha256, sizeof(he.lfs_sha256), "%s", e->sha256);
+	return print_entry(ctx, &he);
+}
+
+/*
+ * `ls REPO [PATH]` from the cache's listing of the commit the cache
+ * remembers for the revision: the folder's entries, everything below it
+ * (-R), or the file itself. Exit code.
+ */
+static int ls_cached(const struct cli_hub_opts *o, const char *spec, const char *cache_dir,
+		     const char *path, bool recursive, bool as_folder, struct ls_ctx *ctx)
+{
+	struct repo_snapshot *snap;
+	const struct repo_entry *at;
+	struct repo_env env;
+	struct hub_config cfg;
+	int rc = cli_snapshot_open(o, spec, cache_dir, &env, &cfg, &snap);
+
+	if (rc)
+		return rc;
+	at = repo_snapshot_find(snap, path);
+	if (at && at->parent == REPO_NO_ENTRY && at != snap->entries)
+		at = NULL; /* an entry the listing contradicts (below a file) */
+	if (!at || (as_folder && !at->is_dir)) {
+		fprintf(stderr, "hubfs: %s@%.12s: '%s' not found (in the cache's listing: "
+			"offline)\n", snap->repo_key, snap->commit, path);
+		rc = CLI_EXIT_NOT_FOUND;
+	} else if (!at->is_dir) {
+		print_snapshot_entry(ctx, at);
+	} else if (!recursive) {
+		for (uint32_t i = at->first_child; i != REPO_NO_ENTRY; i = snap->entries[i].next_sibling)
+			print_snapshot_entry(ctx, &snap->entries[i]);
+	} else {
+		/*
+		 * In path order, after the folder; not all together: "docs.txt"
+		 * sorts between "docs" and "docs/a".
+		 */
+		size_t len = strlen(path);
+
+		for (size_t i = (size_t)(at - snap->entries) + 1; i < snap->n_entries; i++) {
+			const struct repo_entry *e = &snap->entries[i];
+
+			if (e->parent != REPO_NO_ENTRY &&
+			    (!len || (strncmp(e->path, path, len) == 0 && e->path[len] == '/')))
+				print_snapshot_entry(ctx, e);
+		}
+	}
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = cli_report(-EIO, NULL);
+	cli_snapshot_close(&env, &cfg, snap);
+	return rc;
+}
+
+struct cached_repos {
+	enum hub_repo_type type;
+	bool long_format;
+	const char *root;
+	char last[CACHE_REPO_KEY_MAX + 1]; /* listings come sorted: one line per repo */
+	size_t count;
+};
+
+/*
+ * One repo the cache holds a listing of, once (for `ls ORG` offline); with
+ * -l, the commit and date it remembers for "main", and "-" for whether it
+ * is private or gated, which it does not keep.
+ */
+static int print_cached_repo(void *ctx_, const char *repo_key, const char *commit)
+{
+	struct cached_repos *ctx = ctx_;
+	const char *id = strchr(repo_key, '/');
+	char main_commit[41] = "-", when[32] = "-";
+	int64_t t = 0;
+
+	(void)commit;
+	if (!id || strcmp(repo_key, ctx->last) == 0)
+		return 0;
+	snprintf(ctx->last, sizeof(ctx->last), "%s", repo_key);
+	ctx->count++;
+	if (!ctx->long_format) {
+		printf("%s%s\n", hub_repo_url_prefix(ctx->type), id + 1);
+		return 0;
+	}
+	if (cache_ref_load(ctx->root, repo_key, "main", main_commit, NULL) == 0 &&
+	    cache_commit_time_load(ctx->root, repo_key, main_commit, &t) == 0 && t > 0) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+
+		if (gmtime_r(&tt, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	}
+	printf("%-40s  %-16s  %-7s  %-6s  %s%s\n", main_commit, when, "-", "-",
+	       hub_repo_url_prefix(ctx->type), id + 1);
+	return 0;
+}
+
+/* `ls ORG` offline: the repos of @author whose listings the cache holds. Exit code. */
+static int ls_namespace_cached(enum hub_repo_type type, const char *author,
+			       const char *cache_dir, bool long_format)
+{
+	struct cached_repos ctx = { .type = type, .long_format = long_format };
+	char root[4096];
+	int rc = 0;
+
+	if (cache_dir)
+		snprintf(root, sizeof(root), "%s", cache_dir);
+	else
+		rc = cache_default_dir(root, sizeof(root));
+	ctx.root = root;
+	if (rc == 0)
+		rc = cache_listings_each_under(root, hub_repo_type_name(type), author,
+					       print_cached_repo, &ctx);
+	if (rc == -ENOENT)
+		rc = 0;
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = -EIO;
+	if (rc < 0)
+		return cli_report(rc, NULL);
+	if (ctx.count == 0) {
+		fprintf(stderr, "hubfs: offline, and the cache holds no repo of '%s'\n", author);
+		return CLI_EXIT_NETWORK;
+	}
+	return CLI_EXIT_OK;
+}
+
 static void ls_usage(FILE *out)
 {
 	fprintf(out,
@@ -107,12 +245,15 @@ static void ls_usage(FILE *out)
 		"                    for ORG: commit, last modified, private, gated\n"
 		"  -h, --human       sizes as 1.5 MiB (with -l)\n"
 		"  --type TYPE       model, dataset or space\n"
-		"  --endpoint URL, --token-file FILE, --offline\n"
+		"  --offline         from the cache alone (also HF_HUB_OFFLINE=1): the listing\n"
+		"                    of the commit it remembers, the repos it holds\n"
+		"  --cache-dir DIR   that cache (offline)\n"
+		"  --endpoint URL, --token-file FILE\n"
 		CLI_HUB_OPTS_HELP);
 }
 
 static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
-			const char *author, bool long_format)
+			const char *author, const char *cache_dir, bool long_format)
 {
 	struct hub_error err = { 0 };
 	struct hub_client *client = NULL;
@@ -122,6 +263,11 @@ static int ls_namespace(const struct cli_hub_opts *o, enum hub_repo_type type,
 	rc = cli_hub_connect(o, &cfg, &client);
 	if (rc)
 		return rc;
+	if (cfg.offline) {
+		hub_client_free(client);
+		hub_config_release(&cfg);
+		return ls_namespace_cached(type, author, cache_dir, long_format);
+	}
 	rc = hub_list_repos(client, type, author, 0, print_repo, &long_format, &err);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = -EIO;
@@ -136,6 +282,7 @@ int cmd_ls(int argc, char **argv)
 		{ "recursive", no_argument, NULL, 'R' },
 		{ "long", no_argument, NULL, 'l' },
 		{ "human", no_argument, NULL, 'h' },
+		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'H' },
 		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -147,7 +294,7 @@ int cmd_ls(int argc, char **argv)
 	struct hub_config cfg;
 	struct hub_repo repo;
 	bool recursive = false;
-	const char *path = "";
+	const char *path = "", *cache_dir = NULL;
 	char path_buf[4096];
 	bool as_folder = false; /* named with a trailing '/' */
 	int c, rc;
@@ -163,6 +310,9 @@ int cmd_ls(int argc, char **argv)
 			break;
 		case 'h':
 			ctx.human = true;
+			break;
+		case 'C':
+			cache_dir = optarg;
 			break;
 		case 'H':
 			ls_usage(stdout);
@@ -188,7 +338,7 @@ int cmd_ls(int argc, char **argv)
 					"not paths (-R and PATH need ORG/NAME)\n", argv[optind]);
 				return CLI_EXIT_USAGE;
 			}
-			return ls_namespace(&o, type, author, ctx.long_format);
+			return ls_namespace(&o, type, author, cache_dir, ctx.long_format);
 		}
 	}
 	rc = cli_parse_repo(&o, argv[optind], &repo);
@@ -217,6 +367,11 @@ int cmd_ls(int argc, char **argv)
 	rc = cli_hub_connect(&o, &cfg, &client);
 	if (rc)
 		return rc;
+	if (cfg.offline) {
+		hub_client_free(client);
+		hub_config_release(&cfg);
+		return ls_cached(&o, argv[optind], cache_dir, path, recursive, as_folder, &ctx);
+	}
 	rc = hub_list_tree(client, &repo, path, recursive, print_entry, &ctx, &err);
 	if (rc == -ENOENT && path[0] && !as_folder) {
 		/* A file: listed by itself, as ls(1) does (with -R too). */
@@ -255,7 +410,11 @@ static void info_usage(FILE *out)
 		"usage: hubfs info REPO[@REV] [--json]\n"
 		"  id, commit, last modified, tags, private/gated, number of files\n"
 		"  and total size (what a full download fetches)\n"
-		"  --type TYPE, --endpoint URL, --token-file FILE, --offline\n"
+		"  --offline         from the cache alone (also HF_HUB_OFFLINE=1): the commit\n"
+		"                    it remembers, its date, files and size (not tags,\n"
+		"                    private or gated: those it does not keep)\n"
+		"  --cache-dir DIR   that cache (offline)\n"
+		"  --type TYPE, --endpoint URL, --token-file FILE\n"
 		CLI_HUB_OPTS_HELP);
 }
 
@@ -310,10 +469,78 @@ static void print_info_json(const struct hub_repo *repo,
 	       t->files, t->lfs_files, t->bytes);
 }
 
+/*
+ * `info` offline: what the cache remembers of the revision (its commit,
+ * the commit's date and listing), with "-" (null in JSON) for what it
+ * does not keep. Exit code.
+ */
+static int info_cached(const struct cli_hub_opts *o, const char *spec, const char *cache_dir,
+		       bool json)
+{
+	struct repo_snapshot *snap;
+	struct repo_env env;
+	struct hub_config cfg;
+	struct totals t = { 0 };
+	char when[40] = "";
+	int rc = cli_snapshot_open(o, spec, cache_dir, &env, &cfg, &snap);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < snap->n_entries; i++) {
+		const struct repo_entry *e = &snap->entries[i];
+
+		if (!e->is_dir && e->parent != REPO_NO_ENTRY) {
+			t.files++;
+			t.lfs_files += e->is_lfs;
+			t.bytes += e->size;
+		}
+	}
+	if (snap->commit_time > 0) {
+		time_t tt = (time_t)snap->commit_time;
+		struct tm tm;
+
+		/* The Hub's own form of it. */
+		if (gmtime_r(&tt, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	}
+	if (json) {
+		printf("{\"id\": ");
+		cli_json_string(stdout, snap->repo.id);
+		printf(", \"type\": \"%s\", \"revision\": ", hub_repo_type_name(snap->repo.type));
+		cli_json_string(stdout, hub_repo_revision(&snap->repo));
+		printf(", \"sha\": \"%s\", \"last_modified\": ", snap->commit);
+		if (when[0])
+			cli_json_string(stdout, when);
+		else
+			printf("null");
+		printf(", \"private\": null, \"gated\": null, \"tags\": null, \"files\": %" PRIu64
+		       ", \"lfs_files\": %" PRIu64 ", \"total_size\": %" PRIu64
+		       ", \"offline\": true}\n", t.files, t.lfs_files, t.bytes);
+	} else {
+		char size[32];
+
+		size_format(t.bytes, size, sizeof(size));
+		printf("repo:          %s (%s)\n", snap->repo.id, hub_repo_type_name(snap->repo.type));
+		printf("revision:      %s\n", hub_repo_revision(&snap->repo));
+		printf("commit:        %s\n", snap->commit);
+		printf("last modified: %s\n", when[0] ? when : "-");
+		printf("private:       - (offline: the cache does not keep it)\n");
+		printf("gated:         -\n");
+		printf("tags:          -\n");
+		printf("files:         %" PRIu64 " (%" PRIu64 " in LFS)\n", t.files, t.lfs_files);
+		printf("total size:    %s (%" PRIu64 " bytes)\n", size, t.bytes);
+	}
+	if (fflush(stdout) != 0)
+		rc = cli_report(-EIO, NULL);
+	cli_snapshot_close(&env, &cfg, snap);
+	return rc;
+}
+
 int cmd_info(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ "cache-dir", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'H' },
 		CLI_HUB_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
@@ -325,6 +552,7 @@ int cmd_info(int argc, char **argv)
 	struct totals t = { 0 };
 	struct hub_config cfg;
 	struct hub_repo repo, pinned;
+	const char *cache_dir = NULL;
 	bool json = false;
 	int c, rc;
 
@@ -334,6 +562,8 @@ int cmd_info(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		} else if (c == CLI_OPT_JSON) {
 			json = true;
+		} else if (c == 'C') {
+			cache_dir = optarg;
 		} else if (c == 'H') {
 			info_usage(stdout);
 			return CLI_EXIT_OK;
@@ -352,6 +582,11 @@ int cmd_info(int argc, char **argv)
 	rc = cli_hub_connect(&o, &cfg, &client);
 	if (rc)
 		return rc;
+	if (cfg.offline) {
+		hub_client_free(client);
+		hub_config_release(&cfg);
+		return info_cached(&o, argv[optind], cache_dir, json);
+	}
 	rc = hub_repo_info(client, &repo, &info, &err);
 	if (rc == 0) {
 		/* Count the files of exactly the commit the info describes. */

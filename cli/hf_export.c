@@ -14,13 +14,18 @@
  * object that cache_fill() verified), through a temporary file renamed
  * into place; a blob already there is kept when its bytes hash right.
  * The layout is huggingface_hub's: blobs are copies, since the cache keeps
- * objects as checksummed blocks, not as plain files.
+ * objects as checksummed blocks, not as plain files. Modes are the
+ * library's too: 0666 and 0777 less the umask (a cache shared under
+ * umask 002 stays writable by the group).
  */
 #include "cli/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,122 @@
 #include "util/fileio.h"
 #include "util/iobuf.h"
 #include "util/log.h"
+
+/* ---- what killed runs left ---- */
+
+/*
+ * The stale temporary files of one folder, found when this process first
+ * wrote there: a file written takes those of its own name away. Each
+ * folder is read once: read per file, a folder of 100,000 files would cost
+ * 10^10 names. stale_lock guards the tree and every folder in it.
+ */
+struct stale_dir {
+	char *dir;    /* the folder's path: the key */
+	char **names; /* stale temporary files in it, not removed yet */
+	size_t n;
+};
+
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *stale_dirs; /* tsearch(3) tree of struct stale_dir, by dir */
+
+static int by_dir(const void *a, const void *b)
+{
+	return strcmp(((const struct stale_dir *)a)->dir, ((const struct stale_dir *)b)->dir);
+}
+
+/* Folder @rel below @root, opened without following a link below @root. */
+static int open_dir_beneath(const char *root, const char *rel)
+{
+	int fd = rel[0] ? fileio_open_beneath(root, rel, O_RDONLY | O_DIRECTORY) :
+			  open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 && !rel[0] ? -errno : fd;
+}
+
+/* Read @d's folder (@root/@rel) for stale temporary files. 0 or -ENOMEM. */
+static int find_stale(struct stale_dir *d, const char *root, const char *rel)
+{
+	int fd = open_dir_beneath(root, rel), rc = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	/* Missing (made by this run, if at all), a link, unreadable: nothing to take. */
+	if (fd < 0)
+		return 0;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return 0;
+	}
+	while (rc == 0 && (de = readdir(dir))) {
+		size_t len;
+		char **names;
+
+		if (!fileio_is_stale_tmp_of_shape(de->d_name, &len))
+			continue;
+		names = realloc(d->names, (d->n + 1) * sizeof(*names));
+		if (!names || !(names[d->n] = strdup(de->d_name)))
+			rc = -ENOMEM;
+		if (names)
+			d->names = names;
+		if (rc == 0)
+			d->n++;
+	}
+	closedir(dir);
+	return rc;
+}
+
+void cli_remove_stale_tmps(const char *root, const char *rel)
+{
+	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	size_t base_len = strlen(base);
+	struct stale_dir key, *d, **found;
+	char dir[PATH_MAX], sub[PATH_MAX];
+
+	snprintf(sub, sizeof(sub), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", root, sub) >= sizeof(dir))
+		return;
+	key.dir = dir;
+	pthread_mutex_lock(&stale_lock);
+	found = tfind(&key, &stale_dirs, by_dir);
+	if (!found) {
+		d = calloc(1, sizeof(*d));
+		if (d && (d->dir = strdup(dir)) && find_stale(d, root, sub) == 0 &&
+		    (found = tsearch(d, &stale_dirs, by_dir)) && *found == d) {
+			d = NULL;
+		} else if (d) {
+			/* Out of memory: nothing is removed, and the next file tries again. */
+			for (size_t i = 0; i < d->n; i++)
+				free(d->names[i]);
+			free(d->names);
+			free(d->dir);
+			free(d);
+			found = NULL;
+		}
+	}
+	d = found ? *found : NULL;
+	for (size_t i = 0; d && i < d->n;) {
+		size_t len;
+		int fd;
+
+		/* "<base>.tmp.<pid>.<n>" of a writer still gone; unlinkat() follows no link. */
+		if (strncmp(d->names[i], base, base_len) != 0 ||
+		    !fileio_is_stale_tmp_of_shape(d->names[i], &len) || len != base_len) {
+			i++;
+			continue;
+		}
+		fd = open_dir_beneath(root, sub);
+		if (fd >= 0) {
+			if (unlinkat(fd, d->names[i], 0) == 0)
+				log_info("%s/%s: removed, a temporary file a killed run left", dir,
+					 d->names[i]);
+			close(fd);
+		}
+		free(d->names[i]);
+		d->names[i] = d->names[--d->n];
+	}
+	pthread_mutex_unlock(&stale_lock);
+}
 
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path)
@@ -57,7 +178,8 @@ int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		cache_object_release(cache, key);
 		return rc;
 	}
-	rc = fileio_atomic_open(&af, path, 0644, false); /* no fsync: cli.h says why */
+	/* 0666 less the umask, as huggingface_hub writes both (cli.h). */
+	rc = fileio_atomic_open(&af, path, 0666, false); /* no fsync: cli.h says why */
 	while (rc == 0 && off < key->size) {
 		ssize_t n = cache_read(cache, key, src, buf, CACHE_BLOCK_SIZE, off, &cerr);
 
@@ -100,8 +222,12 @@ bool cli_file_holds(const char *path, const struct cache_key *key)
  * one would be what huggingface_hub loads, offline too.
  */
 static int put_blob(struct cache *cache, const struct cache_key *key,
-		    const struct cache_source *src, const char *blob)
+		    const struct cache_source *src, const char *repo_dir, const char *blob)
 {
+	char rel[80];
+
+	snprintf(rel, sizeof(rel), "blobs/%s", key->hash);
+	cli_remove_stale_tmps(repo_dir, rel);
 	if (cli_file_holds(blob, key))
 		return 0;
 	return cli_copy_object(cache, key, src, blob);
@@ -138,11 +264,11 @@ int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
 		     e->path) >= (int)sizeof(link))
 		return -ENAMETOOLONG;
 	/* Below the repo's folder, no link is followed on the way (fileio_mkdirs_beneath()). */
-	rc = fileio_mkdirs(repo_dir, 0755);
+	rc = fileio_mkdirs(repo_dir, 0777);
 	if (rc == 0)
-		rc = fileio_mkdirs_beneath(repo_dir, "blobs", 0755);
+		rc = fileio_mkdirs_beneath(repo_dir, "blobs", 0777);
 	if (rc == 0)
-		rc = put_blob(cache, &key, src, blob);
+		rc = put_blob(cache, &key, src, repo_dir, blob);
 	if (rc < 0)
 		return rc;
 	/* snapshots/<commit>/a/b/f -> ../../../../blobs/<etag> (paths are validated). */
@@ -158,8 +284,11 @@ int cli_hf_export_file(const char *repo_dir, const struct repo_snapshot *snap,
 	if (snprintf(dir, sizeof(dir), "snapshots/%s%s%.*s", snap->commit, slash ? "/" : "",
 		     slash ? (int)(slash - e->path) : 0, e->path) >= (int)sizeof(dir))
 		return -ENAMETOOLONG;
-	rc = fileio_mkdirs_beneath(repo_dir, dir, 0755);
-	return rc < 0 ? rc : put_symlink(target, link);
+	rc = fileio_mkdirs_beneath(repo_dir, dir, 0777);
+	if (rc < 0)
+		return rc;
+	cli_remove_stale_tmps(repo_dir, link + strlen(repo_dir) + 1);
+	return put_symlink(target, link);
 }
 
 int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
@@ -204,9 +333,11 @@ int cli_hf_export_ref(const char *repo_dir, const struct repo_snapshot *snap)
 			}
 		}
 	}
-	rc = fileio_mkdirs(repo_dir, 0755);
+	rc = fileio_mkdirs(repo_dir, 0777);
 	if (rc == 0)
-		rc = fileio_mkdirs_beneath(repo_dir, dir, 0755);
-	return rc < 0 ? rc : fileio_write_atomic(path, snap->commit, strlen(snap->commit), 0644,
-						  false);
+		rc = fileio_mkdirs_beneath(repo_dir, dir, 0777);
+	if (rc < 0)
+		return rc;
+	cli_remove_stale_tmps(repo_dir, path + strlen(repo_dir) + 1);
+	return fileio_write_atomic(path, snap->commit, strlen(snap->commit), 0666, false);
 }

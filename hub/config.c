@@ -18,6 +18,7 @@
 
 #include "util/log.h"
 #include "util/path.h"
+#include "util/pattern.h"
 #include "util/size.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
@@ -176,14 +177,21 @@ static int set_endpoint(struct hub_config *cfg, const char *value,
 	return cfg->endpoint ? 0 : hub_fail(err, -ENOMEM, 0, "out of memory");
 }
 
-/* $HF_HOME, else ${XDG_CACHE_HOME:-~/.cache}/huggingface, into @out. */
+/*
+ * $HF_HOME, else ${XDG_CACHE_HOME:-~/.cache}/huggingface, into @out, with
+ * "~" and "$VAR" expanded as huggingface_hub expands them
+ * (os.path.expandvars(os.path.expanduser()) in its constants.py).
+ */
 static int hf_home(char *out, size_t size)
 {
 	const char *v = getenv("HF_HOME");
+	char dflt[4096];
+	int rc;
 
 	if (v && *v)
-		return path_expand_user(v, out, size); /* "~/x", as huggingface_hub */
-	return path_user_cache_dir("huggingface", out, size);
+		return pattern_expand_path(v, out, size);
+	rc = path_user_cache_dir("huggingface", dflt, sizeof(dflt));
+	return rc < 0 ? rc : pattern_expand_path(dflt, out, size);
 }
 
 /* Nothing but what clean_token() strips (spaces, CR, LF, tabs). */
@@ -192,22 +200,29 @@ static bool token_is_blank(const char *t)
 	return t[strspn(t, " \t\r\n")] == '\0';
 }
 
-/* The token of HF_TOKEN_PATH, else of $HF_HOME/token, if there is one. */
+/*
+ * The token of HF_TOKEN_PATH, else of $HF_HOME/token, if there is one:
+ * either path expanded as huggingface_hub does ("~", "$VAR"), the second
+ * once more, as the library joins and expands it.
+ */
 static int token_from_files(struct hub_config *cfg, char *path, size_t size,
 			    struct hub_error *err)
 {
 	const char *v = getenv("HF_TOKEN_PATH");
+	char home[4096];
 	int rc;
 
 	if (v && *v) {
 		cfg->token_source = "HF_TOKEN_PATH";
-		rc = path_expand_user(v, path, size); /* "~/x", as huggingface_hub */
+		rc = pattern_expand_path(v, path, size);
 		return rc < 0 ? hub_fail(err, rc, 0, "HF_TOKEN_PATH is too long") :
 			read_token_file(path, false, &cfg->token, err);
 	}
-	if (size < 7 || hf_home(path, size - 6) < 0)
+	if (hf_home(home, sizeof(home) - 6) < 0)
 		return 0;
-	memcpy(path + strlen(path), "/token", sizeof("/token"));
+	memcpy(home + strlen(home), "/token", sizeof("/token"));
+	if (pattern_expand_path(home, path, size) < 0)
+		return 0;
 	cfg->token_source = "$HF_HOME/token";
 	return read_token_file(path, false, &cfg->token, err);
 }

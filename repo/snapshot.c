@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,10 @@
 #include "util/buf.h"
 #include "util/digest.h"
 #include "util/fileio.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/path.h"
+#include "util/pattern.h"
 
 int repo_key_format(const struct hub_repo *repo, char *out, size_t size)
 {
@@ -44,7 +47,7 @@ static int64_t parse_iso_time(const char *s)
 	return (int64_t)timegm(&tm);
 }
 
-static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+static void hf_blob_dir(const char *hf_cache, const struct repo_snapshot *s, char *out,
 			size_t size);
 
 static bool is_network_error(int rc)
@@ -499,6 +502,7 @@ static int load(struct repo_env *env, const struct hub_repo *repo,
 		return hub_fail(err, -ENOMEM, 0, "out of memory");
 	atomic_init(&s->refs, 1);
 	s->repo = *repo;
+	memcpy(s->asked_id, repo->id, sizeof(s->asked_id));
 	rc = repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
 	if (rc == 0)
 		rc = resolve_commit(env, s, err);
@@ -511,7 +515,7 @@ static int load(struct repo_env *env, const struct hub_repo *repo,
 	if (!s->commit_time)
 		cache_commit_time_load(root, s->repo_key, s->commit, &s->commit_time);
 	if (env->hf_hub_cache)
-		hf_blob_dir(env->hf_hub_cache, &s->repo, s->hf_blobs, sizeof(s->hf_blobs));
+		hf_blob_dir(env->hf_hub_cache, s, s->hf_blobs, sizeof(s->hf_blobs));
 	if (find_table(s)) {
 		*out = s; /* another name of a commit already here */
 		return 0;
@@ -602,20 +606,28 @@ int repo_hf_hub_cache_path(char *out, size_t size)
 {
 	const char *v = getenv("HF_HUB_CACHE"), *legacy = getenv("HUGGINGFACE_HUB_CACHE");
 	const char *home = getenv("HF_HOME");
-	char joined[PATH_MAX];
+	char expanded[PATH_MAX], joined[PATH_MAX];
+	int rc;
 
-	/* "~" as huggingface_hub expands it (os.path.expanduser). */
+	/*
+	 * "~" and then "$VAR", "${VAR}", as huggingface_hub's constants.py
+	 * (os.path.expandvars(os.path.expanduser())), which expands HF_HOME,
+	 * then the hub folder in it again.
+	 */
 	if (v && *v)
-		return path_expand_user(v, out, size);
+		return pattern_expand_path(v, out, size);
 	if (legacy && *legacy)
-		return path_expand_user(legacy, out, size);
-	if (home && *home) {
-		int n = snprintf(joined, sizeof(joined), "%s/hub", home);
-
-		return n < 0 || (size_t)n >= sizeof(joined) ? -ENAMETOOLONG :
-			path_expand_user(joined, out, size);
-	}
-	return path_user_cache_dir("huggingface/hub", out, size) < 0 ? -ENOENT : 0;
+		return pattern_expand_path(legacy, out, size);
+	if (home && *home)
+		rc = pattern_expand_path(home, expanded, sizeof(expanded));
+	else
+		rc = path_user_cache_dir("huggingface", joined, sizeof(joined)) < 0 ? -ENOENT :
+		     pattern_expand_path(joined, expanded, sizeof(expanded));
+	if (rc < 0)
+		return rc;
+	if ((size_t)snprintf(joined, sizeof(joined), "%s/hub", expanded) >= sizeof(joined))
+		return -ENAMETOOLONG;
+	return pattern_expand_path(joined, out, size);
 }
 
 int repo_hf_hub_cache_dir(char *out, size_t size)
@@ -644,13 +656,15 @@ int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *ou
 	return rc < 0 ? -ENAMETOOLONG : 0;
 }
 
-/* "<cache>/{type}s--ORG--NAME/blobs", or "" when it does not fit. */
-static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
+/* "<cache>/{type}s--ORG--NAME/blobs" of @s's id as asked, or "" when it does not fit. */
+static void hf_blob_dir(const char *hf_cache, const struct repo_snapshot *s, char *out,
 			size_t size)
 {
+	struct hub_repo asked = s->repo;
 	char dir[4096];
 
-	if (repo_hf_repo_dir(hf_cache, repo, dir, sizeof(dir)) < 0 ||
+	memcpy(asked.id, s->asked_id, sizeof(asked.id));
+	if (repo_hf_repo_dir(hf_cache, &asked, dir, sizeof(dir)) < 0 ||
 	    (size_t)snprintf(out, size, "%s/blobs", dir) >= size)
 		out[0] = '\0';
 }
@@ -663,8 +677,14 @@ static void hf_blob_dir(const char *hf_cache, const struct hub_repo *repo, char 
  * alone, one repo's blob checked good vouched for another repo's blob of
  * that name, which was then read unchecked (a helper's review); a blob
  * rewritten in place is checked again.
+ *
+ * One check per file: the fetches of its other blocks wait for its verdict
+ * (HF_CHECKING), and verdicts are kept for every file seen. With neither,
+ * the blocks of a 200 MiB blob, fetched at once, each hashed all of it (16
+ * times, 1.8 CPU-seconds where the network took 0.24 s), and a ring of 256
+ * verdicts forgot the first of 300 files before its second block came.
  */
-enum hf_state { HF_UNKNOWN, HF_GOOD, HF_BAD };
+enum hf_state { HF_UNKNOWN, HF_CHECKING, HF_GOOD, HF_BAD };
 
 struct hf_file {
 	char hash[65];
@@ -674,12 +694,22 @@ struct hf_file {
 	int64_t mtime_ns;
 };
 
-static pthread_mutex_t hf_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+struct hf_verdict {
+	struct hf_verdict *next; /* in its bucket */
 	struct hf_file file;
 	enum hf_state state;
-} hf_seen[256];
-static unsigned hf_next;
+};
+
+/*
+ * A table by device and inode (not by the hash, which a repo's author
+ * chooses), never shrunk: one entry per blob file this process looked at.
+ * hf_lock guards it and every verdict; hf_decided is signalled when a
+ * check ends.
+ */
+static pthread_mutex_t hf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hf_decided = PTHREAD_COND_INITIALIZER;
+static struct hf_verdict **hf_buckets;
+static size_t hf_n_buckets, hf_n_verdicts;
 
 static void hf_file_of(struct hf_file *f, const char *hash, const struct stat *st)
 {
@@ -691,37 +721,65 @@ static void hf_file_of(struct hf_file *f, const char *hash, const struct stat *s
 	f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
+/* The same file, unchanged since its verdict? */
 static bool hf_same(const struct hf_file *a, const struct hf_file *b)
 {
 	return strcmp(a->hash, b->hash) == 0 && a->dev == b->dev && a->ino == b->ino &&
 	       a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
 
-static enum hf_state hf_lookup(const struct hf_file *f)
+static size_t hf_bucket(dev_t dev, ino_t ino, size_t n_buckets)
 {
-	enum hf_state st = HF_UNKNOWN;
+	return (size_t)(hash_fnv1a(hash_fnv1a(HASH_FNV1A_START, (uint64_t)dev), (uint64_t)ino) %
+			n_buckets);
+}
 
-	pthread_mutex_lock(&hf_lock);
-	for (size_t i = 0; i < sizeof(hf_seen) / sizeof(hf_seen[0]); i++) {
-		if (hf_seen[i].state != HF_UNKNOWN && hf_same(&hf_seen[i].file, f)) {
-			st = hf_seen[i].state;
-			break;
+/* The verdict of file @f (by device, inode and hash), made if new; NULL: no memory. */
+static struct hf_verdict *hf_verdict_get(const struct hf_file *f)
+{
+	struct hf_verdict *v;
+
+	if (hf_n_buckets) {
+		for (v = hf_buckets[hf_bucket(f->dev, f->ino, hf_n_buckets)]; v; v = v->next) {
+			if (v->file.dev == f->dev && v->file.ino == f->ino &&
+			    strcmp(v->file.hash, f->hash) == 0)
+				return v;
 		}
 	}
-	pthread_mutex_unlock(&hf_lock);
-	return st;
+	if (hf_n_verdicts >= hf_n_buckets) {
+		size_t n = hf_n_buckets ? 2 * hf_n_buckets : 64;
+		struct hf_verdict **b = calloc(n, sizeof(*b));
+
+		if (!b)
+			return NULL;
+		for (size_t i = 0; i < hf_n_buckets; i++) {
+			while ((v = hf_buckets[i])) {
+				size_t k = hf_bucket(v->file.dev, v->file.ino, n);
+
+				hf_buckets[i] = v->next;
+				v->next = b[k];
+				b[k] = v;
+			}
+		}
+		free(hf_buckets);
+		hf_buckets = b;
+		hf_n_buckets = n;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->file = *f;
+	v->state = HF_UNKNOWN;
+	v->next = hf_buckets[hf_bucket(f->dev, f->ino, hf_n_buckets)];
+	hf_buckets[hf_bucket(f->dev, f->ino, hf_n_buckets)] = v;
+	hf_n_verdicts++;
+	return v;
 }
 
-static void hf_remember(const struct hf_file *f, enum hf_state st)
-{
-	pthread_mutex_lock(&hf_lock);
-	hf_seen[hf_next].file = *f;
-	hf_seen[hf_next].state = st;
-	hf_next = (hf_next + 1) % (sizeof(hf_seen) / sizeof(hf_seen[0]));
-	pthread_mutex_unlock(&hf_lock);
-}
-
-/* Hash the whole blob open at @fd (@st its stat): is it the object @key names? */
+/*
+ * Hash the whole blob open at @fd (@st its stat): is it the object @key
+ * names? HF_UNKNOWN when it could not tell (no memory).
+ */
 static enum hf_state hf_check(int fd, const struct stat *st, const struct cache_key *key)
 {
 	char hex[DIGEST_HEX_MAX];
@@ -731,11 +789,54 @@ static enum hf_state hf_check(int fd, const struct stat *st, const struct cache_
 	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != key->size)
 		return HF_BAD;
 	buf = malloc(1 << 20);
-	rc = !buf ? -ENOMEM :
-		    digest_hub_fd_hex(fd, key->algo == CACHE_ALGO_SHA256, key->size, buf,
-				      1 << 20, hex);
+	if (!buf)
+		return HF_UNKNOWN;
+	rc = digest_hub_fd_hex(fd, key->algo == CACHE_ALGO_SHA256, key->size, buf, 1 << 20, hex);
 	free(buf);
 	return rc == 0 && strcmp(hex, key->hash) == 0 ? HF_GOOD : HF_BAD;
+}
+
+/*
+ * The verdict on the blob open at @fd (@st its stat) for @key: the one
+ * kept, the one a check in flight comes to (waited for), or this thread's
+ * own check. *@checked says which it was: the check's thread logs it.
+ */
+static enum hf_state hf_verdict(int fd, const struct stat *st, const struct cache_key *key,
+				bool *checked)
+{
+	struct hf_verdict *v;
+	struct hf_file f;
+	enum hf_state verdict;
+
+	*checked = false;
+	hf_file_of(&f, key->hash, st);
+	pthread_mutex_lock(&hf_lock);
+	for (;;) {
+		v = hf_verdict_get(&f);
+		if (!v || v->state != HF_CHECKING)
+			break;
+		pthread_cond_wait(&hf_decided, &hf_lock);
+	}
+	if (v && v->state != HF_UNKNOWN && hf_same(&v->file, &f)) {
+		verdict = v->state;
+		pthread_mutex_unlock(&hf_lock);
+		return verdict;
+	}
+	/* New, undecided, or changed since its verdict: this thread checks it. */
+	if (v) {
+		v->file = f;
+		v->state = HF_CHECKING;
+	}
+	pthread_mutex_unlock(&hf_lock);
+	verdict = hf_check(fd, st, key);
+	*checked = verdict != HF_UNKNOWN;
+	if (v) {
+		pthread_mutex_lock(&hf_lock);
+		v->state = verdict;
+		pthread_cond_broadcast(&hf_decided);
+		pthread_mutex_unlock(&hf_lock);
+	}
+	return verdict;
 }
 
 /* Bytes from huggingface_hub's blob of @key to @sink, if it has a right one. */
@@ -744,9 +845,9 @@ static int read_hf_blob(const struct repo_source *s, const struct cache_key *key
 {
 	size_t piece = 256u << 10, done = 0;
 	char path[4400];
-	struct hf_file file;
 	struct stat fst;
 	enum hf_state st;
+	bool checked;
 	uint8_t *buf;
 	int fd, rc = 0;
 
@@ -760,18 +861,13 @@ static int read_hf_blob(const struct repo_source *s, const struct cache_key *key
 		close(fd);
 		return -ENOENT;
 	}
-	hf_file_of(&file, key->hash, &fst);
-	st = hf_lookup(&file);
-	if (st == HF_UNKNOWN) {
-		st = hf_check(fd, &fst, key);
-		hf_remember(&file, st);
-		if (st == HF_GOOD)
-			log_info("%s: reusing '%s' from the huggingface_hub cache (hash checked)",
-				 s->snap->repo_key, s->entry->path);
-		else
-			log_warn("%s: ignoring '%s' in the huggingface_hub cache: it is not the "
-				 "content it is named after", s->snap->repo_key, path);
-	}
+	st = hf_verdict(fd, &fst, key, &checked);
+	if (checked && st == HF_GOOD)
+		log_info("%s: reusing '%s' from the huggingface_hub cache (hash checked)",
+			 s->snap->repo_key, s->entry->path);
+	else if (checked)
+		log_warn("%s: ignoring '%s' in the huggingface_hub cache: it is not the "
+			 "content it is named after", s->snap->repo_key, path);
 	if (st != HF_GOOD) {
 		close(fd);
 		return -ENOENT;

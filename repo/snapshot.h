@@ -42,15 +42,17 @@ struct repo_env {
 /*
  * huggingface_hub's cache directory: HF_HUB_CACHE, else
  * HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub (HF_HOME defaults to
- * ${XDG_CACHE_HOME:-~/.cache}/huggingface). 0, or -ENOENT when it does
- * not exist.
+ * ${XDG_CACHE_HOME:-~/.cache}/huggingface), with "~" and "$VAR" expanded
+ * as the library expands them (pattern_expand_path()). 0, or -ENOENT when
+ * it does not exist.
  */
 int repo_hf_hub_cache_dir(char *out, size_t size);
 /* The same path, whether it exists or not (to write there). 0 or -errno. */
 int repo_hf_hub_cache_path(char *out, size_t size);
 /*
- * "<hf_cache>/{type}s--ORG--NAME": huggingface_hub's repo_folder_name.
- * 0 or -ENAMETOOLONG.
+ * "<hf_cache>/{type}s--ORG--NAME": huggingface_hub's repo_folder_name of
+ * @repo's id, spelled as given (for a snapshot, its asked_id: the library
+ * names the folder as its caller spelled the id). 0 or -ENAMETOOLONG.
  */
 int repo_hf_repo_dir(const char *hf_cache, const struct hub_repo *repo, char *out,
 		     size_t size);
@@ -73,6 +75,12 @@ struct repo_table;
 struct repo_snapshot {
 	atomic_int refs;
 	struct hub_repo repo;       /* canonical id; revision as asked ("" = default) */
+	/*
+	 * The id as the caller spelled it ("HubFS-Test/Tiny-Model"): what
+	 * huggingface_hub names the repo's folder of its cache after, and
+	 * looks it up by, whatever the Hub's spelling.
+	 */
+	char asked_id[HUB_REPO_ID_MAX + 1];
 	char repo_key[HUB_REPO_ID_MAX + 16]; /* "model/ORG/NAME": the cache's name for it */
 	char commit[41];
 	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
@@ -82,7 +90,7 @@ struct repo_snapshot {
 	size_t n_entries;
 	uint64_t total_bytes;       /* sum of file sizes */
 	size_t n_files;
-	char hf_blobs[4096];        /* "<hf cache>/models--ORG--NAME/blobs", or "" */
+	char hf_blobs[4096];        /* "<hf cache>/models--ORG--NAME/blobs" (asked_id), or "" */
 };
 
 /* Load @repo (its revision as asked). 0 or -errno with @err filled. */

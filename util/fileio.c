@@ -96,6 +96,34 @@ bool fileio_is_stale_tmp(const char *name)
 	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+/* Digits (at most @max) ending just before @end, from @start on: their first, or NULL. */
+static const char *digits_before(const char *start, const char *end, size_t max)
+{
+	const char *p = end;
+
+	while (p > start && (size_t)(end - p) < max && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	return p < end && (p == start || p[-1] < '0' || p[-1] > '9') ? p : NULL;
+}
+
+bool fileio_is_stale_tmp_of_shape(const char *name, size_t *target_len)
+{
+	const char *end = name + strlen(name), *n, *pid;
+	long v;
+
+	n = digits_before(name, end, 10);
+	if (!n || n == name || n[-1] != '.')
+		return false;
+	pid = digits_before(name, n - 1, 10);
+	if (!pid || (size_t)(pid - name) < 6 || memcmp(pid - 5, ".tmp.", 5) != 0)
+		return false;
+	v = strtol(pid, NULL, 10);
+	if (v <= 0 || v > INT_MAX || v == (long)getpid())
+		return false;
+	*target_len = (size_t)(pid - 5 - name);
+	return kill((pid_t)v, 0) < 0 && errno == ESRCH;
+}
+
 int fileio_atomic_open(struct fileio_atomic *af, const char *path, int mode, bool sync)
 {
 	size_t len = strlen(path);

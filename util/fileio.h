@@ -124,4 +124,14 @@ int fileio_tmp_name(const char *path, char *out, size_t size);
 /* Is @name a temporary file (".tmp." in it) left by a dead process? */
 bool fileio_is_stale_tmp(const char *name);
 
+/*
+ * Is @name exactly of fileio_tmp_name()'s shape, "<target>.tmp.<pid>.<n>"
+ * (a <target> of one byte or more, pid and n in decimal), and is the
+ * process it names gone? The length of <target> into *@target_len. Unlike
+ * fileio_is_stale_tmp(), any other name is not one: for the folders of
+ * others (a --local-dir, huggingface_hub's cache), where a kill -9 leaves
+ * one and nothing else may go.
+ */
+bool fileio_is_stale_tmp_of_shape(const char *name, size_t *target_len);
+
 #endif /* HUBFS_UTIL_FILEIO_H */

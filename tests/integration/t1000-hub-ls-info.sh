@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hubfs ls and hubfs info against the fake Hub: listings equal the
 # generator's manifest, pagination follows Link page by page, revisions
-# resolve, and bad input ends in one line and the documented exit code.
+# resolve, bad input ends in one line and the documented exit code, and
+# offline both answer from what the cache remembers.
 . "$HUBFS_TEST_LIB"
 start_fakehub
 H=$HUBFS_BIN
@@ -97,6 +98,47 @@ before=$(hub_count)
 expect_code 5 "offline mode" "offline exits 5" env HF_HUB_OFFLINE=1 "$H" ls hubfs-test/tiny-model
 expect_code 5 "offline mode" "--offline exits 5" "$H" info --offline hubfs-test/tiny-model
 expect_eq "$before" "$(hub_count)" "offline commands send no request"
+# Offline, what the cache remembers is served: the commit of the revision
+# and its listing (a download, even --dry-run, keeps both), and the repos
+# whose listings it holds. Both commands exited 5 whatever it held.
+"$H" download --dry-run hubfs-test/tiny-model >/dev/null
+"$H" ls -l hubfs-test/tiny-model | sort >"$T/online-l"
+"$H" info hubfs-test/tiny-model --json >"$T/online-info"
+"$H" download --dry-run datasets/hubfs-test/odd-names >/dev/null
+online_docs=$("$H" ls -R datasets/hubfs-test/odd-names docs | sort | xargs)
+before=$(hub_count)
+"$H" ls --offline hubfs-test/tiny-model >"$T/off-top"
+expect_eq 0 "$?" "ls --offline of a repo the cache holds: exit 0"
+check "... lists one level, as online" cmp -s "$T/want-top" <(sort "$T/off-top")
+check "ls -l with HF_HUB_OFFLINE=1: sizes, kinds and hashes, as online" \
+	cmp -s "$T/online-l" <(HF_HUB_OFFLINE=1 "$H" ls -l hubfs-test/tiny-model | sort)
+manifest entries model/hubfs-test/tiny-model |
+	awk -F'\t' '{ print $1 ($2 == "dir" ? "/" : "") }' | sort >"$T/want-all"
+check "ls -R --offline lists every file and folder" cmp -s "$T/want-all" \
+	<("$H" ls -R --offline hubfs-test/tiny-model | sort)
+expect_eq "extra/weights.dat" "$("$H" ls --offline hubfs-test/tiny-model extra/)" "ls --offline of a folder"
+# "docs.txt" sorts between "docs" and "docs/...": a folder's entries are not all together.
+expect_eq "$online_docs" "$("$H" ls -R --offline datasets/hubfs-test/odd-names docs | sort | xargs)" \
+	"ls -R --offline of a folder, as online"
+expect_eq "config.json" "$("$H" ls --offline hubfs-test/tiny-model config.json)" "... of a file"
+expect_code 3 "not found" "... of a path it does not have: exit 3" \
+	"$H" ls --offline hubfs-test/tiny-model nope/x
+expect_code 3 "not found" "... of a file named as a folder: exit 3" \
+	"$H" ls --offline hubfs-test/tiny-model config.json/
+check "ls --offline ORG: the repos the cache holds" \
+	sh -c '[ "$("$0" ls --offline hubfs-test)" = hubfs-test/tiny-model ] &&
+		[ "$("$0" ls --offline datasets/hubfs-test)" = datasets/hubfs-test/odd-names ]' "$H"
+"$H" info --offline hubfs-test/tiny-model --json >"$T/off-info"
+expect_eq 0 "$?" "info --offline of a repo the cache holds: exit 0"
+pick() { "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(*(d[k] for k in sys.argv[2:]))' "$@"; }
+expect_eq "$(pick "$T/online-info" id sha last_modified files lfs_files total_size)" \
+	"$(pick "$T/off-info" id sha last_modified files lfs_files total_size)" \
+	"... the same id, commit, date, files, LFS files and size as online"
+expect_eq "None None None" "$(pick "$T/off-info" private gated tags)" "... and null for what the cache does not keep"
+check "info with HF_HUB_OFFLINE=1, as text" sh -c 'HF_HUB_OFFLINE=1 "$0" info hubfs-test/tiny-model | grep -q "^commit: *$1"' \
+	"$H" "$(manifest commit model/hubfs-test/tiny-model)"
+expect_code 5 "offline mode" "a revision the cache never saw: exit 5" "$H" info --offline hubfs-test/tiny-model@v1.0
+expect_eq "$before" "$(hub_count)" "... and none of these asked the Hub"
 expect_code 5 "cannot connect" "network down exits 5" env HUBFS_MAX_RETRIES=1 "$H" ls --endpoint http://127.0.0.1:9 hubfs-test/tiny-model
 "$H" ls 2>"$T/err"
 expect_eq 2 "$?" "no argument is a usage error (exit 2)"

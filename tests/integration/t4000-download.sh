@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# hubfs download: --dry-run, --include/--exclude, --local-dir (real,
-# verified files), progress lines, a summary and exit 1 when a file fails,
-# resuming after kill -9 without fetching twice, and reuse of verified
-# blobs from huggingface_hub's cache (never of a corrupt one).
+# hubfs download: --dry-run, --include/--exclude (huggingface_hub's globs),
+# --local-dir (real, verified files, modes under the umask, what a killed
+# run left removed), progress lines (counted as the bytes come), a summary
+# and exit 1 when a file fails, resuming after kill -9 without fetching
+# twice, and reuse of verified blobs from huggingface_hub's cache (each
+# hashed once; never a corrupt one).
 . "$HUBFS_TEST_LIB"
 start_fakehub
 H=$HUBFS_BIN
@@ -25,6 +27,24 @@ check "... and requested no other file" sh -c '! "$0" "$1" list "path~*/resolve/
 expect_eq $((njson + 1)) "$(sel --include 'extra/')" "--include 'extra/' adds what is below extra/"
 expect_eq "$(manifest files $KEY | grep -vc '\.safetensors$\|\.bin$')" \
 	"$(sel --include '*' --exclude '*.safetensors' --exclude '*.bin')" "--exclude removes from --include"
+# The files snapshot_download(allow_patterns=[GLOB]) chooses (fnmatchcase,
+# '\' made '/'), where glibc's fnmatch() chose others: '?' was a byte,
+# '[^c]' negated, '[[:alpha:]]' was a class, '\' escaped.
+chosen() { "$H" download --dry-run "$@" | tail -1 | cut -d' ' -f1; }
+expect_eq 1 "$(chosen datasets/hubfs-test/odd-names --include 'donn?es/*')" \
+	"--include 'donn?es/*': '?' is one character, 'é' too"
+expect_eq 1 "$(chosen datasets/hubfs-test/odd-names --include '日本語/???.txt')" \
+	"--include '日本語/???.txt': three characters of nine bytes"
+expect_eq 1 "$(chosen datasets/hubfs-test/odd-names --include '*/[éa]t*')" \
+	"--include '*/[éa]t*': a set of characters, not of bytes"
+expect_eq 1 "$(chosen $REPO --include '[^c]*')" "--include '[^c]*': a set of '^' and 'c' (config.json), no negation"
+expect_eq $((nfiles - 1)) "$(chosen $REPO --include '[!c]*')" "--include '[!c]*': '!' negates"
+expect_eq 0 "$(chosen $REPO --include '[[:alpha:]]*')" "--include '[[:alpha:]]*': no POSIX class"
+expect_eq 1 "$(chosen $REPO --include 'extra\weights.dat')" "--include 'extra\weights.dat': '\' is '/'"
+expect_eq $((nfiles - 1)) "$(chosen $REPO --exclude 'extra\')" "--exclude 'extra\': the folder, as 'extra/'"
+many=()
+for i in $(seq 100); do many+=(--include "nothing-$i" --exclude "none-$i"); done
+expect_eq 1 "$(chosen $REPO "${many[@]}" --include config.json)" "200 patterns: no cap, as huggingface_hub"
 "$H" cache evict --all >/dev/null
 
 # --- local dir, progress ---
@@ -43,8 +63,32 @@ done
 ok "every local file is a real file with the published bytes"
 check "... no pointer among them" sh -c '! grep -rl "git-lfs.github.com/spec" "$0"' "$T/local"
 check "... and no temporary file left" sh -c '! find "$0" -name "*.tmp.*" | grep -q .' "$T/local"
+# A run killed while copying out leaves "<file>.tmp.<pid>.<n>" (up to a
+# whole file); the next run that writes the file removes those of a dead
+# pid, and nothing else: a live writer's, or a name that is no file of it.
+( exit 0 ) &
+wait $!
+dead=$!
+for f in model.safetensors.tmp.$dead.0 extra/weights.dat.tmp.$dead.12 config.json.tmp.$$.0 \
+	notes.tmp.$dead.0 config.json.tmp.x.0; do
+	printf 'partial' >"$T/local/$f"
+done
 "$H" download --quiet $REPO --local-dir "$T/local" 2>"$T/quiet"
 check "--quiet prints nothing" test ! -s "$T/quiet"
+check "a dead run's temporary files are removed" \
+	test ! -e "$T/local/model.safetensors.tmp.$dead.0" -a ! -e "$T/local/extra/weights.dat.tmp.$dead.12"
+check "... a live writer's stays" test -e "$T/local/config.json.tmp.$$.0"
+check "... and so do names of another shape or of no file of the repo" \
+	test -e "$T/local/notes.tmp.$dead.0" -a -e "$T/local/config.json.tmp.x.0"
+rm -f "$T/local/"*.tmp.*
+# Modes: 0777 and 0666 less the umask, as huggingface_hub makes them; under
+# umask 002 a shared folder stays writable by the group.
+(umask 002 && "$H" download --quiet $REPO --include config.json --include extra/ --local-dir "$T/shared/dir")
+expect_eq "775 775 775 664 664" "$(stat -c %a "$T/shared" "$T/shared/dir" "$T/shared/dir/extra" \
+	"$T/shared/dir/config.json" "$T/shared/dir/extra/weights.dat" | xargs)" \
+	"--local-dir under umask 002: folders 775, files 664"
+(umask 027 && "$H" download --quiet $REPO --include config.json --local-dir "$T/private")
+expect_eq "750 640" "$(stat -c %a "$T/private" "$T/private/config.json" | xargs)" "... under umask 027: 750, 640"
 # The end does not wait for the progress thread's next tick (200 ms, which
 # every download with progress on took more than a quiet one): a small file
 # fetched into an empty cache, with progress and --quiet by turns, the
@@ -65,6 +109,19 @@ done
 p=$(quickest progress) q=$(quickest quiet)
 check "a download with progress ends when its work does (quickest of 5: ${p}0 ms, quiet ${q}0 ms)" \
 	test $((p - q)) -lt 10
+# The bar counts bytes as they come, not whole blocks: model.safetensors'
+# first block sends 1 MiB, then drips; the download gives up after 2 s.
+# Before, the bar said 0 B all along (the block never ended).
+if command -v script >/dev/null; then
+	fault "{\"kind\": \"drip_body\", \"host\": \"cdn\", \"glob\": \"*$(manifest field $KEY model.safetensors sha256)*\", \"after_bytes\": 1048576, \"interval\": 0.5, \"bytes\": 65536, \"count\": 1}"
+	script -qfec "'$H' download $REPO --include model.safetensors --jobs 1 --retries 0 --op-timeout 2 --cache-dir '$T/drip'" "$T/bar" >/dev/null 2>&1 </dev/null
+	fakehub_ctl DELETE faults >/dev/null
+	shown=$(tr '\r' '\n' <"$T/bar" | grep -oE '\] +[0-9]+% [1-9][0-9.]* (KiB|MiB) /' | tail -1)
+	check "the progress bar counts a block's bytes as they come (it showed '${shown#] }')" \
+		test -n "$shown"
+else
+	say "no script(1) for a terminal: the progress bar's check skipped"
+fi
 # --hf-cache: a blob already in huggingface_hub's cache, of the right size but
 # damaged, is replaced by the verified bytes, not kept because of its size.
 sha=$(manifest field $KEY model.safetensors sha256)
@@ -186,8 +243,13 @@ cp "$(manifest blob $KEY config.json)" "$blobs/$cfg"
 cp "$(manifest blob $KEY pytorch_model.bin)" "$blobs/$pt"
 printf '\x00' | dd of="$blobs/$pt" bs=1 seek=1000 conv=notrunc status=none
 before=$(cd "$blobs" && sha256sum * | sha256sum)
-"$H" download $REPO 2>"$T/hf"
+"$H" download $REPO --log-level info 2>"$T/hf"
 expect_eq 0 "$?" "download with a huggingface_hub cache present"
+# Its 10 blocks, fetched at once, each hashed the whole blob (a 200 MiB one
+# took 1.8 CPU-s where the network took 0.24 s): one check per file now.
+expect_eq "1 1" "$(grep -c "reusing 'model.safetensors'.*(hash checked)" "$T/hf") $(grep -c "reusing 'config.json'" "$T/hf")" \
+	"each hf blob is hashed once: model.safetensors (10 blocks) and config.json"
+check "... the corrupt one once too" test "$(grep -c "ignoring .*$pt" "$T/hf")" -eq 1
 expect_eq 0 "$(hub_count host=cdn "path~*/$st")" "a verified hf blob is used: no CDN request for model.safetensors"
 expect_eq 0 "$(hub_count 'path~*/config.json')" "... nor any request for config.json"
 check "a corrupt hf blob is not used: pytorch_model.bin came from the CDN" test "$(hub_count host=cdn "path~*/$pt")" -ge 1

@@ -1237,6 +1237,62 @@ static void test_is_stale_tmp_target_named_tmp(void **state)
 	assert_false(fileio_is_stale_tmp(name));
 }
 
+/*
+ * fileio_is_stale_tmp_of_shape(): for the folders of others, only
+ * "<target>.tmp.<pid>.<n>" of a dead pid; junk of any other shape is
+ * somebody's file, never stale.
+ */
+static void test_is_stale_tmp_of_shape(void **state)
+{
+	char name[PATH_MAX];
+	size_t len = 0;
+	pid_t child;
+	int status;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	snprintf(name, sizeof(name), "model.safetensors.tmp.%ld.3", (long)child);
+	assert_true(fileio_is_stale_tmp_of_shape(name, &len));
+	assert_int_equal(len, strlen("model.safetensors"));
+	/* The target's own ".tmp.": the last one is the writer's. */
+	snprintf(name, sizeof(name), "a.tmp.1.tmp.%ld.0", (long)child);
+	assert_true(fileio_is_stale_tmp_of_shape(name, &len));
+	assert_int_equal(len, strlen("a.tmp.1"));
+
+	/* Live: ours, init, a child that waits. */
+	assert_int_equal(fileio_tmp_name("blob", name, sizeof(name)), 0);
+	assert_false(fileio_is_stale_tmp_of_shape(name, &len));
+	assert_false(fileio_is_stale_tmp_of_shape("blob.tmp.1.0", &len));
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(name, sizeof(name), "blob.tmp.%ld.0", (long)child);
+	assert_false(fileio_is_stale_tmp_of_shape(name, &len));
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	/* ... and now that it is gone, its name is stale. */
+	assert_true(fileio_is_stale_tmp_of_shape(name, &len));
+
+	/* Any other shape: not one (fileio_is_stale_tmp() takes these for junk). */
+	for (const char *const *bad = (const char *const[]){
+		     "blob", "blob.tmp", "blob.tmp.", "blob.tmp.abc", "blob.tmp.abc.0",
+		     "blob.tmp.12x.0", "blob.tmp.12.x", "blob.tmp.12.", "blob.tmp.1",
+		     "blob.tmp.0.0", "blob.tmp.-5.0", "blob.tmp.2147483648.0",
+		     "blob.tmp.99999999999.0", "blob.tmp.5.12345678901", ".tmp.99999.0",
+		     "blob.tmp.99999.0~", "blob.tmpx99999.0", NULL };
+	     *bad; bad++) {
+		if (fileio_is_stale_tmp_of_shape(*bad, &len))
+			fail_msg("'%s' taken for a stale temporary file", *bad);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1263,6 +1319,7 @@ int main(void)
 		cmocka_unit_test(test_tmp_name),
 		cmocka_unit_test(test_is_stale_tmp),
 		cmocka_unit_test(test_is_stale_tmp_target_named_tmp),
+		cmocka_unit_test(test_is_stale_tmp_of_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

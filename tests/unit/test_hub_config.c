@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -187,6 +188,57 @@ static void test_token_precedence(void **state)
 	setenv("HF_HOME", dir, 1);
 }
 
+/*
+ * "$VAR" and "${VAR}" in HF_TOKEN_PATH and HF_HOME (and in the
+ * XDG_CACHE_HOME the default comes from), after "~", as huggingface_hub's
+ * os.path.expandvars(os.path.expanduser()) has it; a variable that is not
+ * set stays as written. They were taken literally.
+ */
+static void assert_no_token(void)
+{
+	struct hub_config cfg;
+
+	assert_int_equal(hub_config_load(&cfg, NULL, NULL), 0);
+	assert_null(cfg.token);
+	hub_config_release(&cfg);
+}
+
+static void test_token_paths_expand_vars(void **state)
+{
+	char path[256];
+
+	(void)state;
+	setenv("HUBFS_T_DIR", dir, 1);
+	unsetenv("HUBFS_T_UNSET");
+	write_file("other", "hf_from_path\n");
+	setenv("HF_TOKEN_PATH", "$HUBFS_T_DIR/other", 1);
+	assert_token(NULL, "hf_from_path", "HF_TOKEN_PATH");
+	setenv("HF_TOKEN_PATH", "${HUBFS_T_DIR}/other", 1);
+	assert_token(NULL, "hf_from_path", "HF_TOKEN_PATH");
+	setenv("HF_TOKEN_PATH", "$HUBFS_T_UNSET/other", 1);
+	assert_no_token();
+	unsetenv("HF_TOKEN_PATH");
+
+	write_file("token", "hf_from_home\n");
+	setenv("HF_HOME", "${HUBFS_T_DIR}", 1);
+	assert_token(NULL, "hf_from_home", "$HF_HOME/token");
+	setenv("HF_HOME", "~/../$HUBFS_T_UNSET", 1);
+	assert_no_token();
+	/* No HF_HOME: ${XDG_CACHE_HOME}/huggingface, expanded the same way. */
+	unsetenv("HF_HOME");
+	snprintf(path, sizeof(path), "%s/huggingface", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	write_file("huggingface/token", "hf_from_xdg\n");
+	setenv("XDG_CACHE_HOME", "$HUBFS_T_DIR", 1);
+	assert_token(NULL, "hf_from_xdg", "$HF_HOME/token");
+	snprintf(path, sizeof(path), "%s/huggingface/token", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/huggingface", dir);
+	rmdir(path);
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HF_HOME", dir, 1);
+}
+
 static void test_bad_tokens(void **state)
 {
 	struct hub_config_overrides ovr = { .token_file = "/tmp/no-such-token-file-for-hubfs" };
@@ -250,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup(test_time_bounds, clear_env),
 		cmocka_unit_test_setup(test_endpoint_precedence, clear_env),
 		cmocka_unit_test_setup(test_token_precedence, clear_env),
+		cmocka_unit_test_setup(test_token_paths_expand_vars, clear_env),
 		cmocka_unit_test_setup(test_bad_tokens, clear_env),
 		cmocka_unit_test_setup(test_offline, clear_env),
 	};
