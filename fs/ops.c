@@ -934,6 +934,38 @@ wait:
 	return rc;
 }
 
+/*
+ * A gated repo's content may be refused to this mount's token: say so at
+ * the open, not at the first read, which tar had already begun to archive
+ * (the file was stored as zeros, and cp left it empty). Until one file of
+ * the commit reached the Hub's content, an open of a file with nothing
+ * cached fetches its first bytes: the block a reader asks for next anyway.
+ * 0, or the refusal (EACCES, EPERM). Other errors are left to the reads.
+ */
+static int check_gated_access(struct fs *fs, const struct fs_wait *w, struct fs_handle *h)
+{
+	struct cache_object_info info;
+	struct cache_error cerr = { { 0 } };
+	char *buf = NULL;
+	ssize_t n;
+
+	if (!h->snap->gated || h->entry->size == 0 || fs->opts.strict ||
+	    atomic_load(&h->snap->content_reached))
+		return 0;
+	cache_object_info(fs->deps.cache, &h->key, &info);
+	if (info.blocks_present > 0 || info.verified)
+		return 0;
+	n = cache_call(fs, w, h, false, 1, 0, &buf, &cerr);
+	iobuf_free(buf, 1);
+	if (n >= 0)
+		atomic_store(&h->snap->content_reached, true);
+	if (n == -EACCES || n == -EPERM) {
+		log_read_failure(fs, h, (int)n, cerr.message);
+		return (int)n;
+	}
+	return 0;
+}
+
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -1036,6 +1068,12 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			reply_err(req, rc);
 			return;
 		}
+	}
+	rc = check_gated_access(fs, &w, h);
+	if (rc < 0) {
+		handle_free(h);
+		reply_err(req, rc);
+		return;
 	}
 	/*
 	 * Its content failed since the kernel looked the name up: ESTALE has

@@ -453,6 +453,7 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 		snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
 		repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
 		s->commit_time = parse_iso_time(info.last_modified);
+		s->gated = info.gated[0] != '\0';
 		hub_repo_info_release(&info);
 		if (s->commit_time)
 			cache_commit_time_store(root, s->repo_key, s->commit, s->commit_time);
@@ -466,6 +467,7 @@ static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,
 			/* The Hub's spelling of the id is the canonical one. */
 			snprintf(s->repo.id, sizeof(s->repo.id), "%s", info.id);
 			repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));
+			s->gated = info.gated[0] != '\0';
 			hub_repo_info_release(&info);
 			cache_ref_store(root, s->repo_key, rev, s->commit, (int64_t)time(NULL));
 			cache_commit_time_store(root, s->repo_key, s->commit, s->commit_time);
@@ -501,6 +503,7 @@ static int load(struct repo_env *env, const struct hub_repo *repo,
 	if (!s)
 		return hub_fail(err, -ENOMEM, 0, "out of memory");
 	atomic_init(&s->refs, 1);
+	atomic_init(&s->content_reached, false);
 	s->repo = *repo;
 	memcpy(s->asked_id, repo->id, sizeof(s->asked_id));
 	rc = repo_key_format(&s->repo, s->repo_key, sizeof(s->repo_key));

@@ -85,6 +85,12 @@ struct repo_snapshot {
 	char commit[41];
 	int64_t commit_time;        /* unix seconds: the commit's date, or 0 */
 	bool from_cache_only;       /* the Hub was not asked (offline, or unreachable) */
+	bool gated;                 /* the Hub's info says so: its content needs a granted token */
+	/*
+	 * Set by a reader (fs/) once content of this commit came from the Hub:
+	 * a gated repo's access is then known to be granted to this token.
+	 */
+	atomic_bool content_reached;
 	struct repo_table *table;   /* owns entries: shared by the snapshots of one commit */
 	struct repo_entry *entries; /* sorted by path; entries[0] is the root; read-only */
 	size_t n_entries;

@@ -8,7 +8,9 @@
 start_mount_with
 errno_of() { "$PYTHON" -c 'import errno,os,sys
 try:
-    os.stat(sys.argv[1]) if sys.argv[2] == "stat" else open(sys.argv[1], "rb").read()
+    if sys.argv[2] == "stat": os.stat(sys.argv[1])
+    elif sys.argv[2] == "open": os.close(os.open(sys.argv[1], os.O_RDONLY))
+    else: open(sys.argv[1], "rb").read()
     print("OK")
 except OSError as e:
     print(errno.errorcode[e.errno])' "$1" "${2:-stat}"; }
@@ -20,6 +22,16 @@ expect_eq OK "$(errno_of "$MNT/hubfs-test/gated-model/config.json")" "a gated re
 expect_eq EACCES "$(errno_of "$MNT/hubfs-test/gated-model/config.json" read)" "... its content is EACCES"
 check "... and the log names repo, file, and where to accept the terms" \
 	grep -q "model/hubfs-test/gated-model@main:config.json: read failed: .*accept its terms at $HUB_URL/hubfs-test/gated-model" "$HUBFS_LOG"
+# Refused at the open, not at the first read: tar had begun the file's
+# member by then and archived it as zeros, and cp left an empty file.
+for f in $(manifest files model/hubfs-test/gated-model); do
+	[ "$(manifest field model/hubfs-test/gated-model "$f" size)" -gt 0 ] || continue
+	expect_eq EACCES "$(errno_of "$MNT/hubfs-test/gated-model/$f" open)" "open of the gated $f: EACCES"
+done
+tar -C "$MNT/hubfs-test" -cf "$T/gated.tar" gated-model 2>"$T/tar.err"
+check "tar of the gated repo stores no member it could not read" \
+	sh -c '! tar -tvf "$0" | grep -q "^-"' "$T/gated.tar"
+check "... and says why" grep -q "Permission denied" "$T/tar.err"
 
 # --- negative lookups cost one request ---
 fakehub_ctl DELETE log >/dev/null
