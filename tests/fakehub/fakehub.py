@@ -1257,6 +1257,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return json_answer({"error": "need branch and an existing commit"}, 400)
                 repo.set_branch(branch, sha)
                 return json_answer({"repo": repo.key, "branch": branch, "commit": sha})
+            if p == "/_fake/repo" and m == "POST":
+                d = body_json()
+                repo = app.store.repo_by_key(d.get("repo") or "")
+                if repo is None:
+                    return json_answer({"error": "no such repo %r" % d.get("repo")}, 404)
+                for k in ("private", "disabled"):
+                    if k in d and not isinstance(d[k], bool):
+                        return json_answer({"error": "%s: true or false" % k}, 400)
+                unknown = set(d) - {"repo", "private", "disabled"}
+                if unknown:
+                    return json_answer({"error": "unknown setting %r" % sorted(unknown)[0]}, 400)
+                with repo.lock:
+                    if "private" in d:
+                        repo.private = repo.d["private"] = d["private"]
+                    if "disabled" in d:
+                        repo.disabled = repo.d["disabled"] = d["disabled"]
+                return json_answer({"repo": repo.key, "private": repo.private,
+                                    "disabled": repo.disabled})
             if p == "/_fake/config":
                 if m == "POST":
                     d = body_json()

@@ -1014,6 +1014,24 @@ class FakeHubTest(unittest.TestCase):
         self.assertEqual(r.status, 400)
         self.assertFalse(any("/_fake/" in x["path"] for x in self.log_lines()))
 
+    def test_repo_settings(self):
+        key = "model/hubfs-test/tiny-model"
+        path = "/api/models/hubfs-test/tiny-model"
+        self.addCleanup(self.ctl, "POST", "/_fake/repo",
+                        {"repo": key, "private": False, "disabled": False})
+        self.assertEqual(self.ctl("POST", "/_fake/repo", {"repo": key, "private": True}),
+                         {"repo": key, "private": True, "disabled": False})
+        self.assertEqual(self.get(path).status, 401)
+        self.ctl("POST", "/_fake/repo", {"repo": key, "private": False, "disabled": True})
+        self.assertEqual(self.get(path).status, 403)
+        self.ctl("POST", "/_fake/repo", {"repo": key, "disabled": False})
+        self.assertEqual(self.get(path).status, 200)
+        for bad in ({"repo": "model/x/none", "private": True}, {"repo": key, "private": 1},
+                    {"repo": key, "owner": "x"}):
+            r = request(self.hub, "POST", "/_fake/repo", {"Content-Type": "application/json"},
+                        json.dumps(bad).encode())
+            self.assertGreaterEqual(r.status, 400)
+
     # faults ---------------------------------------------------------------------------------
     def test_fault_reset(self):
         big = self.tiny("big")

@@ -3,7 +3,9 @@
 # in front of the fake Hub. Each byte comes from the origin once for the
 # cluster; tokens never leak across the shared cache; with the mirror gone the
 # mounts serve what they hold and fail in bounded time; the hostile-server
-# faults still give EIO or the right bytes, never wrong ones.
+# faults still give EIO or the right bytes, never wrong ones; access lost on
+# the Hub is lost through the mirror within the TTL; huggingface_hub downloads
+# through it too; a Hub outage never serves an expired signed redirect.
 . "$HUBFS_TEST_LIB"
 # Only the proxies this test sets.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy NO_PROXY no_proxy
@@ -30,7 +32,10 @@ TINYKEY=model/hubfs-test/tiny-model
 NGINX_PID=
 NGX=$T/nginx
 MIRROR_CACHE=$NGX/cache
-mkdir -p "$NGX/state/tmp" "$MIRROR_CACHE"
+# As docs/deploy.md sets them up: the state (pid, logs) 0700, the workers'
+# temp files in the cache's directory.
+install -d -m 0700 "$NGX/state"
+mkdir -p "$MIRROR_CACHE/tmp"
 free_port() { "$PYTHON" -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start_mirror() {
@@ -56,14 +61,21 @@ stop_mirror() {
 }
 PORT=$(free_port)
 MIRROR=http://127.0.0.1:$PORT
+CDN_PORT=$(free_port)
+CDNSIDE=http://127.0.0.1:$CDN_PORT
 CDN_HOSTS=$(printf '%s' "${CDN_URL#http://}" | sed 's/[.]/\\./g')
 sed -e "s|@USER@|$(id -un)|g; s|@LISTEN@|127.0.0.1:$PORT|g; s|@HUB@|$HUB_URL|g" \
+	-e "s|@CDN_LISTEN@|127.0.0.1:$CDN_PORT|g" \
 	-e "s|@CDN_SCHEME@|http|g; s|@CDN_HOSTS@|$CDN_HOSTS|g; s|@RESOLVER@|127.0.0.1|g" \
 	-e "s|@STATE@|$NGX/state|g; s|@CACHE@|$MIRROR_CACHE|g; s|@CDN_MAX@|1g|g" \
 	-e "s|@API_MAX@|100m|g; s|@BRANCH_TTL@|2s|g" \
 	"$TOP/contrib/nginx/hubfs-mirror.conf" >"$NGX/nginx.conf"
 check "the template has no @NAME@ left once filled" sh -c '! grep -v "^[[:space:]]*#" "$0" | grep -q "@[A-Z_]*@"' "$NGX/nginx.conf"
+check "nginx's temp files are not in the state directory (the workers cannot enter it)" \
+	sh -c '! grep -q "_temp_path $1/" "$0"' "$NGX/nginx.conf" "$NGX/state"
 start_mirror || die "nginx did not start (see $NGX/state/error.log, $NGX/stderr)"
+expect_eq 700 "$(stat -c %a "$NGX/state")" \
+	"the state directory is 0700: its error log can name signed CDN URLs"
 export HF_ENDPOINT=$MIRROR
 
 # --- mounts of our own: MNTS[i], PIDS[i], logs in $T/hubfs-i.log ---
@@ -172,7 +184,7 @@ t_fourth=$(secs_since "$t0")
 expect_eq 0 "$(cdn_bytes)" "... with 0 bytes from the origin CDN"
 say "node4: 0 bytes from the origin, $t_fourth s; $(hub_count host=cdn method=HEAD) signature checks (HEAD, 0 bytes), $(hub_count host=hub) Hub requests"
 
-# ======== branches: a short TTL; commit shas: long ========
+# ======== branches and commit shas: the same short TTL ========
 REVMAIN=$MIRROR/api/models/hubfs-test/tiny-model/revision/main
 OLD=$(manifest commit $TINYKEY)
 SPARE=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]+"/manifest.json"))["repos"][sys.argv[2]]["spare"]["main"])' "$FAKEHUB_DATA" $TINYKEY)
@@ -188,8 +200,9 @@ check "... the Hub moves main; within the branch TTL the mirror still says the o
 sleep 3.1
 mirror_get "$REVMAIN" >/dev/null
 check "... after the branch TTL (2 s) it says the new head" grep -q "\"sha\": *\"$SPARE\"" "$T/body"
-expect_eq "200 HIT" "$(mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revision/$OLD")" \
-	"revision/<sha>: still cached after the branch TTL"
+r=$(mirror_get "$MIRROR/api/models/hubfs-test/tiny-model/revision/$OLD")
+check "revision/<sha>: after the TTL the mirror asks the Hub again ($r)" \
+	test "$r" = "200 EXPIRED" -o "$r" = "200 REVALIDATED"
 fakehub_ctl POST refs "{\"repo\": \"$TINYKEY\", \"branch\": \"main\", \"commit\": \"$OLD\"}" >/dev/null
 
 # ======== next-page links name the mirror ========
@@ -202,6 +215,38 @@ check "... every file and folder, once" cmp -s "$T/want" <(sort "$T/ls.out")
 check "... its pages followed the Link cursor, which named the mirror" \
 	test "$(hub_count 'path~/api/datasets/hubfs-test/big-dataset/tree/*' 'query~*cursor=*')" -ge 2
 
+# ======== access lost on the Hub is lost through the mirror ========
+# A commit never changes, but who may read it does: a repo made private, or
+# disabled by the Hub (a takedown: 403 even to its owner).
+SPACE=space/hubfs-test/demo-space
+SSHA=$(manifest commit $SPACE)
+SAPI=$MIRROR/api/spaces/hubfs-test/demo-space
+mirror_get "$MIRROR/spaces/hubfs-test/demo-space/resolve/$SSHA/app.py" >/dev/null
+SRC=$MIRROR$(location_of)
+check "a git file of a space by its sha: a redirect to resolve-cache" \
+	test "${SRC#"$MIRROR/api/resolve-cache/"}" != "$SRC"
+for u in "$SAPI/revision/$SSHA" "$SAPI/tree/$SSHA" "$SRC"; do
+	mirror_get "$u" >/dev/null
+	expect_eq "200 HIT" "$(mirror_get "$u")" "anonymous, cached: ${u#"$MIRROR"}"
+done
+check "... the git file's bytes" cmp -s "$T/body" "$(manifest blob $SPACE app.py)"
+fakehub_ctl POST repo "{\"repo\": \"$SPACE\", \"private\": true}" >/dev/null
+sleep 3.1	# nginx counts the TTL in whole seconds
+for u in "$SAPI/revision/$SSHA" "$SAPI/tree/$SSHA" "$SRC" \
+	"$MIRROR/spaces/hubfs-test/demo-space/resolve/$SSHA/app.py"; do
+	expect_eq 401 "$(mirror_get "$u" | cut -d' ' -f1)" \
+		"made private, after the TTL (2 s), anonymous: 401 for ${u#"$MIRROR"}"
+done
+fakehub_ctl POST repo "{\"repo\": \"$SPACE\", \"private\": false, \"disabled\": true}" >/dev/null
+for u in "$SAPI/revision/$SSHA" "$SAPI/tree/$SSHA" "$SRC"; do
+	expect_eq 403 "$(mirror_get "$u" | cut -d' ' -f1)" "disabled (a takedown): 403 for ${u#"$MIRROR"}"
+done
+fakehub_ctl POST repo "{\"repo\": \"$SPACE\", \"disabled\": false}" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+expect_eq "200 REVALIDATED" "$(mirror_get "$SRC")" "public again: the git file, revalidated"
+check "... by a conditional request the Hub answered 304, without the body" \
+	test "$(hub_count host=hub status=304 'path~/api/resolve-cache/*')" -eq 1
+
 # ======== tokens: alice's private file never reaches bob or no token ========
 printf '%s\n' "$ALICE_TOKEN" >"$T/alice.tok"
 printf '%s\n' "$BOB_TOKEN" >"$T/bob.tok"
@@ -209,6 +254,7 @@ mount_at alice --token-file "$T/alice.tok" --op-timeout 10
 mount_at bob --token-file "$T/bob.tok" --op-timeout 10
 PRIVSHA=$(manifest field $PRIVKEY model.safetensors sha256)
 fakehub_ctl DELETE log >/dev/null
+ALOG=$(wc -l <"$NGX/state/access.log")
 expect_eq "$PRIVSHA" "$(read_file "$T/mnt-alice/hubfs-test/private-model/model.safetensors")" \
 	"alice reads her private LFS file through the mirror"
 expect_eq "$(manifest field $PRIVKEY config.json sha256)" \
@@ -235,12 +281,18 @@ expect_eq "$BIGSHA" "$(read_file "$T/mnt-alice/hubfs-test/big-model/model.safete
 expect_eq 0 "$(cdn_bytes)" "... with 0 bytes from the origin CDN"
 expect_eq 1 "$(hub_count host=hub auth=true 'path~/hubfs-test/big-model/resolve/*')" \
 	"... and one resolve at the Hub for its 50 blocks (hubfs keeps the mirror's signed URL)"
+# new_cdn_lines FROM: the mirror's /cdn/ lines after line FROM of its access log
+new_cdn_lines() { tail -n +"$(($1 + 1))" "$NGX/state/access.log" | awk '$3 ~ /^\/cdn\//'; }
+check "... alice's mount fetched its files from the mirror's CDN side" \
+	test "$(new_cdn_lines "$ALOG" | wc -l)" -ge 2
+expect_eq "" "$(new_cdn_lines "$ALOG" | grep -v ' creds=0$')" \
+	"... and sent its token with none of them (another origin)"
 # The same through the mirror by hand, for every door.
 RES=$MIRROR/hubfs-test/private-model/resolve/main/model.safetensors
 expect_eq "302 BYPASS" "$(mirror_get "$RES" -H "Authorization: Bearer $ALICE_TOKEN")" \
 	"resolve with alice's token: a redirect, never from the cache"
 SIGNED=$(location_of)
-check "... to the mirror's /cdn/" test "${SIGNED#"$MIRROR/cdn/"}" != "$SIGNED"
+check "... to the mirror's CDN side, another port" test "${SIGNED#"$CDNSIDE/cdn/"}" != "$SIGNED"
 expect_eq "404 BYPASS" "$(mirror_get "$RES" -H "Authorization: Bearer $BOB_TOKEN")" "resolve with bob's token: 404"
 expect_eq "401 MISS" "$(mirror_get "$RES")" "resolve without a token: 401"
 expect_eq "401 MISS" "$(mirror_get "$MIRROR/api/models/hubfs-test/private-model/revision/main")" \
@@ -274,8 +326,38 @@ expect_eq "401 MISS" "$(mirror_get "$GATED")" "gated, no token: 401"
 expect_eq "403 " "$(mirror_get "${GSIGNED%%\?*}" -r 0-99)" "... the cached gated object without a signature: 403"
 expect_eq EACCES "$(read_file "$T/mnt-bob/hubfs-test/gated-model/model.safetensors")" \
 	"bob (mount): the gated file is EACCES"
-expect_eq "404 " "$(mirror_get "$MIRROR/cdn/example.org/repos/aa/bb/cc" -r 0-9)" \
+expect_eq "404 " "$(mirror_get "$CDNSIDE/cdn/example.org/repos/aa/bb/cc" -r 0-9)" \
 	"a CDN host the mirror does not serve: 404 (not an open proxy)"
+expect_eq "404 " "$(mirror_get "$CDNSIDE/api/models/hubfs-test/tiny-model")" "the CDN side serves no API: 404"
+expect_eq "308 $SIGNED" "$(mirror_get "${SIGNED/#"$CDNSIDE"/"$MIRROR"}" -r 0-99 | cut -d' ' -f1) $(location_of)" \
+	"/cdn/ on the Hub's side (a URL from before): a redirect to the CDN side"
+
+# ======== huggingface_hub downloads through the mirror ========
+# It stops at a redirect to another origin and reads the file's headers from
+# it (X-Repo-Commit, X-Linked-Size, X-Linked-Etag): the CDN side must be one.
+if [ -x "${HUBFS_VENV_PYTHON:-}" ]; then
+	hf_get() { # REPO FILE [TOKEN]: the sha256 of what hf_hub_download gave, or its error
+		env HF_HUB_CACHE="$T/hf-hub" HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1 \
+			HF_TOKEN="${3:-}" HF_HUB_DISABLE_IMPLICIT_TOKEN=1 HF_HOME="$T/hf-home" \
+			"$HUBFS_VENV_PYTHON" -c 'import hashlib, sys
+from huggingface_hub import hf_hub_download
+try:
+    p = hf_hub_download(sys.argv[1], sys.argv[2], token=sys.argv[3] or False)
+    print(hashlib.sha256(open(p, "rb").read()).hexdigest())
+except Exception as e:
+    print(type(e).__name__, str(e).splitlines()[0])' "$1" "$2" "${3:-}" 2>>"$T/hf.err"
+	}
+	HLOG=$(wc -l <"$NGX/state/access.log")
+	expect_eq "$(manifest field model/legacy-model pytorch_model.bin sha256)" \
+		"$(hf_get legacy-model pytorch_model.bin)" \
+		"huggingface_hub: hf_hub_download of an LFS file through the mirror"
+	expect_eq "$PRIVSHA" "$(hf_get hubfs-test/private-model model.safetensors "$ALICE_TOKEN")" \
+		"... of alice's private LFS file, with her token"
+	check "... its bytes came from the mirror's CDN side" test "$(new_cdn_lines "$HLOG" | wc -l)" -ge 2
+	expect_eq "" "$(new_cdn_lines "$HLOG" | grep -v ' creds=0$')" "... which got no token"
+else
+	say "skipped the huggingface_hub checks: no $HUBFS_VENV_PYTHON (scripts/deps.sh --tests)"
+fi
 
 # ======== the hostile-server faults, through the mirror ========
 R=$T/mnt-node4/hubfs-test/tiny-model
@@ -318,7 +400,47 @@ for f in extra/weights.dat model.safetensors; do
 done
 expect_eq "$(manifest field model/hubfs-test/sharded-model $SHARD sha256)" \
 	"$(read_file "$T/mnt-node5/hubfs-test/sharded-model/$SHARD")" "node5: so is the shard that stalled"
+# a 200 where a slice (206) was asked: passed on once, never kept as a slice
+for k in lfs_pointer ignore_range; do
+	case $k in
+	lfs_pointer) f=model-00002-of-00003.safetensors ;;
+	ignore_range) f=model-00003-of-00003.safetensors ;;
+	esac
+	w=$(manifest field model/hubfs-test/sharded-model $f sha256)
+	fault "{\"kind\": \"$k\", \"host\": \"cdn\", \"method\": \"GET\", \"glob\": \"/repos/*\", \"count\": 1}"
+	r=$(read_file "$T/mnt-node4/hubfs-test/sharded-model/$f")
+	check "a $k fault (a 200, not a slice): node4 gets the right bytes or EIO ($r)" test "$r" = "$w" -o "$r" = EIO
+	expect_eq 1 "$(hub_count host=cdn fault=$k)" "... the $k fault did happen, once"
+	expect_eq "$w" "$(read_file "$T/mnt-node5/hubfs-test/sharded-model/$f")" \
+		"... node5 then reads it right: the mirror did not keep the 200 as a slice"
+done
+expect_eq "" "$(grep -rlaE '^HTTP/1\.[01] [^2]|^HTTP/1\.[01] 20[^6]' "$MIRROR_CACHE/cdn")" \
+	"the mirror's slice cache holds 206 answers only"
 fakehub_ctl DELETE faults >/dev/null
+
+# ======== the Hub down, the mirror up: never an expired signed redirect ========
+LEGF=model.safetensors
+LEGSHA=$(manifest field model/legacy-model $LEGF sha256)
+LEGRES=$MIRROR/legacy-model/resolve/main/$LEGF
+LEGAPI=$MIRROR/api/models/legacy-model/revision/main
+# Signed URLs that expire in 3 s. The mirror holds the file's resolve
+# redirects (by branch, and by commit sha as hubfs asks) and the repo's API
+# answers; node4 lists the repo but reads nothing of it.
+fakehub_ctl POST config '{"url_ttl": 3}' >/dev/null
+ls "$T/mnt-node4/legacy-model@main" >/dev/null
+mirror_get "$LEGRES" >/dev/null
+mirror_get "$MIRROR/legacy-model/resolve/$(manifest commit model/legacy-model)/$LEGF" >/dev/null
+mirror_get "$LEGAPI" >/dev/null
+sleep 4	# past the TTL (2 s, in whole seconds) and the signature's 3 s
+fault '{"kind": "status", "code": 503, "host": "hub", "glob": "*", "count": -1}'
+expect_eq "200 STALE" "$(mirror_get "$LEGAPI")" "the Hub answers 503: the mirror serves its API answers stale"
+r=$(mirror_get "$LEGRES")
+expect_eq 503 "${r%% *}" "... but not a resolve: the Hub's 503, not a redirect whose signature expired ($r)"
+expect_eq EIO "$(read_file "$T/mnt-node4/legacy-model@main/$LEGF")" \
+	"... node4 reads the public file it never read: EIO for the outage, not EACCES"
+fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl POST config '{"url_ttl": 3600}' >/dev/null
+expect_eq "$LEGSHA" "$(read_file "$T/mnt-node4/legacy-model@main/$LEGF")" "... and right once the Hub is back"
 
 # ======== the mirror goes away ========
 stop_mirror
