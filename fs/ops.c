@@ -206,6 +206,16 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	/*
+	 * Lookups and readdirs of one folder at once: the kernel otherwise
+	 * holds the folder's lock across each, and a name stalled on the Hub
+	 * holds every sibling's first lookup (uninterruptibly) for as long.
+	 * The namespace is safe for it: fs->lock guards the node tables.
+	 * libfuse before 3.16 does not pass the flag on (this machine's 3.14
+	 * neither): there, the wait is bounded by --op-timeout (hubfs.1, BUGS).
+	 */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/*
 	 * The kernel queues read-ahead behind at most max_background requests
 	 * (12 by default): a dozen readers stuck on a stalled Hub would hold
 	 * every slot, and a read of a cached file would wait behind them.
@@ -1890,18 +1900,29 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_node *n = node_of(req, ino);
 	struct buf names, value;
 	struct fs_wait w;
+	int rc = 0;
 
 	fs_wait_init(&w, fs, req);
 	buf_init(&names, 4096);
 	buf_init(&value, 8192);
 	if (ino == FUSE_ROOT_ID)
 		buf_append(&names, FS_STATUS_XATTR, sizeof(FS_STATUS_XATTR));
-	for (size_t i = 0; n && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+	/*
+	 * A name's value missing (ENODATA) leaves it out; any other failure
+	 * (the Hub stalled, a signal) fails the call: an empty list, as a
+	 * success, told rsync -X and cp --preserve=xattr there were none.
+	 */
+	for (size_t i = 0; n && rc == 0 && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
 		buf_reset(&value);
-		if (xattr_value(fs, &w, n, xattr_names[i], &value) == 0)
+		rc = xattr_value(fs, &w, n, xattr_names[i], &value);
+		if (rc == 0)
 			buf_append(&names, xattr_names[i], strlen(xattr_names[i]) + 1);
+		else if (rc == -ENODATA)
+			rc = 0;
 	}
-	if (size == 0)
+	if (rc < 0)
+		reply_err(req, rc);
+	else if (size == 0)
 		fuse_reply_xattr(req, names.len);
 	else if (size < names.len)
 		reply_err(req, -ERANGE);

@@ -76,4 +76,20 @@ check "... after the short wait too ($SECS s)" within 3
 check "... listing what the cache knows of it" grep -qx tiny-model "$T/out"
 fakehub_ctl DELETE faults >/dev/null
 unmount_hubfs
+
+# --- listxattr of a repo folder from its org's list, the Hub stalled: an
+# error, not an empty list given as a success (rsync -X and cp
+# --preserve=xattr took it for "no attributes") ---
+mount_hubfs --op-timeout 3
+ls "$MNT/bulk-org" >/dev/null || not_ok "ls bulk-org"
+fault '{"kind": "stall", "host": "hub", "glob": "/api/models/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+expect_eq EIO "$("$PYTHON" -c 'import errno, os, sys
+try: print("OK", os.listxattr(sys.argv[1]))
+except OSError as e: print(errno.errorcode[e.errno])' "$MNT/bulk-org/model-0001")" \
+	"listxattr with the Hub stalled: EIO, not an empty list"
+fakehub_ctl DELETE faults >/dev/null
+expect_eq "['user.hubfs.commit', 'user.hubfs.url']" \
+	"$("$PYTHON" -c 'import os, sys; print(os.listxattr(sys.argv[1]))' "$MNT/bulk-org/model-0001")" \
+	"... and its attributes once the Hub answers"
+unmount_hubfs
 test_done
