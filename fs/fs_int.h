@@ -131,6 +131,9 @@ struct fs_failed_read {
 };
 #define FS_FAILED_READS 16
 
+/* How much longer a request waits than the work it started may take (fs/wait.c). */
+#define FS_WAIT_GRACE_MS 1000
+
 /* The longest name a folder of the mount has (statfs's f_namemax): longer is ENAMETOOLONG. */
 #define FS_NAME_MAX 255
 

@@ -34,7 +34,7 @@
  * that the work's own error (which says what was slow, and where) is
  * normally the one reported.
  */
-#define WAIT_GRACE_MS 1000
+#define WAIT_GRACE_MS FS_WAIT_GRACE_MS
 /*
  * Helper threads at once, at most: what stalled fetches abandoned by
  * their requests can pile up to. Each costs a stack's address space.

@@ -124,6 +124,22 @@ else
 fi
 fakehub_ctl DELETE faults >/dev/null
 
+# --- a reader that comes after the Hub is back, while the fetch a
+# signalled reader left is still stalled: it read EIO once that fetch's
+# deadline passed; the read is made anew within its own ---
+unmount_hubfs
+mount_hubfs --op-timeout 10
+F2=$MNT/hubfs-test/sharded-model/model-00001-of-00003.safetensors
+ls "$MNT/hubfs-test/sharded-model" >/dev/null
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 100, "count": -1}'
+fault '{"kind": "stall", "host": "hub", "glob": "*resolve*", "after_bytes": 0, "seconds": 100, "count": -1}'
+timeout -s INT 1 cat "$F2" >/dev/null 2>&1
+fakehub_ctl DELETE faults >/dev/null
+sleep 1
+timed sh -c 'sha256sum <"$0" | cut -d" " -f1' "$F2"
+expect_eq "$(manifest field model/hubfs-test/sharded-model model-00001-of-00003.safetensors sha256)" \
+	"$(cat "$T/out")" "a reader after the Hub came back gets the right bytes ($SECS s), not EIO"
+
 unmount_hubfs
 expect_eq 0 "$?" "the daemon exits cleanly"
 test_done
