@@ -75,7 +75,7 @@ static int run(const char *top, unsigned long n)
 	t0 = now();
 	for (unsigned long i = 0; i < n; i++) {
 		struct cache_key key = { .algo = CACHE_ALGO_SHA256, .size = sizeof(one.data) };
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 
 		memset(one.data, 0, sizeof(one.data));
 		snprintf(one.data, sizeof(one.data), "object %lu", i);

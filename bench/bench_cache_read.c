@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	struct cache_source src = { .fetch = mem_fetch };
 	struct cache_options opts = { 0 };
 	struct cache_key key = { .algo = CACHE_ALGO_SHA256 };
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	char path[PATH_MAX], cdir[PATH_MAX];
 	double t_cache[64], t_plain[64];
 	int rounds = 5, opt, fd;

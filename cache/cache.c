@@ -1940,6 +1940,8 @@ static int get_block(struct cache *c, struct cache_object *o,
 				else
 					set_error(err, "the fetch of block %u failed: %s", k,
 						  strerror(-rc));
+				if (err)
+					err->joined_fetch_failed = true;
 				pthread_mutex_unlock(&c->lock);
 				return rc;
 			}

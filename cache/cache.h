@@ -54,6 +54,11 @@ struct cache_key {
 
 struct cache_error {
 	char message[512]; /* why, for the log; "" when not set */
+	/*
+	 * The failure was that of a fetch another caller began and this one
+	 * joined (its deadline, not this caller's): worth asking again.
+	 */
+	bool joined_fetch_failed;
 };
 
 /*

@@ -263,7 +263,7 @@ static int write_local(struct download *dl, struct dl_file *f)
 /* All blocks of @f are in: verify it (cache_fill fetches nothing more). */
 static void finish_file(struct download *dl, struct dl_file *f)
 {
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	int rc;
 
 	if (atomic_load(&f->failed)) {
@@ -312,7 +312,7 @@ static void fetch_blocks(void *dl_)
 	 */
 	hub_pace_acquire(dl->pace, 0);
 	for (;;) {
-		struct cache_error cerr = { { 0 } };
+		struct cache_error cerr = { 0 };
 		struct dl_file *f;
 		uint64_t len = 0;
 		size_t i;

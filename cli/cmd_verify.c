@@ -968,7 +968,7 @@ static void fetch_blocks(void *r_)
 
 	for (;;) {
 		size_t i = atomic_fetch_add(&r->next_work, 1);
-		struct cache_error cerr = { { 0 } };
+		struct cache_error cerr = { 0 };
 		struct fetch_work *wk;
 		int rc;
 
@@ -989,7 +989,7 @@ static void fetch_blocks(void *r_)
  */
 static int write_content(struct repair *r, const struct stub *s, void *buf)
 {
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct fileio_atomic af;
 	char path[PATH_MAX];
 	struct stat now;
@@ -1034,7 +1034,7 @@ static void finish_stubs(struct repair *r)
 
 	for (size_t i = 0; i < r->n_stubs; i++) {
 		struct stub *s = &r->stubs[i];
-		struct cache_error cerr = { { 0 } };
+		struct cache_error cerr = { 0 };
 		char size[32];
 		bool held;
 		int rc;

@@ -156,7 +156,7 @@ void cli_remove_stale_tmps(const char *root, const char *rel)
 int cli_copy_object(struct cache *cache, const struct cache_key *key,
 		    const struct cache_source *src, const char *path)
 {
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct fileio_atomic af;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;

@@ -950,21 +950,24 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 			  bool fill, size_t size, uint64_t offset, char **out,
 			  struct cache_error *cerr)
 {
-	ssize_t rc = cache_call_once(fs, w, h, fill, size, offset, out, cerr, &(bool){ false });
+	bool adopted = false;
+	ssize_t rc = cache_call_once(fs, w, h, fill, size, offset, out, cerr, &adopted);
 
 	/*
-	 * A fetch that this read joined or adopted runs to the deadline of
-	 * the request that began it: when that ran out (the Hub stalled then)
+	 * A fetch this read adopted (a signalled reader's) or joined in the
+	 * cache (read-ahead's, another reader's) runs to the deadline of the
+	 * request that began it: when that ran out (the Hub stalled then)
 	 * while this request still has time, the read is made anew, not
 	 * reported. A reader that came after the Hub was back got EIO once
-	 * the first reader's stall timed out (a helper's review). Its own
-	 * fetch's timeout leaves it no more than WAIT_GRACE_MS: that is
-	 * reported, with what was slow.
+	 * the first reader's stall timed out (a helper's review). A timeout
+	 * of its own fetch (--stall-timeout, its deadline) is reported.
 	 */
-	for (int again = 0; rc == -ETIMEDOUT && again < 3 && fs_wait_check(fs, w) == 0 &&
+	for (int again = 0; rc == -ETIMEDOUT && (adopted || cerr->joined_fetch_failed) &&
+			    again < 3 && fs_wait_check(fs, w) == 0 &&
 			    w->deadline_ms - hub_now_ms() > 2 * FS_WAIT_GRACE_MS;
 	     again++) {
 		memset(cerr, 0, sizeof(*cerr));
+		adopted = false;
 		rc = cache_call_once(fs, w, h, fill, size, offset, out, cerr, NULL);
 	}
 	return rc;
@@ -981,7 +984,7 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 static int check_gated_access(struct fs *fs, const struct fs_wait *w, struct fs_handle *h)
 {
 	struct cache_object_info info;
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	char *buf = NULL;
 	ssize_t n;
 
@@ -1077,7 +1080,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * says 1 and a listing that names content for it is refused.
 	 */
 	if (h->entry->size == 0) {
-		struct cache_error cerr = { { 0 } };
+		struct cache_error cerr = { 0 };
 
 		rc = cache_fill(fs->deps.cache, &h->key, &h->src, &cerr);
 		if (rc < 0) {
@@ -1088,7 +1091,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		}
 	}
 	if (fs->opts.strict) {
-		struct cache_error cerr = { { 0 } };
+		struct cache_error cerr = { 0 };
 		char *none;
 
 		/*
@@ -1395,7 +1398,7 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 		      char **buf)
 {
 	uint64_t start = (uint64_t)k * CACHE_BLOCK_SIZE, end = start + CACHE_BLOCK_SIZE, pos = 0;
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	size_t piece_max = PUSH_PIECE;
 	int fd = -1, rc = 0;
 
@@ -1676,7 +1679,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	char *buf = NULL;
 	enum end_read end;
 	struct fs_wait w;

@@ -150,7 +150,7 @@ static bool take_job(struct fs_prefetch *pf, unsigned win, struct job *out)
  */
 static int fetch_job(struct fs_prefetch *pf, const struct job *job)
 {
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct cache_source src;
 	struct repo_source source;
 	struct cache_key key;

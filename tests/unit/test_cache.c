@@ -126,7 +126,7 @@ static void read_expect(struct fx *f, const struct mem_object *o, uint64_t off,
 {
 	size_t cap = expect > 0 ? (size_t)expect : 1;
 	uint8_t *buf = malloc(cap);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	ssize_t n;
 
 	assert_non_null(buf);
@@ -525,7 +525,7 @@ static void test_corrupt_block_is_refetched(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 3);
 	struct mem_object *other = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 4);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 
 	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
 	assert_int_equal(cache_fill(f->c, &other->key, &f->ms.src, &err), 0);
@@ -571,7 +571,7 @@ static void test_read_cached_never_fetches(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 21);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	size_t len = 2 * MiB;
 	uint8_t *buf = malloc(len);
 	char path[PATH_MAX];
@@ -660,7 +660,7 @@ static void test_open_stored_only_what_this_process_stored(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 22);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache *other;
 	char path[PATH_MAX];
 	uint64_t pos;
@@ -711,7 +711,7 @@ static void test_open_stored_only_fresh_and_right(void **state)
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 10, 23);
 	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 10, 24);
 	int64_t fresh = cache_stored_fresh_ms;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(2 * BS + 10);
 	uint64_t pos;
 
@@ -748,7 +748,7 @@ struct completer {
 static void *complete_object(void *p)
 {
 	struct completer *a = p;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t byte;
 
 	a->rc = cache_read(a->f->c, &a->o->key, &a->f->ms.src, &byte, 1, a->at, &err);
@@ -762,7 +762,7 @@ static void *complete_object(void *p)
  */
 static void start_verification(struct fx *f, struct completer *a, pthread_t *t)
 {
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_object_info in;
 
 	for (uint32_t k = 1; k < 16; k++)
@@ -787,7 +787,7 @@ static void start_verification(struct fx *f, struct completer *a, pthread_t *t)
 static void test_reads_go_on_while_verifying(void **state)
 {
 	struct fx *f = *state;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	int early = 0, whole_checked = 0;
 	uint8_t buf[4096], *all = malloc(16 * BS);
 
@@ -849,7 +849,7 @@ static void test_reads_go_on_while_verifying(void **state)
 static void test_reader_out_of_order_meets_the_verdict(void **state)
 {
 	struct fx *f = *state;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(16 * BS);
 
 	assert_non_null(buf);
@@ -896,7 +896,7 @@ static void test_last_chunks_after_a_loss_are_decided_by_a_hash(void **state)
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256,
 						      3 * BS + 100000, (uint32_t)(80 + wrong));
 		uint64_t size = o->key.size;
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		char path[PATH_MAX];
 
 		if (wrong)
@@ -957,7 +957,7 @@ static void test_last_chunks_when_the_hash_lost_a_block_fail(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100000, 82);
 	uint64_t size = o->key.size;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(BS);
 
 	assert_non_null(buf);
@@ -987,7 +987,7 @@ static void test_last_chunks_when_the_hash_lost_a_block_fail(void **state)
 static void test_prefetch_does_not_wait_for_the_verdict(void **state)
 {
 	struct fx *f = *state;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	int checked = 0;
 
 	for (int trial = 0; trial < 20 && !checked; trial++) {
@@ -1020,7 +1020,7 @@ static void test_wrong_hash_single_block(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 6);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char dir[PATH_MAX];
 	uint8_t buf[100];
 
@@ -1050,7 +1050,7 @@ static void test_wrong_hash_multi_block(void **state)
 	struct fx *f = *state;
 	uint64_t size = 2 * BS + 1000;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 7);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc((size_t)size);
 	char dir[PATH_MAX];
 
@@ -1090,7 +1090,7 @@ static void *reader(void *p)
 {
 	struct reader_arg *a = p;
 	uint8_t *buf = malloc(a->len ? a->len : 1);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 
 	if (!buf) {
 		a->rc = -ENOMEM;
@@ -1188,7 +1188,7 @@ static void test_pointer_as_git_content_is_refused(void **state)
 		"4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393";
 	size_t n = lfs_pointer_format(oid, 123456789, text, sizeof(text));
 	struct mem_object *o;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[200];
 
 	assert_int_equal(n, 134);
@@ -1209,7 +1209,7 @@ static void test_pointer_as_lfs_block0_is_refused(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 10 * MiB, 9);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 
 	o->serve_pointer = true;
@@ -1261,7 +1261,7 @@ static void early_ready(void *ctx)
 static void read_early_expect(struct fx *f, const struct mem_object *o, uint64_t off,
 			      size_t len, struct early_news *n)
 {
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(len);
 
 	assert_non_null(buf);
@@ -1287,7 +1287,7 @@ static void test_read_answers_before_the_block_is_stored(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 100, 21);
 	struct mem_object *stub = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 10 * MiB, 22);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct early_news n;
 	uint8_t buf[100];
 
@@ -1461,7 +1461,7 @@ static void joiner_ready(void *ctx)
 static void *joiner_run(void *arg)
 {
 	struct joiner *j = arg;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 
 	j->rc = cache_read_early(j->f->c, &j->g->o->key, &j->g->src, j->buf, j->len, j->off,
 				 &err, joiner_ready, j);
@@ -1558,7 +1558,7 @@ static void test_read_of_the_last_chunks_waits_for_early_answers(void **state)
 				  .o = o };
 	uint64_t size = o->key.size, chunk = 64 * 1024;
 	struct timespec pause = { .tv_nsec = 300 * 1000000 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct joiner early, last;
 	uint8_t *buf = malloc(2 * BS);
 	char path[PATH_MAX];
@@ -1615,7 +1615,7 @@ static void test_last_chunk_beside_a_read_still_to_fetch(void **state)
 					   .fetch_stream = gated_fetch_stream },
 				  .o = o };
 	uint64_t chunk = 64 * 1024, size = o->key.size;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(chunk);
 	struct joiner most;
 
@@ -1650,7 +1650,7 @@ static atomic_int late_loss_armed;
 static void *late_loss_run(void *arg)
 {
 	struct late_loss_read *r = arg;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(r->len);
 
 	assert_non_null(buf);
@@ -1718,7 +1718,7 @@ static void late_loss_round(struct fx *f, bool early)
 	uint64_t chunk = CACHE_CHUNK_SIZE, size = o->key.size;
 	struct late_loss_read rest = { .f = f, .o = o, .off = chunk, .len = size - 2 * chunk };
 	struct timespec tick = { .tv_nsec = 1000000 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(chunk);
 
 	assert_non_null(buf);
@@ -1967,7 +1967,7 @@ static void test_source_error(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 13);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 
 	mem_source_fail_next(&f->ms, 1, EIO);
@@ -2176,7 +2176,7 @@ static void test_evict_behind_the_hash_still_decides(void **state)
 	struct mem_object *good = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 18);
 	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 19);
 	struct mem_object *bad2 = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, size, 20);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(BS);
 
 	assert_non_null(buf);
@@ -2223,7 +2223,7 @@ static void test_block_in_place_with_other_bytes_rejects(void **state)
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1000, 27);
 	struct cache_options opts2 = f->opts;
 	struct completer r = { .f = f, .o = o, .at = BS + 10 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct mem_source ms2;
 	struct mem_object *o2;
 	struct cache *c2;
@@ -2269,7 +2269,7 @@ static void test_blocks_on_disk_feed_the_running_hash(void **state)
 	struct mem_object *good = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 25);
 	struct mem_object *bad = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 26);
 	struct mem_object *objs[2] = { good, bad };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(BS);
 
 	assert_non_null(buf);
@@ -2346,7 +2346,7 @@ static void test_refetched_with_other_bytes_after_the_hash_rejects(void **state)
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS + 1000, 21);
 	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 2 };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf;
 
 	if (f->ms.src.fetch_stream)
@@ -2394,7 +2394,7 @@ static void test_rejected_while_hashed_leaves_no_stamp(void **state)
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 22);
 	struct flaky_source fl = { .ms = &f->ms, .flip_block = 0, .flip_on_fetch = 1 };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf;
 
 	if (f->ms.src.fetch_stream)
@@ -2457,7 +2457,7 @@ struct refetch_while_hashed {
 static void refetch_block_once(struct cache *c, const struct cache_key *key, uint32_t k)
 {
 	struct refetch_while_hashed *r = refetch_ctx;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 
 	(void)c;
@@ -2487,7 +2487,7 @@ static void test_forged_refetch_while_hashed_is_refused(void **state)
 				   .forge = true };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
 	struct refetch_while_hashed r = { .f = f, .o = o, .src = &src };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf;
 
 	if (f->ms.src.fetch_stream)
@@ -2737,7 +2737,7 @@ static void test_reader_in_order_keeps_its_block_over_a_far_one(void **state)
 {
 	struct fx *f = *state; /* a 2-block cap */
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 5 * BS + 1000, 31);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_object_info in;
 
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 4, &err), 0);
@@ -2769,7 +2769,7 @@ static void test_far_block_evicted_keeps_the_hash(void **state)
 {
 	struct fx *f = *state; /* a 2-block cap */
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 5 * BS + 1000, 33);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_object_info in;
 
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 4, &err), 0);
@@ -2790,7 +2790,7 @@ static void test_prefetch_leaves_a_hashed_block_gone(void **state)
 {
 	struct fx *f = *state; /* a 2-block cap */
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS + 1000, 32);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_object_info in;
 
 	for (uint64_t off = 0; off < 3 * BS; off += BS)
@@ -2938,7 +2938,7 @@ static void test_forged_refetch_is_refused_as_it_comes(void **state)
 	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 2,
 				   .forge = true };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf;
 
 	if (f->ms.src.fetch_stream)
@@ -2976,7 +2976,7 @@ static void test_evicted_blocks_of_a_vouched_object_keep_their_stamps(void **sta
 	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 90);
 	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 91);
 	struct mem_object *c = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 93);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 	uint32_t k = 0;
 
@@ -3022,7 +3022,7 @@ static void test_forged_block_of_a_vouched_object_is_refused(void **state)
 	struct mem_object *b = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 97);
 	struct flaky_source fl = { .ms = &f->ms, .flip_on_fetch = 1, .forge = true };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf;
 
 	if (f->ms.src.fetch_stream)
@@ -3074,7 +3074,7 @@ static void test_block_replaced_elsewhere_ends_the_verdict(void **state)
 	struct fx *f = *state;
 	struct mem_object *a = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS, 92);
 	uint8_t *buf = malloc(2 * BS);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 
 	assert_non_null(buf);
@@ -3113,7 +3113,7 @@ static void test_block_back_with_other_bytes_rejects(void **state)
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 4 * BS + 1000, 24);
 	struct flaky_source fl = { .ms = &f->ms, .flip_block = 1, .flip_on_fetch = 1 };
 	struct cache_source src = { .fetch = flaky_fetch, .ctx = &fl };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 	uint8_t *buf;
 
@@ -3157,7 +3157,7 @@ static void test_completing_read_waits_for_running_verdict(void **state)
 	struct cache_options opts2 = f->opts;
 	struct mem_source ms2;
 	struct mem_object *other;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct completer r = { .f = f, .o = o, .at = 2 * BS };
 	struct cache *c2;
 	uint8_t *buf = malloc(BS);
@@ -3206,7 +3206,7 @@ static void *hammer_block0(void *p)
 	uint64_t x = 88172645463325252ull;
 
 	while (!atomic_load(&h->stop)) {
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		uint64_t off;
 		ssize_t n;
 
@@ -3362,7 +3362,7 @@ static void test_persistence(void **state)
 static void make_stale_verified(struct fx *f, struct mem_object *o)
 {
 	struct cache *other;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 	uint8_t buf[100];
 
@@ -3401,7 +3401,7 @@ static void test_stale_verified_flag(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 47);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *all = malloc(3 * BS);
 	ssize_t n;
 
@@ -3425,7 +3425,7 @@ static void test_stale_verified_partial_read(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 49);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 	ssize_t n;
 
@@ -3443,7 +3443,7 @@ static void test_stale_verified_fill(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 50);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	int rc;
 
 	make_stale_verified(f, o);
@@ -3465,7 +3465,7 @@ static void test_block_replaced_under_a_live_process(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 2 * BS + 5, 51);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *all = malloc((size_t)o->key.size);
 	ssize_t n;
 
@@ -3635,7 +3635,7 @@ static void test_block_gone_before_the_last_verdict(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 98);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 
 	mem_object_corrupt(o, 1, 5);
@@ -3669,7 +3669,7 @@ static void test_block_truncated_while_read(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 97);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc(BS);
 
 	assert_non_null(buf);
@@ -3701,7 +3701,7 @@ static void test_block_grown_is_damaged(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS, 96);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 	uint8_t buf[1000];
 	int fd;
@@ -3745,7 +3745,7 @@ static void test_usage_lock_held_elsewhere_waits_bounded(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 96);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX + 16];
 	int64_t t0, waited;
 	uint8_t buf[100];
@@ -3901,7 +3901,7 @@ static void test_open_refuses_links_at_the_top(void **state)
 	assert_int_equal(cache_open(&f->opts, &f->c), 0);
 	{
 		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 1000, 96);
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		char buf[1000];
 		DIR *d;
 		struct dirent *de;
@@ -4042,7 +4042,7 @@ static void test_empty_object(void **state)
 	struct mem_object *s = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 0, 0);
 	struct mem_object *g = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 0, 0);
 	struct cache_key wrong = { .algo = CACHE_ALGO_GIT_SHA1, .size = 0 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[10];
 
 	assert_string_equal(s->key.hash,
@@ -4090,7 +4090,7 @@ static void test_empty_object_evict_and_list(void **state)
 	struct fx *f = *state;
 	struct mem_object *g = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 0, 0);
 	struct cache_key wrong = { .algo = CACHE_ALGO_SHA256, .size = 0 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct listing l = { .n = 0 };
 	char dir[PATH_MAX];
 
@@ -4132,7 +4132,7 @@ static void test_fill(void **state)
 	struct fx *f = *state;
 	uint64_t size = 10 * MiB + MiB / 2;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, size, 25);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 
 	read_expect(f, o, BS, 10, 10); /* one block already there */
 	assert_int_equal(cache_fill(f->c, &o->key, &f->ms.src, &err), 0);
@@ -4152,7 +4152,7 @@ static void test_fill_repairs_corrupt_block(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 3 * BS, 26);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char path[PATH_MAX];
 
 	read_expect(f, o, 0, 10, 10);
@@ -4181,7 +4181,7 @@ static void test_prefetch(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 1, 27);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_stats s;
 
 	assert_int_equal(cache_prefetch(f->c, &o->key, &f->ms.src, 1, &err), 0);
@@ -4390,7 +4390,7 @@ static void test_each_object(void **state)
 	struct mem_object *c = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 100, 41);
 	struct mem_object *failed = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100, 42);
 	struct listing l = { .n = 0 };
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[10];
 	int n = 0;
 
@@ -4756,7 +4756,7 @@ static void test_foreign_and_unreadable_files(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		struct cache *c;
 		uint8_t *buf = malloc(3 * BS);
 		ssize_t n;
@@ -4911,7 +4911,7 @@ static void test_blocks_of_format_1_get_their_stamps(void **state)
 	struct timespec past[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
 	struct cache_block_id before[4], after;
 	char path[PATH_MAX], key_path[PATH_MAX + 16], key_aside[PATH_MAX + 32];
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t byte;
 	struct stat st;
 
@@ -4992,7 +4992,7 @@ static void test_stamp_key_is_the_directorys(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 10, 98);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache *other = NULL;
 	struct uhash_key first;
 	char path[PATH_MAX + 16];
@@ -5093,7 +5093,7 @@ struct torn_reader {
 static void *torn_reader_run(void *arg)
 {
 	struct torn_reader *r = arg;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 
 	r->got = cache_read(r->f->c, &r->o->key, &r->f->ms.src, r->buf, BS, 0, &err);
 	return NULL;
@@ -5157,7 +5157,7 @@ static void test_invalid_keys(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 100, 43);
 	struct cache_key bad[9];
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct cache_verify_report r;
 	struct cache_object_info i;
 	struct cache_key big = o->key;
@@ -5222,7 +5222,7 @@ static void test_size_mismatch(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 10, 44);
 	struct cache_key other = o->key;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t buf[100];
 
 	read_all(f, o);
@@ -5246,7 +5246,7 @@ static void test_refresh_follows_other_process(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 93);
 	struct cache_object_info i;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint64_t freed = 0;
 	struct cache *other;
 
@@ -5292,7 +5292,7 @@ static void test_refresh_keeps_what_readers_here_got(void **state)
 {
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 94);
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	struct mem_source ms2;
 	struct mem_object *o2;
 	struct cache *other;
@@ -5337,7 +5337,7 @@ static void test_cap_is_directory_wide(void **state)
 	struct cache_options capped = f->opts, plain = f->opts;
 	struct mem_object *o[6];
 	struct cache *mount, *download;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint64_t cap = 3 * FULL_BLOCK_DISK, peak = 0;
 	uint8_t *buf = malloc(2 * BS);
 
@@ -5384,7 +5384,7 @@ struct handle_reader {
 static void *read_with_handle(void *p)
 {
 	struct handle_reader *r = p;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc((size_t)r->o->key.size);
 
 	r->rc = buf ? cache_read(r->c, &r->o->key, &r->ms->src, buf, (size_t)r->o->key.size, 0,
@@ -5492,7 +5492,7 @@ static void test_two_handles_share_directory(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS + 9, 45);
 	struct cache *c2;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	uint8_t *buf = malloc((size_t)o->key.size);
 
 	assert_non_null(buf);
@@ -5532,7 +5532,7 @@ static void test_relative_dir(void **state)
 	struct fx *f = *state;
 	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, BS + 3, 46);
 	struct cache_options rel = f->opts;
-	struct cache_error err = { { 0 } };
+	struct cache_error err = { 0 };
 	char cwd[PATH_MAX], parent[PATH_MAX], real[PATH_MAX];
 	struct cache *c2;
 	uint8_t *buf = malloc((size_t)o->key.size);

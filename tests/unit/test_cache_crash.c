@@ -195,7 +195,7 @@ static _Noreturn void child_main(struct crash *cr, uint64_t seed, int fd,
 		size_t i = (size_t)(rnd(&s) % N_OBJS);
 		const struct mem_object *o = cr->objs[i];
 		const struct cache_key *key = &o->key;
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		uint64_t off, len;
 		ssize_t n;
 		int rc;
@@ -491,7 +491,7 @@ static void test_kill9_at_random_points(void **state)
 	for (size_t i = 0; i < N_OBJS; i++) {
 		const struct mem_object *o = cr->objs[i];
 		uint8_t *buf = malloc((size_t)o->key.size);
-		struct cache_error err = { { 0 } };
+		struct cache_error err = { 0 };
 		struct cache_verify_report r;
 		struct cache_object_info info;
 		ssize_t n;

@@ -294,7 +294,7 @@ struct fx {
 static void store_repo(struct fx *f)
 {
 	struct cache_file_entry e[4] = { { 0 } };
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 
 	mem_source_init(&f->ms);
 	f->config = mem_source_add(&f->ms, CACHE_ALGO_GIT_SHA1, 300, 1);
@@ -942,7 +942,7 @@ static void test_failed_content_retires_its_inode(void **state)
 static void test_failure_not_yet_reported_retires_at_open(void **state)
 {
 	struct fx *f = *state;
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct fuse_file_info fi, fi2;
 	fuse_ino_t org, repo = lookup_repo(f, &org);
 	fuse_ino_t old = lookup(f, repo, "config.json"), fresh;

@@ -320,7 +320,7 @@ static void test_read_from_hf_blob(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct repo_snapshot *s = NULL;
 	struct repo_source src;
 	struct cache_source cs;
@@ -389,7 +389,7 @@ static void test_hf_blob_verdict_is_per_file(void **state)
 {
 	struct fx *f = *state;
 	struct hub_error err = { 0 };
-	struct cache_error cerr = { { 0 } };
+	struct cache_error cerr = { 0 };
 	struct repo_snapshot *s1 = NULL, *s2 = NULL;
 	struct hub_repo r2 = f->repo;
 	struct repo_source src1, src2;
