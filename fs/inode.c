@@ -273,6 +273,101 @@ static void repo_free(struct fs_repo *repo)
 	free(repo);
 }
 
+/* ---- repo loads begun by lookups, joined by their retries (fs->lock) ---- */
+
+struct fs_pending_repo {
+	struct fs_pending_repo *next;
+	char *key;
+	struct fs_repo *repo; /* the table's reference */
+};
+
+/* The most kept: past it the oldest goes (its load goes on, unjoined). */
+#define PENDING_REPOS_MAX 256
+
+/* The repo a lookup of @key is loading, or a new one for @r; a reference for the caller. */
+static struct fs_repo *pending_repo_get(struct fs *fs, const char *key, const struct hub_repo *r)
+{
+	struct fs_pending_repo *p, **pp, *gone = NULL;
+	struct fs_repo *repo = NULL;
+
+	pthread_mutex_lock(&fs->lock);
+	for (p = fs->pending_repos; p; p = p->next) {
+		if (strcmp(p->key, key) == 0) {
+			repo = p->repo;
+			atomic_fetch_add(&repo->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (repo)
+		return repo;
+	p = calloc(1, sizeof(*p));
+	repo = repo_new(r);
+	if (p)
+		p->key = strdup(key);
+	if (!p || !p->key || !repo) {
+		if (p)
+			free(p->key);
+		free(p);
+		return repo; /* unjoined, if it is there at all */
+	}
+	atomic_fetch_add(&repo->refs, 1); /* the caller's */
+	p->repo = repo;
+	pthread_mutex_lock(&fs->lock);
+	if (fs->n_pending_repos >= PENDING_REPOS_MAX) {
+		for (pp = &fs->pending_repos; (*pp)->next; pp = &(*pp)->next)
+			;
+		gone = *pp;
+		*pp = NULL;
+		fs->n_pending_repos--;
+	}
+	p->next = fs->pending_repos;
+	fs->pending_repos = p;
+	fs->n_pending_repos++;
+	pthread_mutex_unlock(&fs->lock);
+	if (gone) {
+		repo_free(gone->repo);
+		free(gone->key);
+		free(gone);
+	}
+	return repo;
+}
+
+/* The load of @repo for @key gave its answer (a node, or an error): no one joins it now. */
+static void pending_repo_done(struct fs *fs, const char *key, struct fs_repo *repo)
+{
+	struct fs_pending_repo *found = NULL;
+
+	pthread_mutex_lock(&fs->lock);
+	for (struct fs_pending_repo **pp = &fs->pending_repos; *pp; pp = &(*pp)->next) {
+		if ((*pp)->repo == repo && strcmp((*pp)->key, key) == 0) {
+			found = *pp;
+			*pp = found->next;
+			fs->n_pending_repos--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (found) {
+		repo_free(found->repo);
+		free(found->key);
+		free(found);
+	}
+}
+
+static void pending_repos_release(struct fs *fs)
+{
+	while (fs->pending_repos) {
+		struct fs_pending_repo *p = fs->pending_repos;
+
+		fs->pending_repos = p->next;
+		repo_free(p->repo);
+		free(p->key);
+		free(p);
+	}
+	fs->n_pending_repos = 0;
+}
+
 static void names_free(struct fs_names *l)
 {
 	if (!l)
@@ -542,6 +637,7 @@ void fs_table_release(struct fs *fs)
 		free(fs->negative);
 		fs->negative = NULL;
 	}
+	pending_repos_release(fs);
 }
 
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
@@ -1227,10 +1323,16 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 	 * request that stops waiting leaves it to finish into the cache for
 	 * the next one.
 	 */
-	arg.repo = repo_new(&repo);
+	arg.repo = pending_repo_get(fs, key, &repo);
 	if (!arg.repo)
 		return -ENOMEM;
 	rc = repo_current_snapshot(fs, w, arg.repo, &snap);
+	if (rc == -EINTR || rc == -ETIMEDOUT || rc == -ECANCELED) {
+		/* This request stopped waiting; the load goes on, for its retry to join. */
+		repo_free(arg.repo);
+		return rc;
+	}
+	pending_repo_done(fs, key, arg.repo);
 	/*
 	 * The Hub answers for "ORG/Name" as for "org/name" (a redirect): the
 	 * mount has one folder per repo, under the Hub's spelling.

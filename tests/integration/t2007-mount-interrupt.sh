@@ -80,19 +80,28 @@ check "the daemon never logged an error for the interrupts" sh -c '! grep -q "ER
 # daemon does not gain a thread per tick ---
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
 threads() { ls "/proc/$HUBFS_PID/task" | wc -l; }
-before=$(threads)
-"$PYTHON" - "$MNT/hubfs-test/sharded-model/model-00002-of-00003.safetensors" <<'PY' &
-import signal, sys
+# ticked_threads read|open PATH: the daemon's threads before and after 3 s
+# of a Python reader (or opener) of PATH under a 100 Hz timer, in $before
+# and $after.
+ticked_threads() {
+	before=$(threads)
+	"$PYTHON" - "$1" "$2" <<'PY' &
+import os, signal, sys
 signal.signal(signal.SIGALRM, lambda *a: None)
 signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
-with open(sys.argv[1], "rb") as f:
-    f.read(1 << 20)
+if sys.argv[1] == "read":
+    with open(sys.argv[2], "rb") as f:
+        f.read(1 << 20)
+else:
+    os.close(os.open(sys.argv[2], os.O_RDONLY))
 PY
-TICKED=$!
-sleep 3
-after=$(threads)
-kill "$TICKED"; wait "$TICKED" 2>/dev/null
-say "daemon threads: $before before, $after after 3 s of 100 interrupts a second"
+	local ticked=$!
+	sleep 3
+	after=$(threads)
+	kill "$ticked"; wait "$ticked" 2>/dev/null
+	say "daemon threads: $before before, $after after 3 s of 100 interrupts a second ($1)"
+}
+ticked_threads read "$MNT/hubfs-test/sharded-model/model-00002-of-00003.safetensors"
 check "... at most 8 more threads ($before -> $after)" test "$after" -le $((before + 8))
 
 # --- no thread to be had (a pids limit, as systemd's TasksMax sets): a
@@ -124,11 +133,20 @@ else
 fi
 fakehub_ctl DELETE faults >/dev/null
 
+unmount_hubfs
+mount_hubfs --op-timeout 10
+# --- a lookup of a repo whose info stalls, under the same timer: each
+# retry started a load of its own, with a helper (20 -> 76 threads in 3 s;
+# 534 in 26 s in a review); the retries join the load begun before ---
+stat "$MNT/hubfs-test" >/dev/null
+fault '{"kind": "stall", "host": "hub", "glob": "/api/models/hubfs-test/tiny-model*", "after_bytes": 0, "seconds": 60, "count": -1}'
+ticked_threads open "$MNT/hubfs-test/tiny-model"
+check "... a lookup's retries: at most 8 more threads ($before -> $after)" test "$after" -le $((before + 8))
+fakehub_ctl DELETE faults >/dev/null
+
 # --- a reader that comes after the Hub is back, while the fetch a
 # signalled reader left is still stalled: it read EIO once that fetch's
 # deadline passed; the read is made anew within its own ---
-unmount_hubfs
-mount_hubfs --op-timeout 10
 F2=$MNT/hubfs-test/sharded-model/model-00001-of-00003.safetensors
 ls "$MNT/hubfs-test/sharded-model" >/dev/null
 fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 100, "count": -1}'
