@@ -968,6 +968,10 @@ static ssize_t cache_call(struct fs *fs, const struct fs_wait *w, struct fs_hand
 	     again++) {
 		memset(cerr, 0, sizeof(*cerr));
 		adopted = false;
+		/* A failed read may still hand its buffer over: it is not the answer. */
+		if (!fill)
+			iobuf_free(*out, size);
+		*out = NULL;
 		rc = cache_call_once(fs, w, h, fill, size, offset, out, cerr, NULL);
 	}
 	return rc;
