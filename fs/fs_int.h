@@ -155,6 +155,7 @@ struct fs {
 	 */
 	struct fs_pending_repo *pending_repos;
 	size_t n_pending_repos;
+	struct list_job *pending_lists; /* org listings in flight, joined the same way (inode.c) */
 	time_t started_at;           /* the folders of names are dated from it */
 
 	struct fs_prefetch *prefetch;

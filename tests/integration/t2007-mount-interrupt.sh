@@ -143,6 +143,20 @@ fault '{"kind": "stall", "host": "hub", "glob": "/api/models/hubfs-test/tiny-mod
 ticked_threads open "$MNT/hubfs-test/tiny-model"
 check "... a lookup's retries: at most 8 more threads ($before -> $after)" test "$after" -le $((before + 8))
 fakehub_ctl DELETE faults >/dev/null
+# --- the same for a name at the root that no cached repo explains: the
+# Hub is asked whether it is an org; each retry listed anew (21 -> 80
+# threads in 3 s), they join the listing in flight now ---
+fault '{"kind": "stall", "host": "hub", "glob": "/api/models", "after_bytes": 0, "seconds": 4, "count": -1}'
+ticked_threads open "$MNT/some-org-nobody-cached"
+check "... an org's lookup retries: at most 8 more threads ($before -> $after)" test "$after" -le $((before + 8))
+sleep 5 # each stalled listing is logged when the fake Hub closes it, 4 s after it began
+# Begun in the 3 s of ticks: the client's own retry of the one listing
+# comes 4 s after it, when the fake Hub closes the stalled connection.
+LISTS=$(hub_fields t 'path=/api/models' 'query~*author=some-org-nobody-cached*' |
+	tr ' ' '\n' | sort -n | awk 'NF { if (!first) first = $1; if ($1 < first + 3.5) n++ } END { print n + 0 }')
+check "... and the Hub was asked for that org once in those 3 s, not at each tick ($LISTS)" \
+	test "$LISTS" -eq 1
+fakehub_ctl DELETE faults >/dev/null
 
 # --- a reader that comes after the Hub is back, while the fetch a
 # signalled reader left is still stalled: it read EIO once that fetch's
