@@ -12,6 +12,13 @@
  * Resuming is free: blocks already in the cache are not fetched again and
  * verified files are skipped, so an interrupted download simply runs
  * again.
+ *
+ * A Hub that answers nothing is given up on: once --op-timeout passed
+ * with no byte received and every transfer that ended in it failing for
+ * the network, the transfers in flight are cancelled and the files not
+ * gone through are reported as not tried (exit 5). Each transfer alone is
+ * bounded, but one by one, 16 at once, 3,065 files took ~96 minutes to
+ * fail against a stalled Hub.
  */
 #include "cli/cli.h"
 
@@ -54,9 +61,10 @@ struct dl_file {
 	size_t first_work;        /* its blocks' progress: dl->block_bytes[first_work + k] */
 	atomic_uint blocks_left;  /* blocks still to fetch */
 	atomic_bool failed;
-	pthread_mutex_t lock;     /* guards error and error_rc */
+	pthread_mutex_t lock;     /* guards error, error_rc and given_up */
 	char error[600];
 	int error_rc;             /* the Hub's or the cache's -errno of the first reason; 0: ours */
+	bool given_up;            /* the first reason: the download gave up on the Hub */
 	bool done;                /* verified (and written out) */
 };
 
@@ -97,7 +105,15 @@ struct download {
 	atomic_uint_fast64_t done_bytes;   /* present or fetched, counted as they arrive */
 	atomic_uint_fast64_t *block_bytes; /* per block of the plan: what it added so far */
 	atomic_uint_fast64_t fetched_bytes;
+	atomic_uint_fast64_t received_bytes; /* from the network, only ever growing */
 	atomic_size_t files_done, files_failed;
+	/* Giving up on a Hub that answers nothing (note_hub_silence()). */
+	int64_t quiet_window_ms;           /* --op-timeout */
+	pthread_mutex_t quiet_lock;        /* guards the two below and gave_up_why */
+	int64_t quiet_since_ms;            /* time_mono_ms() since which nothing came... */
+	uint64_t quiet_received;           /* ...received_bytes then */
+	atomic_bool gave_up;
+	char gave_up_why[700];             /* written once, before gave_up is set */
 	uint64_t start_bytes;      /* cached when it began, in part or verified */
 	uint64_t verified_bytes;   /* of files verified when it began: nothing to go through */
 	struct timespec start;
@@ -167,6 +183,7 @@ static int count_bytes(void *cs_, uint64_t offset, const void *data, size_t len)
 
 	atomic_fetch_add(cs->block_bytes, len);
 	atomic_fetch_add(&cs->dl->done_bytes, len);
+	atomic_fetch_add(&cs->dl->received_bytes, len);
 	return cs->sink(cs->sink_ctx, offset, data, len);
 }
 
@@ -192,8 +209,49 @@ static int counted_fetch(void *f_, const struct cache_key *key, uint64_t offset,
 	if (rc == 0) {
 		atomic_fetch_add(&f->dl->block_bytes[f->first_work + offset / CACHE_BLOCK_SIZE], len);
 		atomic_fetch_add(&f->dl->done_bytes, len);
+		atomic_fetch_add(&f->dl->received_bytes, len);
 	}
 	return rc;
+}
+
+/* Does @rc say the Hub did not answer (rather than refused one file, or the disk failed)? */
+static bool is_hub_silence(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -EIO;
+}
+
+/*
+ * A transfer failed for the network (@rc, @why): when nothing at all was
+ * received for a whole --op-timeout, the download gives up, and the
+ * transfers still waiting end now (hub_client_cancel()). A byte from
+ * any transfer starts the quiet over; a failure is needed to end it, so
+ * a window held shut by a Retry-After is waited out.
+ */
+static void note_hub_silence(struct download *dl, int rc, const char *why)
+{
+	uint64_t received = atomic_load(&dl->received_bytes);
+	int64_t now = time_mono_ms();
+	bool give_up = false;
+
+	if (!is_hub_silence(rc) || atomic_load(&dl->gave_up))
+		return;
+	pthread_mutex_lock(&dl->quiet_lock);
+	if (received != dl->quiet_received) {
+		dl->quiet_since_ms = now;
+		dl->quiet_received = received;
+	} else if (now - dl->quiet_since_ms >= dl->quiet_window_ms && !atomic_load(&dl->gave_up)) {
+		snprintf(dl->gave_up_why, sizeof(dl->gave_up_why),
+			 "the Hub sent nothing for %.0f s (--op-timeout), each transfer in that "
+			 "time failing (%s); run the same command again to resume",
+			 (double)(now - dl->quiet_since_ms) / 1000.0, why);
+		atomic_store(&dl->gave_up, true);
+		give_up = true;
+	}
+	pthread_mutex_unlock(&dl->quiet_lock);
+	if (give_up) {
+		log_warn("giving up: %s", dl->gave_up_why);
+		hub_client_cancel(dl->env.hub);
+	}
 }
 
 /*
@@ -220,6 +278,20 @@ static void file_fail(struct dl_file *f, int rc, const char *prefix, const char 
 	if (!f->error[0]) {
 		snprintf(f->error, sizeof(f->error), "%s%s", prefix, detail);
 		f->error_rc = rc;
+	}
+	pthread_mutex_unlock(&f->lock);
+	atomic_store(&f->failed, true);
+}
+
+/* @f fails, if it had not, because the download gave up on the Hub (note_hub_silence()). */
+static void file_given_up(struct dl_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	if (!f->error[0]) {
+		/* Reported once for all such files: download_report(). */
+		snprintf(f->error, sizeof(f->error), "not fetched: the download gave up on the Hub");
+		f->error_rc = -ETIMEDOUT;
+		f->given_up = true;
 	}
 	pthread_mutex_unlock(&f->lock);
 	atomic_store(&f->failed, true);
@@ -324,6 +396,8 @@ static void fetch_blocks(void *dl_)
 			break;
 		}
 		f = &dl->files[dl->work[i].file];
+		if (atomic_load(&dl->gave_up))
+			file_given_up(f);
 		if (!atomic_load(&f->failed)) {
 			uint32_t k = dl->work[i].block;
 
@@ -334,7 +408,13 @@ static void fetch_blocks(void *dl_)
 			hub_pace_backlog(dl->pace, cache_hash_backlog(dl->env.cache, &f->key));
 			block_counted(dl, f, k, len, rc == 0);
 			if (rc < 0) {
-				file_fail(f, rc, "", cerr.message[0] ? cerr.message : strerror(-rc));
+				const char *why = cerr.message[0] ? cerr.message : strerror(-rc);
+
+				note_hub_silence(dl, rc, why);
+				if (rc == -ECANCELED && atomic_load(&dl->gave_up))
+					file_given_up(f);
+				else
+					file_fail(f, rc, "", why);
 				len = 0;
 			}
 		}
@@ -528,6 +608,8 @@ static void download_run(struct download *dl, long jobs)
 	/* Every block of a file not verified is counted as it is gone through. */
 	atomic_init(&dl->done_bytes, dl->verified_bytes);
 	clock_gettime(CLOCK_MONOTONIC, &dl->start);
+	pthread_mutex_init(&dl->quiet_lock, NULL);
+	dl->quiet_since_ms = time_mono_ms();
 	pthread_mutex_init(&dl->finish_lock, NULL);
 	pthread_cond_init(&dl->finish_cond, NULL);
 	dl->finished = false;
@@ -551,6 +633,7 @@ static void download_run(struct download *dl, long jobs)
 	workers_join(progress);
 	pthread_cond_destroy(&dl->finish_cond);
 	pthread_mutex_destroy(&dl->finish_lock);
+	pthread_mutex_destroy(&dl->quiet_lock);
 	if (dl->progress)
 		print_progress(dl, true);
 }
@@ -571,6 +654,7 @@ static int download_report(struct download *dl, long cap, bool quiet)
 			ps.backlogs);
 	}
 	if (atomic_load(&dl->files_failed)) {
+		size_t given_up = 0;
 		int code = -1;
 
 		fprintf(stderr, "hubfs: %zu of %zu files failed:\n", atomic_load(&dl->files_failed),
@@ -583,11 +667,18 @@ static int download_report(struct download *dl, long cap, bool quiet)
 
 			if (f->done)
 				continue;
+			code = code < 0 || code == c ? c : CLI_EXIT_FAIL;
+			if (f->given_up) {
+				given_up++; /* one line for them all, below */
+				continue;
+			}
 			fprintf(stderr, "  %s: %s\n", f->entry->path,
 				absent ? "not in the cache (cache export reads only the cache)" :
 				f->error[0] ? f->error : "failed");
-			code = code < 0 || code == c ? c : CLI_EXIT_FAIL;
 		}
+		if (given_up)
+			fprintf(stderr, "  %zu file%s not fetched: %s\n", given_up,
+				given_up == 1 ? "" : "s", dl->gave_up_why);
 		/*
 		 * One reason for every file that failed (a gated repo without
 		 * access, the Hub away): its own code, as a command that asked
@@ -715,6 +806,7 @@ int cmd_download(int argc, char **argv)
 		goto out;
 	}
 	dl.progress = quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
+	dl.quiet_window_ms = cfg.op_timeout_ms;
 	download_run(&dl, jobs);
 	exit_code = download_report(&dl, jobs, quiet);
 out:

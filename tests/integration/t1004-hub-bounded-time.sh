@@ -62,6 +62,38 @@ check "... within the 2 s deadline (+1 s)" within 3
 check "... after more than one try (5xx is worth retrying)" test "$(hub_count "path~$TREE")" -gt 1
 fakehub_ctl DELETE faults >/dev/null
 
+# --- a download of 3,000 files against a Hub that answers nothing: each
+# transfer is bounded, but one by one they took ~96 minutes to fail with
+# the defaults (3,065 files). Once a whole --op-timeout passed with no byte
+# received, every transfer in it failing, the download gives up: exit 5,
+# one line for the files not fetched, and a re-run resumes ---
+DS=datasets/hubfs-test/big-dataset
+NFILES=$("$H" ls -R $DS | grep -vc '/$')
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "stall", "glob": "/datasets/hubfs-test/big-dataset/resolve/*", "after_bytes": 0, "seconds": 30, "count": -1}'
+timed timeout 120 "$H" download --cache-dir "$T/dl" --op-timeout 3 --stall-timeout 1 $DS
+expect_eq 5 "$RC" "a download of $NFILES files against a stalled Hub: exit 5"
+check "... within 2 deadlines and a bit ($SECS s)" within 10
+check "... saying it gave up, and how to resume" \
+	grep -q "files not fetched: the Hub sent nothing for [0-9]* s (--op-timeout).*run the same command again to resume" "$T/err"
+TRIED=$(hub_count 'path~/datasets/hubfs-test/big-dataset/resolve/*')
+check "... after a few transfers, not one per file ($TRIED of $NFILES)" test "$TRIED" -lt 200
+check "... one line for the files not fetched, not one each ($(wc -l <"$T/err") lines)" \
+	test "$(wc -l <"$T/err")" -lt 100
+fakehub_ctl DELETE faults >/dev/null
+timed timeout 120 "$H" download --quiet --cache-dir "$T/dl" $DS
+expect_eq 0 "$RC" "... and once the Hub answers, the same command completes it"
+# --- one file stalled while the others come: that file fails for its own
+# reason, and the download does not give up on the rest ---
+fault '{"kind": "stall", "glob": "/datasets/hubfs-test/big-dataset/resolve/*/data/test/part-00/shard-0000.csv", "after_bytes": 0, "seconds": 30, "count": -1}'
+timed timeout 60 "$H" download --cache-dir "$T/dl2" --op-timeout 3 --stall-timeout 1 \
+	--include 'data/test/*' $DS
+expect_eq 5 "$RC" "one file of data/test/ stalled: exit 5"
+check "... that file alone failed" grep -q "^hubfs: 1 of [0-9]* files failed" "$T/err"
+check "... for its own reason" grep -q "shard-0000.csv: .*timed out" "$T/err"
+check "... and the download did not give up" sh -c '! grep -q "not fetched" "$0"' "$T/err"
+fakehub_ctl DELETE faults >/dev/null
+
 # --- and the same client is fine when the Hub is ---
 "$H" ls hubfs-test/tiny-model >/dev/null 2>"$T/err"
 expect_eq 0 "$?" "no fault: ls works"
