@@ -37,9 +37,13 @@
 #define WAIT_GRACE_MS FS_WAIT_GRACE_MS
 /*
  * Helper threads at once, at most: what stalled fetches abandoned by
- * their requests can pile up to. Each costs a stack's address space.
+ * their requests can pile up to. Each costs ~20 KiB of memory and a
+ * stack's address space. As many as the FUSE workers (fs/ops.c), since a
+ * read waiting for the Hub holds a helper too: at 512, 1,000 direct
+ * readers of a stalled file left a read of a cached file, which needs a
+ * helper to check blocks another process stored, waiting 52 s for one.
  */
-#define HELPERS_MAX 512
+#define HELPERS_MAX 4096
 
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req)
 {
