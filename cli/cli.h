@@ -8,7 +8,10 @@
 #define HUBFS_CLI_CLI_H
 
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "repo/snapshot.h"
@@ -149,6 +152,40 @@ void cli_remove_stale_tmps(const char *root, const char *rel);
  * bytes of object @key? Read and hashed whole: sha256 or git blob sha1.
  */
 bool cli_file_holds(const char *path, const struct cache_key *key);
+/*
+ * Giving up on a Hub that answers nothing (download, repair). Each
+ * transfer alone is bounded by --op-timeout, but one by one, 16 at once,
+ * 3,065 files took ~96 minutes to fail against a stalled Hub. Once a whole
+ * window passed with nothing received and every transfer that ended in it
+ * failing for the network, the command gives up. Threads: every function
+ * is thread-safe; lock guards since_ms, progress_seen and why (written
+ * once, before gave_up is set).
+ */
+struct cli_silence {
+	int64_t window_ms;
+	pthread_mutex_t lock;
+	int64_t since_ms;          /* time_mono_ms() since which nothing came... */
+	uint64_t progress_seen;    /* ...the caller's progress count then */
+	atomic_bool gave_up;
+	char why[700];
+};
+void cli_silence_init(struct cli_silence *s, int64_t window_ms);
+void cli_silence_destroy(struct cli_silence *s);
+/*
+ * A transfer failed with @rc (@detail) while the caller's @progress (a
+ * count that grows with what is received: bytes, blocks) had that value.
+ * A failure other than the network's (a refusal of one file, the disk) is
+ * no silence. Progress since the last call starts the window over; a
+ * failure is needed to end it, so a window held shut by a Retry-After is
+ * waited out. True the one time it gives up: the caller cancels what is
+ * still in flight (hub_client_cancel()) and reports s->why.
+ */
+bool cli_silence_failed(struct cli_silence *s, uint64_t progress, int rc, const char *detail);
+static inline bool cli_silence_gave_up(const struct cli_silence *s)
+{
+	return atomic_load(&s->gave_up);
+}
+
 /* Open the cache at @dir_opt (or the default); prints errors. 0 or an exit code. */
 int cli_cache_open(const char *dir_opt, struct cache_options *opts,
 		   struct cache **out);

@@ -13,12 +13,9 @@
  * verified files are skipped, so an interrupted download simply runs
  * again.
  *
- * A Hub that answers nothing is given up on: once --op-timeout passed
- * with no byte received and every transfer that ended in it failing for
- * the network, the transfers in flight are cancelled and the files not
- * gone through are reported as not tried (exit 5). Each transfer alone is
- * bounded, but one by one, 16 at once, 3,065 files took ~96 minutes to
- * fail against a stalled Hub.
+ * A Hub that answers nothing is given up on (cli_silence_failed()): the
+ * transfers in flight are cancelled and the files not gone through are
+ * reported in one line as not fetched (exit 5).
  */
 #include "cli/cli.h"
 
@@ -107,13 +104,7 @@ struct download {
 	atomic_uint_fast64_t fetched_bytes;
 	atomic_uint_fast64_t received_bytes; /* from the network, only ever growing */
 	atomic_size_t files_done, files_failed;
-	/* Giving up on a Hub that answers nothing (note_hub_silence()). */
-	int64_t quiet_window_ms;           /* --op-timeout */
-	pthread_mutex_t quiet_lock;        /* guards the two below and gave_up_why */
-	int64_t quiet_since_ms;            /* time_mono_ms() since which nothing came... */
-	uint64_t quiet_received;           /* ...received_bytes then */
-	atomic_bool gave_up;
-	char gave_up_why[700];             /* written once, before gave_up is set */
+	struct cli_silence silence;        /* of the Hub, over --op-timeout */
 	uint64_t start_bytes;      /* cached when it began, in part or verified */
 	uint64_t verified_bytes;   /* of files verified when it began: nothing to go through */
 	struct timespec start;
@@ -214,46 +205,6 @@ static int counted_fetch(void *f_, const struct cache_key *key, uint64_t offset,
 	return rc;
 }
 
-/* Does @rc say the Hub did not answer (rather than refused one file, or the disk failed)? */
-static bool is_hub_silence(int rc)
-{
-	return rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -EAGAIN || rc == -EIO;
-}
-
-/*
- * A transfer failed for the network (@rc, @why): when nothing at all was
- * received for a whole --op-timeout, the download gives up, and the
- * transfers still waiting end now (hub_client_cancel()). A byte from
- * any transfer starts the quiet over; a failure is needed to end it, so
- * a window held shut by a Retry-After is waited out.
- */
-static void note_hub_silence(struct download *dl, int rc, const char *why)
-{
-	uint64_t received = atomic_load(&dl->received_bytes);
-	int64_t now = time_mono_ms();
-	bool give_up = false;
-
-	if (!is_hub_silence(rc) || atomic_load(&dl->gave_up))
-		return;
-	pthread_mutex_lock(&dl->quiet_lock);
-	if (received != dl->quiet_received) {
-		dl->quiet_since_ms = now;
-		dl->quiet_received = received;
-	} else if (now - dl->quiet_since_ms >= dl->quiet_window_ms && !atomic_load(&dl->gave_up)) {
-		snprintf(dl->gave_up_why, sizeof(dl->gave_up_why),
-			 "the Hub sent nothing for %.0f s (--op-timeout), each transfer in that "
-			 "time failing (%s); run the same command again to resume",
-			 (double)(now - dl->quiet_since_ms) / 1000.0, why);
-		atomic_store(&dl->gave_up, true);
-		give_up = true;
-	}
-	pthread_mutex_unlock(&dl->quiet_lock);
-	if (give_up) {
-		log_warn("giving up: %s", dl->gave_up_why);
-		hub_client_cancel(dl->env.hub);
-	}
-}
-
 /*
  * Block @k of @f is gone through, @ok or not: what it added to the
  * progress becomes its length (a block already cached added nothing, a
@@ -283,7 +234,7 @@ static void file_fail(struct dl_file *f, int rc, const char *prefix, const char 
 	atomic_store(&f->failed, true);
 }
 
-/* @f fails, if it had not, because the download gave up on the Hub (note_hub_silence()). */
+/* @f fails, if it had not, because the download gave up on the Hub. */
 static void file_given_up(struct dl_file *f)
 {
 	pthread_mutex_lock(&f->lock);
@@ -396,7 +347,7 @@ static void fetch_blocks(void *dl_)
 			break;
 		}
 		f = &dl->files[dl->work[i].file];
-		if (atomic_load(&dl->gave_up))
+		if (cli_silence_gave_up(&dl->silence))
 			file_given_up(f);
 		if (!atomic_load(&f->failed)) {
 			uint32_t k = dl->work[i].block;
@@ -410,8 +361,10 @@ static void fetch_blocks(void *dl_)
 			if (rc < 0) {
 				const char *why = cerr.message[0] ? cerr.message : strerror(-rc);
 
-				note_hub_silence(dl, rc, why);
-				if (rc == -ECANCELED && atomic_load(&dl->gave_up))
+				if (cli_silence_failed(&dl->silence,
+						       atomic_load(&dl->received_bytes), rc, why))
+					hub_client_cancel(dl->env.hub); /* what still waits */
+				if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
 					file_given_up(f);
 				else
 					file_fail(f, rc, "", why);
@@ -608,8 +561,6 @@ static void download_run(struct download *dl, long jobs)
 	/* Every block of a file not verified is counted as it is gone through. */
 	atomic_init(&dl->done_bytes, dl->verified_bytes);
 	clock_gettime(CLOCK_MONOTONIC, &dl->start);
-	pthread_mutex_init(&dl->quiet_lock, NULL);
-	dl->quiet_since_ms = time_mono_ms();
 	pthread_mutex_init(&dl->finish_lock, NULL);
 	pthread_cond_init(&dl->finish_cond, NULL);
 	dl->finished = false;
@@ -633,7 +584,6 @@ static void download_run(struct download *dl, long jobs)
 	workers_join(progress);
 	pthread_cond_destroy(&dl->finish_cond);
 	pthread_mutex_destroy(&dl->finish_lock);
-	pthread_mutex_destroy(&dl->quiet_lock);
 	if (dl->progress)
 		print_progress(dl, true);
 }
@@ -678,7 +628,7 @@ static int download_report(struct download *dl, long cap, bool quiet)
 		}
 		if (given_up)
 			fprintf(stderr, "  %zu file%s not fetched: %s\n", given_up,
-				given_up == 1 ? "" : "s", dl->gave_up_why);
+				given_up == 1 ? "" : "s", dl->silence.why);
 		/*
 		 * One reason for every file that failed (a gated repo without
 		 * access, the Hub away): its own code, as a command that asked
@@ -778,6 +728,7 @@ int cmd_download(int argc, char **argv)
 	exit_code = cli_snapshot_open(&o, argv[optind], cache_dir_opt, &dl.env, &cfg, &dl.snap);
 	if (exit_code)
 		goto out_patterns;
+	cli_silence_init(&dl.silence, cfg.op_timeout_ms);
 	rc = hf_cache ? find_hf_repo_dir(&dl) : 0;
 	if (rc == 0)
 		rc = plan_download(&dl, &include, &exclude, dry_run);
@@ -806,7 +757,6 @@ int cmd_download(int argc, char **argv)
 		goto out;
 	}
 	dl.progress = quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
-	dl.quiet_window_ms = cfg.op_timeout_ms;
 	download_run(&dl, jobs);
 	exit_code = download_report(&dl, jobs, quiet);
 out:
@@ -816,6 +766,7 @@ out:
 	free(dl.work);
 	free(dl.block_bytes);
 	hub_pace_free(dl.pace);
+	cli_silence_destroy(&dl.silence);
 	cli_snapshot_close(&dl.env, &cfg, dl.snap);
 out_patterns:
 	patterns_free(&include);

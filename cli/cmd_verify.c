@@ -764,6 +764,8 @@ struct repair {
 	size_t n_work;
 	atomic_size_t next_work;
 	pthread_mutex_t lock;          /* guards stub->error while fetching */
+	atomic_uint_fast64_t blocks_done; /* fetched or found: the silence's progress */
+	struct cli_silence silence;    /* of the Hub, over --op-timeout */
 	size_t repaired;
 	uint64_t repaired_bytes;
 	size_t failed;                 /* pointers that could not be repaired */
@@ -975,9 +977,28 @@ static void fetch_blocks(void *r_)
 		if (i >= r->n_work)
 			break;
 		wk = &r->work[i];
+		/* A stub failed already, or the Hub is given up on: no more transfers for it. */
+		pthread_mutex_lock(&r->lock);
+		rc = wk->stub->error[0] ? -ECANCELED : 0;
+		pthread_mutex_unlock(&r->lock);
+		if (rc == 0 && cli_silence_gave_up(&r->silence)) {
+			stub_fail(r, wk->stub, "not fetched: the repair gave up on the Hub");
+			rc = -ECANCELED;
+		}
+		if (rc < 0)
+			continue;
 		rc = cache_prefetch(r->env.cache, &wk->stub->key, &wk->stub->src,
 				    wk->block, &cerr);
-		if (rc < 0)
+		if (rc == 0) {
+			atomic_fetch_add(&r->blocks_done, 1);
+			continue;
+		}
+		if (cli_silence_failed(&r->silence, atomic_load(&r->blocks_done), rc,
+				       cerr.message[0] ? cerr.message : strerror(-rc)))
+			hub_client_cancel(r->env.hub); /* what still waits */
+		if (rc == -ECANCELED && cli_silence_gave_up(&r->silence))
+			stub_fail(r, wk->stub, "not fetched: the repair gave up on the Hub");
+		else
 			stub_fail(r, wk->stub, "%s", cerr.message[0] ? cerr.message : strerror(-rc));
 	}
 }
@@ -1124,6 +1145,8 @@ static void repair_print_summary(const struct repair *r)
 	else
 		printf("%zu Git-LFS stub%s repaired (%s) from %s, %zu not repaired\n",
 		       r->repaired, r->repaired == 1 ? "" : "s", size, r->label, r->failed);
+	if (cli_silence_gave_up(&r->silence))
+		fprintf(stderr, "hubfs: gave up: %s\n", r->silence.why);
 }
 
 int cmd_repair(int argc, char **argv)
@@ -1183,6 +1206,7 @@ int cmd_repair(int argc, char **argv)
 		return rc;
 	snapshot_label(r.snap, r.label, sizeof(r.label));
 	pthread_mutex_init(&r.lock, NULL);
+	cli_silence_init(&r.silence, cfg.op_timeout_ms);
 
 	rc = walk_tree(&w, r.dir);
 	if (rc == 0)
@@ -1203,6 +1227,7 @@ out:
 		fprintf(stderr, "hubfs: cannot repair '%s': %s\n", r.dir, strerror(-rc));
 	rc = rc < 0 || r.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	pthread_mutex_destroy(&r.lock);
+	cli_silence_destroy(&r.silence);
 	free(r.work);
 	free(r.stubs);
 	walk_release(&w);

@@ -8,6 +8,7 @@
 #include "cache/cache.h"
 #include "util/log.h"
 #include "util/size.h"
+#include "util/time.h"
 #include "util/utf8.h"
 
 int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
@@ -252,4 +253,45 @@ void cli_snapshot_close(struct repo_env *env, struct hub_config *cfg,
 	hub_client_free(env->hub);
 	hub_config_release(cfg);
 	cache_close(env->cache);
+}
+
+void cli_silence_init(struct cli_silence *s, int64_t window_ms)
+{
+	memset(s, 0, sizeof(*s));
+	s->window_ms = window_ms;
+	pthread_mutex_init(&s->lock, NULL);
+	s->since_ms = time_mono_ms();
+	atomic_init(&s->gave_up, false);
+}
+
+void cli_silence_destroy(struct cli_silence *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+bool cli_silence_failed(struct cli_silence *s, uint64_t progress, int rc, const char *detail)
+{
+	int64_t now = time_mono_ms();
+	bool give_up = false;
+
+	/* Timed out, unreachable, rate-limited or 5xx after the retries. */
+	if ((rc != -ETIMEDOUT && rc != -EHOSTUNREACH && rc != -EAGAIN && rc != -EIO) ||
+	    atomic_load(&s->gave_up))
+		return false;
+	pthread_mutex_lock(&s->lock);
+	if (progress != s->progress_seen) {
+		s->since_ms = now;
+		s->progress_seen = progress;
+	} else if (now - s->since_ms >= s->window_ms && !atomic_load(&s->gave_up)) {
+		snprintf(s->why, sizeof(s->why),
+			 "the Hub sent nothing for %.0f s (--op-timeout), each transfer in that "
+			 "time failing (%s); run the same command again to resume",
+			 (double)(now - s->since_ms) / 1000.0, detail);
+		atomic_store(&s->gave_up, true);
+		give_up = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (give_up)
+		log_warn("giving up: %s", s->why);
+	return give_up;
 }

@@ -104,6 +104,27 @@ expect_eq 1 "$(run repair "$C" --repo $REPO)" "a pointer the repo has no file fo
 check "... reported" grep -q "^not-in-repo.bin: not repaired: a Git-LFS pointer, but $REPO@${COMMIT:0:12} has no such file" "$T/out"
 rm "$C/not-in-repo.bin"
 
+# --- a CDN that answers nothing: each stub's blocks were tried one after
+# another, each until --op-timeout (16 blocks: ~48 s here); once a whole
+# --op-timeout passed with nothing received, the repair gives up, and a
+# stub that failed asks for no more of its blocks ---
+C2=$T/clone-stalled
+make_clone "$C2"
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 30, "count": -1}'
+t0=$(now_cs)
+expect_eq 1 "$(run repair "$C2" --repo $REPO --jobs 1 --op-timeout 3 --stall-timeout 1 --cache-dir "$T/cache-stalled")" \
+	"repair against a stalled CDN: exit 1"
+SECS=$(secs_since "$t0")
+check "... within two deadlines and a bit ($SECS s)" within 10
+check "... saying it gave up, and how to resume" \
+	grep -q "gave up: the Hub sent nothing for [0-9]* s (--op-timeout).*run the same command again" "$T/err"
+check "... after a transfer or two, not one per block ($(hub_count host=cdn) requests)" test "$(hub_count host=cdn)" -le 8
+check "... every stub named as not repaired" test "$(grep -c "not repaired" "$T/out")" -ge 4
+fakehub_ctl DELETE faults >/dev/null
+expect_eq 0 "$(run repair "$C2" --repo $REPO --cache-dir "$T/cache-stalled")" "... and run again, it repairs them"
+C=$C2 all_content_right
+
 # --- bad command lines ---
 expect_eq 2 "$(run repair "$T/no-such-dir" --repo $REPO)" "a DIR that does not exist: exit 2"
 expect_eq 2 "$(run repair "$C")" "no --repo: exit 2"
