@@ -167,6 +167,7 @@ struct fs {
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
 	pthread_cond_t helpers_done; /* a helper ended */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
+	unsigned helpers_max;        /* at once, at most: set at start (fs_helpers_size()) */
 	pthread_mutex_t orphans_lock; /* guards orphans; taken before a job's lock */
 	struct cache_job *orphans;   /* reads whose request left (ops.c) */
 	pthread_mutex_t failed_lock; /* guards failed */
@@ -450,6 +451,12 @@ int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
 int fs_helper_run(struct fs *fs, const struct fs_wait *w,
 		  void (*fn)(struct fs *fs, void *arg), void *arg);
 void fs_helpers_drain(struct fs *fs);
+/*
+ * How many helpers may run at once (fs->helpers_max), from the open files
+ * allowed, after raising that limit to its hard one. Before the first
+ * request; a thread of its own is not needed.
+ */
+void fs_helpers_size(struct fs *fs);
 
 /* ---- ops.c ---- */
 

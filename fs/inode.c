@@ -1079,6 +1079,7 @@ struct list_job {
 	char org[HUB_REPO_ID_MAX + 1];
 	size_t max;                 /* 1: "has it any repo?"; 0: all of them */
 	struct fs_names names;      /* the repos' names (without the org); read-only once done */
+	bool never_ran;             /* done with no helper: rc is its starter's wait, not the Hub's */
 	struct hub_error err;
 	struct list_job *next_pending; /* on fs->pending_lists; guarded by fs->lock */
 };
@@ -1189,9 +1190,10 @@ static struct list_job *list_job_start(struct fs *fs, const struct fs_wait *w,
 	pthread_mutex_unlock(&fs->lock);
 	*rc = fs_helper_run(fs, w, list_job_run, j);
 	if (*rc < 0) {
-		/* No helper: end it as if listed with that error, for those who joined. */
+		/* No helper: end it for those who joined, who try again within their own wait. */
 		pthread_mutex_lock(&j->lock);
 		j->rc = *rc;
+		j->never_ran = true;
 		j->done = true;
 		pthread_cond_broadcast(&j->done_cond);
 		pthread_mutex_unlock(&j->lock);
@@ -1207,20 +1209,28 @@ static struct list_job *list_job_start(struct fs *fs, const struct fs_wait *w,
 static int list_namespace(struct fs *fs, const struct fs_wait *w, enum hub_repo_type type,
 			  const char *org, size_t max, struct fs_names *out)
 {
-	struct list_job *j = list_job_join(fs, type, org, max);
 	struct fs_names names = { 0 };
-	int rc = 0;
+	struct list_job *j;
+	bool retry;
+	int rc;
 
-	if (!j)
-		j = list_job_start(fs, w, type, org, max, &rc);
-	if (!j)
-		return rc;
-	pthread_mutex_lock(&j->lock);
-	while (!j->done && rc == 0)
-		rc = fs_wait_slice(fs, w, &j->done_cond, &j->lock);
-	if (j->done)
-		rc = j->rc;
-	pthread_mutex_unlock(&j->lock);
+	do {
+		rc = 0;
+		j = list_job_join(fs, type, org, max);
+		if (!j)
+			j = list_job_start(fs, w, type, org, max, &rc);
+		if (!j)
+			return rc;
+		pthread_mutex_lock(&j->lock);
+		while (!j->done && rc == 0)
+			rc = fs_wait_slice(fs, w, &j->done_cond, &j->lock);
+		retry = rc == 0 && j->never_ran; /* joined a start that found no helper */
+		if (rc == 0)
+			rc = j->rc;
+		pthread_mutex_unlock(&j->lock);
+		if (retry)
+			list_job_put(j);
+	} while (retry);
 	/* Done, the names are read-only: each waiter takes a copy, dates and all. */
 	for (size_t i = 0; rc == 0 && i < j->names.n; i++)
 		rc = names_add_dated(&names, j->names.v[i], names_date(j->names.v[i]));

@@ -2331,6 +2331,7 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	fs->open_items.next = fs->open_items.prev = &fs->open_items;
 	pthread_mutex_init(&fs->helpers_lock, NULL);
 	pthread_cond_init(&fs->helpers_done, NULL);
+	fs_helpers_size(fs);
 	pthread_mutex_init(&fs->orphans_lock, NULL);
 	pthread_mutex_init(&fs->failed_lock, NULL);
 	if (repo_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)

@@ -17,13 +17,16 @@
  * the work never runs on the request's own thread, where a signal could
  * not end it.
  *
- * Locking: fs->helpers_lock guards fs->n_helpers only.
+ * Locking: fs->helpers_lock guards fs->n_helpers only; fs->helpers_max
+ * is set before any request comes (fs_helpers_size()).
  */
 #include "fs/fs_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "util/log.h"
 #include "util/time.h"
@@ -42,8 +45,47 @@
  * read waiting for the Hub holds a helper too: at 512, 1,000 direct
  * readers of a stalled file left a read of a cached file, which needs a
  * helper to check blocks another process stored, waiting 52 s for one.
+ * Fewer where open files are short (fs_helpers_size()).
  */
 #define HELPERS_MAX 4096
+/*
+ * A helper may hold two descriptors (its transfer's connection and a
+ * block file); this many are kept for everything else.
+ */
+#define FDS_PER_HELPER 2
+#define FDS_KEPT 256
+#define HELPERS_MIN 64
+
+void fs_helpers_size(struct fs *fs)
+{
+	struct rlimit rl;
+	uint64_t room;
+
+	fs->helpers_max = HELPERS_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/*
+	 * The soft limit is often 1,024 (a shell's, systemd's default)
+	 * under a hard one of 524,288: 4,096 helpers, each on a block of its
+	 * own, would run out of descriptors, the cached reads beside them
+	 * too (EMFILE). Raise it to the hard limit, as systemd advises
+	 * programs that need more to do; where that fails, fit under it.
+	 */
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit raised = { rl.rlim_max, rl.rlim_max };
+
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl = raised;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	room = rl.rlim_cur > FDS_KEPT ? (rl.rlim_cur - FDS_KEPT) / FDS_PER_HELPER : 0;
+	if (room < HELPERS_MAX)
+		fs->helpers_max = room > HELPERS_MIN ? (unsigned)room : HELPERS_MIN;
+	if (fs->helpers_max < HELPERS_MAX)
+		log_info("up to %u helper threads at once: %llu open files allowed",
+			 fs->helpers_max, (unsigned long long)rl.rlim_cur);
+}
 
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req)
 {
@@ -76,6 +118,12 @@ int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
 	return fs_wait_check(fs, w);
 }
 
+/* fs->helpers_max, or HELPERS_MAX where it was never sized (a test's fs). */
+static unsigned helpers_cap(const struct fs *fs)
+{
+	return fs->helpers_max ? fs->helpers_max : HELPERS_MAX;
+}
+
 struct helper {
 	struct fs *fs;
 	void (*fn)(struct fs *fs, void *arg);
@@ -104,7 +152,7 @@ static int helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), voi
 	int rc;
 
 	pthread_mutex_lock(&fs->helpers_lock);
-	if (fs->n_helpers >= HELPERS_MAX) {
+	if (fs->n_helpers >= helpers_cap(fs)) {
 		pthread_mutex_unlock(&fs->helpers_lock);
 		return -EBUSY; /* pthread_create() says EAGAIN for a pids limit */
 	}
@@ -154,7 +202,7 @@ int fs_helper_run(struct fs *fs, const struct fs_wait *w,
 			logged = true;
 		}
 		/* A helper that ended since helper_start() has broadcast already. */
-		if (rc == -EBUSY && fs->n_helpers < HELPERS_MAX)
+		if (rc == -EBUSY && fs->n_helpers < helpers_cap(fs))
 			rc = fs_wait_check(fs, w);
 		else
 			rc = fs_wait_slice(fs, w, &fs->helpers_done, &fs->helpers_lock);

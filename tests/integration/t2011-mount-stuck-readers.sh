@@ -89,6 +89,30 @@ SECS=$(secs_since "$t0")
 check "SIGKILL ends all 300 within 2 s ($SECS s): their interrupts reach the daemon" within 2
 unmount_hubfs
 
+# --- each helper may hold a connection and a block file: under a soft
+# limit of 1,024 open files (a shell's, systemd's default), 4,096 helpers
+# on blocks of their own would run out (EMFILE), cached reads beside them
+# too. The mount raises the soft limit to the hard one, and where the hard
+# one is low, runs fewer helpers ---
+REAL_BIN=$HUBFS_BIN
+# with_nofile SOFT:HARD: hubfs from now on runs under those limits (exec: the same pid).
+with_nofile() {
+	printf '#!/bin/sh\nexec prlimit --nofile=%s -- "%s" "$@"\n' "$1" "$REAL_BIN" >"$T/hubfs-$1"
+	chmod +x "$T/hubfs-$1"
+	HUBFS_BIN=$T/hubfs-$1
+}
+with_nofile 1024:8192
+mount_hubfs
+expect_eq "8192 8192" "$(awk '/Max open files/ {print $4, $5}' /proc/"$HUBFS_PID"/limits)" \
+	"the mount raised its soft open-files limit to the hard one"
+unmount_hubfs
+with_nofile 1024:1024
+mount_hubfs
+check "... and under a hard limit of 1,024 runs fewer helpers, and says so" \
+	grep -q "up to 384 helper threads at once: 1024 open files allowed" "$HUBFS_LOG"
+unmount_hubfs
+HUBFS_BIN=$REAL_BIN
+
 # --- a read of a stalled file fails once, within the operation timeout ---
 # The kernel retries a failed read-ahead page as a read of its own: that
 # retry must not start a second full wait.
