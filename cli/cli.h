@@ -170,6 +170,8 @@ struct cli_silence {
 	char why[700];
 };
 void cli_silence_init(struct cli_silence *s, int64_t window_ms);
+/* The transfers begin now, @progress so far: the window starts here, not at init. */
+void cli_silence_start(struct cli_silence *s, uint64_t progress);
 void cli_silence_destroy(struct cli_silence *s);
 /*
  * A transfer failed with @rc (@detail) while the caller's @progress (a

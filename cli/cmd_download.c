@@ -14,7 +14,8 @@
  * again.
  *
  * A Hub that answers nothing is given up on (cli_silence_failed()): the
- * transfers in flight are cancelled and the files not gone through are
+ * transfers in flight are cancelled, every later one fails at once (a
+ * block already on disk still counts), and the files not complete are
  * reported in one line as not fetched (exit 5).
  */
 #include "cli/cli.h"
@@ -294,8 +295,11 @@ static void finish_file(struct download *dl, struct dl_file *f)
 		return;
 	}
 	rc = cache_fill(dl->env.cache, &f->key, &f->src, &cerr);
-	if (rc < 0) {
+	if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
+		file_given_up(f); /* it needed a block again: evicted under a shared cap */
+	else if (rc < 0)
 		file_fail(f, rc, "", cerr.message[0] ? cerr.message : strerror(-rc));
+	if (rc < 0) {
 		atomic_fetch_add(&dl->files_failed, 1);
 		return;
 	}
@@ -347,8 +351,6 @@ static void fetch_blocks(void *dl_)
 			break;
 		}
 		f = &dl->files[dl->work[i].file];
-		if (cli_silence_gave_up(&dl->silence))
-			file_given_up(f);
 		if (!atomic_load(&f->failed)) {
 			uint32_t k = dl->work[i].block;
 
@@ -362,8 +364,12 @@ static void fetch_blocks(void *dl_)
 				const char *why = cerr.message[0] ? cerr.message : strerror(-rc);
 
 				if (cli_silence_failed(&dl->silence,
-						       atomic_load(&dl->received_bytes), rc, why))
-					hub_client_cancel(dl->env.hub); /* what still waits */
+						       atomic_load(&dl->received_bytes), rc, why)) {
+					/* What still waits, and what would wait for a place. */
+					hub_client_cancel(dl->env.hub);
+					hub_pace_close(dl->pace);
+				}
+				/* From then on every transfer fails at once: the rest is said in one line. */
 				if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
 					file_given_up(f);
 				else
@@ -575,6 +581,7 @@ static void download_run(struct download *dl, long jobs)
 	hub_client_set_pace(dl->env.hub, dl->pace);
 	if ((size_t)jobs > dl->n_work)
 		jobs = (long)dl->n_work;
+	cli_silence_start(&dl->silence, atomic_load(&dl->received_bytes));
 	workers_run((unsigned)jobs, fetch_blocks, dl);
 	hub_client_set_pace(dl->env.hub, NULL);
 	pthread_mutex_lock(&dl->finish_lock);

@@ -764,7 +764,6 @@ struct repair {
 	size_t n_work;
 	atomic_size_t next_work;
 	pthread_mutex_t lock;          /* guards stub->error while fetching */
-	atomic_uint_fast64_t blocks_done; /* fetched or found: the silence's progress */
 	struct cli_silence silence;    /* of the Hub, over --op-timeout */
 	size_t repaired;
 	uint64_t repaired_bytes;
@@ -963,6 +962,24 @@ static int plan_fetches(struct repair *r)
 	return 0;
 }
 
+/* Blocks fetched from the Hub so far: the silence's progress (not those found on disk). */
+static uint64_t blocks_fetched(struct repair *r)
+{
+	struct cache_stats st;
+
+	cache_stats(r->env.cache, &st);
+	return st.fetches;
+}
+
+/* @s failed with @rc (@cerr): once the repair gave up, every transfer fails so. */
+static void stub_fail_for(struct repair *r, struct stub *s, int rc, const struct cache_error *cerr)
+{
+	if (rc == -ECANCELED && cli_silence_gave_up(&r->silence))
+		stub_fail(r, s, "not fetched: the repair gave up on the Hub");
+	else
+		stub_fail(r, s, "%s", cerr->message[0] ? cerr->message : strerror(-rc));
+}
+
 /* A worker: the next unit of work until none is left. */
 static void fetch_blocks(void *r_)
 {
@@ -977,29 +994,20 @@ static void fetch_blocks(void *r_)
 		if (i >= r->n_work)
 			break;
 		wk = &r->work[i];
-		/* A stub failed already, or the Hub is given up on: no more transfers for it. */
+		/* A stub that failed asks for no more of its blocks. */
 		pthread_mutex_lock(&r->lock);
 		rc = wk->stub->error[0] ? -ECANCELED : 0;
 		pthread_mutex_unlock(&r->lock);
-		if (rc == 0 && cli_silence_gave_up(&r->silence)) {
-			stub_fail(r, wk->stub, "not fetched: the repair gave up on the Hub");
-			rc = -ECANCELED;
-		}
 		if (rc < 0)
 			continue;
 		rc = cache_prefetch(r->env.cache, &wk->stub->key, &wk->stub->src,
 				    wk->block, &cerr);
-		if (rc == 0) {
-			atomic_fetch_add(&r->blocks_done, 1);
+		if (rc == 0)
 			continue;
-		}
-		if (cli_silence_failed(&r->silence, atomic_load(&r->blocks_done), rc,
+		if (cli_silence_failed(&r->silence, blocks_fetched(r), rc,
 				       cerr.message[0] ? cerr.message : strerror(-rc)))
-			hub_client_cancel(r->env.hub); /* what still waits */
-		if (rc == -ECANCELED && cli_silence_gave_up(&r->silence))
-			stub_fail(r, wk->stub, "not fetched: the repair gave up on the Hub");
-		else
-			stub_fail(r, wk->stub, "%s", cerr.message[0] ? cerr.message : strerror(-rc));
+			hub_client_cancel(r->env.hub); /* what still waits; later ones fail at once */
+		stub_fail_for(r, wk->stub, rc, &cerr);
 	}
 }
 
@@ -1068,7 +1076,7 @@ static void finish_stubs(struct repair *r)
 		if (!s->error[0]) {
 			rc = buf ? cache_fill(r->env.cache, &s->key, &s->src, &cerr) : -ENOMEM;
 			if (rc < 0)
-				stub_fail(r, s, "%s", cerr.message[0] ? cerr.message : strerror(-rc));
+				stub_fail_for(r, s, rc, &cerr);
 		}
 		if (!s->error[0]) {
 			rc = write_content(r, s, buf);
@@ -1129,6 +1137,7 @@ static void repair_run_fetches(struct repair *r, long jobs)
 {
 	if ((size_t)jobs > r->n_work)
 		jobs = (long)r->n_work;
+	cli_silence_start(&r->silence, blocks_fetched(r));
 	workers_run((unsigned)jobs, fetch_blocks, r);
 }
 

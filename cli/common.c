@@ -264,6 +264,14 @@ void cli_silence_init(struct cli_silence *s, int64_t window_ms)
 	atomic_init(&s->gave_up, false);
 }
 
+void cli_silence_start(struct cli_silence *s, uint64_t progress)
+{
+	pthread_mutex_lock(&s->lock);
+	s->since_ms = time_mono_ms();
+	s->progress_seen = progress;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void cli_silence_destroy(struct cli_silence *s)
 {
 	pthread_mutex_destroy(&s->lock);

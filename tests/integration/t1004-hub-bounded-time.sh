@@ -83,15 +83,20 @@ check "... one line for the files not fetched, not one each ($(wc -l <"$T/err") 
 fakehub_ctl DELETE faults >/dev/null
 timed timeout 120 "$H" download --quiet --cache-dir "$T/dl" $DS
 expect_eq 0 "$RC" "... and once the Hub answers, the same command completes it"
-# --- one file stalled while the others come: that file fails for its own
-# reason, and the download does not give up on the rest ---
+# --- two files stalled, the second begun halfway, while the others come
+# (each 50 ms late, two at once: ~9 s): each fails for its own reason,
+# failures more than a window apart, and the download does not give up
+# on the rest: bytes came between them ---
 fault '{"kind": "stall", "glob": "/datasets/hubfs-test/big-dataset/resolve/*/data/test/part-00/shard-0000.csv", "after_bytes": 0, "seconds": 30, "count": -1}'
+fault '{"kind": "stall", "glob": "/datasets/hubfs-test/big-dataset/resolve/*/data/test/part-06/shard-0180.csv", "after_bytes": 0, "seconds": 30, "count": -1}'
+fault '{"kind": "delay", "glob": "/datasets/hubfs-test/big-dataset/resolve/*", "seconds": 0.05, "count": -1}'
 timed timeout 60 "$H" download --cache-dir "$T/dl2" --op-timeout 3 --stall-timeout 1 \
-	--include 'data/test/*' $DS
-expect_eq 5 "$RC" "one file of data/test/ stalled: exit 5"
-check "... that file alone failed" grep -q "^hubfs: 1 of [0-9]* files failed" "$T/err"
-check "... for its own reason" grep -q "shard-0000.csv: .*timed out" "$T/err"
+	--jobs 2 --include 'data/test/*' $DS
+expect_eq 5 "$RC" "two files of data/test/ stalled: exit 5"
+check "... those two alone failed" grep -q "^hubfs: 2 of [0-9]* files failed" "$T/err"
+check "... each for its own reason" test "$(grep -c "shard-0\(000\|180\).csv: .*timed out" "$T/err")" = 2
 check "... and the download did not give up" sh -c '! grep -q "not fetched" "$0"' "$T/err"
+check "... though it went on past that failure ($SECS s)" test "${SECS%.*}" -ge 5
 fakehub_ctl DELETE faults >/dev/null
 
 # --- and the same client is fine when the Hub is ---

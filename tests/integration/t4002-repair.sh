@@ -121,6 +121,15 @@ check "... saying it gave up, and how to resume" \
 	grep -q "gave up: the Hub sent nothing for [0-9]* s (--op-timeout).*run the same command again" "$T/err"
 check "... after a transfer or two, not one per block ($(hub_count host=cdn) requests)" test "$(hub_count host=cdn)" -le 8
 check "... every stub named as not repaired" test "$(grep -c "not repaired" "$T/out")" -ge 4
+# --- a stub whose first block failed asks for no more: one request per
+# stub (each fails in 1 s, no retry), under a window they do not fill ---
+fakehub_ctl DELETE log >/dev/null
+expect_eq 1 "$(run repair "$C2" --repo $REPO --jobs 1 --retries 0 --op-timeout 20 --stall-timeout 1 --cache-dir "$T/cache-stalled2")" \
+	"repair, each stub's first block stalled: exit 1"
+NSTUBS=$(echo $LFS_FILES | wc -w)
+expect_eq "$NSTUBS" "$(grep -c ': not repaired: .*timed out' "$T/out")" "... every stub not repaired, timed out"
+expect_eq "$NSTUBS" "$(hub_count host=cdn)" "... one CDN request per stub ($NSTUBS stubs), not one per block"
+check "... each for its own reason, no giving up" sh -c '! grep -q "gave up" "$0"' "$T/err"
 fakehub_ctl DELETE faults >/dev/null
 expect_eq 0 "$(run repair "$C2" --repo $REPO --cache-dir "$T/cache-stalled")" "... and run again, it repairs them"
 C=$C2 all_content_right
