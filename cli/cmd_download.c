@@ -305,18 +305,23 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	}
 	if (dl->local_dir) {
 		rc = write_local(dl, f);
-		if (rc < 0) {
-			/* Ours, not the Hub's: exit 1 whatever the errno (0 here). */
+		if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
+			file_given_up(f); /* a block to fetch again, evicted under a shared cap */
+		else if (rc < 0) /* ours, not the Hub's: exit 1 whatever the errno (0 here) */
 			file_fail(f, 0, "cannot write it to the local dir: ", strerror(-rc));
+		if (rc < 0) {
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;
 		}
 	}
 	if (dl->hf_repo_dir[0]) {
 		rc = cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
-		if (rc < 0) {
+		if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
+			file_given_up(f);
+		else if (rc < 0)
 			file_fail(f, 0, "cannot write it to huggingface_hub's cache: ",
 				  strerror(-rc));
+		if (rc < 0) {
 			atomic_fetch_add(&dl->files_failed, 1);
 			return;
 		}

@@ -1082,6 +1082,8 @@ static void finish_stubs(struct repair *r)
 			rc = write_content(r, s, buf);
 			if (rc == -EBUSY)
 				stub_fail(r, s, "it changed while it was being repaired");
+			else if (rc == -ECANCELED && cli_silence_gave_up(&r->silence))
+				stub_fail(r, s, "not fetched: the repair gave up on the Hub");
 			else if (rc < 0)
 				stub_fail(r, s, "cannot write it: %s", strerror(-rc));
 		}

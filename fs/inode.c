@@ -1190,14 +1190,18 @@ static struct list_job *list_job_start(struct fs *fs, const struct fs_wait *w,
 	pthread_mutex_unlock(&fs->lock);
 	*rc = fs_helper_run(fs, w, list_job_run, j);
 	if (*rc < 0) {
-		/* No helper: end it for those who joined, who try again within their own wait. */
+		/*
+		 * No helper: end it for those who joined, who try again within
+		 * their own wait; off the table first, or they would find it
+		 * again at once.
+		 */
+		list_job_unlink(fs, j);
 		pthread_mutex_lock(&j->lock);
 		j->rc = *rc;
 		j->never_ran = true;
 		j->done = true;
 		pthread_cond_broadcast(&j->done_cond);
 		pthread_mutex_unlock(&j->lock);
-		list_job_unlink(fs, j);
 		list_job_put(j); /* the helper's, never started */
 		list_job_put(j);
 		return NULL;

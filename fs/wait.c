@@ -49,11 +49,14 @@
  */
 #define HELPERS_MAX 4096
 /*
- * A helper may hold two descriptors (its transfer's connection and a
- * block file); this many are kept for everything else.
+ * A helper fetching a block may hold three descriptors: its transfer's
+ * connection, the pooled handle's idle one to the API host, and the block
+ * file. This many are kept for everything else: the pool's 64 handles and
+ * their connections, the read-ahead's streams and block files, the FUSE
+ * workers' splice pipes, the cache and the log.
  */
-#define FDS_PER_HELPER 2
-#define FDS_KEPT 256
+#define FDS_PER_HELPER 3
+#define FDS_KEPT 512
 #define HELPERS_MIN 64
 
 void fs_helpers_size(struct fs *fs)

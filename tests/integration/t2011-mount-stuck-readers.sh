@@ -101,15 +101,17 @@ with_nofile() {
 	chmod +x "$T/hubfs-$1"
 	HUBFS_BIN=$T/hubfs-$1
 }
-with_nofile 1024:8192
+HARD=$(ulimit -Hn)
+[ "$HARD" = unlimited ] || [ "$HARD" -gt 8192 ] && HARD=8192 # raising it needs CAP_SYS_RESOURCE
+with_nofile "1024:$HARD"
 mount_hubfs
-expect_eq "8192 8192" "$(awk '/Max open files/ {print $4, $5}' /proc/"$HUBFS_PID"/limits)" \
-	"the mount raised its soft open-files limit to the hard one"
+expect_eq "$HARD $HARD" "$(awk '/Max open files/ {print $4, $5}' /proc/"$HUBFS_PID"/limits)" \
+	"the mount raised its soft open-files limit to the hard one ($HARD)"
 unmount_hubfs
 with_nofile 1024:1024
 mount_hubfs
 check "... and under a hard limit of 1,024 runs fewer helpers, and says so" \
-	grep -q "up to 384 helper threads at once: 1024 open files allowed" "$HUBFS_LOG"
+	grep -q "up to 170 helper threads at once: 1024 open files allowed" "$HUBFS_LOG"
 unmount_hubfs
 HUBFS_BIN=$REAL_BIN
 
