@@ -37,7 +37,11 @@ check "no request reached the fake Hub while it was unreachable" \
 # (REFRESH_WAIT_MS, 2 s), and at once while that refresh still runs; not
 # after --op-timeout, and not once per lookup ---
 export HUBFS_RETRY_BASE_MS=50
-mount_hubfs --revision-ttl 2 --op-timeout 8
+# --op-timeout well past the steps below: "at once while that refresh still
+# runs" needs the refresh to still run. With 8 s, under a loaded ctest -j2
+# the repo's refresh ended (timed out) before the second ls, which then
+# began another and waited the short wait again (2.03 s: a flake).
+mount_hubfs --revision-ttl 2 --op-timeout 30
 R=$MNT/hubfs-test/tiny-model
 ls -l "$R" >/dev/null && cat "$R/config.json" >/dev/null && ls "$MNT/hubfs-test" >/dev/null ||
 	die "cannot list while the Hub is there"
