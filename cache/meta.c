@@ -1034,6 +1034,27 @@ static int walk_level(struct walk *w, int dirfd, int depth)
 }
 
 /*
+ * Open @root/@top/@parts[0]/.../@parts[@n - 1] into *@fd: the root itself
+ * may well be a symlink (~/.cache); below it no link is followed, not
+ * @top either. 0, 1 when one of them does not exist (nothing stored
+ * there), or -errno.
+ */
+static int open_parts(const char *root, const char *top, const char *const *parts, int n,
+		      int *fd)
+{
+	*fd = fileio_open_beneath(root, top, O_RDONLY | O_DIRECTORY);
+	for (int depth = 0; depth < n && *fd >= 0; depth++) {
+		int sub = open_subdir(*fd, parts[depth]);
+
+		close(*fd);
+		*fd = sub;
+	}
+	if (*fd < 0)
+		return is_junk_error(*fd) ? 1 : *fd;
+	return 0;
+}
+
+/*
  * Call @leaf for the directory of @repo under @top, or for that of every
  * repo when @repo is NULL. Directories that do not exist are no error.
  */
@@ -1043,42 +1064,25 @@ static int walk_repos(const char *root, const char *top, const char *repo,
 	struct walk w = { .root = root, .top = top, .leaf = leaf, .arg = arg };
 	char path[PATH_MAX];
 	struct repo_key k;
-	int fd, n, rc = 0;
+	int fd, rc;
 
-	n = snprintf(path, sizeof(path), "%s/%s", root, top);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	/* The root itself may well be a symlink (~/.cache); below it, no: not @top either. */
-	fd = fileio_open_beneath(root, top, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return is_junk_error(fd) ? 0 : fd;
 	if (!repo) {
+		rc = open_parts(root, top, NULL, 0, &fd);
+		if (rc != 0)
+			return rc < 0 ? rc : 0; /* nothing stored */
 		rc = walk_level(&w, fd, 0);
 		close(fd);
 		return rc;
 	}
-
 	rc = repo_key_parse(repo, &k);
 	if (rc == 0)
 		rc = repo_dir_path(root, top, &k, path, sizeof(path));
-	{
-		const char *parts[3] = { k.type, k.org, k.name };
-
-		for (int depth = 0; depth < 3 && rc == 0; depth++) {
-			int sub = open_subdir(fd, parts[depth]);
-
-			close(fd);
-			fd = sub;
-			if (sub < 0)
-				rc = is_junk_error(sub) ? 1 : sub;
-		}
-	}
 	if (rc == 0)
-		rc = leaf(arg, repo, path, fd);
-	else if (rc == 1)
-		rc = 0; /* no such directory: nothing stored */
-	if (fd >= 0)
-		close(fd);
+		rc = open_parts(root, top, (const char *const[]){ k.type, k.org, k.name }, 3, &fd);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	rc = leaf(arg, repo, path, fd);
+	close(fd);
 	return rc;
 }
 
@@ -1119,30 +1123,18 @@ int cache_listings_each_under(const char *root, const char *type, const char *or
 {
 	struct listings_each_ctx arg = { .fn = fn, .ctx = ctx };
 	struct walk w = { .root = root, .top = LISTINGS_DIR, .leaf = listings_leaf,
-			  .arg = &arg };
-	const char *parts[2] = { type, org };
-	int fd, depth, rc;
+			  .arg = &arg, .parts = { type, org } };
+	int fd, depth = !type ? 0 : !org ? 1 : 2, rc;
 
 	if (!root_is_valid(root) || !fn || (org && !type))
 		return -EINVAL;
-	if (!type)
-		return walk_repos(root, LISTINGS_DIR, NULL, listings_leaf, &arg);
-	if (!type_is_valid(type, strlen(type)) ||
-	    (org && strcmp(org, LEGACY_ORG) != 0 && !part_is_valid(org, strlen(org))))
+	if (type && (!type_is_valid(type, strlen(type)) ||
+		     (org && strcmp(org, LEGACY_ORG) != 0 && !part_is_valid(org, strlen(org)))))
 		return 0; /* no such directory is ours */
-	/* Down to the folder asked for, no link followed; then the walk from there. */
-	fd = fileio_open_beneath(root, LISTINGS_DIR, O_RDONLY | O_DIRECTORY);
-	if (fd < 0)
-		return is_junk_error(fd) ? 0 : fd;
-	for (depth = 0; depth < 2 && parts[depth]; depth++) {
-		int sub = open_subdir(fd, parts[depth]);
-
-		close(fd);
-		if (sub < 0)
-			return is_junk_error(sub) ? 0 : sub;
-		fd = sub;
-		w.parts[depth] = parts[depth];
-	}
+	/* Down to the folder asked for; then the walk from there. */
+	rc = open_parts(root, LISTINGS_DIR, w.parts, depth, &fd);
+	if (rc != 0)
+		return rc < 0 ? rc : 0; /* nothing stored */
 	rc = walk_level(&w, fd, depth);
 	close(fd);
 	return rc;

@@ -76,24 +76,27 @@ int fileio_tmp_name(const char *path, char *out, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
+/* Is process @pid (1..INT_MAX) gone, and not this one? */
+static bool pid_is_gone(long pid)
+{
+	return pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 bool fileio_is_stale_tmp(const char *name)
 {
 	const char *p = NULL;
+	char *end;
+	long pid;
 
 	/* The last ".tmp.": the target's own name may contain one too. */
 	for (const char *q = strstr(name, ".tmp."); q; q = strstr(q + 1, ".tmp."))
 		p = q;
-	long pid;
-	char *end;
-
 	if (!p)
 		return false;
 	pid = strtol(p + 5, &end, 10);
 	if (end == p + 5 || *end != '.' || pid <= 0 || pid > INT_MAX)
 		return true; /* not ours in form: junk */
-	if (pid == (long)getpid())
-		return false;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	return pid_is_gone(pid);
 }
 
 /* Digits (at most @max) ending just before @end, from @start on: their first, or NULL. */
@@ -118,10 +121,10 @@ bool fileio_is_stale_tmp_of_shape(const char *name, size_t *target_len)
 	if (!pid || (size_t)(pid - name) < 6 || memcmp(pid - 5, ".tmp.", 5) != 0)
 		return false;
 	v = strtol(pid, NULL, 10);
-	if (v <= 0 || v > INT_MAX || v == (long)getpid())
+	if (v <= 0 || v > INT_MAX)
 		return false;
 	*target_len = (size_t)(pid - 5 - name);
-	return kill((pid_t)v, 0) < 0 && errno == ESRCH;
+	return pid_is_gone(v);
 }
 
 int fileio_atomic_open(struct fileio_atomic *af, const char *path, int mode, bool sync)
