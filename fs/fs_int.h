@@ -170,6 +170,17 @@ struct fs {
 	unsigned helpers_max;        /* at once, at most: set at start (fs_helpers_size()) */
 	pthread_mutex_t orphans_lock; /* guards orphans; taken before a job's lock */
 	struct cache_job *orphans;   /* reads whose request left (ops.c) */
+	/*
+	 * Reads answered by their helper, the FUSE worker given back at once
+	 * (read_park() in ops.c), and the thread that ends their wait on a
+	 * signal, their deadline or the mount's end. parked_lock guards the
+	 * four below; it is taken before a job's lock.
+	 */
+	pthread_mutex_t parked_lock;
+	pthread_cond_t parked_cond;  /* a read was parked, or the thread is to stop */
+	struct cache_job *parked;
+	bool parked_thread_on, parked_stop;
+	pthread_t parked_thread;
 	pthread_mutex_t failed_lock; /* guards failed */
 	struct fs_failed_read failed[FS_FAILED_READS]; /* the last reads that failed */
 	atomic_uint n_pushing;       /* reads pushing blocks ahead now (push_ahead()) */
@@ -451,6 +462,10 @@ int fs_wait_slice(struct fs *fs, const struct fs_wait *w, pthread_cond_t *cond,
 int fs_helper_run(struct fs *fs, const struct fs_wait *w,
 		  void (*fn)(struct fs *fs, void *arg), void *arg);
 void fs_helpers_drain(struct fs *fs);
+/* fs_helper_run() without waiting: 0, or -EBUSY (the cap) or -errno (no thread now). */
+int fs_helper_try(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg);
+/* Answer what reads still wait (ECANCELED) and end the thread that watches them (ops.c). */
+void fs_parked_stop(struct fs *fs);
 /*
  * How many helpers may run at once (fs->helpers_max), from the open files
  * allowed, after raising that limit to its hard one. Before the first

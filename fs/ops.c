@@ -36,8 +36,9 @@
  * stalled (300 direct readers of a stalled file held a cached read 26.8 s
  * at 256 workers). Each waiting thread costs ~20 KiB of memory and a
  * stack's address space; libfuse starts them only as requests wait, and
- * lets all but FUSE_MAX_IDLE_THREADS go once they are answered. Kept
- * equal to HELPERS_MAX (fs/wait.c): a waiting read holds one of each.
+ * lets all but FUSE_MAX_IDLE_THREADS go once they are answered. A read
+ * that waits holds none: it is parked (read_park()). Lookups, listings,
+ * opens and getxattr still wait on their worker.
  */
 #define FUSE_MAX_THREADS 4096
 #define FUSE_MAX_IDLE_THREADS 16
@@ -634,6 +635,17 @@ static void log_read_failure(struct fs *fs, struct fs_handle *h, int rc,
 		log_warn("%s: read failed: %s", name, why[0] ? why : strerror(-rc));
 }
 
+/* A read being answered: what its answer and what follows it need. */
+struct read_ctx {
+	struct fs *fs;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	struct fs_handle *h;
+	size_t size;
+	off_t off;
+	bool streaming;              /* push blocks ahead once answered (push_ahead()) */
+};
+
 /*
  * A cache call that may fetch, run on a helper thread so that the FUSE
  * request can end without it (wait.c). The job holds its own snapshot
@@ -667,6 +679,23 @@ struct cache_job {
 	bool answered_early;         /* guarded by lock */
 	bool abandoned;              /* the request stopped waiting first; guarded by lock */
 	struct cache_job *next_orphan; /* on fs->orphans; guarded by fs->orphans_lock */
+	/*
+	 * A parked read (read_park()): its request is answered by whoever
+	 * takes req first, under lock: the helper with its bytes, or the
+	 * thread that watches parked reads when the reader got a signal or
+	 * the deadline passed. Nobody else touches the request.
+	 */
+	bool parked;                 /* guarded by lock */
+	fuse_req_t req;              /* rd.req until taken; guarded by lock */
+	struct read_ctx rd;          /* written before req is set, under lock */
+	int64_t req_deadline_ms;     /* when the request stops waiting */
+	bool adopted;                /* a read asked again took it over; guarded by lock */
+	bool helper_pending;         /* no helper could start yet; guarded by lock */
+	bool running;                /* its helper began; guarded by lock */
+	int stop_rc;                 /* why the watcher answered it; the watcher's */
+	struct cache_job *next_try;  /* the watcher's list of helpers to start */
+	bool after_due, after_given; /* answered early: read_after() once stored (helper only) */
+	struct cache_job *next_parked; /* on fs->parked; guarded by fs->parked_lock */
 };
 
 static void cache_job_put(struct cache_job *job)
@@ -829,37 +858,116 @@ static void fs_orphans_release(struct fs *fs)
 }
 
 /* cache_read_early()'s news: the bytes are in; let the request answer now. */
+static bool read_answer(const struct read_ctx *rd, ssize_t n, char *buf,
+			const struct cache_error *cerr, bool *given);
+static void read_after(const struct read_ctx *rd, ssize_t n, bool given);
+static void parked_remove(struct fs *fs, struct cache_job *job);
+
 static void cache_job_early(void *job_)
 {
 	struct cache_job *job = job_;
+	struct cache_error none = { 0 };
+	fuse_req_t req = NULL;
+	char *buf = NULL;
 
 	pthread_mutex_lock(&job->lock);
-	job->early_buf = job->buf;
-	job->buf = NULL;
-	job->answered_early = true;
-	pthread_cond_broadcast(&job->done_cond);
+	if (job->parked) {
+		/* Answered here, on the helper, if its request still waits. */
+		req = job->req;
+		job->req = NULL;
+		if (req) {
+			buf = job->buf;
+			job->buf = NULL;
+			job->answered_early = true;
+		}
+	} else {
+		job->early_buf = job->buf;
+		job->buf = NULL;
+		job->answered_early = true;
+		pthread_cond_broadcast(&job->done_cond);
+	}
 	pthread_mutex_unlock(&job->lock);
+	if (!req)
+		return;
+	parked_remove(job->rd.fs, job);
+	/* What follows the answer waits until the block is stored (run_cache_job()). */
+	job->after_due = read_answer(&job->rd, (ssize_t)job->size, buf, &none, &job->after_given);
+	fs_status_read_end(job->rd.fs);
+}
+
+/*
+ * A parked read whose fetch timed out, where the fetch was another's (one
+ * it joined in the cache, or the read it took over): made anew while its
+ * request has time, as cache_call() does. The last result.
+ */
+static ssize_t parked_read_again(struct fs *fs, struct cache_job *job, ssize_t n)
+{
+	for (int again = 0; n == -ETIMEDOUT && again < 3; again++) {
+		int64_t now = hub_now_ms(), prev;
+		bool waits, joined;
+
+		pthread_mutex_lock(&job->lock);
+		waits = job->req != NULL;
+		joined = job->adopted || job->cerr.joined_fetch_failed;
+		job->adopted = false;
+		pthread_mutex_unlock(&job->lock);
+		if (!waits || !joined || atomic_load(&fs->stopping) ||
+		    job->req_deadline_ms - now <= 2 * FS_WAIT_GRACE_MS)
+			break;
+		memset(&job->cerr, 0, sizeof(job->cerr));
+		prev = hub_deadline_set(job->req_deadline_ms - FS_WAIT_GRACE_MS);
+		n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf, job->size,
+				     job->offset, &job->cerr, cache_job_early, job);
+		hub_deadline_set(prev);
+	}
+	return n;
 }
 
 static void run_cache_job(struct fs *fs, void *job_)
 {
 	struct cache_job *job = job_;
 	int64_t prev = hub_deadline_set(job->deadline_ms);
+	fuse_req_t req = NULL;
+	char *buf = NULL;
 	bool unheard;
 	ssize_t n;
 
+	pthread_mutex_lock(&job->lock);
+	job->running = true;
+	pthread_mutex_unlock(&job->lock);
 	if (job->fill)
 		n = cache_fill(fs->deps.cache, &job->key, &job->src, &job->cerr);
 	else
 		n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf,
 				     job->size, job->offset, &job->cerr, cache_job_early, job);
 	hub_deadline_set(prev);
+	if (!job->fill)
+		n = parked_read_again(fs, job, n);
 	pthread_mutex_lock(&job->lock);
 	job->result = n;
 	job->done = true;
+	if (job->parked) {
+		/* Its request, if nobody answered it: the answer is this result. */
+		req = job->req;
+		job->req = NULL;
+		if (req) {
+			buf = job->buf;
+			job->buf = NULL;
+		}
+	}
 	unheard = job->answered_early || job->abandoned;
 	pthread_cond_broadcast(&job->done_cond);
 	pthread_mutex_unlock(&job->lock);
+	if (job->after_due)
+		read_after(&job->rd, (ssize_t)job->size, job->after_given);
+	if (req) {
+		bool given;
+
+		parked_remove(fs, job);
+		if (read_answer(&job->rd, n, buf, &job->cerr, &given))
+			read_after(&job->rd, n, given);
+		fs_status_read_end(fs);
+	}
 	/*
 	 * The file failed its hash and no request waits to say so: it was
 	 * answered before its block was stored, or it gave up (a signal, its
@@ -1683,16 +1791,377 @@ static void note_failure(struct fs *fs, const struct fs_handle *h, uint64_t off,
 	pthread_mutex_unlock(&fs->failed_lock);
 }
 
+/*
+ * Answer @rd's request with @n: bytes in @buf (freed here), or -errno
+ * (@cerr says why). True when what follows an answer of bytes is due
+ * (read_after(), with *@given): @rd->h then holds a ref for it.
+ */
+static bool read_answer(const struct read_ctx *rd, ssize_t n, char *buf,
+			const struct cache_error *cerr, bool *given)
+{
+	struct fs *fs = rd->fs;
+	struct fs_handle *h = rd->h;
+	enum end_read end;
+
+	*given = false;
+	/*
+	 * The content failed its hash since this file was opened (read-ahead
+	 * may have completed it, and this read fetched a block anew): the
+	 * bytes are right, the file is not, for bytes already given were of
+	 * the wrong content. The cache counts failures under its lock, before
+	 * anything is fetched again, so no read after one can miss it, even
+	 * before fs_poison_object() marks the open files.
+	 */
+	if (n >= 0 && content_failed(fs, h)) {
+		atomic_store(&h->poisoned, true);
+		reply_read_err(rd->req, -EBADMSG);
+		iobuf_free(buf, rd->size);
+		return false;
+	}
+	end = n >= 0 ? check_end_read(fs, h, (uint64_t)rd->off + (uint64_t)n) : END_NOT_REACHED;
+	if (end == END_LOST) {
+		const char *why = "the whole file was read, and no hash vouched for it: its "
+				  "blocks went before they were hashed (a cap too small for the "
+				  "readers at once, --max-cache-size?); it is fetched again";
+
+		atomic_store(&h->poisoned, true);
+		cache_object_reject(fs->deps.cache, &h->key, why);
+		fs_refuse_object(fs, h->snap, h->entry, &h->key, why);
+		reply_read_err(rd->req, -EBADMSG);
+		iobuf_free(buf, rd->size);
+		return false;
+	}
+	if (n < 0) {
+		if (n == -EBADMSG) {
+			/* Every open file of it: another may hold unverified blocks. */
+			atomic_store(&h->poisoned, true);
+			fs_poison_object(fs, &h->key, cache_object_rejects(fs->deps.cache, &h->key));
+		}
+		log_read_failure(fs, h, (int)n, cerr->message);
+		note_failure(fs, h, (uint64_t)rd->off, rd->size, (int)n);
+		reply_read_err(rd->req, (int)n);
+		iobuf_free(buf, rd->size);
+		return false;
+	}
+	/* The file may be released once answered: hold it for what follows. */
+	atomic_fetch_add(&h->refs, 1);
+	fs_status_served(fs, (size_t)n);
+	/* Pages dropped at once are not the kernel's to keep. */
+	*given = fuse_reply_buf(rd->req, buf, (size_t)n) == 0 && end != END_PENDING;
+	if (end == END_PENDING)
+		fs_inval_range(fs, rd->ino, rd->off, (off_t)n);
+	iobuf_free(buf, rd->size);
+	return true;
+}
+
+/* What follows a read answered with @n bytes (read_answer() said it is due). */
+static void read_after(const struct read_ctx *rd, ssize_t n, bool given)
+{
+	uint64_t off = (uint64_t)rd->off;
+
+	if (given)
+		drop_behind(rd->fs, rd->h, off, off + (uint64_t)n);
+	if (rd->streaming)
+		push_ahead(rd->fs, rd->h, rd->ino, off + (uint64_t)n);
+	handle_put(rd->h);
+}
+
+/*
+ * ---- parked reads ----
+ *
+ * A read that must wait for the Hub (a fetch, its own or one it joins)
+ * gives its FUSE worker back at once: each request waiting held a worker,
+ * and with all of them waiting nobody read /dev/fuse, so a cached read,
+ * an `ls` and the kernel's INTERRUPTs waited for a stall to time out. Its
+ * job's helper answers it (run_cache_job(), cache_job_early()); one
+ * thread watches the parked reads every WATCH_MS and answers those whose
+ * reader got a signal (EINTR) or whose deadline passed (ETIMEDOUT), and
+ * starts the helpers that could not be had at once. The fetch of a read
+ * answered so goes on for the next reader, kept for adoption (orphans).
+ */
+#define WATCH_MS 50
+
+/* Off fs->parked, with the list's ref: its request was taken. */
+static void parked_remove(struct fs *fs, struct cache_job *job)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	for (struct cache_job **p = &fs->parked; *p; p = &(*p)->next_parked) {
+		if (*p == job) {
+			*p = job->next_parked;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+	if (found)
+		cache_job_put(job);
+}
+
+/*
+ * Start @job's helper. When none can be had now, the watcher tries again
+ * at its next round, unless the request was answered meanwhile: then the
+ * helper's ref goes. Its caller had cleared helper_pending.
+ */
+static void parked_start_helper(struct fs *fs, struct cache_job *job, bool say)
+{
+	int rc = fs_helper_try(fs, run_cache_job, job);
+	bool taken;
+
+	if (rc == 0)
+		return;
+	pthread_mutex_lock(&job->lock);
+	taken = job->req == NULL;
+	job->helper_pending = !taken;
+	pthread_mutex_unlock(&job->lock);
+	if (taken)
+		cache_job_put(job); /* the helper's, never started */
+	else if (say)
+		log_warn("no helper thread to be had (%s); the read waits for one",
+			 rc == -EBUSY ? "at the cap" : strerror(-rc));
+}
+
+/* Answer a parked read that stopped waiting, taken from @job by the watcher. */
+static void parked_give_up(struct fs *fs, struct cache_job *job)
+{
+	struct cache_error cerr = { 0 };
+	bool given, never_ran, running;
+
+	pthread_mutex_lock(&job->lock);
+	never_ran = job->helper_pending;
+	job->helper_pending = false;
+	running = job->running;
+	pthread_mutex_unlock(&job->lock);
+	if (job->stop_rc == -ETIMEDOUT)
+		snprintf(cerr.message, sizeof(cerr.message), never_ran ?
+			 "no helper thread to be had within the %.0f s deadline" :
+			 "no answer within the %.0f s deadline; the fetch goes on for the next "
+			 "reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
+	read_answer(&job->rd, job->stop_rc, NULL, &cerr, &given);
+	fs_status_read_end(fs);
+	if (never_ran)
+		cache_job_put(job); /* the helper's, never started */
+	else if (running)
+		orphan_keep(fs, job); /* the same read asked again takes it over */
+}
+
+/* The watcher's round: answer what stopped waiting, start helpers now to be had. */
+static void parked_sweep(struct fs *fs, bool stopping)
+{
+	struct cache_job *done = NULL, *tries = NULL;
+	int64_t now = hub_now_ms();
+
+	pthread_mutex_lock(&fs->parked_lock);
+	for (struct cache_job **p = &fs->parked; *p;) {
+		struct cache_job *job = *p;
+		int rc = 0;
+
+		pthread_mutex_lock(&job->lock);
+		if (job->req) {
+			if (stopping)
+				rc = -ECANCELED;
+			else if (fuse_req_interrupted(job->req))
+				rc = -EINTR;
+			else if (now >= job->req_deadline_ms)
+				rc = -ETIMEDOUT;
+		}
+		if (rc) {
+			/* Taken: the helper finds no request to answer, and says what it meets. */
+			job->rd.req = job->req;
+			job->req = NULL;
+			job->stop_rc = rc;
+			job->abandoned = true;
+		} else if (job->helper_pending && !stopping) {
+			/* Its helper is this round's to start (parked_start_helper()). */
+			job->helper_pending = false;
+			job->refs++;
+			job->next_try = tries;
+			tries = job;
+		}
+		pthread_mutex_unlock(&job->lock);
+		if (rc) {
+			*p = job->next_parked; /* with the list's ref */
+			job->next_parked = done;
+			done = job;
+			continue;
+		}
+		p = &job->next_parked;
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+	while (done) {
+		struct cache_job *job = done;
+
+		done = job->next_parked;
+		parked_give_up(fs, job);
+		cache_job_put(job); /* the list's */
+	}
+	while (tries) {
+		struct cache_job *job = tries;
+
+		tries = job->next_try;
+		parked_start_helper(fs, job, false);
+		cache_job_put(job); /* this round's */
+	}
+}
+
+static void *parked_main(void *fs_)
+{
+	struct fs *fs = fs_;
+	bool stop = false;
+
+	while (!stop) {
+		pthread_mutex_lock(&fs->parked_lock);
+		/* Asleep while no read is parked: parked_add() wakes it. */
+		while (!fs->parked && !fs->parked_stop)
+			pthread_cond_wait(&fs->parked_cond, &fs->parked_lock);
+		if (!fs->parked_stop)
+			time_cond_wait_ms(&fs->parked_cond, &fs->parked_lock, WATCH_MS);
+		stop = fs->parked_stop;
+		pthread_mutex_unlock(&fs->parked_lock);
+		parked_sweep(fs, stop || atomic_load(&fs->stopping));
+	}
+	return NULL;
+}
+
+void fs_parked_stop(struct fs *fs)
+{
+	bool on;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	fs->parked_stop = true;
+	on = fs->parked_thread_on;
+	pthread_cond_broadcast(&fs->parked_cond);
+	pthread_mutex_unlock(&fs->parked_lock);
+	if (on)
+		pthread_join(fs->parked_thread, NULL);
+	parked_sweep(fs, true); /* none left: the thread may never have run */
+}
+
+/*
+ * Put @job on fs->parked with a ref of the list's; the watcher starts with
+ * the first. False when it cannot run (no thread): the read waits on its
+ * worker, as before.
+ */
+static bool parked_add(struct fs *fs, struct cache_job *job)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	if (!fs->parked_thread_on)
+		fs->parked_thread_on = !fs->parked_stop &&
+				       pthread_create(&fs->parked_thread, NULL, parked_main, fs) == 0;
+	ok = fs->parked_thread_on;
+	if (ok) {
+		pthread_mutex_lock(&job->lock);
+		job->refs++;
+		pthread_mutex_unlock(&job->lock);
+		job->next_parked = fs->parked;
+		fs->parked = job;
+		if (!job->next_parked)
+			pthread_cond_signal(&fs->parked_cond); /* the watcher slept */
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+	return ok;
+}
+
+/*
+ * Answer @rd once its bytes are fetched (or joined, or taken over from a
+ * read asked before), from the helper, or from the watcher when it stops
+ * waiting; this thread goes back to libfuse at once.
+ */
+static void read_park(struct read_ctx *rd)
+{
+	struct fs *fs = rd->fs;
+	struct fs_handle *h = rd->h;
+	struct cache_error cerr = { 0 };
+	struct cache_job *job;
+	struct fs_wait w;
+	bool given, done = false;
+	char *buf = NULL;
+	ssize_t n = 0;
+
+	fs_status_read_begin(fs); /* until answered: the worker's count ends on return */
+	job = orphan_adopt(fs, h, rd->size, (uint64_t)rd->off);
+	if (job) {
+		/* The same read, left by a request before: its helper goes on, or is done. */
+		if (!parked_add(fs, job)) {
+			orphan_keep(fs, job); /* no watcher: wait here, as before */
+			cache_job_put(job);
+			goto wait_here;
+		}
+		/* On the list before its helper can find the request to answer. */
+		pthread_mutex_lock(&job->lock);
+		if (job->early_buf || job->done) {
+			done = true;
+			n = job->early_buf ? (ssize_t)job->size : job->result;
+			buf = job->early_buf ? job->early_buf : job->buf;
+			cerr = job->cerr;
+			job->early_buf = job->buf = NULL;
+		} else {
+			job->rd = *rd;
+			job->req_deadline_ms = hub_now_ms() + fs->deps.hub_config->op_timeout_ms +
+					       FS_WAIT_GRACE_MS;
+			job->adopted = true;
+			job->parked = true;
+			job->req = rd->req;
+		}
+		pthread_mutex_unlock(&job->lock);
+		if (done)
+			parked_remove(fs, job);
+		cache_job_put(job); /* orphan_adopt()'s */
+		if (!done)
+			return;
+		goto answer;
+	}
+	job = calloc(1, sizeof(*job));
+	if (job)
+		job->buf = iobuf_alloc(rd->size);
+	if (!job || !job->buf) {
+		free(job);
+		n = -ENOMEM;
+		goto answer;
+	}
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->done_cond, NULL);
+	job->refs = 1; /* the helper's; parked_add() adds the list's */
+	job->deadline_ms = hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
+	job->req_deadline_ms = job->deadline_ms + FS_WAIT_GRACE_MS;
+	repo_snapshot_ref(h->snap);
+	job->snap = h->snap;
+	job->key = h->key;
+	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
+	job->size = rd->size;
+	job->offset = (uint64_t)rd->off;
+	job->rejects = h->rejects_at_open;
+	job->rd = *rd;
+	job->parked = true;
+	job->req = rd->req;
+	if (!parked_add(fs, job)) {
+		cache_job_put(job);
+		goto wait_here;
+	}
+	parked_start_helper(fs, job, true);
+	return;
+
+wait_here:
+	fs_wait_init(&w, fs, rd->req);
+	n = cache_call(fs, &w, h, false, rd->size, (uint64_t)rd->off, &buf, &cerr);
+answer:
+	if (read_answer(rd, n, buf, &cerr, &given))
+		read_after(rd, n, given);
+	fs_status_read_end(fs);
+}
+
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	struct read_ctx rd = { fs, req, ino, h, size, off, false };
 	struct cache_error cerr = { 0 };
 	char *buf = NULL;
-	enum end_read end;
-	struct fs_wait w;
-	bool streaming, given = false;
+	bool given;
 	ssize_t n;
 
 	/*
@@ -1738,65 +2207,15 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * of the whole file got EIO (t2017). A read that must fetch still
 	 * plans its read-ahead before it waits.
 	 */
-	streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
+	rd.streaming = plan_read_ahead(fs, h, (uint64_t)off, size);
 	if (n == -EWOULDBLOCK) {
+		/* Answered by the helper that fetches, or when it stops waiting: not on this thread. */
 		iobuf_free(buf, size);
-		fs_wait_init(&w, fs, req);
-		n = cache_call(fs, &w, h, false, size, (uint64_t)off, &buf, &cerr);
-	}
-	/*
-	 * The content failed its hash since this file was opened (read-ahead
-	 * may have completed it, and this read fetched a block anew): the
-	 * bytes are right, the file is not, for bytes already given were of
-	 * the wrong content. The cache counts failures under its lock, before
-	 * anything is fetched again, so no read after one can miss it, even
-	 * before fs_poison_object() marks the open files.
-	 */
-	if (n >= 0 && content_failed(fs, h)) {
-		atomic_store(&h->poisoned, true);
-		reply_read_err(req, -EBADMSG);
-		iobuf_free(buf, size);
+		read_park(&rd);
 		return;
 	}
-	end = n >= 0 ? check_end_read(fs, h, (uint64_t)off + (uint64_t)n) : END_NOT_REACHED;
-	if (end == END_LOST) {
-		const char *why = "the whole file was read, and no hash vouched for it: its "
-				  "blocks went before they were hashed (a cap too small for the "
-				  "readers at once, --max-cache-size?); it is fetched again";
-
-		atomic_store(&h->poisoned, true);
-		cache_object_reject(fs->deps.cache, &h->key, why);
-		fs_refuse_object(fs, h->snap, h->entry, &h->key, why);
-		reply_read_err(req, -EBADMSG);
-		iobuf_free(buf, size);
-		return;
-	}
-	if (n < 0) {
-		if (n == -EBADMSG) {
-			/* Every open file of it: another may hold unverified blocks. */
-			atomic_store(&h->poisoned, true);
-			fs_poison_object(fs, &h->key, cache_object_rejects(fs->deps.cache, &h->key));
-		}
-		log_read_failure(fs, h, (int)n, cerr.message);
-		note_failure(fs, h, (uint64_t)off, size, (int)n);
-		reply_read_err(req, (int)n);
-	} else {
-		/* The file may be released once answered: hold it for what follows. */
-		atomic_fetch_add(&h->refs, 1);
-		fs_status_served(fs, (size_t)n);
-		/* Pages dropped at once are not the kernel's to keep. */
-		given = fuse_reply_buf(req, buf, (size_t)n) == 0 && end != END_PENDING;
-		if (end == END_PENDING)
-			fs_inval_range(fs, ino, off, (off_t)n);
-	}
-	iobuf_free(buf, size);
-	if (n < 0)
-		return;
-	if (given)
-		drop_behind(fs, h, (uint64_t)off, (uint64_t)off + (uint64_t)n);
-	if (streaming)
-		push_ahead(fs, h, ino, (uint64_t)off + (uint64_t)n);
-	handle_put(h);
+	if (read_answer(&rd, n, buf, &cerr, &given))
+		read_after(&rd, n, given);
 }
 
 /* fs_op_read(), counted as in flight for `hubfs status`. */
@@ -2333,6 +2752,8 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	pthread_cond_init(&fs->helpers_done, NULL);
 	fs_helpers_size(fs);
 	pthread_mutex_init(&fs->orphans_lock, NULL);
+	pthread_mutex_init(&fs->parked_lock, NULL);
+	pthread_cond_init(&fs->parked_cond, NULL);
 	pthread_mutex_init(&fs->failed_lock, NULL);
 	if (repo_hf_hub_cache_dir(fs->hf_cache, sizeof(fs->hf_cache)) == 0)
 		fs->env.hf_hub_cache = fs->hf_cache;
@@ -2360,6 +2781,8 @@ static void fs_destroy(struct fs *fs)
 		fs_table_release(fs);
 	fs_orphans_release(fs);
 	pthread_mutex_destroy(&fs->orphans_lock);
+	pthread_mutex_destroy(&fs->parked_lock);
+	pthread_cond_destroy(&fs->parked_cond);
 	pthread_mutex_destroy(&fs->failed_lock);
 	pthread_mutex_destroy(&fs->helpers_lock);
 	pthread_cond_destroy(&fs->helpers_done);
@@ -2421,6 +2844,7 @@ out:
 	 * read-ahead waiting there would hold up the drain below.
 	 */
 	fs_prefetch_cancel(fs);
+	fs_parked_stop(fs); /* the reads still parked: ECANCELED, as a worker's wait got */
 	fs_helpers_drain(fs);
 	fs_prefetch_stop(fs);
 	fs_inval_stop(fs);

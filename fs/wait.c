@@ -6,7 +6,8 @@
  *
  * The work that may take long (a repo's listing, a block's fetch) runs on
  * a helper thread of its own; the request's thread only waits, in short
- * slices, and can answer EINTR or time out while the helper goes on. A
+ * slices, and can answer EINTR or time out while the helper goes on (a
+ * read does not even wait: its helper answers it, read_park() in ops.c). A
  * helper whose request left finishes its work anyway, into the cache and
  * the repo table, for the next reader: fetches are never cancelled by an
  * interrupt, only bounded by their own deadline. Helpers are started on
@@ -41,10 +42,10 @@
 /*
  * Helper threads at once, at most: what stalled fetches abandoned by
  * their requests can pile up to. Each costs ~20 KiB of memory and a
- * stack's address space. As many as the FUSE workers (fs/ops.c), since a
- * read waiting for the Hub holds a helper too: at 512, 1,000 direct
- * readers of a stalled file left a read of a cached file, which needs a
- * helper to check blocks another process stored, waiting 52 s for one.
+ * stack's address space. A read waiting for the Hub holds one: at 512,
+ * 1,000 direct readers of a stalled file left a read of a cached file,
+ * which needs a helper to check blocks another process stored, waiting
+ * 52 s for one.
  * Fewer where open files are short (fs_helpers_size()).
  */
 #define HELPERS_MAX 4096
@@ -181,6 +182,11 @@ static int helper_start(struct fs *fs, void (*fn)(struct fs *fs, void *arg), voi
 		return -rc;
 	}
 	return 0;
+}
+
+int fs_helper_try(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg)
+{
+	return helper_start(fs, fn, arg);
 }
 
 int fs_helper_run(struct fs *fs, const struct fs_wait *w,

@@ -75,7 +75,11 @@ sleep 3
 alive=0
 for p in "${MANY[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 expect_eq 300 "$alive" "300 direct readers are stuck on a stalled file"
-say "the daemon has $(ls /proc/"$HUBFS_PID"/task | wc -l) threads, $(awk '/VmRSS/ {print $2, $3}' /proc/"$HUBFS_PID"/status) resident"
+NTHREADS=$(ls /proc/"$HUBFS_PID"/task | wc -l)
+say "the daemon has $NTHREADS threads, $(awk '/VmRSS/ {print $2, $3}' /proc/"$HUBFS_PID"/status) resident"
+# A read that waits is answered by the helper of its fetch: it holds no
+# FUSE worker (619 threads when each held one: a worker and a helper each).
+check "... and holds no FUSE worker: fewer than 450 threads ($NTHREADS)" test "$NTHREADS" -lt 450
 timed cat "$R/tokenizer_config.json"
 expect_eq 0 "$RC" "a cached file reads beside them"
 check "... within 1 s ($SECS s)" within 1

@@ -65,10 +65,29 @@ static void req_release(struct fuse_req *r)
 	r->data = NULL;
 }
 
+/* A read may be answered from another thread (a helper's, the watcher's). */
+static pthread_mutex_t replies_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t replies_cond = PTHREAD_COND_INITIALIZER;
+
+/* After its fields are set: the request is answered. */
 static void replied(fuse_req_t req, enum reply_kind kind)
 {
+	pthread_mutex_lock(&replies_lock);
 	req->replies++;
 	req->kind = kind;
+	pthread_cond_broadcast(&replies_cond);
+	pthread_mutex_unlock(&replies_lock);
+}
+
+/* Wait up to 60 s for @req's answer, which may come from another thread. */
+static void wait_replied(fuse_req_t req)
+{
+	int64_t until = time_mono_ms() + 60000;
+
+	pthread_mutex_lock(&replies_lock);
+	while (req->replies == 0 && time_mono_ms() < until)
+		time_cond_wait_ms(&replies_cond, &replies_lock, 100);
+	pthread_mutex_unlock(&replies_lock);
 }
 
 void *fuse_req_userdata(fuse_req_t req)
@@ -126,8 +145,8 @@ static unsigned wait_for_drops(unsigned n, int ms)
 
 int fuse_reply_err(fuse_req_t req, int err)
 {
-	replied(req, REPLY_ERR);
 	req->err = err;
+	replied(req, REPLY_ERR);
 	return 0;
 }
 
@@ -138,35 +157,35 @@ void fuse_reply_none(fuse_req_t req)
 
 int fuse_reply_buf(fuse_req_t req, const char *buf, size_t size)
 {
-	replied(req, REPLY_BUF);
 	req->data = malloc(size ? size : 1);
 	assert_non_null(req->data);
 	if (size)
 		memcpy(req->data, buf, size);
 	req->size = size;
+	replied(req, REPLY_BUF);
 	return 0;
 }
 
 int fuse_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout)
 {
 	(void)attr_timeout;
-	replied(req, REPLY_ATTR);
 	req->attr = *attr;
+	replied(req, REPLY_ATTR);
 	return 0;
 }
 
 int fuse_reply_open(fuse_req_t req, const struct fuse_file_info *fi)
 {
-	replied(req, REPLY_OPEN);
 	req->fi = *fi;
+	replied(req, REPLY_OPEN);
 	return 0;
 }
 
 int fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 {
-	replied(req, REPLY_ENTRY);
 	req->entry = *e;
 	req->attr = e->attr;
+	replied(req, REPLY_ENTRY);
 	return 0;
 }
 
@@ -352,6 +371,8 @@ static int setup(void **state)
 	f->fs.open_items.next = f->fs.open_items.prev = &f->fs.open_items;
 	pthread_mutex_init(&f->fs.helpers_lock, NULL);
 	pthread_cond_init(&f->fs.helpers_done, NULL);
+	pthread_mutex_init(&f->fs.parked_lock, NULL);
+	pthread_cond_init(&f->fs.parked_cond, NULL);
 	assert_int_equal(fs_table_init(&f->fs), 0);
 	f->base = fs_node_count(&f->fs);
 	f->stall.fd = -1;
@@ -398,6 +419,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	atomic_store(&interrupt_requests, false);
+	fs_parked_stop(&f->fs);
 	fs_helpers_drain(&f->fs);
 	if (f->fs.prefetch)
 		fs_prefetch_stop(&f->fs);
@@ -420,6 +442,8 @@ static int teardown(void **state)
 	fs_table_release(&f->fs);
 	pthread_mutex_destroy(&f->fs.helpers_lock);
 	pthread_cond_destroy(&f->fs.helpers_done);
+	pthread_mutex_destroy(&f->fs.parked_lock);
+	pthread_cond_destroy(&f->fs.parked_cond);
 	hub_client_free(f->hub);
 	cache_close(f->cache);
 	mem_source_release(&f->ms);
@@ -518,6 +542,7 @@ static ssize_t read_req(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi
 
 	req_init(&r, fs);
 	fs_ops.read(&r, ino, size, off, fi);
+	wait_replied(&r);
 	if (r.replies == 1 && r.kind == REPLY_ERR && r.err > 0) {
 		n = -r.err;
 	} else if (r.replies == 1 && r.kind == REPLY_BUF && r.size <= size) {
