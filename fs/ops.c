@@ -896,31 +896,19 @@ static void cache_job_early(void *job_)
 }
 
 /*
- * A parked read whose fetch timed out, where the fetch was another's (one
- * it joined in the cache, or the read it took over): made anew while its
- * request has time, as cache_call() does. The last result.
+ * Should a parked read's fetch that ended in @n be made anew? When it
+ * timed out and the fetch was another's (one it joined in the cache, or
+ * the read it took over), while its request waits and has time, as
+ * cache_call() does. Decided under the lock that then marks the job done,
+ * so that a read taking it over meanwhile is not answered with a stale
+ * timeout.
  */
-static ssize_t parked_read_again(struct fs *fs, struct cache_job *job, ssize_t n)
+static bool parked_read_again_due(struct fs *fs, struct cache_job *job, ssize_t n, int again)
 {
-	for (int again = 0; n == -ETIMEDOUT && again < 3; again++) {
-		int64_t now = hub_now_ms(), prev;
-		bool waits, joined;
+	bool joined = job->adopted || job->cerr.joined_fetch_failed;
 
-		pthread_mutex_lock(&job->lock);
-		waits = job->req != NULL;
-		joined = job->adopted || job->cerr.joined_fetch_failed;
-		job->adopted = false;
-		pthread_mutex_unlock(&job->lock);
-		if (!waits || !joined || atomic_load(&fs->stopping) ||
-		    job->req_deadline_ms - now <= 2 * FS_WAIT_GRACE_MS)
-			break;
-		memset(&job->cerr, 0, sizeof(job->cerr));
-		prev = hub_deadline_set(job->req_deadline_ms - FS_WAIT_GRACE_MS);
-		n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf, job->size,
-				     job->offset, &job->cerr, cache_job_early, job);
-		hub_deadline_set(prev);
-	}
-	return n;
+	return n == -ETIMEDOUT && again < 3 && job->req && joined && !atomic_load(&fs->stopping) &&
+	       job->req_deadline_ms - hub_now_ms() > 2 * FS_WAIT_GRACE_MS;
 }
 
 static void run_cache_job(struct fs *fs, void *job_)
@@ -932,18 +920,22 @@ static void run_cache_job(struct fs *fs, void *job_)
 	bool unheard;
 	ssize_t n;
 
-	pthread_mutex_lock(&job->lock);
-	job->running = true;
-	pthread_mutex_unlock(&job->lock);
-	if (job->fill)
-		n = cache_fill(fs->deps.cache, &job->key, &job->src, &job->cerr);
-	else
-		n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf,
-				     job->size, job->offset, &job->cerr, cache_job_early, job);
+	for (int again = 0;; again++) {
+		if (job->fill)
+			n = cache_fill(fs->deps.cache, &job->key, &job->src, &job->cerr);
+		else
+			n = cache_read_early(fs->deps.cache, &job->key, &job->src, job->buf,
+					     job->size, job->offset, &job->cerr, cache_job_early,
+					     job);
+		pthread_mutex_lock(&job->lock);
+		if (job->fill || !parked_read_again_due(fs, job, n, again))
+			break; /* with the lock: done, below */
+		job->adopted = false;
+		hub_deadline_set(job->req_deadline_ms - FS_WAIT_GRACE_MS);
+		pthread_mutex_unlock(&job->lock);
+		memset(&job->cerr, 0, sizeof(job->cerr));
+	}
 	hub_deadline_set(prev);
-	if (!job->fill)
-		n = parked_read_again(fs, job, n);
-	pthread_mutex_lock(&job->lock);
 	job->result = n;
 	job->done = true;
 	if (job->parked) {
@@ -1906,18 +1898,25 @@ static void parked_remove(struct fs *fs, struct cache_job *job)
  */
 static void parked_start_helper(struct fs *fs, struct cache_job *job, bool say)
 {
-	int rc = fs_helper_try(fs, run_cache_job, job);
 	bool taken;
+	int rc;
 
+	/* Running from now on, for the watcher: a read it answers is kept for adoption. */
+	pthread_mutex_lock(&job->lock);
+	job->running = true;
+	pthread_mutex_unlock(&job->lock);
+	rc = fs_helper_try(fs, run_cache_job, job);
 	if (rc == 0)
 		return;
 	pthread_mutex_lock(&job->lock);
+	job->running = false;
 	taken = job->req == NULL;
 	job->helper_pending = !taken;
 	pthread_mutex_unlock(&job->lock);
-	if (taken)
-		cache_job_put(job); /* the helper's, never started */
-	else if (say)
+	if (taken) {
+		orphan_forget(fs, job); /* kept by the watcher meanwhile: it will never run */
+		cache_job_put(job);     /* the helper's, never started */
+	} else if (say)
 		log_warn("no helper thread to be had (%s); the read waits for one",
 			 rc == -EBUSY ? "at the cap" : strerror(-rc));
 }
@@ -1926,6 +1925,7 @@ static void parked_start_helper(struct fs *fs, struct cache_job *job, bool say)
 static void parked_give_up(struct fs *fs, struct cache_job *job)
 {
 	struct cache_error cerr = { 0 };
+	struct read_ctx rd = job->rd; /* an adopter may write job->rd once it is kept */
 	bool given, never_ran, running;
 
 	pthread_mutex_lock(&job->lock);
@@ -1938,12 +1938,13 @@ static void parked_give_up(struct fs *fs, struct cache_job *job)
 			 "no helper thread to be had within the %.0f s deadline" :
 			 "no answer within the %.0f s deadline; the fetch goes on for the next "
 			 "reader", fs->deps.hub_config->op_timeout_ms / 1000.0);
-	read_answer(&job->rd, job->stop_rc, NULL, &cerr, &given);
+	/* Kept before the answer: the reader's retry comes at once (PEP 475). */
+	if (running)
+		orphan_keep(fs, job); /* the same read asked again takes it over */
+	read_answer(&rd, job->stop_rc, NULL, &cerr, &given);
 	fs_status_read_end(fs);
 	if (never_ran)
 		cache_job_put(job); /* the helper's, never started */
-	else if (running)
-		orphan_keep(fs, job); /* the same read asked again takes it over */
 }
 
 /* The watcher's round: answer what stopped waiting, start helpers now to be had. */
@@ -2092,6 +2093,13 @@ static void read_park(struct read_ctx *rd)
 		}
 		/* On the list before its helper can find the request to answer. */
 		pthread_mutex_lock(&job->lock);
+		if (job->done && !job->early_buf && job->result == -ETIMEDOUT) {
+			/* Its deadline was another's: this read fetches anew (cache_call()'s rule). */
+			pthread_mutex_unlock(&job->lock);
+			parked_remove(fs, job);
+			cache_job_put(job);
+			goto fresh;
+		}
 		if (job->early_buf || job->done) {
 			done = true;
 			n = job->early_buf ? (ssize_t)job->size : job->result;
@@ -2114,6 +2122,7 @@ static void read_park(struct read_ctx *rd)
 			return;
 		goto answer;
 	}
+fresh:
 	job = calloc(1, sizeof(*job));
 	if (job)
 		job->buf = iobuf_alloc(rd->size);

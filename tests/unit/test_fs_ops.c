@@ -143,6 +143,32 @@ static unsigned wait_for_drops(unsigned n, int ms)
 	return drops_seen();
 }
 
+/*
+ * Read requests live until the test's teardown, after the helpers and
+ * the watcher of parked reads are done: a second answer from another
+ * thread would land in a request still there, and teardown checks that
+ * each was answered exactly once (reads_answered_once()).
+ */
+#define KEPT_READS_MAX 65536
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fuse_req *kept_reads[KEPT_READS_MAX];
+static size_t n_kept_reads;
+
+static bool reads_answered_once(void)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&kept_lock);
+	for (size_t i = 0; i < n_kept_reads; i++) {
+		ok = ok && kept_reads[i]->replies == 1;
+		req_release(kept_reads[i]);
+		free(kept_reads[i]);
+	}
+	n_kept_reads = 0;
+	pthread_mutex_unlock(&kept_lock);
+	return ok;
+}
+
 int fuse_reply_err(fuse_req_t req, int err)
 {
 	req->err = err;
@@ -421,6 +447,7 @@ static int teardown(void **state)
 	atomic_store(&interrupt_requests, false);
 	fs_parked_stop(&f->fs);
 	fs_helpers_drain(&f->fs);
+	assert_true(reads_answered_once()); /* none twice, none never */
 	if (f->fs.prefetch)
 		fs_prefetch_stop(&f->fs);
 	fs_inval_stop(&f->fs);
@@ -537,19 +564,28 @@ static void release(struct fx *f, fuse_ino_t ino, struct fuse_file_info *fi)
 static ssize_t read_req(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi,
 			void *out, size_t size, off_t off)
 {
-	struct fuse_req r;
+	struct fuse_req *r = malloc(sizeof(*r));
 	ssize_t n = READ_BAD_REPLY;
 
-	req_init(&r, fs);
-	fs_ops.read(&r, ino, size, off, fi);
-	wait_replied(&r);
-	if (r.replies == 1 && r.kind == REPLY_ERR && r.err > 0) {
-		n = -r.err;
-	} else if (r.replies == 1 && r.kind == REPLY_BUF && r.size <= size) {
-		memcpy(out, r.data, r.size);
-		n = (ssize_t)r.size;
+	if (!r)
+		return n;
+	req_init(r, fs);
+	pthread_mutex_lock(&kept_lock);
+	if (n_kept_reads < KEPT_READS_MAX)
+		kept_reads[n_kept_reads++] = r;
+	else
+		r->replies = 1000; /* more reads than kept: teardown fails, loudly */
+	pthread_mutex_unlock(&kept_lock);
+	fs_ops.read(r, ino, size, off, fi);
+	wait_replied(r);
+	pthread_mutex_lock(&replies_lock);
+	if (r->replies == 1 && r->kind == REPLY_ERR && r->err > 0) {
+		n = -r->err;
+	} else if (r->replies == 1 && r->kind == REPLY_BUF && r->size <= size) {
+		memcpy(out, r->data, r->size);
+		n = (ssize_t)r->size;
 	}
-	req_release(&r);
+	pthread_mutex_unlock(&replies_lock);
 	return n;
 }
 
