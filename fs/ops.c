@@ -950,8 +950,17 @@ static void run_cache_job(struct fs *fs, void *job_)
 	unheard = job->answered_early || job->abandoned;
 	pthread_cond_broadcast(&job->done_cond);
 	pthread_mutex_unlock(&job->lock);
-	if (job->after_due)
-		read_after(&job->rd, (ssize_t)job->size, job->after_given);
+	if (job->after_due) {
+		/*
+		 * Answered early: the reader has read on since, from workers that
+		 * push ahead themselves; pages pushed now would be pages it read
+		 * (t2030 counted 1.9 MiB of 11 served twice).
+		 */
+		struct read_ctx rd = job->rd;
+
+		rd.streaming = false;
+		read_after(&rd, (ssize_t)job->size, job->after_given);
+	}
 	if (req) {
 		bool given;
 
