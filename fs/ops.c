@@ -857,12 +857,16 @@ static void fs_orphans_release(struct fs *fs)
 	}
 }
 
-/* cache_read_early()'s news: the bytes are in; let the request answer now. */
 static bool read_answer(const struct read_ctx *rd, ssize_t n, char *buf,
 			const struct cache_error *cerr, bool *given);
 static void read_after(const struct read_ctx *rd, ssize_t n, bool given);
 static void parked_remove(struct fs *fs, struct cache_job *job);
 
+/*
+ * cache_read_early()'s news: the bytes are in; the request answers now.
+ * It runs on the thread that has the bytes: the job's helper, or for a
+ * read that joined another's fetch, the fetching thread.
+ */
 static void cache_job_early(void *job_)
 {
 	struct cache_job *job = job_;
@@ -872,7 +876,7 @@ static void cache_job_early(void *job_)
 
 	pthread_mutex_lock(&job->lock);
 	if (job->parked) {
-		/* Answered here, on the helper, if its request still waits. */
+		/* Answered here, if its request still waits. */
 		req = job->req;
 		job->req = NULL;
 		if (req) {
@@ -982,6 +986,42 @@ static void run_cache_job(struct fs *fs, void *job_)
 }
 
 /*
+ * A job for @h's file, @size bytes at @offset (with @fill: all of it),
+ * with @refs refs; NULL when out of memory.
+ */
+static struct cache_job *cache_job_new(struct fs *fs, struct fs_handle *h, bool fill,
+				       size_t size, uint64_t offset, int refs)
+{
+	struct cache_job *job = calloc(1, sizeof(*job));
+
+	if (job && !fill)
+		job->buf = iobuf_alloc(size);
+	if (!job || (!fill && !job->buf)) {
+		free(job);
+		return NULL;
+	}
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->done_cond, NULL);
+	job->refs = refs;
+	job->fill = fill;
+	/*
+	 * A read needs a block or two: one deadline for all of it. A fill
+	 * (strict open) needs the whole file, however large: each Hub call
+	 * gets a deadline of its own instead (0: per call).
+	 */
+	job->deadline_ms = fill ? 0 : hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
+	job->req_deadline_ms = job->deadline_ms + FS_WAIT_GRACE_MS;
+	repo_snapshot_ref(h->snap);
+	job->snap = h->snap;
+	job->key = h->key;
+	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
+	job->size = size;
+	job->offset = offset;
+	job->rejects = h->rejects_at_open;
+	return job;
+}
+
+/*
  * Read (or, with @fill, fetch and verify all of) @h's file within @w.
  * Returns what the cache returned, with the bytes in *@out (malloc'ed,
  * the caller frees), or -EINTR / -ETIMEDOUT / -ECANCELED when the request
@@ -1000,31 +1040,9 @@ static ssize_t cache_call_once(struct fs *fs, const struct fs_wait *w, struct fs
 		*adopted = job != NULL;
 	if (job)
 		goto wait; /* the same read, left by a request before: its helper goes on */
-	job = calloc(1, sizeof(*job));
+	job = cache_job_new(fs, h, fill, size, offset, 2);
 	if (!job)
 		return -ENOMEM;
-	job->buf = fill ? NULL : iobuf_alloc(size);
-	if (!fill && !job->buf) {
-		free(job);
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&job->lock, NULL);
-	pthread_cond_init(&job->done_cond, NULL);
-	job->refs = 2;
-	job->fill = fill;
-	/*
-	 * A read needs a block or two: one deadline for all of it. A fill
-	 * (strict open) needs the whole file, however large: each Hub call
-	 * gets a deadline of its own instead (0: per call).
-	 */
-	job->deadline_ms = fill ? 0 : hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
-	repo_snapshot_ref(h->snap);
-	job->snap = h->snap;
-	job->key = h->key;
-	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
-	job->size = size;
-	job->offset = offset;
-	job->rejects = h->rejects_at_open;
 	rc = fs_helper_run(fs, w, run_cache_job, job);
 	if (rc < 0) {
 		cache_job_put(job); /* the helper's, never started */
@@ -2132,26 +2150,12 @@ static void read_park(struct read_ctx *rd)
 		goto answer;
 	}
 fresh:
-	job = calloc(1, sizeof(*job));
-	if (job)
-		job->buf = iobuf_alloc(rd->size);
-	if (!job || !job->buf) {
-		free(job);
+	/* The helper's ref; parked_add() adds the list's. */
+	job = cache_job_new(fs, h, false, rd->size, (uint64_t)rd->off, 1);
+	if (!job) {
 		n = -ENOMEM;
 		goto answer;
 	}
-	pthread_mutex_init(&job->lock, NULL);
-	pthread_cond_init(&job->done_cond, NULL);
-	job->refs = 1; /* the helper's; parked_add() adds the list's */
-	job->deadline_ms = hub_now_ms() + fs->deps.hub_config->op_timeout_ms;
-	job->req_deadline_ms = job->deadline_ms + FS_WAIT_GRACE_MS;
-	repo_snapshot_ref(h->snap);
-	job->snap = h->snap;
-	job->key = h->key;
-	repo_source_init(&job->source, fs->deps.hub, h->snap, h->entry, &job->src);
-	job->size = rd->size;
-	job->offset = (uint64_t)rd->off;
-	job->rejects = h->rejects_at_open;
 	job->rd = *rd;
 	job->parked = true;
 	job->req = rd->req;
