@@ -223,27 +223,26 @@ static void block_counted(struct download *dl, struct dl_file *f, uint32_t k, ui
 		atomic_fetch_sub(&dl->done_bytes, added - want);
 }
 
-/* Keep the first reason a file failed (@rc): @prefix then @detail. */
-static void file_fail(struct dl_file *f, int rc, const char *prefix, const char *detail)
+/*
+ * Keep the first reason @f failed: @rc, @prefix then @detail; with @ours,
+ * the error is this machine's (exit 1 whatever the errno). Once the
+ * download gave up on the Hub every transfer fails with ECANCELED, a
+ * fetch made again (a block evicted under a shared cap) too: that reason
+ * is said once for all such files (download_report()).
+ */
+static void file_fail(struct download *dl, struct dl_file *f, int rc, bool ours,
+		      const char *prefix, const char *detail)
 {
-	pthread_mutex_lock(&f->lock);
-	if (!f->error[0]) {
-		snprintf(f->error, sizeof(f->error), "%s%s", prefix, detail);
-		f->error_rc = rc;
-	}
-	pthread_mutex_unlock(&f->lock);
-	atomic_store(&f->failed, true);
-}
+	bool given_up = rc == -ECANCELED && cli_silence_gave_up(&dl->silence);
 
-/* @f fails, if it had not, because the download gave up on the Hub. */
-static void file_given_up(struct dl_file *f)
-{
 	pthread_mutex_lock(&f->lock);
-	if (!f->error[0]) {
-		/* Reported once for all such files: download_report(). */
+	if (!f->error[0] && given_up) {
 		snprintf(f->error, sizeof(f->error), "not fetched: the download gave up on the Hub");
 		f->error_rc = -ETIMEDOUT;
 		f->given_up = true;
+	} else if (!f->error[0]) {
+		snprintf(f->error, sizeof(f->error), "%s%s", prefix, detail);
+		f->error_rc = ours ? 0 : rc;
 	}
 	pthread_mutex_unlock(&f->lock);
 	atomic_store(&f->failed, true);
@@ -290,44 +289,30 @@ static void finish_file(struct download *dl, struct dl_file *f)
 	struct cache_error cerr = { 0 };
 	int rc;
 
-	if (atomic_load(&f->failed)) {
-		atomic_fetch_add(&dl->files_failed, 1);
-		return;
-	}
+	if (atomic_load(&f->failed))
+		goto failed;
 	rc = cache_fill(dl->env.cache, &f->key, &f->src, &cerr);
-	if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
-		file_given_up(f); /* it needed a block again: evicted under a shared cap */
-	else if (rc < 0)
-		file_fail(f, rc, "", cerr.message[0] ? cerr.message : strerror(-rc));
 	if (rc < 0) {
-		atomic_fetch_add(&dl->files_failed, 1);
-		return;
+		file_fail(dl, f, rc, false, "", cerr.message[0] ? cerr.message : strerror(-rc));
+		goto failed;
 	}
-	if (dl->local_dir) {
-		rc = write_local(dl, f);
-		if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
-			file_given_up(f); /* a block to fetch again, evicted under a shared cap */
-		else if (rc < 0) /* ours, not the Hub's: exit 1 whatever the errno (0 here) */
-			file_fail(f, 0, "cannot write it to the local dir: ", strerror(-rc));
-		if (rc < 0) {
-			atomic_fetch_add(&dl->files_failed, 1);
-			return;
-		}
+	rc = dl->local_dir ? write_local(dl, f) : 0;
+	if (rc < 0) {
+		file_fail(dl, f, rc, true, "cannot write it to the local dir: ", strerror(-rc));
+		goto failed;
 	}
-	if (dl->hf_repo_dir[0]) {
-		rc = cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry, dl->env.cache, &f->src);
-		if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
-			file_given_up(f);
-		else if (rc < 0)
-			file_fail(f, 0, "cannot write it to huggingface_hub's cache: ",
-				  strerror(-rc));
-		if (rc < 0) {
-			atomic_fetch_add(&dl->files_failed, 1);
-			return;
-		}
+	rc = dl->hf_repo_dir[0] ? cli_hf_export_file(dl->hf_repo_dir, dl->snap, f->entry,
+						     dl->env.cache, &f->src) : 0;
+	if (rc < 0) {
+		file_fail(dl, f, rc, true, "cannot write it to huggingface_hub's cache: ",
+			  strerror(-rc));
+		goto failed;
 	}
 	f->done = true;
 	atomic_fetch_add(&dl->files_done, 1);
+	return;
+failed:
+	atomic_fetch_add(&dl->files_failed, 1);
 }
 
 /* A worker: the next unit of work until none is left. */
@@ -374,11 +359,7 @@ static void fetch_blocks(void *dl_)
 					hub_client_cancel(dl->env.hub);
 					hub_pace_close(dl->pace);
 				}
-				/* From then on every transfer fails at once: the rest is said in one line. */
-				if (rc == -ECANCELED && cli_silence_gave_up(&dl->silence))
-					file_given_up(f);
-				else
-					file_fail(f, rc, "", why);
+				file_fail(dl, f, rc, false, "", why);
 				len = 0;
 			}
 		}
