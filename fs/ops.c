@@ -2203,6 +2203,13 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	/*
+	 * Not past the end: the kernel asks for whole pages, and an answer
+	 * of rd.size bytes made before the cache call returns (the early
+	 * answer) would carry the buffer's stale bytes beyond it.
+	 */
+	if (size > h->entry->size - (uint64_t)off)
+		rd.size = size = (size_t)(h->entry->size - (uint64_t)off);
 	n = recent_failure(fs, h, (uint64_t)off);
 	if (n < 0) {
 		reply_read_err(req, (int)n);

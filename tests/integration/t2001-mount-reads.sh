@@ -74,4 +74,29 @@ cat "$M"/*.json "$M"/*.txt "$F" "$F2" "$F3" >/dev/null
 fakehub_ctl DELETE log >/dev/null
 cat "$M"/*.json "$M"/*.txt "$F" "$F2" "$F3" >/dev/null
 expect_eq "0" "$(hub_count)" "reading cached files again makes no request at all"
+
+# --- a direct read past the end, the read that completes the file: the
+# file's bytes and no more (it was answered with the buffer's stale bytes
+# beyond the end, a whole page of them, when answered before the hash) ---
+SKEY=model/hubfs-test/sharded-model
+PNAME=model-00003-of-00003.safetensors
+P=$MNT/hubfs-test/sharded-model/$PNAME
+psize=$(manifest field $SKEY $PNAME size)
+pblob=$(manifest blob $SKEY $PNAME)
+tail_page=$((psize / 4096))
+ls "$(dirname "$P")" >/dev/null
+fakehub_ctl DELETE log >/dev/null
+for b in 0 1; do # a page of each block but the last
+	dd if="$P" iflag=direct bs=4096 skip=$((b * 1024)) count=1 status=none >/dev/null ||
+		die "direct read of block $b"
+done
+expect_eq 2 "$(hub_count host=cdn method=GET)" "a page of each of its first two blocks: two CDN requests"
+dd if="$P" iflag=direct bs=4096 skip=$tail_page count=1 status=none >"$T/tail"
+expect_eq 3 "$(hub_count host=cdn method=GET)" "... the last page, the third, which completes the file"
+expect_eq $((psize - tail_page * 4096)) "$(stat -c %s "$T/tail")" \
+	"a direct read of the last page of $PNAME gives the bytes to its end, no more"
+expect_eq "$(dd if="$pblob" bs=4096 skip=$tail_page status=none | sha256sum)" "$(sha256sum <"$T/tail")" \
+	"... the published ones"
+expect_eq "$(manifest field $SKEY $PNAME sha256)" "$(sha256sum <"$P" | cut -d' ' -f1)" \
+	"... and the file reads whole and right after"
 finish_mount
