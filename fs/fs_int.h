@@ -464,7 +464,11 @@ int fs_helper_run(struct fs *fs, const struct fs_wait *w,
 void fs_helpers_drain(struct fs *fs);
 /* fs_helper_run() without waiting: 0, or -EBUSY (the cap) or -errno (no thread now). */
 int fs_helper_try(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg);
-/* Answer what reads still wait (ECANCELED) and end the thread that watches them (ops.c). */
+/*
+ * Answer what reads still wait (ECANCELED, which the reader gets as
+ * ECONNABORTED) and end the thread that watches them; again is harmless
+ * (ops.c).
+ */
 void fs_parked_stop(struct fs *fs);
 /*
  * How many helpers may run at once (fs->helpers_max), from the open files

@@ -62,6 +62,12 @@ int fs_errno_for_kernel(int rc)
 	case EINVAL:
 	case ESTALE: /* the kernel looks the name up again (fs_op_open()) */
 		return -rc;
+	case ECANCELED:
+		/*
+		 * The mount is stopping (nothing else cancels): what the kernel
+		 * answers a request its daemon left, not a failure of the data.
+		 */
+		return ECONNABORTED;
 	default:
 		/* Integrity, protocol and network failures: what storage says. */
 		return EIO;
@@ -122,7 +128,8 @@ static void reply_err(fuse_req_t req, int rc)
  * longer has the file (a squashed history, a deleted repo) must not turn
  * f.read() into FileNotFoundError, which a loader may take for "try the
  * next format". EACCES stays: it is how a gated file's content is refused
- * (README). The log line keeps the Hub's answer.
+ * (README); so does a read cut short by the mount's end. The log line keeps
+ * the Hub's answer.
  */
 static void reply_read_err(fuse_req_t req, int rc)
 {
@@ -131,7 +138,8 @@ static void reply_read_err(fuse_req_t req, int rc)
 	case EINTR:
 	case ENOMEM:
 	case ENOSPC:
-		fuse_reply_err(req, -rc);
+	case ECANCELED:
+		fuse_reply_err(req, fs_errno_for_kernel(rc));
 		return;
 	default:
 		fuse_reply_err(req, EIO);
@@ -2059,6 +2067,7 @@ void fs_parked_stop(struct fs *fs)
 	pthread_mutex_lock(&fs->parked_lock);
 	fs->parked_stop = true;
 	on = fs->parked_thread_on;
+	fs->parked_thread_on = false; /* joined once; a read parked later waits on its worker */
 	pthread_cond_broadcast(&fs->parked_cond);
 	pthread_mutex_unlock(&fs->parked_lock);
 	if (on)
@@ -2873,7 +2882,7 @@ out:
 	 * read-ahead waiting there would hold up the drain below.
 	 */
 	fs_prefetch_cancel(fs);
-	fs_parked_stop(fs); /* the reads still parked: ECANCELED, as a worker's wait got */
+	fs_parked_stop(fs); /* the reads still parked: ECANCELED, ECONNABORTED to the reader */
 	fs_helpers_drain(fs);
 	fs_prefetch_stop(fs);
 	fs_inval_stop(fs);

@@ -46,6 +46,55 @@ expect_eq 0 "$rc" "SIGTERM with open files: the daemon exits 0"
 check "... and frees what the kernel never released (no leak report)" scan_logs "$HUBFS_LOG"
 umount -l "$MNT" 2>/dev/null
 
+# --- SIGTERM while a reader and a lookup wait on a stalled Hub: the
+# daemon does not wait out the stall, and both end with ECONNABORTED, as
+# a request the daemon left does: the mount went, not the data (EIO
+# says that) ---
+mount_hubfs --op-timeout 60
+STALLED=$MNT/datasets/hubfs-test/big-dataset/data/test/part-00/shard-0000.csv
+ls "$(dirname "$STALLED")" >/dev/null || die "cannot list $(dirname "$STALLED")"
+# A file of the commit read first: the open of the next one fetches nothing
+# (check_gated_access()), so that what waits on the Hub is its read.
+cat "$MNT/datasets/hubfs-test/big-dataset/README.md" >/dev/null || die "cannot read README.md"
+fault '{"kind": "stall", "host": "cdn", "glob": "/repos/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+fault '{"kind": "stall", "host": "hub", "glob": "/api/resolve-cache/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+fault '{"kind": "stall", "host": "hub", "glob": "/api/models/*", "after_bytes": 0, "seconds": 60, "count": -1}'
+# Prints how OP on PATH ended: "ok", or the errno's name. The read is
+# direct: a buffered one that fails is asked again by the kernel, page by
+# page, and that request nobody reads after the end (the kernel's own
+# ECONNABORTED at the unmount, whatever hubfs answered).
+errno_of() {
+	"$PYTHON" -c 'import errno, mmap, os, sys
+try:
+    if sys.argv[1] == "read":
+        fd = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECT)
+        os.preadv(fd, [mmap.mmap(-1, 4096)], 0)
+    else:
+        os.stat(sys.argv[2])
+    print("ok")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))' "$@"
+}
+errno_of read "$STALLED" >"$T/term-read.out" 2>&1 &
+reader=$!
+errno_of stat "$MNT/hubfs-test/sharded-model" >"$T/term-stat.out" 2>&1 &
+looker=$!
+wait_for 10 eval 'test "$(hub_count fault=stall)" -ge 2' || die "the read and the lookup did not reach the Hub"
+sleep 0.5
+t0=$(now_cs)
+kill -TERM "$HUBFS_PID"
+rc=0
+wait "$HUBFS_PID" || rc=$?
+HUBFS_PID=
+SECS=$(secs_since "$t0")
+expect_eq 0 "$rc" "SIGTERM with a read waiting on a stalled Hub: the daemon exits 0"
+check "... in $SECS s, within 5 s of a 60 s stall" within 5
+wait "$reader" "$looker"
+expect_eq ECONNABORTED "$(cat "$T/term-read.out")" "... the direct read ends with ECONNABORTED"
+expect_eq ECONNABORTED "$(cat "$T/term-stat.out")" "... so does the lookup of a repo not loaded"
+check "... the mount is gone" sh -c '! grep -q " $0 fuse" /proc/mounts' "$MNT"
+fakehub_ctl DELETE faults >/dev/null
+
 # --- a crash leaves a stale mount ---
 mount_hubfs
 kill -9 "$HUBFS_PID"

@@ -1180,6 +1180,61 @@ static void test_a_read_after_a_refusal_starts_anew(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+struct parked_reader {
+	struct fs *fs;
+	fuse_ino_t ino;
+	struct fuse_file_info *fi;
+	ssize_t n;
+};
+
+static void *parked_reader_main(void *arg)
+{
+	struct parked_reader *p = arg;
+	char buf[4096];
+
+	p->n = read_req(p->fs, p->ino, p->fi, buf, sizeof(buf), 0);
+	return NULL;
+}
+
+/*
+ * The mount ends (serve()'s steps) while a read waits on a Hub that never
+ * answers: the read is answered at once with ECONNABORTED, what the kernel
+ * answers a request its daemon left, not EIO, which says the data failed.
+ */
+static void test_a_read_parked_when_the_mount_ends(void **state)
+{
+	struct fx *f = *state;
+	struct fuse_file_info fi;
+	fuse_ino_t org, repo = lookup_repo(f, &org);
+	fuse_ino_t cold = lookup(f, repo, "cold.bin");
+	struct parked_reader p = { .fs = &f->fs, .ino = cold, .fi = &fi };
+	pthread_t reader;
+	int64_t t0;
+
+	go_online(f, 30000);
+	assert_int_equal(open_file(f, cold, O_RDONLY, &fi), 0);
+	assert_int_equal(pthread_create(&reader, NULL, parked_reader_main, &p), 0);
+	for (int i = 0; i < 2000 && atomic_load(&f->stall.accepted) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->stall.accepted), 1); /* its fetch waits on the Hub */
+
+	t0 = time_mono_ms();
+	atomic_store(&f->fs.stopping, true);
+	hub_client_cancel(f->fs.deps.hub);
+	fs_parked_stop(&f->fs);
+	pthread_join(reader, NULL);
+	assert_int_equal(p.n, -ECONNABORTED);
+	assert_true(time_mono_ms() - t0 < 2000);
+	fs_helpers_drain(&f->fs);
+	atomic_store(&f->fs.stopping, false);
+
+	release(f, cold, &fi);
+	forget(f, cold);
+	forget(f, repo);
+	forget(f, org);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1196,6 +1251,7 @@ int main(void)
 		TEST(test_page_drops_do_not_wait_for_fetches),
 		TEST(test_a_read_after_a_refusal_starts_anew),
 		TEST(test_page_drops_stop_in_bounded_time),
+		TEST(test_a_read_parked_when_the_mount_ends),
 	};
 
 	if (hub_global_init() != 0)
