@@ -663,7 +663,12 @@ struct read_ctx {
 struct cache_job {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;    /* done became true */
-	int refs;                    /* the request's and the helper's; guarded by lock */
+	/*
+	 * Who holds it: its helper, a worker waiting on it, fs->parked,
+	 * fs->orphans, a round of the watcher, a read taking it over.
+	 * Guarded by lock.
+	 */
+	int refs;
 	bool done;                   /* guarded by lock */
 	bool fill;                   /* cache_fill() rather than cache_read() */
 	int64_t deadline_ms;         /* the helper's Hub deadline */
@@ -699,7 +704,7 @@ struct cache_job {
 	int64_t req_deadline_ms;     /* when the request stops waiting */
 	bool adopted;                /* a read asked again took it over; guarded by lock */
 	bool helper_pending;         /* no helper could start yet; guarded by lock */
-	bool running;                /* its helper began; guarded by lock */
+	bool running;                /* its helper runs, or is being started; guarded by lock */
 	int stop_rc;                 /* why the watcher answered it; the watcher's */
 	struct cache_job *next_try;  /* the watcher's list of helpers to start */
 	bool after_due, after_given; /* answered early: read_after() once stored (helper only) */
@@ -1051,6 +1056,7 @@ static ssize_t cache_call_once(struct fs *fs, const struct fs_wait *w, struct fs
 	job = cache_job_new(fs, h, fill, size, offset, 2);
 	if (!job)
 		return -ENOMEM;
+	job->running = true; /* a read that takes it over needs no helper of its own */
 	rc = fs_helper_run(fs, w, run_cache_job, job);
 	if (rc < 0) {
 		cache_job_put(job); /* the helper's, never started */
@@ -2129,8 +2135,14 @@ static void read_park(struct read_ctx *rd)
 		}
 		/* On the list before its helper can find the request to answer. */
 		pthread_mutex_lock(&job->lock);
-		if (job->done && !job->early_buf && job->result == -ETIMEDOUT) {
-			/* Its deadline was another's: this read fetches anew (cache_call()'s rule). */
+		if ((job->done && !job->early_buf && job->result == -ETIMEDOUT) ||
+		    (!job->done && !job->early_buf && !job->running && !job->helper_pending)) {
+			/*
+			 * Its deadline was another's: this read fetches anew
+			 * (cache_call()'s rule). Or it has no helper: its start
+			 * failed after the watcher kept it, and nothing would
+			 * ever run it.
+			 */
 			pthread_mutex_unlock(&job->lock);
 			parked_remove(fs, job);
 			cache_job_put(job);
