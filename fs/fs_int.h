@@ -164,6 +164,16 @@ struct fs {
 	char hf_cache[4096];         /* huggingface_hub's cache dir, when there is one */
 
 	atomic_bool stopping;        /* the session ended: waits end, helpers finish */
+	/*
+	 * A signal ends the mount (signals.c): set first, so that pushes end
+	 * while the loop still answers the reads they may wait for; then the
+	 * loop is told to end, and its thread woken until loop_ended.
+	 */
+	atomic_bool ending;
+	atomic_bool loop_ended;
+	pthread_t loop_thread;       /* serve()'s, which runs the loop */
+	pthread_t stopper;           /* the thread that does that, when stopper_on */
+	bool stopper_on;
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
 	pthread_cond_t helpers_done; /* a helper ended */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
@@ -436,6 +446,28 @@ void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
 
 /* @w for @req (NULL: a thread of ours): the mount's op_timeout, plus a second. */
 void fs_wait_init(struct fs_wait *w, struct fs *fs, fuse_req_t req);
+
+/*
+ * The mount ends: a signal came, or its session loop was told to exit (an
+ * unmount); nobody reads /dev/fuse any more, or soon will not (signals.c).
+ */
+bool fs_ending(struct fs *fs);
+
+/*
+ * Handlers of SIGHUP, SIGINT and SIGTERM (where their disposition is the
+ * default) that end the mount by way of fs_stopper_start()'s thread, and
+ * SIGPIPE ignored, as libfuse's fuse_set_signal_handlers() does; one mount
+ * per process. 0 or -errno. fs_signals_remove() puts the defaults back.
+ */
+int fs_signals_set(void);
+void fs_signals_remove(void);
+/*
+ * On the thread that will run the session loop, after daemonizing: start
+ * the thread that ends the mount on a signal. 0 or -errno. Once the loop
+ * has returned, fs_stopper_stop() ends and joins it.
+ */
+int fs_stopper_start(struct fs *fs);
+void fs_stopper_stop(struct fs *fs);
 
 /*
  * 0 while @w may go on waiting; -EINTR once the kernel interrupted its

@@ -1584,6 +1584,15 @@ static int push_block(struct fs *fs, struct fs_handle *h, fuse_ino_t ino, uint32
 			rc = -EWOULDBLOCK;
 			break;
 		}
+		/*
+		 * Nobody answers the kernel's reads once the mount ends: a
+		 * page one of them locked would hold this push, and the
+		 * unmount that waits for this thread, for good.
+		 */
+		if (fs_ending(fs)) {
+			rc = -EWOULDBLOCK;
+			break;
+		}
 		/* Before the pages land: a read there goes on with the run. */
 		pthread_mutex_lock(&h->lock);
 		if (at + len > h->pushed_end)
@@ -2880,9 +2889,16 @@ static int serve(struct fs *fs, int *report)
 	log_info("mounted %s on %s (endpoint %s, cache %s)",
 		 fs->opts.repo ? fs->opts.repo : "the Hub", fs->opts.mountpoint,
 		 fs->deps.hub_config->offline ? "none: offline" : shown, cache_dir(fs->deps.cache));
-	/* A positive result is the signal that ended the loop: a clean exit. */
+	rc = fs_stopper_start(fs);
+	if (rc < 0) {
+		log_err("cannot start the thread that ends the mount on a signal: %s",
+			strerror(-rc));
+		fuse_loop_cfg_destroy(loop);
+		goto out;
+	}
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
+	fs_stopper_stop(fs);
 	fuse_loop_cfg_destroy(loop);
 out:
 	/* Fetches that nobody waits for any more end now, not at their deadline. */
@@ -2929,8 +2945,9 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 		rc = -EINVAL;
 		goto out;
 	}
-	if (fuse_set_signal_handlers(fs->se) != 0) {
-		rc = -EIO;
+	rc = fs_signals_set();
+	if (rc < 0) {
+		log_err("cannot set the signal handlers: %s", strerror(-rc));
 		goto out_session;
 	}
 	if (fuse_session_mount(fs->se, opts->mountpoint) != 0) {
@@ -2952,7 +2969,7 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	fuse_session_unmount(fs->se);
 	fs_inval_finish(fs); /* a drop the kernel held up ends with the unmount */
 out_signals:
-	fuse_remove_signal_handlers(fs->se);
+	fs_signals_remove();
 out_session:
 	fuse_session_destroy(fs->se);
 out:

@@ -104,7 +104,7 @@ int fs_wait_check(struct fs *fs, const struct fs_wait *w)
 	 * request still waiting then would hold the unmount up until its
 	 * work ended. Once the session has exited, nobody reads the answer.
 	 */
-	if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
+	if (fs_ending(fs))
 		return -ECANCELED;
 	if (!w)
 		return 0;
