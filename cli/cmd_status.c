@@ -77,7 +77,7 @@ static const struct status_metric status_metrics[] = {
 	{ "readahead_peak_window", "hubfs_readahead_peak_window", "gauge",
 	  "The widest the read-ahead window has been." },
 	{ "readahead_congestions", "hubfs_readahead_congestions_total", "counter",
-	  "429 and 503 answers that narrowed the read-ahead window." },
+	  "429 and 503 answers the read-ahead met (a burst narrows its window once)." },
 	{ "blocks_let_go", "hubfs_blocks_let_go_total", "counter",
 	  "Times the cache's copy of a block the kernel holds was let go of the page cache (--drop-behind)." },
 	{ "cache.bytes", "hubfs_cache_bytes", "gauge",

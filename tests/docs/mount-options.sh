@@ -3,13 +3,15 @@
 # (its MOUNT OPTIONS and COMMON OPTIONS sections), and documents nothing
 # the man page does not: adding an option to one and not the other fails.
 # The same for the -o forms (cache_dir=...): each long option but
-# --foreground and --debug has one in both lists, and `hubfs mount` takes
-# each of them (a bad value is a usage error, not an unknown option).
+# --foreground and --debug has one in both lists, and in DEPLOY's
+# "**Options.**" paragraph, and `hubfs mount` takes each of them (a bad
+# value is a usage error, not an unknown option).
 #
-#   bash tests/docs/mount-options.sh MANPAGE HUBFS
+#   bash tests/docs/mount-options.sh MANPAGE HUBFS DEPLOY
 set -eu
 man=$1
 hubfs=$2
+deploy=$3
 
 # Options are "-x" or "--word-word" after a space, a quote, '[', '(' or ','.
 options() {
@@ -41,9 +43,14 @@ help_forms=$("$hubfs" mount --help | sed -n '/^mount options/,/^$/p' |
 	sed -n '/The -o forms:/,/^$/p' | tail -n +2 | tr ' ' '\n' | grep . | sed 's/=$//' | sort -u)
 man_forms=$(sed -n '/^\.\\" BEGIN -o forms/,/^\.\\" END -o forms/p' "$man" | grep -v '^\.' |
 	tr ', ' '\n\n' | grep . | sed 's/=$//' | sort -u)
+# deploy.md: the list in parentheses after "when it takes one (", to ")."
+deploy_forms=$(sed -n '/^\*\*Options\.\*\*/,/^$/p' "$deploy" | tr '\n' ' ' |
+	sed -E 's/.*when it takes one \(//; s/\)\..*//' | grep -oE '`[a-z][a-z_]*=?`' |
+	tr -d '`' | sed 's/=$//' | sort -u)
 [ -n "$help_forms" ] || { echo "no -o forms found in 'hubfs mount --help'"; exit 1; }
 [ -n "$man_forms" ] || { echo "no -o forms found in $man"; exit 1; }
-for pair in "help:$help_forms" "man:$man_forms"; do
+[ -n "$deploy_forms" ] || { echo "no -o forms found in $deploy"; exit 1; }
+for pair in "help:$help_forms" "man:$man_forms" "deploy:$deploy_forms"; do
 	where=${pair%%:*}
 	forms=${pair#*:}
 	if [ "$forms" != "$expected" ]; then
@@ -63,4 +70,4 @@ for form in $expected; do
 	esac
 done
 echo "ok: hubfs mount --help and the man page agree on" $(echo "$listed" | wc -l) \
-	"options and" $(echo "$expected" | wc -l) "-o forms"
+	"options and" $(echo "$expected" | wc -l) "-o forms, which deploy.md lists too"
