@@ -134,9 +134,10 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
 
 /*
  * cache_read() that also calls @ready(@ctx) as soon as @buf holds all the
- * bytes asked for, when that is before the call returns: this thread
- * fetches the read's last block, and the bytes have arrived, not yet the
- * rest of the block. A reader's first byte then waits for its own bytes,
+ * bytes asked for (up to the object's end: the caller answers with no
+ * more), when that is before the call returns: the read's last block is
+ * being fetched, and the bytes have arrived, not yet the rest of the
+ * block. A reader's first byte then waits for its own bytes,
  * not for the block's 4 MiB. Never for a read of the object's last block
  * or one that would complete the object while the block arrives, nor for
  * block 0 before its first bytes are known not to be a Git-LFS pointer.
@@ -144,10 +145,11 @@ ssize_t cache_read(struct cache *c, const struct cache_key *key,
  * before this call hashes the whole object, while a chunk of the object
  * remains that no read was given (the read that serves the last of them
  * is told after the verdict): a failed hash is then this call's return
- * only. @ready runs on this thread, at most once, with no cache lock
- * held; from then on nothing more is written to @buf, so the caller may
- * hand it on (the mount answers with it while this call stores the block,
- * or hashes the object).
+ * only. @ready runs at most once, with no cache lock held, on the thread
+ * that has the bytes: this one, or the one fetching the block this read
+ * joined (so it must not wait long). From then on nothing more is written
+ * to @buf, so the caller may hand it on (the mount answers with it while
+ * this call stores the block, or hashes the object).
  */
 ssize_t cache_read_early(struct cache *c, const struct cache_key *key,
 			 const struct cache_source *src, void *buf, size_t len,

@@ -1941,23 +1941,32 @@ static void parked_remove(struct fs *fs, struct cache_job *job)
 		cache_job_put(job);
 }
 
-/*
- * Start @job's helper. When none can be had now, the watcher tries again
- * at its next round, unless the request was answered meanwhile: then the
- * helper's ref goes. Its caller had cleared helper_pending.
- */
-static void parked_start_helper(struct fs *fs, struct cache_job *job, bool say)
-{
-	bool taken;
-	int rc;
+/* How often, at most, a read parked with no helper to be had is logged. */
+#define NO_HELPER_LOG_MS 10000
 
-	/* Running from now on, for the watcher: a read it answers is kept for adoption. */
-	pthread_mutex_lock(&job->lock);
-	job->running = true;
-	pthread_mutex_unlock(&job->lock);
-	rc = fs_helper_try(fs, run_cache_job, job);
-	if (rc == 0)
-		return;
+/*
+ * Start @job's helper (with @try; without, as if none could be had: the
+ * round's last try failed). When none can be had now, the watcher tries
+ * again at its next round, unless the request was answered meanwhile:
+ * then the helper's ref goes. Its caller had cleared helper_pending.
+ * True when the helper started.
+ */
+static bool parked_start_helper(struct fs *fs, struct cache_job *job, bool say, bool try)
+{
+	static _Atomic int64_t said_ms;
+	int64_t now, last;
+	bool taken;
+	int rc = -EBUSY;
+
+	if (try) {
+		/* Running from now on, for the watcher: a read it answers is kept for adoption. */
+		pthread_mutex_lock(&job->lock);
+		job->running = true;
+		pthread_mutex_unlock(&job->lock);
+		rc = fs_helper_try(fs, run_cache_job, job);
+		if (rc == 0)
+			return true;
+	}
 	pthread_mutex_lock(&job->lock);
 	job->running = false;
 	taken = job->req == NULL;
@@ -1966,9 +1975,16 @@ static void parked_start_helper(struct fs *fs, struct cache_job *job, bool say)
 	if (taken) {
 		orphan_forget(fs, job); /* kept by the watcher meanwhile: it will never run */
 		cache_job_put(job);     /* the helper's, never started */
-	} else if (say)
-		log_warn("no helper thread to be had (%s); the read waits for one",
+		return false;
+	}
+	/* Once in a while: thousands of reads parked at the cap are one condition. */
+	now = time_mono_ms();
+	last = atomic_load(&said_ms);
+	if (say && (last == 0 || now - last >= NO_HELPER_LOG_MS) &&
+	    atomic_compare_exchange_strong(&said_ms, &last, now))
+		log_warn("no helper thread to be had (%s); reads wait for one",
 			 rc == -EBUSY ? "at the cap" : strerror(-rc));
+	return false;
 }
 
 /* Answer a parked read that stopped waiting, taken from @job by the watcher. */
@@ -2047,11 +2063,13 @@ static void parked_sweep(struct fs *fs, bool stopping)
 		parked_give_up(fs, job);
 		cache_job_put(job); /* the list's */
 	}
-	while (tries) {
+	/* After one start fails, the others of the round wait for the next. */
+	for (bool try = true; tries;) {
 		struct cache_job *job = tries;
 
 		tries = job->next_try;
-		parked_start_helper(fs, job, false);
+		if (!parked_start_helper(fs, job, false, try))
+			try = false;
 		cache_job_put(job); /* this round's */
 	}
 }
@@ -2193,7 +2211,7 @@ fresh:
 		cache_job_put(job);
 		goto wait_here;
 	}
-	parked_start_helper(fs, job, true);
+	parked_start_helper(fs, job, true, true);
 	return;
 
 wait_here:
