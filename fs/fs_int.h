@@ -133,6 +133,8 @@ struct fs_failed_read {
 
 /* How much longer a request waits than the work it started may take (fs/wait.c). */
 #define FS_WAIT_GRACE_MS 1000
+/* The largest write, and so the largest read request, the kernel sends (fs_op_init()). */
+#define FS_MAX_WRITE (1u << 20)
 
 /* The longest name a folder of the mount has (statfs's f_namemax): longer is ENAMETOOLONG. */
 #define FS_NAME_MAX 255
@@ -174,6 +176,11 @@ struct fs {
 	pthread_t loop_thread;       /* serve()'s, which runs the loop */
 	pthread_t stopper;           /* the thread that does that, when stopper_on */
 	bool stopper_on;
+	/* After the loop: the thread that answers what still comes (signals.c). */
+	pthread_t drainer;
+	bool drainer_on;
+	int drain_fd;                /* its own /dev/fuse descriptor; -1: none */
+	atomic_bool drain_stop;
 	pthread_mutex_t helpers_lock; /* guards n_helpers */
 	pthread_cond_t helpers_done; /* a helper ended */
 	unsigned n_helpers;          /* helper threads running (wait.c) */
@@ -436,11 +443,14 @@ void fs_inval_finish(struct fs *fs);
  * Drop the kernel's cached pages of @ino, soon, from a thread of its own:
  * inside the read that found the problem the kernel would wait for that
  * read's page locks, and behind the read-ahead's fetches for a stalled Hub.
- * Never lost: a drop pending for @ino widens to take this one in.
+ * Never lost: a drop pending for @ino widens to take this one in. None
+ * once the mount ends (fs_ending()): its pages go with it.
  */
 void fs_inval(struct fs *fs, fuse_ino_t ino);
 /* fs_inval() of the pages of [@off, @off + @len) only. */
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
+/* No drop pending, none in the kernel now. */
+bool fs_inval_quiet(struct fs *fs);
 
 /* ---- wait.c ---- */
 
@@ -461,6 +471,8 @@ bool fs_ending(struct fs *fs);
  */
 int fs_signals_set(void);
 void fs_signals_remove(void);
+/* In the parent that waits for the daemon's report: its signals end nothing. */
+void fs_signals_quiet(void);
 /*
  * On the thread that will run the session loop, after daemonizing: start
  * the thread that ends the mount on a signal. 0 or -errno. Once the loop
@@ -468,6 +480,14 @@ void fs_signals_remove(void);
  */
 int fs_stopper_start(struct fs *fs);
 void fs_stopper_stop(struct fs *fs);
+/*
+ * Once the session loop has returned: a thread answers every request the
+ * kernel still sends (ECONNABORTED), so that a notification waiting on a
+ * page of a queued READ ends; fs_drainer_stop() ends it, last, and closes
+ * its descriptor, the last hold on the connection.
+ */
+void fs_drainer_start(struct fs *fs);
+void fs_drainer_stop(struct fs *fs);
 
 /*
  * 0 while @w may go on waiting; -EINTR once the kernel interrupted its
@@ -502,6 +522,8 @@ int fs_helper_try(struct fs *fs, void (*fn)(struct fs *fs, void *arg), void *arg
  * (ops.c).
  */
 void fs_parked_stop(struct fs *fs);
+/* Have the watcher of parked reads look at them now: the mount ends (fs_ending()). */
+void fs_parked_wake(struct fs *fs);
 /*
  * How many helpers may run at once (fs->helpers_max), from the open files
  * allowed, after raising that limit to its hard one. Before the first

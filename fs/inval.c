@@ -40,6 +40,7 @@ struct fs_inval {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;         /* a drop was asked for, or stop */
 	struct drop *first, *last;   /* pending, oldest first */
+	bool busy;                   /* a drop is in the kernel now */
 	bool stop;
 	pthread_t thread;
 };
@@ -78,11 +79,13 @@ static void *inval_main(void *iv_)
 		iv->first = d->next;
 		if (!iv->first)
 			iv->last = NULL;
+		iv->busy = true;
 		pthread_mutex_unlock(&iv->lock);
 		/* Fails only when the kernel no longer knows the inode, or at the unmount. */
 		(void)fuse_lowlevel_notify_inval_inode(iv->fs->se, d->ino, d->off, d->len);
 		free(d);
 		pthread_mutex_lock(&iv->lock);
+		iv->busy = false;
 	}
 	pthread_mutex_unlock(&iv->lock);
 	return NULL;
@@ -165,12 +168,31 @@ void fs_inval_finish(struct fs *fs)
 	fs_inval_free(fs);
 }
 
+bool fs_inval_quiet(struct fs *fs)
+{
+	struct fs_inval *iv = fs->inval;
+	bool quiet;
+
+	if (!iv)
+		return true;
+	pthread_mutex_lock(&iv->lock);
+	quiet = !iv->first && !iv->busy;
+	pthread_mutex_unlock(&iv->lock);
+	return quiet;
+}
+
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 {
 	struct fs_inval *iv = fs->inval;
 	struct drop *d;
 
-	if (!iv)
+	/*
+	 * Not once the mount ends: a drop that meets a page of a READ lost as
+	 * the loop ends (libfuse cancels workers in their read) waits in the
+	 * kernel, and holds the connection open, for good. The pages go with
+	 * the mount (signals.c).
+	 */
+	if (!iv || fs_ending(fs))
 		return;
 	if (len < 0 || off < 0) {
 		off = 0;

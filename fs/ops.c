@@ -210,7 +210,7 @@ static void fs_op_init(void *fs_, struct fuse_conn_info *conn)
 	 * 1 MiB requests instead of 128 KiB cut the per-request cost of a
 	 * warm read several times.
 	 */
-	conn->max_write = 1u << 20;
+	conn->max_write = FS_MAX_WRITE;
 	/*
 	 * `ls -l` asks every file for its ACL (and its SELinux label). With
 	 * POSIX ACLs on, the kernel remembers "none" per inode instead of
@@ -621,7 +621,7 @@ void fs_refuse_object(struct fs *fs, const struct repo_snapshot *snap,
 	 * given: nobody is left to read them, and an error line at each such
 	 * unmount only alarmed. Nothing on disk is wrong (refuse_told()).
 	 */
-	if (atomic_load(&fs->stopping))
+	if (fs_ending(fs))
 		log_info("%s@%s:%s: not checked, the mount ended: %s", snap->repo_key, rev,
 			 entry->path, why[0] ? why : "verification failed");
 	else
@@ -924,7 +924,7 @@ static bool parked_read_again_due(struct fs *fs, struct cache_job *job, ssize_t 
 {
 	bool joined = job->adopted || job->cerr.joined_fetch_failed;
 
-	return n == -ETIMEDOUT && again < 3 && job->req && joined && !atomic_load(&fs->stopping) &&
+	return n == -ETIMEDOUT && again < 3 && job->req && joined && !fs_ending(fs) &&
 	       job->req_deadline_ms - hub_now_ms() > 2 * FS_WAIT_GRACE_MS;
 }
 
@@ -2088,9 +2088,16 @@ static void *parked_main(void *fs_)
 			time_cond_wait_ms(&fs->parked_cond, &fs->parked_lock, WATCH_MS);
 		stop = fs->parked_stop;
 		pthread_mutex_unlock(&fs->parked_lock);
-		parked_sweep(fs, stop || atomic_load(&fs->stopping));
+		parked_sweep(fs, stop || fs_ending(fs));
 	}
 	return NULL;
+}
+
+void fs_parked_wake(struct fs *fs)
+{
+	pthread_mutex_lock(&fs->parked_lock);
+	pthread_cond_broadcast(&fs->parked_cond);
+	pthread_mutex_unlock(&fs->parked_lock);
 }
 
 void fs_parked_stop(struct fs *fs)
@@ -2710,6 +2717,7 @@ static int daemon_detach(void)
 		char verdict = 1;
 		ssize_t n;
 
+		fs_signals_quiet(); /* a signal to the waiting parent does not end the daemon */
 		close(report[1]);
 		/* No byte: the child died first; its stderr said why. */
 		do
@@ -2825,6 +2833,7 @@ static struct fs *fs_create(const struct fs_options *opts, const struct fs_deps 
 	fs->env.cache = deps->cache;
 	fs->env.offline = deps->hub_config->offline;
 	fs->open_items.next = fs->open_items.prev = &fs->open_items;
+	fs->drain_fd = -1;
 	pthread_mutex_init(&fs->helpers_lock, NULL);
 	pthread_cond_init(&fs->helpers_done, NULL);
 	fs_helpers_size(fs);
@@ -2899,6 +2908,14 @@ static int serve(struct fs *fs, int *report)
 	}
 	fuse_loop_cfg_set_max_threads(loop, FUSE_MAX_THREADS);
 	fuse_loop_cfg_set_idle_threads(loop, FUSE_MAX_IDLE_THREADS);
+	/* Before the parent is told it went well, as the threads above. */
+	rc = fs_stopper_start(fs);
+	if (rc < 0) {
+		log_err("cannot start the thread that ends the mount on a signal: %s",
+			strerror(-rc));
+		fuse_loop_cfg_destroy(loop);
+		goto out;
+	}
 	if (*report >= 0) {
 		daemon_report(*report, true);
 		*report = -1;
@@ -2907,16 +2924,10 @@ static int serve(struct fs *fs, int *report)
 	log_info("mounted %s on %s (endpoint %s, cache %s)",
 		 fs->opts.repo ? fs->opts.repo : "the Hub", fs->opts.mountpoint,
 		 fs->deps.hub_config->offline ? "none: offline" : shown, cache_dir(fs->deps.cache));
-	rc = fs_stopper_start(fs);
-	if (rc < 0) {
-		log_err("cannot start the thread that ends the mount on a signal: %s",
-			strerror(-rc));
-		fuse_loop_cfg_destroy(loop);
-		goto out;
-	}
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
 	fs_stopper_stop(fs);
+	fs_drainer_start(fs); /* what the kernel still asks is answered, to the end */
 	fuse_loop_cfg_destroy(loop);
 out:
 	/* Fetches that nobody waits for any more end now, not at their deadline. */
@@ -2985,7 +2996,8 @@ int fs_run(const struct fs_options *opts, const struct fs_deps *deps)
 	if (rc >= 0)
 		rc = serve(fs, &report);
 	fuse_session_unmount(fs->se);
-	fs_inval_finish(fs); /* a drop the kernel held up ends with the unmount */
+	fs_inval_finish(fs); /* a drop the kernel held up ends as the READ it waits on is answered */
+	fs_drainer_stop(fs);
 out_signals:
 	fs_signals_remove();
 out_session:
