@@ -444,13 +444,17 @@ void fs_inval_finish(struct fs *fs);
  * inside the read that found the problem the kernel would wait for that
  * read's page locks, and behind the read-ahead's fetches for a stalled Hub.
  * Never lost: a drop pending for @ino widens to take this one in. None
- * once the mount ends (fs_ending()): its pages go with it.
+ * once fs_inval_close() closed the queue.
  */
 void fs_inval(struct fs *fs, fuse_ino_t ino);
 /* fs_inval() of the pages of [@off, @off + @len) only. */
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
-/* No drop pending, none in the kernel now. */
-bool fs_inval_quiet(struct fs *fs);
+/*
+ * Take no more drops, once none is pending or in the kernel (with @force:
+ * now). True when closed. For the end of the mount on a signal (signals.c),
+ * while the loop still answers the READs a drop in flight may wait on.
+ */
+bool fs_inval_close(struct fs *fs, bool force);
 
 /* ---- wait.c ---- */
 
@@ -467,12 +471,12 @@ bool fs_ending(struct fs *fs);
  * Handlers of SIGHUP, SIGINT and SIGTERM (where their disposition is the
  * default) that end the mount by way of fs_stopper_start()'s thread, and
  * SIGPIPE ignored, as libfuse's fuse_set_signal_handlers() does; one mount
- * per process. 0 or -errno. fs_signals_remove() puts the defaults back.
+ * per process. 0 or -errno. fs_signals_remove() puts the defaults back
+ * (the parent that waits for the daemon's report too: a signal ends it,
+ * not the daemon's mount).
  */
 int fs_signals_set(void);
 void fs_signals_remove(void);
-/* In the parent that waits for the daemon's report: its signals end nothing. */
-void fs_signals_quiet(void);
 /*
  * On the thread that will run the session loop, after daemonizing: start
  * the thread that ends the mount on a signal. 0 or -errno. Once the loop

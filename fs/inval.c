@@ -41,6 +41,7 @@ struct fs_inval {
 	pthread_cond_t wake;         /* a drop was asked for, or stop */
 	struct drop *first, *last;   /* pending, oldest first */
 	bool busy;                   /* a drop is in the kernel now */
+	bool closed;                 /* no drop is taken any more (fs_inval_close()) */
 	bool stop;
 	pthread_t thread;
 };
@@ -168,17 +169,19 @@ void fs_inval_finish(struct fs *fs)
 	fs_inval_free(fs);
 }
 
-bool fs_inval_quiet(struct fs *fs)
+bool fs_inval_close(struct fs *fs, bool force)
 {
 	struct fs_inval *iv = fs->inval;
-	bool quiet;
+	bool closed;
 
 	if (!iv)
 		return true;
 	pthread_mutex_lock(&iv->lock);
-	quiet = !iv->first && !iv->busy;
+	if (force || (!iv->first && !iv->busy))
+		iv->closed = true;
+	closed = iv->closed;
 	pthread_mutex_unlock(&iv->lock);
-	return quiet;
+	return closed;
 }
 
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
@@ -186,19 +189,23 @@ void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 	struct fs_inval *iv = fs->inval;
 	struct drop *d;
 
-	/*
-	 * Not once the mount ends: a drop that meets a page of a READ lost as
-	 * the loop ends (libfuse cancels workers in their read) waits in the
-	 * kernel, and holds the connection open, for good. The pages go with
-	 * the mount (signals.c).
-	 */
-	if (!iv || fs_ending(fs))
+	if (!iv)
 		return;
 	if (len < 0 || off < 0) {
 		off = 0;
 		len = 0;
 	}
 	pthread_mutex_lock(&iv->lock);
+	/*
+	 * Not once closed, as the loop ends on a signal: a drop that meets a
+	 * page of a READ lost then (libfuse cancels its workers in their
+	 * read) waits in the kernel, holding the connection open, for good.
+	 * Checked under the lock that the close takes once the queue is empty.
+	 */
+	if (iv->closed) {
+		pthread_mutex_unlock(&iv->lock);
+		return;
+	}
 	for (d = iv->first; d; d = d->next) {
 		if (d->ino == ino) {
 			widen(d, off, len);

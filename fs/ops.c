@@ -2717,7 +2717,7 @@ static int daemon_detach(void)
 		char verdict = 1;
 		ssize_t n;
 
-		fs_signals_quiet(); /* a signal to the waiting parent does not end the daemon */
+		fs_signals_remove(); /* a signal ends the waiting parent, not the daemon's mount */
 		close(report[1]);
 		/* No byte: the child died first; its stderr said why. */
 		do

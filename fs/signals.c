@@ -124,15 +124,6 @@ void fs_signals_remove(void)
 	}
 }
 
-void fs_signals_quiet(void)
-{
-	int fd = stop_pipe[1];
-
-	stop_pipe[1] = -1; /* the handler's write fails: the daemon keeps its copy */
-	if (fd >= 0)
-		close(fd);
-}
-
 bool fs_ending(struct fs *fs)
 {
 	return atomic_load(&fs->ending) || atomic_load(&fs->stopping) ||
@@ -172,7 +163,8 @@ static void *stopper_main(void *fs_)
 	 */
 	until = time_mono_ms() + fs->deps.hub_config->op_timeout_ms + FS_WAIT_GRACE_MS;
 	for (int64_t said = time_mono_ms() + PUSHES_SAY_MS;
-	     (atomic_load(&fs->n_pushing) > 0 || !fs_inval_quiet(fs)) && time_mono_ms() < until;
+	     (atomic_load(&fs->n_pushing) > 0 || !fs_inval_close(fs, false)) &&
+	     time_mono_ms() < until;
 	     sleep_ms(5)) {
 		if (said && time_mono_ms() >= said) {
 			log_warn("%u pushes into the page cache (or a drop of pages) still run %d ms "
@@ -181,6 +173,10 @@ static void *stopper_main(void *fs_)
 			said = 0;
 		}
 	}
+	if (atomic_load(&fs->n_pushing) > 0 || !fs_inval_close(fs, true))
+		log_err("pushes into the page cache or a drop of pages still run after %.0f s: "
+			"the mount may not end until its readers close their files",
+			(fs->deps.hub_config->op_timeout_ms + FS_WAIT_GRACE_MS) / 1000.0);
 	fuse_session_exit(fs->se);
 	/*
 	 * The loop's thread sleeps in sem_wait(), which a signal interrupts;
@@ -291,6 +287,14 @@ void fs_drainer_start(struct fs *fs)
 	fs->drain_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (fs->drain_fd < 0)
 		return;
+	/*
+	 * A request may leave the queue between poll() and read() (its
+	 * reader killed, an INTERRUPT whose READ was answered): a blocking
+	 * read would then wait for the next, which may never come. Shared
+	 * with libfuse's descriptor, which after the loop only writes.
+	 */
+	if (fcntl(fs->drain_fd, F_SETFL, fcntl(fs->drain_fd, F_GETFL) | O_NONBLOCK) != 0)
+		log_warn("cannot make the drainer's descriptor non-blocking: %s", strerror(errno));
 	atomic_store(&fs->drain_stop, false);
 	if (pthread_create(&fs->drainer, NULL, drainer_main, fs) != 0) {
 		log_warn("no thread to answer the requests after the end: a drop of pages "
