@@ -1873,6 +1873,12 @@ static bool read_answer(const struct read_ctx *rd, ssize_t n, char *buf,
 		iobuf_free(buf, rd->size);
 		return false;
 	}
+	/*
+	 * A refusal the mount's end made (a transfer it cancelled after
+	 * readers were given part of a block): the mount went, not the data.
+	 */
+	if (n == -EBADMSG && fs_ending(fs))
+		n = -ECANCELED;
 	if (n < 0) {
 		if (n == -EBADMSG) {
 			/* Every open file of it: another may hold unverified blocks. */
