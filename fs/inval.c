@@ -146,11 +146,13 @@ void fs_inval_stop(struct fs *fs)
 	pthread_cond_signal(&iv->wake);
 	pthread_mutex_unlock(&iv->lock);
 	/*
-	 * A drop in the kernel waits for the page locks of reads still queued
-	 * there, which nobody answers once the session loop has ended (a
-	 * SIGTERM): joined without a bound, the stop would wait for the
-	 * unmount that comes after it. Past the bound the thread is joined
-	 * after the unmount has aborted those reads (fs_inval_finish()).
+	 * A drop in the kernel waits for the page locks of reads queued there.
+	 * On a signal the queue was closed empty before the loop ended
+	 * (fs_inval_close()), and after it the drainer answers what is still
+	 * queued (signals.c); a READ libfuse lost as its loop ended is only
+	 * aborted once every descriptor of the connection is closed. So the
+	 * wait is bounded, and past it the thread is joined after the unmount
+	 * (fs_inval_finish()).
 	 */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += INVAL_STOP_WAIT_MS / 1000;
