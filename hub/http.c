@@ -721,26 +721,33 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 	return 0;
 }
 
-bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
-			   size_t size)
+/* Copy @key's unexpired location into @out; an expired one is forgotten. loc_lock held. */
+static bool location_find(struct hub_client *c, const char *key, char *out, size_t size)
 {
-	bool found = false;
 	int64_t now = now_secs();
 
-	pthread_mutex_lock(&c->loc_lock);
 	for (size_t i = 0; i < HUB_LOCATION_CACHE; i++) {
 		struct location_entry *e = &c->locs[i];
 
 		if (e->key[0] && strcmp(e->key, key) == 0) {
 			if (e->expires > now && strlen(e->url) < size) {
 				memcpy(out, e->url, strlen(e->url) + 1);
-				found = true;
-			} else {
-				e->key[0] = '\0';
+				return true;
 			}
-			break;
+			e->key[0] = '\0';
+			return false;
 		}
 	}
+	return false;
+}
+
+bool hub_http_location_get(struct hub_client *c, const char *key, char *out,
+			   size_t size)
+{
+	bool found;
+
+	pthread_mutex_lock(&c->loc_lock);
+	found = location_find(c, key, out, size);
 	pthread_mutex_unlock(&c->loc_lock);
 	return found;
 }
@@ -776,12 +783,18 @@ bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 	*claimed = false;
 	if (thread_deadline_ms && thread_deadline_ms < until)
 		until = thread_deadline_ms;
+	pthread_mutex_lock(&c->loc_lock);
 	for (;;) {
 		int64_t now;
 
-		if (hub_http_location_get(c, key, out, size))
+		/*
+		 * Looked up under the lock that the check below takes: a resolve
+		 * that put its location and let go in between would be made again.
+		 */
+		if (location_find(c, key, out, size)) {
+			pthread_mutex_unlock(&c->loc_lock);
 			return true;
-		pthread_mutex_lock(&c->loc_lock);
+		}
 		if (resolving_slot(c, h) < 0) {
 			/*
 			 * Nobody is: this thread resolves it, if there is room to
@@ -805,7 +818,6 @@ bool hub_http_location_wait(struct hub_client *c, const char *key, char *out,
 		}
 		/* In slices, so that a cancel is seen: it does not signal. */
 		time_cond_wait_ms(&c->loc_changed, &c->loc_lock, until - now < 100 ? until - now : 100);
-		pthread_mutex_unlock(&c->loc_lock);
 		waited = true;
 	}
 }

@@ -381,6 +381,66 @@ static void test_location_wait(void **state)
 	hub_client_free(c);
 }
 
+struct racer {
+	struct hub_client *c;
+	pthread_barrier_t *start;
+	char key[64];
+	int resolves, found;
+};
+
+/* One transfer's start: the location, or resolve it (put it, let go) at once. */
+static void *race_for_location(void *r_)
+{
+	struct racer *r = r_;
+	char out[256];
+	bool claimed;
+
+	pthread_barrier_wait(r->start);
+	if (hub_http_location_wait(r->c, r->key, out, sizeof(out), &claimed)) {
+		r->found++;
+	} else if (claimed) {
+		r->resolves++;
+		hub_http_location_put(r->c, r->key, "https://cdn/x");
+		hub_http_location_release(r->c, r->key);
+	}
+	return NULL;
+}
+
+/*
+ * Two transfers of one file start at once, many times over: each time
+ * exactly one resolves and the other takes its location. A lookup and the
+ * check for a resolve in flight made apart let the second one in between
+ * a put and its let-go resolve again (a CI run of t4000 saw 2 resolves).
+ */
+static void test_location_wait_race(void **state)
+{
+	static char endpoint[] = "http://127.0.0.1:9";
+	struct hub_config cfg = { .endpoint = endpoint, .op_timeout_ms = 10000 };
+	struct racer a = { 0 }, b = { 0 };
+	pthread_barrier_t start;
+	struct hub_client *c;
+	pthread_t ta, tb;
+	int rounds = 20000;
+
+	(void)state;
+	assert_int_equal(hub_client_new(&cfg, &c), 0);
+	assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+	a.c = b.c = c;
+	a.start = b.start = &start;
+	for (int i = 0; i < rounds; i++) {
+		snprintf(a.key, sizeof(a.key), "http://h/m/resolve/abc/f%d", i);
+		memcpy(b.key, a.key, sizeof(a.key));
+		assert_int_equal(pthread_create(&ta, NULL, race_for_location, &a), 0);
+		assert_int_equal(pthread_create(&tb, NULL, race_for_location, &b), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		assert_int_equal(a.resolves + b.resolves, i + 1);
+		assert_int_equal(a.found + b.found, i + 1);
+	}
+	pthread_barrier_destroy(&start);
+	hub_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_status_line),
 		cmocka_unit_test(test_location_expiry),
 		cmocka_unit_test(test_location_wait),
+		cmocka_unit_test(test_location_wait_race),
 		cmocka_unit_test(test_error_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
