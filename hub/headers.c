@@ -108,30 +108,42 @@ int hub_parse_link_next(const char *value, char *out, size_t size)
 	return 0;
 }
 
-long hub_parse_ratelimit_reset(const char *value)
+/* The value of @value's parameter named exactly @name (`"api";r=0;t=12`), or -1. */
+static long ratelimit_param(const char *value, char name)
 {
-	const char *t = value;
+	const char *p = value;
 
-	/* `"api";r=0;t=12`: find a parameter named exactly t. */
-	while ((t = strchr(t, ';')) != NULL) {
-		t++;
-		while (*t == ' ')
-			t++;
-		if (t[0] == 't' && t[1] == '=') {
-			uint64_t secs;
+	while ((p = strchr(p, ';')) != NULL) {
+		p++;
+		while (*p == ' ')
+			p++;
+		if (p[0] == name && p[1] == '=') {
+			uint64_t n;
 			char tmp[16];
-			size_t n = strcspn(t + 2, ";, ");
+			size_t len = strcspn(p + 2, ";, ");
 
-			if (n == 0 || n >= sizeof(tmp))
+			if (len == 0 || len >= sizeof(tmp))
 				return -1;
-			memcpy(tmp, t + 2, n);
-			tmp[n] = '\0';
-			if (hub_parse_u64(tmp, 86400 * 7, &secs) < 0)
+			memcpy(tmp, p + 2, len);
+			tmp[len] = '\0';
+			if (hub_parse_u64(tmp, 86400 * 7, &n) < 0)
 				return -1;
-			return (long)secs;
+			return (long)n;
 		}
 	}
 	return -1;
+}
+
+long hub_parse_ratelimit_reset(const char *value)
+{
+	/*
+	 * Only a quota used up (r=0) resets at t, as huggingface_hub reads
+	 * it: a 429 with requests left comes from another limit, and t (the
+	 * window's end, minutes away) says nothing of when to try again.
+	 */
+	if (ratelimit_param(value, 'r') != 0)
+		return -1;
+	return ratelimit_param(value, 't');
 }
 
 int hub_normalize_etag(const char *value, char *out, size_t size)

@@ -105,7 +105,7 @@ struct hub_content_range {
 };
 int hub_parse_content_range(const char *value, struct hub_content_range *out);
 
-/* `"api";r=0;t=12`: the t= value in seconds, or -1. */
+/* `"api";r=0;t=12`: when a quota used up (r=0) resets, t= in seconds; else -1. */
 long hub_parse_ratelimit_reset(const char *value);
 
 /* Strip W/ and quotes from an ETag into @out; 0, or -EPROTO if not hex. */

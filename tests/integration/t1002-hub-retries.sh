@@ -55,6 +55,19 @@ expect_eq "429 200" "$(hub_fields status "path~$TREE")" \
 	"two requests: 429, then 200"
 fakehub_ctl DELETE log >/dev/null
 
+# --- a 429 with requests left is another limit's: the backoff, not the quota's reset ---
+# The fake Hub's RateLimit on it says r=<left>;t=<the window's end, up to
+# 300 s>: read as a used-up quota, the listing failed at once ("the quota
+# resets in N s") under a 5 s cap, or waited out the window.
+fault '{"kind": "status", "code": 429, "glob": "'"$TREE"'", "count": 1}'
+start=$(now_cs)
+HUBFS_MAX_RETRY_WAIT=5 "$H" ls hubfs-test/tiny-model >/dev/null 2>"$T/err"
+expect_eq 0 "$?" "a 429 with requests left is retried after the backoff"
+check "... soon ($(secs_since "$start") s)" less_than_since "$start" 5
+check "... and nothing speaks of a quota" sh -c '! grep -q quota "$0"' "$T/err"
+expect_eq "429 200" "$(hub_fields status "path~$TREE")" "two requests: 429, then 200"
+fakehub_ctl DELETE log >/dev/null
+
 # --- 429 with a reset longer than we accept: fail now, say when ---
 fault '{"kind": "rate_limit", "reset_seconds": 600, "glob": "'"$TREE"'", "count": -1}'
 start=$(now_cs)

@@ -90,7 +90,11 @@ static void test_numbers_and_etags(void **state)
 	assert_int_equal(hub_normalize_etag("", etag, sizeof(etag)), -EPROTO);
 
 	assert_int_equal(hub_parse_ratelimit_reset("\"api\";r=0;t=12"), 12);
-	assert_int_equal(hub_parse_ratelimit_reset("\"resolvers\";r=2999;t=172"), 172);
+	assert_int_equal(hub_parse_ratelimit_reset("\"resolvers\"; r=0; t=172"), 172);
+	/* Requests left: the 429 is another limit's, t is only the window's end. */
+	assert_int_equal(hub_parse_ratelimit_reset("\"resolvers\";r=2999;t=172"), -1);
+	assert_int_equal(hub_parse_ratelimit_reset("\"api\";t=12"), -1);
+	assert_int_equal(hub_parse_ratelimit_reset("\"api\";r=x;t=12"), -1);
 	assert_int_equal(hub_parse_ratelimit_reset("\"api\";r=5"), -1);
 	assert_int_equal(hub_parse_ratelimit_reset("\"api\";t=x"), -1);
 	assert_int_equal(hub_parse_ratelimit_reset(""), -1);
