@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/digest.h"
+#include "util/hash.h"
 #include "util/log.h"
 #include "util/path.h"
 
@@ -364,8 +365,13 @@ typedef int (*page_fn)(void *ctx, const struct buf *body, struct hub_error *err)
  * GET @first_url and every page its `Link: <…>; rel="next"` headers lead
  * to, handing each body to @parse, one page in memory at a time. The next
  * page gets our token, so it must be on the endpoint's own origin; a link
- * elsewhere, a link to the same page, or more than MAX_PAGES pages is an
- * invalid answer. Returns 0 or -errno.
+ * elsewhere, a link back to a page already fetched, or more than MAX_PAGES
+ * pages is an invalid answer. The deadline is per page: each page that
+ * arrives gives the next the time the first had, so that a listing of a
+ * few hundred thousand files (hundreds of pages, a second each on the Hub)
+ * ends when the Hub stops answering, not at --op-timeout whatever it does.
+ * The mount lists on threads of their own, which its requests wait for
+ * within their own deadlines. Returns 0 or -errno.
  */
 static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 		     const char *path, const char *first_url, page_fn parse,
@@ -374,6 +380,10 @@ static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 	struct http_exchange *x;
 	struct buf body;
 	char next[HUB_MAX_URL];
+	/* A loop of links, seen with Brent's method: one earlier page to compare. */
+	uint64_t looked_back = hash_fnv1a_str(HASH_FNV1A_START, first_url);
+	unsigned since_look = 0, look_span = 1;
+	int64_t per_page = hub_http_deadline() - hub_now_ms();
 	int rc;
 
 	if (strlen(first_url) >= sizeof(next))
@@ -395,12 +405,21 @@ static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 		}
 		if (!x->link[0] || !hub_parse_link_next(x->link, next, sizeof(next)))
 			break;
+		uint64_t h = hash_fnv1a_str(HASH_FNV1A_START, next);
+
 		if (!hub_http_is_same_origin(c, next) || strcmp(next, x->url) == 0 ||
-		    page + 1 >= MAX_PAGES) {
+		    h == looked_back || page + 1 >= MAX_PAGES) {
 			rc = hub_fail(err, -EPROTO, 0,
 				      "the Hub sent an invalid next-page link");
 			break;
 		}
+		if (++since_look == look_span) {
+			looked_back = h;
+			since_look = 0;
+			look_span *= 2;
+		}
+		if (per_page > 0 && hub_now_ms() + per_page > hub_http_deadline())
+			hub_deadline_set(hub_now_ms() + per_page);
 		hub_http_exchange_release(x);
 	}
 	buf_release(&body);

@@ -424,6 +424,7 @@ class App:
         self.lock = threading.Lock()
         self.config = {"cdn_auth": args.cdn_auth, "page_size": args.page_size,
                        "quota": args.quota, "url_ttl": args.url_ttl, "link_base": "",
+                       "link_loop": 0,
                        "latency_ms": args.latency_ms, "cdn_rate": args.cdn_rate,
                        "cdn_total_rate": args.cdn_total_rate,
                        "cdn_max_active": args.cdn_max_active,
@@ -1909,6 +1910,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         extra = []
         if start + limit < len(pool) and page:
             cur = base64.urlsafe_b64encode(page[-1].encode("utf-8")).decode()
+            if app.cfg("link_loop") and start >= 2 * limit:
+                # A test knob: the third page links back to the second, for good.
+                cur = base64.urlsafe_b64encode(pool[limit - 1].encode("utf-8")).decode()
             url = "%s%s?expand=%s&recursive=%s&limit=%d&cursor=%s" % (
                 self.link_base(), self.raw_path, "true" if expand else "false",
                 "true" if recursive else "false", limit, urllib.parse.quote(cur, safe=""))

@@ -62,6 +62,33 @@ check "... within the 2 s deadline (+1 s)" within 3
 check "... after more than one try (5xx is worth retrying)" test "$(hub_count "path~$TREE")" -gt 1
 fakehub_ctl DELETE faults >/dev/null
 
+# --- a listing's deadline is per page: a long one that keeps coming ends ---
+# big-dataset's 3,065 files and their folders in pages of 200, each 0.25 s
+# late: about 4 s in all, against a 2 s --op-timeout. One deadline for all
+# the pages failed it (a few hundred thousand files on the Hub, hundreds of
+# pages, could never be listed); each page has its own now.
+BIGTREE='/api/datasets/hubfs-test/big-dataset/tree/*'
+"$H" ls -R datasets/hubfs-test/big-dataset >"$T/tree-want"
+fakehub_ctl POST config '{"page_size": 200}' >/dev/null
+fakehub_ctl DELETE log >/dev/null
+fault '{"kind": "delay", "glob": "'"$BIGTREE"'", "seconds": 0.25, "count": -1}'
+timed timeout 60 "$H" ls -R --op-timeout 2 datasets/hubfs-test/big-dataset
+expect_eq 0 "$RC" "a listing of $(wc -l <"$T/tree-want") entries, 0.25 s a page, --op-timeout 2: it ends, listed"
+check "... every entry" cmp -s "$T/tree-want" "$T/out"
+pages=$(hub_count "path~$BIGTREE")
+check "... in pages of 200 ($pages)" test "$pages" -ge 16
+check "... longer than the deadline in all ($SECS s)" test "$(echo "$SECS > 2" | bc)" = 1
+fakehub_ctl DELETE faults >/dev/null
+# A loop of pages (the third links back to the second, for good) ends at
+# once as an invalid answer, not at a deadline that each page pushes on.
+fakehub_ctl POST config '{"link_loop": 1}' >/dev/null
+fakehub_ctl DELETE log >/dev/null
+timed timeout 60 "$H" ls -R --op-timeout 2 datasets/hubfs-test/big-dataset
+expect_eq 5 "$RC" "a loop of next-page links: exit 5"
+check "... saying so" grep -q "invalid next-page link" "$T/err"
+check "... after a few pages ($(hub_count "path~$BIGTREE"))" test "$(hub_count "path~$BIGTREE")" -le 6
+fakehub_ctl POST config '{"link_loop": 0, "page_size": 1000}' >/dev/null
+
 # --- a download of 3,000 files against a Hub that answers nothing: each
 # transfer is bounded, but one by one they took ~96 minutes to fail with
 # the defaults (3,065 files). Once a whole --op-timeout passed with no byte
