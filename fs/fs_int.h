@@ -450,9 +450,10 @@ void fs_inval(struct fs *fs, fuse_ino_t ino);
 /* fs_inval() of the pages of [@off, @off + @len) only. */
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
 /*
- * Take no more drops, once none is pending or in the kernel (with @force:
- * now). True when closed. For the end of the mount on a signal (signals.c),
- * while the loop still answers the READs a drop in flight may wait on.
+ * Take no more drops, once none is pending or in the kernel; with @force
+ * now, the pending ones given up unsent. True when it closed with none
+ * pending or in the kernel. For the end of the mount on a signal
+ * (signals.c), while the loop still answers the READs a drop may wait on.
  */
 bool fs_inval_close(struct fs *fs, bool force);
 

@@ -174,16 +174,32 @@ void fs_inval_finish(struct fs *fs)
 bool fs_inval_close(struct fs *fs, bool force)
 {
 	struct fs_inval *iv = fs->inval;
-	bool closed;
+	struct drop *unsent = NULL;
+	bool idle;
 
 	if (!iv)
 		return true;
 	pthread_mutex_lock(&iv->lock);
-	if (force || (!iv->first && !iv->busy))
+	idle = !iv->first && !iv->busy;
+	if (idle || force)
 		iv->closed = true;
-	closed = iv->closed;
+	if (force) {
+		/*
+		 * Not sent after the loop, which answers the READs a drop may
+		 * wait on, has ended: such a drop would hold the thread (and
+		 * the connection) for good. The mount's pages go with it.
+		 */
+		unsent = iv->first;
+		iv->first = iv->last = NULL;
+	}
 	pthread_mutex_unlock(&iv->lock);
-	return closed;
+	while (unsent) {
+		struct drop *d = unsent;
+
+		unsent = d->next;
+		free(d);
+	}
+	return idle;
 }
 
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)

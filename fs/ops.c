@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2706,14 +2707,27 @@ static int daemon_detach(void)
 	int report[2], rc;
 	pid_t pid;
 
+	sigset_t stops, before;
+
 	if (pipe2(report, O_CLOEXEC) < 0) {
 		rc = -errno;
 		log_err("cannot go to the background: pipe: %s", strerror(-rc));
 		return rc;
 	}
+	/*
+	 * Until the parent has put the default handlers back, a stop signal
+	 * to it would run ours, which writes to the stopper's pipe that both
+	 * processes hold: the daemon's mount would end, the parent live on.
+	 */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGHUP);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stops, &before);
 	pid = fork();
 	if (pid < 0) {
 		rc = -errno;
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
 		log_err("cannot go to the background: fork: %s", strerror(-rc));
 		close(report[0]);
 		close(report[1]);
@@ -2724,6 +2738,7 @@ static int daemon_detach(void)
 		ssize_t n;
 
 		fs_signals_remove(); /* a signal ends the waiting parent, not the daemon's mount */
+		pthread_sigmask(SIG_SETMASK, &before, NULL);
 		close(report[1]);
 		/* No byte: the child died first; its stderr said why. */
 		do
@@ -2731,6 +2746,7 @@ static int daemon_detach(void)
 		while (n < 0 && errno == EINTR);
 		_exit(n == 1 && verdict == 0 ? 0 : 1);
 	}
+	pthread_sigmask(SIG_SETMASK, &before, NULL); /* what came to the parent stays there */
 	close(report[0]);
 	if (setsid() < 0 || chdir("/") < 0) {
 		rc = -errno;
@@ -2932,12 +2948,14 @@ static int serve(struct fs *fs, int *report)
 		 fs->deps.hub_config->offline ? "none: offline" : shown, cache_dir(fs->deps.cache));
 	rc = fuse_session_loop_mt(fs->se, loop);
 	rc = rc < 0 ? rc : 0;
+	/* Before anything else: the loop's end resets the session's "exited" (fs_ending()). */
+	atomic_store(&fs->stopping, true);
 	fs_stopper_stop(fs);
 	fs_drainer_start(fs); /* what the kernel still asks is answered, to the end */
 	fuse_loop_cfg_destroy(loop);
 out:
 	/* Fetches that nobody waits for any more end now, not at their deadline. */
-	atomic_store(&fs->stopping, true);
+	atomic_store(&fs->stopping, true); /* again, for a start that failed */
 	hub_client_cancel(fs->deps.hub);
 	/*
 	 * And nobody waits for a place in the window any more: a Retry-After

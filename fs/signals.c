@@ -162,9 +162,13 @@ static void *stopper_main(void *fs_)
 	 * wait is bounded by a request's, and said after PUSHES_SAY_MS.
 	 */
 	until = time_mono_ms() + fs->deps.hub_config->op_timeout_ms + FS_WAIT_GRACE_MS;
+	/*
+	 * Not once the loop ended by itself (an unmount as the signal came):
+	 * nobody answers those READs until the drainer starts, after this.
+	 */
 	for (int64_t said = time_mono_ms() + PUSHES_SAY_MS;
 	     (atomic_load(&fs->n_pushing) > 0 || !fs_inval_close(fs, false)) &&
-	     time_mono_ms() < until;
+	     !atomic_load(&fs->loop_ended) && time_mono_ms() < until;
 	     sleep_ms(5)) {
 		if (said && time_mono_ms() >= said) {
 			log_warn("%u pushes into the page cache (or a drop of pages) still run %d ms "
@@ -173,7 +177,8 @@ static void *stopper_main(void *fs_)
 			said = 0;
 		}
 	}
-	if (atomic_load(&fs->n_pushing) > 0 || !fs_inval_close(fs, true))
+	if ((!fs_inval_close(fs, true) || atomic_load(&fs->n_pushing) > 0) &&
+	    !atomic_load(&fs->loop_ended))
 		log_err("pushes into the page cache or a drop of pages still run after %.0f s: "
 			"the mount may not end until its readers close their files",
 			(fs->deps.hub_config->op_timeout_ms + FS_WAIT_GRACE_MS) / 1000.0);
