@@ -36,6 +36,7 @@
 #include "util/digest.h"
 #include "util/hash.h"
 #include "util/log.h"
+#include "util/path.h"
 #include "util/time.h"
 
 #define SHA_TIMEOUT_SECS 86400.0 /* what a commit shows never changes */
@@ -1464,7 +1465,7 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 {
 	struct repo_snapshot *snap = NULL;
 	const struct repo_entry *e;
-	char path[4096], id[300];
+	char path[PATH_REPO_MAX + 1], id[300];
 	uint32_t dir;
 	int rc;
 

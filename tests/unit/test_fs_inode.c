@@ -34,9 +34,32 @@ struct fx {
 	size_t base; /* nodes of an fs nobody looked into */
 };
 
+/* The longest path a listing may hold (PATH_REPO_MAX): 17 names of 240 bytes. */
+#define LONG_DEPTH 17
+#define LONG_NAME 240
+
+static void long_name(char *out, int level)
+{
+	memset(out, 'a' + level, LONG_NAME);
+	out[LONG_NAME] = '\0';
+}
+
+static char *long_path(void)
+{
+	char *p = malloc(LONG_DEPTH * (LONG_NAME + 1));
+
+	assert_non_null(p);
+	for (int k = 0; k < LONG_DEPTH; k++) {
+		long_name(p + k * (LONG_NAME + 1), k);
+		p[k * (LONG_NAME + 1) + LONG_NAME] = k + 1 < LONG_DEPTH ? '/' : '\0';
+	}
+	assert_int_equal(strlen(p), 4096);
+	return p;
+}
+
 static void store_repo(const char *root)
 {
-	size_t n = WIDE + 3, i = 0;
+	size_t n = WIDE + 4, i = 0;
 	struct cache_file_entry *e = calloc(n, sizeof(*e));
 	char **paths = calloc(n, sizeof(*paths));
 
@@ -52,6 +75,7 @@ static void store_repo(const char *root)
 	paths[i] = strdup("a.txt");
 	paths[i + 1] = strdup("sub/x.bin");
 	paths[i + 2] = strdup("sub/deeper/y.bin");
+	paths[i + 3] = long_path();
 	for (size_t k = i; k < n; k++) {
 		e[k].path = paths[k];
 		e[k].size = 10 * k;
@@ -273,6 +297,37 @@ static void test_invent_nothing(void **state)
 	assert_int_equal(fs_node_count(&f->fs), f->base);
 }
 
+/*
+ * A file at the longest path a listing may hold is found as it is listed:
+ * its lookup built the path in a buffer a byte short (ENAMETOOLONG).
+ */
+static void test_longest_path(void **state)
+{
+	struct fx *f = *state;
+	struct fs_node *nodes[LONG_DEPTH + 2];
+	char name[LONG_NAME + 1];
+	int n = 0;
+
+	nodes[n++] = look(f, root(f), "acme");
+	nodes[n++] = look(f, nodes[0], "wide");
+	char *want = long_path();
+	const struct repo_entry *e;
+
+	for (int k = 0; k < LONG_DEPTH; k++) {
+		long_name(name, k);
+		nodes[n] = look(f, nodes[n - 1], name);
+		n++;
+	}
+	assert_int_equal(nodes[n - 1]->kind, NODE_ENTRY);
+	e = &nodes[n - 1]->snap->entries[nodes[n - 1]->entry];
+	assert_false(e->is_dir);
+	assert_string_equal(e->path, want);
+	free(want);
+	while (n > 0)
+		fs_node_forget(&f->fs, nodes[--n], 1);
+	assert_int_equal(fs_node_count(&f->fs), f->base);
+}
+
 /* Lookups and forgets of the same names from many threads agree. */
 struct walker {
 	struct fx *f;
@@ -321,6 +376,7 @@ int main(void)
 		T(test_child_holds_parent),
 		T(test_inode_numbers),
 		T(test_invent_nothing),
+		T(test_longest_path),
 		T(test_concurrent_lookup_forget),
 	};
 
