@@ -74,7 +74,7 @@ static int transport_error(struct hub_client *c, int rc,
 	switch (rc) {
 	case -EHOSTUNREACH:
 		return hub_fail(err, rc, 0, "cannot connect to %s (endpoint %s): %s",
-				shown, c->cfg.endpoint, x->transport_error);
+				shown, c->endpoint_shown, x->transport_error);
 	case -ETIMEDOUT:
 		return hub_fail(err, rc, 0, "timed out talking to %s after %u retries: %s",
 				shown, retries, x->transport_error);
@@ -111,7 +111,7 @@ static int http_failure(struct hub_client *c, const struct api_call *call,
 		.hub_code = x->error_code,
 		.hub_message = x->error_message,
 		.had_token = c->auth_header != NULL,
-		.endpoint = c->cfg.endpoint,
+		.endpoint = c->endpoint_shown, /* shown to people: no password */
 		.repo = call->repo,
 		.path = call->path,
 		.retries = retries,

@@ -38,6 +38,7 @@ int hub_client_new(const struct hub_config *cfg, struct hub_client **out)
 	c->locs = calloc(HUB_LOCATION_CACHE, sizeof(*c->locs));
 	if (!c->cfg.endpoint || !c->locs)
 		goto fail;
+	hub_http_redact_url(c->cfg.endpoint, c->endpoint_shown, sizeof(c->endpoint_shown));
 	if (cfg->token) {
 		size_t n = strlen(cfg->token) + sizeof("Authorization: Bearer ");
 

@@ -79,6 +79,7 @@ struct location_entry {
 struct hub_client {
 	struct hub_config cfg;      /* own copies; the token is a secret */
 	char origin[512];           /* "scheme://host:port" of the endpoint */
+	char endpoint_shown[512];   /* the endpoint for messages: a user:password as "***" */
 	char *auth_header;          /* "Authorization: Bearer ..." or NULL */
 
 	pthread_mutex_t pool_lock;  /* protects pool and pool_len */

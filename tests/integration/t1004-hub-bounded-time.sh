@@ -14,6 +14,11 @@ timed "$H" ls --endpoint http://127.0.0.1:9 hubfs-test/tiny-model
 expect_eq 5 "$RC" "connection refused: exit 5"
 check "... within 2 s (no retries, no backoff)" within 2
 check "... the message names the endpoint" grep -q "cannot connect to http://127.0.0.1:9" "$T/err"
+# A password in the endpoint's URL is shown as stars, in every message.
+timed "$H" ls --endpoint http://mirror-user:s3cret-pw@127.0.0.1:9 hubfs-test/tiny-model
+expect_eq 5 "$RC" "an endpoint with a user and password, refused: exit 5"
+check "... the message names it, password as stars" grep -q "(endpoint http://\*\*\*@127.0.0.1:9)" "$T/err"
+check "... and nowhere in clear" sh -c '! grep -q s3cret-pw "$0"' "$T/err"
 timed "$H" ls --endpoint http://hub.invalid hubfs-test/tiny-model
 expect_eq 5 "$RC" "a host that cannot be resolved: exit 5"
 check "... within 2 s" within 2
