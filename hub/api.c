@@ -710,6 +710,19 @@ static int check_range_answer(struct range_read *r, long status)
 	struct http_exchange *x = r->x;
 	struct hub_content_range cr;
 
+	/*
+	 * libcurl decodes nothing here (no Accept-Encoding is sent): a body a
+	 * mirror compressed anyway is not the file's bytes at those offsets.
+	 */
+	if (x->content_encoded) {
+		r->why = "a Content-Encoding (a compressed body is not the file's bytes)";
+		return -EPROTO;
+	}
+	/* Not a 203's or a 204's body, whatever its length. */
+	if (status != 200 && status != 206) {
+		r->why = "a success other than 200 or 206 to a Range request";
+		return -EPROTO;
+	}
 	if (status == 206) {
 		if (hub_parse_content_range(x->content_range, &cr) < 0 || cr.unsatisfied) {
 			r->why = "a 206 without a valid Content-Range";

@@ -118,6 +118,7 @@ static void reset_answer(struct http_exchange *x)
 	x->etag[0] = x->error_code[0] = x->error_message[0] = '\0';
 	x->ratelimit[0] = x->retry_after[0] = '\0';
 	x->header_too_long = false;
+	x->content_encoded = false;
 	buf_reset(&x->error_body);
 	x->body_bytes = 0;
 }
@@ -130,6 +131,19 @@ static void keep(struct http_exchange *x, char *field, size_t size,
 		x->header_too_long = true;
 		len = 0;
 	}
+	memcpy(field, value, len);
+	field[len] = '\0';
+}
+
+/*
+ * keep() for a value only informative to the request at hand (an ETag, on
+ * the CDN's answers; a rate limit's words): one that does not fit is
+ * dropped, not a failure. A CDN's 100-byte ETag failed every read from it.
+ */
+static void keep_or_drop(char *field, size_t size, const char *value, size_t len)
+{
+	if (len >= size)
+		len = 0;
 	memcpy(field, value, len);
 	field[len] = '\0';
 }
@@ -222,7 +236,10 @@ void hub_http_take_header(struct http_exchange *x, const char *data, size_t len)
 	} else if (IS("X-Linked-Size")) {
 		keep(x, x->linked_size, sizeof(x->linked_size), value, len);
 	} else if (IS("ETag")) {
-		keep(x, x->etag, sizeof(x->etag), value, len);
+		/* Dropped when too long: a HEAD then fails for want of one. */
+		keep_or_drop(x->etag, sizeof(x->etag), value, len);
+	} else if (IS("Content-Encoding")) {
+		x->content_encoded = !(len == 8 && strncasecmp(value, "identity", 8) == 0);
 	} else if (IS("X-Error-Code")) {
 		keep_printable(x, x->error_code, sizeof(x->error_code), value, len);
 	} else if (IS("X-Error-Message")) {
@@ -231,9 +248,9 @@ void hub_http_take_header(struct http_exchange *x, const char *data, size_t len)
 			len = sizeof(x->error_message) - 1;
 		keep_printable(x, x->error_message, sizeof(x->error_message), value, len);
 	} else if (IS("RateLimit")) {
-		keep(x, x->ratelimit, sizeof(x->ratelimit), value, len);
+		keep_or_drop(x->ratelimit, sizeof(x->ratelimit), value, len);
 	} else if (IS("Retry-After")) {
-		keep(x, x->retry_after, sizeof(x->retry_after), value, len);
+		keep_or_drop(x->retry_after, sizeof(x->retry_after), value, len);
 	}
 #undef IS
 }

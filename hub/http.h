@@ -57,6 +57,7 @@ struct http_exchange {
 	char ratelimit[128];
 	char retry_after[32];
 	bool header_too_long;       /* a header we keep did not fit, or one was malformed: -EPROTO */
+	bool content_encoded;       /* a Content-Encoding other than identity: not the bytes stored */
 	bool in_headers;            /* a status line began the headers, no blank line ended them */
 	struct buf error_body;      /* body of a non-2xx answer, capped */
 	int sink_rc;                /* < 0: the sink's error; 1: the sink had enough */

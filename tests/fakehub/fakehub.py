@@ -65,7 +65,7 @@ MSG_DISABLED = "Access to this resource is disabled."
 
 FAULT_KINDS = ("reset", "corrupt", "lfs_pointer", "rate_limit", "status", "delay",
                "stall", "wrong_length", "ignore_range", "wrong_linked_size",
-               "drip_headers", "drip_body", "range_overrun", "status_in_headers")
+               "drip_headers", "drip_body", "range_overrun", "status_in_headers", "header")
 
 # Properties accepted by expand= / expand[]= on repo info. The union of the Hub's own
 # error text (hub-api.md 2.1), huggingface_hub's Expand*Property_T and the keys
@@ -515,6 +515,10 @@ class App:
         skip = int(d.get("skip", 0))
         if skip < 0:
             raise ValueError("skip must not be negative")
+        if kind == "header" and (
+                not re.fullmatch(r"[!-9;-~]+", str(d.get("name", "")))
+                or re.search(r"[\r\n]", str(d.get("value", "")))):
+            raise ValueError("header: a token name and a value without CR or LF")
         f = {"kind": kind, "glob": d.get("glob") or "*", "host": host,
              "method": (d.get("method") or "").upper() or None, "count": count,
              "skip": skip,
@@ -1148,7 +1152,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         role = self.server.role
         is_head = self.command == "HEAD"
         cands = {"reset": lambda p: True, "stall": lambda p: True,
-                 "drip_headers": lambda p: True}
+                 "drip_headers": lambda p: True, "header": lambda p: True}
         if not is_head:
             cands["drip_body"] = lambda p: True
         if not is_head:
@@ -1178,6 +1182,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ans.headers = list(info["headers"])
             ans.file = None
             ans.body = lfs_pointer(info["sha256"], info["size"])
+        if "header" in faults:
+            # A header set (or replaced) as a mirror or CDN might: any name, any value.
+            p = faults["header"]
+            ans.set_header(str(p["name"]), str(p.get("value", "")))
         if "wrong_linked_size" in faults:
             size = int(ans.header("X-Linked-Size"))
             ans.set_header("X-Linked-Size",
@@ -1203,7 +1211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.fault_names += [k for k in ("ignore_range", "lfs_pointer", "corrupt",
                                          "wrong_linked_size", "wrong_length", "stall",
                                          "reset", "drip_headers", "drip_body",
-                                         "range_overrun", "status_in_headers")
+                                         "range_overrun", "status_in_headers", "header")
                              if k in faults]
         if extra:
             ans.headers += extra

@@ -36,6 +36,30 @@ expect_eq "$(dd if="$blob" bs=1M skip=10 count=1 status=none | sha256sum | cut -
 expect_eq "200:bytes=$off-$((off + len - 1))" "$(ranges)" "... from one 200 answer"
 fakehub_ctl DELETE log >/dev/null
 
+# --- what a mirror or CDN may add to a good answer ---
+want=$(head -c 4096 "$blob" | sha256sum | cut -d' ' -f1)
+# A long ETag (informative on a range answer): the read goes on. It
+# failed every read from such a CDN ('a header too long').
+fault '{"kind": "header", "name": "ETag", "value": "\"'"$(printf 'e%.0s' $(seq 150))"'\"", "host": "cdn", "glob": "/repos/*", "count": -1}'
+expect_eq "$want" "$(fetch --offset 0 --length 4096 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a 152-byte ETag on the CDN's answers: the right bytes"
+expect_eq 1 "$(hub_count host=cdn method=GET)" "... in one request"
+fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl DELETE log >/dev/null
+# A Content-Encoding: the body is not the file's bytes (libcurl decodes
+# nothing, as nothing was asked): refused, and asked again.
+fault '{"kind": "header", "name": "Content-Encoding", "value": "gzip", "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$want" "$(fetch --offset 0 --length 4096 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a range answered with a Content-Encoding is refused; the right bytes"
+expect_eq 2 "$(hub_count host=cdn method=GET)" "... from the second request"
+fakehub_ctl DELETE log >/dev/null
+# A 203 whose page is as long as the file: not its bytes.
+fault '{"kind": "status", "code": 203, "body_bytes": '"$size"', "host": "cdn", "glob": "/repos/*", "count": 1}'
+expect_eq "$want" "$(fetch --offset 0 --length 4096 2>"$T/err" | sha256sum | cut -d' ' -f1)" \
+	"a 203 of the file's length to a Range request is refused; the right bytes"
+expect_eq 2 "$(hub_count host=cdn method=GET)" "... from the second request"
+fakehub_ctl DELETE log >/dev/null
+
 # --- an LFS pointer where content was due: refused, then the real bytes ---
 fault '{"kind": "lfs_pointer", "host": "cdn", "glob": "/repos/*", "count": 1}'
 expect_eq "$(head -c 4096 "$blob" | sha256sum | cut -d' ' -f1)" \
