@@ -829,9 +829,35 @@ static void load_repo(struct fs *fs, void *r_)
 #define REFRESH_WAIT_MS 2000
 
 /*
+ * A repo that never loaded because the Hub said it is not there (or not
+ * ours to read), within the negative TTL of that answer: its error, as a
+ * name that does not exist is answered. Else 0. r->lock held.
+ */
+static int repo_known_failure_locked(const struct fs *fs, const struct fs_repo *r)
+{
+	bool lasting = r->load_rc == -ENOENT || r->load_rc == -EACCES || r->load_rc == -EPERM;
+
+	if (r->snap || r->loading || r->load_gen == 0 || !lasting ||
+	    time_mono_secs() - r->checked_at >= fs->opts.negative_ttl_secs)
+		return 0;
+	return r->load_rc;
+}
+
+static int repo_known_failure(const struct fs *fs, struct fs_repo *r)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rc = repo_known_failure_locked(fs, r);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/*
  * The repo's snapshot now, (re)loading it when due. Returns a ref, or
- * -errno: the load's own error, or -EINTR / -ETIMEDOUT from @w when the
- * caller stops waiting (the load goes on for whoever asks next).
+ * -errno: the load's own error (a lasting one, ENOENT or EACCES, again
+ * without asking for the negative TTL), or -EINTR / -ETIMEDOUT from @w
+ * when the caller stops waiting (the load goes on for whoever asks next).
  */
 static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 				 struct fs_repo *r, struct repo_snapshot **out)
@@ -850,6 +876,9 @@ static int repo_current_snapshot(struct fs *fs, const struct fs_wait *w,
 			rc = r->snap ? 0 : r->load_rc;
 			break;
 		}
+		/* Not asked again at every access: each costs the Hub's quota. */
+		if ((rc = repo_known_failure_locked(fs, r)) < 0)
+			break;
 		if (!r->loading) {
 			r->loading = true;
 			r->load_started_ms = hub_now_ms();
@@ -1364,8 +1393,17 @@ static int lookup_repo(struct fs *fs, const struct fs_wait *w, struct fs_node *p
 		n->nlookup++;
 	pthread_mutex_unlock(&fs->lock);
 	if (n) {
-		/* Made from the org's list and not used yet: nothing to resolve. */
+		/*
+		 * Made from the org's list and not used yet: nothing to resolve,
+		 * unless its load found it gone (deleted, made private): then
+		 * not a folder any more, as the org's next list will say.
+		 */
 		if (n->repo->from_org_list && !repo_loaded(n->repo)) {
+			rc = repo_known_failure(fs, n->repo);
+			if (rc < 0) {
+				fs_node_forget(fs, n, 1);
+				return rc;
+			}
 			*out = n;
 			return 0;
 		}
@@ -1561,6 +1599,9 @@ int fs_node_stat(struct fs *fs, const struct fs_wait *w, struct fs_node *node,
 		*timeout = VIRTUAL_TIMEOUT_SECS;
 		return 0;
 	}
+	if (node->kind == NODE_REPO && node->repo->from_org_list && !repo_loaded(node->repo) &&
+	    (rc = repo_known_failure(fs, node->repo)) < 0)
+		return rc;
 	if (node->kind == NODE_REPO && node->repo->from_org_list && !repo_loaded(node->repo)) {
 		/*
 		 * From the org's list, not loaded yet: dated as the list dates

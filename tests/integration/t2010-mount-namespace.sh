@@ -151,6 +151,21 @@ sleep 1.2  # the folder's attributes from before its load are kept 1 s
 expect_eq "$(stat -c %Y "$MNT/bulk-org/model-0007/config.json")" "$(stat -c %Y "$MNT/bulk-org/model-0007")" \
 	"... and then dated by its commit, as its files"
 check "a name the list lacks is still not a folder" sh -c '! test -e "$0/bulk-org/model-9999"' "$MNT"
+# A folder from the list whose repo went away since (made private; deleted
+# alike): once its load is refused it is no folder any more, and asking
+# again within the negative TTL costs no request. It stayed a folder that
+# ls could not open, and every access asked the Hub again.
+fakehub_ctl POST repo '{"repo": "model/bulk-org/model-0009", "private": true}' >/dev/null
+fakehub_ctl DELETE log >/dev/null
+check "a listed repo gone private: ls of it fails" sh -c '! ls "$0/bulk-org/model-0009" 2>/dev/null' "$MNT"
+sleep 1.2  # the kernel keeps the folder's attributes from the list 1 s
+expect_eq ENOENT "$(errno_of "$MNT/bulk-org/model-0009")" "... and then it is no folder: ENOENT"
+asked=$(hub_count 'path~/api/models/bulk-org/model-0009*')
+errno_of "$MNT/bulk-org/model-0009/config.json" >/dev/null
+ls "$MNT/bulk-org/model-0009" >/dev/null 2>&1
+expect_eq "$asked" "$(hub_count 'path~/api/models/bulk-org/model-0009*')" \
+	"... and asking again within the negative TTL sends nothing ($asked requests in all)"
+fakehub_ctl POST repo '{"repo": "model/bulk-org/model-0009", "private": false}' >/dev/null
 
 # --- inode numbers: the same name shows the same number, and readdir's
 # d_ino is stat's st_ino (ls -i, find -inum; tar --listed-incremental and
