@@ -337,6 +337,9 @@ int fs_lookup(struct fs *fs, const struct fs_wait *w, struct fs_node *parent,
 struct fs_node *fs_entry_lookup(struct fs *fs, struct fs_node *dir,
 				struct repo_snapshot *snap, uint32_t index);
 
+/* Is @snap the one @r shows now (not one a branch moved away from)? */
+bool fs_repo_is_current(struct fs_repo *r, const struct repo_snapshot *snap);
+
 /*
  * The snapshot @node shows now (re-resolving a branch after its TTL). A
  * ref. Loading runs on a helper thread; the caller waits within @w and

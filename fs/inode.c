@@ -1359,6 +1359,16 @@ static bool org_lists(struct fs *fs, const struct fs_node *parent, const char *n
 	return found != NULL;
 }
 
+bool fs_repo_is_current(struct fs_repo *r, const struct repo_snapshot *snap)
+{
+	bool current;
+
+	pthread_mutex_lock(&r->lock);
+	current = r->snap == snap;
+	pthread_mutex_unlock(&r->lock);
+	return current;
+}
+
 static bool repo_loaded(struct fs_repo *r)
 {
 	bool loaded;

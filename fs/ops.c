@@ -489,11 +489,20 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 	char *out = malloc(size ? size : 1);
 	struct dir_cursor c;
 	size_t used = 0;
+	bool plus_links = true;
 
 	if (!out) {
 		reply_err(req, -ENOMEM);
 		return;
 	}
+	/*
+	 * A repo folder opened before its branch moved lists the commit it was
+	 * opened at, but links no names: under the repo's one node they would
+	 * put the old commit's files back in place of the new (a long scandir
+	 * that rewinds), each for another TTL.
+	 */
+	if (plus && d->snap && d->node->kind == NODE_REPO && !fs_repo_is_current(d->node->repo, d->snap))
+		plus_links = false;
 	for (; dir_entry_at(d, off, &c); off = c.next) {
 		struct fuse_entry_param e = { 0 };
 		struct fs_node *n = NULL;
@@ -505,7 +514,7 @@ static void reply_readdir(fuse_req_t req, size_t size, off_t off,
 		 * that `ls -l` costs no LOOKUP per name. Names in a folder of names
 		 * are repos and orgs (a Hub request each): left to lookup (ino 0).
 		 */
-		if (plus && d->snap && c.is_child &&
+		if (plus && plus_links && d->snap && c.is_child &&
 		    (n = fs_entry_lookup(fs, d->node, d->snap, c.index)) != NULL) {
 			if (fs_node_stat(fs, NULL, n, &e.attr, &timeout) == 0) {
 				e.ino = n->ino;

@@ -36,6 +36,7 @@ expect_eq "$old" "$(xattr commit "$R/config.json")" "main starts at its commit"
 ino_of() { stat -c %i "$R/$1"; }
 ino_config=$(ino_of config.json) ino_weights=$(ino_of model.safetensors) ino_extra=$(ino_of extra)
 exec 7<"$R/config.json"          # an open file keeps its commit
+exec 8<"$R"                      # so does a folder opened before the move
 fakehub_ctl POST refs '{"repo": "'$KEY'", "branch": "main", "commit": "'$new'"}' >/dev/null
 sleep 2.2                        # the TTL, and the kernel's entry timeout
 expect_eq "$new" "$(xattr commit "$R/config.json")" "after the TTL, main shows the new commit"
@@ -44,6 +45,14 @@ expect_eq "$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manif
 expect_eq "$(manifest field $KEY config.json sha256)" "$(sha256sum <&7 | cut -d' ' -f1)" \
 	"a file opened before the move still reads the old commit's bytes"
 exec 7<&-
+# That folder, listed again from its start (a long scandir that rewinds):
+# the old commit's names, but not linked in place of the new ones. They
+# were, each for another TTL: config.json read the old bytes again.
+"$PYTHON" -c 'import os; os.listdir(8); os.listdir(8)' 8<&8
+expect_eq "$("$PYTHON" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); r=m["repos"][sys.argv[2]]; print(r["commits"][sys.argv[3]]["files"]["config.json"]["sha256"])' "$FAKEHUB_DATA" $KEY "$new")" \
+	"$(sha256sum <"$R/config.json" | cut -d' ' -f1)" \
+	"a repo folder opened before the move and listed again puts no old file back"
+exec 8<&-
 check "the changed config.json has a new inode number (tools see another file)" \
 	test "$(ino_of config.json)" != "$ino_config"
 expect_eq "$ino_weights $ino_extra" "$(ino_of model.safetensors) $(ino_of extra)" \
