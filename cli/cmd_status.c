@@ -38,6 +38,12 @@ static const struct status_metric status_metrics[] = {
 	  "Seconds since the mount started." },
 	{ "offline", "hubfs_offline", "gauge",
 	  "1 when the mount makes no network use (offline mode)." },
+	{ "nodes", "hubfs_nodes", "gauge",
+	  "Files and folders the kernel holds of the mount now." },
+	{ "commits", "hubfs_commits", "gauge",
+	  "Commits whose file tables the mount holds now." },
+	{ "commit_entries", "hubfs_commit_entries", "gauge",
+	  "Entries of those tables (files and folders)." },
 	{ "bytes_fetched", "hubfs_bytes_fetched_total", "counter",
 	  "File content bytes fetched from the Hub into the cache." },
 	{ "bytes_received", "hubfs_bytes_received_total", "counter",
@@ -258,6 +264,10 @@ static void print_human(FILE *out, struct json_object *root, const char *mnt)
 	fprintf(out, "  %-24s %s%s\n", "endpoint", status_str(root, "endpoint"),
 		status_u64(root, "offline") ? " (offline: no network use)" : "");
 	fprintf(out, "  %-24s %s\n", "mounted", repo ? repo : "the whole Hub");
+	fprintf(out, "  %-24s %llu nodes; %llu commits' tables, %llu entries\n", "namespace",
+		(unsigned long long)status_u64(root, "nodes"),
+		(unsigned long long)status_u64(root, "commits"),
+		(unsigned long long)status_u64(root, "commit_entries"));
 	fprintf(out, "  %-24s %s\n", "bytes fetched",
 		status_bytes(status_u64(root, "bytes_fetched"), a, sizeof(a)));
 	fprintf(out, "  %-24s %s\n", "bytes received (HTTP)",

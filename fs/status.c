@@ -8,7 +8,8 @@
  * a password in the endpoint's URL).
  *
  * The fields (docs/hubfs.1, STATUS, says what each means):
- *   version, pid, endpoint, offline, repo, strict, uptime_seconds,
+ *   version, pid, endpoint, offline, repo, strict, uptime_seconds, nodes,
+ *   commits, commit_entries,
  *   bytes_fetched, bytes_received, bytes_served, bytes_pushed, bytes_spliced, reads,
  *   cache_hit_ratio, requests, requests_by_status {"200": n, ...}, retries,
  *   resumes, timeouts, transport_errors, verification_failures, corrupt_blocks,
@@ -106,6 +107,7 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	uint64_t room = fs->opts.drop_behind == FS_DROP_AUTO ? atomic_load(&fs->memory_room) :
 							      MEM_ROOM_UNKNOWN;
 	time_t now = time(NULL);
+	size_t commits, commit_entries;
 	bool first = true;
 	int rc;
 
@@ -125,6 +127,10 @@ int fs_status_render(struct fs *fs, struct buf *b)
 	rc = rc ? rc : buf_printf(b, ",\"strict\":%s", fs->opts.strict ? "true" : "false");
 	rc = rc ? rc : json_u64(b, "uptime_seconds",
 				now > fs->started_at ? (uint64_t)(now - fs->started_at) : 0);
+	repo_tables_count(&commits, &commit_entries);
+	rc = rc ? rc : json_u64(b, "nodes", fs_node_count(fs));
+	rc = rc ? rc : json_u64(b, "commits", commits);
+	rc = rc ? rc : json_u64(b, "commit_entries", commit_entries);
 	rc = rc ? rc : json_u64(b, "bytes_fetched", cs.fetch_bytes);
 	rc = rc ? rc : json_u64(b, "bytes_received", hs->bytes_body);
 	rc = rc ? rc : json_u64(b, "bytes_served", served);

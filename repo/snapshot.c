@@ -423,6 +423,17 @@ static void put_table(struct repo_table *t)
 	}
 }
 
+void repo_tables_count(size_t *n_tables, size_t *n_entries)
+{
+	*n_tables = *n_entries = 0;
+	pthread_mutex_lock(&tables_lock);
+	for (const struct repo_table *t = tables; t; t = t->next) {
+		(*n_tables)++;
+		*n_entries += t->n_entries;
+	}
+	pthread_mutex_unlock(&tables_lock);
+}
+
 /* ---- loading ---- */
 
 static int resolve_commit(struct repo_env *env, struct repo_snapshot *s,

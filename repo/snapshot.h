@@ -113,6 +113,9 @@ int repo_snapshot_refresh(struct repo_env *env, const struct repo_snapshot *cur,
 void repo_snapshot_ref(struct repo_snapshot *s);
 void repo_snapshot_unref(struct repo_snapshot *s);
 
+/* Commits whose entry tables this process holds now (every repo's), and their entries. */
+void repo_tables_count(size_t *tables, size_t *entries);
+
 /* Entry of @path ("" = root), or NULL. Binary search. */
 const struct repo_entry *repo_snapshot_find(const struct repo_snapshot *s,
 					    const char *path);
