@@ -217,6 +217,17 @@ bool fs_inval_close(struct fs *fs, bool force)
 	return idle;
 }
 
+/* @d at the queue's end, and the thread woken. iv->lock held. */
+static void append_locked(struct fs_inval *iv, struct drop *d)
+{
+	if (iv->last)
+		iv->last->next = d;
+	else
+		iv->first = d;
+	iv->last = d;
+	pthread_cond_signal(&iv->wake);
+}
+
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 {
 	struct fs_inval *iv = fs->inval;
@@ -249,12 +260,7 @@ void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 	d = malloc(sizeof(*d));
 	if (d) {
 		*d = (struct drop){ .ino = ino, .off = off, .len = len };
-		if (iv->last)
-			iv->last->next = d;
-		else
-			iv->first = d;
-		iv->last = d;
-		pthread_cond_signal(&iv->wake);
+		append_locked(iv, d);
 	}
 	pthread_mutex_unlock(&iv->lock);
 	if (!d)
@@ -284,12 +290,7 @@ void fs_inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
 		drop_free(d);
 		return;
 	}
-	if (iv->last)
-		iv->last->next = d;
-	else
-		iv->first = d;
-	iv->last = d;
-	pthread_cond_signal(&iv->wake);
+	append_locked(iv, d);
 	pthread_mutex_unlock(&iv->lock);
 }
 
