@@ -64,11 +64,11 @@ int cli_hub_opt(struct cli_hub_opts *o, int c, const char *arg)
 			return -1;
 		}
 		if (c == CLI_OPT_CONNECT_TIMEOUT)
-			o->ovr.connect_timeout_ms = (long)(v * 1000);
+			o->ovr.connect_timeout_ms = time_secs_to_ms(v);
 		else if (c == CLI_OPT_STALL_TIMEOUT)
-			o->ovr.stall_timeout_ms = (long)(v * 1000);
+			o->ovr.stall_timeout_ms = time_secs_to_ms(v);
 		else if (c == CLI_OPT_OP_TIMEOUT)
-			o->ovr.op_timeout_ms = (long)(v * 1000);
+			o->ovr.op_timeout_ms = time_secs_to_ms(v);
 		else
 			o->ovr.max_retries = (int)v;
 		return 1;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/time.h"
 #include "util/path.h"
 #include "util/pattern.h"
 #include "util/size.h"
@@ -65,7 +66,7 @@ static long env_secs_ms(const char *name, long dflt)
 		env_refused(name, v, "a number of seconds in (0, 86400]");
 		return dflt;
 	}
-	return (long)(secs * 1000);
+	return time_secs_to_ms(secs);
 }
 
 static long env_long(const char *name, long dflt, long max)

@@ -30,3 +30,10 @@ int time_cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t ms)
 
 	return rc == ETIMEDOUT ? ETIMEDOUT : 0;
 }
+
+long time_secs_to_ms(double secs)
+{
+	long ms = (long)(secs * 1000);
+
+	return ms > 0 ? ms : 1;
+}

@@ -25,6 +25,12 @@ int64_t time_ns(clockid_t clock);
 
 /* Now on CLOCK_MONOTONIC, in milliseconds and in whole seconds. */
 int64_t time_mono_ms(void);
+/*
+ * @secs (> 0) in milliseconds, at least 1: a timeout under a millisecond
+ * made 0, which libcurl reads as its own default (300 s for a connection)
+ * and our options as "not given".
+ */
+long time_secs_to_ms(double secs);
 int64_t time_mono_secs(void);
 
 /*

@@ -101,6 +101,10 @@ static void test_time_bounds(void **state)
 	setenv("HUBFS_MIN_SPEED", "2K", 1);
 	setenv("HUBFS_OP_TIMEOUT", "10s", 1);
 	assert_time_bounds(NULL, 2048, 120000);
+	/* Under a millisecond: 1 ms, not 0 (libcurl's 300 s for a connection). */
+	setenv("HUBFS_OP_TIMEOUT", "0.0001", 1);
+	assert_time_bounds(NULL, 2048, 1);
+	unsetenv("HUBFS_OP_TIMEOUT");
 }
 
 /* The configuration loads with @ovr and has endpoint @want. */
