@@ -50,6 +50,7 @@ enum found_kind {
 	FOUND_SPECIAL,     /* fifo, socket, device: never opened */
 	FOUND_UNREADABLE,  /* could not be looked at; error says why */
 	FOUND_LOOP,        /* a symlink to a directory walked already (above itself, or elsewhere) */
+	FOUND_OUTSIDE,     /* a symlink to a directory outside the one verified: not walked */
 };
 
 struct found {
@@ -68,6 +69,7 @@ struct walked {
 
 struct walk {
 	const char *root;
+	char root_real[PATH_MAX]; /* its realpath(): folders linked outside it are not walked */
 	struct found *items;
 	size_t n, cap;
 	int depth;
@@ -151,6 +153,19 @@ static int walked_add(struct walk *w, const struct stat *st)
 
 static int walk_dir(struct walk *w, const char *rel, const struct stat *dst);
 
+/* Does @full resolve to the walked directory or below it? */
+static bool within_root(const struct walk *w, const char *full)
+{
+	char real[PATH_MAX];
+	size_t n = strlen(w->root_real);
+
+	if (!realpath(full, real))
+		return false;
+	if (strcmp(w->root_real, "/") == 0)
+		return true;
+	return strncmp(real, w->root_real, n) == 0 && (real[n] == '\0' || real[n] == '/');
+}
+
 /* One directory entry @name of @rel. Returns 0 or a fatal -errno. */
 static int walk_entry(struct walk *w, const char *rel, const char *name)
 {
@@ -173,8 +188,17 @@ static int walk_entry(struct walk *w, const char *rel, const char *name)
 	if (is_link && stat(full, &st) < 0)
 		return add_found(w, child, FOUND_BROKEN_LINK, true, errno, NULL);
 	if (S_ISDIR(st.st_mode)) {
-		int fresh = walked_add(w, &st);
+		int fresh;
 
+		/*
+		 * A folder a link leads out of DIR to (`x -> /`, `up -> ..`) is
+		 * not the repo's: walked, verify read the whole filesystem, and
+		 * repair rewrote stubs found there. A file linked outside is
+		 * followed: a huggingface_hub snapshot's files are links to blobs/.
+		 */
+		if (is_link && !within_root(w, full))
+			return add_found(w, child, FOUND_OUTSIDE, true, 0, &st);
+		fresh = walked_add(w, &st);
 		if (fresh < 0)
 			return fresh;
 		if (!fresh)
@@ -232,7 +256,7 @@ static int walk_tree(struct walk *w, const char *root)
 
 	memset(w, 0, sizeof(*w));
 	w->root = root;
-	if (stat(root, &st) < 0)
+	if (stat(root, &st) < 0 || !realpath(root, w->root_real))
 		return -errno;
 	rc = walked_add(w, &st);
 	if (rc >= 0)
@@ -275,7 +299,12 @@ static int check_dir_arg(const char *dir)
 	return 0;
 }
 
-/* Is the file at @path one Git-LFS pointer? 1 (*@ptr filled), 0, or -errno. */
+/*
+ * Is the file at @path one Git-LFS pointer? 1 (*@ptr filled); 2 when it
+ * begins as one but is none by the spec (CRLF line ends, a cut, a line
+ * added): a stub all the same, as the Python toolkit judges a small file
+ * whose first line names git-lfs; 0; or -errno.
+ */
 static int read_pointer(const char *path, struct lfs_pointer *ptr)
 {
 	char data[LFS_POINTER_MAX + 1];
@@ -290,7 +319,9 @@ static int read_pointer(const char *path, struct lfs_pointer *ptr)
 	close(fd);
 	if (n < 0)
 		return (int)n;
-	return lfs_pointer_parse(data, (size_t)n, ptr) == 0;
+	if (lfs_pointer_parse(data, (size_t)n, ptr) == 0)
+		return 1;
+	return (size_t)n <= LFS_POINTER_MAX && lfs_pointer_prefix(data, (size_t)n) ? 2 : 0;
 }
 
 /* "hubfs-test/tiny-model@29050ce3da67": the snapshot, for messages. */
@@ -466,6 +497,12 @@ static int check_found(struct verify *v, const struct found *f)
 					   "is in its place");
 		return add_finding(v, f->path, NULL, "a symlink to a folder walked already; "
 				   "not followed");
+	case FOUND_OUTSIDE:
+		if (e)
+			return add_finding(v, f->path, "missing", "missing: a symlink to a folder "
+					   "is in its place");
+		return add_finding(v, f->path, NULL, "a symlink to a folder outside %s; "
+				   "not followed", v->dir);
 	case FOUND_BROKEN_LINK:
 		n = readlink(full, target, sizeof(target) - 1);
 		target[n < 0 ? 0 : n] = '\0';
@@ -488,6 +525,10 @@ static int check_found(struct verify *v, const struct found *f)
 		/* A repo may hold pointer text as a plain git file: that is content. */
 		if (rc == 1 && !(e && !e->is_lfs && e->size == (uint64_t)f->st.st_size))
 			return report_pointer(v, f->path, &ptr, e);
+		if (rc == 2 && !(e && !e->is_lfs && e->size == (uint64_t)f->st.st_size))
+			return add_finding(v, f->path, "lfs-pointer", "a Git-LFS pointer that is "
+					   "not one by the spec (CRLF line ends, cut, or a line "
+					   "added), not the content");
 	}
 	if (v->snap && !e)
 		return add_finding(v, f->path, NULL, "not in %s", v->label);
@@ -909,6 +950,16 @@ static int find_stubs(struct repair *r, const struct walk *w)
 		}
 		if (rc == 0)
 			continue;
+		e = repo_snapshot_find(r->snap, f->path);
+		if (e && !e->is_dir && !e->is_lfs)
+			continue; /* the repo holds this pointer text as a plain file */
+		if (rc == 2) {
+			printf("%s: not repaired: a Git-LFS pointer that is not one by the spec "
+			       "(CRLF line ends, cut, or a line added); its oid cannot be "
+			       "trusted: fetch the file with hubfs download\n", f->path);
+			r->failed++;
+			continue;
+		}
 		/* Replacing a symlink by a file would change what the folder is. */
 		if (f->is_symlink) {
 			printf("%s: not repaired: a symlink to a Git-LFS pointer; repair the "
@@ -916,9 +967,6 @@ static int find_stubs(struct repair *r, const struct walk *w)
 			r->failed++;
 			continue;
 		}
-		e = repo_snapshot_find(r->snap, f->path);
-		if (e && !e->is_dir && !e->is_lfs)
-			continue; /* the repo holds this pointer text as a plain file */
 		if (!e || e->is_dir) {
 			printf("%s: not repaired: a Git-LFS pointer, but %s has no such file\n",
 			       f->path, r->label);

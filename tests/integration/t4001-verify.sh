@@ -82,11 +82,14 @@ expect_eq 1 "$(run verify "$G" --require extra)" "--require of a folder fails"
 expect_eq 0 "$(run verify "$G" --require config.json --require extra/weights.dat)" \
 	"--require of present files passes"
 
-# A pointer cut before its size line is no pointer, but not the content either.
+# A pointer cut before its size line is no pointer by the spec, but a stub
+# all the same, as the Python toolkit judges a small file that begins as
+# one (it passed without --repo, as content).
 head -n 2 "$C/pytorch_model.bin" >"$G/pytorch_model.bin"
-expect_eq 0 "$(run verify "$G")" "a truncated pointer (no size line) is not a pointer"
-expect_eq 1 "$(run verify "$G" --repo $REPO)" "... but with --repo it is a size mismatch"
-check "... reported as such" grep -q "^pytorch_model.bin: [0-9]* bytes, $REPO@${COMMIT:0:12} has $(manifest field $KEY pytorch_model.bin size)$" "$T/out"
+expect_eq 1 "$(run verify "$G")" "a truncated pointer (no size line) is a stub: exit 1"
+check "... reported as a malformed pointer" grep -q "^pytorch_model.bin: a Git-LFS pointer that is not one by the spec" "$T/out"
+expect_eq 1 "$(run verify "$G" --repo $REPO)" "... with --repo too"
+check "... reported as such" grep -q "^pytorch_model.bin: a Git-LFS pointer that is not one by the spec" "$T/out"
 cp "$(manifest blob $KEY pytorch_model.bin)" "$G/pytorch_model.bin"
 
 cp "$C/extra/weights.dat" "$G/extra/weights.dat"
@@ -128,6 +131,31 @@ start=$(now_cs)
 expect_eq 0 "$(run verify "$L")" "a chain of folders linked twice over: verified"
 check "... within seconds (2^20 walks before)" less_than_since "$start" 10
 expect_eq 1 "$(grep -o '^[0-9]* files checked' "$T/out" | cut -d' ' -f1)" "... its one file checked once"
+# Links to folders outside the directory (x -> /, up -> ..) are not walked:
+# verify read the whole filesystem through them, and repair would have
+# rewritten stubs found there.
+O=$T/outside
+make_tree "$O" full
+ln -s / "$O/root-link"
+ln -s .. "$O/up"
+start=$(now_cs)
+expect_eq 0 "$(run verify "$O" --repo $REPO)" "links to / and .. beside a full copy: verified"
+check "... at once ($(secs_since "$start") s)" less_than_since "$start" 10
+expect_eq "$nfiles" "$(grep -o '^[0-9]* files checked' "$T/out" | cut -d' ' -f1)" \
+	"... only the copy's own $nfiles files checked"
+check "... each link noted, not followed" sh -c \
+	'grep -q "^note: root-link: a symlink to a folder outside .*; not followed" "$0" &&
+	 grep -q "^note: up: a symlink to a folder outside .*; not followed" "$0"' "$T/out"
+# A pointer stub with CRLF line ends (a clone checked out with autocrlf) is
+# a stub all the same, as the Python toolkit judges one; it was "content".
+P=$T/crlf
+mkdir -p "$P"
+printf 'version https://git-lfs.github.com/spec/v1\r\noid sha256:%s\r\nsize 12345\r\n' \
+	"$(printf 'a%.0s' $(seq 64))" >"$P/weights.bin"
+expect_eq 1 "$(run verify "$P")" "a pointer stub with CRLF line ends: exit 1"
+check "... named as a malformed pointer" grep -q "^weights.bin: a Git-LFS pointer that is not one by the spec" "$T/out"
+expect_eq 1 "$(run repair "$P" --repo $REPO)" "... and repair leaves it, saying why (exit 1)"
+check "... why" grep -q "^weights.bin: not repaired: a Git-LFS pointer that is not one by the spec" "$T/out"
 # --json of a name that is not UTF-8: still JSON, and the name comes back as bytes.
 J=$T/notutf8
 mkdir -p "$J"
