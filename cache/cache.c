@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -780,13 +781,16 @@ static bool below_free_ratio(const struct cache *c)
  * --max-cache-size binds every download and mount that shares the
  * directory while it runs, and no longer; with several, the least binds.
  * A damaged first line is recounted from the block files at the next
- * open; a damaged slot is a free one.
+ * open, and until then this process's own count stands; a damaged slot is
+ * a free one. Damaged includes values no process writes: a count past
+ * USAGE_BYTES_MAX, a pid past INT_MAX (kill() would ask about a group).
  */
 #define USAGE_FORMAT "hubfs-usage 1 bytes %020llu cap %020llu pid %010ld\n"
 #define USAGE_LEN 81
 #define USAGE_SLOT_FORMAT "hubfs-cap %020llu pid %010ld\n"
 #define USAGE_SLOT_LEN 46
 #define USAGE_SLOTS 32
+#define USAGE_BYTES_MAX (UINT64_C(1) << 60)
 
 struct usage {
 	uint64_t bytes;
@@ -869,9 +873,10 @@ static struct usage usage_read(struct cache *c)
 	long pid;
 	int used = 0;
 
+	/* No count past an exbibyte: "-1" reads as 2^64 - 1, and a sum would wrap. */
 	if (c->usage_fd >= 0 && pread(c->usage_fd, line, USAGE_LEN, 0) == USAGE_LEN &&
 	    sscanf(line, "hubfs-usage 1 bytes %20llu cap %20llu pid %10ld\n%n", &b, &m, &pid,
-		   &used) == 3 && used == USAGE_LEN) {
+		   &used) == 3 && used == USAGE_LEN && b <= USAGE_BYTES_MAX && m <= USAGE_BYTES_MAX) {
 		u.bytes = b;
 		u.cap = m;
 		u.pid = pid;
@@ -905,7 +910,7 @@ static struct usage_slots usage_read_slots(struct cache *c)
 		memcpy(slot, all + i * USAGE_SLOT_LEN, USAGE_SLOT_LEN);
 		slot[USAGE_SLOT_LEN] = '\0';
 		if (sscanf(slot, "hubfs-cap %20llu pid %10ld\n%n", &m, &pid, &used) == 2 &&
-		    used == USAGE_SLOT_LEN && pid > 0) {
+		    used == USAGE_SLOT_LEN && pid > 0 && pid <= INT_MAX && m <= USAGE_BYTES_MAX) {
 			sl.cap[i] = m;
 			sl.pid[i] = pid;
 		}
@@ -937,9 +942,10 @@ static void usage_write_slot(struct cache *c, size_t i, uint64_t cap, long pid)
 		log_dbg("cache: cannot update %s/usage: %s", c->dir, strerror(errno));
 }
 
+/* Past INT_MAX a pid_t is negative: kill() would ask about a process group, or all. */
 static bool alive(long pid)
 {
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	return pid > 0 && pid <= INT_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
 /*

@@ -5372,6 +5372,50 @@ static void test_cap_is_directory_wide(void **state)
 	free(buf);
 }
 
+/*
+ * DIR/usage is untrusted like every file there: a slot whose pid kill()
+ * reads as every process (4294967295 is -1 as a pid_t) bound its cap on
+ * every process without one, for good, and a count near 2^64 wrapped.
+ */
+static void test_damaged_usage_binds_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct cache_options plain = f->opts;
+	struct cache_error err = { 0 };
+	struct cache_usage u;
+	struct cache *c;
+	char path[PATH_MAX + 8];
+	uint8_t *buf = malloc(2 * BS);
+	static const char damaged[] =
+		"hubfs-usage 1 bytes 18446744073709551615 cap 00000000000000000000 pid 0000000000\n"
+		"hubfs-cap 00000000000000000001 pid 4294967295\n"
+		"hubfs-cap 00000000000000000001 pid 2147483648\n";
+	int fd;
+
+	assert_non_null(buf);
+	snprintf(path, sizeof(path), "%s/usage", f->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, damaged, sizeof(damaged) - 1), (ssize_t)(sizeof(damaged) - 1));
+	close(fd);
+	plain.max_bytes = 0;
+	assert_int_equal(cache_open(&plain, &c), 0);
+	for (int i = 0; i < 6; i++) {
+		struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 2 * BS,
+						      200 + (uint64_t)i);
+
+		assert_int_equal(cache_read(c, &o->key, &f->ms.src, buf, 2 * BS, 0, &err),
+				 (ssize_t)(2 * BS));
+	}
+	/* Nothing evicted: no live process has a cap. */
+	assert_int_equal(dir_block_bytes(f), 6 * 2 * FULL_BLOCK_DISK);
+	/* And the count is this process's again, not a wrapped one. */
+	cache_usage(c, &u);
+	assert_int_equal(u.dir_bytes, 6 * 2 * FULL_BLOCK_DISK);
+	cache_close(c);
+	free(buf);
+}
+
 /* Two processes fetch the same block at once: one file, counted once. */
 struct handle_reader {
 	struct cache *c;
@@ -5693,6 +5737,7 @@ int main(void)
 		T(test_refresh_follows_other_process),
 		T(test_refresh_keeps_what_readers_here_got),
 		T(test_cap_is_directory_wide),
+		T(test_damaged_usage_binds_nothing),
 		T(test_publish_never_replaces),
 		T(test_publish_replaces_corrupt),
 		T(test_relative_dir),
