@@ -501,6 +501,7 @@ void (*cache_block_read_hook)(int fd);
  * (the copy is into a buffer that stays in cache). Whole chunks.
  */
 #define WHOLE_READ_PIECE (256u << 10)
+_Static_assert(WHOLE_READ_PIECE % CACHE_CHUNK_SIZE == 0, "pieces of whole chunks");
 
 /*
  * Block file @path (open at @fd, @st its fstat(), its header in @h) is of
@@ -691,15 +692,18 @@ void cache_block_readahead(const char *path)
 
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
 		     struct digest *d, struct cache_block_id *id, bool drop_pages,
-		     const struct uhash_key *stamp_key)
+		     const struct uhash_key *stamp_key, uint64_t fresh_id)
 {
+	uint32_t crcs[WHOLE_READ_PIECE / CACHE_CHUNK_SIZE];
 	struct cache_block_header h;
 	uint8_t *piece;
+	bool check;
 	int fd, rc = 0;
 
 	fd = open_checked(path, key, index, 0, 0, &h, stamp_key, true);
 	if (fd < 0)
 		return fd;
+	check = !fresh_id || h.write_id != fresh_id;
 	piece = iobuf_alloc(WHOLE_READ_PIECE);
 	if (!piece)
 		rc = -ENOMEM;
@@ -707,9 +711,19 @@ int cache_block_hash(const char *path, const struct cache_key *key, uint32_t ind
 		uint32_t n = h.data_len - done < WHOLE_READ_PIECE ? h.data_len - done : WHOLE_READ_PIECE;
 		ssize_t got = fileio_pread_full(fd, piece, n, (off_t)h.header_size + done);
 
-		if (got != (ssize_t)n)
+		if (got != (ssize_t)n) {
 			rc = got < 0 ? (int)got : -EBADMSG;
-		else
+			break;
+		}
+		if (check) {
+			/* Whole chunks: the pieces start on one, and only the last is short. */
+			crc32c_chunks(piece, n, CACHE_CHUNK_SIZE, crcs);
+			for (uint32_t i = 0; i * CACHE_CHUNK_SIZE < n && rc == 0; i++) {
+				if (crcs[i] != h.chunk_crc[done / CACHE_CHUNK_SIZE + i])
+					rc = -EBADMSG;
+			}
+		}
+		if (rc == 0)
 			rc = digest_update(d, piece, n);
 		done += n;
 	}

@@ -1788,12 +1788,23 @@ static int end_running_hash(struct cache *c, struct cache_object *o,
  */
 void (*cache_hashed_block_hook)(struct cache *c, const struct cache_key *key, uint32_t k);
 
+/*
+ * The write id of @b's file when this process stored it moments ago (its
+ * CRCs made from the bytes as they arrived), else 0. c->lock held.
+ */
+static uint64_t fresh_stored_id(const struct block_state *b)
+{
+	return b->stored_id && time_mono_ms() - b->stored_ms <= cache_stored_fresh_ms ?
+		       b->stored_id : 0;
+}
+
 static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 			struct cache_error *err)
 {
 	char path[PATH_MAX];
 	bool changed = false, drop;
 	uint32_t rejects, gen;
+	uint64_t fresh_id;
 	int rc = 0;
 
 	pthread_mutex_lock(&c->lock);
@@ -1806,6 +1817,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 	o->blocks[k].pins++;
 	drop = o->blocks[k].drop_when_hashed;
 	gen = o->blocks[k].gen;
+	fresh_id = fresh_stored_id(&o->blocks[k]);
 	rejects = o->rejects;
 	pthread_mutex_unlock(&c->lock);
 
@@ -1817,7 +1829,8 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 
 		block_path(c, o, k, path, sizeof(path));
 		if (rc == 0)
-			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop, c->stamp_key);
+			rc = cache_block_hash(path, &o->key, k, &o->hasher, &id, drop, c->stamp_key,
+					      fresh_id);
 		if (cache_hashed_block_hook)
 			cache_hashed_block_hook(c, &o->key, k);
 		pthread_mutex_lock(&c->lock);
@@ -1866,6 +1879,7 @@ static int advance_hash(struct cache *c, struct cache_object *o, uint32_t k,
 		o->blocks[k].pins++;
 		drop = o->blocks[k].drop_when_hashed;
 		gen = o->blocks[k].gen;
+		fresh_id = fresh_stored_id(&o->blocks[k]);
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* A complete object is verify_object()'s, which takes the hash over. */

@@ -168,14 +168,18 @@ void cache_block_writer_abort(struct cache_block_writer *w);
 
 /*
  * Feed the data of block @index of @key at @path to @d, read from the
- * file in pieces, and say which file that was (*@id). No CRC check: the
- * whole-object hash being made is the stronger one. With @drop_pages the
- * file's clean pages leave the page cache after. 0, -ENOENT, -EBADMSG
- * (not a block of this object) or -errno.
+ * file in pieces, and say which file that was (*@id). Each chunk's CRC is
+ * checked, unless the file is the one this process just stored, write id
+ * @fresh_id (0: none), whose CRCs were made from those very bytes as they
+ * arrived (as cache_open_stored()'s): a block damaged on disk (zeros after
+ * a power loss) is then one block to fetch again (-EBADMSG), where the
+ * whole-object hash would refuse every block and blame the Hub. With
+ * @drop_pages the file's clean pages leave the page cache after. 0,
+ * -ENOENT, -EBADMSG (damaged, or not a block of this object) or -errno.
  */
 int cache_block_hash(const char *path, const struct cache_key *key, uint32_t index,
 		     struct digest *d, struct cache_block_id *id, bool drop_pages,
-		     const struct uhash_key *stamp_key);
+		     const struct uhash_key *stamp_key, uint64_t fresh_id);
 
 /*
  * Write block @index of @key from @data (the block's @len bytes) into

@@ -540,6 +540,33 @@ static void test_corrupt_block_is_refetched(void **state)
 	corrupt_and_reread(f, o, 2, damage_other_index);
 }
 
+/*
+ * A block damaged on disk that the running hash reads (a file not stored
+ * by this process moments ago: cache_stored_fresh_ms 0) is one block to
+ * fetch again. Unchecked, its bytes went into the whole-object hash, which
+ * then refused every block of the object and blamed the Hub's content.
+ */
+static void test_running_hash_checks_crcs(void **state)
+{
+	struct fx *f = *state;
+	struct mem_object *o = mem_source_add(&f->ms, CACHE_ALGO_SHA256, 3 * BS, 41);
+	int64_t fresh = cache_stored_fresh_ms;
+
+	cache_stored_fresh_ms = -1;
+	read_expect(f, o, BS, BS, (ssize_t)BS);     /* block 1 stored; no hash yet (0 missing) */
+	damage_data(f, o, 1);
+	read_expect(f, o, 0, BS, (ssize_t)BS);      /* block 0: the hash takes 0, then 1 from disk */
+	/* The last block completes the object; nobody reads block 1 again first. */
+	read_expect(f, o, 2 * BS, BS, (ssize_t)BS);
+	assert_true(info(f, &o->key).verified);
+	read_expect(f, o, 0, 3 * BS, (ssize_t)(3 * BS));
+	assert_int_equal(mem_object_fetches(o, 0), 1);
+	assert_int_equal(mem_object_fetches(o, 1), 2); /* the damaged one, once more */
+	assert_int_equal(mem_object_fetches(o, 2), 1);
+	assert_int_equal(stats(f).rejected, 0);
+	cache_stored_fresh_ms = fresh;
+}
+
 /* A small read checks only the chunks it touches, and never gets the flip. */
 static void test_corrupt_byte_never_reaches_caller(void **state)
 {
@@ -5636,6 +5663,7 @@ int main(void)
 		T(test_sizes_and_algos),
 		T(test_partial_read_fetches_one_block),
 		T(test_corrupt_block_is_refetched),
+		T(test_running_hash_checks_crcs),
 		T(test_corrupt_byte_never_reaches_caller),
 		T(test_read_cached_never_fetches),
 		T(test_open_stored_only_what_this_process_stored),
