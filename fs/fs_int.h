@@ -452,8 +452,6 @@ void fs_inval_finish(struct fs *fs);
 void fs_inval(struct fs *fs, fuse_ino_t ino);
 /* fs_inval() of the pages of [@off, @off + @len) only. */
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len);
-/* Have the kernel forget the name @name in folder @parent, soon, as above. */
-void fs_inval_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 /*
  * Take no more drops, once none is pending or in the kernel; with @force
  * now, the pending ones given up unsent. True when it closed with none

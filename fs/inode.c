@@ -749,53 +749,6 @@ static int load_snapshot(struct fs *fs, const struct fs_repo *r,
 }
 
 /*
- * After @r's branch moved from @old: have the kernel forget the names at
- * the repo folder's top that lead into @old (from the thread that drops
- * pages, fs/inval.c). Each node of @old holds its whole table, and a
- * name the kernel keeps and nobody looks up again, as a training job's
- * checkpoint folders read once, kept every old commit's table for good
- * (21.6 MB for 100,000 entries). An open file or folder keeps its node,
- * and the commit it was opened at.
- */
-static void forget_names_of(struct fs *fs, struct fs_repo *r, const struct repo_snapshot *old)
-{
-	struct fs_node_table *t = fs->nodes;
-	struct { fuse_ino_t parent; char *name; } *v = NULL;
-	size_t n = 0, cap = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	for (size_t i = 0; i < t->n_slots; i++) {
-		for (struct fs_node *node = t->by_ino[i]; node; node = node->next_by_ino) {
-			const char *path, *slash;
-
-			if (node->kind != NODE_ENTRY || node->snap != old || !node->parent ||
-			    node->parent->kind != NODE_REPO || node->parent->repo != r)
-				continue;
-			if (n == cap) {
-				void *more = realloc(v, (cap ? 2 * cap : 16) * sizeof(*v));
-
-				if (!more)
-					break;
-				v = more;
-				cap = cap ? 2 * cap : 16;
-			}
-			path = old->entries[node->entry].path;
-			slash = strrchr(path, '/');
-			v[n].parent = node->parent->ino;
-			v[n].name = strdup(slash ? slash + 1 : path);
-			if (v[n].name)
-				n++;
-		}
-	}
-	pthread_mutex_unlock(&fs->lock);
-	for (size_t i = 0; i < n; i++) {
-		fs_inval_entry(fs, v[i].parent, v[i].name);
-		free(v[i].name);
-	}
-	free(v);
-}
-
-/*
  * Load or refresh @r's snapshot and publish how it went: runs on a helper
  * thread (or, when none can be made, on the caller's), with no lock held
  * while the Hub is asked, and within a deadline of its own, so that it
@@ -807,7 +760,6 @@ static void load_repo(struct fs *fs, void *r_)
 	struct fs_repo *r = r_;
 	struct hub_error err = { 0 };
 	struct repo_snapshot *fresh = NULL, *old = NULL;
-	bool moved;
 	int rc;
 
 	pthread_mutex_lock(&r->lock);
@@ -845,7 +797,6 @@ static void load_repo(struct fs *fs, void *r_)
 
 	pthread_mutex_lock(&r->lock);
 	r->checked_at = time_mono_secs();
-	moved = rc == 0 && fresh && old;
 	if (rc == 0 && fresh) {
 		if (old)
 			log_info("%s moved from %.12s to %.12s", fresh->repo_key,
@@ -862,8 +813,6 @@ static void load_repo(struct fs *fs, void *r_)
 	r->load_gen++;
 	pthread_cond_broadcast(&r->loaded);
 	pthread_mutex_unlock(&r->lock);
-	if (moved)
-		forget_names_of(fs, r, old);
 	repo_snapshot_unref(old);
 	if (rc < 0)
 		log_load_failure(&r->repo, rc, &err);

@@ -10,10 +10,6 @@
  * waited for a free one, which a stalled Hub held until its fetches'
  * deadline, and a queue full of them lost the rest.
  *
- * The same thread drops names (FUSE_NOTIFY_INVAL_ENTRY) of a commit a
- * branch moved away from (fs_inval_entry()), so that the kernel forgets
- * the nodes that hold that commit's table.
- *
  * One pending drop per inode: a second one for the same inode widens the
  * first (to the whole file, unless both are ranges that meet), so the
  * list is never longer than the inodes with a drop pending, and no drop
@@ -37,14 +33,7 @@ struct drop {
 	struct drop *next;
 	fuse_ino_t ino;
 	off_t off, len;              /* len 0: every page of the inode */
-	char *name;                  /* or the name @name in folder @ino (fs_inval_entry()) */
 };
-
-static void drop_free(struct drop *d)
-{
-	free(d->name);
-	free(d);
-}
 
 struct fs_inval {
 	struct fs *fs;
@@ -94,12 +83,8 @@ static void *inval_main(void *iv_)
 		iv->busy = true;
 		pthread_mutex_unlock(&iv->lock);
 		/* Fails only when the kernel no longer knows the inode, or at the unmount. */
-		if (d->name)
-			(void)fuse_lowlevel_notify_inval_entry(iv->fs->se, d->ino, d->name,
-							       strlen(d->name));
-		else
-			(void)fuse_lowlevel_notify_inval_inode(iv->fs->se, d->ino, d->off, d->len);
-		drop_free(d);
+		(void)fuse_lowlevel_notify_inval_inode(iv->fs->se, d->ino, d->off, d->len);
+		free(d);
 		pthread_mutex_lock(&iv->lock);
 		iv->busy = false;
 	}
@@ -138,7 +123,7 @@ static void fs_inval_free(struct fs *fs)
 		struct drop *d = iv->first;
 
 		iv->first = d->next;
-		drop_free(d);
+		free(d);
 	}
 	pthread_mutex_destroy(&iv->lock);
 	pthread_cond_destroy(&iv->wake);
@@ -212,20 +197,9 @@ bool fs_inval_close(struct fs *fs, bool force)
 		struct drop *d = unsent;
 
 		unsent = d->next;
-		drop_free(d);
+		free(d);
 	}
 	return idle;
-}
-
-/* @d at the queue's end, and the thread woken. iv->lock held. */
-static void append_locked(struct fs_inval *iv, struct drop *d)
-{
-	if (iv->last)
-		iv->last->next = d;
-	else
-		iv->first = d;
-	iv->last = d;
-	pthread_cond_signal(&iv->wake);
 }
 
 void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
@@ -251,7 +225,7 @@ void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 		return;
 	}
 	for (d = iv->first; d; d = d->next) {
-		if (d->ino == ino && !d->name) {
+		if (d->ino == ino) {
 			widen(d, off, len);
 			pthread_mutex_unlock(&iv->lock);
 			return;
@@ -260,38 +234,17 @@ void fs_inval_range(struct fs *fs, fuse_ino_t ino, off_t off, off_t len)
 	d = malloc(sizeof(*d));
 	if (d) {
 		*d = (struct drop){ .ino = ino, .off = off, .len = len };
-		append_locked(iv, d);
+		if (iv->last)
+			iv->last->next = d;
+		else
+			iv->first = d;
+		iv->last = d;
+		pthread_cond_signal(&iv->wake);
 	}
 	pthread_mutex_unlock(&iv->lock);
 	if (!d)
 		log_err("out of memory: the kernel keeps pages of inode %llu that should go",
 			(unsigned long long)ino);
-}
-
-void fs_inval_entry(struct fs *fs, fuse_ino_t parent, const char *name)
-{
-	struct fs_inval *iv = fs->inval;
-	struct drop *d;
-
-	if (!iv)
-		return;
-	d = calloc(1, sizeof(*d));
-	if (d)
-		d->name = strdup(name);
-	if (!d || !d->name) {
-		free(d);
-		log_err("out of memory: the kernel keeps the name '%s' of a commit gone", name);
-		return;
-	}
-	d->ino = parent;
-	pthread_mutex_lock(&iv->lock);
-	if (iv->closed) {
-		pthread_mutex_unlock(&iv->lock);
-		drop_free(d);
-		return;
-	}
-	append_locked(iv, d);
-	pthread_mutex_unlock(&iv->lock);
 }
 
 void fs_inval(struct fs *fs, fuse_ino_t ino)
