@@ -927,6 +927,7 @@ int fs_check_root_repo(struct fs *fs)
 	struct repo_snapshot *snap = NULL;
 	int64_t timeout_ms = fs->deps.hub_config->op_timeout_ms;
 	struct fs_repo *r;
+	bool hard;
 	int rc;
 
 	if (!root || root->kind != NODE_REPO)
@@ -936,10 +937,13 @@ int fs_check_root_repo(struct fs *fs)
 	 * Before the FUSE session and its threads: no helper, no wait. At
 	 * most ROOT_CHECK_MS, for a mount unit waits for us (systemd's
 	 * TimeoutSec=90 in contrib/): past that it is "unreachable", and the
-	 * load goes on at the first ls.
+	 * load goes on at the first ls. Hard: a listing of many pages does not
+	 * push it on page by page.
 	 */
+	hard = hub_deadline_hard(true);
 	rc = load_snapshot(fs, r, NULL, timeout_ms < ROOT_CHECK_MS ? timeout_ms : ROOT_CHECK_MS,
 			   &snap, &err);
+	hub_deadline_hard(hard);
 	if (rc == 0) {
 		/* The first ls needs no second load. */
 		r->snap = snap;

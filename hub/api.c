@@ -371,7 +371,9 @@ typedef int (*page_fn)(void *ctx, const struct buf *body, struct hub_error *err)
  * few hundred thousand files (hundreds of pages, a second each on the Hub)
  * ends when the Hub stops answering, not at --op-timeout whatever it does.
  * The mount lists on threads of their own, which its requests wait for
- * within their own deadlines. Returns 0 or -errno.
+ * within their own deadlines; a caller whose deadline is hard
+ * (hub_deadline_hard(): a mount's start) has it end the listing.
+ * Returns 0 or -errno.
  */
 static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 		     const char *path, const char *first_url, page_fn parse,
@@ -383,7 +385,7 @@ static int get_pages(struct hub_client *c, const struct hub_repo *repo,
 	/* A loop of links, seen with Brent's method: one earlier page to compare. */
 	uint64_t looked_back = hash_fnv1a_str(HASH_FNV1A_START, first_url);
 	unsigned since_look = 0, look_span = 1;
-	int64_t per_page = hub_http_deadline() - hub_now_ms();
+	int64_t per_page = hub_http_deadline_is_hard() ? 0 : hub_http_deadline() - hub_now_ms();
 	int rc;
 
 	if (strlen(first_url) >= sizeof(next))

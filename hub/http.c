@@ -62,6 +62,21 @@ int64_t hub_deadline_set(int64_t at_ms)
 	return prev;
 }
 
+static _Thread_local bool thread_deadline_hard;
+
+bool hub_deadline_hard(bool hard)
+{
+	bool prev = thread_deadline_hard;
+
+	thread_deadline_hard = hard;
+	return prev;
+}
+
+bool hub_http_deadline_is_hard(void)
+{
+	return thread_deadline_hard;
+}
+
 int64_t hub_deadline_get(void)
 {
 	return thread_deadline_ms;

@@ -165,6 +165,8 @@ int hub_http_backoff(struct hub_client *c, unsigned attempt,
 
 /* The calling thread's deadline (hub_now_ms() time), or 0. */
 int64_t hub_http_deadline(void);
+/* hub_deadline_hard()'s value on this thread. */
+bool hub_http_deadline_is_hard(void);
 
 /* Copy @url without its query into @out, for messages and logs. */
 void hub_http_redact_url(const char *url, char *out, size_t size);

@@ -231,6 +231,14 @@ int64_t hub_now_ms(void);
 int64_t hub_deadline_set(int64_t at_ms);
 
 /*
+ * Whether the calling thread's deadline is hard: a listing in pages then
+ * ends by it, where it otherwise gives each page that arrives the time the
+ * first had (a mount's start, which a service manager waits for). Returns
+ * the previous value, to restore. Affects the calling thread only.
+ */
+bool hub_deadline_hard(bool hard);
+
+/*
  * @url as it may be shown to people (logs, xattrs, status): a user:password
  * becomes "***" and the query (a signed URL's signature) is dropped.
  */

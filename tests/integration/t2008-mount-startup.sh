@@ -78,6 +78,23 @@ expect_eq 1 "$rc" "... and a second mount on it is refused"
 check "... saying so" grep -q "already a mount point" "$T/bg.err"
 check "... the first one unmounts" "$HUBFS_BIN" umount "$T/with space"
 
+# A mount of one repo checks it before it serves, for at most its deadline,
+# and a listing of many pages does not push that on page by page (a unit
+# waits for the start): 16 pages 0.5 s late under --op-timeout 2 (8 s in
+# all) start the mount in about 2 s, "unreachable", loading at the first ls.
+mkdir -p "$T/one"
+fakehub_ctl POST config '{"page_size": 200}' >/dev/null
+fakehub_ctl POST faults '{"kind": "delay", "glob": "/api/datasets/hubfs-test/big-dataset/tree/*", "seconds": 0.5, "count": -1}' >/dev/null
+start=$(now_cs)
+mount_bg --op-timeout 2 --repo datasets/hubfs-test/big-dataset "$T/one"
+expect_eq 0 "$rc" "a mount of a repo whose listing outlasts the start's deadline mounts"
+check "... within that deadline, not the listing's 8 s ($(secs_since "$start") s)" less_than_since "$start" 5
+check "... saying it could not check it" grep -q "mounting all the same" "$T/bg.err"
+fakehub_ctl DELETE faults >/dev/null
+fakehub_ctl POST config '{"page_size": 1000}' >/dev/null
+check "... and it serves, listed at the first use" test -d "$T/one/data"
+check "... and unmounts" "$HUBFS_BIN" umount "$T/one"
+
 check "hubfs umount unmounts the daemon" "$HUBFS_BIN" umount "$MNT"
 wait_for 10 sh -c '! kill -0 "$0" 2>/dev/null' "$daemon"
 check "... and the daemon ends" sh -c '! kill -0 "$0" 2>/dev/null' "$daemon"
