@@ -70,6 +70,7 @@ struct walked {
 struct walk {
 	const char *root;
 	char root_real[PATH_MAX]; /* its realpath(): folders linked outside it are not walked */
+	const struct repo_snapshot *snap; /* verify --repo: its folders are walked wherever they lead */
 	struct found *items;
 	size_t n, cap;
 	int depth;
@@ -153,6 +154,14 @@ static int walked_add(struct walk *w, const struct stat *st)
 
 static int walk_dir(struct walk *w, const char *rel, const struct stat *dst);
 
+/* Is @path a folder of @snap (NULL: none)? */
+static bool listed_folder(const struct repo_snapshot *snap, const char *path)
+{
+	const struct repo_entry *e = snap ? repo_snapshot_find(snap, path) : NULL;
+
+	return e && e->is_dir && e->parent != REPO_NO_ENTRY;
+}
+
 /* Does @full resolve to the walked directory or below it? */
 static bool within_root(const struct walk *w, const char *full)
 {
@@ -193,10 +202,12 @@ static int walk_entry(struct walk *w, const char *rel, const char *name)
 		/*
 		 * A folder a link leads out of DIR to (`x -> /`, `up -> ..`) is
 		 * not the repo's: walked, verify read the whole filesystem, and
-		 * repair rewrote stubs found there. A file linked outside is
-		 * followed: a huggingface_hub snapshot's files are links to blobs/.
+		 * repair rewrote stubs found there. Unless the repo has a folder
+		 * there (verify --repo): one moved to another disk, a link left.
+		 * A file linked outside is followed: a huggingface_hub snapshot's
+		 * files are links to blobs/.
 		 */
-		if (is_link && !within_root(w, full))
+		if (is_link && !within_root(w, full) && !listed_folder(w->snap, child))
 			return add_found(w, child, FOUND_OUTSIDE, true, 0, &st);
 		fresh = walked_add(w, &st);
 		if (fresh < 0)
@@ -249,13 +260,14 @@ static int by_found_path(const void *a_, const void *b_)
 }
 
 /* Everything under @root, sorted by path. 0 or -errno (-ENOMEM). */
-static int walk_tree(struct walk *w, const char *root)
+static int walk_tree(struct walk *w, const char *root, const struct repo_snapshot *snap)
 {
 	struct stat st;
 	int rc;
 
 	memset(w, 0, sizeof(*w));
 	w->root = root;
+	w->snap = snap;
 	if (stat(root, &st) < 0 || !realpath(root, w->root_real))
 		return -errno;
 	rc = walked_add(w, &st);
@@ -746,7 +758,7 @@ int cmd_verify(int argc, char **argv)
 
 	v.seen = calloc(v.snap ? v.snap->n_entries : 1, sizeof(*v.seen));
 	v.buf = v.deep ? malloc(HASH_BUF_SIZE) : NULL;
-	rc = v.seen && (v.buf || !v.deep) ? walk_tree(&w, v.dir) : -ENOMEM;
+	rc = v.seen && (v.buf || !v.deep) ? walk_tree(&w, v.dir, v.snap) : -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < w.n; i++)
 		rc = check_found(&v, &w.items[i]);
 	if (rc == 0 && v.snap)
@@ -1267,7 +1279,7 @@ int cmd_repair(int argc, char **argv)
 	pthread_mutex_init(&r.lock, NULL);
 	cli_silence_init(&r.silence, cfg.op_timeout_ms);
 
-	rc = walk_tree(&w, r.dir);
+	rc = walk_tree(&w, r.dir, NULL); /* repair writes nowhere a link leads out of DIR */
 	if (rc == 0)
 		rc = find_stubs(&r, &w);
 	if (rc == 0 && dry_run) {

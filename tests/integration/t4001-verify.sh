@@ -146,6 +146,13 @@ expect_eq "$nfiles" "$(grep -o '^[0-9]* files checked' "$T/out" | cut -d' ' -f1)
 check "... each link noted, not followed" sh -c \
 	'grep -q "^note: root-link: a symlink to a folder outside .*; not followed" "$0" &&
 	 grep -q "^note: up: a symlink to a folder outside .*; not followed" "$0"' "$T/out"
+# But a folder of the repo moved to another disk, a link left in its place,
+# is walked with --repo: its files are there, not missing.
+mkdir -p "$T/elsewhere"
+mv "$O/extra" "$T/elsewhere/extra"
+ln -s "$T/elsewhere/extra" "$O/extra"
+expect_eq 0 "$(run verify "$O" --repo $REPO --deep)" "a folder of the repo linked to another disk: verified with --repo"
+expect_eq "$nfiles" "$(grep -o '^[0-9]* files checked' "$T/out" | cut -d' ' -f1)" "... its files checked there"
 # A pointer stub with CRLF line ends (a clone checked out with autocrlf) is
 # a stub all the same, as the Python toolkit judges one; it was "content".
 P=$T/crlf
